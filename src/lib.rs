@@ -1,0 +1,11 @@
+//! goshelf: a Go module registry in one binary and one redb file.
+//!
+//! The library holds everything the binary wires together, so that tests and benches can call
+//! the pure Go rules (`gomod`), the store and the HTTP routes directly.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod gomod;
+pub mod http;
+pub mod store;
