@@ -1,1 +1,206 @@
-//! placeholder
+//! HTTP: `routes(state)` composes the warp filters; `serve` binds, logs one line per request
+//! and shuts down gracefully. Handlers are plain async fns returning `Result<Response,
+//! ApiError>`; rejections only mean "not this route".
+
+pub mod api;
+pub mod error;
+pub mod goproxy;
+pub mod upload;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use warp::http::{header, HeaderMap, HeaderValue, Method};
+use warp::path::{FullPath, Tail};
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::auth::{self, Principal};
+use crate::config::Config;
+use crate::store::Store;
+use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub config: Arc<Config>,
+}
+
+/// Runs a synchronous store call on the blocking pool; a panic or cancellation is a 500.
+pub async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(e) => Err(ApiError::internal("blocking task", &e)),
+    }
+}
+
+/// Checks the request's credentials against the store.
+///
+/// # Errors
+/// 401 for missing, malformed or unknown credentials.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(auth::Error::MissingCredentials)?
+        .to_str()
+        .map_err(|_| auth::Error::Malformed)?;
+    let creds = auth::parse_authorization(value)?;
+    let store = Arc::clone(&state.store);
+    let secret = creds.secret().to_owned();
+    let found = blocking(move || store.user_for_token(&secret)).await?;
+    let (user, token) = found.ok_or(auth::Error::InvalidCredentials)?;
+    if creds.claimed_user().is_some_and(|u| u != user.name) {
+        return Err(auth::Error::InvalidCredentials.into());
+    }
+    Ok(Principal { user: user.name, is_admin: user.is_admin, scope: token.scope })
+}
+
+fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+fn into_response(r: Result<Response, ApiError>) -> Response {
+    r.unwrap_or_else(ApiError::into_response)
+}
+
+/// Every route, with error mapping, security headers and the request log.
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    let get_or_head = warp::get().or(warp::head()).unify();
+
+    let upload = warp::put()
+        .and(warp::path!("api" / "packages" / String / "go" / "upload"))
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(|owner, state, headers, body| async move {
+            into_response(upload::handle(state, owner, headers, Box::pin(body)).await)
+        });
+
+    let goproxy = get_or_head
+        .and(warp::path!("api" / "packages" / String / "go" / ..))
+        .and(warp::path::tail())
+        .and(with_state(state.clone()))
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .then(|owner: String, tail: Tail, state, method, headers| async move {
+            let tail = tail.as_str().to_owned();
+            into_response(goproxy::handle(state, owner, tail, method, headers).await)
+        });
+
+    let delete = warp::delete()
+        .and(warp::path!("api" / "v1" / "packages" / String / "go" / String / String))
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .then(|owner, module, version, state, headers| async move {
+            into_response(api::delete_version(state, owner, module, version, headers).await)
+        });
+
+    let healthz = get_or_head.and(warp::path!("healthz")).map(|| {
+        let mut r = Response::new("ok\n".into());
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    });
+
+    let app = upload
+        .or(goproxy)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(healthz)
+        .unify()
+        .recover(|rej: warp::Rejection| async move {
+            Ok::<_, Infallible>(error::from_rejection(&rej).into_response())
+        })
+        .unify();
+
+    warp::any()
+        .map(Instant::now)
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(app)
+        .map(|start: Instant, method: Method, path: FullPath, mut resp: Response| {
+            let h = resp.headers_mut();
+            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            let bytes = h
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(|| "-".to_owned(), str::to_owned);
+            tracing::info!(
+                target: "goshelf::request",
+                "{} {} {} {} {:.1}ms",
+                method,
+                path.as_str(),
+                resp.status().as_u16(),
+                bytes,
+                start.elapsed().as_secs_f64() * 1000.0
+            );
+            resp
+        })
+}
+
+/// Binds `addr` and serves until `shutdown` resolves, then lets requests in flight finish for
+/// at most `config::SHUTDOWN_GRACE`. `on_bound` gets the bound address (port 0 resolved).
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn serve(
+    state: AppState,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    use warp::hyper::server::conn::AddrIncoming;
+    use warp::hyper::service::make_service_fn;
+
+    let filter = routes(state);
+    let service = warp::service(filter);
+    let make = make_service_fn(move |_conn| {
+        let service = service.clone();
+        async move { Ok::<_, Infallible>(service) }
+    });
+    let mut incoming = AddrIncoming::bind(&addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    incoming.set_nodelay(true);
+    let bound = incoming.local_addr();
+    let (grace_tx, grace_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = warp::hyper::Server::builder(incoming)
+        .http1_header_read_timeout(crate::config::HEADER_READ_TIMEOUT)
+        .serve(make)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = grace_tx.send(());
+        });
+    on_bound(bound);
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        r = &mut server => r?,
+        _ = grace_rx => {
+            tracing::info!("shutting down: finishing requests in flight");
+            match tokio::time::timeout(crate::config::SHUTDOWN_GRACE, &mut server).await {
+                Ok(r) => r?,
+                Err(_) => tracing::warn!(
+                    "requests still running after {}s; closing them",
+                    crate::config::SHUTDOWN_GRACE.as_secs()
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Wraps a reply type for handlers that build one with warp's helpers.
+pub fn reply(r: impl Reply) -> Response {
+    r.into_response()
+}

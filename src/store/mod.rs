@@ -1,1 +1,203 @@
-//! placeholder
+//! The only code that touches redb: one file holds namespaces, modules, versions, their
+//! `.mod` bytes, deduplicated zip blobs, users and token hashes.
+//!
+//! The API is synchronous, like redb; the HTTP layer calls it through `spawn_blocking`. Every
+//! logical change is one write transaction committed with `Durability::Immediate`, so a version
+//! is either wholly visible and durable or absent.
+
+mod blobs;
+mod modules;
+pub mod records;
+pub mod schema;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableDatabase, ReadableTable};
+
+pub use blobs::{BlobReader, CHUNK_SIZE};
+pub use modules::{NewVersion, VersionLookup, ZipLookup};
+pub use records::{ModuleRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord};
+
+/// What went wrong in the store. Storage and I/O details are for the log, never for a client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The version is already published.
+    #[error("{module}@{version} already exists")]
+    VersionExists { module: String, version: String },
+    /// The version was deleted, and the new upload's content differs from what clients pinned.
+    #[error(
+        "{module}@{version} was deleted, and this upload has a different checksum than the \
+         deleted one ({h1}) that clients have pinned in go.sum; publish a new version instead"
+    )]
+    TombstoneMismatch { module: String, version: String, h1: String },
+    /// Another process holds the file.
+    #[error(
+        "the database {} is already open in another process (is a goshelf server running on \
+         it?)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    /// The file was written by a newer goshelf.
+    #[error(
+        "the database {} has schema version {found}, newer than this goshelf supports \
+         ({supported}); use a newer goshelf",
+        path.display()
+    )]
+    SchemaTooNew { path: PathBuf, found: u32, supported: u32 },
+    /// A record or blob is not what it must be.
+    #[error("the database is damaged: {0}")]
+    Corrupt(String),
+    /// An error inside redb.
+    #[error("storage error: {0}")]
+    Storage(#[from] redb::Error),
+    /// An error reading an upload's spool file.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::Storage(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Result of a store operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The database, opened once per process and shared behind an `Arc`.
+pub struct Store {
+    db: redb::Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Memory redb may use for its page cache. Small on purpose: goshelf runs on boards with little
+/// RAM, and the hot records are small.
+pub const CACHE_BYTES: usize = 32 << 20;
+
+impl Store {
+    /// Opens `path`, creating it (and its tables) when absent.
+    ///
+    /// # Errors
+    /// `Locked` when another process has it open, `SchemaTooNew` for a file written by a newer
+    /// goshelf, `Storage` for anything redb reports.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| {
+            match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    Error::Locked { path: path.to_owned() }
+                }
+                other => other.into(),
+            }
+        })?;
+        let store = Self { db, path: path.to_owned() };
+        store.init_schema()?;
+        Ok(store)
+    }
+
+    /// The file this store lives in.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn init_schema(&self) -> Result<()> {
+        let txn = self.begin_write()?;
+        {
+            let mut meta = txn.open_table(schema::META)?;
+            let found = match meta.get(schema::META_SCHEMA_VERSION)? {
+                Some(v) => Some(decode_u32(v.value())?),
+                None => None,
+            };
+            match found {
+                Some(found) if found > schema::SCHEMA_VERSION => {
+                    return Err(Error::SchemaTooNew {
+                        path: self.path.clone(),
+                        found,
+                        supported: schema::SCHEMA_VERSION,
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert(
+                        schema::META_SCHEMA_VERSION,
+                        schema::SCHEMA_VERSION.to_be_bytes().as_slice(),
+                    )?;
+                    meta.insert(schema::META_CREATED_AT, now_unix().to_be_bytes().as_slice())?;
+                }
+            }
+            // Create every table, so read transactions never meet a missing one.
+            txn.open_table(schema::NAMESPACES)?;
+            txn.open_table(schema::MODULES)?;
+            txn.open_table(schema::VERSIONS)?;
+            txn.open_table(schema::GO_MODS)?;
+            txn.open_table(schema::TOMBSTONES)?;
+            txn.open_table(schema::BLOBS)?;
+            txn.open_table(schema::CHUNKS)?;
+            txn.open_table(schema::USERS)?;
+            txn.open_table(schema::TOKENS)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The schema version recorded in the file.
+    ///
+    /// # Errors
+    /// Storage errors, or a missing or malformed record.
+    pub fn schema_version(&self) -> Result<u32> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(schema::META)?;
+        let v = meta
+            .get(schema::META_SCHEMA_VERSION)?
+            .ok_or_else(|| Error::Corrupt("schema version missing".into()))?;
+        decode_u32(v.value())
+    }
+
+    /// A write transaction that is durable on commit and recovers quickly after a crash.
+    fn begin_write(&self) -> Result<redb::WriteTransaction> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_quick_repair(true);
+        Ok(txn)
+    }
+}
+
+fn decode_u32(bytes: &[u8]) -> Result<u32> {
+    let arr: [u8; 4] =
+        bytes.try_into().map_err(|_| Error::Corrupt("bad u32 in meta table".into()))?;
+    Ok(u32::from_be_bytes(arr))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(format!("{what} record: {e}")))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Corrupt(format!("encoding a record: {e}")))
+}
+
+/// Now, in Unix seconds.
+#[must_use]
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,141 @@
+//! The one mapping from domain errors to a status code and a body.
+//!
+//! Every error is `text/plain; charset=utf-8`, one line: the go command shows that line to its
+//! user as `server response: ...` (spec.md §1.5). A 5xx gets a generic text; its details go to
+//! the log, once, here. Never answer 404 for an internal failure: under `GOPROXY=a,b` a 404
+//! makes the go command ask the next proxy about a private module (spec.md §1.4).
+
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::reply::Response;
+
+use crate::{auth, store};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    /// Extra headers (`WWW-Authenticate`, `Allow`, `Content-Range`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl ApiError {
+    /// An error with a status and a one-line message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into(), headers: Vec::new() }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A 500 whose details are logged and not shown.
+    pub fn internal(context: &str, err: &dyn std::fmt::Display) -> Self {
+        tracing::error!("{context}: {err}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error; see the server log")
+    }
+
+    #[must_use]
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The response: one line of text, never cached.
+    #[must_use]
+    pub fn into_response(self) -> Response {
+        let mut line = one_line(&self.message);
+        line.push('\n');
+        let mut resp = Response::new(line.into());
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        for (name, value) in self.headers {
+            h.append(name, value);
+        }
+        resp
+    }
+}
+
+/// The first line of `text`, with control characters replaced, at most 400 bytes: what the go
+/// command can show (it stops at a blank line and at ~648 bytes, and drops non-printable text).
+#[must_use]
+pub fn one_line(text: &str) -> String {
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("error");
+    let mut out = String::with_capacity(first.len().min(400));
+    for c in first.chars() {
+        if out.len() + c.len_utf8() > 400 {
+            out.push_str("...");
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
+
+impl From<store::Error> for ApiError {
+    fn from(err: store::Error) -> Self {
+        match err {
+            store::Error::VersionExists { .. } | store::Error::TombstoneMismatch { .. } => {
+                ApiError::new(StatusCode::CONFLICT, err.to_string())
+            }
+            other => ApiError::internal("store", &other),
+        }
+    }
+}
+
+impl From<auth::Error> for ApiError {
+    fn from(err: auth::Error) -> Self {
+        match err {
+            auth::Error::MissingCredentials
+            | auth::Error::Malformed
+            | auth::Error::InvalidCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, err.to_string()).with_header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"goshelf\""),
+                )
+            }
+            auth::Error::Forbidden { .. } => ApiError::new(StatusCode::FORBIDDEN, err.to_string()),
+        }
+    }
+}
+
+/// Turns warp's own rejections (unknown path, wrong method, bad header) into an `ApiError`.
+#[must_use]
+pub fn from_rejection(rej: &warp::Rejection) -> ApiError {
+    if rej.is_not_found() {
+        ApiError::not_found("not found")
+    } else if rej.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+    } else if rej.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+    } else if let Some(e) = rej.find::<warp::reject::InvalidHeader>() {
+        ApiError::bad_request(e.to_string())
+    } else if let Some(e) = rej.find::<warp::reject::MissingHeader>() {
+        ApiError::bad_request(e.to_string())
+    } else {
+        ApiError::bad_request(format!("bad request: {rej:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_keeps_first_line_and_strips_controls() {
+        assert_eq!(one_line("a: b\nc: d"), "a: b");
+        assert_eq!(one_line("\n\n  x\ty  \n"), "x y");
+        assert_eq!(one_line(""), "error");
+        assert!(one_line(&"é".repeat(1000)).len() <= 403);
+    }
+}

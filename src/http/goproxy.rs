@@ -1,0 +1,471 @@
+//! `GET`/`HEAD` of the GOPROXY protocol: `@v/list`, `@v/$v.info`, `.mod`, `.zip`, `@latest`
+//! (spec.md §1.2), under `/api/packages/{owner}/go/`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use warp::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use warp::hyper::Body;
+use warp::reply::Response;
+
+use super::error::ApiError;
+use super::{blocking, AppState};
+use crate::gomod::{path as modpath, version as semver};
+use crate::store::{self, BlobReader, VersionLookup, VersionRecord, ZipLookup};
+
+/// What a GOPROXY request asks for, after percent- and `!`-decoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyRequest {
+    List { module: String },
+    Latest { module: String },
+    Info { module: String, version: String },
+    Mod { module: String, version: String },
+    Zip { module: String, version: String },
+    /// `sumdb/<name>/...`: we proxy no checksum database (spec.md §1.2), so always 404.
+    Sumdb,
+}
+
+/// Parses the part of a request path after the GOPROXY base: percent-decode once, then split
+/// off the `@v/...` or `@latest` suffix and `!`-decode module and version (spec.md §1.1, §1.3).
+///
+/// # Errors
+/// A one-line reason for a 404: the path is not a module request, or its escapes are malformed.
+pub fn parse_request(tail: &str) -> Result<ProxyRequest, String> {
+    let decoded = percent_decode(tail).ok_or("malformed percent-encoding in path")?;
+    if decoded.starts_with("sumdb/") {
+        return Ok(ProxyRequest::Sumdb);
+    }
+    if let Some(escaped) = decoded.strip_suffix("/@latest") {
+        return Ok(ProxyRequest::Latest { module: unescape_module(escaped)? });
+    }
+    let (escaped, rest) = decoded.split_once("/@v/").ok_or("not a module proxy request")?;
+    let module = unescape_module(escaped)?;
+    if rest == "list" {
+        return Ok(ProxyRequest::List { module });
+    }
+    let (escaped_version, ext) = rest.rsplit_once('.').ok_or("unknown request")?;
+    let version = modpath::unescape_version(escaped_version)
+        .map_err(|e| format!("invalid version escape: {e}"))?;
+    match ext {
+        "info" => Ok(ProxyRequest::Info { module, version }),
+        "mod" => Ok(ProxyRequest::Mod { module, version }),
+        "zip" => Ok(ProxyRequest::Zip { module, version }),
+        _ => Err("unknown request".into()),
+    }
+}
+
+fn unescape_module(escaped: &str) -> Result<String, String> {
+    modpath::unescape_path(escaped)
+        .map(|p| p.as_str().to_owned())
+        .map_err(|e| format!("invalid module path: {e}"))
+}
+
+/// Percent-decodes a URL path; `None` for a bad `%` sequence or a result that is not UTF-8.
+/// `+` stays `+` (spec.md §1.1: never a space).
+#[must_use]
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let text = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(text, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `@latest` on the server (spec.md §1.6, §3.7): the highest release, else the highest
+/// prerelease, else the pseudo-version with the newest embedded time. Never by upload time.
+#[must_use]
+pub fn select_latest<'a>(versions: impl IntoIterator<Item = &'a str> + Clone) -> Option<&'a str> {
+    let best = |pred: &dyn Fn(&str) -> bool| {
+        versions
+            .clone()
+            .into_iter()
+            .filter(|v| pred(v))
+            .max_by(|a, b| semver::compare(a, b).then_with(|| a.cmp(b)))
+    };
+    best(&|v| !semver::is_pseudo(v) && semver::prerelease(v).is_empty())
+        .or_else(|| best(&|v| !semver::is_pseudo(v)))
+        .or_else(|| {
+            versions.into_iter().filter(|v| semver::is_pseudo(v)).max_by(|a, b| {
+                let (ta, tb) = (semver::pseudo_time(a).ok(), semver::pseudo_time(b).ok());
+                ta.cmp(&tb).then_with(|| semver::compare(a, b)).then_with(|| a.cmp(b))
+            })
+        })
+}
+
+/// The `.info` body: `{"Version":"...","Time":"<RFC 3339 UTC>"}`.
+#[must_use]
+pub fn info_json(version: &str, time: i64) -> String {
+    let time = rfc3339(time);
+    // Canonical versions contain only [0-9A-Za-z.+-], so they need no JSON escaping; serde
+    // does it anyway for safety.
+    let v = serde_json::Value::String(version.to_owned());
+    format!("{{\"Version\":{v},\"Time\":\"{time}\"}}\n")
+}
+
+/// Unix seconds as `2006-01-02T15:04:05Z`.
+#[must_use]
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Answers one GOPROXY request for namespace `owner`.
+pub async fn handle(
+    state: AppState,
+    owner: String,
+    tail: String,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let owner = crate::auth::normalize_owner(&owner)
+        .ok_or_else(|| ApiError::not_found(format!("no such owner: {owner}")))?;
+    let req = parse_request(&tail).map_err(ApiError::not_found)?;
+    let head = method == Method::HEAD;
+    match req {
+        ProxyRequest::Sumdb => Err(ApiError::not_found("this proxy serves no checksum database")),
+        ProxyRequest::List { module } => list(state, owner, module).await,
+        ProxyRequest::Latest { module } => latest(state, owner, module).await,
+        ProxyRequest::Info { module, version } => info(state, owner, module, version).await,
+        ProxyRequest::Mod { module, version } => go_mod(state, owner, module, version).await,
+        ProxyRequest::Zip { module, version } => {
+            zip(state, owner, module, version, head, &headers).await
+        }
+    }
+}
+
+fn text_response(body: impl Into<Body>, content_type: &'static str, cache: &'static str) -> Response {
+    let mut resp = Response::new(body.into());
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
+}
+
+fn missing(lookup: &VersionLookup, module: &str, version: &str) -> ApiError {
+    match lookup {
+        VersionLookup::Deleted => ApiError::gone(format!("{module}@{version} was deleted")),
+        VersionLookup::NoModule => ApiError::not_found(format!("unknown module {module}")),
+        _ => ApiError::not_found(format!("unknown version {module}@{version}")),
+    }
+}
+
+async fn list(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
+    let m = module.clone();
+    let versions = blocking(move || state.store.list_versions(&owner, &m)).await?;
+    let versions = versions.ok_or_else(|| ApiError::not_found(format!("unknown module {module}")))?;
+    let mut body = String::new();
+    for (v, _) in &versions {
+        if !semver::is_pseudo(v) {
+            body.push_str(v);
+            body.push('\n');
+        }
+    }
+    Ok(text_response(body, "text/plain; charset=utf-8", "no-store"))
+}
+
+async fn latest(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
+    let m = module.clone();
+    let versions = blocking(move || state.store.list_versions(&owner, &m)).await?;
+    let versions = versions.ok_or_else(|| ApiError::not_found(format!("unknown module {module}")))?;
+    let chosen = select_latest(versions.iter().map(|(v, _)| v.as_str()))
+        .ok_or_else(|| ApiError::not_found(format!("no versions of {module}")))?;
+    let time = versions.iter().find(|(v, _)| v == chosen).map_or(0, |(_, r)| r.time);
+    Ok(text_response(info_json(chosen, time), "application/json", "no-store"))
+}
+
+async fn info(
+    state: AppState,
+    owner: String,
+    module: String,
+    version: String,
+) -> Result<Response, ApiError> {
+    let (m, v) = (module.clone(), version.clone());
+    let lookup = blocking(move || state.store.get_version(&owner, &m, &v)).await?;
+    match lookup {
+        VersionLookup::Found(rec) => {
+            Ok(text_response(info_json(&version, rec.time), "application/json", IMMUTABLE))
+        }
+        other => Err(missing(&other, &module, &version)),
+    }
+}
+
+async fn go_mod(
+    state: AppState,
+    owner: String,
+    module: String,
+    version: String,
+) -> Result<Response, ApiError> {
+    let (m, v) = (module.clone(), version.clone());
+    let (lookup, bytes) = blocking(move || state.store.get_go_mod(&owner, &m, &v)).await?;
+    match bytes {
+        Some(bytes) => Ok(text_response(bytes, "text/plain; charset=utf-8", IMMUTABLE)),
+        None => Err(missing(&lookup, &module, &version)),
+    }
+}
+
+/// A byte range to serve, inclusive of `start`, exclusive of `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Parses a `Range` header against a body of `size` bytes. `Ok(None)`: serve the whole body
+/// (no header, a unit other than bytes, or several ranges, which we may ignore per RFC 9110).
+///
+/// # Errors
+/// `Err(())` when the range is syntactically valid but unsatisfiable (416).
+#[allow(clippy::result_unit_err)]
+pub fn parse_range(value: &str, size: u64) -> Result<Option<ByteRange>, ()> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let Ok(n) = b.parse::<u64>() else { return Ok(None) };
+        if n == 0 {
+            return Err(());
+        }
+        ByteRange { start: size.saturating_sub(n), end: size }
+    } else {
+        let Ok(start) = a.parse::<u64>() else { return Ok(None) };
+        let end = if b.is_empty() {
+            size
+        } else {
+            let Ok(last) = b.parse::<u64>() else { return Ok(None) };
+            if last < start {
+                return Ok(None);
+            }
+            last.saturating_add(1).min(size)
+        };
+        ByteRange { start, end }
+    };
+    if range.start >= size {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+}
+
+async fn zip(
+    state: AppState,
+    owner: String,
+    module: String,
+    version: String,
+    head: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let (m, v) = (module.clone(), version.clone());
+    let lookup = blocking(move || state.store.open_zip(&owner, &m, &v)).await?;
+    let (rec, reader) = match lookup {
+        ZipLookup::Found(rec, reader) => (rec, reader),
+        ZipLookup::Deleted => return Err(missing(&VersionLookup::Deleted, &module, &version)),
+        ZipLookup::Missing => return Err(missing(&VersionLookup::Missing, &module, &version)),
+        ZipLookup::NoModule => return Err(missing(&VersionLookup::NoModule, &module, &version)),
+    };
+    let size = reader.size();
+    let etag = format!("\"{}\"", rec.blake3);
+    let last_modified = httpdate::fmt_http_date(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(rec.time).unwrap_or(0)),
+    );
+    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+
+    let mut resp_headers = HeaderMap::new();
+    resp_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    resp_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp_headers.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&last_modified) {
+        resp_headers.insert(header::LAST_MODIFIED, v);
+    }
+
+    if header_str(header::IF_NONE_MATCH).is_some_and(|l| etag_matches(l, &etag)) {
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        *resp.headers_mut() = resp_headers;
+        return Ok(resp);
+    }
+
+    // If-Range: honour Range only when the validator still matches (strong comparison).
+    let if_range_ok = header_str(header::IF_RANGE)
+        .is_none_or(|v| v.trim() == etag || v.trim() == last_modified);
+    let range = match header_str(header::RANGE) {
+        Some(r) if if_range_ok => match parse_range(r, size) {
+            Ok(range) => range,
+            Err(()) => {
+                let mut e = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    format!("range not satisfiable (size {size})"),
+                );
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    e = e.with_header(header::CONTENT_RANGE, v);
+                }
+                return Err(e);
+            }
+        },
+        _ => None,
+    };
+
+    let (status, start, end) = match range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.start, r.end),
+        None => (StatusCode::OK, 0, size),
+    };
+    if let Some(r) = range {
+        let value = format!("bytes {}-{}/{size}", r.start, r.end - 1);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            resp_headers.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    let body = if head || start == end {
+        Body::empty()
+    } else {
+        Body::wrap_stream(zip_stream(reader, rec, start, end))
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = resp_headers;
+    Ok(resp)
+}
+
+/// How much one step of a zip stream reads: one store chunk at most.
+const STREAM_STEP: usize = store::CHUNK_SIZE as usize;
+
+/// Streams `[start, end)` of a blob, one chunk at a time, off the async threads.
+fn zip_stream(
+    reader: BlobReader,
+    rec: VersionRecord,
+    start: u64,
+    end: u64,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let reader = Arc::new(reader);
+    futures_util::stream::try_unfold(start, move |offset| {
+        let reader = Arc::clone(&reader);
+        let blob = rec.blake3.clone();
+        async move {
+            if offset >= end {
+                return Ok(None);
+            }
+            let want = usize::try_from(end - offset).unwrap_or(usize::MAX).min(STREAM_STEP);
+            let chunk = tokio::task::spawn_blocking(move || {
+                let mut buf = Vec::with_capacity(want);
+                reader.read_at(offset, want, &mut buf).map(|_| buf)
+            })
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(|e| {
+                tracing::error!("reading blob {blob} at {offset}: {e}");
+                std::io::Error::other(e.to_string())
+            })?;
+            if chunk.is_empty() {
+                tracing::error!("blob {blob} ended early at {offset}");
+                return Err(std::io::Error::other("blob ended early"));
+            }
+            let next = offset + chunk.len() as u64;
+            Ok(Some((Bytes::from(chunk), next)))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_request_decodes_percent_then_bang() {
+        assert_eq!(
+            parse_request("github.com/%21azure/x/@v/list"),
+            Ok(ProxyRequest::List { module: "github.com/Azure/x".into() })
+        );
+        assert_eq!(
+            parse_request("example.com/m/@v/v3.0.0+incompatible.info"),
+            Ok(ProxyRequest::Info {
+                module: "example.com/m".into(),
+                version: "v3.0.0+incompatible".into()
+            })
+        );
+        assert_eq!(
+            parse_request("example.com/m/@v/v1.0.0-%21rc.zip"),
+            Ok(ProxyRequest::Zip { module: "example.com/m".into(), version: "v1.0.0-Rc".into() })
+        );
+        assert!(parse_request("example.com/m/@v/v1.0.0-%21r%43.zip").is_err());
+        assert_eq!(
+            parse_request("example.com/m/@latest"),
+            Ok(ProxyRequest::Latest { module: "example.com/m".into() })
+        );
+        assert_eq!(parse_request("sumdb/sum.golang.org/supported"), Ok(ProxyRequest::Sumdb));
+    }
+
+    #[test]
+    fn parse_request_rejects_malformed_escapes_and_non_requests() {
+        assert!(parse_request("github.com/Azure/x/@v/list").is_err());
+        assert!(parse_request("github.com/!!azure/x/@v/list").is_err());
+        assert!(parse_request("example.com/m/%zz/@v/list").is_err());
+        assert!(parse_request("example.com/m").is_err());
+        assert!(parse_request("example.com/m/@v/v1.0.0.tar").is_err());
+        assert!(parse_request("example.com/m/@v/").is_err());
+    }
+
+    #[test]
+    fn select_latest_prefers_release_then_prerelease_then_newest_pseudo() {
+        assert_eq!(select_latest(["v1.0.0", "v1.10.0", "v1.9.0", "v2.0.0-rc.1"]), Some("v1.10.0"));
+        assert_eq!(select_latest(["v1.0.0-beta.2", "v1.0.0-beta.10"]), Some("v1.0.0-beta.10"));
+        assert_eq!(
+            select_latest([
+                "v1.2.4-0.20200101000000-aaaaaaaaaaaa",
+                "v0.0.0-20240101000000-bbbbbbbbbbbb"
+            ]),
+            Some("v0.0.0-20240101000000-bbbbbbbbbbbb")
+        );
+        assert_eq!(
+            select_latest(["v0.0.0-20240101000000-bbbbbbbbbbbb", "v0.1.0-pre"]),
+            Some("v0.1.0-pre")
+        );
+        assert_eq!(select_latest(std::iter::empty::<&str>()), None);
+    }
+
+    #[test]
+    fn parse_range_handles_forms_and_unsatisfiable() {
+        assert_eq!(parse_range("bytes=0-9", 100), Ok(Some(ByteRange { start: 0, end: 10 })));
+        assert_eq!(parse_range("bytes=90-", 100), Ok(Some(ByteRange { start: 90, end: 100 })));
+        assert_eq!(parse_range("bytes=-10", 100), Ok(Some(ByteRange { start: 90, end: 100 })));
+        assert_eq!(parse_range("bytes=95-200", 100), Ok(Some(ByteRange { start: 95, end: 100 })));
+        assert_eq!(parse_range("bytes=100-", 100), Err(()));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
+        assert_eq!(parse_range("items=0-1", 100), Ok(None));
+        assert_eq!(parse_range("bytes=5-1", 100), Ok(None));
+    }
+
+    #[test]
+    fn info_json_is_rfc3339_utc() {
+        assert_eq!(
+            info_json("v1.2.3", 1_704_207_845),
+            "{\"Version\":\"v1.2.3\",\"Time\":\"2024-01-02T15:04:05Z\"}\n"
+        );
+    }
+}

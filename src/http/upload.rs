@@ -1,0 +1,284 @@
+//! `PUT /api/packages/{owner}/go/upload`: a module zip, raw or as a multipart form field.
+//!
+//! The body is streamed to a spool file beside the database (never held in memory), hashed
+//! with BLAKE3 on the way, capped at `--max-upload` while streaming, validated with the go
+//! command's rules, and published in one durable transaction. The spool file is removed in
+//! every case.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bytes::Buf;
+use futures_util::{Stream, StreamExt};
+use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
+use warp::reply::Response;
+
+use super::error::ApiError;
+use super::{authenticate, blocking, AppState};
+use crate::config::UPLOAD_IDLE_TIMEOUT;
+use crate::gomod;
+use crate::store::{self, NewVersion};
+
+/// A spool file that removes itself when dropped.
+pub struct Spool {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl Spool {
+    /// Creates `<db file>.upload-<random>` beside the database.
+    ///
+    /// # Errors
+    /// I/O errors creating the file.
+    pub fn create(db: &Path) -> std::io::Result<Self> {
+        let mut name = db.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".upload-{}", hex::encode(rand::random::<[u8; 8]>())));
+        let path = db.with_file_name(name);
+        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
+        Ok(Self { path, file: Some(file) })
+    }
+
+    fn file(&mut self) -> std::io::Result<&mut std::fs::File> {
+        self.file.as_mut().ok_or_else(|| std::io::Error::other("spool file closed"))
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.file = None;
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            tracing::warn!("removing spool file {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// Removes spool files left by a crash, at startup.
+pub fn clean_stale_spools(db: &Path) {
+    let (Some(dir), Some(name)) = (db.parent(), db.file_name()) else { return };
+    let mut prefix = name.to_os_string();
+    prefix.push(".upload-");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!("removed stale upload spool {}", entry.path().display()),
+                Err(e) => tracing::warn!("removing {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+/// The JSON answered with `201 Created`.
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Published {
+    pub module: String,
+    pub version: String,
+    pub h1: String,
+    pub go_mod_h1: String,
+    pub size: u64,
+}
+
+/// Handles one upload.
+pub async fn handle<S, B>(
+    state: AppState,
+    owner: String,
+    headers: HeaderMap,
+    body: S,
+) -> Result<Response, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin + 'static,
+    B: Buf + Send,
+{
+    let principal = authenticate(&state, &headers).await?;
+    let owner = crate::auth::normalize_owner(&owner).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "invalid owner name {owner:?}: use letters, digits, '.', '_' and '-'"
+        ))
+    })?;
+    principal.check_publish(&owner)?;
+    let max = state.config.max_upload;
+    if let Some(len) = content_length(&headers) {
+        if len > max {
+            return Err(too_large(max));
+        }
+    }
+    let content_type =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let db_path = state.config.db.clone();
+    let spool = blocking_io(move || Spool::create(&db_path)).await?;
+    let (spool, size, blake3) = if content_type.starts_with("multipart/form-data") {
+        let boundary = multer::parse_boundary(content_type)
+            .map_err(|e| ApiError::bad_request(format!("bad multipart body: {e}")))?;
+        let stream = body.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining())));
+        let mut form = multer::Multipart::new(stream, boundary);
+        let field = loop {
+            let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, form.next_field()).await;
+            match next {
+                Err(_) => return Err(idle_timeout()),
+                Ok(Err(e)) => return Err(multipart_error(&e, max)),
+                Ok(Ok(None)) => {
+                    return Err(ApiError::bad_request("multipart body has no file field"));
+                }
+                Ok(Ok(Some(f))) if f.file_name().is_some() || f.name() == Some("file") => break f,
+                Ok(Ok(Some(_))) => {}
+            }
+        };
+        let field = field.map(|r| r.map_err(|e| multipart_error(&e, max)));
+        spool_body(spool, field, max).await?
+    } else {
+        let stream = body.map(|r| {
+            r.map(|mut b| b.copy_to_bytes(b.remaining()))
+                .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))
+        });
+        spool_body(spool, stream, max).await?
+    };
+    if size == 0 {
+        return Err(ApiError::bad_request("empty body: send the module zip as the request body"));
+    }
+    let uploader = principal.user.clone();
+    let published = blocking(move || publish(&state, spool, &owner, size, blake3, &uploader))
+        .await?;
+    tracing::info!(
+        module = %published.module, version = %published.version, size = published.size,
+        "published"
+    );
+    let body = serde_json::to_vec(&published)
+        .map_err(|e| ApiError::internal("encoding upload answer", &e))?;
+    let mut resp = Response::new(body.into());
+    *resp.status_mut() = StatusCode::CREATED;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+fn publish(
+    state: &super::AppState,
+    mut spool: Spool,
+    owner: &str,
+    size: u64,
+    blake3: [u8; 32],
+    uploader: &str,
+) -> Result<Published, ApiError> {
+    use std::io::{Seek, SeekFrom};
+    let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| ApiError::internal("spool", &e))?;
+    let reader = std::io::BufReader::new(&mut *file);
+    let summary = validate(reader, size)?;
+    let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| ApiError::internal("spool", &e))?;
+    let new = NewVersion {
+        owner,
+        summary: &summary,
+        blake3,
+        size,
+        uploader,
+        time: store::now_unix(),
+    };
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, &mut *file);
+    state.store.put_version(&new, &mut reader)?;
+    Ok(Published {
+        module: summary.path.as_str().to_owned(),
+        version: summary.version.as_str().to_owned(),
+        h1: summary.h1.clone(),
+        go_mod_h1: summary.mod_h1.clone(),
+        size,
+    })
+}
+
+/// Reads the claimed `path@version` from the zip, then validates it fully.
+fn validate<R: std::io::Read + std::io::Seek>(
+    mut reader: R,
+    size: u64,
+) -> Result<gomod::zip::ZipSummary, ApiError> {
+    let (path, version) = gomod::zip::read_prefix(&mut reader)
+        .map_err(|e| ApiError::bad_request(format!("invalid module zip: {e}")))?;
+    reader
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| ApiError::internal("spool", &e))?;
+    gomod::zip::validate(reader, size, &path, &version)
+        .map_err(|e| ApiError::bad_request(format!("invalid module zip: {e}")))
+}
+
+async fn spool_body<S>(
+    mut spool: Spool,
+    mut stream: S,
+    max: u64,
+) -> Result<(Spool, u64, [u8; 32]), ApiError>
+where
+    S: Stream<Item = Result<bytes::Bytes, ApiError>> + Unpin,
+{
+    let mut hasher = blake3::Hasher::new();
+    let mut size: u64 = 0;
+    let mut pending: Vec<u8> = Vec::with_capacity(1 << 20);
+    loop {
+        let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next()).await;
+        let chunk = match next {
+            Err(_) => return Err(idle_timeout()),
+            Ok(None) => break,
+            Ok(Some(r)) => r?,
+        };
+        size += chunk.len() as u64;
+        if size > max {
+            return Err(too_large(max));
+        }
+        hasher.update(&chunk);
+        pending.extend_from_slice(&chunk);
+        if pending.len() >= 1 << 20 {
+            let buf = std::mem::replace(&mut pending, Vec::with_capacity(1 << 20));
+            spool = write_spool(spool, buf).await?;
+        }
+    }
+    if !pending.is_empty() {
+        spool = write_spool(spool, pending).await?;
+    }
+    Ok((spool, size, *hasher.finalize().as_bytes()))
+}
+
+async fn write_spool(mut spool: Spool, buf: Vec<u8>) -> Result<Spool, ApiError> {
+    blocking_io(move || {
+        spool.file()?.write_all(&buf)?;
+        Ok(spool)
+    })
+    .await
+}
+
+async fn blocking_io<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::StorageFull => Err(ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the server's disk is full; the upload was not stored",
+        )),
+        Ok(Err(e)) => Err(ApiError::internal("upload spool", &e)),
+        Err(e) => Err(ApiError::internal("upload task", &e)),
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("upload larger than the limit of {max} bytes"),
+    )
+}
+
+fn idle_timeout() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        format!("upload stalled: no data for {} seconds", UPLOAD_IDLE_TIMEOUT.as_secs()),
+    )
+}
+
+fn multipart_error(e: &multer::Error, max: u64) -> ApiError {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            too_large(max)
+        }
+        other => ApiError::bad_request(format!("bad multipart body: {other}")),
+    }
+}

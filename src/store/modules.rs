@@ -1,0 +1,248 @@
+//! Namespaces, modules and versions: publish, delete, look up, list.
+
+use std::io::Read;
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::records::{ModuleRecord, NamespaceRecord, TombstoneRecord, VersionRecord};
+use super::{blobs, decode, encode, schema, BlobReader, Error, Result, Store};
+use crate::gomod::zip::ZipSummary;
+
+/// A version about to be published: the validated zip and where its bytes are.
+#[derive(Debug)]
+pub struct NewVersion<'a> {
+    pub owner: &'a str,
+    pub summary: &'a ZipSummary,
+    /// BLAKE3 of the zip bytes.
+    pub blake3: [u8; 32],
+    /// Size of the zip in bytes.
+    pub size: u64,
+    pub uploader: &'a str,
+    pub time: i64,
+}
+
+/// A version looked up by (owner, module, version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionLookup {
+    Found(VersionRecord),
+    /// It existed and was deleted.
+    Deleted,
+    /// The module exists, the version never did.
+    Missing,
+    /// The module does not exist in this namespace.
+    NoModule,
+}
+
+/// A version's zip, ready to stream from one snapshot.
+#[derive(Debug)]
+pub enum ZipLookup {
+    Found(VersionRecord, BlobReader),
+    Deleted,
+    Missing,
+    NoModule,
+}
+
+impl Store {
+    /// Publishes a version in one durable transaction: blob (or one more reference to it),
+    /// namespace and module records on first use, version record and `.mod` bytes.
+    ///
+    /// # Errors
+    /// `VersionExists` when the version is published; `TombstoneMismatch` when it was deleted
+    /// with other content; `Corrupt` when `zip` does not yield the announced bytes.
+    pub fn put_version(&self, new: &NewVersion<'_>, zip: &mut dyn Read) -> Result<()> {
+        let module = new.summary.path.as_str();
+        let version = new.summary.version.as_str();
+        let key = (new.owner, module, version);
+        let txn = self.begin_write()?;
+        {
+            let mut versions = txn.open_table(schema::VERSIONS)?;
+            if versions.get(key)?.is_some() {
+                return Err(Error::VersionExists {
+                    module: module.to_owned(),
+                    version: version.to_owned(),
+                });
+            }
+            let mut tombstones = txn.open_table(schema::TOMBSTONES)?;
+            let tomb: Option<TombstoneRecord> = match tombstones.get(key)? {
+                Some(g) => Some(decode("tombstone", g.value())?),
+                None => None,
+            };
+            if let Some(tomb) = tomb {
+                if tomb.h1 != new.summary.h1 || tomb.mod_h1 != new.summary.mod_h1 {
+                    return Err(Error::TombstoneMismatch {
+                        module: module.to_owned(),
+                        version: version.to_owned(),
+                        h1: tomb.h1,
+                    });
+                }
+                tombstones.remove(key)?;
+            }
+            let mut namespaces = txn.open_table(schema::NAMESPACES)?;
+            if namespaces.get(new.owner)?.is_none() {
+                namespaces.insert(new.owner, encode(&NamespaceRecord::new(new.time))?.as_slice())?;
+            }
+            let mut modules = txn.open_table(schema::MODULES)?;
+            if modules.get((new.owner, module))?.is_none() {
+                let rec = ModuleRecord { created_at: new.time };
+                modules.insert((new.owner, module), encode(&rec)?.as_slice())?;
+            }
+            blobs::add_ref(&txn, &new.blake3, new.size, zip)?;
+            let rec = VersionRecord {
+                blake3: hex::encode(new.blake3),
+                size: new.size,
+                h1: new.summary.h1.clone(),
+                mod_h1: new.summary.mod_h1.clone(),
+                time: new.time,
+                uploader: new.uploader.to_owned(),
+            };
+            versions.insert(key, encode(&rec)?.as_slice())?;
+            let mut mods = txn.open_table(schema::GO_MODS)?;
+            mods.insert(key, new.summary.mod_bytes.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Deletes a version: it leaves list, info, mod and zip; a tombstone keeps its hashes; its
+    /// blob loses a reference and is freed with the last one.
+    ///
+    /// Returns `false` when there was no such version.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn delete_version(&self, owner: &str, module: &str, version: &str, now: i64) -> Result<bool> {
+        let key = (owner, module, version);
+        let txn = self.begin_write()?;
+        {
+            let mut versions = txn.open_table(schema::VERSIONS)?;
+            let rec: VersionRecord = match versions.remove(key)? {
+                Some(g) => decode("version", g.value())?,
+                None => return Ok(false),
+            };
+            txn.open_table(schema::GO_MODS)?.remove(key)?;
+            let tomb = TombstoneRecord { h1: rec.h1.clone(), mod_h1: rec.mod_h1, deleted_at: now };
+            txn.open_table(schema::TOMBSTONES)?.insert(key, encode(&tomb)?.as_slice())?;
+            blobs::release(&txn, &parse_blake3(&rec.blake3)?)?;
+        }
+        txn.commit()?;
+        Ok(true)
+    }
+
+    /// Whether `module` exists in namespace `owner`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn module_exists(&self, owner: &str, module: &str) -> Result<bool> {
+        let txn = self.db.begin_read()?;
+        let modules = txn.open_table(schema::MODULES)?;
+        Ok(modules.get((owner, module))?.is_some())
+    }
+
+    /// Looks a version up.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn get_version(&self, owner: &str, module: &str, version: &str) -> Result<VersionLookup> {
+        let txn = self.db.begin_read()?;
+        lookup(&txn, owner, module, version)
+    }
+
+    /// The `.mod` bytes of a version, with its lookup state.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn get_go_mod(
+        &self,
+        owner: &str,
+        module: &str,
+        version: &str,
+    ) -> Result<(VersionLookup, Option<Vec<u8>>)> {
+        let txn = self.db.begin_read()?;
+        let found = lookup(&txn, owner, module, version)?;
+        if !matches!(found, VersionLookup::Found(_)) {
+            return Ok((found, None));
+        }
+        let mods = txn.open_table(schema::GO_MODS)?;
+        let bytes = mods
+            .get((owner, module, version))?
+            .ok_or_else(|| Error::Corrupt(format!("{module}@{version} has no .mod")))?
+            .value()
+            .to_vec();
+        Ok((found, Some(bytes)))
+    }
+
+    /// A version's zip, for streaming from one consistent snapshot.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record, or a version whose blob is missing.
+    pub fn open_zip(&self, owner: &str, module: &str, version: &str) -> Result<ZipLookup> {
+        let txn = self.db.begin_read()?;
+        Ok(match lookup(&txn, owner, module, version)? {
+            VersionLookup::Found(rec) => {
+                let id = parse_blake3(&rec.blake3)?;
+                let reader = BlobReader::open(&txn, &id)?.ok_or_else(|| {
+                    Error::Corrupt(format!("{module}@{version}: blob {} missing", rec.blake3))
+                })?;
+                ZipLookup::Found(rec, reader)
+            }
+            VersionLookup::Deleted => ZipLookup::Deleted,
+            VersionLookup::Missing => ZipLookup::Missing,
+            VersionLookup::NoModule => ZipLookup::NoModule,
+        })
+    }
+
+    /// Every published version of a module, in key order; `None` when the module does not exist.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn list_versions(
+        &self,
+        owner: &str,
+        module: &str,
+    ) -> Result<Option<Vec<(String, VersionRecord)>>> {
+        let txn = self.db.begin_read()?;
+        let modules = txn.open_table(schema::MODULES)?;
+        if modules.get((owner, module))?.is_none() {
+            return Ok(None);
+        }
+        let versions = txn.open_table(schema::VERSIONS)?;
+        let mut out = Vec::new();
+        for item in versions.range((owner, module, "")..)? {
+            let (k, v) = item?;
+            let (o, m, ver) = k.value();
+            if o != owner || m != module {
+                break;
+            }
+            out.push((ver.to_owned(), decode("version", v.value())?));
+        }
+        Ok(Some(out))
+    }
+}
+
+fn lookup(
+    txn: &redb::ReadTransaction,
+    owner: &str,
+    module: &str,
+    version: &str,
+) -> Result<VersionLookup> {
+    let versions = txn.open_table(schema::VERSIONS)?;
+    if let Some(g) = versions.get((owner, module, version))? {
+        return Ok(VersionLookup::Found(decode("version", g.value())?));
+    }
+    let modules = txn.open_table(schema::MODULES)?;
+    if modules.get((owner, module))?.is_none() {
+        return Ok(VersionLookup::NoModule);
+    }
+    let tombstones = txn.open_table(schema::TOMBSTONES)?;
+    if tombstones.get((owner, module, version))?.is_some() {
+        return Ok(VersionLookup::Deleted);
+    }
+    Ok(VersionLookup::Missing)
+}
+
+fn parse_blake3(hex_id: &str) -> Result<[u8; 32]> {
+    let mut id = [0u8; 32];
+    hex::decode_to_slice(hex_id, &mut id)
+        .map_err(|_| Error::Corrupt(format!("bad blob id {hex_id:?}")))?;
+    Ok(id)
+}

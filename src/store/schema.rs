@@ -1,0 +1,46 @@
+//! Every redb table, every key encoding, and the schema version of the file.
+//!
+//! Keys are redb's own fixed encodings (strings, fixed byte arrays, little-endian integers in
+//! tuples); record values are JSON documents (`records.rs`) so that fields can be added without
+//! a migration. Bump `SCHEMA_VERSION` only for a change an older binary would misread.
+
+use redb::TableDefinition;
+
+/// The schema this binary writes. A file with a higher number is refused (`Error::SchemaTooNew`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// `"schema_version"` → u32 big-endian; `"created_at"` → i64 big-endian Unix seconds.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// Owner (namespace) name → `NamespaceRecord`.
+pub const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespaces");
+
+/// (owner, module path) → `ModuleRecord`.
+pub const MODULES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("modules");
+
+/// (owner, module path, version) → `VersionRecord`.
+pub const VERSIONS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("versions");
+
+/// (owner, module path, version) → the `.mod` bytes, kept apart so version lookups stay small.
+pub const GO_MODS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("go_mods");
+
+/// (owner, module path, version) → `TombstoneRecord` of a deleted version (its h1 stays pinned).
+pub const TOMBSTONES: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("tombstones");
+
+/// BLAKE3 of a zip → (size in bytes, reference count, chunk size used).
+pub const BLOBS: TableDefinition<&[u8; 32], (u64, u64, u32)> = TableDefinition::new("blobs");
+
+/// (BLAKE3 of a zip, chunk index) → chunk bytes; every chunk but the last is full.
+pub const CHUNKS: TableDefinition<(&[u8; 32], u32), &[u8]> = TableDefinition::new("chunks");
+
+/// User name → `UserRecord`.
+pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+
+/// SHA-256 of a token → `TokenRecord`. Tokens themselves are never stored.
+pub const TOKENS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("tokens");
+
+/// Meta key of the schema version.
+pub const META_SCHEMA_VERSION: &str = "schema_version";
+/// Meta key of the creation time.
+pub const META_CREATED_AT: &str = "created_at";
