@@ -1,1 +1,157 @@
-fn main() {}
+//! Hot paths of the store and the HTTP handlers, on a real disk.
+//!
+//! `BENCH_DIR` picks the directory of the database (default: the system temp dir; tmpfs hides
+//! the cost of fsync, and on a Pi the SD card is the bottleneck). Run with
+//! `cargo bench --bench store`; quick check: `cargo bench --bench store -- --test`.
+
+use std::io::{Cursor, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use goshelf::config::RawConfig;
+use goshelf::http::{routes, AppState};
+use goshelf::store::{NewVersion, Store, VersionLookup};
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
+/// Pseudo-random bytes that do not compress, so zips have their nominal size.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn module_zip(path: &str, version: &str, payload: usize, seed: u64) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file(format!("{path}@{version}/go.mod"), opts).unwrap();
+    w.write_all(format!("module {path}\n\ngo 1.19\n").as_bytes()).unwrap();
+    w.start_file(format!("{path}@{version}/data.bin"), opts).unwrap();
+    w.write_all(&noise(payload, seed)).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+fn publish(store: &Store, owner: &str, zip: &[u8]) {
+    let (path, version) = goshelf::gomod::zip::read_prefix(Cursor::new(zip)).unwrap();
+    let summary =
+        goshelf::gomod::zip::validate(Cursor::new(zip), zip.len() as u64, &path, &version).unwrap();
+    let new = NewVersion {
+        owner,
+        summary: &summary,
+        blake3: *blake3::hash(zip).as_bytes(),
+        size: zip.len() as u64,
+        uploader: "bench",
+        time: 1_700_000_000,
+    };
+    store.put_version(&new, &mut Cursor::new(zip)).unwrap();
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: AppState,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir_in(bench_dir()).unwrap();
+    let raw = RawConfig {
+        listen: Some("127.0.0.1:0".into()),
+        db: Some(dir.path().join("bench.redb")),
+        max_upload: None,
+    };
+    let config = raw.resolve().unwrap();
+    let store = Store::open(&config.db).unwrap();
+    // 200 versions of one module, plus a 1 MiB and a 50 MiB zip.
+    for i in 0..200 {
+        publish(&store, "acme", &module_zip("example.com/many", &format!("v1.{i}.0"), 2048, i));
+    }
+    publish(&store, "acme", &module_zip("example.com/one", "v1.0.0", 1 << 20, 7));
+    publish(&store, "acme", &module_zip("example.com/fifty", "v1.0.0", 50 << 20, 8));
+    let state = AppState { store: Arc::new(store), config: Arc::new(config) };
+    Fixture { _dir: dir, state }
+}
+
+fn store_paths(c: &mut Criterion) {
+    let f = fixture();
+    let store = Arc::clone(&f.state.store);
+    let mut g = c.benchmark_group("store");
+    g.bench_function("get_version", |b| {
+        b.iter(|| {
+            let r = store.get_version("acme", "example.com/many", "v1.150.0").unwrap();
+            assert!(matches!(r, VersionLookup::Found(_)));
+        });
+    });
+    g.bench_function("get_go_mod", |b| {
+        b.iter(|| store.get_go_mod("acme", "example.com/many", "v1.150.0").unwrap());
+    });
+    g.bench_function("list_200_versions", |b| {
+        b.iter(|| assert_eq!(store.list_versions("acme", "example.com/many").unwrap().unwrap().len(), 200));
+    });
+    g.bench_function("module_exists_miss", |b| {
+        b.iter(|| assert!(!store.module_exists("acme", "example.com/many/sub/pkg").unwrap()));
+    });
+    g.finish();
+
+    let dir = tempfile::tempdir_in(bench_dir()).unwrap();
+    let upload_store = Store::open(&dir.path().join("upload.redb")).unwrap();
+    let mut g = c.benchmark_group("upload");
+    g.throughput(Throughput::Bytes(1 << 20));
+    g.sample_size(20);
+    let mut n = 0u64;
+    g.bench_function("validate_and_store_1MiB", |b| {
+        b.iter(|| {
+            n += 1;
+            publish(&upload_store, "acme", &module_zip("example.com/up", &format!("v1.0.{n}"), 1 << 20, n));
+        });
+    });
+    g.finish();
+}
+
+fn http_paths(c: &mut Criterion) {
+    let f = fixture();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let filter = routes(f.state.clone());
+    let mut g = c.benchmark_group("http");
+    let get = |path: &str| {
+        let filter = filter.clone();
+        let path = path.to_owned();
+        move || {
+            let r = rt.block_on(warp::test::request().path(&path).reply(&filter));
+            assert!(r.status().is_success() || r.status() == 404);
+            r.into_body().len()
+        }
+    };
+    let base = "/api/packages/acme/go";
+    for (name, path) in [
+        ("info", format!("{base}/example.com/many/@v/v1.150.0.info")),
+        ("mod", format!("{base}/example.com/many/@v/v1.150.0.mod")),
+        ("list_200", format!("{base}/example.com/many/@v/list")),
+        ("latest_200", format!("{base}/example.com/many/@latest")),
+        ("404_prefix", format!("{base}/example.com/many/sub/pkg/@v/list")),
+    ] {
+        let mut run = get(&path);
+        g.bench_function(name, |b| b.iter(&mut run));
+    }
+    g.sample_size(10);
+    for (name, path, size) in [
+        ("zip_1MiB", format!("{base}/example.com/one/@v/v1.0.0.zip"), 1u64 << 20),
+        ("zip_50MiB", format!("{base}/example.com/fifty/@v/v1.0.0.zip"), 50 << 20),
+    ] {
+        g.throughput(Throughput::Bytes(size));
+        let mut run = get(&path);
+        g.bench_with_input(BenchmarkId::new("stream", name), &(), |b, ()| b.iter(&mut run));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, store_paths, http_paths);
+criterion_main!(benches);
