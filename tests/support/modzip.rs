@@ -1,0 +1,93 @@
+//! [`ModZip`]: module zips for upload, built with the zip crate as `go mod` would lay them
+//! out (spec.md §2): Deflate, every entry named `path@version/name`, no directory entries.
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
+
+use super::{fixture_module_dir, walk_files};
+
+/// A module version's files, ready to be zipped.
+#[derive(Clone, Debug)]
+pub struct ModZip {
+    path: String,
+    version: String,
+    files: Vec<(String, Vec<u8>)>,
+}
+
+impl ModZip {
+    /// A zip with no files yet.
+    pub fn new(path: &str, version: &str) -> ModZip {
+        ModZip {
+            path: path.to_owned(),
+            version: version.to_owned(),
+            files: Vec::new(),
+        }
+    }
+
+    /// A zip of the given (name relative to the module root, content) pairs.
+    pub fn with_files(path: &str, version: &str, files: &[(&str, &[u8])]) -> ModZip {
+        files
+            .iter()
+            .fold(ModZip::new(path, version), |zip, (name, data)| {
+                zip.file(name, data)
+            })
+    }
+
+    /// A zip of every file under tests/fixtures/modules/`fixture`.
+    pub fn from_fixture(fixture: &str, path: &str, version: &str) -> ModZip {
+        let dir = fixture_module_dir(fixture);
+        walk_files(&dir)
+            .into_iter()
+            .fold(ModZip::new(path, version), |zip, (name, file)| {
+                zip.file(&name, &std::fs::read(file).unwrap())
+            })
+    }
+
+    /// Adds (or replaces) one file.
+    pub fn file(mut self, name: &str, data: &[u8]) -> ModZip {
+        self.files.retain(|(n, _)| n != name);
+        self.files.push((name.to_owned(), data.to_vec()));
+        self
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The content of `name`, if the zip has it.
+    pub fn content(&self, name: &str) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d.as_slice())
+    }
+
+    /// The zip bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .unix_permissions(0o644);
+        for (name, data) in &self.files {
+            writer
+                .start_file(format!("{}@{}/{name}", self.path, self.version), options)
+                .unwrap();
+            writer.write_all(data).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// Writes the zip to `dir/<file_name>` and returns the path.
+    pub fn write_to(&self, dir: &Path, file_name: &str) -> PathBuf {
+        let path = dir.join(file_name);
+        std::fs::write(&path, self.bytes()).unwrap();
+        path
+    }
+}

@@ -1,0 +1,308 @@
+//! [`TestServer`]: the real `goshelf serve` on `127.0.0.1:0` over a temp database.
+//!
+//! The binary is `env!("CARGO_BIN_EXE_goshelf")`, or `$GOSHELF_TEST_BIN` when set (to test a
+//! release build). The server's stdout and stderr go to files in the temp dir; a test that
+//! panics while a server is alive gets the server's stderr printed by `Drop`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+use super::http::{self, Auth, Response};
+use super::{poll_until, ModZip};
+
+/// The admin token every test server is started with (`GOSHELF_ADMIN_TOKEN`).
+pub const ADMIN_TOKEN: &str = "goshelf-test-admin-token-8f2c61d0a7e94b3c";
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `goshelf serve` child process.
+pub struct TestServer {
+    dir: TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+    url: String,
+}
+
+/// The JSON a successful upload answers with (201).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub module: String,
+    pub version: String,
+    pub h1: String,
+    pub go_mod_h1: String,
+    pub size: u64,
+}
+
+impl TestServer {
+    /// Starts a server with default options.
+    pub fn start() -> TestServer {
+        TestServer::start_with(&[], &[])
+    }
+
+    /// Starts a server with extra `serve` arguments and environment variables.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let mut server = TestServer {
+            dir: tempfile::Builder::new()
+                .prefix("goshelf-test-")
+                .tempdir()
+                .unwrap(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            url: String::new(),
+        };
+        server.spawn();
+        server
+    }
+
+    fn binary() -> PathBuf {
+        match std::env::var_os("GOSHELF_TEST_BIN") {
+            Some(bin) => PathBuf::from(bin),
+            None => PathBuf::from(env!("CARGO_BIN_EXE_goshelf")),
+        }
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "server is already running");
+        let stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.stderr_path())
+            .unwrap();
+        let mut cmd = Command::new(Self::binary());
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--db")
+            .arg(self.db_path())
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        // The server must see only what the test chose, not the developer's configuration.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("GOSHELF_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("GOSHELF_ADMIN_TOKEN", ADMIN_TOKEN);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", Self::binary().display()));
+
+        // A thread forwards stdout to a log file and reports the listening URL once seen; it
+        // keeps draining until the child closes stdout, so the server never blocks on a pipe.
+        let stdout = child.stdout.take().unwrap();
+        let mut log = File::create(self.dir.path().join("server.stdout.log")).unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                writeln!(log, "{line}").ok();
+                if let Some((_, url)) = line.split_once("listening on ") {
+                    if let Some(tx) = tx.take() {
+                        tx.send(url.trim().to_owned()).ok();
+                    }
+                }
+            }
+        });
+        let url = rx.recv_timeout(STARTUP_TIMEOUT);
+        self.child = Some(child);
+        match url {
+            Ok(url) => self.url = url,
+            Err(e) => {
+                let status = self.child.as_mut().unwrap().try_wait().unwrap();
+                self.kill9();
+                panic!(
+                    "server did not print `goshelf listening on <url>` ({e}); exit status: \
+                     {status:?}\n--- server stderr ---\n{}",
+                    self.stderr_log()
+                );
+            }
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` (changes on every restart).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// `host:port`, for raw sockets.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// The GOPROXY base of `owner`: `$url/api/packages/{owner}/go`.
+    pub fn base(&self, owner: &str) -> String {
+        format!("{}/api/packages/{owner}/go", self.url)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("goshelf.redb")
+    }
+
+    pub fn token(&self) -> &str {
+        ADMIN_TOKEN
+    }
+
+    /// A scratch directory that lives as long as the server.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn stderr_path(&self) -> PathBuf {
+        self.dir.path().join("server.stderr.log")
+    }
+
+    /// Everything the server (all its runs) wrote to stderr so far.
+    pub fn stderr_log(&self) -> String {
+        std::fs::read_to_string(self.stderr_path()).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to clean up, as after a power cut.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit and returns its status (fails after 20 s).
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server is not running");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM {} failed", child.id());
+        let mut exit = None;
+        let exited = poll_until(SHUTDOWN_TIMEOUT, || {
+            exit = child.try_wait().unwrap();
+            exit.is_some()
+        });
+        if !exited {
+            child.kill().ok();
+            child.wait().ok();
+            panic!(
+                "server did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM\n--- server stderr \
+                 ---\n{}",
+                self.stderr_log()
+            );
+        }
+        exit.unwrap()
+    }
+
+    /// Starts the server again on the same database (terminating it first if it runs). The
+    /// port changes.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            let status = self.terminate();
+            assert!(
+                status.success(),
+                "server exited with {status} on SIGTERM\n{}",
+                self.stderr_log()
+            );
+        }
+        self.spawn();
+    }
+
+    /// Uploads `zip` bytes to `owner` as the admin (raw body, bearer token).
+    pub fn upload_bytes(&self, owner: &str, zip: &[u8]) -> Response {
+        let file = self.write_scratch("upload.zip", zip);
+        http::put_file(
+            &self.upload_url(owner),
+            &Auth::Bearer(ADMIN_TOKEN),
+            &file,
+            &[],
+        )
+    }
+
+    /// Uploads `zip` and asserts a 201 whose JSON names the zip's module and version.
+    pub fn upload(&self, owner: &str, zip: &ModZip) -> Upload {
+        let resp = self.upload_bytes(owner, &zip.bytes());
+        let upload = parse_upload(&resp);
+        assert_eq!(
+            (upload.module.as_str(), upload.version.as_str()),
+            (zip.path(), zip.version()),
+            "upload answered for another module version: {resp:?}"
+        );
+        upload
+    }
+
+    /// `PUT /api/packages/{owner}/go/upload`.
+    pub fn upload_url(&self, owner: &str) -> String {
+        format!("{}/upload", self.base(owner))
+    }
+
+    /// `DELETE /api/v1/packages/{owner}/go/{module, / as %2F}/{version}` as the admin.
+    pub fn delete(&self, owner: &str, module: &str, version: &str) -> Response {
+        let url = format!(
+            "{}/api/v1/packages/{owner}/go/{}/{version}",
+            self.url,
+            module.replace('/', "%2F")
+        );
+        http::curl(&Auth::Bearer(ADMIN_TOKEN), &["-X", "DELETE", &url])
+    }
+
+    /// Writes `bytes` to a fresh file in the server's temp dir and returns its path.
+    pub fn write_scratch(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.path().join(format!("scratch-{n}-{name}"));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+/// Parses the 201 JSON of an upload, failing with the whole response otherwise.
+pub fn parse_upload(resp: &Response) -> Upload {
+    assert_eq!(resp.status, 201, "upload failed: {resp:?}");
+    let json: serde_json::Value = serde_json::from_slice(&resp.body)
+        .unwrap_or_else(|e| panic!("upload answered invalid JSON ({e}): {resp:?}"));
+    let field = |name: &str| {
+        json[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("upload JSON lacks string {name:?}: {json}"))
+            .to_owned()
+    };
+    Upload {
+        module: field("module"),
+        version: field("version"),
+        h1: field("h1"),
+        go_mod_h1: field("go_mod_h1"),
+        size: json["size"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("upload JSON lacks number \"size\": {json}")),
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- goshelf stderr ({}) ---\n{}",
+                self.url,
+                self.stderr_log()
+            );
+        }
+    }
+}
