@@ -98,7 +98,8 @@ impl TestServer {
                 cmd.env_remove(key);
             }
         }
-        cmd.env("GOSHELF_ADMIN_TOKEN", ADMIN_TOKEN);
+        cmd.env("GOSHELF_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("NO_COLOR", "1");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
