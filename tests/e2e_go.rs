@@ -43,6 +43,7 @@ for_each_go!(
 );
 
 fn setup(go: Go) -> (TestServer, GoEnv) {
+    go.bin(); // a missing toolchain fails before a server is started
     let server = TestServer::start();
     let env = GoEnv::new(go, &server.base(OWNER));
     (server, env)

@@ -137,9 +137,25 @@ pub fn get(url: &str) -> Response {
     curl(&Auth::None, &[url])
 }
 
-/// HEAD without credentials (`curl -I`; the body stays empty).
+/// HEAD without credentials (`curl -I`). curl writes the headers where a body would go and
+/// reads no body after a HEAD, so `body` is left empty; [`raw_exchange`] can see a stray one.
 pub fn head(url: &str) -> Response {
-    curl(&Auth::None, &["-I", url])
+    let mut resp = curl(&Auth::None, &["-I", url]);
+    resp.body.clear();
+    resp
+}
+
+/// Sends `request` (a complete HTTP/1.1 request, which should say `Connection: close`) over a
+/// raw socket and returns every byte the server sent back until it closed the connection.
+pub fn raw_exchange(addr: &str, request: &str) -> Vec<u8> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    raw
 }
 
 /// PUT of a file as the raw body (`curl -T`), plus `extra` curl arguments.
