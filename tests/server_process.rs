@@ -2,11 +2,13 @@
 //! crashes, dedup on disk, concurrent uploads, size limits, signals, auth and HEAD.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use crate::support::http::{self, Auth, PendingRequest, Response};
 use crate::support::server::parse_upload;
-use crate::support::{eqnice, incompressible, ModZip, TestServer};
+use crate::support::{eqnice, incompressible, poll_until, ModZip, TestServer};
 
 const OWNER: &str = "admin";
 
@@ -91,6 +93,103 @@ fn sigterm_after_serving_exits_zero() {
     eqnice!(200, http::get(&format!("{}/healthz", server.url())).status);
     let status = server.terminate();
     eqnice!(Some(0), status.code(), "exit status on SIGTERM: {status}");
+}
+
+#[test]
+fn sigint_exits_zero() {
+    let mut server = TestServer::start();
+    server.signal("INT");
+    let status = server.wait();
+    eqnice!(Some(0), status.code(), "exit status on SIGINT: {status}");
+}
+
+/// Graceful shutdown: the listener closes at once, but a request already being received is
+/// completed and committed before the process exits.
+#[test]
+fn sigterm_during_upload_completes_it_then_exits_zero() {
+    let mut server = TestServer::start();
+    let zip = big_module("example.com/inflight", "v1.0.0", "inflight", 64 * 1024);
+    let pending = PendingRequest::open(
+        server.addr(),
+        "PUT",
+        &format!("/api/packages/{OWNER}/go/upload"),
+        &[
+            ("Authorization", &format!("Bearer {}", server.token())),
+            ("Expect", "100-continue"),
+        ],
+        &zip.bytes(),
+    );
+    server.signal("TERM");
+    let addr = server.addr().to_owned();
+    let closed = poll_until(Duration::from_secs(20), || {
+        TcpStream::connect(&addr).is_err()
+    });
+    assert!(
+        closed,
+        "the server still accepts connections 20 s after SIGTERM"
+    );
+
+    let (status, raw) = pending.finish();
+    eqnice!(201, status, "in-flight upload during shutdown: {raw}");
+    let exit = server.wait();
+    eqnice!(Some(0), exit.code(), "exit status: {exit}");
+    server.restart();
+    assert_serves(&server, &zip);
+}
+
+#[test]
+fn first_start_without_admin_token_prints_one_it_accepts() {
+    // An empty GOSHELF_ADMIN_TOKEN counts as unset: the server generates the token.
+    let mut server = TestServer::start_with(&[], &[("GOSHELF_ADMIN_TOKEN", "")]);
+    let tokens = |log: &str| -> Vec<String> {
+        log.split_whitespace()
+            .filter(|w| w.starts_with("gs_"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let printed = tokens(&server.stderr_log());
+    assert!(
+        !printed.is_empty(),
+        "no generated token on stderr:\n{}",
+        server.stderr_log()
+    );
+    let zip = small_module("example.com/gen", "v1.0.0");
+    let file = server.write_scratch("gen.zip", &zip.bytes());
+    let url = server.upload_url(OWNER);
+    let known = http::put_file(&url, &Auth::Bearer(server.token()), &file, &[]);
+    eqnice!(
+        401,
+        known.status,
+        "the test token must not work here: {known:?}"
+    );
+    parse_upload(&http::put_file(
+        &url,
+        &Auth::Bearer(&printed[0]),
+        &file,
+        &[],
+    ));
+
+    server.restart();
+    eqnice!(
+        printed,
+        tokens(&server.stderr_log()),
+        "the token is shown only once"
+    );
+}
+
+#[test]
+fn owners_are_separate_namespaces() {
+    let server = TestServer::start();
+    let zip = small_module("example.com/mine", "v1.0.0");
+    server.upload(OWNER, &zip);
+    eqnice!(
+        200,
+        proxy_get(&server, OWNER, zip.path(), "v1.0.0.info").status
+    );
+    for file in ["list", "v1.0.0.info", "v1.0.0.zip"] {
+        let resp = proxy_get(&server, "someone-else", zip.path(), file);
+        eqnice!(404, resp.status, "{file} under another owner: {resp:?}");
+    }
 }
 
 #[test]

@@ -167,10 +167,28 @@ pub fn put_file(url: &str, auth: &Auth<'_>, file: &Path, extra: &[&str]) -> Resp
     curl(auth, &args)
 }
 
+/// Reads one header block (up to and including the blank line), byte by byte so that nothing
+/// after it is consumed.
+fn read_header_block(stream: &mut TcpStream) -> String {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).unwrap();
+        assert!(
+            n == 1,
+            "connection closed inside a header block: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.push(byte[0]);
+    }
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
 /// An HTTP/1.1 request over a raw socket whose last body byte is held back, so that many
 /// requests can be made to arrive at the server at the same moment: [`PendingRequest::open`]
 /// sends everything but the last byte, [`PendingRequest::finish`] sends it and reads the
-/// status.
+/// status. With an `Expect: 100-continue` header, `open` first waits for the server's
+/// `100 Continue`.
 pub struct PendingRequest {
     stream: TcpStream,
     last: u8,
@@ -202,6 +220,18 @@ impl PendingRequest {
         }
         head.push_str("\r\n");
         stream.write_all(head.as_bytes()).unwrap();
+        let expects_continue = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("expect") && v.eq_ignore_ascii_case("100-continue")
+        });
+        if expects_continue {
+            // The server sends `100 Continue` once its handler starts reading the body: proof
+            // that the request is being handled, not merely queued in the kernel.
+            let interim = read_header_block(&mut stream);
+            assert!(
+                interim.starts_with("HTTP/1.1 100"),
+                "expected 100 Continue, got {interim:?}"
+            );
+        }
         stream.write_all(&body[..body.len() - 1]).unwrap();
         stream.flush().unwrap();
         PendingRequest {

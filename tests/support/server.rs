@@ -185,15 +185,20 @@ impl TestServer {
         }
     }
 
-    /// SIGTERM, then waits for the exit and returns its status (fails after 20 s).
-    pub fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("server is not running");
+    /// Sends a signal (`TERM`, `INT`, ...) with `kill(1)` and returns without waiting.
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("server is not running");
         let status = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(child.id().to_string())
             .status()
             .unwrap();
-        assert!(status.success(), "kill -TERM {} failed", child.id());
+        assert!(status.success(), "kill -{name} {} failed", child.id());
+    }
+
+    /// Waits (at most 20 s) for the server to exit and returns its status.
+    pub fn wait(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server is not running");
         let mut exit = None;
         let exited = poll_until(SHUTDOWN_TIMEOUT, || {
             exit = child.try_wait().unwrap();
@@ -203,12 +208,17 @@ impl TestServer {
             child.kill().ok();
             child.wait().ok();
             panic!(
-                "server did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM\n--- server stderr \
-                 ---\n{}",
+                "server did not exit within {SHUTDOWN_TIMEOUT:?}\n--- server stderr ---\n{}",
                 self.stderr_log()
             );
         }
         exit.unwrap()
+    }
+
+    /// SIGTERM, then waits for the exit and returns its status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        self.wait()
     }
 
     /// Starts the server again on the same database (terminating it first if it runs). The
