@@ -1,4 +1,10 @@
 //! go.sum hashes: dirhash `Hash1` over a zip's entries, and over a lone go.mod (spec.md §4).
+//!
+//! The builder takes each file's SHA-256 rather than its bytes, so that callers stream file
+//! contents through a hasher and never hold a whole file in memory.
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
 
 /// Collects `(name, sha256 of content)` pairs and produces `h1:<base64>`.
 #[derive(Debug, Default, Clone)]
@@ -7,6 +13,7 @@ pub struct H1Builder {
 }
 
 impl H1Builder {
+    /// An empty builder; `finish` on it gives the hash of the empty tree.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -17,18 +24,136 @@ impl H1Builder {
         self.files.push((name.to_owned(), sha256));
     }
 
-    /// `dirhash.Hash1` over the files added.
+    /// `dirhash.Hash1` over the files added (spec.md §4.1): names sorted bytewise, one line
+    /// `hex(sha256)  name\n` each, then `h1:` and the standard base64 of the summary's SHA-256.
     ///
     /// # Errors
     /// When a name contains a newline (`dirhash: filenames with newlines are not supported`).
-    pub fn finish(self) -> Result<String, crate::gomod::zip::ZipError> {
-        todo!()
+    pub fn finish(mut self) -> Result<String, crate::gomod::zip::ZipError> {
+        self.files
+            .sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut summary = Sha256::new();
+        for (name, sum) in &self.files {
+            if name.contains('\n') {
+                return Err(crate::gomod::zip::ZipError(
+                    "dirhash: filenames with newlines are not supported".to_owned(),
+                ));
+            }
+            summary.update(hex::encode(sum).as_bytes());
+            summary.update(b"  ");
+            summary.update(name.as_bytes());
+            summary.update(b"\n");
+        }
+        Ok(h1_text(&summary.finalize().into()))
     }
+}
+
+/// `h1:` followed by the padded standard base64 of a summary digest.
+fn h1_text(digest: &[u8; 32]) -> String {
+    format!(
+        "h1:{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 /// The go.sum hash of a `.mod` response: `Hash1` of one file named `go.mod`.
 #[must_use]
 pub fn hash_go_mod(content: &[u8]) -> String {
-    let _ = content;
-    todo!()
+    // spec.md §4.3: a single file named exactly `go.mod`, whatever the module path.
+    let line = format!("{}  go.mod\n", hex::encode(Sha256::digest(content)));
+    h1_text(&Sha256::digest(line.as_bytes()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(data: &[u8]) -> [u8; 32] {
+        Sha256::digest(data).into()
+    }
+
+    #[test]
+    fn h1_of_empty_tree_is_sha256_of_nothing() {
+        // spec.md §4.4.
+        assert_eq!(
+            H1Builder::new().finish().unwrap(),
+            "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    #[test]
+    fn h1_sorts_names_and_formats_summary_lines() {
+        // dirhash's TestHash1: files `xyz` and `abc` with contents "data for <name>", added out
+        // of order; the summary is computed independently here.
+        let mut b = H1Builder::new();
+        b.add("xyz", sha(b"data for xyz"));
+        b.add("abc", sha(b"data for abc"));
+        let summary = format!(
+            "{}  abc\n{}  xyz\n",
+            hex::encode(sha(b"data for abc")),
+            hex::encode(sha(b"data for xyz"))
+        );
+        let want = format!(
+            "h1:{}",
+            base64::engine::general_purpose::STANDARD.encode(sha(summary.as_bytes()))
+        );
+        assert_eq!(b.finish().unwrap(), want);
+    }
+
+    #[test]
+    fn h1_of_simple_module_matches_go() {
+        // zip/testdata/create/simple.txt (spec.md §4.4).
+        let files: [(&str, &str); 3] = [
+            ("example.com/m@v1.0.0/go.mod", "module example.com/m\n\ngo 1.13\n"),
+            ("example.com/m@v1.0.0/m.go", "package m\n\nfunc Foo() int { return 42 }\n"),
+            (
+                "example.com/m@v1.0.0/cmd/hello/hello.go",
+                "package main\n\nimport (\n  \"fmt\"\n  \"example.com/m\"\n)\n\nfunc main() {\n  fmt.Println(m.Foo())\n}\n",
+            ),
+        ];
+        let mut b = H1Builder::new();
+        for (name, data) in files {
+            b.add(name, sha(data.as_bytes()));
+        }
+        assert_eq!(
+            b.finish().unwrap(),
+            "h1:tpqYOOmuilagXzyqoJ3roUjp8gneQeTv5YVpL6BG7/k="
+        );
+    }
+
+    #[test]
+    fn h1_rejects_names_with_newlines() {
+        let mut b = H1Builder::new();
+        b.add("a\nb", sha(b""));
+        assert_eq!(
+            b.finish().unwrap_err().0,
+            "dirhash: filenames with newlines are not supported"
+        );
+    }
+
+    #[test]
+    fn hash_go_mod_matches_go_sum_lines() {
+        // spec.md §4.4.
+        assert_eq!(
+            hash_go_mod(b"module example.com/m\n\ngo 1.13\n"),
+            "h1:UWkIka9t4wTRf5TZ+sRdwnADRAp+U7R9A2lAeNEx1cA="
+        );
+        assert_eq!(
+            hash_go_mod(b"module \"rsc.io/quote\"\n\nrequire \"rsc.io/sampler\" v1.3.0\n"),
+            "h1:LzX7hefJvL54yjefDEDHNONDjII0t9xZLPXsUe+TKr0="
+        );
+        // The legacy hash of an empty go.mod that cmd/go drops.
+        assert_eq!(
+            hash_go_mod(b""),
+            "h1:G7mAYYxgmS0lVkHyy2hEOLQCFB0DlQFTMLWggykrydY="
+        );
+    }
+
+    #[test]
+    fn hash_go_mod_equals_builder_with_one_go_mod() {
+        let content = b"module example.com/x\n";
+        let mut b = H1Builder::new();
+        b.add("go.mod", sha(content));
+        assert_eq!(hash_go_mod(content), b.finish().unwrap());
+    }
 }

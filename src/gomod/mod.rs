@@ -6,6 +6,7 @@
 pub mod hash;
 pub mod modfile;
 pub mod path;
+mod unicode_tables;
 pub mod version;
 pub mod zip;
 

@@ -1,4 +1,13 @@
 //! Reads the `module` directive of a go.mod the way `modfile.ParseLax` does, and nothing more.
+//!
+//! The go command parses every `.mod` it downloads with `ParseLax` and fails on a syntax error
+//! anywhere in the file (spec.md §1.2), so this follows its lexer and statement structure
+//! (golang.org/x/mod/modfile read.go): `//` comments, `"` and `` ` `` strings, and `verb (`
+//! blocks. Of the directives ParseLax looks at, `module`, `go` and `require` are checked as it
+//! checks them; `retract` and `ignore` are skipped, so a malformed retraction passes here and
+//! is reported by the client instead.
+
+use super::{path, version};
 
 /// An error reading go.mod; `Display` is the go command's text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -8,15 +17,633 @@ pub struct ModFileError(pub String);
 /// The module path declared by `go.mod`, unquoted.
 ///
 /// # Errors
-/// `missing module line`, or a malformed `module` directive.
+/// `missing module line`, or a malformed `module` directive (`go.mod:3: usage: module
+/// module/path`), or any syntax error ParseLax reports (`go.mod:5: unexpected newline in
+/// string`).
 pub fn module_path(gomod: &[u8]) -> Result<String, ModFileError> {
-    let _ = gomod;
-    todo!()
+    let summary = parse_lax(gomod)?;
+    summary
+        .module
+        .ok_or_else(|| ModFileError("missing module line".to_owned()))
 }
 
 /// The `go` directive's version (`1.24`), if any; used by the zip creation vendor rules.
 #[must_use]
 pub fn go_version(gomod: &[u8]) -> Option<String> {
-    let _ = gomod;
-    todo!()
+    parse_lax(gomod).ok()?.go
+}
+
+/// What the lax parse keeps.
+#[derive(Debug, Default)]
+struct Summary {
+    module: Option<String>,
+    go: Option<String>,
+}
+
+/// One lexical token (read.go `tokenKind`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    /// End of line, including a line ended by a `//` comment.
+    Newline,
+    Eof,
+    LParen,
+    RParen,
+    /// An identifier, a quoted string (with its quotes) or other punctuation (`[ ] { } ,`).
+    Word(String),
+}
+
+impl Token {
+    fn is_eol(&self) -> bool {
+        matches!(self, Token::Newline | Token::Eof)
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Token::Word(w) => w,
+            Token::LParen => "(",
+            Token::RParen => ")",
+            Token::Newline | Token::Eof => "",
+        }
+    }
+}
+
+/// read.go's lexer over the file's characters. Invalid UTF-8 becomes U+FFFD, which Go's
+/// `DecodeRune` also yields and `IsPrint` accepts as an identifier character.
+struct Lexer {
+    chars: Vec<char>,
+    pos: usize,
+    line: usize,
+    peeked: Option<(Token, usize)>,
+}
+
+impl Lexer {
+    fn new(data: &[u8]) -> Self {
+        Self {
+            chars: String::from_utf8_lossy(data).chars().collect(),
+            pos: 0,
+            line: 1,
+            peeked: None,
+        }
+    }
+
+    fn err(line: usize, msg: &str) -> ModFileError {
+        ModFileError(format!("go.mod:{line}: {msg}"))
+    }
+
+    fn peek(&mut self) -> Result<&Token, ModFileError> {
+        if self.peeked.is_none() {
+            let next = self.scan()?;
+            self.peeked = Some(next);
+        }
+        match &self.peeked {
+            Some((tok, _)) => Ok(tok),
+            None => Ok(&Token::Eof),
+        }
+    }
+
+    /// The next token and the line it starts on.
+    fn lex(&mut self) -> Result<(Token, usize), ModFileError> {
+        match self.peeked.take() {
+            Some(t) => Ok(t),
+            None => self.scan(),
+        }
+    }
+
+    fn at(&self, i: usize) -> Option<char> {
+        self.chars.get(i).copied()
+    }
+
+    fn scan(&mut self) -> Result<(Token, usize), ModFileError> {
+        loop {
+            match self.at(self.pos) {
+                Some(' ' | '\t' | '\r') => self.pos += 1,
+                Some('/') if self.at(self.pos + 1) == Some('/') => {
+                    // A comment runs to the end of its line and ends the line.
+                    let line = self.line;
+                    while let Some(c) = self.at(self.pos) {
+                        self.pos += 1;
+                        if c == '\n' {
+                            self.line += 1;
+                            break;
+                        }
+                    }
+                    return Ok((Token::Newline, line));
+                }
+                Some('/') if self.at(self.pos + 1) == Some('*') => {
+                    return Err(Self::err(
+                        self.line,
+                        "mod files must use // comments, not /* comments",
+                    ));
+                }
+                _ => break,
+            }
+        }
+        let line = self.line;
+        let Some(c) = self.at(self.pos) else {
+            return Ok((Token::Eof, line));
+        };
+        match c {
+            '\n' => {
+                self.pos += 1;
+                self.line += 1;
+                Ok((Token::Newline, line))
+            }
+            '(' => {
+                self.pos += 1;
+                Ok((Token::LParen, line))
+            }
+            ')' => {
+                self.pos += 1;
+                Ok((Token::RParen, line))
+            }
+            '[' | ']' | '{' | '}' | ',' => {
+                self.pos += 1;
+                Ok((Token::Word(c.to_string()), line))
+            }
+            '"' | '`' => self.scan_string(c, line),
+            c if is_ident(c) => {
+                let start = self.pos;
+                while let Some(c) = self.at(self.pos) {
+                    if !is_ident(c) || (c == '/' && self.at(self.pos + 1) == Some('/')) {
+                        break;
+                    }
+                    self.pos += 1;
+                }
+                Ok((
+                    Token::Word(self.chars[start..self.pos].iter().collect()),
+                    line,
+                ))
+            }
+            c => Err(Self::err(
+                line,
+                &format!("unexpected input character {}", path::go_quote_rune(c)),
+            )),
+        }
+    }
+
+    /// A quoted string, kept with its quotes; it may not span lines.
+    fn scan_string(&mut self, quote: char, line: usize) -> Result<(Token, usize), ModFileError> {
+        let start = self.pos;
+        self.pos += 1;
+        loop {
+            match self.at(self.pos) {
+                None => return Err(Self::err(line, "unexpected EOF in string")),
+                Some('\n') => return Err(Self::err(line, "unexpected newline in string")),
+                Some(c) => {
+                    self.pos += 1;
+                    if c == quote {
+                        break;
+                    }
+                    if c == '\\' && quote != '`' {
+                        match self.at(self.pos) {
+                            None => return Err(Self::err(line, "unexpected EOF in string")),
+                            Some('\n') => {
+                                return Err(Self::err(line, "unexpected newline in string"))
+                            }
+                            Some(_) => self.pos += 1,
+                        }
+                    }
+                }
+            }
+        }
+        Ok((
+            Token::Word(self.chars[start..self.pos].iter().collect()),
+            line,
+        ))
+    }
+}
+
+/// read.go `isIdent`: printable (Go's `unicode.IsPrint`), not a space, not one of `()[]{},`.
+fn is_ident(c: char) -> bool {
+    !matches!(c, ' ' | '(' | ')' | '[' | ']' | '{' | '}' | ',')
+        && !c.is_whitespace()
+        && path::is_print(c)
+}
+
+/// Parses the statement structure and applies the lax rules for the directives kept.
+fn parse_lax(data: &[u8]) -> Result<Summary, ModFileError> {
+    let mut lx = Lexer::new(data);
+    let mut summary = Summary::default();
+    loop {
+        let (tok, line) = lx.lex()?;
+        match tok {
+            Token::Eof => return Ok(summary),
+            Token::Newline => {}
+            first => parse_stmt(&mut lx, first, line, &mut summary)?,
+        }
+    }
+}
+
+/// read.go `parseStmt`: one line, or a `verb (` block when `(` ends the line.
+fn parse_stmt(
+    lx: &mut Lexer,
+    first: Token,
+    line: usize,
+    summary: &mut Summary,
+) -> Result<(), ModFileError> {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut tok = first;
+    loop {
+        match tok {
+            Token::Newline | Token::Eof => {
+                if let Some((verb, args)) = tokens.split_first() {
+                    apply(verb, args, line, summary)?;
+                }
+                return Ok(());
+            }
+            Token::LParen => {
+                if lx.peek()?.is_eol() {
+                    lx.lex()?;
+                    return parse_block(lx, &tokens, line, summary);
+                }
+                if lx.peek()? == &Token::RParen {
+                    lx.lex()?;
+                    if lx.peek()?.is_eol() {
+                        // An empty block.
+                        lx.lex()?;
+                        return Ok(());
+                    }
+                    tokens.push("(".to_owned());
+                    tokens.push(")".to_owned());
+                } else {
+                    tokens.push("(".to_owned());
+                }
+            }
+            other => tokens.push(other.text().to_owned()),
+        }
+        tok = lx.lex()?.0;
+    }
+}
+
+/// The lines of a `verb (` block up to its `)` line; each is applied as `verb <line>`.
+fn parse_block(
+    lx: &mut Lexer,
+    header: &[String],
+    start: usize,
+    summary: &mut Summary,
+) -> Result<(), ModFileError> {
+    loop {
+        let (tok, line) = lx.lex()?;
+        match tok {
+            Token::Newline => {}
+            Token::Eof => {
+                return Err(Lexer::err(
+                    line,
+                    &format!("syntax error (unterminated block started at go.mod:{start})"),
+                ))
+            }
+            Token::RParen => {
+                let (after, line) = lx.lex()?;
+                if !after.is_eol() {
+                    return Err(Lexer::err(
+                        line,
+                        "syntax error (expected newline after closing paren)",
+                    ));
+                }
+                return Ok(());
+            }
+            first => {
+                let mut args = vec![first.text().to_owned()];
+                loop {
+                    let (next, _) = lx.lex()?;
+                    if next.is_eol() {
+                        break;
+                    }
+                    args.push(next.text().to_owned());
+                }
+                // A block whose header has several words is an unknown block type; ParseLax
+                // skips it.
+                if let [verb] = header {
+                    apply(verb, &args, line, summary)?;
+                }
+            }
+        }
+    }
+}
+
+/// rule.go `add` in lax mode, for `module`, `go` and `require`.
+fn apply(
+    verb: &str,
+    args: &[String],
+    line: usize,
+    summary: &mut Summary,
+) -> Result<(), ModFileError> {
+    let fail = |msg: String| Err(Lexer::err(line, &msg));
+    match verb {
+        "module" => {
+            if summary.module.is_some() {
+                return fail("repeated module statement".to_owned());
+            }
+            let [arg] = args else {
+                return fail("usage: module module/path".to_owned());
+            };
+            match parse_string(arg) {
+                Ok(path) => summary.module = Some(path),
+                Err(e) => return fail(format!("invalid quoted string: {e}")),
+            }
+        }
+        "go" => {
+            if summary.go.is_some() {
+                return fail("repeated go statement".to_owned());
+            }
+            let [arg] = args else {
+                return fail("go directive expects exactly one argument".to_owned());
+            };
+            // ParseLax repairs a version that only laxGoVersionRE matches to its `N.M` prefix.
+            let fixed = if is_go_version(arg) {
+                Some(arg.as_str())
+            } else {
+                lax_go_prefix(arg)
+            };
+            let Some(go) = fixed else {
+                return fail(format!(
+                    "invalid go version '{arg}': must match format 1.23.0"
+                ));
+            };
+            summary.go = Some(go.to_owned());
+        }
+        "require" => {
+            let [mod_path, ver] = args else {
+                return fail("usage: require module/path v1.2.3".to_owned());
+            };
+            let mod_path = match parse_string(mod_path) {
+                Ok(p) => p,
+                Err(e) => return fail(format!("invalid quoted string: {e}")),
+            };
+            let ver = match parse_string(ver) {
+                Ok(v) => v,
+                Err(e) => return fail(format!("require {mod_path}: invalid quoted string: {e}")),
+            };
+            let Some(ver) = version::canonical_version(&ver) else {
+                return fail(format!(
+                    "require {mod_path}: version {} invalid: must be of the form v1.2.3",
+                    path::go_quote(ver.as_bytes())
+                ));
+            };
+            let Some((_, major)) = path::split_path_version(&mod_path) else {
+                return fail(format!("require {mod_path}: invalid module path"));
+            };
+            if let Err(reason) = path::path_major_reason(&ver, major) {
+                return fail(format!(
+                    "require {mod_path}: version {} invalid: {reason}",
+                    path::go_quote(ver.as_bytes())
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// rule.go `parseString`: a `"`-quoted Go string, or a bare word without quote characters.
+fn parse_string(s: &str) -> Result<String, String> {
+    if s.starts_with('"') {
+        unquote(s).ok_or_else(|| "invalid syntax".to_owned())
+    } else if s.contains(['"', '\'', '`']) {
+        Err("unquoted string cannot contain quote".to_owned())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+/// `strconv.Unquote` for a double-quoted string; `None` on any syntax error or when the
+/// result is not UTF-8 (no module path could use it).
+fn unquote(s: &str) -> Option<String> {
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out: Vec<u8> = Vec::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\n' => return None,
+            '\\' => {
+                let e = chars.next()?;
+                match e {
+                    'a' => out.push(7),
+                    'b' => out.push(8),
+                    'f' => out.push(12),
+                    'n' => out.push(b'\n'),
+                    'r' => out.push(b'\r'),
+                    't' => out.push(b'\t'),
+                    'v' => out.push(11),
+                    '\\' => out.push(b'\\'),
+                    '"' => out.push(b'"'),
+                    '0'..='7' => {
+                        let digits: String =
+                            std::iter::once(e).chain(chars.by_ref().take(2)).collect();
+                        let v = u32::from_str_radix(&digits, 8)
+                            .ok()
+                            .filter(|_| digits.len() == 3)?;
+                        out.push(u8::try_from(v).ok()?);
+                    }
+                    'x' | 'u' | 'U' => {
+                        let n = match e {
+                            'x' => 2,
+                            'u' => 4,
+                            _ => 8,
+                        };
+                        let digits: String = chars.by_ref().take(n).collect();
+                        if digits.len() != n || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            return None;
+                        }
+                        let v = u32::from_str_radix(&digits, 16).ok()?;
+                        if e == 'x' {
+                            out.push(u8::try_from(v).ok()?);
+                        } else {
+                            let c = char::from_u32(v)?;
+                            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+            c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// modfile `GoVersionRE`: `^([1-9][0-9]*)\.(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))?([a-z]+[0-9]+)?$`.
+fn is_go_version(v: &str) -> bool {
+    let Some(rest) = number(v, true).and_then(|r| r.strip_prefix('.')) else {
+        return false;
+    };
+    let Some(mut rest) = number(rest, false) else {
+        return false;
+    };
+    if let Some(r) = rest.strip_prefix('.') {
+        match number(r, false) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    if rest.is_empty() {
+        return true;
+    }
+    let letters = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+    let digits = rest[letters..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    letters > 0 && digits > 0 && letters + digits == rest.len()
+}
+
+/// modfile `laxGoVersionRE`, `^v?(([1-9][0-9]*)\.(0|[1-9][0-9]*))([^0-9].*)$`: the `N.M`
+/// group when it matches.
+fn lax_go_prefix(v: &str) -> Option<&str> {
+    let body = v.strip_prefix('v').unwrap_or(v);
+    let rest = number(body, true)?.strip_prefix('.')?;
+    let rest = number(rest, false)?;
+    let next = rest.chars().next()?;
+    (!next.is_ascii_digit()).then(|| &body[..body.len() - rest.len()])
+}
+
+/// `[1-9][0-9]*` (or also `0` when `!nonzero`), and the rest.
+fn number(s: &str, nonzero: bool) -> Option<&str> {
+    let n = s.bytes().take_while(u8::is_ascii_digit).count();
+    let digits = &s[..n];
+    let ok = match digits.as_bytes() {
+        [] => false,
+        [b'0'] => !nonzero,
+        [b'0', ..] => false,
+        _ => true,
+    };
+    ok.then(|| &s[n..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_of(src: &str) -> Result<String, String> {
+        module_path(src.as_bytes()).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn module_path_reads_bare_and_quoted_forms() {
+        let cases = [
+            ("module example.com/m\n", "example.com/m"),
+            ("module example.com/m", "example.com/m"),
+            ("// header\n\nmodule example.com/m // trailing\n\ngo 1.13\n", "example.com/m"),
+            ("module \"rsc.io/quote\"\n\nrequire \"rsc.io/sampler\" v1.3.0\n", "rsc.io/quote"),
+            ("module \"ex\\x61mple.com/\\u0041\"\n", "example.com/A"),
+            ("\t module   example.com/m  \r\n", "example.com/m"),
+            ("module (\n\texample.com/m\n)\n", "example.com/m"),
+            ("go 1.21\nmodule example.com/m\n", "example.com/m"),
+            ("module example.com/m\ntoolchain go1.22.1\ngodebug (\n\tdefault=go1.21\n)\n", "example.com/m"),
+            ("module example.com/m\nretract [v1.0.0, v1.1.0] // oops\n", "example.com/m"),
+            ("module example.com/m\nrequire (\n\tgolang.org/x/text v0.3.0 // indirect\n\texample.com/b/v2 v2.1.0\n)\n", "example.com/m"),
+            ("module example.com/m\nrequire ()\n", "example.com/m"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(path_of(src).as_deref(), Ok(want), "{src:?}");
+        }
+    }
+
+    #[test]
+    fn module_path_missing_line_is_an_error() {
+        for src in [
+            "",
+            "go 1.13\n",
+            "// module example.com/m\n",
+            "modules example.com/m\n",
+        ] {
+            assert_eq!(
+                path_of(src),
+                Err("missing module line".to_owned()),
+                "{src:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn module_path_rejects_malformed_files() {
+        let cases = [
+            ("module\n", "go.mod:1: usage: module module/path"),
+            ("module a.b c.d\n", "go.mod:1: usage: module module/path"),
+            (
+                "module a.b\nmodule c.d\n",
+                "go.mod:2: repeated module statement",
+            ),
+            ("module \"a.b\n", "go.mod:1: unexpected newline in string"),
+            ("module \"a.b", "go.mod:1: unexpected EOF in string"),
+            (
+                "module 'a.b'\n",
+                "go.mod:1: invalid quoted string: unquoted string cannot contain quote",
+            ),
+            (
+                "module `a.b`\n",
+                "go.mod:1: invalid quoted string: unquoted string cannot contain quote",
+            ),
+            (
+                "module \"a\\qb\"\n",
+                "go.mod:1: invalid quoted string: invalid syntax",
+            ),
+            (
+                "module a.b\nrequire (\n\tx.y v1.0.0\n",
+                "go.mod:4: syntax error (unterminated block started at go.mod:2)",
+            ),
+            (
+                "module a.b\n/* c */\n",
+                "go.mod:2: mod files must use // comments, not /* comments",
+            ),
+            (
+                "module a.b\ngo x1.2\n",
+                "go.mod:2: invalid go version 'x1.2': must match format 1.23.0",
+            ),
+            (
+                "module a.b\ngo 1\n",
+                "go.mod:2: invalid go version '1': must match format 1.23.0",
+            ),
+            (
+                "module a.b\ngo 1.21\ngo 1.22\n",
+                "go.mod:3: repeated go statement",
+            ),
+            (
+                "module a.b\nrequire x.y\n",
+                "go.mod:2: usage: require module/path v1.2.3",
+            ),
+            (
+                "module a.b\nrequire x.y latest\n",
+                "go.mod:2: require x.y: version \"latest\" invalid: must be of the form v1.2.3",
+            ),
+            (
+                "module a.b\nrequire x.y/v2 v1.0.0\n",
+                "go.mod:2: require x.y/v2: version \"v1.0.0\" invalid: should be v2, not v1",
+            ),
+            (
+                "module a.b\nmodule\u{1}\n",
+                "go.mod:2: unexpected input character '\\x01'",
+            ),
+        ];
+        for (src, want) in cases {
+            assert_eq!(path_of(src), Err(want.to_owned()), "{src:?}");
+        }
+    }
+
+    #[test]
+    fn go_version_reads_go_directive() {
+        assert_eq!(
+            go_version(b"module m.n\n\ngo 1.24\n").as_deref(),
+            Some("1.24")
+        );
+        assert_eq!(
+            go_version(b"module m.n\ngo 1.21.0\n").as_deref(),
+            Some("1.21.0")
+        );
+        assert_eq!(
+            go_version(b"module m.n\ngo 1.21rc1\n").as_deref(),
+            Some("1.21rc1")
+        );
+        // laxGoVersionRE: accepted by ParseLax.
+        assert_eq!(
+            go_version(b"module m.n\ngo 1.18-beta\n").as_deref(),
+            Some("1.18")
+        );
+        assert_eq!(
+            go_version(b"module m.n\ngo v1.2.3.4\n").as_deref(),
+            Some("1.2")
+        );
+        assert_eq!(go_version(b"module m.n\n"), None);
+        assert_eq!(go_version(b"module m.n\ngo 01.2\n"), None);
+    }
 }
