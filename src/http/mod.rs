@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use warp::http::{header, HeaderMap, HeaderValue, Method};
+use warp::hyper::body::HttpBody;
 use warp::path::{FullPath, Tail};
 use warp::reply::Response;
 use warp::{Filter, Reply};
@@ -136,7 +137,9 @@ pub fn routes(
             let bytes = h
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
-                .map_or_else(|| "-".to_owned(), str::to_owned);
+                .and_then(|v| v.parse::<u64>().ok())
+                .or_else(|| HttpBody::size_hint(resp.body()).exact())
+                .map_or_else(|| "-".to_owned(), |n| n.to_string());
             tracing::info!(
                 target: "goshelf::request",
                 "{} {} {} {} {:.1}ms",
