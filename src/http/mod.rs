@@ -78,8 +78,10 @@ pub fn routes(
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     let get_or_head = warp::get().or(warp::head()).unify();
 
-    let upload = warp::put()
-        .and(warp::path!("api" / "packages" / String / "go" / "upload"))
+    // Path first, method second: an unknown path must be 404, not warp's 405 (warp ranks a
+    // method mismatch above "not found" when it merges rejections).
+    let upload = warp::path!("api" / "packages" / String / "go" / "upload")
+        .and(warp::put())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
@@ -87,9 +89,9 @@ pub fn routes(
             into_response(upload::handle(state, owner, headers, Box::pin(body)).await)
         });
 
-    let goproxy = get_or_head
-        .and(warp::path!("api" / "packages" / String / "go" / ..))
+    let goproxy = warp::path!("api" / "packages" / String / "go" / ..)
         .and(warp::path::tail())
+        .and(get_or_head)
         .and(with_state(state.clone()))
         .and(warp::method())
         .and(warp::header::headers_cloned())
@@ -98,15 +100,15 @@ pub fn routes(
             into_response(goproxy::handle(state, owner, tail, method, headers).await)
         });
 
-    let delete = warp::delete()
-        .and(warp::path!("api" / "v1" / "packages" / String / "go" / String / String))
+    let delete = warp::path!("api" / "v1" / "packages" / String / "go" / String / String)
+        .and(warp::delete())
         .and(with_state(state))
         .and(warp::header::headers_cloned())
         .then(|owner, module, version, state, headers| async move {
             into_response(api::delete_version(state, owner, module, version, headers).await)
         });
 
-    let healthz = get_or_head.and(warp::path!("healthz")).map(|| {
+    let healthz = warp::path!("healthz").and(get_or_head).map(|| {
         let mut r = Response::new("ok\n".into());
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
