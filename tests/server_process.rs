@@ -192,6 +192,63 @@ fn owners_are_separate_namespaces() {
     }
 }
 
+/// A crash in the middle of an upload leaves no version, and the next start removes the
+/// partial spool file the upload was streamed to (`<db>.upload-*`, src/http/upload.rs).
+#[test]
+fn kill9_mid_upload_stores_nothing_and_restart_removes_spool() {
+    let mut server = TestServer::start();
+    let zip = big_module("example.com/halfway", "v1.0.0", "halfway", 256 * 1024);
+    let pending = PendingRequest::open(
+        server.addr(),
+        "PUT",
+        &format!("/api/packages/{OWNER}/go/upload"),
+        &[
+            ("Authorization", &format!("Bearer {}", server.token())),
+            ("Expect", "100-continue"),
+        ],
+        &zip.bytes(),
+    );
+    let spools = |server: &TestServer| -> Vec<String> {
+        std::fs::read_dir(server.db_path().parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("goshelf.redb.upload-"))
+            .collect()
+    };
+    let spooled = poll_until(Duration::from_secs(20), || !spools(&server).is_empty());
+    assert!(spooled, "no spool file while an upload is being received");
+    server.kill9();
+    drop(pending);
+
+    server.restart();
+    eqnice!(
+        Vec::<String>::new(),
+        spools(&server),
+        "spool files after restart"
+    );
+    eqnice!(404, list(&server, zip.path()).status);
+    server.upload(OWNER, &zip);
+}
+
+#[test]
+fn reupload_after_delete_needs_identical_content() {
+    let server = TestServer::start();
+    let zip = small_module("example.com/again", "v1.0.0");
+    server.upload(OWNER, &zip);
+    eqnice!(204, server.delete(OWNER, zip.path(), "v1.0.0").status);
+
+    // go.sum files still pin the deleted content (spec.md §1.2, immutability).
+    let changed = zip.clone().file("b.go", b"package a\n");
+    let resp = server.upload_bytes(OWNER, &changed.bytes());
+    eqnice!(
+        409,
+        resp.status,
+        "different content under a deleted version: {resp:?}"
+    );
+    server.upload(OWNER, &zip);
+    assert_serves(&server, &zip);
+}
+
 #[test]
 fn kill9_right_after_201_keeps_version() {
     let mut server = TestServer::start();
