@@ -4,6 +4,8 @@
 //! the cost of fsync, and on a Pi the SD card is the bottleneck). Run with
 //! `cargo bench --bench store`; quick check: `cargo bench --bench store -- --test`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on any failure
+
 use std::io::{Cursor, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,9 +36,12 @@ fn module_zip(path: &str, version: &str, payload: usize, seed: u64) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
-    w.start_file(format!("{path}@{version}/go.mod"), opts).unwrap();
-    w.write_all(format!("module {path}\n\ngo 1.19\n").as_bytes()).unwrap();
-    w.start_file(format!("{path}@{version}/data.bin"), opts).unwrap();
+    w.start_file(format!("{path}@{version}/go.mod"), opts)
+        .unwrap();
+    w.write_all(format!("module {path}\n\ngo 1.19\n").as_bytes())
+        .unwrap();
+    w.start_file(format!("{path}@{version}/data.bin"), opts)
+        .unwrap();
     w.write_all(&noise(payload, seed)).unwrap();
     w.finish().unwrap().into_inner()
 }
@@ -72,11 +77,26 @@ fn fixture() -> Fixture {
     let store = Store::open(&config.db).unwrap();
     // 200 versions of one module, plus a 1 MiB and a 50 MiB zip.
     for i in 0..200 {
-        publish(&store, "acme", &module_zip("example.com/many", &format!("v1.{i}.0"), 2048, i));
+        publish(
+            &store,
+            "acme",
+            &module_zip("example.com/many", &format!("v1.{i}.0"), 2048, i),
+        );
     }
-    publish(&store, "acme", &module_zip("example.com/one", "v1.0.0", 1 << 20, 7));
-    publish(&store, "acme", &module_zip("example.com/fifty", "v1.0.0", 50 << 20, 8));
-    let state = AppState { store: Arc::new(store), config: Arc::new(config) };
+    publish(
+        &store,
+        "acme",
+        &module_zip("example.com/one", "v1.0.0", 1 << 20, 7),
+    );
+    publish(
+        &store,
+        "acme",
+        &module_zip("example.com/fifty", "v1.0.0", 50 << 20, 8),
+    );
+    let state = AppState {
+        store: Arc::new(store),
+        config: Arc::new(config),
+    };
     Fixture { _dir: dir, state }
 }
 
@@ -86,18 +106,37 @@ fn store_paths(c: &mut Criterion) {
     let mut g = c.benchmark_group("store");
     g.bench_function("get_version", |b| {
         b.iter(|| {
-            let r = store.get_version("acme", "example.com/many", "v1.150.0").unwrap();
+            let r = store
+                .get_version("acme", "example.com/many", "v1.150.0")
+                .unwrap();
             assert!(matches!(r, VersionLookup::Found(_)));
         });
     });
     g.bench_function("get_go_mod", |b| {
-        b.iter(|| store.get_go_mod("acme", "example.com/many", "v1.150.0").unwrap());
+        b.iter(|| {
+            store
+                .get_go_mod("acme", "example.com/many", "v1.150.0")
+                .unwrap()
+        });
     });
     g.bench_function("list_200_versions", |b| {
-        b.iter(|| assert_eq!(store.list_versions("acme", "example.com/many").unwrap().unwrap().len(), 200));
+        b.iter(|| {
+            assert_eq!(
+                store
+                    .list_versions("acme", "example.com/many")
+                    .unwrap()
+                    .unwrap()
+                    .len(),
+                200
+            )
+        });
     });
     g.bench_function("module_exists_miss", |b| {
-        b.iter(|| assert!(!store.module_exists("acme", "example.com/many/sub/pkg").unwrap()));
+        b.iter(|| {
+            assert!(!store
+                .module_exists("acme", "example.com/many/sub/pkg")
+                .unwrap())
+        });
     });
     g.finish();
 
@@ -110,7 +149,11 @@ fn store_paths(c: &mut Criterion) {
     g.bench_function("validate_and_store_1MiB", |b| {
         b.iter(|| {
             n += 1;
-            publish(&upload_store, "acme", &module_zip("example.com/up", &format!("v1.0.{n}"), 1 << 20, n));
+            publish(
+                &upload_store,
+                "acme",
+                &module_zip("example.com/up", &format!("v1.0.{n}"), 1 << 20, n),
+            );
         });
     });
     g.finish();
@@ -118,17 +161,16 @@ fn store_paths(c: &mut Criterion) {
 
 fn http_paths(c: &mut Criterion) {
     let f = fixture();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let filter = routes(f.state.clone());
     let mut g = c.benchmark_group("http");
     let get = |path: &str| {
-        let filter = filter.clone();
-        let path = path.to_owned();
-        move || {
-            let r = rt.block_on(warp::test::request().path(&path).reply(&filter));
-            assert!(r.status().is_success() || r.status() == 404);
-            r.into_body().len()
-        }
+        let r = rt.block_on(warp::test::request().path(path).reply(&filter));
+        assert!(r.status().is_success() || r.status() == 404);
+        r.into_body().len()
     };
     let base = "/api/packages/acme/go";
     for (name, path) in [
@@ -136,19 +178,30 @@ fn http_paths(c: &mut Criterion) {
         ("mod", format!("{base}/example.com/many/@v/v1.150.0.mod")),
         ("list_200", format!("{base}/example.com/many/@v/list")),
         ("latest_200", format!("{base}/example.com/many/@latest")),
-        ("404_prefix", format!("{base}/example.com/many/sub/pkg/@v/list")),
+        (
+            "404_prefix",
+            format!("{base}/example.com/many/sub/pkg/@v/list"),
+        ),
     ] {
-        let mut run = get(&path);
-        g.bench_function(name, |b| b.iter(&mut run));
+        g.bench_function(name, |b| b.iter(|| get(&path)));
     }
     g.sample_size(10);
     for (name, path, size) in [
-        ("zip_1MiB", format!("{base}/example.com/one/@v/v1.0.0.zip"), 1u64 << 20),
-        ("zip_50MiB", format!("{base}/example.com/fifty/@v/v1.0.0.zip"), 50 << 20),
+        (
+            "zip_1MiB",
+            format!("{base}/example.com/one/@v/v1.0.0.zip"),
+            1u64 << 20,
+        ),
+        (
+            "zip_50MiB",
+            format!("{base}/example.com/fifty/@v/v1.0.0.zip"),
+            50 << 20,
+        ),
     ] {
         g.throughput(Throughput::Bytes(size));
-        let mut run = get(&path);
-        g.bench_with_input(BenchmarkId::new("stream", name), &(), |b, ()| b.iter(&mut run));
+        g.bench_with_input(BenchmarkId::new("stream", name), &(), |b, ()| {
+            b.iter(|| get(&path))
+        });
     }
     g.finish();
 }

@@ -44,7 +44,10 @@ pub fn parse_authorization(value: &str) -> Result<Credentials, Error> {
                 .map_err(|_| Error::Malformed)?;
             let text = String::from_utf8(raw).map_err(|_| Error::Malformed)?;
             let (user, secret) = text.split_once(':').ok_or(Error::Malformed)?;
-            Ok(Credentials::Basic { user: user.to_owned(), secret: secret.to_owned() })
+            Ok(Credentials::Basic {
+                user: user.to_owned(),
+                secret: secret.to_owned(),
+            })
         }
         _ => Err(Error::Malformed),
     }
@@ -89,7 +92,10 @@ impl Principal {
         if self.scope == "write" && (self.is_admin || self.user == owner) {
             Ok(())
         } else {
-            Err(Error::Forbidden { user: self.user.clone(), owner: owner.to_owned() })
+            Err(Error::Forbidden {
+                user: self.user.clone(),
+                owner: owner.to_owned(),
+            })
         }
     }
 
@@ -101,7 +107,10 @@ impl Principal {
         if self.is_admin && self.scope == "write" {
             Ok(())
         } else {
-            Err(Error::Forbidden { user: self.user.clone(), owner: owner.to_owned() })
+            Err(Error::Forbidden {
+                user: self.user.clone(),
+                owner: owner.to_owned(),
+            })
         }
     }
 }
@@ -117,7 +126,9 @@ pub fn normalize_owner(owner: &str) -> Option<String> {
     let bytes = lower.as_bytes();
     let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     let (first, last) = (*bytes.first()?, *bytes.last()?);
-    let inner_ok = bytes.iter().all(|&b| edge_ok(b) || b == b'.' || b == b'_' || b == b'-');
+    let inner_ok = bytes
+        .iter()
+        .all(|&b| edge_ok(b) || b == b'.' || b == b'_' || b == b'-');
     (lower.len() <= MAX_OWNER_LEN && edge_ok(first) && edge_ok(last) && inner_ok).then_some(lower)
 }
 
@@ -134,13 +145,22 @@ mod tests {
 
     #[test]
     fn parse_authorization_accepts_bearer_token_and_basic() {
-        assert_eq!(parse_authorization("Bearer abc"), Ok(Credentials::Token("abc".into())));
-        assert_eq!(parse_authorization("token abc"), Ok(Credentials::Token("abc".into())));
+        assert_eq!(
+            parse_authorization("Bearer abc"),
+            Ok(Credentials::Token("abc".into()))
+        );
+        assert_eq!(
+            parse_authorization("token abc"),
+            Ok(Credentials::Token("abc".into()))
+        );
         // "admin:s3:cret" — the secret may contain colons.
         let b = base64::engine::general_purpose::STANDARD.encode("admin:s3:cret");
         assert_eq!(
             parse_authorization(&format!("Basic {b}")),
-            Ok(Credentials::Basic { user: "admin".into(), secret: "s3:cret".into() })
+            Ok(Credentials::Basic {
+                user: "admin".into(),
+                secret: "s3:cret".into()
+            })
         );
     }
 
@@ -155,20 +175,43 @@ mod tests {
     #[test]
     fn normalize_owner_lowercases_and_rejects_odd_names() {
         assert_eq!(normalize_owner("Acme").as_deref(), Some("acme"));
-        assert_eq!(normalize_owner("my-team.dev_1").as_deref(), Some("my-team.dev_1"));
-        for bad in ["", "-acme", "acme-", ".x", "a/b", "a b", "ümlaut", &"a".repeat(65)] {
+        assert_eq!(
+            normalize_owner("my-team.dev_1").as_deref(),
+            Some("my-team.dev_1")
+        );
+        for bad in [
+            "",
+            "-acme",
+            "acme-",
+            ".x",
+            "a/b",
+            "a b",
+            "ümlaut",
+            &"a".repeat(65),
+        ] {
             assert_eq!(normalize_owner(bad), None, "{bad:?}");
         }
     }
 
     #[test]
     fn check_publish_allows_admin_anywhere_and_user_in_own_namespace() {
-        let admin = Principal { user: "admin".into(), is_admin: true, scope: "write".into() };
+        let admin = Principal {
+            user: "admin".into(),
+            is_admin: true,
+            scope: "write".into(),
+        };
         assert!(admin.check_publish("acme").is_ok());
-        let bob = Principal { user: "bob".into(), is_admin: false, scope: "write".into() };
+        let bob = Principal {
+            user: "bob".into(),
+            is_admin: false,
+            scope: "write".into(),
+        };
         assert!(bob.check_publish("bob").is_ok());
         assert!(bob.check_publish("acme").is_err());
-        let reader = Principal { scope: "read".into(), ..admin };
+        let reader = Principal {
+            scope: "read".into(),
+            ..admin
+        };
         assert!(reader.check_publish("acme").is_err());
     }
 

@@ -40,7 +40,12 @@ pub struct ServeArgs {
     pub db: PathBuf,
     /// Largest upload accepted, e.g. 100MiB. Default and ceiling: 500MiB, the go command's own
     /// limit for a module zip.
-    #[arg(long, env = "GOSHELF_MAX_UPLOAD", value_name = "SIZE", default_value = "500MiB")]
+    #[arg(
+        long,
+        env = "GOSHELF_MAX_UPLOAD",
+        value_name = "SIZE",
+        default_value = "500MiB"
+    )]
     pub max_upload: String,
 }
 
@@ -74,7 +79,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::open(&config.db)
         .with_context(|| format!("opening the database {}", config.db.display()))?;
     bootstrap_admin(&store)?;
-    let state = AppState { store: Arc::new(store), config: Arc::new(config.clone()) };
+    let state = AppState {
+        store: Arc::new(store),
+        config: Arc::new(config.clone()),
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

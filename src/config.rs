@@ -58,8 +58,9 @@ impl RawConfig {
     /// A `ConfigError` naming the first bad setting.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
         let listen_text = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen: SocketAddr =
-            listen_text.parse().map_err(|_| ConfigError::Listen(listen_text.to_owned()))?;
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| ConfigError::Listen(listen_text.to_owned()))?;
         let max_upload = match &self.max_upload {
             None => DEFAULT_MAX_UPLOAD,
             Some(text) => match parse_size(text) {
@@ -72,7 +73,11 @@ impl RawConfig {
             return Err(ConfigError::Db("empty path".into()));
         }
         let db = std::path::absolute(&db).map_err(|e| ConfigError::Db(e.to_string()))?;
-        Ok(Config { listen, db, max_upload })
+        Ok(Config {
+            listen,
+            db,
+            max_upload,
+        })
     }
 }
 
@@ -109,7 +114,10 @@ mod tests {
 
     #[test]
     fn resolve_rejects_upload_limit_above_go_limit() {
-        let raw = RawConfig { max_upload: Some("501MiB".into()), ..RawConfig::default() };
+        let raw = RawConfig {
+            max_upload: Some("501MiB".into()),
+            ..RawConfig::default()
+        };
         assert!(matches!(raw.resolve(), Err(ConfigError::MaxUpload(_))));
     }
 

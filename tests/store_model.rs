@@ -21,7 +21,9 @@ fn content(id: u8) -> Vec<u8> {
         3 => CHUNK_SIZE as usize * 2 + 17,
         _ => 100_000,
     };
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(id)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(id))
+        .collect()
 }
 
 fn summary(module: &str, version: &str, id: u8) -> ZipSummary {
@@ -79,16 +81,28 @@ impl Rng {
 
 fn check_against_model(store: &Store, live: &BTreeMap<Key, u8>, deleted: &BTreeMap<Key, u8>) {
     for ((o, m, v), id) in live {
-        assert_eq!(read_zip(store, o, m, v).as_deref(), Some(content(*id).as_slice()), "{o} {m}@{v}");
+        assert_eq!(
+            read_zip(store, o, m, v).as_deref(),
+            Some(content(*id).as_slice()),
+            "{o} {m}@{v}"
+        );
     }
     for (o, m, v) in deleted.keys() {
-        assert_eq!(store.get_version(o, m, v).unwrap(), VersionLookup::Deleted, "{o} {m}@{v}");
+        assert_eq!(
+            store.get_version(o, m, v).unwrap(),
+            VersionLookup::Deleted,
+            "{o} {m}@{v}"
+        );
     }
     // Ids 0 and 5 are both empty: distinct means distinct bytes.
     let distinct: BTreeSet<Vec<u8>> = live.values().map(|id| content(*id)).collect();
     let stats = store.stats().unwrap();
     assert_eq!(stats.versions, live.len() as u64);
-    assert_eq!(stats.blobs, distinct.len() as u64, "one blob per distinct content");
+    assert_eq!(
+        stats.blobs,
+        distinct.len() as u64,
+        "one blob per distinct content"
+    );
     let chunks: u64 = distinct
         .iter()
         .map(|bytes| (bytes.len() as u64).div_ceil(u64::from(CHUNK_SIZE)))
@@ -97,7 +111,10 @@ fn check_against_model(store: &Store, live: &BTreeMap<Key, u8>, deleted: &BTreeM
     let bytes: u64 = distinct.iter().map(|b| b.len() as u64).sum();
     assert_eq!(stats.blob_bytes, bytes);
     let referenced: u64 = live.values().map(|id| content(*id).len() as u64).sum();
-    assert_eq!(stats.referenced_bytes, referenced, "reference counts match the versions");
+    assert_eq!(
+        stats.referenced_bytes, referenced,
+        "reference counts match the versions"
+    );
 }
 
 #[test]
@@ -110,8 +127,12 @@ fn random_publish_and_delete_match_model_and_leave_no_orphans() {
     for step in 0..200 {
         let owner = ["acme", "zeta"][rng.below(2) as usize];
         let module = ["example.com/a", "example.com/b", "example.com/a/v2"][rng.below(3) as usize];
-        let version = ["v1.0.0", "v1.1.0", "v2.0.0-rc.1", "v0.0.0-20240101000000-abcdefabcdef"]
-            [rng.below(4) as usize];
+        let version = [
+            "v1.0.0",
+            "v1.1.0",
+            "v2.0.0-rc.1",
+            "v0.0.0-20240101000000-abcdefabcdef",
+        ][rng.below(4) as usize];
         let key: Key = (owner.into(), module.into(), version.into());
         if rng.below(3) == 0 {
             let existed = live.remove(&key);
@@ -125,10 +146,16 @@ fn random_publish_and_delete_match_model_and_leave_no_orphans() {
             let got = put(&store, owner, module, version, id);
             match (live.get(&key), deleted.get(&key)) {
                 (Some(_), _) => {
-                    assert!(matches!(got, Err(store::Error::VersionExists { .. })), "step {step}: {got:?}");
+                    assert!(
+                        matches!(got, Err(store::Error::VersionExists { .. })),
+                        "step {step}: {got:?}"
+                    );
                 }
                 (None, Some(&old)) if old != id => {
-                    assert!(matches!(got, Err(store::Error::TombstoneMismatch { .. })), "step {step}: {got:?}");
+                    assert!(
+                        matches!(got, Err(store::Error::TombstoneMismatch { .. })),
+                        "step {step}: {got:?}"
+                    );
                 }
                 (None, _) => {
                     got.unwrap();
@@ -147,7 +174,10 @@ fn random_publish_and_delete_match_model_and_leave_no_orphans() {
         assert!(store.delete_version(&o, &m, &v, 0).unwrap());
     }
     let stats = store.stats().unwrap();
-    assert_eq!((stats.versions, stats.blobs, stats.chunks, stats.blob_bytes), (0, 0, 0, 0));
+    assert_eq!(
+        (stats.versions, stats.blobs, stats.chunks, stats.blob_bytes),
+        (0, 0, 0, 0)
+    );
 }
 
 #[test]
@@ -159,8 +189,14 @@ fn store_reopened_from_file_has_everything_committed() {
         put(&store, "acme", "example.com/a", "v1.0.0", 3).unwrap();
     }
     let store = Store::open(&path).unwrap();
-    assert_eq!(read_zip(&store, "acme", "example.com/a", "v1.0.0").unwrap(), content(3));
-    assert_eq!(store.schema_version().unwrap(), store::schema::SCHEMA_VERSION);
+    assert_eq!(
+        read_zip(&store, "acme", "example.com/a", "v1.0.0").unwrap(),
+        content(3)
+    );
+    assert_eq!(
+        store.schema_version().unwrap(),
+        store::schema::SCHEMA_VERSION
+    );
 }
 
 #[test]
@@ -173,14 +209,23 @@ fn open_refuses_a_file_of_a_newer_schema_with_a_clear_message() {
         let txn = db.begin_write().unwrap();
         txn.open_table(store::schema::META)
             .unwrap()
-            .insert(store::schema::META_SCHEMA_VERSION, 99u32.to_be_bytes().as_slice())
+            .insert(
+                store::schema::META_SCHEMA_VERSION,
+                99u32.to_be_bytes().as_slice(),
+            )
             .unwrap();
         txn.commit().unwrap();
     }
     let err = Store::open(&path).unwrap_err();
-    assert!(matches!(err, store::Error::SchemaTooNew { found: 99, .. }), "{err:?}");
+    assert!(
+        matches!(err, store::Error::SchemaTooNew { found: 99, .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("schema version 99") && msg.contains("newer goshelf"), "{msg}");
+    assert!(
+        msg.contains("schema version 99") && msg.contains("newer goshelf"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -190,7 +235,10 @@ fn open_of_a_file_already_open_says_so() {
     let _first = Store::open(&path).unwrap();
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, store::Error::Locked { .. }), "{err:?}");
-    assert!(err.to_string().contains("already open in another process"), "{err}");
+    assert!(
+        err.to_string().contains("already open in another process"),
+        "{err}"
+    );
 }
 
 /// An in-memory disk that can be told to fail every write and sync.
@@ -248,11 +296,22 @@ fn failed_commit_keeps_earlier_versions_and_adds_nothing() {
     }
     // A new process on the same bytes sees the last durable state.
     let store = Store::open_with_backend(disk, label).unwrap();
-    assert_eq!(read_zip(&store, "acme", "example.com/a", "v1.0.0").unwrap(), content(3));
-    assert_eq!(store.get_version("acme", "example.com/a", "v1.1.0").unwrap(), VersionLookup::Missing);
+    assert_eq!(
+        read_zip(&store, "acme", "example.com/a", "v1.0.0").unwrap(),
+        content(3)
+    );
+    assert_eq!(
+        store
+            .get_version("acme", "example.com/a", "v1.1.0")
+            .unwrap(),
+        VersionLookup::Missing
+    );
     let stats = store.stats().unwrap();
     assert_eq!((stats.versions, stats.blobs), (1, 1));
-    assert_eq!(stats.chunks, (content(3).len() as u64).div_ceil(u64::from(CHUNK_SIZE)));
+    assert_eq!(
+        stats.chunks,
+        (content(3).len() as u64).div_ceil(u64::from(CHUNK_SIZE))
+    );
     put(&store, "acme", "example.com/a", "v1.1.0", 4).unwrap();
 }
 
@@ -264,15 +323,33 @@ const SCHEMA1_FIXTURE: &str = "tests/fixtures/db/schema1.redb";
 fn schema1_fixture_opens_and_serves_its_versions() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("schema1.redb");
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA1_FIXTURE), &copy).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA1_FIXTURE),
+        &copy,
+    )
+    .unwrap();
     let store = Store::open(&copy).unwrap();
     assert_eq!(store.schema_version().unwrap(), 1);
-    assert_eq!(read_zip(&store, "acme", "example.com/a", "v1.0.0").unwrap(), content(1));
-    assert_eq!(read_zip(&store, "acme", "example.com/a", "v1.1.0").unwrap(), content(3));
-    assert_eq!(store.get_version("acme", "example.com/a", "v0.9.0").unwrap(), VersionLookup::Deleted);
+    assert_eq!(
+        read_zip(&store, "acme", "example.com/a", "v1.0.0").unwrap(),
+        content(1)
+    );
+    assert_eq!(
+        read_zip(&store, "acme", "example.com/a", "v1.1.0").unwrap(),
+        content(3)
+    );
+    assert_eq!(
+        store
+            .get_version("acme", "example.com/a", "v0.9.0")
+            .unwrap(),
+        VersionLookup::Deleted
+    );
     let (_, m) = store.get_go_mod("acme", "example.com/a", "v1.0.0").unwrap();
     assert_eq!(m.unwrap(), b"module example.com/a\n");
-    assert!(store.user_for_token("fixture-token").unwrap().is_some_and(|(u, _)| u.is_admin));
+    assert!(store
+        .user_for_token("fixture-token")
+        .unwrap()
+        .is_some_and(|(u, _)| u.is_admin));
 }
 
 /// Writes `SCHEMA1_FIXTURE`; run by hand with `cargo test -- --ignored write_schema1_fixture`
@@ -284,9 +361,13 @@ fn write_schema1_fixture() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let _ = std::fs::remove_file(&path);
     let store = Store::open(&path).unwrap();
-    assert!(store.bootstrap_admin("fixture-token", 1_700_000_000).unwrap());
+    assert!(store
+        .bootstrap_admin("fixture-token", 1_700_000_000)
+        .unwrap());
     put(&store, "acme", "example.com/a", "v0.9.0", 4).unwrap();
     put(&store, "acme", "example.com/a", "v1.0.0", 1).unwrap();
     put(&store, "acme", "example.com/a", "v1.1.0", 3).unwrap();
-    assert!(store.delete_version("acme", "example.com/a", "v0.9.0", 1_700_000_001).unwrap());
+    assert!(store
+        .delete_version("acme", "example.com/a", "v0.9.0", 1_700_000_001)
+        .unwrap());
 }

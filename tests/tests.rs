@@ -1,4 +1,7 @@
-mod gomod_conformance;
-mod support;
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 mod e2e_go;
+mod gomod_conformance;
+mod http_routes;
 mod server_process;
+mod store_model;
+mod support;

@@ -26,10 +26,16 @@ pub async fn delete_version(
         .ok_or_else(|| ApiError::not_found("malformed version"))?;
     gomod::path::check_path(&module).map_err(|e| ApiError::not_found(e.to_string()))?;
     let (m, v) = (module.clone(), version.clone());
-    let deleted =
-        blocking(move || state.store.delete_version(&owner, &m, &v, store::now_unix())).await?;
+    let deleted = blocking(move || {
+        state
+            .store
+            .delete_version(&owner, &m, &v, store::now_unix())
+    })
+    .await?;
     if !deleted {
-        return Err(ApiError::not_found(format!("unknown version {module}@{version}")));
+        return Err(ApiError::not_found(format!(
+            "unknown version {module}@{version}"
+        )));
     }
     tracing::info!(module = %module, version = %version, by = %principal.user, "deleted");
     let mut resp = Response::new(warp::hyper::Body::empty());

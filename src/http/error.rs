@@ -22,7 +22,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status and a one-line message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), headers: Vec::new() }
+        Self {
+            status,
+            message: message.into(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -40,7 +44,10 @@ impl ApiError {
     /// A 500 whose details are logged and not shown.
     pub fn internal(context: &str, err: &dyn std::fmt::Display) -> Self {
         tracing::error!("{context}: {err}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal server error; see the server log",
+        )
     }
 
     #[must_use]
@@ -57,7 +64,10 @@ impl ApiError {
         let mut resp = Response::new(line.into());
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         for (name, value) in self.headers {
             h.append(name, value);
@@ -70,7 +80,11 @@ impl ApiError {
 /// command can show (it stops at a blank line and at ~648 bytes, and drops non-printable text).
 #[must_use]
 pub fn one_line(text: &str) -> String {
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("error");
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("error");
     let mut out = String::with_capacity(first.len().min(400));
     for c in first.chars() {
         if out.len() + c.len_utf8() > 400 {

@@ -16,11 +16,24 @@ use crate::store::{self, BlobReader, VersionLookup, VersionRecord, ZipLookup};
 /// What a GOPROXY request asks for, after percent- and `!`-decoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProxyRequest {
-    List { module: String },
-    Latest { module: String },
-    Info { module: String, version: String },
-    Mod { module: String, version: String },
-    Zip { module: String, version: String },
+    List {
+        module: String,
+    },
+    Latest {
+        module: String,
+    },
+    Info {
+        module: String,
+        version: String,
+    },
+    Mod {
+        module: String,
+        version: String,
+    },
+    Zip {
+        module: String,
+        version: String,
+    },
     /// `sumdb/<name>/...`: we proxy no checksum database (spec.md §1.2), so always 404.
     Sumdb,
 }
@@ -36,9 +49,13 @@ pub fn parse_request(tail: &str) -> Result<ProxyRequest, String> {
         return Ok(ProxyRequest::Sumdb);
     }
     if let Some(escaped) = decoded.strip_suffix("/@latest") {
-        return Ok(ProxyRequest::Latest { module: unescape_module(escaped)? });
+        return Ok(ProxyRequest::Latest {
+            module: unescape_module(escaped)?,
+        });
     }
-    let (escaped, rest) = decoded.split_once("/@v/").ok_or("not a module proxy request")?;
+    let (escaped, rest) = decoded
+        .split_once("/@v/")
+        .ok_or("not a module proxy request")?;
     let module = unescape_module(escaped)?;
     if rest == "list" {
         return Ok(ProxyRequest::List { module });
@@ -95,10 +112,15 @@ pub fn select_latest<'a>(versions: impl IntoIterator<Item = &'a str> + Clone) ->
     best(&|v| !semver::is_pseudo(v) && semver::prerelease(v).is_empty())
         .or_else(|| best(&|v| !semver::is_pseudo(v)))
         .or_else(|| {
-            versions.into_iter().filter(|v| semver::is_pseudo(v)).max_by(|a, b| {
-                let (ta, tb) = (semver::pseudo_time(a).ok(), semver::pseudo_time(b).ok());
-                ta.cmp(&tb).then_with(|| semver::compare(a, b)).then_with(|| a.cmp(b))
-            })
+            versions
+                .into_iter()
+                .filter(|v| semver::is_pseudo(v))
+                .max_by(|a, b| {
+                    let (ta, tb) = (semver::pseudo_time(a).ok(), semver::pseudo_time(b).ok());
+                    ta.cmp(&tb)
+                        .then_with(|| semver::compare(a, b))
+                        .then_with(|| a.cmp(b))
+                })
         })
 }
 
@@ -117,7 +139,10 @@ pub fn info_json(version: &str, time: i64) -> String {
 pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
@@ -136,7 +161,9 @@ pub async fn handle(
     let req = parse_request(&tail).map_err(ApiError::not_found)?;
     let head = method == Method::HEAD;
     match req {
-        ProxyRequest::Sumdb => Err(ApiError::not_found("this proxy serves no checksum database")),
+        ProxyRequest::Sumdb => Err(ApiError::not_found(
+            "this proxy serves no checksum database",
+        )),
         ProxyRequest::List { module } => list(state, owner, module).await,
         ProxyRequest::Latest { module } => latest(state, owner, module).await,
         ProxyRequest::Info { module, version } => info(state, owner, module, version).await,
@@ -147,7 +174,11 @@ pub async fn handle(
     }
 }
 
-fn text_response(body: impl Into<Body>, content_type: &'static str, cache: &'static str) -> Response {
+fn text_response(
+    body: impl Into<Body>,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response {
     let mut resp = Response::new(body.into());
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -166,7 +197,8 @@ fn missing(lookup: &VersionLookup, module: &str, version: &str) -> ApiError {
 async fn list(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
     let m = module.clone();
     let versions = blocking(move || state.store.list_versions(&owner, &m)).await?;
-    let versions = versions.ok_or_else(|| ApiError::not_found(format!("unknown module {module}")))?;
+    let versions =
+        versions.ok_or_else(|| ApiError::not_found(format!("unknown module {module}")))?;
     let mut body = String::new();
     for (v, _) in &versions {
         if !semver::is_pseudo(v) {
@@ -180,11 +212,19 @@ async fn list(state: AppState, owner: String, module: String) -> Result<Response
 async fn latest(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
     let m = module.clone();
     let versions = blocking(move || state.store.list_versions(&owner, &m)).await?;
-    let versions = versions.ok_or_else(|| ApiError::not_found(format!("unknown module {module}")))?;
+    let versions =
+        versions.ok_or_else(|| ApiError::not_found(format!("unknown module {module}")))?;
     let chosen = select_latest(versions.iter().map(|(v, _)| v.as_str()))
         .ok_or_else(|| ApiError::not_found(format!("no versions of {module}")))?;
-    let time = versions.iter().find(|(v, _)| v == chosen).map_or(0, |(_, r)| r.time);
-    Ok(text_response(info_json(chosen, time), "application/json", "no-store"))
+    let time = versions
+        .iter()
+        .find(|(v, _)| v == chosen)
+        .map_or(0, |(_, r)| r.time);
+    Ok(text_response(
+        info_json(chosen, time),
+        "application/json",
+        "no-store",
+    ))
 }
 
 async fn info(
@@ -196,9 +236,11 @@ async fn info(
     let (m, v) = (module.clone(), version.clone());
     let lookup = blocking(move || state.store.get_version(&owner, &m, &v)).await?;
     match lookup {
-        VersionLookup::Found(rec) => {
-            Ok(text_response(info_json(&version, rec.time), "application/json", IMMUTABLE))
-        }
+        VersionLookup::Found(rec) => Ok(text_response(
+            info_json(&version, rec.time),
+            "application/json",
+            IMMUTABLE,
+        )),
         other => Err(missing(&other, &module, &version)),
     }
 }
@@ -242,17 +284,26 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<ByteRange>, ()> {
     };
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
-        let Ok(n) = b.parse::<u64>() else { return Ok(None) };
+        let Ok(n) = b.parse::<u64>() else {
+            return Ok(None);
+        };
         if n == 0 {
             return Err(());
         }
-        ByteRange { start: size.saturating_sub(n), end: size }
+        ByteRange {
+            start: size.saturating_sub(n),
+            end: size,
+        }
     } else {
-        let Ok(start) = a.parse::<u64>() else { return Ok(None) };
+        let Ok(start) = a.parse::<u64>() else {
+            return Ok(None);
+        };
         let end = if b.is_empty() {
             size
         } else {
-            let Ok(last) = b.parse::<u64>() else { return Ok(None) };
+            let Ok(last) = b.parse::<u64>() else {
+                return Ok(None);
+            };
             if last < start {
                 return Ok(None);
             }
@@ -267,7 +318,9 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<ByteRange>, ()> {
 }
 
 fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',').map(str::trim).any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
 async fn zip(
@@ -289,12 +342,16 @@ async fn zip(
     let size = reader.size();
     let etag = format!("\"{}\"", rec.blake3);
     let last_modified = httpdate::fmt_http_date(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(rec.time).unwrap_or(0)),
+        std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(rec.time).unwrap_or(0)),
     );
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
 
     let mut resp_headers = HeaderMap::new();
-    resp_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    resp_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
     resp_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -312,8 +369,8 @@ async fn zip(
     }
 
     // If-Range: honour Range only when the validator still matches (strong comparison).
-    let if_range_ok = header_str(header::IF_RANGE)
-        .is_none_or(|v| v.trim() == etag || v.trim() == last_modified);
+    let if_range_ok =
+        header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag || v.trim() == last_modified);
     let range = match header_str(header::RANGE) {
         Some(r) if if_range_ok => match parse_range(r, size) {
             Ok(range) => range,
@@ -345,7 +402,7 @@ async fn zip(
     let body = if head || start == end {
         Body::empty()
     } else {
-        Body::wrap_stream(zip_stream(reader, rec, start, end))
+        Body::wrap_stream(zip_stream(*reader, rec, start, end))
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
@@ -371,7 +428,9 @@ fn zip_stream(
             if offset >= end {
                 return Ok(None);
             }
-            let want = usize::try_from(end - offset).unwrap_or(usize::MAX).min(STREAM_STEP);
+            let want = usize::try_from(end - offset)
+                .unwrap_or(usize::MAX)
+                .min(STREAM_STEP);
             let chunk = tokio::task::spawn_blocking(move || {
                 let mut buf = Vec::with_capacity(want);
                 reader.read_at(offset, want, &mut buf).map(|_| buf)
@@ -400,7 +459,9 @@ mod tests {
     fn parse_request_decodes_percent_then_bang() {
         assert_eq!(
             parse_request("github.com/%21azure/x/@v/list"),
-            Ok(ProxyRequest::List { module: "github.com/Azure/x".into() })
+            Ok(ProxyRequest::List {
+                module: "github.com/Azure/x".into()
+            })
         );
         assert_eq!(
             parse_request("example.com/m/@v/v3.0.0+incompatible.info"),
@@ -411,14 +472,22 @@ mod tests {
         );
         assert_eq!(
             parse_request("example.com/m/@v/v1.0.0-%21rc.zip"),
-            Ok(ProxyRequest::Zip { module: "example.com/m".into(), version: "v1.0.0-Rc".into() })
+            Ok(ProxyRequest::Zip {
+                module: "example.com/m".into(),
+                version: "v1.0.0-Rc".into()
+            })
         );
         assert!(parse_request("example.com/m/@v/v1.0.0-%21r%43.zip").is_err());
         assert_eq!(
             parse_request("example.com/m/@latest"),
-            Ok(ProxyRequest::Latest { module: "example.com/m".into() })
+            Ok(ProxyRequest::Latest {
+                module: "example.com/m".into()
+            })
         );
-        assert_eq!(parse_request("sumdb/sum.golang.org/supported"), Ok(ProxyRequest::Sumdb));
+        assert_eq!(
+            parse_request("sumdb/sum.golang.org/supported"),
+            Ok(ProxyRequest::Sumdb)
+        );
     }
 
     #[test]
@@ -433,8 +502,14 @@ mod tests {
 
     #[test]
     fn select_latest_prefers_release_then_prerelease_then_newest_pseudo() {
-        assert_eq!(select_latest(["v1.0.0", "v1.10.0", "v1.9.0", "v2.0.0-rc.1"]), Some("v1.10.0"));
-        assert_eq!(select_latest(["v1.0.0-beta.2", "v1.0.0-beta.10"]), Some("v1.0.0-beta.10"));
+        assert_eq!(
+            select_latest(["v1.0.0", "v1.10.0", "v1.9.0", "v2.0.0-rc.1"]),
+            Some("v1.10.0")
+        );
+        assert_eq!(
+            select_latest(["v1.0.0-beta.2", "v1.0.0-beta.10"]),
+            Some("v1.0.0-beta.10")
+        );
         assert_eq!(
             select_latest([
                 "v1.2.4-0.20200101000000-aaaaaaaaaaaa",
@@ -451,10 +526,31 @@ mod tests {
 
     #[test]
     fn parse_range_handles_forms_and_unsatisfiable() {
-        assert_eq!(parse_range("bytes=0-9", 100), Ok(Some(ByteRange { start: 0, end: 10 })));
-        assert_eq!(parse_range("bytes=90-", 100), Ok(Some(ByteRange { start: 90, end: 100 })));
-        assert_eq!(parse_range("bytes=-10", 100), Ok(Some(ByteRange { start: 90, end: 100 })));
-        assert_eq!(parse_range("bytes=95-200", 100), Ok(Some(ByteRange { start: 95, end: 100 })));
+        assert_eq!(
+            parse_range("bytes=0-9", 100),
+            Ok(Some(ByteRange { start: 0, end: 10 }))
+        );
+        assert_eq!(
+            parse_range("bytes=90-", 100),
+            Ok(Some(ByteRange {
+                start: 90,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            parse_range("bytes=-10", 100),
+            Ok(Some(ByteRange {
+                start: 90,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            parse_range("bytes=95-200", 100),
+            Ok(Some(ByteRange {
+                start: 95,
+                end: 100
+            }))
+        );
         assert_eq!(parse_range("bytes=100-", 100), Err(()));
         assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
         assert_eq!(parse_range("items=0-1", 100), Ok(None));

@@ -32,7 +32,9 @@ pub struct AppState {
 }
 
 /// Runs a synchronous store call on the blocking pool; a panic or cancellation is a 500.
-pub async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, ApiError>
+pub async fn blocking<T, E>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     E: Into<ApiError> + Send + 'static,
@@ -61,7 +63,11 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
     if creds.claimed_user().is_some_and(|u| u != user.name) {
         return Err(auth::Error::InvalidCredentials.into());
     }
-    Ok(Principal { user: user.name, is_admin: user.is_admin, scope: token.scope })
+    Ok(Principal {
+        user: user.name,
+        is_admin: user.is_admin,
+        scope: token.scope,
+    })
 }
 
 fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
@@ -95,10 +101,12 @@ pub fn routes(
         .and(with_state(state.clone()))
         .and(warp::method())
         .and(warp::header::headers_cloned())
-        .then(|owner: String, tail: Tail, state, method, headers| async move {
-            let tail = tail.as_str().to_owned();
-            into_response(goproxy::handle(state, owner, tail, method, headers).await)
-        });
+        .then(
+            |owner: String, tail: Tail, state, method, headers| async move {
+                let tail = tail.as_str().to_owned();
+                into_response(goproxy::handle(state, owner, tail, method, headers).await)
+            },
+        );
 
     let delete = warp::path!("api" / "v1" / "packages" / String / "go" / String / String)
         .and(warp::delete())
@@ -110,9 +118,12 @@ pub fn routes(
 
     let healthz = warp::path!("healthz").and(get_or_head).map(|| {
         let mut r = Response::new("ok\n".into());
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         r.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         r
     });
 
@@ -133,26 +144,31 @@ pub fn routes(
         .and(warp::method())
         .and(warp::path::full())
         .and(app)
-        .map(|start: Instant, method: Method, path: FullPath, mut resp: Response| {
-            let h = resp.headers_mut();
-            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-            let bytes = h
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok())
-                .or_else(|| HttpBody::size_hint(resp.body()).exact())
-                .map_or_else(|| "-".to_owned(), |n| n.to_string());
-            tracing::info!(
-                target: "goshelf::request",
-                "{} {} {} {} {:.1}ms",
-                method,
-                path.as_str(),
-                resp.status().as_u16(),
-                bytes,
-                start.elapsed().as_secs_f64() * 1000.0
-            );
-            resp
-        })
+        .map(
+            |start: Instant, method: Method, path: FullPath, mut resp: Response| {
+                let h = resp.headers_mut();
+                h.insert(
+                    "x-content-type-options",
+                    HeaderValue::from_static("nosniff"),
+                );
+                let bytes = h
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .or_else(|| HttpBody::size_hint(resp.body()).exact())
+                    .map_or_else(|| "-".to_owned(), |n| n.to_string());
+                tracing::info!(
+                    target: "goshelf::request",
+                    "{} {} {} {} {:.1}ms",
+                    method,
+                    path.as_str(),
+                    resp.status().as_u16(),
+                    bytes,
+                    start.elapsed().as_secs_f64() * 1000.0
+                );
+                resp
+            },
+        )
 }
 
 /// Binds `addr` and serves until `shutdown` resolves, then lets requests in flight finish for
@@ -175,8 +191,8 @@ pub async fn serve(
         let service = service.clone();
         async move { Ok::<_, Infallible>(service) }
     });
-    let mut incoming = AddrIncoming::bind(&addr)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let mut incoming =
+        AddrIncoming::bind(&addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     incoming.set_nodelay(true);
     let bound = incoming.local_addr();
     let (grace_tx, grace_rx) = tokio::sync::oneshot::channel::<()>();

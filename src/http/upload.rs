@@ -32,14 +32,26 @@ impl Spool {
     /// I/O errors creating the file.
     pub fn create(db: &Path) -> std::io::Result<Self> {
         let mut name = db.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".upload-{}", hex::encode(rand::random::<[u8; 8]>())));
+        name.push(format!(
+            ".upload-{}",
+            hex::encode(rand::random::<[u8; 8]>())
+        ));
         let path = db.with_file_name(name);
-        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;
-        Ok(Self { path, file: Some(file) })
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Self {
+            path,
+            file: Some(file),
+        })
     }
 
     fn file(&mut self) -> std::io::Result<&mut std::fs::File> {
-        self.file.as_mut().ok_or_else(|| std::io::Error::other("spool file closed"))
+        self.file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("spool file closed"))
     }
 }
 
@@ -54,11 +66,15 @@ impl Drop for Spool {
 
 /// Removes spool files left by a crash, at startup.
 pub fn clean_stale_spools(db: &Path) {
-    let (Some(dir), Some(name)) = (db.parent(), db.file_name()) else { return };
+    let (Some(dir), Some(name)) = (db.parent(), db.file_name()) else {
+        return;
+    };
     let mut prefix = name.to_os_string();
     prefix.push(".upload-");
     let prefix = prefix.to_string_lossy().into_owned();
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             match std::fs::remove_file(entry.path()) {
@@ -103,8 +119,10 @@ where
             return Err(too_large(max));
         }
     }
-    let content_type =
-        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let db_path = state.config.db.clone();
     let spool = blocking_io(move || Spool::create(&db_path)).await?;
     let (spool, size, blake3) = if content_type.starts_with("multipart/form-data") {
@@ -134,11 +152,13 @@ where
         spool_body(spool, stream, max).await?
     };
     if size == 0 {
-        return Err(ApiError::bad_request("empty body: send the module zip as the request body"));
+        return Err(ApiError::bad_request(
+            "empty body: send the module zip as the request body",
+        ));
     }
     let uploader = principal.user.clone();
-    let published = blocking(move || publish(&state, spool, &owner, size, blake3, &uploader))
-        .await?;
+    let published =
+        blocking(move || publish(&state, spool, &owner, size, blake3, &uploader)).await?;
     tracing::info!(
         module = %published.module, version = %published.version, size = published.size,
         "published"
@@ -147,7 +167,10 @@ where
         .map_err(|e| ApiError::internal("encoding upload answer", &e))?;
     let mut resp = Response::new(body.into());
     *resp.status_mut() = StatusCode::CREATED;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(resp)
 }
 
@@ -161,11 +184,13 @@ fn publish(
 ) -> Result<Published, ApiError> {
     use std::io::{Seek, SeekFrom};
     let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
-    file.seek(SeekFrom::Start(0)).map_err(|e| ApiError::internal("spool", &e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| ApiError::internal("spool", &e))?;
     let reader = std::io::BufReader::new(&mut *file);
     let summary = validate(reader, size)?;
     let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
-    file.seek(SeekFrom::Start(0)).map_err(|e| ApiError::internal("spool", &e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| ApiError::internal("spool", &e))?;
     let new = NewVersion {
         owner,
         summary: &summary,
@@ -257,7 +282,13 @@ async fn blocking_io<T: Send + 'static>(
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn too_large(max: u64) -> ApiError {
@@ -270,7 +301,10 @@ fn too_large(max: u64) -> ApiError {
 fn idle_timeout() -> ApiError {
     ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
-        format!("upload stalled: no data for {} seconds", UPLOAD_IDLE_TIMEOUT.as_secs()),
+        format!(
+            "upload stalled: no data for {} seconds",
+            UPLOAD_IDLE_TIMEOUT.as_secs()
+        ),
     )
 }
 

@@ -68,7 +68,10 @@ pub(super) fn add_ref(
 pub(super) fn release(txn: &WriteTransaction, id: &[u8; 32]) -> Result<()> {
     let mut blobs = txn.open_table(schema::BLOBS)?;
     let Some((size, refs, chunk)) = blobs.get(id)?.map(|g| g.value()) else {
-        return Err(Error::Corrupt(format!("blob {} is missing", hex::encode(id))));
+        return Err(Error::Corrupt(format!(
+            "blob {} is missing",
+            hex::encode(id)
+        )));
     };
     if refs > 1 {
         blobs.insert(id, (size, refs - 1, chunk))?;
@@ -126,7 +129,12 @@ impl BlobReader {
             return Ok(None);
         };
         let chunks = txn.open_table(schema::CHUNKS)?;
-        Ok(Some(Self { chunks, id: *id, size, chunk }))
+        Ok(Some(Self {
+            chunks,
+            id: *id,
+            size,
+            chunk,
+        }))
     }
 
     /// Total size in bytes.

@@ -31,7 +31,11 @@ pub enum Error {
         "{module}@{version} was deleted, and this upload has a different checksum than the \
          deleted one ({h1}) that clients have pinned in go.sum; publish a new version instead"
     )]
-    TombstoneMismatch { module: String, version: String, h1: String },
+    TombstoneMismatch {
+        module: String,
+        version: String,
+        h1: String,
+    },
     /// Another process holds the file.
     #[error(
         "the database {} is already open in another process (is a goshelf server running on \
@@ -45,7 +49,11 @@ pub enum Error {
          ({supported}); use a newer goshelf",
         path.display()
     )]
-    SchemaTooNew { path: PathBuf, found: u32, supported: u32 },
+    SchemaTooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     /// A record or blob is not what it must be.
     #[error("the database is damaged: {0}")]
     Corrupt(String),
@@ -85,7 +93,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -117,15 +127,19 @@ impl Store {
     /// `Locked` when another process has it open, `SchemaTooNew` for a file written by a newer
     /// goshelf, `Storage` for anything redb reports.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| {
-            match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => {
-                    Error::Locked { path: path.to_owned() }
-                }
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked {
+                    path: path.to_owned(),
+                },
                 other => other.into(),
-            }
-        })?;
-        let store = Self { db, path: path.to_owned() };
+            })?;
+        let store = Self {
+            db,
+            path: path.to_owned(),
+        };
         store.init_schema()?;
         Ok(store)
     }
@@ -136,8 +150,13 @@ impl Store {
     /// # Errors
     /// As for `open`.
     pub fn open_with_backend(backend: impl redb::StorageBackend, label: &Path) -> Result<Self> {
-        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create_with_backend(backend)?;
-        let store = Self { db, path: label.to_owned() };
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create_with_backend(backend)?;
+        let store = Self {
+            db,
+            path: label.to_owned(),
+        };
         store.init_schema()?;
         Ok(store)
     }
@@ -236,8 +255,9 @@ impl Store {
 }
 
 fn decode_u32(bytes: &[u8]) -> Result<u32> {
-    let arr: [u8; 4] =
-        bytes.try_into().map_err(|_| Error::Corrupt("bad u32 in meta table".into()))?;
+    let arr: [u8; 4] = bytes
+        .try_into()
+        .map_err(|_| Error::Corrupt("bad u32 in meta table".into()))?;
     Ok(u32::from_be_bytes(arr))
 }
 

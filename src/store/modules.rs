@@ -36,7 +36,7 @@ pub enum VersionLookup {
 /// A version's zip, ready to stream from one snapshot.
 #[derive(Debug)]
 pub enum ZipLookup {
-    Found(VersionRecord, BlobReader),
+    Found(VersionRecord, Box<BlobReader>),
     Deleted,
     Missing,
     NoModule,
@@ -79,11 +79,16 @@ impl Store {
             }
             let mut namespaces = txn.open_table(schema::NAMESPACES)?;
             if namespaces.get(new.owner)?.is_none() {
-                namespaces.insert(new.owner, encode(&NamespaceRecord::new(new.time))?.as_slice())?;
+                namespaces.insert(
+                    new.owner,
+                    encode(&NamespaceRecord::new(new.time))?.as_slice(),
+                )?;
             }
             let mut modules = txn.open_table(schema::MODULES)?;
             if modules.get((new.owner, module))?.is_none() {
-                let rec = ModuleRecord { created_at: new.time };
+                let rec = ModuleRecord {
+                    created_at: new.time,
+                };
                 modules.insert((new.owner, module), encode(&rec)?.as_slice())?;
             }
             blobs::add_ref(&txn, &new.blake3, new.size, zip)?;
@@ -110,7 +115,13 @@ impl Store {
     ///
     /// # Errors
     /// Storage errors, or a damaged record.
-    pub fn delete_version(&self, owner: &str, module: &str, version: &str, now: i64) -> Result<bool> {
+    pub fn delete_version(
+        &self,
+        owner: &str,
+        module: &str,
+        version: &str,
+        now: i64,
+    ) -> Result<bool> {
         let key = (owner, module, version);
         let txn = self.begin_write()?;
         {
@@ -120,8 +131,13 @@ impl Store {
                 None => return Ok(false),
             };
             txn.open_table(schema::GO_MODS)?.remove(key)?;
-            let tomb = TombstoneRecord { h1: rec.h1.clone(), mod_h1: rec.mod_h1, deleted_at: now };
-            txn.open_table(schema::TOMBSTONES)?.insert(key, encode(&tomb)?.as_slice())?;
+            let tomb = TombstoneRecord {
+                h1: rec.h1.clone(),
+                mod_h1: rec.mod_h1,
+                deleted_at: now,
+            };
+            txn.open_table(schema::TOMBSTONES)?
+                .insert(key, encode(&tomb)?.as_slice())?;
             blobs::release(&txn, &parse_blake3(&rec.blake3)?)?;
         }
         txn.commit()?;
@@ -183,7 +199,7 @@ impl Store {
                 let reader = BlobReader::open(&txn, &id)?.ok_or_else(|| {
                     Error::Corrupt(format!("{module}@{version}: blob {} missing", rec.blake3))
                 })?;
-                ZipLookup::Found(rec, reader)
+                ZipLookup::Found(rec, Box::new(reader))
             }
             VersionLookup::Deleted => ZipLookup::Deleted,
             VersionLookup::Missing => ZipLookup::Missing,

@@ -19,7 +19,10 @@ fn public() -> String {
 impl NamespaceRecord {
     #[must_use]
     pub fn new(created_at: i64) -> Self {
-        Self { created_at, visibility: public() }
+        Self {
+            created_at,
+            visibility: public(),
+        }
     }
 }
 

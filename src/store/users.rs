@@ -36,7 +36,11 @@ impl Store {
             if users.first()?.is_some() {
                 return Ok(false);
             }
-            let user = UserRecord { name: "admin".into(), is_admin: true, created_at: now };
+            let user = UserRecord {
+                name: "admin".into(),
+                is_admin: true,
+                created_at: now,
+            };
             users.insert("admin", encode(&user)?.as_slice())?;
             let rec = TokenRecord {
                 user: "admin".into(),
