@@ -98,9 +98,30 @@ fn sigterm_after_serving_exits_zero() {
 #[test]
 fn sigint_exits_zero() {
     let mut server = TestServer::start();
+    eqnice!(200, http::get(&format!("{}/healthz", server.url())).status);
     server.signal("INT");
     let status = server.wait();
     eqnice!(Some(0), status.code(), "exit status on SIGINT: {status}");
+}
+
+/// The listening line is the readiness signal (supervisors and these tests wait for it), so
+/// a SIGTERM or SIGINT sent the moment it appears must already shut down gracefully rather
+/// than kill the process with the default signal disposition. Several rounds, because a
+/// handler installed only after the line is printed loses the race only some of the time.
+#[test]
+fn signal_right_after_listening_line_exits_zero() {
+    for round in 0..10 {
+        let signal = if round % 2 == 0 { "TERM" } else { "INT" };
+        let mut server = TestServer::start();
+        server.signal(signal);
+        let status = server.wait();
+        eqnice!(
+            Some(0),
+            status.code(),
+            "round {round}: exit status on SIG{signal} sent right after the listening line: \
+             {status}"
+        );
+    }
 }
 
 /// Graceful shutdown: the listener closes at once, but a request already being received is
