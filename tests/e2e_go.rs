@@ -34,6 +34,7 @@ for_each_go!(
     download_json_sums_equal_upload_hashes,
     install_uploaded_command_runs,
     get_uppercase_module_path_builds_consumer,
+    tidy_resolves_package_import_to_latest_module,
     major_v2_module_downloads_and_builds,
     incompatible_version_is_listed_and_downloads,
     latest_with_only_prereleases_picks_highest_prerelease,
@@ -145,6 +146,34 @@ fn get_uppercase_module_path_builds_consumer(go: Go) {
     assert!(
         go_sum.lines().any(|l| l == expected),
         "go.sum lacks {expected:?}:\n{go_sum}"
+    );
+}
+
+fn tidy_resolves_package_import_to_latest_module(go: Go) {
+    let (server, env) = setup(go);
+    server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    let newer = ModZip::from_fixture("tool", "example.com/tool", "v1.1.0").file(
+        "greet/greet.go",
+        b"package greet\n\nfunc Message() string { return \"greetings from v1.1.0\" }\n",
+    );
+    server.upload(OWNER, &newer);
+
+    // The import is example.com/tool/greet: go asks for example.com/tool/greet (not a
+    // module: must be 404), example.com/tool and example.com (404) and picks the module.
+    let main = env.main_module("consumer-tool");
+    env.run(&["mod", "tidy"], &main);
+    let go_mod = std::fs::read_to_string(main.join("go.mod")).unwrap();
+    assert!(
+        go_mod.contains("example.com/tool v1.1.0"),
+        "go.mod does not require example.com/tool v1.1.0:\n{go_mod}"
+    );
+    env.run(&["build", "-o", "consumer", "."], &main);
+    eqnice!(
+        "greetings from v1.1.0\n",
+        run_binary(&main.join("consumer")).as_str()
     );
 }
 
