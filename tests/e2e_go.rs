@@ -32,6 +32,7 @@ macro_rules! for_each_go {
 
 for_each_go!(
     download_json_sums_equal_upload_hashes,
+    unusual_zip_layouts_sums_equal_upload_hashes,
     install_uploaded_command_runs,
     get_uppercase_module_path_builds_consumer,
     tidy_resolves_package_import_to_latest_module,
@@ -112,6 +113,30 @@ fn download_json_sums_equal_upload_hashes(go: Go) {
         String::from_utf8_lossy(zip.content("go.mod").unwrap()),
         String::from_utf8_lossy(&served_mod)
     );
+}
+
+/// Layouts `go mod` never creates but the go command accepts: directory entries (part of
+/// `HashZip`) and stored (uncompressed) entries.
+fn unusual_zip_layouts_sums_equal_upload_hashes(go: Go) {
+    let (server, env) = setup(go);
+    let go_mod = "module example.com/layout\n\ngo 1.19\n";
+    let zips = [
+        simple_module("example.com/layout", "v1.0.0", go_mod)
+            .dir("sub")
+            .file("sub/x.go", b"package sub\n"),
+        simple_module("example.com/layout", "v1.0.1", go_mod).stored(),
+    ];
+    for zip in &zips {
+        let up = server.upload(OWNER, zip);
+        let json = download_json(&env, &format!("{}@{}", zip.path(), zip.version()));
+        eqnice!(up.h1.as_str(), json_str(&json, "Sum"), "{}", zip.version());
+        eqnice!(
+            up.go_mod_h1.as_str(),
+            json_str(&json, "GoModSum"),
+            "{}",
+            zip.version()
+        );
+    }
 }
 
 fn install_uploaded_command_runs(go: Go) {

@@ -1,5 +1,7 @@
 //! [`ModZip`]: module zips for upload, built with the zip crate as `go mod` would lay them
 //! out (spec.md §2): Deflate, every entry named `path@version/name`, no directory entries.
+//! [`ModZip::dir`] and [`ModZip::stored`] opt into layouts the go command accepts but never
+//! creates itself.
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,8 @@ pub struct ModZip {
     path: String,
     version: String,
     files: Vec<(String, Vec<u8>)>,
+    dirs: Vec<String>,
+    method: CompressionMethod,
 }
 
 impl ModZip {
@@ -24,6 +28,8 @@ impl ModZip {
             path: path.to_owned(),
             version: version.to_owned(),
             files: Vec::new(),
+            dirs: Vec::new(),
+            method: CompressionMethod::Deflated,
         }
     }
 
@@ -53,6 +59,19 @@ impl ModZip {
         self
     }
 
+    /// Adds a directory entry `path@version/<name>/` (written before the files). Go's
+    /// `HashZip` hashes it as an empty file (spec.md §4.2).
+    pub fn dir(mut self, name: &str) -> ModZip {
+        self.dirs.push(name.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Stores entries uncompressed (method 0) instead of deflating them.
+    pub fn stored(mut self) -> ModZip {
+        self.method = CompressionMethod::Stored;
+        self
+    }
+
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -73,8 +92,13 @@ impl ModZip {
     pub fn bytes(&self) -> Vec<u8> {
         let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
         let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
+            .compression_method(self.method)
             .unix_permissions(0o644);
+        for name in &self.dirs {
+            writer
+                .add_directory(format!("{}@{}/{name}/", self.path, self.version), options)
+                .unwrap();
+        }
         for (name, data) in &self.files {
             writer
                 .start_file(format!("{}@{}/{name}", self.path, self.version), options)
