@@ -281,6 +281,28 @@ fn kill9_right_after_201_keeps_version() {
 }
 
 #[test]
+fn kill9_right_after_delete_keeps_it_deleted() {
+    let mut server = TestServer::start();
+    let keep = small_module("example.com/crashdel", "v1.0.0");
+    let gone = small_module("example.com/crashdel", "v1.1.0");
+    server.upload(OWNER, &keep);
+    server.upload(OWNER, &gone);
+    eqnice!(
+        204,
+        server.delete(OWNER, gone.path(), gone.version()).status
+    );
+    server.kill9();
+    server.restart();
+    eqnice!(
+        vec!["v1.0.0".to_owned()],
+        list_versions(&list(&server, keep.path()))
+    );
+    let info = proxy_get(&server, OWNER, gone.path(), "v1.1.0.info");
+    assert!(info.status == 404 || info.status == 410, "{info:?}");
+    assert_serves(&server, &keep);
+}
+
+#[test]
 fn same_zip_under_two_owners_is_stored_once() {
     const ZIP_LEN: usize = 1024 * 1024;
     let server = TestServer::start();
@@ -368,6 +390,59 @@ fn concurrent_uploads_of_same_version_one_201_rest_409() {
 
     let served = proxy_get(&server, OWNER, "example.com/race", "v1.0.0.zip");
     assert!(served.body == body, "served zip differs after the race");
+}
+
+#[test]
+fn concurrent_uploads_of_distinct_versions_all_land() {
+    const N: usize = 20;
+    let server = TestServer::start();
+    let path = format!("/api/packages/{OWNER}/go/upload");
+    let auth = format!("Bearer {}", server.token());
+    let zips: Vec<ModZip> = (0..N)
+        .map(|i| {
+            big_module(
+                "example.com/many",
+                &format!("v1.{i}.0"),
+                &format!("m{i}"),
+                8192,
+            )
+        })
+        .collect();
+    let pending: Vec<PendingRequest> = zips
+        .iter()
+        .map(|zip| {
+            PendingRequest::open(
+                server.addr(),
+                "PUT",
+                &path,
+                &[("Authorization", &auth)],
+                &zip.bytes(),
+            )
+        })
+        .collect();
+    let barrier = Arc::new(Barrier::new(N));
+    let handles: Vec<_> = pending
+        .into_iter()
+        .map(|req| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                req.finish()
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (status, raw) = handle.join().unwrap();
+        eqnice!(201, status, "{raw}");
+    }
+    let mut listed = list_versions(&list(&server, "example.com/many"));
+    listed.sort();
+    let mut expected: Vec<String> = zips.iter().map(|z| z.version().to_owned()).collect();
+    expected.sort();
+    eqnice!(expected, listed);
+    for zip in &zips {
+        assert_serves(&server, zip);
+    }
 }
 
 #[test]
