@@ -132,7 +132,7 @@ impl Lexer {
                 Some('/') if self.at(self.pos + 1) == Some('*') => {
                     return Err(Self::err(
                         self.line,
-                        "mod files must use // comments, not /* comments",
+                        "mod files must use // comments (not /* */ comments)",
                     ));
                 }
                 _ => break,
@@ -166,6 +166,12 @@ impl Lexer {
                 while let Some(c) = self.at(self.pos) {
                     if !is_ident(c) || (c == '/' && self.at(self.pos + 1) == Some('/')) {
                         break;
+                    }
+                    if c == '/' && self.at(self.pos + 1) == Some('*') {
+                        return Err(Self::err(
+                            self.line,
+                            "mod files must use // comments (not /* */ comments)",
+                        ));
                     }
                     self.pos += 1;
                 }
@@ -234,17 +240,17 @@ fn parse_lax(data: &[u8]) -> Result<Summary, ModFileError> {
     }
 }
 
-/// read.go `parseStmt`: one line, or a `verb (` block when `(` ends the line.
+/// read.go `parseStmt`: one line, or a `verb (` block when `(` ends the line. The first token
+/// is the verb whatever it is, even `(`.
 fn parse_stmt(
     lx: &mut Lexer,
     first: Token,
     line: usize,
     summary: &mut Summary,
 ) -> Result<(), ModFileError> {
-    let mut tokens: Vec<String> = Vec::new();
-    let mut tok = first;
+    let mut tokens: Vec<String> = vec![first.text().to_owned()];
     loop {
-        match tok {
+        match lx.lex()?.0 {
             Token::Newline | Token::Eof => {
                 if let Some((verb, args)) = tokens.split_first() {
                     apply(verb, args, line, summary)?;
@@ -271,7 +277,6 @@ fn parse_stmt(
             }
             other => tokens.push(other.text().to_owned()),
         }
-        tok = lx.lex()?.0;
     }
 }
 
@@ -584,7 +589,7 @@ mod tests {
             ),
             (
                 "module a.b\n/* c */\n",
-                "go.mod:2: mod files must use // comments, not /* comments",
+                "go.mod:2: mod files must use // comments (not /* */ comments)",
             ),
             (
                 "module a.b\ngo x1.2\n",

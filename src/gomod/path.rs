@@ -397,6 +397,13 @@ pub fn escape_version(version: &str) -> Result<String, PathError> {
             go_quote_str(version)
         )));
     }
+    if !version.is_ascii() {
+        // File-path elements admit Unicode letters, but the escaping is defined for ASCII only;
+        // Go fails the same way.
+        return Err(PathError(
+            "internal error: inconsistency in EscapePath".to_owned(),
+        ));
+    }
     Ok(escape_ascii_upper(version))
 }
 
