@@ -206,5 +206,25 @@ fn http_paths(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, store_paths, http_paths);
+/// The reference the HTTP numbers are read against: the same bytes read from plain files on
+/// the same disk, as a static file server in GOPROXY layout would (spec.md §1.2).
+fn reference_paths(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in(bench_dir()).unwrap();
+    let info = dir.path().join("v1.150.0.info");
+    std::fs::write(&info, "{\"Version\":\"v1.150.0\",\"Time\":\"2023-11-14T22:13:20Z\"}\n").unwrap();
+    let one = dir.path().join("one.zip");
+    std::fs::write(&one, module_zip("example.com/one", "v1.0.0", 1 << 20, 7)).unwrap();
+    let fifty = dir.path().join("fifty.zip");
+    std::fs::write(&fifty, module_zip("example.com/fifty", "v1.0.0", 50 << 20, 8)).unwrap();
+    let mut g = c.benchmark_group("reference");
+    g.bench_function("fs_read_info", |b| b.iter(|| std::fs::read(&info).unwrap().len()));
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(1 << 20));
+    g.bench_function("fs_read_zip_1MiB", |b| b.iter(|| std::fs::read(&one).unwrap().len()));
+    g.throughput(Throughput::Bytes(50 << 20));
+    g.bench_function("fs_read_zip_50MiB", |b| b.iter(|| std::fs::read(&fifty).unwrap().len()));
+    g.finish();
+}
+
+criterion_group!(benches, store_paths, http_paths, reference_paths);
 criterion_main!(benches);
