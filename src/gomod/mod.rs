@@ -3,6 +3,7 @@
 //! Nothing here does I/O beyond the `Read + Seek` it is handed, logs, awaits or touches redb.
 //! The facts come from `../shared/spec/go-module-protocol.md` (spec.md), sections 1.3, 2, 3, 4.
 
+pub mod create;
 pub mod hash;
 pub mod modfile;
 pub mod path;
