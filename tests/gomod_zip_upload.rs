@@ -12,8 +12,8 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use crate::gomod_zipkit::{
-    add_flags, build_zip, data_range, deflate_zip, entries, independent_h1, set_method,
-    set_uncompressed_size, set_unix_mode,
+    add_flags, add_unicode_path_to_last, build_zip, data_range, deflate_zip, entries,
+    independent_h1, set_local_name, set_method, set_uncompressed_size, set_unix_mode,
 };
 
 const GO_MOD: &str = "module example.com/m\n\ngo 1.19\n";
@@ -183,6 +183,27 @@ fn upload_stops_a_zip_bomb_at_its_declared_size() {
     assert_contains(
         &rejected(&zip, "example.com/m", "v1.0.0"),
         "bomb.txt: uncompressed size is larger than declared size (100 bytes)",
+    );
+}
+
+#[test]
+fn upload_rejects_local_header_that_disagrees_with_central_directory() {
+    let mut zip = module(CompressionMethod::Deflated);
+    set_local_name(&mut zip, 1, b"example.com/m@v1.0.0/x.go");
+    assert_contains(
+        &rejected(&zip, "example.com/m", "v1.0.0"),
+        "example.com/m@v1.0.0/m.go: zip: not a valid zip file",
+    );
+}
+
+#[test]
+fn upload_rejects_unicode_path_field_that_renames_an_entry() {
+    // Go reads the stored name; a reader honouring the Info-ZIP field would see another file.
+    let mut zip = module(CompressionMethod::Deflated);
+    add_unicode_path_to_last(&mut zip, b"example.com/m@v1.0.0/evil.go");
+    assert_eq!(
+        rejected(&zip, "example.com/m", "v1.0.0"),
+        "example.com/m@v1.0.0/m.go: the Info-ZIP Unicode path field names the entry differently"
     );
 }
 

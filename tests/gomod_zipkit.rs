@@ -118,6 +118,57 @@ pub fn set_name(zip: &mut [u8], i: usize, name: &[u8]) {
     zip[e.local + 30..e.local + 30 + name.len()].copy_from_slice(name);
 }
 
+/// Renames entry `i` in its local header only, leaving the central directory as it was.
+pub fn set_local_name(zip: &mut [u8], i: usize, name: &[u8]) {
+    let e = layout(zip).swap_remove(i);
+    assert_eq!(e.name_len, name.len());
+    zip[e.local + 30..e.local + 30 + name.len()].copy_from_slice(name);
+}
+
+/// Appends an Info-ZIP Unicode path extra field (0x7075) naming `unicode` to the central
+/// header of the last entry. Readers that honour the field (its CRC matches the stored name)
+/// see `unicode` instead of the stored name.
+pub fn add_unicode_path_to_last(zip: &mut Vec<u8>, unicode: &[u8]) {
+    let entries = layout(zip);
+    let last = entries.last().unwrap();
+    let name = zip[last.central + 46..last.central + 46 + last.name_len].to_vec();
+    let extra_len = u16_at(zip, last.central + 30);
+    let comment_len = u16_at(zip, last.central + 32);
+    assert_eq!(comment_len, 0);
+    let mut field = Vec::new();
+    field.extend_from_slice(&0x7075_u16.to_le_bytes());
+    field.extend_from_slice(&u16::try_from(5 + unicode.len()).unwrap().to_le_bytes());
+    field.push(1);
+    field.extend_from_slice(&crc32(&name).to_le_bytes());
+    field.extend_from_slice(unicode);
+    let at = last.central + 46 + last.name_len + extra_len;
+    zip.splice(at..at, field.iter().copied());
+    put_u16(
+        zip,
+        last.central + 30,
+        u16::try_from(extra_len + field.len()).unwrap(),
+    );
+    let end = zip.len() - 22;
+    let cd_size = u32_at(zip, end + 12) + field.len();
+    put_u32(zip, end + 12, u32::try_from(cd_size).unwrap());
+}
+
+/// CRC-32 (IEEE), bit by bit; only for the few bytes of a name.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0_u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 /// Sets entry `i`'s compression method in both headers.
 pub fn set_method(zip: &mut [u8], i: usize, method: u16) {
     let e = layout(zip).swap_remove(i);
