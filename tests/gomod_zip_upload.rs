@@ -19,7 +19,7 @@ use crate::gomod_zipkit::{
 const GO_MOD: &str = "module example.com/m\n\ngo 1.19\n";
 
 fn upload(zip: &[u8], path: &str, version: &str) -> Result<ZipSummary, String> {
-    validate(Cursor::new(zip), zip.len() as u64, path, version).map_err(|e| e.0)
+    validate(Cursor::new(zip), zip.len() as u64, path, version).map_err(|e| e.to_string())
 }
 
 fn rejected(zip: &[u8], path: &str, version: &str) -> String {
@@ -507,5 +507,5 @@ fn upload_rejects_size_that_disagrees_with_reader() {
         "v1.0.0",
     )
     .unwrap_err();
-    assert_contains(&err.0, "but the zip size is");
+    assert_contains(err.message(), "but the zip size is");
 }

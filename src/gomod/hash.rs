@@ -35,7 +35,7 @@ impl H1Builder {
         let mut summary = Sha256::new();
         for (name, sum) in &self.files {
             if name.contains('\n') {
-                return Err(crate::gomod::zip::ZipError(
+                return Err(crate::gomod::zip::ZipError::Invalid(
                     "dirhash: filenames with newlines are not supported".to_owned(),
                 ));
             }
@@ -126,7 +126,7 @@ mod tests {
         let mut b = H1Builder::new();
         b.add("a\nb", sha(b""));
         assert_eq!(
-            b.finish().unwrap_err().0,
+            b.finish().unwrap_err().to_string(),
             "dirhash: filenames with newlines are not supported"
         );
     }

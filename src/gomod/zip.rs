@@ -36,14 +36,41 @@ const NOT_A_ZIP: &str = "zip: not a valid zip file";
 /// The buffer each entry streams through; one per validation, whatever the entry sizes.
 const READ_BUFFER: usize = 64 << 10;
 
-/// Why a zip is not a valid module zip. `Display` is one or more lines in Go's format.
+/// Why a zip was not accepted. `Display` is the text alone: one or more lines in Go's format.
+///
+/// The kind tells whose fault it is: the archive's ([`ZipError::Invalid`]), the archive's size
+/// against a limit ([`ZipError::TooLarge`]), or the reader the caller handed in
+/// ([`ZipError::Io`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ZipError(pub String);
+#[non_exhaustive]
+pub enum ZipError {
+    /// The archive breaks a rule: it does not parse, or an entry, the path or the version is
+    /// invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// Go's `SizeError` (the zip file or the total declared content over 500 MiB), or more
+    /// entries than [`MAX_FILES`].
+    #[error("{0}")]
+    TooLarge(String),
+    /// The reader (or a writer) failed, or disagreed with the size it was given: a failure on
+    /// the caller's side, not the archive's.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl ZipError {
+    /// The text, as `Display` shows it.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Invalid(m) | Self::TooLarge(m) | Self::Io(m) => m,
+        }
+    }
+}
 
 impl From<VersionError> for ZipError {
     fn from(e: VersionError) -> Self {
-        Self(e.0)
+        Self::Invalid(e.0)
     }
 }
 
@@ -93,8 +120,15 @@ impl CheckedFiles {
     /// as `<full entry name>: <reason>`, one per line; `None` for a valid zip.
     #[must_use]
     pub fn error_text(&self) -> Option<String> {
+        self.error().map(|e| e.message().to_owned())
+    }
+
+    /// [`Self::error_text`] with its kind: [`ZipError::TooLarge`] for the size error,
+    /// [`ZipError::Invalid`] for the list of invalid entries.
+    #[must_use]
+    pub fn error(&self) -> Option<ZipError> {
         if let Some(size) = &self.size_error {
-            return Some(size.clone());
+            return Some(ZipError::TooLarge(size.clone()));
         }
         if self.invalid.is_empty() {
             return None;
@@ -104,7 +138,7 @@ impl CheckedFiles {
             .iter()
             .map(|(name, reason)| format!("{name}: {reason}"))
             .collect();
-        Some(lines.join("\n"))
+        Some(ZipError::Invalid(lines.join("\n")))
     }
 }
 
@@ -115,6 +149,17 @@ impl CheckedFiles {
 /// includes one with more than [`MAX_FILES`] entries); entry problems land in
 /// `CheckedFiles::invalid`.
 pub fn check_zip<R: Read + Seek>(
+    reader: R,
+    zip_size: u64,
+    path: &str,
+    version: &str,
+) -> Result<CheckedFiles, ZipError> {
+    Watched::run(reader, |reader| {
+        check_zip_watched(reader, zip_size, path, version)
+    })
+}
+
+fn check_zip_watched<R: Read + Seek>(
     reader: R,
     zip_size: u64,
     path: &str,
@@ -135,19 +180,23 @@ pub fn check_zip<R: Read + Seek>(
 ///
 /// # Errors
 /// When the zip does not parse or its first entry has no `path@version/` prefix.
-pub fn read_prefix<R: Read + Seek>(mut reader: R) -> Result<(String, String), ZipError> {
+pub fn read_prefix<R: Read + Seek>(reader: R) -> Result<(String, String), ZipError> {
+    Watched::run(reader, |reader| read_prefix_watched(reader))
+}
+
+fn read_prefix_watched<R: Read + Seek>(mut reader: R) -> Result<(String, String), ZipError> {
     let size = reader.seek(SeekFrom::End(0)).map_err(io_error)?;
     let end = read_directory_end(&mut reader, size)?;
     if end.entries == 0 {
-        return Err(ZipError(
+        return Err(ZipError::Invalid(
             "zip has no entries, so it names no module version".to_owned(),
         ));
     }
     reader.seek(SeekFrom::Start(end.offset)).map_err(io_error)?;
     let first = read_header(&mut BufReader::new(&mut reader))?
-        .ok_or_else(|| ZipError(NOT_A_ZIP.to_owned()))?;
+        .ok_or_else(|| ZipError::Invalid(NOT_A_ZIP.to_owned()))?;
     let no_prefix = || {
-        ZipError(format!(
+        ZipError::Invalid(format!(
             "zip entry {} does not start with a path@version/ prefix",
             go_quote(&first.name)
         ))
@@ -178,19 +227,30 @@ pub fn validate<R: Read + Seek>(
     path: &str,
     version: &str,
 ) -> Result<ZipSummary, ZipError> {
+    Watched::run(reader, |reader| {
+        validate_watched(reader, zip_size, path, version)
+    })
+}
+
+fn validate_watched<R: Read + Seek>(
+    reader: R,
+    zip_size: u64,
+    path: &str,
+    version: &str,
+) -> Result<ZipSummary, ZipError> {
     check_module_version(path, version)?;
-    let module_path = ModulePath::parse(path).map_err(|e| ZipError(e.0))?;
+    let module_path = ModulePath::parse(path).map_err(|e| ZipError::Invalid(e.0))?;
     let module_version = Version::parse(version)?;
     check_version_policy(path, version)?;
     if zip_size > MAX_ZIP_FILE {
-        return Err(ZipError(too_large(zip_size)));
+        return Err(ZipError::TooLarge(too_large(zip_size)));
     }
 
     let (entries, mut archive) = open(reader, zip_size)?;
     let prefix = prefix_of(path, version);
     let (checked, kinds) = classify(&entries, &prefix);
-    if let Some(text) = checked.error_text() {
-        return Err(ZipError(text));
+    if let Some(e) = checked.error() {
+        return Err(e);
     }
     let mut seen = std::collections::HashSet::new();
     let problems: Vec<String> = entries
@@ -206,14 +266,14 @@ pub fn validate<R: Read + Seek>(
         })
         .collect();
     if !problems.is_empty() {
-        return Err(ZipError(problems.join("\n")));
+        return Err(ZipError::Invalid(problems.join("\n")));
     }
     check_crate_agrees(&entries, &archive)?;
 
     let go_mod_name = format!("{prefix}go.mod");
     let has_go_mod = entries.iter().any(|e| e.name == go_mod_name.as_bytes());
     if has_go_mod && module_version.is_incompatible() {
-        return Err(ZipError(format!(
+        return Err(ZipError::Invalid(format!(
             "{path}@{version}: invalid version: +incompatible suffix not allowed: module \
              contains a go.mod file, so semantic import versioning is required"
         )));
@@ -246,9 +306,9 @@ pub fn validate<R: Read + Seek>(
     let mod_bytes = match go_mod {
         Some(bytes) => {
             let declared = modfile::module_path(&bytes)
-                .map_err(|e| ZipError(format!("{go_mod_name}: {e}")))?;
+                .map_err(|e| ZipError::Invalid(format!("{go_mod_name}: {e}")))?;
             if declared != path {
-                return Err(ZipError(format!(
+                return Err(ZipError::Invalid(format!(
                     "{go_mod_name}: module declares its path as {}, but the zip is for {}",
                     go_quote(declared.as_bytes()),
                     go_quote(path.as_bytes())
@@ -284,7 +344,7 @@ fn check_module_version(path: &str, version: &str) -> Result<(), ZipError> {
 /// The version rules a registry adds (spec.md §2.4, §3.4, §3.5, §8 steps 3–4).
 fn check_version_policy(path: &str, version: &str) -> Result<(), ZipError> {
     let invalid = |noun: &str, reason: String| {
-        Err(ZipError(format!(
+        Err(ZipError::Invalid(format!(
             "{path}@{version}: invalid {noun}: {reason}"
         )))
     };
@@ -337,6 +397,61 @@ fn check_version_policy(path: &str, version: &str) -> Result<(), ZipError> {
     Ok(())
 }
 
+/// The caller's reader, watched: its first failure is remembered, so that whatever error the
+/// parsing code (ours or the zip crate's) makes of it, the result blames the reader
+/// ([`ZipError::Io`]) and not the archive. A short read is not a failure: `read_exact` turns it
+/// into `UnexpectedEof` above this layer, and a truncated archive is the archive's fault.
+struct Watched<R> {
+    inner: R,
+    failure: std::rc::Rc<std::cell::RefCell<Option<std::io::Error>>>,
+}
+
+impl<R> Watched<R> {
+    /// Runs `f` over the watched reader; if the reader failed, the error becomes
+    /// [`ZipError::Io`] with the reader's own error.
+    fn run<T>(
+        inner: R,
+        f: impl FnOnce(&mut Watched<R>) -> Result<T, ZipError>,
+    ) -> Result<T, ZipError> {
+        let mut watched = Self {
+            inner,
+            failure: std::rc::Rc::default(),
+        };
+        let failure = std::rc::Rc::clone(&watched.failure);
+        f(&mut watched).map_err(|e| match failure.borrow_mut().take() {
+            Some(io) => io_error(io),
+            None => e,
+        })
+    }
+
+    fn note(&self, e: std::io::Error) -> std::io::Error {
+        let mut failure = self.failure.borrow_mut();
+        if failure.is_none() {
+            *failure = Some(std::io::Error::new(e.kind(), e.to_string()));
+        }
+        e
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Err(e) if e.kind() != std::io::ErrorKind::Interrupted => Err(self.note(e)),
+            other => other,
+        }
+    }
+}
+
+impl<R: Seek> Seek for Watched<R> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match self.inner.seek(pos) {
+            // A seek before the start comes from offsets in the archive, not a failing reader.
+            Err(e) if e.kind() != std::io::ErrorKind::InvalidInput => Err(self.note(e)),
+            other => other,
+        }
+    }
+}
+
 fn too_large(zip_size: u64) -> String {
     format!("module zip file is too large ({zip_size} bytes; limit is {MAX_ZIP_FILE} bytes)")
 }
@@ -346,7 +461,7 @@ fn prefix_of(path: &str, version: &str) -> String {
 }
 
 fn io_error(e: std::io::Error) -> ZipError {
-    ZipError(format!("reading zip: {e}"))
+    ZipError::Io(format!("reading zip: {e}"))
 }
 
 /// Preallocation for go.mod, whose declared size checkZip bounds by `MAX_GO_MOD`.
@@ -404,7 +519,7 @@ const CENTRAL_SIG: [u8; 4] = *b"PK\x01\x02";
 /// archive/zip `readDirectoryEnd`: the last end record within the final 64 KiB, whose comment
 /// must fit in the file, then its zip64 form if any field is saturated.
 fn read_directory_end<R: Read + Seek>(r: &mut R, size: u64) -> Result<DirectoryEnd, ZipError> {
-    let bad = || ZipError(NOT_A_ZIP.to_owned());
+    let bad = || ZipError::Invalid(NOT_A_ZIP.to_owned());
     let tail_len = size.min((EOCD_LEN + 65 * 1024) as u64);
     let mut tail = vec![0_u8; usize::try_from(tail_len).map_err(|_| bad())?];
     r.seek(SeekFrom::Start(size - tail_len)).map_err(io_error)?;
@@ -425,7 +540,7 @@ fn read_directory_end<R: Read + Seek>(r: &mut R, size: u64) -> Result<DirectoryE
     };
     let cd_size = u32_at(rec, 12);
     if disk != 0 || cd_disk != 0 {
-        return Err(ZipError(format!(
+        return Err(ZipError::Invalid(format!(
             "{NOT_A_ZIP} (multi-disk archives are not supported)"
         )));
     }
@@ -446,7 +561,7 @@ fn read_zip64_end<R: Read + Seek>(
     r: &mut R,
     end_at: u64,
 ) -> Result<Option<DirectoryEnd>, ZipError> {
-    let bad = || ZipError(NOT_A_ZIP.to_owned());
+    let bad = || ZipError::Invalid(NOT_A_ZIP.to_owned());
     let Some(locator_at) = end_at.checked_sub(LOCATOR_LEN) else {
         return Ok(None);
     };
@@ -472,7 +587,7 @@ fn read_zip64_end<R: Read + Seek>(
 /// archive/zip `readDirectoryHeader`: one central directory record, or `None` at the first
 /// bytes that are not a record signature (the end of the directory).
 fn read_header<R: Read>(r: &mut R) -> Result<Option<RawEntry>, ZipError> {
-    let bad = || ZipError(NOT_A_ZIP.to_owned());
+    let bad = || ZipError::Invalid(NOT_A_ZIP.to_owned());
     let mut fixed = [0_u8; 46];
     let mut got = 0;
     while got < 4 {
@@ -547,16 +662,16 @@ fn open<R: Read + Seek>(
     mut reader: R,
     zip_size: u64,
 ) -> Result<(Vec<RawEntry>, ZipArchive<R>), ZipError> {
-    let bad = || ZipError(NOT_A_ZIP.to_owned());
+    let bad = || ZipError::Invalid(NOT_A_ZIP.to_owned());
     let size = reader.seek(SeekFrom::End(0)).map_err(io_error)?;
     if size != zip_size {
-        return Err(ZipError(format!(
+        return Err(ZipError::Io(format!(
             "reading zip: the reader holds {size} bytes but the zip size is {zip_size}"
         )));
     }
     let end = read_directory_end(&mut reader, size)?;
     if end.entries > MAX_FILES as u64 {
-        return Err(ZipError(format!(
+        return Err(ZipError::TooLarge(format!(
             "zip has {} entries; goshelf accepts at most {MAX_FILES}",
             end.entries
         )));
@@ -567,7 +682,9 @@ fn open<R: Read + Seek>(
         let mut buffered = BufReader::with_capacity(READ_BUFFER, &mut reader);
         while let Some(entry) = read_header(&mut buffered)? {
             if entries.len() == MAX_FILES {
-                return Err(ZipError(format!("zip has more than {MAX_FILES} entries")));
+                return Err(ZipError::TooLarge(format!(
+                    "zip has more than {MAX_FILES} entries"
+                )));
             }
             entries.push(entry);
         }
@@ -577,7 +694,7 @@ fn open<R: Read + Seek>(
     }
     let archive = ZipArchive::new(reader).map_err(|_| bad())?;
     if archive.central_directory_start() != end.offset || archive.offset() != 0 {
-        return Err(ZipError(format!(
+        return Err(ZipError::Invalid(format!(
             "{NOT_A_ZIP} (data before the archive is not supported)"
         )));
     }
@@ -823,20 +940,20 @@ fn check_crate_agrees<R: Read + Seek>(
     archive: &ZipArchive<R>,
 ) -> Result<(), ZipError> {
     if archive.len() != entries.len() {
-        return Err(ZipError(NOT_A_ZIP.to_owned()));
+        return Err(ZipError::Invalid(NOT_A_ZIP.to_owned()));
     }
     for (index, entry) in entries.iter().enumerate() {
         let data = archive
             .by_index_data(index)
-            .map_err(|_| ZipError(NOT_A_ZIP.to_owned()))?;
+            .map_err(|_| ZipError::Invalid(NOT_A_ZIP.to_owned()))?;
         if data.name_raw() != entry.name.as_slice() {
-            return Err(ZipError(format!(
+            return Err(ZipError::Invalid(format!(
                 "{}: the Info-ZIP Unicode path field names the entry differently",
                 entry.display_name()
             )));
         }
         if data.size() != entry.uncompressed_size {
-            return Err(ZipError(format!(
+            return Err(ZipError::Invalid(format!(
                 "{}: {NOT_A_ZIP} (inconsistent uncompressed size)",
                 entry.display_name()
             )));
@@ -857,7 +974,7 @@ fn read_entry<R: Read + Seek>(
     let name = entry.display_name();
     let declared = entry.uncompressed_size;
     let larger = || {
-        ZipError(format!(
+        ZipError::Invalid(format!(
             "{name}: uncompressed size is larger than declared size ({declared} bytes)"
         ))
     };
@@ -866,9 +983,9 @@ fn read_entry<R: Read + Seek>(
         .by_index_with_options(index, options)
         .map_err(|e| match e {
             zip::result::ZipError::InvalidArchive(why) => {
-                ZipError(format!("{name}: {NOT_A_ZIP} ({why})"))
+                ZipError::Invalid(format!("{name}: {NOT_A_ZIP} ({why})"))
             }
-            _ => ZipError(format!("{name}: {NOT_A_ZIP}")),
+            _ => ZipError::Invalid(format!("{name}: {NOT_A_ZIP}")),
         })?;
     let mut limited = file.take(declared.saturating_add(1));
     let mut sha = Sha256::new();
@@ -883,9 +1000,9 @@ fn read_entry<R: Read + Seek>(
                 return Err(if text.contains("larger than") {
                     larger()
                 } else if text.contains("checksum") {
-                    ZipError(format!("{name}: zip: checksum error"))
+                    ZipError::Invalid(format!("{name}: zip: checksum error"))
                 } else {
-                    ZipError(format!("{name}: zip: corrupt entry data ({text})"))
+                    ZipError::Invalid(format!("{name}: zip: corrupt entry data ({text})"))
                 });
             }
         };
@@ -899,7 +1016,7 @@ fn read_entry<R: Read + Seek>(
         }
     }
     if total < declared {
-        return Err(ZipError(format!(
+        return Err(ZipError::Invalid(format!(
             "{name}: uncompressed size is smaller than declared size ({declared} bytes)"
         )));
     }
@@ -1048,7 +1165,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            err.0,
+            err.message(),
             r#"version "v1.0.0+bad" is not canonical (should be "v1.0.0")"#
         );
         let err = check_zip(
@@ -1059,9 +1176,82 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            err.0,
+            err.message(),
             "example.com/m@v2.0.0: invalid version: should be v0 or v1, not v2"
         );
+    }
+
+    /// A reader over `data` whose reads fail from byte `fail_at` on, like a disk error.
+    struct Failing {
+        data: Cursor<Vec<u8>>,
+        fail_at: u64,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.data.position() >= self.fail_at {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let room = usize::try_from(self.fail_at - self.data.position()).unwrap();
+            let n = buf.len().min(room);
+            self.data.read(&mut buf[..n])
+        }
+    }
+
+    impl Seek for Failing {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.data.seek(pos)
+        }
+    }
+
+    #[test]
+    fn validate_error_kinds_tell_archive_from_size_from_reader() {
+        let zip = zip_of(&[("example.com/m@v1.0.0/a.go", &[b'a'; 4096])]);
+        let size = zip.len() as u64;
+        let invalid = validate_bytes(&zip, "example.com/m", "v1.0.0+bad").unwrap_err();
+        assert!(matches!(invalid, ZipError::Invalid(_)), "{invalid:?}");
+        let garbage = validate_bytes(b"not a zip", "example.com/m", "v1.0.0").unwrap_err();
+        assert!(matches!(garbage, ZipError::Invalid(_)), "{garbage:?}");
+        let big = validate(
+            Cursor::new(&zip),
+            MAX_ZIP_FILE + 1,
+            "example.com/m",
+            "v1.0.0",
+        );
+        assert!(matches!(big, Err(ZipError::TooLarge(_))), "{big:?}");
+        // Every failing position, from the entry data to the central directory, blames the
+        // reader; none is reported as a broken archive.
+        for fail_at in [0, 10, 40, size / 2, size - 30, size - 1] {
+            let reader = Failing {
+                data: Cursor::new(zip.clone()),
+                fail_at,
+            };
+            let err = validate(reader, size, "example.com/m", "v1.0.0").unwrap_err();
+            assert!(
+                matches!(&err, ZipError::Io(m) if m.contains("disk on fire")),
+                "fail_at {fail_at}: {err:?}"
+            );
+        }
+        let reader = Failing {
+            data: Cursor::new(zip.clone()),
+            fail_at: size - 1,
+        };
+        assert!(matches!(read_prefix(reader), Err(ZipError::Io(_))));
+    }
+
+    #[test]
+    fn total_size_error_is_too_large() {
+        let cf = CheckedFiles {
+            size_error: Some("too big".to_owned()),
+            invalid: vec![("a".to_owned(), "bad".to_owned())],
+            ..CheckedFiles::default()
+        };
+        assert_eq!(cf.error(), Some(ZipError::TooLarge("too big".to_owned())));
+        let cf = CheckedFiles {
+            invalid: vec![("a".to_owned(), "bad".to_owned())],
+            ..CheckedFiles::default()
+        };
+        assert_eq!(cf.error(), Some(ZipError::Invalid("a: bad".to_owned())));
     }
 
     #[test]

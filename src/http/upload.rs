@@ -215,13 +215,22 @@ fn validate<R: std::io::Read + std::io::Seek>(
     mut reader: R,
     size: u64,
 ) -> Result<gomod::zip::ZipSummary, ApiError> {
-    let (path, version) = gomod::zip::read_prefix(&mut reader)
-        .map_err(|e| ApiError::bad_request(format!("invalid module zip: {e}")))?;
+    let (path, version) = gomod::zip::read_prefix(&mut reader).map_err(zip_error)?;
     reader
         .seek(std::io::SeekFrom::Start(0))
         .map_err(|e| ApiError::internal("spool", &e))?;
-    gomod::zip::validate(reader, size, &path, &version)
-        .map_err(|e| ApiError::bad_request(format!("invalid module zip: {e}")))
+    gomod::zip::validate(reader, size, &path, &version).map_err(zip_error)
+}
+
+fn zip_error(e: gomod::zip::ZipError) -> ApiError {
+    match e {
+        gomod::zip::ZipError::TooLarge(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("invalid module zip: {e}"),
+        ),
+        gomod::zip::ZipError::Io(_) => ApiError::internal("reading the upload spool", &e),
+        _ => ApiError::bad_request(format!("invalid module zip: {e}")),
+    }
 }
 
 async fn spool_body<S>(
