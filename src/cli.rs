@@ -26,6 +26,81 @@ pub struct Cli {
 pub enum Command {
     /// Serve the registry over HTTP.
     Serve(ServeArgs),
+    /// Zip a module's source tree by the go command's rules and upload it.
+    Publish(PublishArgs),
+    /// Write a consistent copy of the registry to a new database file: from a running server
+    /// (--server, admin token) or from a stopped server's file (--db).
+    Backup(BackupArgs),
+    /// Re-hash every blob, re-check every version's zip and h1, reference counts and orphan
+    /// chunks; exit non-zero on any problem.
+    Verify(TargetArgs),
+    /// Reclaim free space in a database file (the server must be stopped).
+    Compact(DbArg),
+}
+
+/// Where an admin command works: a running server, or a database file.
+#[derive(Debug, clap::Args)]
+pub struct TargetArgs {
+    /// A running goshelf, e.g. http://nas:8080 (needs an admin token).
+    #[arg(long, env = "GOSHELF_SERVER")]
+    pub server: Option<String>,
+    /// Admin token for --server. Prefer the environment variable: a flag shows in `ps`.
+    #[arg(long, env = "GOSHELF_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The database file, used when --server is not given (the server must be stopped).
+    #[arg(long, env = "GOSHELF_DB", value_name = "FILE", default_value = crate::config::DEFAULT_DB)]
+    pub db: PathBuf,
+}
+
+/// `goshelf backup`.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// The new database file to write; it must not exist.
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// A database file.
+#[derive(Debug, clap::Args)]
+pub struct DbArg {
+    /// The database file (the server must be stopped).
+    #[arg(long, env = "GOSHELF_DB", value_name = "FILE", default_value = crate::config::DEFAULT_DB)]
+    pub db: PathBuf,
+}
+
+/// `goshelf publish`.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// The module's root directory (the one with go.mod).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The version to publish, e.g. v1.2.3. Without it, the exact git tag at HEAD is used
+    /// (`sub/dir/v1.2.3` for a module in a subdirectory).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Publish a pseudo-version of the HEAD commit (v0.0.0-20240102150405-abcdef123456).
+    #[arg(long, conflicts_with = "version")]
+    pub pseudo: bool,
+    /// Publish even if the git work tree has uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// List the files that would be included and omitted (with the reason) and the go.sum
+    /// lines; upload nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the zip to FILE instead of uploading it.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The owner (namespace) to publish to.
+    #[arg(long, env = "GOSHELF_OWNER")]
+    pub owner: Option<String>,
+    /// The goshelf server, e.g. http://nas:8080.
+    #[arg(long, env = "GOSHELF_SERVER")]
+    pub server: Option<String>,
+    /// The token to upload with. Prefer the environment variable: a flag shows in `ps`.
+    #[arg(long, env = "GOSHELF_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// `goshelf serve`.
@@ -56,6 +131,10 @@ pub struct ServeArgs {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Publish(args) => publish(args),
+        Command::Backup(args) => backup(&args),
+        Command::Verify(args) => verify(&args),
+        Command::Compact(args) => compact(&args),
     }
 }
 
@@ -102,6 +181,139 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     tracing::info!("stopped; database closed");
     Ok(())
+}
+
+/// Opens an existing database file for an offline command.
+fn open_existing(db: &std::path::Path) -> anyhow::Result<Store> {
+    if !db.is_file() {
+        anyhow::bail!(
+            "no database file at {} (set --db or GOSHELF_DB)",
+            db.display()
+        );
+    }
+    Store::open(db).map_err(|e| match e {
+        store::Error::Locked { .. } => anyhow::anyhow!(
+            "{e}\nfor a running server, pass --server http://HOST:PORT with an admin token"
+        ),
+        other => anyhow::Error::new(other).context(format!("opening {}", db.display())),
+    })
+}
+
+fn backup(args: &BackupArgs) -> anyhow::Result<()> {
+    let out = &args.out;
+    if out.exists() {
+        anyhow::bail!(
+            "{} exists; backups are written to a new file",
+            out.display()
+        );
+    }
+    let mut tmp_name = out
+        .file_name()
+        .context("backup needs a file name")?
+        .to_os_string();
+    tmp_name.push(".partial");
+    let tmp = out.with_file_name(tmp_name);
+    let _ = std::fs::remove_file(&tmp);
+    let result = match &args.target.server {
+        Some(server) => {
+            let client = crate::client::Client::new(server, args.target.token.as_deref())?;
+            let resp = client.get("/api/v1/admin/backup")?;
+            let mut reader = resp.into_body().into_reader();
+            Store::import(&tmp, &mut reader).context("writing the backup")
+        }
+        None => {
+            let store = open_existing(&args.target.db)?;
+            let (mut reader, mut writer) = std::io::pipe().context("creating a pipe")?;
+            std::thread::scope(|s| {
+                let export = s.spawn(move || {
+                    let r = store.export(&mut std::io::BufWriter::new(&mut writer));
+                    drop(writer);
+                    r
+                });
+                let imported = Store::import(&tmp, &mut std::io::BufReader::new(&mut reader));
+                drop(reader);
+                let exported = export
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("export thread panicked"))?;
+                exported.context("reading the database")?;
+                imported.context("writing the backup")
+            })
+        }
+    };
+    let entries = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, out)
+        .with_context(|| format!("moving the backup to {}", out.display()))?;
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "backup: {entries} entries written to {} ({size} bytes)",
+        out.display()
+    );
+    Ok(())
+}
+
+fn verify(args: &TargetArgs) -> anyhow::Result<()> {
+    let report: store::VerifyReport = match &args.server {
+        Some(server) => {
+            let client = crate::client::Client::new(server, args.token.as_deref())?;
+            let text = client
+                .get("/api/v1/admin/verify")?
+                .body_mut()
+                .read_to_string()?;
+            serde_json::from_str(&text).context("reading the verify report")?
+        }
+        None => open_existing(&args.db)?.verify()?,
+    };
+    println!(
+        "verify: {} versions, {} blobs ({} bytes), {} chunks",
+        report.versions, report.blobs, report.bytes, report.chunks
+    );
+    for p in &report.problems {
+        println!("PROBLEM: {}", p.what);
+        for v in &p.versions {
+            println!("  affects {v}");
+        }
+    }
+    if report.is_clean() {
+        println!("verify: OK");
+        Ok(())
+    } else {
+        anyhow::bail!("verify found {} problem(s)", report.problems.len())
+    }
+}
+
+fn compact(args: &DbArg) -> anyhow::Result<()> {
+    let before = std::fs::metadata(&args.db).map(|m| m.len()).unwrap_or(0);
+    let mut store = open_existing(&args.db)?;
+    store.compact()?;
+    drop(store);
+    let after = std::fs::metadata(&args.db).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "compact: {} bytes before, {after} bytes after ({} reclaimed)",
+        before,
+        before.saturating_sub(after)
+    );
+    Ok(())
+}
+
+fn publish(args: PublishArgs) -> anyhow::Result<()> {
+    let opts = crate::publish::Options {
+        dir: args.dir,
+        version: args.version,
+        pseudo: args.pseudo,
+        allow_dirty: args.allow_dirty,
+        dry_run: args.dry_run,
+        output: args.output,
+        owner: args.owner,
+        server: args.server,
+        token: args.token,
+    };
+    crate::publish::run(&opts, &mut std::io::stdout().lock())
 }
 
 /// On an empty database, creates `admin` with the token from `GOSHELF_ADMIN_TOKEN`, or a new

@@ -5,7 +5,9 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod gomod;
 pub mod http;
+pub mod publish;
 pub mod store;

@@ -7,3 +7,5 @@ mod http_routes;
 mod server_process;
 mod store_model;
 mod support;
+mod publish_cli;
+mod admin_ops;

@@ -110,11 +110,23 @@ pub fn routes(
 
     let delete = warp::path!("api" / "v1" / "packages" / String / "go" / String / String)
         .and(warp::delete())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
         .then(|owner, module, version, state, headers| async move {
             into_response(api::delete_version(state, owner, module, version, headers).await)
         });
+
+    let backup = warp::path!("api" / "v1" / "admin" / "backup")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .then(|state, headers| async move { into_response(api::backup(state, headers).await) });
+
+    let verify = warp::path!("api" / "v1" / "admin" / "verify")
+        .and(warp::get())
+        .and(with_state(state))
+        .and(warp::header::headers_cloned())
+        .then(|state, headers| async move { into_response(api::verify(state, headers).await) });
 
     let healthz = warp::path!("healthz").and(get_or_head).map(|| {
         let mut r = Response::new("ok\n".into());
@@ -131,6 +143,10 @@ pub fn routes(
         .or(goproxy)
         .unify()
         .or(delete)
+        .unify()
+        .or(backup)
+        .unify()
+        .or(verify)
         .unify()
         .or(healthz)
         .unify()

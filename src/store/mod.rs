@@ -5,11 +5,13 @@
 //! logical change is one write transaction committed with `Durability::Immediate`, so a version
 //! is either wholly visible and durable or absent.
 
+mod backup;
 mod blobs;
 mod modules;
 pub mod records;
 pub mod schema;
 pub mod users;
+mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,7 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 pub use blobs::{BlobReader, CHUNK_SIZE};
 pub use modules::{NewVersion, VersionLookup, ZipLookup};
 pub use records::{ModuleRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord};
+pub use verify::{Problem, VerifyReport};
 
 /// What went wrong in the store. Storage and I/O details are for the log, never for a client.
 #[derive(Debug, thiserror::Error)]

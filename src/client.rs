@@ -1,0 +1,55 @@
+//! The HTTP client side of the CLI: talking to a running goshelf as an admin or publisher.
+
+use anyhow::{bail, Context};
+
+/// A client for one server, with a token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    /// A client for `server` (`http://host:port`), authenticating with `token`.
+    ///
+    /// # Errors
+    /// When the token is missing.
+    pub fn new(server: &str, token: Option<&str>) -> anyhow::Result<Self> {
+        let token = token
+            .filter(|t| !t.is_empty())
+            .context("a token is needed: set GOSHELF_TOKEN (or pass --token)")?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(Self {
+            base: server.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            agent,
+        })
+    }
+
+    /// `GET {server}{path}`; any status but 200 is an error carrying the server's reason.
+    ///
+    /// # Errors
+    /// Network errors and non-200 answers.
+    pub fn get(&self, path: &str) -> anyhow::Result<ureq::http::Response<ureq::Body>> {
+        let url = format!("{}{path}", self.base);
+        let mut resp = self
+            .agent
+            .get(&url)
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .with_context(|| format!("connecting to {url}"))?;
+        if resp.status().as_u16() != 200 {
+            let status = resp.status().as_u16();
+            let reason = resp.body_mut().read_to_string().unwrap_or_default();
+            bail!(
+                "{url}: {status}: {}",
+                reason.lines().next().unwrap_or("").trim()
+            );
+        }
+        Ok(resp)
+    }
+}

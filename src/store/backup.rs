@@ -1,0 +1,197 @@
+//! Consistent copies of the whole store: a snapshot (one read transaction) is written as a
+//! stream of frames, and a stream of frames is read into a new database file.
+//!
+//! The frame format is ours and versioned: `GSHB` + u32 format version, then per entry
+//! `table id u8, key length u32, key, value length u32, value`, then `0xFF` + u64 entry count.
+//! Integers are big-endian. Keys and values are redb's own encodings of the table types.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use redb::{
+    Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, Value, WriteTransaction,
+};
+
+use super::{schema, Error, Result, Store};
+
+const MAGIC: &[u8; 4] = b"GSHB";
+const FORMAT: u32 = 1;
+const END: u8 = 0xFF;
+/// Largest key or value a frame may carry: a chunk is the largest value we store, a go.mod
+/// record at most 16 MiB.
+const MAX_ITEM: u32 = 32 << 20;
+
+/// Every table, with the id it has in the frame format. Ids are never reused.
+macro_rules! for_each_table {
+    ($m:ident, $($args:tt)*) => {
+        $m!(0, schema::META, $($args)*);
+        $m!(1, schema::NAMESPACES, $($args)*);
+        $m!(2, schema::MODULES, $($args)*);
+        $m!(3, schema::VERSIONS, $($args)*);
+        $m!(4, schema::GO_MODS, $($args)*);
+        $m!(5, schema::TOMBSTONES, $($args)*);
+        $m!(6, schema::BLOBS, $($args)*);
+        $m!(7, schema::CHUNKS, $($args)*);
+        $m!(8, schema::USERS, $($args)*);
+        $m!(9, schema::TOKENS, $($args)*);
+    };
+}
+
+fn export_table<K: Key + 'static, V: Value + 'static>(
+    txn: &ReadTransaction,
+    id: u8,
+    def: TableDefinition<K, V>,
+    out: &mut dyn Write,
+    count: &mut u64,
+) -> Result<()> {
+    let table = txn.open_table(def)?;
+    for item in table.iter()? {
+        let (k, v) = item?;
+        let (kv, vv) = (k.value(), v.value());
+        let key = K::as_bytes(&kv);
+        let value = V::as_bytes(&vv);
+        let (key, value) = (key.as_ref(), value.as_ref());
+        out.write_all(&[id])?;
+        out.write_all(&len32(key.len())?.to_be_bytes())?;
+        out.write_all(key)?;
+        out.write_all(&len32(value.len())?.to_be_bytes())?;
+        out.write_all(value)?;
+        *count += 1;
+    }
+    Ok(())
+}
+
+fn len32(n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::Corrupt("record too large to export".into()))
+}
+
+fn import_one<K: Key + 'static, V: Value + 'static>(
+    txn: &WriteTransaction,
+    def: TableDefinition<K, V>,
+    key: &[u8],
+    value: &[u8],
+) -> Result<()> {
+    let mut table = txn.open_table(def)?;
+    table.insert(K::from_bytes(key), V::from_bytes(value))?;
+    Ok(())
+}
+
+impl Store {
+    /// Writes a consistent snapshot of every table to `out`. Returns the number of entries.
+    ///
+    /// # Errors
+    /// Storage errors, or `out` failing (`Error::Io`).
+    pub fn export(&self, out: &mut dyn Write) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        out.write_all(MAGIC)?;
+        out.write_all(&FORMAT.to_be_bytes())?;
+        let mut count = 0u64;
+        macro_rules! export {
+            ($id:expr, $def:expr, $txn:expr, $out:expr, $count:expr) => {
+                export_table($txn, $id, $def, $out, $count)?
+            };
+        }
+        for_each_table!(export, &txn, out, &mut count);
+        out.write_all(&[END])?;
+        out.write_all(&count.to_be_bytes())?;
+        out.flush()?;
+        Ok(count)
+    }
+
+    /// Creates a new database at `path` (which must not exist) from an export stream, in one
+    /// transaction, and checks that it opens as a store. Returns the number of entries.
+    ///
+    /// # Errors
+    /// A malformed or truncated stream (`Error::Corrupt`), an existing `path`, storage errors.
+    pub fn import(path: &Path, input: &mut dyn Read) -> Result<u64> {
+        if path.exists() {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists; choose a new file", path.display()),
+            )));
+        }
+        let mut head = [0u8; 8];
+        input.read_exact(&mut head).map_err(|e| truncated(&e))?;
+        if &head[..4] != MAGIC {
+            return Err(Error::Corrupt("not a goshelf backup stream".into()));
+        }
+        let format = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        if format != FORMAT {
+            return Err(Error::Corrupt(format!(
+                "backup stream format {format} is not supported"
+            )));
+        }
+        let db = redb::Builder::new()
+            .set_cache_size(super::CACHE_BYTES)
+            .create(path)?;
+        let mut txn = db.begin_write()?;
+        txn.set_quick_repair(true);
+        let mut count = 0u64;
+        let mut key = Vec::new();
+        let mut value = Vec::new();
+        loop {
+            let mut id = [0u8; 1];
+            input.read_exact(&mut id).map_err(|e| truncated(&e))?;
+            if id[0] == END {
+                let mut n = [0u8; 8];
+                input.read_exact(&mut n).map_err(|e| truncated(&e))?;
+                if u64::from_be_bytes(n) != count {
+                    return Err(Error::Corrupt("backup stream entry count mismatch".into()));
+                }
+                break;
+            }
+            read_item(input, &mut key)?;
+            read_item(input, &mut value)?;
+            macro_rules! import {
+                ($tid:expr, $def:expr, $txn:expr, $id:expr, $k:expr, $v:expr) => {
+                    if $id == $tid {
+                        import_one($txn, $def, $k, $v)?;
+                        count += 1;
+                        continue;
+                    }
+                };
+            }
+            for_each_table!(import, &txn, id[0], &key, &value);
+            return Err(Error::Corrupt(format!(
+                "unknown table id {} in backup stream",
+                id[0]
+            )));
+        }
+        txn.commit()?;
+        drop(db);
+        Store::open(path)?;
+        Ok(count)
+    }
+
+    /// Reclaims free space in the file (offline: needs the only handle to the database).
+    /// Returns whether anything was moved.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn compact(&mut self) -> Result<bool> {
+        let mut any = false;
+        while self
+            .db
+            .compact()
+            .map_err(|e| Error::Storage(redb::Error::from(e)))?
+        {
+            any = true;
+        }
+        Ok(any)
+    }
+}
+
+fn read_item(input: &mut dyn Read, buf: &mut Vec<u8>) -> Result<()> {
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len).map_err(|e| truncated(&e))?;
+    let len = u32::from_be_bytes(len);
+    if len > MAX_ITEM {
+        return Err(Error::Corrupt(format!("backup stream item of {len} bytes")));
+    }
+    buf.resize(len as usize, 0);
+    input.read_exact(buf).map_err(|e| truncated(&e))
+}
+
+fn truncated(e: &std::io::Error) -> Error {
+    Error::Corrupt(format!("backup stream truncated or unreadable: {e}"))
+}

@@ -1,0 +1,362 @@
+//! `goshelf backup`, `verify` and `compact` (issue 5) against real servers and files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use goshelf::store::{self, Store};
+use redb::ReadableTable;
+
+use crate::support::{http, ModZip, TestServer};
+
+fn goshelf(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_goshelf"));
+    cmd.args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GOSHELF_") {
+            cmd.env_remove(key);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn sample(server: &TestServer) -> Vec<ModZip> {
+    let big = crate::support::incompressible("admin-ops", 700 * 1024);
+    let zips = vec![
+        ModZip::with_files(
+            "example.com/a",
+            "v1.0.0",
+            &[
+                ("go.mod", b"module example.com/a\n"),
+                ("a.go", b"package a\n"),
+            ],
+        ),
+        ModZip::with_files(
+            "example.com/a",
+            "v1.1.0",
+            &[("a.go", b"package a\n// 1.1\n")],
+        ),
+        ModZip::with_files("example.com/big", "v0.1.0", &[("blob.bin", &big)]),
+        ModZip::with_files("example.com/gone", "v1.0.0", &[("g.go", b"package g\n")]),
+    ];
+    for z in &zips {
+        server.upload("acme", z);
+    }
+    server.upload("other", &zips[2]); // a deduplicated blob
+    assert_eq!(
+        server.delete("acme", "example.com/gone", "v1.0.0").status,
+        204
+    );
+    zips
+}
+
+/// Asserts that the database at `path` serves the sample's versions byte for byte.
+fn assert_has_sample(path: &Path, zips: &[ModZip]) {
+    let store = Store::open(path).unwrap();
+    for (owner, z) in [
+        ("acme", &zips[0]),
+        ("acme", &zips[1]),
+        ("acme", &zips[2]),
+        ("other", &zips[2]),
+    ] {
+        match store.open_zip(owner, z.path(), z.version()).unwrap() {
+            store::ZipLookup::Found(_, reader) => {
+                let mut out = Vec::new();
+                while (out.len() as u64) < reader.size() {
+                    reader.read_at(out.len() as u64, 1 << 20, &mut out).unwrap();
+                }
+                assert!(
+                    out == z.bytes(),
+                    "{owner} {}@{} differs",
+                    z.path(),
+                    z.version()
+                );
+            }
+            other => panic!("{owner} {}@{}: {other:?}", z.path(), z.version()),
+        }
+    }
+    assert_eq!(
+        store
+            .get_version("acme", "example.com/gone", "v1.0.0")
+            .unwrap(),
+        store::VersionLookup::Deleted,
+        "the tombstone is part of the backup"
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.versions, stats.blobs), (4, 3));
+    assert!(store
+        .user_for_token(crate::support::server::ADMIN_TOKEN)
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn backup_of_running_server_is_consistent_and_verifies_clean() {
+    let server = TestServer::start();
+    let zips = sample(&server);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("backup.redb");
+    let o = goshelf(
+        &["backup", out.to_str().unwrap(), "--server", server.url()],
+        &[("GOSHELF_TOKEN", server.token())],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("entries written to"),
+        "{}",
+        text(&o)
+    );
+    let v = goshelf(&["verify", "--db", out.to_str().unwrap()], &[]);
+    assert!(v.status.success(), "{}", text(&v));
+    assert!(String::from_utf8_lossy(&v.stdout).contains("verify: OK"));
+    assert_has_sample(&out, &zips);
+    // The server kept serving while and after it was copied.
+    assert_eq!(
+        http::get(&format!("{}/example.com/a/@v/list", server.base("acme"))).status,
+        200
+    );
+}
+
+#[test]
+fn backup_needs_admin_token_and_a_new_file() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.redb");
+    let o = goshelf(
+        &["backup", out.to_str().unwrap(), "--server", server.url()],
+        &[("GOSHELF_TOKEN", "nope")],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("401"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !out.exists() && !dir.path().join("b.redb.partial").exists(),
+        "nothing left behind"
+    );
+    std::fs::write(&out, b"keep me").unwrap();
+    let o = goshelf(
+        &["backup", out.to_str().unwrap(), "--server", server.url()],
+        &[("GOSHELF_TOKEN", server.token())],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("exists"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+}
+
+#[test]
+fn offline_backup_of_stopped_server_copies_everything_and_refuses_while_running() {
+    let mut server = TestServer::start();
+    let zips = sample(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("offline.redb");
+    let db = server.db_path();
+    let o = goshelf(
+        &[
+            "backup",
+            out.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("already open") && text(&o).contains("--server"),
+        "{}",
+        text(&o)
+    );
+    assert!(server.terminate().success());
+    let o = goshelf(
+        &[
+            "backup",
+            out.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_has_sample(&out, &zips);
+    let v = goshelf(&["verify", "--db", out.to_str().unwrap()], &[]);
+    assert!(v.status.success(), "{}", text(&v));
+}
+
+#[test]
+fn verify_online_reports_clean_and_needs_admin() {
+    let server = TestServer::start();
+    sample(&server);
+    let o = goshelf(
+        &["verify", "--server", server.url()],
+        &[("GOSHELF_TOKEN", server.token())],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        s.contains("4 versions, 3 blobs") && s.contains("verify: OK"),
+        "{s}"
+    );
+    let r = http::get(&format!("{}/api/v1/admin/verify", server.url()));
+    assert_eq!(r.status, 401);
+}
+
+/// Rewrites one chunk of the only blob of `module` in a stopped database file.
+fn corrupt_first_chunk(db: &Path) {
+    let raw = redb::Database::create(db).unwrap();
+    let txn = raw.begin_write().unwrap();
+    {
+        let mut chunks = txn.open_table(store::schema::CHUNKS).unwrap();
+        let (id, data) = {
+            let mut it = chunks.iter().unwrap();
+            let (k, v) = it.next().unwrap().unwrap();
+            (*k.value().0, v.value().to_vec())
+        };
+        let mut bad = data;
+        bad[0] ^= 0xFF;
+        chunks.insert((&id, 0u32), bad.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn verify_names_the_versions_of_a_damaged_blob_and_exits_non_zero() {
+    let mut server = TestServer::start();
+    let z = ModZip::with_files("example.com/only", "v1.0.0", &[("x.go", b"package x\n")]);
+    server.upload("acme", &z);
+    server.upload("zeta", &z);
+    assert!(server.terminate().success());
+    let db = server.db_path();
+    corrupt_first_chunk(&db);
+    let o = goshelf(&["verify", "--db", db.to_str().unwrap()], &[]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(s.contains("does not match its BLAKE3"), "{s}");
+    assert!(s.contains("affects acme example.com/only@v1.0.0"), "{s}");
+    assert!(s.contains("affects zeta example.com/only@v1.0.0"), "{s}");
+}
+
+#[test]
+fn verify_reports_reference_count_and_orphan_chunk_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.redb");
+    {
+        let store = Store::open(&db).unwrap();
+        let z = ModZip::with_files("example.com/rc", "v1.0.0", &[("x.go", b"package x\n")]);
+        let bytes = z.bytes();
+        let summary = goshelf::gomod::zip::validate(
+            std::io::Cursor::new(&bytes),
+            bytes.len() as u64,
+            "example.com/rc",
+            "v1.0.0",
+        )
+        .unwrap();
+        let new = store::NewVersion {
+            owner: "acme",
+            summary: &summary,
+            blake3: *blake3::hash(&bytes).as_bytes(),
+            size: bytes.len() as u64,
+            uploader: "t",
+            time: 0,
+        };
+        store
+            .put_version(&new, &mut std::io::Cursor::new(&bytes))
+            .unwrap();
+        assert!(store.verify().unwrap().is_clean());
+    }
+    {
+        let raw = redb::Database::create(&db).unwrap();
+        let txn = raw.begin_write().unwrap();
+        {
+            let mut blobs = txn.open_table(store::schema::BLOBS).unwrap();
+            let (id, (size, _, chunk)) = {
+                let mut it = blobs.iter().unwrap();
+                let (k, v) = it.next().unwrap().unwrap();
+                (*k.value(), v.value())
+            };
+            blobs.insert(&id, (size, 5, chunk)).unwrap();
+            let mut chunks = txn.open_table(store::schema::CHUNKS).unwrap();
+            chunks
+                .insert((&[7u8; 32], 0u32), b"stray".as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let report = Store::open(&db).unwrap().verify().unwrap();
+    let whats: Vec<&str> = report.problems.iter().map(|p| p.what.as_str()).collect();
+    assert!(
+        whats
+            .iter()
+            .any(|w| w.contains("reference count 5 but 1 versions")),
+        "{whats:?}"
+    );
+    assert!(
+        whats.iter().any(|w| w.contains("1 orphan chunks")),
+        "{whats:?}"
+    );
+}
+
+#[test]
+fn compact_reclaims_space_after_deletes() {
+    let mut server = TestServer::start();
+    for i in 0..6 {
+        let big = crate::support::incompressible(&format!("compact-{i}"), 1 << 20);
+        server.upload(
+            "acme",
+            &ModZip::with_files("example.com/c", &format!("v1.0.{i}"), &[("b.bin", &big)]),
+        );
+    }
+    for i in 0..6 {
+        assert_eq!(
+            server
+                .delete("acme", "example.com/c", &format!("v1.0.{i}"))
+                .status,
+            204
+        );
+    }
+    assert!(server.terminate().success());
+    let db = server.db_path();
+    let before = std::fs::metadata(&db).unwrap().len();
+    let o = goshelf(&["compact", "--db", db.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let after = std::fs::metadata(&db).unwrap().len();
+    assert!(after < before / 2, "compact left {after} of {before} bytes");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("{before} bytes before")),
+        "{}",
+        text(&o)
+    );
+    let v = goshelf(&["verify", "--db", db.to_str().unwrap()], &[]);
+    assert!(v.status.success(), "{}", text(&v));
+}
+
+#[test]
+fn offline_commands_refuse_a_missing_file_instead_of_creating_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("missing.redb");
+    for args in [vec!["verify", "--db"], vec!["compact", "--db"]] {
+        let mut a = args.clone();
+        a.push(db.to_str().unwrap());
+        let o = goshelf(&a, &[]);
+        assert!(
+            !o.status.success() && text(&o).contains("no database file"),
+            "{}",
+            text(&o)
+        );
+        assert!(!db.exists());
+    }
+}
