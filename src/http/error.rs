@@ -102,6 +102,13 @@ impl From<store::Error> for ApiError {
             store::Error::VersionExists { .. } | store::Error::TombstoneMismatch { .. } => {
                 ApiError::new(StatusCode::CONFLICT, err.to_string())
             }
+            e if e.is_disk_full() => {
+                tracing::error!("disk full: {e}");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "the server's disk is full; nothing was stored",
+                )
+            }
             other => ApiError::internal("store", &other),
         }
     }

@@ -82,20 +82,22 @@ impl Store {
     /// # Errors
     /// Storage errors, or `out` failing (`Error::Io`).
     pub fn export(&self, out: &mut dyn Write) -> Result<u64> {
-        let txn = self.db.begin_read()?;
-        out.write_all(MAGIC)?;
-        out.write_all(&FORMAT.to_be_bytes())?;
-        let mut count = 0u64;
-        macro_rules! export {
-            ($id:expr, $def:expr, $txn:expr, $out:expr, $count:expr) => {
-                export_table($txn, $id, $def, $out, $count)?
-            };
-        }
-        for_each_table!(export, &txn, out, &mut count);
-        out.write_all(&[END])?;
-        out.write_all(&count.to_be_bytes())?;
-        out.flush()?;
-        Ok(count)
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            out.write_all(MAGIC)?;
+            out.write_all(&FORMAT.to_be_bytes())?;
+            let mut count = 0u64;
+            macro_rules! export {
+                ($id:expr, $def:expr, $txn:expr, $out:expr, $count:expr) => {
+                    export_table($txn, $id, $def, $out, $count)?
+                };
+            }
+            for_each_table!(export, &txn, out, &mut count);
+            out.write_all(&[END])?;
+            out.write_all(&count.to_be_bytes())?;
+            out.flush()?;
+            Ok(count)
+        })
     }
 
     /// Creates a new database at `path` (which must not exist) from an export stream, in one
@@ -169,9 +171,18 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn compact(&mut self) -> Result<bool> {
-        let mut any = false;
-        while self
+        let slot = self
             .db
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let db = slot
+            .as_mut()
+            .and_then(std::sync::Arc::get_mut)
+            .ok_or_else(|| {
+                Error::Corrupt("the database is in use; compact needs it alone".into())
+            })?;
+        let mut any = false;
+        while db
             .compact()
             .map_err(|e| Error::Storage(redb::Error::from(e)))?
         {

@@ -14,6 +14,8 @@ pub mod users;
 mod verify;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
@@ -89,9 +91,16 @@ from_redb!(
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The database, opened once per process and shared behind an `Arc`.
+///
+/// redb latches every later read and write to `PreviousIo` after one I/O error (a full disk,
+/// say) until the database is reopened. So a file-backed store reopens itself after such an
+/// error: the failed request fails, and the next ones see a fresh handle (reads work again at
+/// once; writes once there is space).
 pub struct Store {
-    db: redb::Database,
+    db: RwLock<Option<Arc<redb::Database>>>,
     path: PathBuf,
+    /// Whether the file can be reopened (not for a caller-supplied backend).
+    reopenable: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -130,18 +139,11 @@ impl Store {
     /// `Locked` when another process has it open, `SchemaTooNew` for a file written by a newer
     /// goshelf, `Storage` for anything redb reports.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = redb::Builder::new()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked {
-                    path: path.to_owned(),
-                },
-                other => other.into(),
-            })?;
+        let db = open_file(path)?;
         let store = Self {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
             path: path.to_owned(),
+            reopenable: true,
         };
         store.init_schema()?;
         Ok(store)
@@ -157,8 +159,9 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create_with_backend(backend)?;
         let store = Self {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
             path: label.to_owned(),
+            reopenable: false,
         };
         store.init_schema()?;
         Ok(store)
@@ -169,25 +172,27 @@ impl Store {
     /// # Errors
     /// Storage errors, or a damaged record.
     pub fn stats(&self) -> Result<Stats> {
-        let txn = self.db.begin_read()?;
-        let mut stats = Stats {
-            namespaces: txn.open_table(schema::NAMESPACES)?.len()?,
-            modules: txn.open_table(schema::MODULES)?.len()?,
-            versions: txn.open_table(schema::VERSIONS)?.len()?,
-            tombstones: txn.open_table(schema::TOMBSTONES)?.len()?,
-            blobs: 0,
-            chunks: txn.open_table(schema::CHUNKS)?.len()?,
-            blob_bytes: 0,
-            referenced_bytes: 0,
-        };
-        for item in txn.open_table(schema::BLOBS)?.iter()? {
-            let (_, v) = item?;
-            let (size, refs, _) = v.value();
-            stats.blobs += 1;
-            stats.blob_bytes += size;
-            stats.referenced_bytes += size.saturating_mul(refs);
-        }
-        Ok(stats)
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let mut stats = Stats {
+                namespaces: txn.open_table(schema::NAMESPACES)?.len()?,
+                modules: txn.open_table(schema::MODULES)?.len()?,
+                versions: txn.open_table(schema::VERSIONS)?.len()?,
+                tombstones: txn.open_table(schema::TOMBSTONES)?.len()?,
+                blobs: 0,
+                chunks: txn.open_table(schema::CHUNKS)?.len()?,
+                blob_bytes: 0,
+                referenced_bytes: 0,
+            };
+            for item in txn.open_table(schema::BLOBS)?.iter()? {
+                let (_, v) = item?;
+                let (size, refs, _) = v.value();
+                stats.blobs += 1;
+                stats.blob_bytes += size;
+                stats.referenced_bytes += size.saturating_mul(refs);
+            }
+            Ok(stats)
+        })
     }
 
     /// The file this store lives in.
@@ -197,43 +202,45 @@ impl Store {
     }
 
     fn init_schema(&self) -> Result<()> {
-        let txn = self.begin_write()?;
-        {
-            let mut meta = txn.open_table(schema::META)?;
-            let found = match meta.get(schema::META_SCHEMA_VERSION)? {
-                Some(v) => Some(decode_u32(v.value())?),
-                None => None,
-            };
-            match found {
-                Some(found) if found > schema::SCHEMA_VERSION => {
-                    return Err(Error::SchemaTooNew {
-                        path: self.path.clone(),
-                        found,
-                        supported: schema::SCHEMA_VERSION,
-                    });
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut meta = txn.open_table(schema::META)?;
+                let found = match meta.get(schema::META_SCHEMA_VERSION)? {
+                    Some(v) => Some(decode_u32(v.value())?),
+                    None => None,
+                };
+                match found {
+                    Some(found) if found > schema::SCHEMA_VERSION => {
+                        return Err(Error::SchemaTooNew {
+                            path: self.path.clone(),
+                            found,
+                            supported: schema::SCHEMA_VERSION,
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        meta.insert(
+                            schema::META_SCHEMA_VERSION,
+                            schema::SCHEMA_VERSION.to_be_bytes().as_slice(),
+                        )?;
+                        meta.insert(schema::META_CREATED_AT, now_unix().to_be_bytes().as_slice())?;
+                    }
                 }
-                Some(_) => {}
-                None => {
-                    meta.insert(
-                        schema::META_SCHEMA_VERSION,
-                        schema::SCHEMA_VERSION.to_be_bytes().as_slice(),
-                    )?;
-                    meta.insert(schema::META_CREATED_AT, now_unix().to_be_bytes().as_slice())?;
-                }
+                // Create every table, so read transactions never meet a missing one.
+                txn.open_table(schema::NAMESPACES)?;
+                txn.open_table(schema::MODULES)?;
+                txn.open_table(schema::VERSIONS)?;
+                txn.open_table(schema::GO_MODS)?;
+                txn.open_table(schema::TOMBSTONES)?;
+                txn.open_table(schema::BLOBS)?;
+                txn.open_table(schema::CHUNKS)?;
+                txn.open_table(schema::USERS)?;
+                txn.open_table(schema::TOKENS)?;
             }
-            // Create every table, so read transactions never meet a missing one.
-            txn.open_table(schema::NAMESPACES)?;
-            txn.open_table(schema::MODULES)?;
-            txn.open_table(schema::VERSIONS)?;
-            txn.open_table(schema::GO_MODS)?;
-            txn.open_table(schema::TOMBSTONES)?;
-            txn.open_table(schema::BLOBS)?;
-            txn.open_table(schema::CHUNKS)?;
-            txn.open_table(schema::USERS)?;
-            txn.open_table(schema::TOKENS)?;
-        }
-        txn.commit()?;
-        Ok(())
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     /// The schema version recorded in the file.
@@ -241,19 +248,110 @@ impl Store {
     /// # Errors
     /// Storage errors, or a missing or malformed record.
     pub fn schema_version(&self) -> Result<u32> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(schema::META)?;
-        let v = meta
-            .get(schema::META_SCHEMA_VERSION)?
-            .ok_or_else(|| Error::Corrupt("schema version missing".into()))?;
-        decode_u32(v.value())
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(schema::META)?;
+            let v = meta
+                .get(schema::META_SCHEMA_VERSION)?
+                .ok_or_else(|| Error::Corrupt("schema version missing".into()))?;
+            decode_u32(v.value())
+        })
+    }
+
+    /// The current database handle, reopening the file if an earlier reopen failed.
+    fn handle(&self) -> Result<Arc<redb::Database>> {
+        if let Some(db) = &*self.db.read().unwrap_or_else(PoisonError::into_inner) {
+            return Ok(Arc::clone(db));
+        }
+        let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = &*slot {
+            return Ok(Arc::clone(db));
+        }
+        let db = Arc::new(open_file(&self.path)?);
+        tracing::warn!("reopened the database {}", self.path.display());
+        *slot = Some(Arc::clone(&db));
+        Ok(db)
+    }
+
+    /// Runs `f` on the database; after an I/O error, reopens it for the next caller.
+    fn with_db<T>(&self, f: impl FnOnce(&redb::Database) -> Result<T>) -> Result<T> {
+        let db = self.handle()?;
+        let result = f(&db);
+        if let Err(e) = &result {
+            if self.reopenable && e.needs_reopen() {
+                tracing::error!("database I/O error, reopening: {e}");
+                self.reopen(db);
+            }
+        }
+        result
+    }
+
+    /// Drops the failed handle `failed` (once every operation in flight has let go of it, for
+    /// at most `REOPEN_WAIT`) and opens the file again.
+    fn reopen(&self, failed: Arc<redb::Database>) {
+        let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(current) = slot.take_if(|cur| Arc::ptr_eq(cur, &failed)) else {
+            return; // another caller reopened it already
+        };
+        drop(failed);
+        let deadline = Instant::now() + REOPEN_WAIT;
+        while Arc::strong_count(&current) > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(current);
+        match open_file(&self.path) {
+            Ok(db) => *slot = Some(Arc::new(db)),
+            Err(e) => tracing::error!(
+                "reopening {}: {e} (retried on the next request)",
+                self.path.display()
+            ),
+        }
     }
 
     /// A write transaction that is durable on commit and recovers quickly after a crash.
-    fn begin_write(&self) -> Result<redb::WriteTransaction> {
-        let mut txn = self.db.begin_write()?;
+    fn begin_write(db: &redb::Database) -> Result<redb::WriteTransaction> {
+        let mut txn = db.begin_write()?;
         txn.set_quick_repair(true);
         Ok(txn)
+    }
+}
+
+/// How long a reopen waits for operations in flight on the failed handle.
+const REOPEN_WAIT: Duration = Duration::from_secs(10);
+
+fn open_file(path: &Path) -> Result<redb::Database> {
+    redb::Builder::new()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked {
+                path: path.to_owned(),
+            },
+            other => other.into(),
+        })
+}
+
+impl Error {
+    /// Whether redb reported an I/O failure, after which the handle must be reopened.
+    #[must_use]
+    pub fn needs_reopen(&self) -> bool {
+        matches!(
+            self,
+            Error::Storage(redb::Error::Io(_) | redb::Error::PreviousIo)
+        )
+    }
+
+    /// Whether the failure is a full disk (or quota): worth a 507, not a 500.
+    #[must_use]
+    pub fn is_disk_full(&self) -> bool {
+        let io = match self {
+            Error::Storage(redb::Error::Io(e)) | Error::Io(e) => e,
+            _ => return false,
+        };
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
     }
 }
 

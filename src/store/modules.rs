@@ -50,62 +50,64 @@ impl Store {
     /// `VersionExists` when the version is published; `TombstoneMismatch` when it was deleted
     /// with other content; `Corrupt` when `zip` does not yield the announced bytes.
     pub fn put_version(&self, new: &NewVersion<'_>, zip: &mut dyn Read) -> Result<()> {
-        let module = new.summary.path.as_str();
-        let version = new.summary.version.as_str();
-        let key = (new.owner, module, version);
-        let txn = self.begin_write()?;
-        {
-            let mut versions = txn.open_table(schema::VERSIONS)?;
-            if versions.get(key)?.is_some() {
-                return Err(Error::VersionExists {
-                    module: module.to_owned(),
-                    version: version.to_owned(),
-                });
-            }
-            let mut tombstones = txn.open_table(schema::TOMBSTONES)?;
-            let tomb: Option<TombstoneRecord> = match tombstones.get(key)? {
-                Some(g) => Some(decode("tombstone", g.value())?),
-                None => None,
-            };
-            if let Some(tomb) = tomb {
-                if tomb.h1 != new.summary.h1 || tomb.mod_h1 != new.summary.mod_h1 {
-                    return Err(Error::TombstoneMismatch {
+        self.with_db(|db| {
+            let module = new.summary.path.as_str();
+            let version = new.summary.version.as_str();
+            let key = (new.owner, module, version);
+            let txn = Self::begin_write(db)?;
+            {
+                let mut versions = txn.open_table(schema::VERSIONS)?;
+                if versions.get(key)?.is_some() {
+                    return Err(Error::VersionExists {
                         module: module.to_owned(),
                         version: version.to_owned(),
-                        h1: tomb.h1,
                     });
                 }
-                tombstones.remove(key)?;
-            }
-            let mut namespaces = txn.open_table(schema::NAMESPACES)?;
-            if namespaces.get(new.owner)?.is_none() {
-                namespaces.insert(
-                    new.owner,
-                    encode(&NamespaceRecord::new(new.time))?.as_slice(),
-                )?;
-            }
-            let mut modules = txn.open_table(schema::MODULES)?;
-            if modules.get((new.owner, module))?.is_none() {
-                let rec = ModuleRecord {
-                    created_at: new.time,
+                let mut tombstones = txn.open_table(schema::TOMBSTONES)?;
+                let tomb: Option<TombstoneRecord> = match tombstones.get(key)? {
+                    Some(g) => Some(decode("tombstone", g.value())?),
+                    None => None,
                 };
-                modules.insert((new.owner, module), encode(&rec)?.as_slice())?;
+                if let Some(tomb) = tomb {
+                    if tomb.h1 != new.summary.h1 || tomb.mod_h1 != new.summary.mod_h1 {
+                        return Err(Error::TombstoneMismatch {
+                            module: module.to_owned(),
+                            version: version.to_owned(),
+                            h1: tomb.h1,
+                        });
+                    }
+                    tombstones.remove(key)?;
+                }
+                let mut namespaces = txn.open_table(schema::NAMESPACES)?;
+                if namespaces.get(new.owner)?.is_none() {
+                    namespaces.insert(
+                        new.owner,
+                        encode(&NamespaceRecord::new(new.time))?.as_slice(),
+                    )?;
+                }
+                let mut modules = txn.open_table(schema::MODULES)?;
+                if modules.get((new.owner, module))?.is_none() {
+                    let rec = ModuleRecord {
+                        created_at: new.time,
+                    };
+                    modules.insert((new.owner, module), encode(&rec)?.as_slice())?;
+                }
+                blobs::add_ref(&txn, &new.blake3, new.size, zip)?;
+                let rec = VersionRecord {
+                    blake3: hex::encode(new.blake3),
+                    size: new.size,
+                    h1: new.summary.h1.clone(),
+                    mod_h1: new.summary.mod_h1.clone(),
+                    time: new.time,
+                    uploader: new.uploader.to_owned(),
+                };
+                versions.insert(key, encode(&rec)?.as_slice())?;
+                let mut mods = txn.open_table(schema::GO_MODS)?;
+                mods.insert(key, new.summary.mod_bytes.as_slice())?;
             }
-            blobs::add_ref(&txn, &new.blake3, new.size, zip)?;
-            let rec = VersionRecord {
-                blake3: hex::encode(new.blake3),
-                size: new.size,
-                h1: new.summary.h1.clone(),
-                mod_h1: new.summary.mod_h1.clone(),
-                time: new.time,
-                uploader: new.uploader.to_owned(),
-            };
-            versions.insert(key, encode(&rec)?.as_slice())?;
-            let mut mods = txn.open_table(schema::GO_MODS)?;
-            mods.insert(key, new.summary.mod_bytes.as_slice())?;
-        }
-        txn.commit()?;
-        Ok(())
+            txn.commit()?;
+            Ok(())
+        })
     }
 
     /// Deletes a version: it leaves list, info, mod and zip; a tombstone keeps its hashes; its
@@ -122,26 +124,28 @@ impl Store {
         version: &str,
         now: i64,
     ) -> Result<bool> {
-        let key = (owner, module, version);
-        let txn = self.begin_write()?;
-        {
-            let mut versions = txn.open_table(schema::VERSIONS)?;
-            let rec: VersionRecord = match versions.remove(key)? {
-                Some(g) => decode("version", g.value())?,
-                None => return Ok(false),
-            };
-            txn.open_table(schema::GO_MODS)?.remove(key)?;
-            let tomb = TombstoneRecord {
-                h1: rec.h1.clone(),
-                mod_h1: rec.mod_h1,
-                deleted_at: now,
-            };
-            txn.open_table(schema::TOMBSTONES)?
-                .insert(key, encode(&tomb)?.as_slice())?;
-            blobs::release(&txn, &parse_blake3(&rec.blake3)?)?;
-        }
-        txn.commit()?;
-        Ok(true)
+        self.with_db(|db| {
+            let key = (owner, module, version);
+            let txn = Self::begin_write(db)?;
+            {
+                let mut versions = txn.open_table(schema::VERSIONS)?;
+                let rec: VersionRecord = match versions.remove(key)? {
+                    Some(g) => decode("version", g.value())?,
+                    None => return Ok(false),
+                };
+                txn.open_table(schema::GO_MODS)?.remove(key)?;
+                let tomb = TombstoneRecord {
+                    h1: rec.h1.clone(),
+                    mod_h1: rec.mod_h1,
+                    deleted_at: now,
+                };
+                txn.open_table(schema::TOMBSTONES)?
+                    .insert(key, encode(&tomb)?.as_slice())?;
+                blobs::release(&txn, &parse_blake3(&rec.blake3)?)?;
+            }
+            txn.commit()?;
+            Ok(true)
+        })
     }
 
     /// Whether `module` exists in namespace `owner`.
@@ -149,9 +153,11 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn module_exists(&self, owner: &str, module: &str) -> Result<bool> {
-        let txn = self.db.begin_read()?;
-        let modules = txn.open_table(schema::MODULES)?;
-        Ok(modules.get((owner, module))?.is_some())
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let modules = txn.open_table(schema::MODULES)?;
+            Ok(modules.get((owner, module))?.is_some())
+        })
     }
 
     /// Looks a version up.
@@ -159,8 +165,10 @@ impl Store {
     /// # Errors
     /// Storage errors, or a damaged record.
     pub fn get_version(&self, owner: &str, module: &str, version: &str) -> Result<VersionLookup> {
-        let txn = self.db.begin_read()?;
-        lookup(&txn, owner, module, version)
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            lookup(&txn, owner, module, version)
+        })
     }
 
     /// The `.mod` bytes of a version, with its lookup state.
@@ -173,18 +181,20 @@ impl Store {
         module: &str,
         version: &str,
     ) -> Result<(VersionLookup, Option<Vec<u8>>)> {
-        let txn = self.db.begin_read()?;
-        let found = lookup(&txn, owner, module, version)?;
-        if !matches!(found, VersionLookup::Found(_)) {
-            return Ok((found, None));
-        }
-        let mods = txn.open_table(schema::GO_MODS)?;
-        let bytes = mods
-            .get((owner, module, version))?
-            .ok_or_else(|| Error::Corrupt(format!("{module}@{version} has no .mod")))?
-            .value()
-            .to_vec();
-        Ok((found, Some(bytes)))
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let found = lookup(&txn, owner, module, version)?;
+            if !matches!(found, VersionLookup::Found(_)) {
+                return Ok((found, None));
+            }
+            let mods = txn.open_table(schema::GO_MODS)?;
+            let bytes = mods
+                .get((owner, module, version))?
+                .ok_or_else(|| Error::Corrupt(format!("{module}@{version} has no .mod")))?
+                .value()
+                .to_vec();
+            Ok((found, Some(bytes)))
+        })
     }
 
     /// A version's zip, for streaming from one consistent snapshot.
@@ -192,18 +202,20 @@ impl Store {
     /// # Errors
     /// Storage errors, a damaged record, or a version whose blob is missing.
     pub fn open_zip(&self, owner: &str, module: &str, version: &str) -> Result<ZipLookup> {
-        let txn = self.db.begin_read()?;
-        Ok(match lookup(&txn, owner, module, version)? {
-            VersionLookup::Found(rec) => {
-                let id = parse_blake3(&rec.blake3)?;
-                let reader = BlobReader::open(&txn, &id)?.ok_or_else(|| {
-                    Error::Corrupt(format!("{module}@{version}: blob {} missing", rec.blake3))
-                })?;
-                ZipLookup::Found(rec, Box::new(reader))
-            }
-            VersionLookup::Deleted => ZipLookup::Deleted,
-            VersionLookup::Missing => ZipLookup::Missing,
-            VersionLookup::NoModule => ZipLookup::NoModule,
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            Ok(match lookup(&txn, owner, module, version)? {
+                VersionLookup::Found(rec) => {
+                    let id = parse_blake3(&rec.blake3)?;
+                    let reader = BlobReader::open(&txn, &id)?.ok_or_else(|| {
+                        Error::Corrupt(format!("{module}@{version}: blob {} missing", rec.blake3))
+                    })?;
+                    ZipLookup::Found(rec, Box::new(reader))
+                }
+                VersionLookup::Deleted => ZipLookup::Deleted,
+                VersionLookup::Missing => ZipLookup::Missing,
+                VersionLookup::NoModule => ZipLookup::NoModule,
+            })
         })
     }
 
@@ -216,22 +228,24 @@ impl Store {
         owner: &str,
         module: &str,
     ) -> Result<Option<Vec<(String, VersionRecord)>>> {
-        let txn = self.db.begin_read()?;
-        let modules = txn.open_table(schema::MODULES)?;
-        if modules.get((owner, module))?.is_none() {
-            return Ok(None);
-        }
-        let versions = txn.open_table(schema::VERSIONS)?;
-        let mut out = Vec::new();
-        for item in versions.range((owner, module, "")..)? {
-            let (k, v) = item?;
-            let (o, m, ver) = k.value();
-            if o != owner || m != module {
-                break;
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let modules = txn.open_table(schema::MODULES)?;
+            if modules.get((owner, module))?.is_none() {
+                return Ok(None);
             }
-            out.push((ver.to_owned(), decode("version", v.value())?));
-        }
-        Ok(Some(out))
+            let versions = txn.open_table(schema::VERSIONS)?;
+            let mut out = Vec::new();
+            for item in versions.range((owner, module, "")..)? {
+                let (k, v) = item?;
+                let (o, m, ver) = k.value();
+                if o != owner || m != module {
+                    break;
+                }
+                out.push((ver.to_owned(), decode("version", v.value())?));
+            }
+            Ok(Some(out))
+        })
     }
 }
 

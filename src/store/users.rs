@@ -18,10 +18,12 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn has_users(&self) -> Result<bool> {
-        let txn = self.db.begin_read()?;
-        let users = txn.open_table(schema::USERS)?;
-        let any = users.first()?.is_some();
-        Ok(any)
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let users = txn.open_table(schema::USERS)?;
+            let any = users.first()?.is_some();
+            Ok(any)
+        })
     }
 
     /// Creates the `admin` user with a first token, if the database has no user yet.
@@ -30,29 +32,31 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn bootstrap_admin(&self, token: &str, now: i64) -> Result<bool> {
-        let txn = self.begin_write()?;
-        {
-            let mut users = txn.open_table(schema::USERS)?;
-            if users.first()?.is_some() {
-                return Ok(false);
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut users = txn.open_table(schema::USERS)?;
+                if users.first()?.is_some() {
+                    return Ok(false);
+                }
+                let user = UserRecord {
+                    name: "admin".into(),
+                    is_admin: true,
+                    created_at: now,
+                };
+                users.insert("admin", encode(&user)?.as_slice())?;
+                let rec = TokenRecord {
+                    user: "admin".into(),
+                    name: "initial".into(),
+                    scope: "write".into(),
+                    created_at: now,
+                };
+                let mut tokens = txn.open_table(schema::TOKENS)?;
+                tokens.insert(&token_hash(token), encode(&rec)?.as_slice())?;
             }
-            let user = UserRecord {
-                name: "admin".into(),
-                is_admin: true,
-                created_at: now,
-            };
-            users.insert("admin", encode(&user)?.as_slice())?;
-            let rec = TokenRecord {
-                user: "admin".into(),
-                name: "initial".into(),
-                scope: "write".into(),
-                created_at: now,
-            };
-            let mut tokens = txn.open_table(schema::TOKENS)?;
-            tokens.insert(&token_hash(token), encode(&rec)?.as_slice())?;
-        }
-        txn.commit()?;
-        Ok(true)
+            txn.commit()?;
+            Ok(true)
+        })
     }
 
     /// The user and token record a token secret belongs to.
@@ -60,17 +64,19 @@ impl Store {
     /// # Errors
     /// Storage errors, or a damaged record.
     pub fn user_for_token(&self, token: &str) -> Result<Option<(UserRecord, TokenRecord)>> {
-        let txn = self.db.begin_read()?;
-        let tokens = txn.open_table(schema::TOKENS)?;
-        let Some(tok) = tokens.get(&token_hash(token))? else {
-            return Ok(None);
-        };
-        let tok: TokenRecord = decode("token", tok.value())?;
-        let users = txn.open_table(schema::USERS)?;
-        let Some(user) = users.get(tok.user.as_str())? else {
-            return Ok(None);
-        };
-        let user: UserRecord = decode("user", user.value())?;
-        Ok(Some((user, tok)))
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let tokens = txn.open_table(schema::TOKENS)?;
+            let Some(tok) = tokens.get(&token_hash(token))? else {
+                return Ok(None);
+            };
+            let tok: TokenRecord = decode("token", tok.value())?;
+            let users = txn.open_table(schema::USERS)?;
+            let Some(user) = users.get(tok.user.as_str())? else {
+                return Ok(None);
+            };
+            let user: UserRecord = decode("user", user.value())?;
+            Ok(Some((user, tok)))
+        })
     }
 }

@@ -81,167 +81,171 @@ impl Store {
     /// # Errors
     /// Storage errors that stop the check itself; damage it finds goes into the report.
     pub fn verify(&self) -> Result<VerifyReport> {
-        let txn = self.db.begin_read()?;
-        let mut report = VerifyReport::default();
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let mut report = VerifyReport::default();
 
-        // Versions, by the blob they use.
-        let mut users: BTreeMap<String, Vec<(String, String, String, VersionRecord)>> =
-            BTreeMap::new();
-        let versions = txn.open_table(schema::VERSIONS)?;
-        let mods = txn.open_table(schema::GO_MODS)?;
-        for item in versions.iter()? {
-            let (k, v) = item?;
-            let (owner, module, version) = k.value();
-            report.versions += 1;
-            let name = format!("{owner} {module}@{version}");
-            match decode::<VersionRecord>("version", v.value()) {
-                Ok(rec) => users.entry(rec.blake3.clone()).or_default().push((
-                    owner.to_owned(),
-                    module.to_owned(),
-                    version.to_owned(),
-                    rec,
-                )),
-                Err(e) => report.problem(
-                    format!("unreadable version record: {e}"),
-                    vec![name.clone()],
-                ),
-            }
-            if mods.get((owner, module, version))?.is_none() {
-                report.problem("no .mod stored".into(), vec![name]);
-            }
-        }
-        for item in mods.iter()? {
-            let (k, _) = item?;
-            let (owner, module, version) = k.value();
-            if versions.get((owner, module, version))?.is_none() {
-                report.problem(
-                    ".mod stored for a version that does not exist".into(),
-                    vec![format!("{owner} {module}@{version}")],
-                );
-            }
-        }
-
-        // Blobs: presence, reference counts, chunk sizes, content hash.
-        let blobs = txn.open_table(schema::BLOBS)?;
-        let mut expected_chunks: BTreeMap<[u8; 32], u32> = BTreeMap::new();
-        for item in blobs.iter()? {
-            let (k, v) = item?;
-            let id = *k.value();
-            let (size, refs, chunk) = v.value();
-            report.blobs += 1;
-            report.bytes += size;
-            let hex_id = hex::encode(id);
-            let names: Vec<String> = users
-                .get(&hex_id)
-                .map(|u| {
-                    u.iter()
-                        .map(|(o, m, v, _)| format!("{o} {m}@{v}"))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if refs != names.len() as u64 {
-                report.problem(
-                    format!(
-                        "blob {hex_id} has reference count {refs} but {} versions use it",
-                        names.len()
-                    ),
-                    names.clone(),
-                );
-            }
-            let count = u32::try_from(size.div_ceil(u64::from(chunk.max(1)))).unwrap_or(u32::MAX);
-            expected_chunks.insert(id, count);
-            let Some(reader) = BlobReader::open(&txn, &id)? else {
-                continue;
-            };
-            match hash_blob(&reader) {
-                Ok(hash) if hash == id => {}
-                Ok(_) => report.problem(
-                    format!("blob {hex_id}: content does not match its BLAKE3"),
-                    names.clone(),
-                ),
-                Err(e) => report.problem(format!("blob {hex_id}: {e}"), names.clone()),
-            }
-            // Re-validate the zip once per distinct (module, version) using this blob.
-            let mut seen = BTreeMap::new();
-            for (owner, module, version, rec) in users.get(&hex_id).into_iter().flatten() {
+            // Versions, by the blob they use.
+            let mut users: BTreeMap<String, Vec<(String, String, String, VersionRecord)>> =
+                BTreeMap::new();
+            let versions = txn.open_table(schema::VERSIONS)?;
+            let mods = txn.open_table(schema::GO_MODS)?;
+            for item in versions.iter()? {
+                let (k, v) = item?;
+                let (owner, module, version) = k.value();
+                report.versions += 1;
                 let name = format!("{owner} {module}@{version}");
-                let result = seen
-                    .entry((module.clone(), version.clone()))
-                    .or_insert_with(|| {
-                        gomod::zip::validate(
-                            BlobCursor {
-                                reader: &reader,
-                                pos: 0,
-                            },
-                            size,
-                            module,
-                            version,
-                        )
-                        .map_err(|e| e.to_string())
-                    })
-                    .clone();
-                match result {
-                    Ok(summary) => {
-                        if summary.h1 != rec.h1 || summary.mod_h1 != rec.mod_h1 {
-                            report.problem(
-                                format!(
-                                    "zip hashes to {} / {} but {} / {} was recorded",
-                                    summary.h1, summary.mod_h1, rec.h1, rec.mod_h1
-                                ),
-                                vec![name.clone()],
-                            );
-                        }
-                        let stored =
-                            mods.get((owner.as_str(), module.as_str(), version.as_str()))?;
-                        if stored.is_some_and(|m| m.value() != summary.mod_bytes.as_slice()) {
-                            report.problem(
-                                "stored .mod differs from the zip's go.mod".into(),
-                                vec![name.clone()],
-                            );
-                        }
-                    }
-                    Err(e) => {
-                        report.problem(format!("zip no longer valid: {e}"), vec![name.clone()])
-                    }
+                match decode::<VersionRecord>("version", v.value()) {
+                    Ok(rec) => users.entry(rec.blake3.clone()).or_default().push((
+                        owner.to_owned(),
+                        module.to_owned(),
+                        version.to_owned(),
+                        rec,
+                    )),
+                    Err(e) => report.problem(
+                        format!("unreadable version record: {e}"),
+                        vec![name.clone()],
+                    ),
                 }
-                if rec.size != size {
+                if mods.get((owner, module, version))?.is_none() {
+                    report.problem("no .mod stored".into(), vec![name]);
+                }
+            }
+            for item in mods.iter()? {
+                let (k, _) = item?;
+                let (owner, module, version) = k.value();
+                if versions.get((owner, module, version))?.is_none() {
                     report.problem(
-                        format!("version records size {} but blob has {size}", rec.size),
-                        vec![name],
+                        ".mod stored for a version that does not exist".into(),
+                        vec![format!("{owner} {module}@{version}")],
                     );
                 }
             }
-        }
-        for (hex_id, list) in &users {
-            let mut id = [0u8; 32];
-            if hex::decode_to_slice(hex_id, &mut id).is_err() || !expected_chunks.contains_key(&id)
-            {
-                let names = list
-                    .iter()
-                    .map(|(o, m, v, _)| format!("{o} {m}@{v}"))
-                    .collect();
-                report.problem(format!("blob {hex_id} is missing"), names);
-            }
-        }
 
-        // Chunks: every one belongs to a blob, inside its range.
-        let chunks = txn.open_table(schema::CHUNKS)?;
-        let mut orphans = 0u64;
-        for item in chunks.iter()? {
-            let (k, _) = item?;
-            let (id, index) = k.value();
-            report.chunks += 1;
-            if expected_chunks.get(id).is_none_or(|&count| index >= count) {
-                orphans += 1;
+            // Blobs: presence, reference counts, chunk sizes, content hash.
+            let blobs = txn.open_table(schema::BLOBS)?;
+            let mut expected_chunks: BTreeMap<[u8; 32], u32> = BTreeMap::new();
+            for item in blobs.iter()? {
+                let (k, v) = item?;
+                let id = *k.value();
+                let (size, refs, chunk) = v.value();
+                report.blobs += 1;
+                report.bytes += size;
+                let hex_id = hex::encode(id);
+                let names: Vec<String> = users
+                    .get(&hex_id)
+                    .map(|u| {
+                        u.iter()
+                            .map(|(o, m, v, _)| format!("{o} {m}@{v}"))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if refs != names.len() as u64 {
+                    report.problem(
+                        format!(
+                            "blob {hex_id} has reference count {refs} but {} versions use it",
+                            names.len()
+                        ),
+                        names.clone(),
+                    );
+                }
+                let count =
+                    u32::try_from(size.div_ceil(u64::from(chunk.max(1)))).unwrap_or(u32::MAX);
+                expected_chunks.insert(id, count);
+                let Some(reader) = BlobReader::open(&txn, &id)? else {
+                    continue;
+                };
+                match hash_blob(&reader) {
+                    Ok(hash) if hash == id => {}
+                    Ok(_) => report.problem(
+                        format!("blob {hex_id}: content does not match its BLAKE3"),
+                        names.clone(),
+                    ),
+                    Err(e) => report.problem(format!("blob {hex_id}: {e}"), names.clone()),
+                }
+                // Re-validate the zip once per distinct (module, version) using this blob.
+                let mut seen = BTreeMap::new();
+                for (owner, module, version, rec) in users.get(&hex_id).into_iter().flatten() {
+                    let name = format!("{owner} {module}@{version}");
+                    let result = seen
+                        .entry((module.clone(), version.clone()))
+                        .or_insert_with(|| {
+                            gomod::zip::validate(
+                                BlobCursor {
+                                    reader: &reader,
+                                    pos: 0,
+                                },
+                                size,
+                                module,
+                                version,
+                            )
+                            .map_err(|e| e.to_string())
+                        })
+                        .clone();
+                    match result {
+                        Ok(summary) => {
+                            if summary.h1 != rec.h1 || summary.mod_h1 != rec.mod_h1 {
+                                report.problem(
+                                    format!(
+                                        "zip hashes to {} / {} but {} / {} was recorded",
+                                        summary.h1, summary.mod_h1, rec.h1, rec.mod_h1
+                                    ),
+                                    vec![name.clone()],
+                                );
+                            }
+                            let stored =
+                                mods.get((owner.as_str(), module.as_str(), version.as_str()))?;
+                            if stored.is_some_and(|m| m.value() != summary.mod_bytes.as_slice()) {
+                                report.problem(
+                                    "stored .mod differs from the zip's go.mod".into(),
+                                    vec![name.clone()],
+                                );
+                            }
+                        }
+                        Err(e) => {
+                            report.problem(format!("zip no longer valid: {e}"), vec![name.clone()])
+                        }
+                    }
+                    if rec.size != size {
+                        report.problem(
+                            format!("version records size {} but blob has {size}", rec.size),
+                            vec![name],
+                        );
+                    }
+                }
             }
-        }
-        if orphans > 0 {
-            report.problem(
-                format!("{orphans} orphan chunks (belonging to no blob)"),
-                Vec::new(),
-            );
-        }
-        Ok(report)
+            for (hex_id, list) in &users {
+                let mut id = [0u8; 32];
+                if hex::decode_to_slice(hex_id, &mut id).is_err()
+                    || !expected_chunks.contains_key(&id)
+                {
+                    let names = list
+                        .iter()
+                        .map(|(o, m, v, _)| format!("{o} {m}@{v}"))
+                        .collect();
+                    report.problem(format!("blob {hex_id} is missing"), names);
+                }
+            }
+
+            // Chunks: every one belongs to a blob, inside its range.
+            let chunks = txn.open_table(schema::CHUNKS)?;
+            let mut orphans = 0u64;
+            for item in chunks.iter()? {
+                let (k, _) = item?;
+                let (id, index) = k.value();
+                report.chunks += 1;
+                if expected_chunks.get(id).is_none_or(|&count| index >= count) {
+                    orphans += 1;
+                }
+            }
+            if orphans > 0 {
+                report.problem(
+                    format!("{orphans} orphan chunks (belonging to no blob)"),
+                    Vec::new(),
+                );
+            }
+            Ok(report)
+        })
     }
 }
 
