@@ -413,6 +413,113 @@ pub fn pseudo_base(v: &str) -> Result<String, VersionError> {
     }
 }
 
+/// `module.PseudoVersion` (spec.md §3.5) for a commit of the module: `major` is the major
+/// version of the module path (`v0`, `v1`, `v2`, ...; empty means `v0`), used only without a
+/// `base`; `base` is the highest semver tag that is an ancestor of the commit; `unix_time` is
+/// the commit time; `rev` is the commit hash, of which the first 12 characters are used.
+///
+/// The three forms: `vX.0.0-yyyymmddhhmmss-abcdefabcdef` without a base,
+/// `vX.Y.(Z+1)-0.yyyymmddhhmmss-abcdefabcdef` after the release `vX.Y.Z`, and
+/// `vX.Y.Z-pre.0.yyyymmddhhmmss-abcdefabcdef` after the prerelease `vX.Y.Z-pre`; the base's
+/// build suffix (`+incompatible`) is carried over.
+///
+/// # Errors
+/// When `rev` is not a lower-case hex hash of at least 12 characters, `major` is not `vN`,
+/// `base` is not a semantic version, or the time is outside the years 0000 to 9999.
+pub fn pseudo_version(
+    major: &str,
+    base: Option<&str>,
+    unix_time: i64,
+    rev: &str,
+) -> Result<String, VersionError> {
+    let is_hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if rev.len() < 12 || !is_hex(rev) {
+        return Err(VersionError(format!(
+            "revision {} is not a lower-case hex commit hash of 12 or more characters",
+            go_quote(rev.as_bytes())
+        )));
+    }
+    let major = if major.is_empty() { "v0" } else { major };
+    let major_ok = major.strip_prefix('v').is_some_and(|n| {
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'))
+    });
+    if !major_ok {
+        return Err(VersionError(format!(
+            "major version {} is not of the form vN",
+            go_quote(major.as_bytes())
+        )));
+    }
+    if let Some(base) = base.filter(|b| !is_valid(b)) {
+        return Err(VersionError(format!(
+            "base version {} invalid: not a semantic version",
+            go_quote(base.as_bytes())
+        )));
+    }
+    let timestamp = format_timestamp(unix_time).ok_or_else(|| {
+        VersionError(format!(
+            "commit time {unix_time} is outside the years 0000 to 9999"
+        ))
+    })?;
+    Ok(pseudo_version_of(
+        major,
+        base.unwrap_or(""),
+        &timestamp,
+        &rev[..12],
+    ))
+}
+
+/// module/pseudo.go `PseudoVersion`, with the time already formatted; `older` is `""` or a
+/// valid semantic version.
+fn pseudo_version_of(major: &str, older: &str, timestamp: &str, rev: &str) -> String {
+    let major = if major.is_empty() { "v0" } else { major };
+    let segment = format!("{timestamp}-{rev}");
+    let build = build(older);
+    let Some(older) = canonical(older) else {
+        return format!("{major}.0.0-{segment}");
+    };
+    if !prerelease(&older).is_empty() {
+        return format!("{older}.0.{segment}{build}");
+    }
+    let (v, patch) = older.split_at(older.rfind('.').map_or(0, |i| i + 1));
+    format!("{v}{}-0.{segment}{build}", inc_decimal(patch))
+}
+
+/// A decimal string plus one (pseudo.go `incDecimal`).
+fn inc_decimal(d: &str) -> String {
+    let mut digits = d.as_bytes().to_vec();
+    let mut i = digits.len();
+    while i > 0 && digits[i - 1] == b'9' {
+        digits[i - 1] = b'0';
+        i -= 1;
+    }
+    if i > 0 {
+        digits[i - 1] += 1;
+    } else {
+        digits.insert(0, b'1');
+    }
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+/// Go's `t.UTC().Format("20060102150405")`, for years 0 to 9999.
+fn format_timestamp(unix_time: i64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix_time).ok()?;
+    if !(0..=9999).contains(&t.year()) {
+        return None;
+    }
+    Some(format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
 /// A decimal string minus one, or `None` for zero.
 fn dec_decimal(d: &str) -> Option<String> {
     let mut digits = d.as_bytes().to_vec();
@@ -452,6 +559,100 @@ pub fn check(path: &str, version: &str) -> Result<(), VersionError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// pseudo_test.go's `pseudoTime`, 2006-01-02T15:04:05Z.
+    const PSEUDO_TIME: i64 = 1_136_214_245;
+
+    #[test]
+    fn pseudo_version_of_matches_pseudo_test_go() {
+        // module/pseudo_test.go pseudoTests: (major, older, version).
+        let cases = [
+            ("", "", "v0.0.0-20060102150405-hash"),
+            ("v0", "", "v0.0.0-20060102150405-hash"),
+            ("v1", "", "v1.0.0-20060102150405-hash"),
+            ("v2", "", "v2.0.0-20060102150405-hash"),
+            ("unused", "v0.0.0", "v0.0.1-0.20060102150405-hash"),
+            ("unused", "v1.2.3", "v1.2.4-0.20060102150405-hash"),
+            (
+                "unused",
+                "v1.2.99999999999999999",
+                "v1.2.100000000000000000-0.20060102150405-hash",
+            ),
+            ("unused", "v1.2.3-pre", "v1.2.3-pre.0.20060102150405-hash"),
+            ("unused", "v1.3.0-pre", "v1.3.0-pre.0.20060102150405-hash"),
+            ("unused", "v0.0.0--", "v0.0.0--.0.20060102150405-hash"),
+            (
+                "unused",
+                "v1.0.0+metadata",
+                "v1.0.1-0.20060102150405-hash+metadata",
+            ),
+            (
+                "unused",
+                "v2.0.0+incompatible",
+                "v2.0.1-0.20060102150405-hash+incompatible",
+            ),
+            (
+                "unused",
+                "v2.3.0-pre+incompatible",
+                "v2.3.0-pre.0.20060102150405-hash+incompatible",
+            ),
+        ];
+        let timestamp = format_timestamp(PSEUDO_TIME).unwrap();
+        assert_eq!(timestamp, "20060102150405");
+        for (major, older, want) in cases {
+            let got = pseudo_version_of(major, older, &timestamp, "hash");
+            assert_eq!(got, want, "{major} {older}");
+            // TestPseudoVersion also checks these round trips.
+            assert!(is_pseudo(&got), "{got}");
+            assert_eq!(pseudo_time(&got).unwrap(), PSEUDO_TIME, "{got}");
+            if !older.is_empty() {
+                assert_eq!(pseudo_base(&got).unwrap(), older, "{got}");
+            }
+        }
+    }
+
+    #[test]
+    fn pseudo_version_uses_twelve_hex_characters_of_the_hash() {
+        let hash = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            pseudo_version("v0", None, PSEUDO_TIME, hash).unwrap(),
+            "v0.0.0-20060102150405-0123456789ab"
+        );
+        assert_eq!(
+            pseudo_version("", None, PSEUDO_TIME, &hash[..12]).unwrap(),
+            "v0.0.0-20060102150405-0123456789ab"
+        );
+        assert_eq!(
+            pseudo_version("v3", Some("v3.1.0"), PSEUDO_TIME, hash).unwrap(),
+            "v3.1.1-0.20060102150405-0123456789ab"
+        );
+        assert_eq!(
+            pseudo_version("v0", Some("v4.1.2+incompatible"), PSEUDO_TIME, hash).unwrap(),
+            "v4.1.3-0.20060102150405-0123456789ab+incompatible"
+        );
+        let v = pseudo_version("v1", Some("v1.5.0-rc.1"), 0, hash).unwrap();
+        assert_eq!(v, "v1.5.0-rc.1.0.19700101000000-0123456789ab");
+        assert!(Version::parse(&v).unwrap().is_pseudo());
+    }
+
+    #[test]
+    fn pseudo_version_rejects_bad_input() {
+        let hash = "0123456789ab";
+        for rev in ["0123456789a", "0123456789AB", "0123456789abz", ""] {
+            assert!(pseudo_version("v0", None, 0, rev).is_err(), "{rev}");
+        }
+        for major in ["1", "v", "v01", "vx", "v1.0"] {
+            assert!(pseudo_version(major, None, 0, hash).is_err(), "{major}");
+        }
+        assert!(pseudo_version("v1", Some("1.2.3"), 0, hash).is_err());
+        assert!(pseudo_version("v1", Some("v1.2.3-"), 0, hash).is_err());
+        assert!(pseudo_version("v1", None, -62_167_219_201, hash).is_err());
+        assert!(pseudo_version("v1", None, 253_402_300_800, hash).is_err());
+        assert_eq!(
+            pseudo_version("v1", None, 253_402_300_799, hash).unwrap(),
+            "v1.0.0-99991231235959-0123456789ab"
+        );
+    }
 
     #[test]
     fn is_valid_and_canonical_follow_semver_go() {

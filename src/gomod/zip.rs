@@ -332,7 +332,7 @@ fn validate_watched<R: Read + Seek>(
 }
 
 /// checkZip's first two steps (spec.md §2.2): a canonical version, then `module.Check`.
-fn check_module_version(path: &str, version: &str) -> Result<(), ZipError> {
+pub(super) fn check_module_version(path: &str, version: &str) -> Result<(), ZipError> {
     let canonical = version::canonical_version(version).unwrap_or_default();
     if canonical != version {
         return Err(not_canonical(version, &canonical).into());
@@ -711,6 +711,26 @@ enum Kind {
     Invalid,
 }
 
+/// checkZip's entry rules (spec.md §2.2 step 5) over the files a zip is about to hold:
+/// `(name after the prefix, declared size)`. Names in the result carry the prefix.
+pub(super) fn check_names<'a>(
+    prefix: &str,
+    files: impl IntoIterator<Item = (&'a str, u64)>,
+) -> CheckedFiles {
+    let entries: Vec<RawEntry> = files
+        .into_iter()
+        .map(|(name, size)| RawEntry {
+            name: format!("{prefix}{name}").into_bytes(),
+            version_made_by: 0,
+            flags: 0,
+            method: 8,
+            uncompressed_size: size,
+            external_attrs: 0,
+        })
+        .collect();
+    classify(&entries, prefix).0
+}
+
 /// zip.go's `checkZip` loop over the central directory (spec.md §2.2 step 5).
 fn classify(entries: &[RawEntry], prefix: &str) -> (CheckedFiles, Vec<Kind>) {
     let mut cf = CheckedFiles::default();
@@ -794,7 +814,7 @@ fn classify_one(
 }
 
 /// Go's `path.Clean`, on bytes.
-fn clean(path: &[u8]) -> Vec<u8> {
+pub(super) fn clean(path: &[u8]) -> Vec<u8> {
     if path.is_empty() {
         return b".".to_vec();
     }
@@ -846,13 +866,13 @@ fn clean(path: &[u8]) -> Vec<u8> {
 /// zip.go's `collisionChecker`: folded path to the first spelling seen and whether it is a
 /// directory.
 #[derive(Debug, Default)]
-struct Collisions {
+pub(super) struct Collisions {
     seen: std::collections::HashMap<String, (String, bool)>,
 }
 
 impl Collisions {
     /// Records `path` and, as directories, each of its parents.
-    fn check(&mut self, path: &str, is_dir: bool) -> Result<(), String> {
+    pub(super) fn check(&mut self, path: &str, is_dir: bool) -> Result<(), String> {
         let (mut path, mut is_dir) = (path, is_dir);
         loop {
             match self.seen.entry(fold_key(path)) {
