@@ -15,6 +15,21 @@ use goshelf::config::RawConfig;
 use goshelf::http::{routes, AppState};
 use goshelf::store::{NewVersion, Store, VersionLookup};
 
+/// `cargo test --benches` runs each benchmark once with `--test`, in a debug build: there the
+/// large sizes shrink so the suite stays fast, while `cargo bench` measures the real ones.
+fn quick() -> bool {
+    std::env::args().any(|a| a == "--test")
+}
+
+/// The "50 MiB" size, or 1 MiB in `--test` runs.
+fn large() -> usize {
+    if quick() {
+        1 << 20
+    } else {
+        50 << 20
+    }
+}
+
 fn bench_dir() -> PathBuf {
     std::env::var_os("BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
@@ -72,11 +87,12 @@ fn fixture() -> Fixture {
         listen: Some("127.0.0.1:0".into()),
         db: Some(dir.path().join("bench.redb")),
         max_upload: None,
+        admin_token: None,
     };
     let config = raw.resolve().unwrap();
     let store = Store::open(&config.db).unwrap();
     // 200 versions of one module, plus a 1 MiB and a 50 MiB zip.
-    for i in 0..200 {
+    for i in 0..if quick() { 20 } else { 200 } {
         publish(
             &store,
             "acme",
@@ -91,12 +107,9 @@ fn fixture() -> Fixture {
     publish(
         &store,
         "acme",
-        &module_zip("example.com/fifty", "v1.0.0", 50 << 20, 8),
+        &module_zip("example.com/fifty", "v1.0.0", large(), 8),
     );
-    let state = AppState {
-        store: Arc::new(store),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(store, config);
     Fixture { _dir: dir, state }
 }
 
@@ -107,7 +120,7 @@ fn store_paths(c: &mut Criterion) {
     g.bench_function("get_version", |b| {
         b.iter(|| {
             let r = store
-                .get_version("acme", "example.com/many", "v1.150.0")
+                .get_version("acme", "example.com/many", "v1.15.0")
                 .unwrap();
             assert!(matches!(r, VersionLookup::Found(_)));
         });
@@ -115,20 +128,18 @@ fn store_paths(c: &mut Criterion) {
     g.bench_function("get_go_mod", |b| {
         b.iter(|| {
             store
-                .get_go_mod("acme", "example.com/many", "v1.150.0")
+                .get_go_mod("acme", "example.com/many", "v1.15.0")
                 .unwrap()
         });
     });
     g.bench_function("list_200_versions", |b| {
         b.iter(|| {
-            assert_eq!(
-                store
-                    .list_versions("acme", "example.com/many")
-                    .unwrap()
-                    .unwrap()
-                    .len(),
-                200
-            )
+            let n = store
+                .list_versions("acme", "example.com/many")
+                .unwrap()
+                .unwrap()
+                .len();
+            assert_eq!(n, if quick() { 20 } else { 200 });
         });
     });
     g.bench_function("module_exists_miss", |b| {
@@ -174,8 +185,8 @@ fn http_paths(c: &mut Criterion) {
     };
     let base = "/api/packages/acme/go";
     for (name, path) in [
-        ("info", format!("{base}/example.com/many/@v/v1.150.0.info")),
-        ("mod", format!("{base}/example.com/many/@v/v1.150.0.mod")),
+        ("info", format!("{base}/example.com/many/@v/v1.15.0.info")),
+        ("mod", format!("{base}/example.com/many/@v/v1.15.0.mod")),
         ("list_200", format!("{base}/example.com/many/@v/list")),
         ("latest_200", format!("{base}/example.com/many/@latest")),
         (
@@ -195,7 +206,7 @@ fn http_paths(c: &mut Criterion) {
         (
             "zip_50MiB",
             format!("{base}/example.com/fifty/@v/v1.0.0.zip"),
-            50 << 20,
+            large() as u64,
         ),
     ] {
         g.throughput(Throughput::Bytes(size));
@@ -210,19 +221,33 @@ fn http_paths(c: &mut Criterion) {
 /// the same disk, as a static file server in GOPROXY layout would (spec.md §1.2).
 fn reference_paths(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(bench_dir()).unwrap();
-    let info = dir.path().join("v1.150.0.info");
-    std::fs::write(&info, "{\"Version\":\"v1.150.0\",\"Time\":\"2023-11-14T22:13:20Z\"}\n").unwrap();
+    let info = dir.path().join("v1.15.0.info");
+    std::fs::write(
+        &info,
+        "{\"Version\":\"v1.15.0\",\"Time\":\"2023-11-14T22:13:20Z\"}\n",
+    )
+    .unwrap();
     let one = dir.path().join("one.zip");
     std::fs::write(&one, module_zip("example.com/one", "v1.0.0", 1 << 20, 7)).unwrap();
     let fifty = dir.path().join("fifty.zip");
-    std::fs::write(&fifty, module_zip("example.com/fifty", "v1.0.0", 50 << 20, 8)).unwrap();
+    std::fs::write(
+        &fifty,
+        module_zip("example.com/fifty", "v1.0.0", large(), 8),
+    )
+    .unwrap();
     let mut g = c.benchmark_group("reference");
-    g.bench_function("fs_read_info", |b| b.iter(|| std::fs::read(&info).unwrap().len()));
+    g.bench_function("fs_read_info", |b| {
+        b.iter(|| std::fs::read(&info).unwrap().len())
+    });
     g.sample_size(10);
     g.throughput(Throughput::Bytes(1 << 20));
-    g.bench_function("fs_read_zip_1MiB", |b| b.iter(|| std::fs::read(&one).unwrap().len()));
-    g.throughput(Throughput::Bytes(50 << 20));
-    g.bench_function("fs_read_zip_50MiB", |b| b.iter(|| std::fs::read(&fifty).unwrap().len()));
+    g.bench_function("fs_read_zip_1MiB", |b| {
+        b.iter(|| std::fs::read(&one).unwrap().len())
+    });
+    g.throughput(Throughput::Bytes(large() as u64));
+    g.bench_function("fs_read_zip_50MiB", |b| {
+        b.iter(|| std::fs::read(&fifty).unwrap().len())
+    });
     g.finish();
 }
 

@@ -36,6 +36,9 @@ pub enum Command {
     Verify(TargetArgs),
     /// Reclaim free space in a database file (the server must be stopped).
     Compact(DbArg),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 /// Where an admin command works: a running server, or a database file.
@@ -103,25 +106,59 @@ pub struct PublishArgs {
     pub token: Option<String>,
 }
 
-/// `goshelf serve`.
-#[derive(Debug, clap::Args)]
+/// `goshelf serve` (and `goshelf config check`): each setting comes from its flag, else its
+/// environment variable, else the configuration file, else its default.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on. Port 0 picks a free port (printed at startup).
-    #[arg(long, env = "GOSHELF_LISTEN", value_name = "ADDR", default_value = crate::config::DEFAULT_LISTEN)]
-    pub listen: String,
-    /// The database file; created when absent. One file holds everything: back it up by
-    /// copying it while the server is stopped.
-    #[arg(long, env = "GOSHELF_DB", value_name = "FILE", default_value = crate::config::DEFAULT_DB)]
-    pub db: PathBuf,
-    /// Largest upload accepted, e.g. 100MiB. Default and ceiling: 500MiB, the go command's own
-    /// limit for a module zip.
-    #[arg(
-        long,
-        env = "GOSHELF_MAX_UPLOAD",
-        value_name = "SIZE",
-        default_value = "500MiB"
-    )]
-    pub max_upload: String,
+    /// Address and port to listen on [env: GOSHELF_LISTEN] [default: 0.0.0.0:8080]. Port 0
+    /// picks a free port (printed at startup).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The database file, created when absent [env: GOSHELF_DB] [default: ./goshelf.redb].
+    /// One file holds everything.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Largest upload accepted, e.g. 100MiB [env: GOSHELF_MAX_UPLOAD] [default and ceiling:
+    /// 500MiB, the go command's own limit for a module zip].
+    #[arg(long, value_name = "SIZE")]
+    pub max_upload: Option<String>,
+    /// A TOML file with any of the keys listen, db, max_upload, admin_token (lowest
+    /// precedence: flags and environment override it).
+    #[arg(long, env = "GOSHELF_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `goshelf config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, each value with its source, secrets redacted; exit
+    /// non-zero if it is invalid.
+    Check(ServeArgs),
+}
+
+impl ServeArgs {
+    /// Resolves the layers into a validated configuration, with each key's source.
+    fn resolve(
+        &self,
+    ) -> anyhow::Result<(
+        crate::config::Config,
+        Vec<(&'static str, crate::config::Source)>,
+    )> {
+        let flags = RawConfig {
+            listen: self.listen.clone(),
+            db: self.db.clone(),
+            max_upload: self.max_upload.clone(),
+            admin_token: None,
+        };
+        let env = RawConfig::from_env(&|k| std::env::var(k).ok());
+        let file = match &self.config {
+            Some(p) => Some((p.clone(), RawConfig::from_file(p)?)),
+            None => None,
+        };
+        let (merged, sources) =
+            RawConfig::layered(&flags, &env, file.as_ref().map(|(p, f)| (p.as_path(), f)));
+        Ok((merged.resolve()?, sources))
+    }
 }
 
 /// Runs the parsed command line.
@@ -135,16 +172,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup(&args),
         Command::Verify(args) => verify(&args),
         Command::Compact(args) => compact(&args),
+        Command::Config(ConfigCommand::Check(args)) => config_check(&args),
     }
 }
 
+fn config_check(args: &ServeArgs) -> anyhow::Result<()> {
+    let (config, sources) = args.resolve()?;
+    print!("{}", crate::config::describe(&config, &sources));
+    println!("configuration OK");
+    Ok(())
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let raw = RawConfig {
-        listen: Some(args.listen),
-        db: Some(args.db),
-        max_upload: Some(args.max_upload),
-    };
-    let config = raw.resolve()?;
+    let (config, _) = args.resolve()?;
     if let Some(dir) = config.db.parent() {
         if !dir.is_dir() {
             anyhow::bail!(
@@ -157,11 +197,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     http::upload::clean_stale_spools(&config.db);
     let store = Store::open(&config.db)
         .with_context(|| format!("opening the database {}", config.db.display()))?;
-    bootstrap_admin(&store)?;
-    let state = AppState {
-        store: Arc::new(store),
-        config: Arc::new(config.clone()),
-    };
+    bootstrap_admin(&store, config.admin_token.as_deref())?;
+    let state = AppState::new(store, config.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -316,15 +353,15 @@ fn publish(args: PublishArgs) -> anyhow::Result<()> {
     crate::publish::run(&opts, &mut std::io::stdout().lock())
 }
 
-/// On an empty database, creates `admin` with the token from `GOSHELF_ADMIN_TOKEN`, or a new
-/// one printed once on stderr.
-fn bootstrap_admin(store: &Store) -> anyhow::Result<()> {
+/// On an empty database, creates `admin` with the configured token (`GOSHELF_ADMIN_TOKEN` or
+/// the file's `admin_token`), or a new one printed once on stderr.
+fn bootstrap_admin(store: &Store, configured: Option<&str>) -> anyhow::Result<()> {
     if store.has_users()? {
         return Ok(());
     }
-    let (token, generated) = match std::env::var("GOSHELF_ADMIN_TOKEN") {
-        Ok(t) if !t.trim().is_empty() => (t.trim().to_owned(), false),
-        _ => (crate::auth::generate_token(), true),
+    let (token, generated) = match configured {
+        Some(t) => (t.trim().to_owned(), false),
+        None => (crate::auth::generate_token(), true),
     };
     if store.bootstrap_admin(&token, store::now_unix())? && generated {
         eprintln!(

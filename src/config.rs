@@ -1,8 +1,9 @@
-//! Configuration: what the user wrote (`RawConfig`: flags and environment, through clap) and
-//! what the server runs with (`Config`: validated once, passed in an `Arc`).
+//! Configuration: what the user wrote (`RawConfig` layers: flags, environment, an optional
+//! TOML file, with that precedence) and what the server runs with (`Config`: validated once,
+//! passed in an `Arc`). Environment names derive from the keys (`GOSHELF_<KEY>`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::gomod::zip::MAX_ZIP_FILE;
@@ -20,35 +21,185 @@ pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A client must send its request headers within this time.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the user asked for, before validation. Every field is optional.
-#[derive(Debug, Clone, Default)]
+/// What the user asked for, before validation: one layer (flags, environment or file).
+/// Every field is optional; a missing one falls through to the next layer.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<String>,
     pub db: Option<PathBuf>,
     pub max_upload: Option<String>,
+    /// Token of `admin` on first start (secret: never printed).
+    pub admin_token: Option<String>,
+}
+
+/// Every configuration key, as written in the file; the environment variable is
+/// `GOSHELF_` + the key in upper case, the flag `--` + the key with `-` for `_`.
+pub const KEYS: [&str; 4] = ["listen", "db", "max_upload", "admin_token"];
+
+/// Keys whose values are never printed.
+const SECRET_KEYS: [&str; 1] = ["admin_token"];
+
+/// The environment variable of a key.
+#[must_use]
+pub fn env_name(key: &str) -> String {
+    format!("GOSHELF_{}", key.to_ascii_uppercase())
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(v) => write!(f, "env {v}"),
+            Source::Flag => f.write_str("flag"),
+        }
+    }
+}
+
+impl std::fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawConfig")
+            .field("listen", &self.listen)
+            .field("db", &self.db)
+            .field("max_upload", &self.max_upload)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl RawConfig {
+    fn get(&self, key: &str) -> Option<String> {
+        match key {
+            "listen" => self.listen.clone(),
+            "db" => self.db.as_ref().map(|p| p.display().to_string()),
+            "max_upload" => self.max_upload.clone(),
+            "admin_token" => self.admin_token.clone(),
+            _ => None,
+        }
+    }
+
+    /// The layer read from the environment (`GOSHELF_<KEY>`); empty values count as unset.
+    #[must_use]
+    pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
+        let get = |k: &str| lookup(&env_name(k)).filter(|v| !v.trim().is_empty());
+        Self {
+            listen: get("listen"),
+            db: get("db").map(PathBuf::from),
+            max_upload: get("max_upload"),
+            admin_token: get("admin_token"),
+        }
+    }
+
+    /// The layer read from a TOML file. A relative `db` is taken relative to the file.
+    ///
+    /// # Errors
+    /// An unreadable file, bad TOML, or an unknown key.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::File(path.to_owned(), e.to_string()))?;
+        let mut raw: RawConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError::File(path.to_owned(), e.to_string().trim().to_owned()))?;
+        if let (Some(db), Some(dir)) = (&raw.db, path.parent()) {
+            if db.is_relative() {
+                raw.db = Some(dir.join(db));
+            }
+        }
+        Ok(raw)
+    }
+
+    /// Merges layers by precedence: flags over environment over file over defaults. Returns
+    /// the merged layer and, per key, where its value came from.
+    #[must_use]
+    pub fn layered(
+        flags: &RawConfig,
+        env: &RawConfig,
+        file: Option<(&Path, &RawConfig)>,
+    ) -> (RawConfig, Vec<(&'static str, Source)>) {
+        let mut merged = RawConfig::default();
+        let mut sources = Vec::new();
+        for key in KEYS {
+            let (value, source) = if let Some(v) = flags.get(key) {
+                (Some(v), Source::Flag)
+            } else if let Some(v) = env.get(key) {
+                (Some(v), Source::Env(env_name(key)))
+            } else if let Some(v) = file.and_then(|(_, f)| f.get(key)) {
+                (
+                    Some(v),
+                    Source::File(file.map(|(p, _)| p.to_owned()).unwrap_or_default()),
+                )
+            } else {
+                (None, Source::Default)
+            };
+            match key {
+                "listen" => merged.listen = value,
+                "db" => merged.db = value.map(PathBuf::from),
+                "max_upload" => merged.max_upload = value,
+                _ => merged.admin_token = value,
+            }
+            sources.push((key, source));
+        }
+        (merged, sources)
+    }
+}
+
+/// The effective configuration as lines `key = value  (source)`, secrets redacted.
+#[must_use]
+pub fn describe(config: &Config, sources: &[(&'static str, Source)]) -> String {
+    let mut out = String::new();
+    for (key, source) in sources {
+        let value = match *key {
+            "listen" => config.listen.to_string(),
+            "db" => config.db.display().to_string(),
+            "max_upload" => config.max_upload.to_string(),
+            k if SECRET_KEYS.contains(&k) => {
+                if config.admin_token.is_some() {
+                    "***".into()
+                } else {
+                    "(unset)".into()
+                }
+            }
+            _ => String::new(),
+        };
+        out.push_str(&format!("{key} = {value}  ({source})\n"));
+    }
+    out
 }
 
 /// A configuration error, naming the setting.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("--listen (GOSHELF_LISTEN): {0:?} is not an address like 0.0.0.0:8080")]
+    #[error("listen (--listen, GOSHELF_LISTEN): {0:?} is not an address like 0.0.0.0:8080")]
     Listen(String),
     #[error(
-        "--max-upload (GOSHELF_MAX_UPLOAD): {0:?} is not a size like 100MiB, at most 500MiB \
-         (524288000 bytes, the go command's limit)"
+        "max_upload (--max-upload, GOSHELF_MAX_UPLOAD): {0:?} is not a size like 100MiB, at \
+         most 500MiB (524288000 bytes, the go command's limit)"
     )]
     MaxUpload(String),
-    #[error("--db (GOSHELF_DB): {0}")]
+    #[error("db (--db, GOSHELF_DB): {0}")]
     Db(String),
+    #[error("configuration file {path}: {reason}", path = .0.display(), reason = .1)]
+    File(PathBuf, String),
 }
 
 /// The validated configuration the server runs with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     /// Absolute path of the database file.
     pub db: PathBuf,
     pub max_upload: u64,
+    /// `admin`'s token for a first start; `None` generates one.
+    pub admin_token: Option<String>,
 }
 
 impl RawConfig {
@@ -73,11 +224,24 @@ impl RawConfig {
             return Err(ConfigError::Db("empty path".into()));
         }
         let db = std::path::absolute(&db).map_err(|e| ConfigError::Db(e.to_string()))?;
+        let admin_token = self.admin_token.clone().filter(|t| !t.trim().is_empty());
         Ok(Config {
             listen,
             db,
             max_upload,
+            admin_token,
         })
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("db", &self.db)
+            .field("max_upload", &self.max_upload)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .finish()
     }
 }
 
@@ -119,6 +283,63 @@ mod tests {
             ..RawConfig::default()
         };
         assert!(matches!(raw.resolve(), Err(ConfigError::MaxUpload(_))));
+    }
+
+    #[test]
+    fn layered_prefers_flags_then_env_then_file() {
+        let flags = RawConfig {
+            listen: Some("127.0.0.1:1".into()),
+            ..RawConfig::default()
+        };
+        let env = RawConfig {
+            listen: Some("127.0.0.1:2".into()),
+            max_upload: Some("2MiB".into()),
+            ..RawConfig::default()
+        };
+        let file = RawConfig {
+            listen: Some("127.0.0.1:3".into()),
+            max_upload: Some("3MiB".into()),
+            db: Some("/data/g.redb".into()),
+            ..RawConfig::default()
+        };
+        let (merged, sources) =
+            RawConfig::layered(&flags, &env, Some((Path::new("/etc/goshelf.toml"), &file)));
+        let c = merged.resolve().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(c.max_upload, 2 << 20);
+        assert_eq!(c.db, PathBuf::from("/data/g.redb"));
+        assert_eq!(sources[0], ("listen", Source::Flag));
+        assert_eq!(sources[1], ("db", Source::File("/etc/goshelf.toml".into())));
+        assert_eq!(
+            sources[2],
+            ("max_upload", Source::Env("GOSHELF_MAX_UPLOAD".into()))
+        );
+        assert_eq!(sources[3], ("admin_token", Source::Default));
+    }
+
+    #[test]
+    fn from_file_rejects_unknown_keys_and_resolves_relative_db() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("goshelf.toml");
+        std::fs::write(&p, "db = \"data/g.redb\"\nmax_upload = \"1MiB\"\n").unwrap();
+        let raw = RawConfig::from_file(&p).unwrap();
+        assert_eq!(raw.db, Some(dir.path().join("data/g.redb")));
+        std::fs::write(&p, "listne = \"x\"\n").unwrap();
+        let err = RawConfig::from_file(&p).unwrap_err().to_string();
+        assert!(err.contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn describe_redacts_the_admin_token() {
+        let raw = RawConfig {
+            admin_token: Some("s3cret".into()),
+            ..RawConfig::default()
+        };
+        let (merged, sources) = RawConfig::layered(&raw, &RawConfig::default(), None);
+        let text = describe(&merged.resolve().unwrap(), &sources);
+        assert!(text.contains("admin_token = ***  (flag)"), "{text}");
+        assert!(!text.contains("s3cret"));
+        assert!(text.contains("listen = 0.0.0.0:8080  (default)"), "{text}");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! becomes a zip whose entries are the txtar files, names verbatim and in order, deflated, as
 //! x/mod's `TestUnzip` builds them; `validate` must fail with an error containing `wantErr`, or
 //! succeed with `h1 == hash`. Each `check_zip/*.txt` runs `check_zip` and compares Go's
-//! `formatCheckedFiles` rendering with the case's `want` file byte for byte. The create and
-//! check_files/check_dir sets are for zip creation, which gomod does not do yet.
+//! `formatCheckedFiles` rendering with the case's `want` file byte for byte. The create,
+//! create_from_dir, check_files and check_dir sets run in gomod_create.rs, with the txtar
+//! reader shared from here.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::io::Cursor;
@@ -18,13 +19,13 @@ use crate::gomod_zipkit::{deflate_zip, Entry};
 
 /// A parsed txtar archive (golang.org/x/tools/txtar), on bytes.
 #[derive(Debug, Default)]
-struct Txtar {
-    comment: Vec<u8>,
-    files: Vec<Entry>,
+pub(crate) struct Txtar {
+    pub(crate) comment: Vec<u8>,
+    pub(crate) files: Vec<Entry>,
 }
 
 /// txtar `Parse`: a comment, then sections that each start at a `-- NAME --` line.
-fn parse_txtar(data: &[u8]) -> Txtar {
+pub(crate) fn parse_txtar(data: &[u8]) -> Txtar {
     let mut archive = Txtar::default();
     let (comment, mut name, mut rest) = find_marker(data);
     archive.comment = comment;
@@ -76,14 +77,14 @@ fn is_marker(data: &[u8]) -> Option<(Vec<u8>, &[u8])> {
 
 /// The keys of a case's comment (zip_test.go `readTest`).
 #[derive(Debug, Default)]
-struct Params {
-    path: Vec<u8>,
-    version: String,
-    want_err: Option<String>,
-    hash: Option<String>,
+pub(crate) struct Params {
+    pub(crate) path: Vec<u8>,
+    pub(crate) version: String,
+    pub(crate) want_err: Option<String>,
+    pub(crate) hash: Option<String>,
 }
 
-fn read_params(comment: &[u8]) -> Params {
+pub(crate) fn read_params(comment: &[u8]) -> Params {
     let mut p = Params::default();
     for line in comment.split(|&b| b == b'\n') {
         let line = match line.iter().position(|&b| b == b'#') {
@@ -116,13 +117,13 @@ fn read_params(comment: &[u8]) -> Params {
     p
 }
 
-fn fixtures(set: &str) -> PathBuf {
+pub(crate) fn fixtures(set: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/xmod-zip")
         .join(set)
 }
 
-fn load(set: &str, case: &str) -> (Params, Vec<Entry>) {
+pub(crate) fn load(set: &str, case: &str) -> (Params, Vec<Entry>) {
     let file = fixtures(set).join(format!("{case}.txt"));
     let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     let archive = parse_txtar(&data);
@@ -164,7 +165,7 @@ fn run_unzip(case: &str) {
 }
 
 /// zip_test.go `formatCheckedFiles`.
-fn format_checked(cf: &CheckedFiles) -> String {
+pub(crate) fn format_checked(cf: &CheckedFiles) -> String {
     let mut out = String::from("valid:\n");
     for name in &cf.valid {
         out.push_str(&format!("{name}\n"));
@@ -237,7 +238,7 @@ cases! { run_check_zip:
 }
 
 /// Every case file of `set` has a test above, so a new fixture cannot be skipped silently.
-fn assert_all_covered(set: &str, covered: &[&str]) {
+pub(crate) fn assert_all_covered(set: &str, covered: &[&str]) {
     let mut on_disk: Vec<String> = std::fs::read_dir(fixtures(set))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -1,8 +1,6 @@
 //! HTTP behaviour without sockets: `warp::test` against `http::routes(state)` over a fresh
 //! store, for every status code of the GOPROXY and upload endpoints (issue 2).
 
-use std::sync::Arc;
-
 use goshelf::config::RawConfig;
 use goshelf::http::{routes, AppState};
 use goshelf::store::Store;
@@ -30,14 +28,12 @@ impl Harness {
             listen: Some("127.0.0.1:0".into()),
             db: Some(dir.path().join("goshelf.redb")),
             max_upload: Some(max.into()),
+            admin_token: None,
         };
         let config = raw.resolve().unwrap();
         let store = Store::open(&config.db).unwrap();
         assert!(store.bootstrap_admin(TOKEN, 0).unwrap());
-        let state = AppState {
-            store: Arc::new(store),
-            config: Arc::new(config),
-        };
+        let state = AppState::new(store, config);
         Self { _dir: dir, state }
     }
 
@@ -718,4 +714,46 @@ async fn wrong_method_is_405_and_healthz_is_200() {
     assert_eq!(r.status(), 200);
     assert_eq!(text(&r), "ok\n");
     assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_uploads_and_store_figures() {
+    let h = Harness::new();
+    let zip = simple("example.com/lib", "v1.0.0");
+    h.upload_ok("acme", &zip).await;
+    h.upload_ok("other", &zip).await; // deduplicated
+    assert_eq!(h.upload("acme", &zip).await.status(), 409);
+    h.get(&format!("{BASE}/example.com/lib/@v/v1.0.0.zip"))
+        .await;
+    h.get(&format!("{BASE}/example.com/nope/@v/list")).await;
+    let r = h.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-type").starts_with("text/plain; version=0.0.4"));
+    let m = text(&r);
+    let n = zip.bytes().len();
+    for line in [
+        "goshelf_http_requests_total{route=\"upload\",status=\"201\"} 2".to_owned(),
+        "goshelf_http_requests_total{route=\"upload\",status=\"409\"} 1".to_owned(),
+        "goshelf_http_requests_total{route=\"zip\",status=\"200\"} 1".to_owned(),
+        "goshelf_http_requests_total{route=\"list\",status=\"404\"} 1".to_owned(),
+        "goshelf_uploads_total{outcome=\"created\"} 2".to_owned(),
+        "goshelf_uploads_total{outcome=\"conflict\"} 1".to_owned(),
+        "goshelf_versions 2".to_owned(),
+        "goshelf_namespaces 2".to_owned(),
+        "goshelf_blobs 1".to_owned(),
+        format!("goshelf_blob_bytes {n}"),
+        format!("goshelf_dedup_saved_bytes {n}"),
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line:?} missing from:\n{m}");
+    }
+    let served: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("goshelf_http_response_bytes_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(served >= n as u64, "bytes served {served} < one zip {n}");
+    assert!(m
+        .lines()
+        .any(|l| l.starts_with("goshelf_database_bytes ") && !l.ends_with(" 0")));
 }

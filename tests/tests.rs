@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 mod e2e_go;
 mod gomod_conformance;
+mod gomod_create;
 mod gomod_zip_upload;
 mod gomod_zipkit;
 mod http_routes;

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod error;
 pub mod goproxy;
+pub mod metrics;
 pub mod upload;
 
 use std::convert::Infallible;
@@ -29,6 +30,19 @@ use error::ApiError;
 pub struct AppState {
     pub store: Arc<Store>,
     pub config: Arc<Config>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    /// State for a store and a configuration, with fresh counters.
+    #[must_use]
+    pub fn new(store: Store, config: Config) -> Self {
+        Self {
+            store: Arc::new(store),
+            config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
+    }
 }
 
 /// Runs a synchronous store call on the blocking pool; a panic or cancellation is a 500.
@@ -124,9 +138,27 @@ pub fn routes(
 
     let verify = warp::path!("api" / "v1" / "admin" / "verify")
         .and(warp::get())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
         .then(|state, headers| async move { into_response(api::verify(state, headers).await) });
+
+    let metrics = warp::path!("metrics")
+        .and(get_or_head)
+        .and(with_state(state.clone()))
+        .then(|state: AppState| async move {
+            let s = state.clone();
+            let text = blocking(move || s.metrics.render(&s.store)).await;
+            into_response(text.map(|t| {
+                let mut r = Response::new(t.into());
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                r
+            }))
+        });
 
     let healthz = warp::path!("healthz").and(get_or_head).map(|| {
         let mut r = Response::new("ok\n".into());
@@ -148,6 +180,8 @@ pub fn routes(
         .unify()
         .or(verify)
         .unify()
+        .or(metrics)
+        .unify()
         .or(healthz)
         .unify()
         .recover(|rej: warp::Rejection| async move {
@@ -155,13 +189,14 @@ pub fn routes(
         })
         .unify();
 
+    let counters = Arc::clone(&state.metrics);
     warp::any()
         .map(Instant::now)
         .and(warp::method())
         .and(warp::path::full())
         .and(app)
         .map(
-            |start: Instant, method: Method, path: FullPath, mut resp: Response| {
+            move |start: Instant, method: Method, path: FullPath, mut resp: Response| {
                 let h = resp.headers_mut();
                 h.insert(
                     "x-content-type-options",
@@ -171,8 +206,15 @@ pub fn routes(
                     .get(header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok())
-                    .or_else(|| HttpBody::size_hint(resp.body()).exact())
-                    .map_or_else(|| "-".to_owned(), |n| n.to_string());
+                    .or_else(|| HttpBody::size_hint(resp.body()).exact());
+                let route = metrics::route_of(method.as_str(), path.as_str());
+                let sent = if method == Method::HEAD {
+                    0
+                } else {
+                    bytes.unwrap_or(0)
+                };
+                counters.record(route, resp.status().as_u16(), sent);
+                let bytes = bytes.map_or_else(|| "-".to_owned(), |n| n.to_string());
                 tracing::info!(
                     target: "goshelf::request",
                     "{} {} {} {} {:.1}ms",

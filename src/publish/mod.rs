@@ -419,7 +419,7 @@ fn git_version(dir: &Path, module: &str, pseudo: bool) -> anyhow::Result<String>
         Some((_, suffix)) if suffix.starts_with('/') => suffix.trim_start_matches('/').to_owned(),
         _ => "v0".to_owned(),
     };
-    pseudo_version_tmp(&major, base.as_deref(), time, rev)
+    semver::pseudo_version(&major, base.as_deref(), time, rev)
         .map_err(|e| anyhow::anyhow!("making a pseudo-version: {e}"))
 }
 
@@ -450,14 +450,4 @@ mod tests {
         );
         assert_eq!(versions_from_tags("example.com/m/v2", "", tags), ["v2.0.0"]);
     }
-}
-
-#[allow(clippy::unnecessary_wraps)]
-fn pseudo_version_tmp(
-    _: &str,
-    _: Option<&str>,
-    _: i64,
-    _: &str,
-) -> Result<String, semver::VersionError> {
-    Err(semver::VersionError("TEMPORARY".into()))
 }

@@ -1,0 +1,207 @@
+//! `/metrics` in the Prometheus text format: requests by route and status, bytes served,
+//! upload outcomes, and what the store holds (database size, versions, blob bytes, the bytes
+//! deduplication saves). Counters are atomics and one small map; store figures are read at
+//! most every `STORE_REFRESH`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::store::{Stats, Store};
+
+/// How long store figures are reused between scrapes.
+const STORE_REFRESH: Duration = Duration::from_secs(10);
+
+/// The server's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    bytes_served: AtomicU64,
+    store: Mutex<Option<(Instant, Stats)>>,
+}
+
+/// The route a path belongs to, for the `route` label (a fixed set, so labels stay bounded).
+#[must_use]
+pub fn route_of(method: &str, path: &str) -> &'static str {
+    if let Some(rest) = path.strip_prefix("/api/packages/") {
+        if method == "PUT" && rest.ends_with("/go/upload") {
+            return "upload";
+        }
+        return if rest.ends_with("/@v/list") {
+            "list"
+        } else if rest.ends_with("/@latest") {
+            "latest"
+        } else if rest.ends_with(".info") {
+            "info"
+        } else if rest.ends_with(".mod") {
+            "mod"
+        } else if rest.ends_with(".zip") {
+            "zip"
+        } else if rest.contains("/go/sumdb/") {
+            "sumdb"
+        } else {
+            "other_goproxy"
+        };
+    }
+    if path.starts_with("/api/v1/packages/") {
+        return "delete";
+    }
+    if path.starts_with("/api/v1/admin/") {
+        return "admin";
+    }
+    match path {
+        "/healthz" => "healthz",
+        "/metrics" => "metrics",
+        _ => "other",
+    }
+}
+
+/// The `outcome` label of an upload answered with `status`.
+#[must_use]
+pub fn upload_outcome(status: u16) -> &'static str {
+    match status {
+        201 => "created",
+        400 => "invalid",
+        401 | 403 => "denied",
+        408 => "stalled",
+        409 => "conflict",
+        413 => "too_large",
+        507 => "disk_full",
+        _ => "error",
+    }
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn record(&self, route: &'static str, status: u16, bytes: u64) {
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((route, status))
+            .or_insert(0) += 1;
+        self.bytes_served.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The exposition text. Reads the store (at most every `STORE_REFRESH`) and the file size.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub fn render(&self, store: &Store) -> Result<String, crate::store::Error> {
+        let stats = {
+            let mut cached = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+            match *cached {
+                Some((at, stats)) if at.elapsed() < STORE_REFRESH => stats,
+                _ => {
+                    let stats = store.stats()?;
+                    *cached = Some((Instant::now(), stats));
+                    stats
+                }
+            }
+        };
+        let db_bytes = std::fs::metadata(store.path())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let requests = self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut out = String::with_capacity(2048);
+        let _ = writeln!(
+            out,
+            "# HELP goshelf_http_requests_total HTTP requests answered, by route and status."
+        );
+        let _ = writeln!(out, "# TYPE goshelf_http_requests_total counter");
+        for ((route, status), n) in &requests {
+            let _ = writeln!(
+                out,
+                "goshelf_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP goshelf_http_response_bytes_total Bytes of response bodies sent."
+        );
+        let _ = writeln!(out, "# TYPE goshelf_http_response_bytes_total counter");
+        let _ = writeln!(
+            out,
+            "goshelf_http_response_bytes_total {}",
+            self.bytes_served.load(Ordering::Relaxed)
+        );
+        let mut uploads: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((route, status), n) in &requests {
+            if *route == "upload" {
+                *uploads.entry(upload_outcome(*status)).or_insert(0) += n;
+            }
+        }
+        let _ = writeln!(out, "# HELP goshelf_uploads_total Uploads, by outcome.");
+        let _ = writeln!(out, "# TYPE goshelf_uploads_total counter");
+        for (outcome, n) in &uploads {
+            let _ = writeln!(out, "goshelf_uploads_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let gauges = [
+            (
+                "goshelf_database_bytes",
+                "Size of the database file.",
+                db_bytes,
+            ),
+            (
+                "goshelf_namespaces",
+                "Namespaces (owners).",
+                stats.namespaces,
+            ),
+            ("goshelf_modules", "Modules.", stats.modules),
+            ("goshelf_versions", "Published versions.", stats.versions),
+            ("goshelf_blobs", "Distinct zips stored.", stats.blobs),
+            (
+                "goshelf_blob_bytes",
+                "Bytes of distinct zips stored.",
+                stats.blob_bytes,
+            ),
+            (
+                "goshelf_dedup_saved_bytes",
+                "Bytes deduplication saves: what the versions reference minus what is stored.",
+                stats.referenced_bytes.saturating_sub(stats.blob_bytes),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "{name} {value}");
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_of_names_each_endpoint() {
+        let b = "/api/packages/acme/go/example.com/m";
+        assert_eq!(route_of("GET", &format!("{b}/@v/list")), "list");
+        assert_eq!(route_of("GET", &format!("{b}/@v/v1.0.0.info")), "info");
+        assert_eq!(route_of("GET", &format!("{b}/@v/v1.0.0.mod")), "mod");
+        assert_eq!(route_of("HEAD", &format!("{b}/@v/v1.0.0.zip")), "zip");
+        assert_eq!(route_of("GET", &format!("{b}/@latest")), "latest");
+        assert_eq!(route_of("PUT", "/api/packages/acme/go/upload"), "upload");
+        assert_eq!(
+            route_of(
+                "GET",
+                "/api/packages/acme/go/sumdb/sum.golang.org/supported"
+            ),
+            "sumdb"
+        );
+        assert_eq!(
+            route_of("DELETE", "/api/v1/packages/acme/go/m/v1"),
+            "delete"
+        );
+        assert_eq!(route_of("GET", "/api/v1/admin/backup"), "admin");
+        assert_eq!(route_of("GET", "/healthz"), "healthz");
+        assert_eq!(route_of("GET", "/x"), "other");
+    }
+}
