@@ -10,3 +10,4 @@ mod store_model;
 mod support;
 mod publish_cli;
 mod admin_ops;
+mod hostile_uploads;

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod go;
+pub mod hostile;
 pub mod http;
 pub mod modzip;
 pub mod server;
