@@ -380,6 +380,19 @@ pub fn versions_from_tags(module: &str, prefix: &str, tags: &str) -> Vec<String>
     versions
 }
 
+/// `module.PathMajorPrefix` of the module's path: `v2` for `/v2` and `gopkg.in/x.v2`, `v0`
+/// without a suffix (the major of a pseudo-version with no base tag).
+#[must_use]
+pub fn major_prefix(module: &str) -> String {
+    match gomod::path::split_path_version(module) {
+        Some((_, suffix)) if !suffix.is_empty() => suffix
+            .trim_start_matches(['/', '.'])
+            .trim_end_matches("-unstable")
+            .to_owned(),
+        _ => "v0".to_owned(),
+    }
+}
+
 /// The version of HEAD: its exact tag, or with `pseudo` a pseudo-version of the HEAD commit.
 fn git_version(dir: &Path, module: &str, pseudo: bool) -> anyhow::Result<String> {
     let root = git_root(dir)?.with_context(|| {
@@ -415,10 +428,7 @@ fn git_version(dir: &Path, module: &str, pseudo: bool) -> anyhow::Result<String>
     let base = versions_from_tags(module, &prefix, &merged)
         .into_iter()
         .next();
-    let major = match gomod::path::split_path_version(module) {
-        Some((_, suffix)) if suffix.starts_with('/') => suffix.trim_start_matches('/').to_owned(),
-        _ => "v0".to_owned(),
-    };
+    let major = major_prefix(module);
     semver::pseudo_version(&major, base.as_deref(), time, rev)
         .map_err(|e| anyhow::anyhow!("making a pseudo-version: {e}"))
 }
@@ -435,6 +445,15 @@ mod tests {
         assert_eq!(tag_prefix("example.com/m/v2", ""), "");
         assert_eq!(tag_prefix("example.com/m/sub/v3", "sub/v3"), "sub/");
         assert_eq!(tag_prefix("example.com/m/v2", "other"), "other/");
+    }
+
+    #[test]
+    fn major_prefix_follows_path_suffix() {
+        assert_eq!(major_prefix("example.com/m"), "v0");
+        assert_eq!(major_prefix("example.com/m/v3"), "v3");
+        assert_eq!(major_prefix("gopkg.in/yaml.v2"), "v2");
+        assert_eq!(major_prefix("gopkg.in/check.v1"), "v1");
+        assert_eq!(major_prefix("gopkg.in/x.v3-unstable"), "v3");
     }
 
     #[test]
