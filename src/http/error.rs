@@ -76,24 +76,56 @@ impl ApiError {
     }
 }
 
-/// The first line of `text`, with control characters replaced, at most 400 bytes: what the go
-/// command can show (it stops at a blank line and at ~648 bytes, and drops non-printable text).
+/// `text` as one printable line of at most `MAX_LINE` bytes, for the go command to show
+/// (it stops at a blank line and at ~648 bytes, and drops non-printable text, spec.md §1.5).
+/// Lines are joined with `; `, control characters become spaces, and any word longer than
+/// `MAX_WORD` bytes (an attacker's 4 KB file name, say) keeps only its ends, so the reason
+/// after it stays visible.
 #[must_use]
 pub fn one_line(text: &str) -> String {
-    let first = text
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect();
+    let joined = cleaned
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("error");
-    let mut out = String::with_capacity(first.len().min(400));
-    for c in first.chars() {
-        if out.len() + c.len_utf8() > 400 {
-            out.push_str("...");
-            break;
-        }
-        out.push(if c.is_control() { ' ' } else { c });
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if joined.is_empty() {
+        return "error".to_owned();
     }
-    out
+    let words: Vec<String> = joined.split(' ').map(shorten_word).collect();
+    let line = words.join(" ");
+    if line.len() <= MAX_LINE {
+        return line;
+    }
+    let mut end = MAX_LINE - 3;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &line[..end])
+}
+
+/// Longest error line sent.
+const MAX_LINE: usize = 400;
+/// Longest word kept whole in an error line.
+const MAX_WORD: usize = 80;
+
+fn shorten_word(word: &str) -> String {
+    if word.len() <= MAX_WORD {
+        return word.to_owned();
+    }
+    let mut head = 36;
+    while !word.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = word.len() - 36;
+    while !word.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{}...{}", &word[..head], &word[tail..])
 }
 
 impl From<store::Error> for ApiError {
@@ -153,10 +185,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_line_keeps_first_line_and_strips_controls() {
-        assert_eq!(one_line("a: b\nc: d"), "a: b");
+    fn one_line_joins_lines_strips_controls_and_keeps_the_reason_visible() {
+        assert_eq!(one_line("a: b\nc: d"), "a: b; c: d");
         assert_eq!(one_line("\n\n  x\ty  \n"), "x y");
         assert_eq!(one_line(""), "error");
-        assert!(one_line(&"é".repeat(1000)).len() <= 403);
+        assert!(one_line(&"é".repeat(1000)).len() <= 400);
+        let long = format!(
+            "m@v1.0.0/{0}: malformed file path \"{0}\": invalid char",
+            "a".repeat(5000)
+        );
+        let line = one_line(&long);
+        assert!(
+            line.len() <= 400 && line.contains("malformed file path"),
+            "{line}"
+        );
+        assert!(line.ends_with("invalid char"), "{line}");
     }
 }
