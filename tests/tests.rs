@@ -11,3 +11,4 @@ mod support;
 mod publish_cli;
 mod admin_ops;
 mod hostile_uploads;
+mod crash_safety;

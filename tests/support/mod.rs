@@ -14,6 +14,8 @@ pub mod hostile;
 pub mod http;
 pub mod modzip;
 pub mod server;
+pub mod stress;
+pub mod wire;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
