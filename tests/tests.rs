@@ -12,3 +12,4 @@ mod publish_cli;
 mod admin_ops;
 mod hostile_uploads;
 mod crash_safety;
+mod concurrency;
