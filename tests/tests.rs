@@ -13,3 +13,4 @@ mod admin_ops;
 mod hostile_uploads;
 mod crash_safety;
 mod concurrency;
+mod disk_full;
