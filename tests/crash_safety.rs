@@ -8,6 +8,8 @@
 //!   wholly there and byte-identical, never partly visible; likewise a delete whose answer
 //!   was lost is either undone or complete;
 //! - no `<db>.upload-*` spool file is left behind;
+//! - every third round the next start is killed too, at a random moment of its start (crash
+//!   recovery included), before the server is started for the checks;
 //! - `goshelf verify` is clean (offline on the stopped file every few rounds and after the
 //!   last, `verify --server` after the other rounds): reference counts match and there are no
 //!   orphan chunks, so the blobs of deleted versions were freed; its version count equals the
@@ -17,10 +19,14 @@
 //! `GOSHELF_TEST_SEED` replays it (thread interleavings still differ between runs).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::server::ADMIN_TOKEN;
 use crate::support::stress::{self, observe, spool_files, Artefact, Rng, Seen};
 use crate::support::wire::{Client, WireError};
 use crate::support::TestServer;
@@ -226,6 +232,33 @@ fn deleter(
     report
 }
 
+/// Starts `goshelf serve` on `db` and SIGKILLs it after `delay`, wherever its start (crash
+/// recovery of the file included) has got to. Returns whether it had printed its listening
+/// line by then.
+fn kill_during_startup(db: &Path, delay: Duration) -> bool {
+    let scratch = tempfile::tempdir().unwrap();
+    let stdout = scratch.path().join("stdout");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_goshelf"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout).unwrap())
+        .stderr(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GOSHELF_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("GOSHELF_ADMIN_TOKEN", ADMIN_TOKEN);
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::read_to_string(&stdout)
+        .unwrap()
+        .contains("listening on")
+}
+
 /// Counts of what a check after a restart resolved.
 #[derive(Default, Debug)]
 struct Resolved {
@@ -377,6 +410,8 @@ fn kill9_during_uploads_and_deletes_loses_nothing_acknowledged() {
     let mut total_requests = 0u64;
     let mut answered = Vec::new();
     let mut totals = Resolved::default();
+    let mut last_restart_ms = 100;
+    let mut startup_kills = Vec::new();
     for round in 0..ROUNDS {
         let round_start = Instant::now();
         // Writers for this round, on the address of this run of the server.
@@ -399,7 +434,7 @@ fn kill9_during_uploads_and_deletes_loses_nothing_acknowledged() {
                 deleter(round, addr, model, stop, rng)
             }));
         }
-        let delay = Duration::from_millis(rng.range(20, 900));
+        let delay = Duration::from_millis(rng.range(20, 700));
         std::thread::sleep(delay);
         let killed_at = Instant::now();
         server.kill9();
@@ -415,9 +450,27 @@ fn kill9_during_uploads_and_deletes_loses_nothing_acknowledged() {
             }
         }
 
+        // Every third round, one more crash: during the next start, crash recovery included.
+        let startup_kill = if round % 3 == 1 {
+            let delay = Duration::from_millis(rng.range(0, last_restart_ms + 50));
+            let listened = kill_during_startup(&db, delay);
+            startup_kills.push((delay.as_millis(), listened));
+            format!(
+                "; killed {} ms into a start ({})",
+                delay.as_millis(),
+                if listened {
+                    "after its listening line"
+                } else {
+                    "before it listened"
+                }
+            )
+        } else {
+            String::new()
+        };
         let t_restart = Instant::now();
         server.restart();
         let restart_ms = t_restart.elapsed().as_millis();
+        last_restart_ms = u64::try_from(restart_ms).unwrap();
         let spools = spool_files(&db);
         assert!(
             spools.is_empty(),
@@ -469,7 +522,7 @@ fn kill9_during_uploads_and_deletes_loses_nothing_acknowledged() {
             verified.versions
         );
         eprintln!(
-            "round {round:2}: killed after {:3} ms; {} versions known, {present} present; \
+            "round {round:2}: killed after {:3} ms{startup_kill}; {} versions known, {present} present; \
              {resolved:?}; verify OK: {} versions, {} blobs, {} bytes, {} chunks; round took \
              {} ms (restart after kill {restart_ms} ms, check {check_ms} ms, {how})",
             delay.as_millis(),
@@ -497,6 +550,12 @@ fn kill9_during_uploads_and_deletes_loses_nothing_acknowledged() {
         std::fs::metadata(&db).unwrap().len()
     );
     eprintln!("kill9 loop: answers lost in the kills, resolved after restarts: {totals:?}");
+    eprintln!(
+        "kill9 loop: {} kills during a start: {} before the listening line; (ms, listened): \
+         {startup_kills:?}",
+        startup_kills.len(),
+        startup_kills.iter().filter(|(_, l)| !l).count()
+    );
     for kind in ["upload", "delete"] {
         let mut ms: Vec<u128> = answered
             .iter()
