@@ -133,14 +133,31 @@ impl CheckedFiles {
         if self.invalid.is_empty() {
             return None;
         }
-        let lines: Vec<String> = self
+        // At most ERROR_LINES lines: a hostile zip of thousands of bad names must not turn
+        // into an error text many times its size.
+        let mut lines: Vec<String> = self
             .invalid
             .iter()
+            .take(ERROR_LINES)
             .map(|(name, reason)| format!("{name}: {reason}"))
             .collect();
+        if self.invalid.len() > ERROR_LINES {
+            lines.push(format!(
+                "... and {} more invalid entries",
+                self.invalid.len() - ERROR_LINES
+            ));
+        }
         Some(ZipError::Invalid(lines.join("\n")))
     }
 }
+
+/// goshelf's own limit on the central directory (names, extra fields, comments): it bounds
+/// the memory a zip's listing takes while it is checked. Real modules stay far below it (a
+/// module of 20,000 files has a directory of about 2 MiB).
+pub const MAX_CENTRAL_DIRECTORY: u64 = 16 << 20;
+
+/// The most invalid entries an error text lists.
+pub const ERROR_LINES: usize = 10;
 
 /// Go's `CheckZip(m, zipFile)` on the central directory (no data read).
 ///
@@ -193,7 +210,7 @@ fn read_prefix_watched<R: Read + Seek>(mut reader: R) -> Result<(String, String)
         ));
     }
     reader.seek(SeekFrom::Start(end.offset)).map_err(io_error)?;
-    let first = read_header(&mut BufReader::new(&mut reader))?
+    let first = read_header(&mut BufReader::new(&mut reader), &mut 0)?
         .ok_or_else(|| ZipError::Invalid(NOT_A_ZIP.to_owned()))?;
     let no_prefix = || {
         ZipError::Invalid(format!(
@@ -479,6 +496,10 @@ struct RawEntry {
     method: u16,
     uncompressed_size: u64,
     external_attrs: u32,
+    /// CRC-32, compressed size and local header offset, for the data descriptor check.
+    crc32: u32,
+    compressed_size: u64,
+    header_offset: u64,
 }
 
 impl RawEntry {
@@ -544,8 +565,14 @@ fn read_directory_end<R: Read + Seek>(r: &mut R, size: u64) -> Result<DirectoryE
             "{NOT_A_ZIP} (multi-disk archives are not supported)"
         )));
     }
+    let end_at = size - tail_len + at as u64;
+    // goshelf's own check (Go ignores the size): the directory must end before its end record.
+    if cd_size != 0xFFFF_FFFF && end.offset.saturating_add(u64::from(cd_size)) > end_at {
+        return Err(ZipError::Invalid(format!(
+            "{NOT_A_ZIP} (central directory size runs past its end record)"
+        )));
+    }
     if end.entries == 0xFFFF || cd_size == 0xFFFF_FFFF || end.offset == 0xFFFF_FFFF {
-        let end_at = size - tail_len + at as u64;
         if let Some(zip64) = read_zip64_end(r, end_at)? {
             end = zip64;
         }
@@ -586,7 +613,10 @@ fn read_zip64_end<R: Read + Seek>(
 
 /// archive/zip `readDirectoryHeader`: one central directory record, or `None` at the first
 /// bytes that are not a record signature (the end of the directory).
-fn read_header<R: Read>(r: &mut R) -> Result<Option<RawEntry>, ZipError> {
+fn read_header<R: Read>(
+    r: &mut R,
+    directory_bytes: &mut u64,
+) -> Result<Option<RawEntry>, ZipError> {
     let bad = || ZipError::Invalid(NOT_A_ZIP.to_owned());
     let mut fixed = [0_u8; 46];
     let mut got = 0;
@@ -606,8 +636,16 @@ fn read_header<R: Read>(r: &mut R) -> Result<Option<RawEntry>, ZipError> {
     let extra_len = usize::from(u16_at(&fixed, 30));
     let comment_len = usize::from(u16_at(&fixed, 32));
     let mut var = vec![0_u8; name_len + extra_len + comment_len];
+    *directory_bytes += 46 + var.len() as u64;
+    if *directory_bytes > MAX_CENTRAL_DIRECTORY {
+        return Err(ZipError::TooLarge(format!(
+            "zip central directory larger than {MAX_CENTRAL_DIRECTORY} bytes (goshelf's limit)"
+        )));
+    }
     r.read_exact(&mut var).map_err(|_| bad())?;
     let mut uncompressed = u64::from(u32_at(&fixed, 24));
+    let mut compressed = u64::from(u32_at(&fixed, 20));
+    let mut header_offset = u64::from(u32_at(&fixed, 42));
     let mut need_usize = u32_at(&fixed, 24) == u32::MAX;
     let mut need_csize = u32_at(&fixed, 20) == u32::MAX;
     let mut need_offset = u32_at(&fixed, 42) == u32::MAX;
@@ -624,19 +662,17 @@ fn read_header<R: Read>(r: &mut R) -> Result<Option<RawEntry>, ZipError> {
             continue;
         }
         // Zip64 fields appear only for the values saturated above, in this order.
-        for (need, keep) in [
-            (&mut need_usize, true),
-            (&mut need_csize, false),
-            (&mut need_offset, false),
+        for (need, slot) in [
+            (&mut need_usize, &mut uncompressed),
+            (&mut need_csize, &mut compressed),
+            (&mut need_offset, &mut header_offset),
         ] {
             if *need {
                 *need = false;
                 if field.len() < 8 {
                     return Err(bad());
                 }
-                if keep {
-                    uncompressed = u64_at(field, 0);
-                }
+                *slot = u64_at(field, 0);
                 field = &field[8..];
             }
         }
@@ -653,6 +689,9 @@ fn read_header<R: Read>(r: &mut R) -> Result<Option<RawEntry>, ZipError> {
         method: u16_at(&fixed, 10),
         uncompressed_size: uncompressed,
         external_attrs: u32_at(&fixed, 38),
+        crc32: u32_at(&fixed, 16),
+        compressed_size: compressed,
+        header_offset,
     }))
 }
 
@@ -680,7 +719,8 @@ fn open<R: Read + Seek>(
     let mut entries = Vec::new();
     {
         let mut buffered = BufReader::with_capacity(READ_BUFFER, &mut reader);
-        while let Some(entry) = read_header(&mut buffered)? {
+        let mut directory_bytes = 0_u64;
+        while let Some(entry) = read_header(&mut buffered, &mut directory_bytes)? {
             if entries.len() == MAX_FILES {
                 return Err(ZipError::TooLarge(format!(
                     "zip has more than {MAX_FILES} entries"
@@ -692,6 +732,12 @@ fn open<R: Read + Seek>(
     if entries.len() as u64 != end.entries {
         return Err(bad());
     }
+    for entry in entries
+        .iter()
+        .filter(|e| e.flags & FLAG_DATA_DESCRIPTOR != 0)
+    {
+        check_data_descriptor(&mut reader, entry, size)?;
+    }
     let archive = ZipArchive::new(reader).map_err(|_| bad())?;
     if archive.central_directory_start() != end.offset || archive.offset() != 0 {
         return Err(ZipError::Invalid(format!(
@@ -699,6 +745,47 @@ fn open<R: Read + Seek>(
         )));
     }
     Ok((entries, archive))
+}
+
+/// General purpose flag bit 3: sizes and CRC follow the data in a descriptor.
+const FLAG_DATA_DESCRIPTOR: u16 = 0x0008;
+const DESCRIPTOR_SIG: [u8; 4] = *b"PK\x07\x08";
+
+/// archive/zip `readDataDescriptor`: an entry with flag bit 3 is followed by a descriptor
+/// (its signature optional) whose CRC-32 must equal the central directory's, or Go's reader
+/// fails with `zip: checksum error` (or an unexpected EOF when there is no room for it) and
+/// the go command could never unzip the module. The sizes in it are ignored, as Go does.
+fn check_data_descriptor<R: Read + Seek>(
+    r: &mut R,
+    entry: &RawEntry,
+    size: u64,
+) -> Result<(), ZipError> {
+    let name = entry.display_name();
+    let bad = |why: &str| ZipError::Invalid(format!("{name}: {why}"));
+    let mut local = [0_u8; 30];
+    r.seek(SeekFrom::Start(entry.header_offset))
+        .map_err(io_error)?;
+    r.read_exact(&mut local).map_err(|_| bad(NOT_A_ZIP))?;
+    let data_at = entry
+        .header_offset
+        .checked_add(30 + u64::from(u16_at(&local, 26)) + u64::from(u16_at(&local, 28)))
+        .and_then(|d| d.checked_add(entry.compressed_size))
+        .filter(|&end| end <= size)
+        .ok_or_else(|| bad(NOT_A_ZIP))?;
+    let mut desc = [0_u8; 8];
+    let avail = usize::try_from((size - data_at).min(8)).unwrap_or(0);
+    r.seek(SeekFrom::Start(data_at)).map_err(io_error)?;
+    r.read_exact(&mut desc[..avail]).map_err(io_error)?;
+    let crc_at = if desc[..4] == DESCRIPTOR_SIG { 4 } else { 0 };
+    if avail < crc_at + 4 {
+        return Err(bad("zip: data descriptor missing (unexpected EOF)"));
+    }
+    if u32_at(&desc, crc_at) != entry.crc32 {
+        return Err(bad(
+            "zip: checksum error (data descriptor CRC differs from the directory)",
+        ));
+    }
+    Ok(())
 }
 
 /// How checkZip saw an entry.
@@ -726,6 +813,9 @@ pub(super) fn check_names<'a>(
             method: 8,
             uncompressed_size: size,
             external_attrs: 0,
+            crc32: 0,
+            compressed_size: 0,
+            header_offset: 0,
         })
         .collect();
     classify(&entries, prefix).0
@@ -1284,6 +1374,9 @@ mod tests {
             method: 8,
             uncompressed_size: size,
             external_attrs: 0,
+            crc32: 0,
+            compressed_size: 0,
+            header_offset: 0,
         };
         let run = |entries: &[RawEntry]| classify(entries, "example.com/m@v1.0.0/").0;
         assert_eq!(run(&[entry("a", MAX_ZIP_FILE)]).error_text(), None);
