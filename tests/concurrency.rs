@@ -636,3 +636,136 @@ fn backup_during_uploads_holds_everything_acknowledged_before_it() {
          during writes"
     );
 }
+
+/// Many admins deleting the same version at the same moment: one 204, the rest 404; with the
+/// zip shared by two owners, the blob survives the first owner's delete and goes with the
+/// second's (verify: reference counts and orphan chunks).
+#[test]
+fn concurrent_deletes_of_one_version_one_204_rest_404() {
+    const DELETERS: usize = 16;
+    let mut server = TestServer::start();
+    let mut client = Client::new(server.addr());
+    let shared = Artefact::new(
+        "acme",
+        "example.com/del/race",
+        "v1.0.0",
+        300 << 10,
+        "del-race",
+    );
+    let keep = Artefact::new("acme", "example.com/del/race", "v1.0.1", 0, "del-keep");
+    for a in [&shared, &shared.with_owner("beta"), &keep] {
+        assert_eq!(a.upload(&mut client).unwrap().status, 201);
+    }
+    let mut outcome = Vec::new();
+    for owner in ["acme", "beta"] {
+        let target = shared.with_owner(owner);
+        let barrier = Arc::new(std::sync::Barrier::new(DELETERS));
+        let handles: Vec<_> = (0..DELETERS)
+            .map(|_| {
+                let (addr, target, barrier) = (
+                    server.addr().to_owned(),
+                    target.clone(),
+                    Arc::clone(&barrier),
+                );
+                std::thread::spawn(move || {
+                    let mut client = Client::new(&addr);
+                    barrier.wait();
+                    target.delete(&mut client).map(|r| r.status)
+                })
+            })
+            .collect();
+        let mut statuses: Vec<u16> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().unwrap())
+            .collect();
+        statuses.sort_unstable();
+        let mut expected = vec![204];
+        expected.extend([404; DELETERS - 1]);
+        assert_eq!(
+            statuses, expected,
+            "{DELETERS} DELETEs of {target:?} at once"
+        );
+        let v = stress::verify_online(server.url(), &format!("after the deletes under {owner}"));
+        outcome.push((owner, v));
+    }
+    eprintln!("{DELETERS} racing DELETEs per owner: one 204 each; verify after each: {outcome:?}");
+    // acme's delete left the blob to beta; beta's freed it: only `keep`'s blob remains.
+    assert_eq!((outcome[0].1.blobs, outcome[1].1.blobs), (2, 1));
+    assert!(server.terminate().success());
+    stress::verify_db(&server.db_path(), "after the racing deletes");
+}
+
+/// DELETE and a re-upload of the identical zip (allowed: same checksum as the tombstone) of
+/// one version, raced by several clients for a few seconds: every answer is 201, 204, 404 or
+/// 409, the version ends up wholly present or wholly gone, and verify stays clean.
+#[test]
+fn delete_and_identical_reupload_races_stay_consistent() {
+    const CLIENTS: usize = 8;
+    const RUN: Duration = Duration::from_secs(4);
+    let mut server = TestServer::start();
+    let a = Artefact::new("acme", "example.com/flip/m", "v1.0.0", 300 << 10, "flip");
+    let also = a.with_owner("beta");
+    let mut client = Client::new(server.addr());
+    for x in [&a, &also] {
+        assert_eq!(x.upload(&mut client).unwrap().status, 201);
+    }
+    let started = Instant::now();
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (addr, a) = (server.addr().to_owned(), a.clone());
+            std::thread::spawn(move || {
+                let mut tally = Tally::default();
+                let mut client = Client::new(&addr);
+                let mut n = i;
+                while started.elapsed() < RUN {
+                    let t = Instant::now();
+                    let (op, r) = if n % 2 == 0 {
+                        ("delete", a.delete(&mut client))
+                    } else {
+                        ("upload", a.upload(&mut client))
+                    };
+                    match r {
+                        Ok(r) => tally.record(op, r.status, t.elapsed()),
+                        Err(e) => tally.errors.push(format!("{op}: {e}")),
+                    }
+                    n += 1;
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut tally = Tally::default();
+    for h in handles {
+        tally.merge(h.join().unwrap());
+    }
+    eprintln!(
+        "{CLIENTS} clients flipping one version for {RUN:?}: {} requests\n{}",
+        tally.requests(),
+        tally.table()
+    );
+    assert!(tally.errors.is_empty(), "{:?}", tally.errors);
+    let odd: Vec<(&str, u16)> = tally
+        .statuses
+        .keys()
+        .copied()
+        .filter(|(op, s)| !matches!((*op, *s), ("delete", 204 | 404) | ("upload", 201 | 409)))
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "unexpected answers: {odd:?}\n{}",
+        tally.table()
+    );
+    let listed = stress::list(&mut client, &a.owner, &a.module)
+        .unwrap()
+        .contains(&a.version);
+    let seen = observe(&mut client, &a, listed, true);
+    assert!(
+        matches!(seen, Ok(Seen::Complete | Seen::Gone)),
+        "after the races: {seen:?}"
+    );
+    let v = stress::verify_online(server.url(), "after the races");
+    let present = u64::from(seen == Ok(Seen::Complete));
+    assert_eq!((v.versions, v.blobs), (1 + present, 1), "{v:?}");
+    assert!(server.terminate().success());
+    stress::verify_db(&server.db_path(), "after the races, offline");
+}
