@@ -585,7 +585,7 @@ fn kill9_during_uploads_and_deletes_loses_nothing_acknowledged() {
         premature.join("\n")
     );
     assert!(
-        m.acked_uploads >= 100 && m.acked_deletes >= 10,
+        m.acked_uploads >= 60 && m.acked_deletes >= 10,
         "seed {seed}: too little traffic to mean anything: {} uploads, {} deletes acknowledged",
         m.acked_uploads,
         m.acked_deletes
