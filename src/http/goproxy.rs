@@ -331,8 +331,9 @@ async fn zip(
     head: bool,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (m, v) = (module.clone(), version.clone());
-    let lookup = blocking(move || state.store.open_zip(&owner, &m, &v)).await?;
+    let (m, v, o) = (module.clone(), version.clone(), owner.clone());
+    let store = Arc::clone(&state.store);
+    let lookup = blocking(move || store.open_zip(&o, &m, &v)).await?;
     let (rec, reader) = match lookup {
         ZipLookup::Found(rec, reader) => (rec, reader),
         ZipLookup::Deleted => return Err(missing(&VersionLookup::Deleted, &module, &version)),
@@ -402,7 +403,13 @@ async fn zip(
     let body = if head || start == end {
         Body::empty()
     } else {
-        Body::wrap_stream(zip_stream(*reader, rec, start, end))
+        let source = ZipSource {
+            store: Arc::clone(&state.store),
+            owner,
+            module,
+            version,
+        };
+        Body::wrap_stream(zip_stream(source, *reader, rec, start, end))
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
@@ -413,42 +420,88 @@ async fn zip(
 /// How much one step of a zip stream reads: one store chunk at most.
 const STREAM_STEP: usize = store::CHUNK_SIZE as usize;
 
+/// Where a zip stream's bytes come from, to open them again if its snapshot dies.
+struct ZipSource {
+    store: Arc<store::Store>,
+    owner: String,
+    module: String,
+    version: String,
+}
+
+/// How many times one download may reopen its blob.
+const STREAM_REOPENS: u32 = 3;
+
 /// Streams `[start, end)` of a blob, one chunk at a time, off the async threads.
+///
+/// If a read fails (the store reopened the database after an I/O error, which ends every
+/// snapshot of the old handle), the blob is opened again from the store and the stream goes on
+/// at the same offset, provided the version still has the same content (same BLAKE3).
 fn zip_stream(
+    source: ZipSource,
     reader: BlobReader,
     rec: VersionRecord,
     start: u64,
     end: u64,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    let reader = Arc::new(reader);
-    futures_util::stream::try_unfold(start, move |offset| {
-        let reader = Arc::clone(&reader);
-        let blob = rec.blake3.clone();
-        async move {
-            if offset >= end {
-                return Ok(None);
+    let source = Arc::new(source);
+    let blob = Arc::new(rec.blake3);
+    futures_util::stream::try_unfold(
+        (Arc::new(reader), start, 0_u32),
+        move |(reader, offset, reopens)| {
+            let (source, blob) = (Arc::clone(&source), Arc::clone(&blob));
+            async move {
+                if offset >= end {
+                    return Ok(None);
+                }
+                let want = usize::try_from(end - offset)
+                    .unwrap_or(usize::MAX)
+                    .min(STREAM_STEP);
+                let (mut reader, mut reopens) = (reader, reopens);
+                loop {
+                    let r = Arc::clone(&reader);
+                    let read = tokio::task::spawn_blocking(move || {
+                        let mut buf = Vec::with_capacity(want);
+                        r.read_at(offset, want, &mut buf).map(|_| buf)
+                    })
+                    .await
+                    .map_err(std::io::Error::other)?;
+                    match read {
+                        Ok(chunk) if !chunk.is_empty() => {
+                            let next = offset + chunk.len() as u64;
+                            return Ok(Some((Bytes::from(chunk), (reader, next, reopens))));
+                        }
+                        Ok(_) => {
+                            tracing::error!("blob {blob} ended early at {offset}");
+                            return Err(std::io::Error::other("blob ended early"));
+                        }
+                        Err(e) if reopens < STREAM_REOPENS => {
+                            tracing::warn!("reading blob {blob} at {offset}: {e}; reopening it");
+                            reopens += 1;
+                            let s = Arc::clone(&source);
+                            let again = tokio::task::spawn_blocking(move || {
+                                s.store.open_zip(&s.owner, &s.module, &s.version)
+                            })
+                            .await
+                            .map_err(std::io::Error::other)?;
+                            match again {
+                                Ok(ZipLookup::Found(r2, fresh)) if r2.blake3 == *blob => {
+                                    reader = Arc::new(*fresh);
+                                }
+                                other => {
+                                    tracing::error!("cannot reopen blob {blob}: {other:?}");
+                                    return Err(std::io::Error::other(e.to_string()));
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!("reading blob {blob} at {offset}: {e}");
+                            return Err(std::io::Error::other(e.to_string()));
+                        }
+                    }
+                }
             }
-            let want = usize::try_from(end - offset)
-                .unwrap_or(usize::MAX)
-                .min(STREAM_STEP);
-            let chunk = tokio::task::spawn_blocking(move || {
-                let mut buf = Vec::with_capacity(want);
-                reader.read_at(offset, want, &mut buf).map(|_| buf)
-            })
-            .await
-            .map_err(std::io::Error::other)?
-            .map_err(|e| {
-                tracing::error!("reading blob {blob} at {offset}: {e}");
-                std::io::Error::other(e.to_string())
-            })?;
-            if chunk.is_empty() {
-                tracing::error!("blob {blob} ended early at {offset}");
-                return Err(std::io::Error::other("blob ended early"));
-            }
-            let next = offset + chunk.len() as u64;
-            Ok(Some((Bytes::from(chunk), next)))
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]

@@ -82,8 +82,10 @@ impl Store {
     /// # Errors
     /// Storage errors, or `out` failing (`Error::Io`).
     pub fn export(&self, out: &mut dyn Write) -> Result<u64> {
-        self.with_db(|db| {
-            let txn = db.begin_read()?;
+        // A long snapshot read holds its transaction, not the database handle, so a reopen
+        // after an I/O error elsewhere need not wait for it.
+        let txn = self.begin_read()?;
+        {
             out.write_all(MAGIC)?;
             out.write_all(&FORMAT.to_be_bytes())?;
             let mut count = 0u64;
@@ -97,7 +99,7 @@ impl Store {
             out.write_all(&count.to_be_bytes())?;
             out.flush()?;
             Ok(count)
-        })
+        }
     }
 
     /// Creates a new database at `path` (which must not exist) from an export stream, in one

@@ -273,6 +273,11 @@ impl Store {
         Ok(db)
     }
 
+    /// A read transaction (a snapshot) that does not keep the database handle.
+    fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        self.with_db(|db| Ok(db.begin_read()?))
+    }
+
     /// Runs `f` on the database; after an I/O error, reopens it for the next caller.
     fn with_db<T>(&self, f: impl FnOnce(&redb::Database) -> Result<T>) -> Result<T> {
         let db = self.handle()?;
@@ -317,7 +322,7 @@ impl Store {
 }
 
 /// How long a reopen waits for operations in flight on the failed handle.
-const REOPEN_WAIT: Duration = Duration::from_secs(10);
+const REOPEN_WAIT: Duration = Duration::from_secs(2);
 
 fn open_file(path: &Path) -> Result<redb::Database> {
     redb::Builder::new()

@@ -81,8 +81,10 @@ impl Store {
     /// # Errors
     /// Storage errors that stop the check itself; damage it finds goes into the report.
     pub fn verify(&self) -> Result<VerifyReport> {
-        self.with_db(|db| {
-            let txn = db.begin_read()?;
+        // A long snapshot read holds its transaction, not the database handle, so a reopen
+        // after an I/O error elsewhere need not wait for it.
+        let txn = self.begin_read()?;
+        {
             let mut report = VerifyReport::default();
 
             // Versions, by the blob they use.
@@ -245,7 +247,7 @@ impl Store {
                 );
             }
             Ok(report)
-        })
+        }
     }
 }
 
