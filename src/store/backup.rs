@@ -8,9 +8,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use redb::{
-    Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, Value, WriteTransaction,
-};
+use redb::{Key, ReadTransaction, ReadableTable, TableDefinition, Value, WriteTransaction};
 
 use super::{schema, Error, Result, Store};
 
