@@ -1559,6 +1559,15 @@ fn gomod_recipes() -> Vec<Case> {
             "module declares its path as \"example.com/evil\"",
             gomod("module example.com/evil\n"),
         ),
+        // Found by fuzzing (fuzz/regressions/modfile/): ParseLax reads `module ""` as an empty
+        // path, as Go's does; the upload must refuse it as another module's go.mod.
+        case(
+            "gomod/empty-module-path.zip",
+            "module \"\" (an empty quoted path)",
+            400,
+            "module declares its path as \"\"",
+            gomod("module \"\" // co\ng~orm[ep\n"),
+        ),
         case(
             "gomod/other-major.zip",
             "go.mod declares the /v2 module",
@@ -2959,7 +2968,7 @@ fn upload_hostile_corpus_is_rejected_and_database_unchanged() {
         let a = (h.send)(&server);
         let elapsed = start.elapsed();
         problems.extend(judge(
-            h.label,
+            &format!("{} ({})", h.label, h.attack),
             h.statuses,
             h.reason,
             h.from_goshelf,
@@ -3154,5 +3163,54 @@ fn hostile_long_invalid_names_keep_memory_proportional() {
         worst <= 6.0,
         "peak memory grew {worst:.1}x the upload size (limit 6x):\n{}",
         report.join("\n")
+    );
+}
+
+/// Every input under fuzz/regressions/<target>/ (crashes the fuzzers found, minimized) goes
+/// through the same goshelf functions as its fuzz target, so a regression fails here on the
+/// stable toolchain without cargo-fuzz.
+#[test]
+fn hostile_fuzz_regressions_replay() {
+    use goshelf::gomod::{modfile, path, version, zip as gozip};
+    let root = manifest_dir().join("fuzz/regressions");
+    let mut replayed = 0;
+    for (name, file) in crate::support::walk_files(&root) {
+        let data = std::fs::read(&file).unwrap();
+        let target = name.split('/').next().unwrap();
+        match target {
+            "zip_validate" => {
+                let size = data.len() as u64;
+                let cursor = || std::io::Cursor::new(data.as_slice());
+                let (p, v) = gozip::read_prefix(cursor()).unwrap_or((M.to_owned(), V.to_owned()));
+                let _ = gozip::check_zip(cursor(), size, &p, &v);
+                let _ = gozip::validate(cursor(), size, &p, &v);
+            }
+            "path_version" => {
+                let text = String::from_utf8_lossy(&data);
+                let _ = (path::check_path(&text), path::unescape_path(&text));
+                let _ = (version::canonical(&text), version::is_pseudo(&text));
+            }
+            "modfile" => {
+                let _ = (modfile::module_path(&data), modfile::go_version(&data));
+            }
+            "goproxy_request" => {
+                let text = String::from_utf8_lossy(&data);
+                let _ = goshelf::http::goproxy::parse_request(&text);
+                let _ = goshelf::http::goproxy::parse_range(&text, 1000);
+            }
+            other => panic!("fuzz/regressions/{name}: unknown target {other:?}"),
+        }
+        replayed += 1;
+    }
+    assert!(
+        replayed > 0,
+        "no regression inputs under {}",
+        root.display()
+    );
+    // `module ""`: an empty path, as Go's ParseLax reads it (not an error here; the upload
+    // rejects it because it is not the zip's module path).
+    assert_eq!(
+        modfile::module_path(b"module \"\" // co\ng~orm[ep").as_deref(),
+        Ok("")
     );
 }
