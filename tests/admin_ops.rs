@@ -1,7 +1,7 @@
 //! `goshelf backup`, `verify` and `compact` (issue 5) against real servers and files.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use goshelf::store::{self, Store};
 use redb::ReadableTable;
@@ -9,17 +9,7 @@ use redb::ReadableTable;
 use crate::support::{http, ModZip, TestServer};
 
 fn goshelf(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_goshelf"));
-    cmd.args(args);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("GOSHELF_") {
-            cmd.env_remove(key);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+    crate::support::stress::goshelf(args, env, std::time::Duration::from_secs(120))
 }
 
 fn text(out: &Output) -> String {

@@ -37,19 +37,11 @@ fn sample_tree(root: &Path, module: &str) {
     );
 }
 
-/// Runs `goshelf publish <args>` in `dir`, with a clean environment plus `env`.
+/// Runs `goshelf publish <dir> <args>`, with a clean environment plus `env`.
 fn publish(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_goshelf"));
-    cmd.arg("publish").args(args).current_dir(dir);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("GOSHELF_") {
-            cmd.env_remove(key);
-        }
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+    let mut all = vec!["publish", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    crate::support::stress::goshelf(&all, env, std::time::Duration::from_secs(120))
 }
 
 fn ok(out: &Output) -> String {
