@@ -106,7 +106,15 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .then(|owner, state, headers, body| async move {
-            into_response(upload::handle(state, owner, headers, Box::pin(body)).await)
+            let mut resp =
+                into_response(upload::handle(state, owner, headers, Box::pin(body)).await);
+            // A refused upload may leave body bytes unread; say the connection ends, so a
+            // keep-alive client does not send its next request into a closed socket.
+            if resp.status().is_client_error() || resp.status().is_server_error() {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
         });
 
     let goproxy = warp::path!("api" / "packages" / String / "go" / ..)
