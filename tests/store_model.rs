@@ -315,8 +315,11 @@ fn failed_commit_keeps_earlier_versions_and_adds_nothing() {
     put(&store, "acme", "example.com/a", "v1.1.0", 4).unwrap();
 }
 
-/// The committed file written by schema 1 (the first release). Regenerate only when adding a
-/// new schema's fixture, never to make this test pass: it proves old files still open.
+/// The committed file written by schema 1 (the first release), frozen: it proves old files
+/// still open. It was written once with this crate's store API: `bootstrap_admin` with token
+/// `fixture-token`, then `content(4)` as acme example.com/a@v0.9.0, `content(1)` as v1.0.0,
+/// `content(3)` (two chunks) as v1.1.0, and v0.9.0 deleted. A new schema adds its own fixture
+/// beside it; this one is never rewritten.
 const SCHEMA1_FIXTURE: &str = "tests/fixtures/db/schema1.redb";
 
 #[test]
@@ -350,24 +353,4 @@ fn schema1_fixture_opens_and_serves_its_versions() {
         .user_for_token("fixture-token")
         .unwrap()
         .is_some_and(|(u, _)| u.is_admin));
-}
-
-/// Writes `SCHEMA1_FIXTURE`; run by hand with `cargo test -- --ignored write_schema1_fixture`
-/// when the fixture must be created, then commit the file.
-#[test]
-#[ignore = "a tool that writes the fixture, not a test"]
-fn write_schema1_fixture() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA1_FIXTURE);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let _ = std::fs::remove_file(&path);
-    let store = Store::open(&path).unwrap();
-    assert!(store
-        .bootstrap_admin("fixture-token", 1_700_000_000)
-        .unwrap());
-    put(&store, "acme", "example.com/a", "v0.9.0", 4).unwrap();
-    put(&store, "acme", "example.com/a", "v1.0.0", 1).unwrap();
-    put(&store, "acme", "example.com/a", "v1.1.0", 3).unwrap();
-    assert!(store
-        .delete_version("acme", "example.com/a", "v0.9.0", 1_700_000_001)
-        .unwrap());
 }
