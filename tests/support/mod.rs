@@ -171,3 +171,26 @@ pub fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Waits up to `timeout` for `child` to exit; if it does not, kills it and panics with `log`
+/// (the server's stderr, read lazily).
+pub fn wait_for_exit(
+    mut child: std::process::Child,
+    timeout: Duration,
+    log: impl FnOnce() -> String,
+) -> std::process::ExitStatus {
+    let mut exit = None;
+    let exited = poll_until(timeout, || {
+        exit = child.try_wait().unwrap();
+        exit.is_some()
+    });
+    if !exited {
+        child.kill().ok();
+        child.wait().ok();
+        panic!(
+            "server did not exit within {timeout:?}\n--- server stderr ---\n{}",
+            log()
+        );
+    }
+    exit.unwrap()
+}

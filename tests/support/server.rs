@@ -15,7 +15,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use super::http::{self, Auth, Response};
-use super::{poll_until, ModZip};
+use super::ModZip;
 
 /// The admin token every test server is started with (`GOSHELF_ADMIN_TOKEN`).
 pub const ADMIN_TOKEN: &str = "goshelf-test-admin-token-8f2c61d0a7e94b3c";
@@ -198,21 +198,8 @@ impl TestServer {
 
     /// Waits (at most 20 s) for the server to exit and returns its status.
     pub fn wait(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("server is not running");
-        let mut exit = None;
-        let exited = poll_until(SHUTDOWN_TIMEOUT, || {
-            exit = child.try_wait().unwrap();
-            exit.is_some()
-        });
-        if !exited {
-            child.kill().ok();
-            child.wait().ok();
-            panic!(
-                "server did not exit within {SHUTDOWN_TIMEOUT:?}\n--- server stderr ---\n{}",
-                self.stderr_log()
-            );
-        }
-        exit.unwrap()
+        let child = self.child.take().expect("server is not running");
+        super::wait_for_exit(child, SHUTDOWN_TIMEOUT, || self.stderr_log())
     }
 
     /// SIGTERM, then waits for the exit and returns its status.

@@ -17,7 +17,7 @@ use goshelf::store::{self, Store};
 
 use super::server::ADMIN_TOKEN;
 use super::wire::{Client, Reply, WireError};
-use super::{incompressible, poll_until, run_with_timeout, ModZip};
+use super::{incompressible, run_with_timeout, ModZip};
 
 /// SplitMix64: tiny, seedable, good enough to pick sizes and delays.
 pub struct Rng(u64);
@@ -564,25 +564,12 @@ impl ServeProc {
 
     /// SIGTERM and wait (20 s at most).
     pub fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("server is not running");
+        let child = self.child.take().expect("server is not running");
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap();
-        let mut exit = None;
-        let exited = poll_until(Duration::from_secs(20), || {
-            exit = child.try_wait().unwrap();
-            exit.is_some()
-        });
-        if !exited {
-            child.kill().ok();
-            child.wait().ok();
-            panic!(
-                "server did not exit within 20 s of SIGTERM\n{}",
-                self.stderr_log()
-            );
-        }
-        exit.unwrap()
+        super::wait_for_exit(child, Duration::from_secs(20), || self.stderr_log())
     }
 }
 
