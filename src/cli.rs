@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// 500MiB, the go command's own limit for a module zip].
     #[arg(long, value_name = "SIZE")]
     pub max_upload: Option<String>,
+    /// Failed authentications one address may make per minute before it is answered 429 with
+    /// Retry-After [env: GOSHELF_AUTH_FAILURES_PER_MINUTE] [default: 10; 0: no limit].
+    #[arg(long, value_name = "N")]
+    pub auth_failures_per_minute: Option<String>,
     /// A TOML file with any of the keys listen, db, max_upload, admin_token (lowest
     /// precedence: flags and environment override it).
     #[arg(long, env = "GOSHELF_CONFIG", value_name = "FILE")]
@@ -149,6 +153,7 @@ impl ServeArgs {
             db: self.db.clone(),
             max_upload: self.max_upload.clone(),
             admin_token: None,
+            auth_failures_per_minute: self.auth_failures_per_minute.clone(),
         };
         let env = RawConfig::from_env(&|k| std::env::var(k).ok());
         let file = match &self.config {
