@@ -541,6 +541,49 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
     }
 }
 
+/// Parses an expiry: a duration from `now` (`90d`, `12h`, `30m`) or a UTC date
+/// (`2027-01-31`, midnight) or an RFC 3339 time; returns Unix seconds.
+///
+/// # Errors
+/// A one-line reason.
+pub fn parse_expiry(text: &str, now: i64) -> Result<i64, String> {
+    let t = text.trim();
+    let bad =
+        || format!("--expires {t:?}: use a duration like 90d, 12h, 30m or a date like 2027-01-31");
+    if let Some(unit) = t.chars().last().filter(char::is_ascii_alphabetic) {
+        let n: i64 = t[..t.len() - 1].parse().map_err(|_| bad())?;
+        let secs = match unit {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            _ => return Err(bad()),
+        };
+        if n <= 0 {
+            return Err(bad());
+        }
+        return n
+            .checked_mul(secs)
+            .and_then(|d| now.checked_add(d))
+            .ok_or_else(bad);
+    }
+    let rfc = time::format_description::well_known::Rfc3339;
+    if let Ok(at) = time::OffsetDateTime::parse(t, &rfc) {
+        return Ok(at.unix_timestamp());
+    }
+    let parts: Vec<&str> = t.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (y, m, d): (i32, u8, u8) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    let month = time::Month::try_from(m).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
+    Ok(date.midnight().assume_utc().unix_timestamp())
+}
+
 fn new_password_hash(password: &str) -> Result<String, Error> {
     auth::check_new_password(password).map_err(Error::Invalid)?;
     auth::hash_password(password).map_err(Error::Invalid)
@@ -641,6 +684,18 @@ mod tests {
             let body = body.map(|b| b.to_string()).unwrap_or_default();
             let back = Op::from_request(method, &segs, &query, body.as_bytes()).unwrap();
             assert_eq!(back, op, "{method} {path} {body}");
+        }
+    }
+
+    #[test]
+    fn parse_expiry_takes_durations_and_dates() {
+        assert_eq!(parse_expiry("90d", 1000), Ok(1000 + 90 * 86_400));
+        assert_eq!(parse_expiry("12h", 0), Ok(12 * 3600));
+        assert_eq!(parse_expiry("30m", 0), Ok(1800));
+        assert_eq!(parse_expiry("2027-01-31", 0), Ok(1_801_267_200));
+        assert_eq!(parse_expiry("2027-01-31T12:00:00Z", 0), Ok(1_801_310_400));
+        for bad in ["", "d", "-5d", "0d", "5w", "2027-13-01", "soon"] {
+            assert!(parse_expiry(bad, 0).is_err(), "{bad}");
         }
     }
 

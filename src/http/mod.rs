@@ -25,6 +25,9 @@ use crate::config::Config;
 use crate::store::Store;
 use error::ApiError;
 
+/// How often batched bookkeeping (tokens' last use) is written to the store.
+pub const BACKGROUND_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
