@@ -10,6 +10,7 @@ mod blobs;
 mod modules;
 pub mod records;
 pub mod schema;
+mod tls;
 pub mod users;
 mod verify;
 
@@ -237,6 +238,7 @@ impl Store {
                 txn.open_table(schema::CHUNKS)?;
                 txn.open_table(schema::USERS)?;
                 txn.open_table(schema::TOKENS)?;
+                txn.open_table(schema::TLS)?;
             }
             txn.commit()?;
             Ok(())

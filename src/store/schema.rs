@@ -44,3 +44,8 @@ pub const TOKENS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("toke
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 /// Meta key of the creation time.
 pub const META_CREATED_AT: &str = "created_at";
+
+/// The self-signed mode's TLS material (`store::tls`): `"ca_cert"`, `"ca_key"`,
+/// `"server_cert"`, `"server_key"` → PEM text; `"server"` → `TlsServerRecord` (JSON). The
+/// private keys make the database file as secret as a key file.
+pub const TLS: TableDefinition<&str, &[u8]> = TableDefinition::new("tls");
