@@ -88,6 +88,7 @@ fn fixture() -> Fixture {
         db: Some(dir.path().join("bench.redb")),
         max_upload: None,
         admin_token: None,
+        ..RawConfig::default()
     };
     let config = raw.resolve().unwrap();
     let store = Store::open(&config.db).unwrap();
