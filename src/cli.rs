@@ -354,9 +354,13 @@ Install it for good:
 fn ca_export(args: &CaExportArgs) -> anyhow::Result<()> {
     let pem = match &args.server {
         Some(server) => {
-            let tls = ureq::tls::TlsConfig::builder()
-                .disable_verification(args.insecure)
-                .build();
+            let tls = if args.insecure {
+                ureq::tls::TlsConfig::builder()
+                    .disable_verification(true)
+                    .build()
+            } else {
+                crate::client::tls_config()?
+            };
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .tls_config(tls)

@@ -473,6 +473,66 @@ fn stalled_and_garbage_handshakes_do_not_block_other_clients() {
     );
 }
 
+/// `goshelf publish` and the admin commands reach an HTTPS server whose CA is in
+/// `SSL_CERT_FILE`, and refuse it without.
+#[test]
+fn publish_and_verify_over_https_trust_ssl_cert_file() {
+    let server = start_self_signed(false, &[]);
+    let ca = export_ca_online(&server);
+    let module = server.dir().join("hello");
+    std::fs::create_dir_all(&module).unwrap();
+    std::fs::write(
+        module.join("go.mod"),
+        "module example.com/hello\n\ngo 1.19\n",
+    )
+    .unwrap();
+    std::fs::write(module.join("hello.go"), "package hello\n").unwrap();
+    let publish = |env: &[(&str, &str)]| {
+        let mut all = vec![("GOSHELF_TOKEN", ADMIN_TOKEN)];
+        all.extend_from_slice(env);
+        goshelf(
+            &[
+                "publish",
+                module.to_str().unwrap(),
+                "--version",
+                "v1.0.0",
+                "--server",
+                server.tls_url(),
+                "--owner",
+                OWNER,
+            ],
+            &all,
+            Duration::from_secs(60),
+        )
+    };
+    let refused = publish(&[("SSL_CERT_FILE", "")]);
+    assert!(
+        !refused.status.success(),
+        "{}",
+        describe_output("publish", &refused)
+    );
+    let text = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+    assert!(
+        text.contains("certificate") || text.contains("issuer"),
+        "{text}"
+    );
+
+    let out = publish(&[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    assert!(out.status.success(), "{}", describe_output("publish", &out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("published example.com/hello@v1.0.0"));
+
+    let out = goshelf(
+        &["verify", "--server", server.tls_url()],
+        &[
+            ("GOSHELF_TOKEN", ADMIN_TOKEN),
+            ("SSL_CERT_FILE", ca.to_str().unwrap()),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", describe_output("verify", &out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verify: 1 versions"));
+}
+
 /// The go command fetches a module through an HTTPS GOPROXY, trusting the exported CA
 /// through `SSL_CERT_FILE`, and its `Sum` is the server's h1.
 fn go_mod_download_over_https(go: Go) {
