@@ -11,6 +11,7 @@ mod blobs;
 mod modules;
 pub mod records;
 pub mod schema;
+mod tls;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -268,6 +269,7 @@ impl Store {
                 txn.open_table(schema::USERS)?;
                 txn.open_table(schema::TOKENS)?;
                 txn.open_table(schema::MEMBERS)?;
+                txn.open_table(schema::TLS)?;
             }
             txn.commit()?;
             Ok(())

@@ -47,3 +47,8 @@ pub const MEMBERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 /// Meta key of the creation time.
 pub const META_CREATED_AT: &str = "created_at";
+
+/// The self-signed mode's TLS material (`store::tls`): `"ca_cert"`, `"ca_key"`,
+/// `"server_cert"`, `"server_key"` → PEM text; `"server"` → `TlsServerRecord` (JSON). The
+/// private keys make the database file as secret as a key file.
+pub const TLS: TableDefinition<&str, &[u8]> = TableDefinition::new("tls");
