@@ -1,4 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+mod accounts;
 mod admin_ops;
 mod concurrency;
 mod crash_safety;
