@@ -11,6 +11,7 @@ mod gomod_zip_upload;
 mod gomod_zipkit;
 mod hostile_uploads;
 mod http_routes;
+mod private_modules;
 mod publish_cli;
 mod server_process;
 mod store_model;
