@@ -356,36 +356,17 @@ fn private_namespace_404_is_word_for_word_the_404_of_a_missing_namespace() {
         assert_eq!((nora.status, &nora.body), (404, &missing.body), "{tail}");
     }
     // Making it public shows it; private again hides it.
-    admin(
-        s,
-        "PATCH",
-        "/api/v1/owners/privco",
-        Some(json!({"visibility": "public"})),
-        204,
-    );
-    assert_eq!(
-        http::get(&format!(
-            "{}/example.com/privco/m/@v/list",
-            s.base("privco")
-        ))
-        .status,
-        200
-    );
-    admin(
-        s,
-        "PATCH",
-        "/api/v1/owners/privco",
-        Some(json!({"visibility": "private"})),
-        204,
-    );
-    assert_eq!(
-        http::get(&format!(
-            "{}/example.com/privco/m/@v/list",
-            s.base("privco")
-        ))
-        .status,
-        404
-    );
+    for (visibility, status) in [("public", 200), ("private", 404)] {
+        admin(
+            s,
+            "PATCH",
+            "/api/v1/owners/privco",
+            Some(json!({ "visibility": visibility })),
+            204,
+        );
+        let list = format!("{}/example.com/privco/m/@v/list", s.base("privco"));
+        assert_eq!(http::get(&list).status, status, "{visibility}");
+    }
 }
 
 #[test]

@@ -165,15 +165,28 @@ pub async fn verify(
     require_admin(&state, &headers, peer).await?;
     let store = std::sync::Arc::clone(&state.store);
     let report = blocking(move || store.verify()).await?;
-    let body = serde_json::to_vec(&report).map_err(|e| ApiError::internal("verify report", &e))?;
-    let mut resp = Response::new(body.into());
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let body =
+        serde_json::to_value(&report).map_err(|e| ApiError::internal("verify report", &e))?;
+    Ok(json_response(StatusCode::OK, Some(&body)))
+}
+
+/// A JSON answer (none for 204), never cached.
+fn json_response(status: StatusCode, body: Option<&serde_json::Value>) -> Response {
+    let mut resp = match body {
+        Some(v) => {
+            let mut r = Response::new(v.to_string().into());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        None => Response::new(warp::hyper::Body::empty()),
+    };
+    *resp.status_mut() = status;
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    resp
 }
 
 /// An accounts API request, before its body is read.
@@ -248,18 +261,6 @@ where
     let actor = principal.clone();
     let outcome = blocking(move || admin::execute(&store, &actor, op, store::now_unix())).await?;
     tracing::info!(target: "goshelf::admin", by = %principal.user, "{} /api/v1/{} -> {}", req.method, req.tail, outcome.status);
-    let mut resp = match &outcome.body {
-        Some(v) => Response::new(v.to_string().into()),
-        None => Response::new(warp::hyper::Body::empty()),
-    };
-    *resp.status_mut() = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
-    if outcome.body.is_some() {
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    Ok(json_response(status, outcome.body.as_ref()))
 }

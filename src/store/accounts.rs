@@ -112,24 +112,29 @@ pub enum Quota {
     Versions,
 }
 
+fn read_record<T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    what: &str,
+    key: &str,
+) -> Result<Option<T>> {
+    match table.get(key)? {
+        Some(g) => Ok(Some(decode(what, g.value())?)),
+        None => Ok(None),
+    }
+}
+
 fn read_namespace(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     owner: &str,
 ) -> Result<Option<NamespaceRecord>> {
-    match table.get(owner)? {
-        Some(g) => Ok(Some(decode("namespace", g.value())?)),
-        None => Ok(None),
-    }
+    read_record(table, "namespace", owner)
 }
 
 fn read_user(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     name: &str,
 ) -> Result<Option<UserRecord>> {
-    match table.get(name)? {
-        Some(g) => Ok(Some(decode("user", g.value())?)),
-        None => Ok(None),
-    }
+    read_record(table, "user", name)
 }
 
 fn member_role(
