@@ -11,3 +11,4 @@ pub mod gomod;
 pub mod http;
 pub mod publish;
 pub mod store;
+pub mod web;

@@ -14,3 +14,4 @@ mod publish_cli;
 mod server_process;
 mod store_model;
 mod support;
+mod web_pages;

@@ -856,5 +856,4 @@ mod tests {
         assert!(a.retractions.is_empty(), "{a:?}");
         assert_eq!(a.deprecated, None);
     }
-
 }

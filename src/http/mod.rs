@@ -6,6 +6,7 @@ pub mod api;
 pub mod error;
 pub mod goproxy;
 pub mod metrics;
+pub mod ui;
 pub mod upload;
 
 use std::convert::Infallible;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Web UI: zip facts cache, download counters, sessions.
+    pub ui: Arc<ui::UiState>,
 }
 
 impl AppState {
@@ -41,6 +44,7 @@ impl AppState {
             store: Arc::new(store),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
+            ui: Arc::new(ui::UiState::default()),
         }
     }
 }
@@ -192,6 +196,10 @@ pub fn routes(
         .unify()
         .or(healthz)
         .unify()
+        .or(ui::routes(state.clone()))
+        .unify()
+        .or(ui::fallback(state.clone()))
+        .unify()
         .recover(|rej: warp::Rejection| async move {
             Ok::<_, Infallible>(error::from_rejection(&rej).into_response())
         })
@@ -251,7 +259,19 @@ pub async fn serve(
     use warp::hyper::server::conn::AddrIncoming;
     use warp::hyper::service::make_service_fn;
 
-    let filter = routes(state);
+    let filter = routes(state.clone());
+    // Download counts are written in batches, never one transaction per download.
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(crate::web::downloads::FLUSH_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                ui::flush_downloads(&state).await;
+            }
+        })
+    };
     let service = warp::service(filter);
     let make = make_service_fn(move |_conn| {
         let service = service.clone();
@@ -284,6 +304,8 @@ pub async fn serve(
             }
         }
     }
+    flusher.abort();
+    ui::flush_downloads(&state).await;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 
 mod backup;
 mod blobs;
+mod browse;
 mod modules;
 pub mod records;
 pub mod schema;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 pub use blobs::{BlobReader, CHUNK_SIZE};
+pub use browse::VersionBrief;
 pub use modules::{NewVersion, VersionLookup, ZipLookup};
 pub use records::{ModuleRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord};
 pub use verify::{Problem, VerifyReport};
@@ -237,6 +239,7 @@ impl Store {
                 txn.open_table(schema::CHUNKS)?;
                 txn.open_table(schema::USERS)?;
                 txn.open_table(schema::TOKENS)?;
+                txn.open_table(schema::DOWNLOADS)?;
             }
             txn.commit()?;
             Ok(())

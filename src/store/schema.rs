@@ -44,3 +44,7 @@ pub const TOKENS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("toke
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 /// Meta key of the creation time.
 pub const META_CREATED_AT: &str = "created_at";
+
+/// (owner, module path, version) → number of zip downloads, flushed from memory in batches
+/// (web UI). A table added after schema 1: older files get it on open, nothing to migrate.
+pub const DOWNLOADS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("downloads");
