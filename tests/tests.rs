@@ -15,3 +15,4 @@ mod server_process;
 mod store_model;
 mod support;
 mod web_pages;
+mod web_ui;
