@@ -45,14 +45,16 @@ fn module_zip(path: &str, version: &str, readme: &str) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated);
-    w.start_file(format!("{path}@{version}/go.mod"), opts).unwrap();
+    w.start_file(format!("{path}@{version}/go.mod"), opts)
+        .unwrap();
     w.write_all(format!("module {path}\n\ngo 1.21\n\nretract v1.3.0 // bad\n").as_bytes())
         .unwrap();
     for f in ["a.go", "b.go", "internal/c.go"] {
         w.start_file(format!("{path}@{version}/{f}"), opts).unwrap();
         w.write_all(b"package widget\n").unwrap();
     }
-    w.start_file(format!("{path}@{version}/README.md"), opts).unwrap();
+    w.start_file(format!("{path}@{version}/README.md"), opts)
+        .unwrap();
     w.write_all(readme.as_bytes()).unwrap();
     w.finish().unwrap().into_inner()
 }
@@ -79,6 +81,7 @@ fn module_page(c: &mut Criterion) {
         db: Some(dir.path().join("ui.redb")),
         max_upload: None,
         admin_token: None,
+        auth_failures_per_minute: None,
     };
     let config = raw.resolve().unwrap();
     let store = Store::open(&config.db).unwrap();
@@ -86,7 +89,10 @@ fn module_page(c: &mut Criterion) {
     let big = readme(2 << 20);
     for i in 0..versions {
         // Every version carries the 2 MiB README (the latest one is the one shown).
-        publish(&store, &module_zip("example.com/widget", &format!("v1.{i}.0"), &big));
+        publish(
+            &store,
+            &module_zip("example.com/widget", &format!("v1.{i}.0"), &big),
+        );
     }
     let state = AppState::new(store, config);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -107,16 +113,22 @@ fn module_page(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("ui");
     g.sample_size(20);
-    g.bench_function(format!("module_page_{versions}_versions_2MiB_readme_cold"), |b| {
-        b.iter(|| {
-            state.ui.facts.clear();
-            get()
-        });
-    });
-    g.bench_function(format!("module_page_{versions}_versions_2MiB_readme_warm"), |b| {
-        get();
-        b.iter(get);
-    });
+    g.bench_function(
+        format!("module_page_{versions}_versions_2MiB_readme_cold"),
+        |b| {
+            b.iter(|| {
+                state.ui.facts.clear();
+                get()
+            });
+        },
+    );
+    g.bench_function(
+        format!("module_page_{versions}_versions_2MiB_readme_warm"),
+        |b| {
+            get();
+            b.iter(get);
+        },
+    );
     g.finish();
 }
 

@@ -8,7 +8,7 @@ use base64::Engine;
 pub enum Credentials {
     /// `Authorization: Bearer <token>` or `Authorization: token <token>`.
     Token(String),
-    /// `Authorization: Basic base64(user:secret)`; the secret is a token here.
+    /// `Authorization: Basic base64(user:secret)`; the secret is a token or the password.
     Basic { user: String, secret: String },
 }
 
@@ -21,8 +21,14 @@ pub enum Error {
     Malformed,
     #[error("invalid credentials")]
     InvalidCredentials,
-    #[error("{user} may not publish to {owner}")]
-    Forbidden { user: String, owner: String },
+    #[error("the token has expired")]
+    Expired,
+    #[error("{user} may not {action} {owner}")]
+    Forbidden {
+        user: String,
+        action: &'static str,
+        owner: String,
+    },
 }
 
 /// Parses an `Authorization` header value.
@@ -73,45 +79,170 @@ impl Credentials {
     }
 }
 
+/// A level of access: a token's scope, and an organisation member's role.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+impl Scope {
+    /// `read` or `write`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+        }
+    }
+
+    /// Parses `read` or `write`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "read" => Some(Scope::Read),
+            "write" => Some(Scope::Write),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who may read a namespace without credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Anyone may read (the default, as before accounts existed).
+    Public,
+    /// Only members (and admins) may read; everyone else gets the same 404 as for a module
+    /// that does not exist.
+    Private,
+}
+
+impl Visibility {
+    /// `public` or `private`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+
+    /// Parses a stored or requested visibility. Anything but `public` is private: an unknown
+    /// word in a damaged record must fail closed.
+    #[must_use]
+    pub fn parse_lenient(s: &str) -> Visibility {
+        if s == "public" {
+            Visibility::Public
+        } else {
+            Visibility::Private
+        }
+    }
+
+    /// Parses `public` or `private` exactly.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Visibility> {
+        match s {
+            "public" => Some(Visibility::Public),
+            "private" => Some(Visibility::Private),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a namespace belongs to one user (the user of the same name) or is an organisation
+/// with members. A namespace created by an admin's first upload is an organisation without
+/// members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    User,
+    Org,
+}
+
+/// What a viewer may do in one namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Access {
+    /// Nothing: the namespace is answered as if it did not exist.
+    None,
+    Read,
+    Write,
+}
+
+impl From<Scope> for Access {
+    fn from(s: Scope) -> Self {
+        match s {
+            Scope::Read => Access::Read,
+            Scope::Write => Access::Write,
+        }
+    }
+}
+
+/// What the access rule needs to know of a namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamespaceFacts<'a> {
+    pub owner: &'a str,
+    pub kind: Kind,
+    pub visibility: Visibility,
+    /// The viewer's role when they are a member of this organisation.
+    pub member_role: Option<Scope>,
+}
+
+/// The access rule, the one place it is written:
+/// - anyone may read a public namespace;
+/// - an admin may do anything their credential's scope allows, anywhere (even in a namespace
+///   that does not exist yet: an admin's upload creates it);
+/// - a user has `write` in the namespace of their own name, a member the role they were given;
+///   a `read` token caps either at `read`;
+/// - nobody else gets anything, and a namespace that does not exist gives nothing to non-admins.
+#[must_use]
+pub fn access(viewer: Option<&Principal>, ns: Option<&NamespaceFacts<'_>>) -> Access {
+    let public = match ns {
+        Some(ns) if ns.visibility == Visibility::Public => Access::Read,
+        _ => Access::None,
+    };
+    let Some(p) = viewer else {
+        return public;
+    };
+    if p.is_admin {
+        return Access::from(p.scope).max(public);
+    }
+    let Some(ns) = ns else {
+        return Access::None;
+    };
+    let role = if ns.kind == Kind::User && ns.owner == p.user {
+        Some(Scope::Write)
+    } else {
+        ns.member_role
+    };
+    let granted = role.map_or(Access::None, |r| Access::from(r.min(p.scope)));
+    granted.max(public)
+}
+
 /// Who is making a request, once their credentials checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user: String,
     pub is_admin: bool,
-    /// `write` or `read`.
-    pub scope: String,
+    /// What the credential allows: a password is `write`, a token its scope.
+    pub scope: Scope,
 }
 
 impl Principal {
-    /// Whether this principal may publish into namespace `owner`: an admin anywhere, a user
-    /// into the namespace of their own name, and only with a `write` token.
-    ///
-    /// # Errors
-    /// `Forbidden` otherwise.
-    pub fn check_publish(&self, owner: &str) -> Result<(), Error> {
-        if self.scope == "write" && (self.is_admin || self.user == owner) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden {
-                user: self.user.clone(),
-                owner: owner.to_owned(),
-            })
-        }
-    }
-
-    /// Whether this principal may delete versions in `owner`: admins only.
-    ///
-    /// # Errors
-    /// `Forbidden` otherwise.
-    pub fn check_delete(&self, owner: &str) -> Result<(), Error> {
-        if self.is_admin && self.scope == "write" {
-            Ok(())
-        } else {
-            Err(Error::Forbidden {
-                user: self.user.clone(),
-                owner: owner.to_owned(),
-            })
-        }
+    /// Whether this principal is an admin using a `write` credential (what changing accounts,
+    /// backups and purges need).
+    #[must_use]
+    pub fn is_admin_writer(&self) -> bool {
+        self.is_admin && self.scope == Scope::Write
     }
 }
 
@@ -130,6 +261,58 @@ pub fn normalize_owner(owner: &str) -> Option<String> {
         .iter()
         .all(|&b| edge_ok(b) || b == b'.' || b == b'_' || b == b'-');
     (lower.len() <= MAX_OWNER_LEN && edge_ok(first) && edge_ok(last) && inner_ok).then_some(lower)
+}
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// Longest password accepted (hashing cost grows with it).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// Checks a new password's length.
+///
+/// # Errors
+/// A one-line reason.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_LEN {
+        return Err(format!(
+            "the password must have at least {MIN_PASSWORD_LEN} characters"
+        ));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(format!(
+            "the password must have at most {MAX_PASSWORD_LEN} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes, 1 lane, the OWASP
+/// minimum) and a random 16-byte salt, as a PHC string.
+///
+/// # Errors
+/// Only if argon2 refuses its input (a password over its length limit).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt_bytes: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| e.to_string())?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `password` matches a PHC string from `hash_password`. A malformed string matches
+/// nothing.
+#[must_use]
+pub fn verify_password(phc: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    argon2::Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// A new random token: 32 bytes from the OS generator, hex-encoded, prefixed `gs_`.
@@ -193,26 +376,121 @@ mod tests {
         }
     }
 
+    fn who(user: &str, is_admin: bool, scope: Scope) -> Principal {
+        Principal {
+            user: user.into(),
+            is_admin,
+            scope,
+        }
+    }
+
+    fn facts(
+        owner: &str,
+        kind: Kind,
+        visibility: Visibility,
+        role: Option<Scope>,
+    ) -> NamespaceFacts<'_> {
+        NamespaceFacts {
+            owner,
+            kind,
+            visibility,
+            member_role: role,
+        }
+    }
+
     #[test]
-    fn check_publish_allows_admin_anywhere_and_user_in_own_namespace() {
-        let admin = Principal {
-            user: "admin".into(),
-            is_admin: true,
-            scope: "write".into(),
-        };
-        assert!(admin.check_publish("acme").is_ok());
-        let bob = Principal {
-            user: "bob".into(),
-            is_admin: false,
-            scope: "write".into(),
-        };
-        assert!(bob.check_publish("bob").is_ok());
-        assert!(bob.check_publish("acme").is_err());
-        let reader = Principal {
-            scope: "read".into(),
-            ..admin
-        };
-        assert!(reader.check_publish("acme").is_err());
+    fn access_public_namespace_is_readable_by_anyone_and_writable_by_its_writers() {
+        use Access as A;
+        use Scope::{Read as R, Write as W};
+        let public_org = facts("acme", Kind::Org, Visibility::Public, None);
+        assert_eq!(access(None, Some(&public_org)), A::Read);
+        assert_eq!(
+            access(Some(&who("eve", false, W)), Some(&public_org)),
+            A::Read
+        );
+        let member_w = facts("acme", Kind::Org, Visibility::Public, Some(W));
+        assert_eq!(
+            access(Some(&who("bob", false, W)), Some(&member_w)),
+            A::Write
+        );
+        assert_eq!(
+            access(Some(&who("bob", false, R)), Some(&member_w)),
+            A::Read
+        );
+        assert_eq!(
+            access(Some(&who("root", true, W)), Some(&public_org)),
+            A::Write
+        );
+        assert_eq!(
+            access(Some(&who("root", true, R)), Some(&public_org)),
+            A::Read
+        );
+    }
+
+    #[test]
+    fn access_private_namespace_is_invisible_to_non_members() {
+        use Access as A;
+        use Scope::{Read as R, Write as W};
+        let private_org = facts("acme", Kind::Org, Visibility::Private, None);
+        assert_eq!(access(None, Some(&private_org)), A::None);
+        assert_eq!(
+            access(Some(&who("eve", false, W)), Some(&private_org)),
+            A::None
+        );
+        let member_r = facts("acme", Kind::Org, Visibility::Private, Some(R));
+        assert_eq!(
+            access(Some(&who("rita", false, W)), Some(&member_r)),
+            A::Read
+        );
+        assert_eq!(
+            access(Some(&who("root", true, R)), Some(&private_org)),
+            A::Read
+        );
+        let own = facts("bob", Kind::User, Visibility::Private, None);
+        assert_eq!(access(Some(&who("bob", false, W)), Some(&own)), A::Write);
+        assert_eq!(access(Some(&who("bob", false, R)), Some(&own)), A::Read);
+        // A user does not own an organisation that happens to share a prefix or their name.
+        let org_named_bob = facts("bob", Kind::Org, Visibility::Private, None);
+        assert_eq!(
+            access(Some(&who("bob", false, W)), Some(&org_named_bob)),
+            A::None
+        );
+    }
+
+    #[test]
+    fn access_missing_namespace_is_writable_only_by_admins() {
+        assert_eq!(access(None, None), Access::None);
+        assert_eq!(
+            access(Some(&who("bob", false, Scope::Write)), None),
+            Access::None
+        );
+        assert_eq!(
+            access(Some(&who("root", true, Scope::Write)), None),
+            Access::Write
+        );
+    }
+
+    #[test]
+    fn visibility_parse_lenient_fails_closed() {
+        assert_eq!(Visibility::parse_lenient("public"), Visibility::Public);
+        assert_eq!(Visibility::parse_lenient("Public"), Visibility::Private);
+        assert_eq!(Visibility::parse_lenient(""), Visibility::Private);
+        assert_eq!(Visibility::parse("private"), Some(Visibility::Private));
+        assert_eq!(Visibility::parse("secret"), None);
+    }
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let phc = hash_password("correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(!phc.contains("correct horse"));
+        assert!(verify_password(&phc, "correct horse"));
+        assert!(!verify_password(&phc, "correct hors"));
+        assert!(!verify_password("not a phc string", "correct horse"));
+        // Salted: the same password hashes differently each time.
+        assert_ne!(phc, hash_password("correct horse").unwrap());
+        assert!(check_new_password("short").is_err());
+        assert!(check_new_password("long enough").is_ok());
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod accounts;
+
 use crate::config::RawConfig;
 use crate::http::{self, AppState};
 use crate::store::{self, Store};
@@ -39,6 +41,18 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage users: add, list, passwd, set-admin, rm.
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+    /// Manage API tokens: create, list, revoke.
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
+    /// Manage organisations and their members.
+    #[command(subcommand)]
+    Org(accounts::OrgCommand),
+    /// Manage namespaces (owners): list, set-visibility, set-quota.
+    #[command(subcommand)]
+    Owner(accounts::OwnerCommand),
 }
 
 /// Where an admin command works: a running server, or a database file.
@@ -122,6 +136,10 @@ pub struct ServeArgs {
     /// 500MiB, the go command's own limit for a module zip].
     #[arg(long, value_name = "SIZE")]
     pub max_upload: Option<String>,
+    /// Failed authentications one address may make per minute before it is answered 429 with
+    /// Retry-After [env: GOSHELF_AUTH_FAILURES_PER_MINUTE] [default: 10; 0: no limit].
+    #[arg(long, value_name = "N")]
+    pub auth_failures_per_minute: Option<String>,
     /// A TOML file with any of the keys listen, db, max_upload, admin_token (lowest
     /// precedence: flags and environment override it).
     #[arg(long, env = "GOSHELF_CONFIG", value_name = "FILE")]
@@ -149,6 +167,7 @@ impl ServeArgs {
             db: self.db.clone(),
             max_upload: self.max_upload.clone(),
             admin_token: None,
+            auth_failures_per_minute: self.auth_failures_per_minute.clone(),
         };
         let env = RawConfig::from_env(&|k| std::env::var(k).ok());
         let file = match &self.config {
@@ -173,6 +192,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => verify(&args),
         Command::Compact(args) => compact(&args),
         Command::Config(ConfigCommand::Check(args)) => config_check(&args),
+        Command::User(cmd) => accounts::user(cmd),
+        Command::Token(cmd) => accounts::token(cmd),
+        Command::Org(cmd) => accounts::org(cmd),
+        Command::Owner(cmd) => accounts::owner(cmd),
     }
 }
 
@@ -207,12 +230,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store = Arc::clone(&state.store);
         let shutdown = shutdown_signal()?;
+        let background = state.clone();
+        let flusher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(http::BACKGROUND_FLUSH_INTERVAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                http::authn::flush_token_uses(&background).await;
+            }
+        });
+        let last = state.clone();
         http::serve(state, config.listen, shutdown, |addr| {
             // Tests and scripts read this line to learn the port.
             println!("goshelf listening on http://{addr}");
             tracing::info!(db = %config.db.display(), "goshelf listening on http://{addr}");
         })
         .await?;
+        flusher.abort();
+        http::authn::flush_token_uses(&last).await;
+        drop(last);
         drop(store);
         Ok::<_, anyhow::Error>(())
     })?;

@@ -53,3 +53,40 @@ impl Client {
         Ok(resp)
     }
 }
+
+impl Client {
+    /// Sends `method {server}{path}` with an optional JSON body; returns the status and the
+    /// body text, whatever the status.
+    ///
+    /// # Errors
+    /// Network errors.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<(u16, String)> {
+        let url = format!("{}{path}", self.base);
+        let builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Authorization", format!("Bearer {}", self.token));
+        let result = match body {
+            Some(v) => {
+                let req = builder
+                    .header("Content-Type", "application/json")
+                    .body(v.to_string())
+                    .context("building the request")?;
+                self.agent.run(req)
+            }
+            None => {
+                let req = builder.body(()).context("building the request")?;
+                self.agent.run(req)
+            }
+        };
+        let mut resp = result.with_context(|| format!("connecting to {url}"))?;
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        Ok((status, text))
+    }
+}

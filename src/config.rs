@@ -21,6 +21,10 @@ pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A client must send its request headers within this time.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Default of `auth_failures_per_minute`: failed authentications one address may make per
+/// minute (and in a burst) before it gets 429.
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 10;
+
 /// What the user asked for, before validation: one layer (flags, environment or file).
 /// Every field is optional; a missing one falls through to the next layer.
 #[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -31,11 +35,19 @@ pub struct RawConfig {
     pub max_upload: Option<String>,
     /// Token of `admin` on first start (secret: never printed).
     pub admin_token: Option<String>,
+    /// Failed authentications per minute per address before 429; 0 turns the limit off.
+    pub auth_failures_per_minute: Option<String>,
 }
 
 /// Every configuration key, as written in the file; the environment variable is
 /// `GOSHELF_` + the key in upper case, the flag `--` + the key with `-` for `_`.
-pub const KEYS: [&str; 4] = ["listen", "db", "max_upload", "admin_token"];
+pub const KEYS: [&str; 5] = [
+    "listen",
+    "db",
+    "max_upload",
+    "admin_token",
+    "auth_failures_per_minute",
+];
 
 /// Keys whose values are never printed.
 const SECRET_KEYS: [&str; 1] = ["admin_token"];
@@ -73,6 +85,7 @@ impl std::fmt::Debug for RawConfig {
             .field("db", &self.db)
             .field("max_upload", &self.max_upload)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .finish()
     }
 }
@@ -84,6 +97,7 @@ impl RawConfig {
             "db" => self.db.as_ref().map(|p| p.display().to_string()),
             "max_upload" => self.max_upload.clone(),
             "admin_token" => self.admin_token.clone(),
+            "auth_failures_per_minute" => self.auth_failures_per_minute.clone(),
             _ => None,
         }
     }
@@ -97,6 +111,7 @@ impl RawConfig {
             db: get("db").map(PathBuf::from),
             max_upload: get("max_upload"),
             admin_token: get("admin_token"),
+            auth_failures_per_minute: get("auth_failures_per_minute"),
         }
     }
 
@@ -144,6 +159,7 @@ impl RawConfig {
                 "listen" => merged.listen = value,
                 "db" => merged.db = value.map(PathBuf::from),
                 "max_upload" => merged.max_upload = value,
+                "auth_failures_per_minute" => merged.auth_failures_per_minute = value,
                 _ => merged.admin_token = value,
             }
             sources.push((key, source));
@@ -161,6 +177,7 @@ pub fn describe(config: &Config, sources: &[(&'static str, Source)]) -> String {
             "listen" => config.listen.to_string(),
             "db" => config.db.display().to_string(),
             "max_upload" => config.max_upload.to_string(),
+            "auth_failures_per_minute" => config.auth_failures_per_minute.to_string(),
             k if SECRET_KEYS.contains(&k) => {
                 if config.admin_token.is_some() {
                     "***".into()
@@ -185,6 +202,11 @@ pub enum ConfigError {
          most 500MiB (524288000 bytes, the go command's limit)"
     )]
     MaxUpload(String),
+    #[error(
+        "auth_failures_per_minute (--auth-failures-per-minute, GOSHELF_AUTH_FAILURES_PER_MINUTE): \
+         {0:?} is not a whole number (0 turns the limit off)"
+    )]
+    AuthFailures(String),
     #[error("db (--db, GOSHELF_DB): {0}")]
     Db(String),
     #[error("configuration file {path}: {reason}", path = .0.display(), reason = .1)]
@@ -200,6 +222,8 @@ pub struct Config {
     pub max_upload: u64,
     /// `admin`'s token for a first start; `None` generates one.
     pub admin_token: Option<String>,
+    /// Failed authentications per minute per address before 429; 0: no limit.
+    pub auth_failures_per_minute: u32,
 }
 
 impl RawConfig {
@@ -225,11 +249,19 @@ impl RawConfig {
         }
         let db = std::path::absolute(&db).map_err(|e| ConfigError::Db(e.to_string()))?;
         let admin_token = self.admin_token.clone().filter(|t| !t.trim().is_empty());
+        let auth_failures_per_minute = match &self.auth_failures_per_minute {
+            None => DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            Some(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::AuthFailures(text.clone()))?,
+        };
         Ok(Config {
             listen,
             db,
             max_upload,
             admin_token,
+            auth_failures_per_minute,
         })
     }
 }
@@ -241,6 +273,7 @@ impl std::fmt::Debug for Config {
             .field("db", &self.db)
             .field("max_upload", &self.max_upload)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .finish()
     }
 }

@@ -3,6 +3,7 @@
 //! The library holds everything the binary wires together, so that tests and benches can call
 //! the pure Go rules (`gomod`), the store and the HTTP routes directly.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod client;

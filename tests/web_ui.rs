@@ -27,7 +27,8 @@ fn chromium() -> PathBuf {
 fn browser_dir() -> PathBuf {
     let dir = manifest_dir().join("tests/browser");
     assert!(
-        dir.join("node_modules/playwright-core/package.json").is_file(),
+        dir.join("node_modules/playwright-core/package.json")
+            .is_file(),
         "playwright-core is not installed: run `npm ci --prefix tests/browser` (tests/run.sh \
          does this)"
     );
@@ -69,7 +70,10 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
                 &[
                     ("go.mod", format!("module {module}\n\ngo 1.21\n").as_bytes()),
                     ("README.md", readme.as_bytes()),
-                    ("hello.go", b"package hello\n\nfunc Hello() string { return \"hi\" }\n"),
+                    (
+                        "hello.go",
+                        b"package hello\n\nfunc Hello() string { return \"hi\" }\n",
+                    ),
                 ],
             ),
         );
@@ -105,5 +109,8 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
             .len();
         assert!(len > 5_000, "{} is only {len} bytes", path.display());
     }
-    assert!(stdout.contains("ok: clipboard holds the install snippet"), "{stdout}");
+    assert!(
+        stdout.contains("ok: clipboard holds the install snippet"),
+        "{stdout}"
+    );
 }

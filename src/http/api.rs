@@ -1,25 +1,56 @@
-//! The JSON/admin API under `/api/v1/`: for now, deleting a version.
+//! The JSON API under `/api/v1/`: deleting a version, backups, verify, and accounts (users,
+//! tokens, organisations, owners; the operations are `crate::admin`).
 
-use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
+use bytes::Buf;
+use futures_util::{Stream, StreamExt};
+use warp::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use warp::reply::Response;
 
 use super::error::ApiError;
-use super::{authenticate, blocking, AppState};
+use super::{authenticate, blocking, AppState, Peer};
+use crate::admin;
+use crate::auth::{self, Access};
 use crate::gomod;
 use crate::store;
 
-/// `DELETE /api/v1/packages/{owner}/go/{module, / as %2F}/{version}` (admin): 204.
+/// Largest JSON body the accounts API reads.
+pub const MAX_JSON_BODY: usize = 64 << 10;
+
+/// `DELETE /api/v1/packages/{owner}/go/{module, / as %2F}/{version}[?purge=true]`: 204.
+/// Writers of the namespace may delete; the version's tombstone keeps its h1 so the same
+/// version can only come back with the same content. `purge=true` (admins) also removes the
+/// tombstone.
 pub async fn delete_version(
     state: AppState,
     owner: String,
     module: String,
     version: String,
+    purge: bool,
     headers: HeaderMap,
+    peer: Option<Peer>,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&state, &headers).await?;
-    let owner = crate::auth::normalize_owner(&owner)
-        .ok_or_else(|| ApiError::not_found(format!("no such owner: {owner}")))?;
-    principal.check_delete(&owner)?;
+    let principal = authenticate(&state, &headers, peer).await?;
+    let forbidden = |owner: &str| auth::Error::Forbidden {
+        user: principal.user.clone(),
+        action: "delete versions in",
+        owner: owner.to_owned(),
+    };
+    let owner = auth::normalize_owner(&owner).ok_or_else(|| forbidden(&owner))?;
+    let (store, o, p) = (
+        std::sync::Arc::clone(&state.store),
+        owner.clone(),
+        principal.clone(),
+    );
+    let access = blocking(move || store.namespace_access(&o, Some(&p))).await?;
+    if access < Access::Write {
+        return Err(forbidden(&owner).into());
+    }
+    if purge && !principal.is_admin_writer() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only an admin may purge a tombstone",
+        ));
+    }
     let module = super::goproxy::percent_decode(&module)
         .ok_or_else(|| ApiError::not_found("malformed module path"))?;
     let version = super::goproxy::percent_decode(&version)
@@ -27,9 +58,11 @@ pub async fn delete_version(
     gomod::path::check_path(&module).map_err(|e| ApiError::not_found(e.to_string()))?;
     let (m, v) = (module.clone(), version.clone());
     let deleted = blocking(move || {
-        state
+        let deleted = state
             .store
-            .delete_version(&owner, &m, &v, store::now_unix())
+            .delete_version(&owner, &m, &v, store::now_unix())?;
+        let purged = purge && state.store.purge_tombstone(&owner, &m, &v)?;
+        Ok::<_, store::Error>(deleted || purged)
     })
     .await?;
     if !deleted {
@@ -37,16 +70,20 @@ pub async fn delete_version(
             "unknown version {module}@{version}"
         )));
     }
-    tracing::info!(module = %module, version = %version, by = %principal.user, "deleted");
+    tracing::info!(module = %module, version = %version, by = %principal.user, purge, "deleted");
     let mut resp = Response::new(warp::hyper::Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     Ok(resp)
 }
 
 /// Answers 403 unless the request comes from an admin.
-async fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let principal = authenticate(state, headers).await?;
-    if principal.is_admin && principal.scope == "write" {
+async fn require_admin(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<Peer>,
+) -> Result<(), ApiError> {
+    let principal = authenticate(state, headers, peer).await?;
+    if principal.is_admin_writer() {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -86,8 +123,12 @@ impl std::io::Write for ChannelWriter {
 
 /// `GET /api/v1/admin/backup` (admin): a consistent snapshot of the whole store, streamed in
 /// the backup frame format (`goshelf backup` turns it into a database file).
-pub async fn backup(state: AppState, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn backup(
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<Peer>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers, peer).await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let store = std::sync::Arc::clone(&state.store);
     tokio::task::spawn_blocking(move || {
@@ -116,8 +157,12 @@ pub async fn backup(state: AppState, headers: HeaderMap) -> Result<Response, Api
 
 /// `GET /api/v1/admin/verify` (admin): the verify report as JSON (200 even with problems; the
 /// report says what is wrong).
-pub async fn verify(state: AppState, headers: HeaderMap) -> Result<Response, ApiError> {
-    require_admin(&state, &headers).await?;
+pub async fn verify(
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<Peer>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers, peer).await?;
     let store = std::sync::Arc::clone(&state.store);
     let report = blocking(move || store.verify()).await?;
     let body = serde_json::to_vec(&report).map_err(|e| ApiError::internal("verify report", &e))?;
@@ -126,6 +171,94 @@ pub async fn verify(state: AppState, headers: HeaderMap) -> Result<Response, Api
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// An accounts API request, before its body is read.
+pub struct AccountsRequest {
+    pub method: Method,
+    /// The path after `/api/v1/`.
+    pub tail: String,
+    /// The raw query string.
+    pub query: String,
+    pub headers: HeaderMap,
+    pub peer: Option<Peer>,
+}
+
+/// Everything else under `/api/v1/`: parses the route into an `admin::Op`, authenticates,
+/// reads the JSON body (at most `MAX_JSON_BODY`), runs the operation.
+pub async fn accounts<S, B>(
+    state: AppState,
+    req: AccountsRequest,
+    mut body: S,
+) -> Result<Response, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
+    B: Buf + Send,
+{
+    let segments: Vec<String> = req
+        .tail
+        .trim_end_matches('/')
+        .split('/')
+        .map(|s| {
+            super::goproxy::percent_decode(s).ok_or_else(|| ApiError::not_found("malformed path"))
+        })
+        .collect::<Result<_, _>>()?;
+    let query: Vec<(String, String)> = req
+        .query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            Some((
+                super::goproxy::percent_decode(k)?,
+                super::goproxy::percent_decode(&v.replace('+', " "))?,
+            ))
+        })
+        .collect();
+    // The route is checked before credentials, so an unknown path is 404 for everyone.
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if let Err(e @ admin::Error::NoRoute(..)) =
+        admin::Op::from_request(req.method.as_str(), &segs, &query, b"{}")
+    {
+        return Err(e.into());
+    }
+    let principal = authenticate(&state, &req.headers, req.peer).await?;
+    let mut raw = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
+        if raw.len() + chunk.remaining() > MAX_JSON_BODY {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the JSON body is over {MAX_JSON_BODY} bytes"),
+            ));
+        }
+        while chunk.has_remaining() {
+            let piece = chunk.chunk();
+            raw.extend_from_slice(piece);
+            let n = piece.len();
+            chunk.advance(n);
+        }
+    }
+    let op = admin::Op::from_request(req.method.as_str(), &segs, &query, &raw)?;
+    let store = std::sync::Arc::clone(&state.store);
+    let actor = principal.clone();
+    let outcome = blocking(move || admin::execute(&store, &actor, op, store::now_unix())).await?;
+    tracing::info!(target: "goshelf::admin", by = %principal.user, "{} /api/v1/{} -> {}", req.method, req.tail, outcome.status);
+    let mut resp = match &outcome.body {
+        Some(v) => Response::new(v.to_string().into()),
+        None => Response::new(warp::hyper::Body::empty()),
+    };
+    *resp.status_mut() = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
+    if outcome.body.is_some() {
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)

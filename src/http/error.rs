@@ -8,7 +8,7 @@
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 
-use crate::{auth, store};
+use crate::{admin, auth, store};
 
 /// An error answer.
 #[derive(Debug)]
@@ -131,8 +131,22 @@ fn shorten_word(word: &str) -> String {
 impl From<store::Error> for ApiError {
     fn from(err: store::Error) -> Self {
         match err {
-            store::Error::VersionExists { .. } | store::Error::TombstoneMismatch { .. } => {
-                ApiError::new(StatusCode::CONFLICT, err.to_string())
+            store::Error::VersionExists { .. }
+            | store::Error::TombstoneMismatch { .. }
+            | store::Error::UserExists { .. }
+            | store::Error::NameTaken { .. }
+            | store::Error::OwnerExists { .. }
+            | store::Error::LastAdmin => ApiError::new(StatusCode::CONFLICT, err.to_string()),
+            store::Error::NoSuchUser { .. }
+            | store::Error::NoSuchOwner { .. }
+            | store::Error::NotAnOrg { .. } => ApiError::not_found(err.to_string()),
+            store::Error::QuotaExceeded { quota, message } => {
+                // Gitea answers a package quota with 403; a byte quota is also a size limit.
+                let status = match quota {
+                    store::Quota::Bytes => StatusCode::PAYLOAD_TOO_LARGE,
+                    store::Quota::Versions => StatusCode::FORBIDDEN,
+                };
+                ApiError::new(status, message)
             }
             e if e.is_disk_full() => {
                 tracing::error!("disk full: {e}");
@@ -151,13 +165,25 @@ impl From<auth::Error> for ApiError {
         match err {
             auth::Error::MissingCredentials
             | auth::Error::Malformed
-            | auth::Error::InvalidCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, err.to_string()).with_header(
+            | auth::Error::InvalidCredentials
+            | auth::Error::Expired => ApiError::new(StatusCode::UNAUTHORIZED, err.to_string())
+                .with_header(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"goshelf\""),
-                )
-            }
+                ),
             auth::Error::Forbidden { .. } => ApiError::new(StatusCode::FORBIDDEN, err.to_string()),
+        }
+    }
+}
+
+impl From<admin::Error> for ApiError {
+    fn from(err: admin::Error) -> Self {
+        match err {
+            admin::Error::Invalid(m) => ApiError::bad_request(m),
+            admin::Error::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, m),
+            admin::Error::NotFound(m) | admin::Error::NoRoute(m, false) => ApiError::not_found(m),
+            admin::Error::NoRoute(m, true) => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, m),
+            admin::Error::Store(e) => e.into(),
         }
     }
 }

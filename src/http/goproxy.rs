@@ -10,6 +10,7 @@ use warp::reply::Response;
 
 use super::error::ApiError;
 use super::{blocking, AppState};
+use crate::auth::Access;
 use crate::gomod::{path as modpath, version as semver};
 use crate::store::{self, BlobReader, VersionLookup, VersionRecord, ZipLookup};
 
@@ -155,10 +156,19 @@ pub async fn handle(
     tail: String,
     method: Method,
     headers: HeaderMap,
+    peer: Option<super::Peer>,
 ) -> Result<Response, ApiError> {
-    let owner = crate::auth::normalize_owner(&owner)
-        .ok_or_else(|| ApiError::not_found(format!("no such owner: {owner}")))?;
     let req = parse_request(&tail).map_err(ApiError::not_found)?;
+    // Credentials, when sent, must be right (401), whatever the namespace.
+    let viewer = super::authenticate_optional(&state, &headers, peer).await?;
+    let Some(owner) = crate::auth::normalize_owner(&owner) else {
+        return Err(hidden(&req));
+    };
+    let (store, o) = (Arc::clone(&state.store), owner.clone());
+    let access = blocking(move || store.namespace_access(&o, viewer.as_ref())).await?;
+    if access == Access::None {
+        return Err(hidden(&req));
+    }
     let head = method == Method::HEAD;
     match req {
         ProxyRequest::Sumdb => Err(ApiError::not_found(
@@ -170,6 +180,22 @@ pub async fn handle(
         ProxyRequest::Mod { module, version } => go_mod(state, owner, module, version).await,
         ProxyRequest::Zip { module, version } => {
             zip(state, owner, module, version, head, &headers).await
+        }
+    }
+}
+
+/// The answer for a namespace the viewer may not read, or that does not exist: the same 404,
+/// word for word, as for a module that does not exist, so that nothing is learnt of a private
+/// namespace (not even from the `sumdb` probe).
+fn hidden(req: &ProxyRequest) -> ApiError {
+    match req {
+        ProxyRequest::Sumdb => ApiError::not_found("this proxy serves no checksum database"),
+        ProxyRequest::List { module }
+        | ProxyRequest::Latest { module }
+        | ProxyRequest::Info { module, .. }
+        | ProxyRequest::Mod { module, .. }
+        | ProxyRequest::Zip { module, .. } => {
+            ApiError::not_found(format!("unknown module {module}"))
         }
     }
 }

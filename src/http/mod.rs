@@ -3,6 +3,7 @@
 //! ApiError>`; rejections only mean "not this route".
 
 pub mod api;
+pub mod authn;
 pub mod error;
 pub mod goproxy;
 pub mod metrics;
@@ -15,16 +16,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use warp::http::{header, HeaderMap, HeaderValue, Method};
+use warp::http::{header, HeaderValue, Method};
 use warp::hyper::body::HttpBody;
 use warp::path::{FullPath, Tail};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use crate::auth::{self, Principal};
 use crate::config::Config;
 use crate::store::Store;
 use error::ApiError;
+
+/// How often batched bookkeeping (tokens' last use) is written to the store.
+pub const BACKGROUND_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -34,17 +37,20 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Web UI: zip facts cache, download counters, sessions.
     pub ui: Arc<ui::UiState>,
+    pub auth: Arc<authn::AuthState>,
 }
 
 impl AppState {
     /// State for a store and a configuration, with fresh counters.
     #[must_use]
     pub fn new(store: Store, config: Config) -> Self {
+        let auth = authn::AuthState::new(config.auth_failures_per_minute);
         Self {
             store: Arc::new(store),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
             ui: Arc::new(ui::UiState::default()),
+            auth: Arc::new(auth),
         }
     }
 }
@@ -63,33 +69,15 @@ where
     }
 }
 
-/// Checks the request's credentials against the store.
-///
-/// # Errors
-/// 401 for missing, malformed or unknown credentials.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(auth::Error::MissingCredentials)?
-        .to_str()
-        .map_err(|_| auth::Error::Malformed)?;
-    let creds = auth::parse_authorization(value)?;
-    let store = Arc::clone(&state.store);
-    let secret = creds.secret().to_owned();
-    let found = blocking(move || store.user_for_token(&secret)).await?;
-    let (user, token) = found.ok_or(auth::Error::InvalidCredentials)?;
-    if creds.claimed_user().is_some_and(|u| u != user.name) {
-        return Err(auth::Error::InvalidCredentials.into());
-    }
-    Ok(Principal {
-        user: user.name,
-        is_admin: user.is_admin,
-        scope: token.scope,
-    })
-}
+pub use authn::{authenticate, authenticate_optional, Peer};
 
 fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
+}
+
+/// The client's address, when `serve` recorded it (not under `warp::test`).
+fn peer() -> impl Filter<Extract = (Option<Peer>,), Error = Infallible> + Clone {
+    warp::ext::optional::<Peer>()
 }
 
 fn into_response(r: Result<Response, ApiError>) -> Response {
@@ -108,10 +96,11 @@ pub fn routes(
         .and(warp::put())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
+        .and(peer())
         .and(warp::body::stream())
-        .then(|owner, state, headers, body| async move {
+        .then(|owner, state, headers, peer, body| async move {
             let mut resp =
-                into_response(upload::handle(state, owner, headers, Box::pin(body)).await);
+                into_response(upload::handle(state, owner, headers, peer, Box::pin(body)).await);
             // A refused upload may leave body bytes unread; say the connection ends, so a
             // keep-alive client does not send its next request into a closed socket.
             if resp.status().is_client_error() || resp.status().is_server_error() {
@@ -127,32 +116,75 @@ pub fn routes(
         .and(with_state(state.clone()))
         .and(warp::method())
         .and(warp::header::headers_cloned())
+        .and(peer())
         .then(
-            |owner: String, tail: Tail, state, method, headers| async move {
+            |owner: String, tail: Tail, state, method, headers, peer| async move {
                 let tail = tail.as_str().to_owned();
-                into_response(goproxy::handle(state, owner, tail, method, headers).await)
+                into_response(goproxy::handle(state, owner, tail, method, headers, peer).await)
             },
         );
 
     let delete = warp::path!("api" / "v1" / "packages" / String / "go" / String / String)
         .and(warp::delete())
+        .and(warp::query::<std::collections::HashMap<String, String>>())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
-        .then(|owner, module, version, state, headers| async move {
-            into_response(api::delete_version(state, owner, module, version, headers).await)
-        });
+        .and(peer())
+        .then(
+            |owner,
+             module,
+             version,
+             query: std::collections::HashMap<String, String>,
+             state,
+             headers,
+             peer| async move {
+                let purge = query.get("purge").is_some_and(|v| v == "true" || v == "1");
+                into_response(
+                    api::delete_version(state, owner, module, version, purge, headers, peer).await,
+                )
+            },
+        );
 
     let backup = warp::path!("api" / "v1" / "admin" / "backup")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
-        .then(|state, headers| async move { into_response(api::backup(state, headers).await) });
+        .and(peer())
+        .then(|state, headers, peer| async move {
+            into_response(api::backup(state, headers, peer).await)
+        });
 
     let verify = warp::path!("api" / "v1" / "admin" / "verify")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
-        .then(|state, headers| async move { into_response(api::verify(state, headers).await) });
+        .and(peer())
+        .then(|state, headers, peer| async move {
+            into_response(api::verify(state, headers, peer).await)
+        });
+
+    // Accounts and owners: one route, parsed by `admin::Op::from_request`.
+    let accounts = warp::path!("api" / "v1" / ..)
+        .and(warp::path::tail())
+        .and(warp::method())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .and(peer())
+        .and(warp::body::stream())
+        .then(
+            |tail: Tail, method: Method, query: String, state, headers, peer, body| async move {
+                let tail = tail.as_str().to_owned();
+                let req = api::AccountsRequest {
+                    method,
+                    tail,
+                    query,
+                    headers,
+                    peer,
+                };
+                into_response(api::accounts(state, req, Box::pin(body)).await)
+            },
+        );
 
     let metrics = warp::path!("metrics")
         .and(get_or_head)
@@ -191,6 +223,8 @@ pub fn routes(
         .or(backup)
         .unify()
         .or(verify)
+        .unify()
+        .or(accounts)
         .unify()
         .or(metrics)
         .unify()
@@ -273,8 +307,11 @@ pub async fn serve(
         })
     };
     let service = warp::service(filter);
-    let make = make_service_fn(move |_conn| {
-        let service = service.clone();
+    let make = make_service_fn(move |conn: &warp::hyper::server::conn::AddrStream| {
+        let service = WithPeer {
+            inner: service.clone(),
+            peer: Peer(conn.remote_addr().ip()),
+        };
         async move { Ok::<_, Infallible>(service) }
     });
     let mut incoming =
@@ -307,6 +344,35 @@ pub async fn serve(
     flusher.abort();
     ui::flush_downloads(&state).await;
     Ok(())
+}
+
+/// A connection's service: puts the client's address into each request's extensions (warp's
+/// own `addr::remote` only works under `warp::serve`).
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer: Peer,
+}
+
+impl<S, B> warp::hyper::service::Service<warp::http::Request<B>> for WithPeer<S>
+where
+    S: warp::hyper::service::Service<warp::http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: warp::http::Request<B>) -> Self::Future {
+        req.extensions_mut().insert(self.peer);
+        self.inner.call(req)
+    }
 }
 
 /// Wraps a reply type for handlers that build one with warp's helpers.

@@ -23,8 +23,8 @@ use warp::{Filter, Rejection};
 
 use super::error::ApiError;
 use super::goproxy::select_latest;
-use super::{blocking, AppState};
-use crate::auth::{self, Principal};
+use super::{authn, blocking, AppState, Peer};
+use crate::auth::{self, Access, Principal, Scope};
 use crate::gomod::{modfile, path as modpath, version as semver};
 use crate::store::{self, BlobReader, NamespaceRecord, Store, ZipLookup};
 use crate::web::downloads::Downloads;
@@ -189,15 +189,16 @@ async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>,
         principal: Principal {
             user: user.name,
             is_admin: user.is_admin,
-            scope: "read".to_owned(),
+            // A session browses; what it may change (its own tokens) is checked per form.
+            scope: Scope::Read,
         },
         csrf: session.csrf,
         session_id: id,
     }))
 }
 
-/// The one visibility rule of the UI: whether `viewer` may see namespace `owner` (a missing
-/// namespace is not visible). Public namespaces are visible to everyone, others to admins.
+/// The one visibility rule of the UI: whether `viewer` may read namespace `owner` (a missing
+/// namespace is not visible), as the accounts rules say (`Store::namespace_access`).
 ///
 /// # Errors
 /// Storage errors.
@@ -206,14 +207,8 @@ pub fn can_view(
     viewer: Option<&Principal>,
     owner: &str,
 ) -> Result<bool, store::Error> {
-    Ok(match store.get_namespace(owner)? {
-        Some(ns) => is_visible(&ns, viewer),
-        None => false,
-    })
-}
-
-fn is_visible(ns: &NamespaceRecord, viewer: Option<&Principal>) -> bool {
-    ns.visibility == "public" || viewer.is_some_and(|v| v.is_admin)
+    Ok(store.namespace_access(owner, viewer)? >= Access::Read
+        && store.get_namespace(owner)?.is_some())
 }
 
 /// Namespaces `viewer` may see, by name.
@@ -221,11 +216,7 @@ fn visible_namespaces(
     store: &Store,
     viewer: Option<&Principal>,
 ) -> Result<Vec<(String, NamespaceRecord)>, store::Error> {
-    Ok(store
-        .list_namespaces()?
-        .into_iter()
-        .filter(|(_, ns)| is_visible(ns, viewer))
-        .collect())
+    store.visible_namespaces(viewer)
 }
 
 /// `scheme://host` of this request: the Host header if it looks like a host, else the listen
@@ -417,12 +408,12 @@ async fn namespace_page(
     let p = viewer.as_ref().map(|v| v.principal.clone());
     let o = owner.clone();
     let found = blocking(move || -> Result<_, store::Error> {
+        if !can_view(&s, p.as_ref(), &o)? {
+            return Ok(None);
+        }
         let Some(ns) = s.get_namespace(&o)? else {
             return Ok(None);
         };
-        if !is_visible(&ns, p.as_ref()) {
-            return Ok(None);
-        }
         Ok(Some((ns, s.list_all_versions(Some(&o))?)))
     })
     .await?;
@@ -783,6 +774,245 @@ pub async fn flush_downloads(state: &AppState) {
     }
 }
 
+/// A form body: small, url-encoded.
+type Form = HashMap<String, String>;
+const FORM_LIMIT: u64 = 16 * 1024;
+
+fn field<'a>(form: &'a Form, name: &str) -> &'a str {
+    form.get(name).map_or("", String::as_str)
+}
+
+/// Where to go after signing in: a local path only (no `//host`, no scheme), else `/`.
+fn local_path(next: &str) -> String {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    if ok {
+        next.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+/// A state-changing form must come from our own pages: its `Origin` (or, without one, its
+/// `Referer`) names this host. Together with `SameSite=Strict` cookies and the per-session
+/// token checked by the callers, this refuses cross-site posts.
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(host) = request_host(headers) else {
+        return false;
+    };
+    let ours = base_url(state, headers);
+    let claimed = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    match claimed {
+        Some(url) => url == ours || url.starts_with(&format!("{ours}/")),
+        // No Origin and no Referer (privacy settings): the session token alone decides.
+        None => !host.is_empty(),
+    }
+}
+
+fn session_cookie(state: &AppState, value: &str, max_age: i64) -> String {
+    let secure = if state.ui.https { "; Secure" } else { "" };
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+        sessions::COOKIE
+    )
+}
+
+fn signin_page(
+    viewer: Option<&Viewer>,
+    status: StatusCode,
+    error: &str,
+    user: &str,
+    next: &str,
+) -> Result<Response, ApiError> {
+    let page = pages::SignInPage {
+        chrome: chrome("Sign in", viewer, ""),
+        error: error.to_owned(),
+        user: user.to_owned(),
+        next: local_path(next),
+    };
+    Ok(html(status, render(&page)?))
+}
+
+async fn signin_form(
+    state: AppState,
+    query: Form,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let viewer = viewer(&state, &headers).await?;
+    signin_page(
+        viewer.as_ref(),
+        StatusCode::OK,
+        "",
+        "",
+        field(&query, "next"),
+    )
+}
+
+async fn signin(
+    state: AppState,
+    form: Form,
+    headers: HeaderMap,
+    peer: Option<Peer>,
+) -> Result<Response, ApiError> {
+    let (user, next) = (field(&form, "user").trim(), field(&form, "next"));
+    if !same_origin(&state, &headers) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "sign-in form posted from another site",
+        ));
+    }
+    match authn::sign_in_password(&state, user, field(&form, "password"), peer).await {
+        Ok(principal) => {
+            let id = state.ui.sessions.create(&principal.user, store::now_unix());
+            let cookie = session_cookie(&state, &id, sessions::SESSION_TTL);
+            Ok(redirect(&local_path(next), Some(cookie)))
+        }
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => signin_page(
+            None,
+            StatusCode::UNAUTHORIZED,
+            "wrong user name or password",
+            user,
+            next,
+        ),
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
+            signin_page(None, e.status, &e.message, user, next)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The signed-in viewer of a state-changing form, after the CSRF checks.
+async fn form_viewer(
+    state: &AppState,
+    form: &Form,
+    headers: &HeaderMap,
+) -> Result<Viewer, ApiError> {
+    let viewer = viewer(state, headers)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "sign in first"))?;
+    if field(form, "csrf") != viewer.csrf || !same_origin(state, headers) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "form token mismatch; reload the page and try again",
+        ));
+    }
+    Ok(viewer)
+}
+
+async fn signout(state: AppState, form: Form, headers: HeaderMap) -> Result<Response, ApiError> {
+    let viewer = form_viewer(&state, &form, &headers).await?;
+    state.ui.sessions.remove(&viewer.session_id);
+    Ok(redirect("/", Some(session_cookie(&state, "", 0))))
+}
+
+fn token_rows(tokens: Vec<store::TokenInfo>) -> Vec<pages::TokenRow> {
+    let when = |t: Option<i64>, none: &str| t.map_or_else(|| none.to_owned(), pages::date);
+    tokens
+        .into_iter()
+        .map(|t| pages::TokenRow {
+            id: t.id,
+            name: t.name,
+            scope: t.scope.as_str().to_owned(),
+            created: pages::date(t.created_at),
+            expires: when(t.expires_at, "never"),
+            last_used: when(t.last_used, "never"),
+        })
+        .collect()
+}
+
+async fn tokens_page(
+    state: &AppState,
+    viewer: &Viewer,
+    new: Option<(String, String)>,
+    message: &str,
+) -> Result<Response, ApiError> {
+    let s = Arc::clone(&state.store);
+    let user = viewer.principal.user.clone();
+    let tokens = blocking(move || s.list_tokens(&user)).await?;
+    let (new_name, new_secret) = new.unwrap_or_default();
+    let page = pages::TokensPage {
+        chrome: chrome("Tokens", Some(viewer), ""),
+        tokens: token_rows(tokens),
+        new_secret,
+        new_name,
+        message: message.to_owned(),
+    };
+    let mut resp = html(StatusCode::OK, render(&page)?);
+    // The page may hold a secret: keep it out of every cache and history snapshot.
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+async fn tokens(state: AppState, headers: HeaderMap) -> Result<Response, ApiError> {
+    match viewer(&state, &headers).await? {
+        Some(v) => tokens_page(&state, &v, None, "").await,
+        None => Ok(redirect("/signin?next=/tokens", None)),
+    }
+}
+
+/// Longest token name accepted from the form.
+const MAX_TOKEN_NAME: usize = 64;
+/// Longest expiry accepted, in days.
+const MAX_TOKEN_DAYS: i64 = 3650;
+
+async fn create_token(
+    state: AppState,
+    form: Form,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let viewer = form_viewer(&state, &form, &headers).await?;
+    let name = field(&form, "name").trim().to_owned();
+    if name.is_empty() || name.len() > MAX_TOKEN_NAME || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "a token name is 1 to {MAX_TOKEN_NAME} characters"
+        )));
+    }
+    let scope = match field(&form, "scope") {
+        "read" => Scope::Read,
+        "write" => Scope::Write,
+        other => return Err(ApiError::bad_request(format!("unknown scope {other:?}"))),
+    };
+    let now = store::now_unix();
+    let days = field(&form, "days").trim();
+    let expires_at = if days.is_empty() {
+        None
+    } else {
+        match days.parse::<i64>() {
+            Ok(d) if (1..=MAX_TOKEN_DAYS).contains(&d) => Some(now + d * 86_400),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "expiry is a number of days from 1 to {MAX_TOKEN_DAYS}, or empty"
+                )))
+            }
+        }
+    };
+    let s = Arc::clone(&state.store);
+    let (user, n) = (viewer.principal.user.clone(), name.clone());
+    let (secret, _) = blocking(move || s.create_token(&user, &n, scope, expires_at, now)).await?;
+    tokens_page(&state, &viewer, Some((name, secret)), "").await
+}
+
+async fn revoke_token(
+    state: AppState,
+    form: Form,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let viewer = form_viewer(&state, &form, &headers).await?;
+    let s = Arc::clone(&state.store);
+    let (user, id) = (viewer.principal.user.clone(), field(&form, "id").to_owned());
+    let found = blocking(move || s.revoke_token(&user, &id)).await?;
+    if !found {
+        return Err(ApiError::not_found("no such token of yours"));
+    }
+    Ok(redirect("/tokens", None))
+}
+
 fn with_state(
     state: AppState,
 ) -> impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone {
@@ -832,7 +1062,70 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .map(|hash: String, name: String, headers: HeaderMap| serve_asset(&hash, &name, &headers));
 
-    home.or(ui).unify().or(assets).unify()
+    let form = || warp::body::content_length_limit(FORM_LIMIT).and(warp::body::form::<Form>());
+
+    let signin = warp::path!("signin").and(
+        get_or_head
+            .and(with_state(state.clone()))
+            .and(warp::query::<Form>())
+            .and(warp::header::headers_cloned())
+            .then(|state, query, headers| async move {
+                respond(signin_form(state, query, headers).await)
+            })
+            .or(warp::post()
+                .and(with_state(state.clone()))
+                .and(form())
+                .and(warp::header::headers_cloned())
+                .and(warp::ext::optional::<Peer>())
+                .then(|state, form, headers, peer| async move {
+                    respond(signin(state, form, headers, peer).await)
+                }))
+            .unify(),
+    );
+
+    let signout = warp::path!("signout")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(form())
+        .and(warp::header::headers_cloned())
+        .then(|state, form, headers| async move { respond(signout(state, form, headers).await) });
+
+    let tokens_routes = warp::path!("tokens").and(
+        get_or_head
+            .and(with_state(state.clone()))
+            .and(warp::header::headers_cloned())
+            .then(|state, headers| async move { respond(tokens(state, headers).await) })
+            .or(warp::post()
+                .and(with_state(state.clone()))
+                .and(form())
+                .and(warp::header::headers_cloned())
+                .then(|state, form, headers| async move {
+                    respond(create_token(state, form, headers).await)
+                }))
+            .unify(),
+    );
+
+    let revoke = warp::path!("tokens" / "revoke")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(form())
+        .and(warp::header::headers_cloned())
+        .then(
+            |state, form, headers| async move { respond(revoke_token(state, form, headers).await) },
+        );
+
+    home.or(ui)
+        .unify()
+        .or(assets)
+        .unify()
+        .or(signin)
+        .unify()
+        .or(signout)
+        .unify()
+        .or(tokens_routes)
+        .unify()
+        .or(revoke)
+        .unify()
 }
 
 /// Last routes: `?go-get=1` on any other path, and an HTML 404 page for browsers (requests

@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
@@ -100,19 +101,30 @@ pub async fn handle<S, B>(
     state: AppState,
     owner: String,
     headers: HeaderMap,
+    peer: Option<super::Peer>,
     body: S,
 ) -> Result<Response, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin + 'static,
     B: Buf + Send,
 {
-    let principal = authenticate(&state, &headers).await?;
+    let principal = authenticate(&state, &headers, peer).await?;
     let owner = crate::auth::normalize_owner(&owner).ok_or_else(|| {
         ApiError::bad_request(format!(
             "invalid owner name {owner:?}: use letters, digits, '.', '_' and '-'"
         ))
     })?;
-    principal.check_publish(&owner)?;
+    let (store, o, p) = (Arc::clone(&state.store), owner.clone(), principal.clone());
+    let access = blocking(move || store.namespace_access(&o, Some(&p))).await?;
+    if access < crate::auth::Access::Write {
+        // The same answer whether the namespace exists or not, public or private.
+        return Err(crate::auth::Error::Forbidden {
+            user: principal.user,
+            action: "publish to",
+            owner,
+        }
+        .into());
+    }
     let max = state.config.max_upload;
     if let Some(len) = content_length(&headers) {
         if len > max {

@@ -32,6 +32,7 @@ macro_rules! for_each_table {
         $m!(7, schema::CHUNKS, $($args)*);
         $m!(8, schema::USERS, $($args)*);
         $m!(9, schema::TOKENS, $($args)*);
+        $m!(10, schema::MEMBERS, $($args)*);
     };
 }
 

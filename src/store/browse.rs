@@ -128,20 +128,3 @@ impl Store {
         })
     }
 }
-
-impl Store {
-    /// A user's record by name (the web UI's sessions name their user).
-    ///
-    /// # Errors
-    /// Storage errors, or a damaged record.
-    pub fn get_user(&self, name: &str) -> Result<Option<super::UserRecord>> {
-        self.with_db(|db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(schema::USERS)?;
-            match table.get(name)? {
-                Some(v) => Ok(Some(decode("user", v.value())?)),
-                None => Ok(None),
-            }
-        })
-    }
-}

@@ -5,13 +5,13 @@
 //! logical change is one write transaction committed with `Durability::Immediate`, so a version
 //! is either wholly visible and durable or absent.
 
+pub mod accounts;
 mod backup;
 mod blobs;
 mod browse;
 mod modules;
 pub mod records;
 pub mod schema;
-pub mod users;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -20,10 +20,15 @@ use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
+pub use accounts::{
+    token_hash, MemberInfo, OwnerInfo, OwnerUpdate, Quota, TokenCheck, TokenInfo, UserInfo,
+};
 pub use blobs::{BlobReader, CHUNK_SIZE};
 pub use browse::VersionBrief;
 pub use modules::{NewVersion, VersionLookup, ZipLookup};
-pub use records::{ModuleRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord};
+pub use records::{
+    MemberRecord, ModuleRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord,
+};
 pub use verify::{Problem, VerifyReport};
 
 /// What went wrong in the store. Storage and I/O details are for the log, never for a client.
@@ -42,6 +47,31 @@ pub enum Error {
         module: String,
         version: String,
         h1: String,
+    },
+    /// A user of that name exists.
+    #[error("user {name} already exists")]
+    UserExists { name: String },
+    /// The name belongs to a user or an organisation already.
+    #[error("the name {name} is taken by another user or organisation")]
+    NameTaken { name: String },
+    /// A namespace of that name exists.
+    #[error("owner {name} already exists")]
+    OwnerExists { name: String },
+    #[error("no such user: {name}")]
+    NoSuchUser { name: String },
+    #[error("no such owner: {name}")]
+    NoSuchOwner { name: String },
+    /// Members can only be added to organisations.
+    #[error("{name} is a user's namespace, not an organisation")]
+    NotAnOrg { name: String },
+    /// The change would leave no admin.
+    #[error("this would leave no admin; make another user admin first")]
+    LastAdmin,
+    /// An upload would take a namespace over a quota.
+    #[error("{message}")]
+    QuotaExceeded {
+        quota: accounts::Quota,
+        message: String,
     },
     /// Another process holds the file.
     #[error(
@@ -240,6 +270,7 @@ impl Store {
                 txn.open_table(schema::USERS)?;
                 txn.open_table(schema::TOKENS)?;
                 txn.open_table(schema::DOWNLOADS)?;
+                txn.open_table(schema::MEMBERS)?;
             }
             txn.commit()?;
             Ok(())

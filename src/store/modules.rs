@@ -79,11 +79,16 @@ impl Store {
                     tombstones.remove(key)?;
                 }
                 let mut namespaces = txn.open_table(schema::NAMESPACES)?;
-                if namespaces.get(new.owner)?.is_none() {
-                    namespaces.insert(
-                        new.owner,
-                        encode(&NamespaceRecord::new(new.time))?.as_slice(),
-                    )?;
+                let ns: Option<NamespaceRecord> = match namespaces.get(new.owner)? {
+                    Some(g) => Some(decode("namespace", g.value())?),
+                    None => None,
+                };
+                match ns {
+                    Some(ns) => super::accounts::check_quota(&versions, new.owner, &ns, new.size)?,
+                    None => {
+                        let ns = NamespaceRecord::new(new.time, crate::auth::Kind::Org);
+                        namespaces.insert(new.owner, encode(&ns)?.as_slice())?;
+                    }
                 }
                 let mut modules = txn.open_table(schema::MODULES)?;
                 if modules.get((new.owner, module))?.is_none() {
@@ -145,6 +150,24 @@ impl Store {
             }
             txn.commit()?;
             Ok(true)
+        })
+    }
+
+    /// Removes the tombstone of a deleted version, so that the version may be uploaded again
+    /// with any content (clients that pinned the old checksum will then fail to verify it).
+    /// Returns whether there was one.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn purge_tombstone(&self, owner: &str, module: &str, version: &str) -> Result<bool> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            let removed = txn
+                .open_table(schema::TOMBSTONES)?
+                .remove((owner, module, version))?
+                .is_some();
+            txn.commit()?;
+            Ok(removed)
         })
     }
 

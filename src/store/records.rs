@@ -3,27 +3,62 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A namespace (Gitea's "owner"): created on first upload.
+use crate::auth::{Kind, Scope, Visibility};
+
+/// A namespace (Gitea's "owner"): a user's own (created with the user), an organisation, or
+/// created by an admin's first upload to a new owner name (an organisation without members).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NamespaceRecord {
     pub created_at: i64,
-    /// `public` (anonymous read) or `private`; every namespace is public until accounts exist.
+    /// `public` (anonymous read) or `private`. Read with `Visibility::parse_lenient`: anything
+    /// but `public` is private.
     #[serde(default = "public")]
     pub visibility: String,
+    /// Files written before accounts existed have no kind: their namespaces were made by
+    /// admin uploads, so they are organisations.
+    #[serde(default = "org")]
+    pub kind: Kind,
+    /// Most bytes of zips (counted per version, before deduplication) the namespace may hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_bytes: Option<u64>,
+    /// Most versions the namespace may hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_versions: Option<u64>,
 }
 
 fn public() -> String {
     "public".to_owned()
 }
 
+fn org() -> Kind {
+    Kind::Org
+}
+
 impl NamespaceRecord {
+    /// A public namespace of `kind` without quotas.
     #[must_use]
-    pub fn new(created_at: i64) -> Self {
+    pub fn new(created_at: i64, kind: Kind) -> Self {
         Self {
             created_at,
             visibility: public(),
+            kind,
+            quota_bytes: None,
+            quota_versions: None,
         }
     }
+
+    /// The visibility, failing closed.
+    #[must_use]
+    pub fn visibility(&self) -> Visibility {
+        Visibility::parse_lenient(&self.visibility)
+    }
+}
+
+/// A member of an organisation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub role: Scope,
+    pub added_at: i64,
 }
 
 /// A module within a namespace.
@@ -64,6 +99,10 @@ pub struct UserRecord {
     pub name: String,
     pub is_admin: bool,
     pub created_at: i64,
+    /// The password as an argon2id PHC string (`$argon2id$v=19$...`); none for a user who
+    /// signs in with tokens only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// A token, found by the SHA-256 of its secret.
@@ -71,7 +110,21 @@ pub struct UserRecord {
 pub struct TokenRecord {
     pub user: String,
     pub name: String,
-    /// `write` or `read`.
+    /// `write` or `read`; read with `TokenRecord::scope`, which fails closed to `read`.
     pub scope: String,
     pub created_at: i64,
+    /// Unix seconds after which the token no longer works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// Unix seconds of the last request that used it (recorded at most once a minute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<i64>,
+}
+
+impl TokenRecord {
+    /// The scope, failing closed: an unknown word is `read`.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
+        Scope::parse(&self.scope).unwrap_or(Scope::Read)
+    }
 }

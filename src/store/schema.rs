@@ -40,6 +40,9 @@ pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// SHA-256 of a token → `TokenRecord`. Tokens themselves are never stored.
 pub const TOKENS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("tokens");
 
+/// (organisation, user) → `MemberRecord`.
+pub const MEMBERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("members");
+
 /// Meta key of the schema version.
 pub const META_SCHEMA_VERSION: &str = "schema_version";
 /// Meta key of the creation time.

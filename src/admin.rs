@@ -1,0 +1,721 @@
+//! Account administration as one set of operations, used three ways: the JSON API under
+//! `/api/v1/` (`http::api`), and the CLI, online through that API or offline on the database
+//! file. `Op` is both the CLI's request and the API's parsed route, so the two cannot drift
+//! (`Op::request` and `Op::from_request` are tested as inverses).
+//!
+//! Routes (JSON bodies; every error is a one-line `text/plain` reason):
+//!
+//! | op | method and path | who |
+//! |---|---|---|
+//! | whoami | `GET /api/v1/user` | anyone signed in |
+//! | user list | `GET /api/v1/users` | admin |
+//! | user add | `POST /api/v1/users` `{name, password?, admin?}` | admin |
+//! | user passwd | `PUT /api/v1/users/{name}/password` `{password}` | admin, or the user |
+//! | user admin | `PATCH /api/v1/users/{name}` `{admin}` | admin |
+//! | user rm | `DELETE /api/v1/users/{name}` | admin |
+//! | token list | `GET /api/v1/tokens[?user=NAME or ?all=true]` | own; admin any |
+//! | token create | `POST /api/v1/tokens` `{name, scope, expires_at?, user?}` | own; admin any |
+//! | token revoke | `DELETE /api/v1/tokens/{id}` | own; admin any |
+//! | org add | `POST /api/v1/orgs` `{name, visibility?}` | admin |
+//! | member set | `PUT /api/v1/orgs/{org}/members/{user}` `{role}` | admin |
+//! | member rm | `DELETE /api/v1/orgs/{org}/members/{user}` | admin |
+//! | owner list | `GET /api/v1/owners` | admin |
+//! | owner update | `PATCH /api/v1/owners/{owner}` `{visibility?, quota_bytes?, quota_versions?}` | visibility: writers of the namespace; quotas: admin |
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::auth::{self, Access, Principal, Scope, Visibility};
+use crate::store::{self, OwnerUpdate, Store};
+
+/// One administrative operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Whoami,
+    UserList,
+    UserAdd {
+        name: String,
+        password: Option<String>,
+        admin: bool,
+    },
+    UserPasswd {
+        name: String,
+        password: String,
+    },
+    UserSetAdmin {
+        name: String,
+        admin: bool,
+    },
+    UserRm {
+        name: String,
+    },
+    /// `user`: whose tokens; `None` the caller's own; `Some("*")` everyone's (admin).
+    TokenList {
+        user: Option<String>,
+    },
+    TokenCreate {
+        user: Option<String>,
+        name: String,
+        scope: Scope,
+        expires_at: Option<i64>,
+    },
+    TokenRevoke {
+        id: String,
+    },
+    OrgAdd {
+        name: String,
+        visibility: Visibility,
+    },
+    MemberSet {
+        org: String,
+        user: String,
+        role: Scope,
+    },
+    MemberRm {
+        org: String,
+        user: String,
+    },
+    OwnerList,
+    OwnerUpdate {
+        owner: String,
+        update: OwnerUpdate,
+    },
+}
+
+/// What an operation answers: a status and a JSON body (none for 204).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl Outcome {
+    fn ok(body: Value) -> Self {
+        Self {
+            status: 200,
+            body: Some(body),
+        }
+    }
+    fn created(body: Value) -> Self {
+        Self {
+            status: 201,
+            body: Some(body),
+        }
+    }
+    fn done() -> Self {
+        Self {
+            status: 204,
+            body: None,
+        }
+    }
+}
+
+/// Why an operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400.
+    #[error("{0}")]
+    Invalid(String),
+    /// 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 404 for an unknown route, 405 for a known route with another method.
+    #[error("{0}")]
+    NoRoute(String, bool),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// A JSON body's fields, for `Op::from_request`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+struct Body {
+    name: Option<String>,
+    password: Option<String>,
+    admin: Option<bool>,
+    scope: Option<String>,
+    expires_at: Option<i64>,
+    user: Option<String>,
+    visibility: Option<String>,
+    role: Option<String>,
+    quota_bytes: Option<i64>,
+    quota_versions: Option<i64>,
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn field(v: Option<String>, name: &str) -> Result<String, Error> {
+    v.ok_or_else(|| Error::Invalid(format!("missing field {name:?}")))
+}
+
+fn parse_scope(s: &str) -> Result<Scope, Error> {
+    Scope::parse(s).ok_or_else(|| Error::Invalid(format!("scope must be read or write, not {s:?}")))
+}
+
+fn parse_visibility(s: &str) -> Result<Visibility, Error> {
+    Visibility::parse(s)
+        .ok_or_else(|| Error::Invalid(format!("visibility must be public or private, not {s:?}")))
+}
+
+/// A user or owner name as typed: lower-cased and checked like an owner in a URL.
+fn name_arg(s: &str) -> Result<String, Error> {
+    auth::normalize_owner(s).ok_or_else(|| {
+        Error::Invalid(format!(
+            "invalid name {s:?}: use letters, digits, and inner '.', '_' or '-' (at most {} \
+             characters)",
+            auth::MAX_OWNER_LEN
+        ))
+    })
+}
+
+impl Op {
+    /// The HTTP request of this operation: method, path (from `/api/v1/`) and JSON body.
+    #[must_use]
+    pub fn request(&self) -> (&'static str, String, Option<Value>) {
+        match self {
+            Op::Whoami => ("GET", "/api/v1/user".into(), None),
+            Op::UserList => ("GET", "/api/v1/users".into(), None),
+            Op::UserAdd {
+                name,
+                password,
+                admin,
+            } => (
+                "POST",
+                "/api/v1/users".into(),
+                Some(json!({"name": name, "password": password, "admin": admin})),
+            ),
+            Op::UserPasswd { name, password } => (
+                "PUT",
+                format!("/api/v1/users/{}/password", enc(name)),
+                Some(json!({ "password": password })),
+            ),
+            Op::UserSetAdmin { name, admin } => (
+                "PATCH",
+                format!("/api/v1/users/{}", enc(name)),
+                Some(json!({ "admin": admin })),
+            ),
+            Op::UserRm { name } => ("DELETE", format!("/api/v1/users/{}", enc(name)), None),
+            Op::TokenList { user } => {
+                let q = match user.as_deref() {
+                    None => String::new(),
+                    Some("*") => "?all=true".into(),
+                    Some(u) => format!("?user={}", enc(u)),
+                };
+                ("GET", format!("/api/v1/tokens{q}"), None)
+            }
+            Op::TokenCreate {
+                user,
+                name,
+                scope,
+                expires_at,
+            } => (
+                "POST",
+                "/api/v1/tokens".into(),
+                Some(json!({"user": user, "name": name, "scope": scope, "expires_at": expires_at})),
+            ),
+            Op::TokenRevoke { id } => ("DELETE", format!("/api/v1/tokens/{}", enc(id)), None),
+            Op::OrgAdd { name, visibility } => (
+                "POST",
+                "/api/v1/orgs".into(),
+                Some(json!({"name": name, "visibility": visibility})),
+            ),
+            Op::MemberSet { org, user, role } => (
+                "PUT",
+                format!("/api/v1/orgs/{}/members/{}", enc(org), enc(user)),
+                Some(json!({ "role": role })),
+            ),
+            Op::MemberRm { org, user } => (
+                "DELETE",
+                format!("/api/v1/orgs/{}/members/{}", enc(org), enc(user)),
+                None,
+            ),
+            Op::OwnerList => ("GET", "/api/v1/owners".into(), None),
+            Op::OwnerUpdate { owner, update } => (
+                "PATCH",
+                format!("/api/v1/owners/{}", enc(owner)),
+                Some(serde_json::to_value(update).unwrap_or(Value::Null)),
+            ),
+        }
+    }
+
+    /// Parses an API request: `segments` are the percent-decoded path segments after
+    /// `/api/v1/`, `query` the query pairs, `body` the raw body (empty or JSON).
+    ///
+    /// # Errors
+    /// `NoRoute` for an unknown path or method, `Invalid` for a bad body.
+    pub fn from_request(
+        method: &str,
+        segments: &[&str],
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Op, Error> {
+        let body = || -> Result<Body, Error> {
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Body::default());
+            }
+            serde_json::from_slice(body).map_err(|e| Error::Invalid(format!("bad JSON body: {e}")))
+        };
+        let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let known = |allowed: &[&str]| -> Error {
+            let path = segments.join("/");
+            if allowed.contains(&method) {
+                Error::NoRoute(format!("not found: /api/v1/{path}"), false)
+            } else {
+                Error::NoRoute(
+                    format!("method {method} not allowed on /api/v1/{path}"),
+                    true,
+                )
+            }
+        };
+        Ok(match (segments, method) {
+            (["user"], "GET") => Op::Whoami,
+            (["user"], _) => return Err(known(&["GET"])),
+            (["users"], "GET") => Op::UserList,
+            (["users"], "POST") => {
+                let b = body()?;
+                Op::UserAdd {
+                    name: name_arg(&field(b.name, "name")?)?,
+                    password: b.password,
+                    admin: b.admin.unwrap_or(false),
+                }
+            }
+            (["users"], _) => return Err(known(&["GET", "POST"])),
+            (["users", name], "PATCH") => Op::UserSetAdmin {
+                name: name_arg(name)?,
+                admin: body()?
+                    .admin
+                    .ok_or_else(|| Error::Invalid("missing field \"admin\"".into()))?,
+            },
+            (["users", name], "DELETE") => Op::UserRm {
+                name: name_arg(name)?,
+            },
+            (["users", _], _) => return Err(known(&["PATCH", "DELETE"])),
+            (["users", name, "password"], "PUT") => Op::UserPasswd {
+                name: name_arg(name)?,
+                password: field(body()?.password, "password")?,
+            },
+            (["users", _, "password"], _) => return Err(known(&["PUT"])),
+            (["tokens"], "GET") => Op::TokenList {
+                user: if q("all").as_deref() == Some("true") {
+                    Some("*".into())
+                } else {
+                    q("user").map(|u| name_arg(&u)).transpose()?
+                },
+            },
+            (["tokens"], "POST") => {
+                let b = body()?;
+                Op::TokenCreate {
+                    user: b.user.map(|u| name_arg(&u)).transpose()?,
+                    name: field(b.name, "name")?,
+                    scope: parse_scope(b.scope.as_deref().unwrap_or("write"))?,
+                    expires_at: b.expires_at,
+                }
+            }
+            (["tokens"], _) => return Err(known(&["GET", "POST"])),
+            (["tokens", id], "DELETE") => Op::TokenRevoke {
+                id: (*id).to_owned(),
+            },
+            (["tokens", _], _) => return Err(known(&["DELETE"])),
+            (["orgs"], "POST") => {
+                let b = body()?;
+                Op::OrgAdd {
+                    name: name_arg(&field(b.name, "name")?)?,
+                    visibility: parse_visibility(b.visibility.as_deref().unwrap_or("public"))?,
+                }
+            }
+            (["orgs"], _) => return Err(known(&["POST"])),
+            (["orgs", org, "members", user], "PUT") => Op::MemberSet {
+                org: name_arg(org)?,
+                user: name_arg(user)?,
+                role: parse_scope(&field(body()?.role, "role")?)?,
+            },
+            (["orgs", org, "members", user], "DELETE") => Op::MemberRm {
+                org: name_arg(org)?,
+                user: name_arg(user)?,
+            },
+            (["orgs", _, "members", _], _) => return Err(known(&["PUT", "DELETE"])),
+            (["owners"], "GET") => Op::OwnerList,
+            (["owners"], _) => return Err(known(&["GET"])),
+            (["owners", owner], "PATCH") => {
+                let b = body()?;
+                Op::OwnerUpdate {
+                    owner: name_arg(owner)?,
+                    update: OwnerUpdate {
+                        visibility: b.visibility.as_deref().map(parse_visibility).transpose()?,
+                        quota_bytes: b.quota_bytes,
+                        quota_versions: b.quota_versions,
+                    },
+                }
+            }
+            (["owners", _], _) => return Err(known(&["PATCH"])),
+            _ => {
+                return Err(Error::NoRoute(
+                    format!("not found: /api/v1/{}", segments.join("/")),
+                    false,
+                ))
+            }
+        })
+    }
+}
+
+fn need_admin(actor: &Principal, what: &str) -> Result<(), Error> {
+    if actor.is_admin_writer() {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "only an admin with a write credential may {what}"
+        )))
+    }
+}
+
+fn need_write(actor: &Principal, what: &str) -> Result<(), Error> {
+    if actor.scope == Scope::Write {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "a read-only token may not {what}; use a write token or a password"
+        )))
+    }
+}
+
+fn json_of<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Runs `op` for `actor` at Unix time `now`. Checks every permission; hashes passwords
+/// (argon2, slow: call from a blocking context).
+///
+/// # Errors
+/// `Forbidden`, `Invalid`, `NotFound`, or a store error.
+pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Outcome, Error> {
+    match op {
+        Op::Whoami => Ok(Outcome::ok(json!({
+            "user": actor.user, "admin": actor.is_admin, "scope": actor.scope
+        }))),
+        Op::UserList => {
+            if !actor.is_admin {
+                return Err(Error::Forbidden("only an admin may list users".into()));
+            }
+            Ok(Outcome::ok(json_of(&store.list_users()?)))
+        }
+        Op::UserAdd {
+            name,
+            password,
+            admin,
+        } => {
+            need_admin(actor, "add users")?;
+            let phc = password.as_deref().map(new_password_hash).transpose()?;
+            let info = store.create_user(&name, phc, admin, now)?;
+            Ok(Outcome::created(json_of(&info)))
+        }
+        Op::UserPasswd { name, password } => {
+            if actor.user != name {
+                need_admin(actor, "change another user's password")?;
+            }
+            need_write(actor, "change a password")?;
+            let phc = new_password_hash(&password)?;
+            store.set_password(&name, phc)?;
+            Ok(Outcome::done())
+        }
+        Op::UserSetAdmin { name, admin } => {
+            need_admin(actor, "grant or withdraw admin rights")?;
+            store.set_admin(&name, admin)?;
+            Ok(Outcome::done())
+        }
+        Op::UserRm { name } => {
+            need_admin(actor, "delete users")?;
+            store.delete_user(&name)?;
+            Ok(Outcome::done())
+        }
+        Op::TokenList { user } => {
+            let who = match user.as_deref() {
+                None => Some(actor.user.as_str()),
+                Some(u) if u == actor.user => Some(u),
+                Some(other) => {
+                    if !actor.is_admin {
+                        return Err(Error::Forbidden(
+                            "only an admin may list other users' tokens".into(),
+                        ));
+                    }
+                    (other != "*").then_some(other)
+                }
+            };
+            Ok(Outcome::ok(json_of(&store.list_tokens_of(who)?)))
+        }
+        Op::TokenCreate {
+            user,
+            name,
+            scope,
+            expires_at,
+        } => {
+            let owner = user.unwrap_or_else(|| actor.user.clone());
+            if owner != actor.user {
+                need_admin(actor, "create tokens for other users")?;
+            }
+            need_write(actor, "create tokens")?;
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+                return Err(Error::Invalid(
+                    "a token name must have 1 to 64 printable characters".into(),
+                ));
+            }
+            if expires_at.is_some_and(|t| t <= now) {
+                return Err(Error::Invalid("expires_at is in the past".into()));
+            }
+            let (secret, info) = store.create_token(&owner, name, scope, expires_at, now)?;
+            let mut body = json_of(&info);
+            if let Value::Object(map) = &mut body {
+                map.insert("token".into(), Value::String(secret));
+            }
+            Ok(Outcome::created(body))
+        }
+        Op::TokenRevoke { id } => {
+            need_write(actor, "revoke tokens")?;
+            let whose = (!actor.is_admin).then_some(actor.user.as_str());
+            if store.revoke_token_of(whose, &id)? {
+                Ok(Outcome::done())
+            } else {
+                Err(Error::NotFound(format!("no such token: {id}")))
+            }
+        }
+        Op::OrgAdd { name, visibility } => {
+            need_admin(actor, "add organisations")?;
+            store.create_org(&name, visibility, now)?;
+            Ok(Outcome::created(
+                json!({"name": name, "kind": "org", "visibility": visibility}),
+            ))
+        }
+        Op::MemberSet { org, user, role } => {
+            need_admin(actor, "change organisation members")?;
+            store.set_member(&org, &user, role, now)?;
+            Ok(Outcome::done())
+        }
+        Op::MemberRm { org, user } => {
+            need_admin(actor, "change organisation members")?;
+            if store.remove_member(&org, &user)? {
+                Ok(Outcome::done())
+            } else {
+                Err(Error::NotFound(format!("{user} is not a member of {org}")))
+            }
+        }
+        Op::OwnerList => {
+            if !actor.is_admin {
+                return Err(Error::Forbidden("only an admin may list owners".into()));
+            }
+            Ok(Outcome::ok(json_of(&store.list_owners()?)))
+        }
+        Op::OwnerUpdate { owner, update } => {
+            if update.quota_bytes.is_some() || update.quota_versions.is_some() {
+                need_admin(actor, "set quotas")?;
+            } else if store.namespace_access(&owner, Some(actor))? < Access::Write {
+                return Err(Error::Forbidden(format!(
+                    "{} may not change the visibility of {owner}",
+                    actor.user
+                )));
+            }
+            for q in [update.quota_bytes, update.quota_versions]
+                .into_iter()
+                .flatten()
+            {
+                if q < -1 {
+                    return Err(Error::Invalid(
+                        "a quota is a number of bytes or versions, or -1 for no limit".into(),
+                    ));
+                }
+            }
+            store.update_owner(&owner, &update)?;
+            Ok(Outcome::done())
+        }
+    }
+}
+
+/// Parses an expiry: a duration from `now` (`90d`, `12h`, `30m`) or a UTC date
+/// (`2027-01-31`, midnight) or an RFC 3339 time; returns Unix seconds.
+///
+/// # Errors
+/// A one-line reason.
+pub fn parse_expiry(text: &str, now: i64) -> Result<i64, String> {
+    let t = text.trim();
+    let bad =
+        || format!("--expires {t:?}: use a duration like 90d, 12h, 30m or a date like 2027-01-31");
+    if let Some(unit) = t.chars().last().filter(char::is_ascii_alphabetic) {
+        let n: i64 = t[..t.len() - 1].parse().map_err(|_| bad())?;
+        let secs = match unit {
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            _ => return Err(bad()),
+        };
+        if n <= 0 {
+            return Err(bad());
+        }
+        return n
+            .checked_mul(secs)
+            .and_then(|d| now.checked_add(d))
+            .ok_or_else(bad);
+    }
+    let rfc = time::format_description::well_known::Rfc3339;
+    if let Ok(at) = time::OffsetDateTime::parse(t, &rfc) {
+        return Ok(at.unix_timestamp());
+    }
+    let parts: Vec<&str> = t.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (y, m, d): (i32, u8, u8) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    let month = time::Month::try_from(m).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
+    Ok(date.midnight().assume_utc().unix_timestamp())
+}
+
+fn new_password_hash(password: &str) -> Result<String, Error> {
+    auth::check_new_password(password).map_err(Error::Invalid)?;
+    auth::hash_password(password).map_err(Error::Invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(path: &str) -> (Vec<String>, Vec<(String, String)>) {
+        let (p, q) = path.split_once('?').unwrap_or((path, ""));
+        let segs = p
+            .trim_start_matches("/api/v1/")
+            .split('/')
+            .map(|s| crate::http::goproxy::percent_decode(s).unwrap())
+            .collect();
+        let query = q
+            .split('&')
+            .filter(|s| !s.is_empty())
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap();
+                (
+                    k.to_owned(),
+                    crate::http::goproxy::percent_decode(v).unwrap(),
+                )
+            })
+            .collect();
+        (segs, query)
+    }
+
+    #[test]
+    fn request_and_from_request_are_inverses() {
+        let ops = vec![
+            Op::Whoami,
+            Op::UserList,
+            Op::UserAdd {
+                name: "bob".into(),
+                password: Some("pw pw pw pw".into()),
+                admin: true,
+            },
+            Op::UserAdd {
+                name: "carl".into(),
+                password: None,
+                admin: false,
+            },
+            Op::UserPasswd {
+                name: "bob".into(),
+                password: "x".into(),
+            },
+            Op::UserSetAdmin {
+                name: "bob".into(),
+                admin: false,
+            },
+            Op::UserRm { name: "bob".into() },
+            Op::TokenList { user: None },
+            Op::TokenList {
+                user: Some("*".into()),
+            },
+            Op::TokenList {
+                user: Some("bob".into()),
+            },
+            Op::TokenCreate {
+                user: Some("bob".into()),
+                name: "ci / laptop".into(),
+                scope: Scope::Read,
+                expires_at: Some(1_900_000_000),
+            },
+            Op::TokenRevoke {
+                id: "0123456789abcdef".into(),
+            },
+            Op::OrgAdd {
+                name: "acme".into(),
+                visibility: Visibility::Private,
+            },
+            Op::MemberSet {
+                org: "acme".into(),
+                user: "bob".into(),
+                role: Scope::Write,
+            },
+            Op::MemberRm {
+                org: "acme".into(),
+                user: "bob".into(),
+            },
+            Op::OwnerList,
+            Op::OwnerUpdate {
+                owner: "acme".into(),
+                update: OwnerUpdate {
+                    visibility: Some(Visibility::Public),
+                    quota_bytes: Some(-1),
+                    quota_versions: None,
+                },
+            },
+        ];
+        for op in ops {
+            let (method, path, body) = op.request();
+            let (segs, query) = split(&path);
+            let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+            let body = body.map(|b| b.to_string()).unwrap_or_default();
+            let back = Op::from_request(method, &segs, &query, body.as_bytes()).unwrap();
+            assert_eq!(back, op, "{method} {path} {body}");
+        }
+    }
+
+    #[test]
+    fn parse_expiry_takes_durations_and_dates() {
+        assert_eq!(parse_expiry("90d", 1000), Ok(1000 + 90 * 86_400));
+        assert_eq!(parse_expiry("12h", 0), Ok(12 * 3600));
+        assert_eq!(parse_expiry("30m", 0), Ok(1800));
+        assert_eq!(parse_expiry("2027-01-31", 0), Ok(1_801_267_200));
+        assert_eq!(parse_expiry("2027-01-31T12:00:00Z", 0), Ok(1_801_310_400));
+        for bad in ["", "d", "-5d", "0d", "5w", "2027-13-01", "soon"] {
+            assert!(parse_expiry(bad, 0).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn from_request_tells_unknown_paths_from_wrong_methods() {
+        assert!(matches!(
+            Op::from_request("GET", &["nope"], &[], b""),
+            Err(Error::NoRoute(_, false))
+        ));
+        assert!(matches!(
+            Op::from_request("DELETE", &["users"], &[], b""),
+            Err(Error::NoRoute(_, true))
+        ));
+        assert!(matches!(
+            Op::from_request("POST", &["users"], &[], b"{not json"),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            Op::from_request("POST", &["users"], &[], br#"{"name":"-bad"}"#),
+            Err(Error::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,540 @@
+//! `goshelf user|token|org|owner`: account administration, online through the JSON API of a
+//! running server (`--server`, token in `GOSHELF_TOKEN`) or offline on a stopped server's
+//! database file (`--db`). Both build the same `admin::Op`.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::{open_existing, TargetArgs};
+use crate::admin::{self, Op, Outcome};
+use crate::auth::{Principal, Scope, Visibility};
+use crate::store::{self, OwnerUpdate};
+
+/// `goshelf user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (and their namespace of the same name). The password is read from
+    /// --password-stdin, else GOSHELF_PASSWORD, else asked at the terminal.
+    Add {
+        name: String,
+        /// Make the user an admin.
+        #[arg(long)]
+        admin: bool,
+        /// Create the user without a password (tokens only).
+        #[arg(long, conflicts_with = "password_stdin")]
+        no_password: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Set a user's password (same sources as `user add`).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Grant (`yes`) or withdraw (`no`) admin rights.
+    SetAdmin {
+        name: String,
+        #[arg(value_parser = ["yes", "no"])]
+        admin: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Delete a user with their tokens and memberships; their namespace and modules stay.
+    Rm {
+        name: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// `goshelf token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once and stored only as a hash.
+    Create {
+        /// A name to recognise it by, e.g. "ci" or "laptop".
+        #[arg(long)]
+        name: String,
+        /// read (download) or write (download and publish).
+        #[arg(long, default_value = "write", value_parser = ["read", "write"])]
+        scope: String,
+        /// When it stops working: a duration (90d, 12h, 30m) or a date (2027-01-31, UTC).
+        #[arg(long)]
+        expires: Option<String>,
+        /// Whose token (admins; default: yourself, or admin offline).
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// List tokens (yours; --user or --all for admins).
+    List {
+        #[arg(long, conflicts_with = "all")]
+        user: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Revoke a token by its id (from `token list`).
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// `goshelf org ...`.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organisation namespace.
+    Add {
+        name: String,
+        /// Make it private: only members (and admins) can read it.
+        #[arg(long)]
+        private: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Add a member, change their role, or remove them (--remove).
+    Member {
+        org: String,
+        user: String,
+        /// read (download) or write (download and publish).
+        #[arg(long, default_value = "read", value_parser = ["read", "write"])]
+        role: String,
+        #[arg(long)]
+        remove: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// `goshelf owner ...`.
+#[derive(Debug, Subcommand)]
+pub enum OwnerCommand {
+    /// List namespaces with kind, visibility, quotas, usage and members.
+    List {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Make a namespace public (anonymous read) or private (members only).
+    SetVisibility {
+        owner: String,
+        #[arg(value_parser = ["public", "private"])]
+        visibility: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Limit a namespace's total zip bytes and/or version count (`none` removes a limit).
+    SetQuota {
+        owner: String,
+        /// e.g. 10GiB, or none.
+        #[arg(long)]
+        bytes: Option<String>,
+        /// e.g. 5000, or none.
+        #[arg(long)]
+        versions: Option<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// Runs `op` online or offline and returns what it answered.
+fn run(target: &TargetArgs, op: Op) -> anyhow::Result<Outcome> {
+    match &target.server {
+        Some(server) => {
+            let client = crate::client::Client::new(server, target.token.as_deref())?;
+            let (method, path, body) = op.request();
+            let (status, text) = client.send(method, &path, body.as_ref())?;
+            if !(200..300).contains(&status) {
+                bail!(
+                    "{server}: {status}: {}",
+                    text.lines().next().unwrap_or("").trim()
+                );
+            }
+            let body = if text.trim().is_empty() {
+                None
+            } else {
+                Some(serde_json::from_str(&text).context("reading the server's answer")?)
+            };
+            Ok(Outcome { status, body })
+        }
+        None => {
+            let store = open_existing(&target.db)?;
+            // Offline, whoever can open the file is the administrator.
+            let actor = Principal {
+                user: "admin".into(),
+                is_admin: true,
+                scope: Scope::Write,
+            };
+            admin::execute(&store, &actor, op, store::now_unix())
+                .map_err(|e| anyhow::anyhow!("{e}"))
+        }
+    }
+}
+
+fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    if let Ok(p) = std::env::var("GOSHELF_PASSWORD") {
+        if !p.is_empty() {
+            return Ok(p);
+        }
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no password given: use --password-stdin, GOSHELF_PASSWORD, or run at a terminal");
+    }
+    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+    if confirm {
+        let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+        if again != first {
+            bail!("the two passwords differ");
+        }
+    }
+    Ok(first)
+}
+
+fn body(outcome: &Outcome) -> &Value {
+    outcome.body.as_ref().unwrap_or(&Value::Null)
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn when(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_i64)
+        .map_or_else(|| "-".into(), crate::http::goproxy::rfc3339)
+}
+
+/// `goshelf user ...`.
+///
+/// # Errors
+/// Whatever the server or store refuses.
+pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            admin,
+            no_password,
+            password_stdin,
+            target,
+        } => {
+            let password = if no_password {
+                None
+            } else {
+                Some(read_password(password_stdin, true)?)
+            };
+            run(
+                &target,
+                Op::UserAdd {
+                    name: name.to_ascii_lowercase(),
+                    password,
+                    admin,
+                },
+            )?;
+            println!("user {name} created{}", if admin { " (admin)" } else { "" });
+        }
+        UserCommand::List { target } => {
+            let out = run(&target, Op::UserList)?;
+            println!("{:<24} {:<6} {:<9} CREATED", "NAME", "ADMIN", "PASSWORD");
+            for u in body(&out).as_array().into_iter().flatten() {
+                println!(
+                    "{:<24} {:<6} {:<9} {}",
+                    text(u, "name"),
+                    text(u, "is_admin"),
+                    text(u, "has_password"),
+                    when(u, "created_at")
+                );
+            }
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+            target,
+        } => {
+            let password = read_password(password_stdin, true)?;
+            run(
+                &target,
+                Op::UserPasswd {
+                    name: name.to_ascii_lowercase(),
+                    password,
+                },
+            )?;
+            println!("password of {name} changed");
+        }
+        UserCommand::SetAdmin {
+            name,
+            admin,
+            target,
+        } => {
+            let admin = admin == "yes";
+            run(
+                &target,
+                Op::UserSetAdmin {
+                    name: name.to_ascii_lowercase(),
+                    admin,
+                },
+            )?;
+            println!(
+                "{name} is {}an admin",
+                if admin { "" } else { "no longer " }
+            );
+        }
+        UserCommand::Rm { name, target } => {
+            run(
+                &target,
+                Op::UserRm {
+                    name: name.to_ascii_lowercase(),
+                },
+            )?;
+            println!("user {name} deleted (their namespace and modules stay)");
+        }
+    }
+    Ok(())
+}
+
+/// `goshelf token ...`.
+///
+/// # Errors
+/// Whatever the server or store refuses, or a bad --expires.
+pub fn token(cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create {
+            name,
+            scope,
+            expires,
+            user,
+            target,
+        } => {
+            let now = store::now_unix();
+            let expires_at = expires
+                .as_deref()
+                .map(|e| admin::parse_expiry(e, now).map_err(|m| anyhow::anyhow!(m)))
+                .transpose()?;
+            let out = run(
+                &target,
+                Op::TokenCreate {
+                    user: user.map(|u| u.to_ascii_lowercase()),
+                    name,
+                    scope: Scope::parse(&scope).unwrap_or(Scope::Read),
+                    expires_at,
+                },
+            )?;
+            let v = body(&out);
+            eprintln!(
+                "token {} ({}, scope {}, expires {}) for {}; shown once, stored only as a hash:",
+                text(v, "id"),
+                text(v, "name"),
+                text(v, "scope"),
+                when(v, "expires_at"),
+                text(v, "user"),
+            );
+            println!("{}", text(v, "token"));
+        }
+        TokenCommand::List { user, all, target } => {
+            let user = if all { Some("*".into()) } else { user };
+            let out = run(&target, Op::TokenList { user })?;
+            println!(
+                "{:<16} {:<16} {:<20} {:<5} {:<20} {:<20} LAST USED",
+                "ID", "USER", "NAME", "SCOPE", "CREATED", "EXPIRES"
+            );
+            for t in body(&out).as_array().into_iter().flatten() {
+                println!(
+                    "{:<16} {:<16} {:<20} {:<5} {:<20} {:<20} {}",
+                    text(t, "id"),
+                    text(t, "user"),
+                    text(t, "name"),
+                    text(t, "scope"),
+                    when(t, "created_at"),
+                    when(t, "expires_at"),
+                    when(t, "last_used"),
+                );
+            }
+        }
+        TokenCommand::Revoke { id, target } => {
+            run(&target, Op::TokenRevoke { id: id.clone() })?;
+            println!("token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+/// `goshelf org ...`.
+///
+/// # Errors
+/// Whatever the server or store refuses.
+pub fn org(cmd: OrgCommand) -> anyhow::Result<()> {
+    match cmd {
+        OrgCommand::Add {
+            name,
+            private,
+            target,
+        } => {
+            let visibility = if private {
+                Visibility::Private
+            } else {
+                Visibility::Public
+            };
+            run(
+                &target,
+                Op::OrgAdd {
+                    name: name.to_ascii_lowercase(),
+                    visibility,
+                },
+            )?;
+            println!("organisation {name} created ({})", visibility.as_str());
+        }
+        OrgCommand::Member {
+            org,
+            user,
+            role,
+            remove,
+            target,
+        } => {
+            let (org, user) = (org.to_ascii_lowercase(), user.to_ascii_lowercase());
+            if remove {
+                run(
+                    &target,
+                    Op::MemberRm {
+                        org: org.clone(),
+                        user: user.clone(),
+                    },
+                )?;
+                println!("{user} removed from {org}");
+            } else {
+                run(
+                    &target,
+                    Op::MemberSet {
+                        org: org.clone(),
+                        user: user.clone(),
+                        role: Scope::parse(&role).unwrap_or(Scope::Read),
+                    },
+                )?;
+                println!("{user} is a member of {org} with role {role}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn quota_arg(text: Option<&str>, what: &str) -> anyhow::Result<Option<i64>> {
+    let Some(t) = text else {
+        return Ok(None);
+    };
+    if t.eq_ignore_ascii_case("none") {
+        return Ok(Some(-1));
+    }
+    let n = if what == "bytes" {
+        crate::config::parse_size(t)
+    } else {
+        t.trim().parse().ok()
+    };
+    n.and_then(|n| i64::try_from(n).ok())
+        .map(Some)
+        .with_context(|| format!("--{what}: {t:?} is not a number (or none)"))
+}
+
+/// `goshelf owner ...`.
+///
+/// # Errors
+/// Whatever the server or store refuses.
+pub fn owner(cmd: OwnerCommand) -> anyhow::Result<()> {
+    match cmd {
+        OwnerCommand::List { target } => {
+            let out = run(&target, Op::OwnerList)?;
+            println!(
+                "{:<24} {:<5} {:<8} {:>9} {:>14} {:<24} MEMBERS",
+                "OWNER", "KIND", "VISIBLE", "VERSIONS", "BYTES", "QUOTA (bytes/versions)"
+            );
+            for o in body(&out).as_array().into_iter().flatten() {
+                let members: Vec<String> = o
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|m| format!("{}:{}", text(m, "user"), text(m, "role")))
+                    .collect();
+                let quota = format!("{}/{}", text(o, "quota_bytes"), text(o, "quota_versions"));
+                println!(
+                    "{:<24} {:<5} {:<8} {:>9} {:>14} {:<24} {}",
+                    text(o, "name"),
+                    text(o, "kind"),
+                    text(o, "visibility"),
+                    text(o, "versions"),
+                    text(o, "bytes"),
+                    quota,
+                    members.join(",")
+                );
+            }
+        }
+        OwnerCommand::SetVisibility {
+            owner,
+            visibility,
+            target,
+        } => {
+            let v = Visibility::parse(&visibility).unwrap_or(Visibility::Private);
+            run(
+                &target,
+                Op::OwnerUpdate {
+                    owner: owner.to_ascii_lowercase(),
+                    update: OwnerUpdate {
+                        visibility: Some(v),
+                        ..OwnerUpdate::default()
+                    },
+                },
+            )?;
+            println!("{owner} is {}", v.as_str());
+        }
+        OwnerCommand::SetQuota {
+            owner,
+            bytes,
+            versions,
+            target,
+        } => {
+            let update = OwnerUpdate {
+                visibility: None,
+                quota_bytes: quota_arg(bytes.as_deref(), "bytes")?,
+                quota_versions: quota_arg(versions.as_deref(), "versions")?,
+            };
+            if update.quota_bytes.is_none() && update.quota_versions.is_none() {
+                bail!("give --bytes and/or --versions");
+            }
+            run(
+                &target,
+                Op::OwnerUpdate {
+                    owner: owner.to_ascii_lowercase(),
+                    update,
+                },
+            )?;
+            println!("quota of {owner} set");
+        }
+    }
+    Ok(())
+}

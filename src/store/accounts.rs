@@ -1,0 +1,962 @@
+//! Users, organisations and their members, tokens, namespace visibility and quotas.
+//!
+//! Secrets are never stored: a token is kept under its SHA-256, a password as an argon2id PHC
+//! string (hashed by the caller, off the write lock). The access rule itself is
+//! `auth::access`; this module only gathers the facts it needs.
+
+use redb::{ReadableTable, ReadableTableMetadata};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::records::{MemberRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord};
+use super::{decode, encode, schema, Error, Result, Store};
+use crate::auth::{self, Access, Kind, NamespaceFacts, Principal, Scope, Visibility};
+
+/// SHA-256 of a token's secret: the key under which it is stored.
+#[must_use]
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The public id of a token: the first 8 bytes of its hash, hex. It names the token in lists
+/// and for revocation, and reveals nothing usable of the secret.
+#[must_use]
+pub fn token_id(hash: &[u8; 32]) -> String {
+    hex::encode(&hash[..8])
+}
+
+/// A token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user: String,
+    pub name: String,
+    pub scope: Scope,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used: Option<i64>,
+}
+
+impl TokenInfo {
+    fn new(hash: &[u8; 32], rec: &TokenRecord) -> Self {
+        Self {
+            id: token_id(hash),
+            user: rec.user.clone(),
+            name: rec.name.clone(),
+            scope: rec.scope(),
+            created_at: rec.created_at,
+            expires_at: rec.expires_at,
+            last_used: rec.last_used,
+        }
+    }
+}
+
+/// A user as listed (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub is_admin: bool,
+    pub created_at: i64,
+    pub has_password: bool,
+}
+
+/// A namespace as listed for admins: its settings and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerInfo {
+    pub name: String,
+    pub kind: Kind,
+    pub visibility: Visibility,
+    pub quota_bytes: Option<u64>,
+    pub quota_versions: Option<u64>,
+    pub versions: u64,
+    pub bytes: u64,
+    pub members: Vec<MemberInfo>,
+}
+
+/// A member of an organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub user: String,
+    pub role: Scope,
+}
+
+/// What a token secret turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenCheck {
+    Unknown,
+    Expired,
+    Valid {
+        user: Box<UserRecord>,
+        token: Box<TokenRecord>,
+        hash: [u8; 32],
+    },
+}
+
+/// A change to a namespace's settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerUpdate {
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+    /// Bytes of zips the namespace may hold; -1 removes the limit (Gitea's convention).
+    #[serde(default)]
+    pub quota_bytes: Option<i64>,
+    /// Versions the namespace may hold; -1 removes the limit.
+    #[serde(default)]
+    pub quota_versions: Option<i64>,
+}
+
+/// Which limit an upload would break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Bytes,
+    Versions,
+}
+
+fn read_namespace(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    owner: &str,
+) -> Result<Option<NamespaceRecord>> {
+    match table.get(owner)? {
+        Some(g) => Ok(Some(decode("namespace", g.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn read_user(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &str,
+) -> Result<Option<UserRecord>> {
+    match table.get(name)? {
+        Some(g) => Ok(Some(decode("user", g.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn member_role(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    org: &str,
+    user: &str,
+) -> Result<Option<Scope>> {
+    match table.get((org, user))? {
+        Some(g) => Ok(Some(decode::<MemberRecord>("member", g.value())?.role)),
+        None => Ok(None),
+    }
+}
+
+/// The (versions, bytes) a namespace holds, from its version records.
+pub(super) fn namespace_usage(
+    versions: &impl ReadableTable<(&'static str, &'static str, &'static str), &'static [u8]>,
+    owner: &str,
+) -> Result<(u64, u64)> {
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for item in versions.range((owner, "", "")..)? {
+        let (k, v) = item?;
+        if k.value().0 != owner {
+            break;
+        }
+        let rec: VersionRecord = decode("version", v.value())?;
+        count += 1;
+        bytes = bytes.saturating_add(rec.size);
+    }
+    Ok((count, bytes))
+}
+
+/// Refuses an upload of `size` bytes that would take the namespace over one of its quotas.
+pub(super) fn check_quota(
+    versions: &impl ReadableTable<(&'static str, &'static str, &'static str), &'static [u8]>,
+    owner: &str,
+    ns: &NamespaceRecord,
+    size: u64,
+) -> Result<()> {
+    if ns.quota_bytes.is_none() && ns.quota_versions.is_none() {
+        return Ok(());
+    }
+    let (count, bytes) = namespace_usage(versions, owner)?;
+    if let Some(max) = ns.quota_versions {
+        if count.saturating_add(1) > max {
+            return Err(Error::QuotaExceeded {
+                quota: Quota::Versions,
+                message: format!(
+                    "quota exceeded: {owner} holds {count} versions and may hold at most {max}"
+                ),
+            });
+        }
+    }
+    if let Some(max) = ns.quota_bytes {
+        if bytes.saturating_add(size) > max {
+            return Err(Error::QuotaExceeded {
+                quota: Quota::Bytes,
+                message: format!(
+                    "quota exceeded: {owner} holds {bytes} bytes; this {size}-byte zip would \
+                     pass its limit of {max} bytes"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn quota_value(v: i64) -> Option<u64> {
+    u64::try_from(v).ok()
+}
+
+impl Store {
+    /// Whether any user exists.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn has_users(&self) -> Result<bool> {
+        let txn = self.begin_read()?;
+        let users = txn.open_table(schema::USERS)?;
+        let any = users.first()?.is_some();
+        Ok(any)
+    }
+
+    /// Creates the `admin` user with a first token, if the database has no user yet.
+    /// Returns whether it did.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn bootstrap_admin(&self, token: &str, now: i64) -> Result<bool> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut users = txn.open_table(schema::USERS)?;
+                if users.first()?.is_some() {
+                    return Ok(false);
+                }
+                let user = UserRecord {
+                    name: "admin".into(),
+                    is_admin: true,
+                    created_at: now,
+                    password: None,
+                };
+                users.insert("admin", encode(&user)?.as_slice())?;
+                let rec = TokenRecord {
+                    user: "admin".into(),
+                    name: "initial".into(),
+                    scope: Scope::Write.as_str().into(),
+                    created_at: now,
+                    expires_at: None,
+                    last_used: None,
+                };
+                let mut tokens = txn.open_table(schema::TOKENS)?;
+                tokens.insert(&token_hash(token), encode(&rec)?.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(true)
+        })
+    }
+
+    /// The user and token record a token secret belongs to (expiry not checked; see
+    /// `check_token`).
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn user_for_token(&self, token: &str) -> Result<Option<(UserRecord, TokenRecord)>> {
+        Ok(match self.check_token(token, i64::MIN)? {
+            TokenCheck::Valid { user, token, .. } => Some((*user, *token)),
+            TokenCheck::Unknown | TokenCheck::Expired => None,
+        })
+    }
+
+    /// Looks a token secret up and checks its expiry against `now`.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn check_token(&self, secret: &str, now: i64) -> Result<TokenCheck> {
+        let hash = token_hash(secret);
+        let txn = self.begin_read()?;
+        let tokens = txn.open_table(schema::TOKENS)?;
+        let Some(tok) = tokens.get(&hash)? else {
+            return Ok(TokenCheck::Unknown);
+        };
+        let token: TokenRecord = decode("token", tok.value())?;
+        let users = txn.open_table(schema::USERS)?;
+        let Some(user) = read_user(&users, &token.user)? else {
+            return Ok(TokenCheck::Unknown);
+        };
+        if token.expires_at.is_some_and(|t| t <= now) {
+            return Ok(TokenCheck::Expired);
+        }
+        Ok(TokenCheck::Valid {
+            user: Box::new(user),
+            token: Box::new(token),
+            hash,
+        })
+    }
+
+    /// The user whose password this is; `None` for an unknown user, a user without a password,
+    /// or a wrong password. Costs one argon2 verification (tens of milliseconds) when the user
+    /// has a password.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn verify_password(&self, user: &str, password: &str) -> Result<Option<UserRecord>> {
+        let rec = self.get_user(user)?;
+        Ok(rec.filter(|u| {
+            u.password
+                .as_deref()
+                .is_some_and(|phc| auth::verify_password(phc, password))
+        }))
+    }
+
+    /// A user record.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn get_user(&self, name: &str) -> Result<Option<UserRecord>> {
+        let txn = self.begin_read()?;
+        let users = txn.open_table(schema::USERS)?;
+        read_user(&users, name)
+    }
+
+    /// Every user, by name.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn list_users(&self) -> Result<Vec<UserInfo>> {
+        let txn = self.begin_read()?;
+        let users = txn.open_table(schema::USERS)?;
+        let mut out = Vec::new();
+        for item in users.iter()? {
+            let (_, v) = item?;
+            let u: UserRecord = decode("user", v.value())?;
+            out.push(UserInfo {
+                name: u.name,
+                is_admin: u.is_admin,
+                created_at: u.created_at,
+                has_password: u.password.is_some(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Creates a user, with `password` already hashed (`auth::hash_password`), and their
+    /// namespace. A namespace of that name made by an admin's upload, without members, becomes
+    /// the user's.
+    ///
+    /// # Errors
+    /// `UserExists`; `NameTaken` when an organisation with members has the name.
+    pub fn create_user(
+        &self,
+        name: &str,
+        password: Option<String>,
+        is_admin: bool,
+        now: i64,
+    ) -> Result<UserInfo> {
+        let has_password = password.is_some();
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut users = txn.open_table(schema::USERS)?;
+                if users.get(name)?.is_some() {
+                    return Err(Error::UserExists {
+                        name: name.to_owned(),
+                    });
+                }
+                let mut namespaces = txn.open_table(schema::NAMESPACES)?;
+                let members = txn.open_table(schema::MEMBERS)?;
+                let ns = match read_namespace(&namespaces, name)? {
+                    Some(ns) => {
+                        let has_members = members
+                            .range((name, "")..)?
+                            .next()
+                            .transpose()?
+                            .is_some_and(|(k, _)| k.value().0 == name);
+                        if ns.kind == Kind::User || has_members {
+                            return Err(Error::NameTaken {
+                                name: name.to_owned(),
+                            });
+                        }
+                        NamespaceRecord {
+                            kind: Kind::User,
+                            ..ns
+                        }
+                    }
+                    None => NamespaceRecord::new(now, Kind::User),
+                };
+                namespaces.insert(name, encode(&ns)?.as_slice())?;
+                let rec = UserRecord {
+                    name: name.to_owned(),
+                    is_admin,
+                    created_at: now,
+                    password,
+                };
+                users.insert(name, encode(&rec)?.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(UserInfo {
+                name: name.to_owned(),
+                is_admin,
+                created_at: now,
+                has_password,
+            })
+        })
+    }
+
+    /// Replaces a user's password (already hashed).
+    ///
+    /// # Errors
+    /// `NoSuchUser`.
+    pub fn set_password(&self, name: &str, password: String) -> Result<()> {
+        self.update_user(name, |u| u.password = Some(password))
+    }
+
+    /// Grants or withdraws admin rights.
+    ///
+    /// # Errors
+    /// `NoSuchUser`; `LastAdmin` when it would leave no admin.
+    pub fn set_admin(&self, name: &str, is_admin: bool) -> Result<()> {
+        if !is_admin && self.is_last_admin(name)? {
+            return Err(Error::LastAdmin);
+        }
+        self.update_user(name, |u| u.is_admin = is_admin)
+    }
+
+    fn is_last_admin(&self, name: &str) -> Result<bool> {
+        let users = self.list_users()?;
+        let admins: Vec<&UserInfo> = users.iter().filter(|u| u.is_admin).collect();
+        Ok(admins.len() == 1 && admins[0].name == name)
+    }
+
+    fn update_user(&self, name: &str, change: impl FnOnce(&mut UserRecord)) -> Result<()> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut users = txn.open_table(schema::USERS)?;
+                let mut rec = read_user(&users, name)?.ok_or_else(|| Error::NoSuchUser {
+                    name: name.to_owned(),
+                })?;
+                change(&mut rec);
+                users.insert(name, encode(&rec)?.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Deletes a user, their tokens and memberships. Their namespace and its modules stay
+    /// (builds depend on them): it becomes an organisation without members, managed by admins.
+    ///
+    /// # Errors
+    /// `NoSuchUser`; `LastAdmin` for the only admin.
+    pub fn delete_user(&self, name: &str) -> Result<()> {
+        if self.is_last_admin(name)? {
+            return Err(Error::LastAdmin);
+        }
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut users = txn.open_table(schema::USERS)?;
+                if users.remove(name)?.is_none() {
+                    return Err(Error::NoSuchUser {
+                        name: name.to_owned(),
+                    });
+                }
+                let mut tokens = txn.open_table(schema::TOKENS)?;
+                let mut doomed = Vec::new();
+                for item in tokens.iter()? {
+                    let (k, v) = item?;
+                    let rec: TokenRecord = decode("token", v.value())?;
+                    if rec.user == name {
+                        doomed.push(*k.value());
+                    }
+                }
+                for k in &doomed {
+                    tokens.remove(k)?;
+                }
+                let mut members = txn.open_table(schema::MEMBERS)?;
+                let mut gone = Vec::new();
+                for item in members.iter()? {
+                    let (k, _) = item?;
+                    let (org, user) = k.value();
+                    if user == name {
+                        gone.push(org.to_owned());
+                    }
+                }
+                for org in &gone {
+                    members.remove((org.as_str(), name))?;
+                }
+                let mut namespaces = txn.open_table(schema::NAMESPACES)?;
+                if let Some(ns) = read_namespace(&namespaces, name)? {
+                    let ns = NamespaceRecord {
+                        kind: Kind::Org,
+                        ..ns
+                    };
+                    namespaces.insert(name, encode(&ns)?.as_slice())?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Creates a token for `user`; returns its secret (to show once) and its listing.
+    ///
+    /// # Errors
+    /// `NoSuchUser`.
+    pub fn create_token(
+        &self,
+        user: &str,
+        name: &str,
+        scope: Scope,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<(String, TokenInfo)> {
+        let secret = auth::generate_token();
+        let hash = token_hash(&secret);
+        let rec = TokenRecord {
+            user: user.to_owned(),
+            name: name.to_owned(),
+            scope: scope.as_str().to_owned(),
+            created_at: now,
+            expires_at,
+            last_used: None,
+        };
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let users = txn.open_table(schema::USERS)?;
+                if users.get(user)?.is_none() {
+                    return Err(Error::NoSuchUser {
+                        name: user.to_owned(),
+                    });
+                }
+                let mut tokens = txn.open_table(schema::TOKENS)?;
+                tokens.insert(&hash, encode(&rec)?.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })?;
+        Ok((secret, TokenInfo::new(&hash, &rec)))
+    }
+
+    /// The tokens of `user`, or of everyone for `None`, oldest first.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn list_tokens_of(&self, user: Option<&str>) -> Result<Vec<TokenInfo>> {
+        let txn = self.begin_read()?;
+        let tokens = txn.open_table(schema::TOKENS)?;
+        let mut out = Vec::new();
+        for item in tokens.iter()? {
+            let (k, v) = item?;
+            let rec: TokenRecord = decode("token", v.value())?;
+            if user.is_none_or(|u| u == rec.user) {
+                out.push(TokenInfo::new(k.value(), &rec));
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    /// The tokens of `user`, oldest first.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn list_tokens(&self, user: &str) -> Result<Vec<TokenInfo>> {
+        self.list_tokens_of(Some(user))
+    }
+
+    /// Revokes (deletes) the token with public id `id` belonging to `user`, or to anyone for
+    /// `None`. Returns whether one was revoked.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn revoke_token_of(&self, user: Option<&str>, id: &str) -> Result<bool> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            let found = {
+                let mut tokens = txn.open_table(schema::TOKENS)?;
+                let mut found = None;
+                for item in tokens.iter()? {
+                    let (k, v) = item?;
+                    if token_id(k.value()) != id {
+                        continue;
+                    }
+                    let rec: TokenRecord = decode("token", v.value())?;
+                    if user.is_none_or(|u| u == rec.user) {
+                        found = Some(*k.value());
+                        break;
+                    }
+                }
+                if let Some(k) = &found {
+                    tokens.remove(k)?;
+                }
+                found.is_some()
+            };
+            txn.commit()?;
+            Ok(found)
+        })
+    }
+
+    /// Revokes `user`'s token with public id `id`. Returns whether one was revoked.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn revoke_token(&self, user: &str, id: &str) -> Result<bool> {
+        self.revoke_token_of(Some(user), id)
+    }
+
+    /// Records when tokens were last used, in one transaction that is made durable by the next
+    /// durable commit (a lost last-used time after a crash is harmless).
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn record_token_use(&self, uses: &[([u8; 32], i64)]) -> Result<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        self.with_db(|db| {
+            let mut txn = db.begin_write()?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
+            {
+                let mut tokens = txn.open_table(schema::TOKENS)?;
+                for (hash, at) in uses {
+                    let rec: Option<TokenRecord> = match tokens.get(hash)? {
+                        Some(g) => Some(decode("token", g.value())?),
+                        None => None,
+                    };
+                    if let Some(mut rec) = rec {
+                        if rec.last_used.is_none_or(|t| t < *at) {
+                            rec.last_used = Some(*at);
+                            tokens.insert(hash, encode(&rec)?.as_slice())?;
+                        }
+                    }
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Creates an organisation namespace.
+    ///
+    /// # Errors
+    /// `OwnerExists` when the namespace exists, `NameTaken` when a user has the name.
+    pub fn create_org(&self, name: &str, visibility: Visibility, now: i64) -> Result<()> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let users = txn.open_table(schema::USERS)?;
+                if users.get(name)?.is_some() {
+                    return Err(Error::NameTaken {
+                        name: name.to_owned(),
+                    });
+                }
+                let mut namespaces = txn.open_table(schema::NAMESPACES)?;
+                if namespaces.get(name)?.is_some() {
+                    return Err(Error::OwnerExists {
+                        name: name.to_owned(),
+                    });
+                }
+                let mut ns = NamespaceRecord::new(now, Kind::Org);
+                ns.visibility = visibility.as_str().to_owned();
+                namespaces.insert(name, encode(&ns)?.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Adds `user` to organisation `org` with `role`, or changes their role.
+    ///
+    /// # Errors
+    /// `NoSuchOwner`, `NotAnOrg` (a user's namespace), `NoSuchUser`.
+    pub fn set_member(&self, org: &str, user: &str, role: Scope, now: i64) -> Result<()> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let namespaces = txn.open_table(schema::NAMESPACES)?;
+                let ns = read_namespace(&namespaces, org)?.ok_or_else(|| Error::NoSuchOwner {
+                    name: org.to_owned(),
+                })?;
+                if ns.kind != Kind::Org {
+                    return Err(Error::NotAnOrg {
+                        name: org.to_owned(),
+                    });
+                }
+                let users = txn.open_table(schema::USERS)?;
+                if users.get(user)?.is_none() {
+                    return Err(Error::NoSuchUser {
+                        name: user.to_owned(),
+                    });
+                }
+                let mut members = txn.open_table(schema::MEMBERS)?;
+                let rec = MemberRecord {
+                    role,
+                    added_at: now,
+                };
+                members.insert((org, user), encode(&rec)?.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Removes `user` from `org`. Returns whether they were a member.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn remove_member(&self, org: &str, user: &str) -> Result<bool> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            let removed = txn
+                .open_table(schema::MEMBERS)?
+                .remove((org, user))?
+                .is_some();
+            txn.commit()?;
+            Ok(removed)
+        })
+    }
+
+    /// Changes a namespace's visibility and quotas.
+    ///
+    /// # Errors
+    /// `NoSuchOwner`.
+    pub fn update_owner(&self, owner: &str, update: &OwnerUpdate) -> Result<()> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut namespaces = txn.open_table(schema::NAMESPACES)?;
+                let mut ns =
+                    read_namespace(&namespaces, owner)?.ok_or_else(|| Error::NoSuchOwner {
+                        name: owner.to_owned(),
+                    })?;
+                if let Some(v) = update.visibility {
+                    v.as_str().clone_into(&mut ns.visibility);
+                }
+                if let Some(q) = update.quota_bytes {
+                    ns.quota_bytes = quota_value(q);
+                }
+                if let Some(q) = update.quota_versions {
+                    ns.quota_versions = quota_value(q);
+                }
+                namespaces.insert(owner, encode(&ns)?.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Every namespace with its settings, members and usage, by name.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn list_owners(&self) -> Result<Vec<OwnerInfo>> {
+        let txn = self.begin_read()?;
+        let namespaces = txn.open_table(schema::NAMESPACES)?;
+        let members = txn.open_table(schema::MEMBERS)?;
+        let versions = txn.open_table(schema::VERSIONS)?;
+        let mut out = Vec::new();
+        for item in namespaces.iter()? {
+            let (k, v) = item?;
+            let name = k.value();
+            let ns: NamespaceRecord = decode("namespace", v.value())?;
+            let (count, bytes) = namespace_usage(&versions, name)?;
+            let mut list = Vec::new();
+            for m in members.range((name, "")..)? {
+                let (mk, mv) = m?;
+                let (org, user) = mk.value();
+                if org != name {
+                    break;
+                }
+                let rec: MemberRecord = decode("member", mv.value())?;
+                list.push(MemberInfo {
+                    user: user.to_owned(),
+                    role: rec.role,
+                });
+            }
+            out.push(OwnerInfo {
+                name: name.to_owned(),
+                kind: ns.kind,
+                visibility: ns.visibility(),
+                quota_bytes: ns.quota_bytes,
+                quota_versions: ns.quota_versions,
+                versions: count,
+                bytes,
+                members: list,
+            });
+        }
+        Ok(out)
+    }
+
+    /// What `viewer` may do in namespace `owner` (`Access::None` also when it does not exist,
+    /// except for admins, whose upload creates it).
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn namespace_access(&self, owner: &str, viewer: Option<&Principal>) -> Result<Access> {
+        let txn = self.begin_read()?;
+        let namespaces = txn.open_table(schema::NAMESPACES)?;
+        let Some(ns) = read_namespace(&namespaces, owner)? else {
+            return Ok(auth::access(viewer, None));
+        };
+        let role = match viewer {
+            Some(p) if ns.kind == Kind::Org => {
+                member_role(&txn.open_table(schema::MEMBERS)?, owner, &p.user)?
+            }
+            _ => None,
+        };
+        let facts = NamespaceFacts {
+            owner,
+            kind: ns.kind,
+            visibility: ns.visibility(),
+            member_role: role,
+        };
+        Ok(auth::access(viewer, Some(&facts)))
+    }
+
+    /// The namespaces `viewer` may read, by name.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn visible_namespaces(
+        &self,
+        viewer: Option<&Principal>,
+    ) -> Result<Vec<(String, NamespaceRecord)>> {
+        let txn = self.begin_read()?;
+        let namespaces = txn.open_table(schema::NAMESPACES)?;
+        let members = txn.open_table(schema::MEMBERS)?;
+        let mut out = Vec::new();
+        for item in namespaces.iter()? {
+            let (k, v) = item?;
+            let owner = k.value();
+            let ns: NamespaceRecord = decode("namespace", v.value())?;
+            let role = match viewer {
+                Some(p) if ns.kind == Kind::Org => member_role(&members, owner, &p.user)?,
+                _ => None,
+            };
+            let facts = NamespaceFacts {
+                owner,
+                kind: ns.kind,
+                visibility: ns.visibility(),
+                member_role: role,
+            };
+            if auth::access(viewer, Some(&facts)) >= Access::Read {
+                out.push((owner.to_owned(), ns));
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many users exist (for metrics and tests).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn user_count(&self) -> Result<u64> {
+        let txn = self.begin_read()?;
+        Ok(txn.open_table(schema::USERS)?.len()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        (dir, store)
+    }
+
+    fn who(user: &str, scope: Scope) -> Principal {
+        Principal {
+            user: user.into(),
+            is_admin: false,
+            scope,
+        }
+    }
+
+    #[test]
+    fn user_owns_their_namespace_and_org_members_get_their_role() {
+        let (_d, s) = store();
+        s.create_user("bob", None, false, 1).unwrap();
+        s.create_user("rita", None, false, 1).unwrap();
+        s.create_org("acme", Visibility::Private, 1).unwrap();
+        s.set_member("acme", "rita", Scope::Read, 1).unwrap();
+        assert_eq!(
+            s.namespace_access("bob", Some(&who("bob", Scope::Write)))
+                .unwrap(),
+            Access::Write
+        );
+        assert_eq!(s.namespace_access("acme", None).unwrap(), Access::None);
+        assert_eq!(
+            s.namespace_access("acme", Some(&who("rita", Scope::Write)))
+                .unwrap(),
+            Access::Read
+        );
+        assert_eq!(
+            s.namespace_access("acme", Some(&who("bob", Scope::Write)))
+                .unwrap(),
+            Access::None
+        );
+        let visible: Vec<String> = s
+            .visible_namespaces(Some(&who("rita", Scope::Read)))
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(visible, ["acme", "bob", "rita"]);
+        assert!(matches!(
+            s.create_user("acme", None, false, 1),
+            Err(Error::NameTaken { .. })
+        ));
+        assert!(matches!(
+            s.create_org("bob", Visibility::Public, 1),
+            Err(Error::NameTaken { .. })
+        ));
+        assert!(matches!(
+            s.set_member("bob", "rita", Scope::Read, 1),
+            Err(Error::NotAnOrg { .. })
+        ));
+    }
+
+    #[test]
+    fn tokens_are_stored_hashed_expire_and_revoke_by_id() {
+        let (_d, s) = store();
+        s.create_user("bob", None, false, 1).unwrap();
+        let (secret, info) = s
+            .create_token("bob", "ci", Scope::Read, Some(100), 1)
+            .unwrap();
+        assert!(matches!(
+            s.check_token(&secret, 99).unwrap(),
+            TokenCheck::Valid { .. }
+        ));
+        assert_eq!(s.check_token(&secret, 100).unwrap(), TokenCheck::Expired);
+        assert_eq!(s.check_token("gs_nope", 1).unwrap(), TokenCheck::Unknown);
+        assert_eq!(s.list_tokens("bob").unwrap(), vec![info.clone()]);
+        assert!(!s.revoke_token("rita", &info.id).unwrap());
+        assert!(s.revoke_token("bob", &info.id).unwrap());
+        assert_eq!(s.check_token(&secret, 1).unwrap(), TokenCheck::Unknown);
+    }
+
+    #[test]
+    fn last_admin_cannot_be_deleted_or_demoted() {
+        let (_d, s) = store();
+        s.bootstrap_admin("t", 1).unwrap();
+        assert!(matches!(s.delete_user("admin"), Err(Error::LastAdmin)));
+        assert!(matches!(s.set_admin("admin", false), Err(Error::LastAdmin)));
+        s.create_user("root2", None, true, 1).unwrap();
+        s.delete_user("admin").unwrap();
+        assert_eq!(s.user_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn deleting_a_user_drops_tokens_and_memberships_but_keeps_the_namespace() {
+        let (_d, s) = store();
+        s.create_user("bob", None, false, 1).unwrap();
+        s.create_org("acme", Visibility::Public, 1).unwrap();
+        s.set_member("acme", "bob", Scope::Write, 1).unwrap();
+        let (secret, _) = s.create_token("bob", "x", Scope::Write, None, 1).unwrap();
+        s.delete_user("bob").unwrap();
+        assert_eq!(s.check_token(&secret, 1).unwrap(), TokenCheck::Unknown);
+        let owners = s.list_owners().unwrap();
+        let acme = owners.iter().find(|o| o.name == "acme").unwrap();
+        assert!(acme.members.is_empty());
+        let bob = owners.iter().find(|o| o.name == "bob").unwrap();
+        assert_eq!(bob.kind, Kind::Org);
+    }
+}
