@@ -599,3 +599,173 @@ async fn version_facts_are_read_once_and_cached() {
     ok_html(&h.page("/ui/acme/example.com/alpha/@v/v1.0.0").await);
     assert_eq!(h.state.ui.facts.usage().1, 1, "same version, same entry");
 }
+
+/// Posts a form as a browser on `http://nas.lan:8080` would, with an optional session cookie.
+async fn post_form(
+    h: &Harness,
+    path: &str,
+    body: &str,
+    cookie: Option<&str>,
+    origin: &str,
+) -> Response<Bytes> {
+    let mut req = warp::test::request()
+        .method("POST")
+        .path(path)
+        .header("host", "nas.lan:8080")
+        .header("origin", origin)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned());
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    h.request(req).await
+}
+
+async fn page_as(h: &Harness, path: &str, cookie: &str) -> Response<Bytes> {
+    h.request(
+        warp::test::request()
+            .path(path)
+            .header("host", "nas.lan:8080")
+            .header("accept", "text/html")
+            .header("cookie", cookie),
+    )
+    .await
+}
+
+fn csrf_of(page: &str) -> String {
+    section(page, "name=\"csrf\" value=\"", "\">")
+        .trim_start_matches("name=\"csrf\" value=\"")
+        .to_owned()
+}
+
+const ORIGIN: &str = "http://nas.lan:8080";
+
+fn accounts(h: &Harness) {
+    use goshelf::auth::{hash_password, Scope, Visibility};
+    let store = &h.state.store;
+    let pw = hash_password("correct horse").unwrap();
+    store.create_user("alice", Some(pw), false, 0).unwrap();
+    let pw = hash_password("other pw").unwrap();
+    store.create_user("bob", Some(pw), false, 0).unwrap();
+    store.create_org("secret", Visibility::Private, 0).unwrap();
+    store.set_member("secret", "alice", Scope::Read, 0).unwrap();
+}
+
+async fn sign_in(h: &Harness, user: &str, password: &str) -> String {
+    let r = post_form(h, "/signin", &format!("user={user}&password={password}&next=/"), None, ORIGIN).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", text(&r));
+    assert_eq!(r.headers()["location"], "/");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP: no Secure flag: {set}");
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn private_namespace_is_a_404_until_a_member_signs_in() {
+    let h = Harness::new();
+    accounts(&h);
+    h.upload("secret", &simple("nas.lan/hidden", "v1.0.0")).await;
+    h.upload("acme", &simple("example.com/open", "v1.0.0")).await;
+    let home = ok_html(&h.page("/").await);
+    assert!(!home.contains("/ui/secret"), "{home}");
+    assert!(!home.contains("nas.lan/hidden"), "{home}");
+    for path in [
+        "/ui/secret",
+        "/ui/secret/nas.lan/hidden",
+        "/ui/secret/nas.lan/hidden/@v/v1.0.0",
+        "/hidden?go-get=1",
+    ] {
+        let r = h.page(path).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(!text(&r).contains("nas.lan/hidden mod"), "{path}");
+    }
+    // Wrong password and unknown user: the same generic answer.
+    for body in ["user=alice&password=nope", "user=nobody&password=nope"] {
+        let r = post_form(&h, "/signin", body, None, ORIGIN).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{body}");
+        assert!(text(&r).contains("wrong user name or password"), "{body}");
+        assert!(r.headers().get("set-cookie").is_none());
+    }
+    // A sign-in form posted from another site is refused.
+    let r = post_form(&h, "/signin", "user=alice&password=correct%20horse", None, "http://evil.example").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let alice = sign_in(&h, "alice", "correct%20horse").await;
+    let home = ok_html(&page_as(&h, "/", &alice).await);
+    assert!(home.contains("href=\"/ui/secret\""), "{home}");
+    assert!(home.contains("badge\">private"), "{home}");
+    assert!(home.contains(">alice</a>"), "{home}");
+    let page = ok_html(&page_as(&h, "/ui/secret/nas.lan/hidden", &alice).await);
+    assert!(page.contains("go get nas.lan/hidden@v1.0.0"), "{page}");
+    let r = page_as(&h, "/hidden?go-get=1", &alice).await;
+    assert!(text(&r).contains("content=\"nas.lan/hidden mod http://nas.lan:8080/api/packages/secret/go\""));
+    // A signed-in non-member still sees nothing.
+    let bob = sign_in(&h, "bob", "other%20pw").await;
+    let r = page_as(&h, "/ui/secret", &bob).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Signing out ends the session (with its CSRF token only).
+    let csrf = csrf_of(&ok_html(&page_as(&h, "/", &alice).await));
+    let r = post_form(&h, "/signout", "csrf=wrong", Some(&alice), ORIGIN).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post_form(&h, "/signout", &format!("csrf={csrf}"), Some(&alice), ORIGIN).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(page_as(&h, "/ui/secret", &alice).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn tokens_page_creates_and_revokes_own_tokens_with_csrf_checks() {
+    let h = Harness::new();
+    accounts(&h);
+    let r = h.page("/tokens").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/signin?next=/tokens");
+    let alice = sign_in(&h, "alice", "correct%20horse").await;
+    let page = ok_html(&page_as(&h, "/tokens", &alice).await);
+    assert!(page.contains("You have no tokens."), "{page}");
+    let csrf = csrf_of(&page);
+    // Without the session's token, or from another origin: refused, nothing created.
+    let body = "name=laptop&scope=read&days=30";
+    let r = post_form(&h, "/tokens", body, Some(&alice), ORIGIN).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post_form(&h, "/tokens", &format!("csrf={csrf}&{body}"), Some(&alice), "http://evil.example").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(h.state.store.list_tokens("alice").unwrap().is_empty());
+    let r = post_form(&h, "/tokens", &format!("csrf={csrf}&name=bad&scope=root"), Some(&alice), ORIGIN).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    let r = post_form(&h, "/tokens", &format!("csrf={csrf}&{body}"), Some(&alice), ORIGIN).await;
+    let page = ok_html(&r);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let secret = section(&page, "id=\"new-secret\"><code>", "</code>")
+        .trim_start_matches("id=\"new-secret\"><code>")
+        .to_owned();
+    assert!(secret.starts_with("gs_"), "{secret}");
+    let tokens = h.state.store.list_tokens("alice").unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].name, "laptop");
+    assert!(tokens[0].expires_at.is_some());
+    assert!(page.contains(">laptop</td>"), "{page}");
+    // The secret works against the API.
+    let r = h
+        .request(
+            warp::test::request()
+                .path("/api/packages/secret/go/example.com/x/@v/list")
+                .header("authorization", format!("Bearer {secret}")),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "valid token, unknown module: {}", text(&r));
+    // Bob cannot revoke Alice's token.
+    let bob = sign_in(&h, "bob", "other%20pw").await;
+    let bob_csrf = csrf_of(&ok_html(&page_as(&h, "/tokens", &bob).await));
+    let id = tokens[0].id.clone();
+    let r = post_form(&h, "/tokens/revoke", &format!("csrf={bob_csrf}&id={id}"), Some(&bob), ORIGIN).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.state.store.list_tokens("alice").unwrap().len(), 1);
+    let r = post_form(&h, "/tokens/revoke", &format!("csrf={csrf}&id={id}"), Some(&alice), ORIGIN).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(h.state.store.list_tokens("alice").unwrap().is_empty());
+}

@@ -1,7 +1,8 @@
 //! The web UI in a real browser (issue 4): Debian's headless chromium, driven by
 //! tests/browser/ui.mjs through playwright-core, against the real binary. Publishes a module,
 //! opens home, navigates to the module, checks the README and the install snippet, uses the
-//! copy button, checks a phone-sized dark view, and saves screenshots to
+//! copy button, checks a phone-sized dark view, signs in to see a private namespace, creates
+//! and revokes a token, and saves screenshots to
 //! `$CARGO_TARGET_TMPDIR/test-output/ui/`.
 //!
 //! Fails (never skips) without node, chromium or tests/browser/node_modules; `tests/run.sh`
@@ -10,6 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use std::time::Duration;
+
+use crate::support::server::ADMIN_TOKEN;
+use crate::support::stress::goshelf;
 use crate::support::{manifest_dir, ModZip, TestServer};
 
 fn chromium() -> PathBuf {
@@ -78,6 +83,28 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
             ),
         );
     }
+    // A user and a private organisation they belong to, made through the real CLI.
+    let env = [
+        ("GOSHELF_SERVER", server.url()),
+        ("GOSHELF_TOKEN", ADMIN_TOKEN),
+        ("GOSHELF_PASSWORD", "correct horse battery"),
+    ];
+    for args in [
+        &["user", "add", "alice"][..],
+        &["org", "add", "secret", "--private"][..],
+        &["org", "member", "secret", "alice"][..],
+    ] {
+        let o = goshelf(args, &env, Duration::from_secs(60));
+        assert!(o.status.success(), "goshelf {args:?}: {o:?}");
+    }
+    server.upload(
+        "secret",
+        &ModZip::with_files(
+            "example.com/private",
+            "v0.1.0",
+            &[("go.mod", b"module example.com/private\n\ngo 1.21\n")],
+        ),
+    );
     let out = output_dir();
     let result = Command::new(node)
         .arg(browser.join("ui.mjs"))
@@ -86,6 +113,8 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         .arg(&out)
         .args(["--owner", "acme", "--module", module, "--version", "v1.1.0"])
         .args(["--readme-text", "The browser test reads this README."])
+        .args(["--user", "alice", "--password", "correct horse battery"])
+        .args(["--private-owner", "secret"])
         .env("GOSHELF_TEST_CHROMIUM", &chromium)
         .output()
         .unwrap();
@@ -102,6 +131,8 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         "module-desktop.png",
         "module-phone-dark.png",
         "home-phone-dark.png",
+        "private-namespace.png",
+        "tokens.png",
     ] {
         let path = out.join(shot);
         let len = std::fs::metadata(&path)
