@@ -652,7 +652,14 @@ fn accounts(h: &Harness) {
 }
 
 async fn sign_in(h: &Harness, user: &str, password: &str) -> String {
-    let r = post_form(h, "/signin", &format!("user={user}&password={password}&next=/"), None, ORIGIN).await;
+    let r = post_form(
+        h,
+        "/signin",
+        &format!("user={user}&password={password}&next=/"),
+        None,
+        ORIGIN,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", text(&r));
     assert_eq!(r.headers()["location"], "/");
     let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
@@ -667,8 +674,10 @@ async fn sign_in(h: &Harness, user: &str, password: &str) -> String {
 async fn private_namespace_is_a_404_until_a_member_signs_in() {
     let h = Harness::new();
     accounts(&h);
-    h.upload("secret", &simple("nas.lan/hidden", "v1.0.0")).await;
-    h.upload("acme", &simple("example.com/open", "v1.0.0")).await;
+    h.upload("secret", &simple("nas.lan/hidden", "v1.0.0"))
+        .await;
+    h.upload("acme", &simple("example.com/open", "v1.0.0"))
+        .await;
     let home = ok_html(&h.page("/").await);
     assert!(!home.contains("/ui/secret"), "{home}");
     assert!(!home.contains("nas.lan/hidden"), "{home}");
@@ -690,7 +699,14 @@ async fn private_namespace_is_a_404_until_a_member_signs_in() {
         assert!(r.headers().get("set-cookie").is_none());
     }
     // A sign-in form posted from another site is refused.
-    let r = post_form(&h, "/signin", "user=alice&password=correct%20horse", None, "http://evil.example").await;
+    let r = post_form(
+        &h,
+        "/signin",
+        "user=alice&password=correct%20horse",
+        None,
+        "http://evil.example",
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     let alice = sign_in(&h, "alice", "correct%20horse").await;
@@ -701,7 +717,8 @@ async fn private_namespace_is_a_404_until_a_member_signs_in() {
     let page = ok_html(&page_as(&h, "/ui/secret/nas.lan/hidden", &alice).await);
     assert!(page.contains("go get nas.lan/hidden@v1.0.0"), "{page}");
     let r = page_as(&h, "/hidden?go-get=1", &alice).await;
-    assert!(text(&r).contains("content=\"nas.lan/hidden mod http://nas.lan:8080/api/packages/secret/go\""));
+    assert!(text(&r)
+        .contains("content=\"nas.lan/hidden mod http://nas.lan:8080/api/packages/secret/go\""));
     // A signed-in non-member still sees nothing.
     let bob = sign_in(&h, "bob", "other%20pw").await;
     let r = page_as(&h, "/ui/secret", &bob).await;
@@ -710,10 +727,23 @@ async fn private_namespace_is_a_404_until_a_member_signs_in() {
     let csrf = csrf_of(&ok_html(&page_as(&h, "/", &alice).await));
     let r = post_form(&h, "/signout", "csrf=wrong", Some(&alice), ORIGIN).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = post_form(&h, "/signout", &format!("csrf={csrf}"), Some(&alice), ORIGIN).await;
+    let r = post_form(
+        &h,
+        "/signout",
+        &format!("csrf={csrf}"),
+        Some(&alice),
+        ORIGIN,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
-    assert_eq!(page_as(&h, "/ui/secret", &alice).await.status(), StatusCode::NOT_FOUND);
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(
+        page_as(&h, "/ui/secret", &alice).await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -731,13 +761,34 @@ async fn tokens_page_creates_and_revokes_own_tokens_with_csrf_checks() {
     let body = "name=laptop&scope=read&days=30";
     let r = post_form(&h, "/tokens", body, Some(&alice), ORIGIN).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = post_form(&h, "/tokens", &format!("csrf={csrf}&{body}"), Some(&alice), "http://evil.example").await;
+    let r = post_form(
+        &h,
+        "/tokens",
+        &format!("csrf={csrf}&{body}"),
+        Some(&alice),
+        "http://evil.example",
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(h.state.store.list_tokens("alice").unwrap().is_empty());
-    let r = post_form(&h, "/tokens", &format!("csrf={csrf}&name=bad&scope=root"), Some(&alice), ORIGIN).await;
+    let r = post_form(
+        &h,
+        "/tokens",
+        &format!("csrf={csrf}&name=bad&scope=root"),
+        Some(&alice),
+        ORIGIN,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 
-    let r = post_form(&h, "/tokens", &format!("csrf={csrf}&{body}"), Some(&alice), ORIGIN).await;
+    let r = post_form(
+        &h,
+        "/tokens",
+        &format!("csrf={csrf}&{body}"),
+        Some(&alice),
+        ORIGIN,
+    )
+    .await;
     let page = ok_html(&r);
     assert_eq!(r.headers()["cache-control"], "no-store");
     let secret = section(&page, "id=\"new-secret\"><code>", "</code>")
@@ -757,15 +808,34 @@ async fn tokens_page_creates_and_revokes_own_tokens_with_csrf_checks() {
                 .header("authorization", format!("Bearer {secret}")),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::NOT_FOUND, "valid token, unknown module: {}", text(&r));
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "valid token, unknown module: {}",
+        text(&r)
+    );
     // Bob cannot revoke Alice's token.
     let bob = sign_in(&h, "bob", "other%20pw").await;
     let bob_csrf = csrf_of(&ok_html(&page_as(&h, "/tokens", &bob).await));
     let id = tokens[0].id.clone();
-    let r = post_form(&h, "/tokens/revoke", &format!("csrf={bob_csrf}&id={id}"), Some(&bob), ORIGIN).await;
+    let r = post_form(
+        &h,
+        "/tokens/revoke",
+        &format!("csrf={bob_csrf}&id={id}"),
+        Some(&bob),
+        ORIGIN,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(h.state.store.list_tokens("alice").unwrap().len(), 1);
-    let r = post_form(&h, "/tokens/revoke", &format!("csrf={csrf}&id={id}"), Some(&alice), ORIGIN).await;
+    let r = post_form(
+        &h,
+        "/tokens/revoke",
+        &format!("csrf={csrf}&id={id}"),
+        Some(&alice),
+        ORIGIN,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(h.state.store.list_tokens("alice").unwrap().is_empty());
 }
