@@ -614,7 +614,7 @@ async fn post_form(
         .header("host", "nas.lan:8080")
         .header("origin", origin)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned());
+        .body(body);
     if let Some(c) = cookie {
         req = req.header("cookie", c);
     }
