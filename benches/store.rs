@@ -88,7 +88,7 @@ fn fixture() -> Fixture {
         db: Some(dir.path().join("bench.redb")),
         max_upload: None,
         admin_token: None,
-        auth_failures_per_minute: None,
+        ..RawConfig::default()
     };
     let config = raw.resolve().unwrap();
     let store = Store::open(&config.db).unwrap();

@@ -81,7 +81,7 @@ fn module_page(c: &mut Criterion) {
         db: Some(dir.path().join("ui.redb")),
         max_upload: None,
         admin_token: None,
-        auth_failures_per_minute: None,
+        ..RawConfig::default()
     };
     let config = raw.resolve().unwrap();
     let store = Store::open(&config.db).unwrap();

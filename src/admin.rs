@@ -550,7 +550,12 @@ pub fn parse_expiry(text: &str, now: i64) -> Result<i64, String> {
     let t = text.trim();
     let bad =
         || format!("--expires {t:?}: use a duration like 90d, 12h, 30m or a date like 2027-01-31");
-    if let Some(unit) = t.chars().last().filter(char::is_ascii_alphabetic) {
+    let duration = t.len() > 1
+        && t.ends_with(|c: char| c.is_ascii_alphabetic())
+        && t[..t.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-');
+    if let Some(unit) = t.chars().last().filter(|_| duration) {
         let n: i64 = t[..t.len() - 1].parse().map_err(|_| bad())?;
         let secs = match unit {
             'd' => 86_400,
@@ -692,8 +697,8 @@ mod tests {
         assert_eq!(parse_expiry("90d", 1000), Ok(1000 + 90 * 86_400));
         assert_eq!(parse_expiry("12h", 0), Ok(12 * 3600));
         assert_eq!(parse_expiry("30m", 0), Ok(1800));
-        assert_eq!(parse_expiry("2027-01-31", 0), Ok(1_801_267_200));
-        assert_eq!(parse_expiry("2027-01-31T12:00:00Z", 0), Ok(1_801_310_400));
+        assert_eq!(parse_expiry("2027-01-31", 0), Ok(1_801_353_600));
+        assert_eq!(parse_expiry("2027-01-31T12:00:00Z", 0), Ok(1_801_396_800));
         for bad in ["", "d", "-5d", "0d", "5w", "2027-13-01", "soon"] {
             assert!(parse_expiry(bad, 0).is_err(), "{bad}");
         }

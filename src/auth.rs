@@ -302,6 +302,14 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A hash to verify against when there is no user or no password, so that a failed sign-in
+/// costs the same either way.
+#[must_use]
+pub fn dummy_password_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("goshelf dummy password").unwrap_or_default())
+}
+
 /// Whether `password` matches a PHC string from `hash_password`. A malformed string matches
 /// nothing.
 #[must_use]

@@ -53,6 +53,32 @@ pub enum Command {
     /// Manage namespaces (owners): list, set-visibility, set-quota.
     #[command(subcommand)]
     Owner(accounts::OwnerCommand),
+    /// The local CA of `serve --tls-self-signed`.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+/// `goshelf ca ...`.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Print the local CA certificate (PEM) that clients must trust: from a database file
+    /// (--db, offline) or from a running server's /ca.pem (--server).
+    Export(CaExportArgs),
+}
+
+/// `goshelf ca export`.
+#[derive(Debug, clap::Args)]
+pub struct CaExportArgs {
+    /// A running goshelf, e.g. http://nas:8080 or https://nas:8443; no token needed.
+    #[arg(long, env = "GOSHELF_SERVER")]
+    pub server: Option<String>,
+    /// With an https --server: fetch without verifying its certificate (you do not trust the
+    /// CA yet). Compare the fingerprint printed on stderr with the one in the server's log.
+    #[arg(long)]
+    pub insecure: bool,
+    /// The database file, used when --server is not given (the server must be stopped).
+    #[arg(long, env = "GOSHELF_DB", value_name = "FILE", default_value = crate::config::DEFAULT_DB)]
+    pub db: PathBuf,
 }
 
 /// Where an admin command works: a running server, or a database file.
@@ -124,8 +150,8 @@ pub struct PublishArgs {
 /// environment variable, else the configuration file, else its default.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on [env: GOSHELF_LISTEN] [default: 0.0.0.0:8080]. Port 0
-    /// picks a free port (printed at startup).
+    /// Address and port to listen on (plain HTTP) [env: GOSHELF_LISTEN] [default:
+    /// 0.0.0.0:8080]. Port 0 picks a free port (printed at startup); `off` serves HTTPS only.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// The database file, created when absent [env: GOSHELF_DB] [default: ./goshelf.redb].
@@ -142,6 +168,28 @@ pub struct ServeArgs {
     pub auth_failures_per_minute: Option<String>,
     /// A TOML file with any of the keys listen, db, max_upload, admin_token (lowest
     /// precedence: flags and environment override it).
+    /// HTTPS listen address [env: GOSHELF_TLS_LISTEN] [default with a certificate:
+    /// 0.0.0.0:8443]. Needs --tls-cert/--tls-key or --tls-self-signed.
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain, leaf first [env: GOSHELF_TLS_CERT]; with --tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key: PKCS#8, RSA or EC [env: GOSHELF_TLS_KEY]; with --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate for these comma-separated host names and IPs, issued by
+    /// a local CA kept in the database (created on first start; `goshelf ca export` prints
+    /// it) [env: GOSHELF_TLS_SELF_SIGNED]. E.g. nas.lan,192.168.1.10,localhost,127.0.0.1
+    #[arg(long, value_name = "NAMES")]
+    pub tls_self_signed: Option<String>,
+    /// Plain HTTP answers 308 to the HTTPS URL instead of serving [env:
+    /// GOSHELF_REDIRECT_HTTP]. `--listen off` turns plain HTTP off altogether.
+    #[arg(long)]
+    pub redirect_http: bool,
+    /// A TOML file with any of the keys listen, db, max_upload, admin_token, tls_listen,
+    /// tls_cert, tls_key, tls_self_signed, redirect_http (lowest precedence: flags and
+    /// environment override it).
     #[arg(long, env = "GOSHELF_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -168,6 +216,11 @@ impl ServeArgs {
             max_upload: self.max_upload.clone(),
             admin_token: None,
             auth_failures_per_minute: self.auth_failures_per_minute.clone(),
+            tls_listen: self.tls_listen.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_self_signed: self.tls_self_signed.clone(),
+            redirect_http: self.redirect_http.then(|| "true".to_owned()),
         };
         let env = RawConfig::from_env(&|k| std::env::var(k).ok());
         let file = match &self.config {
@@ -196,6 +249,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => accounts::token(cmd),
         Command::Org(cmd) => accounts::org(cmd),
         Command::Owner(cmd) => accounts::owner(cmd),
+        Command::Ca(CaCommand::Export(args)) => ca_export(&args),
     }
 }
 
@@ -221,7 +275,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::open(&config.db)
         .with_context(|| format!("opening the database {}", config.db.display()))?;
     bootstrap_admin(&store, config.admin_token.as_deref())?;
-    let state = AppState::new(store, config.clone());
+    let tls = match &config.tls {
+        Some(t) => Some((t.listen, tls_server_config(&store, &t.source)?)),
+        None => None,
+    };
+    let listeners = http::Listeners {
+        plain: config.listen,
+        redirect_http: config.redirect_http,
+        tls,
+    };
+    // The web UI's links and its cookies' `Secure` flag: HTTPS when every page is served over
+    // TLS (no plain listener, or plain only redirects).
+    let ui_https = config.tls.is_some() && (config.listen.is_none() || config.redirect_http);
+    let mut state = AppState::new(store, config.clone());
+    state.ui = Arc::new(http::ui::UiState {
+        https: ui_https,
+        ..http::ui::UiState::default()
+    });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -237,22 +307,143 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 http::authn::flush_token_uses(&background).await;
+                http::ui::flush_downloads(&background).await;
             }
         });
         let last = state.clone();
-        http::serve(state, config.listen, shutdown, |addr| {
-            // Tests and scripts read this line to learn the port.
-            println!("goshelf listening on http://{addr}");
-            tracing::info!(db = %config.db.display(), "goshelf listening on http://{addr}");
+        http::serve(state, listeners, shutdown, |bound| {
+            // Tests and scripts read these lines to learn the ports: plain first, then HTTPS.
+            if let Some(addr) = bound.plain {
+                println!("goshelf listening on http://{addr}");
+                let what = if config.redirect_http {
+                    " (redirecting to HTTPS)"
+                } else {
+                    ""
+                };
+                tracing::info!(db = %config.db.display(), "goshelf listening on http://{addr}{what}");
+            }
+            if let Some(addr) = bound.tls {
+                println!("goshelf listening on https://{addr}");
+                tracing::info!(db = %config.db.display(), "goshelf listening on https://{addr}");
+            }
         })
         .await?;
         flusher.abort();
         http::authn::flush_token_uses(&last).await;
+        http::ui::flush_downloads(&last).await;
         drop(last);
         drop(store);
         Ok::<_, anyhow::Error>(())
     })?;
     tracing::info!("stopped; database closed");
+    Ok(())
+}
+
+/// The rustls configuration for `source`: the user's PEM files, or the self-signed material
+/// from the database (created, or its server certificate reissued, as `tls::plan` decides).
+fn tls_server_config(
+    store: &Store,
+    source: &crate::config::TlsSource,
+) -> anyhow::Result<Arc<tokio_rustls::rustls::ServerConfig>> {
+    use crate::config::TlsSource;
+    use crate::tls::{self, Plan};
+    let identity = match source {
+        TlsSource::Files { cert, key } => {
+            tls::load_pem_files(cert, key).context("loading --tls-cert/--tls-key")?
+        }
+        TlsSource::SelfSigned { names } => {
+            let stored = store.self_signed_tls()?;
+            let (material, plan) = tls::ensure(stored, names, store::now_unix())?;
+            match &plan {
+                Plan::Reuse => {}
+                Plan::CreateAll => {
+                    store.put_self_signed_tls(&material)?;
+                    tracing::info!(
+                        "created a local CA and a certificate for {}",
+                        names.join(",")
+                    );
+                }
+                Plan::ReissueServer(why) => {
+                    store.put_self_signed_tls(&material)?;
+                    tracing::info!("issued a new server certificate from the local CA: {why}");
+                }
+            }
+            print_trust_help(&material, plan == Plan::CreateAll)?;
+            tls::Identity::from_self_signed(&material)?
+        }
+    };
+    Ok(tls::server_config(identity)?)
+}
+
+/// Tells, on stderr, how to make clients trust the local CA.
+fn print_trust_help(m: &crate::tls::SelfSigned, created: bool) -> anyhow::Result<()> {
+    let fingerprint = crate::tls::fingerprint(m.ca_cert_pem.as_bytes())?;
+    let new = if created { "new " } else { "" };
+    let names = m.server_names.join(",");
+    eprintln!(
+        "\ngoshelf: HTTPS with a certificate for {names} from the {new}local CA in the database.
+CA SHA-256 fingerprint: {fingerprint}
+Clients must trust this CA. Save it as ca.pem with one of:
+    goshelf ca export --db FILE > ca.pem          (server stopped)
+    goshelf ca export --server https://HOST:PORT --insecure > ca.pem
+                                                  (then compare the fingerprint above)
+Quick test (go, curl and git on Linux read it):
+    SSL_CERT_FILE=$PWD/ca.pem go mod download ...
+Install it for good:
+    Debian/Ubuntu: sudo cp ca.pem /usr/local/share/ca-certificates/goshelf.crt && sudo update-ca-certificates
+    Fedora/RHEL:   sudo cp ca.pem /etc/pki/ca-trust/source/anchors/goshelf.pem && sudo update-ca-trust
+    macOS:         sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ca.pem
+"
+    );
+    Ok(())
+}
+
+fn ca_export(args: &CaExportArgs) -> anyhow::Result<()> {
+    let pem = match &args.server {
+        Some(server) => {
+            let tls = if args.insecure {
+                ureq::tls::TlsConfig::builder()
+                    .disable_verification(true)
+                    .build()
+            } else {
+                crate::client::tls_config()?
+            };
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .tls_config(tls)
+                .build()
+                .into();
+            let url = format!("{}/ca.pem", server.trim_end_matches('/'));
+            let mut resp = agent.get(&url).call().with_context(|| {
+                format!(
+                    "fetching {url} (for an https server whose CA you do not trust yet, add \
+                     --insecure and compare the fingerprint)"
+                )
+            })?;
+            let status = resp.status().as_u16();
+            let body = resp.body_mut().read_to_vec()?;
+            if status != 200 {
+                anyhow::bail!(
+                    "{url}: {status}: {}",
+                    String::from_utf8_lossy(&body)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                );
+            }
+            body
+        }
+        None => open_existing(&args.db)?.tls_ca_pem()?.with_context(|| {
+            format!(
+                "{} has no local CA: start the server once with --tls-self-signed",
+                args.db.display()
+            )
+        })?,
+    };
+    let fingerprint = crate::tls::fingerprint(&pem).context("the CA is not a PEM certificate")?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &pem)?;
+    eprintln!("CA SHA-256 fingerprint: {fingerprint}");
     Ok(())
 }
 

@@ -21,6 +21,7 @@ impl Client {
             .context("a token is needed: set GOSHELF_TOKEN (or pass --token)")?;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .tls_config(tls_config()?)
             .build()
             .into();
         Ok(Self {
@@ -89,4 +90,33 @@ impl Client {
         let text = resp.body_mut().read_to_string().unwrap_or_default();
         Ok((status, text))
     }
+}
+
+/// TLS settings of every goshelf client: the certificates in `SSL_CERT_FILE` as the only
+/// roots when it is set (as for the go command and curl on Linux, so a server with a
+/// `--tls-self-signed` CA is reached with `SSL_CERT_FILE=ca.pem`), else the bundled Mozilla
+/// roots.
+///
+/// # Errors
+/// An unreadable `SSL_CERT_FILE`, or one without a certificate.
+pub fn tls_config() -> anyhow::Result<ureq::tls::TlsConfig> {
+    let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) else {
+        return Ok(ureq::tls::TlsConfig::default());
+    };
+    let shown = std::path::Path::new(&path).display().to_string();
+    let pem = std::fs::read(&path).with_context(|| format!("reading SSL_CERT_FILE {shown}"))?;
+    let mut roots = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) =
+            item.with_context(|| format!("SSL_CERT_FILE {shown}"))?
+        {
+            roots.push(c);
+        }
+    }
+    if roots.is_empty() {
+        bail!("SSL_CERT_FILE {shown} holds no certificate");
+    }
+    Ok(ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+        .build())
 }

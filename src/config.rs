@@ -10,6 +10,12 @@ use crate::gomod::zip::MAX_ZIP_FILE;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+/// Default HTTPS listen address, when TLS is configured and `tls_listen` is not.
+pub const DEFAULT_TLS_LISTEN: &str = "0.0.0.0:8443";
+/// The value of `listen` that turns the plain HTTP listener off.
+pub const LISTEN_OFF: &str = "off";
+/// A client must finish its TLS handshake within this time.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default database file.
 pub const DEFAULT_DB: &str = "./goshelf.redb";
 /// Default and ceiling of `--max-upload`: the go command's own zip limit, 500 MiB.
@@ -37,16 +43,48 @@ pub struct RawConfig {
     pub admin_token: Option<String>,
     /// Failed authentications per minute per address before 429; 0 turns the limit off.
     pub auth_failures_per_minute: Option<String>,
+    /// HTTPS listen address.
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain file (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key file (with `tls_cert`).
+    pub tls_key: Option<PathBuf>,
+    /// Comma-separated host names and IPs for a certificate from a local CA kept in the
+    /// database.
+    pub tls_self_signed: Option<String>,
+    /// Plain HTTP answers 308 to the HTTPS URL instead of serving (`true`/`false`).
+    #[serde(default, deserialize_with = "bool_or_string")]
+    pub redirect_http: Option<String>,
+}
+
+/// `redirect_http = true` and `redirect_http = "true"` both work in the file.
+fn bool_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrString {
+        Bool(bool),
+        Text(String),
+    }
+    let v: Option<BoolOrString> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|v| match v {
+        BoolOrString::Bool(b) => b.to_string(),
+        BoolOrString::Text(t) => t,
+    }))
 }
 
 /// Every configuration key, as written in the file; the environment variable is
 /// `GOSHELF_` + the key in upper case, the flag `--` + the key with `-` for `_`.
-pub const KEYS: [&str; 5] = [
+pub const KEYS: [&str; 10] = [
     "listen",
     "db",
     "max_upload",
     "admin_token",
     "auth_failures_per_minute",
+    "tls_listen",
+    "tls_cert",
+    "tls_key",
+    "tls_self_signed",
+    "redirect_http",
 ];
 
 /// Keys whose values are never printed.
@@ -86,6 +124,11 @@ impl std::fmt::Debug for RawConfig {
             .field("max_upload", &self.max_upload)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("tls_listen", &self.tls_listen)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_self_signed", &self.tls_self_signed)
+            .field("redirect_http", &self.redirect_http)
             .finish()
     }
 }
@@ -98,6 +141,11 @@ impl RawConfig {
             "max_upload" => self.max_upload.clone(),
             "admin_token" => self.admin_token.clone(),
             "auth_failures_per_minute" => self.auth_failures_per_minute.clone(),
+            "tls_listen" => self.tls_listen.clone(),
+            "tls_cert" => self.tls_cert.as_ref().map(|p| p.display().to_string()),
+            "tls_key" => self.tls_key.as_ref().map(|p| p.display().to_string()),
+            "tls_self_signed" => self.tls_self_signed.clone(),
+            "redirect_http" => self.redirect_http.clone(),
             _ => None,
         }
     }
@@ -112,10 +160,16 @@ impl RawConfig {
             max_upload: get("max_upload"),
             admin_token: get("admin_token"),
             auth_failures_per_minute: get("auth_failures_per_minute"),
+            tls_listen: get("tls_listen"),
+            tls_cert: get("tls_cert").map(PathBuf::from),
+            tls_key: get("tls_key").map(PathBuf::from),
+            tls_self_signed: get("tls_self_signed"),
+            redirect_http: get("redirect_http"),
         }
     }
 
-    /// The layer read from a TOML file. A relative `db` is taken relative to the file.
+    /// The layer read from a TOML file. A relative `db`, `tls_cert` or `tls_key` is taken
+    /// relative to the file.
     ///
     /// # Errors
     /// An unreadable file, bad TOML, or an unknown key.
@@ -124,9 +178,14 @@ impl RawConfig {
             .map_err(|e| ConfigError::File(path.to_owned(), e.to_string()))?;
         let mut raw: RawConfig = toml::from_str(&text)
             .map_err(|e| ConfigError::File(path.to_owned(), e.to_string().trim().to_owned()))?;
-        if let (Some(db), Some(dir)) = (&raw.db, path.parent()) {
-            if db.is_relative() {
-                raw.db = Some(dir.join(db));
+        if let Some(dir) = path.parent() {
+            for p in [&mut raw.db, &mut raw.tls_cert, &mut raw.tls_key]
+                .into_iter()
+                .flatten()
+            {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
             }
         }
         Ok(raw)
@@ -160,6 +219,11 @@ impl RawConfig {
                 "db" => merged.db = value.map(PathBuf::from),
                 "max_upload" => merged.max_upload = value,
                 "auth_failures_per_minute" => merged.auth_failures_per_minute = value,
+                "tls_listen" => merged.tls_listen = value,
+                "tls_cert" => merged.tls_cert = value.map(PathBuf::from),
+                "tls_key" => merged.tls_key = value.map(PathBuf::from),
+                "tls_self_signed" => merged.tls_self_signed = value,
+                "redirect_http" => merged.redirect_http = value,
                 _ => merged.admin_token = value,
             }
             sources.push((key, source));
@@ -174,7 +238,26 @@ pub fn describe(config: &Config, sources: &[(&'static str, Source)]) -> String {
     let mut out = String::new();
     for (key, source) in sources {
         let value = match *key {
-            "listen" => config.listen.to_string(),
+            "listen" => config
+                .listen
+                .map_or_else(|| LISTEN_OFF.to_owned(), |a| a.to_string()),
+            "tls_listen" => config
+                .tls
+                .as_ref()
+                .map_or_else(|| "(no TLS)".to_owned(), |t| t.listen.to_string()),
+            "tls_cert" => match config.tls.as_ref().map(|t| &t.source) {
+                Some(TlsSource::Files { cert, .. }) => cert.display().to_string(),
+                _ => "(unset)".into(),
+            },
+            "tls_key" => match config.tls.as_ref().map(|t| &t.source) {
+                Some(TlsSource::Files { key, .. }) => key.display().to_string(),
+                _ => "(unset)".into(),
+            },
+            "tls_self_signed" => match config.tls.as_ref().map(|t| &t.source) {
+                Some(TlsSource::SelfSigned { names }) => names.join(","),
+                _ => "(unset)".into(),
+            },
+            "redirect_http" => config.redirect_http.to_string(),
             "db" => config.db.display().to_string(),
             "max_upload" => config.max_upload.to_string(),
             "auth_failures_per_minute" => config.auth_failures_per_minute.to_string(),
@@ -209,14 +292,38 @@ pub enum ConfigError {
     AuthFailures(String),
     #[error("db (--db, GOSHELF_DB): {0}")]
     Db(String),
+    #[error("{0}")]
+    Tls(String),
     #[error("configuration file {path}: {reason}", path = .0.display(), reason = .1)]
     File(PathBuf, String),
+}
+
+/// HTTPS serving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub listen: SocketAddr,
+    pub source: TlsSource,
+}
+
+/// Where the HTTPS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// PEM files given by the user (absolute paths).
+    Files { cert: PathBuf, key: PathBuf },
+    /// A local CA kept in the database, and a server certificate for these names (normalized
+    /// by `tls::parse_names`).
+    SelfSigned { names: Vec<String> },
 }
 
 /// The validated configuration the server runs with.
 #[derive(Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
+    /// The plain HTTP listener; `None` when turned off (`listen = "off"`, HTTPS only).
+    pub listen: Option<SocketAddr>,
+    /// The HTTPS listener and where its certificate comes from; `None` without TLS.
+    pub tls: Option<TlsConfig>,
+    /// Plain HTTP answers 308 to the HTTPS URL instead of serving.
+    pub redirect_http: bool,
     /// Absolute path of the database file.
     pub db: PathBuf,
     pub max_upload: u64,
@@ -232,10 +339,17 @@ impl RawConfig {
     /// # Errors
     /// A `ConfigError` naming the first bad setting.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
-        let listen_text = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| ConfigError::Listen(listen_text.to_owned()))?;
+        let listen_text = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN).trim();
+        let listen: Option<SocketAddr> = if listen_text.eq_ignore_ascii_case(LISTEN_OFF) {
+            None
+        } else {
+            Some(
+                listen_text
+                    .parse()
+                    .map_err(|_| ConfigError::Listen(listen_text.to_owned()))?,
+            )
+        };
+        let (tls, redirect_http) = self.resolve_tls(listen.is_some())?;
         let max_upload = match &self.max_upload {
             None => DEFAULT_MAX_UPLOAD,
             Some(text) => match parse_size(text) {
@@ -258,6 +372,8 @@ impl RawConfig {
         };
         Ok(Config {
             listen,
+            tls,
+            redirect_http,
             db,
             max_upload,
             admin_token,
@@ -266,10 +382,92 @@ impl RawConfig {
     }
 }
 
+impl RawConfig {
+    fn resolve_tls(&self, plain: bool) -> Result<(Option<TlsConfig>, bool), ConfigError> {
+        let err = |m: &str| Err(ConfigError::Tls(m.to_owned()));
+        let redirect_http = match self.redirect_http.as_deref().map(str::trim) {
+            None => false,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" | "" => false,
+                _ => {
+                    return Err(ConfigError::Tls(format!(
+                        "redirect_http (--redirect-http, GOSHELF_REDIRECT_HTTP): {v:?} is not \
+                         true or false"
+                    )))
+                }
+            },
+        };
+        let source = match (&self.tls_cert, &self.tls_key, &self.tls_self_signed) {
+            (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+                return err(
+                    "tls_self_signed (--tls-self-signed) and tls_cert/tls_key (--tls-cert, \
+                     --tls-key) exclude each other: choose your own certificate or a local CA",
+                )
+            }
+            (Some(cert), Some(key), None) => Some(TlsSource::Files {
+                cert: std::path::absolute(cert)
+                    .map_err(|e| ConfigError::Tls(format!("tls_cert: {e}")))?,
+                key: std::path::absolute(key)
+                    .map_err(|e| ConfigError::Tls(format!("tls_key: {e}")))?,
+            }),
+            (Some(_), None, None) => {
+                return err("tls_cert (--tls-cert) needs tls_key (--tls-key, GOSHELF_TLS_KEY)")
+            }
+            (None, Some(_), None) => {
+                return err("tls_key (--tls-key) needs tls_cert (--tls-cert, GOSHELF_TLS_CERT)")
+            }
+            (None, None, Some(names)) => Some(TlsSource::SelfSigned {
+                names: crate::tls::parse_names(names).map_err(|e| {
+                    ConfigError::Tls(format!(
+                        "tls_self_signed (--tls-self-signed, GOSHELF_TLS_SELF_SIGNED): {e}"
+                    ))
+                })?,
+            }),
+            (None, None, None) => None,
+        };
+        let Some(source) = source else {
+            if self.tls_listen.is_some() {
+                return err(
+                    "tls_listen (--tls-listen) needs a certificate: --tls-cert and --tls-key, \
+                     or --tls-self-signed NAMES",
+                );
+            }
+            if redirect_http {
+                return err("redirect_http (--redirect-http) needs HTTPS to redirect to");
+            }
+            if !plain {
+                return err(
+                    "listen = off turns plain HTTP off, but no HTTPS is configured; nothing \
+                     would be served",
+                );
+            }
+            return Ok((None, false));
+        };
+        if redirect_http && !plain {
+            return err("redirect_http (--redirect-http) needs the plain listener (listen is off)");
+        }
+        let text = self
+            .tls_listen
+            .as_deref()
+            .unwrap_or(DEFAULT_TLS_LISTEN)
+            .trim();
+        let listen: SocketAddr = text.parse().map_err(|_| {
+            ConfigError::Tls(format!(
+                "tls_listen (--tls-listen, GOSHELF_TLS_LISTEN): {text:?} is not an address \
+                 like 0.0.0.0:8443"
+            ))
+        })?;
+        Ok((Some(TlsConfig { listen, source }), redirect_http))
+    }
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("tls", &self.tls)
+            .field("redirect_http", &self.redirect_http)
             .field("db", &self.db)
             .field("max_upload", &self.max_upload)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
@@ -338,7 +536,7 @@ mod tests {
         let (merged, sources) =
             RawConfig::layered(&flags, &env, Some((Path::new("/etc/goshelf.toml"), &file)));
         let c = merged.resolve().unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(c.listen.unwrap().to_string(), "127.0.0.1:1");
         assert_eq!(c.max_upload, 2 << 20);
         assert_eq!(c.db, PathBuf::from("/data/g.redb"));
         assert_eq!(sources[0], ("listen", Source::Flag));
@@ -378,9 +576,129 @@ mod tests {
     #[test]
     fn resolve_defaults_are_documented_values() {
         let c = RawConfig::default().resolve().unwrap();
-        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.listen.unwrap().to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.tls, None);
+        assert!(!c.redirect_http);
         assert_eq!(c.max_upload, 500 << 20);
         assert!(c.db.is_absolute());
         assert!(c.db.ends_with("goshelf.redb"));
+    }
+
+    #[test]
+    fn resolve_tls_combinations() {
+        let ok = |raw: RawConfig| raw.resolve().unwrap();
+        let bad = |raw: RawConfig| raw.resolve().unwrap_err().to_string();
+        let c = ok(RawConfig {
+            tls_self_signed: Some("localhost, 127.0.0.1".into()),
+            ..RawConfig::default()
+        });
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.listen.to_string(), DEFAULT_TLS_LISTEN);
+        assert_eq!(
+            tls.source,
+            TlsSource::SelfSigned {
+                names: vec!["127.0.0.1".into(), "localhost".into()]
+            }
+        );
+        let c = ok(RawConfig {
+            listen: Some("OFF".into()),
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            tls_listen: Some("127.0.0.1:9443".into()),
+            ..RawConfig::default()
+        });
+        assert_eq!(c.listen, None);
+        assert!(matches!(
+            c.tls.unwrap().source,
+            TlsSource::Files { cert, key } if cert.is_absolute() && key.ends_with("k.pem")
+        ));
+        let c = ok(RawConfig {
+            tls_self_signed: Some("localhost".into()),
+            redirect_http: Some("yes".into()),
+            ..RawConfig::default()
+        });
+        assert!(c.redirect_http);
+
+        for (raw, needle) in [
+            (
+                RawConfig {
+                    tls_cert: Some("c.pem".into()),
+                    ..RawConfig::default()
+                },
+                "needs tls_key",
+            ),
+            (
+                RawConfig {
+                    tls_cert: Some("c.pem".into()),
+                    tls_key: Some("k.pem".into()),
+                    tls_self_signed: Some("localhost".into()),
+                    ..RawConfig::default()
+                },
+                "exclude each other",
+            ),
+            (
+                RawConfig {
+                    tls_listen: Some("0.0.0.0:8443".into()),
+                    ..RawConfig::default()
+                },
+                "needs a certificate",
+            ),
+            (
+                RawConfig {
+                    redirect_http: Some("true".into()),
+                    ..RawConfig::default()
+                },
+                "needs HTTPS",
+            ),
+            (
+                RawConfig {
+                    listen: Some("off".into()),
+                    ..RawConfig::default()
+                },
+                "nothing would be served",
+            ),
+            (
+                RawConfig {
+                    listen: Some("off".into()),
+                    tls_self_signed: Some("localhost".into()),
+                    redirect_http: Some("true".into()),
+                    ..RawConfig::default()
+                },
+                "needs the plain listener",
+            ),
+            (
+                RawConfig {
+                    tls_self_signed: Some("nas lan".into()),
+                    ..RawConfig::default()
+                },
+                "not a host name",
+            ),
+            (
+                RawConfig {
+                    tls_self_signed: Some("localhost".into()),
+                    redirect_http: Some("maybe".into()),
+                    ..RawConfig::default()
+                },
+                "not true or false",
+            ),
+        ] {
+            let e = bad(raw);
+            assert!(e.contains(needle), "{e:?} lacks {needle:?}");
+        }
+    }
+
+    #[test]
+    fn from_file_reads_tls_keys_and_boolean_redirect() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("goshelf.toml");
+        std::fs::write(
+            &p,
+            "tls_cert = \"tls/c.pem\"\ntls_key = \"/k.pem\"\nredirect_http = true\n",
+        )
+        .unwrap();
+        let raw = RawConfig::from_file(&p).unwrap();
+        assert_eq!(raw.tls_cert, Some(dir.path().join("tls/c.pem")));
+        assert_eq!(raw.tls_key, Some(PathBuf::from("/k.pem")));
+        assert_eq!(raw.redirect_http.as_deref(), Some("true"));
     }
 }

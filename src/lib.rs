@@ -12,4 +12,5 @@ pub mod gomod;
 pub mod http;
 pub mod publish;
 pub mod store;
+pub mod tls;
 pub mod web;

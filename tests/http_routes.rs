@@ -29,7 +29,7 @@ impl Harness {
             db: Some(dir.path().join("goshelf.redb")),
             max_upload: Some(max.into()),
             admin_token: None,
-            auth_failures_per_minute: None,
+            ..RawConfig::default()
         };
         let config = raw.resolve().unwrap();
         let store = Store::open(&config.db).unwrap();

@@ -1,4 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+mod accounts;
 mod admin_ops;
 mod concurrency;
 mod crash_safety;
@@ -10,9 +11,11 @@ mod gomod_zip_upload;
 mod gomod_zipkit;
 mod hostile_uploads;
 mod http_routes;
+mod private_modules;
 mod publish_cli;
 mod server_process;
 mod store_model;
 mod support;
+mod tls;
 mod web_pages;
 mod web_ui;

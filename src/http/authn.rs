@@ -86,8 +86,10 @@ impl AuthState {
         }
         let table = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         let level = table.get(&ip)?.level_at(now, self.refill);
-        let burst = f64::from(self.burst);
-        (level >= burst).then(|| self.refill.mul_f64(level - burst + 1.0))
+        // `burst` failures in a row are allowed; after them the address waits until one
+        // has leaked out.
+        let allowed = f64::from(self.burst) - 1.0;
+        (level > allowed).then(|| self.refill.mul_f64(level - allowed))
     }
 
     fn record_failure(&self, ip: IpAddr, now: Instant) {

@@ -7,6 +7,7 @@ pub mod authn;
 pub mod error;
 pub mod goproxy;
 pub mod metrics;
+pub mod tls;
 pub mod ui;
 pub mod upload;
 
@@ -35,9 +36,9 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
+    pub auth: Arc<authn::AuthState>,
     /// Web UI: zip facts cache, download counters, sessions.
     pub ui: Arc<ui::UiState>,
-    pub auth: Arc<authn::AuthState>,
 }
 
 impl AppState {
@@ -49,8 +50,8 @@ impl AppState {
             store: Arc::new(store),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
-            ui: Arc::new(ui::UiState::default()),
             auth: Arc::new(auth),
+            ui: Arc::new(ui::UiState::default()),
         }
     }
 }
@@ -204,6 +205,11 @@ pub fn routes(
             }))
         });
 
+    let ca_pem = warp::path!("ca.pem")
+        .and(get_or_head)
+        .and(with_state(state.clone()))
+        .then(|state| async move { into_response(tls::ca_pem(state).await) });
+
     let healthz = warp::path!("healthz").and(get_or_head).map(|| {
         let mut r = Response::new("ok\n".into());
         r.headers_mut().insert(
@@ -229,6 +235,8 @@ pub fn routes(
         .or(metrics)
         .unify()
         .or(healthz)
+        .unify()
+        .or(ca_pem)
         .unify()
         .or(ui::routes(state.clone()))
         .unify()
@@ -279,61 +287,143 @@ pub fn routes(
         )
 }
 
-/// Binds `addr` and serves until `shutdown` resolves, then lets requests in flight finish for
-/// at most `config::SHUTDOWN_GRACE`. `on_bound` gets the bound address (port 0 resolved).
+/// What `serve` listens on.
+#[derive(Clone)]
+pub struct Listeners {
+    /// Plain HTTP; `None` when turned off.
+    pub plain: Option<SocketAddr>,
+    /// Plain HTTP answers 308 to the HTTPS URL instead of serving (needs `tls`).
+    pub redirect_http: bool,
+    /// HTTPS, with its rustls configuration.
+    pub tls: Option<(SocketAddr, Arc<tokio_rustls::rustls::ServerConfig>)>,
+}
+
+impl Listeners {
+    /// Plain HTTP only, on `addr`.
+    #[must_use]
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self {
+            plain: Some(addr),
+            redirect_http: false,
+            tls: None,
+        }
+    }
+}
+
+/// What `serve` bound, port 0 resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    pub plain: Option<SocketAddr>,
+    pub tls: Option<SocketAddr>,
+}
+
+type ServerFuture = std::pin::Pin<Box<dyn Future<Output = warp::hyper::Result<()>> + Send>>;
+
+/// Binds every listener and serves until `shutdown` resolves, then lets requests in flight
+/// finish for at most `config::SHUTDOWN_GRACE`. `on_bound` gets the bound addresses (port 0
+/// resolved). Every listener has the same header-read timeout; HTTPS connections must also
+/// finish their handshake within `config::TLS_HANDSHAKE_TIMEOUT`.
 ///
 /// # Errors
-/// When the address cannot be bound.
+/// When an address cannot be bound.
 pub async fn serve(
     state: AppState,
-    addr: SocketAddr,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    on_bound: impl FnOnce(SocketAddr),
+    on_bound: impl FnOnce(Bound),
 ) -> anyhow::Result<()> {
-    use warp::hyper::server::conn::AddrIncoming;
+    use tokio::net::TcpStream;
+    use tokio_rustls::server::TlsStream;
+    use warp::hyper::server::conn::{AddrIncoming, AddrStream};
     use warp::hyper::service::make_service_fn;
 
-    let filter = routes(state.clone());
-    // Download counts are written in batches, never one transaction per download.
-    let flusher = {
-        let state = state.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(crate::web::downloads::FLUSH_EVERY);
-            every.tick().await;
-            loop {
-                every.tick().await;
-                ui::flush_downloads(&state).await;
-            }
-        })
+    let service = warp::service(routes(state));
+    let tls = match listeners.tls {
+        Some((addr, config)) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen (HTTPS) on {addr}: {e}"))?;
+            Some((listener.local_addr()?, listener, config))
+        }
+        None => None,
     };
-    let service = warp::service(filter);
-    let make = make_service_fn(move |conn: &warp::hyper::server::conn::AddrStream| {
-        let service = WithPeer {
-            inner: service.clone(),
-            peer: Peer(conn.remote_addr().ip()),
-        };
-        async move { Ok::<_, Infallible>(service) }
-    });
-    let mut incoming =
-        AddrIncoming::bind(&addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    incoming.set_nodelay(true);
-    let bound = incoming.local_addr();
-    let (grace_tx, grace_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = warp::hyper::Server::builder(incoming)
-        .http1_header_read_timeout(crate::config::HEADER_READ_TIMEOUT)
-        .serve(make)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = grace_tx.send(());
+    let plain = match listeners.plain {
+        Some(addr) => {
+            let mut incoming = AddrIncoming::bind(&addr)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            incoming.set_nodelay(true);
+            Some(incoming)
+        }
+        None => None,
+    };
+    let bound = Bound {
+        plain: plain.as_ref().map(AddrIncoming::local_addr),
+        tls: tls.as_ref().map(|(a, _, _)| *a),
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            rx.wait_for(|stop| *stop).await.ok();
+        }
+    };
+    let mut servers: Vec<ServerFuture> = Vec::new();
+    if let Some(incoming) = plain {
+        let builder = warp::hyper::Server::builder(incoming)
+            .http1_header_read_timeout(crate::config::HEADER_READ_TIMEOUT);
+        match bound.tls {
+            Some(tls_addr) if listeners.redirect_http => {
+                let redirect = tls::redirect_service(tls_addr.port());
+                let make = make_service_fn(move |_conn| {
+                    let redirect = redirect.clone();
+                    async move { Ok::<_, Infallible>(redirect) }
+                });
+                servers.push(Box::pin(
+                    builder.serve(make).with_graceful_shutdown(stopped()),
+                ));
+            }
+            _ => {
+                let service = service.clone();
+                let make = make_service_fn(move |conn: &AddrStream| {
+                    let service = WithPeer {
+                        inner: service.clone(),
+                        peer: Peer(conn.remote_addr().ip()),
+                    };
+                    async move { Ok::<_, Infallible>(service) }
+                });
+                servers.push(Box::pin(
+                    builder.serve(make).with_graceful_shutdown(stopped()),
+                ));
+            }
+        }
+    }
+    if let Some((_, listener, config)) = tls {
+        let make = make_service_fn(move |conn: &TlsStream<TcpStream>| {
+            let ip = conn.get_ref().0.peer_addr().map(|a| a.ip()).ok();
+            let service = WithPeer {
+                inner: service.clone(),
+                peer: Peer(ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))),
+            };
+            async move { Ok::<_, Infallible>(service) }
         });
+        servers.push(Box::pin(
+            warp::hyper::Server::builder(tls::incoming(listener, config))
+                .http1_header_read_timeout(crate::config::HEADER_READ_TIMEOUT)
+                .serve(make)
+                .with_graceful_shutdown(stopped()),
+        ));
+    }
     on_bound(bound);
-    let mut server = std::pin::pin!(server);
+    let mut all = std::pin::pin!(futures_util::future::try_join_all(servers));
+    let shutdown = std::pin::pin!(shutdown);
     tokio::select! {
-        r = &mut server => r?,
-        _ = grace_rx => {
+        r = &mut all => { r?; }
+        () = shutdown => {
+            stop_tx.send(true).ok();
             tracing::info!("shutting down: finishing requests in flight");
-            match tokio::time::timeout(crate::config::SHUTDOWN_GRACE, &mut server).await {
-                Ok(r) => r?,
+            match tokio::time::timeout(crate::config::SHUTDOWN_GRACE, &mut all).await {
+                Ok(r) => { r?; }
                 Err(_) => tracing::warn!(
                     "requests still running after {}s; closing them",
                     crate::config::SHUTDOWN_GRACE.as_secs()
@@ -341,8 +431,6 @@ pub async fn serve(
             }
         }
     }
-    flusher.abort();
-    ui::flush_downloads(&state).await;
     Ok(())
 }
 

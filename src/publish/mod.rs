@@ -251,6 +251,7 @@ fn upload(
     );
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .tls_config(crate::client::tls_config()?)
         .build()
         .into();
     let bar = (size >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal()).then(|| {

@@ -294,11 +294,15 @@ impl Store {
     /// Storage errors, or a damaged record.
     pub fn verify_password(&self, user: &str, password: &str) -> Result<Option<UserRecord>> {
         let rec = self.get_user(user)?;
-        Ok(rec.filter(|u| {
-            u.password
-                .as_deref()
-                .is_some_and(|phc| auth::verify_password(phc, password))
-        }))
+        match rec.as_ref().and_then(|u| u.password.as_deref()) {
+            Some(phc) => Ok(rec.clone().filter(|_| auth::verify_password(phc, password))),
+            None => {
+                // Spend the same time as for a real user, so the answer's timing does not
+                // tell which user names exist.
+                let _ = auth::verify_password(auth::dummy_password_hash(), password);
+                Ok(None)
+            }
+        }
     }
 
     /// A user record.

@@ -33,6 +33,7 @@ macro_rules! for_each_table {
         $m!(8, schema::USERS, $($args)*);
         $m!(9, schema::TOKENS, $($args)*);
         $m!(10, schema::MEMBERS, $($args)*);
+        $m!(11, schema::TLS, $($args)*);
     };
 }
 

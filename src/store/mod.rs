@@ -12,6 +12,7 @@ mod browse;
 mod modules;
 pub mod records;
 pub mod schema;
+mod tls;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -271,6 +272,7 @@ impl Store {
                 txn.open_table(schema::TOKENS)?;
                 txn.open_table(schema::DOWNLOADS)?;
                 txn.open_table(schema::MEMBERS)?;
+                txn.open_table(schema::TLS)?;
             }
             txn.commit()?;
             Ok(())

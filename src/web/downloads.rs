@@ -1,14 +1,11 @@
 //! Download counters: counted in memory per version, flushed to the store in one write
-//! transaction at a time (every `FLUSH_EVERY` and at shutdown), never one write per download.
+//! transaction at a time (every `http::BACKGROUND_FLUSH_INTERVAL`, 30 s, and at shutdown),
+//! never one write per download.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use super::facts::FactsKey;
-
-/// How often the server flushes the counters.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
 /// Counts not yet written to the store.
 #[derive(Debug, Default)]

@@ -141,6 +141,8 @@ pub struct GoEnv {
     go: Go,
     proxy: String,
     tmp: TempDir,
+    /// Extra variables set last (e.g. `SSL_CERT_FILE` for an HTTPS proxy).
+    extra: Vec<(String, String)>,
 }
 
 impl GoEnv {
@@ -158,7 +160,13 @@ impl GoEnv {
             go,
             proxy: proxy.to_owned(),
             tmp,
+            extra: Vec::new(),
         }
+    }
+
+    /// Sets `key=value` in every go command's environment (after the defaults).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.extra.push((key.to_owned(), value.to_owned()));
     }
 
     /// Where `go install` puts binaries.
@@ -206,6 +214,9 @@ impl GoEnv {
             .env("HTTP_PROXY", "http://127.0.0.1:9")
             .env("HTTPS_PROXY", "http://127.0.0.1:9")
             .env("TMPDIR", std::env::temp_dir());
+        for (k, v) in &self.extra {
+            cmd.env(k, v);
+        }
         cmd
     }
 

@@ -30,6 +30,11 @@ pub struct TestServer {
     env: Vec<(String, String)>,
     child: Option<Child>,
     url: String,
+    /// Serve plain HTTP (`--listen 127.0.0.1:0`; else `--listen off`).
+    plain: bool,
+    /// Serve HTTPS (`--tls-listen 127.0.0.1:0`; the test passes the certificate flags).
+    tls: bool,
+    tls_url: String,
 }
 
 /// The JSON a successful upload answers with (201).
@@ -50,6 +55,17 @@ impl TestServer {
 
     /// Starts a server with extra `serve` arguments and environment variables.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        TestServer::start_listening(true, false, args, env)
+    }
+
+    /// Starts a server that also serves HTTPS on `127.0.0.1:0` (`plain`: and plain HTTP);
+    /// `args` must give the certificate (`--tls-self-signed NAMES`, or `--tls-cert` and
+    /// `--tls-key`). [`TestServer::tls_url`] is the `https://` URL.
+    pub fn start_tls(plain: bool, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        TestServer::start_listening(plain, true, args, env)
+    }
+
+    fn start_listening(plain: bool, tls: bool, args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let mut server = TestServer {
             dir: tempfile::Builder::new()
                 .prefix("goshelf-test-")
@@ -62,6 +78,9 @@ impl TestServer {
                 .collect(),
             child: None,
             url: String::new(),
+            plain,
+            tls,
+            tls_url: String::new(),
         };
         server.spawn();
         server
@@ -84,8 +103,11 @@ impl TestServer {
         let mut cmd = Command::new(Self::binary());
         cmd.arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--db")
+            .arg(if self.plain { "127.0.0.1:0" } else { "off" });
+        if self.tls {
+            cmd.arg("--tls-listen").arg("127.0.0.1:0");
+        }
+        cmd.arg("--db")
             .arg(self.db_path())
             .args(&self.args)
             .current_dir(self.dir.path())
@@ -111,23 +133,36 @@ impl TestServer {
         // keeps draining until the child closes stdout, so the server never blocks on a pipe.
         let stdout = child.stdout.take().unwrap();
         let mut log = File::create(self.dir.path().join("server.stdout.log")).unwrap();
+        // The server prints one line per listener: plain HTTP first, then HTTPS.
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut tx = Some(tx);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 writeln!(log, "{line}").ok();
                 if let Some((_, url)) = line.split_once("listening on ") {
-                    if let Some(tx) = tx.take() {
-                        tx.send(url.trim().to_owned()).ok();
-                    }
+                    tx.send(url.trim().to_owned()).ok();
                 }
             }
         });
-        let url = rx.recv_timeout(STARTUP_TIMEOUT);
+        let wanted = usize::from(self.plain) + usize::from(self.tls);
+        let urls: Result<Vec<String>, _> = (0..wanted)
+            .map(|_| rx.recv_timeout(STARTUP_TIMEOUT))
+            .collect();
         self.child = Some(child);
-        match url {
-            Ok(url) => self.url = url,
+        match urls {
+            Ok(urls) => {
+                self.tls_url = urls
+                    .iter()
+                    .find(|u| u.starts_with("https://"))
+                    .cloned()
+                    .unwrap_or_default();
+                self.url = urls[0].clone();
+                assert_eq!(
+                    self.tls,
+                    !self.tls_url.is_empty(),
+                    "listening lines {urls:?} do not match the listeners asked for"
+                );
+            }
             Err(e) => {
                 let status = self.child.as_mut().unwrap().try_wait().unwrap();
                 self.kill9();
@@ -148,6 +183,22 @@ impl TestServer {
     /// `host:port`, for raw sockets.
     pub fn addr(&self) -> &str {
         self.url.trim_start_matches("http://")
+    }
+
+    /// `https://127.0.0.1:PORT` of a server started with [`TestServer::start_tls`].
+    pub fn tls_url(&self) -> &str {
+        assert!(self.tls, "the server was not started with HTTPS");
+        &self.tls_url
+    }
+
+    /// `host:port` of the HTTPS listener, for raw sockets.
+    pub fn tls_addr(&self) -> &str {
+        self.tls_url().trim_start_matches("https://")
+    }
+
+    /// Replaces the extra `serve` arguments for the next [`TestServer::restart`].
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|s| s.to_string()).collect();
     }
 
     /// The GOPROXY base of `owner`: `$url/api/packages/{owner}/go`.
