@@ -284,7 +284,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         redirect_http: config.redirect_http,
         tls,
     };
-    let state = AppState::new(store, config.clone());
+    // The web UI's links and its cookies' `Secure` flag: HTTPS when every page is served over
+    // TLS (no plain listener, or plain only redirects).
+    let ui_https = config.tls.is_some() && (config.listen.is_none() || config.redirect_http);
+    let mut state = AppState::new(store, config.clone());
+    state.ui = Arc::new(http::ui::UiState {
+        https: ui_https,
+        ..http::ui::UiState::default()
+    });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -300,6 +307,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 http::authn::flush_token_uses(&background).await;
+                http::ui::flush_downloads(&background).await;
             }
         });
         let last = state.clone();
@@ -322,6 +330,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await?;
         flusher.abort();
         http::authn::flush_token_uses(&last).await;
+        http::ui::flush_downloads(&last).await;
         drop(last);
         drop(store);
         Ok::<_, anyhow::Error>(())

@@ -13,3 +13,4 @@ pub mod http;
 pub mod publish;
 pub mod store;
 pub mod tls;
+pub mod web;

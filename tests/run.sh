@@ -22,6 +22,10 @@ as_root() {
 apt_missing=()
 [ -x "$GO119" ] || apt_missing+=(golang-1.19-go)
 command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
+# The web UI's browser test (tests/web_ui.rs): Debian's chromium, driven through node.
+[ -x /usr/bin/chromium ] || apt_missing+=(chromium chromium-driver)
+command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
     echo "run.sh: installing ${apt_missing[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive
@@ -57,6 +61,15 @@ GOSHELF_TEST_GO="$(go127_dir)/bin/go"
 export GOSHELF_TEST_GO
 export GOSHELF_TEST_GO119="$GO119"
 echo "run.sh: $(GOTOOLCHAIN=local "$GOSHELF_TEST_GO" version), $(GOTOOLCHAIN=local "$GOSHELF_TEST_GO119" version), $(curl --version | head -n1 | cut -d' ' -f1-2)"
+
+# --- npm package: playwright-core (the browser is Debian's; nothing else is downloaded) ----
+pinned="$(node -p 'require("./tests/browser/package.json").dependencies["playwright-core"]')"
+installed="$(node -p 'try { require("./tests/browser/node_modules/playwright-core/package.json").version } catch (e) { "" }')"
+if [ "$pinned" != "$installed" ]; then
+    echo "run.sh: installing playwright-core@$pinned with npm ci"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
+fi
+export GOSHELF_TEST_CHROMIUM=/usr/bin/chromium
 
 # --- Checks ---------------------------------------------------------------------------------
 cargo fmt --all -- --check

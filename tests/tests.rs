@@ -17,3 +17,5 @@ mod server_process;
 mod store_model;
 mod support;
 mod tls;
+mod web_pages;
+mod web_ui;

@@ -1,4 +1,5 @@
-//! Reads the `module` directive of a go.mod the way `modfile.ParseLax` does, and nothing more.
+//! Reads the `module` directive of a go.mod the way `modfile.ParseLax` does, and, for the web
+//! UI, the `// Deprecated:` comment and the `retract` directives (`annotations`).
 //!
 //! The go command parses every `.mod` it downloads with `ParseLax` and fails on a syntax error
 //! anywhere in the file (spec.md §1.2), so this follows its lexer and statement structure
@@ -31,6 +32,163 @@ pub fn module_path(gomod: &[u8]) -> Result<String, ModFileError> {
 #[must_use]
 pub fn go_version(gomod: &[u8]) -> Option<String> {
     parse_lax(gomod).ok()?.go
+}
+
+/// A `retract` directive (spec.md §3.6): the versions from `low` to `high` inclusive (equal
+/// for a single version), with the rationale from the comments above it or at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retraction {
+    pub low: String,
+    pub high: String,
+    pub rationale: String,
+}
+
+impl Retraction {
+    /// Whether `v` lies in `[low, high]` by semver order.
+    #[must_use]
+    pub fn covers(&self, v: &str) -> bool {
+        use std::cmp::Ordering::{Greater, Less};
+        version::compare(v, &self.low) != Less && version::compare(v, &self.high) != Greater
+    }
+}
+
+/// What a go.mod says about its module's standing: deprecation and retractions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Annotations {
+    /// The text after `Deprecated:` in the comment paragraph on or above the `module` line.
+    pub deprecated: Option<String>,
+    pub retractions: Vec<Retraction>,
+}
+
+/// Reads the `// Deprecated:` comment of the `module` directive and every `retract`
+/// directive, as golang.org/x/mod/modfile does (rule.go `parseDeprecation`,
+/// `parseDirectiveComment`, `parseVersionInterval`): a directive's comment is the run of
+/// comment lines directly above it plus the comment at the end of its line; inside a block, a
+/// line without comments takes the block's. Malformed directives are skipped: this is for
+/// display, and the go command reports them itself.
+#[must_use]
+pub fn annotations(gomod: &[u8]) -> Annotations {
+    let text = String::from_utf8_lossy(gomod);
+    let mut out = Annotations::default();
+    // Comment lines directly above the current line (a blank line ends a run).
+    let mut before: Vec<String> = Vec::new();
+    // Inside `verb (`: the verb and the block's own comments.
+    let mut block: Option<(String, Vec<String>)> = None;
+    for raw in text.lines() {
+        let (code, comment) = split_comment(raw);
+        let code = code.trim();
+        if code.is_empty() {
+            match comment {
+                Some(c) => before.push(c),
+                None => before.clear(),
+            }
+            continue;
+        }
+        let mut comments = std::mem::take(&mut before);
+        comments.extend(comment);
+        if let Some((verb, block_comments)) = &block {
+            if code == ")" {
+                block = None;
+                continue;
+            }
+            let used = if comments.is_empty() {
+                block_comments.clone()
+            } else {
+                comments
+            };
+            apply_annotation(verb, code, &used, &mut out);
+            continue;
+        }
+        let mut words = code.splitn(2, char::is_whitespace);
+        let verb = words.next().unwrap_or_default();
+        let rest = words.next().unwrap_or_default().trim();
+        if rest == "(" {
+            block = Some((verb.to_owned(), comments));
+            continue;
+        }
+        apply_annotation(verb, rest, &comments, &mut out);
+    }
+    out
+}
+
+/// Splits a line at a `//` outside quotes; the comment is trimmed, without its slashes.
+fn split_comment(line: &str) -> (&str, Option<String>) {
+    let bytes = line.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(b'"') if b == b'\\' => i += 1,
+            Some(_) => {}
+            None if b == b'"' || b == b'`' => quote = Some(b),
+            None if b == b'/' && bytes.get(i + 1) == Some(&b'/') => {
+                return (&line[..i], Some(line[i + 2..].trim().to_owned()));
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    (line, None)
+}
+
+fn apply_annotation(verb: &str, args: &str, comments: &[String], out: &mut Annotations) {
+    let text = comments.join("\n");
+    match verb {
+        "module" => {
+            out.deprecated = deprecation(&text);
+        }
+        "retract" => {
+            let unquote_word = |w: &str| parse_string(w.trim()).ok();
+            let (low, high) = if let Some(inner) = args
+                .strip_prefix('[')
+                .and_then(|a| a.trim_end().strip_suffix(']'))
+            {
+                let Some((lo, hi)) = inner.split_once(',') else {
+                    return;
+                };
+                match (unquote_word(lo), unquote_word(hi)) {
+                    (Some(lo), Some(hi)) => (lo, hi),
+                    _ => return,
+                }
+            } else {
+                match unquote_word(args) {
+                    Some(v) => (v.clone(), v),
+                    None => return,
+                }
+            };
+            let (Some(low), Some(high)) = (
+                version::canonical_version(&low),
+                version::canonical_version(&high),
+            ) else {
+                return;
+            };
+            out.retractions.push(Retraction {
+                low,
+                high,
+                rationale: text,
+            });
+        }
+        _ => {}
+    }
+}
+
+/// rule.go `deprecatedRE`: `(?s)(?:^|\n\n)Deprecated: *(.*?)(?:$|\n\n)`.
+fn deprecation(text: &str) -> Option<String> {
+    let mut start = 0;
+    loop {
+        let at_para = start == 0 || text[..start].ends_with("\n\n");
+        if at_para {
+            if let Some(rest) = text[start..].strip_prefix("Deprecated:") {
+                let rest = rest.trim_start_matches(' ');
+                let end = rest.find("\n\n").unwrap_or(rest.len());
+                return Some(rest[..end].to_owned());
+            }
+        }
+        let next = text[start..].find("\n\n")?;
+        start += next + 2;
+    }
 }
 
 /// What the lax parse keeps.
@@ -650,5 +808,52 @@ mod tests {
         );
         assert_eq!(go_version(b"module m.n\n"), None);
         assert_eq!(go_version(b"module m.n\ngo 01.2\n"), None);
+    }
+
+    #[test]
+    fn annotations_read_deprecation_above_or_on_the_module_line() {
+        let a = annotations(b"// Deprecated: use example.com/b instead.\nmodule example.com/a\n");
+        assert_eq!(a.deprecated.as_deref(), Some("use example.com/b instead."));
+        let a = annotations(b"module example.com/a // Deprecated: gone\n");
+        assert_eq!(a.deprecated.as_deref(), Some("gone"));
+        // Only a paragraph that begins with the word counts (modfile deprecatedRE).
+        let a = annotations(b"// Package a.\n//\n// Deprecated: old.\nmodule example.com/a\n");
+        assert_eq!(a.deprecated.as_deref(), Some("old."));
+        let a = annotations(b"// This is not Deprecated: really.\nmodule example.com/a\n");
+        assert_eq!(a.deprecated, None);
+        // A blank line detaches a comment from the directive.
+        let a = annotations(b"// Deprecated: detached\n\nmodule example.com/a\n");
+        assert_eq!(a.deprecated, None);
+    }
+
+    #[test]
+    fn annotations_read_retractions_single_interval_and_block_with_rationale() {
+        let src = b"module example.com/a\n\n// Published too early.\nretract v1.0.0\nretract [v1.1.0, v1.2.0] // broken builds\n\n// block comment\nretract (\n\tv0.9.0\n\t// own reason\n\t\"v0.8.0\"\n)\n";
+        let a = annotations(src);
+        let got: Vec<(&str, &str, &str)> = a
+            .retractions
+            .iter()
+            .map(|r| (r.low.as_str(), r.high.as_str(), r.rationale.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("v1.0.0", "v1.0.0", "Published too early."),
+                ("v1.1.0", "v1.2.0", "broken builds"),
+                ("v0.9.0", "v0.9.0", "block comment"),
+                ("v0.8.0", "v0.8.0", "own reason"),
+            ]
+        );
+        assert!(a.retractions[1].covers("v1.1.5"));
+        assert!(a.retractions[1].covers("v1.2.0"));
+        assert!(!a.retractions[1].covers("v1.2.1"));
+        assert!(!a.retractions[1].covers("v1.10.0"));
+    }
+
+    #[test]
+    fn annotations_skip_malformed_retractions_and_slashes_in_strings() {
+        let a = annotations(b"module \"example.com/a\"\nretract [v1.0.0]\nretract notaversion\n");
+        assert!(a.retractions.is_empty(), "{a:?}");
+        assert_eq!(a.deprecated, None);
     }
 }

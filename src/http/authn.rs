@@ -237,6 +237,37 @@ pub async fn authenticate_optional(
     result.map(Some)
 }
 
+/// A web UI sign-in with user name and password only (a token is not a password here), under
+/// the same per-address failure limit as the API.
+///
+/// # Errors
+/// 401 for a wrong user name or password; 429 for an address that failed too often.
+pub async fn sign_in_password(
+    state: &AppState,
+    user: &str,
+    password: &str,
+    peer: Option<Peer>,
+) -> Result<Principal, ApiError> {
+    let now = Instant::now();
+    if let Some(Peer(ip)) = peer {
+        if let Some(wait) = state.auth.blocked_for(ip, now) {
+            let secs = wait.as_secs().max(1);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many failed sign-ins from this address; try again in {secs} s"),
+            ));
+        }
+    }
+    let result = check_password(state, user.to_ascii_lowercase(), password.to_owned()).await;
+    if let (Err(e), Some(Peer(ip))) = (&result, peer) {
+        if e.status == StatusCode::UNAUTHORIZED {
+            state.auth.record_failure(ip, now);
+            tracing::info!(target: "goshelf::auth", peer = %ip, "failed web sign-in");
+        }
+    }
+    result
+}
+
 async fn check(state: &AppState, value: &HeaderValue) -> Result<Principal, ApiError> {
     let value = value.to_str().map_err(|_| auth::Error::Malformed)?;
     let creds = auth::parse_authorization(value)?;

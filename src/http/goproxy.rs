@@ -426,6 +426,11 @@ async fn zip(
         }
     }
     resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    // A download is a full GET answered 200 (not HEAD, 206 resumes or 304), counted when
+    // the answer starts (web UI; flushed to the store in batches).
+    if !head && status == StatusCode::OK {
+        state.ui.downloads.record(&owner, &module, &version);
+    }
     let body = if head || start == end {
         Body::empty()
     } else {

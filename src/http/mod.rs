@@ -8,6 +8,7 @@ pub mod error;
 pub mod goproxy;
 pub mod metrics;
 pub mod tls;
+pub mod ui;
 pub mod upload;
 
 use std::convert::Infallible;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
     pub auth: Arc<authn::AuthState>,
+    /// Web UI: zip facts cache, download counters, sessions.
+    pub ui: Arc<ui::UiState>,
 }
 
 impl AppState {
@@ -48,6 +51,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
             auth: Arc::new(auth),
+            ui: Arc::new(ui::UiState::default()),
         }
     }
 }
@@ -233,6 +237,10 @@ pub fn routes(
         .or(healthz)
         .unify()
         .or(ca_pem)
+        .unify()
+        .or(ui::routes(state.clone()))
+        .unify()
+        .or(ui::fallback(state.clone()))
         .unify()
         .recover(|rej: warp::Rejection| async move {
             Ok::<_, Infallible>(error::from_rejection(&rej).into_response())

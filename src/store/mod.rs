@@ -8,6 +8,7 @@
 pub mod accounts;
 mod backup;
 mod blobs;
+mod browse;
 mod modules;
 pub mod records;
 pub mod schema;
@@ -24,6 +25,7 @@ pub use accounts::{
     token_hash, MemberInfo, OwnerInfo, OwnerUpdate, Quota, TokenCheck, TokenInfo, UserInfo,
 };
 pub use blobs::{BlobReader, CHUNK_SIZE};
+pub use browse::VersionBrief;
 pub use modules::{NewVersion, VersionLookup, ZipLookup};
 pub use records::{
     MemberRecord, ModuleRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord,
@@ -268,6 +270,7 @@ impl Store {
                 txn.open_table(schema::CHUNKS)?;
                 txn.open_table(schema::USERS)?;
                 txn.open_table(schema::TOKENS)?;
+                txn.open_table(schema::DOWNLOADS)?;
                 txn.open_table(schema::MEMBERS)?;
                 txn.open_table(schema::TLS)?;
             }

@@ -48,6 +48,9 @@ pub const META_SCHEMA_VERSION: &str = "schema_version";
 /// Meta key of the creation time.
 pub const META_CREATED_AT: &str = "created_at";
 
+/// (owner, module path, version) → number of zip downloads, flushed from memory in batches
+/// (web UI). A table added after schema 1: older files get it on open, nothing to migrate.
+pub const DOWNLOADS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("downloads");
 /// The self-signed mode's TLS material (`store::tls`): `"ca_cert"`, `"ca_key"`,
 /// `"server_cert"`, `"server_key"` → PEM text; `"server"` → `TlsServerRecord` (JSON). The
 /// private keys make the database file as secret as a key file.

@@ -1,0 +1,145 @@
+//! The web UI's module page (issue 4's target: under 50 ms for a module with 200 versions and a
+//! 2 MiB README): cold (zip facts not cached: the README is read from the store and rendered)
+//! and warm (cached), through the real routes with `warp::test`.
+//!
+//! `cargo bench --bench ui`; quick check: `cargo bench --bench ui -- --test` (also run by
+//! `cargo test --all-targets`, with 40 versions instead of 200). `BENCH_DIR` picks the disk.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on any failure
+
+use std::io::{Cursor, Write};
+use std::path::PathBuf;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use goshelf::config::RawConfig;
+use goshelf::http::{routes, AppState};
+use goshelf::store::{NewVersion, Store};
+
+/// `cargo test` runs a bench without `--bench` (and `-- --test` asks for the same): a quick
+/// pass with fewer versions, in a debug build.
+fn quick() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench")
+}
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
+}
+
+/// About `size` bytes of varied Markdown: headings, paragraphs with emphasis and links, lists,
+/// code blocks, tables and some raw HTML (which the renderer escapes).
+fn readme(size: usize) -> String {
+    let mut out = String::from("# Widget\n\nA module with a long README.\n\n");
+    let mut i = 0;
+    while out.len() < size {
+        i += 1;
+        out.push_str(&format!(
+            "## Section {i}\n\nSome *emphasis*, **strong** text, `code` and a \
+             [link](https://example.com/{i}) in paragraph {i}. <span>inline html</span>\n\n\
+             - item one\n- item two with `x := {i}`\n- [ ] task\n\n\
+             ```go\nfunc F{i}() int {{ return {i} }}\n```\n\n\
+             | key | value |\n|-----|-------|\n| a{i} | b{i} |\n\n"
+        ));
+    }
+    out
+}
+
+fn module_zip(path: &str, version: &str, readme: &str) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file(format!("{path}@{version}/go.mod"), opts)
+        .unwrap();
+    w.write_all(format!("module {path}\n\ngo 1.21\n\nretract v1.3.0 // bad\n").as_bytes())
+        .unwrap();
+    for f in ["a.go", "b.go", "internal/c.go"] {
+        w.start_file(format!("{path}@{version}/{f}"), opts).unwrap();
+        w.write_all(b"package widget\n").unwrap();
+    }
+    w.start_file(format!("{path}@{version}/README.md"), opts)
+        .unwrap();
+    w.write_all(readme.as_bytes()).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+fn publish(store: &Store, zip: &[u8]) {
+    let (path, version) = goshelf::gomod::zip::read_prefix(Cursor::new(zip)).unwrap();
+    let summary =
+        goshelf::gomod::zip::validate(Cursor::new(zip), zip.len() as u64, &path, &version).unwrap();
+    let new = NewVersion {
+        owner: "acme",
+        summary: &summary,
+        blake3: *blake3::hash(zip).as_bytes(),
+        size: zip.len() as u64,
+        uploader: "bench",
+        time: 1_700_000_000,
+    };
+    store.put_version(&new, &mut Cursor::new(zip)).unwrap();
+}
+
+fn module_page(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in(bench_dir()).unwrap();
+    let raw = RawConfig {
+        listen: Some("127.0.0.1:0".into()),
+        db: Some(dir.path().join("ui.redb")),
+        max_upload: None,
+        admin_token: None,
+        ..RawConfig::default()
+    };
+    let config = raw.resolve().unwrap();
+    let store = Store::open(&config.db).unwrap();
+    let versions = if quick() { 40 } else { 200 };
+    let big = readme(2 << 20);
+    for i in 0..versions {
+        // The page reads the zip of the version it shows (the latest) only; the others get a
+        // short README so that setting up stays quick.
+        let text = if i + 1 == versions {
+            big.as_str()
+        } else {
+            "# Widget\n"
+        };
+        publish(
+            &store,
+            &module_zip("example.com/widget", &format!("v1.{i}.0"), text),
+        );
+    }
+    let state = AppState::new(store, config);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let filter = routes(state.clone());
+    let get = || {
+        let r = rt.block_on(
+            warp::test::request()
+                .path("/ui/acme/example.com/widget")
+                .header("host", "nas.lan:8080")
+                .reply(&filter),
+        );
+        assert_eq!(r.status(), 200);
+        assert!(r.body().len() > 2 << 20, "README rendered");
+        r.into_body().len()
+    };
+    let mut g = c.benchmark_group("ui");
+    g.sample_size(20);
+    g.bench_function(
+        format!("module_page_{versions}_versions_2MiB_readme_cold"),
+        |b| {
+            b.iter(|| {
+                state.ui.facts.clear();
+                get()
+            });
+        },
+    );
+    g.bench_function(
+        format!("module_page_{versions}_versions_2MiB_readme_warm"),
+        |b| {
+            get();
+            b.iter(get);
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, module_page);
+criterion_main!(benches);

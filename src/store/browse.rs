@@ -1,0 +1,130 @@
+//! Read-only listings for the web UI (namespaces, modules, every version) and the download
+//! counters it shows.
+
+use std::collections::HashMap;
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::records::NamespaceRecord;
+use super::{decode, schema, Result, Store, VersionRecord};
+
+/// One published version, as listings show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionBrief {
+    pub owner: String,
+    pub module: String,
+    pub version: String,
+    pub time: i64,
+    pub size: u64,
+}
+
+impl Store {
+    /// Every namespace with its record, by name.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn list_namespaces(&self) -> Result<Vec<(String, NamespaceRecord)>> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(schema::NAMESPACES)?;
+            let mut out = Vec::new();
+            for item in table.iter()? {
+                let (k, v) = item?;
+                out.push((k.value().to_owned(), decode("namespace", v.value())?));
+            }
+            Ok(out)
+        })
+    }
+
+    /// A namespace's record, if it exists.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn get_namespace(&self, owner: &str) -> Result<Option<NamespaceRecord>> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(schema::NAMESPACES)?;
+            match table.get(owner)? {
+                Some(v) => Ok(Some(decode("namespace", v.value())?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Every published version of every module of `owner` (all namespaces when `None`), in
+    /// key order, from one snapshot.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn list_all_versions(&self, owner: Option<&str>) -> Result<Vec<VersionBrief>> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(schema::VERSIONS)?;
+            let mut out = Vec::new();
+            let iter = match owner {
+                Some(o) => table.range((o, "", "")..)?,
+                None => table.range::<(&str, &str, &str)>(..)?,
+            };
+            for item in iter {
+                let (k, v) = item?;
+                let (o, m, ver) = k.value();
+                if owner.is_some_and(|want| want != o) {
+                    break;
+                }
+                let rec: VersionRecord = decode("version", v.value())?;
+                out.push(VersionBrief {
+                    owner: o.to_owned(),
+                    module: m.to_owned(),
+                    version: ver.to_owned(),
+                    time: rec.time,
+                    size: rec.size,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Download counts of a module's versions, as last flushed.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn download_counts(&self, owner: &str, module: &str) -> Result<HashMap<String, u64>> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(schema::DOWNLOADS)?;
+            let mut out = HashMap::new();
+            for item in table.range((owner, module, "")..)? {
+                let (k, v) = item?;
+                let (o, m, ver) = k.value();
+                if o != owner || m != module {
+                    break;
+                }
+                out.insert(ver.to_owned(), v.value());
+            }
+            Ok(out)
+        })
+    }
+
+    /// Adds download counts in one write transaction.
+    ///
+    /// # Errors
+    /// Storage errors; nothing is added then.
+    pub fn add_downloads(&self, counts: &[((String, String, String), u64)]) -> Result<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut table = txn.open_table(schema::DOWNLOADS)?;
+                for ((o, m, v), n) in counts {
+                    let key = (o.as_str(), m.as_str(), v.as_str());
+                    let old = table.get(key)?.map_or(0, |g| g.value());
+                    table.insert(key, old.saturating_add(*n))?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+    }
+}

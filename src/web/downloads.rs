@@ -1,0 +1,68 @@
+//! Download counters: counted in memory per version, flushed to the store in one write
+//! transaction at a time (every `http::BACKGROUND_FLUSH_INTERVAL`, 30 s, and at shutdown),
+//! never one write per download.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use super::facts::FactsKey;
+
+/// Counts not yet written to the store.
+#[derive(Debug, Default)]
+pub struct Downloads {
+    pending: Mutex<HashMap<FactsKey, u64>>,
+}
+
+impl Downloads {
+    /// Counts one download of (owner, module, version).
+    pub fn record(&self, owner: &str, module: &str, version: &str) {
+        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        *map.entry((owner.to_owned(), module.to_owned(), version.to_owned()))
+            .or_insert(0) += 1;
+    }
+
+    /// Counts of a module's versions not yet flushed.
+    #[must_use]
+    pub fn pending_for(&self, owner: &str, module: &str) -> HashMap<String, u64> {
+        let map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        map.iter()
+            .filter(|((o, m, _), _)| o == owner && m == module)
+            .map(|((_, _, v), n)| (v.clone(), *n))
+            .collect()
+    }
+
+    /// Takes every pending count, to be written; give them back with `restore` if that fails.
+    #[must_use]
+    pub fn take(&self) -> Vec<(FactsKey, u64)> {
+        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut *map).into_iter().collect()
+    }
+
+    /// Puts counts back after a failed write, so no download is lost.
+    pub fn restore(&self, counts: Vec<(FactsKey, u64)>) {
+        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for (k, n) in counts {
+            *map.entry(k).or_insert(0) += n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn downloads_take_and_restore_keep_every_count() {
+        let d = Downloads::default();
+        d.record("o", "m", "v1.0.0");
+        d.record("o", "m", "v1.0.0");
+        d.record("o", "n", "v1.0.0");
+        assert_eq!(d.pending_for("o", "m").get("v1.0.0"), Some(&2));
+        let taken = d.take();
+        assert_eq!(taken.len(), 2);
+        assert!(d.pending_for("o", "m").is_empty());
+        d.record("o", "m", "v1.0.0");
+        d.restore(taken);
+        assert_eq!(d.pending_for("o", "m").get("v1.0.0"), Some(&3));
+    }
+}

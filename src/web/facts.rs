@@ -1,0 +1,270 @@
+//! What the UI shows from inside a version's zip: its README (rendered) and its file list with
+//! sizes. Computed once per version (published versions never change) and kept in a cache
+//! bounded by bytes, least recently used first out.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::markdown;
+
+/// The largest README read and rendered; a bigger one is named but not shown.
+pub const MAX_README: u64 = 8 << 20;
+/// The most files listed on a page; the rest are counted.
+pub const MAX_LISTED_FILES: usize = 2_000;
+
+/// A README found at the module root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readme {
+    /// Its file name, e.g. `README.md`.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Sanitised HTML; `None` when it is over `MAX_README`.
+    pub html: Option<String>,
+}
+
+/// One file of the zip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Path below the module root.
+    pub name: String,
+    /// Uncompressed size.
+    pub size: u64,
+}
+
+/// Facts about one version's zip.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ZipFacts {
+    pub readme: Option<Readme>,
+    /// The first `MAX_LISTED_FILES` files, sorted by name.
+    pub files: Vec<FileEntry>,
+    /// How many files the zip holds.
+    pub file_count: usize,
+    /// Sum of the uncompressed sizes.
+    pub unpacked_bytes: u64,
+}
+
+impl ZipFacts {
+    /// Approximate memory held, for the cache's budget.
+    #[must_use]
+    pub fn weight(&self) -> usize {
+        let readme = self
+            .readme
+            .as_ref()
+            .map_or(0, |r| r.name.len() + r.html.as_ref().map_or(0, String::len));
+        let files: usize = self.files.iter().map(|f| f.name.len() + 40).sum();
+        readme + files + 128
+    }
+}
+
+/// Why a zip could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the module zip: {0}")]
+pub struct FactsError(String);
+
+/// README names in order of preference (root of the module only).
+const README_NAMES: [&str; 5] = [
+    "readme.md",
+    "readme.markdown",
+    "readme",
+    "readme.txt",
+    "readme.rst",
+];
+
+/// Reads the zip's central directory and its README. `prefix` is `module@version/`.
+///
+/// # Errors
+/// When the zip cannot be parsed or the README entry cannot be read.
+pub fn extract<R: Read + Seek>(reader: R, prefix: &str) -> Result<ZipFacts, FactsError> {
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| FactsError(e.to_string()))?;
+    let mut facts = ZipFacts::default();
+    let mut readme: Option<(usize, usize, String, u64)> = None; // (rank, index, name, size)
+    let mut files = Vec::new();
+    for i in 0..archive.len() {
+        let entry = archive
+            .by_index_data(i)
+            .map_err(|e| FactsError(e.to_string()))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let raw = String::from_utf8_lossy(entry.name_raw());
+        let name = raw.strip_prefix(prefix).unwrap_or(&raw).to_owned();
+        let size = entry.size();
+        facts.file_count += 1;
+        facts.unpacked_bytes = facts.unpacked_bytes.saturating_add(size);
+        if !name.contains('/') {
+            let lower = name.to_ascii_lowercase();
+            if let Some(rank) = README_NAMES.iter().position(|n| *n == lower) {
+                if readme.as_ref().is_none_or(|(r, ..)| rank < *r) {
+                    readme = Some((rank, i, name.clone(), size));
+                }
+            }
+        }
+        files.push(FileEntry { name, size });
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files.truncate(MAX_LISTED_FILES);
+    facts.files = files;
+    if let Some((rank, index, name, size)) = readme {
+        let html = if size > MAX_README {
+            None
+        } else {
+            let mut entry = archive
+                .by_index(index)
+                .map_err(|e| FactsError(e.to_string()))?;
+            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            entry
+                .by_ref()
+                .take(MAX_README)
+                .read_to_end(&mut bytes)
+                .map_err(|e| FactsError(e.to_string()))?;
+            let text = String::from_utf8_lossy(&bytes);
+            Some(if rank <= 1 {
+                markdown::render(&text)
+            } else {
+                format!("<pre>{}</pre>", super::pages::escape(&text))
+            })
+        };
+        facts.readme = Some(Readme { name, size, html });
+    }
+    Ok(facts)
+}
+
+/// Which version a cache entry belongs to: (owner, module, version).
+pub type FactsKey = (String, String, String);
+
+struct Slot {
+    facts: Arc<ZipFacts>,
+    weight: usize,
+    used: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    slots: HashMap<FactsKey, Slot>,
+    bytes: usize,
+    tick: u64,
+}
+
+/// A cache of `ZipFacts`, at most `budget` bytes; evicts the least recently used entries.
+/// An entry heavier than the whole budget is not kept.
+pub struct FactsCache {
+    inner: Mutex<Inner>,
+    budget: usize,
+}
+
+/// The default budget: enough for the READMEs of many versions, small for a Pi.
+pub const DEFAULT_BUDGET: usize = 64 << 20;
+
+impl Default for FactsCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_BUDGET)
+    }
+}
+
+impl FactsCache {
+    #[must_use]
+    pub fn new(budget: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            budget,
+        }
+    }
+
+    /// The cached facts for `key`, marking them as just used.
+    #[must_use]
+    pub fn get(&self, key: &FactsKey) -> Option<Arc<ZipFacts>> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.tick += 1;
+        let tick = inner.tick;
+        let slot = inner.slots.get_mut(key)?;
+        slot.used = tick;
+        Some(Arc::clone(&slot.facts))
+    }
+
+    /// Stores facts, evicting the least recently used entries to stay within budget.
+    pub fn insert(&self, key: FactsKey, facts: Arc<ZipFacts>) {
+        let weight = facts.weight() + key.0.len() + key.1.len() + key.2.len();
+        if weight > self.budget {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.tick += 1;
+        let used = inner.tick;
+        if let Some(old) = inner.slots.insert(
+            key,
+            Slot {
+                facts,
+                weight,
+                used,
+            },
+        ) {
+            inner.bytes -= old.weight;
+        }
+        inner.bytes += weight;
+        while inner.bytes > self.budget {
+            let Some(oldest) = inner
+                .slots
+                .iter()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(s) = inner.slots.remove(&oldest) {
+                inner.bytes -= s.weight;
+            }
+        }
+    }
+
+    /// Drops every entry (benchmarks measure a cold page with it).
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.slots.clear();
+        inner.bytes = 0;
+    }
+
+    /// Bytes held and entries, for tests and metrics.
+    #[must_use]
+    pub fn usage(&self) -> (usize, usize) {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        (inner.bytes, inner.slots.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(v: &str) -> FactsKey {
+        ("o".into(), "m".into(), v.into())
+    }
+
+    fn facts(size: usize) -> Arc<ZipFacts> {
+        Arc::new(ZipFacts {
+            readme: Some(Readme {
+                name: "README.md".into(),
+                size: 0,
+                html: Some("x".repeat(size)),
+            }),
+            ..ZipFacts::default()
+        })
+    }
+
+    #[test]
+    fn cache_evicts_least_recently_used_within_budget() {
+        let cache = FactsCache::new(3_000);
+        cache.insert(key("a"), facts(1_000));
+        cache.insert(key("b"), facts(1_000));
+        assert!(cache.get(&key("a")).is_some()); // a is now newer than b
+        cache.insert(key("c"), facts(1_000));
+        assert!(cache.get(&key("b")).is_none(), "b was least recently used");
+        assert!(cache.get(&key("a")).is_some());
+        assert!(cache.get(&key("c")).is_some());
+        assert!(cache.usage().0 <= 3_000);
+        cache.insert(key("huge"), facts(10_000));
+        assert!(cache.get(&key("huge")).is_none());
+        assert_eq!(cache.usage().1, 2);
+    }
+}

@@ -1,0 +1,295 @@
+//! The pages, as data (`*Page` structs) rendered by askama templates in `assets/templates/`.
+//! Askama escapes every `{{ value }}` for HTML; the one value marked `|safe` is README HTML,
+//! which `markdown::render` has already sanitised. Handlers (src/http/ui.rs) fill the structs;
+//! nothing here does I/O.
+
+use askama::Template;
+
+use crate::gomod::path as modpath;
+
+/// What every page's frame needs.
+#[derive(Debug, Clone, Default)]
+pub struct Chrome {
+    pub title: String,
+    /// Fingerprinted URLs of the stylesheet and the script.
+    pub css: String,
+    pub js: String,
+    /// The signed-in user, if any.
+    pub viewer: Option<String>,
+    /// The session's CSRF token (for the sign-out form).
+    pub csrf: String,
+    /// The search box's text.
+    pub query: String,
+}
+
+/// A namespace on the home page.
+#[derive(Debug, Clone)]
+pub struct NamespaceRow {
+    pub name: String,
+    pub href: String,
+    pub modules: usize,
+    pub versions: usize,
+    pub private: bool,
+}
+
+/// A module in a listing.
+#[derive(Debug, Clone)]
+pub struct ModuleRow {
+    pub owner: String,
+    pub module: String,
+    pub href: String,
+    pub latest: String,
+    pub date: String,
+    pub size: String,
+    pub versions: usize,
+}
+
+/// A published version in the "recently published" list.
+#[derive(Debug, Clone)]
+pub struct RecentRow {
+    pub owner: String,
+    pub module: String,
+    pub version: String,
+    pub href: String,
+    pub date: String,
+}
+
+/// Storage figures on the home page.
+#[derive(Debug, Clone, Default)]
+pub struct StorageView {
+    pub versions: u64,
+    pub stored: String,
+    pub saved: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub chrome: Chrome,
+    pub namespaces: Vec<NamespaceRow>,
+    pub recent: Vec<RecentRow>,
+    pub searched: bool,
+    pub results: Vec<ModuleRow>,
+    pub storage: StorageView,
+}
+
+#[derive(Template)]
+#[template(path = "namespace.html")]
+pub struct NamespacePage {
+    pub chrome: Chrome,
+    pub owner: String,
+    pub private: bool,
+    pub proxy_url: String,
+    pub modules: Vec<ModuleRow>,
+}
+
+/// A version in the module page's list.
+#[derive(Debug, Clone)]
+pub struct VersionRow {
+    pub version: String,
+    pub href: String,
+    pub date: String,
+    pub size: String,
+    pub downloads: u64,
+    pub is_latest: bool,
+    pub is_current: bool,
+    pub is_retracted: bool,
+    pub retract_reason: String,
+}
+
+/// A file in the zip listing.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub name: String,
+    pub size: String,
+}
+
+#[derive(Template)]
+#[template(path = "module.html")]
+pub struct ModulePage {
+    pub chrome: Chrome,
+    pub owner: String,
+    pub owner_href: String,
+    pub module: String,
+    pub version: String,
+    pub latest: String,
+    pub latest_href: String,
+    pub is_latest: bool,
+    pub date: String,
+    pub size: String,
+    pub deprecated: Option<String>,
+    pub is_retracted: bool,
+    pub retract_reason: String,
+    pub proxy_url: String,
+    pub install: String,
+    pub gosum: String,
+    pub readme_name: String,
+    /// Sanitised README HTML (`markdown::render`), shown with `|safe`.
+    pub readme_html: String,
+    pub readme_too_large: bool,
+    pub go_mod: String,
+    pub files: Vec<FileRow>,
+    pub file_count: usize,
+    pub more_files: usize,
+    pub unpacked: String,
+    pub downloads: u64,
+    pub versions: Vec<VersionRow>,
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+pub struct NotFoundPage {
+    pub chrome: Chrome,
+    pub message: String,
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+pub struct SignInPage {
+    pub chrome: Chrome,
+    pub error: String,
+    pub user: String,
+    /// Where to go after signing in (a local path).
+    pub next: String,
+}
+
+/// A token on the tokens page.
+#[derive(Debug, Clone)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub scope: String,
+    pub created: String,
+    pub expires: String,
+    pub last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html")]
+pub struct TokensPage {
+    pub chrome: Chrome,
+    pub tokens: Vec<TokenRow>,
+    /// A token just created: its secret, shown once.
+    pub new_secret: String,
+    pub new_name: String,
+    pub message: String,
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+#[must_use]
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `/ui/{owner}`.
+#[must_use]
+pub fn namespace_href(owner: &str) -> String {
+    format!("/ui/{owner}")
+}
+
+/// `/ui/{owner}/{module}`: the module path `!`-escaped as on the GOPROXY protocol (spec.md
+/// §1.3), so upper case survives case-insensitive handling and the path needs no
+/// percent-encoding (module paths are `[A-Za-z0-9-._~/]`).
+#[must_use]
+pub fn module_href(owner: &str, module: &str) -> String {
+    let escaped = modpath::escape_path(module).unwrap_or_else(|_| module.to_owned());
+    format!("/ui/{owner}/{escaped}")
+}
+
+/// `/ui/{owner}/{module}/@v/{version}`: module paths never contain `@`, so the split is
+/// unambiguous.
+#[must_use]
+pub fn version_href(owner: &str, module: &str, version: &str) -> String {
+    let v = modpath::escape_version(version).unwrap_or_else(|_| version.to_owned());
+    format!("{}/@v/{v}", module_href(owner, module))
+}
+
+/// Unix seconds as `2006-01-02 15:04 UTC`.
+#[must_use]
+pub fn date(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix).map_or_else(
+        |_| "-".to_owned(),
+        |t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        },
+    )
+}
+
+/// Bytes for people: `512 B`, `1.5 KiB`, `2.0 MiB`.
+#[must_use]
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    #[allow(clippy::cast_precision_loss)] // display only
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The `go-import` page (spec.md §6.1): the tag first in `<head>`, where the go command's
+/// parser looks.
+#[must_use]
+pub fn go_import_page(module: &str, proxy_url: &str) -> String {
+    let content = escape(&format!("{module} mod {proxy_url}"));
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\">\n<meta name=\"go-import\" \
+         content=\"{content}\">\n<title>{m}</title></head>\n<body>go get {m}</body></html>\n",
+        m = escape(module)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hrefs_escape_upper_case_and_keep_slashes() {
+        assert_eq!(
+            module_href("acme", "github.com/Azure/go"),
+            "/ui/acme/github.com/!azure/go"
+        );
+        assert_eq!(
+            version_href("acme", "example.com/m", "v1.0.0-RC.1"),
+            "/ui/acme/example.com/m/@v/v1.0.0-!r!c.1"
+        );
+    }
+
+    #[test]
+    fn size_and_date_read_well() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(2 << 20), "2.0 MiB");
+        assert_eq!(date(1_704_207_845), "2024-01-02 15:04 UTC");
+    }
+
+    #[test]
+    fn go_import_page_escapes_its_content() {
+        let page = go_import_page("h.lan/m\"><script>", "http://h.lan/api/packages/o/go");
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(page.contains("<meta name=\"go-import\" content=\"h.lan/m&quot;&gt;&lt;script&gt; mod http://h.lan/api/packages/o/go\">"));
+    }
+}
