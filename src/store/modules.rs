@@ -219,6 +219,32 @@ impl Store {
         })
     }
 
+    /// The published version strings of a module, in key order, without decoding their records
+    /// (what `@v/list` needs); `None` when the module does not exist.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn list_version_names(&self, owner: &str, module: &str) -> Result<Option<Vec<String>>> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let modules = txn.open_table(schema::MODULES)?;
+            if modules.get((owner, module))?.is_none() {
+                return Ok(None);
+            }
+            let versions = txn.open_table(schema::VERSIONS)?;
+            let mut out = Vec::new();
+            for item in versions.range((owner, module, "")..)? {
+                let (k, _) = item?;
+                let (o, m, ver) = k.value();
+                if o != owner || m != module {
+                    break;
+                }
+                out.push(ver.to_owned());
+            }
+            Ok(Some(out))
+        })
+    }
+
     /// Every published version of a module, in key order; `None` when the module does not exist.
     ///
     /// # Errors
