@@ -235,6 +235,7 @@ class Nginx:
         user = "user root;\n" if os.geteuid() == 0 else ""
         with open(conf, "w") as f:
             f.write(f"""{user}worker_processes 1;
+worker_rlimit_nofile 400000;
 daemon off;
 pid {w}/nginx.pid;
 error_log {w}/nginx-error.log;
