@@ -235,7 +235,6 @@ class Nginx:
         user = "user root;\n" if os.geteuid() == 0 else ""
         with open(conf, "w") as f:
             f.write(f"""{user}worker_processes 1;
-worker_rlimit_nofile 400000;
 daemon off;
 pid {w}/nginx.pid;
 error_log {w}/nginx-error.log;
@@ -247,7 +246,7 @@ http {{
     tcp_nodelay on;
     keepalive_timeout 65;
     keepalive_requests 100000000;
-    open_file_cache max=200000 inactive=60s;
+    open_file_cache max=8000 inactive=60s;
     client_body_temp_path {w}/ngx-body;
     proxy_temp_path {w}/ngx-proxy;
     fastcgi_temp_path {w}/ngx-fastcgi;
