@@ -143,6 +143,17 @@ fn store_paths(c: &mut Criterion) {
             assert_eq!(n, if quick() { 20 } else { 200 });
         });
     });
+    // What `@v/list` reads: the names only, no record decoding.
+    g.bench_function("list_200_version_names", |b| {
+        b.iter(|| {
+            let n = store
+                .list_version_names("acme", "example.com/many")
+                .unwrap()
+                .unwrap()
+                .len();
+            assert_eq!(n, if quick() { 20 } else { 200 });
+        });
+    });
     g.bench_function("module_exists_miss", |b| {
         b.iter(|| {
             assert!(!store

@@ -9,6 +9,7 @@ mod gomod_conformance;
 mod gomod_create;
 mod gomod_zip_upload;
 mod gomod_zipkit;
+mod group_commit;
 mod hostile_uploads;
 mod http_routes;
 mod private_modules;

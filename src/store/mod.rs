@@ -1,14 +1,17 @@
 //! The only code that touches redb: one file holds namespaces, modules, versions, their
 //! `.mod` bytes, deduplicated zip blobs, users and token hashes.
 //!
-//! The API is synchronous, like redb; the HTTP layer calls it through `spawn_blocking`. Every
-//! logical change is one write transaction committed with `Durability::Immediate`, so a version
-//! is either wholly visible and durable or absent.
+//! The API is synchronous, like redb; the HTTP layer calls writes through `spawn_blocking` and
+//! makes small reads inline. Every logical change is one write transaction committed with
+//! `Durability::Immediate`, so a version is either wholly visible and durable or absent;
+//! concurrent uploads may share one such transaction (`group.rs`), each acknowledged only once
+//! it is durable.
 
 pub mod accounts;
 mod backup;
 mod blobs;
 mod browse;
+mod group;
 mod modules;
 pub mod records;
 pub mod schema;
@@ -101,6 +104,10 @@ pub enum Error {
     /// An error reading an upload's spool file.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The shared commit of a group of uploads failed (`put_version`); the details are in
+    /// the log of the upload that committed it.
+    #[error("committing a group of uploads failed: {0}")]
+    Commit(String),
 }
 
 macro_rules! from_redb {
@@ -134,6 +141,8 @@ pub struct Store {
     path: PathBuf,
     /// Whether the file can be reopened (not for a caller-supplied backend).
     reopenable: bool,
+    /// Uploads being committed together (`put_version`).
+    group: group::Group,
 }
 
 impl std::fmt::Debug for Store {
@@ -177,6 +186,7 @@ impl Store {
             db: RwLock::new(Some(Arc::new(db))),
             path: path.to_owned(),
             reopenable: true,
+            group: group::Group::default(),
         };
         store.init_schema()?;
         Ok(store)
@@ -195,6 +205,7 @@ impl Store {
             db: RwLock::new(Some(Arc::new(db))),
             path: label.to_owned(),
             reopenable: false,
+            group: group::Group::default(),
         };
         store.init_schema()?;
         Ok(store)

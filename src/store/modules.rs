@@ -43,78 +43,6 @@ pub enum ZipLookup {
 }
 
 impl Store {
-    /// Publishes a version in one durable transaction: blob (or one more reference to it),
-    /// namespace and module records on first use, version record and `.mod` bytes.
-    ///
-    /// # Errors
-    /// `VersionExists` when the version is published; `TombstoneMismatch` when it was deleted
-    /// with other content; `Corrupt` when `zip` does not yield the announced bytes.
-    pub fn put_version(&self, new: &NewVersion<'_>, zip: &mut dyn Read) -> Result<()> {
-        self.with_db(|db| {
-            let module = new.summary.path.as_str();
-            let version = new.summary.version.as_str();
-            let key = (new.owner, module, version);
-            let txn = Self::begin_write(db)?;
-            {
-                let mut versions = txn.open_table(schema::VERSIONS)?;
-                if versions.get(key)?.is_some() {
-                    return Err(Error::VersionExists {
-                        module: module.to_owned(),
-                        version: version.to_owned(),
-                    });
-                }
-                let mut tombstones = txn.open_table(schema::TOMBSTONES)?;
-                let tomb: Option<TombstoneRecord> = match tombstones.get(key)? {
-                    Some(g) => Some(decode("tombstone", g.value())?),
-                    None => None,
-                };
-                if let Some(tomb) = tomb {
-                    if tomb.h1 != new.summary.h1 || tomb.mod_h1 != new.summary.mod_h1 {
-                        return Err(Error::TombstoneMismatch {
-                            module: module.to_owned(),
-                            version: version.to_owned(),
-                            h1: tomb.h1,
-                        });
-                    }
-                    tombstones.remove(key)?;
-                }
-                let mut namespaces = txn.open_table(schema::NAMESPACES)?;
-                let ns: Option<NamespaceRecord> = match namespaces.get(new.owner)? {
-                    Some(g) => Some(decode("namespace", g.value())?),
-                    None => None,
-                };
-                match ns {
-                    Some(ns) => super::accounts::check_quota(&versions, new.owner, &ns, new.size)?,
-                    None => {
-                        let ns = NamespaceRecord::new(new.time, crate::auth::Kind::Org);
-                        namespaces.insert(new.owner, encode(&ns)?.as_slice())?;
-                    }
-                }
-                let mut modules = txn.open_table(schema::MODULES)?;
-                if modules.get((new.owner, module))?.is_none() {
-                    let rec = ModuleRecord {
-                        created_at: new.time,
-                    };
-                    modules.insert((new.owner, module), encode(&rec)?.as_slice())?;
-                }
-                blobs::add_ref(&txn, &new.blake3, new.size, zip)?;
-                let rec = VersionRecord {
-                    blake3: hex::encode(new.blake3),
-                    size: new.size,
-                    h1: new.summary.h1.clone(),
-                    mod_h1: new.summary.mod_h1.clone(),
-                    time: new.time,
-                    uploader: new.uploader.to_owned(),
-                };
-                versions.insert(key, encode(&rec)?.as_slice())?;
-                let mut mods = txn.open_table(schema::GO_MODS)?;
-                mods.insert(key, new.summary.mod_bytes.as_slice())?;
-            }
-            txn.commit()?;
-            Ok(())
-        })
-    }
-
     /// Deletes a version: it leaves list, info, mod and zip; a tombstone keeps its hashes; its
     /// blob loses a reference and is freed with the last one.
     ///
@@ -242,6 +170,32 @@ impl Store {
         })
     }
 
+    /// The published version strings of a module, in key order, without decoding their records
+    /// (what `@v/list` needs); `None` when the module does not exist.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn list_version_names(&self, owner: &str, module: &str) -> Result<Option<Vec<String>>> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let modules = txn.open_table(schema::MODULES)?;
+            if modules.get((owner, module))?.is_none() {
+                return Ok(None);
+            }
+            let versions = txn.open_table(schema::VERSIONS)?;
+            let mut out = Vec::new();
+            for item in versions.range((owner, module, "")..)? {
+                let (k, _) = item?;
+                let (o, m, ver) = k.value();
+                if o != owner || m != module {
+                    break;
+                }
+                out.push(ver.to_owned());
+            }
+            Ok(Some(out))
+        })
+    }
+
     /// Every published version of a module, in key order; `None` when the module does not exist.
     ///
     /// # Errors
@@ -270,6 +224,100 @@ impl Store {
             Ok(Some(out))
         })
     }
+}
+
+/// Why a version could not be written into a (possibly shared) write transaction.
+pub(super) enum ApplyError {
+    /// Refused before anything was written: the transaction is intact.
+    Refused(Error),
+    /// Failed after writing part of the version: the transaction must be aborted.
+    Failed(Error),
+}
+
+/// Writes one version into `txn`: blob (or one more reference to it), namespace and module
+/// records on first use, version record and `.mod` bytes. Committing is the caller's business
+/// (`Store::put_version`, which may share the transaction with concurrent uploads).
+pub(super) fn apply_version(
+    txn: &redb::WriteTransaction,
+    new: &NewVersion<'_>,
+    zip: &mut dyn Read,
+) -> std::result::Result<(), ApplyError> {
+    let module = new.summary.path.as_str();
+    let version = new.summary.version.as_str();
+    let key = (new.owner, module, version);
+    let failed = |e: Error| ApplyError::Failed(e);
+    let mut versions = txn
+        .open_table(schema::VERSIONS)
+        .map_err(|e| failed(e.into()))?;
+    if versions.get(key).map_err(|e| failed(e.into()))?.is_some() {
+        return Err(ApplyError::Refused(Error::VersionExists {
+            module: module.to_owned(),
+            version: version.to_owned(),
+        }));
+    }
+    let mut tombstones = txn
+        .open_table(schema::TOMBSTONES)
+        .map_err(|e| failed(e.into()))?;
+    let tomb: Option<TombstoneRecord> = match tombstones.get(key).map_err(|e| failed(e.into()))? {
+        Some(g) => Some(decode("tombstone", g.value()).map_err(failed)?),
+        None => None,
+    };
+    if let Some(tomb) = &tomb {
+        if tomb.h1 != new.summary.h1 || tomb.mod_h1 != new.summary.mod_h1 {
+            return Err(ApplyError::Refused(Error::TombstoneMismatch {
+                module: module.to_owned(),
+                version: version.to_owned(),
+                h1: tomb.h1.clone(),
+            }));
+        }
+    }
+    let mut namespaces = txn
+        .open_table(schema::NAMESPACES)
+        .map_err(|e| failed(e.into()))?;
+    let ns: Option<NamespaceRecord> =
+        match namespaces.get(new.owner).map_err(|e| failed(e.into()))? {
+            Some(g) => Some(decode("namespace", g.value()).map_err(failed)?),
+            None => None,
+        };
+    if let Some(ns) = &ns {
+        // Usage counts what this transaction holds, the versions of a shared group included.
+        match super::accounts::check_quota(&versions, new.owner, ns, new.size) {
+            Ok(()) => {}
+            Err(e @ Error::QuotaExceeded { .. }) => return Err(ApplyError::Refused(e)),
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    // From here on the transaction is written to: any error aborts it.
+    (|| -> Result<()> {
+        if tomb.is_some() {
+            tombstones.remove(key)?;
+        }
+        if ns.is_none() {
+            let ns = NamespaceRecord::new(new.time, crate::auth::Kind::Org);
+            namespaces.insert(new.owner, encode(&ns)?.as_slice())?;
+        }
+        let mut modules = txn.open_table(schema::MODULES)?;
+        if modules.get((new.owner, module))?.is_none() {
+            let rec = ModuleRecord {
+                created_at: new.time,
+            };
+            modules.insert((new.owner, module), encode(&rec)?.as_slice())?;
+        }
+        blobs::add_ref(txn, &new.blake3, new.size, zip)?;
+        let rec = VersionRecord {
+            blake3: hex::encode(new.blake3),
+            size: new.size,
+            h1: new.summary.h1.clone(),
+            mod_h1: new.summary.mod_h1.clone(),
+            time: new.time,
+            uploader: new.uploader.to_owned(),
+        };
+        versions.insert(key, encode(&rec)?.as_slice())?;
+        let mut mods = txn.open_table(schema::GO_MODS)?;
+        mods.insert(key, new.summary.mod_bytes.as_slice())?;
+        Ok(())
+    })()
+    .map_err(failed)
 }
 
 fn lookup(
