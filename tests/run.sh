@@ -22,6 +22,8 @@ as_root() {
 apt_missing=()
 [ -x "$GO119" ] || apt_missing+=(golang-1.19-go)
 command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
+# tests/tls.rs makes certificates and keys with the openssl command.
+command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
 # The web UI's browser test (tests/web_ui.rs): Debian's chromium, driven through node.
 [ -x /usr/bin/chromium ] || apt_missing+=(chromium chromium-driver)
 command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
