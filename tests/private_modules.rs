@@ -176,7 +176,16 @@ fn private_module_installs_with_netrc_and_fails_with_the_404_reason_without(go: 
     assert!(out.status.success(), "{}", describe_output("hello", &out));
     assert!(!out.stdout.is_empty(), "{}", describe_output("hello", &out));
 
-    // The server saw the token's use (last-used is recorded), and never the secret in its log.
+    // The server never writes the secret to its log. Request lines are buffered: wait for
+    // the zip's line first, so the whole log is checked.
+    assert!(
+        crate::support::poll_until(std::time::Duration::from_secs(5), || p
+            .server
+            .stderr_log()
+            .contains("/example.com/tool/@v/v1.0.0.zip 200")),
+        "{}",
+        p.server.stderr_log()
+    );
     assert!(!p.server.stderr_log().contains(&p.token));
 }
 

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod authn;
 pub mod error;
+pub mod fast;
 pub mod goproxy;
 pub mod metrics;
 pub mod tls;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub auth: Arc<authn::AuthState>,
     /// Web UI: zip facts cache, download counters, sessions.
     pub ui: Arc<ui::UiState>,
+    /// Small anonymous GOPROXY answers (`fast`).
+    pub answers: Arc<fast::AnswerCache>,
 }
 
 impl AppState {
@@ -52,6 +55,7 @@ impl AppState {
             metrics: Arc::new(metrics::Metrics::default()),
             auth: Arc::new(auth),
             ui: Arc::new(ui::UiState::default()),
+            answers: Arc::new(fast::AnswerCache::default()),
         }
     }
 }
@@ -247,44 +251,53 @@ pub fn routes(
         })
         .unify();
 
-    let counters = Arc::clone(&state.metrics);
+    let metrics = Arc::clone(&state.metrics);
     warp::any()
         .map(Instant::now)
         .and(warp::method())
         .and(warp::path::full())
         .and(app)
         .map(
-            move |start: Instant, method: Method, path: FullPath, mut resp: Response| {
-                let h = resp.headers_mut();
-                h.insert(
-                    "x-content-type-options",
-                    HeaderValue::from_static("nosniff"),
-                );
-                let bytes = h
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .or_else(|| HttpBody::size_hint(resp.body()).exact());
-                let route = metrics::route_of(method.as_str(), path.as_str());
-                let sent = if method == Method::HEAD {
-                    0
-                } else {
-                    bytes.unwrap_or(0)
-                };
-                counters.record(route, resp.status().as_u16(), sent);
-                let bytes = bytes.map_or_else(|| "-".to_owned(), |n| n.to_string());
-                tracing::info!(
-                    target: "goshelf::request",
-                    "{} {} {} {} {:.1}ms",
-                    method,
-                    path.as_str(),
-                    resp.status().as_u16(),
-                    bytes,
-                    start.elapsed().as_secs_f64() * 1000.0
-                );
-                resp
+            move |start: Instant, method: Method, path: FullPath, resp: Response| {
+                finish(&metrics, start, &method, path.as_str(), resp)
             },
         )
+}
+
+/// What every answer gets on its way out, whichever way it was made (`routes` or `fast`):
+/// the `nosniff` header, the counters of `/metrics` and the request log line.
+pub(crate) fn finish(
+    metrics: &metrics::Metrics,
+    start: Instant,
+    method: &Method,
+    path: &str,
+    mut resp: Response,
+) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    let bytes = h
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| HttpBody::size_hint(resp.body()).exact());
+    let route = metrics::route_of(method.as_str(), path);
+    let sent = if method == Method::HEAD {
+        0
+    } else {
+        bytes.unwrap_or(0)
+    };
+    metrics.record(route, resp.status().as_u16(), sent);
+    crate::logging::request(
+        method.as_str(),
+        path,
+        resp.status().as_u16(),
+        bytes,
+        start.elapsed().as_secs_f64() * 1000.0,
+    );
+    resp
 }
 
 /// What `serve` listens on.
@@ -337,7 +350,7 @@ pub async fn serve(
     use warp::hyper::server::conn::{AddrIncoming, AddrStream};
     use warp::hyper::service::make_service_fn;
 
-    let service = warp::service(routes(state));
+    let service = warp::service(routes(state.clone()));
     let tls = match listeners.tls {
         Some((addr, config)) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -385,9 +398,11 @@ pub async fn serve(
             }
             _ => {
                 let service = service.clone();
+                let state = state.clone();
                 let make = make_service_fn(move |conn: &AddrStream| {
-                    let service = WithPeer {
+                    let service = fast::App {
                         inner: service.clone(),
+                        state: state.clone(),
                         peer: Peer(conn.remote_addr().ip()),
                     };
                     async move { Ok::<_, Infallible>(service) }
@@ -401,8 +416,9 @@ pub async fn serve(
     if let Some((_, listener, config)) = tls {
         let make = make_service_fn(move |conn: &TlsStream<TcpStream>| {
             let ip = conn.get_ref().0.peer_addr().map(|a| a.ip()).ok();
-            let service = WithPeer {
+            let service = fast::App {
                 inner: service.clone(),
+                state: state.clone(),
                 peer: Peer(ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))),
             };
             async move { Ok::<_, Infallible>(service) }
@@ -432,35 +448,6 @@ pub async fn serve(
         }
     }
     Ok(())
-}
-
-/// A connection's service: puts the client's address into each request's extensions (warp's
-/// own `addr::remote` only works under `warp::serve`).
-#[derive(Clone)]
-struct WithPeer<S> {
-    inner: S,
-    peer: Peer,
-}
-
-impl<S, B> warp::hyper::service::Service<warp::http::Request<B>> for WithPeer<S>
-where
-    S: warp::hyper::service::Service<warp::http::Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: warp::http::Request<B>) -> Self::Future {
-        req.extensions_mut().insert(self.peer);
-        self.inner.call(req)
-    }
 }
 
 /// Wraps a reply type for handlers that build one with warp's helpers.

@@ -248,7 +248,7 @@ impl Store {
                 let mut tokens = txn.open_table(schema::TOKENS)?;
                 tokens.insert(&token_hash(token), encode(&rec)?.as_slice())?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(true)
         })
     }
@@ -394,7 +394,7 @@ impl Store {
                 };
                 users.insert(name, encode(&rec)?.as_slice())?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(UserInfo {
                 name: name.to_owned(),
                 is_admin,
@@ -440,7 +440,7 @@ impl Store {
                 change(&mut rec);
                 users.insert(name, encode(&rec)?.as_slice())?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })
     }
@@ -496,7 +496,7 @@ impl Store {
                     namespaces.insert(name, encode(&ns)?.as_slice())?;
                 }
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })
     }
@@ -535,7 +535,7 @@ impl Store {
                 let mut tokens = txn.open_table(schema::TOKENS)?;
                 tokens.insert(&hash, encode(&rec)?.as_slice())?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })?;
         Ok((secret, TokenInfo::new(&hash, &rec)))
@@ -595,7 +595,7 @@ impl Store {
                 }
                 found.is_some()
             };
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(found)
         })
     }
@@ -636,7 +636,7 @@ impl Store {
                     }
                 }
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })
     }
@@ -665,7 +665,7 @@ impl Store {
                 ns.visibility = visibility.as_str().to_owned();
                 namespaces.insert(name, encode(&ns)?.as_slice())?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })
     }
@@ -700,7 +700,7 @@ impl Store {
                 };
                 members.insert((org, user), encode(&rec)?.as_slice())?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })
     }
@@ -716,7 +716,7 @@ impl Store {
                 .open_table(schema::MEMBERS)?
                 .remove((org, user))?
                 .is_some();
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(removed)
         })
     }
@@ -745,7 +745,7 @@ impl Store {
                 }
                 namespaces.insert(owner, encode(&ns)?.as_slice())?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })
     }

@@ -123,7 +123,7 @@ impl Store {
                     table.insert(key, old.saturating_add(*n))?;
                 }
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })
     }

@@ -169,7 +169,7 @@ impl Store {
 
     /// Commits a group durably; after an I/O error, reopens the database for the next caller.
     fn commit(&self, txn: redb::WriteTransaction, db: Arc<redb::Database>) -> Outcome {
-        match txn.commit() {
+        match self.commit_txn(txn) {
             Ok(()) => Outcome::Committed,
             Err(e) => {
                 let e = Error::from(e);

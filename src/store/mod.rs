@@ -143,6 +143,8 @@ pub struct Store {
     reopenable: bool,
     /// Uploads being committed together (`put_version`).
     group: group::Group,
+    /// Bumped after every write transaction ends (`generation`).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -187,6 +189,7 @@ impl Store {
             path: path.to_owned(),
             reopenable: true,
             group: group::Group::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         };
         store.init_schema()?;
         Ok(store)
@@ -206,6 +209,7 @@ impl Store {
             path: label.to_owned(),
             reopenable: false,
             group: group::Group::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         };
         store.init_schema()?;
         Ok(store)
@@ -285,7 +289,7 @@ impl Store {
                 txn.open_table(schema::MEMBERS)?;
                 txn.open_table(schema::TLS)?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })
     }
@@ -358,6 +362,29 @@ impl Store {
                 self.path.display()
             ),
         }
+    }
+
+    /// A number that changes after every write transaction, committed or not.
+    ///
+    /// For caches of answers derived from the store: read the generation *before* reading the
+    /// store, and keep the answer only while the generation is still that number. A commit
+    /// becomes visible before its bump, so an answer tagged with the current generation was
+    /// read after every commit that bumped to it or below: it is never stale.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Commits `txn`, then bumps `generation` (also when the commit fails: cheap and safe).
+    /// Every write transaction of the store ends here.
+    fn commit_txn(
+        &self,
+        txn: redb::WriteTransaction,
+    ) -> std::result::Result<(), redb::CommitError> {
+        let result = txn.commit();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        result
     }
 
     /// A write transaction that is durable on commit and recovers quickly after a crash.

@@ -76,7 +76,7 @@ impl Store {
                     .insert(key, encode(&tomb)?.as_slice())?;
                 blobs::release(&txn, &parse_blake3(&rec.blake3)?)?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(true)
         })
     }
@@ -94,7 +94,7 @@ impl Store {
                 .open_table(schema::TOMBSTONES)?
                 .remove((owner, module, version))?
                 .is_some();
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(removed)
         })
     }

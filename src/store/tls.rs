@@ -78,7 +78,7 @@ impl Store {
                 };
                 table.insert(SERVER, encode(&record)?.as_slice())?;
             }
-            txn.commit()?;
+            self.commit_txn(txn)?;
             Ok(())
         })
     }
