@@ -354,3 +354,48 @@ fn schema1_fixture_opens_and_serves_its_versions() {
         .unwrap()
         .is_some_and(|(u, _)| u.is_admin));
 }
+
+/// `BlobReader::bytes_at` hands out the database's own pages (no copy). Those bytes must stay
+/// the zip's bytes after the reader is gone, the version deleted (its blob freed) and many
+/// writes that reuse freed pages: the bytes keep their snapshot alive, so redb neither reuses
+/// their pages nor rewrites them in place under us.
+#[test]
+fn zip_bytes_outlive_their_reader_a_delete_and_page_reuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb")).unwrap();
+    put(&store, "acme", "example.com/keep", "v1.0.0", 4).unwrap();
+    put(&store, "acme", "example.com/keep", "v1.1.0", 3).unwrap();
+    let held: Vec<(u8, bytes::Bytes)> = ["v1.0.0", "v1.1.0"]
+        .iter()
+        .zip([4u8, 3])
+        .map(|(v, id)| {
+            let ZipLookup::Found(_, reader) =
+                store.open_zip("acme", "example.com/keep", v).unwrap()
+            else {
+                panic!("{v} missing");
+            };
+            (id, reader.bytes_at(0, usize::MAX).unwrap())
+        })
+        .collect();
+    for v in ["v1.0.0", "v1.1.0"] {
+        assert!(store
+            .delete_version("acme", "example.com/keep", v, 1_700_000_001)
+            .unwrap());
+    }
+    for id in 10..=250u8 {
+        put(
+            &store,
+            "acme",
+            &format!("example.com/churn{id}"),
+            "v1.0.0",
+            id,
+        )
+        .unwrap();
+    }
+    for (id, bytes) in held {
+        let want = content(id);
+        let want = &want[..bytes.len()];
+        assert!(!bytes.is_empty());
+        assert!(bytes[..] == *want, "content {id} changed under its Bytes");
+    }
+}

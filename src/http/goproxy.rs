@@ -432,24 +432,10 @@ async fn zip(
     }
     let body = if head || start == end {
         Body::empty()
-    } else if end - start <= STREAM_STEP as u64 {
-        // Most zips fit one step: read it now and answer with one buffer, which spares the
-        // stream's setup and its extra polls.
-        let mut buf = Vec::with_capacity(usize::try_from(end - start).unwrap_or(STREAM_STEP));
-        let mut offset = start;
-        while offset < end {
-            let want = usize::try_from(end - offset).unwrap_or(STREAM_STEP);
-            match reader.read_at(offset, want, &mut buf)? {
-                0 => {
-                    return Err(ApiError::internal(
-                        "reading a zip",
-                        &format!("blob {} ended early at {offset}", rec.blake3),
-                    ))
-                }
-                n => offset += n as u64,
-            }
-        }
-        Body::from(buf)
+    } else if let Some(whole) = one_piece(&reader, start, end)? {
+        // Most zips lie in one chunk: answer with that chunk's bytes as they are in the
+        // database (no copy), sparing the stream's setup and its extra polls.
+        Body::from(whole)
     } else {
         let source = ZipSource {
             store: Arc::clone(&state.store),
@@ -463,6 +449,22 @@ async fn zip(
     *resp.status_mut() = status;
     *resp.headers_mut() = resp_headers;
     Ok(resp)
+}
+
+/// `[start, end)` of the blob when it lies in one chunk, else `None` (stream it).
+fn one_piece(reader: &BlobReader, start: u64, end: u64) -> Result<Option<Bytes>, ApiError> {
+    if end - start > STREAM_STEP as u64 {
+        return Ok(None);
+    }
+    let want = usize::try_from(end - start).unwrap_or(STREAM_STEP);
+    let bytes = reader.bytes_at(start, want)?;
+    if bytes.is_empty() {
+        return Err(ApiError::internal(
+            "reading a zip",
+            &format!("blob ended early at {start}"),
+        ));
+    }
+    Ok((bytes.len() == want).then_some(bytes))
 }
 
 /// How much one step of a zip stream reads: one store chunk at most.
@@ -507,12 +509,10 @@ fn zip_stream(
                 let (mut reader, mut reopens) = (reader, reopens);
                 loop {
                     // Inline, like the record reads (see the module docs): one chunk at most.
-                    let mut buf = Vec::with_capacity(want);
-                    let read = reader.read_at(offset, want, &mut buf).map(|_| buf);
-                    match read {
+                    match reader.bytes_at(offset, want) {
                         Ok(chunk) if !chunk.is_empty() => {
                             let next = offset + chunk.len() as u64;
-                            return Ok(Some((Bytes::from(chunk), (reader, next, reopens))));
+                            return Ok(Some((chunk, (reader, next, reopens))));
                         }
                         Ok(_) => {
                             tracing::error!("blob {blob} ended early at {offset}");

@@ -245,6 +245,10 @@ fn zip_error(e: gomod::zip::ZipError) -> ApiError {
     }
 }
 
+/// Bytes gathered before one write to the spool file: large enough for few system calls,
+/// small enough that 16 concurrent uploads hold 4 MiB.
+const SPOOL_STEP: usize = 256 << 10;
+
 async fn spool_body<S>(
     mut spool: Spool,
     mut stream: S,
@@ -255,7 +259,8 @@ where
 {
     let mut hasher = blake3::Hasher::new();
     let mut size: u64 = 0;
-    let mut pending: Vec<u8> = Vec::with_capacity(1 << 20);
+    // Grown as bytes arrive (a 2 KiB upload takes 2 KiB, not a whole step).
+    let mut pending: Vec<u8> = Vec::new();
     loop {
         let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next()).await;
         let chunk = match next {
@@ -269,8 +274,8 @@ where
         }
         hasher.update(&chunk);
         pending.extend_from_slice(&chunk);
-        if pending.len() >= 1 << 20 {
-            let buf = std::mem::replace(&mut pending, Vec::with_capacity(1 << 20));
+        if pending.len() >= SPOOL_STEP {
+            let buf = std::mem::take(&mut pending);
             spool = write_spool(spool, buf).await?;
         }
     }

@@ -172,9 +172,12 @@ pub struct Stats {
     pub referenced_bytes: u64,
 }
 
-/// Memory redb may use for its page cache. Small on purpose: goshelf runs on boards with little
-/// RAM, and the hot records are small.
-pub const CACHE_BYTES: usize = 32 << 20;
+/// Memory redb may use for its page cache (reads and the write buffer together). Small on
+/// purpose: goshelf runs on boards with little RAM, the hot records are small, the hottest
+/// GOPROXY answers are cached above the store (`http::fast`), and zip pages are read once per
+/// download anyway (the OS page cache keeps the file). 32 MiB put the peak of 64 concurrent
+/// zip downloads plus a 200 MiB upload at 75 MiB; 16 MiB at 58 MiB (BENCHMARKS.md).
+pub const CACHE_BYTES: usize = 16 << 20;
 
 impl Store {
     /// Opens `path`, creating it (and its tables) when absent.
