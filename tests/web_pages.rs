@@ -839,3 +839,93 @@ async fn tokens_page_creates_and_revokes_own_tokens_with_csrf_checks() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(h.state.store.list_tokens("alice").unwrap().is_empty());
 }
+
+/// A README is rendered once, at publish, and kept in the database: a page view with an
+/// empty memory cache (as after a restart) reads it from there; an entry that does not
+/// decode is computed again and replaced; the entry goes with the zip's last version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_is_rendered_at_publish_and_read_back_from_the_database() {
+    let h = Harness::new();
+    let path = "example.com/stored";
+    let zip = ModZip::with_files(
+        path,
+        "v1.0.0",
+        &[
+            ("go.mod", &gomod(path, "")),
+            ("README.md", b"# Stored readme\n\nSome *text*.\n"),
+        ],
+    );
+    let id: [u8; 32] = *blake3::hash(&zip.bytes()).as_bytes();
+    h.upload("acme", &zip).await;
+    let store = std::sync::Arc::clone(&h.state.store);
+    // Publishing stored it, without anyone looking at the page.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let stored = loop {
+        if let Some(bytes) = store.get_zip_facts(&id).unwrap() {
+            break bytes;
+        }
+        assert!(std::time::Instant::now() < deadline, "facts never stored");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let facts = ui_facts_decode(&stored);
+    assert!(facts.contains("<h1>Stored readme</h1>"), "{facts}");
+    assert_eq!(
+        h.state.ui.facts.usage().1,
+        0,
+        "publishing fills no memory cache"
+    );
+
+    // The page takes the README from the table: make the stored one recognisable.
+    let marked = stored_with_html(&stored, "<p>marked: from the table</p>");
+    assert!(store.put_zip_facts(&id, &marked).unwrap());
+    let page = ok_html(&h.page("/ui/acme/example.com/stored").await);
+    assert!(page.contains("marked: from the table"), "{page}");
+
+    // A damaged entry is not an error page: the README is rendered again and stored again.
+    h.state.ui.facts.clear();
+    assert!(store.put_zip_facts(&id, b"\x01garbage").unwrap());
+    let page = ok_html(&h.page("/ui/acme/example.com/stored").await);
+    assert!(page.contains("<h1>Stored readme</h1>"), "{page}");
+    let again = store.get_zip_facts(&id).unwrap().unwrap();
+    assert!(ui_facts_decode(&again).contains("<h1>Stored readme</h1>"));
+
+    // A second version with the same README but another zip has its own entry; deleting
+    // the first version removes the first entry only.
+    let zip2 = ModZip::with_files(
+        path,
+        "v1.1.0",
+        &[
+            ("go.mod", &gomod(path, "")),
+            ("README.md", b"# Stored readme\n\nSome *text*.\n"),
+        ],
+    );
+    let id2: [u8; 32] = *blake3::hash(&zip2.bytes()).as_bytes();
+    h.upload("acme", &zip2).await;
+    ok_html(&h.page("/ui/acme/example.com/stored/@v/v1.1.0").await);
+    assert!(store.get_zip_facts(&id2).unwrap().is_some());
+    assert!(store
+        .delete_version("acme", path, "v1.0.0", 1_700_000_000)
+        .unwrap());
+    assert!(
+        store.get_zip_facts(&id).unwrap().is_none(),
+        "gone with its zip"
+    );
+    assert!(store.get_zip_facts(&id2).unwrap().is_some());
+    // And a zip that is gone gets no entry back.
+    assert!(!store.put_zip_facts(&id, &again).unwrap());
+    assert!(store.get_zip_facts(&id).unwrap().is_none());
+}
+
+/// The HTML part of a stored facts entry (format 1: byte, u32 JSON length, JSON, HTML).
+fn ui_facts_decode(bytes: &[u8]) -> String {
+    assert_eq!(bytes[0], 1, "format");
+    let len = u32::from_le_bytes(bytes[1..5].try_into().unwrap()) as usize;
+    String::from_utf8(bytes[5 + len..].to_vec()).unwrap()
+}
+
+fn stored_with_html(bytes: &[u8], html: &str) -> Vec<u8> {
+    let len = u32::from_le_bytes(bytes[1..5].try_into().unwrap()) as usize;
+    let mut out = bytes[..5 + len].to_vec();
+    out.extend_from_slice(html.as_bytes());
+    out
+}

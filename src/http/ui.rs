@@ -41,6 +41,8 @@ pub struct UiState {
     /// Whether the listener serves HTTPS (session cookies get `Secure`, links `https://`).
     /// `X-Forwarded-Proto` is not trusted.
     pub https: bool,
+    /// Whether a `warm_facts` task is running.
+    pub warming: std::sync::atomic::AtomicBool,
 }
 
 #[derive(RustEmbed)]
@@ -322,7 +324,9 @@ impl Seek for BlobCursor {
     }
 }
 
-/// The zip facts of a version, from the cache or read once from the store.
+/// The zip facts of a version: from the memory cache, else as stored in the database
+/// (`ZIP_FACTS`, written at publish by `warm_facts`), else read from the zip once, stored
+/// when they hold a rendered README, and cached.
 fn version_facts(
     store: &Store,
     cache: &FactsCache,
@@ -334,15 +338,66 @@ fn version_facts(
     if let Some(f) = cache.get(&key) {
         return Ok(Some(f));
     }
-    let ZipLookup::Found(_, reader) = store.open_zip(owner, module, version)? else {
+    let Some(facts) = stored_or_computed_facts(store, owner, module, version)? else {
         return Ok(None);
     };
-    let prefix = format!("{module}@{version}/");
-    let facts = facts::extract(BlobCursor::new(*reader), &prefix)
-        .map_err(|e| ApiError::internal("zip facts", &e))?;
     let facts = Arc::new(facts);
     cache.insert(key, Arc::clone(&facts));
     Ok(Some(facts))
+}
+
+fn stored_or_computed_facts(
+    store: &Store,
+    owner: &str,
+    module: &str,
+    version: &str,
+) -> Result<Option<ZipFacts>, ApiError> {
+    let ZipLookup::Found(rec, reader) = store.open_zip(owner, module, version)? else {
+        return Ok(None);
+    };
+    let id: Option<[u8; 32]> = hex::decode(&rec.blake3)
+        .ok()
+        .and_then(|b| b.try_into().ok());
+    if let Some(id) = &id {
+        // An entry of another format, or damaged, is computed again below.
+        if let Some(facts) = store.get_zip_facts(id)?.and_then(|b| ZipFacts::decode(&b)) {
+            return Ok(Some(facts));
+        }
+    }
+    let prefix = format!("{module}@{version}/");
+    let facts = facts::extract(BlobCursor::new(*reader), &prefix)
+        .map_err(|e| ApiError::internal("zip facts", &e))?;
+    if let (Some(id), true) = (&id, facts.worth_storing()) {
+        // Only a cache: failing to keep it must not fail the page.
+        if let Err(e) = store.put_zip_facts(id, &facts.encode()) {
+            tracing::warn!("storing the README of {module}@{version}: {e}");
+        }
+    }
+    Ok(Some(facts))
+}
+
+/// After a publish: reads the new version's README and file list and stores them (rendered)
+/// in the database, off the request path, so that even the first page view of the version
+/// does not render a large README. At most one runs at a time; a publish that finds one
+/// running skips it (the page then computes the facts on its first view). The facts are not
+/// put into the memory cache: nobody may look.
+pub fn warm_facts(state: &AppState, owner: String, module: String, version: String) {
+    use std::sync::atomic::Ordering;
+    let ui = Arc::clone(&state.ui);
+    if ui
+        .warming
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let store = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = stored_or_computed_facts(&store, &owner, &module, &version) {
+            tracing::warn!("reading {module}@{version} for the web UI: {}", e.message);
+        }
+        ui.warming.store(false, Ordering::Release);
+    });
 }
 
 /// Versions newest first by semver (never by upload time or string order).

@@ -169,8 +169,14 @@ where
         ));
     }
     let uploader = principal.user.clone();
-    let published =
-        blocking(move || publish(&state, spool, &owner, size, blake3, &uploader)).await?;
+    let (st, ns) = (state.clone(), owner.clone());
+    let published = blocking(move || publish(&st, spool, &ns, size, blake3, &uploader)).await?;
+    super::ui::warm_facts(
+        &state,
+        owner,
+        published.module.clone(),
+        published.version.clone(),
+    );
     tracing::info!(
         module = %published.module, version = %published.version, size = published.size,
         "published"

@@ -84,6 +84,7 @@ pub(super) fn release(txn: &WriteTransaction, id: &[u8; 32]) -> Result<()> {
     for index in 0..count {
         chunks.remove((id, index))?;
     }
+    txn.open_table(schema::ZIP_FACTS)?.remove(id)?;
     Ok(())
 }
 

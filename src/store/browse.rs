@@ -128,3 +128,52 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// The stored UI facts of the zip with BLAKE3 `id` (`schema::ZIP_FACTS`), as stored.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn get_zip_facts(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(schema::ZIP_FACTS)?;
+            Ok(table.get(id)?.map(|v| v.value().to_vec()))
+        })
+    }
+
+    /// Stores the UI facts of the zip with BLAKE3 `id`, if that zip is still stored (a zip
+    /// deleted meanwhile gets no orphan entry). Not durable on its own: the facts can be
+    /// computed again, so this costs no `fsync`; the next durable commit makes them durable.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn put_zip_facts(&self, id: &[u8; 32], bytes: &[u8]) -> Result<bool> {
+        self.with_db(|db| {
+            let mut txn = Self::begin_write(db)?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
+            let stored = txn.open_table(schema::BLOBS)?.get(id)?.is_some();
+            if stored {
+                txn.open_table(schema::ZIP_FACTS)?.insert(id, bytes)?;
+            }
+            self.commit_txn(txn)?;
+            Ok(stored)
+        })
+    }
+
+    /// Removes the stored UI facts of one zip (benchmarks and tests of recomputation).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn forget_zip_facts(&self, id: &[u8; 32]) -> Result<()> {
+        self.with_db(|db| {
+            let mut txn = Self::begin_write(db)?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
+            txn.open_table(schema::ZIP_FACTS)?.remove(id)?;
+            self.commit_txn(txn)?;
+            Ok(())
+        })
+    }
+}

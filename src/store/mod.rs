@@ -291,6 +291,7 @@ impl Store {
                 txn.open_table(schema::DOWNLOADS)?;
                 txn.open_table(schema::MEMBERS)?;
                 txn.open_table(schema::TLS)?;
+                txn.open_table(schema::ZIP_FACTS)?;
             }
             self.commit_txn(txn)?;
             Ok(())

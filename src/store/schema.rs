@@ -55,3 +55,9 @@ pub const DOWNLOADS: TableDefinition<(&str, &str, &str), u64> = TableDefinition:
 /// `"server_cert"`, `"server_key"` → PEM text; `"server"` → `TlsServerRecord` (JSON). The
 /// private keys make the database file as secret as a key file.
 pub const TLS: TableDefinition<&str, &[u8]> = TableDefinition::new("tls");
+
+/// BLAKE3 of a zip → what the web UI shows from inside it, rendered README included
+/// (`web::facts::ZipFacts::encode`), for zips with a README only. Derivable from the zip, so
+/// written without durability, left out of backups and recomputed when absent or of an
+/// older format; removed with the blob's last reference.
+pub const ZIP_FACTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("zip_facts");

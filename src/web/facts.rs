@@ -25,7 +25,7 @@ pub struct Readme {
 }
 
 /// One file of the zip.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileEntry {
     /// Path below the module root.
     pub name: String,
@@ -55,6 +55,78 @@ impl ZipFacts {
             .map_or(0, |r| r.name.len() + r.html.as_ref().map_or(0, String::len));
         let files: usize = self.files.iter().map(|f| f.name.len() + 40).sum();
         readme + files + 128
+    }
+}
+
+/// The format of `encode`; an entry of another format decodes to `None` (recomputed).
+const FORMAT: u8 = 1;
+
+/// Everything but the README's HTML, as JSON in the stored form.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Meta {
+    readme_name: Option<String>,
+    readme_size: u64,
+    has_html: bool,
+    files: Vec<FileEntry>,
+    file_count: usize,
+    unpacked_bytes: u64,
+}
+
+impl ZipFacts {
+    /// Whether these facts are worth keeping in the database: they hold a rendered README
+    /// (the file list alone is cheap to read again from the central directory).
+    #[must_use]
+    pub fn worth_storing(&self) -> bool {
+        self.readme.as_ref().is_some_and(|r| r.html.is_some())
+    }
+
+    /// The stored form: a format byte, the length of the JSON of everything but the README's
+    /// HTML (u32, little-endian), that JSON, then the HTML as it is (no escaping to undo when a
+    /// 2 MiB README is read back).
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let readme = self.readme.as_ref();
+        let html = readme.and_then(|r| r.html.as_deref()).unwrap_or("");
+        let meta = Meta {
+            readme_name: readme.map(|r| r.name.clone()),
+            readme_size: readme.map_or(0, |r| r.size),
+            has_html: readme.is_some_and(|r| r.html.is_some()),
+            files: self.files.clone(),
+            file_count: self.file_count,
+            unpacked_bytes: self.unpacked_bytes,
+        };
+        // Serialising plain strings and numbers cannot fail.
+        let json = serde_json::to_vec(&meta).unwrap_or_default();
+        let mut out = Vec::with_capacity(5 + json.len() + html.len());
+        out.push(FORMAT);
+        out.extend_from_slice(&u32::try_from(json.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(html.as_bytes());
+        out
+    }
+
+    /// Reads `encode`'s form; `None` for another format or damaged bytes.
+    #[must_use]
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let (&format, rest) = bytes.split_first()?;
+        if format != FORMAT {
+            return None;
+        }
+        let len = usize::try_from(u32::from_le_bytes(rest.get(..4)?.try_into().ok()?)).ok()?;
+        let json = rest.get(4..4 + len)?;
+        let html = std::str::from_utf8(rest.get(4 + len..)?).ok()?;
+        let meta: Meta = serde_json::from_slice(json).ok()?;
+        let readme = meta.readme_name.map(|name| Readme {
+            name,
+            size: meta.readme_size,
+            html: meta.has_html.then(|| html.to_owned()),
+        });
+        Some(Self {
+            readme,
+            files: meta.files,
+            file_count: meta.file_count,
+            unpacked_bytes: meta.unpacked_bytes,
+        })
     }
 }
 
@@ -236,6 +308,52 @@ impl FactsCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_form_round_trips_and_refuses_other_formats() {
+        let facts = ZipFacts {
+            readme: Some(Readme {
+                name: "README.md".into(),
+                size: 42,
+                html: Some("<h1>Hi \"there\"</h1>\n<p>é</p>".into()),
+            }),
+            files: vec![
+                FileEntry {
+                    name: "README.md".into(),
+                    size: 42,
+                },
+                FileEntry {
+                    name: "go.mod".into(),
+                    size: 20,
+                },
+            ],
+            file_count: 3,
+            unpacked_bytes: 70,
+        };
+        assert!(facts.worth_storing());
+        let bytes = facts.encode();
+        assert_eq!(ZipFacts::decode(&bytes), Some(facts.clone()));
+        let mut other = bytes.clone();
+        other[0] = FORMAT + 1;
+        assert_eq!(ZipFacts::decode(&other), None);
+        assert_eq!(ZipFacts::decode(&bytes[..3]), None);
+        assert_eq!(ZipFacts::decode(&[]), None);
+        let mut bad_json = bytes.clone();
+        bad_json[5] = b'!';
+        assert_eq!(ZipFacts::decode(&bad_json), None);
+        // A README too large to render keeps its name and size, without HTML.
+        let big = ZipFacts {
+            readme: Some(Readme {
+                name: "README".into(),
+                size: MAX_README + 1,
+                html: None,
+            }),
+            ..ZipFacts::default()
+        };
+        assert!(!big.worth_storing());
+        assert_eq!(ZipFacts::decode(&big.encode()), Some(big));
+        assert!(!ZipFacts::default().worth_storing());
+    }
 
     fn key(v: &str) -> FactsKey {
         ("o".into(), "m".into(), v.into())
