@@ -847,15 +847,19 @@ async fn tokens_page_creates_and_revokes_own_tokens_with_csrf_checks() {
 async fn readme_is_rendered_at_publish_and_read_back_from_the_database() {
     let h = Harness::new();
     let path = "example.com/stored";
-    let zip = ModZip::with_files(
-        path,
-        "v1.0.0",
-        &[
-            ("go.mod", &gomod(path, "")),
-            ("README.md", b"# Stored readme\n\nSome *text*.\n"),
-        ],
-    );
-    let id: [u8; 32] = *blake3::hash(&zip.bytes()).as_bytes();
+    let with_readme = |version: &str| {
+        let zip = ModZip::with_files(
+            path,
+            version,
+            &[
+                ("go.mod", &gomod(path, "")),
+                ("README.md", b"# Stored readme\n\nSome *text*.\n"),
+            ],
+        );
+        let id: [u8; 32] = *blake3::hash(&zip.bytes()).as_bytes();
+        (zip, id)
+    };
+    let (zip, id) = with_readme("v1.0.0");
     h.upload("acme", &zip).await;
     let store = std::sync::Arc::clone(&h.state.store);
     // Publishing stored it, without anyone looking at the page.
@@ -891,15 +895,7 @@ async fn readme_is_rendered_at_publish_and_read_back_from_the_database() {
 
     // A second version with the same README but another zip has its own entry; deleting
     // the first version removes the first entry only.
-    let zip2 = ModZip::with_files(
-        path,
-        "v1.1.0",
-        &[
-            ("go.mod", &gomod(path, "")),
-            ("README.md", b"# Stored readme\n\nSome *text*.\n"),
-        ],
-    );
-    let id2: [u8; 32] = *blake3::hash(&zip2.bytes()).as_bytes();
+    let (zip2, id2) = with_readme("v1.1.0");
     h.upload("acme", &zip2).await;
     ok_html(&h.page("/ui/acme/example.com/stored/@v/v1.1.0").await);
     assert!(store.get_zip_facts(&id2).unwrap().is_some());

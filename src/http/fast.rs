@@ -18,6 +18,9 @@
 //!   endless distinct paths costs memory up to the budget and no more.
 //!
 //! Requests with credentials never touch the cache: they are checked (401, 403, 429) every time.
+//! "Credentials" means an `Authorization` header, the only thing `authn::authenticate_optional`
+//! reads on these routes (session cookies are for `/ui` pages only), so an answer cached for
+//! a request without one is exactly what any request without one gets.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
