@@ -166,8 +166,14 @@ pub struct ServeArgs {
     /// Retry-After [env: GOSHELF_AUTH_FAILURES_PER_MINUTE] [default: 10; 0: no limit].
     #[arg(long, value_name = "N")]
     pub auth_failures_per_minute: Option<String>,
-    /// A TOML file with any of the keys listen, db, max_upload, admin_token (lowest
-    /// precedence: flags and environment override it).
+    /// Seconds an upload may send nothing before it is abandoned with 408, e.g. 120 for slow
+    /// links [env: GOSHELF_UPLOAD_IDLE_TIMEOUT] [default: 60; 1 to 3600].
+    #[arg(long, value_name = "SECONDS")]
+    pub upload_idle_timeout: Option<String>,
+    /// Seconds a client has to send its request headers before the connection is closed
+    /// [env: GOSHELF_HEADER_TIMEOUT] [default: 30; 1 to 3600].
+    #[arg(long, value_name = "SECONDS")]
+    pub header_timeout: Option<String>,
     /// HTTPS listen address [env: GOSHELF_TLS_LISTEN] [default with a certificate:
     /// 0.0.0.0:8443]. Needs --tls-cert/--tls-key or --tls-self-signed.
     #[arg(long, value_name = "ADDR")]
@@ -187,9 +193,10 @@ pub struct ServeArgs {
     /// GOSHELF_REDIRECT_HTTP]. `--listen off` turns plain HTTP off altogether.
     #[arg(long)]
     pub redirect_http: bool,
-    /// A TOML file with any of the keys listen, db, max_upload, admin_token, tls_listen,
-    /// tls_cert, tls_key, tls_self_signed, redirect_http (lowest precedence: flags and
-    /// environment override it).
+    /// A TOML file with any of the keys listen, db, max_upload, admin_token,
+    /// auth_failures_per_minute, upload_idle_timeout, header_timeout, tls_listen, tls_cert,
+    /// tls_key, tls_self_signed, redirect_http (lowest precedence: flags and environment
+    /// override it).
     #[arg(long, env = "GOSHELF_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -216,6 +223,8 @@ impl ServeArgs {
             max_upload: self.max_upload.clone(),
             admin_token: None,
             auth_failures_per_minute: self.auth_failures_per_minute.clone(),
+            upload_idle_timeout: self.upload_idle_timeout.clone(),
+            header_timeout: self.header_timeout.clone(),
             tls_listen: self.tls_listen.clone(),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),

@@ -22,10 +22,13 @@ pub const DEFAULT_DB: &str = "./goshelf.redb";
 pub const DEFAULT_MAX_UPLOAD: u64 = MAX_ZIP_FILE;
 /// How long a request in flight may run on after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// An upload that sends nothing for this long is abandoned (408).
-pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// A client must send its request headers within this time.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of `upload_idle_timeout`: an upload that sends nothing for this long is
+/// abandoned (408).
+pub const DEFAULT_UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of `header_timeout`: a client must send its request headers within this time.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Ceiling of both timeouts: an hour.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Default of `auth_failures_per_minute`: failed authentications one address may make per
 /// minute (and in a burst) before it gets 429.
@@ -43,6 +46,10 @@ pub struct RawConfig {
     pub admin_token: Option<String>,
     /// Failed authentications per minute per address before 429; 0 turns the limit off.
     pub auth_failures_per_minute: Option<String>,
+    /// Seconds an upload may send nothing before it is abandoned with 408.
+    pub upload_idle_timeout: Option<String>,
+    /// Seconds a client has to send its request headers.
+    pub header_timeout: Option<String>,
     /// HTTPS listen address.
     pub tls_listen: Option<String>,
     /// PEM certificate chain file (with `tls_key`).
@@ -74,12 +81,14 @@ fn bool_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 
 /// Every configuration key, as written in the file; the environment variable is
 /// `GOSHELF_` + the key in upper case, the flag `--` + the key with `-` for `_`.
-pub const KEYS: [&str; 10] = [
+pub const KEYS: [&str; 12] = [
     "listen",
     "db",
     "max_upload",
     "admin_token",
     "auth_failures_per_minute",
+    "upload_idle_timeout",
+    "header_timeout",
     "tls_listen",
     "tls_cert",
     "tls_key",
@@ -124,6 +133,8 @@ impl std::fmt::Debug for RawConfig {
             .field("max_upload", &self.max_upload)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("upload_idle_timeout", &self.upload_idle_timeout)
+            .field("header_timeout", &self.header_timeout)
             .field("tls_listen", &self.tls_listen)
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
@@ -141,6 +152,8 @@ impl RawConfig {
             "max_upload" => self.max_upload.clone(),
             "admin_token" => self.admin_token.clone(),
             "auth_failures_per_minute" => self.auth_failures_per_minute.clone(),
+            "upload_idle_timeout" => self.upload_idle_timeout.clone(),
+            "header_timeout" => self.header_timeout.clone(),
             "tls_listen" => self.tls_listen.clone(),
             "tls_cert" => self.tls_cert.as_ref().map(|p| p.display().to_string()),
             "tls_key" => self.tls_key.as_ref().map(|p| p.display().to_string()),
@@ -160,6 +173,8 @@ impl RawConfig {
             max_upload: get("max_upload"),
             admin_token: get("admin_token"),
             auth_failures_per_minute: get("auth_failures_per_minute"),
+            upload_idle_timeout: get("upload_idle_timeout"),
+            header_timeout: get("header_timeout"),
             tls_listen: get("tls_listen"),
             tls_cert: get("tls_cert").map(PathBuf::from),
             tls_key: get("tls_key").map(PathBuf::from),
@@ -219,6 +234,8 @@ impl RawConfig {
                 "db" => merged.db = value.map(PathBuf::from),
                 "max_upload" => merged.max_upload = value,
                 "auth_failures_per_minute" => merged.auth_failures_per_minute = value,
+                "upload_idle_timeout" => merged.upload_idle_timeout = value,
+                "header_timeout" => merged.header_timeout = value,
                 "tls_listen" => merged.tls_listen = value,
                 "tls_cert" => merged.tls_cert = value.map(PathBuf::from),
                 "tls_key" => merged.tls_key = value.map(PathBuf::from),
@@ -261,6 +278,8 @@ pub fn describe(config: &Config, sources: &[(&'static str, Source)]) -> String {
             "db" => config.db.display().to_string(),
             "max_upload" => config.max_upload.to_string(),
             "auth_failures_per_minute" => config.auth_failures_per_minute.to_string(),
+            "upload_idle_timeout" => format!("{}s", config.upload_idle_timeout.as_secs()),
+            "header_timeout" => format!("{}s", config.header_timeout.as_secs()),
             k if SECRET_KEYS.contains(&k) => {
                 if config.admin_token.is_some() {
                     "***".into()
@@ -290,6 +309,16 @@ pub enum ConfigError {
          {0:?} is not a whole number (0 turns the limit off)"
     )]
     AuthFailures(String),
+    #[error(
+        "{key} (--{flag}, {env}): {value:?} is not a number of seconds from 1 to 3600, like \
+         60 or 60s"
+    )]
+    Timeout {
+        key: &'static str,
+        flag: String,
+        env: String,
+        value: String,
+    },
     #[error("db (--db, GOSHELF_DB): {0}")]
     Db(String),
     #[error("{0}")]
@@ -331,6 +360,32 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Failed authentications per minute per address before 429; 0: no limit.
     pub auth_failures_per_minute: u32,
+    /// An upload that sends nothing for this long is abandoned (408).
+    pub upload_idle_timeout: Duration,
+    /// A client must send its request headers within this time.
+    pub header_timeout: Duration,
+}
+
+/// A timeout setting: whole seconds, with or without an `s` suffix, from 1 s to an hour.
+fn resolve_timeout(
+    key: &'static str,
+    text: Option<&str>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let t = text.trim();
+    let digits = t.strip_suffix('s').unwrap_or(t).trim_end();
+    match digits.parse::<u64>() {
+        Ok(n) if n >= 1 && n <= MAX_TIMEOUT.as_secs() => Ok(Duration::from_secs(n)),
+        _ => Err(ConfigError::Timeout {
+            key,
+            flag: key.replace('_', "-"),
+            env: env_name(key),
+            value: text.to_owned(),
+        }),
+    }
 }
 
 impl RawConfig {
@@ -370,6 +425,16 @@ impl RawConfig {
                 .parse()
                 .map_err(|_| ConfigError::AuthFailures(text.clone()))?,
         };
+        let upload_idle_timeout = resolve_timeout(
+            "upload_idle_timeout",
+            self.upload_idle_timeout.as_deref(),
+            DEFAULT_UPLOAD_IDLE_TIMEOUT,
+        )?;
+        let header_timeout = resolve_timeout(
+            "header_timeout",
+            self.header_timeout.as_deref(),
+            DEFAULT_HEADER_TIMEOUT,
+        )?;
         Ok(Config {
             listen,
             tls,
@@ -378,6 +443,8 @@ impl RawConfig {
             max_upload,
             admin_token,
             auth_failures_per_minute,
+            upload_idle_timeout,
+            header_timeout,
         })
     }
 }
@@ -472,6 +539,8 @@ impl std::fmt::Debug for Config {
             .field("max_upload", &self.max_upload)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("upload_idle_timeout", &self.upload_idle_timeout)
+            .field("header_timeout", &self.header_timeout)
             .finish()
     }
 }
@@ -582,6 +651,39 @@ mod tests {
         assert_eq!(c.max_upload, 500 << 20);
         assert!(c.db.is_absolute());
         assert!(c.db.ends_with("goshelf.redb"));
+        assert_eq!(c.upload_idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.header_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn timeouts_take_seconds_with_or_without_s_and_refuse_the_rest() {
+        let with = |idle: &str, header: &str| {
+            RawConfig {
+                upload_idle_timeout: Some(idle.into()),
+                header_timeout: Some(header.into()),
+                ..RawConfig::default()
+            }
+            .resolve()
+        };
+        let c = with("120", " 5s ").unwrap();
+        assert_eq!(c.upload_idle_timeout, Duration::from_secs(120));
+        assert_eq!(c.header_timeout, Duration::from_secs(5));
+        assert_eq!(with("3600s", "1").unwrap().upload_idle_timeout, MAX_TIMEOUT);
+        for bad in ["0", "3601", "-1", "1.5", "1m", "", "s", "ten"] {
+            let e = with(bad, "30").unwrap_err().to_string();
+            assert!(
+                e.starts_with(
+                    "upload_idle_timeout (--upload-idle-timeout, GOSHELF_UPLOAD_IDLE_TIMEOUT)"
+                ),
+                "{bad:?}: {e}"
+            );
+            let e = with("60", bad).unwrap_err().to_string();
+            assert!(
+                e.contains("header_timeout (--header-timeout, GOSHELF_HEADER_TIMEOUT): "),
+                "{e}"
+            );
+            assert!(e.contains("1 to 3600"), "{e}");
+        }
     }
 
     #[test]

@@ -225,27 +225,31 @@ pub fn routes(
         r
     });
 
+    // Each route is boxed: unboxed, the `or` chain's type is so deep that compiling the
+    // crate took minutes. The GOPROXY reads that matter for speed are answered by `fast`.
     let app = upload
-        .or(goproxy)
+        .boxed()
+        .or(goproxy.boxed())
         .unify()
-        .or(delete)
+        .or(delete.boxed())
         .unify()
-        .or(backup)
+        .or(backup.boxed())
         .unify()
-        .or(verify)
+        .or(verify.boxed())
         .unify()
-        .or(accounts)
+        .or(accounts.boxed())
         .unify()
-        .or(metrics)
+        .or(metrics.boxed())
         .unify()
-        .or(healthz)
+        .or(healthz.boxed())
         .unify()
-        .or(ca_pem)
+        .or(ca_pem.boxed())
         .unify()
         .or(ui::routes(state.clone()))
         .unify()
         .or(ui::fallback(state.clone()))
         .unify()
+        .boxed()
         .recover(|rej: warp::Rejection| async move {
             Ok::<_, Infallible>(error::from_rejection(&rej).into_response())
         })
@@ -351,6 +355,7 @@ pub async fn serve(
     use warp::hyper::service::make_service_fn;
 
     let service = warp::service(routes(state.clone()));
+    let header_timeout = state.config.header_timeout;
     let tls = match listeners.tls {
         Some((addr, config)) => {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -383,8 +388,8 @@ pub async fn serve(
     };
     let mut servers: Vec<ServerFuture> = Vec::new();
     if let Some(incoming) = plain {
-        let builder = warp::hyper::Server::builder(incoming)
-            .http1_header_read_timeout(crate::config::HEADER_READ_TIMEOUT);
+        let builder =
+            warp::hyper::Server::builder(incoming).http1_header_read_timeout(header_timeout);
         match bound.tls {
             Some(tls_addr) if listeners.redirect_http => {
                 let redirect = tls::redirect_service(tls_addr.port());
@@ -425,7 +430,7 @@ pub async fn serve(
         });
         servers.push(Box::pin(
             warp::hyper::Server::builder(tls::incoming(listener, config))
-                .http1_header_read_timeout(crate::config::HEADER_READ_TIMEOUT)
+                .http1_header_read_timeout(header_timeout)
                 .serve(make)
                 .with_graceful_shutdown(stopped()),
         ));

@@ -16,10 +16,11 @@ use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, OnceLock};
 
 use rust_embed::RustEmbed;
+use warp::filters::BoxedFilter;
 use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::path::{FullPath, Tail};
 use warp::reply::Response;
-use warp::{Filter, Rejection};
+use warp::Filter;
 
 use super::error::ApiError;
 use super::goproxy::select_latest;
@@ -1084,9 +1085,10 @@ fn respond(r: Result<Response, ApiError>) -> Response {
 
 /// The UI's routes. Unknown paths are rejected (not found) so the caller's other routes and
 /// its recovery still apply; `fallback` answers what nothing else took.
-pub fn routes(
-    state: AppState,
-) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
+///
+/// Each route is boxed: a chain of unboxed `or`s makes a type so deep that compiling the
+/// crate took minutes; one dynamic call per route costs nothing next to a page.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let get_or_head = warp::get().or(warp::head()).unify();
 
     let home = warp::path::end()
@@ -1169,25 +1171,25 @@ pub fn routes(
             |state, form, headers| async move { respond(revoke_token(state, form, headers).await) },
         );
 
-    home.or(ui)
+    home.boxed()
+        .or(ui.boxed())
         .unify()
-        .or(assets)
+        .or(assets.boxed())
         .unify()
-        .or(signin)
+        .or(signin.boxed())
         .unify()
-        .or(signout)
+        .or(signout.boxed())
         .unify()
-        .or(tokens_routes)
+        .or(tokens_routes.boxed())
         .unify()
-        .or(revoke)
+        .or(revoke.boxed())
         .unify()
+        .boxed()
 }
 
 /// Last routes: `?go-get=1` on any other path, and an HTML 404 page for browsers (requests
 /// that accept `text/html`) outside `/api/`; everything else is left to the caller's recovery.
-pub fn fallback(
-    state: AppState,
-) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
+pub fn fallback(state: AppState) -> BoxedFilter<(Response,)> {
     warp::get()
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -1214,6 +1216,7 @@ pub fn fallback(
                 Ok(not_found_page(viewer.as_ref(), "No such page."))
             },
         )
+        .boxed()
 }
 
 async fn go_get_fn(

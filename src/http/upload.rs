@@ -8,6 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
@@ -16,7 +17,6 @@ use warp::reply::Response;
 
 use super::error::ApiError;
 use super::{authenticate, blocking, AppState};
-use crate::config::UPLOAD_IDLE_TIMEOUT;
 use crate::gomod;
 use crate::store::{self, NewVersion};
 
@@ -126,6 +126,7 @@ where
         .into());
     }
     let max = state.config.max_upload;
+    let idle = state.config.upload_idle_timeout;
     if let Some(len) = content_length(&headers) {
         if len > max {
             return Err(too_large(max));
@@ -143,9 +144,9 @@ where
         let stream = body.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining())));
         let mut form = multer::Multipart::new(stream, boundary);
         let field = loop {
-            let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, form.next_field()).await;
+            let next = tokio::time::timeout(idle, form.next_field()).await;
             match next {
-                Err(_) => return Err(idle_timeout()),
+                Err(_) => return Err(idle_timeout(idle)),
                 Ok(Err(e)) => return Err(multipart_error(&e, max)),
                 Ok(Ok(None)) => {
                     return Err(ApiError::bad_request("multipart body has no file field"));
@@ -155,13 +156,13 @@ where
             }
         };
         let field = field.map(|r| r.map_err(|e| multipart_error(&e, max)));
-        spool_body(spool, field, max).await?
+        spool_body(spool, field, max, idle).await?
     } else {
         let stream = body.map(|r| {
             r.map(|mut b| b.copy_to_bytes(b.remaining()))
                 .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))
         });
-        spool_body(spool, stream, max).await?
+        spool_body(spool, stream, max, idle).await?
     };
     if size == 0 {
         return Err(ApiError::bad_request(
@@ -259,6 +260,7 @@ async fn spool_body<S>(
     mut spool: Spool,
     mut stream: S,
     max: u64,
+    idle: Duration,
 ) -> Result<(Spool, u64, [u8; 32]), ApiError>
 where
     S: Stream<Item = Result<bytes::Bytes, ApiError>> + Unpin,
@@ -268,9 +270,9 @@ where
     // Grown as bytes arrive (a 2 KiB upload takes 2 KiB, not a whole step).
     let mut pending: Vec<u8> = Vec::new();
     loop {
-        let next = tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next()).await;
+        let next = tokio::time::timeout(idle, stream.next()).await;
         let chunk = match next {
-            Err(_) => return Err(idle_timeout()),
+            Err(_) => return Err(idle_timeout(idle)),
             Ok(None) => break,
             Ok(Some(r)) => r?,
         };
@@ -330,13 +332,10 @@ fn too_large(max: u64) -> ApiError {
     )
 }
 
-fn idle_timeout() -> ApiError {
+fn idle_timeout(idle: Duration) -> ApiError {
     ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
-        format!(
-            "upload stalled: no data for {} seconds",
-            UPLOAD_IDLE_TIMEOUT.as_secs()
-        ),
+        format!("upload stalled: no data for {} seconds", idle.as_secs()),
     )
 }
 
