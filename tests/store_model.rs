@@ -399,3 +399,61 @@ fn zip_bytes_outlive_their_reader_a_delete_and_page_reuse() {
         assert!(bytes[..] == *want, "content {id} changed under its Bytes");
     }
 }
+
+/// The GOPROXY answer cache (`http::fast`) keeps an answer for one `Store::generation`.
+/// Every write that can change an answer or who may read it moves the generation; the
+/// periodic flushes that cannot (download counts, the UI's zip facts, tokens' last-used
+/// times) leave it, so they do not empty the cache. Each write is checked to have happened.
+#[test]
+fn generation_moves_with_answer_changing_writes_only() {
+    use goshelf::auth::Visibility;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("generation.redb")).unwrap();
+    let moved = |write: &dyn Fn()| {
+        let before = store.generation();
+        write();
+        store.generation() != before
+    };
+    let (owner, module, version) = ("admin", "example.com/gen/m", "v1.0.0");
+    let id = *blake3::hash(&content(7)).as_bytes();
+
+    assert!(moved(&|| assert!(store
+        .bootstrap_admin("gs_generation", 1)
+        .unwrap())));
+    assert!(moved(&|| put(&store, owner, module, version, 7).unwrap()));
+
+    assert!(!moved(&|| assert!(store
+        .put_zip_facts(&id, b"facts")
+        .unwrap())));
+    assert_eq!(
+        store.get_zip_facts(&id).unwrap().as_deref(),
+        Some(&b"facts"[..])
+    );
+    assert!(!moved(&|| store.forget_zip_facts(&id).unwrap()));
+    assert_eq!(store.get_zip_facts(&id).unwrap(), None);
+
+    let key = (owner.to_owned(), module.to_owned(), version.to_owned());
+    assert!(!moved(&|| store
+        .add_downloads(&[(key.clone(), 3)])
+        .unwrap()));
+    assert_eq!(
+        store.download_counts(owner, module).unwrap().get(version),
+        Some(&3)
+    );
+
+    let hash = store::token_hash("gs_generation");
+    assert!(!moved(&|| store
+        .record_token_use(&[(hash, 1_700_000_123)])
+        .unwrap()));
+    let tokens = store.list_tokens(owner).unwrap();
+    assert_eq!(tokens[0].last_used, Some(1_700_000_123));
+
+    let private = store::OwnerUpdate {
+        visibility: Some(Visibility::Private),
+        ..store::OwnerUpdate::default()
+    };
+    assert!(moved(&|| store.update_owner(owner, &private).unwrap()));
+    assert!(moved(&|| assert!(store
+        .delete_version(owner, module, version, 2)
+        .unwrap())));
+}

@@ -12,10 +12,12 @@
 //! - **Answer cache**: anonymous answers that are small (at most `MAX_ENTRY` bytes) and
 //!   final (200, 404 and 410; never a zip, never an error of the server) are kept by request
 //!   path. An entry is used only while the store's `generation` is the one read before the
-//!   answer was computed; any write to the store (an upload, a delete, a visibility change)
-//!   changes it, so nothing stale is ever served and a new version shows at once. The cache
-//!   is bounded by bytes (`BUDGET`); when full, it starts again empty, so a client asking for
-//!   endless distinct paths costs memory up to the budget and no more.
+//!   answer was computed; any write to the store that can change an answer (an upload, a
+//!   delete, a visibility change, an account change) changes it, so nothing stale is ever
+//!   served and a new version shows at once. The periodic flushes of download counts and
+//!   tokens' last-used times, and the UI's zip facts, do not (`Store::commit_txn_unseen`).
+//!   The cache is bounded by bytes (`BUDGET`); when full, it starts again empty, so a client
+//!   asking for endless distinct paths costs memory up to the budget and no more.
 //!
 //! Requests with credentials never touch the cache: they are checked (401, 403, 429) every time.
 //! "Credentials" means an `Authorization` header, the only thing `authn::authenticate_optional`

@@ -636,7 +636,7 @@ impl Store {
                     }
                 }
             }
-            self.commit_txn(txn)?;
+            self.commit_txn_unseen(txn)?;
             Ok(())
         })
     }

@@ -123,7 +123,7 @@ impl Store {
                     table.insert(key, old.saturating_add(*n))?;
                 }
             }
-            self.commit_txn(txn)?;
+            self.commit_txn_unseen(txn)?;
             Ok(())
         })
     }
@@ -157,7 +157,7 @@ impl Store {
             if stored {
                 txn.open_table(schema::ZIP_FACTS)?.insert(id, bytes)?;
             }
-            self.commit_txn(txn)?;
+            self.commit_txn_unseen(txn)?;
             Ok(stored)
         })
     }
@@ -172,7 +172,7 @@ impl Store {
             txn.set_durability(redb::Durability::None)
                 .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
             txn.open_table(schema::ZIP_FACTS)?.remove(id)?;
-            self.commit_txn(txn)?;
+            self.commit_txn_unseen(txn)?;
             Ok(())
         })
     }

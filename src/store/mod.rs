@@ -368,7 +368,8 @@ impl Store {
         }
     }
 
-    /// A number that changes after every write transaction, committed or not.
+    /// A number that changes after every write transaction that can change a GOPROXY answer
+    /// or who may read a namespace, committed or not (see `commit_txn_unseen` for the rest).
     ///
     /// For caches of answers derived from the store: read the generation *before* reading the
     /// store, and keep the answer only while the generation is still that number. A commit
@@ -380,7 +381,7 @@ impl Store {
     }
 
     /// Commits `txn`, then bumps `generation` (also when the commit fails: cheap and safe).
-    /// Every write transaction of the store ends here.
+    /// Every write transaction of the store ends here or in `commit_txn_unseen`.
     fn commit_txn(
         &self,
         txn: redb::WriteTransaction,
@@ -389,6 +390,18 @@ impl Store {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         result
+    }
+
+    /// Commits `txn` without bumping `generation`: only for writes that no GOPROXY answer
+    /// depends on (download counts, the web UI's zip facts, tokens' last-used times), so that
+    /// their periodic flushes do not empty the answer cache. Anything that can change a
+    /// `list`, `.info`, `.mod`, `@latest` or a 404/410, or who may read a namespace, must use
+    /// `commit_txn`.
+    fn commit_txn_unseen(
+        &self,
+        txn: redb::WriteTransaction,
+    ) -> std::result::Result<(), redb::CommitError> {
+        txn.commit()
     }
 
     /// A write transaction that is durable on commit and recovers quickly after a crash.
