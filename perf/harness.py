@@ -74,6 +74,15 @@ def go_mod(module, requires):
     return out
 
 
+def disk_usage(root):
+    """Bytes of disk blocks under root, files and directories (what `du -s` counts)."""
+    total = os.lstat(root).st_blocks * 512
+    for d, dirs, files in os.walk(root):
+        for name in dirs + files:
+            total += os.lstat(os.path.join(d, name)).st_blocks * 512
+    return total
+
+
 def build_zip(v, rng):
     """A module zip of about v.size bytes: go.mod, one Go file, and incompressible padding."""
     v.mod = go_mod(v.module, v.requires).encode()
@@ -550,6 +559,12 @@ def main():
         log(f"uploading {len(ds.fill)} small versions")
         dt = upload_all(gs.port, ds.fill, conns=16)
         fig["ingest_small_versions_per_s"] = len(ds.fill) / dt
+        # Space for the same versions both ways: goshelf's file, and the disk blocks of the
+        # files and directories nginx serves them from.
+        fig["layout_versions"] = len(ds.loaded) + len(ds.fill)
+        fig["layout_zip_mib"] = distinct / (1 << 20)
+        fig["layout_goshelf_mib"] = os.path.getsize(gs.db) / (1 << 20)
+        fig["layout_nginx_mib"] = disk_usage(root) / (1 << 20)
         big = os.path.join(tmp, "big.zip")
         write_big_zip(big, "example.com/perf/big", "v1.0.0", ds.big_size, 7)
         big_bytes = os.path.getsize(big)
@@ -742,6 +757,11 @@ def render(rep):
     row(f"start-up, {f.get('scale_versions', 0):,} versions", "scale_startup_ms", "{:.0f} ms",
         f"< 200 ms: {verdict(f.get('scale_startup_ms', 1e9) < 200)}")
     row(f"RSS idle, {f.get('scale_versions', 0):,} versions", "scale_idle_rss_mib", "{:.1f} MiB")
+    if "layout_zip_mib" in f:
+        z = f["layout_zip_mib"]
+        lines.append(f"| same {f['layout_versions']:,} versions ({z:,.1f} MiB of zips): goshelf file / "
+                     f"nginx's files on disk | {f['layout_goshelf_mib']:,.1f} MiB ({f['layout_goshelf_mib'] / z:.2f}x) / "
+                     f"{f['layout_nginx_mib']:,.1f} MiB ({f['layout_nginx_mib'] / z:.2f}x) |  |")
     row("database file", "db_file_mib", "{:,.1f} MiB")
     row("distinct zip bytes", "distinct_zip_mib", "{:,.1f} MiB")
     row("space amplification (file / zips)", "space_amplification", "{:.3f}x",

@@ -27,7 +27,7 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 pub use accounts::{
     token_hash, MemberInfo, OwnerInfo, OwnerUpdate, Quota, TokenCheck, TokenInfo, UserInfo,
 };
-pub use blobs::{BlobReader, CHUNK_SIZE};
+pub use blobs::{BlobReader, Layout, CHUNK_SIZE};
 pub use browse::VersionBrief;
 pub use modules::{NewVersion, VersionLookup, ZipLookup};
 pub use records::{
@@ -269,7 +269,14 @@ impl Store {
                             supported: schema::SCHEMA_VERSION,
                         });
                     }
-                    Some(_) => {}
+                    Some(found) if found == schema::SCHEMA_VERSION => {}
+                    Some(_) => {
+                        // An older schema this binary reads; from now on it writes the new one.
+                        meta.insert(
+                            schema::META_SCHEMA_VERSION,
+                            schema::SCHEMA_VERSION.to_be_bytes().as_slice(),
+                        )?;
+                    }
                     None => {
                         meta.insert(
                             schema::META_SCHEMA_VERSION,

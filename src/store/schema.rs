@@ -7,7 +7,12 @@
 use redb::TableDefinition;
 
 /// The schema this binary writes. A file with a higher number is refused (`Error::SchemaTooNew`).
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: the first.
+/// - 2: a blob's tail may be split into several `CHUNKS` values (`blobs::Layout`), which a
+///   schema-1 binary would misread. A schema-1 file is marked 2 when opened; its blobs keep
+///   their one-value tails, and both layouts are read.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `"schema_version"` → u32 big-endian; `"created_at"` → i64 big-endian Unix seconds.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");

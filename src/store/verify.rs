@@ -151,8 +151,7 @@ impl Store {
                         names.clone(),
                     );
                 }
-                let count =
-                    u32::try_from(size.div_ceil(u64::from(chunk.max(1)))).unwrap_or(u32::MAX);
+                let count = super::blobs::Layout::from_field(size, chunk).count();
                 expected_chunks.insert(id, count);
                 let Some(reader) = BlobReader::open(&txn, &id)? else {
                     continue;
