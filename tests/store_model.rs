@@ -322,8 +322,8 @@ fn failed_commit_keeps_earlier_versions_and_adds_nothing() {
 /// beside it; this one is never rewritten.
 const SCHEMA1_FIXTURE: &str = "tests/fixtures/db/schema1.redb";
 
-#[test]
-fn schema1_fixture_opens_and_serves_its_versions() {
+/// A copy of the schema-1 fixture in a fresh temp dir (kept alive by the first value).
+fn schema1_copy() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("schema1.redb");
     std::fs::copy(
@@ -331,6 +331,12 @@ fn schema1_fixture_opens_and_serves_its_versions() {
         &copy,
     )
     .unwrap();
+    (dir, copy)
+}
+
+#[test]
+fn schema1_fixture_opens_and_serves_its_versions() {
+    let (_dir, copy) = schema1_copy();
     let store = Store::open(&copy).unwrap();
     // Opened by this binary, the file is marked with the schema it now writes.
     assert_eq!(
@@ -378,13 +384,7 @@ fn storage_problems(store: &Store) -> Vec<String> {
 /// version, and the file verifies clean, also after a reopen.
 #[test]
 fn schema1_blobs_and_new_blobs_live_side_by_side() {
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("schema1.redb");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA1_FIXTURE),
-        &copy,
-    )
-    .unwrap();
+    let (_dir, copy) = schema1_copy();
     {
         let store = Store::open(&copy).unwrap();
         // content(3) again: the old-layout blob gains a reference; content(4): a new blob.
