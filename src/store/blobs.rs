@@ -14,7 +14,7 @@ use super::{schema, Error, Result};
 pub const CHUNK_SIZE: u32 = 255 * 1024;
 
 /// Flag in a blob's `chunk` field: the bytes after its whole chunks (the tail) are stored as
-/// `tail_pieces`, not as one value. Blobs written before schema 2 lack it and keep one tail
+/// pieces (`Layout::tail_values`), not as one value. Blobs written before schema 2 lack it and keep one tail
 /// value; both are read.
 const SPLIT_TAIL: u32 = 1 << 31;
 
@@ -26,7 +26,7 @@ const PAGE: u64 = 4096;
 const PIECE_OVERHEAD: u64 = 128;
 
 /// How a blob of `size` bytes is cut into values of the `chunks` table: whole chunks of
-/// `chunk` bytes, then the tail, as one value (before schema 2) or as `tail_pieces`.
+/// `chunk` bytes, then the tail, as one value (before schema 2) or in pieces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
     size: u64,
@@ -74,25 +74,44 @@ impl Layout {
         self.size % self.chunk
     }
 
-    /// The sizes of every value, in index order.
+    /// The sizes of every value, in index order; never increasing, so the first is the
+    /// largest.
     pub fn pieces(&self) -> impl Iterator<Item = u64> + '_ {
-        let whole = (0..self.whole_chunks()).map(|_| self.chunk);
-        let tail = self.tail();
+        (0..self.whole_chunks())
+            .map(|_| self.chunk)
+            .chain(self.tail_values())
+    }
+
+    /// The sizes of the values after the whole chunks: one value (before schema 2), or pieces
+    /// that each fill a power-of-two number of pages less `PIECE_OVERHEAD`, largest first,
+    /// then what is left (under one page) as one value. (Cutting that last value smaller was
+    /// tried: redb still gave each small value its own leaf page, measured with 40 KB zips, so
+    /// it only added values.)
+    fn tail_values(&self) -> impl Iterator<Item = u64> {
+        let mut left = self.tail();
         let split = self.split_tail;
-        let one = (!split && tail > 0).then_some(tail);
-        whole
-            .chain(one)
-            .chain(tail_pieces(if split { tail } else { 0 }))
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let piece = if split && left >= PAGE - PIECE_OVERHEAD {
+                let mut slot = PAGE;
+                while (slot * 2) - PIECE_OVERHEAD <= left {
+                    slot *= 2;
+                }
+                slot - PIECE_OVERHEAD
+            } else {
+                left
+            };
+            left -= piece;
+            Some(piece)
+        })
     }
 
     /// How many values the blob has.
     #[must_use]
     pub fn count(&self) -> u32 {
-        let tail = if self.split_tail {
-            tail_pieces(self.tail()).count() as u64
-        } else {
-            u64::from(self.tail() > 0)
-        };
+        let tail = self.tail_values().count() as u64;
         u32::try_from(self.whole_chunks() + tail).unwrap_or(u32::MAX)
     }
 
@@ -110,12 +129,7 @@ impl Layout {
         }
         let mut start = whole * self.chunk;
         let mut index = u32::try_from(whole).ok()?;
-        let pieces: Box<dyn Iterator<Item = u64>> = if self.split_tail {
-            Box::new(tail_pieces(self.tail()))
-        } else {
-            Box::new(std::iter::once(self.tail()))
-        };
-        for len in pieces {
+        for len in self.tail_values() {
             if offset < start + len {
                 return Some((index, offset - start, len));
             }
@@ -124,30 +138,6 @@ impl Layout {
         }
         None
     }
-}
-
-/// The values a tail of `tail` bytes (less than a chunk) is stored as: pieces that each fill
-/// a power-of-two number of pages less `PIECE_OVERHEAD`, largest first, then what is left
-/// (under one page) as one value. (Cutting that last value smaller was tried: redb still gave
-/// each small value its own leaf page, measured with 40 KB zips, so it only added values.)
-fn tail_pieces(tail: u64) -> impl Iterator<Item = u64> {
-    let mut left = tail;
-    std::iter::from_fn(move || {
-        if left == 0 {
-            return None;
-        }
-        let piece = if left >= PAGE - PIECE_OVERHEAD {
-            let mut slot = PAGE;
-            while (slot * 2) - PIECE_OVERHEAD <= left {
-                slot *= 2;
-            }
-            slot - PIECE_OVERHEAD
-        } else {
-            left
-        };
-        left -= piece;
-        Some(piece)
-    })
 }
 
 /// Adds one reference to blob `id`, writing it from `content` when it is new.
@@ -175,7 +165,10 @@ pub(super) fn add_ref(
     let mut chunks = txn.open_table(schema::CHUNKS)?;
     let mut hasher = blake3::Hasher::new();
     let layout = Layout::new(size);
-    let mut buf = vec![0u8; CHUNK_SIZE as usize];
+    // As large as the largest value (the first), and at least one byte for the check that
+    // nothing follows: a 2 KiB zip does not zero a whole chunk's buffer.
+    let largest = layout.pieces().next().unwrap_or(0).max(1);
+    let mut buf = vec![0u8; usize::try_from(largest).unwrap_or(CHUNK_SIZE as usize)];
     let mut written: u64 = 0;
     let mut index: u32 = 0;
     for len in layout.pieces() {
