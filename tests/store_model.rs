@@ -310,7 +310,7 @@ fn failed_commit_keeps_earlier_versions_and_adds_nothing() {
     assert_eq!((stats.versions, stats.blobs), (1, 1));
     assert_eq!(
         stats.chunks,
-        (content(3).len() as u64).div_ceil(u64::from(CHUNK_SIZE))
+        u64::from(store::Layout::new(content(3).len() as u64).count())
     );
     put(&store, "acme", "example.com/a", "v1.1.0", 4).unwrap();
 }
@@ -321,6 +321,11 @@ fn failed_commit_keeps_earlier_versions_and_adds_nothing() {
 /// `content(3)` (two chunks) as v1.1.0, and v0.9.0 deleted. A new schema adds its own fixture
 /// beside it; this one is never rewritten.
 const SCHEMA1_FIXTURE: &str = "tests/fixtures/db/schema1.redb";
+
+/// Values the schema-1 fixture holds for `content(id)`: whole chunks and one tail value.
+fn schema1_chunks(id: u8) -> u64 {
+    (content(id).len() as u64).div_ceil(u64::from(CHUNK_SIZE))
+}
 
 /// A copy of the schema-1 fixture in a fresh temp dir (kept alive by the first value).
 fn schema1_copy() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -391,8 +396,7 @@ fn schema1_blobs_and_new_blobs_live_side_by_side() {
         put(&store, "acme", "example.com/a", "v1.2.0", 3).unwrap();
         put(&store, "acme", "example.com/a", "v1.3.0", 4).unwrap();
         let stats = store.stats().unwrap();
-        let old_chunks = (content(3).len() as u64).div_ceil(u64::from(CHUNK_SIZE))
-            + (content(1).len() as u64).div_ceil(u64::from(CHUNK_SIZE));
+        let old_chunks = schema1_chunks(3) + schema1_chunks(1);
         let new_chunks = u64::from(store::Layout::new(content(4).len() as u64).count());
         assert!(new_chunks > 1, "100,000 bytes are split");
         assert_eq!(stats.chunks, old_chunks + new_chunks);
@@ -406,7 +410,7 @@ fn schema1_blobs_and_new_blobs_live_side_by_side() {
         assert_eq!(storage_problems(&store), Vec::<String>::new());
         assert_eq!(
             store.verify().unwrap().chunks,
-            (content(3).len() as u64).div_ceil(u64::from(CHUNK_SIZE)) + new_chunks
+            schema1_chunks(3) + new_chunks
         );
     }
     let store = Store::open(&copy).unwrap();

@@ -270,19 +270,18 @@ impl Store {
                         });
                     }
                     Some(found) if found == schema::SCHEMA_VERSION => {}
-                    Some(_) => {
-                        // An older schema this binary reads; from now on it writes the new one.
+                    // New, or an older schema this binary reads: from now on it is this one.
+                    _ => {
                         meta.insert(
                             schema::META_SCHEMA_VERSION,
                             schema::SCHEMA_VERSION.to_be_bytes().as_slice(),
                         )?;
-                    }
-                    None => {
-                        meta.insert(
-                            schema::META_SCHEMA_VERSION,
-                            schema::SCHEMA_VERSION.to_be_bytes().as_slice(),
-                        )?;
-                        meta.insert(schema::META_CREATED_AT, now_unix().to_be_bytes().as_slice())?;
+                        if found.is_none() {
+                            meta.insert(
+                                schema::META_CREATED_AT,
+                                now_unix().to_be_bytes().as_slice(),
+                            )?;
+                        }
                     }
                 }
                 // Create every table, so read transactions never meet a missing one.
