@@ -376,6 +376,11 @@ mod tests {
             assert_eq!(pieces.iter().sum::<u64>(), size, "{size}");
             assert_eq!(pieces.len(), layout.count() as usize, "{size}");
             assert!(pieces.iter().all(|&p| p > 0), "{size}: {pieces:?}");
+            // add_ref sizes its buffer by the first value.
+            assert!(
+                pieces.windows(2).all(|w| w[0] >= w[1]),
+                "{size}: {pieces:?}"
+            );
             let whole = usize::try_from(size / u64::from(CHUNK_SIZE)).unwrap();
             let tail = &pieces[whole..];
             for (i, &p) in tail.iter().enumerate() {
