@@ -543,8 +543,8 @@ fn verify(args: &TargetArgs) -> anyhow::Result<()> {
         None => open_existing(&args.db)?.verify()?,
     };
     println!(
-        "verify: {} versions, {} blobs ({} bytes), {} chunks",
-        report.versions, report.blobs, report.bytes, report.chunks
+        "verify: {} versions, {} blobs ({} bytes), {} chunks, {} pack records",
+        report.versions, report.blobs, report.bytes, report.chunks, report.pack_records
     );
     for p in &report.problems {
         println!("PROBLEM: {}", p.what);

@@ -205,20 +205,41 @@ fn verify_online_reports_clean_and_needs_admin() {
     assert_eq!(r.status, 401);
 }
 
-/// Rewrites one chunk of the only blob of `module` in a stopped database file.
-fn corrupt_first_chunk(db: &Path) {
+/// Flips the first byte of the only blob in a stopped database file, wherever the blob keeps
+/// it: its first chunk, or the pack stream when the whole blob is packed (a small zip).
+fn corrupt_first_byte(db: &Path) {
     let raw = redb::Database::create(db).unwrap();
     let txn = raw.begin_write().unwrap();
     {
-        let mut chunks = txn.open_table(store::schema::CHUNKS).unwrap();
-        let (id, data) = {
-            let mut it = chunks.iter().unwrap();
+        let blobs = txn.open_table(store::schema::BLOBS).unwrap();
+        let (id, (size, _, field)) = {
+            let mut it = blobs.iter().unwrap();
             let (k, v) = it.next().unwrap().unwrap();
-            (*k.value().0, v.value().to_vec())
+            (*k.value(), v.value())
         };
-        let mut bad = data;
-        bad[0] ^= 0xFF;
-        chunks.insert((&id, 0u32), bad.as_slice()).unwrap();
+        match store::Layout::from_field(size, field).locate(0).unwrap() {
+            store::Place::Chunk { index, .. } => {
+                let mut chunks = txn.open_table(store::schema::CHUNKS).unwrap();
+                let mut bad = chunks.get((&id, index)).unwrap().unwrap().value().to_vec();
+                bad[0] ^= 0xFF;
+                chunks.insert((&id, index), bad.as_slice()).unwrap();
+            }
+            store::Place::Packed { .. } => {
+                let pos = txn
+                    .open_table(store::schema::PACKED)
+                    .unwrap()
+                    .get(&id)
+                    .unwrap()
+                    .unwrap()
+                    .value();
+                let mut packs = txn.open_table(store::schema::PACKS).unwrap();
+                let record = pos / store::PACK_DATA;
+                let mut bad = packs.get(record).unwrap().unwrap().value().to_vec();
+                // After the record's 4-byte live count.
+                bad[4 + (pos % store::PACK_DATA) as usize] ^= 0xFF;
+                packs.insert(record, bad.as_slice()).unwrap();
+            }
+        }
     }
     txn.commit().unwrap();
 }
@@ -231,7 +252,7 @@ fn verify_names_the_versions_of_a_damaged_blob_and_exits_non_zero() {
     server.upload("zeta", &z);
     assert!(server.terminate().success());
     let db = server.db_path();
-    corrupt_first_chunk(&db);
+    corrupt_first_byte(&db);
     let o = goshelf(&["verify", "--db", db.to_str().unwrap()], &[]);
     assert!(!o.status.success(), "{}", text(&o));
     let s = String::from_utf8_lossy(&o.stdout).into_owned();

@@ -525,7 +525,7 @@ fn kill9_during_uploads_and_deletes_loses_nothing_acknowledged() {
         );
         eprintln!(
             "round {round:2}: killed after {:3} ms{startup_kill}; {} versions known, {present} present; \
-             {resolved:?}; verify OK: {} versions, {} blobs, {} bytes, {} chunks; round took \
+             {resolved:?}; verify OK: {} versions, {} blobs, {} bytes, {} chunks, {} pack records; round took \
              {} ms (restart after kill {restart_ms} ms, check {check_ms} ms, {how})",
             delay.as_millis(),
             m.entries.len(),
@@ -533,6 +533,7 @@ fn kill9_during_uploads_and_deletes_loses_nothing_acknowledged() {
             verified.blobs,
             verified.bytes,
             verified.chunks,
+            verified.pack_records,
             round_start.elapsed().as_millis()
         );
     }

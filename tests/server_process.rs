@@ -637,6 +637,45 @@ fn zip_ranges_across_chunks_return_exact_bytes() {
     );
 }
 
+/// Small zips are packed end to end in records of 4,076 bytes (src/store/packs.rs), so some
+/// lie across two records: whole and in ranges they must come back exact, byte for byte.
+#[test]
+fn small_zips_packed_across_records_come_back_exact() {
+    let server = TestServer::start();
+    let zips: Vec<ModZip> = (0..8)
+        .map(|i| {
+            let path = format!("example.com/packed{i}");
+            big_module(&path, "v1.0.0", &format!("packed{i}"), 900 + 150 * i)
+        })
+        .collect();
+    let mut stream = 0;
+    for zip in &zips {
+        server.upload(OWNER, zip);
+        let len = zip.bytes().len();
+        assert!(len < 3968, "a zip under one page is packed whole: {len}");
+        stream += len;
+    }
+    // Uploaded one after another into a new file, they lie end to end: across two record
+    // boundaries at least.
+    assert!(stream > 2 * 4076, "{stream} bytes");
+    for (i, zip) in zips.iter().enumerate() {
+        let bytes = zip.bytes();
+        let url = format!("{}/example.com/packed{i}/@v/v1.0.0.zip", server.base(OWNER));
+        let whole = http::get(&url);
+        eqnice!(200, whole.status, "{whole:?}");
+        assert!(whole.body == bytes, "packed{i}: wrong bytes");
+        let len = bytes.len();
+        for (first, last) in [(0, 0), (1, len / 2), (len / 3, len - 1), (len - 1, len - 1)] {
+            let resp = http::curl(&Auth::None, &["-r", &format!("{first}-{last}"), &url]);
+            eqnice!(206, resp.status, "packed{i} range {first}-{last}: {resp:?}");
+            assert!(
+                resp.body == bytes[first..=last],
+                "packed{i} range {first}-{last}: wrong bytes"
+            );
+        }
+    }
+}
+
 #[test]
 fn duplicate_upload_is_409_and_keeps_first_bytes() {
     let server = TestServer::start();

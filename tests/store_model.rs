@@ -12,14 +12,17 @@ use goshelf::gomod::zip::ZipSummary;
 use goshelf::gomod::{ModulePath, Version};
 use goshelf::store::{self, NewVersion, Store, VersionLookup, ZipLookup, CHUNK_SIZE};
 
-/// Content number `id`: sizes from empty to several chunks.
+/// Content number `id`: sizes from empty to several chunks, small ones wholly packed and
+/// others with a packed remainder (`store::Layout`).
 fn content(id: u8) -> Vec<u8> {
-    let len = match id % 5 {
+    let len = match id % 7 {
         0 => 0,
         1 => 10,
         2 => CHUNK_SIZE as usize,
         3 => CHUNK_SIZE as usize * 2 + 17,
-        _ => 100_000,
+        4 => 100_000,
+        5 => 2_147,
+        _ => 3_967,
     };
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(id))
@@ -39,7 +42,18 @@ fn summary(module: &str, version: &str, id: u8) -> ZipSummary {
 }
 
 fn put(store: &Store, owner: &str, module: &str, version: &str, id: u8) -> store::Result<()> {
-    let bytes = content(id);
+    put_bytes(store, owner, module, version, content(id), id)
+}
+
+/// Stores `bytes` as a version (`id` names them in the summary's fake h1).
+fn put_bytes(
+    store: &Store,
+    owner: &str,
+    module: &str,
+    version: &str,
+    bytes: Vec<u8>,
+    id: u8,
+) -> store::Result<()> {
     let s = summary(module, version, id);
     let new = NewVersion {
         owner,
@@ -94,7 +108,7 @@ fn check_against_model(store: &Store, live: &BTreeMap<Key, u8>, deleted: &BTreeM
             "{o} {m}@{v}"
         );
     }
-    // Ids 0 and 5 are both empty: distinct means distinct bytes.
+    // Ids 0 and 7 are both empty: distinct means distinct bytes.
     let distinct: BTreeSet<Vec<u8>> = live.values().map(|id| content(*id)).collect();
     let stats = store.stats().unwrap();
     assert_eq!(stats.versions, live.len() as u64);
@@ -115,6 +129,8 @@ fn check_against_model(store: &Store, live: &BTreeMap<Key, u8>, deleted: &BTreeM
         stats.referenced_bytes, referenced,
         "reference counts match the versions"
     );
+    // Reference counts, orphan chunks, the pack stream's positions and live counts.
+    assert_eq!(storage_problems(store), Vec::<String>::new());
 }
 
 #[test]
@@ -142,7 +158,7 @@ fn random_publish_and_delete_match_model_and_leave_no_orphans() {
                 deleted.insert(key, id);
             }
         } else {
-            let id = rng.below(6) as u8;
+            let id = rng.below(9) as u8;
             let got = put(&store, owner, module, version, id);
             match (live.get(&key), deleted.get(&key)) {
                 (Some(_), _) => {
@@ -178,6 +194,10 @@ fn random_publish_and_delete_match_model_and_leave_no_orphans() {
         (stats.versions, stats.blobs, stats.chunks, stats.blob_bytes),
         (0, 0, 0, 0)
     );
+    // Of the pack stream, at most the last record stays (new bytes are appended to it).
+    let report = store.verify().unwrap();
+    assert!(report.pack_records <= 1, "{report:?}");
+    assert!(report.is_clean(), "{report:?}");
 }
 
 #[test]
@@ -525,4 +545,184 @@ fn generation_moves_with_answer_changing_writes_only() {
     assert!(moved(&|| assert!(store
         .delete_version(owner, module, version, 2)
         .unwrap())));
+}
+
+/// `n` distinct byte strings of `len` bytes each.
+fn distinct_bytes(n: usize, len: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (i as u64 + 1));
+            (0..len).map(|_| rng.below(256) as u8).collect()
+        })
+        .collect()
+}
+
+/// Small zips share pages: 400 zips of 2,147 bytes (the size of the perf harness's small
+/// versions) take no `chunks` value, and the pack stream's records each fill one page,
+/// checked with redb's own statistics of the file. Before packing, each took a 4 KiB page.
+#[test]
+fn packed_tails_fill_their_pages() {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("packed.redb");
+    let contents = distinct_bytes(400, 2_147);
+    {
+        let store = Store::open(&path).unwrap();
+        for (i, bytes) in contents.iter().enumerate() {
+            put_bytes(
+                &store,
+                "acme",
+                &format!("example.com/m{i}"),
+                "v1.0.0",
+                bytes.clone(),
+                1,
+            )
+            .unwrap();
+        }
+        for (i, bytes) in contents.iter().enumerate() {
+            let got = read_zip(&store, "acme", &format!("example.com/m{i}"), "v1.0.0");
+            assert_eq!(got.as_ref(), Some(bytes), "m{i}");
+        }
+        assert_eq!(store.stats().unwrap().chunks, 0);
+        assert_eq!(storage_problems(&store), Vec::<String>::new());
+    }
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let packs = txn.open_table(store::schema::PACKS).unwrap();
+    let stats = packs.stats().unwrap();
+    let bytes = 400 * 2_147u64;
+    let records = bytes.div_ceil(store::PACK_DATA);
+    assert_eq!(packs.len().unwrap(), records);
+    assert_eq!(
+        stats.leaf_pages(),
+        records,
+        "one page per record: {stats:?}"
+    );
+    // The leaf pages hold the zips' bytes, each record's key and count, and 8 bytes of
+    // leaf header each; nothing else but the last record's free room, and never a page per
+    // zip.
+    let stored = stats.stored_bytes();
+    assert_eq!(stored, bytes + records * (8 + 4), "{stats:?}");
+    assert!(
+        stats.leaf_pages() * 4096 - stored < 4096 + 8 * records,
+        "{stats:?}"
+    );
+}
+
+/// A packed remainder may span two records; a record goes once no blob uses it, except the
+/// last; new bytes are appended after the old ones, and everything reads back and verifies.
+#[test]
+fn packed_bytes_span_records_and_records_go_when_unused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("span.redb");
+    // 3,000 bytes each: blob i at [3000 i, 3000 (i + 1)) of the stream, so most span two of
+    // its 4,076-byte records.
+    let contents = distinct_bytes(11, 3_000);
+    let name = |i: usize| format!("example.com/s{i}");
+    {
+        let store = Store::open(&path).unwrap();
+        for (i, bytes) in contents.iter().take(10).enumerate() {
+            put_bytes(&store, "acme", &name(i), "v1.0.0", bytes.clone(), 1).unwrap();
+        }
+        assert_eq!(store.verify().unwrap().pack_records, 8, "30,000 bytes");
+        // Keep blob 9 only, at [27000, 30000): in records 6 and 7.
+        for i in 0..9 {
+            assert!(store.delete_version("acme", &name(i), "v1.0.0", 1).unwrap());
+        }
+        let report = store.verify().unwrap();
+        assert_eq!(report.pack_records, 2, "{report:?}");
+        assert_eq!(storage_problems(&store), Vec::<String>::new());
+        // Appended to record 7, after blob 9.
+        put_bytes(&store, "acme", &name(10), "v1.0.0", contents[10].clone(), 1).unwrap();
+        assert_eq!(store.verify().unwrap().pack_records, 3);
+    }
+    let store = Store::open(&path).unwrap();
+    for i in [9, 10] {
+        assert_eq!(
+            read_zip(&store, "acme", &name(i), "v1.0.0").as_ref(),
+            Some(&contents[i]),
+            "s{i}"
+        );
+    }
+    // Every byte of every zip read one at a time, across the record boundary.
+    let ZipLookup::Found(_, reader) = store.open_zip("acme", &name(9), "v1.0.0").unwrap() else {
+        panic!("s9 missing");
+    };
+    for offset in 0..3_000u64 {
+        let b = reader.bytes_at(offset, 1).unwrap();
+        assert_eq!(
+            b[..],
+            contents[9][offset as usize..=offset as usize],
+            "at {offset}"
+        );
+    }
+    assert_eq!(storage_problems(&store), Vec::<String>::new());
+    assert!(store.delete_version("acme", &name(9), "v1.0.0", 2).unwrap());
+    assert!(store
+        .delete_version("acme", &name(10), "v1.0.0", 2)
+        .unwrap());
+    assert_eq!(
+        store.verify().unwrap().pack_records,
+        1,
+        "the last record stays"
+    );
+    assert_eq!(storage_problems(&store), Vec::<String>::new());
+}
+
+/// `verify` finds damage to the pack stream: a wrong live count, a record of no blob, a
+/// packed blob without its position.
+#[test]
+fn verify_reports_pack_stream_damage() {
+    use redb::ReadableTable;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damage.redb");
+    let contents = distinct_bytes(3, 3_000);
+    {
+        let store = Store::open(&path).unwrap();
+        for (i, bytes) in contents.iter().enumerate() {
+            put_bytes(
+                &store,
+                "acme",
+                &format!("example.com/d{i}"),
+                "v1.0.0",
+                bytes.clone(),
+                1,
+            )
+            .unwrap();
+        }
+        assert_eq!(storage_problems(&store), Vec::<String>::new());
+    }
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut packs = txn.open_table(store::schema::PACKS).unwrap();
+            let mut first = packs.get(0).unwrap().unwrap().value().to_vec();
+            first[..4].copy_from_slice(&7u32.to_le_bytes());
+            packs.insert(0, first.as_slice()).unwrap();
+            // A record past the end, then a real last one: the stray is used by nobody.
+            let mut stray = 0u32.to_le_bytes().to_vec();
+            stray.extend_from_slice(b"stray");
+            packs.insert(40, stray.as_slice()).unwrap();
+            packs.insert(41, stray.as_slice()).unwrap();
+            let mut packed = txn.open_table(store::schema::PACKED).unwrap();
+            let id = *packed.iter().unwrap().next().unwrap().unwrap().0.value();
+            packed.remove(&id).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let problems = storage_problems(&store);
+    let has = |s: &str| problems.iter().any(|p| p.contains(s));
+    assert!(has("pack record 0 counts 7 live bytes"), "{problems:?}");
+    assert!(has("pack record 40 holds bytes of no blob"), "{problems:?}");
+    assert!(
+        !has("pack record 41 holds"),
+        "the last record may be unused: {problems:?}"
+    );
+    assert!(has("lacks its packed bytes"), "{problems:?}");
+    assert!(
+        has("1 blobs lack the position of their packed bytes"),
+        "{problems:?}"
+    );
 }

@@ -451,21 +451,42 @@ async fn zip(
     Ok(resp)
 }
 
-/// `[start, end)` of the blob when it lies in one chunk, else `None` (stream it).
+/// `[start, end)` of the blob in one buffer, else `None` (stream it): when it lies in one
+/// stored value, those bytes as they are in the database (no copy); when it is small but
+/// spans values (a small zip packed across two pack records, or a 100 KiB zip's pieces), a
+/// copy of at most `GATHER` bytes.
 fn one_piece(reader: &BlobReader, start: u64, end: u64) -> Result<Option<Bytes>, ApiError> {
     if end - start > STREAM_STEP as u64 {
         return Ok(None);
     }
     let want = usize::try_from(end - start).unwrap_or(STREAM_STEP);
-    let bytes = reader.bytes_at(start, want)?;
-    if bytes.is_empty() {
-        return Err(ApiError::internal(
-            "reading a zip",
-            &format!("blob ended early at {start}"),
-        ));
+    let first = reader.bytes_at(start, want)?;
+    if first.len() == want {
+        return Ok(Some(first));
     }
-    Ok((bytes.len() == want).then_some(bytes))
+    if want > GATHER {
+        return Ok(None);
+    }
+    let mut all = bytes::BytesMut::with_capacity(want);
+    let mut piece = first;
+    loop {
+        if piece.is_empty() {
+            return Err(ended_early(start + all.len() as u64));
+        }
+        all.extend_from_slice(&piece);
+        if all.len() == want {
+            return Ok(Some(all.freeze()));
+        }
+        piece = reader.bytes_at(start + all.len() as u64, want - all.len())?;
+    }
 }
+
+fn ended_early(at: u64) -> ApiError {
+    ApiError::internal("reading a zip", &format!("blob ended early at {at}"))
+}
+
+/// Largest answer `one_piece` copies together from several stored values.
+const GATHER: usize = 128 << 10;
 
 /// How much one step of a zip stream reads: one store chunk at most.
 const STREAM_STEP: usize = store::CHUNK_SIZE as usize;

@@ -34,6 +34,8 @@ macro_rules! for_each_table {
         $m!(9, schema::TOKENS, $($args)*);
         $m!(10, schema::MEMBERS, $($args)*);
         $m!(11, schema::TLS, $($args)*);
+        $m!(12, schema::PACKS, $($args)*);
+        $m!(13, schema::PACKED, $($args)*);
     };
 }
 

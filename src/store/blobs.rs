@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use redb::{ReadOnlyTable, ReadableTable, WriteTransaction};
 
-use super::{schema, Error, Result};
+use super::{packs, schema, Error, Result};
 
 /// Bytes per chunk. A little under 256 KiB, so that a chunk and its B-tree leaf overhead fit
 /// one 256 KiB redb page allocation instead of spilling into a 512 KiB one.
@@ -18,6 +18,11 @@ pub const CHUNK_SIZE: u32 = 255 * 1024;
 /// value; both are read.
 const SPLIT_TAIL: u32 = 1 << 31;
 
+/// Flag in a blob's `chunk` field: what is left after the tail's page-sized pieces (under one
+/// page) is in the pack stream (`packs`), at the position `PACKED` records, not a value of its
+/// own. Set on blobs written since schema 3.
+const PACKED_TAIL: u32 = 1 << 30;
+
 /// redb's page, and the bytes a value leaves free in its allocation for the leaf's header,
 /// key (36 bytes) and offsets. A leaf holding one large value is allocated a power-of-two
 /// number of pages, so a 40 KB value took 64 KiB and a 70 KB one 128 KiB (measured: 1.64x
@@ -26,12 +31,23 @@ const PAGE: u64 = 4096;
 const PIECE_OVERHEAD: u64 = 128;
 
 /// How a blob of `size` bytes is cut into values of the `chunks` table: whole chunks of
-/// `chunk` bytes, then the tail, as one value (before schema 2) or in pieces.
+/// `chunk` bytes, then the tail, as one value (before schema 2) or in pieces, the last of
+/// which, under one page, is packed (since schema 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
     size: u64,
     chunk: u64,
     split_tail: bool,
+    packed: bool,
+}
+
+/// Where a byte of a blob is (`Layout::locate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// In `chunks` value `index` of `len` bytes, at `within`.
+    Chunk { index: u32, within: u64, len: u64 },
+    /// In the packed bytes, at `within` from their start.
+    Packed { within: u64 },
 }
 
 impl Layout {
@@ -42,6 +58,7 @@ impl Layout {
             size,
             chunk: u64::from(CHUNK_SIZE),
             split_tail: true,
+            packed: true,
         }
     }
 
@@ -50,20 +67,23 @@ impl Layout {
     pub fn from_field(size: u64, field: u32) -> Self {
         Self {
             size,
-            chunk: u64::from((field & !SPLIT_TAIL).max(1)),
+            chunk: u64::from((field & !(SPLIT_TAIL | PACKED_TAIL)).max(1)),
             split_tail: field & SPLIT_TAIL != 0,
+            packed: field & PACKED_TAIL != 0,
         }
     }
 
     /// The `chunk` field that describes this layout.
     #[must_use]
     pub fn field(&self) -> u32 {
-        let chunk = u32::try_from(self.chunk).unwrap_or(CHUNK_SIZE);
+        let mut field = u32::try_from(self.chunk).unwrap_or(CHUNK_SIZE);
         if self.split_tail {
-            chunk | SPLIT_TAIL
-        } else {
-            chunk
+            field |= SPLIT_TAIL;
         }
+        if self.packed {
+            field |= PACKED_TAIL;
+        }
+        field
     }
 
     fn whole_chunks(&self) -> u64 {
@@ -74,22 +94,33 @@ impl Layout {
         self.size % self.chunk
     }
 
-    /// The sizes of every value, in index order; never increasing, so the first is the
-    /// largest.
+    /// The sizes of every `chunks` value, in index order; never increasing, so the first is
+    /// the largest. With the packed bytes, they make the whole blob.
     pub fn pieces(&self) -> impl Iterator<Item = u64> + '_ {
         (0..self.whole_chunks())
             .map(|_| self.chunk)
             .chain(self.tail_values())
     }
 
-    /// The sizes of the values after the whole chunks: one value (before schema 2), or pieces
-    /// that each fill a power-of-two number of pages less `PIECE_OVERHEAD`, largest first,
-    /// then what is left (under one page) as one value. (Cutting that last value smaller was
-    /// tried: redb still gave each small value its own leaf page, measured with 40 KB zips, so
-    /// it only added values.)
+    /// How many of the blob's last bytes are packed: what is left of the tail after its
+    /// page-sized pieces, under one page; 0 for blobs written before schema 3.
+    #[must_use]
+    pub fn packed_len(&self) -> u64 {
+        if self.packed {
+            self.tail() - self.tail_values().sum::<u64>()
+        } else {
+            0
+        }
+    }
+
+    /// The sizes of the `chunks` values after the whole chunks: one value (before schema 2),
+    /// or pieces that each fill a power-of-two number of pages less `PIECE_OVERHEAD`, largest
+    /// first, then what is left (under one page): one value before schema 3, packed since.
+    /// (Cutting that last value smaller was tried first: redb still gave each small value its
+    /// own leaf page, measured with 40 KB zips, so it only added values.)
     fn tail_values(&self) -> impl Iterator<Item = u64> {
         let mut left = self.tail();
-        let split = self.split_tail;
+        let (split, packed) = (self.split_tail, self.packed);
         std::iter::from_fn(move || {
             if left == 0 {
                 return None;
@@ -100,6 +131,8 @@ impl Layout {
                     slot *= 2;
                 }
                 slot - PIECE_OVERHEAD
+            } else if packed {
+                return None;
             } else {
                 left
             };
@@ -108,30 +141,43 @@ impl Layout {
         })
     }
 
-    /// How many values the blob has.
+    /// How many `chunks` values the blob has.
     #[must_use]
     pub fn count(&self) -> u32 {
         let tail = self.tail_values().count() as u64;
         u32::try_from(self.whole_chunks() + tail).unwrap_or(u32::MAX)
     }
 
-    /// The value holding byte `offset`, and where in it: `(index, within, value size)`;
-    /// `None` past the end.
+    /// Where byte `offset` is; `None` past the end.
     #[must_use]
-    pub fn locate(&self, offset: u64) -> Option<(u32, u64, u64)> {
+    pub fn locate(&self, offset: u64) -> Option<Place> {
         if offset >= self.size {
             return None;
+        }
+        let packed_from = self.size - self.packed_len();
+        if offset >= packed_from {
+            return Some(Place::Packed {
+                within: offset - packed_from,
+            });
         }
         let whole = self.whole_chunks();
         if offset / self.chunk < whole {
             let index = u32::try_from(offset / self.chunk).ok()?;
-            return Some((index, offset % self.chunk, self.chunk));
+            return Some(Place::Chunk {
+                index,
+                within: offset % self.chunk,
+                len: self.chunk,
+            });
         }
         let mut start = whole * self.chunk;
         let mut index = u32::try_from(whole).ok()?;
         for len in self.tail_values() {
             if offset < start + len {
-                return Some((index, offset - start, len));
+                return Some(Place::Chunk {
+                    index,
+                    within: offset - start,
+                    len,
+                });
             }
             start += len;
             index = index.checked_add(1)?;
@@ -165,12 +211,14 @@ pub(super) fn add_ref(
     let mut chunks = txn.open_table(schema::CHUNKS)?;
     let mut hasher = blake3::Hasher::new();
     let layout = Layout::new(size);
-    // As large as the largest value (the first), and at least one byte for the check that
-    // nothing follows: a 2 KiB zip does not zero a whole chunk's buffer.
-    let largest = layout.pieces().next().unwrap_or(0).max(1);
+    // As large as the largest value (the first) or the packed bytes, and at least one byte
+    // for the check that nothing follows: a 2 KiB zip does not zero a whole chunk's buffer.
+    let packed_len = layout.packed_len();
+    let largest = layout.pieces().next().unwrap_or(0).max(packed_len).max(1);
     let mut buf = vec![0u8; usize::try_from(largest).unwrap_or(CHUNK_SIZE as usize)];
     let mut written: u64 = 0;
     let mut index: u32 = 0;
+    let mut short = false;
     for len in layout.pieces() {
         let piece = buf
             .get_mut(..usize::try_from(len).unwrap_or(usize::MAX))
@@ -179,12 +227,25 @@ pub(super) fn add_ref(
         hasher.update(&piece[..n]);
         written += n as u64;
         if n < piece.len() {
+            short = true;
             break;
         }
         chunks.insert((id, index), &*piece)?;
         index = index
             .checked_add(1)
             .ok_or_else(|| Error::Corrupt("blob has too many chunks".into()))?;
+    }
+    if packed_len > 0 && !short {
+        let packed = buf
+            .get_mut(..usize::try_from(packed_len).unwrap_or(usize::MAX))
+            .ok_or_else(|| Error::Corrupt(format!("{packed_len} packed bytes")))?;
+        let n = read_full(content, packed)?;
+        hasher.update(&packed[..n]);
+        written += n as u64;
+        if n == packed.len() {
+            let pos = packs::append(txn, packed)?;
+            txn.open_table(schema::PACKED)?.insert(id, pos)?;
+        }
     }
     // Nothing may follow the declared size.
     let extra = read_full(content, &mut buf[..1])?;
@@ -213,9 +274,19 @@ pub(super) fn release(txn: &WriteTransaction, id: &[u8; 32]) -> Result<()> {
     }
     blobs.remove(id)?;
     let mut chunks = txn.open_table(schema::CHUNKS)?;
-    let count = Layout::from_field(size, chunk).count();
-    for index in 0..count {
+    let layout = Layout::from_field(size, chunk);
+    for index in 0..layout.count() {
         chunks.remove((id, index))?;
+    }
+    if layout.packed_len() > 0 {
+        let pos = txn
+            .open_table(schema::PACKED)?
+            .remove(id)?
+            .ok_or_else(|| {
+                Error::Corrupt(format!("blob {} lacks its packed bytes", hex::encode(id)))
+            })?
+            .value();
+        packs::release(txn, pos, layout.packed_len())?;
     }
     txn.open_table(schema::ZIP_FACTS)?.remove(id)?;
     Ok(())
@@ -237,7 +308,10 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Reads one blob from a read-transaction snapshot: the bytes stay readable even if the
 /// version is deleted meanwhile.
 pub struct BlobReader {
-    chunks: Arc<ChunkTable>,
+    /// `None` when the blob has no `chunks` values (all of it is packed).
+    chunks: Option<Arc<ChunkTable>>,
+    /// The pack stream and the packed bytes' position in it, when some are packed.
+    packed: Option<(Arc<PackTable>, u64)>,
     id: [u8; 32],
     layout: Layout,
 }
@@ -257,11 +331,29 @@ impl BlobReader {
         let Some((size, _refs, chunk)) = blobs.get(id)?.map(|g| g.value()) else {
             return Ok(None);
         };
-        let chunks = Arc::new(txn.open_table(schema::CHUNKS)?);
+        let layout = Layout::from_field(size, chunk);
+        let chunks = if layout.count() > 0 {
+            Some(Arc::new(txn.open_table(schema::CHUNKS)?))
+        } else {
+            None
+        };
+        let packed = if layout.packed_len() > 0 {
+            let pos = txn
+                .open_table(schema::PACKED)?
+                .get(id)?
+                .ok_or_else(|| {
+                    Error::Corrupt(format!("blob {} lacks its packed bytes", hex::encode(id)))
+                })?
+                .value();
+            Some((Arc::new(txn.open_table(schema::PACKS)?), pos))
+        } else {
+            None
+        };
         Ok(Some(Self {
             chunks,
+            packed,
             id: *id,
-            layout: Layout::from_field(size, chunk),
+            layout,
         }))
     }
 
@@ -282,55 +374,87 @@ impl BlobReader {
         Ok(bytes.len())
     }
 
-    /// The bytes of `[offset, offset + max)` that lie in the chunk holding `offset` (empty at
-    /// the end), without copying them: the `Bytes` keeps the database page they are on.
+    /// The bytes of `[offset, offset + max)` that lie in the value holding `offset` (a chunk,
+    /// or a pack record; empty at the end), without copying them: the `Bytes` keeps the
+    /// database page they are on.
     ///
     /// Serving a zip this way spares one copy per byte and one chunk-sized allocation per
     /// step (measured in BENCHMARKS.md). The page stays in memory until the last `Bytes` of it
     /// is dropped, i.e. until the socket took it; the snapshot it belongs to does not.
     ///
     /// # Errors
-    /// A missing or short chunk is `Error::Corrupt`.
+    /// A missing or short chunk or pack record is `Error::Corrupt`.
     pub fn bytes_at(&self, offset: u64, max: usize) -> Result<bytes::Bytes> {
         if max == 0 {
             return Ok(bytes::Bytes::new());
         }
-        let Some((index, within, _)) = self.layout.locate(offset) else {
-            return Ok(bytes::Bytes::new());
-        };
-        let within =
-            usize::try_from(within).map_err(|_| Error::Corrupt("chunk offset overflow".into()))?;
-        let guard = self.chunks.get((&self.id, index))?.ok_or_else(|| {
-            Error::Corrupt(format!("blob {} lacks chunk {index}", hex::encode(self.id)))
-        })?;
-        let len = guard.value().len();
-        if within >= len {
-            return Err(Error::Corrupt(format!(
-                "blob {} chunk {index} is short",
-                hex::encode(self.id)
-            )));
+        let max = max as u64;
+        match self.layout.locate(offset) {
+            None => Ok(bytes::Bytes::new()),
+            Some(Place::Chunk { index, within, .. }) => {
+                let chunks = self.chunks.as_ref().ok_or_else(|| self.lacks("chunks"))?;
+                let guard = chunks
+                    .get((&self.id, index))?
+                    .ok_or_else(|| self.lacks(&format!("chunk {index}")))?;
+                let len = guard.value().len() as u64;
+                if within >= len {
+                    return Err(self.lacks(&format!("the end of chunk {index}")));
+                }
+                let end = len.min(within.saturating_add(max));
+                slice(guard, chunks, within, end)
+            }
+            Some(Place::Packed { within }) => {
+                let (packs, pos) = self.packed.as_ref().ok_or_else(|| self.lacks("packs"))?;
+                let left = self.layout.packed_len() - within;
+                let Some((record, at, n)) = packs::spans(pos + within, left).next() else {
+                    return Ok(bytes::Bytes::new());
+                };
+                let guard = packs
+                    .get(record)?
+                    .ok_or_else(|| self.lacks(&format!("pack record {record}")))?;
+                if (packs::data(guard.value()).len() as u64) < at + n {
+                    return Err(self.lacks(&format!("the end of pack record {record}")));
+                }
+                let start = packs::HEADER as u64 + at;
+                slice(guard, packs, start, start + n.min(max))
+            }
         }
-        let end = len.min(within.saturating_add(max));
-        let owner = ChunkGuard {
-            guard,
-            _snapshot: Arc::clone(&self.chunks),
-        };
-        Ok(bytes::Bytes::from_owner(owner).slice(within..end))
+    }
+
+    fn lacks(&self, what: &str) -> Error {
+        Error::Corrupt(format!("blob {} lacks {what}", hex::encode(self.id)))
     }
 }
 
-type ChunkTable = ReadOnlyTable<(&'static [u8; 32], u32), &'static [u8]>;
-
-/// A chunk as read from the database, owned: it holds the page the bytes are on, and the
-/// read snapshot that page belongs to. The snapshot matters: redb reuses a freed page only
-/// once no snapshot that can see it is alive, and it rewrites a page in place in its cache
-/// (`Arc::get_mut`), so a page must never outlive its snapshot while we still read it.
-struct ChunkGuard {
+/// `guard`'s bytes `[start, end)`, owned: the `Bytes` keeps the guard and its snapshot.
+fn slice<T: Send + Sync + 'static>(
     guard: redb::AccessGuard<'static, &'static [u8]>,
-    _snapshot: Arc<ChunkTable>,
+    snapshot: &Arc<T>,
+    start: u64,
+    end: u64,
+) -> Result<bytes::Bytes> {
+    let range = usize::try_from(start).map_err(|_| Error::Corrupt("offset overflow".into()))?
+        ..usize::try_from(end).map_err(|_| Error::Corrupt("offset overflow".into()))?;
+    let owner = ValueGuard {
+        guard,
+        _snapshot: Arc::clone(snapshot),
+    };
+    Ok(bytes::Bytes::from_owner(owner).slice(range))
 }
 
-impl AsRef<[u8]> for ChunkGuard {
+type ChunkTable = ReadOnlyTable<(&'static [u8; 32], u32), &'static [u8]>;
+type PackTable = ReadOnlyTable<u64, &'static [u8]>;
+
+/// A chunk or pack record as read from the database, owned: it holds the page the bytes are
+/// on, and the read snapshot that page belongs to. The snapshot matters: redb reuses a freed
+/// page only once no snapshot that can see it is alive, and it rewrites a page in place in its
+/// cache (`Arc::get_mut`), so a page must never outlive its snapshot while we still read it.
+struct ValueGuard<T> {
+    guard: redb::AccessGuard<'static, &'static [u8]>,
+    _snapshot: Arc<T>,
+}
+
+impl<T> AsRef<[u8]> for ValueGuard<T> {
     fn as_ref(&self) -> &[u8] {
         self.guard.value()
     }
@@ -368,12 +492,24 @@ mod tests {
         v
     }
 
+    /// The layouts of every schema, for one size: 1 (one tail value), 2 (tail pieces, the
+    /// last under a page), 3 (tail pieces, the rest packed).
+    fn layouts(size: u64) -> [Layout; 3] {
+        [
+            Layout::from_field(size, CHUNK_SIZE),
+            Layout::from_field(size, CHUNK_SIZE | SPLIT_TAIL),
+            Layout::new(size),
+        ]
+    }
+
     #[test]
     fn pieces_cover_the_blob_and_fill_their_pages() {
         for size in sizes() {
             let layout = Layout::new(size);
             let pieces: Vec<u64> = layout.pieces().collect();
-            assert_eq!(pieces.iter().sum::<u64>(), size, "{size}");
+            let packed = layout.packed_len();
+            assert_eq!(pieces.iter().sum::<u64>() + packed, size, "{size}");
+            assert!(packed < PAGE - PIECE_OVERHEAD, "{size}: {packed} packed");
             assert_eq!(pieces.len(), layout.count() as usize, "{size}");
             assert!(pieces.iter().all(|&p| p > 0), "{size}: {pieces:?}");
             // add_ref sizes its buffer by the first value.
@@ -382,61 +518,95 @@ mod tests {
                 "{size}: {pieces:?}"
             );
             let whole = usize::try_from(size / u64::from(CHUNK_SIZE)).unwrap();
-            let tail = &pieces[whole..];
-            for (i, &p) in tail.iter().enumerate() {
-                // A tail piece fills 2^k pages less the overhead; only the last may be less
-                // than a page.
+            // Every tail piece fills 2^k pages less the overhead; the rest is packed.
+            for &p in &pieces[whole..] {
                 let filled = (p + PIECE_OVERHEAD).is_power_of_two() && p + PIECE_OVERHEAD >= PAGE;
-                let last_small = i + 1 == tail.len() && p < PAGE - PIECE_OVERHEAD;
-                assert!(filled || last_small, "{size}: piece {p} in {pieces:?}");
+                assert!(filled, "{size}: piece {p} in {pieces:?}");
             }
-            // Pages the values take, each alone in its leaf: the bytes plus at most one page
-            // for the last value and 1 KiB for each other (a whole chunk's slack).
+            // Pages the values take, each alone in its leaf: the bytes plus 1 KiB for each
+            // whole chunk (its slack) and at most 128 bytes for each other.
             let pages: u64 = pieces
                 .iter()
                 .map(|&p| (p + PIECE_OVERHEAD).div_ceil(PAGE).next_power_of_two())
                 .sum();
             assert!(
-                pages * PAGE <= size + PAGE + 1024 * pieces.len() as u64,
+                pages * PAGE + packed <= size + 1024 * pieces.len() as u64,
                 "{size}: {pages} pages for {pieces:?}"
             );
+        }
+        assert_eq!(Layout::new(2147).count(), 0);
+        assert_eq!(Layout::new(2147).packed_len(), 2147);
+        assert_eq!(Layout::new(3968).packed_len(), 0);
+        assert_eq!(Layout::new(3969).packed_len(), 1);
+    }
+
+    #[test]
+    fn layouts_before_schema_3_pack_nothing() {
+        for size in sizes() {
+            let [one, two, _] = layouts(size);
+            for layout in [one, two] {
+                assert_eq!(layout.packed_len(), 0, "{layout:?}");
+                assert_eq!(layout.pieces().sum::<u64>(), size, "{layout:?}");
+            }
+            // Schema 2: only its last tail value may be under a page.
+            let tail: Vec<u64> = two
+                .pieces()
+                .skip(usize::try_from(size / u64::from(CHUNK_SIZE)).unwrap())
+                .collect();
+            for (i, &p) in tail.iter().enumerate() {
+                let filled = (p + PIECE_OVERHEAD).is_power_of_two() && p + PIECE_OVERHEAD >= PAGE;
+                assert!(filled || i + 1 == tail.len(), "{size}: {tail:?}");
+            }
         }
     }
 
     #[test]
-    fn locate_finds_every_byte_in_its_piece() {
+    fn locate_finds_every_byte_in_its_place() {
         for size in sizes().into_iter().filter(|&s| s < 3 << 20) {
-            for layout in [Layout::new(size), Layout::from_field(size, CHUNK_SIZE)] {
+            for layout in layouts(size) {
                 let mut start = 0;
                 for (index, len) in layout.pieces().enumerate() {
                     for offset in [start, start + len / 2, start + len - 1] {
-                        assert_eq!(
-                            layout.locate(offset),
-                            Some((index as u32, offset - start, len)),
-                            "{layout:?} at {offset}"
-                        );
+                        let place = Place::Chunk {
+                            index: index as u32,
+                            within: offset - start,
+                            len,
+                        };
+                        assert_eq!(layout.locate(offset), Some(place), "{layout:?} at {offset}");
                     }
                     start += len;
                 }
-                assert_eq!(start, size);
+                let packed = layout.packed_len();
+                if packed > 0 {
+                    for within in [0, packed / 2, packed - 1] {
+                        assert_eq!(
+                            layout.locate(start + within),
+                            Some(Place::Packed { within }),
+                            "{layout:?}"
+                        );
+                    }
+                }
+                assert_eq!(start + packed, size);
                 assert_eq!(layout.locate(size), None);
             }
         }
     }
 
     #[test]
-    fn the_field_tells_the_two_layouts_apart() {
+    fn the_field_tells_the_layouts_apart() {
         let c = u64::from(CHUNK_SIZE);
         for size in sizes() {
-            let new = Layout::new(size);
-            assert_eq!(Layout::from_field(size, new.field()), new);
+            for layout in layouts(size) {
+                assert_eq!(Layout::from_field(size, layout.field()), layout);
+            }
             // Before schema 2: whole chunks and one tail value.
             let old = Layout::from_field(size, CHUNK_SIZE);
             assert_eq!(old.count(), u32::try_from(size.div_ceil(c)).unwrap());
-            let old_pieces: Vec<u64> = old.pieces().collect();
-            assert_eq!(old_pieces.iter().sum::<u64>(), size);
-            assert!(old_pieces.iter().all(|&p| p <= c && p > 0));
+            assert!(old.pieces().all(|p| p <= c && p > 0));
         }
-        assert_eq!(Layout::new(70_000).field(), CHUNK_SIZE | SPLIT_TAIL);
+        assert_eq!(
+            Layout::new(70_000).field(),
+            CHUNK_SIZE | SPLIT_TAIL | PACKED_TAIL
+        );
     }
 }

@@ -13,6 +13,7 @@ mod blobs;
 mod browse;
 mod group;
 mod modules;
+mod packs;
 pub mod records;
 pub mod schema;
 mod tls;
@@ -27,9 +28,10 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 pub use accounts::{
     token_hash, MemberInfo, OwnerInfo, OwnerUpdate, Quota, TokenCheck, TokenInfo, UserInfo,
 };
-pub use blobs::{BlobReader, Layout, CHUNK_SIZE};
+pub use blobs::{BlobReader, Layout, Place, CHUNK_SIZE};
 pub use browse::VersionBrief;
 pub use modules::{NewVersion, VersionLookup, ZipLookup};
+pub use packs::PACK_DATA;
 pub use records::{
     MemberRecord, ModuleRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord,
 };
@@ -292,6 +294,8 @@ impl Store {
                 txn.open_table(schema::TOMBSTONES)?;
                 txn.open_table(schema::BLOBS)?;
                 txn.open_table(schema::CHUNKS)?;
+                txn.open_table(schema::PACKS)?;
+                txn.open_table(schema::PACKED)?;
                 txn.open_table(schema::USERS)?;
                 txn.open_table(schema::TOKENS)?;
                 txn.open_table(schema::DOWNLOADS)?;

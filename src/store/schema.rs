@@ -12,7 +12,10 @@ use redb::TableDefinition;
 /// - 2: a blob's tail may be split into several `CHUNKS` values (`blobs::Layout`), which a
 ///   schema-1 binary would misread. A schema-1 file is marked 2 when opened; its blobs keep
 ///   their one-value tails, and both layouts are read.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: a blob's last bytes under one page may live in the pack stream (`PACKS`, `PACKED`)
+///   instead of a value of their own, which a schema-2 binary would misread. Older files are
+///   marked 3 when opened; their blobs keep their layout.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `"schema_version"` → u32 big-endian; `"created_at"` → i64 big-endian Unix seconds.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -38,6 +41,16 @@ pub const BLOBS: TableDefinition<&[u8; 32], (u64, u64, u32)> = TableDefinition::
 
 /// (BLAKE3 of a zip, chunk index) → chunk bytes; every chunk but the last is full.
 pub const CHUNKS: TableDefinition<(&[u8; 32], u32), &[u8]> = TableDefinition::new("chunks");
+
+/// The pack stream, in records: record `r` → a u32 (little-endian) count of its bytes still in
+/// use, then the stream's bytes `[r * PACK_DATA, r * PACK_DATA + len)` (`packs::PACK_DATA`).
+/// A blob's last bytes under one page are appended here, so that many small remainders share
+/// a page instead of each taking one of their own. A record alone fills one 4 KiB leaf. A
+/// record whose bytes are all released is removed, unless it is the last one.
+pub const PACKS: TableDefinition<u64, &[u8]> = TableDefinition::new("packs");
+
+/// BLAKE3 of a zip whose last bytes are packed → their position in the pack stream.
+pub const PACKED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("packed");
 
 /// User name → `UserRecord`.
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");

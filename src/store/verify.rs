@@ -11,7 +11,7 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::records::VersionRecord;
-use super::{blobs::BlobReader, decode, schema, Result, Store};
+use super::{blobs::BlobReader, decode, packs, schema, Result, Store};
 use crate::gomod;
 
 /// What `verify` found.
@@ -20,6 +20,9 @@ pub struct VerifyReport {
     pub versions: u64,
     pub blobs: u64,
     pub chunks: u64,
+    /// Records of the pack stream.
+    #[serde(default)]
+    pub pack_records: u64,
     pub bytes: u64,
     pub problems: Vec<Problem>,
 }
@@ -127,6 +130,7 @@ impl Store {
             // Blobs: presence, reference counts, chunk sizes, content hash.
             let blobs = txn.open_table(schema::BLOBS)?;
             let mut expected_chunks: BTreeMap<[u8; 32], u32> = BTreeMap::new();
+            let mut expected_packed: BTreeMap<[u8; 32], u64> = BTreeMap::new();
             for item in blobs.iter()? {
                 let (k, v) = item?;
                 let id = *k.value();
@@ -151,10 +155,18 @@ impl Store {
                         names.clone(),
                     );
                 }
-                let count = super::blobs::Layout::from_field(size, chunk).count();
-                expected_chunks.insert(id, count);
-                let Some(reader) = BlobReader::open(&txn, &id)? else {
-                    continue;
+                let layout = super::blobs::Layout::from_field(size, chunk);
+                expected_chunks.insert(id, layout.count());
+                if layout.packed_len() > 0 {
+                    expected_packed.insert(id, layout.packed_len());
+                }
+                let reader = match BlobReader::open(&txn, &id) {
+                    Ok(Some(reader)) => reader,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        report.problem(format!("blob {hex_id}: {e}"), names.clone());
+                        continue;
+                    }
                 };
                 match hash_blob(&reader) {
                     Ok(hash) if hash == id => {}
@@ -245,9 +257,70 @@ impl Store {
                     Vec::new(),
                 );
             }
+            check_packs(&txn, &expected_packed, &mut report)?;
             Ok(report)
         }
     }
+}
+
+/// The pack stream against the blobs that use it: every packed blob has a position, every
+/// position a blob, each record's live count is what those blobs hold in it, and no record but
+/// the last is left with none. (Whether the bytes are there and right, `hash_blob` saw.)
+fn check_packs(
+    txn: &redb::ReadTransaction,
+    expected: &BTreeMap<[u8; 32], u64>,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    let mut live: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut positioned = 0usize;
+    for item in txn.open_table(schema::PACKED)?.iter()? {
+        let (k, v) = item?;
+        let hex_id = hex::encode(k.value());
+        match expected.get(k.value()) {
+            Some(&len) => {
+                positioned += 1;
+                for (record, _, n) in packs::spans(v.value(), len) {
+                    *live.entry(record).or_default() += n;
+                }
+            }
+            None => report.problem(
+                format!("packed position for blob {hex_id}, which has no packed bytes"),
+                Vec::new(),
+            ),
+        }
+    }
+    if positioned != expected.len() {
+        report.problem(
+            format!(
+                "{} blobs lack the position of their packed bytes",
+                expected.len() - positioned
+            ),
+            Vec::new(),
+        );
+    }
+    let table = txn.open_table(schema::PACKS)?;
+    let last = table.last()?.map(|(k, _)| k.value());
+    for item in table.iter()? {
+        let (k, v) = item?;
+        let record = k.value();
+        report.pack_records += 1;
+        let want = live.get(&record).copied().unwrap_or(0);
+        match packs::live(v.value()) {
+            Ok(count) if u64::from(count) == want => {}
+            Ok(count) => report.problem(
+                format!("pack record {record} counts {count} live bytes, blobs hold {want}"),
+                Vec::new(),
+            ),
+            Err(e) => report.problem(format!("pack record {record}: {e}"), Vec::new()),
+        }
+        if want == 0 && Some(record) != last {
+            report.problem(
+                format!("pack record {record} holds bytes of no blob"),
+                Vec::new(),
+            );
+        }
+    }
+    Ok(())
 }
 
 fn hash_blob(reader: &BlobReader) -> Result<[u8; 32]> {

@@ -404,6 +404,7 @@ pub struct VerifySummary {
     pub blobs: u64,
     pub bytes: u64,
     pub chunks: u64,
+    pub pack_records: u64,
 }
 
 /// Asserts that a `goshelf verify` run reported OK and returns its counts.
@@ -418,18 +419,19 @@ pub fn assert_verify_ok(out: &Output, context: &str) -> VerifySummary {
         .lines()
         .find(|l| l.starts_with("verify: ") && l.contains(" versions, "))
         .unwrap_or_else(|| panic!("{context}: no summary line\n{all}"));
-    // verify: 4 versions, 3 blobs (123 bytes), 5 chunks
+    // verify: 4 versions, 3 blobs (123 bytes), 5 chunks, 2 pack records
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
-    assert_eq!(numbers.len(), 4, "{context}: summary line {line:?}");
+    assert_eq!(numbers.len(), 5, "{context}: summary line {line:?}");
     VerifySummary {
         versions: numbers[0],
         blobs: numbers[1],
         bytes: numbers[2],
         chunks: numbers[3],
+        pack_records: numbers[4],
     }
 }
 
