@@ -13,6 +13,7 @@ mod gomod_zipkit;
 mod group_commit;
 mod hostile_uploads;
 mod http_routes;
+mod plain_conn;
 mod private_modules;
 mod publish_cli;
 mod server_process;

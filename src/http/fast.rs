@@ -51,9 +51,38 @@ struct Cached {
     content_type: HeaderValue,
     cache_control: HeaderValue,
     body: Bytes,
+    /// Its header lines but `Date` as `conn` writes them, made once.
+    lines: Bytes,
 }
 
 impl Cached {
+    fn new(
+        status: StatusCode,
+        content_type: HeaderValue,
+        cache_control: HeaderValue,
+        body: Bytes,
+    ) -> Self {
+        let mut lines = Vec::with_capacity(160);
+        lines.extend_from_slice(b"HTTP/1.1 ");
+        lines.extend_from_slice(status.as_str().as_bytes());
+        lines.push(b' ');
+        lines.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+        lines.extend_from_slice(b"\r\ncontent-type: ");
+        lines.extend_from_slice(content_type.as_bytes());
+        lines.extend_from_slice(b"\r\ncache-control: ");
+        lines.extend_from_slice(cache_control.as_bytes());
+        lines.extend_from_slice(b"\r\nx-content-type-options: nosniff\r\ncontent-length: ");
+        lines.extend_from_slice(body.len().to_string().as_bytes());
+        lines.extend_from_slice(b"\r\n");
+        Self {
+            status,
+            content_type,
+            cache_control,
+            body,
+            lines: lines.into(),
+        }
+    }
+
     fn response(&self) -> Response {
         let mut resp = Response::new(Body::from(self.body.clone()));
         *resp.status_mut() = self.status;
@@ -90,6 +119,36 @@ impl AnswerCache {
             return None;
         }
         inner.map.get(path).map(Cached::response)
+    }
+
+    /// Writes the whole HTTP/1.1 response for `path` into `out` if it was computed at store
+    /// generation `generation`: status line, the headers the hyper path sends (`finish` adds
+    /// `x-content-type-options`), `date`, and the body unless `head_only`. Returns the status
+    /// and the body's length.
+    pub fn write_hit(
+        &self,
+        path: &str,
+        generation: u64,
+        head_only: bool,
+        date: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<(u16, u64)> {
+        let (status, lines, body) = {
+            let inner = self.lock();
+            if inner.generation != generation {
+                return None;
+            }
+            let c = inner.map.get(path)?;
+            (c.status, c.lines.clone(), c.body.clone())
+        };
+        out.extend_from_slice(&lines);
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n\r\n");
+        if !head_only {
+            out.extend_from_slice(&body);
+        }
+        Some((status.as_u16(), body.len() as u64))
     }
 
     /// Keeps an answer computed after reading `generation`. An answer from an older
@@ -218,12 +277,12 @@ async fn keep(state: &AppState, path: &str, generation: u64, resp: Response) -> 
     state.answers.insert(
         path,
         generation,
-        Cached {
-            status: parts.status,
-            content_type: content_type.clone(),
-            cache_control: cache_control.clone(),
-            body: body.clone(),
-        },
+        Cached::new(
+            parts.status,
+            content_type.clone(),
+            cache_control.clone(),
+            body.clone(),
+        ),
     );
     Response::from_parts(parts, Body::from(body))
 }
@@ -272,12 +331,12 @@ mod tests {
     use super::*;
 
     fn entry(body: &'static str) -> Cached {
-        Cached {
-            status: StatusCode::OK,
-            content_type: HeaderValue::from_static("text/plain"),
-            cache_control: HeaderValue::from_static("no-store"),
-            body: Bytes::from_static(body.as_bytes()),
-        }
+        Cached::new(
+            StatusCode::OK,
+            HeaderValue::from_static("text/plain"),
+            HeaderValue::from_static("no-store"),
+            Bytes::from_static(body.as_bytes()),
+        )
     }
 
     async fn body_of(resp: Response) -> Bytes {

@@ -486,7 +486,7 @@ fn ended_early(at: u64) -> ApiError {
 }
 
 /// Largest answer `one_piece` copies together from several stored values.
-const GATHER: usize = 128 << 10;
+const GATHER: usize = 16 << 10;
 
 /// How much one step of a zip stream reads: one store chunk at most.
 const STREAM_STEP: usize = store::CHUNK_SIZE as usize;

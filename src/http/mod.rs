@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod authn;
+mod conn;
 pub mod error;
 pub mod fast;
 pub mod goproxy;
@@ -351,7 +352,6 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     use tokio::net::TcpStream;
     use tokio_rustls::server::TlsStream;
-    use warp::hyper::server::conn::{AddrIncoming, AddrStream};
     use warp::hyper::service::make_service_fn;
 
     let service = warp::service(routes(state.clone()));
@@ -366,20 +366,23 @@ pub async fn serve(
         None => None,
     };
     let plain = match listeners.plain {
-        Some(addr) => {
-            let mut incoming = AddrIncoming::bind(&addr)
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-            incoming.set_nodelay(true);
-            Some(incoming)
-        }
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
+        ),
         None => None,
     };
     let bound = Bound {
-        plain: plain.as_ref().map(AddrIncoming::local_addr),
+        plain: match &plain {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        },
         tls: tls.as_ref().map(|(a, _, _)| *a),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_conns = stop_rx.clone();
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
@@ -387,11 +390,22 @@ pub async fn serve(
         }
     };
     let mut servers: Vec<ServerFuture> = Vec::new();
-    if let Some(incoming) = plain {
-        let builder =
-            warp::hyper::Server::builder(incoming).http1_header_read_timeout(header_timeout);
-        match bound.tls {
-            Some(tls_addr) if listeners.redirect_http => {
+    if let Some(listener) = plain {
+        // Connections are accepted by `conn`, which answers cached GOPROXY reads itself and
+        // hands every other connection to this hyper server (`conn::HandedOver`).
+        let (hand, handed) = tokio::sync::mpsc::channel(64);
+        let redirect = bound.tls.filter(|_| listeners.redirect_http);
+        tokio::spawn(conn::accept_loop(
+            listener,
+            state.clone(),
+            hand,
+            stop_conns,
+            redirect.is_none(),
+        ));
+        let builder = warp::hyper::Server::builder(conn::HandedOver(handed))
+            .http1_header_read_timeout(header_timeout);
+        match redirect {
+            Some(tls_addr) => {
                 let redirect = tls::redirect_service(tls_addr.port());
                 let make = make_service_fn(move |_conn| {
                     let redirect = redirect.clone();
@@ -401,14 +415,14 @@ pub async fn serve(
                     builder.serve(make).with_graceful_shutdown(stopped()),
                 ));
             }
-            _ => {
+            None => {
                 let service = service.clone();
                 let state = state.clone();
-                let make = make_service_fn(move |conn: &AddrStream| {
+                let make = make_service_fn(move |conn: &conn::Handed| {
                     let service = fast::App {
                         inner: service.clone(),
                         state: state.clone(),
-                        peer: Peer(conn.remote_addr().ip()),
+                        peer: Peer(conn.peer),
                     };
                     async move { Ok::<_, Infallible>(service) }
                 });

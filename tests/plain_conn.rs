@@ -1,0 +1,276 @@
+//! Plain-HTTP connections (`src/http/conn.rs`): cached GOPROXY answers are written to the
+//! socket without hyper, and every other request hands its connection to hyper. Raw sockets,
+//! so the bytes on the wire are what is compared: the cached answer must be hyper's answer,
+//! byte for byte but the `date` line, and pipelined, split, authenticated, bodied and HTTP/1.0
+//! requests on the same connection must all be answered as hyper answers them.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::server::{TestServer, ADMIN_TOKEN};
+use crate::support::ModZip;
+
+fn mz(path: &str, version: &str) -> ModZip {
+    ModZip::new(path, version)
+        .file("go.mod", format!("module {path}\n\ngo 1.21\n").as_bytes())
+        .file("m.go", b"package m\n")
+}
+
+fn connect(s: &TestServer) -> TcpStream {
+    let c = TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c
+}
+
+/// One response read off `c`: its bytes as received, with the `date` line taken out (it
+/// changes every second), and its body. `head`: the request was HEAD (no body follows).
+fn read_response(c: &mut TcpStream, pending: &mut Vec<u8>, head: bool) -> (String, Vec<u8>) {
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = c.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed mid-response: {pending:?}");
+        pending.extend_from_slice(&chunk[..n]);
+    };
+    let head_text = String::from_utf8(pending[..end].to_vec()).unwrap();
+    let len: usize = head_text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let body_len = if head { 0 } else { len };
+    while pending.len() < end + body_len {
+        let n = c.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed mid-body");
+        pending.extend_from_slice(&chunk[..n]);
+    }
+    let body = pending[end..end + body_len].to_vec();
+    pending.drain(..end + body_len);
+    let without_date: String = head_text
+        .split_inclusive("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("date: "))
+        .collect();
+    (without_date, body)
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: goshelf\r\n\r\n")
+}
+
+/// The same request on a new connection each time: the first answer (computed by the
+/// handler, through hyper) and the second (from the cache, written by `conn`) are the same
+/// bytes but the date.
+#[test]
+fn cached_answers_on_the_wire_are_hypers_answers() {
+    let s = TestServer::start();
+    s.upload("admin", &mz("example.com/wire/m", "v1.0.0"));
+    let base = "/api/packages/admin/go/example.com/wire";
+    let paths = [
+        format!("{base}/m/@v/list"),
+        format!("{base}/m/@v/v1.0.0.info"),
+        format!("{base}/m/@v/v1.0.0.mod"),
+        format!("{base}/m/@latest"),
+        format!("{base}/@v/list"),
+        format!("{base}/m/@v/v9.9.9.info"),
+    ];
+    for path in &paths {
+        for method in ["GET", "HEAD"] {
+            let request = format!("{method} {path} HTTP/1.1\r\nHost: goshelf\r\n\r\n");
+            let answers: Vec<(String, Vec<u8>)> = (0..3)
+                .map(|_| {
+                    let mut c = connect(&s);
+                    c.write_all(request.as_bytes()).unwrap();
+                    read_response(&mut c, &mut Vec::new(), method == "HEAD")
+                })
+                .collect();
+            assert!(
+                answers[0].0.starts_with("HTTP/1.1 200 OK\r\n")
+                    || answers[0].0.starts_with("HTTP/1.1 404 Not Found\r\n"),
+                "{method} {path}: {:?}",
+                answers[0].0
+            );
+            assert!(answers[0]
+                .0
+                .contains("\r\nx-content-type-options: nosniff\r\n"));
+            assert_eq!(answers[0], answers[1], "{method} {path}");
+            assert_eq!(answers[1], answers[2], "{method} {path}");
+        }
+    }
+    // A deleted version's 410, cached the same way.
+    assert_eq!(
+        s.delete("admin", "example.com/wire/m", "v1.0.0").status,
+        204
+    );
+    let gone = get(&format!("{base}/m/@v/v1.0.0.info"));
+    let answers: Vec<(String, Vec<u8>)> = (0..2)
+        .map(|_| {
+            let mut c = connect(&s);
+            c.write_all(gone.as_bytes()).unwrap();
+            read_response(&mut c, &mut Vec::new(), false)
+        })
+        .collect();
+    assert!(
+        answers[0].0.starts_with("HTTP/1.1 410 Gone\r\n"),
+        "{answers:?}"
+    );
+    assert_eq!(answers[0], answers[1]);
+}
+
+/// On one connection: pipelined requests are answered in order; a request split across
+/// writes is answered; a request with credentials, one with a body, and the cached requests
+/// after them (now on hyper's side of the connection) are all answered right.
+#[test]
+fn one_connection_carries_cached_and_other_requests_in_order() {
+    let s = TestServer::start();
+    s.upload("admin", &mz("example.com/wire/p", "v1.0.0"));
+    s.upload("admin", &mz("example.com/wire/p", "v1.1.0"));
+    let base = "/api/packages/admin/go/example.com/wire/p";
+    let list = format!("{base}/@v/list");
+    let info = format!("{base}/@v/v1.1.0.info");
+    let prefix = "/api/packages/admin/go/example.com/wire/@v/list";
+    // Into the cache.
+    for path in [&list, &info, &prefix.to_owned()] {
+        let mut c = connect(&s);
+        c.write_all(get(path).as_bytes()).unwrap();
+        read_response(&mut c, &mut Vec::new(), false);
+    }
+
+    let mut c = connect(&s);
+    let mut pending = Vec::new();
+    // Three pipelined in one write.
+    c.write_all(format!("{}{}{}", get(&list), get(prefix), get(&info)).as_bytes())
+        .unwrap();
+    let (h, body) = read_response(&mut c, &mut pending, false);
+    assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+    assert_eq!(body, b"v1.0.0\nv1.1.0\n");
+    let (h, _) = read_response(&mut c, &mut pending, false);
+    assert!(h.starts_with("HTTP/1.1 404 Not Found\r\n"), "{h}");
+    let (h, body) = read_response(&mut c, &mut pending, false);
+    assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+    assert!(body.starts_with(b"{\"Version\":\"v1.1.0\""), "{body:?}");
+
+    // One request in three writes, with pauses.
+    let request = get(&list);
+    let (a, rest) = request.split_at(10);
+    let (b, d) = rest.split_at(30);
+    for part in [a, b, d] {
+        c.write_all(part.as_bytes()).unwrap();
+        c.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (h, body) = read_response(&mut c, &mut pending, false);
+    assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+    assert_eq!(body, b"v1.0.0\nv1.1.0\n");
+
+    // Wrong credentials: never a cached answer, always checked.
+    c.write_all(
+        format!("GET {list} HTTP/1.1\r\nHost: goshelf\r\nAuthorization: Bearer nope\r\n\r\n")
+            .as_bytes(),
+    )
+    .unwrap();
+    let (h, _) = read_response(&mut c, &mut pending, false);
+    assert!(h.starts_with("HTTP/1.1 401 "), "{h}");
+    // Right credentials.
+    c.write_all(
+        format!(
+            "GET {list} HTTP/1.1\r\nHost: goshelf\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let (h, body) = read_response(&mut c, &mut pending, false);
+    assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+    assert_eq!(body, b"v1.0.0\nv1.1.0\n");
+    // A body on a GET: read as a body, not as the next request.
+    c.write_all(
+        format!(
+            "GET {prefix} HTTP/1.1\r\nHost: goshelf\r\nContent-Length: 14\r\n\r\nGET / HTTP/1.1"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let (h, _) = read_response(&mut c, &mut pending, false);
+    assert!(h.starts_with("HTTP/1.1 404 Not Found\r\n"), "{h}");
+    // And cached paths again, now answered by hyper on this connection.
+    c.write_all(format!("{}{}", get(&info), get(&list)).as_bytes())
+        .unwrap();
+    let (h, body) = read_response(&mut c, &mut pending, false);
+    assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+    assert!(body.starts_with(b"{\"Version\":\"v1.1.0\""));
+    let (_, body) = read_response(&mut c, &mut pending, false);
+    assert_eq!(body, b"v1.0.0\nv1.1.0\n");
+    assert!(pending.is_empty(), "nothing more was sent: {pending:?}");
+}
+
+/// HTTP/1.0 and `Connection: close` are hyper's: the answer comes, then the connection ends.
+#[test]
+fn http10_and_connection_close_end_the_connection_after_the_answer() {
+    let s = TestServer::start();
+    s.upload("admin", &mz("example.com/wire/c", "v1.0.0"));
+    let list = "/api/packages/admin/go/example.com/wire/c/@v/list";
+    for _ in 0..2 {
+        for request in [
+            format!("GET {list} HTTP/1.0\r\n\r\n"),
+            format!("GET {list} HTTP/1.1\r\nHost: goshelf\r\nConnection: close\r\n\r\n"),
+        ] {
+            let mut c = connect(&s);
+            c.write_all(request.as_bytes()).unwrap();
+            let mut all = Vec::new();
+            c.read_to_end(&mut all).unwrap();
+            let text = String::from_utf8_lossy(&all);
+            assert!(text.starts_with("HTTP/1."), "{text}");
+            assert!(text.contains(" 200 OK\r\n"), "{text}");
+            assert!(text.ends_with("\r\n\r\nv1.0.0\n"), "{text}");
+        }
+    }
+}
+
+/// A connection that sends nothing, or nothing more after a cached answer, is closed once
+/// the header timeout has passed, as hyper closes its own; a head sent slowly but within it
+/// is answered.
+#[test]
+fn idle_connections_are_closed_after_the_header_timeout() {
+    let s = TestServer::start_with(&["--header-timeout", "2"], &[]);
+    s.upload("admin", &mz("example.com/wire/i", "v1.0.0"));
+    let list = "/api/packages/admin/go/example.com/wire/i/@v/list";
+    let mut warm = connect(&s);
+    warm.write_all(get(list).as_bytes()).unwrap();
+    read_response(&mut warm, &mut Vec::new(), false);
+
+    let closed_after = |c: &mut TcpStream| {
+        let t = Instant::now();
+        let mut b = [0u8; 64];
+        let n = c.read(&mut b).expect("closed, not timed out on our side");
+        assert_eq!(n, 0, "nothing is sent on an idle connection");
+        t.elapsed()
+    };
+    let mut idle = connect(&s);
+    let waited = closed_after(&mut idle);
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+
+    let mut after = connect(&s);
+    after.write_all(get(list).as_bytes()).unwrap();
+    let (h, _) = read_response(&mut after, &mut Vec::new(), false);
+    assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+    let waited = closed_after(&mut after);
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+
+    // A head in pieces over 1.2 s, within the 2 s.
+    let mut slow = connect(&s);
+    let request = get(list);
+    for piece in request.as_bytes().chunks(request.len() / 4 + 1) {
+        slow.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (h, body) = read_response(&mut slow, &mut Vec::new(), false);
+    assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+    assert_eq!(body, b"v1.0.0\n");
+}
