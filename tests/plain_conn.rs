@@ -274,3 +274,138 @@ fn idle_connections_are_closed_after_the_header_timeout() {
     assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
     assert_eq!(body, b"v1.0.0\n");
 }
+
+/// `goshelf_http_connections_general_total` from `/metrics` (read on a connection of its
+/// own, which itself counts as one: `/metrics` is not a GOPROXY read).
+fn general_connections(s: &TestServer) -> u64 {
+    let text = crate::support::http::get(&format!("{}/metrics", s.url())).text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("goshelf_http_connections_general_total "))
+        .unwrap_or_else(|| panic!("no counter in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The go command's requests, misses, zips and ranges included, keep one connection on the
+/// direct path; a request with credentials moves it to the general one. Counted by the
+/// server's own metric, so a regression in what stays direct shows here.
+#[test]
+fn the_go_commands_requests_stay_on_the_direct_path() {
+    let s = TestServer::start();
+    let data = crate::support::incompressible("wire-g", 300_000);
+    let zip = mz("example.com/wire/g", "v1.0.0").file("data.bin", &data);
+    s.upload("admin", &zip);
+    let bytes = zip.bytes();
+    assert!(
+        bytes.len() > 255 << 10,
+        "more than one stored chunk: {}",
+        bytes.len()
+    );
+    let base = "/api/packages/admin/go/example.com/wire/g";
+    let before = general_connections(&s);
+
+    let mut c = connect(&s);
+    let mut pending = Vec::new();
+    let ask = |c: &mut TcpStream, pending: &mut Vec<u8>, request: String, head: bool| {
+        c.write_all(request.as_bytes()).unwrap();
+        read_response(c, pending, head)
+    };
+    // Misses first, then the same again (hits), as a go command would over a build.
+    for _ in 0..2 {
+        for path in [
+            "/api/packages/admin/go/example.com/@v/list".to_owned(),
+            format!("{base}/@v/list"),
+            format!("{base}/@latest"),
+            format!("{base}/@v/v1.0.0.info"),
+            format!("{base}/@v/v1.0.0.mod"),
+        ] {
+            let (h, _) = ask(&mut c, &mut pending, get(&path), false);
+            assert!(
+                h.starts_with("HTTP/1.1 200 ") || h.starts_with("HTTP/1.1 404 "),
+                "{h}"
+            );
+        }
+        let (h, body) = ask(
+            &mut c,
+            &mut pending,
+            get(&format!("{base}/@v/v1.0.0.zip")),
+            false,
+        );
+        assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+        assert!(body == bytes, "the zip's bytes");
+        let (h, _) = ask(
+            &mut c,
+            &mut pending,
+            format!("HEAD {base}/@v/v1.0.0.zip HTTP/1.1\r\nHost: g\r\n\r\n"),
+            true,
+        );
+        assert!(
+            h.contains(&format!("\r\ncontent-length: {}\r\n", bytes.len())),
+            "{h}"
+        );
+        let (h, body) = ask(
+            &mut c,
+            &mut pending,
+            format!(
+                "GET {base}/@v/v1.0.0.zip HTTP/1.1\r\nHost: g\r\nRange: bytes=100-265099\r\n\r\n"
+            ),
+            false,
+        );
+        assert!(h.starts_with("HTTP/1.1 206 Partial Content\r\n"), "{h}");
+        let want = &bytes[100..265_100];
+        let first_diff = body.iter().zip(want).position(|(a, b)| a != b);
+        assert!(
+            body == want,
+            "the range's bytes, across a chunk's end: {} bytes, first difference at {first_diff:?}; {h}",
+            body.len()
+        );
+    }
+    // A revalidation: 304 without a body, and the connection goes on.
+    let (h, _) = ask(
+        &mut c,
+        &mut pending,
+        get(&format!("{base}/@v/v1.0.0.zip")),
+        false,
+    );
+    let etag = h
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .unwrap_or_else(|| panic!("no etag: {h}"))
+        .to_owned();
+    let (h, _) = ask(
+        &mut c,
+        &mut pending,
+        format!("GET {base}/@v/v1.0.0.zip HTTP/1.1\r\nHost: g\r\nIf-None-Match: {etag}\r\n\r\n"),
+        true,
+    );
+    assert!(h.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{h}");
+    let (_, body) = ask(&mut c, &mut pending, get(&format!("{base}/@v/list")), false);
+    assert_eq!(body, b"v1.0.0\n");
+    assert!(pending.is_empty(), "{pending:?}");
+
+    let after = general_connections(&s);
+    assert_eq!(
+        after,
+        before + 1,
+        "only the /metrics connection went to the general path"
+    );
+
+    // Credentials: the general path from then on, still answered right.
+    let (h, _) = ask(
+        &mut c,
+        &mut pending,
+        format!(
+            "GET {base}/@v/list HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\r\n"
+        ),
+        false,
+    );
+    assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+    let (_, body) = ask(&mut c, &mut pending, get(&format!("{base}/@v/list")), false);
+    assert_eq!(body, b"v1.0.0\n");
+    assert_eq!(
+        general_connections(&s),
+        after + 2,
+        "this connection, and /metrics again"
+    );
+}

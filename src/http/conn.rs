@@ -1,20 +1,23 @@
-//! Plain-HTTP connections: answers already in the answer cache are written straight to the
-//! socket; a connection's first request that is anything else hands the connection, with the
-//! bytes read so far, to hyper for the rest of its life.
+//! Plain-HTTP connections: anonymous GOPROXY reads are answered here, cached answers
+//! straight from the answer cache; a connection's first request that is anything else hands
+//! the connection, with the bytes read so far, to hyper for the rest of its life.
 //!
 //! Why: with the hot GOPROXY answers cached (`fast`), what was left of a request's cost in user
 //! space was hyper's (request and header map, response encoding, its state machine), and a
 //! 404 for an import-path prefix reached 1.31x to 1.62x nginx's rate against a 1.5x target
 //! (BENCHMARKS.md). Here a cache hit costs one parse (`httparse`, hyper's own parser), one
-//! lookup and one `write`.
+//! lookup and one `write`; measured, half the user time per request.
 //!
-//! What takes this path is deliberately narrow; anything else goes to hyper unchanged:
+//! What is answered here is deliberately narrow, so that the go command's connections stay
+//! here (its requests are all of this kind) and anything else goes to hyper unchanged:
 //! `GET`/`HEAD`, HTTP/1.1, a GOPROXY path (`fast::goproxy_read`) without a query, no
-//! `Authorization` (the cache holds anonymous answers only), no body or framing headers
-//! (`Content-Length`, `Transfer-Encoding`), no `Connection`, `Expect` or `Upgrade`, and a
-//! request head that arrived whole. A head that is partial or malformed is hyper's to time out
-//! or reject, with the same settings as every other connection. An idle connection is closed
-//! after `header_timeout`, as hyper does.
+//! `Authorization` (the cache holds anonymous answers only, and credentials are hyper's to
+//! check), no body or framing headers (`Content-Length`, `Transfer-Encoding`), no
+//! `Connection`, `Expect` or `Upgrade`. A cached answer is written from its pre-built bytes;
+//! any other (a miss, a zip, a range) is computed by the same handler as on hyper's side
+//! (`fast::serve`) and written by `write_response` as hyper would write it. A head that is
+//! partial is read on, up to `HEAD_LIMIT` and `header_timeout`; a malformed one is hyper's
+//! to reject. An idle connection is closed after `header_timeout`, as hyper does.
 
 use std::io;
 use std::net::IpAddr;
@@ -27,7 +30,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-use super::{fast, metrics, AppState};
+use warp::http::{header, HeaderValue, Method, Request, StatusCode};
+use warp::hyper::Body;
+use warp::reply::Response;
+
+use super::{fast, metrics, AppState, Peer};
 
 /// A connection handed to hyper: the socket, and the bytes already read from it, which hyper
 /// reads first.
@@ -106,6 +113,7 @@ pub async fn accept_loop(
     hand: mpsc::Sender<Handed>,
     mut stop: watch::Receiver<bool>,
     fast: bool,
+    alive: mpsc::Sender<()>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -117,19 +125,25 @@ pub async fn accept_loop(
                 // As hyper's listener did: small answers leave at once.
                 io.set_nodelay(true).ok();
                 let peer = addr.ip();
+                state.metrics.connection_accepted();
                 if fast {
                     let (state, hand, stop) = (state.clone(), hand.clone(), stop.clone());
-                    tokio::spawn(serve_connection(state, io, peer, hand, stop));
-                } else if hand
-                    .send(Handed {
+                    let alive = alive.clone();
+                    tokio::spawn(async move {
+                        serve_connection(state, io, peer, hand, stop).await;
+                        drop(alive);
+                    });
+                } else {
+                    state.metrics.connection_handed();
+                    let handed = Handed {
                         pre: Bytes::new(),
                         io,
                         peer,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
+                    };
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => return,
+                        r = hand.send(handed) => if r.is_err() { return },
+                    }
                 }
             }
             // The connection went away before we took it: nothing to do.
@@ -156,7 +170,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 /// own, larger limit).
 const HEAD_LIMIT: usize = 8 << 10;
 
-/// Serves one connection's cached answers, until it closes, the server stops, a request head
+/// Serves one connection's GOPROXY reads, until it closes, the server stops, a request head
 /// takes longer than `header_timeout` (an idle connection too, as hyper does), or a request
 /// is not ours (then hyper gets the connection).
 async fn serve_connection(
@@ -186,10 +200,25 @@ async fn serve_connection(
                     buf.advance(used);
                     since = Instant::now();
                 }
+                Answer::Compute(used, req, owner, tail) => {
+                    buf.advance(used);
+                    let head = req.method() == Method::HEAD;
+                    let resp = fast::serve(state.clone(), *req, owner, tail, Peer(peer)).await;
+                    match write_response(&mut io, resp, head, &mut out).await {
+                        Ok(true) => {}
+                        Ok(false) | Err(_) => return,
+                    }
+                    since = Instant::now();
+                }
                 Answer::Partial => break,
                 Answer::NotOurs => {
+                    state.metrics.connection_handed();
                     let pre = buf.split().freeze();
-                    hand.send(Handed { pre, io, peer }).await.ok();
+                    // After a shutdown, hyper takes no more connections: drop it instead.
+                    tokio::select! {
+                        _ = stop.wait_for(|s| *s) => {}
+                        _ = hand.send(Handed { pre, io, peer }) => {}
+                    }
                     return;
                 }
             }
@@ -223,14 +252,16 @@ const READ_SIZE: usize = 4096;
 enum Answer {
     /// Answered from the cache; the request took this many bytes.
     Written(usize),
+    /// Ours, not in the cache: the handler computes it (`fast::serve`, which may cache it).
+    Compute(usize, Box<Request<Body>>, String, String),
     /// Its head is not complete yet.
     Partial,
     /// Not a request this path answers.
     NotOurs,
 }
 
-/// Writes into `out` the answer to the request at the start of `buf` when it is a cached
-/// GOPROXY answer under the rules of the module docs.
+/// The answer to the request at the start of `buf` under the rules of the module docs:
+/// written into `out` when cached, or the request to compute.
 fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
     let start = Instant::now();
     let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -240,43 +271,48 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
         Ok(httparse::Status::Partial) if buf.len() < HEAD_LIMIT => return Answer::Partial,
         _ => return Answer::NotOurs,
     };
-    match cached(state, &req, out) {
-        Some((method, path, status, len)) => {
-            let sent = if method == "HEAD" { 0 } else { len };
+    let Some((method, path, owner, tail)) = ours(&req) else {
+        return Answer::NotOurs;
+    };
+    let head = method == Method::HEAD;
+    if !tail.ends_with(".zip") {
+        if let Some((status, len)) =
+            state
+                .answers
+                .write_hit(path, state.store.generation(), head, &date(), out)
+        {
+            let sent = if head { 0 } else { len };
             state
                 .metrics
-                .record(metrics::route_of(method, path), status, sent);
+                .record(metrics::route_of(method.as_str(), path), status, sent);
             crate::logging::request(
-                method,
+                method.as_str(),
                 path,
                 status,
                 Some(len),
                 start.elapsed().as_secs_f64() * 1000.0,
             );
-            Answer::Written(used)
+            return Answer::Written(used);
         }
+    }
+    match request(&req, method, path) {
+        Some(request) => Answer::Compute(used, Box::new(request), owner, tail),
         None => Answer::NotOurs,
     }
 }
 
-/// The cached answer to a parsed request that qualifies, written into `out`: its method,
-/// path, status and body length.
-fn cached<'r>(
-    state: &AppState,
-    req: &httparse::Request<'_, 'r>,
-    out: &mut Vec<u8>,
-) -> Option<(&'r str, &'r str, u16, u64)> {
+/// Method, path, owner and tail of a request this path answers, else `None`.
+fn ours<'r>(req: &httparse::Request<'_, 'r>) -> Option<(Method, &'r str, String, String)> {
     if req.version != Some(1) {
         return None;
     }
-    let method = req.method?;
-    let head = match method {
-        "GET" => false,
-        "HEAD" => true,
+    let method = match req.method? {
+        "GET" => Method::GET,
+        "HEAD" => Method::HEAD,
         _ => return None,
     };
     let path = req.path?;
-    if path.contains('?') || path.ends_with(".zip") {
+    if path.contains('?') {
         return None;
     }
     let refused = [
@@ -294,18 +330,158 @@ fn cached<'r>(
     {
         return None;
     }
-    let m = if head {
-        warp::http::Method::HEAD
-    } else {
-        warp::http::Method::GET
-    };
-    fast::goproxy_read(&m, path)?;
-    let (status, len) =
-        state
-            .answers
-            .write_hit(path, state.store.generation(), head, &date(), out)?;
-    Some((method, path, status, len))
+    let (owner, tail) = fast::goproxy_read(&method, path)?;
+    Some((method, path, owner, tail))
 }
+
+/// The parsed request as the handler takes it; `None` for what hyper would refuse (a target
+/// or a header that does not parse), so hyper refuses it.
+fn request(req: &httparse::Request<'_, '_>, method: Method, path: &str) -> Option<Request<Body>> {
+    let mut request = Request::new(Body::empty());
+    *request.method_mut() = method;
+    *request.uri_mut() = path.parse().ok()?;
+    let map = request.headers_mut();
+    for h in req.headers.iter() {
+        let name = warp::http::header::HeaderName::from_bytes(h.name.as_bytes()).ok()?;
+        map.append(name, HeaderValue::from_bytes(h.value).ok()?);
+    }
+    Some(request)
+}
+
+/// Writes a handler's response as HTTP/1.1, as hyper would: its headers, `content-length`
+/// (theirs, else the body's known size), `date`, then the body, frame by frame as the
+/// handler yields them (a zip's stored pieces, without copying them). Returns whether the
+/// connection may carry another request.
+async fn write_response(
+    io: &mut TcpStream,
+    resp: Response,
+    head: bool,
+    out: &mut Vec<u8>,
+) -> io::Result<bool> {
+    use warp::hyper::body::HttpBody;
+    let (parts, mut body) = resp.into_parts();
+    let status = parts.status;
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let mut keep = true;
+    for (name, value) in &parts.headers {
+        if name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        if name == header::CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close") {
+            keep = false;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let bodiless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let given = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = match (given, body.size_hint().exact()) {
+        _ if bodiless => None,
+        (Some(n), _) => Some(n),
+        (None, Some(n)) => {
+            out.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
+            Some(n)
+        }
+        (None, None) => {
+            // No GOPROXY answer lacks a length today; should one, its end is the
+            // connection's end (RFC 9112 6.3), simpler than chunked and as correct.
+            out.extend_from_slice(b"connection: close\r\n");
+            keep = false;
+            None
+        }
+    };
+    out.extend_from_slice(b"date: ");
+    out.extend_from_slice(&date());
+    out.extend_from_slice(b"\r\n\r\n");
+    if head || bodiless {
+        io.write_all(out).await?;
+        return Ok(keep);
+    }
+    // What is to be written, in order: the head and small frames copied into `out` (then
+    // moved to the queue when a large frame follows), large frames as they are (no copy),
+    // written together with one `writev` once `FLUSH` bytes are queued and at the end.
+    let mut queue: Vec<Bytes> = Vec::new();
+    let mut queued = 0usize;
+    let mut sent = 0u64;
+    while let Some(frame) = body.data().await {
+        let Ok(data) = frame else {
+            // A zip that cannot be read to its end: as hyper does, end the connection
+            // (the client sees a short body, never a wrong one).
+            return Ok(false);
+        };
+        sent += data.len() as u64;
+        if declared.is_some_and(|n| sent > n) {
+            return Ok(false);
+        }
+        if data.len() <= COALESCE {
+            out.extend_from_slice(&data);
+        } else {
+            if !out.is_empty() {
+                queued += out.len();
+                queue.push(Bytes::copy_from_slice(out));
+                out.clear();
+            }
+            queued += data.len();
+            queue.push(data);
+        }
+        if queued >= FLUSH || queue.len() >= 16 {
+            write_queue(io, &mut queue).await?;
+            queued = 0;
+        }
+    }
+    if !out.is_empty() {
+        queue.push(Bytes::copy_from_slice(out));
+    }
+    write_queue(io, &mut queue).await?;
+    // A body shorter than its length would leave the client waiting for the rest.
+    Ok(keep && declared.is_none_or(|n| sent == n))
+}
+
+/// Writes `queue` in order, with as few `writev` calls as the socket takes, and empties it.
+async fn write_queue(io: &mut TcpStream, queue: &mut Vec<Bytes>) -> io::Result<()> {
+    let mut first = 0;
+    while first < queue.len() {
+        let slices: Vec<io::IoSlice<'_>> =
+            queue[first..].iter().map(|b| io::IoSlice::new(b)).collect();
+        let mut n = io.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let Some(b) = queue.get_mut(first) else {
+                break;
+            };
+            if n >= b.len() {
+                n -= b.len();
+                first += 1;
+            } else {
+                b.advance(n);
+                n = 0;
+            }
+        }
+    }
+    queue.clear();
+    Ok(())
+}
+
+/// Bytes queued before they are written: a 255 KiB chunk goes at once, a 100 KiB zip's
+/// pieces in one call.
+const FLUSH: usize = 192 << 10;
+
+/// A body frame this small is copied next to what precedes it instead of queued alone.
+const COALESCE: usize = 4 << 10;
 
 /// The `Date` header's value for now, formatted once a second per thread.
 fn date() -> Bytes {

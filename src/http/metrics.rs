@@ -19,6 +19,9 @@ const STORE_REFRESH: Duration = Duration::from_secs(10);
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     bytes_served: AtomicU64,
+    /// Plain-HTTP connections accepted, and of them those handed to hyper (`http::conn`).
+    connections: AtomicU64,
+    handed: AtomicU64,
     store: Mutex<Option<(Instant, Stats)>>,
 }
 
@@ -85,6 +88,16 @@ impl Metrics {
         self.bytes_served.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Counts one accepted plain-HTTP connection.
+    pub fn connection_accepted(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one plain-HTTP connection handed to hyper.
+    pub fn connection_handed(&self) {
+        self.handed.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The exposition text. Reads the store (at most every `STORE_REFRESH`) and the file size.
     ///
     /// # Errors
@@ -131,6 +144,23 @@ impl Metrics {
             "goshelf_http_response_bytes_total {}",
             self.bytes_served.load(Ordering::Relaxed)
         );
+        let counters = [
+            (
+                "goshelf_http_connections_total",
+                "Plain-HTTP connections accepted.",
+                self.connections.load(Ordering::Relaxed),
+            ),
+            (
+                "goshelf_http_connections_general_total",
+                "Plain-HTTP connections that made a request other than an anonymous GOPROXY read, and were served by the general HTTP path from then on.",
+                self.handed.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
+        }
         let mut uploads: BTreeMap<&str, u64> = BTreeMap::new();
         for ((route, status), n) in &requests {
             if *route == "upload" {

@@ -394,6 +394,9 @@ pub async fn serve(
         // Connections are accepted by `conn`, which answers cached GOPROXY reads itself and
         // hands every other connection to this hyper server (`conn::HandedOver`).
         let (hand, handed) = tokio::sync::mpsc::channel(64);
+        // Every connection `conn` serves holds a clone of `alive`: after a shutdown, the
+        // listener's future ends once hyper's connections and these have all finished.
+        let (alive, mut drained) = tokio::sync::mpsc::channel::<()>(1);
         let redirect = bound.tls.filter(|_| listeners.redirect_http);
         tokio::spawn(conn::accept_loop(
             listener,
@@ -401,9 +404,14 @@ pub async fn serve(
             hand,
             stop_conns,
             redirect.is_none(),
+            alive,
         ));
         let builder = warp::hyper::Server::builder(conn::HandedOver(handed))
             .http1_header_read_timeout(header_timeout);
+        servers.push(Box::pin(async move {
+            drained.recv().await;
+            Ok(())
+        }));
         match redirect {
             Some(tls_addr) => {
                 let redirect = tls::redirect_service(tls_addr.port());
