@@ -19,6 +19,7 @@
 //! partial is read on, up to `HEAD_LIMIT` and `header_timeout`; a malformed one is hyper's
 //! to reject. An idle connection is closed after `header_timeout`, as hyper does.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -486,7 +487,7 @@ const COALESCE: usize = 4 << 10;
 /// The `Date` header's value for now, formatted once a second per thread.
 fn date() -> Bytes {
     thread_local! {
-        static NOW: std::cell::RefCell<(u64, Bytes)> = const { std::cell::RefCell::new((u64::MAX, Bytes::new())) };
+        static NOW: RefCell<(u64, Bytes)> = const { RefCell::new((u64::MAX, Bytes::new())) };
     }
     let now = SystemTime::now();
     let secs = now

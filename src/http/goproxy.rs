@@ -453,8 +453,9 @@ async fn zip(
 
 /// `[start, end)` of the blob in one buffer, else `None` (stream it): when it lies in one
 /// stored value, those bytes as they are in the database (no copy); when it is small but
-/// spans values (a small zip packed across two pack records, or a 100 KiB zip's pieces), a
-/// copy of at most `GATHER` bytes.
+/// spans values (a small zip packed across two pack records), a copy of at most `GATHER`
+/// bytes. Larger answers over several values (a 100 KiB zip's pieces) are streamed, each
+/// piece without a copy.
 fn one_piece(reader: &BlobReader, start: u64, end: u64) -> Result<Option<Bytes>, ApiError> {
     if end - start > STREAM_STEP as u64 {
         return Ok(None);

@@ -391,7 +391,7 @@ pub async fn serve(
     };
     let mut servers: Vec<ServerFuture> = Vec::new();
     if let Some(listener) = plain {
-        // Connections are accepted by `conn`, which answers cached GOPROXY reads itself and
+        // Connections are accepted by `conn`, which answers anonymous GOPROXY reads itself and
         // hands every other connection to this hyper server (`conn::HandedOver`).
         let (hand, handed) = tokio::sync::mpsc::channel(64);
         // Every connection `conn` serves holds a clone of `alive`: after a shutdown, the

@@ -14,8 +14,8 @@ use super::{packs, schema, Error, Result};
 pub const CHUNK_SIZE: u32 = 255 * 1024;
 
 /// Flag in a blob's `chunk` field: the bytes after its whole chunks (the tail) are stored as
-/// pieces (`Layout::tail_values`), not as one value. Blobs written before schema 2 lack it and keep one tail
-/// value; both are read.
+/// pieces (`Layout::tail_values`), not as one value. Blobs written before schema 2 lack it
+/// and keep one tail value; both are read.
 const SPLIT_TAIL: u32 = 1 << 31;
 
 /// Flag in a blob's `chunk` field: what is left after the tail's page-sized pieces (under one
@@ -282,14 +282,17 @@ pub(super) fn release(txn: &WriteTransaction, id: &[u8; 32]) -> Result<()> {
         let pos = txn
             .open_table(schema::PACKED)?
             .remove(id)?
-            .ok_or_else(|| {
-                Error::Corrupt(format!("blob {} lacks its packed bytes", hex::encode(id)))
-            })?
+            .ok_or_else(|| lacks_packed(id))?
             .value();
         packs::release(txn, pos, layout.packed_len())?;
     }
     txn.open_table(schema::ZIP_FACTS)?.remove(id)?;
     Ok(())
+}
+
+/// A blob whose layout packs bytes has no position for them in `PACKED`.
+fn lacks_packed(id: &[u8; 32]) -> Error {
+    Error::Corrupt(format!("blob {} lacks its packed bytes", hex::encode(id)))
 }
 
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -341,9 +344,7 @@ impl BlobReader {
             let pos = txn
                 .open_table(schema::PACKED)?
                 .get(id)?
-                .ok_or_else(|| {
-                    Error::Corrupt(format!("blob {} lacks its packed bytes", hex::encode(id)))
-                })?
+                .ok_or_else(|| lacks_packed(id))?
                 .value();
             Some((Arc::new(txn.open_table(schema::PACKS)?), pos))
         } else {
