@@ -409,3 +409,70 @@ fn the_go_commands_requests_stay_on_the_direct_path() {
         "this connection, and /metrics again"
     );
 }
+
+/// A fragment in the request target is dropped by the URI parser: answered here, the handler
+/// would have answered `list#x` (a 404) under `list`'s cache key, and every later `list` would
+/// have been that 404. Such targets are hyper's, which answers them as the path without the
+/// fragment; the cache keeps the right answers.
+#[test]
+fn a_fragment_in_the_target_cannot_poison_the_cache() {
+    let s = TestServer::start();
+    s.upload("admin", &mz("example.com/wire/f", "v1.0.0"));
+    let base = "/api/packages/admin/go/example.com/wire/f";
+    for (path, want) in [
+        (format!("{base}/@v/list"), &b"v1.0.0\n"[..]),
+        (format!("{base}/@latest"), &b"{\"Version\":\"v1.0.0\""[..]),
+        (
+            format!("{base}/@v/v1.0.0.mod"),
+            &b"module example.com/wire/f"[..],
+        ),
+    ] {
+        let mut c = connect(&s);
+        c.write_all(get(&format!("{path}#x")).as_bytes()).unwrap();
+        read_response(&mut c, &mut Vec::new(), false);
+        for _ in 0..3 {
+            let mut c = connect(&s);
+            c.write_all(get(&path).as_bytes()).unwrap();
+            let (h, body) = read_response(&mut c, &mut Vec::new(), false);
+            assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {h}");
+            assert!(body.starts_with(want), "{path}: {body:?}");
+        }
+    }
+}
+
+/// A GOPROXY-looking head that grows past 8 KiB without ending, after half the header
+/// timeout, is no go command's: the connection is closed then rather than handed to hyper
+/// (which would give it a new header timeout). A large head that arrives at once still goes
+/// to hyper and is answered.
+#[test]
+fn a_slow_endless_goproxy_head_is_closed() {
+    let s = TestServer::start_with(&["--header-timeout", "4"], &[]);
+    s.upload("admin", &mz("example.com/wire/h", "v1.0.0"));
+    let list = "/api/packages/admin/go/example.com/wire/h/@v/list";
+    let pad = "a".repeat(9000);
+    let mut c = connect(&s);
+    let t = Instant::now();
+    c.write_all(format!("GET {list} HTTP/1.1\r\nHost: g\r\n").as_bytes())
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    c.write_all(format!("X-Pad: {pad}").as_bytes()).unwrap();
+    // Closed with our bytes unread: an end of stream, or a reset; never an answer.
+    let mut rest = Vec::new();
+    match c.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest)),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    // Within the one header timeout (4 s); handed over, it would have lasted 6.5 s.
+    assert!(
+        t.elapsed() < Duration::from_millis(3800),
+        "{:?}",
+        t.elapsed()
+    );
+
+    let mut c = connect(&s);
+    c.write_all(format!("GET {list} HTTP/1.1\r\nHost: g\r\nX-Pad: {pad}\r\n\r\n").as_bytes())
+        .unwrap();
+    let (h, body) = read_response(&mut c, &mut Vec::new(), false);
+    assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
+    assert_eq!(body, b"v1.0.0\n");
+}

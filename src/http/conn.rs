@@ -15,9 +15,13 @@
 //! check), no body or framing headers (`Content-Length`, `Transfer-Encoding`), no
 //! `Connection`, `Expect` or `Upgrade`. A cached answer is written from its pre-built bytes;
 //! any other (a miss, a zip, a range) is computed by the same handler as on hyper's side
-//! (`fast::serve`) and written by `write_response` as hyper would write it. A head that is
-//! partial is read on, up to `HEAD_LIMIT` and `header_timeout`; a malformed one is hyper's
-//! to reject. An idle connection is closed after `header_timeout`, as hyper does.
+//! (`fast::serve`) and written by `write_response` as hyper would write it. A partial head
+//! that starts as a GOPROXY read is read on here, up to `HEAD_LIMIT` and `header_timeout`;
+//! past `HEAD_LIMIT` it goes to hyper if it came quickly and is closed if not (so that no head
+//! gets more than one and a half header timeouts in all). Any other partial head, and a
+//! malformed one, is hyper's. An idle connection is closed after `header_timeout`, as hyper
+//! does. A target with a fragment or query, or one the URI parser would change, is hyper's:
+//! the cache is keyed by the parsed path, and the handler must answer that same path.
 
 use std::cell::RefCell;
 use std::io;
@@ -192,6 +196,10 @@ async fn serve_connection(
     tokio::pin!(timer);
     loop {
         while !buf.is_empty() {
+            // After a shutdown, no new request is begun, pipelined or not (hyper's way too).
+            if *stop.borrow() {
+                return;
+            }
             out.clear();
             match answer(&state, &buf, &mut out) {
                 Answer::Written(used) => {
@@ -212,7 +220,10 @@ async fn serve_connection(
                     since = Instant::now();
                 }
                 Answer::Partial => break,
-                Answer::NotOurs => {
+                // hyper reads it on with a header timeout of its own: only if it arrived
+                // quickly, so that a slow head gets at most one and a half timeouts in all.
+                Answer::TooLong if since.elapsed() >= timeout / 2 => return,
+                Answer::NotOurs | Answer::TooLong => {
                     state.metrics.connection_handed();
                     let pre = buf.split().freeze();
                     // After a shutdown, hyper takes no more connections: drop it instead.
@@ -257,6 +268,8 @@ enum Answer {
     Compute(usize, Box<Request<Body>>, String, String),
     /// Its head is not complete yet.
     Partial,
+    /// A GOPROXY-looking head over `HEAD_LIMIT` and still not complete: not a go command's.
+    TooLong,
     /// Not a request this path answers.
     NotOurs,
 }
@@ -269,7 +282,15 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
     let mut req = httparse::Request::new(&mut headers);
     let used = match req.parse(buf) {
         Ok(httparse::Status::Complete(used)) => used,
-        Ok(httparse::Status::Partial) if buf.len() < HEAD_LIMIT => return Answer::Partial,
+        // Read on here only what may be ours, and no further than `HEAD_LIMIT`: a head handed
+        // over later would get a new `header_timeout` from hyper on top of the time spent.
+        Ok(httparse::Status::Partial) if may_be_ours(buf) => {
+            return if buf.len() < HEAD_LIMIT {
+                Answer::Partial
+            } else {
+                Answer::TooLong
+            };
+        }
         _ => return Answer::NotOurs,
     };
     let Some((method, path, owner, tail)) = ours(&req) else {
@@ -302,6 +323,13 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
     }
 }
 
+/// Whether a partial head starts as a GOPROXY read would (or is too short to tell).
+fn may_be_ours(buf: &[u8]) -> bool {
+    [&b"GET /api/packages/"[..], b"HEAD /api/packages/"]
+        .iter()
+        .any(|p| buf.starts_with(p) || p.starts_with(buf))
+}
+
 /// Method, path, owner and tail of a request this path answers, else `None`.
 fn ours<'r>(req: &httparse::Request<'_, 'r>) -> Option<(Method, &'r str, String, String)> {
     if req.version != Some(1) {
@@ -313,7 +341,9 @@ fn ours<'r>(req: &httparse::Request<'_, 'r>) -> Option<(Method, &'r str, String,
         _ => return None,
     };
     let path = req.path?;
-    if path.contains('?') {
+    // A query, or a fragment (which the URI parser drops, so the handler would answer one
+    // path under another's cache key): hyper's.
+    if path.contains(['?', '#']) {
         return None;
     }
     let refused = [
@@ -338,9 +368,15 @@ fn ours<'r>(req: &httparse::Request<'_, 'r>) -> Option<(Method, &'r str, String,
 /// The parsed request as the handler takes it; `None` for what hyper would refuse (a target
 /// or a header that does not parse), so hyper refuses it.
 fn request(req: &httparse::Request<'_, '_>, method: Method, path: &str) -> Option<Request<Body>> {
+    let uri: warp::http::Uri = path.parse().ok()?;
+    // The owner and tail were taken from `path`, and the cache keys by the URI's path: they
+    // must be the same string.
+    if uri.path() != path {
+        return None;
+    }
     let mut request = Request::new(Body::empty());
     *request.method_mut() = method;
-    *request.uri_mut() = path.parse().ok()?;
+    *request.uri_mut() = uri;
     let map = request.headers_mut();
     for h in req.headers.iter() {
         let name = warp::http::header::HeaderName::from_bytes(h.name.as_bytes()).ok()?;
@@ -437,7 +473,11 @@ async fn write_response(
             queued += data.len();
             queue.push(data);
         }
-        if queued >= FLUSH || queue.len() >= 16 {
+        if queued + out.len() >= FLUSH || queue.len() >= 16 {
+            if !out.is_empty() {
+                queue.push(Bytes::copy_from_slice(out));
+                out.clear();
+            }
             write_queue(io, &mut queue).await?;
             queued = 0;
         }

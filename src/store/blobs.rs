@@ -407,7 +407,10 @@ impl BlobReader {
             Some(Place::Packed { within }) => {
                 let (packs, pos) = self.packed.as_ref().ok_or_else(|| self.lacks("packs"))?;
                 let left = self.layout.packed_len() - within;
-                let Some((record, at, n)) = packs::spans(pos + within, left).next() else {
+                let at = pos
+                    .checked_add(within)
+                    .ok_or_else(|| self.lacks("a packed position in range"))?;
+                let Some((record, at, n)) = packs::spans(at, left).next() else {
                     return Ok(bytes::Bytes::new());
                 };
                 let guard = packs
