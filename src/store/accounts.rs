@@ -355,7 +355,7 @@ impl Store {
         now: i64,
     ) -> Result<UserInfo> {
         let has_password = password.is_some();
-        self.with_db(|db| {
+        self.with_db_once(|db| {
             let txn = Self::begin_write(db)?;
             {
                 let mut users = txn.open_table(schema::USERS)?;
@@ -430,7 +430,7 @@ impl Store {
     }
 
     fn update_user(&self, name: &str, change: impl FnOnce(&mut UserRecord)) -> Result<()> {
-        self.with_db(|db| {
+        self.with_db_once(|db| {
             let txn = Self::begin_write(db)?;
             {
                 let mut users = txn.open_table(schema::USERS)?;

@@ -343,8 +343,9 @@ impl Store {
         self.with_db(|db| Ok(db.begin_read()?))
     }
 
-    /// Runs `f` on the database; after an I/O error, reopens it for the next caller.
-    fn with_db<T>(&self, f: impl FnOnce(&redb::Database) -> Result<T>) -> Result<T> {
+    /// `with_db` for an `f` that can run only once (it moves what it captured): no second
+    /// run after `PreviousIo`; the reopen is the same.
+    fn with_db_once<T>(&self, f: impl FnOnce(&redb::Database) -> Result<T>) -> Result<T> {
         let db = self.handle()?;
         let result = f(&db);
         if let Err(e) = &result {
@@ -356,14 +357,48 @@ impl Store {
         result
     }
 
+    /// Runs `f` on the database; after an I/O error, reopens it for the next caller.
+    ///
+    /// `PreviousIo` means the handle was already failed by someone else's I/O error (a write
+    /// that met a full disk) and `f` did nothing: `f` runs once more on the reopened handle, so
+    /// a read that raced the reopen is answered instead of failing with a 500.
+    fn with_db<T>(&self, f: impl Fn(&redb::Database) -> Result<T>) -> Result<T> {
+        let db = self.handle()?;
+        let result = f(&db);
+        let Err(e) = &result else {
+            return result;
+        };
+        if !(self.reopenable && e.needs_reopen()) {
+            return result;
+        }
+        let again = matches!(e, Error::Storage(redb::Error::PreviousIo));
+        tracing::error!("database I/O error, reopening: {e}");
+        self.reopen(db);
+        if !again {
+            return result;
+        }
+        let db = self.handle()?;
+        let retried = f(&db);
+        if let Err(e) = &retried {
+            if e.needs_reopen() {
+                self.reopen(db);
+            }
+        }
+        retried
+    }
+
     /// Drops the failed handle `failed` (once every operation in flight has let go of it, for
     /// at most `REOPEN_WAIT`) and opens the file again.
     fn reopen(&self, failed: Arc<redb::Database>) {
+        // Let go of our handle before waiting for the lock: whoever holds the lock is waiting
+        // for every holder of the failed handle. The weak reference keeps its address unique.
+        let weak = Arc::downgrade(&failed);
+        drop(failed);
         let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
-        let Some(current) = slot.take_if(|cur| Arc::ptr_eq(cur, &failed)) else {
+        let Some(current) = slot.take_if(|cur| std::ptr::eq(Arc::as_ptr(cur), weak.as_ptr()))
+        else {
             return; // another caller reopened it already
         };
-        drop(failed);
         let deadline = Instant::now() + REOPEN_WAIT;
         while Arc::strong_count(&current) > 1 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
