@@ -557,6 +557,21 @@ fn distinct_bytes(n: usize, len: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Stores each of `contents` as acme `{prefix}{i}`@v1.0.0.
+fn put_each(store: &Store, prefix: &str, contents: &[Vec<u8>]) {
+    for (i, bytes) in contents.iter().enumerate() {
+        put_bytes(
+            store,
+            "acme",
+            &format!("{prefix}{i}"),
+            "v1.0.0",
+            bytes.clone(),
+            1,
+        )
+        .unwrap();
+    }
+}
+
 /// Small zips share pages: 400 zips of 2,147 bytes (the size of the perf harness's small
 /// versions) take no `chunks` value, and the pack stream's records each fill one page,
 /// checked with redb's own statistics of the file. Before packing, each took a 4 KiB page.
@@ -568,17 +583,7 @@ fn packed_tails_fill_their_pages() {
     let contents = distinct_bytes(400, 2_147);
     {
         let store = Store::open(&path).unwrap();
-        for (i, bytes) in contents.iter().enumerate() {
-            put_bytes(
-                &store,
-                "acme",
-                &format!("example.com/m{i}"),
-                "v1.0.0",
-                bytes.clone(),
-                1,
-            )
-            .unwrap();
-        }
+        put_each(&store, "example.com/m", &contents);
         for (i, bytes) in contents.iter().enumerate() {
             let got = read_zip(&store, "acme", &format!("example.com/m{i}"), "v1.0.0");
             assert_eq!(got.as_ref(), Some(bytes), "m{i}");
@@ -679,17 +684,7 @@ fn verify_reports_pack_stream_damage() {
     let contents = distinct_bytes(3, 3_000);
     {
         let store = Store::open(&path).unwrap();
-        for (i, bytes) in contents.iter().enumerate() {
-            put_bytes(
-                &store,
-                "acme",
-                &format!("example.com/d{i}"),
-                "v1.0.0",
-                bytes.clone(),
-                1,
-            )
-            .unwrap();
-        }
+        put_each(&store, "example.com/d", &contents);
         assert_eq!(storage_problems(&store), Vec::<String>::new());
     }
     {

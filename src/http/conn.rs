@@ -138,17 +138,8 @@ pub async fn accept_loop(
                         serve_connection(state, io, peer, hand, stop).await;
                         drop(alive);
                     });
-                } else {
-                    state.metrics.connection_handed();
-                    let handed = Handed {
-                        pre: Bytes::new(),
-                        io,
-                        peer,
-                    };
-                    tokio::select! {
-                        _ = stop.wait_for(|s| *s) => return,
-                        r = hand.send(handed) => if r.is_err() { return },
-                    }
+                } else if !hand_over(&state, &hand, &mut stop, Bytes::new(), io, peer).await {
+                    return;
                 }
             }
             // The connection went away before we took it: nothing to do.
@@ -159,6 +150,24 @@ pub async fn accept_loop(
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+/// Gives hyper the connection `io` and the bytes `pre` already read from it. After a
+/// shutdown hyper takes no more connections, and the connection is dropped instead. Returns
+/// whether hyper took it.
+async fn hand_over(
+    state: &AppState,
+    hand: &mpsc::Sender<Handed>,
+    stop: &mut watch::Receiver<bool>,
+    pre: Bytes,
+    io: TcpStream,
+    peer: IpAddr,
+) -> bool {
+    state.metrics.connection_handed();
+    tokio::select! {
+        _ = stop.wait_for(|s| *s) => false,
+        r = hand.send(Handed { pre, io, peer }) => r.is_ok(),
     }
 }
 
@@ -224,13 +233,8 @@ async fn serve_connection(
                 // quickly, so that a slow head gets at most one and a half timeouts in all.
                 Answer::TooLong if since.elapsed() >= timeout / 2 => return,
                 Answer::NotOurs | Answer::TooLong => {
-                    state.metrics.connection_handed();
                     let pre = buf.split().freeze();
-                    // After a shutdown, hyper takes no more connections: drop it instead.
-                    tokio::select! {
-                        _ = stop.wait_for(|s| *s) => {}
-                        _ = hand.send(Handed { pre, io, peer }) => {}
-                    }
+                    hand_over(&state, &hand, &mut stop, pre, io, peer).await;
                     return;
                 }
             }
@@ -293,11 +297,13 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
         }
         _ => return Answer::NotOurs,
     };
-    let Some((method, path, owner, tail)) = ours(&req) else {
+    let Some((method, path)) = ours(&req) else {
         return Answer::NotOurs;
     };
     let head = method == Method::HEAD;
-    if !tail.ends_with(".zip") {
+    // Only GOPROXY answers are ever cached (by `fast::serve`, under the path it was given),
+    // so a hit needs no more checking of the path; a miss does.
+    if !path.ends_with(".zip") {
         if let Some((status, len)) =
             state
                 .answers
@@ -317,6 +323,9 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
             return Answer::Written(used);
         }
     }
+    let Some((owner, tail)) = fast::goproxy_read(&method, path) else {
+        return Answer::NotOurs;
+    };
     match request(&req, method, path) {
         Some(request) => Answer::Compute(used, Box::new(request), owner, tail),
         None => Answer::NotOurs,
@@ -330,8 +339,9 @@ fn may_be_ours(buf: &[u8]) -> bool {
         .any(|p| buf.starts_with(p) || p.starts_with(buf))
 }
 
-/// Method, path, owner and tail of a request this path answers, else `None`.
-fn ours<'r>(req: &httparse::Request<'_, 'r>) -> Option<(Method, &'r str, String, String)> {
+/// Method and path of a request this path may answer (a GOPROXY read if the path is one),
+/// else `None`.
+fn ours<'r>(req: &httparse::Request<'_, 'r>) -> Option<(Method, &'r str)> {
     if req.version != Some(1) {
         return None;
     }
@@ -361,8 +371,7 @@ fn ours<'r>(req: &httparse::Request<'_, 'r>) -> Option<(Method, &'r str, String,
     {
         return None;
     }
-    let (owner, tail) = fast::goproxy_read(&method, path)?;
-    Some((method, path, owner, tail))
+    Some((method, path))
 }
 
 /// The parsed request as the handler takes it; `None` for what hyper would refuse (a target
@@ -399,11 +408,7 @@ async fn write_response(
     let (parts, mut body) = resp.into_parts();
     let status = parts.status;
     out.clear();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
+    fast::status_line(status, out);
     let mut keep = true;
     for (name, value) in &parts.headers {
         if name == header::TRANSFER_ENCODING {

@@ -63,11 +63,8 @@ impl Cached {
         body: Bytes,
     ) -> Self {
         let mut lines = Vec::with_capacity(160);
-        lines.extend_from_slice(b"HTTP/1.1 ");
-        lines.extend_from_slice(status.as_str().as_bytes());
-        lines.push(b' ');
-        lines.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-        lines.extend_from_slice(b"\r\ncontent-type: ");
+        status_line(status, &mut lines);
+        lines.extend_from_slice(b"content-type: ");
         lines.extend_from_slice(content_type.as_bytes());
         lines.extend_from_slice(b"\r\ncache-control: ");
         lines.extend_from_slice(cache_control.as_bytes());
@@ -99,6 +96,15 @@ struct Inner {
     generation: u64,
     bytes: usize,
     map: HashMap<Box<str>, Cached>,
+}
+
+/// Appends the HTTP/1.1 status line of `status`, as hyper writes it.
+pub fn status_line(status: StatusCode, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Small anonymous GOPROXY answers by request path, valid for one store generation.

@@ -220,29 +220,19 @@ pub(super) fn add_ref(
     let mut index: u32 = 0;
     let mut short = false;
     for len in layout.pieces() {
-        let piece = buf
-            .get_mut(..usize::try_from(len).unwrap_or(usize::MAX))
-            .ok_or_else(|| Error::Corrupt(format!("piece of {len} bytes")))?;
-        let n = read_full(content, piece)?;
-        hasher.update(&piece[..n]);
-        written += n as u64;
-        if n < piece.len() {
+        let piece = next_bytes(content, &mut buf, len, &mut hasher, &mut written)?;
+        if (piece.len() as u64) < len {
             short = true;
             break;
         }
-        chunks.insert((id, index), &*piece)?;
+        chunks.insert((id, index), piece)?;
         index = index
             .checked_add(1)
             .ok_or_else(|| Error::Corrupt("blob has too many chunks".into()))?;
     }
     if packed_len > 0 && !short {
-        let packed = buf
-            .get_mut(..usize::try_from(packed_len).unwrap_or(usize::MAX))
-            .ok_or_else(|| Error::Corrupt(format!("{packed_len} packed bytes")))?;
-        let n = read_full(content, packed)?;
-        hasher.update(&packed[..n]);
-        written += n as u64;
-        if n == packed.len() {
+        let packed = next_bytes(content, &mut buf, packed_len, &mut hasher, &mut written)?;
+        if packed.len() as u64 == packed_len {
             let pos = packs::append(txn, packed)?;
             txn.open_table(schema::PACKED)?.insert(id, pos)?;
         }
@@ -257,6 +247,25 @@ pub(super) fn add_ref(
     }
     blobs.insert(id, (size, 1, layout.field()))?;
     Ok(())
+}
+
+/// Reads the next `len` bytes of `content` into the front of `buf`, hashing and counting
+/// them; fewer than `len` only at the content's end.
+fn next_bytes<'b>(
+    content: &mut dyn Read,
+    buf: &'b mut [u8],
+    len: u64,
+    hasher: &mut blake3::Hasher,
+    written: &mut u64,
+) -> Result<&'b [u8]> {
+    let part = buf
+        .get_mut(..usize::try_from(len).unwrap_or(usize::MAX))
+        .ok_or_else(|| Error::Corrupt(format!("{len} bytes to store at once")))?;
+    let n = read_full(content, part)?;
+    let read = &part[..n];
+    hasher.update(read);
+    *written += n as u64;
+    Ok(read)
 }
 
 /// Drops one reference to blob `id`; frees its chunks when none is left.

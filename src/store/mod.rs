@@ -363,28 +363,10 @@ impl Store {
     /// that met a full disk) and `f` did nothing: `f` runs once more on the reopened handle, so
     /// a read that raced the reopen is answered instead of failing with a 500.
     fn with_db<T>(&self, f: impl Fn(&redb::Database) -> Result<T>) -> Result<T> {
-        let db = self.handle()?;
-        let result = f(&db);
-        let Err(e) = &result else {
-            return result;
-        };
-        if !(self.reopenable && e.needs_reopen()) {
-            return result;
+        match self.with_db_once(&f) {
+            Err(Error::Storage(redb::Error::PreviousIo)) if self.reopenable => self.with_db_once(f),
+            result => result,
         }
-        let again = matches!(e, Error::Storage(redb::Error::PreviousIo));
-        tracing::error!("database I/O error, reopening: {e}");
-        self.reopen(db);
-        if !again {
-            return result;
-        }
-        let db = self.handle()?;
-        let retried = f(&db);
-        if let Err(e) = &retried {
-            if e.needs_reopen() {
-                self.reopen(db);
-            }
-        }
-        retried
     }
 
     /// Drops the failed handle `failed` (once every operation in flight has let go of it, for
