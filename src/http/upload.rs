@@ -3,7 +3,7 @@
 //! The body is streamed to a spool file beside the database (never held in memory), hashed
 //! with BLAKE3 on the way, capped at `--max-upload` while streaming, validated with the go
 //! command's rules, and published in one durable transaction. The spool file is removed in
-//! every case.
+//! every case (after a success, once the answer is on its way).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -171,7 +171,11 @@ where
     }
     let uploader = principal.user.clone();
     let (st, ns) = (state.clone(), owner.clone());
-    let published = blocking(move || publish(&st, spool, &ns, size, blake3, &uploader)).await?;
+    let (published, spool) =
+        blocking(move || publish(&st, spool, &ns, size, blake3, &uploader)).await?;
+    // Removing a large spool file takes a while (ext4 frees its blocks in the unlink): not
+    // on the way to the answer. A crash before it is cleaned up at the next start.
+    tokio::task::spawn_blocking(move || drop(spool));
     super::ui::warm_facts(
         &state,
         owner,
@@ -200,7 +204,7 @@ fn publish(
     size: u64,
     blake3: [u8; 32],
     uploader: &str,
-) -> Result<Published, ApiError> {
+) -> Result<(Published, Spool), ApiError> {
     use std::io::{Seek, SeekFrom};
     let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
     file.seek(SeekFrom::Start(0))
@@ -220,13 +224,14 @@ fn publish(
     };
     let mut reader = std::io::BufReader::with_capacity(1 << 16, &mut *file);
     state.store.put_version(&new, &mut reader)?;
-    Ok(Published {
+    let published = Published {
         module: summary.path.as_str().to_owned(),
         version: summary.version.as_str().to_owned(),
         h1: summary.h1.clone(),
         go_mod_h1: summary.mod_h1.clone(),
         size,
-    })
+    };
+    Ok((published, spool))
 }
 
 /// Reads the claimed `path@version` from the zip, then validates it fully.

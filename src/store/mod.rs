@@ -18,6 +18,7 @@ pub mod records;
 pub mod schema;
 mod tls;
 mod verify;
+mod writeback;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -445,7 +446,7 @@ const REOPEN_WAIT: Duration = Duration::from_secs(2);
 fn open_file(path: &Path) -> Result<redb::Database> {
     redb::Builder::new()
         .set_cache_size(CACHE_BYTES)
-        .create(path)
+        .create_with_backend(writeback::Backend::open(path)?)
         .map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked {
                 path: path.to_owned(),

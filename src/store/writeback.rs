@@ -1,0 +1,138 @@
+//! The database file's storage backend: redb's own file backend, plus early writeback.
+//!
+//! A large upload writes hundreds of megabytes of pages before its commit. Left alone, the
+//! kernel keeps them all dirty in the page cache (its background writeback starts at 10 % of
+//! RAM or after 30 s), and the commit's `fsync` then waits for the whole write to reach the
+//! disk while the CPU has nothing to do. Here, every `STEP` bytes that redb writes wake a
+//! thread that calls `fdatasync` on its own read-only handle to the file, so the disk writes
+//! the pages while the upload is still being hashed and copied, and the commit's `fsync` finds
+//! little left.
+//!
+//! This changes nothing about durability or crash safety: the kernel may write any dirty
+//! page at any time anyway, and redb's commit still makes its own `fsync` before a commit
+//! counts. An error of the early `fdatasync` is only logged: the commit's own `fsync` reports
+//! errors on redb's handle (Linux keeps a write error for every open file description).
+
+use std::fs::File;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+
+use redb::backends::FileBackend;
+use redb::{BackendError, StorageBackend};
+
+/// Bytes written by redb between two wake-ups of the writeback thread.
+pub const STEP: u64 = 8 << 20;
+
+/// redb's file backend, with early writeback.
+#[derive(Debug)]
+pub struct Backend {
+    inner: FileBackend,
+    /// Bytes written since the last wake-up.
+    pending: AtomicU64,
+    /// Wakes the writeback thread; it ends when this is dropped with the backend.
+    wake: SyncSender<()>,
+}
+
+impl Backend {
+    /// Opens (creating when absent) `path` for redb, and a second, read-only handle for the
+    /// writeback thread.
+    ///
+    /// # Errors
+    /// I/O errors opening the file or starting the thread.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        // A separate open file description: it takes no locks, so it cannot hold or release
+        // any of redb's.
+        let flusher = File::open(path)?;
+        let (wake, woken) = sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("goshelf-writeback".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    if let Err(e) = flusher.sync_data() {
+                        tracing::debug!("early writeback of the database file: {e}");
+                    }
+                }
+            })?;
+        Ok(Self {
+            inner: FileBackend::new(file).map_err(std::io::Error::other)?,
+            pending: AtomicU64::new(0),
+            wake,
+        })
+    }
+
+    fn wrote(&self, len: usize) {
+        let before = self.pending.fetch_add(len as u64, Ordering::Relaxed);
+        if before + len as u64 >= STEP {
+            self.pending.store(0, Ordering::Relaxed);
+            // Full: a writeback is already due, and it will take these pages too.
+            match self.wake.try_send(()) {
+                Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
+            }
+        }
+    }
+}
+
+impl StorageBackend for Backend {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.inner.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.inner.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.inner.set_len(len)
+    }
+
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.pending.store(0, Ordering::Relaxed);
+        self.inner.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.inner.write(offset, data)?;
+        self.wrote(data.len());
+        Ok(())
+    }
+
+    fn close(&self) -> Result<(), std::io::Error> {
+        self.inner.close()
+    }
+
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.try_lock_range(start, end)
+    }
+
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, BackendError> {
+        self.inner.try_lock_shared_range(start, end)
+    }
+
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_range(start, end)
+    }
+
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.lock_shared_range(start, end)
+    }
+
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.inner.unlock_range(start, end)
+    }
+
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.inner.query_lock_range(start, end)
+    }
+}
