@@ -69,6 +69,11 @@ fn read_zip(store: &Store, module: &str, version: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// The threads whose upload sends other bytes than it announces.
+fn refused(i: u32) -> bool {
+    i % 6 >= 3
+}
+
 #[test]
 fn concurrent_puts_are_durable_and_a_bad_member_fails_alone() {
     const THREADS: u32 = 24;
@@ -87,14 +92,19 @@ fn concurrent_puts_are_durable_and_a_bad_member_fails_alone() {
                     let module = "example.com/g";
                     let version = format!("v1.{round}.{i}");
                     let bytes = content(round, i);
-                    let own = if i % 6 == 5 {
-                        // Announces one hash and sends other bytes of the same length.
-                        let mut other = bytes.clone();
-                        other[0] ^= 0xff;
-                        put(&store, module, &version, &bytes, other)
-                    } else {
-                        put(&store, module, &version, &bytes, bytes.clone())
+                    // Announces one hash and size, and sends other bytes: changed, cut off
+                    // halfway through a value, or with one byte more.
+                    let sent = match i % 6 {
+                        5 => {
+                            let mut other = bytes.clone();
+                            other[0] ^= 0xff;
+                            other
+                        }
+                        4 => bytes[..bytes.len() / 2].to_vec(),
+                        3 => [bytes.as_slice(), b"+"].concat(),
+                        _ => bytes.clone(),
                     };
+                    let own = put(&store, module, &version, &bytes, sent);
                     // Everyone also races for the same version of another module.
                     let dup_bytes = content(99, round);
                     let dup = put(
@@ -110,7 +120,7 @@ fn concurrent_puts_are_durable_and_a_bad_member_fails_alone() {
             .collect();
         for h in handles {
             let (i, own, dup) = h.join().unwrap();
-            if i % 6 == 5 {
+            if refused(i) {
                 assert!(
                     matches!(own, Err(store::Error::Corrupt(_))),
                     "round {round} thread {i}: a zip with the wrong bytes was not refused: {own:?}"
@@ -138,7 +148,7 @@ fn concurrent_puts_are_durable_and_a_bad_member_fails_alone() {
     for round in 0..ROUNDS {
         for i in 0..THREADS {
             let version = format!("v1.{round}.{i}");
-            if i % 6 == 5 {
+            if refused(i) {
                 assert!(
                     matches!(
                         store

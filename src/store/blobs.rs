@@ -211,34 +211,37 @@ pub(super) fn add_ref(
     let mut chunks = txn.open_table(schema::CHUNKS)?;
     let mut hasher = blake3::Hasher::new();
     let layout = Layout::new(size);
-    // As large as the largest value (the first) or the packed bytes, and at least one byte
-    // for the check that nothing follows: a 2 KiB zip does not zero a whole chunk's buffer.
     let packed_len = layout.packed_len();
-    let largest = layout.pieces().next().unwrap_or(0).max(packed_len).max(1);
-    let mut buf = vec![0u8; usize::try_from(largest).unwrap_or(CHUNK_SIZE as usize)];
     let mut written: u64 = 0;
     let mut index: u32 = 0;
     let mut short = false;
+    // Chunk values are read straight into the space redb reserves for them: no buffer, no
+    // copy.
     for len in layout.pieces() {
-        let piece = next_bytes(content, &mut buf, len, &mut hasher, &mut written)?;
-        if (piece.len() as u64) < len {
+        let len = usize::try_from(len)
+            .map_err(|_| Error::Corrupt(format!("{len} bytes to store at once")))?;
+        let mut slot = chunks.insert_reserve((id, index), len)?;
+        if fill(content, slot.as_mut(), &mut hasher, &mut written)? < len {
+            // The transaction is aborted: the half-filled value is never seen.
             short = true;
             break;
         }
-        chunks.insert((id, index), piece)?;
+        drop(slot);
         index = index
             .checked_add(1)
             .ok_or_else(|| Error::Corrupt("blob has too many chunks".into()))?;
     }
     if packed_len > 0 && !short {
-        let packed = next_bytes(content, &mut buf, packed_len, &mut hasher, &mut written)?;
-        if packed.len() as u64 == packed_len {
-            let pos = packs::append(txn, packed)?;
+        let len = usize::try_from(packed_len)
+            .map_err(|_| Error::Corrupt(format!("{packed_len} bytes to pack")))?;
+        let mut packed = vec![0u8; len];
+        if fill(content, &mut packed, &mut hasher, &mut written)? == packed.len() {
+            let pos = packs::append(txn, &packed)?;
             txn.open_table(schema::PACKED)?.insert(id, pos)?;
         }
     }
     // Nothing may follow the declared size.
-    let extra = read_full(content, &mut buf[..1])?;
+    let extra = read_full(content, &mut [0u8; 1])?;
     if extra > 0 || written != size || hasher.finalize().as_bytes() != id {
         return Err(Error::Corrupt(format!(
             "upload spool changed while storing blob {} ({written} of {size} bytes)",
@@ -249,23 +252,18 @@ pub(super) fn add_ref(
     Ok(())
 }
 
-/// Reads the next `len` bytes of `content` into the front of `buf`, hashing and counting
-/// them; fewer than `len` only at the content's end.
-fn next_bytes<'b>(
+/// Fills `dest` from `content`, hashing and counting the bytes; returns how many were read,
+/// fewer than `dest.len()` only at the content's end.
+fn fill(
     content: &mut dyn Read,
-    buf: &'b mut [u8],
-    len: u64,
+    dest: &mut [u8],
     hasher: &mut blake3::Hasher,
     written: &mut u64,
-) -> Result<&'b [u8]> {
-    let part = buf
-        .get_mut(..usize::try_from(len).unwrap_or(usize::MAX))
-        .ok_or_else(|| Error::Corrupt(format!("{len} bytes to store at once")))?;
-    let n = read_full(content, part)?;
-    let read = &part[..n];
-    hasher.update(read);
+) -> Result<usize> {
+    let n = read_full(content, dest)?;
+    hasher.update(&dest[..n]);
     *written += n as u64;
-    Ok(read)
+    Ok(n)
 }
 
 /// Drops one reference to blob `id`; frees its chunks when none is left.
@@ -525,7 +523,7 @@ mod tests {
             assert!(packed < PAGE - PIECE_OVERHEAD, "{size}: {packed} packed");
             assert_eq!(pieces.len(), layout.count() as usize, "{size}");
             assert!(pieces.iter().all(|&p| p > 0), "{size}: {pieces:?}");
-            // add_ref sizes its buffer by the first value.
+            // Whole chunks first, then the tail pieces, largest first.
             assert!(
                 pieces.windows(2).all(|w| w[0] >= w[1]),
                 "{size}: {pieces:?}"
