@@ -62,6 +62,10 @@ pub struct RawConfig {
     /// Plain HTTP answers 308 to the HTTPS URL instead of serving (`true`/`false`).
     #[serde(default, deserialize_with = "bool_or_string")]
     pub redirect_http: Option<String>,
+    /// Compact the file when the server stops, if redb's growth left it much longer than its
+    /// pages in use (`true`/`false`).
+    #[serde(default, deserialize_with = "bool_or_string")]
+    pub compact_on_stop: Option<String>,
 }
 
 /// `redirect_http = true` and `redirect_http = "true"` both work in the file.
@@ -81,7 +85,7 @@ fn bool_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 
 /// Every configuration key, as written in the file; the environment variable is
 /// `GOSHELF_` + the key in upper case, the flag `--` + the key with `-` for `_`.
-pub const KEYS: [&str; 12] = [
+pub const KEYS: [&str; 13] = [
     "listen",
     "db",
     "max_upload",
@@ -94,6 +98,7 @@ pub const KEYS: [&str; 12] = [
     "tls_key",
     "tls_self_signed",
     "redirect_http",
+    "compact_on_stop",
 ];
 
 /// Keys whose values are never printed.
@@ -140,6 +145,7 @@ impl std::fmt::Debug for RawConfig {
             .field("tls_key", &self.tls_key)
             .field("tls_self_signed", &self.tls_self_signed)
             .field("redirect_http", &self.redirect_http)
+            .field("compact_on_stop", &self.compact_on_stop)
             .finish()
     }
 }
@@ -159,6 +165,7 @@ impl RawConfig {
             "tls_key" => self.tls_key.as_ref().map(|p| p.display().to_string()),
             "tls_self_signed" => self.tls_self_signed.clone(),
             "redirect_http" => self.redirect_http.clone(),
+            "compact_on_stop" => self.compact_on_stop.clone(),
             _ => None,
         }
     }
@@ -180,6 +187,7 @@ impl RawConfig {
             tls_key: get("tls_key").map(PathBuf::from),
             tls_self_signed: get("tls_self_signed"),
             redirect_http: get("redirect_http"),
+            compact_on_stop: get("compact_on_stop"),
         }
     }
 
@@ -241,6 +249,7 @@ impl RawConfig {
                 "tls_key" => merged.tls_key = value.map(PathBuf::from),
                 "tls_self_signed" => merged.tls_self_signed = value,
                 "redirect_http" => merged.redirect_http = value,
+                "compact_on_stop" => merged.compact_on_stop = value,
                 _ => merged.admin_token = value,
             }
             sources.push((key, source));
@@ -275,6 +284,7 @@ pub fn describe(config: &Config, sources: &[(&'static str, Source)]) -> String {
                 _ => "(unset)".into(),
             },
             "redirect_http" => config.redirect_http.to_string(),
+            "compact_on_stop" => config.compact_on_stop.to_string(),
             "db" => config.db.display().to_string(),
             "max_upload" => config.max_upload.to_string(),
             "auth_failures_per_minute" => config.auth_failures_per_minute.to_string(),
@@ -323,6 +333,13 @@ pub enum ConfigError {
     Db(String),
     #[error("{0}")]
     Tls(String),
+    #[error("{key} (--{flag}, {env}): {value:?} is not true or false")]
+    Bool {
+        key: &'static str,
+        flag: String,
+        env: String,
+        value: String,
+    },
     #[error("configuration file {path}: {reason}", path = .0.display(), reason = .1)]
     File(PathBuf, String),
 }
@@ -364,6 +381,25 @@ pub struct Config {
     pub upload_idle_timeout: Duration,
     /// A client must send its request headers within this time.
     pub header_timeout: Duration,
+    /// Compact the file at a graceful stop when it is worth it (`store::FileSpace`).
+    pub compact_on_stop: bool,
+}
+
+/// A yes/no setting: `true`/`false`, also `1`/`0`, `yes`/`no`, `on`/`off`; empty is `false`.
+fn resolve_bool(key: &'static str, text: Option<&str>, default: bool) -> Result<bool, ConfigError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError::Bool {
+            key,
+            flag: key.replace('_', "-"),
+            env: env_name(key),
+            value: text.to_owned(),
+        }),
+    }
 }
 
 /// A timeout setting: whole seconds, with or without an `s` suffix, from 1 s to an hour.
@@ -435,6 +471,8 @@ impl RawConfig {
             self.header_timeout.as_deref(),
             DEFAULT_HEADER_TIMEOUT,
         )?;
+        let compact_on_stop =
+            resolve_bool("compact_on_stop", self.compact_on_stop.as_deref(), true)?;
         Ok(Config {
             listen,
             tls,
@@ -445,6 +483,7 @@ impl RawConfig {
             auth_failures_per_minute,
             upload_idle_timeout,
             header_timeout,
+            compact_on_stop,
         })
     }
 }
@@ -452,19 +491,7 @@ impl RawConfig {
 impl RawConfig {
     fn resolve_tls(&self, plain: bool) -> Result<(Option<TlsConfig>, bool), ConfigError> {
         let err = |m: &str| Err(ConfigError::Tls(m.to_owned()));
-        let redirect_http = match self.redirect_http.as_deref().map(str::trim) {
-            None => false,
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" | "" => false,
-                _ => {
-                    return Err(ConfigError::Tls(format!(
-                        "redirect_http (--redirect-http, GOSHELF_REDIRECT_HTTP): {v:?} is not \
-                         true or false"
-                    )))
-                }
-            },
-        };
+        let redirect_http = resolve_bool("redirect_http", self.redirect_http.as_deref(), false)?;
         let source = match (&self.tls_cert, &self.tls_key, &self.tls_self_signed) {
             (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
                 return err(
@@ -541,6 +568,7 @@ impl std::fmt::Debug for Config {
             .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("upload_idle_timeout", &self.upload_idle_timeout)
             .field("header_timeout", &self.header_timeout)
+            .field("compact_on_stop", &self.compact_on_stop)
             .finish()
     }
 }
@@ -574,6 +602,36 @@ mod tests {
         assert_eq!(parse_size("1G"), Some(1 << 30));
         assert_eq!(parse_size("12x"), None);
         assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn compact_on_stop_is_on_unless_turned_off() {
+        let with = |v: Option<&str>| {
+            RawConfig {
+                compact_on_stop: v.map(str::to_owned),
+                ..RawConfig::default()
+            }
+            .resolve()
+        };
+        assert!(with(None).unwrap().compact_on_stop);
+        for on in ["true", "1", "YES", " on "] {
+            assert!(with(Some(on)).unwrap().compact_on_stop, "{on}");
+        }
+        for off in ["false", "0", "no", "off"] {
+            assert!(!with(Some(off)).unwrap().compact_on_stop, "{off}");
+        }
+        let e = with(Some("sometimes")).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "compact_on_stop (--compact-on-stop, GOSHELF_COMPACT_ON_STOP): \"sometimes\" is \
+             not true or false"
+        );
+        // The file may say it as a TOML boolean.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("goshelf.toml");
+        std::fs::write(&p, "compact_on_stop = false\n").unwrap();
+        let raw = RawConfig::from_file(&p).unwrap();
+        assert!(!raw.resolve().unwrap().compact_on_stop);
     }
 
     #[test]

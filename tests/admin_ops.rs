@@ -364,6 +364,58 @@ fn compact_reclaims_space_after_deletes() {
     assert!(text(&v).contains("1 versions"), "{}", text(&v));
 }
 
+/// The same uploads and delete, on a server that compacts at stop and on one that does not:
+/// a 40 MiB version, a small one written after it (so near the file's end), then the first
+/// deleted. Only the compacting stop cuts the file down to the pages in use.
+#[test]
+fn a_graceful_stop_compacts_a_file_much_longer_than_its_pages_in_use() {
+    let big = crate::support::incompressible("compact-on-stop", 40 << 20);
+    let kept = crate::support::incompressible("compact-on-stop-kept", 300_000);
+    for compact in [true, false] {
+        let mut server = if compact {
+            TestServer::start()
+        } else {
+            TestServer::start_with(&["--compact-on-stop", "false"], &[])
+        };
+        server.upload(
+            "acme",
+            &ModZip::with_files("example.com/s", "v1.0.0", &[("b.bin", &big)]),
+        );
+        server.upload(
+            "acme",
+            &ModZip::with_files("example.com/s", "v1.1.0", &[("b.bin", &kept)]),
+        );
+        assert_eq!(server.delete("acme", "example.com/s", "v1.0.0").status, 204);
+        let db = server.db_path();
+        assert!(server.terminate().success(), "{}", server.stderr_log());
+        let after = std::fs::metadata(&db).unwrap().len();
+        let log = server.stderr_log();
+        if compact {
+            assert!(after < 8 << 20, "compacting stop left {after} bytes\n{log}");
+            assert!(log.contains("compacted the database file"), "{log}");
+        } else {
+            assert!(
+                after > 40 << 20,
+                "without compact_on_stop the file is {after} bytes: the premise (pages in use \
+                 near the end after the delete) does not hold\n{log}"
+            );
+            assert!(!log.contains("compacting"), "{log}");
+        }
+        // What is left is whole: it verifies clean and is served after a restart.
+        let v = goshelf(&["verify", "--db", db.to_str().unwrap()], &[]);
+        assert!(v.status.success(), "{}", text(&v));
+        assert!(text(&v).contains("1 versions"), "{}", text(&v));
+        server.restart();
+        let zip = http::get(&format!(
+            "{}/example.com/s/@v/v1.1.0.zip",
+            server.base("acme")
+        ));
+        assert_eq!(zip.status, 200);
+        let want = ModZip::with_files("example.com/s", "v1.1.0", &[("b.bin", &kept)]).bytes();
+        assert!(zip.body == want, "v1.1.0.zip differs after the stop");
+    }
+}
+
 #[test]
 fn offline_commands_refuse_a_missing_file_instead_of_creating_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -194,6 +194,47 @@ impl Store {
         }
         Ok(any)
     }
+
+    /// The file's length against the bytes of the pages in use (from one write transaction,
+    /// which is aborted).
+    ///
+    /// # Errors
+    /// Storage errors; I/O errors reading the file's length.
+    pub fn file_space(&self) -> Result<FileSpace> {
+        let in_use = self.with_db(|db| {
+            let txn = db.begin_write()?;
+            let stats = txn.stats()?;
+            txn.abort()?;
+            Ok(stats.allocated_pages() * stats.page_size() as u64)
+        })?;
+        let length = std::fs::metadata(&self.path)?.len();
+        Ok(FileSpace { length, in_use })
+    }
+}
+
+/// Slack below which a stop does not compact the file, however small the database.
+pub const COMPACT_MIN_SLACK: u64 = 32 << 20;
+
+/// How long the database file is, against the bytes of the pages in use.
+///
+/// redb grows a file under 4 GiB by doubling it, and a file over it by 4 GiB regions; the part
+/// not written yet is a hole, and pages in use near the end keep the length even after
+/// deletes free the pages before them. A compaction moves those pages down and cuts the
+/// file after the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSpace {
+    pub length: u64,
+    pub in_use: u64,
+}
+
+impl FileSpace {
+    /// Whether a compaction is worth a stop's time: the file is longer than its pages in use
+    /// by more than a sixteenth of them, and by at least `COMPACT_MIN_SLACK`.
+    #[must_use]
+    pub fn worth_compacting(&self) -> bool {
+        let slack = self.length.saturating_sub(self.in_use);
+        slack >= COMPACT_MIN_SLACK && slack > self.in_use / 16
+    }
 }
 
 fn read_item(input: &mut dyn Read, buf: &mut Vec<u8>) -> Result<()> {
@@ -209,4 +250,26 @@ fn read_item(input: &mut dyn Read, buf: &mut Vec<u8>) -> Result<()> {
 
 fn truncated(e: &std::io::Error) -> Error {
     Error::Corrupt(format!("backup stream truncated or unreadable: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FileSpace, COMPACT_MIN_SLACK};
+
+    #[test]
+    fn compaction_is_worth_a_stop_only_for_a_large_slack() {
+        let worth = |length: u64, in_use: u64| FileSpace { length, in_use }.worth_compacting();
+        // A small file: the slack must reach COMPACT_MIN_SLACK, however large in proportion.
+        assert!(!worth(COMPACT_MIN_SLACK, 1 << 20));
+        assert!(worth(COMPACT_MIN_SLACK + (1 << 20), 1 << 20));
+        // A large file: the slack must also exceed a sixteenth of the pages in use.
+        let gib = 1u64 << 30;
+        assert!(!worth(gib + gib / 16, gib));
+        assert!(worth(gib + gib / 16 + 1, gib));
+        // A doubled file, the common case after growth.
+        assert!(worth(2 * gib, gib + gib / 10));
+        // Never when the file is no longer than its pages.
+        assert!(!worth(gib, gib));
+        assert!(!worth(0, 0));
+    }
 }
