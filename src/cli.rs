@@ -193,9 +193,9 @@ pub struct ServeArgs {
     /// GOSHELF_REDIRECT_HTTP]. `--listen off` turns plain HTTP off altogether.
     #[arg(long)]
     pub redirect_http: bool,
-    /// At a graceful stop, compact the file when redb's growth left it much longer than the
-    /// pages in use (by more than 1/16 and 32 MiB); the stop then takes a few seconds per GB
-    /// [env: GOSHELF_COMPACT_ON_STOP] [default: true].
+    /// At a graceful stop, compact the file when holes left by redb's growth make it much
+    /// longer than its blocks on disk (by more than 1/16 of them and 32 MiB); such a stop
+    /// takes seconds per GB [env: GOSHELF_COMPACT_ON_STOP] [default: true].
     #[arg(long, value_name = "true|false")]
     pub compact_on_stop: Option<String>,
     /// A TOML file with any of the keys listen, db, max_upload, admin_token,
@@ -351,10 +351,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = flusher.await;
         Ok::<_, anyhow::Error>(store)
     })?;
-    // Waits for blocking tasks still running (a spool file being removed).
+    // Ends every task and waits for blocking ones still running (an upload being published,
+    // a spool file being removed, facts being warmed): after this the store is ours alone.
     drop(runtime);
     if config.compact_on_stop {
-        compact_at_stop(store);
+        compact_at_stop(store)?;
     } else {
         drop(store);
     }
@@ -362,33 +363,53 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Compacts the file at a graceful stop when redb's growth left it much longer than the
-/// pages in use (`FileSpace::worth_compacting`). redb's compaction commits step by step, so a
-/// stop cut short (SIGKILL) leaves a consistent file, only less compact.
-fn compact_at_stop(store: Arc<Store>) {
+/// Compacts the file at a graceful stop when holes left by redb's growth make it much longer
+/// than its blocks on disk (`FileSpace::worth_compacting`).
+///
+/// A second SIGINT/SIGTERM ends the process at once. redb's compaction commits step by step,
+/// so the file stays whole; but its steps record no allocator state, so the next start runs
+/// redb's full repair, which reads the whole file (the same after a SIGKILL mid-way).
+fn compact_at_stop(store: Arc<Store>) -> anyhow::Result<()> {
     let Ok(mut store) = Arc::try_unwrap(store) else {
         tracing::warn!("not compacting at stop: the database is still in use");
-        return;
+        return Ok(());
     };
     let before = match store.file_space() {
         Ok(space) => space,
         Err(e) => {
             tracing::warn!("not compacting at stop: {e}");
-            return;
+            return Ok(());
         }
     };
     if !before.worth_compacting() {
-        return;
+        return Ok(());
     }
     let path = store.path().to_owned();
     tracing::info!(
         file_mib = before.length >> 20,
-        in_use_mib = before.in_use >> 20,
-        "compacting the database file before stopping (compact_on_stop)"
+        on_disk_mib = before.on_disk >> 20,
+        "compacting the database file before stopping (compact_on_stop); a second SIGINT or \
+         SIGTERM stops at once, and the next start then checks the whole file"
     );
     let t0 = std::time::Instant::now();
-    let result = store.compact();
-    drop(store);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime for the compaction")?;
+    let result = runtime.block_on(async move {
+        let second = shutdown_signal()?;
+        let work = tokio::task::spawn_blocking(move || store.compact());
+        tokio::select! {
+            done = work => done.context("the compaction task"),
+            () = second => {
+                tracing::warn!(
+                    "stopping without finishing the compaction: the file is whole, and the \
+                     next start checks all of it"
+                );
+                std::process::exit(0);
+            }
+        }
+    })?;
     match result {
         Ok(_) => {
             let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -400,6 +421,7 @@ fn compact_at_stop(store: Arc<Store>) {
         }
         Err(e) => tracing::warn!("compacting at stop: {e}"),
     }
+    Ok(())
 }
 
 /// The rustls configuration for `source`: the user's PEM files, or the self-signed material

@@ -180,4 +180,15 @@ fn concurrent_puts_are_durable_and_a_bad_member_fails_alone() {
         "a refused upload left a blob"
     );
     assert_eq!(stats.referenced_bytes, stats.blob_bytes);
+    // Nor a chunk of a value cut short: exactly the accepted blobs' chunks are stored.
+    let want: u64 = (0..ROUNDS)
+        .flat_map(|round| {
+            let own = (0..THREADS)
+                .filter(|&i| !refused(i))
+                .map(move |i| content(round, i));
+            own.chain(std::iter::once(content(99, round)))
+        })
+        .map(|bytes| u64::from(store::Layout::new(bytes.len() as u64).count()))
+        .sum();
+    assert_eq!(stats.chunks, want, "chunks of refused uploads were left");
 }

@@ -195,45 +195,58 @@ impl Store {
         Ok(any)
     }
 
-    /// The file's length against the bytes of the pages in use (from one write transaction,
-    /// which is aborted).
+    /// The file's length against its blocks on disk: one `stat`, nothing read.
     ///
     /// # Errors
-    /// Storage errors; I/O errors reading the file's length.
+    /// I/O errors reading the file's metadata.
     pub fn file_space(&self) -> Result<FileSpace> {
-        let in_use = self.with_db(|db| {
-            let txn = db.begin_write()?;
-            let stats = txn.stats()?;
-            txn.abort()?;
-            Ok(stats.allocated_pages() * stats.page_size() as u64)
-        })?;
-        let length = std::fs::metadata(&self.path)?.len();
-        Ok(FileSpace { length, in_use })
+        let meta = std::fs::metadata(&self.path)?;
+        #[cfg(unix)]
+        let on_disk = std::os::unix::fs::MetadataExt::blocks(&meta).saturating_mul(512);
+        #[cfg(not(unix))]
+        let on_disk = meta.len();
+        Ok(FileSpace {
+            length: meta.len(),
+            on_disk,
+        })
     }
 }
 
-/// Slack below which a stop does not compact the file, however small the database.
-pub const COMPACT_MIN_SLACK: u64 = 32 << 20;
+/// Holes below which a stop does not compact the file, however small the database.
+pub const COMPACT_MIN_HOLES: u64 = 32 << 20;
 
-/// How long the database file is, against the bytes of the pages in use.
+/// The database file's length against its blocks on disk.
 ///
-/// redb grows a file under 4 GiB by doubling it, and a file over it by 4 GiB regions; the part
-/// not written yet is a hole, and pages in use near the end keep the length even after
-/// deletes free the pages before them. A compaction moves those pages down and cuts the
-/// file after the last one.
+/// redb grows a file under 4 GiB by doubling it (beyond, by 4 GiB at a time), and the part
+/// not written yet is a hole: no disk blocks, but `ls`, quotas on apparent size and backups
+/// that do not keep holes see it. redb trims free pages at the file's end when it closes,
+/// but pages in use above a hole keep the file long. A compaction moves them down into the
+/// hole and cuts the file after the last page in use.
+///
+/// Pages that were written and later freed (after deletes) have blocks, so they do not count
+/// here: every page in use has blocks, so the holes are a lower bound of what a compaction
+/// gives back, and a stop never compacts for nothing. `goshelf compact` reclaims freed pages
+/// too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileSpace {
     pub length: u64,
-    pub in_use: u64,
+    /// Bytes of the file's blocks on disk (its length on systems without block counts).
+    pub on_disk: u64,
 }
 
 impl FileSpace {
-    /// Whether a compaction is worth a stop's time: the file is longer than its pages in use
-    /// by more than a sixteenth of them, and by at least `COMPACT_MIN_SLACK`.
+    /// Bytes of the file's length that have no blocks on disk.
+    #[must_use]
+    pub fn holes(&self) -> u64 {
+        self.length.saturating_sub(self.on_disk)
+    }
+
+    /// Whether a compaction is worth a stop's time: the holes exceed a sixteenth of the
+    /// blocks, and `COMPACT_MIN_HOLES`.
     #[must_use]
     pub fn worth_compacting(&self) -> bool {
-        let slack = self.length.saturating_sub(self.in_use);
-        slack >= COMPACT_MIN_SLACK && slack > self.in_use / 16
+        let holes = self.holes();
+        holes >= COMPACT_MIN_HOLES && holes > self.on_disk / 16
     }
 }
 
@@ -254,22 +267,24 @@ fn truncated(e: &std::io::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::{FileSpace, COMPACT_MIN_SLACK};
+    use super::{FileSpace, COMPACT_MIN_HOLES};
 
     #[test]
-    fn compaction_is_worth_a_stop_only_for_a_large_slack() {
-        let worth = |length: u64, in_use: u64| FileSpace { length, in_use }.worth_compacting();
-        // A small file: the slack must reach COMPACT_MIN_SLACK, however large in proportion.
-        assert!(!worth(COMPACT_MIN_SLACK, 1 << 20));
-        assert!(worth(COMPACT_MIN_SLACK + (1 << 20), 1 << 20));
-        // A large file: the slack must also exceed a sixteenth of the pages in use.
+    fn compaction_is_worth_a_stop_only_for_large_holes() {
+        let worth = |length: u64, on_disk: u64| FileSpace { length, on_disk }.worth_compacting();
+        // A small file: the holes must reach COMPACT_MIN_HOLES, however large in proportion.
+        assert!(!worth(COMPACT_MIN_HOLES, 1 << 20));
+        assert!(worth(COMPACT_MIN_HOLES + (1 << 20), 1 << 20));
+        // A large file: the holes must also exceed a sixteenth of the blocks.
         let gib = 1u64 << 30;
         assert!(!worth(gib + gib / 16, gib));
         assert!(worth(gib + gib / 16 + 1, gib));
         // A doubled file, the common case after growth.
         assert!(worth(2 * gib, gib + gib / 10));
-        // Never when the file is no longer than its pages.
+        // Never without holes, nor when the blocks exceed the length (the file system's
+        // own blocks for a file's extents count too).
         assert!(!worth(gib, gib));
+        assert!(!worth(gib, gib + (1 << 20)));
         assert!(!worth(0, 0));
     }
 }

@@ -215,8 +215,10 @@ pub(super) fn add_ref(
     let mut written: u64 = 0;
     let mut index: u32 = 0;
     let mut short = false;
-    // Chunk values are read straight into the space redb reserves for them: no buffer, no
-    // copy.
+    // Chunk values are read from the spool straight into the space redb reserves for them.
+    // redb fills a reservation from a zeroed vector of its own, so it is not copy-free, but
+    // the zeroes come from fresh pages, which is cheaper than copying our buffer's bytes
+    // (perf/ingest.py, five alternating pairs: 4-10 MiB/s faster in each).
     for len in layout.pieces() {
         let len = usize::try_from(len)
             .map_err(|_| Error::Corrupt(format!("{len} bytes to store at once")))?;

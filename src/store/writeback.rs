@@ -10,14 +10,16 @@
 //!
 //! This changes nothing about durability or crash safety: the kernel may write any dirty
 //! page at any time anyway, and redb's commit still makes its own `fsync` before a commit
-//! counts. An error of the early `fdatasync` is only logged: the commit's own `fsync` reports
-//! errors on redb's handle (Linux keeps a write error for every open file description).
+//! counts. An error of the early `fdatasync` is kept and returned by the next `sync_data`, so
+//! the commit fails as it would have: since Linux 4.13 redb's own handle sees the error too,
+//! but older kernels report a write error to the first `fsync` only, which may be ours.
 
 use std::fs::File;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
@@ -33,6 +35,8 @@ pub struct Backend {
     pending: AtomicU64,
     /// Wakes the writeback thread; it ends when this is dropped with the backend.
     wake: SyncSender<()>,
+    /// The writeback thread's last error, for the next `sync_data` to return.
+    failed: Arc<Mutex<Option<std::io::Error>>>,
 }
 
 impl Backend {
@@ -52,12 +56,15 @@ impl Backend {
         // any of redb's.
         let flusher = File::open(path)?;
         let (wake, woken) = sync_channel::<()>(1);
+        let failed = Arc::new(Mutex::new(None));
+        let report = Arc::clone(&failed);
         std::thread::Builder::new()
             .name("goshelf-writeback".into())
             .spawn(move || {
                 while woken.recv().is_ok() {
                     if let Err(e) = flusher.sync_data() {
-                        tracing::debug!("early writeback of the database file: {e}");
+                        tracing::warn!("early writeback of the database file: {e}");
+                        *report.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
                     }
                 }
             })?;
@@ -65,6 +72,7 @@ impl Backend {
             inner: FileBackend::new(file).map_err(std::io::Error::other)?,
             pending: AtomicU64::new(0),
             wake,
+            failed,
         })
     }
 
@@ -95,7 +103,16 @@ impl StorageBackend for Backend {
 
     fn sync_data(&self) -> Result<(), std::io::Error> {
         self.pending.store(0, Ordering::Relaxed);
-        self.inner.sync_data()
+        let result = self.inner.sync_data();
+        let early = self
+            .failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match early {
+            Some(e) => Err(e),
+            None => result,
+        }
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
