@@ -568,17 +568,25 @@ def main():
         fig["layout_goshelf_mib"] = disk_usage(gs.db) / (1 << 20)
         fig["layout_goshelf_len_mib"] = os.path.getsize(gs.db) / (1 << 20)
         fig["layout_nginx_mib"] = disk_usage(root) / (1 << 20)
-        big = os.path.join(tmp, "big.zip")
-        write_big_zip(big, "example.com/perf/big", "v1.0.0", ds.big_size, 7)
-        big_bytes = os.path.getsize(big)
-        # The zip was just written: without a sync the disk writes it back during the timed
-        # upload, and the figure measures the harness's own file as much as the server.
-        os.sync()
-        dt = upload_file(gs.port, big)
-        fig["ingest_large_mb_per_s"] = big_bytes / (1 << 20) / dt
+        # Three distinct 200 MiB zips (v1.0.1 is the mixed phase's), one at a time: the median
+        # of three, as for the other workloads; one upload moved by up to 2x between runs.
+        rates = []
+        for version, seed in (("v1.0.0", 7), ("v1.0.2", 9), ("v1.0.3", 10)):
+            big = os.path.join(tmp, "big.zip")
+            write_big_zip(big, "example.com/perf/big", version, ds.big_size, seed)
+            big_bytes = os.path.getsize(big)
+            # The zip was just written: without a sync the disk writes it back during the
+            # timed upload, and the figure measures the harness's own file as much as the
+            # server.
+            os.sync()
+            dt = upload_file(gs.port, big)
+            rates.append(big_bytes / (1 << 20) / dt)
+            distinct += big_bytes
+            os.remove(big)
+        fig["ingest_large_mb_per_s_runs"] = rates
+        fig["ingest_large_mb_per_s"] = med(rates)
         fig["ingest_large_zip_mib"] = big_bytes / (1 << 20)
         fig["ingest_peak_rss_mib"] = rss_kib(gs.pid, "VmHWM") / 1024
-        distinct += big_bytes
         log(f"ingest: {fig['ingest_small_versions_per_s']:.0f} versions/s, "
             f"{fig['ingest_large_mb_per_s']:.0f} MB/s, peak RSS {fig['ingest_peak_rss_mib']:.1f} MiB")
         gs.stop()
@@ -764,8 +772,9 @@ def render(rep):
                      f"<= 1.05x: {verdict(r <= 1.05)} |")
     row("ingest, small versions (16 connections)", "ingest_small_versions_per_s", "{:,.0f} versions/s",
         f">= 300: {verdict(f.get('ingest_small_versions_per_s', 0) >= 300)}")
-    row(f"ingest, one {f.get('ingest_large_zip_mib', 0):.0f} MiB zip", "ingest_large_mb_per_s", "{:,.0f} MiB/s",
-        f">= 150: {verdict(f.get('ingest_large_mb_per_s', 0) >= 150)}")
+    runs = ", ".join(f"{r:.0f}" for r in f.get("ingest_large_mb_per_s_runs", []))
+    row(f"ingest, one {f.get('ingest_large_zip_mib', 0):.0f} MiB zip (median of {runs})", "ingest_large_mb_per_s",
+        "{:,.0f} MiB/s", f">= 150: {verdict(f.get('ingest_large_mb_per_s', 0) >= 150)}")
     row("peak RSS during ingest", "ingest_peak_rss_mib", "{:.1f} MiB")
     row(f"RSS idle, {f.get('versions_stored', 0):,} versions", "idle_rss_mib", "{:.1f} MiB",
         f"< 20 MiB: {verdict(f.get('idle_rss_mib', 99) < 20)}")

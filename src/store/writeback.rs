@@ -25,7 +25,7 @@ use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
 
 /// Bytes written by redb between two wake-ups of the writeback thread.
-pub const STEP: u64 = 8 << 20;
+pub const STEP: u64 = 32 << 20;
 
 /// redb's file backend, with early writeback.
 #[derive(Debug)]
