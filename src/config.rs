@@ -62,8 +62,8 @@ pub struct RawConfig {
     /// Plain HTTP answers 308 to the HTTPS URL instead of serving (`true`/`false`).
     #[serde(default, deserialize_with = "bool_or_string")]
     pub redirect_http: Option<String>,
-    /// Compact the file when the server stops, if redb's growth left it much longer than its
-    /// pages in use (`true`/`false`).
+    /// Compact the file when the server stops, if holes left by redb's growth make it much
+    /// longer than its blocks on disk (`true`/`false`).
     #[serde(default, deserialize_with = "bool_or_string")]
     pub compact_on_stop: Option<String>,
 }

@@ -4,7 +4,7 @@
 //! kernel keeps them all dirty in the page cache (its background writeback starts at 10 % of
 //! RAM or after 30 s), and the commit's `fsync` then waits for the whole write to reach the
 //! disk while the CPU has nothing to do. Here, every `STEP` bytes that redb writes wake a
-//! thread that calls `fdatasync` on its own read-only handle to the file, so the disk writes
+//! thread that calls `fdatasync` on its own handle to the file, so the disk writes
 //! the pages while the upload is still being hashed and copied, and the commit's `fsync` finds
 //! little left.
 //!
@@ -14,7 +14,6 @@
 //! the commit fails as it would have: since Linux 4.13 redb's own handle sees the error too,
 //! but older kernels report a write error to the first `fsync` only, which may be ours.
 
-use std::fs::File;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,8 +39,8 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// Opens (creating when absent) `path` for redb, and a second, read-only handle for the
-    /// writeback thread.
+    /// Opens (creating when absent) `path` for redb, and a second handle for the writeback
+    /// thread.
     ///
     /// # Errors
     /// I/O errors opening the file or starting the thread.
@@ -53,8 +52,9 @@ impl Backend {
             .truncate(false)
             .open(path)?;
         // A separate open file description: it takes no locks, so it cannot hold or release
-        // any of redb's.
-        let flusher = File::open(path)?;
+        // any of redb's. Opened for writing, though nothing is written with it: Windows
+        // flushes only handles with write access, and a failed flush fails the next commit.
+        let flusher = std::fs::OpenOptions::new().write(true).open(path)?;
         let (wake, woken) = sync_channel::<()>(1);
         let failed = Arc::new(Mutex::new(None));
         let report = Arc::clone(&failed);
