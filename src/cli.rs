@@ -1,6 +1,6 @@
 //! The command line: `goshelf serve`, with one fn per subcommand.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -347,12 +347,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http::authn::flush_token_uses(&last).await;
         http::ui::flush_downloads(&last).await;
         drop(last);
-        // Aborted tasks are dropped when next polled: this one must not hold the store.
-        let _ = flusher.await;
         Ok::<_, anyhow::Error>(store)
     })?;
-    // Ends every task and waits for blocking ones still running (an upload being published,
-    // a spool file being removed, facts being warmed): after this the store is ours alone.
+    // Drops every task (the aborted flusher too) and waits for blocking ones still running
+    // (an upload being published, a spool file being removed, facts being warmed): after
+    // this the store is ours alone.
     drop(runtime);
     if config.compact_on_stop {
         compact_at_stop(store)?;
@@ -412,7 +411,7 @@ fn compact_at_stop(store: Arc<Store>) -> anyhow::Result<()> {
     })?;
     match result {
         Ok(_) => {
-            let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let after = file_len(&path);
             tracing::info!(
                 file_mib = after >> 20,
                 seconds = format!("{:.1}", t0.elapsed().as_secs_f64()),
@@ -636,12 +635,17 @@ fn verify(args: &TargetArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The length of the file at `path`, 0 when it cannot be read (for messages only).
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
 fn compact(args: &DbArg) -> anyhow::Result<()> {
-    let before = std::fs::metadata(&args.db).map(|m| m.len()).unwrap_or(0);
+    let before = file_len(&args.db);
     let mut store = open_existing(&args.db)?;
     store.compact()?;
     drop(store);
-    let after = std::fs::metadata(&args.db).map(|m| m.len()).unwrap_or(0);
+    let after = file_len(&args.db);
     println!(
         "compact: {} bytes before, {after} bytes after ({} reclaimed)",
         before,

@@ -29,7 +29,7 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 pub use accounts::{
     token_hash, MemberInfo, OwnerInfo, OwnerUpdate, Quota, TokenCheck, TokenInfo, UserInfo,
 };
-pub use backup::{FileSpace, COMPACT_MIN_HOLES};
+pub use backup::FileSpace;
 pub use blobs::{BlobReader, Layout, Place, CHUNK_SIZE};
 pub use browse::VersionBrief;
 pub use modules::{NewVersion, VersionLookup, ZipLookup};
