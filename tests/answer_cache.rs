@@ -88,6 +88,68 @@ fn cached_answers_follow_every_write_at_once() {
     assert!(count("info", 410) >= 2, "{metrics}");
 }
 
+/// Zips of up to `fast::MAX_ZIP_ENTRY` are cached too: the same bytes and headers from the
+/// cache, every `GET` still a download (shown by the UI), ranges and revalidations still the
+/// handler's, and a delete shows at once.
+#[test]
+fn cached_zips_follow_writes_and_count_their_downloads() {
+    let s = TestServer::start();
+    // Several stored pieces: the cached answer is gathered from them.
+    let zip = mz("example.com/cache/z", "v1.0.0").file(
+        "data.bin",
+        &crate::support::incompressible("cache-z", 60_000),
+    );
+    s.upload("admin", &zip);
+    let bytes = zip.bytes();
+    let url = format!("{}/example.com/cache/z/@v/v1.0.0.zip", s.base("admin"));
+    let first = http::get(&url);
+    assert_eq!(first.status, 200);
+    assert!(first.body == bytes, "the zip's bytes");
+    for _ in 0..2 {
+        let again = http::get(&url);
+        assert_eq!(again.status, 200);
+        assert!(again.body == bytes, "the zip's bytes, from the cache");
+        for h in [
+            "content-type",
+            "etag",
+            "last-modified",
+            "content-length",
+            "cache-control",
+        ] {
+            assert_eq!(again.header(h), first.header(h), "{h}");
+        }
+    }
+    // Not downloads: a HEAD, a range, a revalidation; each answered right.
+    let head = http::head(&url);
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(bytes.len().to_string().as_str())
+    );
+    let part = http::curl(&Auth::None, &["-H", "Range: bytes=100-199", &url]);
+    assert_eq!(part.status, 206, "{part:?}");
+    assert!(part.body == bytes[100..200], "the range's bytes");
+    let etag = first.header("etag").unwrap().to_owned();
+    let same = http::curl(
+        &Auth::None,
+        &["-H", &format!("If-None-Match: {etag}"), &url],
+    );
+    assert_eq!(same.status, 304, "{same:?}");
+    assert!(same.body.is_empty());
+    let page = http::get(&format!(
+        "{}/ui/admin/example.com/cache/z/@v/v1.0.0",
+        s.url()
+    ))
+    .text();
+    assert!(page.contains("· 3 downloads"), "{page}");
+
+    assert_eq!(
+        s.delete("admin", "example.com/cache/z", "v1.0.0").status,
+        204
+    );
+    assert_eq!(get_twice(&url).0, 410);
+}
+
 #[test]
 fn answers_with_credentials_are_checked_every_time() {
     let s = TestServer::start();

@@ -66,6 +66,18 @@ fn get(path: &str) -> String {
 fn cached_answers_on_the_wire_are_hypers_answers() {
     let s = TestServer::start();
     s.upload("admin", &mz("example.com/wire/m", "v1.0.0"));
+    // Zips: one stored value; several pieces (gathered into one cached answer); and one
+    // over the cached size, read from the store each time.
+    let medium = mz("example.com/wire/m", "v1.1.0").file(
+        "data.bin",
+        &crate::support::incompressible("wire-m", 60_000),
+    );
+    let large = mz("example.com/wire/m", "v1.2.0").file(
+        "data.bin",
+        &crate::support::incompressible("wire-l", 200_000),
+    );
+    s.upload("admin", &medium);
+    s.upload("admin", &large);
     let base = "/api/packages/admin/go/example.com/wire";
     let paths = [
         format!("{base}/m/@v/list"),
@@ -74,14 +86,24 @@ fn cached_answers_on_the_wire_are_hypers_answers() {
         format!("{base}/m/@latest"),
         format!("{base}/@v/list"),
         format!("{base}/m/@v/v9.9.9.info"),
+        format!("{base}/m/@v/v1.0.0.zip"),
+        format!("{base}/m/@v/v1.1.0.zip"),
+        format!("{base}/m/@v/v1.2.0.zip"),
+        format!("{base}/m/@v/v9.9.9.zip"),
     ];
     for path in &paths {
         for method in ["GET", "HEAD"] {
             let request = format!("{method} {path} HTTP/1.1\r\nHost: goshelf\r\n\r\n");
-            let answers: Vec<(String, Vec<u8>)> = (0..3)
-                .map(|_| {
+            // The third through hyper (a `Connection` header hands the connection over),
+            // which answers from the same cache.
+            let via_hyper = format!(
+                "{method} {path} HTTP/1.1\r\nHost: goshelf\r\nConnection: keep-alive\r\n\r\n"
+            );
+            let answers: Vec<(String, Vec<u8>)> = [&request, &request, &via_hyper, &request]
+                .iter()
+                .map(|r| {
                     let mut c = connect(&s);
-                    c.write_all(request.as_bytes()).unwrap();
+                    c.write_all(r.as_bytes()).unwrap();
                     read_response(&mut c, &mut Vec::new(), method == "HEAD")
                 })
                 .collect();
@@ -96,7 +118,16 @@ fn cached_answers_on_the_wire_are_hypers_answers() {
                 .contains("\r\nx-content-type-options: nosniff\r\n"));
             assert_eq!(answers[0], answers[1], "{method} {path}");
             assert_eq!(answers[1], answers[2], "{method} {path}");
+            assert_eq!(answers[2], answers[3], "{method} {path}");
         }
+    }
+    let zips = [(1, &medium), (2, &large)];
+    for (minor, zip) in zips {
+        let mut c = connect(&s);
+        c.write_all(get(&format!("{base}/m/@v/v1.{minor}.0.zip")).as_bytes())
+            .unwrap();
+        let (_, body) = read_response(&mut c, &mut Vec::new(), false);
+        assert!(body == zip.bytes(), "v1.{minor}.0's bytes");
     }
     // A deleted version's 410, cached the same way.
     assert_eq!(

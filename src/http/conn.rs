@@ -211,8 +211,15 @@ async fn serve_connection(
             }
             out.clear();
             match answer(&state, &buf, &mut out) {
-                Answer::Written(used) => {
-                    if io.write_all(&out).await.is_err() {
+                Answer::Written(used, body) => {
+                    let written = match body {
+                        None => io.write_all(&out).await,
+                        Some(body) => {
+                            let mut queue = vec![Bytes::copy_from_slice(&out), body];
+                            write_queue(&mut io, &mut queue).await
+                        }
+                    };
+                    if written.is_err() {
                         return;
                     }
                     buf.advance(used);
@@ -266,8 +273,9 @@ const READ_SIZE: usize = 4096;
 
 /// What became of the request at the start of the buffer.
 enum Answer {
-    /// Answered from the cache; the request took this many bytes.
-    Written(usize),
+    /// Answered from the cache; the request took this many bytes. The answer is in `out`,
+    /// but for a large body, to be written after it.
+    Written(usize, Option<Bytes>),
     /// Ours, not in the cache: the handler computes it (`fast::serve`, which may cache it).
     Compute(usize, Box<Request<Body>>, String, String),
     /// Its head is not complete yet.
@@ -302,26 +310,28 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
     };
     let head = method == Method::HEAD;
     // Only GOPROXY answers are ever cached (by `fast::serve`, under the path it was given),
-    // so a hit needs no more checking of the path; a miss does.
-    if !path.ends_with(".zip") {
-        if let Some((status, len)) =
-            state
-                .answers
-                .write_hit(path, state.store.generation(), head, &date(), out)
-        {
-            let sent = if head { 0 } else { len };
-            state
-                .metrics
-                .record(metrics::route_of(method.as_str(), path), status, sent);
-            crate::logging::request(
-                method.as_str(),
-                path,
-                status,
-                Some(len),
-                start.elapsed().as_secs_f64() * 1000.0,
-            );
-            return Answer::Written(used);
-        }
+    // so a hit needs no more checking of the path; a miss does. A zip asked for in part or
+    // on condition is the handler's (`fast::conditional`).
+    let hit = if path.ends_with(".zip") && req.headers.iter().any(|h| conditional_header(h.name)) {
+        None
+    } else {
+        state
+            .answers
+            .write_hit(state, path, state.store.generation(), head, &date(), out)
+    };
+    if let Some(hit) = hit {
+        let sent = if head { 0 } else { hit.len };
+        state
+            .metrics
+            .record(metrics::route_of(method.as_str(), path), hit.status, sent);
+        crate::logging::request(
+            method.as_str(),
+            path,
+            hit.status,
+            Some(hit.len),
+            start.elapsed().as_secs_f64() * 1000.0,
+        );
+        return Answer::Written(used, hit.body);
     }
     let Some((owner, tail)) = fast::goproxy_read(&method, path) else {
         return Answer::NotOurs;
@@ -330,6 +340,13 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
         Some(request) => Answer::Compute(used, Box::new(request), owner, tail),
         None => Answer::NotOurs,
     }
+}
+
+/// `fast::conditional` for a header of a raw head.
+fn conditional_header(name: &str) -> bool {
+    ["range", "if-range", "if-none-match"]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
 }
 
 /// Whether a partial head starts as a GOPROXY read would (or is too short to tell).

@@ -9,15 +9,20 @@
 //!   filters (each request otherwise clones its header map and tries filters in turn). The
 //!   warp route stays, with the same handler, for requests that reach it another way (tests
 //!   through `warp::test`, odd spellings of the path): one handler, two ways in.
-//! - **Answer cache**: anonymous answers that are small (at most `MAX_ENTRY` bytes) and
-//!   final (200, 404 and 410; never a zip, never an error of the server) are kept by request
-//!   path. An entry is used only while the store's `generation` is the one read before the
+//! - **Answer cache**: anonymous answers that are small and final (200, 404 and 410, never
+//!   an error of the server) are kept by request path: text answers up to `MAX_ENTRY` bytes,
+//!   and zips up to `MAX_ZIP_ENTRY` on a shelf of their own (`ZIP_BUDGET`), whose cached
+//!   `GET`s still count as downloads. A zip asked for in part or on condition (`Range`,
+//!   `If-Range`, `If-None-Match`) is always the handler's. Answered from the store, a small
+//!   zip cost three times nginx's CPU per request (redb lookups, headers, a copy of its
+//!   pieces); from the cache it costs what a `.info` does. An entry is used only while the store's `generation` is the one read before the
 //!   answer was computed; any write to the store that can change an answer (an upload, a
 //!   delete, a visibility change, an account change) changes it, so nothing stale is ever
 //!   served and a new version shows at once. The periodic flushes of download counts and
 //!   tokens' last-used times, and the UI's zip facts, do not (`Store::commit_txn_unseen`).
-//!   The cache is bounded by bytes (`BUDGET`); when full, it starts again empty, so a client
-//!   asking for endless distinct paths costs memory up to the budget and no more.
+//!   Each shelf is bounded by bytes (`BUDGET`, `ZIP_BUDGET`); when full, entries are evicted
+//!   to make room, so a client asking for endless distinct paths costs memory up to the
+//!   budgets (12 MiB in all) and no more.
 //!
 //! Requests with credentials never touch the cache: they are checked (401, 403, 429) every time.
 //! "Credentials" means an `Authorization` header, the only thing `authn::authenticate_optional`
@@ -28,74 +33,151 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
-use warp::http::{header, HeaderValue, Method, Request, StatusCode};
+use warp::http::{header, HeaderMap, Method, Request, StatusCode};
 use warp::hyper::Body;
 use warp::reply::Response;
 
 use super::{goproxy, into_response, AppState, Peer};
+use crate::web::facts::FactsKey;
 
-/// The largest answer kept.
+/// The largest text answer kept.
 pub const MAX_ENTRY: usize = 16 << 10;
-/// Bytes of paths and answers kept in all (a few thousand answers).
+/// Bytes of paths and text answers kept in all (a few thousand answers).
 pub const BUDGET: usize = 4 << 20;
+/// The largest zip kept. Most modules' zips are smaller (85 % of the harness's graph, whose
+/// sizes are log-normal around 24 KiB); larger ones are read from the store each time, where
+/// the per-request cost is small next to their bytes.
+pub const MAX_ZIP_ENTRY: usize = 128 << 10;
+/// Bytes of paths and zip answers kept in all.
+pub const ZIP_BUDGET: usize = 8 << 20;
 /// Per-entry bookkeeping counted against the budget besides path and body.
 const ENTRY_OVERHEAD: usize = 96;
+
+/// The headers a kept answer may have: the two of every text answer, and a zip's.
+const KEPT_HEADERS: [header::HeaderName; 6] = [
+    header::CONTENT_TYPE,
+    header::CACHE_CONTROL,
+    header::ACCEPT_RANGES,
+    header::ETAG,
+    header::LAST_MODIFIED,
+    header::CONTENT_LENGTH,
+];
 
 /// A cached answer.
 struct Cached {
     status: StatusCode,
-    content_type: HeaderValue,
-    cache_control: HeaderValue,
+    /// As the handler gave them (`finish` adds `x-content-type-options`).
+    headers: HeaderMap,
     body: Bytes,
-    /// Its header lines but `Date` as `conn` writes them, made once.
+    /// Its header lines but `Date` as `conn` writes them (and as hyper does), made once.
     lines: Bytes,
+    /// For a zip's 200: the version whose download count a `GET` of it adds to.
+    download: Option<Arc<FactsKey>>,
 }
 
 impl Cached {
     fn new(
         status: StatusCode,
-        content_type: HeaderValue,
-        cache_control: HeaderValue,
+        headers: HeaderMap,
         body: Bytes,
+        download: Option<Arc<FactsKey>>,
     ) -> Self {
-        let mut lines = Vec::with_capacity(160);
+        let mut lines = Vec::with_capacity(256);
         status_line(status, &mut lines);
-        lines.extend_from_slice(b"content-type: ");
-        lines.extend_from_slice(content_type.as_bytes());
-        lines.extend_from_slice(b"\r\ncache-control: ");
-        lines.extend_from_slice(cache_control.as_bytes());
-        lines.extend_from_slice(b"\r\nx-content-type-options: nosniff\r\ncontent-length: ");
-        lines.extend_from_slice(body.len().to_string().as_bytes());
-        lines.extend_from_slice(b"\r\n");
+        for (name, value) in &headers {
+            lines.extend_from_slice(name.as_str().as_bytes());
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(value.as_bytes());
+            lines.extend_from_slice(b"\r\n");
+        }
+        lines.extend_from_slice(b"x-content-type-options: nosniff\r\n");
+        if !headers.contains_key(header::CONTENT_LENGTH) {
+            lines.extend_from_slice(b"content-length: ");
+            lines.extend_from_slice(body.len().to_string().as_bytes());
+            lines.extend_from_slice(b"\r\n");
+        }
         Self {
             status,
-            content_type,
-            cache_control,
+            headers,
             body,
             lines: lines.into(),
+            download,
         }
     }
 
     fn response(&self) -> Response {
         let mut resp = Response::new(Body::from(self.body.clone()));
         *resp.status_mut() = self.status;
-        let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, self.content_type.clone());
-        h.insert(header::CACHE_CONTROL, self.cache_control.clone());
+        *resp.headers_mut() = self.headers.clone();
         resp
     }
 }
 
-#[derive(Default)]
-struct Inner {
+/// Answers computed at one store generation, within a byte budget.
+struct Shelf {
     /// The store generation every entry was computed at.
     generation: u64,
     bytes: usize,
-    map: HashMap<Box<str>, Cached>,
+    budget: usize,
+    map: HashMap<Box<str>, Arc<Cached>>,
+}
+
+impl Shelf {
+    fn new(budget: usize) -> Self {
+        Self {
+            generation: 0,
+            bytes: 0,
+            budget,
+            map: HashMap::new(),
+        }
+    }
+
+    fn get(&self, path: &str, generation: u64) -> Option<Arc<Cached>> {
+        if self.generation != generation {
+            return None;
+        }
+        self.map.get(path).cloned()
+    }
+
+    /// Keeps an answer computed after reading `generation`. An answer from an older
+    /// generation is dropped; one from a newer generation first empties the shelf. When the
+    /// budget is reached, entries go in the map's order (in effect at random) until the new
+    /// one fits: under a working set larger than the budget, part of it still hits, where
+    /// least-recently-used would evict every entry before its next use in a repeated sweep
+    /// (a `go mod download` of more zips than fit).
+    fn insert(&mut self, path: &str, generation: u64, entry: Cached) {
+        let needed = weight(path, &entry);
+        if generation < self.generation || needed > self.budget {
+            return;
+        }
+        if generation > self.generation {
+            self.map.clear();
+            self.bytes = 0;
+            self.generation = generation;
+        }
+        if let Some(old) = self.map.remove(path) {
+            self.bytes -= weight(path, &old);
+        }
+        while self.bytes + needed > self.budget {
+            let Some(key) = self.map.keys().next().cloned() else {
+                break;
+            };
+            if let Some(old) = self.map.remove(&key) {
+                self.bytes -= weight(&key, &old);
+            }
+        }
+        self.bytes += needed;
+        self.map.insert(path.into(), Arc::new(entry));
+    }
+}
+
+/// What an entry is counted for against its budget.
+fn weight(path: &str, entry: &Cached) -> usize {
+    path.len() + entry.body.len() + entry.lines.len() + ENTRY_OVERHEAD
 }
 
 /// Appends the HTTP/1.1 status line of `status`, as hyper writes it.
@@ -107,80 +189,110 @@ pub fn status_line(status: StatusCode, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Small anonymous GOPROXY answers by request path, valid for one store generation.
-#[derive(Default)]
+/// A cached answer written by `conn`.
+pub struct Hit {
+    pub status: u16,
+    /// The body's length (what `content-length` says, also for `HEAD`).
+    pub len: u64,
+    /// The body when it was too large to copy into `out`: to be written after it.
+    pub body: Option<Bytes>,
+}
+
+/// A body up to this size is copied after the head; a larger one is written from where it is.
+const COPY_BODY: usize = 4 << 10;
+
+/// Small anonymous GOPROXY answers by request path, valid for one store generation: text
+/// answers (`list`, `.info`, `.mod`, `@latest`, 404s and 410s) on one shelf, zips on another,
+/// so that zips never push out the answers every build asks for.
 pub struct AnswerCache {
-    inner: Mutex<Inner>,
+    text: Mutex<Shelf>,
+    zips: Mutex<Shelf>,
+}
+
+impl Default for AnswerCache {
+    fn default() -> Self {
+        Self {
+            text: Mutex::new(Shelf::new(BUDGET)),
+            zips: Mutex::new(Shelf::new(ZIP_BUDGET)),
+        }
+    }
 }
 
 impl AnswerCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    fn shelf(&self, path: &str) -> std::sync::MutexGuard<'_, Shelf> {
+        let shelf = if path.ends_with(".zip") {
+            &self.zips
+        } else {
+            &self.text
+        };
+        shelf.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The answer for `path` if it was computed at store generation `generation`.
-    fn get(&self, path: &str, generation: u64) -> Option<Response> {
-        let inner = self.lock();
-        if inner.generation != generation {
-            return None;
-        }
-        inner.map.get(path).map(Cached::response)
+    /// The answer for `path` if it was computed at store generation `generation`, and the
+    /// version whose download it is (a zip's 200).
+    fn get(&self, path: &str, generation: u64) -> Option<(Response, Option<Arc<FactsKey>>)> {
+        let c = self.shelf(path).get(path, generation)?;
+        Some((c.response(), c.download.clone()))
     }
 
-    /// Writes the whole HTTP/1.1 response for `path` into `out` if it was computed at store
+    /// Writes the HTTP/1.1 response for `path` into `out` if it was computed at store
     /// generation `generation`: status line, the headers the hyper path sends (`finish` adds
-    /// `x-content-type-options`), `date`, and the body unless `head_only`. Returns the status
-    /// and the body's length.
+    /// `x-content-type-options`), `date`, and the body unless `head_only` (a large body is
+    /// handed back instead, to be written from where it is). A `GET` of a zip counts as its
+    /// download.
     pub fn write_hit(
         &self,
+        state: &AppState,
         path: &str,
         generation: u64,
         head_only: bool,
         date: &[u8],
         out: &mut Vec<u8>,
-    ) -> Option<(u16, u64)> {
-        let (status, lines, body) = {
-            let inner = self.lock();
-            if inner.generation != generation {
-                return None;
-            }
-            let c = inner.map.get(path)?;
-            (c.status, c.lines.clone(), c.body.clone())
-        };
-        out.extend_from_slice(&lines);
+    ) -> Option<Hit> {
+        let c = self.shelf(path).get(path, generation)?;
+        out.extend_from_slice(&c.lines);
         out.extend_from_slice(b"date: ");
         out.extend_from_slice(date);
         out.extend_from_slice(b"\r\n\r\n");
+        let mut body = None;
         if !head_only {
-            out.extend_from_slice(&body);
+            if c.body.len() <= COPY_BODY {
+                out.extend_from_slice(&c.body);
+            } else {
+                body = Some(c.body.clone());
+            }
+            if let Some(key) = &c.download {
+                state.ui.downloads.record_key(key);
+            }
         }
-        Some((status.as_u16(), body.len() as u64))
+        Some(Hit {
+            status: c.status.as_u16(),
+            len: c.body.len() as u64,
+            body,
+        })
     }
 
-    /// Keeps an answer computed after reading `generation`. An answer from an older
-    /// generation is dropped; one from a newer generation first empties the cache.
     fn insert(&self, path: &str, generation: u64, entry: Cached) {
-        let weight = path.len() + entry.body.len() + ENTRY_OVERHEAD;
-        let mut inner = self.lock();
-        if generation < inner.generation {
-            return;
-        }
-        if generation > inner.generation || inner.bytes + weight > BUDGET {
-            inner.map.clear();
-            inner.bytes = 0;
-            inner.generation = generation;
-        }
-        if inner.map.insert(path.into(), entry).is_none() {
-            inner.bytes += weight;
-        }
+        self.shelf(path).insert(path, generation, entry);
     }
 
-    /// Entries and bytes held (tests, metrics).
+    /// Entries and bytes held, text and zips together (tests, metrics).
     #[must_use]
     pub fn usage(&self) -> (usize, usize) {
-        let inner = self.lock();
-        (inner.map.len(), inner.bytes)
+        [&self.text, &self.zips].iter().fold((0, 0), |(n, b), s| {
+            let s = s.lock().unwrap_or_else(PoisonError::into_inner);
+            (n + s.map.len(), b + s.bytes)
+        })
     }
+}
+
+/// Whether a request asks for part of an answer, or for it only if changed: such requests
+/// of a zip are answered by the handler, not from the cache (text answers ignore them).
+#[must_use]
+pub fn conditional(headers: &HeaderMap) -> bool {
+    [header::RANGE, header::IF_RANGE, header::IF_NONE_MATCH]
+        .iter()
+        .any(|h| headers.contains_key(h))
 }
 
 /// `(owner, tail)` of a GOPROXY read (`GET`/`HEAD /api/packages/{owner}/go/{tail}`), else
@@ -199,21 +311,30 @@ pub fn goproxy_read(method: &Method, path: &str) -> Option<(String, String)> {
     Some((owner.to_owned(), tail.to_owned()))
 }
 
-/// Whether an answer may be kept: final statuses, the two headers every GOPROXY text answer
-/// has and nothing else, a known small length.
-fn cacheable(resp: &Response) -> bool {
+/// Whether an answer may be kept: a final status (200, 404, 410), no header but the ones
+/// GOPROXY answers have (`KEPT_HEADERS`, with a type and a cache policy), and a length of at
+/// most `max` bytes: the body's known size, or its `content-length` (a zip of several stored
+/// pieces is a stream, gathered by `keep`); when it has both, they agree (a zip's `HEAD`
+/// answer has none of the bytes its length announces).
+fn cacheable(resp: &Response, max: usize) -> bool {
     use warp::hyper::body::HttpBody;
+    let h = resp.headers();
+    let declared = h
+        .get(header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|v| v.parse::<u64>().ok()));
+    let len = match (declared, resp.body().size_hint().exact()) {
+        (Some(Some(n)), Some(m)) if n != m => return false,
+        (Some(Some(n)), _) | (None, Some(n)) => n,
+        (Some(None), _) | (None, None) => return false,
+    };
     matches!(
         resp.status(),
         StatusCode::OK | StatusCode::NOT_FOUND | StatusCode::GONE
-    ) && resp.headers().len() == 2
-        && resp.headers().contains_key(header::CONTENT_TYPE)
-        && resp.headers().contains_key(header::CACHE_CONTROL)
-        && resp
-            .body()
-            .size_hint()
-            .exact()
-            .is_some_and(|n| n <= MAX_ENTRY as u64)
+    ) && h.contains_key(header::CONTENT_TYPE)
+        && h.contains_key(header::CACHE_CONTROL)
+        && h.keys().all(|k| KEPT_HEADERS.contains(k))
+        && h.len() == h.keys_len()
+        && len <= max as u64
 }
 
 /// Answers a GOPROXY read (`goproxy_read` matched), from the cache when it can.
@@ -228,24 +349,29 @@ pub async fn serve(
     let (parts, _body) = req.into_parts();
     let path = parts.uri.path();
     let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
-    let use_cache = anonymous && parts.uri.query().is_none() && !tail.ends_with(".zip");
+    let zip = tail.ends_with(".zip");
+    let use_cache =
+        anonymous && parts.uri.query().is_none() && !(zip && conditional(&parts.headers));
     let resp = if use_cache {
         let generation = state.store.generation();
-        if let Some(hit) = state.answers.get(path, generation) {
+        if let Some((hit, download)) = state.answers.get(path, generation) {
+            if let (Some(key), true) = (download, parts.method == Method::GET) {
+                state.ui.downloads.record_key(&key);
+            }
             hit
         } else {
             let resp = into_response(
                 goproxy::handle(
                     state.clone(),
-                    owner,
-                    tail,
+                    owner.clone(),
+                    tail.clone(),
                     parts.method.clone(),
                     parts.headers.clone(),
                     Some(peer),
                 )
                 .await,
             );
-            keep(&state, path, generation, resp).await
+            keep(&state, path, &owner, &tail, generation, resp).await
         }
     } else {
         into_response(
@@ -264,31 +390,50 @@ pub async fn serve(
 }
 
 /// Puts a cacheable answer into the cache and gives it back.
-async fn keep(state: &AppState, path: &str, generation: u64, resp: Response) -> Response {
-    if !cacheable(&resp) {
+async fn keep(
+    state: &AppState,
+    path: &str,
+    owner: &str,
+    tail: &str,
+    generation: u64,
+    resp: Response,
+) -> Response {
+    let zip = tail.ends_with(".zip");
+    if !cacheable(&resp, if zip { MAX_ZIP_ENTRY } else { MAX_ENTRY }) {
         return resp;
     }
     let (parts, body) = resp.into_parts();
-    // A body of known small size is in memory already: this completes at once.
+    // A small body: in memory already, or a zip's few stored pieces, read inline from the
+    // store (see `goproxy`), so this completes at once and copies at most `MAX_ZIP_ENTRY`.
     let body = match warp::hyper::body::to_bytes(body).await {
         Ok(b) => b,
         Err(e) => return super::error::ApiError::internal("reading an answer", &e).into_response(),
     };
-    let (Some(content_type), Some(cache_control)) = (
-        parts.headers.get(header::CONTENT_TYPE),
-        parts.headers.get(header::CACHE_CONTROL),
-    ) else {
+    let declared = parts.headers.get(header::CONTENT_LENGTH);
+    if declared.is_some_and(|v| v.as_bytes() != body.len().to_string().as_bytes()) {
+        // Cut short: not kept; written as it is, the connection ends after it.
         return Response::from_parts(parts, Body::from(body));
+    }
+    // A zip's bytes may be redb's page itself, which holds the read snapshot it came from
+    // (`BlobReader::bytes_at`): kept, it would keep redb from reusing any page freed since.
+    // The cache keeps a copy.
+    let body = if zip {
+        Bytes::copy_from_slice(&body)
+    } else {
+        body
+    };
+    // A zip's 200 counts a download at every `GET` served from the cache, as the handler
+    // counts one for every `GET` it answers.
+    let download = match goproxy::parse_request(tail) {
+        Ok(goproxy::ProxyRequest::Zip { module, version }) if parts.status == StatusCode::OK => {
+            Some(Arc::new((owner.to_owned(), module, version)))
+        }
+        _ => None,
     };
     state.answers.insert(
         path,
         generation,
-        Cached::new(
-            parts.status,
-            content_type.clone(),
-            cache_control.clone(),
-            body.clone(),
-        ),
+        Cached::new(parts.status, parts.headers.clone(), body.clone(), download),
     );
     Response::from_parts(parts, Body::from(body))
 }
@@ -335,14 +480,44 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warp::http::HeaderValue;
+
+    fn text_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h
+    }
 
     fn entry(body: &'static str) -> Cached {
         Cached::new(
             StatusCode::OK,
-            HeaderValue::from_static("text/plain"),
-            HeaderValue::from_static("no-store"),
+            text_headers(),
             Bytes::from_static(body.as_bytes()),
+            None,
         )
+    }
+
+    /// A zip's 200 as `goproxy::zip` makes it, `len` bytes.
+    fn zip_response(len: usize, body_len: usize) -> Response {
+        let mut r = Response::new(Body::from(vec![b'z'; body_len]));
+        let h = r.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/zip"),
+        );
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        h.insert(header::ETAG, HeaderValue::from_static("\"ab\""));
+        h.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_static("Thu, 01 Jan 2026 00:00:00 GMT"),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        r
     }
 
     async fn body_of(resp: Response) -> Bytes {
@@ -353,7 +528,7 @@ mod tests {
     async fn an_entry_lives_exactly_as_long_as_its_generation() {
         let cache = AnswerCache::default();
         cache.insert("/a", 3, entry("v1.0.0\n"));
-        assert_eq!(body_of(cache.get("/a", 3).unwrap()).await, "v1.0.0\n");
+        assert_eq!(body_of(cache.get("/a", 3).unwrap().0).await, "v1.0.0\n");
         assert!(cache.get("/b", 3).is_none());
         // A write happened: the entry is not served any more.
         assert!(cache.get("/a", 4).is_none());
@@ -363,7 +538,7 @@ mod tests {
         assert!(cache.get("/c", 4).is_none());
         assert!(cache.get("/a", 3).is_none());
         assert_eq!(
-            body_of(cache.get("/a", 4).unwrap()).await,
+            body_of(cache.get("/a", 4).unwrap().0).await,
             "v1.0.0\nv1.1.0\n"
         );
         assert_eq!(cache.usage().0, 1);
@@ -374,11 +549,68 @@ mod tests {
         let cache = AnswerCache::default();
         let body: &'static str = Box::leak("x".repeat(MAX_ENTRY).into_boxed_str());
         for i in 0..(2 * BUDGET / MAX_ENTRY) {
-            cache.insert(&format!("/p{i}"), 1, entry(body));
+            let path = format!("/p{i}");
+            cache.insert(&path, 1, entry(body));
             let (_, bytes) = cache.usage();
             assert!(bytes <= BUDGET, "{bytes} after {i}");
+            assert!(cache.get(&path, 1).is_some(), "the newest entry is kept");
         }
-        assert!(cache.usage().0 > 0);
+        // Room is made by evicting some entries, not all of them.
+        let (n, bytes) = cache.usage();
+        assert!(
+            n >= BUDGET / (MAX_ENTRY + 512) - 1,
+            "{n} entries, {bytes} bytes"
+        );
+    }
+
+    #[tokio::test]
+    async fn zips_have_their_own_shelf_and_count_their_downloads() {
+        let cache = AnswerCache::default();
+        cache.insert("/m/@v/list", 1, entry("v1.0.0\n"));
+        let key = Arc::new(("o".to_owned(), "m".to_owned(), "v1.0.0".to_owned()));
+        let zip = |n: u8| {
+            Cached::new(
+                StatusCode::OK,
+                zip_response(MAX_ZIP_ENTRY, MAX_ZIP_ENTRY).headers().clone(),
+                Bytes::from(vec![n; MAX_ZIP_ENTRY]),
+                Some(Arc::clone(&key)),
+            )
+        };
+        // More zips than their budget holds: the text answer stays, the zips stay within it.
+        for i in 0..(2 * ZIP_BUDGET / MAX_ZIP_ENTRY) {
+            cache.insert(&format!("/m/@v/v1.0.{i}.zip"), 1, zip(1));
+            let zips = cache.zips.lock().unwrap();
+            assert!(zips.bytes <= ZIP_BUDGET, "{} after {i}", zips.bytes);
+        }
+        assert!(cache.get("/m/@v/list", 1).is_some());
+        let last = format!("/m/@v/v1.0.{}.zip", 2 * ZIP_BUDGET / MAX_ZIP_ENTRY - 1);
+        let (resp, download) = cache.get(&last, 1).unwrap();
+        assert_eq!(download.as_deref(), Some(&*key));
+        assert_eq!(
+            resp.headers()[header::CONTENT_LENGTH],
+            MAX_ZIP_ENTRY.to_string().as_str()
+        );
+        assert_eq!(body_of(resp).await.len(), MAX_ZIP_ENTRY);
+        // The head lines are the handler's headers in order, then what `finish` adds.
+        let lines = cache.zips.lock().unwrap().map[last.as_str()].lines.clone();
+        let text = std::str::from_utf8(&lines).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/zip\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!(
+                "content-length: {MAX_ZIP_ENTRY}\r\nx-content-type-options: nosniff\r\n"
+            )),
+            "{text}"
+        );
+        // After a write, nothing of the old generation is served, and the first answer of
+        // the new one empties its shelf.
+        assert!(cache.get(&last, 2).is_none());
+        assert!(cache.get("/m/@v/list", 2).is_none());
+        cache.insert("/m/@v/v2.0.0.zip", 2, zip(2));
+        assert_eq!(cache.zips.lock().unwrap().map.len(), 1);
+        assert!(cache.get("/m/@v/v2.0.0.zip", 2).is_some());
     }
 
     #[test]
@@ -401,32 +633,53 @@ mod tests {
     }
 
     #[test]
-    fn only_small_final_text_answers_are_cacheable() {
+    fn only_small_final_goproxy_answers_are_cacheable() {
         let ok = |status: StatusCode, body: Vec<u8>| {
             let mut r = Response::new(Body::from(body));
             *r.status_mut() = status;
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            *r.headers_mut() = text_headers();
             r
         };
-        assert!(cacheable(&ok(StatusCode::OK, b"v1.0.0\n".to_vec())));
-        assert!(cacheable(&ok(
+        let text = |r: &Response| cacheable(r, MAX_ENTRY);
+        assert!(text(&ok(StatusCode::OK, b"v1.0.0\n".to_vec())));
+        assert!(text(&ok(
             StatusCode::NOT_FOUND,
             b"unknown module x\n".to_vec()
         )));
-        assert!(cacheable(&ok(StatusCode::GONE, b"deleted\n".to_vec())));
-        assert!(!cacheable(&ok(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            b"x".to_vec()
-        )));
-        assert!(!cacheable(&ok(StatusCode::UNAUTHORIZED, b"x".to_vec())));
-        assert!(!cacheable(&ok(StatusCode::OK, vec![b'x'; MAX_ENTRY + 1])));
+        assert!(text(&ok(StatusCode::GONE, b"deleted\n".to_vec())));
+        assert!(!text(&ok(StatusCode::INTERNAL_SERVER_ERROR, b"x".to_vec())));
+        assert!(!text(&ok(StatusCode::UNAUTHORIZED, b"x".to_vec())));
+        assert!(!text(&ok(StatusCode::OK, vec![b'x'; MAX_ENTRY + 1])));
         let mut extra = ok(StatusCode::OK, b"x".to_vec());
         extra
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-        assert!(!cacheable(&extra));
+        assert!(!text(&extra));
+        let mut twice = ok(StatusCode::OK, b"x".to_vec());
+        twice
+            .headers_mut()
+            .append(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        assert!(!text(&twice));
+
+        let zip = |r: &Response| cacheable(r, MAX_ZIP_ENTRY);
+        assert!(zip(&zip_response(3000, 3000)));
+        assert!(zip(&zip_response(MAX_ZIP_ENTRY, MAX_ZIP_ENTRY)));
+        assert!(!zip(&zip_response(MAX_ZIP_ENTRY + 1, MAX_ZIP_ENTRY + 1)));
+        assert!(
+            !text(&zip_response(MAX_ENTRY + 1, MAX_ENTRY + 1)),
+            "a text answer's limit"
+        );
+        // A HEAD answer: the length of bytes it does not have.
+        assert!(!zip(&zip_response(3000, 0)));
+        // A zip of several stored pieces is a stream of the length it declares.
+        let mut streamed = zip_response(3000, 0);
+        let pieces =
+            futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 3000]))]);
+        *streamed.body_mut() = Body::wrap_stream(pieces);
+        assert!(zip(&streamed));
+        *streamed.body_mut() =
+            Body::wrap_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>());
+        streamed.headers_mut().remove(header::CONTENT_LENGTH);
+        assert!(!zip(&streamed), "no known length");
     }
 }

@@ -21,6 +21,16 @@ impl Downloads {
             .or_insert(0) += 1;
     }
 
+    /// `record` for a key at hand (a cached zip's): copied only when first counted.
+    pub fn record_key(&self, key: &FactsKey) {
+        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = map.get_mut(key) {
+            *n += 1;
+        } else {
+            map.insert(key.clone(), 1);
+        }
+    }
+
     /// Counts of a module's versions not yet flushed.
     #[must_use]
     pub fn pending_for(&self, owner: &str, module: &str) -> HashMap<String, u64> {
@@ -56,7 +66,9 @@ mod tests {
         let d = Downloads::default();
         d.record("o", "m", "v1.0.0");
         d.record("o", "m", "v1.0.0");
-        d.record("o", "n", "v1.0.0");
+        d.record_key(&("o".into(), "n".into(), "v1.0.0".into()));
+        d.record_key(&("o".into(), "n".into(), "v1.0.0".into()));
+        assert_eq!(d.pending_for("o", "n").get("v1.0.0"), Some(&2));
         assert_eq!(d.pending_for("o", "m").get("v1.0.0"), Some(&2));
         let taken = d.take();
         assert_eq!(taken.len(), 2);
