@@ -25,6 +25,7 @@ import io
 import json
 import os
 import random
+import resource
 import re
 import shutil
 import statistics
@@ -223,6 +224,9 @@ class Goshelf:
     def pid(self):
         return self.proc.pid  # taskset execs the server, so the pid is the server's
 
+    def cpu_pid(self):
+        return self.proc.pid
+
     def stop(self):
         if self.proc:
             self.proc.terminate()
@@ -233,10 +237,13 @@ class Goshelf:
 class Nginx:
     name = "nginx"
 
-    def __init__(self, root, workdir):
+    def __init__(self, root, workdir, log_buffer=False):
         self.root, self.workdir = root, workdir
         self.proc = None
         self.port = free_port()
+        # nginx's default writes each access log line as it goes; goshelf buffers its request
+        # log (32 KiB or 200 ms). `--nginx-log-buffer` gives nginx the same buffering.
+        self.log_options = " combined buffer=32k flush=200ms" if log_buffer else ""
 
     def start(self):
         conf = os.path.join(self.workdir, "nginx.conf")
@@ -249,7 +256,7 @@ pid {w}/nginx.pid;
 error_log {w}/nginx-error.log;
 events {{ worker_connections 4096; }}
 http {{
-    access_log {w}/nginx-access.log;
+    access_log {w}/nginx-access.log{self.log_options};
     sendfile on;
     tcp_nopush on;
     tcp_nodelay on;
@@ -275,6 +282,11 @@ http {{
         )
         wait_http(self.port, "/", ok=(200, 403, 404))
         return self
+
+    def cpu_pid(self):
+        """The worker, which does all the serving (the master only waits)."""
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
+        return int(out[0])
 
     def rss_total_kib(self):
         total = rss_kib(self.proc.pid)
@@ -387,10 +399,27 @@ UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 BYTES = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 
 
-def run_wrk(port, paths_file, conns, seconds):
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(port, paths_file, conns, seconds, server_pid=None):
+    """One wrk run. Besides wrk's figures: the server's CPU time per request (`server_us`),
+    and the share of its core wrk itself used (`wrk_cpu`): near 1.0, the client, not the
+    server, set the pace."""
     cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "30s",
            "-s", os.path.join(HERE, "paths.lua"), f"http://127.0.0.1:{port}", "--", paths_file]
+    c0 = cpu_seconds(server_pid) if server_pid else None
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    wall = time.monotonic() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / wall
+    server_s = cpu_seconds(server_pid) - c0 if server_pid else None
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
     mbps = float(m.group(1)) * BYTES[m.group(2)] / (1 << 20)
@@ -402,7 +431,8 @@ def run_wrk(port, paths_file, conns, seconds):
     total = int(m.group(1))
     errs = re.search(r"Socket errors: (.*)", out)
     return {"rps": rps, "mbps": mbps, "p99_ms": p99, "non2xx": non2xx, "requests": total,
-            "socket_errors": errs.group(1) if errs else ""}
+            "socket_errors": errs.group(1) if errs else "", "wrk_cpu": wrk_cpu,
+            "server_us": server_s / total * 1e6 if server_s is not None and total else None}
 
 
 def check_status(name, server, run, expect_404):
@@ -464,7 +494,7 @@ def compare(servers, workloads, conns, seconds, runs, results):
         for r in range(runs):
             order = servers if r % 2 == 0 else list(reversed(servers))
             for s in order:
-                res = run_wrk(s.port, pfile, conns, seconds)
+                res = run_wrk(s.port, pfile, conns, seconds, s.cpu_pid())
                 if expect_404 is not None:
                     check_status(name, s.name, res, expect_404)
                 elif res["socket_errors"] or res["non2xx"] > res["requests"] // 3:
@@ -534,6 +564,8 @@ def main():
     ap.add_argument("--seconds", type=int, default=None)
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--skip", default="", help="comma list of phases to skip: gomod,scale,mixed")
+    ap.add_argument("--nginx-log-buffer", action="store_true",
+                    help="nginx buffers its access log as goshelf does (32 KiB or 200 ms); default: nginx's default")
     args = ap.parse_args()
     seconds = args.seconds or (2 if args.quick else 5)
     runs = args.runs or (1 if args.quick else 3)
@@ -541,6 +573,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="goshelf-perf-", dir=os.environ.get("PERF_DIR"))
     t_start = time.monotonic()
     report = {"quick": args.quick, "conns": args.conns, "seconds": seconds, "runs": runs,
+              "nginx_log_buffer": args.nginx_log_buffer,
               "machine": machine(), "load_before": uptime(), "wrk": [], "figures": {}}
     fig = report["figures"]
     gs = ng = None
@@ -598,7 +631,7 @@ def main():
         fig["startup_ms"] = gs.startup_s * 1000
         time.sleep(2)
         fig["idle_rss_mib"] = rss_kib(gs.pid) / 1024
-        ng = Nginx(root, tmp).start()
+        ng = Nginx(root, tmp, args.nginx_log_buffer).start()
         fig["nginx_idle_rss_mib"] = ng.rss_total_kib() / 1024
         log(f"start-up {fig['startup_ms']:.0f} ms, idle RSS {fig['idle_rss_mib']:.1f} MiB "
             f"(nginx {fig['nginx_idle_rss_mib']:.1f} MiB) with {nversions} versions")
@@ -734,7 +767,8 @@ def render(rep):
     f = rep["figures"]
     lines = [
         f"goshelf vs nginx ({'quick' if rep['quick'] else 'full'} run): {rep['conns']} connections, "
-        f"{rep['seconds']}s x {rep['runs']} runs each, alternating; server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}",
+        f"{rep['seconds']}s x {rep['runs']} runs each, alternating; server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}; "
+        f"nginx's access log {'buffered (32 KiB, 200 ms) as goshelf' if rep.get('nginx_log_buffer') else 'unbuffered (its default)'}",
         f"machine: {rep['machine']}",
         f"load before: {rep['load_before']}",
         f"load after:  {rep['load_after']}",
@@ -753,12 +787,28 @@ def render(rep):
         name = w["workload"]
         if name in ("info", "mod", "list", "404"):
             target = f">= 1.5x, p99 < 5 ms: {verdict(ratio >= 1.5 and gp < 5)}"
+            wrk_g = med([x.get("wrk_cpu", 0) for x in w["samples"]["goshelf"]])
+            if ratio < 1.5 and wrk_g >= 0.95:
+                target += f" (client-bound: wrk used {wrk_g:.0%} of its core against goshelf)"
         elif name == "zip 10MiB":
             target = f">= 0.9x: {verdict(ratio >= 0.9)}"
         else:
             target = ""
         u = "req/s" if unit == "rps" else "MiB/s"
         lines.append(f"| {name} | {g:,.0f} {u} | {n:,.0f} {u} | {ratio:.2f}x | {gp:.2f} ms | {npp:.2f} ms | {target} |")
+    if all(x.get("server_us") for w in rep["wrk"] for v in w["samples"].values() for x in v):
+        # Requests per second are capped by whichever side saturates its core first; the
+        # servers' CPU time per request is what each would do with a core to itself.
+        lines += ["", "Server CPU time per request (medians; the inverse of what one core serves) and the "
+                  "share of its core the client (wrk) used:", "",
+                  "| workload | goshelf | nginx | nginx / goshelf | wrk CPU vs goshelf | wrk CPU vs nginx |",
+                  "|---|---|---|---|---|---|"]
+        for w in rep["wrk"]:
+            g = med([x["server_us"] for x in w["samples"]["goshelf"]])
+            n = med([x["server_us"] for x in w["samples"]["nginx"]])
+            wg = med([x["wrk_cpu"] for x in w["samples"]["goshelf"]])
+            wn = med([x["wrk_cpu"] for x in w["samples"]["nginx"]])
+            lines.append(f"| {w['workload']} | {g:.1f} µs | {n:.1f} µs | {n / g:.2f}x | {wg:.0%} | {wn:.0%} |")
     lines.append("")
     lines.append("| figure | value | target |")
     lines.append("|---|---|---|")
