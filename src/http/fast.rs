@@ -22,7 +22,7 @@
 //!   tokens' last-used times, and the UI's zip facts, do not (`Store::commit_txn_unseen`).
 //!   Each shelf is bounded by bytes (`BUDGET`, `ZIP_BUDGET`); when full, entries are evicted
 //!   to make room, so a client asking for endless distinct paths costs memory up to the
-//!   budgets (12 MiB in all) and no more.
+//!   budgets (14 MiB in all) and no more.
 //!
 //! Requests with credentials never touch the cache: they are checked (401, 403, 429) every time.
 //! "Credentials" means an `Authorization` header, the only thing `authn::authenticate_optional`
@@ -46,8 +46,9 @@ use crate::web::facts::FactsKey;
 
 /// The largest text answer kept.
 pub const MAX_ENTRY: usize = 16 << 10;
-/// Bytes of paths and text answers kept in all (a few thousand answers).
-pub const BUDGET: usize = 4 << 20;
+/// Bytes of paths and text answers kept in all, head lines included: about 15,000 answers
+/// (a `.info` with its path and head is about 400 bytes).
+pub const BUDGET: usize = 6 << 20;
 /// The largest zip kept. Most modules' zips are smaller (85 % of the harness's graph, whose
 /// sizes are log-normal around 24 KiB); larger ones are read from the store each time, where
 /// the per-request cost is small next to their bytes.
@@ -123,7 +124,12 @@ struct Shelf {
     generation: u64,
     bytes: usize,
     budget: usize,
-    map: HashMap<Box<str>, Arc<Cached>>,
+    /// Each entry and its place in `keys`.
+    map: HashMap<Arc<str>, (Arc<Cached>, usize)>,
+    /// The paths held, to pick one to evict in constant time.
+    keys: Vec<Arc<str>>,
+    /// xorshift state for that pick.
+    rng: u64,
 }
 
 impl Shelf {
@@ -133,6 +139,8 @@ impl Shelf {
             bytes: 0,
             budget,
             map: HashMap::new(),
+            keys: Vec::new(),
+            rng: 0x9e37_79b9_7f4a_7c15,
         }
     }
 
@@ -140,15 +148,15 @@ impl Shelf {
         if self.generation != generation {
             return None;
         }
-        self.map.get(path).cloned()
+        self.map.get(path).map(|(c, _)| Arc::clone(c))
     }
 
     /// Keeps an answer computed after reading `generation`. An answer from an older
     /// generation is dropped; one from a newer generation first empties the shelf. When the
-    /// budget is reached, entries go in the map's order (in effect at random) until the new
-    /// one fits: under a working set larger than the budget, part of it still hits, where
-    /// least-recently-used would evict every entry before its next use in a repeated sweep
-    /// (a `go mod download` of more zips than fit).
+    /// budget is reached, entries picked at random go until the new one fits: under a
+    /// working set larger than the budget, part of it still hits, where least recently used
+    /// (or first in, first out) would evict every entry before its next use in a repeated
+    /// sweep, such as a `go mod download` of more zips than fit.
     fn insert(&mut self, path: &str, generation: u64, entry: Cached) {
         let needed = weight(path, &entry);
         if generation < self.generation || needed > self.budget {
@@ -156,22 +164,40 @@ impl Shelf {
         }
         if generation > self.generation {
             self.map.clear();
+            self.keys.clear();
             self.bytes = 0;
             self.generation = generation;
         }
-        if let Some(old) = self.map.remove(path) {
+        if let Some((old, at)) = self.map.remove(path) {
             self.bytes -= weight(path, &old);
+            self.forget(at);
         }
-        while self.bytes + needed > self.budget {
-            let Some(key) = self.map.keys().next().cloned() else {
-                break;
-            };
-            if let Some(old) = self.map.remove(&key) {
+        while self.bytes + needed > self.budget && !self.keys.is_empty() {
+            // xorshift64: cheap, and good enough to spread evictions.
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            let at = usize::try_from(self.rng % self.keys.len() as u64).unwrap_or(0);
+            let key = Arc::clone(&self.keys[at]);
+            if let Some((old, _)) = self.map.remove(&*key) {
                 self.bytes -= weight(&key, &old);
             }
+            self.forget(at);
         }
+        let key: Arc<str> = path.into();
+        self.keys.push(Arc::clone(&key));
+        self.map.insert(key, (Arc::new(entry), self.keys.len() - 1));
         self.bytes += needed;
-        self.map.insert(path.into(), Arc::new(entry));
+    }
+
+    /// Takes the path at `at` out of `keys`, moving the last one into its place.
+    fn forget(&mut self, at: usize) {
+        self.keys.swap_remove(at);
+        if let Some(moved) = self.keys.get(at) {
+            if let Some(entry) = self.map.get_mut(&**moved) {
+                entry.1 = at;
+            }
+        }
     }
 }
 
@@ -555,6 +581,19 @@ mod tests {
             assert!(bytes <= BUDGET, "{bytes} after {i}");
             assert!(cache.get(&path, 1).is_some(), "the newest entry is kept");
         }
+        // Replacing entries and evicting keep the shelf's books straight.
+        for i in 0..500 {
+            let path = format!("/p{}", i % 300);
+            cache.insert(&path, 1, entry(&body[..(i * 37) % MAX_ENTRY]));
+        }
+        let text = cache.text.lock().unwrap();
+        assert_eq!(text.keys.len(), text.map.len());
+        for (at, key) in text.keys.iter().enumerate() {
+            assert_eq!(text.map[key].1, at, "{key}");
+        }
+        let sum: usize = text.map.iter().map(|(k, (c, _))| weight(k, c)).sum();
+        assert_eq!(sum, text.bytes);
+        drop(text);
         // Room is made by evicting some entries, not all of them.
         let (n, bytes) = cache.usage();
         assert!(
@@ -592,7 +631,10 @@ mod tests {
         );
         assert_eq!(body_of(resp).await.len(), MAX_ZIP_ENTRY);
         // The head lines are the handler's headers in order, then what `finish` adds.
-        let lines = cache.zips.lock().unwrap().map[last.as_str()].lines.clone();
+        let lines = cache.zips.lock().unwrap().map[last.as_str()]
+            .0
+            .lines
+            .clone();
         let text = std::str::from_utf8(&lines).unwrap();
         assert!(
             text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/zip\r\n"),
