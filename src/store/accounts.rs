@@ -211,10 +211,11 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn has_users(&self) -> Result<bool> {
-        let txn = self.begin_read()?;
-        let users = txn.open_table(schema::USERS)?;
-        let any = users.first()?.is_some();
-        Ok(any)
+        self.read(|txn| {
+            let users = txn.open_table(schema::USERS)?;
+            let any = users.first()?.is_some();
+            Ok(any)
+        })
     }
 
     /// Creates the `admin` user with a first token, if the database has no user yet.
@@ -271,23 +272,24 @@ impl Store {
     /// Storage errors, or a damaged record.
     pub fn check_token(&self, secret: &str, now: i64) -> Result<TokenCheck> {
         let hash = token_hash(secret);
-        let txn = self.begin_read()?;
-        let tokens = txn.open_table(schema::TOKENS)?;
-        let Some(tok) = tokens.get(&hash)? else {
-            return Ok(TokenCheck::Unknown);
-        };
-        let token: TokenRecord = decode("token", tok.value())?;
-        let users = txn.open_table(schema::USERS)?;
-        let Some(user) = read_user(&users, &token.user)? else {
-            return Ok(TokenCheck::Unknown);
-        };
-        if token.expires_at.is_some_and(|t| t <= now) {
-            return Ok(TokenCheck::Expired);
-        }
-        Ok(TokenCheck::Valid {
-            user: Box::new(user),
-            token: Box::new(token),
-            hash,
+        self.read(|txn| {
+            let tokens = txn.open_table(schema::TOKENS)?;
+            let Some(tok) = tokens.get(&hash)? else {
+                return Ok(TokenCheck::Unknown);
+            };
+            let token: TokenRecord = decode("token", tok.value())?;
+            let users = txn.open_table(schema::USERS)?;
+            let Some(user) = read_user(&users, &token.user)? else {
+                return Ok(TokenCheck::Unknown);
+            };
+            if token.expires_at.is_some_and(|t| t <= now) {
+                return Ok(TokenCheck::Expired);
+            }
+            Ok(TokenCheck::Valid {
+                user: Box::new(user),
+                token: Box::new(token),
+                hash,
+            })
         })
     }
 
@@ -315,9 +317,10 @@ impl Store {
     /// # Errors
     /// Storage errors, or a damaged record.
     pub fn get_user(&self, name: &str) -> Result<Option<UserRecord>> {
-        let txn = self.begin_read()?;
-        let users = txn.open_table(schema::USERS)?;
-        read_user(&users, name)
+        self.read(|txn| {
+            let users = txn.open_table(schema::USERS)?;
+            read_user(&users, name)
+        })
     }
 
     /// Every user, by name.
@@ -325,20 +328,21 @@ impl Store {
     /// # Errors
     /// Storage errors, or a damaged record.
     pub fn list_users(&self) -> Result<Vec<UserInfo>> {
-        let txn = self.begin_read()?;
-        let users = txn.open_table(schema::USERS)?;
-        let mut out = Vec::new();
-        for item in users.iter()? {
-            let (_, v) = item?;
-            let u: UserRecord = decode("user", v.value())?;
-            out.push(UserInfo {
-                name: u.name,
-                is_admin: u.is_admin,
-                created_at: u.created_at,
-                has_password: u.password.is_some(),
-            });
-        }
-        Ok(out)
+        self.read(|txn| {
+            let users = txn.open_table(schema::USERS)?;
+            let mut out = Vec::new();
+            for item in users.iter()? {
+                let (_, v) = item?;
+                let u: UserRecord = decode("user", v.value())?;
+                out.push(UserInfo {
+                    name: u.name,
+                    is_admin: u.is_admin,
+                    created_at: u.created_at,
+                    has_password: u.password.is_some(),
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Creates a user, with `password` already hashed (`auth::hash_password`), and their
@@ -546,18 +550,19 @@ impl Store {
     /// # Errors
     /// Storage errors, or a damaged record.
     pub fn list_tokens_of(&self, user: Option<&str>) -> Result<Vec<TokenInfo>> {
-        let txn = self.begin_read()?;
-        let tokens = txn.open_table(schema::TOKENS)?;
-        let mut out = Vec::new();
-        for item in tokens.iter()? {
-            let (k, v) = item?;
-            let rec: TokenRecord = decode("token", v.value())?;
-            if user.is_none_or(|u| u == rec.user) {
-                out.push(TokenInfo::new(k.value(), &rec));
+        self.read(|txn| {
+            let tokens = txn.open_table(schema::TOKENS)?;
+            let mut out = Vec::new();
+            for item in tokens.iter()? {
+                let (k, v) = item?;
+                let rec: TokenRecord = decode("token", v.value())?;
+                if user.is_none_or(|u| u == rec.user) {
+                    out.push(TokenInfo::new(k.value(), &rec));
+                }
             }
-        }
-        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(out)
+            out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            Ok(out)
+        })
     }
 
     /// The tokens of `user`, oldest first.
@@ -755,41 +760,42 @@ impl Store {
     /// # Errors
     /// Storage errors, or a damaged record.
     pub fn list_owners(&self) -> Result<Vec<OwnerInfo>> {
-        let txn = self.begin_read()?;
-        let namespaces = txn.open_table(schema::NAMESPACES)?;
-        let members = txn.open_table(schema::MEMBERS)?;
-        let versions = txn.open_table(schema::VERSIONS)?;
-        let mut out = Vec::new();
-        for item in namespaces.iter()? {
-            let (k, v) = item?;
-            let name = k.value();
-            let ns: NamespaceRecord = decode("namespace", v.value())?;
-            let (count, bytes) = namespace_usage(&versions, name)?;
-            let mut list = Vec::new();
-            for m in members.range((name, "")..)? {
-                let (mk, mv) = m?;
-                let (org, user) = mk.value();
-                if org != name {
-                    break;
+        self.read(|txn| {
+            let namespaces = txn.open_table(schema::NAMESPACES)?;
+            let members = txn.open_table(schema::MEMBERS)?;
+            let versions = txn.open_table(schema::VERSIONS)?;
+            let mut out = Vec::new();
+            for item in namespaces.iter()? {
+                let (k, v) = item?;
+                let name = k.value();
+                let ns: NamespaceRecord = decode("namespace", v.value())?;
+                let (count, bytes) = namespace_usage(&versions, name)?;
+                let mut list = Vec::new();
+                for m in members.range((name, "")..)? {
+                    let (mk, mv) = m?;
+                    let (org, user) = mk.value();
+                    if org != name {
+                        break;
+                    }
+                    let rec: MemberRecord = decode("member", mv.value())?;
+                    list.push(MemberInfo {
+                        user: user.to_owned(),
+                        role: rec.role,
+                    });
                 }
-                let rec: MemberRecord = decode("member", mv.value())?;
-                list.push(MemberInfo {
-                    user: user.to_owned(),
-                    role: rec.role,
+                out.push(OwnerInfo {
+                    name: name.to_owned(),
+                    kind: ns.kind,
+                    visibility: ns.visibility(),
+                    quota_bytes: ns.quota_bytes,
+                    quota_versions: ns.quota_versions,
+                    versions: count,
+                    bytes,
+                    members: list,
                 });
             }
-            out.push(OwnerInfo {
-                name: name.to_owned(),
-                kind: ns.kind,
-                visibility: ns.visibility(),
-                quota_bytes: ns.quota_bytes,
-                quota_versions: ns.quota_versions,
-                versions: count,
-                bytes,
-                members: list,
-            });
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// What `viewer` may do in namespace `owner` (`Access::None` also when it does not exist,
@@ -798,24 +804,25 @@ impl Store {
     /// # Errors
     /// Storage errors, or a damaged record.
     pub fn namespace_access(&self, owner: &str, viewer: Option<&Principal>) -> Result<Access> {
-        let txn = self.begin_read()?;
-        let namespaces = txn.open_table(schema::NAMESPACES)?;
-        let Some(ns) = read_namespace(&namespaces, owner)? else {
-            return Ok(auth::access(viewer, None));
-        };
-        let role = match viewer {
-            Some(p) if ns.kind == Kind::Org => {
-                member_role(&txn.open_table(schema::MEMBERS)?, owner, &p.user)?
-            }
-            _ => None,
-        };
-        let facts = NamespaceFacts {
-            owner,
-            kind: ns.kind,
-            visibility: ns.visibility(),
-            member_role: role,
-        };
-        Ok(auth::access(viewer, Some(&facts)))
+        self.read(|txn| {
+            let namespaces = txn.open_table(schema::NAMESPACES)?;
+            let Some(ns) = read_namespace(&namespaces, owner)? else {
+                return Ok(auth::access(viewer, None));
+            };
+            let role = match viewer {
+                Some(p) if ns.kind == Kind::Org => {
+                    member_role(&txn.open_table(schema::MEMBERS)?, owner, &p.user)?
+                }
+                _ => None,
+            };
+            let facts = NamespaceFacts {
+                owner,
+                kind: ns.kind,
+                visibility: ns.visibility(),
+                member_role: role,
+            };
+            Ok(auth::access(viewer, Some(&facts)))
+        })
     }
 
     /// The namespaces `viewer` may read, by name.
@@ -826,29 +833,30 @@ impl Store {
         &self,
         viewer: Option<&Principal>,
     ) -> Result<Vec<(String, NamespaceRecord)>> {
-        let txn = self.begin_read()?;
-        let namespaces = txn.open_table(schema::NAMESPACES)?;
-        let members = txn.open_table(schema::MEMBERS)?;
-        let mut out = Vec::new();
-        for item in namespaces.iter()? {
-            let (k, v) = item?;
-            let owner = k.value();
-            let ns: NamespaceRecord = decode("namespace", v.value())?;
-            let role = match viewer {
-                Some(p) if ns.kind == Kind::Org => member_role(&members, owner, &p.user)?,
-                _ => None,
-            };
-            let facts = NamespaceFacts {
-                owner,
-                kind: ns.kind,
-                visibility: ns.visibility(),
-                member_role: role,
-            };
-            if auth::access(viewer, Some(&facts)) >= Access::Read {
-                out.push((owner.to_owned(), ns));
+        self.read(|txn| {
+            let namespaces = txn.open_table(schema::NAMESPACES)?;
+            let members = txn.open_table(schema::MEMBERS)?;
+            let mut out = Vec::new();
+            for item in namespaces.iter()? {
+                let (k, v) = item?;
+                let owner = k.value();
+                let ns: NamespaceRecord = decode("namespace", v.value())?;
+                let role = match viewer {
+                    Some(p) if ns.kind == Kind::Org => member_role(&members, owner, &p.user)?,
+                    _ => None,
+                };
+                let facts = NamespaceFacts {
+                    owner,
+                    kind: ns.kind,
+                    visibility: ns.visibility(),
+                    member_role: role,
+                };
+                if auth::access(viewer, Some(&facts)) >= Access::Read {
+                    out.push((owner.to_owned(), ns));
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// How many users exist (for metrics and tests).
@@ -856,8 +864,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn user_count(&self) -> Result<u64> {
-        let txn = self.begin_read()?;
-        Ok(txn.open_table(schema::USERS)?.len()?)
+        self.read(|txn| Ok(txn.open_table(schema::USERS)?.len()?))
     }
 }
 

@@ -345,6 +345,13 @@ impl Store {
         self.with_db(|db| Ok(db.begin_read()?))
     }
 
+    /// Runs `f` on a read transaction, through `with_db`: a read that meets a handle failed
+    /// by someone else's I/O error (`PreviousIo`, at any step, not only at `begin_read`) runs
+    /// again on the reopened handle instead of failing with a 500.
+    fn read<T>(&self, f: impl Fn(&redb::ReadTransaction) -> Result<T>) -> Result<T> {
+        self.with_db(|db| f(&db.begin_read()?))
+    }
+
     /// `with_db` for an `f` that can run only once (it moves what it captured): no second
     /// run after `PreviousIo`; the reopen is the same.
     fn with_db_once<T>(&self, f: impl FnOnce(&redb::Database) -> Result<T>) -> Result<T> {
