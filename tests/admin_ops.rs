@@ -449,3 +449,42 @@ fn offline_commands_refuse_a_missing_file_instead_of_creating_one() {
         assert!(!db.exists());
     }
 }
+
+/// A file copied over the database of a running server (a restore done without stopping it)
+/// is damaged by that server's stop, which writes its own idea of the file's state: redb then
+/// panics when it opens the file. `verify` and `serve` say so in one line and exit 1, instead
+/// of crashing (exit 101) with a panic message as the only explanation.
+#[test]
+fn a_file_damaged_under_a_running_server_is_refused_with_a_clear_error() {
+    let mut a = TestServer::start();
+    for i in 0..40 {
+        let z = ModZip::with_files(
+            &format!("example.com/dmg{}", i % 8),
+            &format!("v1.{i}.0"),
+            &[("x.go", b"package x\n")],
+        );
+        a.upload("acme", &z);
+    }
+    assert!(a.terminate().success());
+    let mut b = TestServer::start();
+    std::fs::copy(a.db_path(), b.db_path()).unwrap();
+    b.terminate();
+    let db = b.db_path();
+    let db = db.to_str().unwrap();
+    for args in [
+        vec!["verify", "--db", db],
+        vec!["serve", "--listen", "127.0.0.1:0", "--db", db],
+    ] {
+        let o = goshelf(&args, &[("RUST_BACKTRACE", "0")]);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("goshelf: error: opening")
+                && last.contains("the database is damaged: redb stopped on a damaged page")
+                && last.contains("restore the file from a backup"),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+}

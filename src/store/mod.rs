@@ -190,6 +190,12 @@ impl Store {
     /// `Locked` when another process has it open, `SchemaTooNew` for a file written by a newer
     /// goshelf, `Storage` for anything redb reports.
     pub fn open(path: &Path) -> Result<Self> {
+        // redb stops with a panic on some damage (an offset past a page's end) instead of an
+        // error; at open that is a clear error here, not a crash of the command.
+        guard_damage(|| Self::open_unguarded(path))
+    }
+
+    fn open_unguarded(path: &Path) -> Result<Self> {
         let db = open_file(path)?;
         let store = Self {
             db: RwLock::new(Some(Arc::new(db))),
@@ -448,6 +454,23 @@ impl Store {
     }
 }
 
+/// Runs `f`, turning a panic inside it (redb meeting a damaged page) into `Error::Corrupt`.
+/// For whole operations on a store that is dropped or read-only afterwards (open, verify):
+/// nothing half-changed outlives the panic.
+pub(crate) fn guard_damage<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(Error::Corrupt(format!(
+            "redb stopped on a damaged page ({what}); restore the file from a backup \
+             (README, Backup and restore)"
+        )))
+    })
+}
+
 /// How long a reopen waits for operations in flight on the failed handle.
 const REOPEN_WAIT: Duration = Duration::from_secs(2);
 
@@ -508,4 +531,33 @@ pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_inside_the_guard_is_a_corrupt_error() {
+        // The panics' messages go to the test's captured output.
+        let from_str = guard_damage::<()>(|| panic!("slice index starts at 9 but ends at 3"));
+        let from_string = guard_damage::<()>(|| panic!("{} pages", 7));
+        for (got, what) in [
+            (from_str, "slice index starts at 9 but ends at 3"),
+            (from_string, "7 pages"),
+        ] {
+            match got {
+                Err(Error::Corrupt(m)) => assert!(
+                    m.contains(&format!("redb stopped on a damaged page ({what})")),
+                    "{m}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(guard_damage(|| Ok(5)).ok(), Some(5));
+        assert!(matches!(
+            guard_damage::<()>(|| Err(Error::Corrupt("x".into()))),
+            Err(Error::Corrupt(m)) if m == "x"
+        ));
+    }
 }

@@ -84,6 +84,11 @@ impl Store {
     /// # Errors
     /// Storage errors that stop the check itself; damage it finds goes into the report.
     pub fn verify(&self) -> Result<VerifyReport> {
+        // A damaged page can make redb panic mid-scan: the report's error says so.
+        super::guard_damage(|| self.verify_unguarded())
+    }
+
+    fn verify_unguarded(&self) -> Result<VerifyReport> {
         // A long snapshot read holds its transaction, not the database handle, so a reopen
         // after an I/O error elsewhere need not wait for it.
         let txn = self.begin_read()?;
