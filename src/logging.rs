@@ -190,8 +190,10 @@ pub fn request(method: &str, path: &str, status: u16, bytes: Option<u64>, millis
 
 /// Appends ` {status} {bytes or -} {millis:.1}ms` and the newline, without `core::fmt`: a
 /// request line is written for every request, and the formatting machinery (a float above
-/// all) was a few per cent of a cached answer's CPU time. Tenths are rounded half away from
-/// zero (`format!` rounds an exact half to even; the two differ only on such halves).
+/// all) was a few per cent of a cached answer's CPU time. The time is scaled by ten and
+/// rounded half away from zero, so its last digit can differ from `format!`'s (which rounds
+/// the exact binary value, half to even) for times within a rounding error of a half, such
+/// as 0.15 ms: "0.2" here, "0.1" there.
 fn push_outcome(buf: &mut Vec<u8>, status: u16, bytes: Option<u64>, millis: f64) {
     buf.push(b' ');
     push_decimal(buf, u64::from(status), 1);

@@ -481,8 +481,8 @@ fn a_file_damaged_under_a_running_server_is_refused_with_a_clear_error() {
         let last = stderr.lines().last().unwrap_or_default();
         assert!(
             last.starts_with("goshelf: error: opening")
-                && last.contains("the database is damaged: redb stopped on a damaged page")
-                && last.contains("restore the file from a backup"),
+                && last.contains("the database is damaged: reading it stopped on a page")
+                && last.contains("restore it from a backup"),
             "{args:?}: {}",
             text(&o)
         );

@@ -14,7 +14,7 @@
 //! `Authorization` (the cache holds anonymous answers only, and credentials are hyper's to
 //! check), no body or framing headers (`Content-Length`, `Transfer-Encoding`), no
 //! `Connection`, `Expect` or `Upgrade`. A cached answer is written from its pre-built bytes
-//! (a zip's body after them, with `writev`); any other (a miss, a zip not cached, a range, a
+//! (a body over 4 KiB after them, with `writev`); any other (a miss, a zip not cached, a range, a
 //! revalidation) is computed by the same handler as on hyper's side
 //! (`fast::serve`) and written by `write_response` as hyper would write it. A partial head
 //! that starts as a GOPROXY read is read on here, up to `HEAD_LIMIT` and `header_timeout`;

@@ -22,7 +22,7 @@
 //!   tokens' last-used times, and the UI's zip facts, do not (`Store::commit_txn_unseen`).
 //!   Each shelf is bounded by bytes (`BUDGET`, `ZIP_BUDGET`); when full, entries are evicted
 //!   to make room, so a client asking for endless distinct paths costs memory up to the
-//!   budgets (14 MiB in all) and no more.
+//!   budgets (16 MiB in all, bookkeeping included) and no more.
 //!
 //! Requests with credentials never touch the cache: they are checked (401, 403, 429) every time.
 //! "Credentials" means an `Authorization` header, the only thing `authn::authenticate_optional`
@@ -46,17 +46,19 @@ use crate::web::facts::FactsKey;
 
 /// The largest text answer kept.
 pub const MAX_ENTRY: usize = 16 << 10;
-/// Bytes of paths and text answers kept in all, head lines included: about 15,000 answers
-/// (a `.info` with its path and head is about 400 bytes).
-pub const BUDGET: usize = 6 << 20;
+/// Bytes of text answers kept in all, as `weight` counts them: about 12,000 answers (a
+/// `.info` with its path, head lines and bookkeeping is about 650 bytes).
+pub const BUDGET: usize = 8 << 20;
 /// The largest zip kept. Most modules' zips are smaller (85 % of the harness's graph, whose
 /// sizes are log-normal around 24 KiB); larger ones are read from the store each time, where
 /// the per-request cost is small next to their bytes.
 pub const MAX_ZIP_ENTRY: usize = 128 << 10;
 /// Bytes of paths and zip answers kept in all.
 pub const ZIP_BUDGET: usize = 8 << 20;
-/// Per-entry bookkeeping counted against the budget besides path and body.
-const ENTRY_OVERHEAD: usize = 96;
+/// Per-entry memory counted against the budget besides path, body and head lines: the
+/// entry and its `Arc` (about 110 bytes), its slots in the map and the paths vector (both
+/// grow by doubling: up to about 100), and the allocator's headers of its four allocations.
+const ENTRY_OVERHEAD: usize = 320;
 
 /// The headers a kept answer may have: the two of every text answer, and a zip's.
 const KEPT_HEADERS: [header::HeaderName; 6] = [
@@ -71,11 +73,12 @@ const KEPT_HEADERS: [header::HeaderName; 6] = [
 /// A cached answer.
 struct Cached {
     status: StatusCode,
-    /// As the handler gave them (`finish` adds `x-content-type-options`).
-    headers: HeaderMap,
     body: Bytes,
-    /// Its header lines but `Date` as `conn` writes them (and as hyper does), made once.
+    /// Its header lines but `Date` as `conn` writes them (and as hyper does), made once: the
+    /// status line, the handler's headers in order, then what `finish` and hyper add.
     lines: Bytes,
+    /// Where the handler's headers end in `lines` (the hyper path rebuilds them from there).
+    handler_end: usize,
     /// For a zip's 200: the version whose download count a `GET` of it adds to.
     download: Option<Arc<FactsKey>>,
 }
@@ -95,25 +98,46 @@ impl Cached {
             lines.extend_from_slice(value.as_bytes());
             lines.extend_from_slice(b"\r\n");
         }
+        let handler_end = lines.len();
         lines.extend_from_slice(b"x-content-type-options: nosniff\r\n");
         if !headers.contains_key(header::CONTENT_LENGTH) {
             lines.extend_from_slice(b"content-length: ");
             lines.extend_from_slice(body.len().to_string().as_bytes());
             lines.extend_from_slice(b"\r\n");
         }
+        // Exact copies: a `Vec` or a body built by pushing can hold up to twice its length,
+        // which the budget would not see.
         Self {
             status,
-            headers,
-            body,
-            lines: lines.into(),
+            body: Bytes::copy_from_slice(&body),
+            lines: Bytes::copy_from_slice(&lines),
+            handler_end,
             download,
         }
     }
 
+    /// The answer as the handler gave it, for hyper's side (HTTPS, handed-over connections):
+    /// its headers are read back from `lines` rather than kept twice.
     fn response(&self) -> Response {
         let mut resp = Response::new(Body::from(self.body.clone()));
         *resp.status_mut() = self.status;
-        *resp.headers_mut() = self.headers.clone();
+        let handler = self.lines.get(..self.handler_end).unwrap_or_default();
+        let h = resp.headers_mut();
+        // After the status line, `name: value` lines written by `new` from a valid map.
+        for line in handler.split(|&b| b == b'\n').skip(1) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], &line[colon + 1..]);
+            let value = value.strip_prefix(b" ").unwrap_or(value);
+            if let (Ok(name), Ok(value)) = (
+                header::HeaderName::from_bytes(name),
+                warp::http::HeaderValue::from_bytes(value),
+            ) {
+                h.append(name, value);
+            }
+        }
         resp
     }
 }
@@ -449,10 +473,16 @@ async fn keep(
         body
     };
     // A zip's 200 counts a download at every `GET` served from the cache, as the handler
-    // counts one for every `GET` it answers.
-    let download = match goproxy::parse_request(tail) {
-        Ok(goproxy::ProxyRequest::Zip { module, version }) if parts.status == StatusCode::OK => {
-            Some(Arc::new((owner.to_owned(), module, version)))
+    // counts one for every `GET` it answers, under the same key (the owner as the handler
+    // normalizes it: `Acme` in a GOPROXY URL is `acme`).
+    let download = match (
+        goproxy::parse_request(tail),
+        crate::auth::normalize_owner(owner),
+    ) {
+        (Ok(goproxy::ProxyRequest::Zip { module, version }), Some(owner))
+            if parts.status == StatusCode::OK =>
+        {
+            Some(Arc::new((owner, module, version)))
         }
         _ => None,
     };

@@ -353,7 +353,8 @@ impl Store {
 
     /// Runs `f` on a read transaction, through `with_db`: a read that meets a handle failed
     /// by someone else's I/O error (`PreviousIo`, at any step, not only at `begin_read`) runs
-    /// again on the reopened handle instead of failing with a 500.
+    /// again on the reopened handle instead of failing with a 500. It holds the handle while
+    /// `f` runs, so a reopen waits for it (at most `REOPEN_WAIT`): keep `f` short.
     fn read<T>(&self, f: impl Fn(&redb::ReadTransaction) -> Result<T>) -> Result<T> {
         self.with_db(|db| f(&db.begin_read()?))
     }
@@ -455,8 +456,9 @@ impl Store {
 }
 
 /// Runs `f`, turning a panic inside it (redb meeting a damaged page) into `Error::Corrupt`.
-/// For whole operations on a store that is dropped or read-only afterwards (open, verify):
-/// nothing half-changed outlives the panic.
+/// Only around whole operations whose panic used to end the process or the task: `open`,
+/// whose half-opened store is dropped, and `verify`, which only reads (on a running server
+/// its panic was already caught by tokio as a failed task; now the admin reads why).
 pub(crate) fn guard_damage<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
         let what = payload
@@ -465,8 +467,8 @@ pub(crate) fn guard_damage<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "no message".to_owned());
         Err(Error::Corrupt(format!(
-            "redb stopped on a damaged page ({what}); restore the file from a backup \
-             (README, Backup and restore)"
+            "reading it stopped on a page it could not read ({what}); the file is \
+             probably damaged: restore it from a backup (README, Backup and restore)"
         )))
     })
 }
@@ -548,7 +550,7 @@ mod tests {
         ] {
             match got {
                 Err(Error::Corrupt(m)) => assert!(
-                    m.contains(&format!("redb stopped on a damaged page ({what})")),
+                    m.contains(&format!("a page it could not read ({what})")),
                     "{m}"
                 ),
                 other => panic!("{other:?}"),
