@@ -142,6 +142,21 @@ fn cached_zips_follow_writes_and_count_their_downloads() {
     ))
     .text();
     assert!(page.contains("· 3 downloads"), "{page}");
+    // The owner as typed in a GOPROXY URL is normalized (`Admin` is `admin`): downloads
+    // served from the cache under that spelling count for the same version.
+    let spelled = url.replace("/api/packages/admin/", "/api/packages/Admin/");
+    assert_ne!(spelled, url);
+    for _ in 0..2 {
+        let r = http::get(&spelled);
+        assert_eq!(r.status, 200);
+        assert!(r.body == bytes);
+    }
+    let page = http::get(&format!(
+        "{}/ui/admin/example.com/cache/z/@v/v1.0.0",
+        s.url()
+    ))
+    .text();
+    assert!(page.contains("· 5 downloads"), "{page}");
 
     assert_eq!(
         s.delete("admin", "example.com/cache/z", "v1.0.0").status,
