@@ -86,13 +86,13 @@ struct Cached {
 impl Cached {
     fn new(
         status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
+        headers: &HeaderMap,
+        body: &[u8],
         download: Option<Arc<FactsKey>>,
     ) -> Self {
         let mut lines = Vec::with_capacity(256);
         status_line(status, &mut lines);
-        for (name, value) in &headers {
+        for (name, value) in headers {
             lines.extend_from_slice(name.as_str().as_bytes());
             lines.extend_from_slice(b": ");
             lines.extend_from_slice(value.as_bytes());
@@ -106,10 +106,12 @@ impl Cached {
             lines.extend_from_slice(b"\r\n");
         }
         // Exact copies: a `Vec` or a body built by pushing can hold up to twice its length,
-        // which the budget would not see.
+        // which the budget would not see; and a zip's bytes may be redb's page itself, which
+        // holds the read snapshot it came from (`BlobReader::bytes_at`): kept, it would keep
+        // redb from reusing any page freed since.
         Self {
             status,
-            body: Bytes::copy_from_slice(&body),
+            body: Bytes::copy_from_slice(body),
             lines: Bytes::copy_from_slice(&lines),
             handler_end,
             download,
@@ -464,14 +466,6 @@ async fn keep(
         // Cut short: not kept; written as it is, the connection ends after it.
         return Response::from_parts(parts, Body::from(body));
     }
-    // A zip's bytes may be redb's page itself, which holds the read snapshot it came from
-    // (`BlobReader::bytes_at`): kept, it would keep redb from reusing any page freed since.
-    // The cache keeps a copy.
-    let body = if zip {
-        Bytes::copy_from_slice(&body)
-    } else {
-        body
-    };
     // A zip's 200 counts a download at every `GET` served from the cache, as the handler
     // counts one for every `GET` it answers, under the same key (the owner as the handler
     // normalizes it: `Acme` in a GOPROXY URL is `acme`).
@@ -489,7 +483,7 @@ async fn keep(
     state.answers.insert(
         path,
         generation,
-        Cached::new(parts.status, parts.headers.clone(), body.clone(), download),
+        Cached::new(parts.status, &parts.headers, &body, download),
     );
     Response::from_parts(parts, Body::from(body))
 }
@@ -546,12 +540,7 @@ mod tests {
     }
 
     fn entry(body: &'static str) -> Cached {
-        Cached::new(
-            StatusCode::OK,
-            text_headers(),
-            Bytes::from_static(body.as_bytes()),
-            None,
-        )
+        Cached::new(StatusCode::OK, &text_headers(), body.as_bytes(), None)
     }
 
     /// A zip's 200 as `goproxy::zip` makes it, `len` bytes.
@@ -640,8 +629,8 @@ mod tests {
         let zip = |n: u8| {
             Cached::new(
                 StatusCode::OK,
-                zip_response(MAX_ZIP_ENTRY, MAX_ZIP_ENTRY).headers().clone(),
-                Bytes::from(vec![n; MAX_ZIP_ENTRY]),
+                zip_response(MAX_ZIP_ENTRY, MAX_ZIP_ENTRY).headers(),
+                &vec![n; MAX_ZIP_ENTRY],
                 Some(Arc::clone(&key)),
             )
         };
