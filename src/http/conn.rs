@@ -323,9 +323,14 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
     let hit = if path.ends_with(".zip") && req.headers.iter().any(|h| conditional_header(h.name)) {
         None
     } else {
-        state
-            .answers
-            .write_hit(state, path, state.store.generation(), head, &date(), out)
+        state.answers.write_hit(
+            &state.ui.downloads,
+            path,
+            state.store.generation(),
+            head,
+            &date(),
+            out,
+        )
     };
     if let Some(hit) = hit {
         let sent = if head { 0 } else { hit.len };

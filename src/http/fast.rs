@@ -42,6 +42,7 @@ use warp::hyper::Body;
 use warp::reply::Response;
 
 use super::{goproxy, into_response, AppState, Peer};
+use crate::web::downloads::Downloads;
 use crate::web::facts::FactsKey;
 
 /// The largest text answer kept.
@@ -81,6 +82,16 @@ struct Cached {
     handler_end: usize,
     /// For a zip's 200: the version whose download count a `GET` of it adds to.
     download: Option<Arc<FactsKey>>,
+}
+
+impl Cached {
+    /// Counts a download when this is a zip's 200 served whole (not to a `HEAD`), as the
+    /// handler counts the `GET`s it answers.
+    fn count(&self, head_only: bool, downloads: &Downloads) {
+        if let (Some(key), false) = (&self.download, head_only) {
+            downloads.record(key);
+        }
+    }
 }
 
 impl Cached {
@@ -280,11 +291,18 @@ impl AnswerCache {
         shelf.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The answer for `path` if it was computed at store generation `generation`, and the
-    /// version whose download it is (a zip's 200).
-    fn get(&self, path: &str, generation: u64) -> Option<(Response, Option<Arc<FactsKey>>)> {
+    /// The answer for `path` if it was computed at store generation `generation` (a zip's
+    /// `GET` counts as its download).
+    fn get(
+        &self,
+        path: &str,
+        generation: u64,
+        head_only: bool,
+        downloads: &Downloads,
+    ) -> Option<Response> {
         let c = self.shelf(path).get(path, generation)?;
-        Some((c.response(), c.download.clone()))
+        c.count(head_only, downloads);
+        Some(c.response())
     }
 
     /// Writes the HTTP/1.1 response for `path` into `out` if it was computed at store
@@ -294,7 +312,7 @@ impl AnswerCache {
     /// download.
     pub fn write_hit(
         &self,
-        state: &AppState,
+        downloads: &Downloads,
         path: &str,
         generation: u64,
         head_only: bool,
@@ -313,10 +331,8 @@ impl AnswerCache {
             } else {
                 body = Some(c.body.clone());
             }
-            if let Some(key) = &c.download {
-                state.ui.downloads.record_key(key);
-            }
         }
+        c.count(head_only, downloads);
         Some(Hit {
             status: c.status.as_u16(),
             len: c.body.len() as u64,
@@ -400,43 +416,40 @@ pub async fn serve(
     let start = Instant::now();
     let (parts, _body) = req.into_parts();
     let path = parts.uri.path();
+    let head = parts.method == Method::HEAD;
     let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
     let zip = tail.ends_with(".zip");
     let use_cache =
         anonymous && parts.uri.query().is_none() && !(zip && conditional(&parts.headers));
-    let resp = if use_cache {
-        let generation = state.store.generation();
-        if let Some((hit, download)) = state.answers.get(path, generation) {
-            if let (Some(key), true) = (download, parts.method == Method::GET) {
-                state.ui.downloads.record_key(&key);
-            }
-            hit
-        } else {
+    // Read before the answer is computed (see `Store::generation`).
+    let generation = state.store.generation();
+    let hit = if use_cache {
+        state
+            .answers
+            .get(path, generation, head, &state.ui.downloads)
+    } else {
+        None
+    };
+    let resp = match hit {
+        Some(hit) => hit,
+        None => {
             let resp = into_response(
                 goproxy::handle(
                     state.clone(),
-                    owner.clone(),
-                    tail.clone(),
+                    owner,
+                    tail,
                     parts.method.clone(),
-                    parts.headers.clone(),
+                    parts.headers,
                     Some(peer),
                 )
                 .await,
             );
-            keep(&state, path, &owner, &tail, generation, resp).await
+            if use_cache {
+                keep(&state, path, zip, generation, resp).await
+            } else {
+                resp
+            }
         }
-    } else {
-        into_response(
-            goproxy::handle(
-                state.clone(),
-                owner,
-                tail,
-                parts.method.clone(),
-                parts.headers,
-                Some(peer),
-            )
-            .await,
-        )
     };
     super::finish(&state.metrics, start, &parts.method, path, resp)
 }
@@ -445,12 +458,10 @@ pub async fn serve(
 async fn keep(
     state: &AppState,
     path: &str,
-    owner: &str,
-    tail: &str,
+    zip: bool,
     generation: u64,
     resp: Response,
 ) -> Response {
-    let zip = tail.ends_with(".zip");
     if !cacheable(&resp, if zip { MAX_ZIP_ENTRY } else { MAX_ENTRY }) {
         return resp;
     }
@@ -466,20 +477,10 @@ async fn keep(
         // Cut short: not kept; written as it is, the connection ends after it.
         return Response::from_parts(parts, Body::from(body));
     }
-    // A zip's 200 counts a download at every `GET` served from the cache, as the handler
-    // counts one for every `GET` it answers, under the same key (the owner as the handler
-    // normalizes it: `Acme` in a GOPROXY URL is `acme`).
-    let download = match (
-        goproxy::parse_request(tail),
-        crate::auth::normalize_owner(owner),
-    ) {
-        (Ok(goproxy::ProxyRequest::Zip { module, version }), Some(owner))
-            if parts.status == StatusCode::OK =>
-        {
-            Some(Arc::new((owner, module, version)))
-        }
-        _ => None,
-    };
+    let download = parts
+        .extensions
+        .get::<goproxy::Download>()
+        .map(|d| Arc::clone(&d.0));
     state.answers.insert(
         path,
         generation,
@@ -565,6 +566,11 @@ mod tests {
         r
     }
 
+    /// A lookup that counts no download (as for a `HEAD`).
+    fn look(cache: &AnswerCache, path: &str, generation: u64) -> Option<Response> {
+        cache.get(path, generation, true, &Downloads::default())
+    }
+
     async fn body_of(resp: Response) -> Bytes {
         warp::hyper::body::to_bytes(resp.into_body()).await.unwrap()
     }
@@ -573,17 +579,17 @@ mod tests {
     async fn an_entry_lives_exactly_as_long_as_its_generation() {
         let cache = AnswerCache::default();
         cache.insert("/a", 3, entry("v1.0.0\n"));
-        assert_eq!(body_of(cache.get("/a", 3).unwrap().0).await, "v1.0.0\n");
-        assert!(cache.get("/b", 3).is_none());
+        assert_eq!(body_of(look(&cache, "/a", 3).unwrap()).await, "v1.0.0\n");
+        assert!(look(&cache, "/b", 3).is_none());
         // A write happened: the entry is not served any more.
-        assert!(cache.get("/a", 4).is_none());
+        assert!(look(&cache, "/a", 4).is_none());
         cache.insert("/a", 4, entry("v1.0.0\nv1.1.0\n"));
         // An answer read before that write arrives late: dropped, not kept.
         cache.insert("/c", 3, entry("old\n"));
-        assert!(cache.get("/c", 4).is_none());
-        assert!(cache.get("/a", 3).is_none());
+        assert!(look(&cache, "/c", 4).is_none());
+        assert!(look(&cache, "/a", 3).is_none());
         assert_eq!(
-            body_of(cache.get("/a", 4).unwrap().0).await,
+            body_of(look(&cache, "/a", 4).unwrap()).await,
             "v1.0.0\nv1.1.0\n"
         );
         assert_eq!(cache.usage().0, 1);
@@ -598,7 +604,7 @@ mod tests {
             cache.insert(&path, 1, entry(body));
             let (_, bytes) = cache.usage();
             assert!(bytes <= BUDGET, "{bytes} after {i}");
-            assert!(cache.get(&path, 1).is_some(), "the newest entry is kept");
+            assert!(look(&cache, &path, 1).is_some(), "the newest entry is kept");
         }
         // Replacing entries and evicting keep the shelf's books straight.
         for i in 0..500 {
@@ -640,10 +646,14 @@ mod tests {
             let zips = cache.zips.lock().unwrap();
             assert!(zips.bytes <= ZIP_BUDGET, "{} after {i}", zips.bytes);
         }
-        assert!(cache.get("/m/@v/list", 1).is_some());
+        assert!(look(&cache, "/m/@v/list", 1).is_some());
         let last = format!("/m/@v/v1.0.{}.zip", 2 * ZIP_BUDGET / MAX_ZIP_ENTRY - 1);
-        let (resp, download) = cache.get(&last, 1).unwrap();
-        assert_eq!(download.as_deref(), Some(&*key));
+        // A GET served from the cache counts the zip's download; a HEAD does not.
+        let downloads = Downloads::default();
+        assert!(cache.get(&last, 1, true, &downloads).is_some());
+        assert!(downloads.pending_for("o", "m").is_empty());
+        let resp = cache.get(&last, 1, false, &downloads).unwrap();
+        assert_eq!(downloads.pending_for("o", "m").get("v1.0.0"), Some(&1));
         assert_eq!(
             resp.headers()[header::CONTENT_LENGTH],
             MAX_ZIP_ENTRY.to_string().as_str()
@@ -667,11 +677,11 @@ mod tests {
         );
         // After a write, nothing of the old generation is served, and the first answer of
         // the new one empties its shelf.
-        assert!(cache.get(&last, 2).is_none());
-        assert!(cache.get("/m/@v/list", 2).is_none());
+        assert!(look(&cache, &last, 2).is_none());
+        assert!(look(&cache, "/m/@v/list", 2).is_none());
         cache.insert("/m/@v/v2.0.0.zip", 2, zip(2));
         assert_eq!(cache.zips.lock().unwrap().map.len(), 1);
-        assert!(cache.get("/m/@v/v2.0.0.zip", 2).is_some());
+        assert!(look(&cache, "/m/@v/v2.0.0.zip", 2).is_some());
     }
 
     #[test]

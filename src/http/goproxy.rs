@@ -426,9 +426,12 @@ async fn zip(
     }
     resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     // A download is a full GET answered 200 (not HEAD, 206 resumes or 304), counted when
-    // the answer starts (web UI; flushed to the store in batches).
-    if !head && status == StatusCode::OK {
-        state.ui.downloads.record(&owner, &module, &version);
+    // the answer starts (web UI; flushed to the store in batches). The answer carries its
+    // key, so that the answer cache counts its later hits under the same one.
+    let download = (status == StatusCode::OK)
+        .then(|| Arc::new((owner.clone(), module.clone(), version.clone())));
+    if let (Some(key), false) = (&download, head) {
+        state.ui.downloads.record(key);
     }
     let body = if head || start == end {
         Body::empty()
@@ -448,8 +451,17 @@ async fn zip(
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     *resp.headers_mut() = resp_headers;
+    if let Some(key) = download {
+        resp.extensions_mut().insert(Download(key));
+    }
     Ok(resp)
 }
+
+/// The version a zip's whole answer (200) is a download of, as the handler counted it (the
+/// owner normalized): attached to the answer for the cache, which counts every later `GET`
+/// it serves of it.
+#[derive(Clone, Debug)]
+pub struct Download(pub Arc<crate::web::facts::FactsKey>);
 
 /// `[start, end)` of the blob in one buffer, else `None` (stream it): when it lies in one
 /// stored value, those bytes as they are in the database (no copy); when it is small but

@@ -14,15 +14,9 @@ pub struct Downloads {
 }
 
 impl Downloads {
-    /// Counts one download of (owner, module, version).
-    pub fn record(&self, owner: &str, module: &str, version: &str) {
-        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        *map.entry((owner.to_owned(), module.to_owned(), version.to_owned()))
-            .or_insert(0) += 1;
-    }
-
-    /// `record` for a key at hand (a cached zip's): copied only when first counted.
-    pub fn record_key(&self, key: &FactsKey) {
+    /// Counts one download of (owner, module, version); the key is copied only when first
+    /// counted.
+    pub fn record(&self, key: &FactsKey) {
         let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = map.get_mut(key) {
             *n += 1;
@@ -61,19 +55,23 @@ impl Downloads {
 mod tests {
     use super::*;
 
+    fn key(module: &str) -> FactsKey {
+        ("o".into(), module.into(), "v1.0.0".into())
+    }
+
     #[test]
     fn downloads_take_and_restore_keep_every_count() {
         let d = Downloads::default();
-        d.record("o", "m", "v1.0.0");
-        d.record("o", "m", "v1.0.0");
-        d.record_key(&("o".into(), "n".into(), "v1.0.0".into()));
-        d.record_key(&("o".into(), "n".into(), "v1.0.0".into()));
+        d.record(&key("m"));
+        d.record(&key("m"));
+        d.record(&key("n"));
+        d.record(&key("n"));
         assert_eq!(d.pending_for("o", "n").get("v1.0.0"), Some(&2));
         assert_eq!(d.pending_for("o", "m").get("v1.0.0"), Some(&2));
         let taken = d.take();
         assert_eq!(taken.len(), 2);
         assert!(d.pending_for("o", "m").is_empty());
-        d.record("o", "m", "v1.0.0");
+        d.record(&key("m"));
         d.restore(taken);
         assert_eq!(d.pending_for("o", "m").get("v1.0.0"), Some(&3));
     }
