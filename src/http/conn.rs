@@ -355,11 +355,11 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
     }
 }
 
-/// `fast::conditional` for a header of a raw head.
+/// Whether a header of a raw head is one of `fast::CONDITIONAL`.
 fn conditional_header(name: &str) -> bool {
-    ["range", "if-range", "if-none-match"]
+    fast::CONDITIONAL
         .iter()
-        .any(|c| name.eq_ignore_ascii_case(c))
+        .any(|c| name.eq_ignore_ascii_case(c.as_str()))
 }
 
 /// Whether a partial head starts as a GOPROXY read would (or is too short to tell).

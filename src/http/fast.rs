@@ -354,13 +354,16 @@ impl AnswerCache {
     }
 }
 
-/// Whether a request asks for part of an answer, or for it only if changed: such requests
-/// of a zip are answered by the handler, not from the cache (text answers ignore them).
+/// The headers that ask for part of an answer, or for it only if changed: requests of a zip
+/// with any of them are answered by the handler, not from the cache (text answers ignore
+/// them).
+pub const CONDITIONAL: [header::HeaderName; 3] =
+    [header::RANGE, header::IF_RANGE, header::IF_NONE_MATCH];
+
+/// Whether `headers` has one of `CONDITIONAL`.
 #[must_use]
 pub fn conditional(headers: &HeaderMap) -> bool {
-    [header::RANGE, header::IF_RANGE, header::IF_NONE_MATCH]
-        .iter()
-        .any(|h| headers.contains_key(h))
+    CONDITIONAL.iter().any(|h| headers.contains_key(h))
 }
 
 /// `(owner, tail)` of a GOPROXY read (`GET`/`HEAD /api/packages/{owner}/go/{tail}`), else
