@@ -148,6 +148,27 @@ fn member_role(
     }
 }
 
+/// What `viewer` may do in namespace `owner`, whose record is `ns`. `role` gives a user's
+/// role in an organisation; it is asked only when the viewer may be a member of one.
+fn access_to(
+    viewer: Option<&Principal>,
+    owner: &str,
+    ns: &NamespaceRecord,
+    role: impl FnOnce(&str) -> Result<Option<Scope>>,
+) -> Result<Access> {
+    let member_role = match viewer {
+        Some(p) if ns.kind == Kind::Org => role(&p.user)?,
+        _ => None,
+    };
+    let facts = NamespaceFacts {
+        owner,
+        kind: ns.kind,
+        visibility: ns.visibility(),
+        member_role,
+    };
+    Ok(auth::access(viewer, Some(&facts)))
+}
+
 /// The (versions, bytes) a namespace holds, from its version records.
 pub(super) fn namespace_usage(
     versions: &impl ReadableTable<(&'static str, &'static str, &'static str), &'static [u8]>,
@@ -809,19 +830,9 @@ impl Store {
             let Some(ns) = read_namespace(&namespaces, owner)? else {
                 return Ok(auth::access(viewer, None));
             };
-            let role = match viewer {
-                Some(p) if ns.kind == Kind::Org => {
-                    member_role(&txn.open_table(schema::MEMBERS)?, owner, &p.user)?
-                }
-                _ => None,
-            };
-            let facts = NamespaceFacts {
-                owner,
-                kind: ns.kind,
-                visibility: ns.visibility(),
-                member_role: role,
-            };
-            Ok(auth::access(viewer, Some(&facts)))
+            access_to(viewer, owner, &ns, |user| {
+                member_role(&txn.open_table(schema::MEMBERS)?, owner, user)
+            })
         })
     }
 
@@ -841,17 +852,10 @@ impl Store {
                 let (k, v) = item?;
                 let owner = k.value();
                 let ns: NamespaceRecord = decode("namespace", v.value())?;
-                let role = match viewer {
-                    Some(p) if ns.kind == Kind::Org => member_role(&members, owner, &p.user)?,
-                    _ => None,
-                };
-                let facts = NamespaceFacts {
-                    owner,
-                    kind: ns.kind,
-                    visibility: ns.visibility(),
-                    member_role: role,
-                };
-                if auth::access(viewer, Some(&facts)) >= Access::Read {
+                let access = access_to(viewer, owner, &ns, |user| {
+                    member_role(&members, owner, user)
+                })?;
+                if access >= Access::Read {
                     out.push((owner.to_owned(), ns));
                 }
             }
