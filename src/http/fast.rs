@@ -344,9 +344,9 @@ impl AnswerCache {
         self.shelf(path).insert(path, generation, entry);
     }
 
-    /// Entries and bytes held, text and zips together (tests, metrics).
-    #[must_use]
-    pub fn usage(&self) -> (usize, usize) {
+    /// Entries and bytes held, text and zips together.
+    #[cfg(test)]
+    fn usage(&self) -> (usize, usize) {
         [&self.text, &self.zips].iter().fold((0, 0), |(n, b), s| {
             let s = s.lock().unwrap_or_else(PoisonError::into_inner);
             (n + s.map.len(), b + s.bytes)

@@ -428,9 +428,9 @@ async fn zip(
     // A download is a full GET answered 200 (not HEAD, 206 resumes or 304), counted when
     // the answer starts (web UI; flushed to the store in batches). The answer carries its
     // key, so that the answer cache counts its later hits under the same one.
-    let download = (status == StatusCode::OK)
+    let download = (!head && status == StatusCode::OK)
         .then(|| Arc::new((owner.clone(), module.clone(), version.clone())));
-    if let (Some(key), false) = (&download, head) {
+    if let Some(key) = &download {
         state.ui.downloads.record(key);
     }
     let body = if head || start == end {
@@ -457,9 +457,9 @@ async fn zip(
     Ok(resp)
 }
 
-/// The version a zip's whole answer (200) is a download of, as the handler counted it (the
-/// owner normalized): attached to the answer for the cache, which counts every later `GET`
-/// it serves of it.
+/// The version a zip's whole answer to a `GET` (200) is a download of, as the handler counted
+/// it (the owner normalized): attached to the answer for the cache, which counts every later
+/// `GET` it serves of it.
 #[derive(Clone, Debug)]
 pub struct Download(pub Arc<crate::web::facts::FactsKey>);
 
