@@ -399,11 +399,17 @@ UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 BYTES = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of a process so far."""
+def cpu_times(pid):
+    """(user, system) CPU seconds of a process so far."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tck = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tck, int(fields[12]) / tck
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far."""
+    return sum(cpu_times(pid))
 
 
 def run_wrk(port, paths_file, conns, seconds, server_pid=None):

@@ -26,7 +26,6 @@ def main():
     ap.add_argument("--mib", type=int, default=200)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="goshelf-ingest-", dir=os.environ.get("PERF_DIR"))
-    tck = os.sysconf("SC_CLK_TCK")
     gs = None
     try:
         zips = []
@@ -38,15 +37,11 @@ def main():
         os.sync()
         gs = h.Goshelf(args.bin, work).start()
 
-        def cpu():
-            f = open(f"/proc/{gs.pid}/stat").read().rsplit(")", 1)[1].split()
-            return int(f[11]) / tck, int(f[12]) / tck
-
         rates = []
         for p in zips:
-            u0, s0 = cpu()
+            u0, s0 = h.cpu_times(gs.pid)
             dt = h.upload_file(gs.port, p)
-            u1, s1 = cpu()
+            u1, s1 = h.cpu_times(gs.pid)
             rate = os.path.getsize(p) / (1 << 20) / dt
             rates.append(rate)
             print(f"wall {dt:.2f} s  user {u1 - u0:.2f} s  sys {s1 - s0:.2f} s  {rate:.0f} MiB/s", flush=True)
