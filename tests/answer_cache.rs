@@ -94,6 +94,15 @@ fn cached_answers_follow_every_write_at_once() {
 #[test]
 fn cached_zips_follow_writes_and_count_their_downloads() {
     let s = TestServer::start();
+    // The version's page in the web UI says how many downloads it has had.
+    let shown_downloads = |s: &TestServer, n: u32| {
+        let page = http::get(&format!(
+            "{}/ui/admin/example.com/cache/z/@v/v1.0.0",
+            s.url()
+        ))
+        .text();
+        assert!(page.contains(&format!("· {n} downloads")), "{page}");
+    };
     // Several stored pieces: the cached answer is gathered from them.
     let zip = mz("example.com/cache/z", "v1.0.0").file(
         "data.bin",
@@ -136,12 +145,7 @@ fn cached_zips_follow_writes_and_count_their_downloads() {
     );
     assert_eq!(same.status, 304, "{same:?}");
     assert!(same.body.is_empty());
-    let page = http::get(&format!(
-        "{}/ui/admin/example.com/cache/z/@v/v1.0.0",
-        s.url()
-    ))
-    .text();
-    assert!(page.contains("· 3 downloads"), "{page}");
+    shown_downloads(&s, 3);
     // The owner as typed in a GOPROXY URL is normalized (`Admin` is `admin`): downloads
     // served from the cache under that spelling count for the same version.
     let spelled = url.replace("/api/packages/admin/", "/api/packages/Admin/");
@@ -151,12 +155,7 @@ fn cached_zips_follow_writes_and_count_their_downloads() {
         assert_eq!(r.status, 200);
         assert!(r.body == bytes);
     }
-    let page = http::get(&format!(
-        "{}/ui/admin/example.com/cache/z/@v/v1.0.0",
-        s.url()
-    ))
-    .text();
-    assert!(page.contains("· 5 downloads"), "{page}");
+    shown_downloads(&s, 5);
 
     assert_eq!(
         s.delete("admin", "example.com/cache/z", "v1.0.0").status,
