@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use goshelf::config::RawConfig;
-use goshelf::http::{routes, AppState};
+use goshelf::config::{Key, RawConfig};
+use goshelf::http::{AppState, ConnInfo};
 use goshelf::store::{NewVersion, Store, VersionLookup};
 
 /// `cargo test --benches` runs each benchmark once with `--test`, in a debug build: there the
@@ -83,13 +83,9 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir_in(bench_dir()).unwrap();
-    let raw = RawConfig {
-        listen: Some("127.0.0.1:0".into()),
-        db: Some(dir.path().join("bench.redb")),
-        max_upload: None,
-        admin_token: None,
-        ..RawConfig::default()
-    };
+    let raw = RawConfig::default()
+        .with(Key::Listen, "127.0.0.1:0")
+        .with_path(Key::Db, &dir.path().join("bench.redb"));
     let config = raw.resolve().unwrap();
     let store = Store::open(&config.db).unwrap();
     // 200 versions of one module, plus a 1 MiB and a 50 MiB zip.
@@ -188,10 +184,13 @@ fn http_paths(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let filter = routes(f.state.clone());
     let mut g = c.benchmark_group("http");
     let get = |path: &str| {
-        let r = rt.block_on(warp::test::request().path(path).reply(&filter));
+        let req = http::Request::builder()
+            .uri(path)
+            .body(bytes::Bytes::new())
+            .unwrap();
+        let r = rt.block_on(goshelf::http::oneshot(&f.state, ConnInfo::local(), req));
         assert!(r.status().is_success() || r.status() == 404);
         r.into_body().len()
     };

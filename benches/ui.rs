@@ -1,5 +1,5 @@
 //! The web UI's module page (issue 4's target: under 50 ms for a module with 200 versions and a
-//! 2 MiB README), through the real routes with `warp::test`:
+//! 2 MiB README), through the real routes with `http::oneshot`:
 //! - `warm`: the version's zip facts are in the memory cache;
 //! - `cold`: the memory cache is empty (as after a restart), the rendered README is read from
 //!   the database, where publishing (`ui::warm_facts`) or the first view stored it;
@@ -15,8 +15,8 @@ use std::io::{Cursor, Write};
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use goshelf::config::RawConfig;
-use goshelf::http::{routes, AppState};
+use goshelf::config::{Key, RawConfig};
+use goshelf::http::{AppState, ConnInfo};
 use goshelf::store::{NewVersion, Store};
 
 /// `cargo test` runs a bench without `--bench` (and `-- --test` asks for the same): a quick
@@ -84,13 +84,9 @@ fn publish(store: &Store, zip: &[u8]) -> [u8; 32] {
 
 fn module_page(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(bench_dir()).unwrap();
-    let raw = RawConfig {
-        listen: Some("127.0.0.1:0".into()),
-        db: Some(dir.path().join("ui.redb")),
-        max_upload: None,
-        admin_token: None,
-        ..RawConfig::default()
-    };
+    let raw = RawConfig::default()
+        .with(Key::Listen, "127.0.0.1:0")
+        .with_path(Key::Db, &dir.path().join("ui.redb"));
     let config = raw.resolve().unwrap();
     let store = Store::open(&config.db).unwrap();
     let versions = if quick() { 40 } else { 200 };
@@ -114,14 +110,13 @@ fn module_page(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let filter = routes(state.clone());
     let get = || {
-        let r = rt.block_on(
-            warp::test::request()
-                .path("/ui/acme/example.com/widget")
-                .header("host", "nas.lan:8080")
-                .reply(&filter),
-        );
+        let req = http::Request::builder()
+            .uri("/ui/acme/example.com/widget")
+            .header("host", "nas.lan:8080")
+            .body(bytes::Bytes::new())
+            .unwrap();
+        let r = rt.block_on(goshelf::http::oneshot(&state, ConnInfo::local(), req));
         assert_eq!(r.status(), 200);
         assert!(r.body().len() > 2 << 20, "README rendered");
         r.into_body().len()

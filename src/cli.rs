@@ -147,63 +147,79 @@ pub struct PublishArgs {
 }
 
 /// `goshelf serve` (and `goshelf config check`): each setting comes from its flag, else its
-/// environment variable, else the configuration file, else its default.
-#[derive(Debug, Clone, clap::Args)]
+/// environment variable, else the configuration file, else its default. The flags are made
+/// from `config::SETTINGS` (clap's `Args` by hand below), so every setting has one.
+#[derive(Debug, Clone, Default)]
 pub struct ServeArgs {
-    /// Address and port to listen on (plain HTTP) [env: GOSHELF_LISTEN] [default:
-    /// 0.0.0.0:8080]. Port 0 picks a free port (printed at startup); `off` serves HTTPS only.
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// The database file, created when absent [env: GOSHELF_DB] [default: ./goshelf.redb].
-    /// One file holds everything.
-    #[arg(long, value_name = "FILE")]
-    pub db: Option<PathBuf>,
-    /// Largest upload accepted, e.g. 100MiB [env: GOSHELF_MAX_UPLOAD] [default and ceiling:
-    /// 500MiB, the go command's own limit for a module zip].
-    #[arg(long, value_name = "SIZE")]
-    pub max_upload: Option<String>,
-    /// Failed authentications one address may make per minute before it is answered 429 with
-    /// Retry-After [env: GOSHELF_AUTH_FAILURES_PER_MINUTE] [default: 10; 0: no limit].
-    #[arg(long, value_name = "N")]
-    pub auth_failures_per_minute: Option<String>,
-    /// Seconds an upload may send nothing before it is abandoned with 408, e.g. 120 for slow
-    /// links [env: GOSHELF_UPLOAD_IDLE_TIMEOUT] [default: 60; 1 to 3600].
-    #[arg(long, value_name = "SECONDS")]
-    pub upload_idle_timeout: Option<String>,
-    /// Seconds a client has to send its request headers before the connection is closed
-    /// [env: GOSHELF_HEADER_TIMEOUT] [default: 30; 1 to 3600].
-    #[arg(long, value_name = "SECONDS")]
-    pub header_timeout: Option<String>,
-    /// HTTPS listen address [env: GOSHELF_TLS_LISTEN] [default with a certificate:
-    /// 0.0.0.0:8443]. Needs --tls-cert/--tls-key or --tls-self-signed.
-    #[arg(long, value_name = "ADDR")]
-    pub tls_listen: Option<String>,
-    /// PEM certificate chain, leaf first [env: GOSHELF_TLS_CERT]; with --tls-key.
-    #[arg(long, value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key: PKCS#8, RSA or EC [env: GOSHELF_TLS_KEY]; with --tls-cert.
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
-    /// Serve HTTPS with a certificate for these comma-separated host names and IPs, issued by
-    /// a local CA kept in the database (created on first start; `goshelf ca export` prints
-    /// it) [env: GOSHELF_TLS_SELF_SIGNED]. E.g. nas.lan,192.168.1.10,localhost,127.0.0.1
-    #[arg(long, value_name = "NAMES")]
-    pub tls_self_signed: Option<String>,
-    /// Plain HTTP answers 308 to the HTTPS URL instead of serving [env:
-    /// GOSHELF_REDIRECT_HTTP]. `--listen off` turns plain HTTP off altogether.
-    #[arg(long)]
-    pub redirect_http: bool,
-    /// At a graceful stop, compact the file when holes left by redb's growth make it much
-    /// longer than its blocks on disk (by more than 1/16 of them and 32 MiB); such a stop
-    /// takes seconds per GB [env: GOSHELF_COMPACT_ON_STOP] [default: true].
-    #[arg(long, value_name = "true|false")]
-    pub compact_on_stop: Option<String>,
-    /// A TOML file with any of the keys listen, db, max_upload, admin_token,
-    /// auth_failures_per_minute, upload_idle_timeout, header_timeout, tls_listen, tls_cert,
-    /// tls_key, tls_self_signed, redirect_http, compact_on_stop (lowest precedence: flags and
-    /// environment override it).
-    #[arg(long, env = "GOSHELF_CONFIG", value_name = "FILE")]
+    /// The flag layer.
+    pub flags: RawConfig,
+    /// A TOML file with any of the settings (lowest precedence).
     pub config: Option<PathBuf>,
+}
+
+/// The id of `--config` among the table's flags.
+const CONFIG_ARG: &str = "config";
+
+impl clap::FromArgMatches for ServeArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = ServeArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        for s in crate::config::SETTINGS {
+            if s.flag == crate::config::Flag::None {
+                continue;
+            }
+            if let Some(v) = matches.get_one::<String>(s.name) {
+                self.flags.set(s.key, v.clone());
+            }
+        }
+        if let Some(p) = matches.get_one::<PathBuf>(CONFIG_ARG) {
+            self.config = Some(p.clone());
+        }
+        Ok(())
+    }
+}
+
+impl clap::Args for ServeArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        use crate::config::Flag;
+        let mut cmd = cmd;
+        for s in crate::config::SETTINGS {
+            let help = format!("{} [env: {}] [default: {}]", s.help, s.env(), s.default);
+            // clap keeps a flag's name for the life of the command: made once per process.
+            let long: &'static str = Box::leak(s.flag_name().into_boxed_str());
+            let arg = clap::Arg::new(s.name).long(long).help(help);
+            let arg = match s.flag {
+                Flag::None => continue,
+                Flag::Value(name) => arg.value_name(name).num_args(1),
+                Flag::Switch => arg
+                    .value_name("true|false")
+                    .num_args(0..=1)
+                    .default_missing_value("true"),
+            };
+            cmd = cmd.arg(arg);
+        }
+        let keys: Vec<&str> = crate::config::keys().collect();
+        cmd.arg(
+            clap::Arg::new(CONFIG_ARG)
+                .long("config")
+                .env("GOSHELF_CONFIG")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help(format!(
+                    "A TOML file with any of the keys {} (lowest precedence: flags and \
+                     environment override it)",
+                    keys.join(", ")
+                )),
+        )
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 /// `goshelf config ...`.
@@ -220,30 +236,18 @@ impl ServeArgs {
         &self,
     ) -> anyhow::Result<(
         crate::config::Config,
-        Vec<(&'static str, crate::config::Source)>,
+        Vec<(crate::config::Key, crate::config::Source)>,
     )> {
-        let flags = RawConfig {
-            listen: self.listen.clone(),
-            db: self.db.clone(),
-            max_upload: self.max_upload.clone(),
-            admin_token: None,
-            auth_failures_per_minute: self.auth_failures_per_minute.clone(),
-            upload_idle_timeout: self.upload_idle_timeout.clone(),
-            header_timeout: self.header_timeout.clone(),
-            tls_listen: self.tls_listen.clone(),
-            tls_cert: self.tls_cert.clone(),
-            tls_key: self.tls_key.clone(),
-            tls_self_signed: self.tls_self_signed.clone(),
-            redirect_http: self.redirect_http.then(|| "true".to_owned()),
-            compact_on_stop: self.compact_on_stop.clone(),
-        };
         let env = RawConfig::from_env(&|k| std::env::var(k).ok());
         let file = match &self.config {
             Some(p) => Some((p.clone(), RawConfig::from_file(p)?)),
             None => None,
         };
-        let (merged, sources) =
-            RawConfig::layered(&flags, &env, file.as_ref().map(|(p, f)| (p.as_path(), f)));
+        let (merged, sources) = RawConfig::layered(
+            &self.flags,
+            &env,
+            file.as_ref().map(|(p, f)| (p.as_path(), f)),
+        );
         Ok((merged.resolve()?, sources))
     }
 }
@@ -289,6 +293,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     http::upload::clean_stale_spools(&config.db);
     let store = Store::open(&config.db)
         .with_context(|| format!("opening the database {}", config.db.display()))?;
+    if let Some(mode) = store::readable_by_others(&config.db) {
+        tracing::warn!(
+            "the database {} has mode {mode:o}: others than its owner may read it, and it \
+             holds password and token hashes (and the local CA's key with --tls-self-signed); \
+             `chmod 600 {}` (new files are made 0600)",
+            config.db.display(),
+            config.db.display()
+        );
+    }
     bootstrap_admin(&store, config.admin_token.as_deref())?;
     let tls = match &config.tls {
         Some(t) => Some((t.listen, tls_server_config(&store, &t.source)?)),
@@ -299,14 +312,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         redirect_http: config.redirect_http,
         tls,
     };
-    // The web UI's links and its cookies' `Secure` flag: HTTPS when every page is served over
-    // TLS (no plain listener, or plain only redirects).
-    let ui_https = config.tls.is_some() && (config.listen.is_none() || config.redirect_http);
-    let mut state = AppState::new(store, config.clone());
-    state.ui = Arc::new(http::ui::UiState {
-        https: ui_https,
-        ..http::ui::UiState::default()
-    });
+    let state = AppState::new(store, config.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,7 +1,15 @@
-//! Configuration: what the user wrote (`RawConfig` layers: flags, environment, an optional
-//! TOML file, with that precedence) and what the server runs with (`Config`: validated once,
-//! passed in an `Arc`). Environment names derive from the keys (`GOSHELF_<KEY>`).
+//! Configuration: what the user wrote (`RawConfig`: one layer each from flags, the
+//! environment and an optional TOML file, merged with that precedence) and what the server
+//! runs with (`Config`: validated once, passed in an `Arc`).
+//!
+//! Every setting is declared once, in [`SETTINGS`] (the `settings!` table below): its name is
+//! the file key, the environment variable (`GOSHELF_<NAME>`) and the flag (`--name-with-dashes`)
+//! are derived from it, and the command line (`cli::ServeArgs`), the layering, `goshelf config
+//! check` and the redaction of secrets all read the table. A key cannot be half-added: without a
+//! table entry it does not exist, and with one it exists everywhere. `RawConfig::resolve` then
+//! turns the strings into the typed `Config`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,87 +30,270 @@ pub const DEFAULT_DB: &str = "./goshelf.redb";
 pub const DEFAULT_MAX_UPLOAD: u64 = MAX_ZIP_FILE;
 /// How long a request in flight may run on after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Default of `upload_idle_timeout`: an upload that sends nothing for this long is
+/// Default of `upload_idle_timeout`: a request body that sends nothing for this long is
 /// abandoned (408).
 pub const DEFAULT_UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default of `header_timeout`: a client must send its request headers within this time.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Ceiling of both timeouts: an hour.
+/// Default of `send_timeout`: a response write that makes no progress for this long ends the
+/// connection.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Ceiling of every timeout: an hour.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Default of `max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default of `max_connections_per_ip`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+/// Ceiling of both connection caps.
+pub const MAX_CONNECTIONS_CEILING: usize = 1 << 20;
 
 /// Default of `auth_failures_per_minute`: failed authentications one address may make per
 /// minute (and in a burst) before it gets 429.
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 10;
 
-/// What the user asked for, before validation: one layer (flags, environment or file).
-/// Every field is optional; a missing one falls through to the next layer.
-#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    pub listen: Option<String>,
-    pub db: Option<PathBuf>,
-    pub max_upload: Option<String>,
-    /// Token of `admin` on first start (secret: never printed).
-    pub admin_token: Option<String>,
-    /// Failed authentications per minute per address before 429; 0 turns the limit off.
-    pub auth_failures_per_minute: Option<String>,
-    /// Seconds an upload may send nothing before it is abandoned with 408.
-    pub upload_idle_timeout: Option<String>,
-    /// Seconds a client has to send its request headers.
-    pub header_timeout: Option<String>,
-    /// HTTPS listen address.
-    pub tls_listen: Option<String>,
-    /// PEM certificate chain file (with `tls_key`).
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key file (with `tls_cert`).
-    pub tls_key: Option<PathBuf>,
-    /// Comma-separated host names and IPs for a certificate from a local CA kept in the
-    /// database.
-    pub tls_self_signed: Option<String>,
-    /// Plain HTTP answers 308 to the HTTPS URL instead of serving (`true`/`false`).
-    #[serde(default, deserialize_with = "bool_or_string")]
-    pub redirect_http: Option<String>,
-    /// Compact the file when the server stops, if holes left by redb's growth make it much
-    /// longer than its blocks on disk (`true`/`false`).
-    #[serde(default, deserialize_with = "bool_or_string")]
-    pub compact_on_stop: Option<String>,
+/// The least strength, in bits, of an admin token the operator chooses.
+pub const MIN_ADMIN_TOKEN_BITS: f64 = 128.0;
+
+/// How a setting appears on the command line of `goshelf serve` and `goshelf config check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// `--name VALUE`; the text is clap's value name.
+    Value(&'static str),
+    /// `--name` alone means `true`; `--name false` turns it off.
+    Switch,
+    /// A secret: environment and file only, never on a command line (`ps` shows those).
+    None,
 }
 
-/// `redirect_http = true` and `redirect_http = "true"` both work in the file.
-fn bool_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum BoolOrString {
-        Bool(bool),
-        Text(String),
+/// One setting, as the table declares it.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub key: Key,
+    /// The key in the file; the flag is `--` and this with `-` for `_`, the environment
+    /// variable `GOSHELF_` and this in upper case.
+    pub name: &'static str,
+    pub flag: Flag,
+    /// The default, as `--help`, `config check` and README show it.
+    pub default: &'static str,
+    /// One or two sentences for `--help`.
+    pub help: &'static str,
+    /// Never printed (`config check` shows `***`).
+    pub secret: bool,
+    /// A path: taken relative to the configuration file when set there.
+    pub path: bool,
+    /// The effective value for `config check`.
+    pub show: fn(&Config) -> String,
+}
+
+impl Setting {
+    /// `GOSHELF_<NAME>`.
+    #[must_use]
+    pub fn env(&self) -> String {
+        env_name(self.name)
     }
-    let v: Option<BoolOrString> = serde::Deserialize::deserialize(d)?;
-    Ok(v.map(|v| match v {
-        BoolOrString::Bool(b) => b.to_string(),
-        BoolOrString::Text(t) => t,
-    }))
+
+    /// `name-with-dashes` (the flag without its `--`).
+    #[must_use]
+    pub fn flag_name(&self) -> String {
+        self.name.replace('_', "-")
+    }
+
+    /// How an error message names the setting: `name (--flag, GOSHELF_NAME)`.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self.flag {
+            Flag::None => format!("{} ({})", self.name, self.env()),
+            _ => format!("{} (--{}, {})", self.name, self.flag_name(), self.env()),
+        }
+    }
 }
 
-/// Every configuration key, as written in the file; the environment variable is
-/// `GOSHELF_` + the key in upper case, the flag `--` + the key with `-` for `_`.
-pub const KEYS: [&str; 13] = [
-    "listen",
-    "db",
-    "max_upload",
-    "admin_token",
-    "auth_failures_per_minute",
-    "upload_idle_timeout",
-    "header_timeout",
-    "tls_listen",
-    "tls_cert",
-    "tls_key",
-    "tls_self_signed",
-    "redirect_http",
-    "compact_on_stop",
-];
+macro_rules! settings {
+    ($( $variant:ident { $($field:ident : $value:expr),* $(,)? } )*) => {
+        /// Every setting's identity; `Key::setting` gives its declaration.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Key { $($variant),* }
 
-/// Keys whose values are never printed.
-const SECRET_KEYS: [&str; 1] = ["admin_token"];
+        /// Every setting, in the order `config check` and README list them.
+        pub const SETTINGS: &[Setting] = &[
+            $( Setting { key: Key::$variant, $($field: $value),* } ),*
+        ];
+    };
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}s", d.as_secs())
+}
+
+settings! {
+    Listen {
+        name: "listen", flag: Flag::Value("ADDR"), default: DEFAULT_LISTEN,
+        help: "Plain HTTP address and port; port 0 picks a free one (printed at startup); `off` \
+               serves HTTPS only.",
+        secret: false, path: false,
+        show: |c| c.listen.map_or_else(|| LISTEN_OFF.to_owned(), |a| a.to_string()),
+    }
+    Db {
+        name: "db", flag: Flag::Value("FILE"), default: DEFAULT_DB,
+        help: "The database file, created when absent; one file holds everything.",
+        secret: false, path: true,
+        show: |c| c.db.display().to_string(),
+    }
+    MaxUpload {
+        name: "max_upload", flag: Flag::Value("SIZE"), default: "500MiB",
+        help: "Largest upload accepted, e.g. 100MiB; 500MiB (the go command's own limit for a \
+               module zip) is also the ceiling.",
+        secret: false, path: false,
+        show: |c| c.max_upload.to_string(),
+    }
+    AdminToken {
+        name: "admin_token", flag: Flag::None, default: "generated",
+        help: "The token of `admin`, used only when the database has no user; at least 128 \
+               bits' worth (e.g. `openssl rand -hex 16`).",
+        secret: true, path: false,
+        show: |c| if c.admin_token.is_some() { "***".into() } else { "(unset)".into() },
+    }
+    AuthFailuresPerMinute {
+        name: "auth_failures_per_minute", flag: Flag::Value("N"), default: "10",
+        help: "Failed authentications (and web sign-ins) one address may make per minute before \
+               it is answered 429 with Retry-After; 0 turns the limit off.",
+        secret: false, path: false,
+        show: |c| c.auth_failures_per_minute.to_string(),
+    }
+    UploadIdleTimeout {
+        name: "upload_idle_timeout", flag: Flag::Value("SECONDS"), default: "60",
+        help: "Seconds a request body (an upload above all) may send nothing before it is \
+               abandoned with 408; 1 to 3600.",
+        secret: false, path: false,
+        show: |c| secs(c.upload_idle_timeout),
+    }
+    HeaderTimeout {
+        name: "header_timeout", flag: Flag::Value("SECONDS"), default: "30",
+        help: "Seconds a client has to send its request headers, counted from the end of the \
+               previous answer on a kept-alive connection (so an idle connection is closed \
+               after it); small bodies (forms, JSON) must arrive within it too; 1 to 3600.",
+        secret: false, path: false,
+        show: |c| secs(c.header_timeout),
+    }
+    SendTimeout {
+        name: "send_timeout", flag: Flag::Value("SECONDS"), default: "60",
+        help: "Seconds a response may wait for the client to take any of its bytes before the \
+               connection is closed; 1 to 3600.",
+        secret: false, path: false,
+        show: |c| secs(c.send_timeout),
+    }
+    MaxConnections {
+        name: "max_connections", flag: Flag::Value("N"), default: "1024",
+        help: "Connections served at once (plain and HTTPS together); at the cap idle \
+               keep-alive connections are closed first, then new ones wait. Lowered to what \
+               the open-file limit allows.",
+        secret: false, path: false,
+        show: |c| c.max_connections.to_string(),
+    }
+    MaxConnectionsPerIp {
+        name: "max_connections_per_ip", flag: Flag::Value("N"), default: "256",
+        help: "Connections one client address may hold at once; past it its idle ones are \
+               closed, else the new one is answered 503.",
+        secret: false, path: false,
+        show: |c| c.max_connections_per_ip.to_string(),
+    }
+    UploadConcurrency {
+        name: "upload_concurrency", flag: Flag::Value("N"), default: "the CPU cores",
+        help: "Uploads validated and stored at once; others wait their turn (their bytes wait \
+               on disk, not in memory).",
+        secret: false, path: false,
+        show: |c| c.upload_concurrency.to_string(),
+    }
+    TlsListen {
+        name: "tls_listen", flag: Flag::Value("ADDR"), default: "0.0.0.0:8443 (with a certificate)",
+        help: "HTTPS listen address; needs --tls-cert/--tls-key or --tls-self-signed.",
+        secret: false, path: false,
+        show: |c| c.tls.as_ref().map_or_else(|| "(no TLS)".to_owned(), |t| t.listen.to_string()),
+    }
+    TlsCert {
+        name: "tls_cert", flag: Flag::Value("FILE"), default: "",
+        help: "PEM certificate chain, leaf first; with --tls-key.",
+        secret: false, path: true,
+        show: |c| match c.tls.as_ref().map(|t| &t.source) {
+            Some(TlsSource::Files { cert, .. }) => cert.display().to_string(),
+            _ => "(unset)".into(),
+        },
+    }
+    TlsKey {
+        name: "tls_key", flag: Flag::Value("FILE"), default: "",
+        help: "PEM private key: PKCS#8, RSA or EC; with --tls-cert.",
+        secret: false, path: true,
+        show: |c| match c.tls.as_ref().map(|t| &t.source) {
+            Some(TlsSource::Files { key, .. }) => key.display().to_string(),
+            _ => "(unset)".into(),
+        },
+    }
+    TlsSelfSigned {
+        name: "tls_self_signed", flag: Flag::Value("NAMES"), default: "",
+        help: "Serve HTTPS with a certificate for these comma-separated host names and IPs, \
+               issued by a local CA kept in the database (`goshelf ca export` prints it), e.g. \
+               nas.lan,192.168.1.10,localhost,127.0.0.1.",
+        secret: false, path: false,
+        show: |c| match c.tls.as_ref().map(|t| &t.source) {
+            Some(TlsSource::SelfSigned { names }) => names.join(","),
+            _ => "(unset)".into(),
+        },
+    }
+    RedirectHttp {
+        name: "redirect_http", flag: Flag::Switch, default: "false",
+        help: "Plain HTTP answers 308 to the HTTPS URL instead of serving; `--listen off` turns \
+               plain HTTP off altogether.",
+        secret: false, path: false,
+        show: |c| c.redirect_http.to_string(),
+    }
+    PlainHttpSignin {
+        name: "plain_http_signin", flag: Flag::Switch, default: "false",
+        help: "With HTTPS served beside plain HTTP, let the web sign-in work over plain HTTP too \
+               (by default it is redirected to HTTPS, so passwords never cross the LAN in clear).",
+        secret: false, path: false,
+        show: |c| c.plain_http_signin.to_string(),
+    }
+    CompactOnStop {
+        name: "compact_on_stop", flag: Flag::Switch, default: "true",
+        help: "At a graceful stop, compact the file when holes left by redb's growth make it \
+               much longer than its blocks on disk (by more than 1/16 of them and 32 MiB); \
+               such a stop takes seconds per GB.",
+        secret: false, path: false,
+        show: |c| c.compact_on_stop.to_string(),
+    }
+    FastPath {
+        name: "fast_path", flag: Flag::Switch, default: "true",
+        help: "Answer anonymous GOPROXY reads with goshelf's own HTTP/1.1 reader (the go \
+               command's requests), everything else through hyper; false sends every request \
+               through hyper (for comparisons).",
+        secret: false, path: false,
+        show: |c| c.fast_path.to_string(),
+    }
+}
+
+impl Key {
+    /// This key's declaration.
+    #[must_use]
+    pub fn setting(self) -> &'static Setting {
+        // Both come from the same list in the same order (`settings!`), so the discriminant
+        // is the index; the fallback is never taken.
+        SETTINGS
+            .get(self as usize)
+            .filter(|s| s.key == self)
+            .unwrap_or(&SETTINGS[0])
+    }
+
+    /// The key whose file name is `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Key> {
+        SETTINGS.iter().find(|s| s.name == name).map(|s| s.key)
+    }
+}
+
+/// Every file key, in table order.
+pub fn keys() -> impl Iterator<Item = &'static str> {
+    SETTINGS.iter().map(|s| s.name)
+}
 
 /// The environment variable of a key.
 #[must_use]
@@ -130,86 +321,103 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// What the user asked for, before validation: one layer (flags, environment or file), or the
+/// layers merged. A missing key falls through to the next layer.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RawConfig {
+    values: BTreeMap<Key, String>,
+}
+
 impl std::fmt::Debug for RawConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawConfig")
-            .field("listen", &self.listen)
-            .field("db", &self.db)
-            .field("max_upload", &self.max_upload)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
-            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
-            .field("upload_idle_timeout", &self.upload_idle_timeout)
-            .field("header_timeout", &self.header_timeout)
-            .field("tls_listen", &self.tls_listen)
-            .field("tls_cert", &self.tls_cert)
-            .field("tls_key", &self.tls_key)
-            .field("tls_self_signed", &self.tls_self_signed)
-            .field("redirect_http", &self.redirect_http)
-            .field("compact_on_stop", &self.compact_on_stop)
-            .finish()
+        let mut map = f.debug_map();
+        for (key, value) in &self.values {
+            let shown = if key.setting().secret { "***" } else { value };
+            map.entry(&key.setting().name, &shown);
+        }
+        map.finish()
     }
 }
 
 impl RawConfig {
-    fn get(&self, key: &str) -> Option<String> {
-        match key {
-            "listen" => self.listen.clone(),
-            "db" => self.db.as_ref().map(|p| p.display().to_string()),
-            "max_upload" => self.max_upload.clone(),
-            "admin_token" => self.admin_token.clone(),
-            "auth_failures_per_minute" => self.auth_failures_per_minute.clone(),
-            "upload_idle_timeout" => self.upload_idle_timeout.clone(),
-            "header_timeout" => self.header_timeout.clone(),
-            "tls_listen" => self.tls_listen.clone(),
-            "tls_cert" => self.tls_cert.as_ref().map(|p| p.display().to_string()),
-            "tls_key" => self.tls_key.as_ref().map(|p| p.display().to_string()),
-            "tls_self_signed" => self.tls_self_signed.clone(),
-            "redirect_http" => self.redirect_http.clone(),
-            "compact_on_stop" => self.compact_on_stop.clone(),
-            _ => None,
+    /// The value of `key` in this layer.
+    #[must_use]
+    pub fn get(&self, key: Key) -> Option<&str> {
+        self.values.get(&key).map(String::as_str)
+    }
+
+    /// Sets `key` (an empty value counts as unset).
+    pub fn set(&mut self, key: Key, value: impl Into<String>) {
+        let value = value.into();
+        if value.trim().is_empty() {
+            self.values.remove(&key);
+        } else {
+            self.values.insert(key, value);
         }
+    }
+
+    /// This layer with `key` set.
+    #[must_use]
+    pub fn with(mut self, key: Key, value: impl Into<String>) -> Self {
+        self.set(key, value);
+        self
+    }
+
+    /// This layer with the path `key` set.
+    #[must_use]
+    pub fn with_path(self, key: Key, path: &Path) -> Self {
+        self.with(key, path.display().to_string())
     }
 
     /// The layer read from the environment (`GOSHELF_<KEY>`); empty values count as unset.
     #[must_use]
     pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Self {
-        let get = |k: &str| lookup(&env_name(k)).filter(|v| !v.trim().is_empty());
-        Self {
-            listen: get("listen"),
-            db: get("db").map(PathBuf::from),
-            max_upload: get("max_upload"),
-            admin_token: get("admin_token"),
-            auth_failures_per_minute: get("auth_failures_per_minute"),
-            upload_idle_timeout: get("upload_idle_timeout"),
-            header_timeout: get("header_timeout"),
-            tls_listen: get("tls_listen"),
-            tls_cert: get("tls_cert").map(PathBuf::from),
-            tls_key: get("tls_key").map(PathBuf::from),
-            tls_self_signed: get("tls_self_signed"),
-            redirect_http: get("redirect_http"),
-            compact_on_stop: get("compact_on_stop"),
+        let mut raw = Self::default();
+        for s in SETTINGS {
+            if let Some(v) = lookup(&s.env()) {
+                raw.set(s.key, v);
+            }
         }
+        raw
     }
 
-    /// The layer read from a TOML file. A relative `db`, `tls_cert` or `tls_key` is taken
-    /// relative to the file.
+    /// The layer read from a TOML file: strings, whole numbers and booleans. A relative path
+    /// setting (`db`, `tls_cert`, `tls_key`) is taken relative to the file.
     ///
     /// # Errors
-    /// An unreadable file, bad TOML, or an unknown key.
+    /// An unreadable file, bad TOML, an unknown key, or a value of another type.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::File(path.to_owned(), e.to_string()))?;
-        let mut raw: RawConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::File(path.to_owned(), e.to_string().trim().to_owned()))?;
-        if let Some(dir) = path.parent() {
-            for p in [&mut raw.db, &mut raw.tls_cert, &mut raw.tls_key]
-                .into_iter()
-                .flatten()
-            {
-                if p.is_relative() {
-                    *p = dir.join(&*p);
+        let file_error = |reason: String| ConfigError::File(path.to_owned(), reason);
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| file_error(e.to_string().trim().to_owned()))?;
+        let mut raw = Self::default();
+        for (name, value) in table {
+            let key = Key::from_name(&name).ok_or_else(|| {
+                let known: Vec<&str> = keys().collect();
+                file_error(format!(
+                    "unknown key `{name}`; the keys are {}",
+                    known.join(", ")
+                ))
+            })?;
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(file_error(format!(
+                        "`{name}` must be a string, a whole number or true/false, not a {}",
+                        other.type_str()
+                    )))
                 }
-            }
+            };
+            let text = match (key.setting().path, path.parent()) {
+                (true, Some(dir)) if Path::new(&text).is_relative() => {
+                    dir.join(&text).display().to_string()
+                }
+                _ => text,
+            };
+            raw.set(key, text);
         }
         Ok(raw)
     }
@@ -221,38 +429,23 @@ impl RawConfig {
         flags: &RawConfig,
         env: &RawConfig,
         file: Option<(&Path, &RawConfig)>,
-    ) -> (RawConfig, Vec<(&'static str, Source)>) {
+    ) -> (RawConfig, Vec<(Key, Source)>) {
         let mut merged = RawConfig::default();
         let mut sources = Vec::new();
-        for key in KEYS {
-            let (value, source) = if let Some(v) = flags.get(key) {
-                (Some(v), Source::Flag)
-            } else if let Some(v) = env.get(key) {
-                (Some(v), Source::Env(env_name(key)))
-            } else if let Some(v) = file.and_then(|(_, f)| f.get(key)) {
-                (
-                    Some(v),
-                    Source::File(file.map(|(p, _)| p.to_owned()).unwrap_or_default()),
-                )
+        for s in SETTINGS {
+            let source = if let Some(v) = flags.get(s.key) {
+                merged.set(s.key, v);
+                Source::Flag
+            } else if let Some(v) = env.get(s.key) {
+                merged.set(s.key, v);
+                Source::Env(s.env())
+            } else if let Some((p, v)) = file.and_then(|(p, f)| Some((p, f.get(s.key)?))) {
+                merged.set(s.key, v);
+                Source::File(p.to_owned())
             } else {
-                (None, Source::Default)
+                Source::Default
             };
-            match key {
-                "listen" => merged.listen = value,
-                "db" => merged.db = value.map(PathBuf::from),
-                "max_upload" => merged.max_upload = value,
-                "auth_failures_per_minute" => merged.auth_failures_per_minute = value,
-                "upload_idle_timeout" => merged.upload_idle_timeout = value,
-                "header_timeout" => merged.header_timeout = value,
-                "tls_listen" => merged.tls_listen = value,
-                "tls_cert" => merged.tls_cert = value.map(PathBuf::from),
-                "tls_key" => merged.tls_key = value.map(PathBuf::from),
-                "tls_self_signed" => merged.tls_self_signed = value,
-                "redirect_http" => merged.redirect_http = value,
-                "compact_on_stop" => merged.compact_on_stop = value,
-                _ => merged.admin_token = value,
-            }
-            sources.push((key, source));
+            sources.push((s.key, source));
         }
         (merged, sources)
     }
@@ -260,46 +453,11 @@ impl RawConfig {
 
 /// The effective configuration as lines `key = value  (source)`, secrets redacted.
 #[must_use]
-pub fn describe(config: &Config, sources: &[(&'static str, Source)]) -> String {
+pub fn describe(config: &Config, sources: &[(Key, Source)]) -> String {
     let mut out = String::new();
     for (key, source) in sources {
-        let value = match *key {
-            "listen" => config
-                .listen
-                .map_or_else(|| LISTEN_OFF.to_owned(), |a| a.to_string()),
-            "tls_listen" => config
-                .tls
-                .as_ref()
-                .map_or_else(|| "(no TLS)".to_owned(), |t| t.listen.to_string()),
-            "tls_cert" => match config.tls.as_ref().map(|t| &t.source) {
-                Some(TlsSource::Files { cert, .. }) => cert.display().to_string(),
-                _ => "(unset)".into(),
-            },
-            "tls_key" => match config.tls.as_ref().map(|t| &t.source) {
-                Some(TlsSource::Files { key, .. }) => key.display().to_string(),
-                _ => "(unset)".into(),
-            },
-            "tls_self_signed" => match config.tls.as_ref().map(|t| &t.source) {
-                Some(TlsSource::SelfSigned { names }) => names.join(","),
-                _ => "(unset)".into(),
-            },
-            "redirect_http" => config.redirect_http.to_string(),
-            "compact_on_stop" => config.compact_on_stop.to_string(),
-            "db" => config.db.display().to_string(),
-            "max_upload" => config.max_upload.to_string(),
-            "auth_failures_per_minute" => config.auth_failures_per_minute.to_string(),
-            "upload_idle_timeout" => format!("{}s", config.upload_idle_timeout.as_secs()),
-            "header_timeout" => format!("{}s", config.header_timeout.as_secs()),
-            k if SECRET_KEYS.contains(&k) => {
-                if config.admin_token.is_some() {
-                    "***".into()
-                } else {
-                    "(unset)".into()
-                }
-            }
-            _ => String::new(),
-        };
-        out.push_str(&format!("{key} = {value}  ({source})\n"));
+        let s = key.setting();
+        out.push_str(&format!("{} = {}  ({source})\n", s.name, (s.show)(config)));
     }
     out
 }
@@ -307,41 +465,17 @@ pub fn describe(config: &Config, sources: &[(&'static str, Source)]) -> String {
 /// A configuration error, naming the setting.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("listen (--listen, GOSHELF_LISTEN): {0:?} is not an address like 0.0.0.0:8080")]
-    Listen(String),
-    #[error(
-        "max_upload (--max-upload, GOSHELF_MAX_UPLOAD): {0:?} is not a size like 100MiB, at \
-         most 500MiB (524288000 bytes, the go command's limit)"
-    )]
-    MaxUpload(String),
-    #[error(
-        "auth_failures_per_minute (--auth-failures-per-minute, GOSHELF_AUTH_FAILURES_PER_MINUTE): \
-         {0:?} is not a whole number (0 turns the limit off)"
-    )]
-    AuthFailures(String),
-    #[error(
-        "{key} (--{flag}, {env}): {value:?} is not a number of seconds from 1 to 3600, like \
-         60 or 60s"
-    )]
-    Timeout {
-        key: &'static str,
-        flag: String,
-        env: String,
-        value: String,
-    },
-    #[error("db (--db, GOSHELF_DB): {0}")]
-    Db(String),
+    /// A value that does not parse or is out of range; the text names the setting.
+    #[error("{0}")]
+    Invalid(String),
     #[error("{0}")]
     Tls(String),
-    #[error("{key} (--{flag}, {env}): {value:?} is not true or false")]
-    Bool {
-        key: &'static str,
-        flag: String,
-        env: String,
-        value: String,
-    },
     #[error("configuration file {path}: {reason}", path = .0.display(), reason = .1)]
     File(PathBuf, String),
+}
+
+fn invalid(key: Key, value: &str, what: &str) -> ConfigError {
+    ConfigError::Invalid(format!("{}: {value:?} {what}", key.setting().label()))
 }
 
 /// HTTPS serving.
@@ -370,6 +504,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Plain HTTP answers 308 to the HTTPS URL instead of serving.
     pub redirect_http: bool,
+    /// With HTTPS beside plain HTTP, the web sign-in also works over plain HTTP.
+    pub plain_http_signin: bool,
     /// Absolute path of the database file.
     pub db: PathBuf,
     pub max_upload: u64,
@@ -377,37 +513,56 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Failed authentications per minute per address before 429; 0: no limit.
     pub auth_failures_per_minute: u32,
-    /// An upload that sends nothing for this long is abandoned (408).
+    /// A request body that sends nothing for this long is abandoned (408).
     pub upload_idle_timeout: Duration,
-    /// A client must send its request headers within this time.
+    /// A client must send its request headers within this time (and an idle connection is
+    /// closed after it).
     pub header_timeout: Duration,
+    /// A response write that makes no progress for this long ends the connection.
+    pub send_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Connections one address may hold at once.
+    pub max_connections_per_ip: usize,
+    /// Uploads validated and stored at once.
+    pub upload_concurrency: usize,
     /// Compact the file at a graceful stop when it is worth it (`store::FileSpace`).
     pub compact_on_stop: bool,
+    /// Anonymous GOPROXY reads are answered by `http::conn`, not hyper.
+    pub fast_path: bool,
 }
 
-/// A yes/no setting: `true`/`false`, also `1`/`0`, `yes`/`no`, `on`/`off`; empty is `false`.
-fn resolve_bool(key: &'static str, text: Option<&str>, default: bool) -> Result<bool, ConfigError> {
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for s in SETTINGS {
+            map.entry(&s.name, &(s.show)(self));
+        }
+        map.finish()
+    }
+}
+
+/// The number of CPU cores this process may use (1 when unknown): the default of bounds on
+/// CPU-heavy work.
+#[must_use]
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// A yes/no setting: `true`/`false`, also `1`/`0`, `yes`/`no`, `on`/`off`.
+fn resolve_bool(key: Key, text: Option<&str>, default: bool) -> Result<bool, ConfigError> {
     let Some(text) = text else {
         return Ok(default);
     };
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(ConfigError::Bool {
-            key,
-            flag: key.replace('_', "-"),
-            env: env_name(key),
-            value: text.to_owned(),
-        }),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(key, text, "is not true or false")),
     }
 }
 
 /// A timeout setting: whole seconds, with or without an `s` suffix, from 1 s to an hour.
-fn resolve_timeout(
-    key: &'static str,
-    text: Option<&str>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
+fn resolve_timeout(key: Key, text: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
     let Some(text) = text else {
         return Ok(default);
     };
@@ -415,84 +570,176 @@ fn resolve_timeout(
     let digits = t.strip_suffix('s').unwrap_or(t).trim_end();
     match digits.parse::<u64>() {
         Ok(n) if n >= 1 && n <= MAX_TIMEOUT.as_secs() => Ok(Duration::from_secs(n)),
-        _ => Err(ConfigError::Timeout {
+        _ => Err(invalid(
             key,
-            flag: key.replace('_', "-"),
-            env: env_name(key),
-            value: text.to_owned(),
-        }),
+            text,
+            "is not a number of seconds from 1 to 3600, like 60 or 60s",
+        )),
     }
 }
 
+/// A count from `min` to `max`.
+fn resolve_count(
+    key: Key,
+    text: Option<&str>,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(
+            key,
+            text,
+            &format!("is not a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+/// An estimate of the strength of a secret someone chose, in bits: its length times the bits
+/// of the smallest alphabet that covers it (lower case, upper case, digits, other printable
+/// ASCII; anything else counts as 8 bits), but no more than 8 bits per distinct character
+/// times the length over 2 (so `aaaa...` or `abab...` of any length stays weak). Generous to
+/// random strings, strict with words and repeats.
+#[must_use]
+pub fn token_bits(token: &str) -> f64 {
+    let (mut lower, mut upper, mut digit, mut other, mut wide) = (false, false, false, false, false);
+    let mut distinct = std::collections::BTreeSet::new();
+    for c in token.chars() {
+        distinct.insert(c);
+        match c {
+            'a'..='z' => lower = true,
+            'A'..='Z' => upper = true,
+            '0'..='9' => digit = true,
+            c if c.is_ascii_graphic() => other = true,
+            _ => wide = true,
+        }
+    }
+    let alphabet = [(lower, 26), (upper, 26), (digit, 10), (other, 32), (wide, 256)]
+        .iter()
+        .filter(|(used, _)| *used)
+        .map(|(_, n)| n)
+        .sum::<u32>();
+    if alphabet == 0 {
+        return 0.0;
+    }
+    let len = token.chars().count() as f64;
+    let by_alphabet = len * f64::from(alphabet).log2();
+    let by_repeats = (distinct.len() as f64).log2() * len / 2.0 + 8.0 * distinct.len() as f64;
+    by_alphabet.min(by_repeats)
+}
+
 impl RawConfig {
-    /// Validates and resolves: parses the address and size, makes the path absolute.
+    /// Validates and resolves: parses addresses, sizes, times and counts, makes paths
+    /// absolute.
     ///
     /// # Errors
     /// A `ConfigError` naming the first bad setting.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
-        let listen_text = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN).trim();
+        let listen_text = self.get(Key::Listen).unwrap_or(DEFAULT_LISTEN).trim();
         let listen: Option<SocketAddr> = if listen_text.eq_ignore_ascii_case(LISTEN_OFF) {
             None
         } else {
-            Some(
-                listen_text
-                    .parse()
-                    .map_err(|_| ConfigError::Listen(listen_text.to_owned()))?,
-            )
+            Some(listen_text.parse().map_err(|_| {
+                invalid(Key::Listen, listen_text, "is not an address like 0.0.0.0:8080")
+            })?)
         };
         let (tls, redirect_http) = self.resolve_tls(listen.is_some())?;
-        let max_upload = match &self.max_upload {
+        let max_upload = match self.get(Key::MaxUpload) {
             None => DEFAULT_MAX_UPLOAD,
             Some(text) => match parse_size(text) {
                 Some(n) if n > 0 && n <= MAX_ZIP_FILE => n,
-                _ => return Err(ConfigError::MaxUpload(text.clone())),
+                _ => {
+                    return Err(invalid(
+                        Key::MaxUpload,
+                        text,
+                        "is not a size like 100MiB, at most 500MiB (524288000 bytes, the go \
+                         command's limit)",
+                    ))
+                }
             },
         };
-        let db = self.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
-        if db.as_os_str().is_empty() {
-            return Err(ConfigError::Db("empty path".into()));
+        let db = PathBuf::from(self.get(Key::Db).unwrap_or(DEFAULT_DB));
+        let db = std::path::absolute(&db).map_err(|e| {
+            ConfigError::Invalid(format!("{}: {e}", Key::Db.setting().label()))
+        })?;
+        let admin_token = self.get(Key::AdminToken).map(|t| t.trim().to_owned());
+        if let Some(token) = &admin_token {
+            let bits = token_bits(token);
+            if bits < MIN_ADMIN_TOKEN_BITS {
+                return Err(ConfigError::Invalid(format!(
+                    "{}: too weak (about {bits:.0} bits; at least {MIN_ADMIN_TOKEN_BITS:.0} are \
+                     needed): use a random value such as the output of `openssl rand -hex 16`, \
+                     or leave it unset and goshelf prints a generated token at the first start",
+                    Key::AdminToken.setting().label()
+                )));
+            }
         }
-        let db = std::path::absolute(&db).map_err(|e| ConfigError::Db(e.to_string()))?;
-        let admin_token = self.admin_token.clone().filter(|t| !t.trim().is_empty());
-        let auth_failures_per_minute = match &self.auth_failures_per_minute {
+        let auth_failures_per_minute = match self.get(Key::AuthFailuresPerMinute) {
             None => DEFAULT_AUTH_FAILURES_PER_MINUTE,
-            Some(text) => text
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::AuthFailures(text.clone()))?,
+            Some(text) => text.trim().parse().map_err(|_| {
+                invalid(
+                    Key::AuthFailuresPerMinute,
+                    text,
+                    "is not a whole number (0 turns the limit off)",
+                )
+            })?,
         };
-        let upload_idle_timeout = resolve_timeout(
-            "upload_idle_timeout",
-            self.upload_idle_timeout.as_deref(),
-            DEFAULT_UPLOAD_IDLE_TIMEOUT,
+        let timeout = |key: Key, default| resolve_timeout(key, self.get(key), default);
+        let count =
+            |key: Key, default, min, max| resolve_count(key, self.get(key), default, min, max);
+        let max_connections = count(
+            Key::MaxConnections,
+            DEFAULT_MAX_CONNECTIONS,
+            16,
+            MAX_CONNECTIONS_CEILING,
         )?;
-        let header_timeout = resolve_timeout(
-            "header_timeout",
-            self.header_timeout.as_deref(),
-            DEFAULT_HEADER_TIMEOUT,
-        )?;
-        let compact_on_stop =
-            resolve_bool("compact_on_stop", self.compact_on_stop.as_deref(), true)?;
         Ok(Config {
             listen,
             tls,
             redirect_http,
+            plain_http_signin: resolve_bool(
+                Key::PlainHttpSignin,
+                self.get(Key::PlainHttpSignin),
+                false,
+            )?,
             db,
             max_upload,
             admin_token,
             auth_failures_per_minute,
-            upload_idle_timeout,
-            header_timeout,
-            compact_on_stop,
+            upload_idle_timeout: timeout(Key::UploadIdleTimeout, DEFAULT_UPLOAD_IDLE_TIMEOUT)?,
+            header_timeout: timeout(Key::HeaderTimeout, DEFAULT_HEADER_TIMEOUT)?,
+            send_timeout: timeout(Key::SendTimeout, DEFAULT_SEND_TIMEOUT)?,
+            max_connections,
+            max_connections_per_ip: count(
+                Key::MaxConnectionsPerIp,
+                DEFAULT_MAX_CONNECTIONS_PER_IP.min(max_connections),
+                1,
+                MAX_CONNECTIONS_CEILING,
+            )?,
+            upload_concurrency: count(Key::UploadConcurrency, cores(), 1, 1024)?,
+            compact_on_stop: resolve_bool(
+                Key::CompactOnStop,
+                self.get(Key::CompactOnStop),
+                true,
+            )?,
+            fast_path: resolve_bool(Key::FastPath, self.get(Key::FastPath), true)?,
         })
     }
-}
 
-impl RawConfig {
     fn resolve_tls(&self, plain: bool) -> Result<(Option<TlsConfig>, bool), ConfigError> {
         let err = |m: &str| Err(ConfigError::Tls(m.to_owned()));
-        let redirect_http = resolve_bool("redirect_http", self.redirect_http.as_deref(), false)?;
-        let source = match (&self.tls_cert, &self.tls_key, &self.tls_self_signed) {
+        let redirect_http =
+            resolve_bool(Key::RedirectHttp, self.get(Key::RedirectHttp), false)?;
+        let (cert, key, names) = (
+            self.get(Key::TlsCert),
+            self.get(Key::TlsKey),
+            self.get(Key::TlsSelfSigned),
+        );
+        let source = match (cert, key, names) {
             (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
                 return err(
                     "tls_self_signed (--tls-self-signed) and tls_cert/tls_key (--tls-cert, \
@@ -521,7 +768,7 @@ impl RawConfig {
             (None, None, None) => None,
         };
         let Some(source) = source else {
-            if self.tls_listen.is_some() {
+            if self.get(Key::TlsListen).is_some() {
                 return err(
                     "tls_listen (--tls-listen) needs a certificate: --tls-cert and --tls-key, \
                      or --tls-self-signed NAMES",
@@ -542,8 +789,7 @@ impl RawConfig {
             return err("redirect_http (--redirect-http) needs the plain listener (listen is off)");
         }
         let text = self
-            .tls_listen
-            .as_deref()
+            .get(Key::TlsListen)
             .unwrap_or(DEFAULT_TLS_LISTEN)
             .trim();
         let listen: SocketAddr = text.parse().map_err(|_| {
@@ -553,23 +799,6 @@ impl RawConfig {
             ))
         })?;
         Ok((Some(TlsConfig { listen, source }), redirect_http))
-    }
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("tls", &self.tls)
-            .field("redirect_http", &self.redirect_http)
-            .field("db", &self.db)
-            .field("max_upload", &self.max_upload)
-            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
-            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
-            .field("upload_idle_timeout", &self.upload_idle_timeout)
-            .field("header_timeout", &self.header_timeout)
-            .field("compact_on_stop", &self.compact_on_stop)
-            .finish()
     }
 }
 
@@ -594,6 +823,12 @@ pub fn parse_size(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    fn raw(pairs: &[(Key, &str)]) -> RawConfig {
+        pairs
+            .iter()
+            .fold(RawConfig::default(), |r, (k, v)| r.with(*k, *v))
+    }
+
     #[test]
     fn parse_size_accepts_binary_units() {
         assert_eq!(parse_size("1234"), Some(1234));
@@ -605,13 +840,26 @@ mod tests {
     }
 
     #[test]
+    fn the_table_derives_every_name_from_the_key() {
+        for (i, s) in SETTINGS.iter().enumerate() {
+            assert_eq!(s.key as usize, i, "{}", s.name);
+            assert_eq!(s.key.setting().name, s.name);
+            assert_eq!(Key::from_name(s.name), Some(s.key));
+            assert_eq!(s.env(), format!("GOSHELF_{}", s.name.to_ascii_uppercase()));
+            assert!(!s.flag_name().contains('_'), "{}", s.name);
+            assert!(!s.help.is_empty(), "{}", s.name);
+            // Only secrets stay off the command line, and every secret does.
+            assert_eq!(s.secret, s.flag == Flag::None, "{}", s.name);
+        }
+        let names: std::collections::BTreeSet<&str> = keys().collect();
+        assert_eq!(names.len(), SETTINGS.len(), "a name is used twice");
+    }
+
+    #[test]
     fn compact_on_stop_is_on_unless_turned_off() {
-        let with = |v: Option<&str>| {
-            RawConfig {
-                compact_on_stop: v.map(str::to_owned),
-                ..RawConfig::default()
-            }
-            .resolve()
+        let with = |v: Option<&str>| match v {
+            Some(v) => raw(&[(Key::CompactOnStop, v)]).resolve(),
+            None => RawConfig::default().resolve(),
         };
         assert!(with(None).unwrap().compact_on_stop);
         for on in ["true", "1", "YES", " on "] {
@@ -636,68 +884,117 @@ mod tests {
 
     #[test]
     fn resolve_rejects_upload_limit_above_go_limit() {
-        let raw = RawConfig {
-            max_upload: Some("501MiB".into()),
-            ..RawConfig::default()
-        };
-        assert!(matches!(raw.resolve(), Err(ConfigError::MaxUpload(_))));
+        let e = raw(&[(Key::MaxUpload, "501MiB")]).resolve().unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("max_upload (--max-upload, GOSHELF_MAX_UPLOAD): \"501MiB\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn layered_prefers_flags_then_env_then_file() {
-        let flags = RawConfig {
-            listen: Some("127.0.0.1:1".into()),
-            ..RawConfig::default()
-        };
-        let env = RawConfig {
-            listen: Some("127.0.0.1:2".into()),
-            max_upload: Some("2MiB".into()),
-            ..RawConfig::default()
-        };
-        let file = RawConfig {
-            listen: Some("127.0.0.1:3".into()),
-            max_upload: Some("3MiB".into()),
-            db: Some("/data/g.redb".into()),
-            ..RawConfig::default()
-        };
+        let flags = raw(&[(Key::Listen, "127.0.0.1:1")]);
+        let env = raw(&[(Key::Listen, "127.0.0.1:2"), (Key::MaxUpload, "2MiB")]);
+        let file = raw(&[
+            (Key::Listen, "127.0.0.1:3"),
+            (Key::MaxUpload, "3MiB"),
+            (Key::Db, "/data/g.redb"),
+        ]);
         let (merged, sources) =
             RawConfig::layered(&flags, &env, Some((Path::new("/etc/goshelf.toml"), &file)));
         let c = merged.resolve().unwrap();
         assert_eq!(c.listen.unwrap().to_string(), "127.0.0.1:1");
         assert_eq!(c.max_upload, 2 << 20);
         assert_eq!(c.db, PathBuf::from("/data/g.redb"));
-        assert_eq!(sources[0], ("listen", Source::Flag));
-        assert_eq!(sources[1], ("db", Source::File("/etc/goshelf.toml".into())));
+        assert_eq!(sources[0], (Key::Listen, Source::Flag));
+        assert_eq!(
+            sources[1],
+            (Key::Db, Source::File("/etc/goshelf.toml".into()))
+        );
         assert_eq!(
             sources[2],
-            ("max_upload", Source::Env("GOSHELF_MAX_UPLOAD".into()))
+            (Key::MaxUpload, Source::Env("GOSHELF_MAX_UPLOAD".into()))
         );
-        assert_eq!(sources[3], ("admin_token", Source::Default));
+        assert_eq!(sources[3], (Key::AdminToken, Source::Default));
+    }
+
+    /// Every key reaches the merged configuration from each layer under its own name: the flag
+    /// layer (as `cli::ServeArgs` builds it), `GOSHELF_<KEY>` and the file key. A key missing
+    /// from one of the places, or landing in another key, fails here.
+    #[test]
+    fn every_key_round_trips_through_flag_env_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("goshelf.toml");
+        for s in SETTINGS {
+            let value = format!("value-of-{}", s.name);
+            let flags = RawConfig::default().with(s.key, value.clone());
+            let env_var = s.env();
+            let env = RawConfig::from_env(&|k| (k == env_var).then(|| value.clone()));
+            std::fs::write(&file, format!("{} = \"{value}\"\n", s.name)).unwrap();
+            let from_file = RawConfig::from_file(&file).unwrap();
+            let file_value = if s.path {
+                dir.path().join(&value).display().to_string()
+            } else {
+                value.clone()
+            };
+            for (layer, want, source) in [
+                ((Some(&flags), None, None), &value, Source::Flag),
+                ((None, Some(&env), None), &value, Source::Env(env_var.clone())),
+                ((None, None, Some(&from_file)), &file_value, Source::File(file.clone())),
+            ] {
+                let empty = RawConfig::default();
+                let (merged, sources) = RawConfig::layered(
+                    layer.0.unwrap_or(&empty),
+                    layer.1.unwrap_or(&empty),
+                    layer.2.map(|f| (file.as_path(), f)),
+                );
+                assert_eq!(merged.get(s.key), Some(want.as_str()), "{}", s.name);
+                for other in SETTINGS.iter().filter(|o| o.key != s.key) {
+                    assert_eq!(merged.get(other.key), None, "{} leaked into {}", s.name, other.name);
+                }
+                let found = sources.iter().find(|(k, _)| *k == s.key).unwrap();
+                assert_eq!(found.1, source, "{}", s.name);
+            }
+        }
     }
 
     #[test]
     fn from_file_rejects_unknown_keys_and_resolves_relative_db() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("goshelf.toml");
-        std::fs::write(&p, "db = \"data/g.redb\"\nmax_upload = \"1MiB\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "db = \"data/g.redb\"\nmax_upload = \"1MiB\"\nauth_failures_per_minute = 20\n",
+        )
+        .unwrap();
         let raw = RawConfig::from_file(&p).unwrap();
-        assert_eq!(raw.db, Some(dir.path().join("data/g.redb")));
+        assert_eq!(
+            raw.get(Key::Db),
+            Some(dir.path().join("data/g.redb").display().to_string().as_str())
+        );
+        assert_eq!(raw.resolve().unwrap().auth_failures_per_minute, 20);
         std::fs::write(&p, "listne = \"x\"\n").unwrap();
         let err = RawConfig::from_file(&p).unwrap_err().to_string();
         assert!(err.contains("listne"), "{err}");
+        std::fs::write(&p, "listen = 1.5\n").unwrap();
+        let err = RawConfig::from_file(&p).unwrap_err().to_string();
+        assert!(err.contains("must be a string"), "{err}");
     }
 
     #[test]
     fn describe_redacts_the_admin_token() {
-        let raw = RawConfig {
-            admin_token: Some("s3cret".into()),
-            ..RawConfig::default()
-        };
-        let (merged, sources) = RawConfig::layered(&raw, &RawConfig::default(), None);
-        let text = describe(&merged.resolve().unwrap(), &sources);
+        let secret = "s3cret-0123456789abcdef-0123456789abcdef";
+        let flags = raw(&[(Key::AdminToken, secret)]);
+        assert!(!format!("{flags:?}").contains(secret));
+        let (merged, sources) = RawConfig::layered(&flags, &RawConfig::default(), None);
+        let config = merged.resolve().unwrap();
+        assert!(!format!("{config:?}").contains(secret));
+        let text = describe(&config, &sources);
         assert!(text.contains("admin_token = ***  (flag)"), "{text}");
-        assert!(!text.contains("s3cret"));
+        assert!(!text.contains(secret));
         assert!(text.contains("listen = 0.0.0.0:8080  (default)"), "{text}");
+        assert_eq!(text.lines().count(), SETTINGS.len());
     }
 
     #[test]
@@ -706,28 +1003,98 @@ mod tests {
         assert_eq!(c.listen.unwrap().to_string(), DEFAULT_LISTEN);
         assert_eq!(c.tls, None);
         assert!(!c.redirect_http);
+        assert!(!c.plain_http_signin);
+        assert!(c.fast_path);
         assert_eq!(c.max_upload, 500 << 20);
         assert!(c.db.is_absolute());
         assert!(c.db.ends_with("goshelf.redb"));
         assert_eq!(c.upload_idle_timeout, Duration::from_secs(60));
         assert_eq!(c.header_timeout, Duration::from_secs(30));
+        assert_eq!(c.send_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_connections, 1024);
+        assert_eq!(c.max_connections_per_ip, 256);
+        assert_eq!(c.upload_concurrency, cores());
+        // What the table shows as defaults is what resolve takes.
+        for s in SETTINGS {
+            let shown = (s.show)(&c);
+            match s.key {
+                Key::Db | Key::UploadConcurrency | Key::MaxUpload | Key::AdminToken => {}
+                Key::TlsListen | Key::TlsCert | Key::TlsKey | Key::TlsSelfSigned => {}
+                Key::UploadIdleTimeout | Key::HeaderTimeout | Key::SendTimeout => {
+                    assert_eq!(shown, format!("{}s", s.default), "{}", s.name);
+                }
+                _ => assert_eq!(shown, s.default, "{}", s.name),
+            }
+        }
+    }
+
+    #[test]
+    fn counts_and_send_timeout_take_their_ranges() {
+        let c = raw(&[
+            (Key::MaxConnections, "100"),
+            (Key::UploadConcurrency, "3"),
+            (Key::SendTimeout, "5s"),
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(c.max_connections, 100);
+        // The per-address cap never exceeds the total one.
+        assert_eq!(c.max_connections_per_ip, 100);
+        assert_eq!(c.upload_concurrency, 3);
+        assert_eq!(c.send_timeout, Duration::from_secs(5));
+        for (key, bad) in [
+            (Key::MaxConnections, "0"),
+            (Key::MaxConnections, "lots"),
+            (Key::MaxConnectionsPerIp, "0"),
+            (Key::UploadConcurrency, "0"),
+            (Key::SendTimeout, "0"),
+        ] {
+            let e = raw(&[(key, bad)]).resolve().unwrap_err().to_string();
+            assert!(e.starts_with(&key.setting().label()), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_weak_admin_token_is_refused_with_the_reason() {
+        for weak in [
+            "abc",
+            "password123",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abababababababababababababababababababab",
+            "correcthorsebatterystaple",
+            "0123456789abcdef",
+        ] {
+            let e = raw(&[(Key::AdminToken, weak)]).resolve().unwrap_err().to_string();
+            assert!(
+                e.starts_with("admin_token (GOSHELF_ADMIN_TOKEN): too weak"),
+                "{weak}: {e}"
+            );
+            assert!(e.contains("openssl rand -hex 16"), "{e}");
+        }
+        for strong in [
+            "3f1c0a9b2d4e6f708192a3b4c5d6e7f8",
+            "goshelf-test-admin-token-8f2c61d0a7e94b3c",
+            "gs_Qm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA",
+        ] {
+            let c = raw(&[(Key::AdminToken, strong)]).resolve().unwrap();
+            assert_eq!(c.admin_token.as_deref(), Some(strong));
+            assert!(token_bits(strong) >= MIN_ADMIN_TOKEN_BITS, "{strong}");
+        }
+        // A generated token is always strong enough.
+        let generated = crate::auth::generate_token();
+        assert!(token_bits(&generated) >= MIN_ADMIN_TOKEN_BITS, "{generated}");
     }
 
     #[test]
     fn timeouts_take_seconds_with_or_without_s_and_refuse_the_rest() {
         let with = |idle: &str, header: &str| {
-            RawConfig {
-                upload_idle_timeout: Some(idle.into()),
-                header_timeout: Some(header.into()),
-                ..RawConfig::default()
-            }
-            .resolve()
+            raw(&[(Key::UploadIdleTimeout, idle), (Key::HeaderTimeout, header)]).resolve()
         };
         let c = with("120", " 5s ").unwrap();
         assert_eq!(c.upload_idle_timeout, Duration::from_secs(120));
         assert_eq!(c.header_timeout, Duration::from_secs(5));
         assert_eq!(with("3600s", "1").unwrap().upload_idle_timeout, MAX_TIMEOUT);
-        for bad in ["0", "3601", "-1", "1.5", "1m", "", "s", "ten"] {
+        for bad in ["0", "3601", "-1", "1.5", "1m", "s", "ten"] {
             let e = with(bad, "30").unwrap_err().to_string();
             assert!(
                 e.starts_with(
@@ -748,10 +1115,7 @@ mod tests {
     fn resolve_tls_combinations() {
         let ok = |raw: RawConfig| raw.resolve().unwrap();
         let bad = |raw: RawConfig| raw.resolve().unwrap_err().to_string();
-        let c = ok(RawConfig {
-            tls_self_signed: Some("localhost, 127.0.0.1".into()),
-            ..RawConfig::default()
-        });
+        let c = ok(raw(&[(Key::TlsSelfSigned, "localhost, 127.0.0.1")]));
         let tls = c.tls.unwrap();
         assert_eq!(tls.listen.to_string(), DEFAULT_TLS_LISTEN);
         assert_eq!(
@@ -760,85 +1124,50 @@ mod tests {
                 names: vec!["127.0.0.1".into(), "localhost".into()]
             }
         );
-        let c = ok(RawConfig {
-            listen: Some("OFF".into()),
-            tls_cert: Some("c.pem".into()),
-            tls_key: Some("k.pem".into()),
-            tls_listen: Some("127.0.0.1:9443".into()),
-            ..RawConfig::default()
-        });
+        let c = ok(raw(&[
+            (Key::Listen, "OFF"),
+            (Key::TlsCert, "c.pem"),
+            (Key::TlsKey, "k.pem"),
+            (Key::TlsListen, "127.0.0.1:9443"),
+        ]));
         assert_eq!(c.listen, None);
         assert!(matches!(
             c.tls.unwrap().source,
             TlsSource::Files { cert, key } if cert.is_absolute() && key.ends_with("k.pem")
         ));
-        let c = ok(RawConfig {
-            tls_self_signed: Some("localhost".into()),
-            redirect_http: Some("yes".into()),
-            ..RawConfig::default()
-        });
+        let c = ok(raw(&[
+            (Key::TlsSelfSigned, "localhost"),
+            (Key::RedirectHttp, "yes"),
+        ]));
         assert!(c.redirect_http);
 
         for (raw, needle) in [
+            (raw(&[(Key::TlsCert, "c.pem")]), "needs tls_key"),
             (
-                RawConfig {
-                    tls_cert: Some("c.pem".into()),
-                    ..RawConfig::default()
-                },
-                "needs tls_key",
-            ),
-            (
-                RawConfig {
-                    tls_cert: Some("c.pem".into()),
-                    tls_key: Some("k.pem".into()),
-                    tls_self_signed: Some("localhost".into()),
-                    ..RawConfig::default()
-                },
+                raw(&[
+                    (Key::TlsCert, "c.pem"),
+                    (Key::TlsKey, "k.pem"),
+                    (Key::TlsSelfSigned, "localhost"),
+                ]),
                 "exclude each other",
             ),
+            (raw(&[(Key::TlsListen, "0.0.0.0:8443")]), "needs a certificate"),
+            (raw(&[(Key::RedirectHttp, "true")]), "needs HTTPS"),
+            (raw(&[(Key::Listen, "off")]), "nothing would be served"),
             (
-                RawConfig {
-                    tls_listen: Some("0.0.0.0:8443".into()),
-                    ..RawConfig::default()
-                },
-                "needs a certificate",
-            ),
-            (
-                RawConfig {
-                    redirect_http: Some("true".into()),
-                    ..RawConfig::default()
-                },
-                "needs HTTPS",
-            ),
-            (
-                RawConfig {
-                    listen: Some("off".into()),
-                    ..RawConfig::default()
-                },
-                "nothing would be served",
-            ),
-            (
-                RawConfig {
-                    listen: Some("off".into()),
-                    tls_self_signed: Some("localhost".into()),
-                    redirect_http: Some("true".into()),
-                    ..RawConfig::default()
-                },
+                raw(&[
+                    (Key::Listen, "off"),
+                    (Key::TlsSelfSigned, "localhost"),
+                    (Key::RedirectHttp, "true"),
+                ]),
                 "needs the plain listener",
             ),
+            (raw(&[(Key::TlsSelfSigned, "nas lan")]), "not a host name"),
             (
-                RawConfig {
-                    tls_self_signed: Some("nas lan".into()),
-                    ..RawConfig::default()
-                },
-                "not a host name",
-            ),
-            (
-                RawConfig {
-                    tls_self_signed: Some("localhost".into()),
-                    redirect_http: Some("maybe".into()),
-                    ..RawConfig::default()
-                },
+                raw(&[
+                    (Key::TlsSelfSigned, "localhost"),
+                    (Key::RedirectHttp, "maybe"),
+                ]),
                 "not true or false",
             ),
         ] {
@@ -857,8 +1186,11 @@ mod tests {
         )
         .unwrap();
         let raw = RawConfig::from_file(&p).unwrap();
-        assert_eq!(raw.tls_cert, Some(dir.path().join("tls/c.pem")));
-        assert_eq!(raw.tls_key, Some(PathBuf::from("/k.pem")));
-        assert_eq!(raw.redirect_http.as_deref(), Some("true"));
+        assert_eq!(
+            raw.get(Key::TlsCert),
+            Some(dir.path().join("tls/c.pem").display().to_string().as_str())
+        );
+        assert_eq!(raw.get(Key::TlsKey), Some("/k.pem"));
+        assert_eq!(raw.get(Key::RedirectHttp), Some("true"));
     }
 }

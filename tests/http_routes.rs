@@ -1,12 +1,12 @@
-//! HTTP behaviour without sockets: `warp::test` against `http::routes(state)` over a fresh
+//! HTTP behaviour without sockets: `support::inproc` requests through the edge's dispatch (`http::oneshot`) over a fresh
 //! store, for every status code of the GOPROXY and upload endpoints (issue 2).
 
-use goshelf::config::RawConfig;
-use goshelf::http::{routes, AppState};
+use goshelf::config::{Key, RawConfig};
+use goshelf::http::AppState;
 use goshelf::store::Store;
 use tempfile::TempDir;
-use warp::http::{Response, StatusCode};
-use warp::hyper::body::Bytes;
+use bytes::Bytes;
+use http::{Response, StatusCode};
 
 use crate::support::ModZip;
 
@@ -24,13 +24,10 @@ impl Harness {
 
     fn with_max_upload(max: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let raw = RawConfig {
-            listen: Some("127.0.0.1:0".into()),
-            db: Some(dir.path().join("goshelf.redb")),
-            max_upload: Some(max.into()),
-            admin_token: None,
-            ..RawConfig::default()
-        };
+        let raw = RawConfig::default()
+            .with(Key::Listen, "127.0.0.1:0")
+            .with_path(Key::Db, &dir.path().join("goshelf.redb"))
+            .with(Key::MaxUpload, max);
         let config = raw.resolve().unwrap();
         let store = Store::open(&config.db).unwrap();
         assert!(store.bootstrap_admin(TOKEN, 0).unwrap());
@@ -38,17 +35,17 @@ impl Harness {
         Self { _dir: dir, state }
     }
 
-    async fn request(&self, req: warp::test::RequestBuilder) -> Response<Bytes> {
-        req.reply(&routes(self.state.clone())).await
+    async fn request(&self, req: crate::support::inproc::RequestBuilder) -> Response<Bytes> {
+        req.reply(&self.state).await
     }
 
     async fn get(&self, path: &str) -> Response<Bytes> {
-        self.request(warp::test::request().method("GET").path(path))
+        self.request(crate::support::inproc::request().method("GET").path(path))
             .await
     }
 
     async fn upload_raw(&self, owner: &str, body: Vec<u8>, auth: Option<&str>) -> Response<Bytes> {
-        let mut req = warp::test::request()
+        let mut req = crate::support::inproc::request()
             .method("PUT")
             .path(&format!("/api/packages/{owner}/go/upload"))
             .header("content-length", body.len().to_string())
@@ -301,7 +298,7 @@ async fn head_answers_like_get_without_body() {
     ] {
         let r = h
             .request(
-                warp::test::request()
+                crate::support::inproc::request()
                     .method("HEAD")
                     .path(&format!("{BASE}/example.com/lib/{suffix}")),
             )
@@ -310,7 +307,7 @@ async fn head_answers_like_get_without_body() {
     }
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .method("HEAD")
                 .path(&format!("{BASE}/example.com/lib/@v/v1.0.0.zip")),
         )
@@ -340,7 +337,7 @@ async fn zip_range_etag_and_if_range_follow_rfc_9110() {
     // A range across the chunk boundary.
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .path(&url)
                 .header("range", "bytes=261000-262999"),
         )
@@ -356,7 +353,7 @@ async fn zip_range_etag_and_if_range_follow_rfc_9110() {
     // Resume as go 1.27 does: Range + If-Range with the ETag.
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .path(&url)
                 .header("range", "bytes=100-")
                 .header("if-range", &etag),
@@ -366,7 +363,7 @@ async fn zip_range_etag_and_if_range_follow_rfc_9110() {
     assert_eq!(r.body().as_ref(), &bytes[100..]);
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .path(&url)
                 .header("range", "bytes=100-")
                 .header("if-range", &last_modified),
@@ -377,7 +374,7 @@ async fn zip_range_etag_and_if_range_follow_rfc_9110() {
     // A stale validator: the whole body, 200.
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .path(&url)
                 .header("range", "bytes=100-")
                 .header("if-range", "\"other\""),
@@ -388,7 +385,7 @@ async fn zip_range_etag_and_if_range_follow_rfc_9110() {
 
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .path(&url)
                 .header("range", format!("bytes={n}-")),
         )
@@ -402,7 +399,7 @@ async fn zip_range_etag_and_if_range_follow_rfc_9110() {
 
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .path(&url)
                 .header("if-none-match", &etag),
         )
@@ -546,7 +543,7 @@ async fn upload_over_limit_is_413() {
     // The same, announced without Content-Length: caught while streaming.
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .method("PUT")
                 .path("/api/packages/acme/go/upload")
                 .header("authorization", format!("Bearer {TOKEN}"))
@@ -578,7 +575,7 @@ async fn upload_as_multipart_form_field_is_accepted() {
     body.extend_from_slice(b"\r\n--XyZ--\r\n");
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .method("PUT")
                 .path("/api/packages/acme/go/upload")
                 .header("authorization", format!("Bearer {TOKEN}"))
@@ -617,7 +614,7 @@ async fn delete(
     version: &str,
     auth: Option<&str>,
 ) -> Response<Bytes> {
-    let mut req = warp::test::request().method("DELETE").path(&format!(
+    let mut req = crate::support::inproc::request().method("DELETE").path(&format!(
         "/api/v1/packages/{owner}/go/{}/{version}",
         module.replace('/', "%2F")
     ));
@@ -705,7 +702,7 @@ async fn wrong_method_is_405_and_healthz_is_200() {
     let h = Harness::new();
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .method("POST")
                 .path(&format!("{BASE}/example.com/lib/@v/list")),
         )

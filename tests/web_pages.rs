@@ -1,13 +1,13 @@
-//! The web UI's pages without sockets: `warp::test` against `http::routes(state)` over a fresh
+//! The web UI's pages without sockets: `support::inproc` requests through the edge's dispatch (`http::oneshot`) over a fresh
 //! store (issue 4). Content of each page, escaping of hostile READMEs, go.mod files, file names
 //! and queries, the 404 page, `?go-get=1`, headers, assets and download counts.
 
-use goshelf::config::RawConfig;
-use goshelf::http::{routes, ui, AppState};
+use goshelf::config::{Key, RawConfig};
+use goshelf::http::{ui, AppState};
 use goshelf::store::Store;
 use tempfile::TempDir;
-use warp::http::{Response, StatusCode};
-use warp::hyper::body::Bytes;
+use bytes::Bytes;
+use http::{Response, StatusCode};
 
 use crate::support::ModZip;
 
@@ -21,13 +21,9 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let raw = RawConfig {
-            listen: Some("127.0.0.1:0".into()),
-            db: Some(dir.path().join("goshelf.redb")),
-            max_upload: None,
-            admin_token: None,
-            ..RawConfig::default()
-        };
+        let raw = RawConfig::default()
+            .with(Key::Listen, "127.0.0.1:0")
+            .with_path(Key::Db, &dir.path().join("goshelf.redb"));
         let config = raw.resolve().unwrap();
         let store = Store::open(&config.db).unwrap();
         assert!(store.bootstrap_admin(TOKEN, 0).unwrap());
@@ -37,14 +33,14 @@ impl Harness {
         }
     }
 
-    async fn request(&self, req: warp::test::RequestBuilder) -> Response<Bytes> {
-        req.reply(&routes(self.state.clone())).await
+    async fn request(&self, req: crate::support::inproc::RequestBuilder) -> Response<Bytes> {
+        req.reply(&self.state).await
     }
 
     /// A browser-like GET: `Host: nas.lan:8080`, accepts HTML.
     async fn page(&self, path: &str) -> Response<Bytes> {
         self.request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .method("GET")
                 .path(path)
                 .header("host", "nas.lan:8080")
@@ -57,7 +53,7 @@ impl Harness {
         let body = zip.bytes();
         let r = self
             .request(
-                warp::test::request()
+                crate::support::inproc::request()
                     .method("PUT")
                     .path(&format!("/api/packages/{owner}/go/upload"))
                     .header("content-length", body.len().to_string())
@@ -341,7 +337,7 @@ async fn hostile_readme_gomod_file_names_and_query_are_shown_inert() {
     let upload = {
         let body = zip.bytes();
         h.request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .method("PUT")
                 .path("/api/packages/acme/go/upload")
                 .header("content-length", body.len().to_string())
@@ -446,7 +442,7 @@ async fn unknown_pages_are_an_html_404_and_api_404s_stay_text() {
         assert!(text(&r).contains("<h1>Not found</h1>"), "{path}");
     }
     // The go command and curl (no text/html in Accept) still get one line of text.
-    let r = h.request(warp::test::request().path("/no/such/page")).await;
+    let r = h.request(crate::support::inproc::request().path("/no/such/page")).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(text(&r), "not found\n");
     let r = h
@@ -478,7 +474,7 @@ async fn go_get_answers_the_mod_meta_tag_for_modules_under_this_host() {
     // Another host name finds nothing.
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .path("/tools?go-get=1")
                 .header("host", "other.lan"),
         )
@@ -501,7 +497,8 @@ async fn pages_carry_security_and_cache_headers_and_assets_are_immutable() {
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert_eq!(hd["x-frame-options"], "DENY", "{path}");
         assert!(hd.contains_key("referrer-policy"), "{path}");
-        assert_eq!(hd["cache-control"], "no-cache", "{path}");
+        // Pages depend on who looks: no shared cache may keep one (issue 16).
+        assert_eq!(hd["cache-control"], "private, no-cache", "{path}");
         assert_eq!(hd["x-content-type-options"], "nosniff", "{path}");
         let body = text(&r);
         assert!(!body.contains("<script>"), "no inline script in {path}");
@@ -530,7 +527,7 @@ async fn pages_carry_security_and_cache_headers_and_assets_are_immutable() {
     let etag = r.headers()["etag"].to_str().unwrap().to_owned();
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .path(&css)
                 .header("if-none-match", &etag),
         )
@@ -557,11 +554,11 @@ async fn zip_downloads_are_counted_shown_and_flushed_in_one_batch() {
     }
     // HEAD, a resumed range and a revalidation are not downloads.
     let r = h
-        .request(warp::test::request().method("HEAD").path(zip))
+        .request(crate::support::inproc::request().method("HEAD").path(zip))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = h
-        .request(warp::test::request().path(zip).header("range", "bytes=10-"))
+        .request(crate::support::inproc::request().path(zip).header("range", "bytes=10-"))
         .await;
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     let page = ok_html(&h.page("/ui/acme/example.com/alpha/@v/v1.0.0").await);
@@ -608,7 +605,7 @@ async fn post_form(
     cookie: Option<&str>,
     origin: &str,
 ) -> Response<Bytes> {
-    let mut req = warp::test::request()
+    let mut req = crate::support::inproc::request()
         .method("POST")
         .path(path)
         .header("host", "nas.lan:8080")
@@ -623,7 +620,7 @@ async fn post_form(
 
 async fn page_as(h: &Harness, path: &str, cookie: &str) -> Response<Bytes> {
     h.request(
-        warp::test::request()
+        crate::support::inproc::request()
             .path(path)
             .header("host", "nas.lan:8080")
             .header("accept", "text/html")
@@ -803,7 +800,7 @@ async fn tokens_page_creates_and_revokes_own_tokens_with_csrf_checks() {
     // The secret works against the API.
     let r = h
         .request(
-            warp::test::request()
+            crate::support::inproc::request()
                 .path("/api/packages/secret/go/example.com/x/@v/list")
                 .header("authorization", format!("Bearer {secret}")),
         )

@@ -1,13 +1,12 @@
 //! The JSON API under `/api/v1/`: deleting a version, backups, verify, and accounts (users,
 //! tokens, organisations, owners; the operations are `crate::admin`).
 
-use bytes::Buf;
-use futures_util::{Stream, StreamExt};
-use warp::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use warp::reply::Response;
+use futures_util::StreamExt;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
+use super::body::{Body, Response};
 use super::error::ApiError;
-use super::{authenticate, blocking, AppState, Peer};
+use super::{authenticate, blocking, AppState, BodyStream, Peer};
 use crate::admin;
 use crate::auth::{self, Access};
 use crate::gomod;
@@ -71,7 +70,7 @@ pub async fn delete_version(
         )));
     }
     tracing::info!(module = %module, version = %version, by = %principal.user, purge, "deleted");
-    let mut resp = Response::new(warp::hyper::Body::empty());
+    let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     Ok(resp)
 }
@@ -145,7 +144,7 @@ pub async fn backup(
         }
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let mut resp = Response::new(warp::hyper::Body::wrap_stream(stream));
+    let mut resp = Response::new(Body::stream(None, stream));
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -181,7 +180,7 @@ fn json_response(status: StatusCode, body: Option<&serde_json::Value>) -> Respon
             );
             r
         }
-        None => Response::new(warp::hyper::Body::empty()),
+        None => Response::new(Body::empty()),
     };
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -200,17 +199,51 @@ pub struct AccountsRequest {
     pub peer: Option<Peer>,
 }
 
+/// Reads a small request body (a form, a JSON document): at most `limit` bytes, all of it
+/// within `deadline` (a body that trickles is cut off like a slow head).
+///
+/// # Errors
+/// 413 over the limit, 408 past the deadline or the edge's idle time, 400 for a broken body.
+pub async fn read_small_body(
+    mut body: BodyStream,
+    limit: usize,
+    deadline: std::time::Duration,
+    what: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let read = async {
+        let mut raw = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| super::error::body_error_named(&e, what))?;
+            if raw.len() + chunk.len() > limit {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the {what} is over {limit} bytes"),
+                ));
+            }
+            raw.extend_from_slice(&chunk);
+        }
+        Ok(raw)
+    };
+    match tokio::time::timeout(deadline, read).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the {what} did not arrive within {} seconds",
+                deadline.as_secs()
+            ),
+        )),
+    }
+}
+
 /// Everything else under `/api/v1/`: parses the route into an `admin::Op`, authenticates,
-/// reads the JSON body (at most `MAX_JSON_BODY`), runs the operation.
-pub async fn accounts<S, B>(
+/// reads the JSON body (at most `MAX_JSON_BODY`, within `header_timeout`), runs the
+/// operation.
+pub async fn accounts(
     state: AppState,
     req: AccountsRequest,
-    mut body: S,
-) -> Result<Response, ApiError>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
-    B: Buf + Send,
-{
+    body: BodyStream,
+) -> Result<Response, ApiError> {
     let segments: Vec<String> = req
         .tail
         .trim_end_matches('/')
@@ -239,23 +272,13 @@ where
         return Err(e.into());
     }
     let principal = authenticate(&state, &req.headers, req.peer).await?;
-    let mut raw = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("reading the body: {e}")))?;
-        if raw.len() + chunk.remaining() > MAX_JSON_BODY {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the JSON body is over {MAX_JSON_BODY} bytes"),
-            ));
-        }
-        while chunk.has_remaining() {
-            let piece = chunk.chunk();
-            raw.extend_from_slice(piece);
-            let n = piece.len();
-            chunk.advance(n);
-        }
-    }
+    let raw = read_small_body(
+        body,
+        MAX_JSON_BODY,
+        state.config.header_timeout,
+        "JSON body",
+    )
+    .await?;
     let op = admin::Op::from_request(req.method.as_str(), &segs, &query, &raw)?;
     let store = std::sync::Arc::clone(&state.store);
     let actor = principal.clone();

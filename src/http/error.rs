@@ -5,8 +5,9 @@
 //! the log, once, here. Never answer 404 for an internal failure: under `GOPROXY=a,b` a 404
 //! makes the go command ask the next proxy about a private module (spec.md §1.4).
 
-use warp::http::{header, HeaderValue, StatusCode};
-use warp::reply::Response;
+use http::{header, HeaderValue, StatusCode};
+
+use super::body::Response;
 
 use crate::{admin, auth, store};
 
@@ -186,6 +187,28 @@ impl From<admin::Error> for ApiError {
             admin::Error::Store(e) => e.into(),
         }
     }
+}
+
+/// The answer to a request body that could not be read: `408` when it stalled (the edge's
+/// idle deadline, `body::Timed`), naming it `what`; `400` otherwise.
+#[must_use]
+pub fn body_error_named(err: &(dyn std::error::Error + 'static), what: &str) -> ApiError {
+    match super::body::is_stalled(err) {
+        Some(stalled) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "{what} stalled: no data for {} seconds",
+                stalled.0.as_secs()
+            ),
+        ),
+        None => ApiError::bad_request(format!("reading the {what}: {err}")),
+    }
+}
+
+/// `body_error_named` for an upload.
+#[must_use]
+pub fn body_error(err: &(dyn std::error::Error + 'static)) -> ApiError {
+    body_error_named(err, "upload")
 }
 
 /// Turns warp's own rejections (unknown path, wrong method, bad header) into an `ApiError`.

@@ -2,13 +2,11 @@
 //!
 //! Every `go build` on the LAN asks for `.info`, `.mod`, `list`, `@latest` and a 404 for each
 //! prefix of an import path, so these small answers are the hot path (issue 6). Two things
-//! make them cheaper than going through `routes`:
+//! make them cheaper than going through the warp routes:
 //!
-//! - **Routing**: `App` (the per-connection service of `serve`) sends `GET`/`HEAD` under
-//!   `/api/packages/{owner}/go/` straight to `goproxy::handle`, skipping the chain of warp
-//!   filters (each request otherwise clones its header map and tries filters in turn). The
-//!   warp route stays, with the same handler, for requests that reach it another way (tests
-//!   through `warp::test`, odd spellings of the path): one handler, two ways in.
+//! - **Routing**: `edge::dispatch` (and `conn`) send `GET`/`HEAD` under
+//!   `/api/packages/{owner}/go/` straight to `goproxy::handle` through [`serve`], skipping the
+//!   chain of warp filters; this is the only way GOPROXY reads are answered.
 //! - **Answer cache**: anonymous answers that are small and final (200, 404 and 410, never
 //!   an error of the server) are kept by request path: text answers up to `MAX_ENTRY` bytes,
 //!   and zips up to `MAX_ZIP_ENTRY` on a shelf of their own (`ZIP_BUDGET`), whose cached
@@ -30,18 +28,15 @@
 //! a request without one is exactly what any request without one gets.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
-use warp::http::{header, HeaderMap, Method, Request, StatusCode};
-use warp::hyper::Body;
-use warp::reply::Response;
+use http::{header, HeaderMap, Method, StatusCode};
 
-use super::{goproxy, into_response, AppState, Peer};
+use super::body::{Body, Response};
+use super::edge::ConnInfo;
+use super::{finish, goproxy, into_response, AppState};
 use crate::web::downloads::Downloads;
 use crate::web::facts::FactsKey;
 
@@ -61,14 +56,16 @@ pub const ZIP_BUDGET: usize = 8 << 20;
 /// grow by doubling: up to about 100), and the allocator's headers of its four allocations.
 const ENTRY_OVERHEAD: usize = 320;
 
-/// The headers a kept answer may have: the two of every text answer, and a zip's.
-const KEPT_HEADERS: [header::HeaderName; 6] = [
+/// The headers a kept answer may have: the two of every text answer, a zip's, and what
+/// `finish::decorate` adds to a GOPROXY answer.
+const KEPT_HEADERS: [header::HeaderName; 7] = [
     header::CONTENT_TYPE,
     header::CACHE_CONTROL,
     header::ACCEPT_RANGES,
     header::ETAG,
     header::LAST_MODIFIED,
     header::CONTENT_LENGTH,
+    header::X_CONTENT_TYPE_OPTIONS,
 ];
 
 /// A cached answer.
@@ -76,9 +73,11 @@ struct Cached {
     status: StatusCode,
     body: Bytes,
     /// Its header lines but `Date` as `conn` writes them (and as hyper does), made once: the
-    /// status line, the handler's headers in order, then what `finish` and hyper add.
+    /// status line, the finished answer's headers in order, then `content-length` unless
+    /// they have it.
     lines: Bytes,
-    /// Where the handler's headers end in `lines` (the hyper path rebuilds them from there).
+    /// Where the answer's own headers end in `lines` (the hyper path rebuilds them from
+    /// there).
     handler_end: usize,
     /// For a zip's 200: the version whose download count a `GET` of it adds to.
     download: Option<Arc<FactsKey>>,
@@ -110,7 +109,6 @@ impl Cached {
             lines.extend_from_slice(b"\r\n");
         }
         let handler_end = lines.len();
-        lines.extend_from_slice(b"x-content-type-options: nosniff\r\n");
         if !headers.contains_key(header::CONTENT_LENGTH) {
             lines.extend_from_slice(b"content-length: ");
             lines.extend_from_slice(body.len().to_string().as_bytes());
@@ -129,8 +127,9 @@ impl Cached {
         }
     }
 
-    /// The answer as the handler gave it, for hyper's side (HTTPS, handed-over connections):
-    /// its headers are read back from `lines` rather than kept twice.
+    /// The answer as it was finished, for hyper's side (handed-over connections, and every
+    /// connection with `fast_path` off): its headers are read back from `lines` rather than
+    /// kept twice.
     fn response(&self) -> Response {
         let mut resp = Response::new(Body::from(self.body.clone()));
         *resp.status_mut() = self.status;
@@ -146,7 +145,7 @@ impl Cached {
             let value = value.strip_prefix(b" ").unwrap_or(value);
             if let (Ok(name), Ok(value)) = (
                 header::HeaderName::from_bytes(name),
-                warp::http::HeaderValue::from_bytes(value),
+                http::HeaderValue::from_bytes(value),
             ) {
                 h.append(name, value);
             }
@@ -306,10 +305,9 @@ impl AnswerCache {
     }
 
     /// Writes the HTTP/1.1 response for `path` into `out` if it was computed at store
-    /// generation `generation`: status line, the headers the hyper path sends (`finish` adds
-    /// `x-content-type-options`), `date`, and the body unless `head_only` (a large body is
-    /// handed back instead, to be written from where it is). A `GET` of a zip counts as its
-    /// download.
+    /// generation `generation`: status line, the headers the hyper path sends, `date`, and
+    /// the body unless `head_only` (a large body is handed back instead, to be written from
+    /// where it is). A `GET` of a zip counts as its download.
     pub fn write_hit(
         &self,
         downloads: &Downloads,
@@ -382,13 +380,14 @@ pub fn goproxy_read(method: &Method, path: &str) -> Option<(String, String)> {
     Some((owner.to_owned(), tail.to_owned()))
 }
 
-/// Whether an answer may be kept: a final status (200, 404, 410), no header but the ones
-/// GOPROXY answers have (`KEPT_HEADERS`, with a type and a cache policy), and a length of at
-/// most `max` bytes: the body's known size, or its `content-length` (a zip of several stored
-/// pieces is a stream, gathered by `keep`); when it has both, they agree (a zip's `HEAD`
-/// answer has none of the bytes its length announces).
+/// Whether an answer (finished: `finish::decorate` ran) may be kept: a final status (200,
+/// 404, 410), no header but the ones GOPROXY answers have (`KEPT_HEADERS`, with a type and a
+/// cache policy that is not `private`), and a length of at most `max` bytes: the body's known
+/// size, or its `content-length` (a zip of several stored pieces is a stream, gathered by
+/// `keep`); when it has both, they agree (a zip's `HEAD` answer has none of the bytes its
+/// length announces).
 fn cacheable(resp: &Response, max: usize) -> bool {
-    use warp::hyper::body::HttpBody;
+    use http_body::Body as _;
     let h = resp.headers();
     let declared = h
         .get(header::CONTENT_LENGTH)
@@ -398,26 +397,29 @@ fn cacheable(resp: &Response, max: usize) -> bool {
         (Some(Some(n)), _) | (None, Some(n)) => n,
         (Some(None), _) | (None, None) => return false,
     };
+    let shared = h
+        .get(header::CACHE_CONTROL)
+        .is_some_and(|v| !v.as_bytes().starts_with(b"private"));
     matches!(
         resp.status(),
         StatusCode::OK | StatusCode::NOT_FOUND | StatusCode::GONE
     ) && h.contains_key(header::CONTENT_TYPE)
-        && h.contains_key(header::CACHE_CONTROL)
+        && shared
         && h.keys().all(|k| KEPT_HEADERS.contains(k))
         && h.len() == h.keys_len()
         && len <= max as u64
 }
 
-/// Answers a GOPROXY read (`goproxy_read` matched), from the cache when it can.
+/// Answers a GOPROXY read (`goproxy_read` matched), from the cache when it can; the answer is
+/// finished (`finish`: headers, count, log line).
 pub async fn serve(
     state: AppState,
-    req: Request<Body>,
+    parts: http::request::Parts,
     owner: String,
     tail: String,
-    peer: Peer,
+    conn: ConnInfo,
 ) -> Response {
     let start = Instant::now();
-    let (parts, _body) = req.into_parts();
     let path = parts.uri.path();
     let head = parts.method == Method::HEAD;
     let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
@@ -426,35 +428,48 @@ pub async fn serve(
         anonymous && parts.uri.query().is_none() && !(zip && conditional(&parts.headers));
     // Read before the answer is computed (see `Store::generation`).
     let generation = state.store.generation();
-    let hit = if use_cache {
-        state
+    if use_cache {
+        if let Some(hit) = state
             .answers
             .get(path, generation, head, &state.ui.downloads)
-    } else {
-        None
-    };
-    let resp = match hit {
-        Some(hit) => hit,
-        None => {
-            let resp = into_response(
-                goproxy::handle(
-                    state.clone(),
-                    owner,
-                    tail,
-                    parts.method.clone(),
-                    parts.headers,
-                    Some(peer),
-                )
-                .await,
+        {
+            let len = finish::declared_len(&hit);
+            finish::record(
+                &state.metrics,
+                start,
+                &parts.method,
+                path,
+                hit.status().as_u16(),
+                len,
             );
-            if use_cache {
-                keep(&state, path, zip, generation, resp).await
-            } else {
-                resp
-            }
+            return hit;
         }
-    };
-    super::finish(&state.metrics, start, &parts.method, path, resp)
+    }
+    let mut resp = into_response(
+        goproxy::handle(
+            state.clone(),
+            owner,
+            tail,
+            parts.method.clone(),
+            parts.headers.clone(),
+            Some(conn),
+        )
+        .await,
+    );
+    finish::decorate(path, resp.headers_mut());
+    if use_cache {
+        resp = keep(&state, path, zip, generation, resp).await;
+    }
+    let len = finish::declared_len(&resp);
+    finish::record(
+        &state.metrics,
+        start,
+        &parts.method,
+        path,
+        resp.status().as_u16(),
+        len,
+    );
+    resp
 }
 
 /// Puts a cacheable answer into the cache and gives it back.
@@ -469,11 +484,16 @@ async fn keep(
         return resp;
     }
     let (parts, body) = resp.into_parts();
-    // A small body: in memory already, or a zip's few stored pieces, read inline from the
-    // store (see `goproxy`), so this completes at once and copies at most `MAX_ZIP_ENTRY`.
-    let body = match warp::hyper::body::to_bytes(body).await {
+    // A small body: in memory already, or a zip's few stored pieces (see `goproxy`), so this
+    // completes at once and copies at most `MAX_ZIP_ENTRY`.
+    let body = match body.collect().await {
         Ok(b) => b,
-        Err(e) => return super::error::ApiError::internal("reading an answer", &e).into_response(),
+        Err(e) => {
+            let mut resp =
+                super::error::ApiError::internal("reading an answer", &e).into_response();
+            finish::decorate(path, resp.headers_mut());
+            return resp;
+        }
     };
     let declared = parts.headers.get(header::CONTENT_LENGTH);
     if declared.is_some_and(|v| v.as_bytes() != body.len().to_string().as_bytes()) {
@@ -492,49 +512,10 @@ async fn keep(
     Response::from_parts(parts, Body::from(body))
 }
 
-/// A connection's service in `serve`: puts the client's address into each request's
-/// extensions (warp's own `addr::remote` only works under `warp::serve`), and sends GOPROXY
-/// reads to `serve` above, everything else to warp.
-#[derive(Clone)]
-pub struct App<S> {
-    pub inner: S,
-    pub state: AppState,
-    pub peer: Peer,
-}
-
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-impl<S> warp::hyper::service::Service<Request<Body>> for App<S>
-where
-    S: warp::hyper::service::Service<Request<Body>, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = BoxFuture;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        if let Some((owner, tail)) = goproxy_read(req.method(), req.uri().path()) {
-            let state = self.state.clone();
-            let peer = self.peer;
-            return Box::pin(async move { Ok(serve(state, req, owner, tail, peer).await) });
-        }
-        req.extensions_mut().insert(self.peer);
-        Box::pin(self.inner.call(req))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warp::http::HeaderValue;
+    use http::HeaderValue;
 
     fn text_headers() -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -575,7 +556,7 @@ mod tests {
     }
 
     async fn body_of(resp: Response) -> Bytes {
-        warp::hyper::body::to_bytes(resp.into_body()).await.unwrap()
+        resp.into_body().collect().await.unwrap()
     }
 
     #[tokio::test]
@@ -662,7 +643,7 @@ mod tests {
             MAX_ZIP_ENTRY.to_string().as_str()
         );
         assert_eq!(body_of(resp).await.len(), MAX_ZIP_ENTRY);
-        // The head lines are the handler's headers in order, then what `finish` adds.
+        // The head lines are the answer's headers in order, then its length.
         let lines = cache.zips.lock().unwrap().map[last.as_str()]
             .0
             .lines
@@ -673,9 +654,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.ends_with(&format!(
-                "content-length: {MAX_ZIP_ENTRY}\r\nx-content-type-options: nosniff\r\n"
-            )),
+            text.ends_with(&format!("content-length: {MAX_ZIP_ENTRY}\r\n")),
             "{text}"
         );
         // After a write, nothing of the old generation is served, and the first answer of
@@ -749,11 +728,19 @@ mod tests {
         let mut streamed = zip_response(3000, 0);
         let pieces =
             futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![0u8; 3000]))]);
-        *streamed.body_mut() = Body::wrap_stream(pieces);
+        *streamed.body_mut() = Body::stream(None, pieces);
         assert!(zip(&streamed));
-        *streamed.body_mut() =
-            Body::wrap_stream(futures_util::stream::empty::<Result<Bytes, std::io::Error>>());
+        *streamed.body_mut() = Body::stream(
+            None,
+            futures_util::stream::empty::<Result<Bytes, std::io::Error>>(),
+        );
         streamed.headers_mut().remove(header::CONTENT_LENGTH);
         assert!(!zip(&streamed), "no known length");
+        let mut private = zip_response(3000, 3000);
+        private.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=31536000, immutable"),
+        );
+        assert!(!zip(&private), "a private answer is never shared");
     }
 }

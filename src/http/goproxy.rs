@@ -4,21 +4,30 @@
 //! Store reads run inline on the async worker, not through `blocking`: a lookup is a few
 //! microseconds from redb's page cache and a zip step reads one chunk (at most 255 KiB), while a
 //! hand-off to the blocking pool costs two thread wake-ups per request and, measured with
-//! `perf/run.sh`, halved the requests per second of small objects (BENCHMARKS.md). Only the
-//! rare reopen after an I/O error, which may wait for seconds, goes to the blocking pool.
+//! `perf/run.sh`, halved the requests per second of small objects (BENCHMARKS.md).
+//!
+//! A zip is read piece by piece, each piece copied out of a short read transaction of its own
+//! (`Store::zip_start`, `Store::blob_piece`): a client that reads slowly, or not at all, holds
+//! at most one piece in memory and no database snapshot, so redb can reuse freed pages while
+//! it dawdles (and `send_timeout` ends it).
+//!
+//! Caching headers: an answer from a public namespace may be kept by any cache (`public`,
+//! immutable for `.info`, `.mod` and `.zip`); one from any other namespace only by the
+//! client's own (`private`), so a shared cache in front of the shelf never hands it to
+//! someone else.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use warp::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use warp::hyper::Body;
-use warp::reply::Response;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
+use super::body::{Body, Response};
+use super::edge::ConnInfo;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::Access;
 use crate::gomod::{path as modpath, version as semver};
-use crate::store::{self, BlobReader, VersionLookup, VersionRecord, ZipLookup};
+use crate::store::{self, VersionLookup};
 
 /// What a GOPROXY request asks for, after percent- and `!`-decoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +162,15 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// The `Cache-Control` of an answer that never changes: `public` for a public namespace,
+/// `private` for any other.
+fn immutable(public: bool) -> &'static str {
+    if public {
+        "public, max-age=31536000, immutable"
+    } else {
+        "private, max-age=31536000, immutable"
+    }
+}
 
 /// Answers one GOPROXY request for namespace `owner`.
 pub async fn handle(
@@ -162,15 +179,15 @@ pub async fn handle(
     tail: String,
     method: Method,
     headers: HeaderMap,
-    peer: Option<super::Peer>,
+    conn: Option<ConnInfo>,
 ) -> Result<Response, ApiError> {
     let req = parse_request(&tail).map_err(ApiError::not_found)?;
     // Credentials, when sent, must be right (401), whatever the namespace.
-    let viewer = super::authenticate_optional(&state, &headers, peer).await?;
+    let viewer = super::authenticate_optional(&state, &headers, conn.map(|c| c.peer)).await?;
     let Some(owner) = crate::auth::normalize_owner(&owner) else {
         return Err(hidden(&req));
     };
-    let access = state.store.namespace_access(&owner, viewer.as_ref())?;
+    let (access, public) = state.store.namespace_view(&owner, viewer.as_ref())?;
     if access == Access::None {
         return Err(hidden(&req));
     }
@@ -181,10 +198,21 @@ pub async fn handle(
         )),
         ProxyRequest::List { module } => list(state, owner, module).await,
         ProxyRequest::Latest { module } => latest(state, owner, module).await,
-        ProxyRequest::Info { module, version } => info(state, owner, module, version).await,
-        ProxyRequest::Mod { module, version } => go_mod(state, owner, module, version).await,
+        ProxyRequest::Info { module, version } => {
+            info(state, owner, module, version, public).await
+        }
+        ProxyRequest::Mod { module, version } => {
+            go_mod(state, owner, module, version, public).await
+        }
         ProxyRequest::Zip { module, version } => {
-            zip(state, owner, module, version, head, &headers).await
+            let want = Zip {
+                owner,
+                module,
+                version,
+                head,
+                public,
+            };
+            zip(state, want, &headers).await
         }
     }
 }
@@ -261,13 +289,14 @@ async fn info(
     owner: String,
     module: String,
     version: String,
+    public: bool,
 ) -> Result<Response, ApiError> {
     let lookup = state.store.get_version(&owner, &module, &version)?;
     match lookup {
         VersionLookup::Found(rec) => Ok(text_response(
             info_json(&version, rec.time),
             "application/json",
-            IMMUTABLE,
+            immutable(public),
         )),
         other => Err(missing(&other, &module, &version)),
     }
@@ -278,10 +307,15 @@ async fn go_mod(
     owner: String,
     module: String,
     version: String,
+    public: bool,
 ) -> Result<Response, ApiError> {
     let (lookup, bytes) = state.store.get_go_mod(&owner, &module, &version)?;
     match bytes {
-        Some(bytes) => Ok(text_response(bytes, "text/plain; charset=utf-8", IMMUTABLE)),
+        Some(bytes) => Ok(text_response(
+            bytes,
+            "text/plain; charset=utf-8",
+            immutable(public),
+        )),
         None => Err(missing(&lookup, &module, &version)),
     }
 }
@@ -350,35 +384,55 @@ fn etag_matches(list: &str, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
-async fn zip(
-    state: AppState,
+/// A zip asked for.
+struct Zip {
     owner: String,
     module: String,
     version: String,
     head: bool,
-    headers: &HeaderMap,
-) -> Result<Response, ApiError> {
-    let lookup = state.store.open_zip(&owner, &module, &version)?;
-    let (rec, reader) = match lookup {
-        ZipLookup::Found(rec, reader) => (rec, reader),
-        ZipLookup::Deleted => return Err(missing(&VersionLookup::Deleted, &module, &version)),
-        ZipLookup::Missing => return Err(missing(&VersionLookup::Missing, &module, &version)),
-        ZipLookup::NoModule => return Err(missing(&VersionLookup::NoModule, &module, &version)),
+    public: bool,
+}
+
+async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let Zip {
+        owner,
+        module,
+        version,
+        head,
+        public,
+    } = want;
+    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    // The first piece is read with the record (one snapshot, copied out); what a range or a
+    // large zip needs beyond it, piece by piece below. A HEAD needs no bytes.
+    let first = if head { 0 } else { STREAM_STEP };
+    let range_start = header_str(header::RANGE)
+        .and_then(|r| r.trim().strip_prefix("bytes="))
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, _)| a.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let (lookup, piece) = state
+        .store
+        .zip_start(&owner, &module, &version, range_start, first)?;
+    let rec = match lookup {
+        VersionLookup::Found(rec) => rec,
+        other => return Err(missing(&other, &module, &version)),
     };
-    let size = reader.size();
+    let size = rec.size;
     let etag = format!("\"{}\"", rec.blake3);
     let last_modified = httpdate::fmt_http_date(
         std::time::UNIX_EPOCH
             + std::time::Duration::from_secs(u64::try_from(rec.time).unwrap_or(0)),
     );
-    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
 
     let mut resp_headers = HeaderMap::new();
     resp_headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
     );
-    resp_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    resp_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(immutable(public)),
+    );
     resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&etag) {
         resp_headers.insert(header::ETAG, v);
@@ -435,18 +489,25 @@ async fn zip(
     }
     let body = if head || start == end {
         Body::empty()
-    } else if let Some(whole) = one_piece(&reader, start, end)? {
-        // Most zips lie in one chunk: answer with that chunk's bytes as they are in the
-        // database (no copy), sparing the stream's setup and its extra polls.
-        Body::from(whole)
     } else {
-        let source = ZipSource {
-            store: Arc::clone(&state.store),
-            owner,
-            module,
-            version,
+        // The piece read with the record starts at `range_start`, which is `start` unless the
+        // range was not honoured (If-Range) or not satisfiable as written.
+        let piece = if range_start == start {
+            piece
+        } else {
+            Bytes::new()
         };
-        Body::wrap_stream(zip_stream(source, *reader, rec, start, end))
+        let piece = piece.slice(..piece.len().min(usize::try_from(end - start).unwrap_or(0)));
+        if piece.len() as u64 == end - start {
+            Body::from(piece)
+        } else {
+            let id = store::parse_blake3(&rec.blake3)?;
+            let len = end - start;
+            Body::stream(
+                Some(len),
+                zip_stream(Arc::clone(&state.store), id, piece, start, end),
+            )
+        }
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
@@ -463,118 +524,56 @@ async fn zip(
 #[derive(Clone, Debug)]
 pub struct Download(pub Arc<crate::web::facts::FactsKey>);
 
-/// `[start, end)` of the blob in one buffer, else `None` (stream it): when it lies in one
-/// stored value, those bytes as they are in the database (no copy); when it is small but
-/// spans values (a small zip packed across two pack records), a copy of at most `GATHER`
-/// bytes. Larger answers over several values (a 100 KiB zip's pieces) are streamed, each
-/// piece without a copy.
-fn one_piece(reader: &BlobReader, start: u64, end: u64) -> Result<Option<Bytes>, ApiError> {
-    if end - start > STREAM_STEP as u64 {
-        return Ok(None);
-    }
-    let want = usize::try_from(end - start).unwrap_or(STREAM_STEP);
-    let first = reader.bytes_at(start, want)?;
-    if first.len() == want {
-        return Ok(Some(first));
-    }
-    if want > GATHER {
-        return Ok(None);
-    }
-    let mut all = bytes::BytesMut::with_capacity(want);
-    let mut piece = first;
-    loop {
-        if piece.is_empty() {
-            return Err(ended_early(start + all.len() as u64));
-        }
-        all.extend_from_slice(&piece);
-        if all.len() == want {
-            return Ok(Some(all.freeze()));
-        }
-        piece = reader.bytes_at(start + all.len() as u64, want - all.len())?;
-    }
-}
-
-fn ended_early(at: u64) -> ApiError {
-    ApiError::internal("reading a zip", &format!("blob ended early at {at}"))
-}
-
-/// Largest answer `one_piece` copies together from several stored values.
-const GATHER: usize = 16 << 10;
-
 /// How much one step of a zip stream reads: one store chunk at most.
 const STREAM_STEP: usize = store::CHUNK_SIZE as usize;
 
-/// Where a zip stream's bytes come from, to open them again if its snapshot dies.
-struct ZipSource {
-    store: Arc<store::Store>,
-    owner: String,
-    module: String,
-    version: String,
-}
-
-/// How many times one download may reopen its blob.
-const STREAM_REOPENS: u32 = 3;
-
-/// Streams `[start, end)` of a blob, one chunk at a time, off the async threads.
-///
-/// If a read fails (the store reopened the database after an I/O error, which ends every
-/// snapshot of the old handle), the blob is opened again from the store and the stream goes on
-/// at the same offset, provided the version still has the same content (same BLAKE3).
+/// Streams `[start, end)` of blob `id`: `first` (the bytes from `start` already read), then one
+/// stored value at a time, each copied out of a short read transaction (module docs). A blob
+/// that disappears meanwhile (its last version deleted) ends the stream with an error, so the
+/// client sees a short body, never a wrong one.
 fn zip_stream(
-    source: ZipSource,
-    reader: BlobReader,
-    rec: VersionRecord,
+    store: Arc<store::Store>,
+    id: [u8; 32],
+    first: Bytes,
     start: u64,
     end: u64,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    let source = Arc::new(source);
-    let blob = Arc::new(rec.blake3);
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
+    let first = (!first.is_empty()).then_some(first);
     futures_util::stream::try_unfold(
-        (Arc::new(reader), start, 0_u32),
-        move |(reader, offset, reopens)| {
-            let (source, blob) = (Arc::clone(&source), Arc::clone(&blob));
+        (start, first),
+        move |(offset, first): (u64, Option<Bytes>)| {
+            let store = Arc::clone(&store);
             async move {
                 if offset >= end {
                     return Ok(None);
                 }
+                if let Some(piece) = first {
+                    let next = offset + piece.len() as u64;
+                    return Ok(Some((piece, (next, None))));
+                }
                 let want = usize::try_from(end - offset)
                     .unwrap_or(usize::MAX)
                     .min(STREAM_STEP);
-                let (mut reader, mut reopens) = (reader, reopens);
-                loop {
-                    // Inline, like the record reads (see the module docs): one chunk at most.
-                    match reader.bytes_at(offset, want) {
-                        Ok(chunk) if !chunk.is_empty() => {
-                            let next = offset + chunk.len() as u64;
-                            return Ok(Some((chunk, (reader, next, reopens))));
-                        }
-                        Ok(_) => {
-                            tracing::error!("blob {blob} ended early at {offset}");
-                            return Err(std::io::Error::other("blob ended early"));
-                        }
-                        Err(e) if reopens < STREAM_REOPENS => {
-                            tracing::warn!("reading blob {blob} at {offset}: {e}; reopening it");
-                            reopens += 1;
-                            let s = Arc::clone(&source);
-                            let again = tokio::task::spawn_blocking(move || {
-                                s.store.open_zip(&s.owner, &s.module, &s.version)
-                            })
-                            .await
-                            .map_err(std::io::Error::other)?;
-                            match again {
-                                Ok(ZipLookup::Found(r2, fresh)) if r2.blake3 == *blob => {
-                                    reader = Arc::new(*fresh);
-                                }
-                                other => {
-                                    tracing::error!("cannot reopen blob {blob}: {other:?}");
-                                    return Err(std::io::Error::other(e.to_string()));
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!("reading blob {blob} at {offset}: {e}");
-                            return Err(std::io::Error::other(e.to_string()));
-                        }
+                match store.blob_piece(&id, offset, want) {
+                    Ok(Some(piece)) if !piece.is_empty() => {
+                        let next = offset + piece.len() as u64;
+                        Ok(Some((piece, (next, None))))
+                    }
+                    Ok(Some(_)) => {
+                        tracing::error!("blob {} ended early at {offset}", hex::encode(id));
+                        Err(std::io::Error::other("blob ended early"))
+                    }
+                    Ok(None) => {
+                        tracing::info!(
+                            "blob {} was deleted during a download (at {offset}); the \
+                             download is cut short",
+                            hex::encode(id)
+                        );
+                        Err(std::io::Error::other("the zip was deleted"))
+                    }
+                    Err(e) => {
+                        tracing::error!("reading blob {} at {offset}: {e}", hex::encode(id));
+                        Err(std::io::Error::other(e.to_string()))
                     }
                 }
             }

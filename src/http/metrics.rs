@@ -19,10 +19,12 @@ const STORE_REFRESH: Duration = Duration::from_secs(10);
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     bytes_served: AtomicU64,
-    /// Plain-HTTP connections accepted, and of them those handed to hyper (`http::conn`).
+    /// Connections accepted, and of them those served by hyper (`http::conn`, `http::edge`).
     connections: AtomicU64,
     handed: AtomicU64,
     store: Mutex<Option<(Instant, Stats)>>,
+    /// The edge's connection table, once serving.
+    conns: std::sync::OnceLock<std::sync::Arc<super::edge::Conns>>,
 }
 
 /// The route a path belongs to, for the `route` label (a fixed set, so labels stay bounded).
@@ -93,6 +95,11 @@ impl Metrics {
         self.connections.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Reports the edge's connection table (open connections, evictions, refusals).
+    pub fn watch_connections(&self, conns: std::sync::Arc<super::edge::Conns>) {
+        self.conns.set(conns).ok();
+    }
+
     /// Counts one plain-HTTP connection handed to hyper.
     pub fn connection_handed(&self) {
         self.handed.fetch_add(1, Ordering::Relaxed);
@@ -144,16 +151,27 @@ impl Metrics {
             "goshelf_http_response_bytes_total {}",
             self.bytes_served.load(Ordering::Relaxed)
         );
+        let (evicted, refused) = self.conns.get().map_or((0, 0), |c| c.counts());
         let counters = [
             (
                 "goshelf_http_connections_total",
-                "Plain-HTTP connections accepted.",
+                "Connections accepted (plain and HTTPS).",
                 self.connections.load(Ordering::Relaxed),
             ),
             (
                 "goshelf_http_connections_general_total",
-                "Plain-HTTP connections that made a request other than an anonymous GOPROXY read, and were served by the general HTTP path from then on.",
+                "Connections served by hyper: those whose first request that was not an anonymous GOPROXY read handed them over, and all of them with fast_path off.",
                 self.handed.load(Ordering::Relaxed),
+            ),
+            (
+                "goshelf_http_connections_evicted_total",
+                "Idle kept-alive connections closed to make room under max_connections or max_connections_per_ip.",
+                evicted,
+            ),
+            (
+                "goshelf_http_connections_refused_total",
+                "Connections answered 503 because their address held max_connections_per_ip busy connections.",
+                refused,
             ),
         ];
         for (name, help, value) in counters {
@@ -172,7 +190,13 @@ impl Metrics {
         for (outcome, n) in &uploads {
             let _ = writeln!(out, "goshelf_uploads_total{{outcome=\"{outcome}\"}} {n}");
         }
+        let open = self.conns.get().map_or(0, |c| c.len() as u64);
         let gauges = [
+            (
+                "goshelf_http_connections_open",
+                "Connections open now.",
+                open,
+            ),
             (
                 "goshelf_database_bytes",
                 "Size of the database file.",

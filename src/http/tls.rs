@@ -1,97 +1,19 @@
-//! HTTPS serving: a TLS acceptor stream for the hyper server (each handshake in its own task,
-//! with a deadline, so a slow or garbage handshake holds up nobody else), the plain-HTTP
-//! redirect to the HTTPS URL, and `GET /ca.pem`.
+//! HTTPS beside the edge: the plain-HTTP redirect to the HTTPS URL (`redirect_http`), and
+//! `GET /ca.pem`. (TLS connections are accepted, and their handshakes timed, by `edge`.)
 
-use std::convert::Infallible;
-use std::io;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
-use warp::http::{header, HeaderValue, Request, StatusCode};
-use warp::hyper::Body;
-use warp::reply::Response;
+use http::{header, HeaderValue, Request, StatusCode};
 
+use super::body::Response;
 use super::error::ApiError;
 use super::{blocking, AppState};
-use crate::config::TLS_HANDSHAKE_TIMEOUT;
-
-/// Connections whose handshake finished but that hyper has not taken yet.
-const READY_BACKLOG: usize = 64;
-
-/// An `Accept` of TLS connections on `listener`: a task accepts TCP connections and spawns
-/// one handshake task per connection; finished handshakes are handed to hyper. The tasks
-/// end when hyper drops the stream (at shutdown).
-pub fn incoming(
-    listener: TcpListener,
-    config: Arc<ServerConfig>,
-) -> impl warp::hyper::server::accept::Accept<Conn = TlsStream<TcpStream>, Error = io::Error> {
-    let (tx, rx) = mpsc::channel(READY_BACKLOG);
-    tokio::spawn(accept_loop(listener, TlsAcceptor::from(config), tx));
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|conn| (Ok::<_, io::Error>(conn), rx))
-    });
-    warp::hyper::server::accept::from_stream(stream)
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    tx: mpsc::Sender<TlsStream<TcpStream>>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            () = tx.closed() => return,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Per-connection errors (reset before accept) need no pause; running out of
-                // file descriptors does, or the loop would spin.
-                if !matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionAborted
-                        | io::ErrorKind::ConnectionReset
-                        | io::ErrorKind::ConnectionRefused
-                ) {
-                    tracing::warn!("accepting an HTTPS connection: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                continue;
-            }
-        };
-        tcp.set_nodelay(true).ok();
-        let acceptor = acceptor.clone();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(conn)) => {
-                    // Fails only at shutdown, when nobody takes connections any more.
-                    tx.send(conn).await.ok();
-                }
-                Ok(Err(e)) => {
-                    tracing::info!(target: "goshelf::tls", "TLS handshake with {peer} failed: {e}");
-                }
-                Err(_) => tracing::info!(
-                    target: "goshelf::tls",
-                    "TLS handshake with {peer} took over {}s; dropped",
-                    TLS_HANDSHAKE_TIMEOUT.as_secs()
-                ),
-            }
-        });
-    }
-}
 
 /// The `308` a plain-HTTP request gets under `--redirect-http`: same path and query, the
 /// host from the `Host` header, the HTTPS port.
 #[must_use]
-pub fn redirect(req: &Request<Body>, tls_port: u16) -> Response {
-    let started = std::time::Instant::now();
-    let resp = match redirect_location(req, tls_port) {
+pub fn redirect<B>(req: &Request<B>, tls_port: u16) -> Response {
+    match redirect_location(req, tls_port) {
         Ok(location) => {
             let text = format!("see {}\n", location.to_str().unwrap_or("the HTTPS URL"));
             let mut resp = Response::new(text.into());
@@ -105,19 +27,14 @@ pub fn redirect(req: &Request<Body>, tls_port: u16) -> Response {
             resp
         }
         Err(e) => e.into_response(),
-    };
-    tracing::info!(
-        target: "goshelf::request",
-        "{} {} {} redirect {:.1}ms",
-        req.method(),
-        req.uri().path(),
-        resp.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
-    );
-    resp
+    }
 }
 
-fn redirect_location(req: &Request<Body>, tls_port: u16) -> Result<HeaderValue, ApiError> {
+/// `https://{the Host header's host}:{tls_port}{path and query}`.
+///
+/// # Errors
+/// 400 without a plausible `Host`.
+pub fn redirect_location<B>(req: &Request<B>, tls_port: u16) -> Result<HeaderValue, ApiError> {
     let host = req
         .headers()
         .get(header::HOST)
@@ -177,20 +94,6 @@ pub async fn ca_pem(state: AppState) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
-/// A hyper service answering every request with [`redirect`].
-pub fn redirect_service(
-    tls_port: u16,
-) -> impl warp::hyper::service::Service<
-    Request<Body>,
-    Response = Response,
-    Error = Infallible,
-    Future = std::future::Ready<Result<Response, Infallible>>,
-> + Clone {
-    warp::hyper::service::service_fn(move |req: Request<Body>| {
-        std::future::ready(Ok::<_, Infallible>(redirect(&req, tls_port)))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +103,7 @@ mod tests {
         if let Some(h) = host {
             b = b.header("host", h);
         }
-        let req = b.body(Body::empty()).unwrap();
+        let req = b.body(()).unwrap();
         redirect_location(&req, port)
             .map(|v| v.to_str().unwrap().to_owned())
             .map_err(|e| e.status)

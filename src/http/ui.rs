@@ -15,16 +15,17 @@ use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::{Arc, OnceLock};
 
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 use rust_embed::RustEmbed;
 use warp::filters::BoxedFilter;
-use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::path::{FullPath, Tail};
-use warp::reply::Response;
 use warp::Filter;
 
+use super::body::{Body, Response};
+use super::edge::ConnInfo;
 use super::error::ApiError;
 use super::goproxy::select_latest;
-use super::{authn, blocking, AppState, Peer};
+use super::{authn, blocking, Answer, AppState, BodyStream};
 use crate::auth::{self, Access, Principal, Scope};
 use crate::gomod::{modfile, path as modpath, version as semver};
 use crate::store::{self, BlobReader, NamespaceRecord, Store, ZipLookup};
@@ -39,9 +40,6 @@ pub struct UiState {
     pub facts: FactsCache,
     pub downloads: Downloads,
     pub sessions: Sessions,
-    /// Whether the listener serves HTTPS (session cookies get `Secure`, links `https://`).
-    /// `X-Forwarded-Proto` is not trusted.
-    pub https: bool,
     /// Whether a `warm_facts` task is running.
     pub warming: std::sync::atomic::AtomicBool,
 }
@@ -50,26 +48,9 @@ pub struct UiState {
 #[folder = "assets/static/"]
 struct Assets;
 
-/// Every response of the UI carries these (STYLE.md §2.7).
-const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
-                   base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-fn security_headers(h: &mut HeaderMap) {
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-}
-
+/// A page: HTML, for this viewer only. Pages show who is signed in and what they may see, so
+/// a shared cache must never keep one (`private`); the browser revalidates (`no-cache`).
+/// The security headers (CSP and the rest) are `finish::decorate`'s.
 fn html(status: StatusCode, body: String) -> Response {
     let mut resp = Response::new(body.into());
     *resp.status_mut() = status;
@@ -78,13 +59,15 @@ fn html(status: StatusCode, body: String) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    security_headers(h);
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
     resp
 }
 
 fn redirect(to: &str, cookie: Option<String>) -> Response {
-    let mut resp = Response::new(warp::hyper::Body::empty());
+    let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SEE_OTHER;
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(to) {
@@ -94,7 +77,6 @@ fn redirect(to: &str, cookie: Option<String>) -> Response {
         h.insert(header::SET_COOKIE, c);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    security_headers(h);
     resp
 }
 
@@ -133,7 +115,7 @@ fn serve_asset(hash: &str, name: &str, headers: &HeaderMap) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
     let mut resp = if fresh {
-        let mut r = Response::new(warp::hyper::Body::empty());
+        let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
@@ -152,7 +134,6 @@ fn serve_asset(hash: &str, name: &str, headers: &HeaderMap) -> Response {
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
-    security_headers(h);
     resp
 }
 
@@ -184,7 +165,9 @@ async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Option<Viewer>,
     };
     let s = Arc::clone(&state.store);
     let name = session.user.clone();
-    let Some(user) = blocking(move || s.get_user(&name)).await? else {
+    let user = blocking(move || s.get_user(&name)).await?;
+    // The user is gone, or their password or admin flag changed since the session began.
+    let Some(user) = user.filter(|u| sessions::credential_stamp(u) == session.stamp) else {
         state.ui.sessions.remove(&id);
         return Ok(None);
     };
@@ -222,10 +205,10 @@ fn visible_namespaces(
     store.visible_namespaces(viewer)
 }
 
-/// `scheme://host` of this request: the Host header if it looks like a host, else the listen
-/// address's form is unknown, so `localhost`.
-fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    let scheme = if state.ui.https { "https" } else { "http" };
+/// `scheme://host` of this request: the scheme of the connection it came on (`X-Forwarded-Proto`
+/// is not trusted), and the Host header if it looks like a host (else `localhost`).
+fn base_url(conn: ConnInfo, headers: &HeaderMap) -> String {
+    let scheme = if conn.tls { "https" } else { "http" };
     let host = request_host(headers).unwrap_or("localhost");
     format!("{scheme}://{host}")
 }
@@ -442,12 +425,17 @@ fn parse_ui_path(tail: &str) -> Option<(String, Option<ModuleQuery>)> {
     ))
 }
 
-async fn ui_page(state: AppState, tail: String, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn ui_page(
+    state: AppState,
+    tail: String,
+    headers: HeaderMap,
+    conn: ConnInfo,
+) -> Result<Response, ApiError> {
     let viewer = viewer(&state, &headers).await?;
     let Some((owner, query)) = parse_ui_path(&tail) else {
         return Ok(not_found_page(viewer.as_ref(), "No such page."));
     };
-    let base = base_url(&state, &headers);
+    let base = base_url(conn, &headers);
     match query {
         None => namespace_page(state, viewer, owner, base).await,
         Some(q) => module_page(state, viewer, q, base).await,
@@ -772,7 +760,12 @@ async fn home(
 
 /// `GET /{path}?go-get=1`: the go-import tag for the module at or above `{host}/{path}`
 /// (spec.md §6.1), looked up in the namespaces the viewer can see; 404 page otherwise.
-async fn go_get(state: AppState, path: String, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn go_get(
+    state: AppState,
+    path: String,
+    headers: HeaderMap,
+    conn: ConnInfo,
+) -> Result<Response, ApiError> {
     let viewer = viewer(&state, &headers).await?;
     let Some(host) = request_host(&headers) else {
         return Ok(not_found_page(viewer.as_ref(), "No module here."));
@@ -809,7 +802,7 @@ async fn go_get(state: AppState, path: String, headers: HeaderMap) -> Result<Res
             &format!("There is no module {import} here."),
         ));
     };
-    let proxy = format!("{}/api/packages/{owner}/go", base_url(&state, &headers));
+    let proxy = format!("{}/api/packages/{owner}/go", base_url(conn, &headers));
     Ok(html(StatusCode::OK, pages::go_import_page(&module, &proxy)))
 }
 
@@ -832,7 +825,21 @@ pub async fn flush_downloads(state: &AppState) {
 
 /// A form body: small, url-encoded.
 type Form = HashMap<String, String>;
-const FORM_LIMIT: u64 = 16 * 1024;
+/// The largest form body read.
+const FORM_LIMIT: usize = 16 * 1024;
+
+/// Reads a url-encoded form: at most `FORM_LIMIT` bytes, all within `header_timeout` (a form
+/// that trickles is cut off like a slow head).
+async fn read_form(state: &AppState, body: BodyStream) -> Result<Form, ApiError> {
+    let raw = super::api::read_small_body(body, FORM_LIMIT, state.config.header_timeout, "form")
+        .await?;
+    Ok(form_urlencoded::parse(&raw).into_owned().collect())
+}
+
+/// A query string as a form.
+fn query_form(query: &str) -> Form {
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
 
 fn field<'a>(form: &'a Form, name: &str) -> &'a str {
     form.get(name).map_or("", String::as_str)
@@ -854,11 +861,11 @@ fn local_path(next: &str) -> String {
 /// A state-changing form must come from our own pages: its `Origin` (or, without one, its
 /// `Referer`) names this host. Together with `SameSite=Strict` cookies and the per-session
 /// token checked by the callers, this refuses cross-site posts.
-fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+fn same_origin(conn: ConnInfo, headers: &HeaderMap) -> bool {
     let Some(host) = request_host(headers) else {
         return false;
     };
-    let ours = base_url(state, headers);
+    let ours = base_url(conn, headers);
     let claimed = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
@@ -870,8 +877,10 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     }
 }
 
-fn session_cookie(state: &AppState, value: &str, max_age: i64) -> String {
-    let secure = if state.ui.https { "; Secure" } else { "" };
+/// The session cookie; `Secure` when set over HTTPS, so the browser never sends it over plain
+/// HTTP.
+fn session_cookie(conn: ConnInfo, value: &str, max_age: i64) -> String {
+    let secure = if conn.tls { "; Secure" } else { "" };
     format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
         sessions::COOKIE
@@ -894,11 +903,47 @@ fn signin_page(
     Ok(html(status, render(&page)?))
 }
 
+/// Where a sign-in over plain HTTP goes when the shelf also serves HTTPS and
+/// `plain_http_signin` is off: the same page over HTTPS, so the password never crosses the
+/// network in clear. `None`: sign in here.
+fn https_signin(state: &AppState, conn: ConnInfo, headers: &HeaderMap, query: &str) -> Option<String> {
+    if conn.tls || state.config.plain_http_signin {
+        return None;
+    }
+    let port = *state.https_port.get()?;
+    let host = request_host(headers).unwrap_or("localhost");
+    let name = host.rsplit_once(':').filter(|(h, p)| {
+        !h.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':')
+    });
+    let name = match name {
+        Some((h, _)) if !host.ends_with(']') => h,
+        _ => host,
+    };
+    let port = if port == 443 {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    Some(format!("https://{name}{port}/signin{query}"))
+}
+
 async fn signin_form(
     state: AppState,
-    query: Form,
+    query: String,
     headers: HeaderMap,
+    conn: ConnInfo,
 ) -> Result<Response, ApiError> {
+    if let Some(to) = https_signin(&state, conn, &headers, &query) {
+        let mut resp = redirect(&to, None);
+        *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+        return Ok(resp);
+    }
+    let query = query_form(&query);
     let viewer = viewer(&state, &headers).await?;
     signin_page(
         viewer.as_ref(),
@@ -911,21 +956,36 @@ async fn signin_form(
 
 async fn signin(
     state: AppState,
-    form: Form,
+    body: BodyStream,
     headers: HeaderMap,
-    peer: Option<Peer>,
+    conn: ConnInfo,
 ) -> Result<Response, ApiError> {
+    if let Some(to) = https_signin(&state, conn, &headers, "") {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("sign in over HTTPS: {to} (this server does not take passwords over plain HTTP)"),
+        ));
+    }
+    let form = read_form(&state, body).await?;
     let (user, next) = (field(&form, "user").trim(), field(&form, "next"));
-    if !same_origin(&state, &headers) {
+    if !same_origin(conn, &headers) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "sign-in form posted from another site",
         ));
     }
-    match authn::sign_in_password(&state, user, field(&form, "password"), peer).await {
+    match authn::sign_in_password(&state, user, field(&form, "password"), Some(conn.peer)).await {
         Ok(principal) => {
-            let id = state.ui.sessions.create(&principal.user, store::now_unix());
-            let cookie = session_cookie(&state, &id, sessions::SESSION_TTL);
+            let s = Arc::clone(&state.store);
+            let name = principal.user.clone();
+            let Some(rec) = blocking(move || s.get_user(&name)).await? else {
+                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "sign in first"));
+            };
+            let id = state
+                .ui
+                .sessions
+                .create(&principal.user, sessions::credential_stamp(&rec), store::now_unix());
+            let cookie = session_cookie(conn, &id, sessions::SESSION_TTL);
             Ok(redirect(&local_path(next), Some(cookie)))
         }
         Err(e) if e.status == StatusCode::UNAUTHORIZED => signin_page(
@@ -947,11 +1007,12 @@ async fn form_viewer(
     state: &AppState,
     form: &Form,
     headers: &HeaderMap,
+    conn: ConnInfo,
 ) -> Result<Viewer, ApiError> {
     let viewer = viewer(state, headers)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "sign in first"))?;
-    if field(form, "csrf") != viewer.csrf || !same_origin(state, headers) {
+    if field(form, "csrf") != viewer.csrf || !same_origin(conn, headers) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "form token mismatch; reload the page and try again",
@@ -960,10 +1021,16 @@ async fn form_viewer(
     Ok(viewer)
 }
 
-async fn signout(state: AppState, form: Form, headers: HeaderMap) -> Result<Response, ApiError> {
-    let viewer = form_viewer(&state, &form, &headers).await?;
+async fn signout(
+    state: AppState,
+    body: BodyStream,
+    headers: HeaderMap,
+    conn: ConnInfo,
+) -> Result<Response, ApiError> {
+    let form = read_form(&state, body).await?;
+    let viewer = form_viewer(&state, &form, &headers, conn).await?;
     state.ui.sessions.remove(&viewer.session_id);
-    Ok(redirect("/", Some(session_cookie(&state, "", 0))))
+    Ok(redirect("/", Some(session_cookie(conn, "", 0))))
 }
 
 fn token_rows(tokens: Vec<store::TokenInfo>) -> Vec<pages::TokenRow> {
@@ -1019,10 +1086,12 @@ const MAX_TOKEN_DAYS: i64 = 3650;
 
 async fn create_token(
     state: AppState,
-    form: Form,
+    body: BodyStream,
     headers: HeaderMap,
+    conn: ConnInfo,
 ) -> Result<Response, ApiError> {
-    let viewer = form_viewer(&state, &form, &headers).await?;
+    let form = read_form(&state, body).await?;
+    let viewer = form_viewer(&state, &form, &headers, conn).await?;
     let name = field(&form, "name").trim().to_owned();
     if name.is_empty() || name.len() > MAX_TOKEN_NAME || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!(
@@ -1056,10 +1125,12 @@ async fn create_token(
 
 async fn revoke_token(
     state: AppState,
-    form: Form,
+    body: BodyStream,
     headers: HeaderMap,
+    conn: ConnInfo,
 ) -> Result<Response, ApiError> {
-    let viewer = form_viewer(&state, &form, &headers).await?;
+    let form = read_form(&state, body).await?;
+    let viewer = form_viewer(&state, &form, &headers, conn).await?;
     let s = Arc::clone(&state.store);
     let (user, id) = (viewer.principal.user.clone(), field(&form, "id").to_owned());
     let found = blocking(move || s.revoke_token(&user, &id)).await?;
@@ -1075,12 +1146,8 @@ fn with_state(
     warp::any().map(move || state.clone())
 }
 
-fn respond(r: Result<Response, ApiError>) -> Response {
-    r.unwrap_or_else(|e| {
-        let mut resp = e.into_response();
-        security_headers(resp.headers_mut());
-        resp
-    })
+fn respond(r: Result<Response, ApiError>) -> Answer {
+    Answer(r.unwrap_or_else(ApiError::into_response))
 }
 
 /// The UI's routes. Unknown paths are rejected (not found) so the caller's other routes and
@@ -1088,54 +1155,59 @@ fn respond(r: Result<Response, ApiError>) -> Response {
 ///
 /// Each route is boxed: a chain of unboxed `or`s makes a type so deep that compiling the
 /// crate took minutes; one dynamic call per route costs nothing next to a page.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
     let get_or_head = warp::get().or(warp::head()).unify();
+    let raw_query = || warp::query::raw().or(warp::any().map(String::new)).unify();
+    let conn = super::conn;
+    let body = super::body_stream;
 
     let home = warp::path::end()
         .and(get_or_head)
         .and(with_state(state.clone()))
-        .and(warp::query::<HashMap<String, String>>())
+        .and(raw_query())
         .and(warp::header::headers_cloned())
-        .then(
-            |state, query: HashMap<String, String>, headers| async move {
-                if query.get("go-get").is_some_and(|v| v == "1") {
-                    return respond(go_get(state, String::new(), headers).await);
-                }
-                respond(home(state, query, headers).await)
-            },
-        );
+        .and(conn())
+        .then(|state, query: String, headers, conn| async move {
+            let query = query_form(&query);
+            if query.get("go-get").is_some_and(|v| v == "1") {
+                return respond(go_get(state, String::new(), headers, conn).await);
+            }
+            respond(home(state, query, headers).await)
+        });
 
     let ui = warp::path("ui")
         .and(warp::path::tail())
         .and(get_or_head)
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
-        .then(|tail: Tail, state, headers| async move {
-            respond(ui_page(state, tail.as_str().to_owned(), headers).await)
+        .and(conn())
+        .then(|tail: Tail, state, headers, conn| async move {
+            respond(ui_page(state, tail.as_str().to_owned(), headers, conn).await)
         });
 
     let assets = warp::path!("assets" / String / String)
         .and(get_or_head)
         .and(warp::header::headers_cloned())
-        .map(|hash: String, name: String, headers: HeaderMap| serve_asset(&hash, &name, &headers));
-
-    let form = || warp::body::content_length_limit(FORM_LIMIT).and(warp::body::form::<Form>());
+        .map(|hash: String, name: String, headers: HeaderMap| {
+            Answer(serve_asset(&hash, &name, &headers))
+        });
 
     let signin = warp::path!("signin").and(
         get_or_head
             .and(with_state(state.clone()))
-            .and(warp::query::<Form>())
+            .and(raw_query())
             .and(warp::header::headers_cloned())
-            .then(|state, query, headers| async move {
-                respond(signin_form(state, query, headers).await)
+            .and(conn())
+            .then(|state, query, headers, conn| async move {
+                respond(signin_form(state, query, headers, conn).await)
             })
             .or(warp::post()
                 .and(with_state(state.clone()))
-                .and(form())
+                .and(body())
                 .and(warp::header::headers_cloned())
-                .and(warp::ext::optional::<Peer>())
-                .then(|state, form, headers, peer| async move {
-                    respond(signin(state, form, headers, peer).await)
+                .and(conn())
+                .then(|state, body, headers, conn| async move {
+                    respond(signin(state, body, headers, conn).await)
                 }))
             .unify(),
     );
@@ -1143,9 +1215,12 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let signout = warp::path!("signout")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(form())
+        .and(body())
         .and(warp::header::headers_cloned())
-        .then(|state, form, headers| async move { respond(signout(state, form, headers).await) });
+        .and(conn())
+        .then(|state, body, headers, conn| async move {
+            respond(signout(state, body, headers, conn).await)
+        });
 
     let tokens_routes = warp::path!("tokens").and(
         get_or_head
@@ -1154,10 +1229,11 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             .then(|state, headers| async move { respond(tokens(state, headers).await) })
             .or(warp::post()
                 .and(with_state(state.clone()))
-                .and(form())
+                .and(body())
                 .and(warp::header::headers_cloned())
-                .then(|state, form, headers| async move {
-                    respond(create_token(state, form, headers).await)
+                .and(conn())
+                .then(|state, body, headers, conn| async move {
+                    respond(create_token(state, body, headers, conn).await)
                 }))
             .unify(),
     );
@@ -1165,11 +1241,12 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let revoke = warp::path!("tokens" / "revoke")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(form())
+        .and(body())
         .and(warp::header::headers_cloned())
-        .then(
-            |state, form, headers| async move { respond(revoke_token(state, form, headers).await) },
-        );
+        .and(conn())
+        .then(|state, body, headers, conn| async move {
+            respond(revoke_token(state, body, headers, conn).await)
+        });
 
     home.boxed()
         .or(ui.boxed())
@@ -1189,21 +1266,22 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
 
 /// Last routes: `?go-get=1` on any other path, and an HTML 404 page for browsers (requests
 /// that accept `text/html`) outside `/api/`; everything else is left to the caller's recovery.
-pub fn fallback(state: AppState) -> BoxedFilter<(Response,)> {
+pub fn fallback(state: AppState) -> BoxedFilter<(Answer,)> {
     warp::get()
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(with_state(state))
         .and(warp::header::headers_cloned())
+        .and(super::conn())
         .and_then(
-            |path: FullPath, query: String, state: AppState, headers: HeaderMap| async move {
+            |path: FullPath, query: String, state: AppState, headers: HeaderMap, conn| async move {
                 let p = path.as_str();
                 if p.starts_with("/api/") {
                     return Err(warp::reject::not_found());
                 }
-                let go_get = query.split('&').any(|kv| kv == "go-get=1");
-                if go_get {
-                    return Ok(respond(go_get_fn(state, p.to_owned(), headers).await));
+                let go_get_asked = query.split('&').any(|kv| kv == "go-get=1");
+                if go_get_asked {
+                    return Ok(respond(go_get(state, p.to_owned(), headers, conn).await));
                 }
                 let wants_html = headers
                     .get(header::ACCEPT)
@@ -1213,16 +1291,8 @@ pub fn fallback(state: AppState) -> BoxedFilter<(Response,)> {
                     return Err(warp::reject::not_found());
                 }
                 let viewer = viewer(&state, &headers).await.ok().flatten();
-                Ok(not_found_page(viewer.as_ref(), "No such page."))
+                Ok(Answer(not_found_page(viewer.as_ref(), "No such page.")))
             },
         )
         .boxed()
-}
-
-async fn go_get_fn(
-    state: AppState,
-    path: String,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    go_get(state, path, headers).await
 }

@@ -4,21 +4,29 @@
 //! with BLAKE3 on the way, capped at `--max-upload` while streaming, validated with the go
 //! command's rules, and published in one durable transaction. The spool file is removed in
 //! every case (after a success, once the answer is on its way).
+//!
+//! Bounds: the body arrives under the edge's idle deadline (`body::Timed`: 408); a multipart
+//! body's preamble, part headers and fields before the file take at most
+//! `MULTIPART_HEAD_LIMIT` bytes; a version that exists already is refused (409) from the
+//! zip's first entry, before the whole zip is read; and at most `upload_concurrency` uploads
+//! are validated and stored at once (the others wait with their bytes on disk).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
 
-use bytes::Buf;
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
-use warp::reply::Response;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
 
+use super::body::Response;
 use super::error::ApiError;
-use super::{authenticate, blocking, AppState};
+use super::{authenticate, blocking, AppState, BodyStream};
 use crate::gomod;
-use crate::store::{self, NewVersion};
+use crate::store::{self, NewVersion, VersionLookup};
 
 /// A spool file that removes itself when dropped.
 pub struct Spool {
@@ -38,7 +46,7 @@ impl Spool {
             hex::encode(rand::random::<[u8; 8]>())
         ));
         let path = db.with_file_name(name);
-        let file = std::fs::OpenOptions::new()
+        let file = crate::store::private_file_options()
             .read(true)
             .write(true)
             .create_new(true)
@@ -97,17 +105,13 @@ pub struct Published {
 }
 
 /// Handles one upload.
-pub async fn handle<S, B>(
+pub async fn handle(
     state: AppState,
     owner: String,
     headers: HeaderMap,
     peer: Option<super::Peer>,
-    body: S,
-) -> Result<Response, ApiError>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin + 'static,
-    B: Buf + Send,
-{
+    body: BodyStream,
+) -> Result<Response, ApiError> {
     let principal = authenticate(&state, &headers, peer).await?;
     let owner = crate::auth::normalize_owner(&owner).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -126,7 +130,6 @@ where
         .into());
     }
     let max = state.config.max_upload;
-    let idle = state.config.upload_idle_timeout;
     if let Some(len) = content_length(&headers) {
         if len > max {
             return Err(too_large(max));
@@ -141,38 +144,52 @@ where
     let (spool, size, blake3) = if content_type.starts_with("multipart/form-data") {
         let boundary = multer::parse_boundary(content_type)
             .map_err(|e| ApiError::bad_request(format!("bad multipart body: {e}")))?;
-        let stream = body.map(|r| r.map(|mut b| b.copy_to_bytes(b.remaining())));
-        let mut form = multer::Multipart::new(stream, boundary);
+        let (limited, in_body) = HeadLimit::new(body);
+        let constraints = multer::Constraints::new().size_limit(
+            multer::SizeLimit::new().whole_stream(max.saturating_add(MULTIPART_HEAD_LIMIT)),
+        );
+        let mut form = multer::Multipart::with_constraints(limited, boundary, constraints);
         let field = loop {
-            let next = tokio::time::timeout(idle, form.next_field()).await;
-            match next {
-                Err(_) => return Err(idle_timeout(idle)),
-                Ok(Err(e)) => return Err(multipart_error(&e, max)),
-                Ok(Ok(None)) => {
+            match form.next_field().await {
+                Err(e) => return Err(multipart_error(&e, max)),
+                Ok(None) => {
                     return Err(ApiError::bad_request("multipart body has no file field"));
                 }
-                Ok(Ok(Some(f))) if f.file_name().is_some() || f.name() == Some("file") => break f,
-                Ok(Ok(Some(_))) => {}
+                Ok(Some(f)) if f.file_name().is_some() || f.name() == Some("file") => break f,
+                Ok(Some(_)) => {}
             }
         };
+        in_body.store(true, Ordering::Release);
         let field = field.map(|r| r.map_err(|e| multipart_error(&e, max)));
-        spool_body(spool, field, max, idle).await?
+        spool_body(spool, field, max).await?
     } else {
-        let stream = body.map(|r| {
-            r.map(|mut b| b.copy_to_bytes(b.remaining()))
-                .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))
-        });
-        spool_body(spool, stream, max, idle).await?
+        let stream = body.map(|r| r.map_err(|e| super::error::body_error(&e)));
+        spool_body(spool, stream, max).await?
     };
     if size == 0 {
         return Err(ApiError::bad_request(
             "empty body: send the module zip as the request body",
         ));
     }
+    // A version that exists is refused from the zip's first entry, before anything else of
+    // it is read (a zip of 200,000 entries costs its validation only when it may be stored).
+    let (st, ns) = (Arc::clone(&state.store), owner.clone());
+    let (spool, existing) = blocking(move || conflict(&st, spool, &ns)).await?;
+    if let Some(e) = existing {
+        return Err(e.into());
+    }
+    let permit = Arc::clone(&state.uploads)
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::internal("the upload queue", &e))?;
     let uploader = principal.user.clone();
     let (st, ns) = (state.clone(), owner.clone());
-    let (published, spool) =
-        blocking(move || publish(&st, spool, &ns, size, blake3, &uploader)).await?;
+    let (published, spool) = blocking(move || {
+        let r = publish(&st, spool, &ns, size, blake3, &uploader);
+        drop(permit);
+        r
+    })
+    .await?;
     // Removing a large spool file takes a while (ext4 frees its blocks in the unlink): not
     // on the way to the answer. A crash before it is cleaned up at the next start.
     tokio::task::spawn_blocking(move || drop(spool));
@@ -195,6 +212,101 @@ where
         HeaderValue::from_static("application/json"),
     );
     Ok(resp)
+}
+
+/// The `path@version` the spooled zip claims, if it exists in namespace `owner` already: the
+/// store's 409. A zip whose first entry cannot be read is left to the validation to refuse.
+fn conflict(
+    store: &store::Store,
+    mut spool: Spool,
+    owner: &str,
+) -> Result<(Spool, Option<store::Error>), ApiError> {
+    use std::io::{Seek, SeekFrom};
+    let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| ApiError::internal("spool", &e))?;
+    let Ok((module, version)) = gomod::zip::read_prefix(std::io::BufReader::new(&mut *file))
+    else {
+        return Ok((spool, None));
+    };
+    let existing = match store.get_version(owner, &module, &version)? {
+        VersionLookup::Found(_) => Some(store::Error::VersionExists { module, version }),
+        _ => None,
+    };
+    Ok((spool, existing))
+}
+
+/// The most bytes of a multipart body before its file's data starts: the preamble, the
+/// part headers and any fields before the file.
+pub const MULTIPART_HEAD_LIMIT: u64 = 64 << 10;
+
+/// The largest piece `HeadLimit` hands on before the file's data starts, so that what multer
+/// reads past the file's headers while it looks for their end is small.
+const HEAD_PIECE: usize = 4 << 10;
+
+/// A multipart body under `MULTIPART_HEAD_LIMIT`: until `in_body` is set (the file field was
+/// found), it hands on pieces of at most `HEAD_PIECE` bytes and fails past the limit, so multer
+/// never buffers (or scans again and again) more than that looking for headers that never
+/// end.
+struct HeadLimit {
+    inner: BodyStream,
+    rest: Bytes,
+    seen: AtomicU64,
+    in_body: Arc<AtomicBool>,
+}
+
+impl HeadLimit {
+    fn new(inner: BodyStream) -> (Self, Arc<AtomicBool>) {
+        let in_body = Arc::new(AtomicBool::new(false));
+        let me = Self {
+            inner,
+            rest: Bytes::new(),
+            seen: AtomicU64::new(0),
+            in_body: Arc::clone(&in_body),
+        };
+        (me, in_body)
+    }
+}
+
+/// The error of a multipart body whose headers run past `MULTIPART_HEAD_LIMIT`.
+#[derive(Debug)]
+struct HeadersTooLong;
+
+impl std::fmt::Display for HeadersTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the multipart preamble and part headers before the file take over \
+             {MULTIPART_HEAD_LIMIT} bytes"
+        )
+    }
+}
+
+impl std::error::Error for HeadersTooLong {}
+
+impl Stream for HeadLimit {
+    type Item = Result<Bytes, super::body::BoxError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.rest.is_empty() {
+            match this.inner.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(Some(Ok(b))) => this.rest = b,
+            }
+        }
+        if this.in_body.load(Ordering::Acquire) {
+            return Poll::Ready(Some(Ok(std::mem::take(&mut this.rest))));
+        }
+        let piece = this.rest.split_to(this.rest.len().min(HEAD_PIECE));
+        let seen = this.seen.fetch_add(piece.len() as u64, Ordering::Relaxed) + piece.len() as u64;
+        if seen > MULTIPART_HEAD_LIMIT {
+            return Poll::Ready(Some(Err(Box::new(HeadersTooLong))));
+        }
+        Poll::Ready(Some(Ok(piece)))
+    }
 }
 
 fn publish(
@@ -265,7 +377,6 @@ async fn spool_body<S>(
     mut spool: Spool,
     mut stream: S,
     max: u64,
-    idle: Duration,
 ) -> Result<(Spool, u64, [u8; 32]), ApiError>
 where
     S: Stream<Item = Result<bytes::Bytes, ApiError>> + Unpin,
@@ -274,13 +385,8 @@ where
     let mut size: u64 = 0;
     // Grown as bytes arrive (a 2 KiB upload takes 2 KiB, not a whole step).
     let mut pending: Vec<u8> = Vec::new();
-    loop {
-        let next = tokio::time::timeout(idle, stream.next()).await;
-        let chunk = match next {
-            Err(_) => return Err(idle_timeout(idle)),
-            Ok(None) => break,
-            Ok(Some(r)) => r?,
-        };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
         size += chunk.len() as u64;
         if size > max {
             return Err(too_large(max));
@@ -337,17 +443,16 @@ fn too_large(max: u64) -> ApiError {
     )
 }
 
-fn idle_timeout(idle: Duration) -> ApiError {
-    ApiError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        format!("upload stalled: no data for {} seconds", idle.as_secs()),
-    )
-}
-
 fn multipart_error(e: &multer::Error, max: u64) -> ApiError {
     match e {
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
             too_large(max)
+        }
+        multer::Error::StreamReadFailed(inner) => {
+            if let Some(too_long) = inner.downcast_ref::<HeadersTooLong>() {
+                return ApiError::bad_request(format!("bad multipart body: {too_long}"));
+            }
+            super::error::body_error(inner.as_ref())
         }
         other => ApiError::bad_request(format!("bad multipart body: {other}")),
     }

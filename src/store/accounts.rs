@@ -825,14 +825,30 @@ impl Store {
     /// # Errors
     /// Storage errors, or a damaged record.
     pub fn namespace_access(&self, owner: &str, viewer: Option<&Principal>) -> Result<Access> {
+        Ok(self.namespace_view(owner, viewer)?.0)
+    }
+
+    /// What `viewer` may do in namespace `owner` (as `namespace_access`), and whether the
+    /// namespace is public (anyone may read it; `false` also when it does not exist). Answers
+    /// from a namespace that is not public must not be kept by shared caches.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn namespace_view(
+        &self,
+        owner: &str,
+        viewer: Option<&Principal>,
+    ) -> Result<(Access, bool)> {
         self.read(|txn| {
             let namespaces = txn.open_table(schema::NAMESPACES)?;
             let Some(ns) = read_namespace(&namespaces, owner)? else {
-                return Ok(auth::access(viewer, None));
+                return Ok((auth::access(viewer, None), false));
             };
-            access_to(viewer, owner, &ns, |user| {
+            let public = ns.visibility() == auth::Visibility::Public;
+            let access = access_to(viewer, owner, &ns, |user| {
                 member_role(&txn.open_table(schema::MEMBERS)?, owner, user)
-            })
+            })?;
+            Ok((access, public))
         })
     }
 

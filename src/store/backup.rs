@@ -127,9 +127,15 @@ impl Store {
                 "backup stream format {format} is not supported"
             )));
         }
+        // Made here, not by redb, so that it is private (0600) from its first byte.
+        let file = super::private_file_options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
         let db = redb::Builder::new()
             .set_cache_size(super::CACHE_BYTES)
-            .create(path)?;
+            .create_with_backend(redb::backends::FileBackend::new(file)?)?;
         let mut txn = db.begin_write()?;
         txn.set_quick_repair(true);
         let mut count = 0u64;

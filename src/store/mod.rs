@@ -32,7 +32,7 @@ pub use accounts::{
 pub use backup::FileSpace;
 pub use blobs::{BlobReader, Layout, Place, CHUNK_SIZE};
 pub use browse::VersionBrief;
-pub use modules::{NewVersion, VersionLookup, ZipLookup};
+pub use modules::{parse_blake3, NewVersion, VersionLookup, ZipLookup};
 pub use packs::PACK_DATA;
 pub use records::{
     MemberRecord, ModuleRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord,
@@ -525,6 +525,38 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T>
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Corrupt(format!("encoding a record: {e}")))
+}
+
+/// Options that create a file only its owner may read and write (mode 0600, whatever the
+/// umask): the database, backups and upload spools hold password and token hashes and the
+/// local CA's private key.
+#[must_use]
+pub fn private_file_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Whether the file at `path` may be read by others than its owner (group or world bits);
+/// `None` when that cannot be told (no such file, or not Unix).
+#[must_use]
+pub fn readable_by_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Now, in Unix seconds.

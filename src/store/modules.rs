@@ -170,6 +170,73 @@ impl Store {
         })
     }
 
+    /// A version's record and, read in the same short snapshot, a copy of its zip's bytes
+    /// `[start, start + want)` (fewer at the zip's end), gathered across stored values. Nothing
+    /// of the snapshot outlives the call: a client that reads the answer slowly holds no
+    /// database pages (`blob_piece` reads the rest the same way).
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record or blob.
+    pub fn zip_start(
+        &self,
+        owner: &str,
+        module: &str,
+        version: &str,
+        start: u64,
+        want: usize,
+    ) -> Result<(VersionLookup, bytes::Bytes)> {
+        self.read(|txn| {
+            let found = lookup(txn, owner, module, version)?;
+            let VersionLookup::Found(rec) = &found else {
+                return Ok((found, bytes::Bytes::new()));
+            };
+            let id = parse_blake3(&rec.blake3)?;
+            let reader = BlobReader::open(txn, &id)?.ok_or_else(|| {
+                Error::Corrupt(format!("{module}@{version}: blob {} missing", rec.blake3))
+            })?;
+            let end = reader.size().min(start.saturating_add(want as u64));
+            let mut out = bytes::BytesMut::with_capacity(
+                usize::try_from(end.saturating_sub(start)).unwrap_or(0),
+            );
+            let mut at = start;
+            while at < end {
+                let piece = reader.bytes_at(at, usize::try_from(end - at).unwrap_or(usize::MAX))?;
+                if piece.is_empty() {
+                    return Err(Error::Corrupt(format!(
+                        "blob {} ended early at {at}",
+                        rec.blake3
+                    )));
+                }
+                out.extend_from_slice(&piece);
+                at += piece.len() as u64;
+            }
+            Ok((found, out.freeze()))
+        })
+    }
+
+    /// A copy of the bytes of blob `id` from `offset`: at most `max`, from the one stored value
+    /// holding `offset`, read in a read transaction of its own that ends before this returns.
+    /// Blobs are content-addressed, so whatever snapshot it reads, the bytes are the same;
+    /// `None` when no version holds the blob any more (it was deleted meanwhile).
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged blob.
+    pub fn blob_piece(
+        &self,
+        id: &[u8; 32],
+        offset: u64,
+        max: usize,
+    ) -> Result<Option<bytes::Bytes>> {
+        self.read(|txn| {
+            let Some(reader) = BlobReader::open(txn, id)? else {
+                return Ok(None);
+            };
+            Ok(Some(bytes::Bytes::copy_from_slice(
+                &reader.bytes_at(offset, max)?,
+            )))
+        })
+    }
+
     /// The published version strings of a module, in key order, without decoding their records
     /// (what `@v/list` needs); `None` when the module does not exist.
     ///
@@ -341,7 +408,11 @@ fn lookup(
     Ok(VersionLookup::Missing)
 }
 
-fn parse_blake3(hex_id: &str) -> Result<[u8; 32]> {
+/// A blob id from its hex form (as in `VersionRecord::blake3`).
+///
+/// # Errors
+/// `Error::Corrupt` for anything but 64 hex digits.
+pub fn parse_blake3(hex_id: &str) -> Result<[u8; 32]> {
     let mut id = [0u8; 32];
     hex::decode_to_slice(hex_id, &mut id)
         .map_err(|_| Error::Corrupt(format!("bad blob id {hex_id:?}")))?;

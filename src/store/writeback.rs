@@ -45,7 +45,7 @@ impl Backend {
     /// # Errors
     /// I/O errors opening the file or starting the thread.
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
+        let file = super::private_file_options()
             .read(true)
             .write(true)
             .create(true)

@@ -12,6 +12,7 @@
 pub mod go;
 pub mod hostile;
 pub mod http;
+pub mod inproc;
 pub mod modzip;
 pub mod server;
 pub mod stress;
