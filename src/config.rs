@@ -562,7 +562,11 @@ fn resolve_bool(key: Key, text: Option<&str>, default: bool) -> Result<bool, Con
 }
 
 /// A timeout setting: whole seconds, with or without an `s` suffix, from 1 s to an hour.
-fn resolve_timeout(key: Key, text: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
+fn resolve_timeout(
+    key: Key,
+    text: Option<&str>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     let Some(text) = text else {
         return Ok(default);
     };
@@ -606,7 +610,8 @@ fn resolve_count(
 /// random strings, strict with words and repeats.
 #[must_use]
 pub fn token_bits(token: &str) -> f64 {
-    let (mut lower, mut upper, mut digit, mut other, mut wide) = (false, false, false, false, false);
+    let (mut lower, mut upper, mut digit, mut other, mut wide) =
+        (false, false, false, false, false);
     let mut distinct = std::collections::BTreeSet::new();
     for c in token.chars() {
         distinct.insert(c);
@@ -618,11 +623,17 @@ pub fn token_bits(token: &str) -> f64 {
             _ => wide = true,
         }
     }
-    let alphabet = [(lower, 26), (upper, 26), (digit, 10), (other, 32), (wide, 256)]
-        .iter()
-        .filter(|(used, _)| *used)
-        .map(|(_, n)| n)
-        .sum::<u32>();
+    let alphabet = [
+        (lower, 26),
+        (upper, 26),
+        (digit, 10),
+        (other, 32),
+        (wide, 256),
+    ]
+    .iter()
+    .filter(|(used, _)| *used)
+    .map(|(_, n)| n)
+    .sum::<u32>();
     if alphabet == 0 {
         return 0.0;
     }
@@ -644,7 +655,11 @@ impl RawConfig {
             None
         } else {
             Some(listen_text.parse().map_err(|_| {
-                invalid(Key::Listen, listen_text, "is not an address like 0.0.0.0:8080")
+                invalid(
+                    Key::Listen,
+                    listen_text,
+                    "is not an address like 0.0.0.0:8080",
+                )
             })?)
         };
         let (tls, redirect_http) = self.resolve_tls(listen.is_some())?;
@@ -663,9 +678,8 @@ impl RawConfig {
             },
         };
         let db = PathBuf::from(self.get(Key::Db).unwrap_or(DEFAULT_DB));
-        let db = std::path::absolute(&db).map_err(|e| {
-            ConfigError::Invalid(format!("{}: {e}", Key::Db.setting().label()))
-        })?;
+        let db = std::path::absolute(&db)
+            .map_err(|e| ConfigError::Invalid(format!("{}: {e}", Key::Db.setting().label())))?;
         let admin_token = self.get(Key::AdminToken).map(|t| t.trim().to_owned());
         if let Some(token) = &admin_token {
             let bits = token_bits(token);
@@ -721,19 +735,14 @@ impl RawConfig {
                 MAX_CONNECTIONS_CEILING,
             )?,
             upload_concurrency: count(Key::UploadConcurrency, cores(), 1, 1024)?,
-            compact_on_stop: resolve_bool(
-                Key::CompactOnStop,
-                self.get(Key::CompactOnStop),
-                true,
-            )?,
+            compact_on_stop: resolve_bool(Key::CompactOnStop, self.get(Key::CompactOnStop), true)?,
             fast_path: resolve_bool(Key::FastPath, self.get(Key::FastPath), true)?,
         })
     }
 
     fn resolve_tls(&self, plain: bool) -> Result<(Option<TlsConfig>, bool), ConfigError> {
         let err = |m: &str| Err(ConfigError::Tls(m.to_owned()));
-        let redirect_http =
-            resolve_bool(Key::RedirectHttp, self.get(Key::RedirectHttp), false)?;
+        let redirect_http = resolve_bool(Key::RedirectHttp, self.get(Key::RedirectHttp), false)?;
         let (cert, key, names) = (
             self.get(Key::TlsCert),
             self.get(Key::TlsKey),
@@ -940,8 +949,16 @@ mod tests {
             };
             for (layer, want, source) in [
                 ((Some(&flags), None, None), &value, Source::Flag),
-                ((None, Some(&env), None), &value, Source::Env(env_var.clone())),
-                ((None, None, Some(&from_file)), &file_value, Source::File(file.clone())),
+                (
+                    (None, Some(&env), None),
+                    &value,
+                    Source::Env(env_var.clone()),
+                ),
+                (
+                    (None, None, Some(&from_file)),
+                    &file_value,
+                    Source::File(file.clone()),
+                ),
             ] {
                 let empty = RawConfig::default();
                 let (merged, sources) = RawConfig::layered(
@@ -951,7 +968,13 @@ mod tests {
                 );
                 assert_eq!(merged.get(s.key), Some(want.as_str()), "{}", s.name);
                 for other in SETTINGS.iter().filter(|o| o.key != s.key) {
-                    assert_eq!(merged.get(other.key), None, "{} leaked into {}", s.name, other.name);
+                    assert_eq!(
+                        merged.get(other.key),
+                        None,
+                        "{} leaked into {}",
+                        s.name,
+                        other.name
+                    );
                 }
                 let found = sources.iter().find(|(k, _)| *k == s.key).unwrap();
                 assert_eq!(found.1, source, "{}", s.name);
@@ -971,7 +994,13 @@ mod tests {
         let raw = RawConfig::from_file(&p).unwrap();
         assert_eq!(
             raw.get(Key::Db),
-            Some(dir.path().join("data/g.redb").display().to_string().as_str())
+            Some(
+                dir.path()
+                    .join("data/g.redb")
+                    .display()
+                    .to_string()
+                    .as_str()
+            )
         );
         assert_eq!(raw.resolve().unwrap().auth_failures_per_minute, 20);
         std::fs::write(&p, "listne = \"x\"\n").unwrap();
@@ -1064,7 +1093,10 @@ mod tests {
             "correcthorsebatterystaple",
             "0123456789abcdef",
         ] {
-            let e = raw(&[(Key::AdminToken, weak)]).resolve().unwrap_err().to_string();
+            let e = raw(&[(Key::AdminToken, weak)])
+                .resolve()
+                .unwrap_err()
+                .to_string();
             assert!(
                 e.starts_with("admin_token (GOSHELF_ADMIN_TOKEN): too weak"),
                 "{weak}: {e}"
@@ -1082,7 +1114,10 @@ mod tests {
         }
         // A generated token is always strong enough.
         let generated = crate::auth::generate_token();
-        assert!(token_bits(&generated) >= MIN_ADMIN_TOKEN_BITS, "{generated}");
+        assert!(
+            token_bits(&generated) >= MIN_ADMIN_TOKEN_BITS,
+            "{generated}"
+        );
     }
 
     #[test]
@@ -1151,7 +1186,10 @@ mod tests {
                 ]),
                 "exclude each other",
             ),
-            (raw(&[(Key::TlsListen, "0.0.0.0:8443")]), "needs a certificate"),
+            (
+                raw(&[(Key::TlsListen, "0.0.0.0:8443")]),
+                "needs a certificate",
+            ),
             (raw(&[(Key::RedirectHttp, "true")]), "needs HTTPS"),
             (raw(&[(Key::Listen, "off")]), "nothing would be served"),
             (

@@ -1,12 +1,12 @@
 //! HTTP behaviour without sockets: `support::inproc` requests through the edge's dispatch (`http::oneshot`) over a fresh
 //! store, for every status code of the GOPROXY and upload endpoints (issue 2).
 
+use bytes::Bytes;
 use goshelf::config::{Key, RawConfig};
 use goshelf::http::AppState;
 use goshelf::store::Store;
-use tempfile::TempDir;
-use bytes::Bytes;
 use http::{Response, StatusCode};
+use tempfile::TempDir;
 
 use crate::support::ModZip;
 
@@ -614,10 +614,12 @@ async fn delete(
     version: &str,
     auth: Option<&str>,
 ) -> Response<Bytes> {
-    let mut req = crate::support::inproc::request().method("DELETE").path(&format!(
-        "/api/v1/packages/{owner}/go/{}/{version}",
-        module.replace('/', "%2F")
-    ));
+    let mut req = crate::support::inproc::request()
+        .method("DELETE")
+        .path(&format!(
+            "/api/v1/packages/{owner}/go/{}/{version}",
+            module.replace('/', "%2F")
+        ));
     if let Some(a) = auth {
         req = req.header("authorization", a);
     }

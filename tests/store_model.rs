@@ -37,7 +37,7 @@ fn summary(module: &str, version: &str, id: u8) -> ZipSummary {
         mod_bytes: format!("module {module}\n").into_bytes(),
         mod_h1: format!("h1:mod-{module}"),
         has_go_mod: false,
-        files: Vec::new(),
+        files: 0,
     }
 }
 

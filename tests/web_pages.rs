@@ -2,12 +2,12 @@
 //! store (issue 4). Content of each page, escaping of hostile READMEs, go.mod files, file names
 //! and queries, the 404 page, `?go-get=1`, headers, assets and download counts.
 
+use bytes::Bytes;
 use goshelf::config::{Key, RawConfig};
 use goshelf::http::{ui, AppState};
 use goshelf::store::Store;
-use tempfile::TempDir;
-use bytes::Bytes;
 use http::{Response, StatusCode};
+use tempfile::TempDir;
 
 use crate::support::ModZip;
 
@@ -442,7 +442,9 @@ async fn unknown_pages_are_an_html_404_and_api_404s_stay_text() {
         assert!(text(&r).contains("<h1>Not found</h1>"), "{path}");
     }
     // The go command and curl (no text/html in Accept) still get one line of text.
-    let r = h.request(crate::support::inproc::request().path("/no/such/page")).await;
+    let r = h
+        .request(crate::support::inproc::request().path("/no/such/page"))
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert_eq!(text(&r), "not found\n");
     let r = h
@@ -558,7 +560,11 @@ async fn zip_downloads_are_counted_shown_and_flushed_in_one_batch() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = h
-        .request(crate::support::inproc::request().path(zip).header("range", "bytes=10-"))
+        .request(
+            crate::support::inproc::request()
+                .path(zip)
+                .header("range", "bytes=10-"),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
     let page = ok_html(&h.page("/ui/acme/example.com/alpha/@v/v1.0.0").await);

@@ -807,7 +807,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(summary.h1, h1);
-        let names: Vec<&str> = summary.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(summary.files, 3);
+        let checked = super::super::zip::check_zip(
+            Cursor::new(&zip),
+            zip.len() as u64,
+            "example.com/m",
+            "v1.0.0",
+        )
+        .unwrap();
+        let names: Vec<&str> = checked
+            .valid
+            .iter()
+            .map(|n| n.trim_start_matches("example.com/m@v1.0.0/"))
+            .collect();
         assert_eq!(names, ["go.mod", "m.go", "cmd/hello/hello.go"]);
     }
 }

@@ -48,6 +48,35 @@ impl H1Builder {
     }
 }
 
+/// `dirhash.Hash1` (as `H1Builder::finish`) over `(name, sha256 of content)` pairs borrowed
+/// from the caller, so that a zip of 200,000 entries costs 48 bytes per entry here, not a
+/// copy of every name.
+///
+/// # Errors
+/// When a name contains a newline.
+pub fn hash1_of<'a>(
+    files: impl IntoIterator<Item = (&'a [u8], [u8; 32])>,
+) -> Result<String, crate::gomod::zip::ZipError> {
+    let mut files: Vec<(&[u8], [u8; 32])> = files.into_iter().collect();
+    files.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut summary = Sha256::new();
+    let mut hex_sum = [0_u8; 64];
+    for (name, sum) in &files {
+        if name.contains(&b'\n') {
+            return Err(crate::gomod::zip::ZipError::Invalid(
+                "dirhash: filenames with newlines are not supported".to_owned(),
+            ));
+        }
+        // Infallible: 64 bytes hold the hex of 32.
+        hex::encode_to_slice(sum, &mut hex_sum).ok();
+        summary.update(hex_sum);
+        summary.update(b"  ");
+        summary.update(name);
+        summary.update(b"\n");
+    }
+    Ok(h1_text(&summary.finalize().into()))
+}
+
 /// `h1:` followed by the padded standard base64 of a summary digest.
 fn h1_text(digest: &[u8; 32]) -> String {
     format!(
@@ -67,6 +96,22 @@ pub fn hash_go_mod(content: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash1_of_borrowed_names_is_the_builders_hash() {
+        let files = [
+            ("b.go", &b"package b\n"[..]),
+            ("a/x", b""),
+            ("go.mod", b"module m\n"),
+        ];
+        let mut builder = H1Builder::new();
+        for (name, data) in files {
+            builder.add(name, sha(data));
+        }
+        let borrowed = hash1_of(files.iter().map(|(n, d)| (n.as_bytes(), sha(d)))).unwrap();
+        assert_eq!(borrowed, builder.finish().unwrap());
+        assert!(hash1_of([(&b"a\nb"[..], sha(b""))]).is_err());
+    }
 
     fn sha(data: &[u8]) -> [u8; 32] {
         Sha256::digest(data).into()

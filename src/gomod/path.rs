@@ -543,6 +543,11 @@ pub fn fold_key(s: &str) -> String {
     s.chars().map(fold_char).collect()
 }
 
+/// The characters of `fold_key(s)`, without building it.
+pub fn fold_chars(s: &str) -> impl Iterator<Item = char> + Clone + '_ {
+    s.chars().map(fold_char)
+}
+
 /// The per-character representative for `fold_key`.
 fn fold_char(c: char) -> char {
     if c.is_ascii() {

@@ -398,8 +398,7 @@ async fn check(
     let value = value
         .to_str()
         .map_err(|_| Denied::Credentials(auth::Error::Malformed, false))?;
-    let creds =
-        auth::parse_authorization(value).map_err(|e| Denied::Credentials(e, false))?;
+    let creds = auth::parse_authorization(value).map_err(|e| Denied::Credentials(e, false))?;
     let secret = creds.secret().to_owned();
     let store = Arc::clone(&state.store);
     let unix = store::now_unix();
@@ -424,10 +423,9 @@ async fn check(
             Credentials::Basic { user, secret } => {
                 check_password(state, user.to_ascii_lowercase(), secret, ip).await
             }
-            Credentials::Token(_) => Err(Denied::Credentials(
-                auth::Error::InvalidCredentials,
-                false,
-            )),
+            Credentials::Token(_) => {
+                Err(Denied::Credentials(auth::Error::InvalidCredentials, false))
+            }
         },
     }
 }
@@ -495,7 +493,10 @@ async fn check_password(
                 .unwrap_or(Duration::from_secs(1));
             Err(Denied::Wait(wait))
         }
-        Err(why) => Err(Denied::Other(ApiError::internal("checking a password", &why))),
+        Err(why) => Err(Denied::Other(ApiError::internal(
+            "checking a password",
+            &why,
+        ))),
     }
 }
 
@@ -599,7 +600,8 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..(FAILURE_TABLE_MAX as u32 * 3) {
             a.record(IpAddr::from(i.to_be_bytes()), t0);
-            a.charge(IpAddr::from(((i + 1) << 20).to_be_bytes()), t0).ok();
+            a.charge(IpAddr::from(((i + 1) << 20).to_be_bytes()), t0)
+                .ok();
         }
         let n = a.table.lock().unwrap().len();
         assert!(n <= FAILURE_TABLE_MAX, "{n}");

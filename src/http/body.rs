@@ -169,7 +169,9 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.len() as u64),
-            Body::Stream { len: Some(n), sent, .. } => SizeHint::with_exact(n - (*sent).min(*n)),
+            Body::Stream {
+                len: Some(n), sent, ..
+            } => SizeHint::with_exact(n - (*sent).min(*n)),
             Body::Stream { len: None, .. } => SizeHint::default(),
         }
     }
@@ -299,7 +301,10 @@ mod tests {
         assert_eq!(ok.collect().await.unwrap(), "abcdabcd");
         assert!(Body::stream(Some(8), pieces(1)).collect().await.is_err());
         assert!(Body::stream(Some(8), pieces(3)).collect().await.is_err());
-        assert_eq!(Body::stream(None, pieces(3)).collect().await.unwrap().len(), 12);
+        assert_eq!(
+            Body::stream(None, pieces(3)).collect().await.unwrap().len(),
+            12
+        );
         assert_eq!(Body::from("x").size_hint().exact(), Some(1));
         assert!(Body::empty().is_end_stream());
     }
@@ -333,7 +338,10 @@ mod tests {
         let started = tokio::time::Instant::now();
         let err = timed.frame().await.unwrap().unwrap_err();
         assert_eq!(started.elapsed(), Duration::from_secs(5));
-        assert_eq!(is_stalled(err.as_ref()), Some(Stalled(Duration::from_secs(5))));
+        assert_eq!(
+            is_stalled(err.as_ref()),
+            Some(Stalled(Duration::from_secs(5)))
+        );
         assert!(timed.frame().await.is_none());
         drop(tx);
     }

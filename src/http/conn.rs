@@ -525,7 +525,13 @@ mod tests {
             }
         );
         let ranged = "HEAD /api/packages/a/go/x/@v/v1.0.0.zip HTTP/1.1\r\nRange: bytes=0-1\r\n\r\n";
-        assert!(matches!(head(ranged), Head::Ours { conditional: true, .. }));
+        assert!(matches!(
+            head(ranged),
+            Head::Ours {
+                conditional: true,
+                ..
+            }
+        ));
         for not_ours in [
             "GET /api/packages/a/go/x/@v/list HTTP/1.0\r\n\r\n",
             "POST /api/packages/a/go/x/@v/list HTTP/1.1\r\n\r\n",
@@ -543,7 +549,10 @@ mod tests {
             assert_eq!(head(not_ours), Head::NotOurs, "{not_ours:?}");
         }
         assert_eq!(head("GET /api/pack"), Head::Partial);
-        assert_eq!(head("GET /api/packages/a/go/x HTTP/1.1\r\nHost"), Head::Partial);
+        assert_eq!(
+            head("GET /api/packages/a/go/x HTTP/1.1\r\nHost"),
+            Head::Partial
+        );
         assert_eq!(head("GET /ui/x HTTP/1.1\r\nHost"), Head::NotOurs);
         let long = format!(
             "GET /api/packages/a/go/x HTTP/1.1\r\nX-Pad: {}",

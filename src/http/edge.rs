@@ -187,7 +187,11 @@ impl Shared {
 
 /// Answers one request: GOPROXY reads through `fast::serve` (the answer cache), the rest
 /// through the warp routes, every answer through `finish`.
-pub async fn dispatch(shared: &Shared, conn: ConnInfo, req: Request<ReqBody>) -> http::Response<EdgeBody> {
+pub async fn dispatch(
+    shared: &Shared,
+    conn: ConnInfo,
+    req: Request<ReqBody>,
+) -> http::Response<EdgeBody> {
     let state = &shared.state;
     if let (Some(port), false) = (shared.redirect_to, conn.tls) {
         let start = Instant::now();
@@ -577,7 +581,10 @@ pub async fn serve(
         state,
         conns: Arc::clone(&conns),
         stop: stop_rx,
-        redirect_to: bound.tls.filter(|_| listeners.redirect_http).map(|a| a.port()),
+        redirect_to: bound
+            .tls
+            .filter(|_| listeners.redirect_http)
+            .map(|a| a.port()),
     });
     let mut loops: Vec<ServerFuture> = Vec::new();
     if let Some(listener) = plain {
@@ -806,7 +813,10 @@ mod tests {
         let _busy_a = a.slot.busy();
         let _busy_b = b.slot.busy();
         assert!(conns.admit(ip(1)).is_none(), "both busy: refused");
-        assert!(conns.admit(ip(2)).is_some(), "another address is not affected");
+        assert!(
+            conns.admit(ip(2)).is_some(),
+            "another address is not affected"
+        );
         drop(_busy_b);
         // b is idle now: it is asked to leave, and the newcomer gets in.
         let c = conns.admit(ip(1)).unwrap();

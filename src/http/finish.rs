@@ -113,7 +113,10 @@ mod tests {
         assert!(!h.contains_key(header::CONTENT_SECURITY_POLICY));
 
         let mut h = HeaderMap::new();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
         decorate("/ui/acme", &mut h);
         assert_eq!(h[header::CACHE_CONTROL], "private, no-cache");
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");

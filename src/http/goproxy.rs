@@ -198,9 +198,7 @@ pub async fn handle(
         )),
         ProxyRequest::List { module } => list(state, owner, module).await,
         ProxyRequest::Latest { module } => latest(state, owner, module).await,
-        ProxyRequest::Info { module, version } => {
-            info(state, owner, module, version, public).await
-        }
+        ProxyRequest::Info { module, version } => info(state, owner, module, version, public).await,
         ProxyRequest::Mod { module, version } => {
             go_mod(state, owner, module, version, public).await
         }

@@ -57,11 +57,7 @@ impl<IO> SendDeadline<IO> {
         }
     }
 
-    fn guard<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        r: Poll<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
+    fn guard<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match r {
             Poll::Pending => match self.stalled(cx) {
                 Poll::Ready(e) => Poll::Ready(Err(e)),

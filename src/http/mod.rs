@@ -130,9 +130,8 @@ fn into_response(r: Result<Response, ApiError>) -> Response {
 }
 
 /// A request body as the handlers read it: chunks of bytes.
-pub type BodyStream = std::pin::Pin<
-    Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, warp::Error>> + Send>,
->;
+pub type BodyStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<bytes::Bytes, warp::Error>> + Send>>;
 
 /// A request body as a stream of byte chunks (the edge's deadline applies: `body::Timed`).
 fn body_stream() -> impl Filter<Extract = (BodyStream,), Error = warp::Rejection> + Clone {
@@ -199,18 +198,18 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
         .and(peer())
-        .then(|state, headers, peer| async move {
-            answer(api::backup(state, headers, peer).await)
-        });
+        .then(
+            |state, headers, peer| async move { answer(api::backup(state, headers, peer).await) },
+        );
 
     let verify = warp::path!("api" / "v1" / "admin" / "verify")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
         .and(peer())
-        .then(|state, headers, peer| async move {
-            answer(api::verify(state, headers, peer).await)
-        });
+        .then(
+            |state, headers, peer| async move { answer(api::verify(state, headers, peer).await) },
+        );
 
     // Accounts and owners: one route, parsed by `admin::Op::from_request`.
     let accounts = warp::path!("api" / "v1" / ..)

@@ -831,14 +831,16 @@ const FORM_LIMIT: usize = 16 * 1024;
 /// Reads a url-encoded form: at most `FORM_LIMIT` bytes, all within `header_timeout` (a form
 /// that trickles is cut off like a slow head).
 async fn read_form(state: &AppState, body: BodyStream) -> Result<Form, ApiError> {
-    let raw = super::api::read_small_body(body, FORM_LIMIT, state.config.header_timeout, "form")
-        .await?;
+    let raw =
+        super::api::read_small_body(body, FORM_LIMIT, state.config.header_timeout, "form").await?;
     Ok(form_urlencoded::parse(&raw).into_owned().collect())
 }
 
 /// A query string as a form.
 fn query_form(query: &str) -> Form {
-    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn field<'a>(form: &'a Form, name: &str) -> &'a str {
@@ -906,7 +908,12 @@ fn signin_page(
 /// Where a sign-in over plain HTTP goes when the shelf also serves HTTPS and
 /// `plain_http_signin` is off: the same page over HTTPS, so the password never crosses the
 /// network in clear. `None`: sign in here.
-fn https_signin(state: &AppState, conn: ConnInfo, headers: &HeaderMap, query: &str) -> Option<String> {
+fn https_signin(
+    state: &AppState,
+    conn: ConnInfo,
+    headers: &HeaderMap,
+    query: &str,
+) -> Option<String> {
     if conn.tls || state.config.plain_http_signin {
         return None;
     }
@@ -963,7 +970,9 @@ async fn signin(
     if let Some(to) = https_signin(&state, conn, &headers, "") {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            format!("sign in over HTTPS: {to} (this server does not take passwords over plain HTTP)"),
+            format!(
+                "sign in over HTTPS: {to} (this server does not take passwords over plain HTTP)"
+            ),
         ));
     }
     let form = read_form(&state, body).await?;
@@ -981,10 +990,11 @@ async fn signin(
             let Some(rec) = blocking(move || s.get_user(&name)).await? else {
                 return Err(ApiError::new(StatusCode::UNAUTHORIZED, "sign in first"));
             };
-            let id = state
-                .ui
-                .sessions
-                .create(&principal.user, sessions::credential_stamp(&rec), store::now_unix());
+            let id = state.ui.sessions.create(
+                &principal.user,
+                sessions::credential_stamp(&rec),
+                store::now_unix(),
+            );
             let cookie = session_cookie(conn, &id, sessions::SESSION_TTL);
             Ok(redirect(&local_path(next), Some(cookie)))
         }

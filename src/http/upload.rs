@@ -225,8 +225,7 @@ fn conflict(
     let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
     file.seek(SeekFrom::Start(0))
         .map_err(|e| ApiError::internal("spool", &e))?;
-    let Ok((module, version)) = gomod::zip::read_prefix(std::io::BufReader::new(&mut *file))
-    else {
+    let Ok((module, version)) = gomod::zip::read_prefix(std::io::BufReader::new(&mut *file)) else {
         return Ok((spool, None));
     };
     let existing = match store.get_version(owner, &module, &version)? {

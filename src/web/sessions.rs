@@ -170,7 +170,10 @@ mod tests {
             s.create("mallory", [3; 32], 1_001 + i);
         }
         assert_eq!(s.count_of("mallory"), MAX_SESSIONS_PER_USER);
-        assert!(s.get(&first, 20_000).is_none(), "mallory's oldest went first");
+        assert!(
+            s.get(&first, 20_000).is_none(),
+            "mallory's oldest went first"
+        );
         assert_eq!(
             s.get(&bob, 20_000).map(|x| x.user),
             Some("bob".into()),

@@ -115,3 +115,19 @@ impl ModZip {
         path
     }
 }
+
+/// The entries of a zip as an independent reader (the zip crate) lists them, in directory
+/// order: each name after `prefix` and its uncompressed size. For checking what a validated
+/// zip holds.
+pub fn listing(zip: &[u8], prefix: &str) -> Vec<(String, u64)> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
+    (0..archive.len())
+        .filter_map(|i| {
+            let f = archive.by_index_raw(i).unwrap();
+            let name = String::from_utf8_lossy(f.name_raw())
+                .strip_prefix(prefix)?
+                .to_owned();
+            (!name.is_empty()).then(|| (name, f.size()))
+        })
+        .collect()
+}

@@ -326,6 +326,8 @@ pub struct Tally {
     pub statuses: BTreeMap<(&'static str, u16), u64>,
     pub errors: Vec<String>,
     pub latencies: BTreeMap<&'static str, Vec<Duration>>,
+    /// Zip downloads cut short because their version's last copy was deleted meanwhile.
+    pub cut_by_delete: u64,
 }
 
 impl Tally {
@@ -339,6 +341,7 @@ impl Tally {
             *self.statuses.entry(k).or_default() += n;
         }
         self.errors.extend(other.errors);
+        self.cut_by_delete += other.cut_by_delete;
         for (op, mut l) in other.latencies {
             self.latencies.entry(op).or_default().append(&mut l);
         }

@@ -1,0 +1,730 @@
+//! Reading a zip's structure, as Go's `archive/zip` reads it, and reading its entries, with a
+//! registry's stricter view where Go is lenient.
+//!
+//! What Go reads: the end of central directory record (and its zip64 form), the central
+//! directory records with their raw name bytes (never an Info-ZIP Unicode path field), and
+//! each entry's data after its local header, stored or deflated, checked against the CRC-32
+//! and size of the directory.
+//!
+//! What is refused on top (the archive must mean one thing to every reader): extra fields
+//! that do not parse (a field running past its block, stray bytes, a short extended
+//! timestamp or Unicode path field), a Unicode path field naming an entry otherwise, a local
+//! header that disagrees with its directory record (name, method, encryption and descriptor
+//! flags, sizes and CRC unless a data descriptor carries them), entries whose bytes overlap
+//! or run into the central directory, and a data descriptor whose CRC differs.
+//!
+//! Memory: one [`Entry`] of 48 bytes per entry and the names once, in one buffer; the
+//! directory is bounded by `MAX_FILES` entries and `MAX_CENTRAL_DIRECTORY` bytes before
+//! anything is allocated for them. Data is read through one caller-owned buffer and one
+//! reused inflater, whatever the number of entries.
+
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
+use super::{io_error, ZipError, MAX_CENTRAL_DIRECTORY, MAX_FILES, READ_BUFFER};
+use crate::gomod::path::go_quote;
+
+/// Go's `archive/zip` text for an archive it cannot parse.
+pub(super) const NOT_A_ZIP: &str = "zip: not a valid zip file";
+
+fn not_a_zip() -> ZipError {
+    ZipError::Invalid(NOT_A_ZIP.to_owned())
+}
+
+/// One central directory record, as Go's `archive/zip` reads it; its name is in the
+/// [`Directory`]'s buffer.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Entry {
+    name_at: u32,
+    name_len: u16,
+    pub version_made_by: u16,
+    pub flags: u16,
+    pub method: u16,
+    pub external_attrs: u32,
+    pub crc32: u32,
+    pub compressed_size: u64,
+    pub uncompressed_size: u64,
+    pub header_offset: u64,
+    /// An Info-ZIP Unicode path field (0x7075) names the entry otherwise than its raw name.
+    pub unicode_differs: bool,
+}
+
+/// The central directory: its entries in order, their names in one buffer.
+#[derive(Debug, Default)]
+pub(super) struct Directory {
+    names: Vec<u8>,
+    pub entries: Vec<Entry>,
+    /// Where the directory starts: every entry's bytes end before it.
+    pub offset: u64,
+}
+
+impl Directory {
+    /// A directory of the given names and declared sizes (no archive behind it): for
+    /// checking a file list by checkZip's rules before a zip is written.
+    pub fn of_names<'a>(files: impl IntoIterator<Item = (&'a [u8], u64)>) -> Self {
+        let mut dir = Self::default();
+        for (name, size) in files {
+            let mut e = Entry::blank();
+            e.method = 8;
+            e.uncompressed_size = size;
+            dir.push(name, e);
+        }
+        dir
+    }
+
+    fn push(&mut self, name: &[u8], mut e: Entry) {
+        e.name_at = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        e.name_len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+        self.names.extend_from_slice(name);
+        self.entries.push(e);
+    }
+
+    /// The raw name bytes of `e`.
+    pub fn name(&self, e: &Entry) -> &[u8] {
+        let start = e.name_at as usize;
+        self.names
+            .get(start..start + usize::from(e.name_len))
+            .unwrap_or_default()
+    }
+
+    /// The name for messages: Go prints the raw bytes; invalid UTF-8 shows as U+FFFD here.
+    pub fn display_name(&self, e: &Entry) -> String {
+        String::from_utf8_lossy(self.name(e)).into_owned()
+    }
+}
+
+impl Entry {
+    fn blank() -> Self {
+        Self {
+            name_at: 0,
+            name_len: 0,
+            version_made_by: 0,
+            flags: 0,
+            method: 0,
+            external_attrs: 0,
+            crc32: 0,
+            compressed_size: 0,
+            uncompressed_size: 0,
+            header_offset: 0,
+            unicode_differs: false,
+        }
+    }
+
+    /// General purpose bit 3: sizes and CRC follow the data in a descriptor.
+    pub fn has_descriptor(&self) -> bool {
+        self.flags & FLAG_DATA_DESCRIPTOR != 0
+    }
+}
+
+/// The end of central directory record, after any zip64 redirection.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DirectoryEnd {
+    pub entries: u64,
+    pub offset: u64,
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut le = [0_u8; 8];
+    le.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(le)
+}
+
+const EOCD_SIG: [u8; 4] = *b"PK\x05\x06";
+const EOCD_LEN: usize = 22;
+const LOCATOR_SIG: [u8; 4] = *b"PK\x06\x07";
+const LOCATOR_LEN: u64 = 20;
+const EOCD64_SIG: [u8; 4] = *b"PK\x06\x06";
+const CENTRAL_SIG: [u8; 4] = *b"PK\x01\x02";
+const LOCAL_SIG: [u8; 4] = *b"PK\x03\x04";
+const LOCAL_LEN: u64 = 30;
+/// General purpose flag bit 3: sizes and CRC follow the data in a descriptor.
+pub(super) const FLAG_DATA_DESCRIPTOR: u16 = 0x0008;
+/// The flags a local header must share with its directory record: encryption (bits 0 and 6)
+/// and the data descriptor (bit 3).
+const FLAGS_THAT_MUST_AGREE: u16 = 0x0049;
+const DESCRIPTOR_SIG: [u8; 4] = *b"PK\x07\x08";
+
+/// archive/zip `readDirectoryEnd`: the last end record within the final 64 KiB, whose comment
+/// must fit in the file, then its zip64 form if any field is saturated.
+pub(super) fn read_directory_end<R: Read + Seek>(
+    r: &mut R,
+    size: u64,
+) -> Result<DirectoryEnd, ZipError> {
+    let tail_len = size.min((EOCD_LEN + 65 * 1024) as u64);
+    let mut tail = vec![0_u8; usize::try_from(tail_len).map_err(|_| not_a_zip())?];
+    r.seek(SeekFrom::Start(size - tail_len)).map_err(io_error)?;
+    r.read_exact(&mut tail).map_err(io_error)?;
+    let at = (0..=tail.len().checked_sub(EOCD_LEN).ok_or_else(not_a_zip)?)
+        .rev()
+        .find(|&i| tail[i..i + 4] == EOCD_SIG)
+        .ok_or_else(not_a_zip)?;
+    let rec = &tail[at..];
+    if at + EOCD_LEN + usize::from(u16_at(rec, 20)) > tail.len() {
+        return Err(not_a_zip());
+    }
+    let disk = u16_at(rec, 4);
+    let cd_disk = u16_at(rec, 6);
+    let mut end = DirectoryEnd {
+        entries: u64::from(u16_at(rec, 10)),
+        offset: u64::from(u32_at(rec, 16)),
+    };
+    let cd_size = u32_at(rec, 12);
+    if disk != 0 || cd_disk != 0 {
+        return Err(ZipError::Invalid(format!(
+            "{NOT_A_ZIP} (multi-disk archives are not supported)"
+        )));
+    }
+    let end_at = size - tail_len + at as u64;
+    // goshelf's own check (Go ignores the size): the directory must end before its end record.
+    if cd_size != 0xFFFF_FFFF && end.offset.saturating_add(u64::from(cd_size)) > end_at {
+        return Err(ZipError::Invalid(format!(
+            "{NOT_A_ZIP} (central directory size runs past its end record)"
+        )));
+    }
+    if end.entries == 0xFFFF || cd_size == 0xFFFF_FFFF || end.offset == 0xFFFF_FFFF {
+        if let Some(zip64) = read_zip64_end(r, end_at)? {
+            end = zip64;
+        }
+    }
+    if end.offset >= size {
+        return Err(not_a_zip());
+    }
+    Ok(end)
+}
+
+/// The zip64 end record that the locator just before the end record points to, if any.
+fn read_zip64_end<R: Read + Seek>(
+    r: &mut R,
+    end_at: u64,
+) -> Result<Option<DirectoryEnd>, ZipError> {
+    let Some(locator_at) = end_at.checked_sub(LOCATOR_LEN) else {
+        return Ok(None);
+    };
+    let mut loc = [0_u8; 20];
+    r.seek(SeekFrom::Start(locator_at)).map_err(io_error)?;
+    r.read_exact(&mut loc).map_err(io_error)?;
+    if loc[..4] != LOCATOR_SIG {
+        return Ok(None);
+    }
+    let record_at = u64_at(&loc, 8);
+    let mut rec = [0_u8; 56];
+    r.seek(SeekFrom::Start(record_at))
+        .map_err(|_| not_a_zip())?;
+    r.read_exact(&mut rec).map_err(|_| not_a_zip())?;
+    if rec[..4] != EOCD64_SIG || u32_at(&rec, 16) != 0 || u32_at(&rec, 20) != 0 {
+        return Err(not_a_zip());
+    }
+    Ok(Some(DirectoryEnd {
+        entries: u64_at(&rec, 32),
+        offset: u64_at(&rec, 48),
+    }))
+}
+
+/// The first central directory record: its name, or `None` when there is none.
+pub(super) fn first_name<R: Read + Seek>(reader: &mut R) -> Result<Option<Vec<u8>>, ZipError> {
+    let size = reader.seek(SeekFrom::End(0)).map_err(io_error)?;
+    let end = read_directory_end(reader, size)?;
+    if end.entries == 0 {
+        return Ok(None);
+    }
+    reader.seek(SeekFrom::Start(end.offset)).map_err(io_error)?;
+    let mut dir = Directory::default();
+    if !read_header(&mut BufReader::new(&mut *reader), &mut 0, &mut dir)? {
+        return Err(not_a_zip());
+    }
+    let first = dir.entries[0];
+    Ok(Some(dir.name(&first).to_vec()))
+}
+
+/// Reads the central directory (`zip_size` must be the reader's length), bounded by
+/// `MAX_FILES` entries (checked from the end record, before any per-entry work) and
+/// `MAX_CENTRAL_DIRECTORY` bytes, and checks the data descriptors.
+pub(super) fn read_directory<R: Read + Seek>(
+    reader: &mut R,
+    zip_size: u64,
+) -> Result<Directory, ZipError> {
+    let size = reader.seek(SeekFrom::End(0)).map_err(io_error)?;
+    if size != zip_size {
+        return Err(ZipError::Io(format!(
+            "reading zip: the reader holds {size} bytes but the zip size is {zip_size}"
+        )));
+    }
+    let end = read_directory_end(reader, size)?;
+    if end.entries > MAX_FILES as u64 {
+        return Err(ZipError::TooLarge(format!(
+            "zip has {} entries; goshelf accepts at most {MAX_FILES}",
+            end.entries
+        )));
+    }
+    reader.seek(SeekFrom::Start(end.offset)).map_err(io_error)?;
+    let mut dir = Directory {
+        offset: end.offset,
+        ..Directory::default()
+    };
+    dir.entries
+        .reserve_exact(usize::try_from(end.entries).unwrap_or(0));
+    {
+        let mut buffered = BufReader::with_capacity(READ_BUFFER, &mut *reader);
+        let mut directory_bytes = 0_u64;
+        while read_header(&mut buffered, &mut directory_bytes, &mut dir)? {
+            if dir.entries.len() > MAX_FILES {
+                return Err(ZipError::TooLarge(format!(
+                    "zip has more than {MAX_FILES} entries"
+                )));
+            }
+        }
+    }
+    if dir.entries.len() as u64 != end.entries {
+        return Err(not_a_zip());
+    }
+    dir.names.shrink_to_fit();
+    for e in dir.entries.iter().filter(|e| e.has_descriptor()) {
+        check_data_descriptor(reader, &dir, e, size)?;
+    }
+    Ok(dir)
+}
+
+/// archive/zip `readDirectoryHeader`: one central directory record, appended to `dir`;
+/// `false` at the first bytes that are not a record signature (the end of the directory).
+fn read_header<R: Read>(
+    r: &mut R,
+    directory_bytes: &mut u64,
+    dir: &mut Directory,
+) -> Result<bool, ZipError> {
+    let mut fixed = [0_u8; 46];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut fixed[got..4]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(e)),
+        }
+    }
+    if fixed[..4] != CENTRAL_SIG {
+        return Ok(false);
+    }
+    r.read_exact(&mut fixed[4..]).map_err(|_| not_a_zip())?;
+    let name_len = usize::from(u16_at(&fixed, 28));
+    let extra_len = usize::from(u16_at(&fixed, 30));
+    let comment_len = usize::from(u16_at(&fixed, 32));
+    *directory_bytes += 46 + (name_len + extra_len + comment_len) as u64;
+    if *directory_bytes > MAX_CENTRAL_DIRECTORY {
+        return Err(ZipError::TooLarge(format!(
+            "zip central directory larger than {MAX_CENTRAL_DIRECTORY} bytes (goshelf's limit)"
+        )));
+    }
+    let mut var = vec![0_u8; name_len + extra_len + comment_len];
+    r.read_exact(&mut var).map_err(|_| not_a_zip())?;
+    let name = &var[..name_len];
+    let mut e = Entry::blank();
+    e.version_made_by = u16_at(&fixed, 4);
+    e.flags = u16_at(&fixed, 8);
+    e.method = u16_at(&fixed, 10);
+    e.crc32 = u32_at(&fixed, 16);
+    e.compressed_size = u64::from(u32_at(&fixed, 20));
+    e.uncompressed_size = u64::from(u32_at(&fixed, 24));
+    e.external_attrs = u32_at(&fixed, 38);
+    e.header_offset = u64::from(u32_at(&fixed, 42));
+    let mut need_usize = u32_at(&fixed, 24) == u32::MAX;
+    let mut need_csize = u32_at(&fixed, 20) == u32::MAX;
+    let mut need_offset = u32_at(&fixed, 42) == u32::MAX;
+    for (tag, field) in extra_fields(&var[name_len..name_len + extra_len])? {
+        match tag {
+            ZIP64 => {
+                // Zip64 fields appear only for the values saturated above, in this order.
+                let mut field = field;
+                for (need, slot) in [
+                    (&mut need_usize, &mut e.uncompressed_size),
+                    (&mut need_csize, &mut e.compressed_size),
+                    (&mut need_offset, &mut e.header_offset),
+                ] {
+                    if *need {
+                        *need = false;
+                        if field.len() < 8 {
+                            return Err(not_a_zip());
+                        }
+                        *slot = u64_at(field, 0);
+                        field = &field[8..];
+                    }
+                }
+            }
+            UNICODE_PATH => e.unicode_differs |= unicode_path(field)? != name,
+            _ => {}
+        }
+    }
+    // Like Go, accept an uncompressed size of exactly 2^32-1 without zip64 (42.zip), but not a
+    // saturated compressed size or offset.
+    if need_csize || need_offset {
+        return Err(not_a_zip());
+    }
+    dir.push(name, e);
+    Ok(true)
+}
+
+const ZIP64: u16 = 0x0001;
+const EXTENDED_TIMESTAMP: u16 = 0x5455;
+const UNICODE_PATH: u16 = 0x7075;
+
+/// The fields of an extra block, each as `(tag, data)`. goshelf's rule (Go skips what it
+/// cannot parse): the block must be whole fields, and the fields goshelf or other readers
+/// interpret must be well formed.
+fn extra_fields(mut block: &[u8]) -> Result<Vec<(u16, &[u8])>, ZipError> {
+    let bad = |why: &str| ZipError::Invalid(format!("{NOT_A_ZIP} ({why})"));
+    let mut fields = Vec::new();
+    while !block.is_empty() {
+        if block.len() < 4 {
+            return Err(bad("stray bytes after the last extra field"));
+        }
+        let tag = u16_at(block, 0);
+        let size = usize::from(u16_at(block, 2));
+        let Some(data) = block.get(4..4 + size) else {
+            return Err(bad("an extra field runs past its block"));
+        };
+        if tag == EXTENDED_TIMESTAMP && (data.is_empty() || (data[0] & 1 != 0 && data.len() < 5)) {
+            return Err(bad("extended timestamp field too short"));
+        }
+        fields.push((tag, data));
+        block = &block[4 + size..];
+    }
+    Ok(fields)
+}
+
+/// The name an Info-ZIP Unicode path field (version 1, the CRC of the raw name, the name in
+/// UTF-8) gives.
+fn unicode_path(field: &[u8]) -> Result<&[u8], ZipError> {
+    match field.split_first() {
+        Some((1, rest)) if rest.len() >= 4 => Ok(&rest[4..]),
+        _ => Err(ZipError::Invalid(format!(
+            "{NOT_A_ZIP} (malformed Unicode path extra field)"
+        ))),
+    }
+}
+
+/// archive/zip `readDataDescriptor`: an entry with flag bit 3 is followed by a descriptor
+/// (its signature optional) whose CRC-32 must equal the central directory's, or Go's reader
+/// fails with `zip: checksum error` (or an unexpected EOF when there is no room for it) and
+/// the go command could never unzip the module. The sizes in it are ignored, as Go does.
+fn check_data_descriptor<R: Read + Seek>(
+    r: &mut R,
+    dir: &Directory,
+    entry: &Entry,
+    size: u64,
+) -> Result<(), ZipError> {
+    let name = dir.display_name(entry);
+    let bad = |why: &str| ZipError::Invalid(format!("{name}: {why}"));
+    let mut local = [0_u8; 30];
+    r.seek(SeekFrom::Start(entry.header_offset))
+        .map_err(io_error)?;
+    r.read_exact(&mut local).map_err(|_| bad(NOT_A_ZIP))?;
+    let data_at = entry
+        .header_offset
+        .checked_add(30 + u64::from(u16_at(&local, 26)) + u64::from(u16_at(&local, 28)))
+        .and_then(|d| d.checked_add(entry.compressed_size))
+        .filter(|&end| end <= size)
+        .ok_or_else(|| bad(NOT_A_ZIP))?;
+    let mut desc = [0_u8; 8];
+    let avail = usize::try_from((size - data_at).min(8)).unwrap_or(0);
+    r.seek(SeekFrom::Start(data_at)).map_err(io_error)?;
+    r.read_exact(&mut desc[..avail]).map_err(io_error)?;
+    let crc_at = if desc[..4] == DESCRIPTOR_SIG { 4 } else { 0 };
+    if avail < crc_at + 4 {
+        return Err(bad("zip: data descriptor missing (unexpected EOF)"));
+    }
+    if u32_at(&desc, crc_at) != entry.crc32 {
+        return Err(bad(
+            "zip: checksum error (data descriptor CRC differs from the directory)",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads every local header: each must agree with its directory record, and no two
+/// entries' bytes (local header and data) may overlap or reach into the central directory.
+/// Returns where each entry's data starts, in directory order.
+pub(super) fn check_layout<R: Read + Seek>(
+    r: &mut R,
+    dir: &Directory,
+) -> Result<Vec<u64>, ZipError> {
+    let mut starts = Vec::with_capacity(dir.entries.len());
+    let mut name_buf = Vec::new();
+    for e in &dir.entries {
+        starts.push(local_header(r, dir, e, &mut name_buf)?);
+    }
+    let mut order: Vec<u32> = (0..dir.entries.len())
+        .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+        .collect();
+    order.sort_unstable_by_key(|&i| dir.entries[i as usize].header_offset);
+    let mut reached = 0_u64;
+    let mut previous: Option<usize> = None;
+    for &i in &order {
+        let i = i as usize;
+        let e = &dir.entries[i];
+        let end = starts[i].saturating_add(e.compressed_size);
+        if e.header_offset < reached {
+            let other = previous.map_or_else(String::new, |p| {
+                format!(" and {}", go_quote(dir.name(&dir.entries[p])))
+            });
+            return Err(ZipError::Invalid(format!(
+                "{}: {NOT_A_ZIP} (the bytes of {}{other} overlap)",
+                dir.display_name(e),
+                go_quote(dir.name(e))
+            )));
+        }
+        if end > dir.offset {
+            return Err(ZipError::Invalid(format!(
+                "{}: {NOT_A_ZIP} (its data runs into the central directory)",
+                dir.display_name(e)
+            )));
+        }
+        reached = end;
+        previous = Some(i);
+    }
+    Ok(starts)
+}
+
+/// Reads `e`'s local header and checks it against the directory record; returns where its
+/// data starts.
+fn local_header<R: Read + Seek>(
+    r: &mut R,
+    dir: &Directory,
+    e: &Entry,
+    name_buf: &mut Vec<u8>,
+) -> Result<u64, ZipError> {
+    let name = dir.name(e);
+    let bad = |why: &str| {
+        ZipError::Invalid(format!(
+            "{}: {NOT_A_ZIP} ({why})",
+            String::from_utf8_lossy(name)
+        ))
+    };
+    let mut fixed = [0_u8; 30];
+    r.seek(SeekFrom::Start(e.header_offset)).map_err(io_error)?;
+    r.read_exact(&mut fixed)
+        .map_err(|_| bad("no local header where the directory says"))?;
+    if fixed[..4] != LOCAL_SIG {
+        return Err(bad("no local header where the directory says"));
+    }
+    let name_len = usize::from(u16_at(&fixed, 26));
+    let extra_len = usize::from(u16_at(&fixed, 28));
+    name_buf.clear();
+    name_buf.resize(name_len + extra_len, 0);
+    r.read_exact(name_buf)
+        .map_err(|_| bad("local header cut short"))?;
+    if &name_buf[..name_len] != name {
+        return Err(bad(
+            "header inconsistency: the local header names another file",
+        ));
+    }
+    let flags = u16_at(&fixed, 6);
+    if flags & FLAGS_THAT_MUST_AGREE != e.flags & FLAGS_THAT_MUST_AGREE {
+        return Err(bad(
+            "header inconsistency: the local header's flags differ from the directory's",
+        ));
+    }
+    if u16_at(&fixed, 8) != e.method {
+        return Err(bad(
+            "header inconsistency: the local header's method differs from the directory's",
+        ));
+    }
+    let (mut crc, mut csize, mut usize_) = (
+        u32_at(&fixed, 14),
+        u64::from(u32_at(&fixed, 18)),
+        u64::from(u32_at(&fixed, 22)),
+    );
+    let fields = extra_fields(&name_buf[name_len..])?;
+    if usize_ == u64::from(u32::MAX) || csize == u64::from(u32::MAX) {
+        // The local zip64 field holds both sizes, uncompressed first.
+        if let Some((_, f)) = fields.iter().find(|(t, _)| *t == ZIP64) {
+            if f.len() >= 16 {
+                (usize_, csize) = (u64_at(f, 0), u64_at(f, 8));
+            }
+        }
+    }
+    for (tag, field) in &fields {
+        if *tag == UNICODE_PATH && unicode_path(field)? != name {
+            return Err(bad(
+                "header inconsistency: the local Unicode path field names another file",
+            ));
+        }
+    }
+    if e.has_descriptor() {
+        // The sizes and CRC follow the data; a header may give them as zeros or as they are.
+        (crc, csize, usize_) = (
+            if crc == 0 { e.crc32 } else { crc },
+            if csize == 0 { e.compressed_size } else { csize },
+            if usize_ == 0 {
+                e.uncompressed_size
+            } else {
+                usize_
+            },
+        );
+    }
+    if crc != e.crc32 || csize != e.compressed_size || usize_ != e.uncompressed_size {
+        return Err(bad(
+            "header inconsistency: the local header's sizes or CRC differ from the directory's",
+        ));
+    }
+    Ok(e.header_offset + LOCAL_LEN + (name_len + extra_len) as u64)
+}
+
+/// Reads entries' data: one buffer of `READ_BUFFER` bytes for input and one for output, and
+/// one inflater reset for each deflated entry.
+pub(super) struct DataReader {
+    input: Vec<u8>,
+    output: Vec<u8>,
+    inflater: flate2::Decompress,
+}
+
+impl DataReader {
+    pub fn new() -> Self {
+        Self {
+            input: vec![0; READ_BUFFER],
+            output: vec![0; READ_BUFFER],
+            inflater: flate2::Decompress::new(false),
+        }
+    }
+
+    /// Streams entry `e`'s data (from `start`) to `sink`, at most its declared size (one byte
+    /// more is an error), and checks its size and CRC-32 against the directory.
+    pub fn read<R: Read + Seek>(
+        &mut self,
+        r: &mut R,
+        dir: &Directory,
+        e: &Entry,
+        start: u64,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), ZipError> {
+        let name = dir.display_name(e);
+        let declared = e.uncompressed_size;
+        let larger = || {
+            ZipError::Invalid(format!(
+                "{name}: uncompressed size is larger than declared size ({declared} bytes)"
+            ))
+        };
+        let corrupt =
+            |why: &str| ZipError::Invalid(format!("{name}: zip: corrupt entry data ({why})"));
+        r.seek(SeekFrom::Start(start)).map_err(io_error)?;
+        let mut crc = crc32fast::Hasher::new();
+        let mut total = 0_u64;
+        let mut left = e.compressed_size;
+        let mut emit = |bytes: &[u8], total: &mut u64| -> Result<(), ZipError> {
+            *total += bytes.len() as u64;
+            if *total > declared {
+                return Err(larger());
+            }
+            crc.update(bytes);
+            sink(bytes);
+            Ok(())
+        };
+        match e.method {
+            0 => {
+                // Stored: the data is exactly the compressed size.
+                while left > 0 {
+                    let want = usize::try_from(left.min(self.input.len() as u64)).unwrap_or(0);
+                    let n = read_some(r, &mut self.input[..want])?;
+                    if n == 0 {
+                        return Err(corrupt("unexpected EOF"));
+                    }
+                    left -= n as u64;
+                    emit(&self.input[..n], &mut total)?;
+                }
+            }
+            8 => {
+                self.inflater.reset(false);
+                let (mut at, mut filled) = (0_usize, 0_usize);
+                loop {
+                    if at == filled && left > 0 {
+                        let want = usize::try_from(left.min(self.input.len() as u64)).unwrap_or(0);
+                        filled = read_some(r, &mut self.input[..want])?;
+                        if filled == 0 {
+                            return Err(corrupt("unexpected EOF"));
+                        }
+                        left -= filled as u64;
+                        at = 0;
+                    }
+                    let (in0, out0) = (self.inflater.total_in(), self.inflater.total_out());
+                    let status = self
+                        .inflater
+                        .decompress(
+                            &self.input[at..filled],
+                            &mut self.output,
+                            flate2::FlushDecompress::None,
+                        )
+                        .map_err(|e| corrupt(&format!("flate: {e}")))?;
+                    let used = usize::try_from(self.inflater.total_in() - in0).unwrap_or(0);
+                    let made = usize::try_from(self.inflater.total_out() - out0).unwrap_or(0);
+                    at += used;
+                    emit(&self.output[..made], &mut total)?;
+                    match status {
+                        flate2::Status::StreamEnd => break,
+                        _ if used == 0 && made == 0 && at == filled && left == 0 => {
+                            return Err(corrupt("the deflate stream ends early"));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            // `upload_problem` refused every other method before any data is read.
+            other => return Err(corrupt(&format!("method {other}"))),
+        }
+        if total < declared {
+            return Err(ZipError::Invalid(format!(
+                "{name}: uncompressed size is smaller than declared size ({declared} bytes)"
+            )));
+        }
+        if crc.finalize() != e.crc32 {
+            return Err(ZipError::Invalid(format!("{name}: zip: checksum error")));
+        }
+        Ok(())
+    }
+}
+
+/// One `read`, retried when interrupted.
+fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, ZipError> {
+    loop {
+        match r.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_48_bytes_and_names_are_stored_once() {
+        assert!(std::mem::size_of::<Entry>() <= 48);
+        let dir = Directory::of_names([(&b"a/b"[..], 1), (&b"cd"[..], 2)]);
+        assert_eq!(dir.names, b"a/bcd");
+        assert_eq!(dir.name(&dir.entries[1]), b"cd");
+        assert_eq!(dir.entries[1].uncompressed_size, 2);
+    }
+
+    #[test]
+    fn extra_blocks_must_be_whole_fields() {
+        assert_eq!(extra_fields(&[]).unwrap().len(), 0);
+        let ok = [
+            0x01, 0x00, 0x00, 0x00, 0x55, 0x54, 0x05, 0x00, 1, 2, 3, 4, 5,
+        ];
+        assert_eq!(extra_fields(&ok).unwrap().len(), 2);
+        for bad in [
+            &[0x01, 0x00][..],
+            &[0x55, 0x54, 0xFF, 0x00, 1, 2, 3, 4],
+            &[0x55, 0x54, 0x01, 0x00, 0x07],
+            &[0x55, 0x54, 0x00, 0x00],
+        ] {
+            assert!(extra_fields(bad).is_err(), "{bad:?}");
+        }
+    }
+}

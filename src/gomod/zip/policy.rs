@@ -1,0 +1,147 @@
+//! The rules a registry adds to Go's checkZip (spec.md §2.4, §3.4, §3.5, §8): versions the go
+//! command would never produce, and entries a module zip never holds (links, encrypted or
+//! foreign-compressed data, names that are not UTF-8, directories with content or listed
+//! twice, a Unicode path field that renames an entry).
+
+use std::collections::HashSet;
+
+use super::archive::{Directory, Entry};
+use super::{ZipError, ERROR_LINES};
+use crate::gomod::path::{self, go_quote};
+use crate::gomod::version::{self, VersionError};
+
+/// The version rules (spec.md §2.4, §3.4, §3.5, §8 steps 3–4).
+pub(super) fn check_version(path: &str, version: &str) -> Result<(), ZipError> {
+    let invalid = |noun: &str, reason: String| {
+        Err(ZipError::Invalid(format!(
+            "{path}@{version}: invalid {noun}: {reason}"
+        )))
+    };
+    if version::build(version) == "+incompatible" {
+        let major = version::major(version);
+        if major == "v0" || major == "v1" {
+            return invalid(
+                "version",
+                format!("+incompatible suffix not allowed: major version {major} is compatible"),
+            );
+        }
+        if let Some((_, suffix)) = path::split_path_version(path).filter(|(_, s)| !s.is_empty()) {
+            return invalid(
+                "version",
+                format!(
+                    "+incompatible suffix not allowed: module path has major version suffix {}",
+                    go_quote(suffix.as_bytes())
+                ),
+            );
+        }
+    }
+    if version::is_pseudo(version) {
+        // The errors name the version already; keep only their reasons.
+        let reason = |e: VersionError| {
+            e.0.split_once(" invalid: ")
+                .map_or(e.0.clone(), |(_, r)| r.to_owned())
+        };
+        if let Err(e) = version::pseudo_time(version) {
+            return invalid("pseudo-version", reason(e));
+        }
+        if let Err(e) = version::pseudo_base(version) {
+            return invalid("pseudo-version", reason(e));
+        }
+        let head = &version[..version.len() - version::build(version).len()];
+        let rev = head.rsplit_once('-').map_or("", |(_, rev)| rev);
+        if rev.len() != 12
+            || !rev
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return invalid(
+                "pseudo-version",
+                format!(
+                    "revision {} is not a 12-character lower-case hex commit prefix",
+                    go_quote(rev.as_bytes())
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The per-entry rules, over every entry of a zip checkZip accepted: every problem, one line
+/// each (at most `ERROR_LINES`, then how many more), then a Unicode path field that renames
+/// an entry.
+pub(super) fn check_entries(dir: &Directory) -> Result<(), ZipError> {
+    // checkZip allows a directory twice; a second copy is one entry too many to verify.
+    let mut directories: HashSet<&[u8]> = HashSet::new();
+    let mut lines = Vec::new();
+    let mut more = 0_usize;
+    for e in &dir.entries {
+        let name = dir.name(e);
+        let problem = upload_problem(name, e).or_else(|| {
+            (name.ends_with(b"/") && !directories.insert(name))
+                .then(|| "duplicate directory entry (list each directory once)".to_owned())
+        });
+        if let Some(p) = problem {
+            if lines.len() < ERROR_LINES {
+                lines.push(format!("{}: {p}", dir.display_name(e)));
+            } else {
+                more += 1;
+            }
+        }
+    }
+    if !lines.is_empty() {
+        if more > 0 {
+            lines.push(format!("... and {more} more invalid entries"));
+        }
+        return Err(ZipError::Invalid(lines.join("\n")));
+    }
+    if let Some(e) = dir.entries.iter().find(|e| e.unicode_differs) {
+        return Err(ZipError::Invalid(format!(
+            "{}: the Info-ZIP Unicode path field names the entry differently",
+            dir.display_name(e)
+        )));
+    }
+    Ok(())
+}
+
+/// Zip host systems whose external attributes carry a Unix mode in their upper 16 bits.
+const HOST_UNIX: u16 = 3;
+const HOST_MACOS: u16 = 19;
+const MODE_TYPE: u32 = 0o170_000;
+const MODE_REGULAR: u32 = 0o100_000;
+const MODE_DIR: u32 = 0o040_000;
+const MODE_SYMLINK: u32 = 0o120_000;
+
+/// The per-entry upload rules of spec.md §2.4 that checkZip leaves out.
+fn upload_problem(name: &[u8], e: &Entry) -> Option<String> {
+    if std::str::from_utf8(name).is_err() {
+        return Some("file name is not valid UTF-8".to_owned());
+    }
+    // General purpose bit 0: encrypted; bit 6: strong encryption.
+    if e.flags & 0x41 != 0 {
+        return Some("encrypted entries are not allowed".to_owned());
+    }
+    if e.method != 0 && e.method != 8 {
+        return Some(format!(
+            "unsupported compression method {} (only 0, store, and 8, deflate, are allowed)",
+            e.method
+        ));
+    }
+    let is_dir = name.ends_with(b"/");
+    let host = e.version_made_by >> 8;
+    if host == HOST_UNIX || host == HOST_MACOS {
+        let mode = e.external_attrs >> 16;
+        match mode & MODE_TYPE {
+            0 | MODE_REGULAR => {}
+            MODE_DIR if is_dir => {}
+            MODE_DIR => {
+                return Some("directory mode on an entry whose name does not end in /".to_owned())
+            }
+            MODE_SYMLINK => return Some("symbolic links are not allowed".to_owned()),
+            _ => return Some(format!("not a regular file or directory (mode {mode:#o})")),
+        }
+    }
+    if is_dir && e.uncompressed_size != 0 {
+        return Some("directory entry has content".to_owned());
+    }
+    None
+}
