@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs goshelf's fuzz targets (fuzz/) for a bounded time each (issue 5, "Hostile input").
 #
-#   scripts/fuzz.sh [TARGET...]            all four targets when none is named
+#   scripts/fuzz.sh [TARGET...]            all five targets when none is named
 #
 # Environment:
 #   FUZZ_SECONDS  seconds per target (default 60)
@@ -20,7 +20,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 fuzz="$root/fuzz"
 seconds=${FUZZ_SECONDS:-60}
 engine=${FUZZ_ENGINE:-auto}
-all=(zip_validate path_version modfile goproxy_request)
+all=(zip_validate path_version modfile goproxy_request request_head)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 
 if [ "$engine" = auto ]; then

@@ -228,6 +228,9 @@ pub enum ConfigCommand {
     /// Print the effective configuration, each value with its source, secrets redacted; exit
     /// non-zero if it is invalid.
     Check(ServeArgs),
+    /// Print every setting (file key, flag, environment variable, default, meaning) as a
+    /// Markdown table, as README shows it.
+    Reference,
 }
 
 impl ServeArgs {
@@ -264,6 +267,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => verify(&args),
         Command::Compact(args) => compact(&args),
         Command::Config(ConfigCommand::Check(args)) => config_check(&args),
+        Command::Config(ConfigCommand::Reference) => {
+            print!("{}", crate::config::reference_table());
+            Ok(())
+        }
         Command::User(cmd) => accounts::user(cmd),
         Command::Token(cmd) => accounts::token(cmd),
         Command::Org(cmd) => accounts::org(cmd),

@@ -135,7 +135,8 @@ settings! {
     }
     Db {
         name: "db", flag: Flag::Value("FILE"), default: DEFAULT_DB,
-        help: "The database file, created when absent; one file holds everything.",
+        help: "The database file, created when absent (relative to the configuration file \
+               when set there); one file holds everything.",
         secret: false, path: true,
         show: |c| c.db.display().to_string(),
     }
@@ -212,7 +213,8 @@ settings! {
     }
     TlsCert {
         name: "tls_cert", flag: Flag::Value("FILE"), default: "",
-        help: "PEM certificate chain, leaf first; with --tls-key.",
+        help: "PEM certificate chain, leaf first; with --tls-key (relative to the \
+               configuration file when set there).",
         secret: false, path: true,
         show: |c| match c.tls.as_ref().map(|t| &t.source) {
             Some(TlsSource::Files { cert, .. }) => cert.display().to_string(),
@@ -458,6 +460,33 @@ pub fn describe(config: &Config, sources: &[(Key, Source)]) -> String {
     for (key, source) in sources {
         let s = key.setting();
         out.push_str(&format!("{} = {}  ({source})\n", s.name, (s.show)(config)));
+    }
+    out
+}
+
+/// The settings as README's Markdown table (`goshelf config reference` prints it; a test keeps
+/// README's copy equal to it).
+#[must_use]
+pub fn reference_table() -> String {
+    let mut out =
+        String::from("| key (file) | flag | env | default | meaning |\n|---|---|---|---|---|\n");
+    for s in SETTINGS {
+        let flag = match s.flag {
+            Flag::Value(v) => format!("`--{} {v}`", s.flag_name()),
+            Flag::Switch => format!("`--{}[=false]`", s.flag_name()),
+            Flag::None => String::new(),
+        };
+        let default = if s.default.is_empty() {
+            String::new()
+        } else {
+            format!("`{}`", s.default)
+        };
+        out.push_str(&format!(
+            "| `{}` | {flag} | `{}` | {default} | {} |\n",
+            s.name,
+            s.env(),
+            s.help.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
     }
     out
 }
@@ -836,6 +865,28 @@ mod tests {
         pairs
             .iter()
             .fold(RawConfig::default(), |r, (k, v)| r.with(*k, *v))
+    }
+
+    /// README's table of settings is the one the table makes (`goshelf config reference`):
+    /// a setting added, renamed or documented anew shows in README or fails here.
+    #[test]
+    fn readme_lists_every_setting_as_the_table_says() {
+        let readme = include_str!("../README.md");
+        let begin = "<!-- settings: begin (goshelf config reference) -->\n";
+        let end = "<!-- settings: end -->";
+        let start = readme
+            .find(begin)
+            .expect("README lacks the settings markers")
+            + begin.len();
+        let stop = readme[start..]
+            .find(end)
+            .expect("README lacks the end marker")
+            + start;
+        assert_eq!(
+            &readme[start..stop],
+            reference_table(),
+            "README's settings table differs from `goshelf config reference`"
+        );
     }
 
     #[test]

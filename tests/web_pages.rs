@@ -928,3 +928,73 @@ fn stored_with_html(bytes: &[u8], html: &str) -> Vec<u8> {
     out.extend_from_slice(html.as_bytes());
     out
 }
+
+/// Issue 16: what a page says of its URL and its cookie follows the connection the request
+/// came on, not a flag of the server: over HTTPS the sign-in (an `https://` Origin) works and
+/// the cookie is `Secure`; sign-ins are limited per client address.
+#[tokio::test]
+async fn https_requests_get_secure_cookies_and_sign_ins_are_limited_per_address() {
+    let h = Harness::new();
+    accounts(&h);
+    let post = |peer: [u8; 4], tls: bool, origin: &str| {
+        let mut req = crate::support::inproc::request()
+            .method("POST")
+            .path("/signin")
+            .header("host", "nas.lan:8443")
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("user=alice&password=correct%20horse&next=/")
+            .peer(std::net::IpAddr::from(peer));
+        if tls {
+            req = req.tls();
+        }
+        req
+    };
+    let r = h
+        .request(post([192, 0, 2, 1], true, "https://nas.lan:8443"))
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", text(&r));
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // An http:// Origin on an HTTPS connection is another site.
+    let r = h
+        .request(post([192, 0, 2, 1], true, "http://nas.lan:8443"))
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Ten sign-ins a minute from one address (auth_failures_per_minute), whatever their
+    // outcome; another address is not affected.
+    let statuses: Vec<u16> = {
+        let mut v = Vec::new();
+        for _ in 0..12 {
+            v.push(
+                h.request(post([192, 0, 2, 1], true, "https://nas.lan:8443"))
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+        }
+        v
+    };
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let r = h
+        .request(post([192, 0, 2, 2], true, "https://nas.lan:8443"))
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", text(&r));
+    // A page over HTTPS prints https:// GOPROXY URLs.
+    h.upload("acme", &simple("example.com/open", "v1.0.0"))
+        .await;
+    let page = h
+        .request(
+            crate::support::inproc::request()
+                .path("/ui/acme")
+                .header("host", "nas.lan:8443")
+                .header("accept", "text/html")
+                .tls(),
+        )
+        .await;
+    assert!(
+        text(&page).contains("https://nas.lan:8443/api/packages/acme/go"),
+        "{}",
+        text(&page)
+    );
+}

@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("path_version", path_version),
     ("modfile", modfile),
     ("goproxy_request", goproxy_request),
+    ("request_head", request_head),
 ];
 
 /// The module version a zip is checked against when its first entry names none.
@@ -214,5 +215,70 @@ pub fn goproxy_request(data: &[u8]) {
                 "range {r:?} outside a body of {size} bytes"
             );
         }
+    }
+}
+
+/// The fast path's request-head classifier (src/http/conn.rs `parse_head`), which reads bytes
+/// straight off a socket before hyper sees them.
+///
+/// Invariants: a head it keeps (`Ours`) is a complete HTTP/1.1 `GET`/`HEAD` of a GOPROXY path
+/// without query or fragment, whose length lies within the input, carrying none of the headers
+/// that belong to hyper (credentials, a body, connection management), and whose path the
+/// routing takes for a GOPROXY read; `Partial` is shorter than the head limit and `TooLong` is
+/// not; the classification does not depend on bytes after the head (pipelined requests).
+pub fn request_head(data: &[u8]) {
+    use goshelf::http::conn::{parse_head, Head, HEAD_LIMIT};
+    use goshelf::http::fast;
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    match parse_head(data, &mut headers) {
+        Head::Ours {
+            used,
+            method,
+            path,
+            conditional,
+        } => {
+            assert!(used <= data.len());
+            assert!(method == "GET" || method == "HEAD", "{method}");
+            assert!(path.starts_with("/api/packages/"), "{path:?}");
+            assert!(!path.contains(['?', '#']), "{path:?}");
+            assert!(fast::goproxy_read(&method, path).is_some(), "{path:?}");
+            // Re-read with httparse directly: an HTTP/1.1 head with no refused header.
+            let mut again = [httparse::EMPTY_HEADER; 32];
+            let mut req = httparse::Request::new(&mut again);
+            assert_eq!(req.parse(data), Ok(httparse::Status::Complete(used)));
+            assert_eq!(req.version, Some(1));
+            for h in req.headers.iter() {
+                let name = h.name.to_ascii_lowercase();
+                assert!(
+                    ![
+                        "authorization",
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "expect",
+                        "upgrade"
+                    ]
+                    .contains(&name.as_str()),
+                    "kept a head with {name}"
+                );
+            }
+            let asks = req.headers.iter().any(|h| {
+                fast::CONDITIONAL
+                    .iter()
+                    .any(|c| h.name.eq_ignore_ascii_case(c.as_str()))
+            });
+            assert_eq!(asks, conditional);
+            // What follows the head changes nothing.
+            let mut longer = data[..used].to_vec();
+            longer.extend_from_slice(b"GARBAGE AFTER THE HEAD\r\n");
+            let mut third = [httparse::EMPTY_HEADER; 32];
+            assert!(matches!(
+                parse_head(&longer, &mut third),
+                Head::Ours { used: u, .. } if u == used
+            ));
+        }
+        Head::Partial => assert!(data.len() < HEAD_LIMIT),
+        Head::TooLong => assert!(data.len() >= HEAD_LIMIT),
+        Head::NotOurs => {}
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! Password checks (argon2id, 19 MiB and tens of milliseconds each) are the one expensive
 //! thing an anonymous client can ask for, so they are bounded three ways:
-//! - at most as many run at once as there are CPU cores (`AuthState::checks`), so a flood
-//!   costs queueing, not memory;
+//! - at most as many run at once as there are CPU cores (`AppState::checks`, a pool of
+//!   threads of its own), so a flood costs queueing, not memory;
 //! - an address is charged one failure *before* its check runs, and gets it back when the
 //!   password was right: a burst of N wrong guesses costs at most `auth_failures_per_minute`
 //!   checks, and the rest are answered 429 at once;
@@ -52,8 +52,6 @@ pub struct AuthState {
     failures: Limiter,
     /// Web sign-ins per address, whatever their outcome.
     signins: Limiter,
-    /// Password checks running at once (the CPU cores).
-    checks: tokio::sync::Semaphore,
     /// Random per process: cache keys say nothing about passwords outside this process.
     salt: [u8; 32],
     passwords: Mutex<HashMap<[u8; 32], CachedPassword>>,
@@ -191,7 +189,6 @@ impl AuthState {
         Self {
             failures: Limiter::new(per_minute),
             signins: Limiter::new(per_minute),
-            checks: tokio::sync::Semaphore::new(crate::config::cores()),
             salt: rand::random(),
             passwords: Mutex::default(),
             inflight: Mutex::default(),
@@ -251,12 +248,6 @@ impl AuthState {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         map.drain().collect()
-    }
-
-    /// Password checks running now (for tests of the bound).
-    #[must_use]
-    pub fn checks_running(&self) -> usize {
-        crate::config::cores() - self.checks.available_permits()
     }
 }
 
@@ -518,13 +509,11 @@ async fn run_check(
             return Err(WAIT.into());
         }
     }
-    let permit = match state.auth.checks.acquire().await {
-        Ok(p) => p,
-        Err(e) => return Err(e.to_string().into()),
-    };
     let store = Arc::clone(&state.store);
-    let found = blocking(move || store.verify_password(&user, &password)).await;
-    drop(permit);
+    let found = state
+        .checks
+        .run(move || store.verify_password(&user, &password))
+        .await;
     match found {
         Ok(Some(rec)) => {
             if let Some(ip) = ip {

@@ -14,6 +14,7 @@ pub mod finish;
 pub mod goproxy;
 pub mod io;
 pub mod metrics;
+pub mod pool;
 pub mod tls;
 pub mod ui;
 pub mod upload;
@@ -45,8 +46,11 @@ pub struct AppState {
     pub ui: Arc<ui::UiState>,
     /// Small anonymous GOPROXY answers (`fast`).
     pub answers: Arc<fast::AnswerCache>,
-    /// Uploads being validated and stored (at most `upload_concurrency`).
-    pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Where uploads are validated and stored, and zips read for the web UI
+    /// (`upload_concurrency` threads).
+    pub uploads: Arc<pool::WorkPool>,
+    /// Where passwords are checked (one thread per core).
+    pub checks: Arc<pool::WorkPool>,
     /// The HTTPS listener's port, once bound (sign-in over plain HTTP is sent there).
     pub https_port: Arc<OnceLock<u16>>,
 }
@@ -56,7 +60,8 @@ impl AppState {
     #[must_use]
     pub fn new(store: Store, config: Config) -> Self {
         let auth = authn::AuthState::new(config.auth_failures_per_minute);
-        let uploads = tokio::sync::Semaphore::new(config.upload_concurrency);
+        let uploads = pool::WorkPool::new("goshelf-upload", config.upload_concurrency);
+        let checks = pool::WorkPool::new("goshelf-auth", crate::config::cores());
         Self {
             store: Arc::new(store),
             config: Arc::new(config),
@@ -65,6 +70,7 @@ impl AppState {
             ui: Arc::new(ui::UiState::default()),
             answers: Arc::new(fast::AnswerCache::default()),
             uploads: Arc::new(uploads),
+            checks: Arc::new(checks),
             https_port: Arc::new(OnceLock::new()),
         }
     }

@@ -30,7 +30,7 @@ use crate::auth::{self, Access, Principal, Scope};
 use crate::gomod::{modfile, path as modpath, version as semver};
 use crate::store::{self, BlobReader, NamespaceRecord, Store, ZipLookup};
 use crate::web::downloads::Downloads;
-use crate::web::facts::{self, FactsCache, ZipFacts};
+use crate::web::facts::{self, FactsCache, FactsKey, ZipFacts};
 use crate::web::pages::{self, Chrome};
 use crate::web::sessions::{self, Sessions};
 
@@ -376,7 +376,7 @@ pub fn warm_facts(state: &AppState, owner: String, module: String, version: Stri
         return;
     }
     let store = Arc::clone(&state.store);
-    tokio::task::spawn_blocking(move || {
+    state.uploads.spawn(move || {
         if let Err(e) = stored_or_computed_facts(&store, &owner, &module, &version) {
             tracing::warn!("reading {module}@{version} for the web UI: {}", e.message);
         }
@@ -523,47 +523,73 @@ async fn module_page(
     let ui = Arc::clone(&state.ui);
     let p = viewer.as_ref().map(|v| v.principal.clone());
     let (owner, module, want) = (q.owner.clone(), q.module.clone(), q.version.clone());
-    let data = blocking(move || -> Result<Option<ModuleData>, ApiError> {
-        if !can_view(&s, p.as_ref(), &owner)? {
-            return Ok(None);
-        }
-        let Some(mut versions) = s.list_versions(&owner, &module)? else {
-            return Ok(None);
-        };
-        let Some(latest) =
-            select_latest(versions.iter().map(|(v, _)| v.as_str())).map(str::to_owned)
-        else {
-            return Ok(None);
-        };
-        let shown = want.unwrap_or_else(|| latest.clone());
-        if !versions.iter().any(|(v, _)| *v == shown) {
-            return Ok(None);
-        }
-        sort_desc(&mut versions);
-        let latest_mod = s
-            .get_go_mod(&owner, &module, &latest)?
-            .1
-            .unwrap_or_default();
-        let shown_mod = if shown == latest {
-            latest_mod.clone()
-        } else {
-            s.get_go_mod(&owner, &module, &shown)?.1.unwrap_or_default()
-        };
-        let facts = version_facts(&s, &ui.facts, &owner, &module, &shown)?;
-        let mut downloads = s.download_counts(&owner, &module)?;
-        for (v, n) in ui.downloads.pending_for(&owner, &module) {
-            *downloads.entry(v).or_insert(0) += n;
-        }
-        Ok(Some(ModuleData {
-            versions,
-            latest,
-            latest_mod,
-            shown_mod,
-            facts,
-            downloads,
-        }))
-    })
+    let data = blocking(
+        move || -> Result<Option<(ModuleData, FactsKey)>, ApiError> {
+            if !can_view(&s, p.as_ref(), &owner)? {
+                return Ok(None);
+            }
+            let Some(mut versions) = s.list_versions(&owner, &module)? else {
+                return Ok(None);
+            };
+            let Some(latest) =
+                select_latest(versions.iter().map(|(v, _)| v.as_str())).map(str::to_owned)
+            else {
+                return Ok(None);
+            };
+            let shown = want.unwrap_or_else(|| latest.clone());
+            if !versions.iter().any(|(v, _)| *v == shown) {
+                return Ok(None);
+            }
+            sort_desc(&mut versions);
+            let latest_mod = s
+                .get_go_mod(&owner, &module, &latest)?
+                .1
+                .unwrap_or_default();
+            let shown_mod = if shown == latest {
+                latest_mod.clone()
+            } else {
+                s.get_go_mod(&owner, &module, &shown)?.1.unwrap_or_default()
+            };
+            let facts_key = (owner.clone(), module.clone(), shown.clone());
+            let facts = ui.facts.get(&facts_key);
+            let mut downloads = s.download_counts(&owner, &module)?;
+            for (v, n) in ui.downloads.pending_for(&owner, &module) {
+                *downloads.entry(v).or_insert(0) += n;
+            }
+            Ok(Some((
+                ModuleData {
+                    versions,
+                    latest,
+                    latest_mod,
+                    shown_mod,
+                    facts,
+                    downloads,
+                },
+                facts_key,
+            )))
+        },
+    )
     .await?;
+    // Facts not in memory are read from the database or the zip on the upload pool: reading
+    // a zip's directory costs memory by its entries (`web::facts::extract`), so it is done
+    // where that work is bounded, not on any blocking thread.
+    let data = match data {
+        Some((mut data, key)) => {
+            if data.facts.is_none() {
+                let s = Arc::clone(&state.store);
+                let ui = Arc::clone(&state.ui);
+                data.facts = state
+                    .uploads
+                    .run(move || {
+                        let (owner, module, version) = &key;
+                        version_facts(&s, &ui.facts, owner, module, version)
+                    })
+                    .await?;
+            }
+            Some(data)
+        }
+        None => None,
+    };
     let Some(data) = data else {
         let what = match &q.version {
             Some(v) => format!("{}@{v}", q.module),

@@ -178,18 +178,12 @@ pub async fn handle(
     if let Some(e) = existing {
         return Err(e.into());
     }
-    let permit = Arc::clone(&state.uploads)
-        .acquire_owned()
-        .await
-        .map_err(|e| ApiError::internal("the upload queue", &e))?;
     let uploader = principal.user.clone();
     let (st, ns) = (state.clone(), owner.clone());
-    let (published, spool) = blocking(move || {
-        let r = publish(&st, spool, &ns, size, blake3, &uploader);
-        drop(permit);
-        r
-    })
-    .await?;
+    let (published, spool) = state
+        .uploads
+        .run(move || publish(&st, spool, &ns, size, blake3, &uploader))
+        .await?;
     // Removing a large spool file takes a while (ext4 frees its blocks in the unlink): not
     // on the way to the answer. A crash before it is cleaned up at the next start.
     tokio::task::spawn_blocking(move || drop(spool));

@@ -146,50 +146,57 @@ const README_NAMES: [&str; 5] = [
 
 /// Reads the zip's central directory and its README. `prefix` is `module@version/`.
 ///
+/// Memory is bounded whatever the number of entries: the directory as `gomod::zip::Listing`
+/// keeps it (48 bytes an entry and the names), and only the `MAX_LISTED_FILES` first names
+/// (in name order) are kept, through a bounded heap.
+///
 /// # Errors
 /// When the zip cannot be parsed or the README entry cannot be read.
-pub fn extract<R: Read + Seek>(reader: R, prefix: &str) -> Result<ZipFacts, FactsError> {
-    let mut archive = zip::ZipArchive::new(reader).map_err(|e| FactsError(e.to_string()))?;
+pub fn extract<R: Read + Seek>(mut reader: R, prefix: &str) -> Result<ZipFacts, FactsError> {
+    use std::collections::BinaryHeap;
+    let size = reader
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| FactsError(e.to_string()))?;
+    let listing = crate::gomod::zip::Listing::read(&mut reader, size)
+        .map_err(|e| FactsError(e.to_string()))?;
     let mut facts = ZipFacts::default();
     let mut readme: Option<(usize, usize, String, u64)> = None; // (rank, index, name, size)
-    let mut files = Vec::new();
-    for i in 0..archive.len() {
-        let entry = archive
-            .by_index_data(i)
-            .map_err(|e| FactsError(e.to_string()))?;
-        if entry.is_dir() {
+                                                                // The first names in order: a max-heap of at most MAX_LISTED_FILES, its top the last.
+    let mut first: BinaryHeap<(String, u64)> = BinaryHeap::new();
+    for entry in listing.entries() {
+        if entry.is_dir {
             continue;
         }
-        let raw = String::from_utf8_lossy(entry.name_raw());
-        let name = raw.strip_prefix(prefix).unwrap_or(&raw).to_owned();
-        let size = entry.size();
+        let raw = String::from_utf8_lossy(entry.name);
+        let name = raw.strip_prefix(prefix).unwrap_or(&raw);
         facts.file_count += 1;
-        facts.unpacked_bytes = facts.unpacked_bytes.saturating_add(size);
+        facts.unpacked_bytes = facts.unpacked_bytes.saturating_add(entry.size);
         if !name.contains('/') {
             let lower = name.to_ascii_lowercase();
             if let Some(rank) = README_NAMES.iter().position(|n| *n == lower) {
                 if readme.as_ref().is_none_or(|(r, ..)| rank < *r) {
-                    readme = Some((rank, i, name.clone(), size));
+                    readme = Some((rank, entry.index, name.to_owned(), entry.size));
                 }
             }
         }
-        files.push(FileEntry { name, size });
+        if first.len() < MAX_LISTED_FILES {
+            first.push((name.to_owned(), entry.size));
+        } else if first.peek().is_some_and(|(top, _)| name < top.as_str()) {
+            first.pop();
+            first.push((name.to_owned(), entry.size));
+        }
     }
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    files.truncate(MAX_LISTED_FILES);
-    facts.files = files;
+    facts.files = first
+        .into_sorted_vec()
+        .into_iter()
+        .map(|(name, size)| FileEntry { name, size })
+        .collect();
     if let Some((rank, index, name, size)) = readme {
         let html = if size > MAX_README {
             None
         } else {
-            let mut entry = archive
-                .by_index(index)
-                .map_err(|e| FactsError(e.to_string()))?;
-            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-            entry
-                .by_ref()
-                .take(MAX_README)
-                .read_to_end(&mut bytes)
+            let bytes = listing
+                .contents(&mut reader, index)
                 .map_err(|e| FactsError(e.to_string()))?;
             let text = String::from_utf8_lossy(&bytes);
             Some(if rank <= 1 {

@@ -35,6 +35,8 @@ pub struct TestServer {
     /// Serve HTTPS (`--tls-listen 127.0.0.1:0`; the test passes the certificate flags).
     tls: bool,
     tls_url: String,
+    /// A command the server runs under (`prlimit --nofile=256:256`), which must exec it.
+    wrapper: Vec<String>,
 }
 
 /// The JSON a successful upload answers with (201).
@@ -65,8 +67,23 @@ impl TestServer {
         TestServer::start_listening(plain, true, args, env)
     }
 
+    /// Starts a server under `wrapper` (a command that execs the rest of its arguments, such
+    /// as `prlimit --nofile=256:256`).
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        let mut server = TestServer::unstarted(true, false, args, env);
+        server.wrapper = wrapper.iter().map(|s| s.to_string()).collect();
+        server.spawn();
+        server
+    }
+
     fn start_listening(plain: bool, tls: bool, args: &[&str], env: &[(&str, &str)]) -> TestServer {
-        let mut server = TestServer {
+        let mut server = TestServer::unstarted(plain, tls, args, env);
+        server.spawn();
+        server
+    }
+
+    fn unstarted(plain: bool, tls: bool, args: &[&str], env: &[(&str, &str)]) -> TestServer {
+        TestServer {
             dir: tempfile::Builder::new()
                 .prefix("goshelf-test-")
                 .tempdir()
@@ -81,9 +98,8 @@ impl TestServer {
             plain,
             tls,
             tls_url: String::new(),
-        };
-        server.spawn();
-        server
+            wrapper: Vec::new(),
+        }
     }
 
     fn binary() -> PathBuf {
@@ -100,7 +116,14 @@ impl TestServer {
             .append(true)
             .open(self.stderr_path())
             .unwrap();
-        let mut cmd = Command::new(Self::binary());
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(Self::binary());
+                c
+            }
+            None => Command::new(Self::binary()),
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(if self.plain { "127.0.0.1:0" } else { "off" });

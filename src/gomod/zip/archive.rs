@@ -490,6 +490,15 @@ pub(super) fn check_layout<R: Read + Seek>(
     Ok(starts)
 }
 
+/// Where `e`'s data starts, after its local header (checked against the directory record).
+pub(super) fn entry_start<R: Read + Seek>(
+    r: &mut R,
+    dir: &Directory,
+    e: &Entry,
+) -> Result<u64, ZipError> {
+    local_header(r, dir, e, &mut Vec::new())
+}
+
 /// Reads `e`'s local header and checks it against the directory record; returns where its
 /// data starts.
 fn local_header<R: Read + Seek>(

@@ -331,6 +331,73 @@ fn validate_watched<R: Read + Seek>(
     })
 }
 
+/// The entries of a zip, for reading what it holds (names, sizes, one file's bytes) without
+/// validating it again: 48 bytes per entry and the names, whatever the zip library would
+/// take.
+#[derive(Debug)]
+pub struct Listing {
+    dir: Directory,
+}
+
+/// One entry of a [`Listing`].
+#[derive(Debug, Clone, Copy)]
+pub struct Listed<'a> {
+    /// Its place in the directory (for [`Listing::read`]).
+    pub index: usize,
+    /// The raw name, prefix included.
+    pub name: &'a [u8],
+    /// The declared uncompressed size.
+    pub size: u64,
+    pub is_dir: bool,
+}
+
+impl Listing {
+    /// Reads the central directory of the `size`-byte zip in `reader`.
+    ///
+    /// # Errors
+    /// When the directory does not parse.
+    pub fn read<R: Read + Seek>(reader: R, size: u64) -> Result<Self, ZipError> {
+        Watched::run(reader, |r| {
+            Ok(Self {
+                dir: archive::read_directory(r, size)?,
+            })
+        })
+    }
+
+    /// The entries in directory order.
+    pub fn entries(&self) -> impl Iterator<Item = Listed<'_>> {
+        self.dir.entries.iter().enumerate().map(|(index, e)| {
+            let name = self.dir.name(e);
+            Listed {
+                index,
+                name,
+                size: e.uncompressed_size,
+                is_dir: name.ends_with(b"/"),
+            }
+        })
+    }
+
+    /// The bytes of entry `index`, checked (local header, size, CRC).
+    ///
+    /// # Errors
+    /// When the entry cannot be read back as its directory record says.
+    pub fn contents<R: Read + Seek>(&self, reader: R, index: usize) -> Result<Vec<u8>, ZipError> {
+        let e = self
+            .dir
+            .entries
+            .get(index)
+            .ok_or_else(|| ZipError::Invalid(format!("no entry {index}")))?;
+        Watched::run(reader, |r| {
+            let start = archive::entry_start(r, &self.dir, e)?;
+            let mut out = Vec::with_capacity(bounded_capacity(e.uncompressed_size));
+            DataReader::new().read(r, &self.dir, e, start, &mut |b: &[u8]| {
+                out.extend_from_slice(b);
+            })?;
+            Ok(out)
+        })
+    }
+}
+
 /// checkZip's first two steps (spec.md §2.2): a canonical version, then `module.Check`.
 pub(super) fn check_module_version(path: &str, version: &str) -> Result<(), ZipError> {
     let canonical = version::canonical_version(version).unwrap_or_default();

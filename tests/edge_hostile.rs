@@ -1,0 +1,1469 @@
+//! Issue 16: the HTTP edge against hostile clients. A review of b2c6307, done as an attacker on
+//! the LAN would, found ten ways for one client without an account to take the shelf's memory,
+//! connections or disk, or to leak a private module through a shared cache. Each `finding_*`
+//! test below is the regression test of one of them: run against b2c6307 it fails the way the
+//! finding describes (noted at each test). `the_hostile_mix_at_once_*` runs them together.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::support::hostile::{self, memory, reset_peak, server_pid};
+use crate::support::http::{self, Auth, Response};
+use crate::support::server::{parse_upload, ADMIN_TOKEN};
+use crate::support::{poll_until, ModZip, TestServer};
+
+const PASSWORD: &str = "a long password for the edge tests";
+const MIB: u64 = 1024;
+
+fn api(
+    server: &TestServer,
+    auth: &Auth<'_>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let url = format!("{}{path}", server.url());
+    let body = body.map(|b| b.to_string());
+    let mut args = vec!["-X", method];
+    if let Some(b) = &body {
+        args.extend([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            b.as_str(),
+        ]);
+    }
+    args.push(&url);
+    http::curl(auth, &args)
+}
+
+fn admin(server: &TestServer, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
+    let resp = api(server, &Auth::Bearer(ADMIN_TOKEN), method, path, body);
+    assert_eq!(resp.status, status, "{method} {path}: {resp:?}");
+    serde_json::from_slice(&resp.body).unwrap_or(Value::Null)
+}
+
+fn add_user(server: &TestServer, name: &str) {
+    admin(
+        server,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"name": name, "password": PASSWORD})),
+        201,
+    );
+}
+
+fn mz(path: &str, version: &str) -> ModZip {
+    ModZip::new(path, version)
+        .file("go.mod", format!("module {path}\n\ngo 1.21\n").as_bytes())
+        .file("m.go", b"package m\n")
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c
+}
+
+/// The status of the first response on `c` (0 when the connection ended without one).
+fn read_status(c: &mut TcpStream) -> u16 {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n") {
+        match c.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return 0,
+        }
+    }
+    String::from_utf8_lossy(&head)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Everything `c` sends until it closes (or `limit` passes, then what came).
+fn read_to_close(c: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let mut all = Vec::new();
+    let mut buf = [0u8; 65536];
+    while Instant::now() < deadline {
+        match c.read(&mut buf) {
+            Ok(0) => return (all, true),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (all, true),
+        }
+    }
+    (all, false)
+}
+
+/// `n` requests sent at the same moment, each on its own connection; their statuses.
+fn burst(
+    addr: &str,
+    n: usize,
+    request: impl Fn(usize) -> String + Send + Sync + 'static,
+) -> Vec<u16> {
+    let barrier = Arc::new(Barrier::new(n));
+    let request = Arc::new(request);
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (addr, barrier, request) =
+                (addr.to_owned(), Arc::clone(&barrier), Arc::clone(&request));
+            std::thread::spawn(move || {
+                let mut c = connect(&addr);
+                let text = request(i);
+                barrier.wait();
+                c.write_all(text.as_bytes()).unwrap();
+                read_status(&mut c)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+/// Finding 1. b2c6307 answered all 300 with 401 (none 429) and peaked at 5.8 GB: every check
+/// ran argon2 at once, and the limit was checked before any failure was recorded.
+#[test]
+fn finding_1_a_burst_of_wrong_passwords_costs_the_limits_worth_of_checks() {
+    // Settings new in issue 16 are given as environment variables throughout this file, so
+    // that the tests also run against b2c6307 (GOSHELF_TEST_BIN), which ignores them.
+    let server = TestServer::start_with(
+        &[],
+        &[
+            ("GOSHELF_MAX_CONNECTIONS", "2000"),
+            ("GOSHELF_MAX_CONNECTIONS_PER_IP", "1000"),
+        ],
+    );
+    add_user(&server, "bob");
+    let pid = server_pid(&server);
+    assert!(
+        reset_peak(pid),
+        "cannot reset the peak RSS: the test would prove nothing"
+    );
+    let path = "/api/packages/bob/go/example.com/x/@v/list";
+    // Half of them name bob, half a user that does not exist; each guesses its own password.
+    let statuses = burst(server.addr(), 300, move |i| {
+        let user = if i % 2 == 0 { "bob" } else { "nobody" };
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: goshelf\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+            basic(user, &format!("guess-{i}"))
+        )
+    });
+    let (n401, n429) = (count(&statuses, 401), count(&statuses, 429));
+    let peak = memory(pid).hwm_kib;
+    eprintln!(
+        "300 wrong passwords: {n401} x 401, {n429} x 429, peak RSS {} MiB",
+        peak / MIB
+    );
+    assert_eq!(n401 + n429, 300, "{statuses:?}");
+    // auth_failures_per_minute is 10: ten checks, the rest answered at once.
+    assert!(n401 <= 12, "{n401} checks ran: {statuses:?}");
+    assert!(n429 >= 288, "{n429} x 429");
+    assert!(peak < 256 * MIB, "peak RSS {} MiB", peak / MIB);
+    // The same wrong password on 100 connections at once is one check (single flight).
+    let before = memory(pid).rss_kib;
+    let server2 = TestServer::start_with(&[], &[("GOSHELF_MAX_CONNECTIONS_PER_IP", "1000")]);
+    add_user(&server2, "carol");
+    let same = burst(server2.addr(), 100, |_| {
+        format!(
+            "GET /api/packages/carol/go/x.io/y/@v/list HTTP/1.1\r\nHost: g\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+            basic("carol", "the same wrong one")
+        )
+    });
+    assert_eq!(count(&same, 401) + count(&same, 429), 100, "{same:?}");
+    let _ = before;
+    // And the right password still works from another address's point of view: anonymous
+    // reads are never slowed.
+    assert_eq!(http::get(&format!("{}/healthz", server.url())).status, 200);
+}
+
+/// A stored zip of `n` empty files (and a go.mod) for `module@version`, with zip64 records
+/// when `n` needs them; names are short so that 200,000 of them fit goshelf's 16 MiB limit
+/// on the central directory.
+fn many_entry_zip(module: &str, version: &str, n: usize) -> Vec<u8> {
+    let prefix = format!("{module}@{version}/");
+    let go_mod = format!("module {module}\n");
+    let mut out = Vec::with_capacity(n * 80);
+    let mut central = Vec::with_capacity(n * 70);
+    for i in 0..n {
+        let name = if i == 0 {
+            format!("{prefix}go.mod")
+        } else {
+            format!("{prefix}{:03}/{i:06}", i % 1000)
+        };
+        let data: &[u8] = if i == 0 { go_mod.as_bytes() } else { b"" };
+        let crc = hostile::crc32(data);
+        let at = u32::try_from(out.len()).unwrap();
+        let len = u32::try_from(data.len()).unwrap();
+        let name_len = u16::try_from(name.len()).unwrap();
+        out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&name_len.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(b"PK\x01\x02\x1e\x03\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        central.extend_from_slice(&crc.to_le_bytes());
+        central.extend_from_slice(&len.to_le_bytes());
+        central.extend_from_slice(&len.to_le_bytes());
+        central.extend_from_slice(&name_len.to_le_bytes());
+        central.extend_from_slice(&[0; 8]);
+        central.extend_from_slice(&(0o100_644_u32 << 16).to_le_bytes());
+        central.extend_from_slice(&at.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let cd_at = out.len();
+    let cd_len = central.len();
+    out.extend_from_slice(&central);
+    if n > 0xFFFF {
+        // The zip64 record, its locator and a saturated end record.
+        let record_at = out.len() as u64;
+        out.extend_from_slice(&hostile::zip64_end(
+            n as u64,
+            cd_len as u64,
+            cd_at as u64,
+            record_at,
+        ));
+        return out;
+    }
+    let count = u16::try_from(n.min(0xFFFF)).unwrap();
+    out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00");
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&u32::try_from(cd_len).unwrap().to_le_bytes());
+    out.extend_from_slice(&u32::try_from(cd_at).unwrap().to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+/// Uploads `file` `n` times at once as the admin; the responses.
+fn uploads_at_once(server: &TestServer, files: Vec<std::path::PathBuf>) -> Vec<Response> {
+    let url = server.upload_url("admin");
+    let handles: Vec<_> = files
+        .into_iter()
+        .map(|f| {
+            let url = url.clone();
+            std::thread::spawn(move || http::put_file(&url, &Auth::Bearer(ADMIN_TOKEN), &f, &[]))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// Finding 2. b2c6307 validated all ten in full at once (RSS 195 MB -> 1.34 GB, kept after
+/// the answers) before answering 409.
+#[test]
+fn finding_2_uploads_of_a_200000_entry_zip_that_exists_are_refused_before_validation() {
+    let server = TestServer::start();
+    let zip = many_entry_zip("x.io/many", "v1.0.0", 200_000);
+    let file = server.write_scratch("many.zip", &zip);
+    let first = http::put_file(
+        &server.upload_url("admin"),
+        &Auth::Bearer(ADMIN_TOKEN),
+        &file,
+        &[],
+    );
+    assert_eq!(parse_upload(&first).version, "v1.0.0");
+    let pid = server_pid(&server);
+    std::thread::sleep(Duration::from_millis(300));
+    let base = memory(pid).rss_kib;
+    assert!(reset_peak(pid));
+    let started = Instant::now();
+    let answers = uploads_at_once(&server, vec![file; 10]);
+    let took = started.elapsed();
+    let peak = memory(pid).hwm_kib;
+    eprintln!(
+        "ten 200,000-entry re-uploads: {:?} in {took:?}, RSS {} MiB -> peak {} MiB",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>(),
+        base / MIB,
+        peak / MIB
+    );
+    for a in &answers {
+        assert_eq!(a.status, 409, "{a:?}");
+        assert!(
+            a.text().contains("x.io/many@v1.0.0 already exists"),
+            "{a:?}"
+        );
+    }
+    // Each was refused from its first entry: spooled, not validated (one validation of this
+    // zip takes about 32 MB and seconds in a debug build).
+    assert!(
+        peak.saturating_sub(base) < 48 * MIB,
+        "RSS grew {} MiB",
+        (peak - base) / MIB
+    );
+}
+
+/// Finding 2, the other half: new versions are validated at most `upload_concurrency` at a
+/// time. b2c6307 validated every upload at once, about 110 MB each for these zips.
+#[test]
+fn finding_2_new_200000_entry_zips_are_validated_a_bounded_number_at_once() {
+    let server = TestServer::start_with(&[], &[("GOSHELF_UPLOAD_CONCURRENCY", "1")]);
+    let files: Vec<_> = (1..=4)
+        .map(|k| {
+            let zip = many_entry_zip("x.io/many", &format!("v1.0.{k}"), 200_000);
+            server.write_scratch("many.zip", &zip)
+        })
+        .collect();
+    let pid = server_pid(&server);
+    let base = memory(pid).rss_kib;
+    assert!(reset_peak(pid));
+    let answers = uploads_at_once(&server, files);
+    let peak = memory(pid).hwm_kib;
+    eprintln!(
+        "four new 200,000-entry uploads, one validated at a time: RSS {} MiB -> peak {} MiB",
+        base / MIB,
+        peak / MIB
+    );
+    for a in &answers {
+        assert_eq!(a.status, 201, "{a:?}");
+    }
+    assert!(
+        peak.saturating_sub(base) < 96 * MIB,
+        "RSS grew {} MiB",
+        (peak - base) / MIB
+    );
+}
+
+/// Sends `head`, then `filler` again and again (up to `most` bytes) until the server answers;
+/// returns the status, the answer's text, and how many filler bytes went out before it.
+fn send_until_answered(addr: &str, head: &str, filler: &[u8], most: usize) -> (u16, String, usize) {
+    let mut c = connect(addr);
+    c.write_all(head.as_bytes()).unwrap();
+    let mut reader = c.try_clone().unwrap();
+    let answer = std::thread::spawn(move || {
+        let (bytes, _) = read_to_close(&mut reader, Duration::from_secs(20));
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    let mut sent = 0;
+    while sent < most {
+        if c.write_all(filler).is_err() {
+            break;
+        }
+        sent += filler.len();
+        if answer.is_finished() {
+            break;
+        }
+    }
+    let text = answer.join().unwrap();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text, sent)
+}
+
+/// Finding 3. b2c6307 buffered a part header that never ends, whole, until the idle timeout
+/// (+800 MB in 46 s for one request), rescanning the buffer on every read.
+#[test]
+fn finding_3_a_multipart_header_or_preamble_that_never_ends_is_refused_at_64_kib() {
+    let server = TestServer::start();
+    let pid = server_pid(&server);
+    let base = memory(pid).rss_kib;
+    assert!(reset_peak(pid));
+    let head = |extra: &str| {
+        format!(
+            "PUT /api/packages/admin/go/upload HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+             Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 400000000\r\n\r\n{extra}"
+        )
+    };
+    let endless_header = head(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.zip\"\r\nX-Pad: ",
+    );
+    let endless_preamble = head("");
+    for (what, head) in [
+        ("part header", endless_header),
+        ("preamble", endless_preamble),
+    ] {
+        let (status, text, sent) =
+            send_until_answered(server.addr(), &head, &[b'a'; 16384], 64 << 20);
+        eprintln!("endless {what}: {status} after {sent} bytes");
+        assert_eq!(status, 400, "{what}: {text:?}");
+        assert!(
+            text.contains(
+                "the multipart preamble and part headers before the file take over 65536 bytes"
+            ),
+            "{what}: {text:?}"
+        );
+        // Answered once the limit was passed (the kernel's buffers take some more).
+        assert!(
+            sent < 16 << 20,
+            "{what}: {sent} bytes sent before the answer"
+        );
+    }
+    let peak = memory(pid).hwm_kib;
+    assert!(
+        peak.saturating_sub(base) < 16 * MIB,
+        "RSS grew {} MiB",
+        (peak - base) / MIB
+    );
+    // A proper multipart upload still works.
+    let zip = mz("example.com/multi", "v1.0.0");
+    let file = server.write_scratch("m.zip", &zip.bytes());
+    let form = format!("file=@{}", file.display());
+    let r = http::curl(
+        &Auth::Bearer(ADMIN_TOKEN),
+        &["-X", "PUT", "-F", &form, &server.upload_url("admin")],
+    );
+    assert_eq!(parse_upload(&r).version, "v1.0.0");
+}
+
+/// `n` small distinct versions uploaded one after another on one keep-alive connection.
+fn small_uploads(server: &TestServer, module: &str, n: usize) {
+    let mut client = crate::support::wire::Client::new(server.addr());
+    for k in 0..n {
+        let zip = mz(module, &format!("v0.1.{k}")).bytes();
+        let r = client
+            .request(
+                "PUT",
+                "/api/packages/admin/go/upload",
+                &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+                &zip,
+            )
+            .unwrap();
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+}
+
+/// The database file's length and blocks on disk.
+fn file_space(path: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (m.len(), m.blocks() * 512)
+}
+
+/// Finding 4. b2c6307 let a client that stopped reading a zip hold its read snapshot for as
+/// long as it liked: during 1,000 small uploads the file grew to 115 MB instead of 23 MB. It
+/// had no write timeout either, so the connection stayed.
+#[test]
+fn finding_4_a_reader_that_stops_pins_no_pages_and_is_cut_off_after_send_timeout() {
+    let big = mz("example.com/big", "v1.0.0").file(
+        "data.bin",
+        &crate::support::incompressible("finding-4", 20 << 20),
+    );
+    let mut spaces = Vec::new();
+    for stall in [false, true] {
+        let server = TestServer::start_with(&[], &[("GOSHELF_SEND_TIMEOUT", "4")]);
+        server.upload("admin", &big);
+        let mut stalled = None;
+        if stall {
+            let mut c = connect(server.addr());
+            c.write_all(
+                b"GET /api/packages/admin/go/example.com/big/@v/v1.0.0.zip HTTP/1.1\r\nHost: g\r\n\r\n",
+            )
+            .unwrap();
+            let mut first = [0u8; 65536];
+            c.read_exact(&mut first).unwrap();
+            stalled = Some((c, Instant::now()));
+        }
+        small_uploads(&server, "example.com/small", 500);
+        spaces.push(file_space(&server.db_path()));
+        if let Some((mut c, since)) = stalled {
+            // The server gave up once the client had taken nothing for send_timeout.
+            let wait = Duration::from_secs(7).saturating_sub(since.elapsed());
+            std::thread::sleep(wait);
+            let (rest, closed) = read_to_close(&mut c, Duration::from_secs(20));
+            let got = 65536 + rest.len();
+            eprintln!("stalled reader: got {got} of 20 MiB, closed: {closed}");
+            assert!(closed, "the stalled connection is still open");
+            assert!(
+                got < 20 << 20,
+                "the whole zip arrived: nothing cut the stalled client off"
+            );
+            let log = server.stderr_log();
+            let _ = log;
+        }
+    }
+    let (calm, stalled) = (spaces[0], spaces[1]);
+    eprintln!("database after 500 uploads: {calm:?} without, {stalled:?} with a stalled reader");
+    assert!(
+        stalled.0 * 10 <= calm.0 * 12,
+        "length {} against {}",
+        stalled.0,
+        calm.0
+    );
+    assert!(
+        stalled.1 * 10 <= calm.1 * 12,
+        "blocks {} against {}",
+        stalled.1,
+        calm.1
+    );
+}
+
+/// Finding 5. b2c6307 held a trickling form body forever (header timeout 10 s, still open at
+/// 40 s), answered HTTP/2 prior knowledge on the plain listener and never closed an idle h2
+/// connection, nor an idle keep-alive connection after a request served by hyper (still open
+/// at 75 s).
+#[test]
+fn finding_5_bodies_idle_connections_and_http2_are_all_under_deadlines() {
+    let server = TestServer::start_with(
+        &["--header-timeout", "3", "--upload-idle-timeout", "3"],
+        &[],
+    );
+    // A form whose body trickles: the whole of it must come within header_timeout.
+    let mut c = connect(server.addr());
+    c.write_all(
+        b"POST /signin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\nu",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut writer = c.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..40 {
+            std::thread::sleep(Duration::from_millis(500));
+            if writer.write_all(b"x").is_err() {
+                return;
+            }
+        }
+    });
+    let status = read_status(&mut c);
+    let took = started.elapsed();
+    assert_eq!(status, 408, "after {took:?}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+
+    // An idle keep-alive connection after a request hyper served: closed within the header
+    // timeout.
+    let mut c = connect(server.addr());
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: g\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_status(&mut c), 200);
+    let started = Instant::now();
+    let (_, closed) = read_to_close(&mut c, Duration::from_secs(10));
+    assert!(
+        closed,
+        "idle keep-alive connection still open after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A connection that never sends anything: closed within the header timeout.
+    let mut c = connect(server.addr());
+    let started = Instant::now();
+    let (_, closed) = read_to_close(&mut c, Duration::from_secs(10));
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // HTTP/2 prior knowledge: the preface and a SETTINGS frame. The answer is HTTP/1.1 (or
+    // none), never an HTTP/2 frame, and the connection ends.
+    let mut c = connect(server.addr());
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let started = Instant::now();
+    let (bytes, closed) = read_to_close(&mut c, Duration::from_secs(10));
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(6),
+        "h2c connection still open"
+    );
+    assert!(
+        bytes.is_empty() || bytes.starts_with(b"HTTP/1.1 4"),
+        "answered h2c: {:?}",
+        &bytes[..bytes.len().min(64)]
+    );
+}
+
+/// A TLS connection to `addr` that trusts `ca_pem` (for the name `localhost`), offering
+/// `alpn`; the handshake's error if it fails.
+async fn tls_connect(
+    addr: &str,
+    ca_pem: &[u8],
+    alpn: &[&[u8]],
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, std::io::Error> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+/// Finding 5 over TLS: b2c6307 spoke h2 on its TLS listener (to a client that sent the h2
+/// preface without ALPN) and kept idle h2 connections forever.
+#[test]
+fn finding_5_https_speaks_http_1_1_only() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_tls(
+        false,
+        &[
+            "--tls-self-signed",
+            "localhost,127.0.0.1",
+            "--header-timeout",
+            "3",
+        ],
+        &[],
+    );
+    let addr = server.tls_addr().to_owned();
+    let ca = http::curl(
+        &Auth::None,
+        &["-k", &format!("{}/ca.pem", server.tls_url())],
+    )
+    .body;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // A client that offers only h2 is refused (RFC 7301: no protocol in common).
+        let refused = tls_connect(&addr, &ca, &[b"h2"]).await;
+        assert!(
+            refused.is_err(),
+            "a client offering only h2 got a connection"
+        );
+        // One that offers h2 and http/1.1 is given http/1.1.
+        let c = tls_connect(&addr, &ca, &[b"h2", b"http/1.1"])
+            .await
+            .unwrap();
+        assert_eq!(c.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+        drop(c);
+        // The h2 preface without ALPN: answered as HTTP/1.1 (or not at all), never with an
+        // HTTP/2 frame, and the connection ends within the header timeout.
+        let mut c = tls_connect(&addr, &ca, &[]).await.unwrap();
+        c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "the h2 connection is still open after 10 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            started.elapsed()
+        );
+        let h2_frame = got.len() >= 9 && got[3] == 0x04 && !got.starts_with(b"HTTP/");
+        assert!(
+            !h2_frame,
+            "answered with an HTTP/2 frame: {:?}",
+            &got[..got.len().min(32)]
+        );
+        assert!(got.is_empty() || got.starts_with(b"HTTP/1.1 4"), "{got:?}");
+    });
+}
+
+/// Finding 5, connections: with systemd's default 1,024 descriptors, a few hundred idle
+/// connections made every new client of b2c6307 time out. Here the server runs with 256
+/// descriptors and 300 idle connections are opened; a new client is still served, because
+/// the cap (what the descriptors allow) closes idle connections to make room.
+#[test]
+fn finding_5_idle_connections_cannot_use_up_the_descriptors() {
+    let server = TestServer::start_wrapped(&["prlimit", "--nofile=256:256"], &[], &[]);
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        match TcpStream::connect(server.addr()) {
+            Ok(c) => idle.push(c),
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let r = http::curl(
+        &Auth::None,
+        &["--max-time", "5", &format!("{}/healthz", server.url())],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let metrics = http::get(&format!("{}/metrics", server.url())).text();
+    let evicted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("goshelf_http_connections_evicted_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(evicted > 0, "{metrics}");
+    drop(idle);
+}
+
+/// Finding 6. b2c6307 accepted a request with both Content-Length and Transfer-Encoding and
+/// kept the connection open (RFC 9112 §6.3: close it).
+#[test]
+fn finding_6_a_request_with_both_length_headers_is_answered_and_the_connection_closed() {
+    let server = TestServer::start();
+    let mut c = connect(server.addr());
+    c.write_all(
+        b"POST /api/v1/user HTTP/1.1\r\nHost: g\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: g\r\n\r\n",
+    )
+    .unwrap();
+    let (bytes, closed) = read_to_close(&mut c, Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(closed, "connection kept open: {text}");
+    assert_eq!(
+        text.matches("HTTP/1.1 ").count(),
+        1,
+        "a second request was served: {text}"
+    );
+}
+
+/// Finding 7. b2c6307 marked `.info`, `.mod` and `.zip` of a private namespace `public,
+/// max-age=31536000, immutable`: a shared cache in front could serve them to anyone.
+#[test]
+fn finding_7_answers_from_a_private_namespace_are_private_to_shared_caches() {
+    let server = TestServer::start();
+    admin(
+        &server,
+        "POST",
+        "/api/v1/orgs",
+        Some(json!({"name": "corp", "visibility": "private"})),
+        201,
+    );
+    server.upload("corp", &mz("corp.example.com/lib", "v1.0.0"));
+    server.upload("admin", &mz("example.com/open", "v1.0.0"));
+    for (owner, module, want) in [
+        (
+            "corp",
+            "corp.example.com/lib",
+            "private, max-age=31536000, immutable",
+        ),
+        (
+            "admin",
+            "example.com/open",
+            "public, max-age=31536000, immutable",
+        ),
+    ] {
+        for suffix in ["v1.0.0.info", "v1.0.0.mod", "v1.0.0.zip"] {
+            let url = format!("{}/{module}/@v/{suffix}", server.base(owner));
+            let r = http::curl(&Auth::Bearer(ADMIN_TOKEN), &[&url]);
+            assert_eq!(r.status, 200, "{url}: {r:?}");
+            assert_eq!(r.header("cache-control"), Some(want), "{url}");
+        }
+    }
+    // Pages depend on who looks: never kept by a shared cache.
+    let r = http::curl(
+        &Auth::None,
+        &[
+            "-H",
+            "Accept: text/html",
+            &format!("{}/ui/admin", server.url()),
+        ],
+    );
+    assert_eq!(
+        r.header("cache-control"),
+        Some("private, no-cache"),
+        "{r:?}"
+    );
+}
+
+/// Signs in on the web UI at `base` (its Origin too); the session cookie, or the status.
+fn sign_in(base: &str, user: &str, password: &str, extra: &[&str]) -> Result<String, Response> {
+    let mut args = vec![
+        "-H".to_owned(),
+        format!("Origin: {base}"),
+        "--data-urlencode".to_owned(),
+        format!("user={user}"),
+        "--data-urlencode".to_owned(),
+        format!("password={password}"),
+        "--data-urlencode".to_owned(),
+        "next=/tokens".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(format!("{base}/signin"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = http::curl(&Auth::None, &args);
+    match r.header("set-cookie") {
+        Some(c) if r.status == 303 => Ok(c.to_owned()),
+        _ => Err(r),
+    }
+}
+
+/// Whether `cookie` (a `Set-Cookie` value) is a live session at `base`.
+fn session_works(base: &str, cookie: &str, extra: &[&str]) -> bool {
+    let pair = cookie.split(';').next().unwrap();
+    let mut args = vec!["-H", "Accept: text/html"];
+    args.extend_from_slice(extra);
+    let cookie_arg = format!("Cookie: {pair}");
+    let url = format!("{base}/tokens");
+    args.extend(["-H", &cookie_arg, &url]);
+    let r = http::curl(&Auth::None, &args);
+    r.status == 200 && r.text().contains("Tokens")
+}
+
+/// Finding 8. b2c6307 kept a user's web sessions for 7 days after a password change (able to
+/// mint write tokens), and let anyone sign every other user out by signing in 10,000 times
+/// (one global table, oldest evicted). Now: sessions end with the credentials they began
+/// with, and sign-ins are rate-limited per address (the per-user cap is a unit test of
+/// `web::sessions`).
+#[test]
+fn finding_8_sessions_end_with_their_credentials_and_sign_ins_are_rate_limited() {
+    let server = TestServer::start();
+    let base = server.url().to_owned();
+    add_user(&server, "bob");
+    add_user(&server, "alice");
+    admin(
+        &server,
+        "PATCH",
+        "/api/v1/users/alice",
+        Some(json!({"admin": true})),
+        204,
+    );
+    let bob = sign_in(&base, "bob", PASSWORD, &[]).unwrap();
+    let alice = sign_in(&base, "alice", PASSWORD, &[]).unwrap();
+    assert!(session_works(&base, &bob, &[]));
+    assert!(session_works(&base, &alice, &[]));
+    // A password change ends bob's session; demoting alice ends hers.
+    admin(
+        &server,
+        "PUT",
+        "/api/v1/users/bob/password",
+        Some(json!({"password": "another long password"})),
+        204,
+    );
+    admin(
+        &server,
+        "PATCH",
+        "/api/v1/users/alice",
+        Some(json!({"admin": false})),
+        204,
+    );
+    assert!(
+        !session_works(&base, &bob, &[]),
+        "bob's session outlived his password"
+    );
+    assert!(
+        !session_works(&base, &alice, &[]),
+        "alice's session outlived her admin flag"
+    );
+    // Signing in again and again from one address is slowed down (10 a minute, as failures).
+    let again = sign_in(&base, "bob", "another long password", &[]).unwrap();
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| match sign_in(&base, "alice", PASSWORD, &[]) {
+            Ok(_) => 303,
+            Err(r) => r.status,
+        })
+        .collect();
+    assert!(count(&statuses, 429) >= 10, "{statuses:?}");
+    assert!(
+        session_works(&base, &again, &[]),
+        "bob was signed out by alice's sign-ins"
+    );
+}
+
+/// Finding 9. With HTTPS beside HTTP, b2c6307 refused sign-ins over HTTPS as cross-site while
+/// plain HTTP worked (so passwords crossed the LAN in clear), printed an `http://` GOPROXY URL
+/// with the TLS port on HTTPS pages, and set the session cookie over HTTPS without `Secure`.
+#[test]
+fn finding_9_with_https_beside_http_passwords_go_over_https_only() {
+    let server = TestServer::start_tls(true, &["--tls-self-signed", "localhost,127.0.0.1"], &[]);
+    add_user(&server, "bob");
+    let (plain, tls) = (
+        server.url().to_owned(),
+        server.tls_url().replace("127.0.0.1", "localhost"),
+    );
+    let tls_port = tls.rsplit(':').next().unwrap().to_owned();
+    let ca_args = ["-k"];
+    // Plain HTTP: the sign-in page is sent to HTTPS, and a posted password is refused.
+    let r = http::curl(
+        &Auth::None,
+        &[
+            "-H",
+            "Host: nas.lan:8080",
+            &format!("{plain}/signin?next=%2Ftokens"),
+        ],
+    );
+    assert_eq!(r.status, 308, "{r:?}");
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://nas.lan:{tls_port}/signin?next=%2Ftokens").as_str())
+    );
+    let refused = sign_in(&plain, "bob", PASSWORD, &[]).unwrap_err();
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert!(
+        refused.text().contains("sign in over HTTPS: https://"),
+        "{refused:?}"
+    );
+    // HTTPS: the sign-in works, the cookie is Secure, and pages print https:// URLs.
+    let cookie = sign_in(&tls, "bob", PASSWORD, &ca_args).unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(session_works(&tls, &cookie, &ca_args));
+    server.upload("admin", &mz("example.com/pub", "v1.0.0"));
+    let page = http::curl(
+        &Auth::None,
+        &["-k", "-H", "Accept: text/html", &format!("{tls}/ui/admin")],
+    )
+    .text();
+    assert!(
+        page.contains(&format!(
+            "https://localhost:{tls_port}/api/packages/admin/go"
+        )),
+        "{page}"
+    );
+    assert!(
+        !page.contains(&format!("http://localhost:{tls_port}")),
+        "{page}"
+    );
+    // The operator may allow plain sign-ins; the cookie is then not Secure.
+    let server = TestServer::start_tls(
+        true,
+        &["--tls-self-signed", "localhost,127.0.0.1"],
+        &[("GOSHELF_PLAIN_HTTP_SIGNIN", "true")],
+    );
+    add_user(&server, "bob");
+    let cookie = sign_in(server.url(), "bob", PASSWORD, &[]).unwrap();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+}
+
+/// Runs `goshelf args...` with the usual umask (022), whatever this test process's is.
+fn goshelf_umask_022(args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        "umask 022; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_goshelf"),
+    ])
+    .args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GOSHELF_") {
+            cmd.env_remove(key);
+        }
+    }
+    crate::support::run_with_timeout(&mut cmd, Duration::from_secs(60))
+}
+
+/// Finding 10. b2c6307 created the database, backups and spools with the umask's mode (0644
+/// under 022): a world-readable backup carried four PRIVATE KEY blocks. And it took
+/// `GOSHELF_ADMIN_TOKEN=abc` as the admin token.
+#[test]
+fn finding_10_secret_files_are_0600_and_a_weak_admin_token_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let umask = ["sh", "-c", "umask 022; exec \"$0\" \"$@\""];
+    let mut server =
+        TestServer::start_wrapped(&umask, &["--tls-self-signed", "localhost,127.0.0.1"], &[]);
+    assert_eq!(mode(&server.db_path()), 0o600, "the database");
+    // An upload in progress: its spool file, beside the database.
+    let mut c = connect(server.addr());
+    c.write_all(
+        format!(
+            "PUT /api/packages/admin/go/upload HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+             Content-Length: 100000\r\n\r\nPK"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let spool = || {
+        std::fs::read_dir(server.dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().contains(".redb.upload-"))
+    };
+    assert!(
+        poll_until(Duration::from_secs(10), || spool().is_some()),
+        "no spool file"
+    );
+    assert_eq!(mode(&spool().unwrap()), 0o600, "the upload spool");
+    drop(c);
+    server.terminate();
+    let backup = server.dir().join("backup.redb");
+    let out = goshelf_umask_022(&[
+        "backup",
+        backup.to_str().unwrap(),
+        "--db",
+        server.db_path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(mode(&backup), 0o600, "the backup");
+    // A weak admin token stops the server at start, with the reason.
+    let out = crate::support::stress::goshelf(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            server.dir().join("weak.redb").to_str().unwrap(),
+        ],
+        &[("GOSHELF_ADMIN_TOKEN", "abc")],
+        Duration::from_secs(30),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("admin_token (GOSHELF_ADMIN_TOKEN): too weak"),
+        "{err}"
+    );
+}
+
+mod mix {
+    //! The adversarial mix: everything above at once, from several addresses, for 30 s.
+
+    use std::net::{IpAddr, SocketAddr};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpSocket, TcpStream};
+
+    use super::{basic, file_space, many_entry_zip, mz, MIB};
+    use crate::support::hostile::{memory, reset_peak, server_pid};
+    use crate::support::server::ADMIN_TOKEN;
+    use crate::support::TestServer;
+
+    /// How long the hostile clients run.
+    const STORM: Duration = Duration::from_secs(30);
+    /// Deadlines shortened so that the test ends soon after the storm; the bounds on memory
+    /// and work are the defaults.
+    const HEADER_TIMEOUT: u64 = 5;
+    const SEND_TIMEOUT: u64 = 10;
+    /// What the ordinary writer publishes in each run.
+    const SMALL_UPLOADS: usize = 300;
+
+    async fn connect_from(from: [u8; 4], to: SocketAddr) -> std::io::Result<TcpStream> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(IpAddr::from(from), 0))?;
+        socket.connect(to).await
+    }
+
+    /// Reads the status line of the response on `c` (0 when none came).
+    async fn status(c: &mut TcpStream) -> u16 {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n") {
+            match c.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => return 0,
+            }
+        }
+        String::from_utf8_lossy(&head)
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Reads until the server closes `c`; how long that took.
+    async fn until_closed(c: &mut TcpStream) -> Duration {
+        let started = Instant::now();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => return started.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// One ordinary GET on a keep-alive connection: the whole body, or why not.
+    async fn get(c: &mut TcpStream, path: &str) -> Result<(u16, Vec<u8>), String> {
+        c.write_all(format!("GET {path} HTTP/1.1\r\nHost: goshelf\r\n\r\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match c.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                other => return Err(format!("head cut: {other:?}")),
+            }
+        }
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let len: usize = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| format!("no length: {text}"))?;
+        let mut body = vec![0u8; len];
+        c.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+        Ok((status, body))
+    }
+
+    /// A raw upload of `zip` as the admin; the status.
+    async fn put(from: [u8; 4], to: SocketAddr, zip: &[u8]) -> u16 {
+        let Ok(mut c) = connect_from(from, to).await else {
+            return 0;
+        };
+        let head = format!(
+            "PUT /api/packages/admin/go/upload HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            zip.len()
+        );
+        if c.write_all(head.as_bytes()).await.is_err() || c.write_all(zip).await.is_err() {
+            return status(&mut c).await;
+        }
+        status(&mut c).await
+    }
+
+    /// What a run saw.
+    #[derive(Debug, Default)]
+    struct Outcome {
+        reads: u64,
+        read_failures: Vec<String>,
+        uploads_created: usize,
+        peak_kib: u64,
+        db: (u64, u64),
+        /// Per kind of hostile client: requests (or connections) that ended, and the longest
+        /// any of them lasted.
+        hostile: Vec<(&'static str, u64, Duration)>,
+        stalled_cut: usize,
+    }
+
+    /// Longest lifetime seen, per kind.
+    #[derive(Default)]
+    struct Lifetimes {
+        ended: AtomicU64,
+        longest_ms: AtomicU64,
+    }
+
+    impl Lifetimes {
+        fn note(&self, took: Duration) {
+            self.ended.fetch_add(1, Ordering::Relaxed);
+            let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+            self.longest_ms.fetch_max(ms, Ordering::Relaxed);
+        }
+    }
+
+    fn run(hostile: bool) -> Outcome {
+        let t0 = Instant::now();
+        let header = HEADER_TIMEOUT.to_string();
+        let send = SEND_TIMEOUT.to_string();
+        let server = TestServer::start_with(
+            &["--header-timeout", &header, "--upload-idle-timeout", &send],
+            &[("GOSHELF_SEND_TIMEOUT", send.as_str())],
+        );
+        let addr: SocketAddr = server.addr().parse().unwrap();
+        // What the hostile clients aim at: a 200,000-entry zip that exists (finding 2: ten
+        // uploads of it at once), and a 20 MiB zip to stall on.
+        let many = many_entry_zip("x.io/many", "v1.0.0", 200_000);
+        let f = server.write_scratch("many.zip", &many);
+        let r = crate::support::http::put_file(
+            &server.upload_url("admin"),
+            &crate::support::http::Auth::Bearer(ADMIN_TOKEN),
+            &f,
+            &[],
+        );
+        assert_eq!(r.status, 201, "{r:?}");
+        let big = mz("example.com/big", "v1.0.0")
+            .file("data.bin", &crate::support::incompressible("mix", 20 << 20));
+        server.upload("admin", &big);
+        let small: Vec<String> = (0..20)
+            .map(|k| {
+                let path = format!("example.com/read{k}");
+                server.upload("admin", &mz(&path, "v1.0.0"));
+                path
+            })
+            .collect();
+        eprintln!("mix: set up in {:?}", t0.elapsed());
+        let pid = server_pid(&server);
+        let db_path = server.db_path().to_path_buf();
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(reset_peak(pid));
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let many = Arc::new(many);
+        let outcome = runtime.block_on(async move {
+            let stop = Arc::new(AtomicBool::new(false));
+            let kinds = [
+                "bad password",
+                "200,000-entry upload",
+                "endless multipart header",
+                "idle or h2 connection",
+                "stalled zip reader",
+            ];
+            let lifetimes: Arc<Vec<Lifetimes>> =
+                Arc::new(kinds.iter().map(|_| Lifetimes::default()).collect());
+            let cut = Arc::new(AtomicU64::new(0));
+            let mut tasks = Vec::new();
+            if hostile {
+                for i in 0..300_u32 {
+                    let (stop, lt) = (Arc::clone(&stop), Arc::clone(&lifetimes));
+                    let from = [127, 0, 0, if i % 2 == 0 { 2 } else { 12 }];
+                    tasks.push(tokio::spawn(async move {
+                        let mut k = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            let started = Instant::now();
+                            if let Ok(mut c) = connect_from(from, addr).await {
+                                let req = format!(
+                                    "GET /api/packages/admin/go/x.io/none/@v/list HTTP/1.1\r\nHost: g\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+                                    basic(if k % 2 == 0 { "admin" } else { "nobody" }, &format!("guess-{i}-{k}"))
+                                );
+                                if c.write_all(req.as_bytes()).await.is_ok() {
+                                    status(&mut c).await;
+                                }
+                            }
+                            lt[0].note(started.elapsed());
+                            k += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }));
+                }
+                for _ in 0..10 {
+                    let (stop, lt) = (Arc::clone(&stop), Arc::clone(&lifetimes));
+                    let zip = Arc::clone(&many);
+                    tasks.push(tokio::spawn(async move {
+                        while !stop.load(Ordering::Relaxed) {
+                            let started = Instant::now();
+                            let s = put([127, 0, 0, 3], addr, &zip).await;
+                            assert_eq!(s, 409, "hostile upload answered {s}");
+                            lt[1].note(started.elapsed());
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }));
+                }
+                for _ in 0..50 {
+                    let (stop, lt) = (Arc::clone(&stop), Arc::clone(&lifetimes));
+                    tasks.push(tokio::spawn(async move {
+                        while !stop.load(Ordering::Relaxed) {
+                            let started = Instant::now();
+                            if let Ok(mut c) = connect_from([127, 0, 0, 4], addr).await {
+                                let head = format!(
+                                    "PUT /api/packages/admin/go/upload HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: 100000000\r\n\r\n--B\r\nX-Pad: "
+                                );
+                                let _ = c.write_all(head.as_bytes()).await;
+                                let pad = vec![b'a'; 16384];
+                                let (mut r, mut w) = c.into_split();
+                                let writer = tokio::spawn(async move {
+                                    for _ in 0..64 {
+                                        if w.write_all(&pad).await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                });
+                                let mut buf = vec![0u8; 4096];
+                                while let Ok(n) = r.read(&mut buf).await {
+                                    if n == 0 {
+                                        break;
+                                    }
+                                }
+                                writer.abort();
+                            }
+                            lt[2].note(started.elapsed());
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }));
+                }
+                for i in 0..200 {
+                    let (stop, lt) = (Arc::clone(&stop), Arc::clone(&lifetimes));
+                    tasks.push(tokio::spawn(async move {
+                        while !stop.load(Ordering::Relaxed) {
+                            let Ok(mut c) = connect_from([127, 0, 0, 5], addr).await else {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                                continue;
+                            };
+                            if i % 2 == 0 {
+                                let _ = c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+                            }
+                            lt[3].note(until_closed(&mut c).await);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }));
+                }
+                for _ in 0..20 {
+                    let (lt, cut) = (Arc::clone(&lifetimes), Arc::clone(&cut));
+                    tasks.push(tokio::spawn(async move {
+                        let Ok(mut c) = connect_from([127, 0, 0, 6], addr).await else {
+                            return;
+                        };
+                        let _ = c
+                            .write_all(b"GET /api/packages/admin/go/example.com/big/@v/v1.0.0.zip HTTP/1.1\r\nHost: g\r\n\r\n")
+                            .await;
+                        let mut first = vec![0u8; 65536];
+                        let _ = c.read_exact(&mut first).await;
+                        let started = Instant::now();
+                        // Stalled until past the send timeout; what is left then must end.
+                        tokio::time::sleep(Duration::from_secs(SEND_TIMEOUT + 3)).await;
+                        let mut rest = 0usize;
+                        let mut buf = vec![0u8; 65536];
+                        while let Ok(n) = c.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                            rest += n;
+                        }
+                        if 65536 + rest < 20 << 20 {
+                            cut.fetch_add(1, Ordering::Relaxed);
+                        }
+                        lt[4].note(started.elapsed());
+                    }));
+                }
+            }
+            // The ordinary clients, from 127.0.0.1: a reader for the storm's length (or the
+            // writer's, without one), and a writer of SMALL_UPLOADS versions.
+            let writer = tokio::spawn(async move {
+                let mut created = 0;
+                for k in 0..SMALL_UPLOADS {
+                    let zip = mz("example.com/ordinary", &format!("v0.1.{k}")).bytes();
+                    if put([127, 0, 0, 1], addr, &zip).await == 201 {
+                        created += 1;
+                    }
+                }
+                created
+            });
+            let (reads, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(Mutex::new(Vec::new())));
+            let reader = {
+                let (reads, failures, small) = (Arc::clone(&reads), Arc::clone(&failures), small.clone());
+                let stop = Arc::clone(&stop);
+                tokio::spawn(async move {
+                    let mut c = TcpStream::connect(addr).await.unwrap();
+                    let mut k = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        let m = &small[k % small.len()];
+                        let suffix = ["@v/list", "@v/v1.0.0.info", "@v/v1.0.0.mod", "@v/v1.0.0.zip"][k % 4];
+                        let path = format!("/api/packages/admin/go/{m}/{suffix}");
+                        match tokio::time::timeout(Duration::from_secs(30), get(&mut c, &path)).await {
+                            Ok(Ok((200, _))) => {
+                                reads.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => {
+                                failures.lock().unwrap().push(format!("{path}: {other:?}"));
+                                c = TcpStream::connect(addr).await.unwrap();
+                            }
+                        }
+                        k += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                })
+            };
+            let started = Instant::now();
+            let created = writer.await.unwrap();
+            eprintln!("mix: the writer took {:?}", started.elapsed());
+            if hostile {
+                tokio::time::sleep(STORM.saturating_sub(started.elapsed())).await;
+            }
+            let peak_kib = memory(pid).hwm_kib;
+            let db = file_space(&db_path);
+            stop.store(true, Ordering::Relaxed);
+            reader.await.unwrap();
+            // Every hostile client ends within its deadline of the storm's end.
+            let drained = tokio::time::timeout(
+                Duration::from_secs(SEND_TIMEOUT + HEADER_TIMEOUT + 15),
+                futures_util::future::join_all(tasks),
+            )
+            .await;
+            assert!(drained.is_ok(), "hostile clients still connected after their deadlines");
+            eprintln!("mix: drained {:?} after the start", started.elapsed());
+            let hostile = kinds
+                .iter()
+                .zip(lifetimes.iter())
+                .map(|(k, l)| {
+                    (*k, l.ended.load(Ordering::Relaxed), Duration::from_millis(l.longest_ms.load(Ordering::Relaxed)))
+                })
+                .collect();
+            let failures = failures.lock().unwrap().clone();
+            Outcome {
+                reads: reads.load(Ordering::Relaxed),
+                read_failures: failures,
+                uploads_created: created,
+                peak_kib,
+                db,
+                hostile,
+                stalled_cut: usize::try_from(cut.load(Ordering::Relaxed)).unwrap(),
+            }
+        });
+        drop(server);
+        outcome
+    }
+
+    /// Issue 16, "What it must show": the mix at once for 30 s (300 concurrent bad-password
+    /// requests, 10 concurrent 200,000-entry uploads, 50 never-ending multipart headers, 200
+    /// idle HTTP/1 and h2 connections, 20 stalled zip readers) while an ordinary client reads
+    /// through GOPROXY and publishes: every ordinary read succeeds, every hostile request ends
+    /// within its deadline, the server's peak RSS stays under 256 MiB, and its database file
+    /// ends within 1.2x of the same run without the hostile clients.
+    #[test]
+    fn the_hostile_mix_at_once_leaves_ordinary_clients_served_and_memory_bounded() {
+        let calm = run(false);
+        let storm = run(true);
+        eprintln!("without hostile clients: {calm:#?}");
+        eprintln!("with them: {storm:#?}");
+        for o in [&calm, &storm] {
+            assert!(
+                o.read_failures.is_empty(),
+                "ordinary reads failed: {:?}",
+                o.read_failures
+            );
+            assert!(o.reads > 0);
+            assert_eq!(o.uploads_created, SMALL_UPLOADS);
+        }
+        assert!(
+            storm.peak_kib < 256 * MIB,
+            "peak RSS {} MiB",
+            storm.peak_kib / MIB
+        );
+        let limits = [
+            ("bad password", Duration::from_secs(HEADER_TIMEOUT + 5)),
+            ("200,000-entry upload", Duration::from_secs(60)),
+            (
+                "endless multipart header",
+                Duration::from_secs(HEADER_TIMEOUT + 5),
+            ),
+            (
+                "idle or h2 connection",
+                Duration::from_secs(HEADER_TIMEOUT + 2),
+            ),
+            ("stalled zip reader", Duration::from_secs(SEND_TIMEOUT + 5)),
+        ];
+        for ((kind, ended, longest), (_, limit)) in storm.hostile.iter().zip(limits) {
+            assert!(*ended > 0, "no {kind} ran");
+            assert!(*longest <= limit, "a {kind} lasted {longest:?}");
+        }
+        assert_eq!(
+            storm.stalled_cut, 20,
+            "stalled readers not cut off: {storm:?}"
+        );
+        let (c, s) = (calm.db, storm.db);
+        assert!(
+            s.0 * 10 <= c.0 * 12,
+            "database length {} against {}",
+            s.0,
+            c.0
+        );
+        assert!(
+            s.1 * 10 <= c.1 * 12,
+            "database blocks {} against {}",
+            s.1,
+            c.1
+        );
+    }
+}
