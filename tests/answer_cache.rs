@@ -88,12 +88,53 @@ fn cached_answers_follow_every_write_at_once() {
     assert!(count("info", 410) >= 2, "{metrics}");
 }
 
-/// Zips of up to `fast::MAX_ZIP_ENTRY` are cached too: the same bytes and headers from the
-/// cache, every `GET` still a download (shown by the UI), ranges and revalidations still the
-/// handler's, and a delete shows at once.
+/// Zips of up to `fast::MAX_ZIP_ENTRY` are cached whole, and larger ones up to
+/// `fast::MAX_HEAD_READ` by their head (their bytes read again by id); either way, on the raw
+/// fast path and on hyper's: the same bytes and headers from the cache, every `GET` still a
+/// download (shown by the UI), ranges and revalidations still the handler's, and a delete
+/// shows at once.
 #[test]
 fn cached_zips_follow_writes_and_count_their_downloads() {
-    let s = TestServer::start();
+    // 60 kB: on the zip shelf; 200 kB: too large for it, kept as a head.
+    for (size, fast_path) in [
+        (60_000, "true"),
+        (200_000, "true"),
+        (60_000, "false"),
+        (200_000, "false"),
+    ] {
+        let s = TestServer::start_with(&[], &[("GOSHELF_FAST_PATH", fast_path)]);
+        cached_zip_case(&s, size);
+        // The repeated GETs and the HEAD came from the shelf the size calls for.
+        let metrics = http::get(&format!("{}/metrics", s.url())).text();
+        let hits = |shelf: &str| -> u64 {
+            let line = format!("goshelf_answer_cache_hits_total{{shelf=\"{shelf}\"}} ");
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&line))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no {shelf} hits in {metrics}"))
+        };
+        let (used, unused) = if size < 128 << 10 {
+            ("zips", "heads")
+        } else {
+            ("heads", "zips")
+        };
+        assert!(
+            hits(used) >= 3,
+            "{size} bytes, fast path {fast_path}: {metrics}"
+        );
+        // The one exception: the 410 asked twice after the delete is a small answer kept on
+        // the zip shelf.
+        let exceptions = u64::from(unused == "zips");
+        assert_eq!(
+            hits(unused),
+            exceptions,
+            "{size} bytes, fast path {fast_path}: {metrics}"
+        );
+    }
+}
+
+fn cached_zip_case(s: &TestServer, size: usize) {
     // The version's page in the web UI says how many downloads it has had.
     let shown_downloads = |s: &TestServer, n: u32| {
         let page = http::get(&format!(
@@ -104,10 +145,8 @@ fn cached_zips_follow_writes_and_count_their_downloads() {
         assert!(page.contains(&format!("· {n} downloads")), "{page}");
     };
     // Several stored pieces: the cached answer is gathered from them.
-    let zip = mz("example.com/cache/z", "v1.0.0").file(
-        "data.bin",
-        &crate::support::incompressible("cache-z", 60_000),
-    );
+    let zip = mz("example.com/cache/z", "v1.0.0")
+        .file("data.bin", &crate::support::incompressible("cache-z", size));
     s.upload("admin", &zip);
     let bytes = zip.bytes();
     let url = format!("{}/example.com/cache/z/@v/v1.0.0.zip", s.base("admin"));
@@ -145,7 +184,7 @@ fn cached_zips_follow_writes_and_count_their_downloads() {
     );
     assert_eq!(same.status, 304, "{same:?}");
     assert!(same.body.is_empty());
-    shown_downloads(&s, 3);
+    shown_downloads(s, 3);
     // The owner as typed in a GOPROXY URL is normalized (`Admin` is `admin`): downloads
     // served from the cache under that spelling count for the same version.
     let spelled = url.replace("/api/packages/admin/", "/api/packages/Admin/");
@@ -155,7 +194,7 @@ fn cached_zips_follow_writes_and_count_their_downloads() {
         assert_eq!(r.status, 200);
         assert!(r.body == bytes);
     }
-    shown_downloads(&s, 5);
+    shown_downloads(s, 5);
 
     assert_eq!(
         s.delete("admin", "example.com/cache/z", "v1.0.0").status,

@@ -507,3 +507,221 @@ fn a_slow_endless_goproxy_head_is_closed() {
     assert!(h.starts_with("HTTP/1.1 200 OK\r\n"), "{h}");
     assert_eq!(body, b"v1.0.0\n");
 }
+
+/// What a server answers to `request` on a fresh connection, followed by a pipelined
+/// probe (a `list`): each response's bytes but the `date` line, then whether the connection was
+/// kept for the probe (`[probe answered]`) or closed after the answer (`[closed]`).
+fn exchange(s: &TestServer, request: &[u8], head: bool) -> String {
+    let mut c = connect(s);
+    // A GOPROXY read, so that it does not itself hand the connection to hyper.
+    let probe =
+        b"GET /api/packages/admin/go/example.com/diff/m/@v/list HTTP/1.1\r\nHost: goshelf\r\n\r\n";
+    c.write_all(&[request, probe].concat()).unwrap();
+    let mut pending = Vec::new();
+    let mut out = String::new();
+    for (i, head) in [head, false].into_iter().enumerate() {
+        let mut chunk = [0u8; 16 << 10];
+        let end = loop {
+            if let Some(i) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break Some(i + 4);
+            }
+            match c.read(&mut chunk) {
+                Ok(0) | Err(_) => break None,
+                Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let Some(end) = end else {
+            assert!(pending.is_empty(), "a partial answer: {pending:?}");
+            out.push_str(if i == 0 { "[nothing]" } else { "[closed]" });
+            return out;
+        };
+        let head_text = String::from_utf8(pending[..end].to_vec()).unwrap();
+        let len: usize = head_text
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
+            .map_or(0, |v| v.trim().parse().unwrap());
+        let body_len = if head { 0 } else { len };
+        while pending.len() < end + body_len {
+            let n = c.read(&mut chunk).unwrap();
+            assert!(n > 0, "connection closed mid-body");
+            pending.extend_from_slice(&chunk[..n]);
+        }
+        out.extend(
+            head_text
+                .split_inclusive("\r\n")
+                .filter(|l| !l.to_ascii_lowercase().starts_with("date: ")),
+        );
+        out.push_str(&String::from_utf8_lossy(&pending[end..end + body_len]));
+        pending.drain(..end + body_len);
+        if i == 0 {
+            out.push_str("\n--\n");
+        }
+    }
+    out.push_str("[probe answered]");
+    out
+}
+
+/// The differential test of the raw path (`conn`, `fast_path` on) against hyper's
+/// (`fast_path` off), on the same database: every request of a corpus of ordinary, odd and
+/// malformed ones, asked twice (computed, then cached where it can be), is answered with the
+/// same bytes (but the date) and leaves the connection open or closed alike.
+#[test]
+fn the_raw_path_answers_every_request_as_hyper_does() {
+    let mut s = TestServer::start();
+    s.upload("admin", &mz("example.com/diff/m", "v1.0.0"));
+    s.upload(
+        "admin",
+        &mz("example.com/diff/m", "v1.1.0").file(
+            "data.bin",
+            &crate::support::incompressible("diff-m", 60_000),
+        ),
+    );
+    s.upload(
+        "admin",
+        &mz("example.com/diff/m", "v1.2.0").file(
+            "data.bin",
+            &crate::support::incompressible("diff-l", 300_000),
+        ),
+    );
+    s.upload("admin", &mz("example.com/diff/m", "v1.3.0"));
+    assert_eq!(
+        s.delete("admin", "example.com/diff/m", "v1.3.0").status,
+        204
+    );
+    let b = "/api/packages/admin/go/example.com/diff/m";
+    let etag = crate::support::http::get(&format!("{}{b}/@v/v1.1.0.zip", s.url()))
+        .header("etag")
+        .unwrap()
+        .to_owned();
+    let line =
+        |method: &str, target: &str| format!("{method} {target} HTTP/1.1\r\nHost: goshelf\r\n");
+    let mut corpus: Vec<(String, bool)> = Vec::new();
+    for target in [
+        format!("{b}/@v/list"),
+        format!("{b}/@latest"),
+        format!("{b}/@v/v1.0.0.info"),
+        format!("{b}/@v/v1.0.0.mod"),
+        format!("{b}/@v/v1.0.0.zip"),
+        format!("{b}/@v/v1.1.0.zip"),
+        format!("{b}/@v/v1.2.0.zip"),
+        format!("{b}/@v/v1.3.0.info"),
+        format!("{b}/@v/v1.3.0.zip"),
+        format!("{b}/@v/v9.0.0.zip"),
+        format!("{b}/@v/v1.0.0.info?x=1"),
+        format!("{b}/@v/v1.0.0.INFO"),
+        format!("{b}/@v/%zz.info"),
+        format!("{b}/@v/v1.0.0.info/"),
+        format!("{b}/../m/@v/list"),
+        format!("{b}//@v/list"),
+        "/api/packages/admin/go/example.com/%21diff/m/@v/list".to_owned(),
+        "/api/packages/nobody/go/example.com/diff/m/@v/list".to_owned(),
+        "/api/packages/admin/go/".to_owned(),
+        "/api/packages/admin/go/github.com/not/here/@v/list".to_owned(),
+        format!("{b}/@v/{}.info", "v".repeat(6000)),
+        format!("http://goshelf{b}/@v/list"),
+    ] {
+        for method in ["GET", "HEAD"] {
+            corpus.push((format!("{}\r\n", line(method, &target)), method == "HEAD"));
+        }
+        corpus.push((format!("{}\r\n", line("POST", &target)), false));
+    }
+    let zip = format!("{b}/@v/v1.1.0.zip");
+    let big = format!("{b}/@v/v1.2.0.zip");
+    let info = format!("{b}/@v/v1.0.0.info");
+    for (target, extra) in [
+        (&zip, "Range: bytes=0-9\r\n"),
+        (&big, "Range: bytes=299000-\r\n"),
+        (&zip, "Range: bytes=9999999-\r\n"),
+        (&zip, &format!("If-None-Match: {etag}\r\n")),
+        (&zip, "If-None-Match: \"other\"\r\n"),
+        (&zip, "If-Modified-Since: Thu, 01 Jan 2037 00:00:00 GMT\r\n"),
+        (&info, "Accept-Encoding: gzip\r\n"),
+        (&info, "Authorization: Bearer not-a-token\r\n"),
+        (&info, "Content-Length: 0\r\n"),
+        (&info, "Transfer-Encoding: chunked\r\n\r\n0\r\n"),
+        (
+            &info,
+            "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
+        ),
+        (&info, "Content-Length: 1\r\nContent-Length: 2\r\n"),
+        (&info, "X-Folded: a\r\n b\r\n"),
+        (&info, "Bad Header: x\r\n"),
+        (&info, "Expect: 100-continue\r\n"),
+        (&info, "Connection: close\r\n"),
+    ] {
+        corpus.push((format!("{}{extra}\r\n", line("GET", target)), false));
+    }
+    corpus.push((format!("GET {info} HTTP/1.0\r\n\r\n"), false));
+    corpus.push((format!("GET {info} HTTP/1.1\r\n\r\n"), false));
+    corpus.push((
+        format!("GET {info} HTTP/2.0\r\nHost: goshelf\r\n\r\n"),
+        false,
+    ));
+    corpus.push((
+        format!("get {info} HTTP/1.1\r\nHost: goshelf\r\n\r\n"),
+        false,
+    ));
+    corpus.push((
+        format!("GET {info}  HTTP/1.1\r\nHost: goshelf\r\n\r\n"),
+        false,
+    ));
+    corpus.push((format!("GET {info} HTTP/1.1\nHost: goshelf\n\n"), false));
+
+    let run = |s: &TestServer| -> Vec<String> {
+        corpus
+            .iter()
+            .flat_map(|(request, head)| {
+                [
+                    exchange(s, request.as_bytes(), *head),
+                    exchange(s, request.as_bytes(), *head),
+                ]
+            })
+            .collect()
+    };
+    let raw = run(&s);
+    // Most of those connections stayed on the raw path...
+    let handed = general_connections(&s);
+    assert!(
+        handed < corpus.len() as u64,
+        "{handed} of {} connections handed to hyper",
+        2 * corpus.len()
+    );
+    s.set_args(&["--fast-path=false"]);
+    s.restart();
+    let hyper = run(&s);
+    // ... and with it off, every one is hyper's (and the one asking).
+    assert_eq!(general_connections(&s), 2 * corpus.len() as u64 + 1);
+    let mut differences = Vec::new();
+    for (i, (a, b)) in raw.iter().zip(&hyper).enumerate() {
+        if a != b {
+            differences.push(format!(
+                "{:?} (ask {}):\n raw:   {a:?}\n hyper: {b:?}",
+                corpus[i / 2].0,
+                i % 2 + 1
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    // The corpus reaches the cases it is for.
+    let all = raw.join("\n");
+    for status in [
+        "200 OK",
+        "206 Partial",
+        "304 Not",
+        "400 Bad",
+        "401 Unauth",
+        "404 Not",
+        "405 Method",
+        "410 Gone",
+        "416 Range",
+    ] {
+        assert!(
+            all.contains(&format!("HTTP/1.1 {status}")),
+            "no {status} in {all}"
+        );
+    }
+}

@@ -721,3 +721,57 @@ fn verify_reports_pack_stream_damage() {
         "{problems:?}"
     );
 }
+
+/// A blob's site (where its bytes are, from `zip_start`) reads back its bytes without the
+/// blob being looked up again, for every layout; once the blob is deleted, and new blobs
+/// have been stored after it, the site reads nothing or the blob's own bytes, never another
+/// blob's.
+#[test]
+fn a_blob_site_reads_its_bytes_until_the_blob_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("site.redb")).unwrap();
+    let ids = [0u8, 1, 2, 3, 4, 5, 6];
+    let mut sites = Vec::new();
+    for id in ids {
+        let module = format!("example.com/site{id}");
+        put(&store, "acme", &module, "v1.0.0", id).unwrap();
+        let (lookup, first, site) = store.zip_start("acme", &module, "v1.0.0", 0, 10).unwrap();
+        assert!(matches!(lookup, VersionLookup::Found(_)), "{module}");
+        let bytes = content(id);
+        assert_eq!(first[..], bytes[..bytes.len().min(10)]);
+        let site = site.unwrap();
+        assert_eq!(site.size(), bytes.len() as u64);
+        assert_eq!(
+            store.site_bytes(site).unwrap().as_deref(),
+            Some(&bytes[..]),
+            "{module}"
+        );
+        sites.push((module, id, site));
+    }
+    let missing = store
+        .zip_start("acme", "example.com/none", "v1.0.0", 0, 10)
+        .unwrap();
+    assert!(matches!(missing.0, VersionLookup::NoModule));
+    assert!(missing.2.is_none());
+    for (module, id, site) in &sites {
+        assert!(store.delete_version("acme", module, "v1.0.0", 1).unwrap());
+        // New bytes of the same sizes, appended where the stream ends.
+        put_bytes(
+            &store,
+            "acme",
+            &format!("{module}-next"),
+            "v1.0.0",
+            content(*id).iter().map(|b| b ^ 0x5a).collect(),
+            *id,
+        )
+        .unwrap();
+        // Its chunks are gone; packed bytes may stay in a record other blobs still use (or
+        // the stream's last): read, they are its own, as they were before the delete.
+        let got = store.site_bytes(*site).unwrap();
+        if site.size() >= u64::from(CHUNK_SIZE) {
+            assert_eq!(got, None, "{module}: its chunks are gone");
+        } else if let Some(got) = got {
+            assert_eq!(got[..], content(*id)[..], "{module}: its own bytes or none");
+        }
+    }
+}

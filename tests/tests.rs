@@ -6,6 +6,7 @@ mod concurrency;
 mod crash_safety;
 mod disk_full;
 mod e2e_go;
+mod fuzz_replay;
 mod edge_hostile;
 mod gomod_conformance;
 mod gomod_create;

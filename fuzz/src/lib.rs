@@ -69,10 +69,14 @@ pub fn zip_validate(data: &[u8]) {
         );
         assert_eq!(summary.path.as_str(), path);
         assert_eq!(summary.version.as_str(), version);
-        assert!(summary.files.len() <= MAX_FILES);
-        let total = summary
-            .files
-            .iter()
+        assert!(summary.files <= MAX_FILES);
+        let listing = match zip::Listing::read(Cursor::new(data), size) {
+            Ok(l) => l,
+            Err(e) => panic!("validate accepted a zip whose directory does not list: {e:?}"),
+        };
+        assert_eq!(listing.entries().count(), summary.files, "files counted");
+        let total = listing
+            .entries()
             .try_fold(0_u64, |t, f| t.checked_add(f.size));
         assert!(
             total.is_some_and(|t| t <= MAX_ZIP_FILE),

@@ -164,17 +164,23 @@ fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
     // Only GOPROXY answers are ever cached (by `fast::serve`, under the path it was given),
     // so a hit needs no more checking of the path. A zip asked for in part or on condition
     // is the handler's (`fast::conditional`).
-    let hit = if conditional && path.ends_with(".zip") {
+    let zip = path.ends_with(".zip");
+    let hit = if conditional && zip {
         None
     } else {
-        state.answers.write_hit(
-            &state.ui.downloads,
-            path,
-            state.store.generation(),
-            head,
-            &date(),
-            out,
-        )
+        let generation = state.store.generation();
+        let date = date();
+        state
+            .answers
+            .write_hit(&state.ui.downloads, path, generation, head, &date, out)
+            .or_else(|| {
+                zip.then(|| {
+                    state
+                        .answers
+                        .write_head_hit(state, path, generation, head, &date, out)
+                })
+                .flatten()
+            })
     };
     if let Some(hit) = hit {
         finish::record(

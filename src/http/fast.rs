@@ -51,6 +51,15 @@ pub const BUDGET: usize = 8 << 20;
 pub const MAX_ZIP_ENTRY: usize = 128 << 10;
 /// Bytes of paths and zip answers kept in all.
 pub const ZIP_BUDGET: usize = 8 << 20;
+/// Bytes of zip heads kept (`ZipHead`: a zip's answer without its bytes, about 750 bytes with
+/// its path and bookkeeping): about 8,000, as many as nginx's `open_file_cache` holds in the
+/// harness (perf/harness.py).
+pub const HEAD_BUDGET: usize = 6 << 20;
+/// The largest zip a head serves by reading its bytes at once; larger ones are computed (and
+/// streamed) each time.
+pub const MAX_HEAD_READ: u64 = 255 << 10;
+/// Once the zip shelf is full, one new zip in this many is kept (see `Shelf::insert`).
+const ZIP_ADMISSION: u64 = 8;
 /// Per-entry memory counted against the budget besides path, body and head lines: the
 /// entry and its `Arc` (about 110 bytes), its slots in the map and the paths vector (both
 /// grow by doubling: up to about 100), and the allocator's headers of its four allocations.
@@ -83,6 +92,27 @@ struct Cached {
     download: Option<Arc<FactsKey>>,
 }
 
+/// A zip's finished answer without its bytes, kept by path like a cached answer: a later
+/// request of it is served by reading the bytes from where the store keeps them
+/// (`Store::site_bytes`, one short read that looks up neither the version nor the blob),
+/// without computing the answer again. What nginx's `open_file_cache` is to its
+/// files, this is to zips: under a working set of zips larger than the zip shelf, most requests
+/// miss the bytes but still find their head.
+pub struct ZipHead {
+    /// As `Cached::lines` (with `content-length`).
+    lines: Bytes,
+    handler_end: usize,
+    /// Where the zip's bytes are (`Store::site_bytes`).
+    site: crate::store::BlobSite,
+    download: Option<Arc<FactsKey>>,
+}
+
+impl Weighed for ZipHead {
+    fn bytes(&self) -> usize {
+        self.lines.len() + 32
+    }
+}
+
 impl Cached {
     /// Counts a download when this is a zip's 200 served whole (not to a `HEAD`), as the
     /// handler counts the `GET`s it answers.
@@ -94,34 +124,21 @@ impl Cached {
 }
 
 impl Cached {
+    /// An entry for a finished answer. `body` is kept as it is: it must be an exact
+    /// allocation (a `Vec` built by pushing can hold up to twice its length, which the budget
+    /// would not see), owned (no database page: kept, it would keep redb from reusing any page
+    /// freed since); every body `keep` gives is collected into one exact buffer.
     fn new(
         status: StatusCode,
         headers: &HeaderMap,
-        body: &[u8],
+        body: Bytes,
         download: Option<Arc<FactsKey>>,
     ) -> Self {
-        let mut lines = Vec::with_capacity(256);
-        status_line(status, &mut lines);
-        for (name, value) in headers {
-            lines.extend_from_slice(name.as_str().as_bytes());
-            lines.extend_from_slice(b": ");
-            lines.extend_from_slice(value.as_bytes());
-            lines.extend_from_slice(b"\r\n");
-        }
-        let handler_end = lines.len();
-        if !headers.contains_key(header::CONTENT_LENGTH) {
-            lines.extend_from_slice(b"content-length: ");
-            lines.extend_from_slice(body.len().to_string().as_bytes());
-            lines.extend_from_slice(b"\r\n");
-        }
-        // Exact copies: a `Vec` or a body built by pushing can hold up to twice its length,
-        // which the budget would not see; and a zip's bytes may be redb's page itself, which
-        // holds the read snapshot it came from (`BlobReader::bytes_at`): kept, it would keep
-        // redb from reusing any page freed since.
+        let (lines, handler_end) = head_lines(status, headers, body.len() as u64);
         Self {
             status,
-            body: Bytes::copy_from_slice(body),
-            lines: Bytes::copy_from_slice(&lines),
+            body,
+            lines,
             handler_end,
             download,
         }
@@ -133,42 +150,84 @@ impl Cached {
     fn response(&self) -> Response {
         let mut resp = Response::new(Body::from(self.body.clone()));
         *resp.status_mut() = self.status;
-        let handler = self.lines.get(..self.handler_end).unwrap_or_default();
-        let h = resp.headers_mut();
-        // After the status line, `name: value` lines written by `new` from a valid map.
-        for line in handler.split(|&b| b == b'\n').skip(1) {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                continue;
-            };
-            let (name, value) = (&line[..colon], &line[colon + 1..]);
-            let value = value.strip_prefix(b" ").unwrap_or(value);
-            if let (Ok(name), Ok(value)) = (
-                header::HeaderName::from_bytes(name),
-                http::HeaderValue::from_bytes(value),
-            ) {
-                h.append(name, value);
-            }
-        }
+        *resp.headers_mut() = headers_of(self.lines.get(..self.handler_end).unwrap_or_default());
         resp
     }
 }
 
+/// The head lines of an answer but `Date`, as `conn` writes them (and as hyper does), made
+/// once: the status line, the headers in order, then `content-length: len` unless they have
+/// it. Returns them (an exact copy) and where the headers end.
+fn head_lines(status: StatusCode, headers: &HeaderMap, len: u64) -> (Bytes, usize) {
+    let mut lines = Vec::with_capacity(256);
+    status_line(status, &mut lines);
+    for (name, value) in headers {
+        lines.extend_from_slice(name.as_str().as_bytes());
+        lines.extend_from_slice(b": ");
+        lines.extend_from_slice(value.as_bytes());
+        lines.extend_from_slice(b"\r\n");
+    }
+    let handler_end = lines.len();
+    if !headers.contains_key(header::CONTENT_LENGTH) {
+        lines.extend_from_slice(b"content-length: ");
+        lines.extend_from_slice(len.to_string().as_bytes());
+        lines.extend_from_slice(b"\r\n");
+    }
+    (Bytes::copy_from_slice(&lines), handler_end)
+}
+
+/// The headers of head lines made by `head_lines` (the status line first, then `name: value`
+/// lines written from a valid map).
+fn headers_of(lines: &[u8]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for line in lines.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name),
+            http::HeaderValue::from_bytes(value),
+        ) {
+            h.append(name, value);
+        }
+    }
+    h
+}
+
+/// What a shelf holds: something that knows its weight against the shelf's budget.
+trait Weighed {
+    /// Bytes counted for this entry besides its path and `ENTRY_OVERHEAD`.
+    fn bytes(&self) -> usize;
+}
+
+impl Weighed for Cached {
+    fn bytes(&self) -> usize {
+        self.body.len() + self.lines.len()
+    }
+}
+
 /// Answers computed at one store generation, within a byte budget.
-struct Shelf {
+struct Shelf<T> {
     /// The store generation every entry was computed at.
     generation: u64,
     bytes: usize,
     budget: usize,
     /// Each entry and its place in `keys`.
-    map: HashMap<Arc<str>, (Arc<Cached>, usize)>,
+    map: HashMap<Arc<str>, (Arc<T>, usize)>,
     /// The paths held, to pick one to evict in constant time.
     keys: Vec<Arc<str>>,
-    /// xorshift state for that pick.
+    /// xorshift state for that pick (and for `admit`).
     rng: u64,
+    /// When full, a new entry is kept one time in `admit_one_in` (1: always).
+    admit_one_in: u64,
+    /// Lookups that found their entry (`/metrics`).
+    hits: u64,
 }
 
-impl Shelf {
+impl<T: Weighed> Shelf<T> {
     fn new(budget: usize) -> Self {
         Self {
             generation: 0,
@@ -177,14 +236,32 @@ impl Shelf {
             map: HashMap::new(),
             keys: Vec::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
+            admit_one_in: 1,
+            hits: 0,
         }
     }
 
-    fn get(&self, path: &str, generation: u64) -> Option<Arc<Cached>> {
+    /// A shelf that, once full, keeps a new entry only one time in `n`.
+    fn admitting_one_in(mut self, n: u64) -> Self {
+        self.admit_one_in = n.max(1);
+        self
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64: cheap, and good enough to spread evictions.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    fn get(&mut self, path: &str, generation: u64) -> Option<Arc<T>> {
         if self.generation != generation {
             return None;
         }
-        self.map.get(path).map(|(c, _)| Arc::clone(c))
+        let found = self.map.get(path).map(|(c, _)| Arc::clone(c));
+        self.hits += u64::from(found.is_some());
+        found
     }
 
     /// Keeps an answer computed after reading `generation`. An answer from an older
@@ -193,7 +270,7 @@ impl Shelf {
     /// working set larger than the budget, part of it still hits, where least recently used
     /// (or first in, first out) would evict every entry before its next use in a repeated
     /// sweep, such as a `go mod download` of more zips than fit.
-    fn insert(&mut self, path: &str, generation: u64, entry: Cached) {
+    fn insert(&mut self, path: &str, generation: u64, entry: T) {
         let needed = weight(path, &entry);
         if generation < self.generation || needed > self.budget {
             return;
@@ -205,18 +282,24 @@ impl Shelf {
             self.generation = generation;
         }
         if let Some((old, at)) = self.map.remove(path) {
-            self.bytes -= weight(path, &old);
+            self.bytes -= weight(path, &*old);
             self.forget(at);
         }
+        // Full: under a working set larger than the budget, keeping every new entry costs an
+        // eviction and a copy at every miss for a hit rate that random eviction keeps at
+        // budget / working set anyway; keeping one in n costs n times less for the same rate
+        // (and an entry asked for often still gets in soon).
+        if self.bytes + needed > self.budget
+            && self.admit_one_in > 1
+            && !self.next_random().is_multiple_of(self.admit_one_in)
+        {
+            return;
+        }
         while self.bytes + needed > self.budget && !self.keys.is_empty() {
-            // xorshift64: cheap, and good enough to spread evictions.
-            self.rng ^= self.rng << 13;
-            self.rng ^= self.rng >> 7;
-            self.rng ^= self.rng << 17;
-            let at = usize::try_from(self.rng % self.keys.len() as u64).unwrap_or(0);
+            let at = usize::try_from(self.next_random() % self.keys.len() as u64).unwrap_or(0);
             let key = Arc::clone(&self.keys[at]);
             if let Some((old, _)) = self.map.remove(&*key) {
-                self.bytes -= weight(&key, &old);
+                self.bytes -= weight(&key, &*old);
             }
             self.forget(at);
         }
@@ -238,8 +321,8 @@ impl Shelf {
 }
 
 /// What an entry is counted for against its budget.
-fn weight(path: &str, entry: &Cached) -> usize {
-    path.len() + entry.body.len() + entry.lines.len() + ENTRY_OVERHEAD
+fn weight<T: Weighed>(path: &str, entry: &T) -> usize {
+    path.len() + entry.bytes() + ENTRY_OVERHEAD
 }
 
 /// Appends the HTTP/1.1 status line of `status`, as hyper writes it.
@@ -267,21 +350,23 @@ const COPY_BODY: usize = 4 << 10;
 /// answers (`list`, `.info`, `.mod`, `@latest`, 404s and 410s) on one shelf, zips on another,
 /// so that zips never push out the answers every build asks for.
 pub struct AnswerCache {
-    text: Mutex<Shelf>,
-    zips: Mutex<Shelf>,
+    text: Mutex<Shelf<Cached>>,
+    zips: Mutex<Shelf<Cached>>,
+    heads: Mutex<Shelf<ZipHead>>,
 }
 
 impl Default for AnswerCache {
     fn default() -> Self {
         Self {
             text: Mutex::new(Shelf::new(BUDGET)),
-            zips: Mutex::new(Shelf::new(ZIP_BUDGET)),
+            zips: Mutex::new(Shelf::new(ZIP_BUDGET).admitting_one_in(ZIP_ADMISSION)),
+            heads: Mutex::new(Shelf::new(HEAD_BUDGET)),
         }
     }
 }
 
 impl AnswerCache {
-    fn shelf(&self, path: &str) -> std::sync::MutexGuard<'_, Shelf> {
+    fn shelf(&self, path: &str) -> std::sync::MutexGuard<'_, Shelf<Cached>> {
         let shelf = if path.ends_with(".zip") {
             &self.zips
         } else {
@@ -340,6 +425,133 @@ impl AnswerCache {
 
     fn insert(&self, path: &str, generation: u64, entry: Cached) {
         self.shelf(path).insert(path, generation, entry);
+    }
+
+    /// Lookups that found their entry so far, by shelf: text answers, zips, zip heads.
+    pub fn hits(&self) -> [(&'static str, u64); 3] {
+        let hits =
+            |shelf: &Mutex<Shelf<_>>| shelf.lock().unwrap_or_else(PoisonError::into_inner).hits;
+        [
+            ("text", hits(&self.text)),
+            ("zips", hits(&self.zips)),
+            ("heads", {
+                self.heads
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .hits
+            }),
+        ]
+    }
+
+    fn head(&self, path: &str, generation: u64) -> Option<Arc<ZipHead>> {
+        self.heads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path, generation)
+    }
+
+    /// Keeps the head of a zip's finished 200 answer.
+    fn insert_head(
+        &self,
+        path: &str,
+        generation: u64,
+        resp: &Response,
+        site: crate::store::BlobSite,
+    ) {
+        let (lines, handler_end) = head_lines(resp.status(), resp.headers(), site.size());
+        let download = resp
+            .extensions()
+            .get::<goproxy::Download>()
+            .map(|d| Arc::clone(&d.0));
+        let head = ZipHead {
+            lines,
+            handler_end,
+            site,
+            download,
+        };
+        self.heads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path, generation, head);
+    }
+
+    /// The bytes of the zip whose head is kept for `path` at `generation`, read from the store
+    /// (at most `MAX_HEAD_READ`), with the head; `None` when there is no such head, or the zip
+    /// is larger, or its bytes are gone or cannot be read (the handler then answers as it
+    /// must).
+    fn head_and_bytes(
+        &self,
+        store: &crate::store::Store,
+        path: &str,
+        generation: u64,
+        head_only: bool,
+    ) -> Option<(Arc<ZipHead>, Bytes)> {
+        let head = self.head(path, generation)?;
+        if head_only {
+            return Some((head, Bytes::new()));
+        }
+        if head.site.size() > MAX_HEAD_READ {
+            return None;
+        }
+        match store.site_bytes(head.site) {
+            Ok(Some(bytes)) => Some((head, bytes)),
+            _ => None,
+        }
+    }
+
+    /// As `write_hit`, for a zip whose head is kept: the head lines, then its bytes read from
+    /// the store.
+    pub fn write_head_hit(
+        &self,
+        state: &AppState,
+        path: &str,
+        generation: u64,
+        head_only: bool,
+        date: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Hit> {
+        let (head, bytes) = self.head_and_bytes(&state.store, path, generation, head_only)?;
+        out.extend_from_slice(&head.lines);
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n\r\n");
+        let mut body = None;
+        if !head_only {
+            if bytes.len() <= COPY_BODY {
+                out.extend_from_slice(&bytes);
+            } else {
+                body = Some(bytes);
+            }
+            if let Some(key) = &head.download {
+                state.ui.downloads.record(key);
+            }
+        }
+        Some(Hit {
+            status: 200,
+            len: head.site.size(),
+            body,
+        })
+    }
+
+    /// As `get`, for a zip whose head is kept (hyper's side).
+    fn get_by_head(
+        &self,
+        store: &crate::store::Store,
+        path: &str,
+        generation: u64,
+        head_only: bool,
+        downloads: &Downloads,
+    ) -> Option<Response> {
+        let (head, bytes) = self.head_and_bytes(store, path, generation, head_only)?;
+        if !head_only {
+            if let Some(key) = &head.download {
+                downloads.record(key);
+            }
+        }
+        let mut resp = Response::new(Body::from(bytes));
+        *resp.status_mut() = StatusCode::OK;
+        *resp.headers_mut() = headers_of(&head.lines[..head.handler_end]);
+        Some(resp)
     }
 
     /// Entries and bytes held, text and zips together.
@@ -410,6 +622,18 @@ fn cacheable(resp: &Response, max: usize) -> bool {
         && len <= max as u64
 }
 
+/// Whether a zip's 200 may be kept as a head: the headers a GOPROXY answer has, each once, a
+/// length, and a cache policy that is not `private`.
+fn head_cacheable(resp: &Response) -> bool {
+    let h = resp.headers();
+    resp.status() == StatusCode::OK
+        && h.contains_key(header::CONTENT_LENGTH)
+        && h.get(header::CACHE_CONTROL)
+            .is_some_and(|v| !v.as_bytes().starts_with(b"private"))
+        && h.keys().all(|k| KEPT_HEADERS.contains(k))
+        && h.len() == h.keys_len()
+}
+
 /// Answers a GOPROXY read (`goproxy_read` matched), from the cache when it can; the answer is
 /// finished (`finish`: headers, count, log line).
 pub async fn serve(
@@ -429,10 +653,22 @@ pub async fn serve(
     // Read before the answer is computed (see `Store::generation`).
     let generation = state.store.generation();
     if use_cache {
-        if let Some(hit) = state
+        let hit = state
             .answers
             .get(path, generation, head, &state.ui.downloads)
-        {
+            .or_else(|| {
+                zip.then(|| {
+                    state.answers.get_by_head(
+                        &state.store,
+                        path,
+                        generation,
+                        head,
+                        &state.ui.downloads,
+                    )
+                })
+                .flatten()
+            });
+        if let Some(hit) = hit {
             let len = finish::declared_len(&hit);
             finish::record(
                 &state.metrics,
@@ -458,6 +694,11 @@ pub async fn serve(
     );
     finish::decorate(path, resp.headers_mut());
     if use_cache {
+        if let Some(goproxy::ZipBlob(site)) = resp.extensions().get().copied() {
+            if site.size() <= MAX_HEAD_READ && head_cacheable(&resp) {
+                state.answers.insert_head(path, generation, &resp, site);
+            }
+        }
         resp = keep(&state, path, zip, generation, resp).await;
     }
     let len = finish::declared_len(&resp);
@@ -504,10 +745,18 @@ async fn keep(
         .extensions
         .get::<goproxy::Download>()
         .map(|d| Arc::clone(&d.0));
+    // A zip's body is exact already (its stored pieces are copied out of the database, and
+    // `collect` joins several into one exact buffer); a text answer's may be a `Vec` built by
+    // pushing, so it is copied (it is small).
+    let kept = if zip {
+        body.clone()
+    } else {
+        Bytes::copy_from_slice(&body)
+    };
     state.answers.insert(
         path,
         generation,
-        Cached::new(parts.status, &parts.headers, &body, download),
+        Cached::new(parts.status, &parts.headers, kept, download),
     );
     Response::from_parts(parts, Body::from(body))
 }
@@ -525,7 +774,12 @@ mod tests {
     }
 
     fn entry(body: &'static str) -> Cached {
-        Cached::new(StatusCode::OK, &text_headers(), body.as_bytes(), None)
+        Cached::new(
+            StatusCode::OK,
+            &text_headers(),
+            Bytes::from_static(body.as_bytes()),
+            None,
+        )
     }
 
     /// A zip's 200 as `goproxy::zip` makes it, `len` bytes.
@@ -600,7 +854,7 @@ mod tests {
         for (at, key) in text.keys.iter().enumerate() {
             assert_eq!(text.map[key].1, at, "{key}");
         }
-        let sum: usize = text.map.iter().map(|(k, (c, _))| weight(k, c)).sum();
+        let sum: usize = text.map.iter().map(|(k, (c, _))| weight(k, &**c)).sum();
         assert_eq!(sum, text.bytes);
         drop(text);
         // Room is made by evicting some entries, not all of them.
@@ -620,7 +874,7 @@ mod tests {
             Cached::new(
                 StatusCode::OK,
                 zip_response(MAX_ZIP_ENTRY, MAX_ZIP_ENTRY).headers(),
-                &vec![n; MAX_ZIP_ENTRY],
+                Bytes::from(vec![n; MAX_ZIP_ENTRY]),
                 Some(Arc::clone(&key)),
             )
         };
@@ -631,7 +885,8 @@ mod tests {
             assert!(zips.bytes <= ZIP_BUDGET, "{} after {i}", zips.bytes);
         }
         assert!(look(&cache, "/m/@v/list", 1).is_some());
-        let last = format!("/m/@v/v1.0.{}.zip", 2 * ZIP_BUDGET / MAX_ZIP_ENTRY - 1);
+        // Once full, a new zip is kept one time in `ZIP_ADMISSION`: any kept one will do.
+        let last = cache.zips.lock().unwrap().keys[0].to_string();
         // A GET served from the cache counts the zip's download; a HEAD does not.
         let downloads = Downloads::default();
         assert!(cache.get(&last, 1, true, &downloads).is_some());
@@ -664,6 +919,88 @@ mod tests {
         cache.insert("/m/@v/v2.0.0.zip", 2, zip(2));
         assert_eq!(cache.zips.lock().unwrap().map.len(), 1);
         assert!(look(&cache, "/m/@v/v2.0.0.zip", 2).is_some());
+    }
+
+    /// Once the zip shelf is full, about one new zip in `ZIP_ADMISSION` is kept, the rest
+    /// served and dropped; until then, every one is kept. The text shelf keeps every new
+    /// answer (shown by `the_cache_never_holds_more_than_its_budget`).
+    #[test]
+    fn a_full_zip_shelf_admits_one_new_zip_in_eight() {
+        let cache = AnswerCache::default();
+        let zip = || {
+            Cached::new(
+                StatusCode::OK,
+                zip_response(MAX_ZIP_ENTRY, MAX_ZIP_ENTRY).headers(),
+                Bytes::from(vec![1; MAX_ZIP_ENTRY]),
+                None,
+            )
+        };
+        let mut i = 0;
+        loop {
+            let path = format!("/m/@v/v1.0.{i}.zip");
+            let full = {
+                let zips = cache.zips.lock().unwrap();
+                zips.bytes + weight(&path, &zip()) > zips.budget
+            };
+            if full {
+                break;
+            }
+            cache.insert(&path, 1, zip());
+            assert!(look(&cache, &path, 1).is_some(), "kept while there is room");
+            i += 1;
+        }
+        let tries = 1600;
+        let kept = (i..i + tries)
+            .filter(|i| {
+                let path = format!("/m/@v/v1.0.{i}.zip");
+                cache.insert(&path, 1, zip());
+                look(&cache, &path, 1).is_some()
+            })
+            .count();
+        let expected = tries / usize::try_from(ZIP_ADMISSION).unwrap();
+        assert!(
+            kept > expected / 2 && kept < expected * 2,
+            "{kept} of {tries} kept"
+        );
+        assert!(cache.zips.lock().unwrap().bytes <= ZIP_BUDGET);
+    }
+
+    /// A zip's head is kept only for a whole public answer with its length and the headers
+    /// a GOPROXY answer has; its lines are those `get` would give, with the length.
+    #[test]
+    fn zip_heads_are_kept_only_for_whole_public_answers() {
+        assert!(head_cacheable(&zip_response(300_000, 0)));
+        let mut private = zip_response(300_000, 0);
+        private.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=300"),
+        );
+        assert!(!head_cacheable(&private));
+        let mut partial = zip_response(300_000, 0);
+        *partial.status_mut() = StatusCode::PARTIAL_CONTENT;
+        assert!(!head_cacheable(&partial));
+        let mut unknown = zip_response(300_000, 0);
+        unknown.headers_mut().remove(header::CONTENT_LENGTH);
+        assert!(!head_cacheable(&unknown));
+        let mut odd = zip_response(300_000, 0);
+        odd.headers_mut()
+            .insert("set-cookie", HeaderValue::from_static("a=b"));
+        assert!(!head_cacheable(&odd));
+
+        let cache = AnswerCache::default();
+        let resp = zip_response(300_000, 0);
+        let site = crate::store::BlobSite::unstored([7; 32], 300_000);
+        cache.insert_head("/m/@v/v1.0.0.zip", 1, &resp, site);
+        let head = cache.head("/m/@v/v1.0.0.zip", 1).unwrap();
+        assert_eq!(head.site, site);
+        assert_eq!(headers_of(&head.lines[..head.handler_end]), *resp.headers());
+        assert!(std::str::from_utf8(&head.lines)
+            .unwrap()
+            .starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/zip\r\n"));
+        assert!(
+            cache.head("/m/@v/v1.0.0.zip", 2).is_none(),
+            "a write happened"
+        );
     }
 
     #[test]

@@ -408,9 +408,10 @@ async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response
         .and_then(|r| r.split_once('-'))
         .and_then(|(a, _)| a.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    let (lookup, piece) = state
-        .store
-        .zip_start(&owner, &module, &version, range_start, first)?;
+    let (lookup, piece, site) =
+        state
+            .store
+            .zip_start(&owner, &module, &version, range_start, first)?;
     let rec = match lookup {
         VersionLookup::Found(rec) => rec,
         other => return Err(missing(&other, &module, &version)),
@@ -513,8 +514,16 @@ async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response
     if let Some(key) = download {
         resp.extensions_mut().insert(Download(key));
     }
+    if let Some(site) = site.filter(|s| status == StatusCode::OK && s.size() == size) {
+        resp.extensions_mut().insert(ZipBlob(site));
+    }
     Ok(resp)
 }
+
+/// Where the stored bytes a zip's whole answer (200) sends are: attached to the answer for
+/// the cache of zip heads (`fast::ZipHead`), which reads them again from there.
+#[derive(Clone, Copy, Debug)]
+pub struct ZipBlob(pub store::BlobSite);
 
 /// The version a zip's whole answer to a `GET` (200) is a download of, as the handler counted
 /// it (the owner normalized): attached to the answer for the cache, which counts every later
@@ -549,6 +558,11 @@ fn zip_stream(
                     let next = offset + piece.len() as u64;
                     return Ok(Some((piece, (next, None))));
                 }
+                // Every other connection gets its turn before the next piece is read: a client
+                // that drains its socket as fast as it is filled would otherwise be sent its
+                // whole zip while the others wait (tokio's budget alone allows 128 writes),
+                // and the tail latency of concurrent downloads grows with their size.
+                tokio::task::yield_now().await;
                 let want = usize::try_from(end - offset)
                     .unwrap_or(usize::MAX)
                     .min(STREAM_STEP);

@@ -109,7 +109,11 @@ impl Metrics {
     ///
     /// # Errors
     /// When the store cannot be read.
-    pub fn render(&self, store: &Store) -> Result<String, crate::store::Error> {
+    pub fn render(
+        &self,
+        store: &Store,
+        answers: &super::fast::AnswerCache,
+    ) -> Result<String, crate::store::Error> {
         let stats = {
             let mut cached = self.store.lock().unwrap_or_else(PoisonError::into_inner);
             match *cached {
@@ -178,6 +182,17 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {value}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP goshelf_answer_cache_hits_total Anonymous GOPROXY reads answered from memory, by shelf: text answers, small zips, and zips read again by the answer's head."
+        );
+        let _ = writeln!(out, "# TYPE goshelf_answer_cache_hits_total counter");
+        for (shelf, n) in answers.hits() {
+            let _ = writeln!(
+                out,
+                "goshelf_answer_cache_hits_total{{shelf=\"{shelf}\"}} {n}"
+            );
         }
         let mut uploads: BTreeMap<&str, u64> = BTreeMap::new();
         for ((route, status), n) in &requests {

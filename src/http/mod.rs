@@ -245,7 +245,7 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
         .and(with_state(state.clone()))
         .then(|state: AppState| async move {
             let s = state.clone();
-            let text = blocking(move || s.metrics.render(&s.store)).await;
+            let text = blocking(move || s.metrics.render(&s.store, &s.answers)).await;
             answer(text.map(|t| {
                 let mut r = Response::new(t.into());
                 r.headers_mut().insert(

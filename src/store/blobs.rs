@@ -337,6 +337,37 @@ impl std::fmt::Debug for BlobReader {
     }
 }
 
+/// Where a blob's bytes are stored: its layout and the position of its packed bytes. Stable
+/// for as long as the blob is stored: chunks are keyed by the blob's id, and the pack stream
+/// only grows (a position is never given twice, and a record keeps its released bytes until
+/// it goes). A site read after the blob is gone finds its values missing, or its own bytes
+/// still there, never another blob's (`BlobReader::at_site`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobSite {
+    pub id: [u8; 32],
+    layout: Layout,
+    packed_at: u64,
+}
+
+impl BlobSite {
+    /// The blob's size in bytes.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.layout.size
+    }
+
+    /// A site for a blob of `size` bytes never stored (for tests of what keeps sites).
+    #[cfg(test)]
+    #[must_use]
+    pub fn unstored(id: [u8; 32], size: u64) -> Self {
+        Self {
+            id,
+            layout: Layout::new(size),
+            packed_at: 0,
+        }
+    }
+}
+
 impl BlobReader {
     pub(super) fn open(txn: &redb::ReadTransaction, id: &[u8; 32]) -> Result<Option<Self>> {
         let blobs = txn.open_table(schema::BLOBS)?;
@@ -344,27 +375,60 @@ impl BlobReader {
             return Ok(None);
         };
         let layout = Layout::from_field(size, chunk);
+        let packed_at = if layout.packed_len() > 0 {
+            txn.open_table(schema::PACKED)?
+                .get(id)?
+                .ok_or_else(|| lacks_packed(id))?
+                .value()
+        } else {
+            0
+        };
+        Self::at_site(
+            txn,
+            BlobSite {
+                id: *id,
+                layout,
+                packed_at,
+            },
+        )
+        .map(Some)
+    }
+
+    /// A reader of the blob at `site` (from `site` of an earlier reader), without looking the
+    /// blob up again: what a read of its bytes finds missing, the blob has lost since (it was
+    /// deleted), and reading it is an error.
+    pub(super) fn at_site(txn: &redb::ReadTransaction, site: BlobSite) -> Result<Self> {
+        let BlobSite {
+            id,
+            layout,
+            packed_at,
+        } = site;
         let chunks = if layout.count() > 0 {
             Some(Arc::new(txn.open_table(schema::CHUNKS)?))
         } else {
             None
         };
         let packed = if layout.packed_len() > 0 {
-            let pos = txn
-                .open_table(schema::PACKED)?
-                .get(id)?
-                .ok_or_else(|| lacks_packed(id))?
-                .value();
-            Some((Arc::new(txn.open_table(schema::PACKS)?), pos))
+            Some((Arc::new(txn.open_table(schema::PACKS)?), packed_at))
         } else {
             None
         };
-        Ok(Some(Self {
+        Ok(Self {
             chunks,
             packed,
-            id: *id,
+            id,
             layout,
-        }))
+        })
+    }
+
+    /// Where this blob's bytes are (for `at_site`).
+    #[must_use]
+    pub fn site(&self) -> BlobSite {
+        BlobSite {
+            id: self.id,
+            layout: self.layout,
+            packed_at: self.packed.as_ref().map_or(0, |(_, at)| *at),
+        }
     }
 
     /// Total size in bytes.

@@ -30,7 +30,7 @@ pub use accounts::{
     token_hash, MemberInfo, OwnerInfo, OwnerUpdate, Quota, TokenCheck, TokenInfo, UserInfo,
 };
 pub use backup::FileSpace;
-pub use blobs::{BlobReader, Layout, Place, CHUNK_SIZE};
+pub use blobs::{BlobReader, BlobSite, Layout, Place, CHUNK_SIZE};
 pub use browse::VersionBrief;
 pub use modules::{parse_blake3, NewVersion, VersionLookup, ZipLookup};
 pub use packs::PACK_DATA;

@@ -5,7 +5,7 @@ use std::io::Read;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::records::{ModuleRecord, NamespaceRecord, TombstoneRecord, VersionRecord};
-use super::{blobs, decode, encode, schema, BlobReader, Error, Result, Store};
+use super::{blobs, decode, encode, schema, BlobReader, BlobSite, Error, Result, Store};
 use crate::gomod::zip::ZipSummary;
 
 /// A version about to be published: the validated zip and where its bytes are.
@@ -184,11 +184,11 @@ impl Store {
         version: &str,
         start: u64,
         want: usize,
-    ) -> Result<(VersionLookup, bytes::Bytes)> {
+    ) -> Result<(VersionLookup, bytes::Bytes, Option<BlobSite>)> {
         self.read(|txn| {
             let found = lookup(txn, owner, module, version)?;
             let VersionLookup::Found(rec) = &found else {
-                return Ok((found, bytes::Bytes::new()));
+                return Ok((found, bytes::Bytes::new(), None));
             };
             let id = parse_blake3(&rec.blake3)?;
             let reader = BlobReader::open(txn, &id)?.ok_or_else(|| {
@@ -210,7 +210,8 @@ impl Store {
                 out.extend_from_slice(&piece);
                 at += piece.len() as u64;
             }
-            Ok((found, out.freeze()))
+            let site = reader.site();
+            Ok((found, out.freeze(), Some(site)))
         })
     }
 
@@ -234,6 +235,28 @@ impl Store {
             Ok(Some(bytes::Bytes::copy_from_slice(
                 &reader.bytes_at(offset, max)?,
             )))
+        })
+    }
+
+    /// A copy of the bytes of the blob at `site` (from `zip_start`), gathered across stored
+    /// values in one short read transaction without looking the blob up again; `None` when
+    /// they are not all there any more (the blob was deleted since; see `BlobSite`).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn site_bytes(&self, site: BlobSite) -> Result<Option<bytes::Bytes>> {
+        self.read(|txn| {
+            let reader = BlobReader::at_site(txn, site)?;
+            let size = site.size();
+            let mut out = bytes::BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
+            while (out.len() as u64) < size {
+                match reader.bytes_at(out.len() as u64, usize::MAX) {
+                    Ok(piece) if !piece.is_empty() => out.extend_from_slice(&piece),
+                    Ok(_) | Err(Error::Corrupt(_)) => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(Some(out.freeze()))
         })
     }
 
