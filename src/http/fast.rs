@@ -493,10 +493,25 @@ impl AnswerCache {
         if head.site.size() > MAX_HEAD_READ {
             return None;
         }
-        match store.site_bytes(head.site) {
-            Ok(Some(bytes)) => Some((head, bytes)),
-            _ => None,
+        let bytes = store.site_bytes(head.site).ok()??;
+        // Offered to the zip shelf as a computed answer would be (it admits one in
+        // `ZIP_ADMISSION` when full): a small zip asked for often moves back into memory
+        // instead of being read from the store at every request. The bytes are an exact
+        // copy (`site_bytes`).
+        if bytes.len() <= MAX_ZIP_ENTRY {
+            let entry = Cached {
+                status: StatusCode::OK,
+                body: bytes.clone(),
+                lines: head.lines.clone(),
+                handler_end: head.handler_end,
+                download: head.download.clone(),
+            };
+            self.zips
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(path, generation, entry);
         }
+        Some((head, bytes))
     }
 
     /// As `write_hit`, for a zip whose head is kept: the head lines, then its bytes read from
@@ -1001,6 +1016,61 @@ mod tests {
             cache.head("/m/@v/v1.0.0.zip", 2).is_none(),
             "a write happened"
         );
+    }
+
+    /// A zip served by its head is read from where the store keeps it, and offered to the
+    /// zip shelf, so that the next request finds it in memory.
+    #[test]
+    fn a_zip_served_by_its_head_moves_onto_the_zip_shelf() {
+        use crate::gomod::zip::ZipSummary;
+        use crate::gomod::{ModulePath, Version};
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("t.redb")).unwrap();
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let summary = ZipSummary {
+            path: ModulePath::from_store_unchecked("example.com/m".into()),
+            version: Version::from_store_unchecked("v1.0.0".into()),
+            h1: "h1:zip".into(),
+            mod_bytes: b"module example.com/m\n".to_vec(),
+            mod_h1: "h1:mod".into(),
+            has_go_mod: true,
+            files: 1,
+        };
+        let new = crate::store::NewVersion {
+            owner: "acme",
+            summary: &summary,
+            blake3: *blake3::hash(&bytes).as_bytes(),
+            size: bytes.len() as u64,
+            uploader: "test",
+            time: 1_700_000_000,
+        };
+        store
+            .put_version(&new, &mut std::io::Cursor::new(bytes.clone()))
+            .unwrap();
+        let (_, _, site) = store
+            .zip_start("acme", "example.com/m", "v1.0.0", 0, 0)
+            .unwrap();
+        let path = "/example.com/m/@v/v1.0.0.zip";
+        let generation = store.generation();
+        let cache = AnswerCache::default();
+        let resp = zip_response(bytes.len(), 0);
+        cache.insert_head(path, generation, &resp, site.unwrap());
+        assert!(
+            look(&cache, path, generation).is_none(),
+            "not on the zip shelf yet"
+        );
+        let (head, read) = cache
+            .head_and_bytes(&store, path, generation, false)
+            .unwrap();
+        assert_eq!(read[..], bytes[..]);
+        assert_eq!(head.site.size(), bytes.len() as u64);
+        let kept = look(&cache, path, generation).expect("on the zip shelf now");
+        assert_eq!(
+            kept.headers()[header::CONTENT_LENGTH],
+            bytes.len().to_string().as_str()
+        );
+        let hits = cache.hits();
+        assert_eq!((hits[1], hits[2]), (("zips", 1), ("heads", 1)));
     }
 
     #[test]

@@ -558,11 +558,10 @@ fn zip_stream(
                     let next = offset + piece.len() as u64;
                     return Ok(Some((piece, (next, None))));
                 }
-                // Every other connection gets its turn before the next piece is read: a client
-                // that drains its socket as fast as it is filled would otherwise be sent its
-                // whole zip while the others wait (tokio's budget alone allows 128 writes),
-                // and the tail latency of concurrent downloads grows with their size.
-                tokio::task::yield_now().await;
+                // No yield between pieces: tried (every piece, every 4, 8, 16), it made the
+                // tail of the download mix 15-20x longer (a 50 MiB zip waited a full round of
+                // every other connection per piece) without shortening that of concurrent
+                // 10 MiB downloads measurably (BENCHMARKS.md, 2026-12-04).
                 let want = usize::try_from(end - offset)
                     .unwrap_or(usize::MAX)
                     .min(STREAM_STEP);
