@@ -73,6 +73,11 @@ if [ "$pinned" != "$installed" ]; then
 fi
 export GOSHELF_TEST_CHROMIUM=/usr/bin/chromium
 
+# --- Open files -----------------------------------------------------------------------------
+# Some tests hold hundreds of sockets at once (tests/edge_hostile.rs), and cargo runs the
+# tests as threads of one process: lift the soft limit (often 1,024) to the hard one.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 # --- Checks ---------------------------------------------------------------------------------
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings

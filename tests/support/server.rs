@@ -370,10 +370,18 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill9();
         if std::thread::panicking() {
+            // Only the tail: a CI log keeps the last lines of a run, and a busy server's whole
+            // log would push the panic message above out of it.
+            const TAIL: usize = 30;
+            let log = self.stderr_log();
+            let lines: Vec<&str> = log.lines().collect();
+            let skipped = lines.len().saturating_sub(TAIL);
             eprintln!(
-                "--- goshelf stderr ({}) ---\n{}",
+                "--- goshelf stderr ({}), last {} of {} lines ---\n{}\n--- end of goshelf stderr; the test's panic message is above it ---",
                 self.url,
-                self.stderr_log()
+                lines.len() - skipped,
+                lines.len(),
+                lines[skipped..].join("\n")
             );
         }
     }
