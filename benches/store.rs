@@ -106,7 +106,7 @@ fn fixture() -> Fixture {
         "acme",
         &module_zip("example.com/fifty", "v1.0.0", large(), 8),
     );
-    let state = AppState::new(store, config);
+    let state = AppState::new(store, config).unwrap();
     Fixture { _dir: dir, state }
 }
 

@@ -105,7 +105,7 @@ fn module_page(c: &mut Criterion) {
             &module_zip("example.com/widget", &format!("v1.{i}.0"), text),
         );
     }
-    let state = AppState::new(store, config);
+    let state = AppState::new(store, config).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -53,9 +53,31 @@ pub enum Command {
     /// Manage namespaces (owners): list, set-visibility, set-quota.
     #[command(subcommand)]
     Owner(accounts::OwnerCommand),
+    /// The shelf's checksum database: `key` prints the GOSUMDB value for clients.
+    #[command(subcommand)]
+    Sumdb(SumdbCommand),
     /// The local CA of `serve --tls-self-signed`.
     #[command(subcommand)]
     Ca(CaCommand),
+}
+
+/// `goshelf sumdb ...`.
+#[derive(Debug, Subcommand)]
+pub enum SumdbCommand {
+    /// Print `GOSUMDB=<verifier key>` for clients: from a running server (--server, no token
+    /// needed: the key is public) or a database file (--db).
+    Key(SumdbKeyArgs),
+}
+
+/// `goshelf sumdb key`.
+#[derive(Debug, clap::Args)]
+pub struct SumdbKeyArgs {
+    /// A running goshelf, e.g. http://nas:8080.
+    #[arg(long, env = "GOSHELF_SERVER")]
+    pub server: Option<String>,
+    /// The database file, used when --server is not given (the server must be stopped).
+    #[arg(long, env = "GOSHELF_DB", value_name = "FILE", default_value = crate::config::DEFAULT_DB)]
+    pub db: PathBuf,
 }
 
 /// `goshelf ca ...`.
@@ -276,7 +298,48 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(cmd) => accounts::org(cmd),
         Command::Owner(cmd) => accounts::owner(cmd),
         Command::Ca(CaCommand::Export(args)) => ca_export(&args),
+        Command::Sumdb(SumdbCommand::Key(args)) => sumdb_key(&args),
     }
+}
+
+fn sumdb_key(args: &SumdbKeyArgs) -> anyhow::Result<()> {
+    let vkey = match &args.server {
+        Some(server) => {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .tls_config(crate::client::tls_config()?)
+                .build()
+                .into();
+            let url = format!("{}/sumdb-key", server.trim_end_matches('/'));
+            let mut resp = agent
+                .get(&url)
+                .call()
+                .with_context(|| format!("fetching {url}"))?;
+            let status = resp.status().as_u16();
+            let body = resp.body_mut().read_to_string()?;
+            if status != 200 {
+                anyhow::bail!(
+                    "{url}: {status}: {}",
+                    body.lines().next().unwrap_or("").trim()
+                );
+            }
+            body.trim().to_owned()
+        }
+        None => {
+            let store = open_existing(&args.db)?;
+            let id = store.sumdb_identity()?.with_context(|| {
+                format!(
+                    "{} has no checksum database yet: `goshelf serve` makes it at its first start",
+                    args.db.display()
+                )
+            })?;
+            crate::sumdb::note::Signer::parse(&id.skey)
+                .map_err(|e| anyhow::anyhow!("the checksum database key is damaged: {e}"))?
+                .vkey()
+        }
+    };
+    println!("GOSUMDB={vkey}");
+    Ok(())
 }
 
 fn config_check(args: &ServeArgs) -> anyhow::Result<()> {
@@ -319,7 +382,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         redirect_http: config.redirect_http,
         tls,
     };
-    let state = AppState::new(store, config.clone());
+    let (state, log) =
+        AppState::with_log(store, config.clone()).context("opening the checksum database")?;
+    announce_log(&state, &log);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -373,6 +438,34 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped; database closed");
     Ok(())
+}
+
+/// The start-up lines about the checksum database: its GOSUMDB value, what was logged now,
+/// and the versions served unlogged because another content holds their record.
+fn announce_log(state: &AppState, log: &store::sumdb::LogOpened) {
+    let name = state.sumdb.name();
+    if log.created {
+        tracing::info!(
+            "made the checksum database {name} (its name and key are in the database file)"
+        );
+    }
+    if log.appended > 0 {
+        tracing::info!(
+            "logged {} existing versions in the checksum database",
+            log.appended
+        );
+    }
+    for (owner, module, version, h1) in &log.conflicts {
+        tracing::warn!(
+            "{owner}: {module}@{version} is served but not logged: the checksum database \
+             holds {h1} for it (clients verifying with it must set GONOSUMDB={module})"
+        );
+    }
+    tracing::info!(
+        records = log.size,
+        "checksum database {name}: clients set GOSUMDB={}",
+        state.sumdb.vkey()
+    );
 }
 
 /// Compacts the file at a graceful stop when holes left by redb's growth make it much longer

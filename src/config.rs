@@ -263,6 +263,23 @@ settings! {
         secret: false, path: false,
         show: |c| c.compact_on_stop.to_string(),
     }
+    SumdbName {
+        name: "sumdb_name", flag: Flag::Value("NAME"),
+        default: "<hostname>/sumdb/<8 hex chosen at first start>",
+        help: "Name of the shelf's checksum database, used only when the log is made (first \
+               start); a log keeps its name and key forever, since clients remember them \
+               (`goshelf sumdb key` prints the GOSUMDB value).",
+        secret: false, path: false,
+        show: |c| c.sumdb_name.clone().unwrap_or_else(|| "(the log's)".into()),
+    }
+    SumdbReaders {
+        name: "sumdb_readers", flag: Flag::Value("WHO"), default: "anyone",
+        help: "`anyone`: versions of public namespaces are logged and anyone may read the log; \
+               `signed-in`: every namespace is logged and only clients with a token may read \
+               it (they need HTTPS, the go command sends credentials over HTTPS only).",
+        secret: false, path: false,
+        show: |c| c.sumdb_readers.as_str().to_owned(),
+    }
     FastPath {
         name: "fast_path", flag: Flag::Switch, default: "true",
         help: "Answer anonymous GOPROXY reads with goshelf's own HTTP/1.1 reader (the go \
@@ -559,6 +576,10 @@ pub struct Config {
     pub compact_on_stop: bool,
     /// Anonymous GOPROXY reads are answered by `http::conn`, not hyper.
     pub fast_path: bool,
+    /// The checksum database's name for a log made now; `None`: the default.
+    pub sumdb_name: Option<String>,
+    /// Which namespaces are logged and who may read the log.
+    pub sumdb_readers: crate::store::sumdb::Readers,
 }
 
 impl std::fmt::Debug for Config {
@@ -766,6 +787,21 @@ impl RawConfig {
             upload_concurrency: count(Key::UploadConcurrency, cores(), 1, 1024)?,
             compact_on_stop: resolve_bool(Key::CompactOnStop, self.get(Key::CompactOnStop), true)?,
             fast_path: resolve_bool(Key::FastPath, self.get(Key::FastPath), true)?,
+            sumdb_name: match self.get(Key::SumdbName) {
+                None => None,
+                Some(n) => {
+                    crate::sumdb::note::check_go_sumdb_name(n).map_err(|e| {
+                        invalid(Key::SumdbName, n, &format!("is not a usable name: {e}"))
+                    })?;
+                    Some(n.to_owned())
+                }
+            },
+            sumdb_readers: match self.get(Key::SumdbReaders) {
+                None => crate::store::sumdb::Readers::Anyone,
+                Some(w) => crate::store::sumdb::Readers::parse(w.trim()).ok_or_else(|| {
+                    invalid(Key::SumdbReaders, w, "is not `anyone` or `signed-in`")
+                })?,
+            },
         })
     }
 

@@ -13,5 +13,6 @@ pub mod http;
 pub mod logging;
 pub mod publish;
 pub mod store;
+pub mod sumdb;
 pub mod tls;
 pub mod web;

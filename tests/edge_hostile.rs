@@ -1165,7 +1165,10 @@ mod mix {
         // the tests running beside this one hold: a soft limit of 1,024 would make connects
         // fail here, not in the server. Raise it to the hard limit, as the server does.
         let fds = goshelf::http::edge::raise_open_file_limit(4096);
-        assert!(fds >= 1024, "the mix needs about 1,000 open files; the limit allows {fds}");
+        assert!(
+            fds >= 1024,
+            "the mix needs about 1,000 open files; the limit allows {fds}"
+        );
         let t0 = Instant::now();
         let header = HEADER_TIMEOUT.to_string();
         let send = SEND_TIMEOUT.to_string();

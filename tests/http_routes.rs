@@ -31,7 +31,7 @@ impl Harness {
         let config = raw.resolve().unwrap();
         let store = Store::open(&config.db).unwrap();
         assert!(store.bootstrap_admin(TOKEN, 0).unwrap());
-        let state = AppState::new(store, config);
+        let state = AppState::new(store, config).unwrap();
         Self { _dir: dir, state }
     }
 

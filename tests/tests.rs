@@ -20,6 +20,7 @@ mod private_modules;
 mod publish_cli;
 mod server_process;
 mod store_model;
+mod sumdb;
 mod support;
 mod tls;
 mod web_pages;

@@ -29,7 +29,7 @@ impl Harness {
         assert!(store.bootstrap_admin(TOKEN, 0).unwrap());
         Self {
             _dir: dir,
-            state: AppState::new(store, config),
+            state: AppState::new(store, config).unwrap(),
         }
     }
 

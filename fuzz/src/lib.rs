@@ -210,7 +210,7 @@ pub fn goproxy_request(data: &[u8]) {
                 "routed a version that cannot be escaped: {version:?}"
             );
         }
-        Ok(ProxyRequest::Sumdb) | Err(_) => {}
+        Ok(ProxyRequest::Sumdb { .. }) | Err(_) => {}
     }
     for input in [range, tail] {
         if let Ok(Some(r)) = goproxy::parse_range(input, size) {

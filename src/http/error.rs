@@ -134,6 +134,7 @@ impl From<store::Error> for ApiError {
         match err {
             store::Error::VersionExists { .. }
             | store::Error::TombstoneMismatch { .. }
+            | store::Error::LogConflict { .. }
             | store::Error::UserExists { .. }
             | store::Error::NameTaken { .. }
             | store::Error::OwnerExists { .. }

@@ -50,8 +50,10 @@ pub enum ProxyRequest {
         module: String,
         version: String,
     },
-    /// `sumdb/<name>/...`: we proxy no checksum database (spec.md §1.2), so always 404.
-    Sumdb,
+    /// `sumdb/<rest>`: the shelf's own checksum database (`http::sumdb`).
+    Sumdb {
+        rest: String,
+    },
 }
 
 /// Parses the part of a request path after the GOPROXY base: percent-decode once, then split
@@ -61,8 +63,10 @@ pub enum ProxyRequest {
 /// A one-line reason for a 404: the path is not a module request, or its escapes are malformed.
 pub fn parse_request(tail: &str) -> Result<ProxyRequest, String> {
     let decoded = percent_decode(tail).ok_or("malformed percent-encoding in path")?;
-    if decoded.starts_with("sumdb/") {
-        return Ok(ProxyRequest::Sumdb);
+    if let Some(rest) = decoded.strip_prefix("sumdb/") {
+        return Ok(ProxyRequest::Sumdb {
+            rest: rest.to_owned(),
+        });
     }
     if let Some(escaped) = decoded.strip_suffix("/@latest") {
         return Ok(ProxyRequest::Latest {
@@ -184,6 +188,11 @@ pub async fn handle(
     let req = parse_request(&tail).map_err(ApiError::not_found)?;
     // Credentials, when sent, must be right (401), whatever the namespace.
     let viewer = super::authenticate_optional(&state, &headers, conn.map(|c| c.peer)).await?;
+    if let ProxyRequest::Sumdb { rest } = &req {
+        // One log for the whole shelf: it answers the same under every owner's base,
+        // existing or not, so the probe tells nothing about namespaces.
+        return super::sumdb::handle(&state, rest, viewer.as_ref());
+    }
     let Some(owner) = crate::auth::normalize_owner(&owner) else {
         return Err(hidden(&req));
     };
@@ -193,9 +202,7 @@ pub async fn handle(
     }
     let head = method == Method::HEAD;
     match req {
-        ProxyRequest::Sumdb => Err(ApiError::not_found(
-            "this proxy serves no checksum database",
-        )),
+        ProxyRequest::Sumdb { rest } => super::sumdb::handle(&state, &rest, viewer.as_ref()),
         ProxyRequest::List { module } => list(state, owner, module).await,
         ProxyRequest::Latest { module } => latest(state, owner, module).await,
         ProxyRequest::Info { module, version } => info(state, owner, module, version, public).await,
@@ -220,7 +227,7 @@ pub async fn handle(
 /// namespace (not even from the `sumdb` probe).
 fn hidden(req: &ProxyRequest) -> ApiError {
     match req {
-        ProxyRequest::Sumdb => ApiError::not_found("this proxy serves no checksum database"),
+        ProxyRequest::Sumdb { .. } => ApiError::not_found("not found"),
         ProxyRequest::List { module }
         | ProxyRequest::Latest { module }
         | ProxyRequest::Info { module, .. }
@@ -627,7 +634,9 @@ mod tests {
         );
         assert_eq!(
             parse_request("sumdb/sum.golang.org/supported"),
-            Ok(ProxyRequest::Sumdb)
+            Ok(ProxyRequest::Sumdb {
+                rest: "sum.golang.org/supported".into()
+            })
         );
     }
 

@@ -15,6 +15,7 @@ pub mod goproxy;
 pub mod io;
 pub mod metrics;
 pub mod pool;
+pub mod sumdb;
 pub mod tls;
 pub mod ui;
 pub mod upload;
@@ -22,7 +23,7 @@ pub mod upload;
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 
-use http::{header, HeaderValue, Method};
+use http::{header, HeaderMap, HeaderValue, Method};
 use warp::path::Tail;
 use warp::Filter;
 
@@ -53,26 +54,48 @@ pub struct AppState {
     pub checks: Arc<pool::WorkPool>,
     /// The HTTPS listener's port, once bound (sign-in over plain HTTP is sent there).
     pub https_port: Arc<OnceLock<u16>>,
+    /// The shelf's checksum database.
+    pub sumdb: Arc<sumdb::SumdbLog>,
 }
 
 impl AppState {
-    /// State for a store and a configuration, with fresh counters.
-    #[must_use]
-    pub fn new(store: Store, config: Config) -> Self {
+    /// State for a store and a configuration, with fresh counters. Opens the checksum
+    /// database's log, making it at the first start (`Store::sumdb_open`).
+    ///
+    /// # Errors
+    /// From opening the log: a configured name other than the log's, storage errors.
+    pub fn new(store: Store, config: Config) -> Result<Self, crate::store::Error> {
+        Ok(Self::with_log(store, config)?.0)
+    }
+
+    /// `new`, also returning what opening the log did (for the start-up banner).
+    ///
+    /// # Errors
+    /// As for `new`.
+    pub fn with_log(
+        store: Store,
+        config: Config,
+    ) -> Result<(Self, crate::store::sumdb::LogOpened), crate::store::Error> {
+        let (log, opened) =
+            sumdb::SumdbLog::open(&store, config.sumdb_name.as_deref(), config.sumdb_readers)?;
         let auth = authn::AuthState::new(config.auth_failures_per_minute);
         let uploads = pool::WorkPool::new("goshelf-upload", config.upload_concurrency);
         let checks = pool::WorkPool::new("goshelf-auth", crate::config::cores());
-        Self {
-            store: Arc::new(store),
-            config: Arc::new(config),
-            metrics: Arc::new(metrics::Metrics::default()),
-            auth: Arc::new(auth),
-            ui: Arc::new(ui::UiState::default()),
-            answers: Arc::new(fast::AnswerCache::default()),
-            uploads: Arc::new(uploads),
-            checks: Arc::new(checks),
-            https_port: Arc::new(OnceLock::new()),
-        }
+        Ok((
+            Self {
+                store: Arc::new(store),
+                config: Arc::new(config),
+                metrics: Arc::new(metrics::Metrics::default()),
+                auth: Arc::new(auth),
+                ui: Arc::new(ui::UiState::default()),
+                answers: Arc::new(fast::AnswerCache::default()),
+                uploads: Arc::new(uploads),
+                checks: Arc::new(checks),
+                https_port: Arc::new(OnceLock::new()),
+                sumdb: Arc::new(log),
+            },
+            opened,
+        ))
     }
 }
 
@@ -110,6 +133,19 @@ impl warp::Reply for Answer {
         resp = warp::reply::Response::from_parts(parts, body);
         resp
     }
+}
+
+/// `/sumdb/<rest>`: the checksum database at its fixed root.
+async fn sumdb_root(
+    state: AppState,
+    rest: String,
+    headers: HeaderMap,
+    peer: Option<Peer>,
+) -> Result<Response, ApiError> {
+    let viewer = authenticate_optional(&state, &headers, peer).await?;
+    let rest = goproxy::percent_decode(&rest)
+        .ok_or_else(|| ApiError::bad_request("malformed percent-encoding in path"))?;
+    sumdb::handle(&state, &rest, viewer.as_ref())
 }
 
 fn answer(r: Result<Response, ApiError>) -> Answer {
@@ -263,6 +299,34 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
         .and(with_state(state.clone()))
         .then(|state| async move { answer(tls::ca_pem(state).await) });
 
+    // The checksum database at a fixed root, for `GOSUMDB="<vkey> <url>"` (the name may
+    // hold slashes, so the tail is matched by `sumdb::handle`).
+    let sumdb_root = warp::path("sumdb")
+        .and(warp::path::tail())
+        .and(get_or_head)
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .and(peer())
+        .then(|tail: Tail, state: AppState, headers, peer| async move {
+            let rest = tail.as_str().to_owned();
+            answer(sumdb_root(state, rest, headers, peer).await)
+        });
+
+    // The verifier key alone (`goshelf sumdb key --server`): public, like the home page.
+    let sumdb_key = warp::path!("sumdb-key")
+        .and(get_or_head)
+        .and(with_state(state.clone()))
+        .map(|state: AppState| {
+            let mut r = Response::new(format!("{}\n", state.sumdb.vkey()).into());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            Answer(r)
+        });
+
     let healthz = warp::path!("healthz").and(get_or_head).map(|| {
         let mut r = Response::new("ok\n".into());
         r.headers_mut().insert(
@@ -291,6 +355,10 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
         .or(healthz.boxed())
         .unify()
         .or(ca_pem.boxed())
+        .unify()
+        .or(sumdb_root.boxed())
+        .unify()
+        .or(sumdb_key.boxed())
         .unify()
         .or(ui::routes(state.clone()))
         .unify()

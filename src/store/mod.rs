@@ -16,6 +16,7 @@ mod modules;
 mod packs;
 pub mod records;
 pub mod schema;
+pub mod sumdb;
 mod tls;
 mod verify;
 mod writeback;
@@ -56,6 +57,22 @@ pub enum Error {
         version: String,
         h1: String,
     },
+    /// The checksum database holds other hashes for this module version.
+    #[error(
+        "{module}@{version} is recorded in this shelf's checksum database with {h1}, and this \
+         upload's content differs; records are permanent, so publish a new version instead"
+    )]
+    LogConflict {
+        module: String,
+        version: String,
+        h1: String,
+    },
+    /// The configured checksum database name is not the log's.
+    #[error(
+        "the checksum database in this file is named {stored}, not {configured}: a log keeps \
+         its name (clients remember its key); set sumdb_name = \"{stored}\" or remove the setting"
+    )]
+    LogName { stored: String, configured: String },
     /// A user of that name exists.
     #[error("user {name} already exists")]
     UserExists { name: String },
@@ -310,6 +327,10 @@ impl Store {
                 txn.open_table(schema::MEMBERS)?;
                 txn.open_table(schema::TLS)?;
                 txn.open_table(schema::ZIP_FACTS)?;
+                txn.open_table(sumdb::SUMDB_RECORDS)?;
+                txn.open_table(sumdb::SUMDB_INDEX)?;
+                txn.open_table(sumdb::SUMDB_HASHES)?;
+                txn.open_table(sumdb::SUMDB_META)?;
             }
             self.commit_txn(txn)?;
             Ok(())

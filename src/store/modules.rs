@@ -377,6 +377,30 @@ pub(super) fn apply_version(
             Err(e) => return Err(failed(e)),
         }
     }
+    // The checksum database: a path@version logged with other hashes is refused (records
+    // are forever); a new one is appended in this same transaction, so the version is
+    // stored and logged together or not at all.
+    let ns_now = ns
+        .clone()
+        .unwrap_or_else(|| NamespaceRecord::new(new.time, crate::auth::Kind::Org));
+    match super::sumdb::log_version(
+        txn,
+        &ns_now,
+        module,
+        version,
+        &new.summary.h1,
+        &new.summary.mod_h1,
+    ) {
+        Ok(Some(super::sumdb::Logged::Conflict(text))) => {
+            return Err(ApplyError::Refused(Error::LogConflict {
+                module: module.to_owned(),
+                version: version.to_owned(),
+                h1: super::sumdb::record_zip_h1(&text).to_owned(),
+            }));
+        }
+        Ok(_) => {}
+        Err(e) => return Err(failed(e)),
+    }
     // From here on the transaction is written to: any error aborts it.
     (|| -> Result<()> {
         if tomb.is_some() {

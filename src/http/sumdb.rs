@@ -1,0 +1,330 @@
+//! The shelf's own checksum database over HTTP (checksum-db.md §2): `supported`, `latest`,
+//! `lookup/<path>@<version>`, hash tiles and data tiles, under every GOPROXY base
+//! (`/api/packages/{owner}/go/sumdb/<name>/...`) and at the fixed root `/sumdb/<name>/...`
+//! (for `GOSUMDB="<vkey> <url>"`).
+//!
+//! Everything answered is derived from the stored log (`store::sumdb`), which only grows:
+//! hash tiles are slices of the stored hashes, data tiles the record texts, and the tree
+//! note of a size is signed again when needed (Ed25519 is deterministic, so always the same
+//! bytes; the newest is kept in memory).
+//!
+//! A lookup that misses gets the same answer whatever the reason (unknown, private, never
+//! logged), apart from the echoed path: nothing tells which private modules exist.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+
+use super::body::Response;
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::Principal;
+use crate::gomod::path as modpath;
+use crate::store::sumdb::{LogOpened, Readers};
+use crate::store::{self, Store};
+use crate::sumdb::{self as log, note::Signer, Tile};
+
+/// The log as the server uses it: its name, its signer and the newest signed note.
+pub struct SumdbLog {
+    name: String,
+    signer: Signer,
+    vkey: String,
+    readers: Readers,
+    /// The newest tree note signed: (size, note bytes).
+    note: Mutex<Option<(u64, Bytes)>>,
+}
+
+impl std::fmt::Debug for SumdbLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SumdbLog")
+            .field("name", &self.name)
+            .field("readers", &self.readers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SumdbLog {
+    /// Opens (or makes, at the first start) the log of `store` (`Store::sumdb_open`).
+    ///
+    /// # Errors
+    /// A configured name other than the log's; a damaged key; storage errors.
+    pub fn open(
+        store: &Store,
+        name: Option<&str>,
+        readers: Readers,
+    ) -> Result<(Self, LogOpened), store::Error> {
+        let seed: [u8; 32] = rand::random();
+        let opened = store.sumdb_open(name, &default_name(seed), seed, readers)?;
+        let signer = Signer::parse(&opened.identity.skey)
+            .map_err(|e| store::Error::Corrupt(format!("checksum database key: {e}")))?;
+        let log = Self {
+            name: opened.identity.name.clone(),
+            vkey: signer.vkey(),
+            signer,
+            readers,
+            note: Mutex::new(None),
+        };
+        Ok((log, opened))
+    }
+
+    /// The log's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The verifier key: the value of `GOSUMDB` (with the URL of the fixed root after it,
+    /// when the client cannot find the log through its GOPROXY).
+    #[must_use]
+    pub fn vkey(&self) -> &str {
+        &self.vkey
+    }
+
+    /// Who may read the log.
+    #[must_use]
+    pub fn readers(&self) -> Readers {
+        self.readers
+    }
+
+    /// The signed note of the tree of the first `size` records.
+    ///
+    /// # Errors
+    /// Storage errors; a tree note that cannot be signed (never, for a valid key).
+    pub fn note(&self, store: &Store, size: u64) -> Result<Bytes, ApiError> {
+        if let Some((n, note)) = &*self.note.lock().unwrap_or_else(PoisonError::into_inner) {
+            if *n == size {
+                return Ok(note.clone());
+            }
+        }
+        let hash = store.sumdb_tree_hash(size)?;
+        let text = log::format_tree(&log::Tree { n: size, hash });
+        let signed = log::sign(&text, &[&self.signer])
+            .map_err(|e| ApiError::internal("signing the checksum database tree", &e))?;
+        let note = Bytes::from(signed);
+        let mut slot = self.note.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_none_or(|(n, _)| *n < size) {
+            *slot = Some((size, note.clone()));
+        }
+        Ok(note)
+    }
+}
+
+/// `<hostname>/sumdb/<8 hex>`: the hostname alone would repeat across machines (every
+/// Raspberry Pi is `raspberrypi`), and a client remembers a name's key forever.
+#[must_use]
+pub fn default_name(seed: [u8; 32]) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .collect();
+    let host = host.trim_matches(['.', '-']);
+    let host = if host.is_empty() { "goshelf" } else { host };
+    let tag = blake3::hash(&seed);
+    format!("{host}/sumdb/{}", hex::encode(&tag.as_bytes()[..4]))
+}
+
+/// Answers `rest`, the part of the path after `sumdb/` (already percent-decoded once for a
+/// GOPROXY base, raw for the root).
+///
+/// # Errors
+/// The one-line answers: 404 for another database or a missing lookup or tile, 400 for bad
+/// syntax, 401 without credentials when only signed-in clients may read the log.
+pub fn handle(
+    state: &AppState,
+    rest: &str,
+    viewer: Option<&Principal>,
+) -> Result<Response, ApiError> {
+    let log = &state.sumdb;
+    let Some(what) = rest
+        .strip_prefix(log.name())
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return Err(ApiError::not_found(format!(
+            "this shelf serves only the checksum database {}",
+            log.name()
+        )));
+    };
+    if log.readers() == Readers::SignedIn && viewer.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this checksum database is read with a token (sumdb_readers = signed-in)",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"goshelf\""),
+        ));
+    }
+    let shared = log.readers() == Readers::Anyone;
+    let store = &state.store;
+    if what == "supported" {
+        return Ok(answer(Bytes::new(), TEXT, "public, max-age=86400", shared));
+    }
+    if what == "latest" {
+        let size = store.sumdb_size()?;
+        return Ok(answer(log.note(store, size)?, TEXT, "no-cache", shared));
+    }
+    if let Some(target) = what.strip_prefix("lookup/") {
+        return lookup(state, target, shared);
+    }
+    if what.starts_with("tile/") {
+        return tile(state, what, shared);
+    }
+    Err(ApiError::not_found(format!(
+        "not a checksum database request: {what}"
+    )))
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const BINARY: &str = "application/octet-stream";
+
+fn answer(body: Bytes, content_type: &'static str, cache: &'static str, shared: bool) -> Response {
+    let mut resp = Response::new(body.into());
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let cache = if shared {
+        HeaderValue::from_static(cache)
+    } else {
+        HeaderValue::from_str(&format!(
+            "private, {}",
+            cache.trim_start_matches("public, ")
+        ))
+        .unwrap_or(HeaderValue::from_static("private"))
+    };
+    h.insert(header::CACHE_CONTROL, cache);
+    resp
+}
+
+/// The lookup syntax of the reference server: `<path>@v<major>.<minor>.<patch>[-...][+incompatible]`.
+fn lookup_syntax(target: &str) -> Option<(&str, &str)> {
+    let (path, version) = target.rsplit_once('@')?;
+    if path.is_empty() || path.contains('@') {
+        return None;
+    }
+    let v = version.strip_prefix('v')?;
+    let v = v.strip_suffix("+incompatible").unwrap_or(v);
+    let (core, pre) = match v.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (v, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if parts.len() != 3 || !parts.iter().all(|p| digits(p)) {
+        return None;
+    }
+    if pre.is_some_and(|p| p.contains('@')) {
+        return None;
+    }
+    Some((path, version))
+}
+
+fn not_logged(path: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "{path}: not in this checksum database; for a private module set GONOSUMDB={path}"
+    ))
+}
+
+fn lookup(state: &AppState, target: &str, shared: bool) -> Result<Response, ApiError> {
+    let (escaped_path, escaped_version) = lookup_syntax(target)
+        .ok_or_else(|| ApiError::bad_request(format!("malformed lookup: {target}")))?;
+    let path = modpath::unescape_path(escaped_path)
+        .map_err(|e| ApiError::bad_request(format!("malformed lookup: {e}")))?;
+    let version = modpath::unescape_version(escaped_version)
+        .map_err(|e| ApiError::bad_request(format!("malformed lookup: {e}")))?;
+    let (size, found) = state.store.sumdb_lookup(path.as_str(), &version)?;
+    let Some((id, text)) = found else {
+        return Err(not_logged(path.as_str()));
+    };
+    let note = state.sumdb.note(&state.store, size)?;
+    let mut body = Vec::with_capacity(24 + text.len() + note.len());
+    body.extend_from_slice(format!("{id}\n").as_bytes());
+    body.extend_from_slice(&text);
+    body.push(b'\n');
+    body.extend_from_slice(&note);
+    Ok(answer(
+        Bytes::from(body),
+        TEXT,
+        "public, max-age=60",
+        shared,
+    ))
+}
+
+fn tile(state: &AppState, path: &str, shared: bool) -> Result<Response, ApiError> {
+    let t: Tile = log::parse_tile_path(path)
+        .map_err(|e| ApiError::bad_request(format!("malformed tile path: {e}")))?;
+    let size = state.store.sumdb_size()?;
+    if !log::tile_exists(&t, size) {
+        return Err(ApiError::not_found(format!(
+            "{path}: no such tile in a log of {size} records"
+        )));
+    }
+    // Any width of a tile is a prefix of stored hashes that never change: immutable.
+    let cache = "public, max-age=31536000, immutable";
+    if t.is_data() {
+        let first = t.n << t.h;
+        let records = state.store.sumdb_records(first, u64::from(t.w))?;
+        if records.len() != t.w as usize {
+            return Err(ApiError::internal(
+                "reading a data tile",
+                &format!("{} records of {} in {path}", records.len(), t.w),
+            ));
+        }
+        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        return Ok(answer(
+            Bytes::from(log::format_data_tile(&refs)),
+            TEXT,
+            cache,
+            shared,
+        ));
+    }
+    let store = Arc::clone(&state.store);
+    let mut read = |idx: &[u64]| -> Result<Vec<log::Hash>, log::Error> {
+        store
+            .sumdb_hashes(idx)
+            .map_err(|e| log::Error::External(e.to_string()))
+    };
+    let data = log::read_tile_data(&t, &mut read)
+        .map_err(|e| ApiError::internal("reading a hash tile", &e))?;
+    Ok(answer(Bytes::from(data), BINARY, cache, shared))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_syntax_is_the_reference_servers() {
+        assert_eq!(
+            lookup_syntax("example.com/m@v1.2.3"),
+            Some(("example.com/m", "v1.2.3"))
+        );
+        assert!(lookup_syntax("example.com/m@v1.2.3-pre.1+incompatible").is_some());
+        assert!(lookup_syntax("example.com/!m@v0.0.0-20200101000000-abcdefabcdef").is_some());
+        for bad in [
+            "example.com/m",
+            "@v1.2.3",
+            "example.com/m@1.2.3",
+            "example.com/m@v1.2",
+            "example.com/m@v1.2.x",
+            "example.com/m@latest",
+            "a@b@v1.2.3",
+        ] {
+            assert_eq!(lookup_syntax(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_default_name_is_a_usable_sumdb_name_and_differs_per_seed() {
+        let a = default_name([1; 32]);
+        let b = default_name([2; 32]);
+        assert_ne!(a, b);
+        assert!(a.contains("/sumdb/"), "{a}");
+        log::check_go_sumdb_name(&a).unwrap();
+        log::check_go_sumdb_name(&b).unwrap();
+    }
+}

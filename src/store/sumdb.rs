@@ -1,0 +1,506 @@
+//! The checksum database's log in the file: records, the index by `path@version`, the
+//! stored hashes of the tree, and the log's name and signing key (`crate::sumdb` is the pure
+//! algorithm; this is only where its bytes live).
+//!
+//! A record is appended in the same write transaction as the version it logs
+//! (`apply_version`), so a `201` means stored and logged, and a crash leaves both or neither.
+//! Nothing here ever removes or rewrites a record, a hash or the size: the log only grows.
+//! Tree notes are not stored: Ed25519 is deterministic, so the note of a size is signed again
+//! from the stored hashes whenever it is needed, always the same bytes.
+
+use redb::{ReadableTable, TableDefinition};
+
+use super::records::{NamespaceRecord, VersionRecord};
+use super::{decode, schema, Error, Result, Store};
+use crate::sumdb::tlog::{self, Hash};
+use crate::sumdb::Error as SumdbError;
+
+/// Record id → record text (the go.sum lines of one module version).
+pub const SUMDB_RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("sumdb_records");
+/// `path@version` → record id.
+pub const SUMDB_INDEX: TableDefinition<&str, u64> = TableDefinition::new("sumdb_index");
+/// Stored hash index (x/mod `StoredHashIndex`) → hash.
+pub const SUMDB_HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("sumdb_hashes");
+/// `name`, `skey` (the signer key, secret), `readers` (`anyone` or `signed-in`), `size`
+/// (u64 big-endian: records in the log).
+pub const SUMDB_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sumdb_meta");
+
+const META_NAME: &str = "name";
+const META_SKEY: &str = "skey";
+const META_READERS: &str = "readers";
+const META_SIZE: &str = "size";
+
+/// Which namespaces are logged, and who may read the log (setting `sumdb_readers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readers {
+    /// Public namespaces are logged; anyone may read the log.
+    Anyone,
+    /// Every namespace is logged; only signed-in clients may read the log.
+    SignedIn,
+}
+
+impl Readers {
+    /// The setting's value.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Readers::Anyone => "anyone",
+            Readers::SignedIn => "signed-in",
+        }
+    }
+
+    /// Parses the setting's value.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "anyone" => Some(Readers::Anyone),
+            "signed-in" => Some(Readers::SignedIn),
+            _ => None,
+        }
+    }
+
+    /// Whether versions of a namespace of this visibility are logged.
+    #[must_use]
+    pub fn logs(self, ns: &NamespaceRecord) -> bool {
+        self == Readers::SignedIn || ns.visibility() == crate::auth::Visibility::Public
+    }
+}
+
+/// The log's identity as kept in the file.
+#[derive(Debug, Clone)]
+pub struct LogIdentity {
+    pub name: String,
+    /// `PRIVATE+KEY+...`: the signer key. Secret.
+    pub skey: String,
+    pub readers: Readers,
+}
+
+/// What opening the log did.
+#[derive(Debug, Clone)]
+pub struct LogOpened {
+    pub identity: LogIdentity,
+    /// Whether the log was made now.
+    pub created: bool,
+    /// Versions appended now (existing versions of logged namespaces, at the first start or
+    /// after `sumdb_readers` widened).
+    pub appended: u64,
+    /// Versions served but not logged because the log holds other hashes for their
+    /// `path@version`: `(owner, module, version, recorded h1)`.
+    pub conflicts: Vec<(String, String, String, String)>,
+    /// Records in the log.
+    pub size: u64,
+}
+
+/// A record in the log: its id and text.
+pub type LogRecord = (u64, Vec<u8>);
+
+/// The outcome of logging one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logged {
+    /// Appended as record `id`.
+    New(u64),
+    /// The log holds exactly this record already (same path, version and hashes).
+    Same(u64),
+    /// The log holds other hashes for this `path@version`: its record text.
+    Conflict(String),
+}
+
+/// The record text of one module version: its two go.sum lines.
+#[must_use]
+pub fn record_text(module: &str, version: &str, h1: &str, mod_h1: &str) -> String {
+    format!("{module} {version} {h1}\n{module} {version}/go.mod {mod_h1}\n")
+}
+
+/// The `h1:` hash of the zip in a record text (its first line's third field).
+#[must_use]
+pub fn record_zip_h1(text: &str) -> &str {
+    text.lines()
+        .next()
+        .and_then(|l| l.split(' ').nth(2))
+        .unwrap_or("")
+}
+
+fn size_of(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
+    match meta.get(META_SIZE)? {
+        None => Ok(0),
+        Some(v) => {
+            let b: [u8; 8] = v
+                .value()
+                .try_into()
+                .map_err(|_| Error::Corrupt("sumdb size is not 8 bytes".into()))?;
+            Ok(u64::from_be_bytes(b))
+        }
+    }
+}
+
+fn readers_of(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Option<Readers>> {
+    match meta.get(META_READERS)? {
+        None => Ok(None),
+        Some(v) => {
+            let s = std::str::from_utf8(v.value()).unwrap_or("");
+            Readers::parse(s)
+                .map(Some)
+                .ok_or_else(|| Error::Corrupt(format!("sumdb readers {s:?}")))
+        }
+    }
+}
+
+fn tlog_err(e: &SumdbError) -> Error {
+    Error::Corrupt(format!("checksum database: {e}"))
+}
+
+/// Appends one record inside `txn`, or finds it there. The caller has checked nothing; this
+/// is the only writer of the log's tables.
+///
+/// # Errors
+/// Storage errors; `Corrupt` when the stored hashes are missing.
+pub(super) fn log_record(
+    txn: &redb::WriteTransaction,
+    module: &str,
+    version: &str,
+    h1: &str,
+    mod_h1: &str,
+) -> Result<Logged> {
+    let key = format!("{module}@{version}");
+    let text = record_text(module, version, h1, mod_h1);
+    let mut index = txn.open_table(SUMDB_INDEX)?;
+    let mut records = txn.open_table(SUMDB_RECORDS)?;
+    if let Some(id) = index.get(key.as_str())? {
+        let id = id.value();
+        let stored = records
+            .get(id)?
+            .ok_or_else(|| Error::Corrupt(format!("sumdb record {id} missing")))?;
+        let stored = String::from_utf8_lossy(stored.value()).into_owned();
+        return Ok(if stored == text {
+            Logged::Same(id)
+        } else {
+            Logged::Conflict(stored)
+        });
+    }
+    let mut meta = txn.open_table(SUMDB_META)?;
+    let n = size_of(&meta)?;
+    let mut hashes = txn.open_table(SUMDB_HASHES)?;
+    let leaf = tlog::record_hash(text.as_bytes());
+    let new = {
+        let mut read = |idx: &[u64]| -> std::result::Result<Vec<Hash>, SumdbError> {
+            idx.iter()
+                .map(|&i| match hashes.get(i) {
+                    Ok(Some(h)) => Ok(*h.value()),
+                    Ok(None) => Err(SumdbError::External(format!("stored hash {i} missing"))),
+                    Err(e) => Err(SumdbError::External(e.to_string())),
+                })
+                .collect()
+        };
+        tlog::stored_hashes_for_record_hash(n, leaf, &mut read).map_err(|e| tlog_err(&e))?
+    };
+    let first = tlog::stored_hash_index(0, n);
+    for (k, h) in new.iter().enumerate() {
+        hashes.insert(first + k as u64, h)?;
+    }
+    records.insert(n, text.as_bytes())?;
+    index.insert(key.as_str(), n)?;
+    meta.insert(META_SIZE, (n + 1).to_be_bytes().as_slice())?;
+    Ok(Logged::New(n))
+}
+
+/// Logs a version accepted into `ns` when the log exists and logs that namespace.
+pub(super) fn log_version(
+    txn: &redb::WriteTransaction,
+    ns: &NamespaceRecord,
+    module: &str,
+    version: &str,
+    h1: &str,
+    mod_h1: &str,
+) -> Result<Option<Logged>> {
+    let readers = {
+        let meta = txn.open_table(SUMDB_META)?;
+        readers_of(&meta)?
+    };
+    match readers {
+        Some(r) if r.logs(ns) => log_record(txn, module, version, h1, mod_h1).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Reads stored hashes for `tlog` from a read snapshot's table.
+fn reader<'t>(
+    table: &'t redb::ReadOnlyTable<u64, &'static [u8; 32]>,
+) -> impl FnMut(&[u64]) -> std::result::Result<Vec<Hash>, SumdbError> + 't {
+    move |idx: &[u64]| {
+        idx.iter()
+            .map(|&i| match table.get(i) {
+                Ok(Some(h)) => Ok(*h.value()),
+                Ok(None) => Err(SumdbError::External(format!("stored hash {i} missing"))),
+                Err(e) => Err(SumdbError::External(e.to_string())),
+            })
+            .collect()
+    }
+}
+
+impl Store {
+    /// Opens the log, making it (name, key) when the file has none, and appends the versions
+    /// of logged namespaces that have no record yet: all of them at the first start, the
+    /// newly logged ones when `readers` widened. Versions are appended in publish order; when
+    /// two contents share a `path@version`, the earliest is logged and the others are
+    /// reported as conflicts.
+    ///
+    /// `name` is the configured name, if any; `default_name` and `seed` are used only when the
+    /// log is made now (the seed becomes the Ed25519 key).
+    ///
+    /// # Errors
+    /// A configured name other than the log's (a log keeps its name); storage errors.
+    pub fn sumdb_open(
+        &self,
+        name: Option<&str>,
+        default_name: &str,
+        seed: [u8; 32],
+        readers: Readers,
+    ) -> Result<LogOpened> {
+        self.with_db_once(|db| {
+            let txn = Self::begin_write(db)?;
+            let (identity, created, catch_up) = {
+                let mut meta = txn.open_table(SUMDB_META)?;
+                let stored_name = meta
+                    .get(META_NAME)?
+                    .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+                let stored_skey = meta
+                    .get(META_SKEY)?
+                    .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+                let stored_readers = readers_of(&meta)?;
+                let (ident_name, skey, created) = match (stored_name, stored_skey) {
+                    (Some(n), Some(k)) => {
+                        if let Some(want) = name {
+                            if want != n {
+                                return Err(Error::LogName {
+                                    stored: n,
+                                    configured: want.to_owned(),
+                                });
+                            }
+                        }
+                        (n, k, false)
+                    }
+                    _ => {
+                        let n = name.unwrap_or(default_name).to_owned();
+                        let signer = crate::sumdb::note::Signer::from_seed(&n, seed)
+                            .map_err(|e| Error::Corrupt(format!("checksum database key: {e}")))?;
+                        let k = signer.skey();
+                        meta.insert(META_NAME, n.as_bytes())?;
+                        meta.insert(META_SKEY, k.as_bytes())?;
+                        meta.insert(META_SIZE, 0u64.to_be_bytes().as_slice())?;
+                        (n, k, true)
+                    }
+                };
+                // Widening (anyone -> signed-in) logs more namespaces; narrowing keeps every
+                // record (records are forever) and logs fewer from now on.
+                let catch_up = created || stored_readers != Some(readers);
+                meta.insert(META_READERS, readers.as_str().as_bytes())?;
+                (
+                    LogIdentity {
+                        name: ident_name,
+                        skey,
+                        readers,
+                    },
+                    created,
+                    catch_up,
+                )
+            };
+            let (appended, conflicts) = if catch_up {
+                catch_up_versions(&txn, readers)?
+            } else {
+                (0, Vec::new())
+            };
+            let size = size_of(&txn.open_table(SUMDB_META)?)?;
+            self.commit_txn(txn)?;
+            Ok(LogOpened {
+                identity,
+                created,
+                appended,
+                conflicts,
+                size,
+            })
+        })
+    }
+
+    /// The log's identity, when the file has one (`sumdb_open` made it).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_identity(&self) -> Result<Option<LogIdentity>> {
+        self.read(|txn| {
+            let meta = txn.open_table(SUMDB_META)?;
+            let name = meta
+                .get(META_NAME)?
+                .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+            let skey = meta
+                .get(META_SKEY)?
+                .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+            let readers = readers_of(&meta)?.unwrap_or(Readers::Anyone);
+            Ok(name.zip(skey).map(|(name, skey)| LogIdentity {
+                name,
+                skey,
+                readers,
+            }))
+        })
+    }
+
+    /// Records in the log and the record of `module@version`, from one snapshot.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_lookup(
+        &self,
+        module: &str,
+        version: &str,
+    ) -> Result<(u64, Option<LogRecord>)> {
+        let key = format!("{module}@{version}");
+        self.read(|txn| {
+            let size = size_of(&txn.open_table(SUMDB_META)?)?;
+            let Some(id) = txn
+                .open_table(SUMDB_INDEX)?
+                .get(key.as_str())?
+                .map(|v| v.value())
+            else {
+                return Ok((size, None));
+            };
+            let text = txn
+                .open_table(SUMDB_RECORDS)?
+                .get(id)?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| Error::Corrupt(format!("sumdb record {id} missing")))?;
+            Ok((size, Some((id, text))))
+        })
+    }
+
+    /// Records in the log.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_size(&self) -> Result<u64> {
+        self.read(|txn| size_of(&txn.open_table(SUMDB_META)?))
+    }
+
+    /// The tree hash of the first `n` records (`n` at most the log's size).
+    ///
+    /// # Errors
+    /// Storage errors; `Corrupt` when a stored hash is missing.
+    pub fn sumdb_tree_hash(&self, n: u64) -> Result<Hash> {
+        self.read(|txn| {
+            let table = txn.open_table(SUMDB_HASHES)?;
+            let mut read = reader(&table);
+            let hash = tlog::tree_hash(n, &mut read).map_err(|e| tlog_err(&e));
+            drop(read);
+            hash
+        })
+    }
+
+    /// Stored hashes by index, all from one snapshot; `Corrupt` when one is missing.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>> {
+        self.read(|txn| {
+            let table = txn.open_table(SUMDB_HASHES)?;
+            let mut read = reader(&table);
+            let hashes = read(indexes).map_err(|e| tlog_err(&e));
+            drop(read);
+            hashes
+        })
+    }
+
+    /// The texts of records `[from, from + count)`; fewer when the log is shorter.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_records(&self, from: u64, count: u64) -> Result<Vec<Vec<u8>>> {
+        self.read(|txn| {
+            let table = txn.open_table(SUMDB_RECORDS)?;
+            let mut out = Vec::new();
+            for item in table.range(from..from.saturating_add(count))? {
+                out.push(item?.1.value().to_vec());
+            }
+            Ok(out)
+        })
+    }
+
+    /// The record text of `module@version`, if logged (for pages and `verify`).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_record(&self, module: &str, version: &str) -> Result<Option<(u64, String)>> {
+        Ok(self
+            .sumdb_lookup(module, version)?
+            .1
+            .map(|(id, t)| (id, String::from_utf8_lossy(&t).into_owned())))
+    }
+
+    /// Appends `texts` as records in one transaction (a fast bulk path for tests of large
+    /// logs: no version is stored).
+    ///
+    /// # Errors
+    /// Storage errors.
+    #[doc(hidden)]
+    pub fn sumdb_append_for_test(
+        &self,
+        entries: &[(String, String, String, String)],
+    ) -> Result<u64> {
+        self.with_db_once(|db| {
+            let txn = Self::begin_write(db)?;
+            for (m, v, h1, mh1) in entries {
+                log_record(&txn, m, v, h1, mh1)?;
+            }
+            let size = size_of(&txn.open_table(SUMDB_META)?)?;
+            self.commit_txn(txn)?;
+            Ok(size)
+        })
+    }
+}
+
+type Conflicts = Vec<(String, String, String, String)>;
+
+/// Appends every version of a logged namespace that has no record, in publish order.
+fn catch_up_versions(txn: &redb::WriteTransaction, readers: Readers) -> Result<(u64, Conflicts)> {
+    let mut logged_ns = std::collections::HashSet::new();
+    {
+        let namespaces = txn.open_table(schema::NAMESPACES)?;
+        for item in namespaces.iter()? {
+            let (k, v) = item?;
+            let ns: NamespaceRecord = decode("namespace", v.value())?;
+            if readers.logs(&ns) {
+                logged_ns.insert(k.value().to_owned());
+            }
+        }
+    }
+    let mut all = Vec::new();
+    {
+        let versions = txn.open_table(schema::VERSIONS)?;
+        for item in versions.iter()? {
+            let (k, v) = item?;
+            let (owner, module, version) = k.value();
+            if !logged_ns.contains(owner) {
+                continue;
+            }
+            let rec: VersionRecord = decode("version", v.value())?;
+            all.push((
+                rec.time,
+                owner.to_owned(),
+                module.to_owned(),
+                version.to_owned(),
+                rec.h1,
+                rec.mod_h1,
+            ));
+        }
+    }
+    all.sort();
+    let mut appended = 0;
+    let mut conflicts = Vec::new();
+    for (_, owner, module, version, h1, mod_h1) in all {
+        match log_record(txn, &module, &version, &h1, &mod_h1)? {
+            Logged::New(_) => appended += 1,
+            Logged::Same(_) => {}
+            Logged::Conflict(text) => {
+                conflicts.push((owner, module, version, record_zip_h1(&text).to_owned()));
+            }
+        }
+    }
+    Ok((appended, conflicts))
+}

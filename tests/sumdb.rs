@@ -1,0 +1,447 @@
+//! The shelf's own checksum database (issue 26), driven by the real go command with
+//! `GOSUMDB=<the shelf's verifier key>` and nothing switched off (no `GONOSUMDB`, no
+//! `GOPRIVATE`, no `GOFLAGS` tricks), and over plain HTTP for what the go command never asks.
+//!
+//! What the go command does with a checksum database (checksum-db.md §6): it looks every
+//! module version up before using it, checks the signed tree note with the key it was given,
+//! proves the record is in that tree and that the tree extends every tree it saw before
+//! (kept in `$GOPATH/pkg/sumdb/<name>/latest`), and refuses with `SECURITY ERROR` otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::support::http::{self, Auth};
+use crate::support::server::{Upload, ADMIN_TOKEN};
+use crate::support::{Go, GoEnv, ModZip, TestServer};
+
+const OWNER: &str = "admin";
+
+macro_rules! for_each_go {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn go1_27() {
+                super::$scenario(crate::support::Go::V1_27);
+            }
+            #[test]
+            fn go1_19() {
+                super::$scenario(crate::support::Go::V1_19);
+            }
+        }
+    )*};
+}
+
+for_each_go!(
+    hosted_modules_verify_through_the_proxy_probe,
+    hosted_modules_verify_with_an_explicit_url,
+    clients_keep_verifying_as_the_log_grows_past_a_tile_and_past_65536_records,
+);
+
+/// `GOSUMDB=<vkey>` as `goshelf sumdb key --server` prints it.
+fn vkey(server: &TestServer) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_goshelf"))
+        .args(["sumdb", "key", "--server", server.url()])
+        .env_remove("GOSHELF_DB")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "goshelf sumdb key: {out:?}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    let key = line
+        .trim()
+        .strip_prefix("GOSUMDB=")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    key.to_owned()
+}
+
+/// The log's name: the verifier key's first field.
+fn log_name(vkey: &str) -> String {
+    vkey.split('+').next().unwrap().to_owned()
+}
+
+/// A go environment that verifies everything with the shelf's database.
+fn verifying_env(go: Go, server: &TestServer, gosumdb: &str) -> GoEnv {
+    let mut env = GoEnv::new(go, &server.base(OWNER));
+    env.set_env("GONOSUMDB", "");
+    env.set_env("GOPRIVATE", "");
+    env.set_env("GOSUMDB", gosumdb);
+    env
+}
+
+fn download_json(env: &GoEnv, query: &str) -> serde_json::Value {
+    let dir = env.empty_dir("download");
+    let out = env.stdout(&["mod", "download", "-json", query], &dir);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("go printed invalid JSON ({e}): {out}"))
+}
+
+fn assert_sums(json: &serde_json::Value, up: &Upload) {
+    assert_eq!(json["Sum"], up.h1.as_str(), "{json}");
+    assert_eq!(json["GoModSum"], up.go_mod_h1.as_str(), "{json}");
+}
+
+/// The go command verified with the shelf's log: it asked for the lookup, and it keeps the
+/// signed tree it saw.
+fn assert_verified(env_gopath: &Path, server: &TestServer, name: &str, lookup: &str) {
+    let latest = env_gopath.join("pkg/sumdb").join(name).join("latest");
+    let note = std::fs::read_to_string(&latest)
+        .unwrap_or_else(|e| panic!("go kept no tree of {name} at {}: {e}", latest.display()));
+    assert!(note.starts_with("go.sum database tree\n"), "{note}");
+    // The request log is written in batches (at most 200 ms late).
+    let logged = crate::support::poll_until(std::time::Duration::from_secs(5), || {
+        let log = server.stderr_log();
+        log.contains(lookup) || log.contains(&lookup.replace('!', "%21"))
+    });
+    assert!(
+        logged,
+        "the server never answered {lookup}:\n{}",
+        server.stderr_log()
+    );
+}
+
+fn gopath(env: &GoEnv) -> std::path::PathBuf {
+    let out = env.stdout(&["env", "GOPATH"], &env.empty_dir("env"));
+    out.trim().into()
+}
+
+fn hosted_modules_verify_through_the_proxy_probe(go: Go) {
+    go.bin();
+    let server = TestServer::start();
+    let key = vkey(&server);
+    let name = log_name(&key);
+    let tool = server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    let upper = server.upload(
+        OWNER,
+        &ModZip::from_fixture("upper", "example.com/Upper/Lib", "v1.0.0"),
+    );
+    let env = verifying_env(go, &server, &key);
+
+    assert_sums(&download_json(&env, "example.com/tool@v1.0.0"), &tool);
+    let main = env.main_module("consumer-upper");
+    env.run(&["get", "example.com/Upper/Lib@v1.0.0"], &main);
+    env.run(&["build", "-o", "consumer", "."], &main);
+    let go_sum = std::fs::read_to_string(main.join("go.sum")).unwrap();
+    for line in [
+        format!("example.com/Upper/Lib v1.0.0 {}", upper.h1),
+        format!("example.com/Upper/Lib v1.0.0/go.mod {}", upper.go_mod_h1),
+    ] {
+        assert!(
+            go_sum.lines().any(|l| l == line),
+            "go.sum lacks {line:?}:\n{go_sum}"
+        );
+    }
+    env.run(
+        &["install", "example.com/tool/cmd/hello@v1.0.0"],
+        &env.empty_dir("install"),
+    );
+    let out = std::process::Command::new(env.gobin().join("hello"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from a module served by goshelf\n"
+    );
+    // `!` escapes, sent as they are or percent-encoded (go 1.27 sends `%21` here).
+    assert_verified(
+        &gopath(&env),
+        &server,
+        &name,
+        &format!("/api/packages/{OWNER}/go/sumdb/{name}/lookup/example.com/!upper/!lib@v1.0.0"),
+    );
+}
+
+fn hosted_modules_verify_with_an_explicit_url(go: Go) {
+    go.bin();
+    let server = TestServer::start();
+    let key = vkey(&server);
+    let name = log_name(&key);
+    let upper = server.upload(
+        OWNER,
+        &ModZip::from_fixture("upper", "example.com/Upper/Lib", "v1.0.0"),
+    );
+    let env = verifying_env(go, &server, &format!("{key} {}/sumdb/{name}", server.url()));
+    assert_sums(&download_json(&env, "example.com/Upper/Lib@v1.0.0"), &upper);
+    // Through an explicit URL, percent-encoded (checksum-db.md §2).
+    assert_verified(
+        &gopath(&env),
+        &server,
+        &name,
+        &format!("/sumdb/{name}/lookup/example.com/%21upper/%21lib@v1.0.0"),
+    );
+}
+
+/// Appends `count` records for modules no one hosts, with the server stopped (a fast bulk
+/// path: the records the go command verifies around them are real uploads).
+fn bulk_append(server: &mut TestServer, count: usize, tag: &str) {
+    let status = server.terminate();
+    assert!(status.success());
+    let store = goshelf::store::Store::open(&server.db_path()).unwrap();
+    let entries: Vec<(String, String, String, String)> = (0..count)
+        .map(|i| {
+            (
+                format!("bulk.example/{tag}/m{i}"),
+                "v1.0.0".to_owned(),
+                "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=".to_owned(),
+                "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=".to_owned(),
+            )
+        })
+        .collect();
+    store.sumdb_append_for_test(&entries).unwrap();
+    drop(store);
+    server.restart();
+}
+
+fn clients_keep_verifying_as_the_log_grows_past_a_tile_and_past_65536_records(go: Go) {
+    go.bin();
+    let mut server = TestServer::start();
+    let key = vkey(&server);
+    let name = log_name(&key);
+    let mut env = verifying_env(go, &server, &key);
+    let first = server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    assert_sums(&download_json(&env, "example.com/tool@v1.0.0"), &first);
+
+    // Past one full tile of 256 records, then past 65,536 (a second level of tiles).
+    for (count, version) in [(300, "v1.1.0"), (65_300, "v1.2.0")] {
+        bulk_append(&mut server, count, version);
+        env.set_env("GOPROXY", &server.base(OWNER));
+        let up = server.upload(
+            OWNER,
+            &ModZip::from_fixture("tool", "example.com/tool", version),
+        );
+        assert_sums(
+            &download_json(&env, &format!("example.com/tool@{version}")),
+            &up,
+        );
+    }
+    let latest =
+        std::fs::read_to_string(gopath(&env).join("pkg/sumdb").join(&name).join("latest")).unwrap();
+    let size: u64 = latest.lines().nth(1).unwrap().parse().unwrap();
+    assert_eq!(size, 1 + 300 + 1 + 65_300 + 1, "{latest}");
+    // The first version, looked up again from a fresh module cache (the same GOPATH keeps
+    // the newest tree): still proven against it.
+    env.set_env("GOMODCACHE", env.empty_dir("fresh-cache").to_str().unwrap());
+    assert_sums(&download_json(&env, "example.com/tool@v1.0.0"), &first);
+}
+
+// ---- Over plain HTTP: what the go command never asks, and the rules of the log ----
+
+fn get(server: &TestServer, path: &str) -> http::Response {
+    http::get(&format!("{}{path}", server.url()))
+}
+
+fn api(server: &TestServer, method: &str, path: &str, body: serde_json::Value) {
+    let body = body.to_string();
+    let r = http::curl(
+        &Auth::Bearer(ADMIN_TOKEN),
+        &[
+            "-X",
+            method,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body,
+            &format!("{}{path}", server.url()),
+        ],
+    );
+    assert!((200..300).contains(&r.status), "{method} {path}: {r:?}");
+}
+
+#[test]
+fn supported_answers_under_every_owner_and_only_for_the_shelfs_own_name() {
+    let server = TestServer::start();
+    let name = log_name(&vkey(&server));
+    for owner in ["admin", "no-such-owner"] {
+        let r = get(
+            &server,
+            &format!("/api/packages/{owner}/go/sumdb/{name}/supported"),
+        );
+        assert_eq!(r.status, 200, "{owner}: {r:?}");
+        assert!(r.body.is_empty());
+        // Clients keeping GOSUMDB=sum.golang.org are not pinned to the shelf.
+        let r = get(
+            &server,
+            &format!("/api/packages/{owner}/go/sumdb/sum.golang.org/supported"),
+        );
+        assert_eq!(r.status, 404, "{r:?}");
+    }
+    assert_eq!(
+        get(&server, &format!("/sumdb/{name}/supported")).status,
+        200
+    );
+    assert_eq!(get(&server, "/sumdb/sum.golang.org/supported").status, 404);
+}
+
+#[test]
+fn lookups_tiles_and_latest_are_the_log_in_the_reference_formats() {
+    let server = TestServer::start();
+    let key = vkey(&server);
+    let name = log_name(&key);
+    let a = server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    let b = server.upload(
+        OWNER,
+        &ModZip::from_fixture("upper", "example.com/Upper/Lib", "v1.0.0"),
+    );
+    let base = format!("/sumdb/{name}");
+    // lookup: id, record, blank line, signed tree note; `!` and `%21` alike.
+    let record_b = format!(
+        "example.com/Upper/Lib v1.0.0 {}\nexample.com/Upper/Lib v1.0.0/go.mod {}\n",
+        b.h1, b.go_mod_h1
+    );
+    let latest = get(&server, &format!("{base}/latest"));
+    assert_eq!(latest.status, 200);
+    let note = latest.text();
+    for path in [
+        format!("{base}/lookup/example.com/!upper/!lib@v1.0.0"),
+        format!("{base}/lookup/example.com/%21upper/%21lib@v1.0.0"),
+        format!("/api/packages/{OWNER}/go/sumdb/{name}/lookup/example.com/!upper/!lib@v1.0.0"),
+    ] {
+        let r = get(&server, &path);
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+        assert_eq!(r.text(), format!("1\n{record_b}\n{note}"), "{path}");
+    }
+    // The note: the tree of both records, signed by the key `sumdb key` printed.
+    let verifier = goshelf::sumdb::Verifier::parse(&key).unwrap();
+    let (tree, _) = goshelf::sumdb::open_tree_note(&verifier, note.as_bytes()).unwrap();
+    assert_eq!(tree.n, 2);
+    let record_a = format!(
+        "example.com/tool v1.0.0 {}\nexample.com/tool v1.0.0/go.mod {}\n",
+        a.h1, a.go_mod_h1
+    );
+    let leaves = [
+        goshelf::sumdb::record_hash(record_a.as_bytes()),
+        goshelf::sumdb::record_hash(record_b.as_bytes()),
+    ];
+    assert_eq!(tree.hash, goshelf::sumdb::node_hash(&leaves[0], &leaves[1]));
+    // The hash tile at this size: the stored hashes 0, 1 (the leaves; the interior hash 2
+    // lives at level 1).
+    let tile = get(&server, &format!("{base}/tile/8/0/000.p/2"));
+    assert_eq!(tile.status, 200);
+    assert_eq!(tile.body, leaves.concat());
+    assert_eq!(
+        tile.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let data = get(&server, &format!("{base}/tile/8/data/000.p/2"));
+    assert_eq!(data.text(), format!("{record_a}\n{record_b}\n"));
+    // Beyond the log, malformed, unknown.
+    assert_eq!(
+        get(&server, &format!("{base}/tile/8/0/000.p/3")).status,
+        404
+    );
+    assert_eq!(get(&server, &format!("{base}/tile/8/0/000")).status, 404);
+    assert_eq!(
+        get(&server, &format!("{base}/tile/8/0/000.p/0")).status,
+        400
+    );
+    assert_eq!(
+        get(&server, &format!("{base}/tile/3/5/123/456/078")).status,
+        400
+    );
+    assert_eq!(
+        get(&server, &format!("{base}/lookup/example.com/tool@latest")).status,
+        400
+    );
+    let miss = get(&server, &format!("{base}/lookup/example.com/tool@v9.9.9"));
+    assert_eq!(miss.status, 404);
+    assert_eq!(miss.header("cache-control"), Some("no-store"));
+}
+
+#[test]
+fn a_logged_version_keeps_its_content_forever_across_namespaces_deletes_and_purges() {
+    let server = TestServer::start();
+    let first = ModZip::from_fixture("tool", "example.com/tool", "v1.0.0");
+    let up = server.upload(OWNER, &first);
+    let other = first.clone().file("extra.go", b"package tool\n");
+    // Another namespace, other content: refused, naming the recorded hash.
+    let r = server.upload_bytes("acme", &other.bytes());
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(r.text().contains(&up.h1), "{r:?}");
+    // The same content in another namespace is the same record.
+    let r = server.upload_bytes("acme", &first.bytes());
+    assert_eq!(r.status, 201, "{r:?}");
+    // Deleted and purged: the record stays, so different content is still refused.
+    assert_eq!(
+        server.delete(OWNER, "example.com/tool", "v1.0.0").status,
+        204
+    );
+    let purge = http::curl(
+        &Auth::Bearer(ADMIN_TOKEN),
+        &[
+            "-X",
+            "DELETE",
+            &format!(
+                "{}/api/v1/packages/{OWNER}/go/example.com%2Ftool/v1.0.0?purge=true",
+                server.url()
+            ),
+        ],
+    );
+    assert!(purge.status < 300, "{purge:?}");
+    let r = server.upload_bytes(OWNER, &other.bytes());
+    assert_eq!(r.status, 409, "{r:?}");
+    let name = log_name(&vkey(&server));
+    let lookup = get(
+        &server,
+        &format!("/sumdb/{name}/lookup/example.com/tool@v1.0.0"),
+    );
+    assert_eq!(lookup.status, 200);
+    assert!(lookup.text().contains(&up.h1));
+}
+
+#[test]
+fn private_namespaces_are_not_logged_and_their_misses_look_like_any_other() {
+    let server = TestServer::start();
+    let name = log_name(&vkey(&server));
+    api(
+        &server,
+        "POST",
+        "/api/v1/orgs",
+        json!({"name": "secret", "visibility": "private"}),
+    );
+    let module = |path: &str| {
+        ModZip::new(path, "v1.0.0").file("go.mod", format!("module {path}\n").as_bytes())
+    };
+    server.upload("secret", &module("corp.example/hidden"));
+    server.upload(OWNER, &module("example.com/open"));
+    let hosted = get(
+        &server,
+        &format!("/sumdb/{name}/lookup/corp.example/hidden@v1.0.0"),
+    );
+    let unknown = get(
+        &server,
+        &format!("/sumdb/{name}/lookup/corp.example/nothin@v1.0.0"),
+    );
+    assert_eq!((hosted.status, unknown.status), (404, 404));
+    assert_eq!(
+        hosted.text().replace("corp.example/hidden", "P"),
+        unknown.text().replace("corp.example/nothin", "P")
+    );
+    let without_date = |r: &http::Response| -> Vec<(String, String)> {
+        r.headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("date"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(without_date(&hosted), without_date(&unknown));
+    // The log holds one record, the public module's.
+    let data = get(&server, &format!("/sumdb/{name}/tile/8/data/000.p/1"));
+    assert_eq!(data.status, 200);
+    assert!(
+        data.text().starts_with("example.com/open v1.0.0 "),
+        "{}",
+        data.text()
+    );
+    assert_eq!(
+        get(&server, &format!("/sumdb/{name}/tile/8/data/000.p/2")).status,
+        404
+    );
+}
