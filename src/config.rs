@@ -270,7 +270,7 @@ settings! {
                start); a log keeps its name and key forever, since clients remember them \
                (`goshelf sumdb key` prints the GOSUMDB value).",
         secret: false, path: false,
-        show: |c| c.sumdb_name.clone().unwrap_or_else(|| "(the log's)".into()),
+        show: |c| c.sumdb_name.clone().unwrap_or_else(|| "<hostname>/sumdb/<8 hex chosen at first start>".into()),
     }
     SumdbReaders {
         name: "sumdb_readers", flag: Flag::Value("WHO"), default: "anyone",

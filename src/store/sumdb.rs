@@ -347,11 +347,7 @@ impl Store {
     ///
     /// # Errors
     /// Storage errors.
-    pub fn sumdb_lookup(
-        &self,
-        module: &str,
-        version: &str,
-    ) -> Result<(u64, Option<LogRecord>)> {
+    pub fn sumdb_lookup(&self, module: &str, version: &str) -> Result<(u64, Option<LogRecord>)> {
         let key = format!("{module}@{version}");
         self.read(|txn| {
             let size = size_of(&txn.open_table(SUMDB_META)?)?;
