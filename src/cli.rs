@@ -733,6 +733,13 @@ fn verify(args: &TargetArgs) -> anyhow::Result<()> {
             println!("  affects {v}");
         }
     }
+    println!("verify: checksum database: {} records", report.log_records);
+    for n in &report.notes {
+        println!("NOTE: {}", n.what);
+        for v in &n.versions {
+            println!("  affects {v}");
+        }
+    }
     if report.is_clean() {
         println!("verify: OK");
         Ok(())

@@ -445,3 +445,192 @@ fn private_namespaces_are_not_logged_and_their_misses_look_like_any_other() {
         404
     );
 }
+
+/// Flips one byte inside every copy of `needle` in the stopped server's database file;
+/// returns how many copies were changed.
+fn corrupt_file(server: &mut TestServer, needle: &[u8], at: usize) -> usize {
+    let status = server.terminate();
+    assert!(status.success());
+    let path = server.db_path();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut changed = 0;
+    let mut i = 0;
+    while let Some(pos) = bytes[i..].windows(needle.len()).position(|w| w == needle) {
+        let p = i + pos + at;
+        bytes[p] = if bytes[p] == b'A' { b'B' } else { b'A' };
+        changed += 1;
+        i = i + pos + needle.len();
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    changed
+}
+
+fn verify_db(server: &TestServer) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_goshelf"))
+        .args(["verify", "--db", server.db_path().to_str().unwrap()])
+        .env_remove("GOSHELF_SERVER")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_edited_record_makes_verify_fail_naming_the_log() {
+    let mut server = TestServer::start();
+    let up = server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.1.0"),
+    );
+    let status = server.terminate();
+    assert!(status.success());
+    let clean = verify_db(&server);
+    assert!(clean.status.success(), "{clean:?}");
+    assert!(String::from_utf8_lossy(&clean.stdout).contains("checksum database: 2 records"));
+    server.restart();
+    // The record's zip hash, one character changed where the log keeps it.
+    let record = format!("example.com/tool v1.0.0 {}", up.h1);
+    let changed = corrupt_file(&mut server, record.as_bytes(), record.len() - 3);
+    assert!(changed > 0, "the record is not in the file as text");
+    let out = verify_db(&server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "verify passed an edited record:\n{stdout}"
+    );
+    assert!(stdout.contains("checksum database"), "{stdout}");
+}
+
+/// Replaces, in the stopped server's file, the stored bytes of zip `from` with those of
+/// `to` (the same length and layout: only CRCs and content bytes differ), region by region,
+/// each found by its context in `from`.
+fn replace_zip_in_file(server: &mut TestServer, from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let status = server.terminate();
+    assert!(status.success());
+    let path = server.db_path();
+    let mut file = std::fs::read(&path).unwrap();
+    let mut i = 0;
+    while i < from.len() {
+        if from[i] == to[i] {
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        while end < from.len() && from[end] != to[end] {
+            end += 1;
+        }
+        let (lo, hi) = (i.saturating_sub(12), (end + 12).min(from.len()));
+        let context = &from[lo..hi];
+        let mut found = 0;
+        let mut at = 0;
+        while let Some(pos) = file[at..].windows(context.len()).position(|w| w == context) {
+            let p = at + pos;
+            file[p..p + context.len()].copy_from_slice(&to[lo..hi]);
+            found += 1;
+            at = p + context.len();
+        }
+        assert!(
+            found > 0,
+            "bytes {lo}..{hi} of the zip are not in the file as they are"
+        );
+        i = end;
+    }
+    std::fs::write(&path, &file).unwrap();
+}
+
+fn altered_zip_bytes_are_refused_by_the_go_command_and_named_by_verify(go: Go) {
+    go.bin();
+    let mut server = TestServer::start();
+    let key = vkey(&server);
+    let payload = crate::support::incompressible("sumdb-tamper", 64 << 10);
+    let zip = ModZip::from_fixture("tool", "example.com/tool", "v1.0.0").file("data.bin", &payload);
+    let up = server.upload(OWNER, &zip);
+    // The stored zip becomes another valid zip of the same module version: one byte of
+    // data.bin changed, CRCs right. Only the checksum database can tell.
+    let mut other = payload.clone();
+    other[30_000] ^= 0x55;
+    let forged = zip.clone().file("data.bin", &other);
+    replace_zip_in_file(&mut server, &zip.bytes(), &forged.bytes());
+    server.restart();
+    let env = verifying_env(go, &server, &key);
+    let out = env.run_expect_fail(
+        &["mod", "download", "example.com/tool@v1.0.0"],
+        &env.empty_dir("download"),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SECURITY ERROR") && stderr.contains(&up.h1),
+        "go did not refuse the zip by its checksum database record:\n{stderr}"
+    );
+    let status = server.terminate();
+    assert!(status.success());
+    let report = verify_db(&server);
+    let stdout = String::from_utf8_lossy(&report.stdout);
+    assert!(!report.status.success(), "{stdout}");
+    assert!(stdout.contains("admin example.com/tool@v1.0.0"), "{stdout}");
+}
+
+for_each_go!(altered_zip_bytes_are_refused_by_the_go_command_and_named_by_verify);
+
+/// A file written by the release before the checksum database (b2c6307), frozen: acme
+/// published example.com/tool v1.0.0; then beta published v1.0.0 with other content (that
+/// release allowed it) and v1.1.0, a second apart. Made with that release's binary and
+/// `curl --upload-file` of zips of tests/fixtures/modules/tool (beta's v1.0.0 with an extra
+/// `extra.go`); never rewritten.
+const PRE_SUMDB_FIXTURE: &str = "tests/fixtures/db/pre-sumdb.redb";
+
+fn upgrade_logs_existing_versions_and_reports_the_conflict(go: Go) {
+    go.bin();
+    let mut server = TestServer::start();
+    assert!(server.terminate().success());
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(PRE_SUMDB_FIXTURE),
+        server.db_path(),
+    )
+    .unwrap();
+    server.restart();
+    assert!(
+        server.stderr_log().contains("logged 2 existing versions"),
+        "{}",
+        server.stderr_log()
+    );
+    assert!(server
+        .stderr_log()
+        .contains("beta: example.com/tool@v1.0.0 is served but not logged"));
+    let key = vkey(&server);
+    assert!(server.terminate().success());
+    let report = verify_db(&server);
+    let stdout = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.status.success(),
+        "verify is not clean after the upgrade:\n{stdout}"
+    );
+    assert!(stdout.contains("checksum database: 2 records"), "{stdout}");
+    assert!(stdout.contains("NOTE: served but not logged"), "{stdout}");
+    assert!(stdout.contains("beta example.com/tool@v1.0.0"), "{stdout}");
+    server.restart();
+    // The logged versions verify, from each namespace.
+    let mut env = verifying_env(go, &server, &key);
+    env.set_env("GOPROXY", &server.base("acme"));
+    download_json(&env, "example.com/tool@v1.0.0");
+    env.set_env("GOPROXY", &server.base("beta"));
+    download_json(&env, "example.com/tool@v1.1.0");
+    let main = env.main_module("consumer-tool");
+    env.run(&["get", "example.com/tool@v1.1.0"], &main);
+    env.run(&["build", "-o", "consumer", "."], &main);
+    // beta's other v1.0.0 is served, and refused by a client that verifies.
+    env.set_env("GOMODCACHE", env.empty_dir("fresh").to_str().unwrap());
+    let out = env.run_expect_fail(
+        &["mod", "download", "example.com/tool@v1.0.0"],
+        &env.empty_dir("conflict"),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SECURITY ERROR"),
+        "{out:?}"
+    );
+}
+
+for_each_go!(upgrade_logs_existing_versions_and_reports_the_conflict);

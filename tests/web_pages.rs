@@ -245,9 +245,15 @@ async fn module_page_shows_install_snippet_gosum_gomod_files_and_readme() {
     let version_page = ok_html(&h.page("/ui/acme/example.com/!widget/@v/v1.2.3").await);
     for p in [&page, &version_page] {
         assert!(
-            p.contains(
-                "GOPROXY=http://nas.lan:8080/api/packages/acme/go go get example.com/Widget@v1.2.3"
-            ),
+            p.contains(&format!(
+                "GOPROXY=http://nas.lan:8080/api/packages/acme/go GOSUMDB={} go get \
+                 example.com/Widget@v1.2.3",
+                h.state.sumdb.vkey()
+            )),
+            "{p}"
+        );
+        assert!(
+            p.contains("record 0 of this shelf&#39;s checksum database"),
             "{p}"
         );
         let sum = section(p, "id=\"gosum\"", "</pre>");
@@ -718,7 +724,11 @@ async fn private_namespace_is_a_404_until_a_member_signs_in() {
     assert!(home.contains("badge\">private"), "{home}");
     assert!(home.contains(">alice</a>"), "{home}");
     let page = ok_html(&page_as(&h, "/ui/secret/nas.lan/hidden", &alice).await);
-    assert!(page.contains("go get nas.lan/hidden@v1.0.0"), "{page}");
+    // Not logged (a private namespace): the snippet keeps it out of verification.
+    assert!(
+        page.contains("GONOSUMDB=nas.lan/hidden go get nas.lan/hidden@v1.0.0"),
+        "{page}"
+    );
     let r = page_as(&h, "/hidden?go-get=1", &alice).await;
     assert!(text(&r)
         .contains("content=\"nas.lan/hidden mod http://nas.lan:8080/api/packages/secret/go\""));

@@ -105,6 +105,7 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
             &[("go.mod", b"module example.com/private\n\ngo 1.21\n")],
         ),
     );
+    let gosumdb = crate::support::http::get(&format!("{}/sumdb-key", server.url())).text();
     let out = output_dir();
     let result = Command::new(node)
         .arg(browser.join("ui.mjs"))
@@ -115,6 +116,7 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         .args(["--readme-text", "The browser test reads this README."])
         .args(["--user", "alice", "--password", "correct horse battery"])
         .args(["--private-owner", "secret"])
+        .args(["--gosumdb", gosumdb.trim()])
         .env("GOSHELF_TEST_CHROMIUM", &chromium)
         .output()
         .unwrap();

@@ -511,6 +511,9 @@ struct ModuleData {
     shown_mod: Vec<u8>,
     facts: Option<Arc<ZipFacts>>,
     downloads: HashMap<String, u64>,
+    /// The shown version's record in the checksum database: its id, and whether it holds
+    /// this version's hashes (else another content of the same `path@version` was logged).
+    record: Option<(u64, bool)>,
 }
 
 async fn module_page(
@@ -556,6 +559,16 @@ async fn module_page(
             for (v, n) in ui.downloads.pending_for(&owner, &module) {
                 *downloads.entry(v).or_insert(0) += n;
             }
+            let record = match (
+                s.sumdb_record(&module, &shown)?,
+                versions.iter().find(|(v, _)| *v == shown),
+            ) {
+                (Some((id, text)), Some((_, rec))) => Some((
+                    id,
+                    text == store::sumdb::record_text(&module, &shown, &rec.h1, &rec.mod_h1),
+                )),
+                _ => None,
+            };
             Ok(Some((
                 ModuleData {
                     versions,
@@ -564,6 +577,7 @@ async fn module_page(
                     shown_mod,
                     facts,
                     downloads,
+                    record,
                 },
                 facts_key,
             )))
@@ -600,7 +614,7 @@ async fn module_page(
             &format!("There is no module {what} in a namespace you can see."),
         ));
     };
-    let page = module_page_data(&q, &data, &base, viewer.as_ref());
+    let page = module_page_data(&q, &data, &base, viewer.as_ref(), state.sumdb.vkey());
     Ok(html(StatusCode::OK, render(&page)?))
 }
 
@@ -609,6 +623,7 @@ fn module_page_data(
     data: &ModuleData,
     base: &str,
     viewer: Option<&Viewer>,
+    vkey: &str,
 ) -> pages::ModulePage {
     let (owner, module) = (q.owner.as_str(), q.module.as_str());
     let shown = q.version.clone().unwrap_or_else(|| data.latest.clone());
@@ -661,7 +676,24 @@ fn module_page_data(
         retract_reason: shown_retraction
             .map(|r| r.rationale.clone())
             .unwrap_or_default(),
-        install: format!("GOPROXY={proxy_url} go get {module}@{shown}"),
+        // Verified by the shelf's checksum database when this version is logged; otherwise
+        // (a private namespace, or another content logged first) left out of verification.
+        install: match data.record {
+            Some((_, true)) => {
+                format!("GOPROXY={proxy_url} GOSUMDB={vkey} go get {module}@{shown}")
+            }
+            _ => format!(
+                "GOPROXY={proxy_url} GOSUMDB={vkey} GONOSUMDB={module} go get {module}@{shown}"
+            ),
+        },
+        record: match data.record {
+            Some((id, true)) => format!("record {id} of this shelf's checksum database"),
+            Some((id, false)) => format!(
+                "not logged: the checksum database holds other hashes for this version \
+                 (record {id}); clients verifying with it need GONOSUMDB={module}"
+            ),
+            None => "not in this shelf's checksum database (a private namespace)".to_owned(),
+        },
         gosum: format!("{module} {shown} {h1}\n{module} {shown}/go.mod {mod_h1}"),
         proxy_url,
         readme_name: readme.map(|r| r.name.clone()).unwrap_or_default(),

@@ -500,3 +500,166 @@ fn catch_up_versions(txn: &redb::WriteTransaction, readers: Readers) -> Result<(
     }
     Ok((appended, conflicts))
 }
+
+/// `verify`'s part for the log: the records are dense, well-formed and indexed; every stored
+/// hash is recomputed from the records (each new hash from the records and the hashes already
+/// checked, so memory stays constant); the log's key signs a tree note that its own verifier
+/// key accepts; and every version of a logged namespace has its record, or is reported (as a
+/// note, not a problem) when the log holds another content for it.
+pub(super) fn check_log(
+    txn: &redb::ReadTransaction,
+    report: &mut super::VerifyReport,
+) -> Result<()> {
+    let meta = txn.open_table(SUMDB_META)?;
+    let size = size_of(&meta)?;
+    let readers = readers_of(&meta)?;
+    report.log_records = size;
+    let records = txn.open_table(SUMDB_RECORDS)?;
+    let index = txn.open_table(SUMDB_INDEX)?;
+    let hashes = txn.open_table(SUMDB_HASHES)?;
+    let mut bad = Vec::new();
+    for id in 0..size {
+        let Some(text) = records.get(id)? else {
+            report.problem(
+                format!("checksum database record {id} is missing"),
+                Vec::new(),
+            );
+            return Ok(());
+        };
+        let text = text.value();
+        let Some(key) = record_key(text) else {
+            bad.push(format!("record {id}"));
+            continue;
+        };
+        if index.get(key.as_str())?.map(|v| v.value()) != Some(id) {
+            report.problem(
+                format!("checksum database record {id} is not indexed as {key}"),
+                Vec::new(),
+            );
+        }
+        let leaf = tlog::record_hash(text);
+        let mut read = reader(&hashes);
+        let want = match tlog::stored_hashes_for_record_hash(id, leaf, &mut read) {
+            Ok(w) => w,
+            Err(e) => {
+                report.problem(
+                    format!("checksum database hashes of record {id}: {e}"),
+                    Vec::new(),
+                );
+                return Ok(());
+            }
+        };
+        let first = tlog::stored_hash_index(0, id);
+        for (k, h) in want.iter().enumerate() {
+            let at = first + k as u64;
+            if hashes.get(at)?.map(|v| *v.value()) != Some(*h) {
+                report.problem(
+                    format!(
+                        "checksum database: stored hash {at} does not match record {id} \
+                         (a record or a hash was changed)"
+                    ),
+                    vec![key.clone()],
+                );
+                return Ok(());
+            }
+        }
+    }
+    if !bad.is_empty() {
+        report.problem(
+            "checksum database records that are not go.sum lines".into(),
+            bad,
+        );
+    }
+    if records.get(size)?.is_some() || hashes.get(tlog::stored_hash_index(0, size))?.is_some() {
+        report.problem(
+            format!("checksum database holds records or hashes past its size {size}"),
+            Vec::new(),
+        );
+    }
+    if let Some(skey) = meta.get(META_SKEY)? {
+        let skey = String::from_utf8_lossy(skey.value()).into_owned();
+        let signed = crate::sumdb::note::Signer::parse(&skey).and_then(|signer| {
+            let mut read = reader(&hashes);
+            let hash = tlog::tree_hash(size, &mut read)?;
+            let text = tlog::format_tree(&tlog::Tree { n: size, hash });
+            let note = crate::sumdb::sign(&text, &[&signer])?;
+            crate::sumdb::open_tree_note(&signer.verifier(), note.as_bytes()).map(|_| ())
+        });
+        if let Err(e) = signed {
+            report.problem(
+                format!("checksum database head cannot be signed and checked: {e}"),
+                Vec::new(),
+            );
+        }
+    }
+    let Some(readers) = readers else {
+        return Ok(());
+    };
+    // Every version of a logged namespace has its record.
+    let namespaces = txn.open_table(schema::NAMESPACES)?;
+    let versions = txn.open_table(schema::VERSIONS)?;
+    let mut missing = Vec::new();
+    for item in versions.iter()? {
+        let (k, v) = item?;
+        let (owner, module, version) = k.value();
+        let Some(ns) = namespaces.get(owner)? else {
+            continue;
+        };
+        let ns: NamespaceRecord = decode("namespace", ns.value())?;
+        if !readers.logs(&ns) {
+            continue;
+        }
+        let rec: VersionRecord = decode("version", v.value())?;
+        let name = format!("{owner} {module}@{version}");
+        let want = record_text(module, version, &rec.h1, &rec.mod_h1);
+        match index.get(format!("{module}@{version}").as_str())? {
+            None => missing.push(name),
+            Some(id) => {
+                let id = id.value();
+                let text = records
+                    .get(id)?
+                    .map(|t| t.value().to_vec())
+                    .unwrap_or_default();
+                if text != want.as_bytes() {
+                    report.note(
+                        format!(
+                            "served but not logged: the checksum database holds {} for it \
+                             (record {id}); clients verifying with it need GONOSUMDB={module}",
+                            record_zip_h1(&String::from_utf8_lossy(&text))
+                        ),
+                        vec![name],
+                    );
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        report.problem(
+            "versions of a logged namespace without a checksum database record".into(),
+            missing,
+        );
+    }
+    Ok(())
+}
+
+/// `path@version` of a well-formed record text (its two go.sum lines), else `None`.
+fn record_key(text: &[u8]) -> Option<String> {
+    tlog::check_record_text(text).ok()?;
+    let text = std::str::from_utf8(text).ok()?;
+    let mut lines = text.lines();
+    let (first, second) = (lines.next()?, lines.next()?);
+    if lines.next().is_some() {
+        return None;
+    }
+    let mut f = first.split(' ');
+    let (path, version, h1) = (f.next()?, f.next()?, f.next()?);
+    let mut g = second.split(' ');
+    let (path2, gomod, mod_h1) = (g.next()?, g.next()?, g.next()?);
+    let ok = f.next().is_none()
+        && g.next().is_none()
+        && path2 == path
+        && gomod.strip_suffix("/go.mod") == Some(version)
+        && h1.starts_with("h1:")
+        && mod_h1.starts_with("h1:");
+    ok.then(|| format!("{path}@{version}"))
+}

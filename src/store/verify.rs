@@ -24,7 +24,14 @@ pub struct VerifyReport {
     #[serde(default)]
     pub pack_records: u64,
     pub bytes: u64,
+    /// Records in the checksum database's log.
+    #[serde(default)]
+    pub log_records: u64,
     pub problems: Vec<Problem>,
+    /// Findings that are not damage (versions served but not logged because the log holds
+    /// another content for their `path@version`).
+    #[serde(default)]
+    pub notes: Vec<Problem>,
 }
 
 /// One thing that is wrong, and the versions it affects (`owner module@version`).
@@ -41,8 +48,12 @@ impl VerifyReport {
         self.problems.is_empty()
     }
 
-    fn problem(&mut self, what: String, versions: Vec<String>) {
+    pub(super) fn problem(&mut self, what: String, versions: Vec<String>) {
         self.problems.push(Problem { what, versions });
+    }
+
+    pub(super) fn note(&mut self, what: String, versions: Vec<String>) {
+        self.notes.push(Problem { what, versions });
     }
 }
 
@@ -263,6 +274,7 @@ impl Store {
                 );
             }
             check_packs(&txn, &expected_packed, &mut report)?;
+            super::sumdb::check_log(&txn, &mut report)?;
             Ok(report)
         }
     }

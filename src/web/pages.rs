@@ -108,6 +108,8 @@ pub struct FileRow {
 #[template(path = "module.html")]
 pub struct ModulePage {
     pub chrome: Chrome,
+    /// Where the shown version stands in the checksum database.
+    pub record: String,
     pub owner: String,
     pub owner_href: String,
     pub module: String,

@@ -14,7 +14,7 @@ const args = {};
 for (let i = 2; i < process.argv.length; i += 2) {
   args[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 }
-for (const k of ["url", "out", "owner", "module", "version", "readme-text"]) {
+for (const k of ["url", "out", "owner", "module", "version", "readme-text", "gosumdb"]) {
   if (!args[k]) {
     console.error(`ui.mjs: missing --${k}`);
     process.exit(2);
@@ -75,7 +75,7 @@ try {
   await page.waitForSelector("#readme");
   const readme = await page.locator("#readme").innerText();
   check(readme.includes(args["readme-text"]), `README shows "${args["readme-text"]}"`);
-  const expected = `GOPROXY=${args.url}/api/packages/${args.owner}/go go get ${args.module}@${args.version}`;
+  const expected = `GOPROXY=${args.url}/api/packages/${args.owner}/go GOSUMDB=${args.gosumdb} go get ${args.module}@${args.version}`;
   const snippet = (await page.locator("#install-snippet").innerText()).trim();
   check(snippet === expected, `install snippet is "${expected}" (got "${snippet}")`);
   check((await page.locator("#gosum").innerText()).includes(`${args.module} ${args.version}/go.mod h1:`), "go.sum lines");

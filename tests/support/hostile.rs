@@ -523,3 +523,82 @@ pub fn server_pid(server: &TestServer) -> u32 {
     }
     panic!("no process serves {}", db.display())
 }
+
+// ---- Shared by tests/edge_hostile.rs and tests/hostile_mix.rs ----
+
+pub fn mz(path: &str, version: &str) -> super::ModZip {
+    super::ModZip::new(path, version)
+        .file("go.mod", format!("module {path}\n\ngo 1.21\n").as_bytes())
+        .file("m.go", b"package m\n")
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    let pair = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair)
+    )
+}
+
+/// A stored zip of `n` empty files (and a go.mod) for `module@version`, with zip64 records
+/// when `n` needs them; names are short so that 200,000 of them fit goshelf's 16 MiB limit
+/// on the central directory.
+pub fn many_entry_zip(module: &str, version: &str, n: usize) -> Vec<u8> {
+    let prefix = format!("{module}@{version}/");
+    let go_mod = format!("module {module}\n");
+    let mut out = Vec::with_capacity(n * 80);
+    let mut central = Vec::with_capacity(n * 70);
+    for i in 0..n {
+        let name = if i == 0 {
+            format!("{prefix}go.mod")
+        } else {
+            format!("{prefix}{:03}/{i:06}", i % 1000)
+        };
+        let data: &[u8] = if i == 0 { go_mod.as_bytes() } else { b"" };
+        let crc = crc32(data);
+        let at = u32::try_from(out.len()).unwrap();
+        let len = u32::try_from(data.len()).unwrap();
+        let name_len = u16::try_from(name.len()).unwrap();
+        out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&name_len.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(b"PK\x01\x02\x1e\x03\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        central.extend_from_slice(&crc.to_le_bytes());
+        central.extend_from_slice(&len.to_le_bytes());
+        central.extend_from_slice(&len.to_le_bytes());
+        central.extend_from_slice(&name_len.to_le_bytes());
+        central.extend_from_slice(&[0; 8]);
+        central.extend_from_slice(&(0o100_644_u32 << 16).to_le_bytes());
+        central.extend_from_slice(&at.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let cd_at = out.len();
+    let cd_len = central.len();
+    out.extend_from_slice(&central);
+    if n > 0xFFFF {
+        // The zip64 record, its locator and a saturated end record.
+        let record_at = out.len() as u64;
+        out.extend_from_slice(&zip64_end(n as u64, cd_len as u64, cd_at as u64, record_at));
+        return out;
+    }
+    let count = u16::try_from(n.min(0xFFFF)).unwrap();
+    out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00");
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&u32::try_from(cd_len).unwrap().to_le_bytes());
+    out.extend_from_slice(&u32::try_from(cd_at).unwrap().to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out
+}
+
+/// The database file's length and blocks on disk.
+pub fn file_space(path: &std::path::Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (m.len(), m.blocks() * 512)
+}
