@@ -13,13 +13,13 @@ use crate::support::{describe_output, Go, GoEnv, ModZip};
 
 const ORG: &str = "secret";
 
-struct Private {
-    server: TestServer,
-    ca: PathBuf,
-    base: String,
-    token: String,
-    h1: String,
-    go_mod_h1: String,
+pub(crate) struct Private {
+    pub(crate) server: TestServer,
+    pub(crate) ca: PathBuf,
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) h1: String,
+    pub(crate) go_mod_h1: String,
 }
 
 fn api(
@@ -52,7 +52,14 @@ fn api(
 /// A server on HTTPS only, a private organisation holding example.com/tool, and a read token
 /// of its member `dev`.
 fn private() -> Private {
-    let server = TestServer::start_tls(false, &["--tls-self-signed", "localhost,127.0.0.1"], &[]);
+    private_with(&[])
+}
+
+/// `private` with more server arguments.
+pub(crate) fn private_with(args: &[&str]) -> Private {
+    let mut all = vec!["--tls-self-signed", "localhost,127.0.0.1"];
+    all.extend_from_slice(args);
+    let server = TestServer::start_tls(false, &all, &[]);
     let ca_pem = http::curl(
         &Auth::None,
         &["-k", &format!("{}/ca.pem", server.tls_url())],
@@ -110,7 +117,7 @@ fn private() -> Private {
     }
 }
 
-fn go_env(p: &Private, go: Go) -> GoEnv {
+pub(crate) fn go_env(p: &Private, go: Go) -> GoEnv {
     let mut env = GoEnv::new(go, &p.base);
     env.set_env("SSL_CERT_FILE", p.ca.to_str().unwrap());
     env.set_env("SSL_CERT_DIR", "/nonexistent");
@@ -119,7 +126,7 @@ fn go_env(p: &Private, go: Go) -> GoEnv {
 
 /// Both `machine host` (go 1.19-1.23 match the host name without the port) and
 /// `machine host:port` (go 1.24+ with an explicit port match only that, golang/go#81253).
-fn write_netrc(p: &Private, dir: &Path) -> PathBuf {
+pub(crate) fn write_netrc(p: &Private, dir: &Path) -> PathBuf {
     let addr = p.server.tls_addr();
     let host = addr.rsplit_once(':').unwrap().0;
     let netrc = dir.join("netrc");

@@ -634,3 +634,189 @@ fn upgrade_logs_existing_versions_and_reports_the_conflict(go: Go) {
 }
 
 for_each_go!(upgrade_logs_existing_versions_and_reports_the_conflict);
+
+/// Issue 26, crash safety: SIGKILL while four clients publish. After the restart every
+/// version answered `201` has its record, the log is dense and verifies clean, and a client
+/// that kept a tree head from before the crash verifies a version published after it.
+#[test]
+fn a_kill_during_concurrent_uploads_keeps_every_acknowledged_record() {
+    let go = Go::V1_27;
+    go.bin();
+    let mut server = TestServer::start();
+    let key = vkey(&server);
+    let name = log_name(&key);
+    let first = server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    let mut env = verifying_env(go, &server, &key);
+    assert_sums(&download_json(&env, "example.com/tool@v1.0.0"), &first);
+
+    let addr = server.addr().to_owned();
+    let files: Vec<Vec<(String, std::path::PathBuf)>> = (0..4)
+        .map(|t| {
+            (0..200)
+                .map(|i| {
+                    let path = format!("example.com/crash/t{t}/m{i}");
+                    let zip = crate::support::hostile::mz(&path, "v1.0.0");
+                    (
+                        path,
+                        server.write_scratch(&format!("c{t}-{i}.zip"), &zip.bytes()),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let acked = std::sync::Mutex::new(Vec::new());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for list in &files {
+            let (addr, acked, stop) = (&addr, &acked, &stop);
+            s.spawn(move || {
+                for (path, file) in list {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    if raw_upload(addr, &std::fs::read(file).unwrap()) == Some(201) {
+                        acked.lock().unwrap().push(path.clone());
+                    }
+                }
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        server.kill9();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let acked = acked.into_inner().unwrap();
+    assert!(
+        acked.len() > 4,
+        "too few uploads before the kill: {}",
+        acked.len()
+    );
+    server.restart();
+    for path in &acked {
+        let r = get(&server, &format!("/sumdb/{name}/lookup/{path}@v1.0.0"));
+        assert_eq!(
+            r.status, 200,
+            "{path} was acknowledged but has no record: {r:?}"
+        );
+    }
+    // Dense: the data tiles hold exactly the records 0 .. size, each a go.sum pair.
+    let latest = get(&server, &format!("/sumdb/{name}/latest")).text();
+    let size: u64 = latest.lines().nth(1).unwrap().parse().unwrap();
+    assert!(
+        size > acked.len() as u64,
+        "{size} records for {} acknowledged",
+        acked.len()
+    );
+    let mut seen = 0u64;
+    for tile in 0..size.div_ceil(256) {
+        let w = (size - tile * 256).min(256);
+        let suffix = if w == 256 {
+            String::new()
+        } else {
+            format!(".p/{w}")
+        };
+        let r = get(
+            &server,
+            &format!("/sumdb/{name}/tile/8/data/{tile:03}{suffix}"),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        seen += r.text().split("\n\n").filter(|rec| !rec.is_empty()).count() as u64;
+    }
+    assert_eq!(seen, size);
+    // The client's head from before the crash, and a version published after it.
+    let next = server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.1.0"),
+    );
+    env.set_env("GOPROXY", &server.base(OWNER));
+    assert_sums(&download_json(&env, "example.com/tool@v1.1.0"), &next);
+    assert!(server.terminate().success());
+    let report = verify_db(&server);
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stdout)
+    );
+}
+
+/// A raw `PUT` of `zip` as the admin; the status, or `None` when the server went away.
+fn raw_upload(addr: &str, zip: &[u8]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).ok()?;
+    let head = format!(
+        "PUT /api/packages/{OWNER}/go/upload HTTP/1.1\r\nHost: g\r\nAuthorization: Bearer \
+         {ADMIN_TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        zip.len()
+    );
+    c.write_all(head.as_bytes()).ok()?;
+    c.write_all(zip).ok()?;
+    let mut answer = Vec::new();
+    c.read_to_end(&mut answer).ok()?;
+    String::from_utf8_lossy(&answer)
+        .split(' ')
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// `sumdb_readers = "signed-in"`: every namespace is logged, every URL of the log needs a
+/// token, and a go client with netrc credentials over HTTPS verifies a private module.
+fn signed_in_readers_need_a_token_and_verify_private_modules_over_https(go: Go) {
+    use crate::private_modules::{go_env, private_with, write_netrc};
+    go.bin();
+    let p = private_with(&["--sumdb-readers", "signed-in"]);
+    let cacert = p.ca.to_str().unwrap().to_owned();
+    let key = http::curl(
+        &Auth::None,
+        &[
+            "--cacert",
+            &cacert,
+            &format!("{}/sumdb-key", p.server.tls_url()),
+        ],
+    )
+    .text()
+    .trim()
+    .to_owned();
+    let name = log_name(&key);
+    let tls = p.server.tls_url().to_owned();
+    for path in [
+        format!("/sumdb/{name}/supported"),
+        format!("/sumdb/{name}/latest"),
+        format!("/sumdb/{name}/lookup/example.com/tool@v1.0.0"),
+        format!("/sumdb/{name}/tile/8/0/000.p/1"),
+        format!("/sumdb/{name}/tile/8/data/000.p/1"),
+        format!("/api/packages/secret/go/sumdb/{name}/supported"),
+        format!("/api/packages/nobody/go/sumdb/{name}/lookup/example.com/tool@v1.0.0"),
+    ] {
+        let anon = http::curl(&Auth::None, &["--cacert", &cacert, &format!("{tls}{path}")]);
+        assert_eq!(anon.status, 401, "{path}: {anon:?}");
+        let member = http::curl(
+            &Auth::Bearer(&p.token),
+            &["--cacert", &cacert, &format!("{tls}{path}")],
+        );
+        assert_eq!(member.status, 200, "{path}: {member:?}");
+        if path.ends_with("lookup/example.com/tool@v1.0.0") {
+            // The private namespace's version is logged in this mode.
+            assert!(member.text().contains(&p.h1), "{member:?}");
+            assert_eq!(member.header("cache-control"), Some("private, max-age=60"));
+        }
+    }
+    let mut env = go_env(&p, go);
+    env.set_env("GONOSUMDB", "");
+    env.set_env("GOPRIVATE", "");
+    env.set_env("GOSUMDB", &key);
+    let netrc = write_netrc(&p, &env.empty_dir("netrc"));
+    env.set_env("NETRC", netrc.to_str().unwrap());
+    let out = env.stdout(
+        &["mod", "download", "-json", "example.com/tool@v1.0.0"],
+        &env.empty_dir("download"),
+    );
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["Sum"].as_str(), Some(p.h1.as_str()), "{json:#}");
+    let latest = gopath(&env).join("pkg/sumdb").join(&name).join("latest");
+    assert!(latest.is_file(), "the go command kept no tree of {name}");
+}
+
+for_each_go!(signed_in_readers_need_a_token_and_verify_private_modules_over_https);
