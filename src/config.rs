@@ -280,6 +280,40 @@ settings! {
         secret: false, path: false,
         show: |c| c.sumdb_readers.as_str().to_owned(),
     }
+    UpstreamSumdb {
+        name: "upstream_sumdb", flag: Flag::Value("GOSUMDB"), default: "sum.golang.org",
+        help: "Where lookups of public modules the shelf does not host are verified and \
+               appended from, in GOSUMDB syntax (`sum.golang.org`, `<vkey>`, `<vkey> <url>`), \
+               or `off`.",
+        secret: false, path: false,
+        show: |c| c.upstream_sumdb.as_ref().map_or_else(|| "off".to_owned(), |u| u.to_string()),
+    }
+    Offline {
+        name: "offline", flag: Flag::Switch, default: "false",
+        help: "Fetch nothing from any upstream (an air-gapped shelf): lookups of modules not in \
+               the log are answered 404 saying so.",
+        secret: false, path: false,
+        show: |c| c.offline.to_string(),
+    }
+    UpstreamConnectTimeout {
+        name: "upstream_connect_timeout", flag: Flag::Value("SECONDS"), default: "10s",
+        help: "Seconds to connect to an upstream; 1 to 3600.",
+        secret: false, path: false,
+        show: |c| secs(c.upstream_connect_timeout),
+    }
+    UpstreamTimeout {
+        name: "upstream_timeout", flag: Flag::Value("SECONDS"), default: "60s",
+        help: "Seconds an upstream may send nothing before its request fails; 1 to 3600.",
+        secret: false, path: false,
+        show: |c| secs(c.upstream_timeout),
+    }
+    Private {
+        name: "private", flag: Flag::Value("PATTERNS"), default: "",
+        help: "Module path patterns (GOPRIVATE syntax, comma-separated) never asked of an \
+               upstream: lookups of matching paths are answered from the shelf's own log only.",
+        secret: false, path: false,
+        show: |c| c.private.clone(),
+    }
     FastPath {
         name: "fast_path", flag: Flag::Switch, default: "true",
         help: "Answer anonymous GOPROXY reads with goshelf's own HTTP/1.1 reader (the go \
@@ -580,6 +614,14 @@ pub struct Config {
     pub sumdb_name: Option<String>,
     /// Which namespaces are logged and who may read the log.
     pub sumdb_readers: crate::store::sumdb::Readers,
+    /// The upstream checksum database; `None`: off.
+    pub upstream_sumdb: Option<crate::http::upstream::UpstreamConfig>,
+    /// Nothing is fetched from any upstream.
+    pub offline: bool,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_timeout: Duration,
+    /// GOPRIVATE-syntax patterns never asked of an upstream.
+    pub private: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -796,6 +838,23 @@ impl RawConfig {
                     Some(n.to_owned())
                 }
             },
+            upstream_sumdb: crate::http::upstream::UpstreamConfig::parse(
+                self.get(Key::UpstreamSumdb).unwrap_or("sum.golang.org"),
+            )
+            .map_err(|e| {
+                invalid(
+                    Key::UpstreamSumdb,
+                    self.get(Key::UpstreamSumdb).unwrap_or(""),
+                    &format!("is not usable: {e}"),
+                )
+            })?,
+            offline: resolve_bool(Key::Offline, self.get(Key::Offline), false)?,
+            upstream_connect_timeout: timeout(
+                Key::UpstreamConnectTimeout,
+                Duration::from_secs(10),
+            )?,
+            upstream_timeout: timeout(Key::UpstreamTimeout, Duration::from_secs(60))?,
+            private: self.get(Key::Private).unwrap_or("").trim().to_owned(),
             sumdb_readers: match self.get(Key::SumdbReaders) {
                 None => crate::store::sumdb::Readers::Anyone,
                 Some(w) => crate::store::sumdb::Readers::parse(w.trim()).ok_or_else(|| {

@@ -27,6 +27,7 @@ impl Harness {
         let raw = RawConfig::default()
             .with(Key::Listen, "127.0.0.1:0")
             .with_path(Key::Db, &dir.path().join("goshelf.redb"))
+            .with(Key::UpstreamSumdb, "off")
             .with(Key::MaxUpload, max);
         let config = raw.resolve().unwrap();
         let store = Store::open(&config.db).unwrap();

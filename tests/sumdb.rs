@@ -820,3 +820,215 @@ fn signed_in_readers_need_a_token_and_verify_private_modules_over_https(go: Go) 
 }
 
 for_each_go!(signed_in_readers_need_a_token_and_verify_private_modules_over_https);
+
+// ---- The upstream checksum database (a server of the test's own) ----
+
+use crate::support::upstream::{self as upstream_db, Lie};
+
+fn dep(path: &str) -> ModZip {
+    ModZip::new(path, "v1.0.0")
+        .file("go.mod", format!("module {path}\n\ngo 1.19\n").as_bytes())
+        .file(
+            "dep.go",
+            b"package dep\n\nfunc Name() string { return \"dep\" }\n",
+        )
+}
+
+fn shelf_with(up: &upstream_db::Upstream, args: &[&str]) -> TestServer {
+    TestServer::start_with(args, &[("GOSHELF_UPSTREAM_SUMDB", &up.setting())])
+}
+
+fn public_dependencies_verify_through_the_shelf(go: Go) {
+    go.bin();
+    let up = upstream_db::Upstream::start();
+    up.grow(300, "before");
+    let (dep_h1, dep_mod_h1) = up.publish(&dep("public.example/dep"));
+    up.grow(20, "after");
+    let server = shelf_with(&up, &[]);
+    let key = vkey(&server);
+    let app = ModZip::new("example.com/app", "v1.0.0")
+        .file(
+            "go.mod",
+            b"module example.com/app\n\ngo 1.19\n\nrequire public.example/dep v1.0.0\n",
+        )
+        .file(
+            "app.go",
+            b"package app\n\nimport \"public.example/dep\"\n\nfunc Hello() string { return \"app uses \" + dep.Name() }\n",
+        );
+    server.upload(OWNER, &app);
+    let mut env = verifying_env(go, &server, &key);
+    env.set_env(
+        "GOPROXY",
+        &format!("{},{}", server.base(OWNER), up.proxy_url()),
+    );
+    let main = env.empty_dir("consumer");
+    std::fs::write(
+        main.join("go.mod"),
+        "module example.com/consumer\n\ngo 1.19\n",
+    )
+    .unwrap();
+    std::fs::write(
+        main.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/app\"\n)\n\nfunc main() { fmt.Println(app.Hello()) }\n",
+    )
+    .unwrap();
+    env.run(&["get", "example.com/app@v1.0.0"], &main);
+    env.run(&["build", "-o", "consumer", "."], &main);
+    let out = std::process::Command::new(main.join("consumer"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "app uses dep\n");
+    let go_sum = std::fs::read_to_string(main.join("go.sum")).unwrap();
+    for line in [
+        format!("public.example/dep v1.0.0 {dep_h1}"),
+        format!("public.example/dep v1.0.0/go.mod {dep_mod_h1}"),
+    ] {
+        assert!(
+            go_sum.lines().any(|l| l == line),
+            "go.sum lacks {line:?}:\n{go_sum}"
+        );
+    }
+    let asked = up.requests();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r == "/lookup/public.example/dep@v1.0.0"),
+        "{asked:?}"
+    );
+    // A hosted path never leaves for the upstream.
+    assert!(
+        !asked.iter().any(|r| r.contains("example.com/app")),
+        "{asked:?}"
+    );
+}
+
+for_each_go!(public_dependencies_verify_through_the_shelf);
+
+fn lookup_status(server: &TestServer, name: &str, target: &str) -> http::Response {
+    get(server, &format!("/sumdb/{name}/lookup/{target}"))
+}
+
+fn log_size(server: &TestServer, name: &str) -> u64 {
+    let latest = get(server, &format!("/sumdb/{name}/latest")).text();
+    latest.lines().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn upstream_lies_are_refused_with_a_security_line_and_nothing_is_appended() {
+    let up = upstream_db::Upstream::start();
+    for i in 0..6 {
+        if i == 3 {
+            up.publish_zip_line_only(&dep("public.example/d3"));
+        } else {
+            up.publish(&dep(&format!("public.example/d{i}")));
+        }
+    }
+    let server = shelf_with(&up, &[]);
+    let name = log_name(&vkey(&server));
+    // Honest: verified, appended, answered; the upstream head is stored.
+    let r = lookup_status(&server, &name, "public.example/d0@v1.0.0");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(log_size(&server, &name), 1);
+    for (lie, target) in [
+        (Lie::BadSignature, "public.example/d1@v1.0.0"),
+        (Lie::Fork, "public.example/d2@v1.0.0"),
+        (Lie::LineInNote, "public.example/d3@v1.0.0"),
+    ] {
+        up.lie(lie);
+        let r = lookup_status(&server, &name, target);
+        assert_eq!(r.status, 404, "{lie:?}: {r:?}");
+        let text = r.text();
+        assert!(
+            text.contains("unreachable since") && text.contains("failed verification"),
+            "{lie:?}: {text}"
+        );
+        assert!(!text.contains("h1:AAAA"), "{lie:?}: {text}");
+        assert_eq!(log_size(&server, &name), 1, "{lie:?} appended something");
+    }
+    let logged = crate::support::poll_until(std::time::Duration::from_secs(5), || {
+        server
+            .stderr_log()
+            .matches("SECURITY: the upstream checksum database")
+            .count()
+            >= 3
+    });
+    assert!(logged, "{}", server.stderr_log());
+    for line in server
+        .stderr_log()
+        .lines()
+        .filter(|l| l.contains("SECURITY"))
+    {
+        eprintln!("{line}");
+    }
+    // Down: a miss says so; back up: answered, and the line is gone.
+    up.lie(Lie::Down);
+    let r = lookup_status(&server, &name, "public.example/d4@v1.0.0");
+    assert_eq!(r.status, 404);
+    up.lie(Lie::None);
+    let r = lookup_status(&server, &name, "public.example/d4@v1.0.0");
+    assert_eq!(r.status, 200, "{r:?}");
+    let miss = lookup_status(&server, &name, "public.example/none@v1.0.0");
+    assert_eq!(miss.status, 404);
+    assert!(!miss.text().contains("unreachable"), "{}", miss.text());
+    assert_eq!(log_size(&server, &name), 2);
+}
+
+#[test]
+fn private_and_hosted_paths_never_leave_and_their_misses_look_alike() {
+    let up = upstream_db::Upstream::start();
+    up.publish(&dep("public.example/d0"));
+    let server = shelf_with(&up, &["--private", "corp.example"]);
+    let name = log_name(&vkey(&server));
+    api(
+        &server,
+        "POST",
+        "/api/v1/orgs",
+        json!({"name": "secret", "visibility": "private"}),
+    );
+    server.upload(
+        "secret",
+        &ModZip::new("corp.example/hidden", "v1.0.0")
+            .file("go.mod", b"module corp.example/hidden\n"),
+    );
+    server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    let without_date = |r: &http::Response| -> Vec<(String, String)> {
+        r.headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("date"))
+            .cloned()
+            .collect()
+    };
+    for lie in [Lie::None, Lie::Down] {
+        up.lie(lie);
+        // Make the upstream's state known to the shelf (a public miss asks it).
+        lookup_status(&server, &name, "public.example/none@v1.0.0");
+        let hosted = lookup_status(&server, &name, "corp.example/hidden@v1.0.0");
+        let unknown = lookup_status(&server, &name, "corp.example/nothin@v1.0.0");
+        assert_eq!((hosted.status, unknown.status), (404, 404));
+        assert_eq!(
+            hosted.text().replace("corp.example/hidden", "P"),
+            unknown.text().replace("corp.example/nothin", "P"),
+            "{lie:?}"
+        );
+        assert_eq!(without_date(&hosted), without_date(&unknown), "{lie:?}");
+        // An organisation's hosted path, another version: answered here only.
+        assert_eq!(
+            lookup_status(&server, &name, "example.com/tool@v9.9.9").status,
+            404
+        );
+    }
+    let asked = up.requests();
+    assert!(
+        !asked
+            .iter()
+            .any(|r| r.contains("corp.example") || r.contains("example.com/tool")),
+        "{asked:?}"
+    );
+    assert!(
+        asked.iter().any(|r| r.contains("public.example/none")),
+        "{asked:?}"
+    );
+}

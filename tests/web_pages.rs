@@ -23,7 +23,8 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let raw = RawConfig::default()
             .with(Key::Listen, "127.0.0.1:0")
-            .with_path(Key::Db, &dir.path().join("goshelf.redb"));
+            .with_path(Key::Db, &dir.path().join("goshelf.redb"))
+            .with(Key::UpstreamSumdb, "off");
         let config = raw.resolve().unwrap();
         let store = Store::open(&config.db).unwrap();
         assert!(store.bootstrap_admin(TOKEN, 0).unwrap());

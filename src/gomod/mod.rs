@@ -7,6 +7,7 @@ pub mod create;
 pub mod hash;
 pub mod modfile;
 pub mod path;
+pub mod patterns;
 mod unicode_tables;
 pub mod version;
 pub mod zip;

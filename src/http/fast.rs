@@ -663,6 +663,7 @@ pub async fn serve(
     let head = parts.method == Method::HEAD;
     let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
     let zip = tail.ends_with(".zip");
+    let sumdb = tail.starts_with("sumdb/");
     let use_cache =
         anonymous && parts.uri.query().is_none() && !(zip && conditional(&parts.headers));
     // Read before the answer is computed (see `Store::generation`).
@@ -714,7 +715,12 @@ pub async fn serve(
                 state.answers.insert_head(path, generation, &resp, site);
             }
         }
-        resp = keep(&state, path, zip, generation, resp).await;
+        // A checksum database miss may be answered otherwise without any write (the upstream
+        // back, a record fetched): only its hits are kept.
+        let sumdb_miss = sumdb && resp.status() != StatusCode::OK;
+        if !sumdb_miss {
+            resp = keep(&state, path, zip, generation, resp).await;
+        }
     }
     let len = finish::declared_len(&resp);
     finish::record(

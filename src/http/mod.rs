@@ -19,6 +19,7 @@ pub mod sumdb;
 pub mod tls;
 pub mod ui;
 pub mod upload;
+pub mod upstream;
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
@@ -56,6 +57,9 @@ pub struct AppState {
     pub https_port: Arc<OnceLock<u16>>,
     /// The shelf's checksum database.
     pub sumdb: Arc<sumdb::SumdbLog>,
+    /// The upstream checksum database lookups of public modules are verified against;
+    /// `None` when off or `offline`.
+    pub upstream: Option<Arc<upstream::Upstream>>,
 }
 
 impl AppState {
@@ -78,11 +82,23 @@ impl AppState {
     ) -> Result<(Self, crate::store::sumdb::LogOpened), crate::store::Error> {
         let (log, opened) =
             sumdb::SumdbLog::open(&store, config.sumdb_name.as_deref(), config.sumdb_readers)?;
+        let upstream = match (&config.upstream_sumdb, config.offline) {
+            (Some(u), false) => Some(Arc::new(
+                upstream::Upstream::new(
+                    u.clone(),
+                    config.upstream_connect_timeout,
+                    config.upstream_timeout,
+                )
+                .map_err(|e| crate::store::Error::Corrupt(format!("upstream_sumdb: {e}")))?,
+            )),
+            _ => None,
+        };
         let auth = authn::AuthState::new(config.auth_failures_per_minute);
         let uploads = pool::WorkPool::new("goshelf-upload", config.upload_concurrency);
         let checks = pool::WorkPool::new("goshelf-auth", crate::config::cores());
         Ok((
             Self {
+                upstream,
                 store: Arc::new(store),
                 config: Arc::new(config),
                 metrics: Arc::new(metrics::Metrics::default()),
@@ -145,7 +161,7 @@ async fn sumdb_root(
     let viewer = authenticate_optional(&state, &headers, peer).await?;
     let rest = goproxy::percent_decode(&rest)
         .ok_or_else(|| ApiError::bad_request("malformed percent-encoding in path"))?;
-    sumdb::handle(&state, &rest, viewer.as_ref())
+    sumdb::handle(&state, &rest, viewer.as_ref()).await
 }
 
 fn answer(r: Result<Response, ApiError>) -> Answer {

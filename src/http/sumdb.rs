@@ -135,7 +135,7 @@ pub fn default_name(seed: [u8; 32]) -> String {
 /// # Errors
 /// The one-line answers: 404 for another database or a missing lookup or tile, 400 for bad
 /// syntax, 401 without credentials when only signed-in clients may read the log.
-pub fn handle(
+pub async fn handle(
     state: &AppState,
     rest: &str,
     viewer: Option<&Principal>,
@@ -170,7 +170,7 @@ pub fn handle(
         return Ok(answer(log.note(store, size)?, TEXT, "no-cache", shared));
     }
     if let Some(target) = what.strip_prefix("lookup/") {
-        return lookup(state, target, shared);
+        return lookup(state, target, shared).await;
     }
     if what.starts_with("tile/") {
         return tile(state, what, shared);
@@ -223,22 +223,60 @@ fn lookup_syntax(target: &str) -> Option<(&str, &str)> {
     Some((path, version))
 }
 
-fn not_logged(path: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "{path}: not in this checksum database; for a private module set GONOSUMDB={path}"
-    ))
+/// The answer to every lookup miss, whatever its reason (unknown, private, never logged,
+/// or not fetched): the same words apart from the path, and, while the upstream is
+/// unreachable or nothing may be fetched, one more line that is the same for every path.
+fn not_logged(state: &AppState, path: &str) -> ApiError {
+    let mut text =
+        format!("{path}: not in this checksum database; for a private module set GONOSUMDB={path}");
+    let status = if state.config.offline {
+        Some("offline: nothing is fetched".to_owned())
+    } else {
+        state.upstream.as_ref().and_then(|u| u.status_line())
+    };
+    if let Some(line) = status {
+        text.push('\n');
+        text.push_str(&line);
+    }
+    ApiError::not_found(text)
 }
 
-fn lookup(state: &AppState, target: &str, shared: bool) -> Result<Response, ApiError> {
+/// Whether a lookup miss of `path` may be asked of the upstream: never for a path that
+/// matches `private` or is hosted here (checksum-db.md §8: private paths never leave).
+async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError> {
+    if state.upstream.is_none()
+        || crate::gomod::patterns::match_prefix_patterns(&state.config.private, path)
+    {
+        return Ok(false);
+    }
+    let store = Arc::clone(&state.store);
+    let p = path.to_owned();
+    Ok(!super::blocking(move || store.sumdb_hosted_here(&p)).await?)
+}
+
+async fn lookup(state: &AppState, target: &str, shared: bool) -> Result<Response, ApiError> {
     let (escaped_path, escaped_version) = lookup_syntax(target)
         .ok_or_else(|| ApiError::bad_request(format!("malformed lookup: {target}")))?;
     let path = modpath::unescape_path(escaped_path)
         .map_err(|e| ApiError::bad_request(format!("malformed lookup: {e}")))?;
     let version = modpath::unescape_version(escaped_version)
         .map_err(|e| ApiError::bad_request(format!("malformed lookup: {e}")))?;
-    let (size, found) = state.store.sumdb_lookup(path.as_str(), &version)?;
+    let (mut size, mut found) = state.store.sumdb_lookup(path.as_str(), &version)?;
+    if found.is_none() && may_ask_upstream(state, path.as_str()).await? {
+        if let Some(upstream) = state.upstream.clone() {
+            let store = Arc::clone(&state.store);
+            let (p, v) = (path.as_str().to_owned(), version.clone());
+            let fetched = super::blocking(move || {
+                Ok::<_, ApiError>(upstream.fetch(&store, &p, &v).is_ok_and(|r| r.is_some()))
+            })
+            .await?;
+            if fetched {
+                (size, found) = state.store.sumdb_lookup(path.as_str(), &version)?;
+            }
+        }
+    }
     let Some((id, text)) = found else {
-        return Err(not_logged(path.as_str()));
+        return Err(not_logged(state, path.as_str()));
     };
     let note = state.sumdb.note(&state.store, size)?;
     let mut body = Vec::with_capacity(24 + text.len() + note.len());

@@ -343,6 +343,97 @@ impl Store {
         })
     }
 
+    /// The newest signed tree note of the upstream database `name` that this server has
+    /// verified and stored (it never goes backwards).
+    ///
+    /// # Errors
+    /// Storage errors; `Corrupt` for a stored note that does not parse.
+    pub fn sumdb_upstream_head(&self, name: &str) -> Result<Option<(tlog::Tree, Vec<u8>)>> {
+        let key = format!("upstream_head:{name}");
+        self.read(|txn| {
+            let meta = txn.open_table(SUMDB_META)?;
+            let Some(note) = meta.get(key.as_str())?.map(|v| v.value().to_vec()) else {
+                return Ok(None);
+            };
+            let text = String::from_utf8_lossy(&note);
+            let head = text.split("\n\n").next().unwrap_or("");
+            let tree = tlog::parse_tree(&format!("{head}\n"))
+                .map_err(|e| Error::Corrupt(format!("stored upstream head of {name}: {e}")))?;
+            Ok(Some((tree, note)))
+        })
+    }
+
+    /// Appends a record verified against the upstream database `upstream` and, when its
+    /// tree is newer than the stored head, stores that head (never an older one), in one
+    /// durable transaction.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_append_upstream(
+        &self,
+        module: &str,
+        version: &str,
+        hashes: (&str, &str),
+        upstream: &str,
+        head: Option<(u64, &[u8])>,
+    ) -> Result<Logged> {
+        let key = format!("upstream_head:{upstream}");
+        self.with_db_once(|db| {
+            let txn = Self::begin_write(db)?;
+            let logged = log_record(&txn, module, version, hashes.0, hashes.1)?;
+            if let Some((n, note)) = head {
+                let mut meta = txn.open_table(SUMDB_META)?;
+                let stored_n = meta
+                    .get(key.as_str())?
+                    .and_then(|v| {
+                        let text = String::from_utf8_lossy(v.value()).into_owned();
+                        let head = text.split("\n\n").next().unwrap_or("").to_owned();
+                        tlog::parse_tree(&format!("{head}\n")).ok()
+                    })
+                    .map(|t| t.n);
+                if stored_n.is_none_or(|s| s < n) {
+                    meta.insert(key.as_str(), note)?;
+                }
+            }
+            self.commit_txn(txn)?;
+            Ok(logged)
+        })
+    }
+
+    /// Whether `path` equals or lies below a module path hosted here in a namespace whose
+    /// paths must never be asked of an upstream: an organisation, or any namespace that is
+    /// not public. (A public personal namespace does not stop lookups: anyone may make one.)
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_hosted_here(&self, path: &str) -> Result<bool> {
+        self.read(|txn| {
+            let namespaces = txn.open_table(schema::NAMESPACES)?;
+            let modules = txn.open_table(schema::MODULES)?;
+            for item in modules.iter()? {
+                let (k, _) = item?;
+                let (owner, module) = k.value();
+                let covers = path == module
+                    || path
+                        .strip_prefix(module)
+                        .is_some_and(|rest| rest.starts_with('/'));
+                if !covers {
+                    continue;
+                }
+                let Some(ns) = namespaces.get(owner)? else {
+                    return Ok(true);
+                };
+                let ns: NamespaceRecord = decode("namespace", ns.value())?;
+                let personal_public = ns.kind == crate::auth::Kind::User
+                    && ns.visibility() == crate::auth::Visibility::Public;
+                if !personal_public {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+    }
+
     /// Records in the log and the record of `module@version`, from one snapshot.
     ///
     /// # Errors

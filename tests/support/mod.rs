@@ -16,6 +16,7 @@ pub mod inproc;
 pub mod modzip;
 pub mod server;
 pub mod stress;
+pub mod upstream;
 pub mod wire;
 
 use std::fs::File;

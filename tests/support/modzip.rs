@@ -88,6 +88,24 @@ impl ModZip {
             .map(|(_, d)| d.as_slice())
     }
 
+    /// The go.sum hash of the zip (`dirhash.Hash1` of its files; directories count as
+    /// empty files), computed here rather than by the server.
+    pub fn h1(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let prefix = format!("{}@{}/", self.path, self.version);
+        let mut files: Vec<(String, [u8; 32])> = self
+            .files
+            .iter()
+            .map(|(n, d)| (format!("{prefix}{n}"), Sha256::digest(d).into()))
+            .collect();
+        files.extend(
+            self.dirs
+                .iter()
+                .map(|d| (format!("{prefix}{d}/"), Sha256::digest(b"").into())),
+        );
+        goshelf::gomod::hash::hash1_of(files.iter().map(|(n, h)| (n.as_bytes(), *h))).unwrap()
+    }
+
     /// The zip bytes.
     pub fn bytes(&self) -> Vec<u8> {
         let mut writer = ZipWriter::new(Cursor::new(Vec::new()));

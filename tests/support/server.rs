@@ -143,7 +143,10 @@ impl TestServer {
                 cmd.env_remove(key);
             }
         }
+        // No test may reach the internet: the upstream checksum database is off unless a
+        // test names its own (tests/support/upstream.rs).
         cmd.env("GOSHELF_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("GOSHELF_UPSTREAM_SUMDB", "off")
             .env("NO_COLOR", "1");
         for (k, v) in &self.env {
             cmd.env(k, v);

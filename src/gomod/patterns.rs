@@ -1,0 +1,247 @@
+//! GOPRIVATE / GONOSUMDB patterns (x/mod `module.MatchPrefixPatterns`): a comma-separated
+//! list of `path.Match` globs, each matched against the leading path elements of a module
+//! path, as many as the pattern has (checksum-db.md §7).
+//!
+//! Empty and malformed patterns match nothing; a trailing `/` on a pattern is ignored; there
+//! is no whitespace trimming (as in the go command).
+
+/// Whether `target` or one of its path prefixes matches a pattern of `globs`.
+#[must_use]
+pub fn match_prefix_patterns(globs: &str, target: &str) -> bool {
+    globs.split(',').any(|glob| {
+        let glob = glob.trim_end_matches('/');
+        if glob.is_empty() {
+            return false;
+        }
+        // The target's prefix with as many elements as the pattern has.
+        let n = glob.matches('/').count();
+        let mut prefix_end = target.len();
+        let mut seen = 0;
+        for (i, b) in target.bytes().enumerate() {
+            if b == b'/' {
+                if seen == n {
+                    prefix_end = i;
+                    break;
+                }
+                seen += 1;
+            }
+        }
+        if seen < n {
+            return false; // fewer elements than the pattern
+        }
+        path_match(glob.as_bytes(), &target.as_bytes()[..prefix_end]) == Some(true)
+    })
+}
+
+/// Go's `path.Match`: `*` any run of non-`/` bytes, `?` one non-`/` character, `[...]` a
+/// class (`^` negates, ranges `a-z`, `\` escapes), `\` escapes. `None` for a malformed
+/// pattern.
+fn path_match(pattern: &[u8], name: &[u8]) -> Option<bool> {
+    let (mut p, mut n) = (0, 0);
+    // Backtracking point for the last `*`: (pattern index after it, name index).
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if p < pattern.len() {
+            match pattern[p] {
+                b'*' => {
+                    star = Some((p + 1, n));
+                    p += 1;
+                    continue;
+                }
+                b'?' if n < name.len() && name[n] != b'/' => {
+                    let w = char_width(&name[n..]);
+                    p += 1;
+                    n += w;
+                    continue;
+                }
+                b'[' => {
+                    let (matched, len) = class(&pattern[p..], name.get(n..).unwrap_or(&[]))?;
+                    if matched {
+                        p += len;
+                        n += char_width(&name[n..]);
+                        continue;
+                    }
+                }
+                b'\\' => {
+                    let c = *pattern.get(p + 1)?;
+                    if n < name.len() && name[n] == c {
+                        p += 2;
+                        n += 1;
+                        continue;
+                    }
+                }
+                c if c != b'?' && n < name.len() && name[n] == c => {
+                    p += 1;
+                    n += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        } else if n == name.len() {
+            return Some(true);
+        }
+        // Mismatch: let the last `*` take one more byte (never a `/`).
+        match star {
+            Some((sp, sn)) if sn < name.len() && name[sn] != b'/' => {
+                star = Some((sp, sn + 1));
+                p = sp;
+                n = sn + 1;
+            }
+            _ => {
+                // A malformed rest of the pattern is still an error in Go.
+                return if well_formed(&pattern[p.min(pattern.len())..]) {
+                    Some(false)
+                } else {
+                    None
+                };
+            }
+        }
+    }
+}
+
+fn char_width(s: &[u8]) -> usize {
+    match s.first() {
+        Some(b) if *b >= 0xF0 => 4,
+        Some(b) if *b >= 0xE0 => 3,
+        Some(b) if *b >= 0xC0 => 2,
+        _ => 1,
+    }
+}
+
+/// Matches the class at the start of `pattern` (`[...]`) against the first byte of `name`;
+/// returns whether it matched and the class's length. ASCII classes only (module paths).
+fn class(pattern: &[u8], name: &[u8]) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negate = pattern.get(i) == Some(&b'^');
+    if negate {
+        i += 1;
+    }
+    let c = name.first().copied();
+    let mut matched = false;
+    let mut first = true;
+    loop {
+        let lo = *pattern.get(i)?;
+        if lo == b']' && !first {
+            i += 1;
+            break;
+        }
+        first = false;
+        let lo = if lo == b'\\' {
+            i += 1;
+            *pattern.get(i)?
+        } else {
+            lo
+        };
+        i += 1;
+        let mut hi = lo;
+        if pattern.get(i) == Some(&b'-') && pattern.get(i + 1) != Some(&b']') {
+            i += 1;
+            hi = *pattern.get(i)?;
+            if hi == b'\\' {
+                i += 1;
+                hi = *pattern.get(i)?;
+            }
+            i += 1;
+        }
+        if let Some(c) = c {
+            if lo <= c && c <= hi {
+                matched = true;
+            }
+        }
+    }
+    let ok = c.is_some_and(|c| c != b'/') && matched != negate;
+    Some((ok, i))
+}
+
+/// Whether the rest of a pattern parses (its classes close, its escapes escape something).
+fn well_formed(pattern: &[u8]) -> bool {
+    let mut i = 0;
+    while i < pattern.len() {
+        match pattern[i] {
+            b'\\' => {
+                if i + 1 >= pattern.len() {
+                    return false;
+                }
+                i += 2;
+            }
+            b'[' => match class(&pattern[i..], b"a") {
+                Some((_, len)) => i += len,
+                None => return false,
+            },
+            _ => i += 1,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// x/mod module_test.go `TestMatchPrefixPatterns` (checksum-db.md §7).
+    #[test]
+    fn the_x_mod_vectors() {
+        for (globs, target, want) in [
+            ("*/quote", "rsc.io/quote", true),
+            ("*/quo", "rsc.io/quote", false),
+            ("*/quo??", "rsc.io/quote", true),
+            ("*/quo*", "rsc.io/quote", true),
+            ("*quo*", "rsc.io/quote", false),
+            ("rsc.io", "rsc.io/quote", true),
+            ("*.io", "rsc.io/quote", true),
+            ("rsc.io/", "rsc.io/quote", true),
+            ("rsc", "rsc.io/quote", false),
+            ("rsc*", "rsc.io/quote", true),
+            ("rsc.io", "rsc.io/quote/v3", true),
+            ("*/quote", "rsc.io/quote/v3", true),
+            ("*/quote/", "rsc.io/quote/v3", true),
+            ("*/quote/*", "rsc.io/quote/v3", true),
+            ("*/quote/*/", "rsc.io/quote/v3", true),
+            ("*/v3", "rsc.io/quote/v3", false),
+            ("*/*/v3", "rsc.io/quote/v3", true),
+            ("*/*/*", "rsc.io/quote/v3", true),
+            ("*/*/*/", "rsc.io/quote/v3", true),
+            ("*/*/*", "rsc.io/quote", false),
+            ("*/*/*/", "rsc.io/quote", false),
+            ("*/*/*,,", "rsc.io/quote", false),
+            ("*/*/*,,*/quote", "rsc.io/quote", true),
+            (",,*/quote", "rsc.io/quote", true),
+        ] {
+            assert_eq!(
+                match_prefix_patterns(globs, target),
+                want,
+                "{globs} on {target}"
+            );
+        }
+    }
+
+    /// x/mod sumdb client_test.go: GONOSUMDB=`p,*/q`.
+    #[test]
+    fn the_client_test_list() {
+        for skipped in ["p", "p/x", "x/q", "x/q/z"] {
+            assert!(match_prefix_patterns("p,*/q", skipped), "{skipped}");
+        }
+        for looked_up in ["abc", "a/p", "pq", "q", "n/o/p/q"] {
+            assert!(!match_prefix_patterns("p,*/q", looked_up), "{looked_up}");
+        }
+    }
+
+    #[test]
+    fn classes_escapes_and_malformed_patterns() {
+        assert!(match_prefix_patterns(
+            "corp[0-9].example",
+            "corp7.example/x"
+        ));
+        assert!(!match_prefix_patterns(
+            "corp[^0-9].example",
+            "corp7.example/x"
+        ));
+        assert!(match_prefix_patterns("a\\*b", "a*b/c"));
+        assert!(!match_prefix_patterns("a\\*b", "axb/c"));
+        // Malformed patterns match nothing.
+        assert!(!match_prefix_patterns("corp[0-9", "corp7/x"));
+        assert!(!match_prefix_patterns("a\\", "a/x"));
+        assert!(!match_prefix_patterns("", "anything"));
+        assert!(match_prefix_patterns("*", "anything/at/all"));
+    }
+}

@@ -1,0 +1,349 @@
+//! The upstream checksum database (setting `upstream_sumdb`, sum.golang.org by default): a
+//! lookup of a public module the shelf does not host is fetched from it, verified with the
+//! client algorithm (`sumdb::verify`: the note's signature, the record's inclusion proof from
+//! tiles, and consistency with the newest upstream head this server stored, which never goes
+//! backwards), appended to the shelf's own log and answered from there.
+//!
+//! Verifications run one at a time (each one may move the stored upstream head, and the next
+//! must be checked against it); the HTTP requests of one are bounded by the connect and idle
+//! timeouts. A failed fetch is remembered, so that every miss can say the upstream is
+//! unreachable instead of telling the user to switch verification off.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use crate::store::sumdb::Logged;
+use crate::store::Store;
+use crate::sumdb::{self as log, Tile, Verifier};
+
+/// The built-in key of sum.golang.org (cmd/go, checksum-db.md §6).
+pub const SUM_GOLANG_ORG: &str =
+    "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
+
+/// The most bytes read from one upstream answer (a lookup or a tile is a few KiB).
+const MAX_ANSWER: u64 = 1 << 20;
+
+/// Where the upstream database is and how it signs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamConfig {
+    /// The verifier key.
+    pub vkey: String,
+    /// Its base URL, without a trailing `/`.
+    pub url: String,
+}
+
+impl UpstreamConfig {
+    /// Parses the setting: `off` (`None`), `sum.golang.org`, `sum.golang.google.cn`, `<vkey>`
+    /// (served at `https://<name>`) or `<vkey> <url>`, as the go command reads `GOSUMDB`.
+    ///
+    /// # Errors
+    /// A one-line reason.
+    pub fn parse(value: &str) -> Result<Option<Self>, String> {
+        let fields: Vec<&str> = value.split_whitespace().collect();
+        let (vkey, url) = match fields.as_slice() {
+            ["off"] => return Ok(None),
+            ["sum.golang.org"] => (SUM_GOLANG_ORG.to_owned(), None),
+            ["sum.golang.google.cn"] => (
+                SUM_GOLANG_ORG.to_owned(),
+                Some("https://sum.golang.google.cn".to_owned()),
+            ),
+            [vkey] => ((*vkey).to_owned(), None),
+            [vkey, url] => ((*vkey).to_owned(), Some((*url).to_owned())),
+            _ => return Err("expected off, a name, a verifier key, or a key and a URL".into()),
+        };
+        let verifier = Verifier::parse(&vkey).map_err(|e| format!("bad verifier key: {e}"))?;
+        let url = url.unwrap_or_else(|| format!("https://{}", verifier.name()));
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(format!("{url}: not an http(s) URL"));
+        }
+        Ok(Some(Self {
+            vkey,
+            url: url.trim_end_matches('/').to_owned(),
+        }))
+    }
+}
+
+impl std::fmt::Display for UpstreamConfig {
+    /// The setting as written: `sum.golang.org` for the default, else `<vkey> <url>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.vkey == SUM_GOLANG_ORG && self.url == "https://sum.golang.org" {
+            f.write_str("sum.golang.org")
+        } else {
+            write!(f, "{} {}", self.vkey, self.url)
+        }
+    }
+}
+
+/// Why a lookup could not be answered from upstream.
+#[derive(Debug)]
+pub enum Failure {
+    /// Unreachable, timed out, or answered with an error status: `reason`.
+    Unreachable(String),
+    /// Its answer failed verification: a `SECURITY` matter, logged as such.
+    Refused(String),
+}
+
+/// The upstream database as the server uses it.
+pub struct Upstream {
+    config: UpstreamConfig,
+    verifier: Verifier,
+    agent: ureq::Agent,
+    /// One verification at a time.
+    turn: Mutex<()>,
+    /// The last failure: when, and why.
+    last_failure: Mutex<Option<(SystemTime, String)>>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("url", &self.config.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    /// An upstream client with these timeouts.
+    ///
+    /// # Errors
+    /// A bad verifier key (already checked by `UpstreamConfig::parse`).
+    pub fn new(config: UpstreamConfig, connect: Duration, idle: Duration) -> Result<Self, String> {
+        let verifier = Verifier::parse(&config.vkey).map_err(|e| e.to_string())?;
+        let tls = crate::client::tls_config().map_err(|e| e.to_string())?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(connect))
+            .timeout_recv_response(Some(idle))
+            .timeout_recv_body(Some(idle))
+            .timeout_send_request(Some(idle))
+            .tls_config(tls)
+            .user_agent("goshelf")
+            .build()
+            .into();
+        Ok(Self {
+            config,
+            verifier,
+            agent,
+            turn: Mutex::new(()),
+            last_failure: Mutex::new(None),
+        })
+    }
+
+    /// The upstream database's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.verifier.name()
+    }
+
+    /// The line a lookup miss carries while the last upstream request failed.
+    #[must_use]
+    pub fn status_line(&self) -> Option<String> {
+        let last = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        last.as_ref().map(|(when, why)| {
+            let secs = when
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            format!(
+                "upstream checksum database {} unreachable since {}: {why}",
+                self.name(),
+                super::goproxy::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX))
+            )
+        })
+    }
+
+    fn failed(&self, why: &str) {
+        let mut last = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.is_none() {
+            *last = Some((SystemTime::now(), why.to_owned()));
+        }
+    }
+
+    fn succeeded(&self) {
+        *self
+            .last_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Failure> {
+        let url = format!("{}/{path}", self.config.url);
+        let mut resp = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| Failure::Unreachable(format!("{url}: {e}")))?;
+        let status = resp.status().as_u16();
+        if status == 404 || status == 410 {
+            return Ok(None);
+        }
+        if status != 200 {
+            return Err(Failure::Unreachable(format!("{url}: status {status}")));
+        }
+        resp.body_mut()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_vec()
+            .map(Some)
+            .map_err(|e| Failure::Unreachable(format!("{url}: {e}")))
+    }
+
+    /// Fetches, verifies and appends the record of `module@version`: `Ok(Some(logged))`
+    /// when upstream has it, `Ok(None)` when upstream says it does not exist. Blocking: run
+    /// it off the async workers.
+    ///
+    /// # Errors
+    /// `Unreachable` or `Refused`; nothing is appended then.
+    pub fn fetch(
+        &self,
+        store: &Store,
+        module: &str,
+        version: &str,
+    ) -> Result<Option<Logged>, Failure> {
+        let result = self.fetch_unrecorded(store, module, version);
+        match &result {
+            Ok(_) => self.succeeded(),
+            Err(Failure::Unreachable(why)) => {
+                tracing::warn!("upstream checksum database {}: {why}", self.name());
+                self.failed(why);
+            }
+            Err(Failure::Refused(why)) => {
+                tracing::error!(
+                    "SECURITY: the upstream checksum database {} sent an answer for \
+                     {module}@{version} that failed verification; nothing was stored: {why}",
+                    self.name()
+                );
+                self.failed("its last answer failed verification (see the server log)");
+            }
+        }
+        result
+    }
+
+    fn fetch_unrecorded(
+        &self,
+        store: &Store,
+        module: &str,
+        version: &str,
+    ) -> Result<Option<Logged>, Failure> {
+        let escaped = crate::gomod::path::escape_path(module)
+            .map_err(|e| Failure::Refused(format!("unescapable path: {e}")))?;
+        let escaped_version = crate::gomod::path::escape_version(version)
+            .map_err(|e| Failure::Refused(format!("unescapable version: {e}")))?;
+        let Some(body) = self.get(&format!("lookup/{escaped}@{escaped_version}"))? else {
+            return Ok(None);
+        };
+        let _turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        let stored = store
+            .sumdb_upstream_head(self.name())
+            .map_err(|e| Failure::Unreachable(format!("reading the stored head: {e}")))?;
+        let mut unreachable = None;
+        let mut fetch = |tiles: &[Tile]| -> Result<Vec<Vec<u8>>, log::Error> {
+            let mut out = Vec::with_capacity(tiles.len());
+            for t in tiles {
+                match self.tile(t) {
+                    Ok(data) => out.push(data),
+                    Err(Failure::Unreachable(why)) => {
+                        unreachable = Some(why.clone());
+                        return Err(log::Error::External(why));
+                    }
+                    Err(Failure::Refused(why)) => return Err(log::Error::External(why)),
+                }
+            }
+            Ok(out)
+        };
+        let verified = log::verify_lookup(
+            &self.verifier,
+            stored.as_ref().map(|(t, n)| (*t, n.as_slice())),
+            &body,
+            &mut fetch,
+        );
+        let verified = match verified {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(match unreachable {
+                    Some(why) => Failure::Unreachable(why),
+                    None => Failure::Refused(e.to_string()),
+                })
+            }
+        };
+        // Only the authenticated record's lines count (CVE-2026-56864).
+        let zip = log::lookup_lines(&verified.record_text, module, version);
+        let gomod = log::lookup_lines(&verified.record_text, module, &format!("{version}/go.mod"));
+        let hash = |lines: &[String], what: &str| -> Result<String, Failure> {
+            match lines {
+                [line] => line
+                    .rsplit(' ')
+                    .next()
+                    .filter(|h| h.starts_with("h1:"))
+                    .map(str::to_owned)
+                    .ok_or_else(|| Failure::Refused(format!("no h1 hash of the {what}"))),
+                _ => Err(Failure::Refused(format!(
+                    "{} lines for the {what} in the record",
+                    lines.len()
+                ))),
+            }
+        };
+        let (h1, mod_h1) = (hash(&zip, "zip")?, hash(&gomod, "go.mod")?);
+        let head = verified
+            .newer_than_stored
+            .then_some((verified.tree.n, verified.note.as_slice()));
+        store
+            .sumdb_append_upstream(module, version, (&h1, &mod_h1), self.name(), head)
+            .map(Some)
+            .map_err(|e| Failure::Unreachable(format!("storing the record: {e}")))
+    }
+
+    /// A hash tile; a partial one that upstream no longer serves is cut from the full tile
+    /// (as the go command does).
+    fn tile(&self, t: &Tile) -> Result<Vec<u8>, Failure> {
+        if let Some(data) = self.get(&t.path())? {
+            return Ok(data);
+        }
+        let full = Tile { w: 1 << t.h, ..*t };
+        let want = t.w as usize * 32;
+        match self.get(&full.path())? {
+            Some(mut data) if data.len() >= want => {
+                data.truncate(want);
+                Ok(data)
+            }
+            _ => Err(Failure::Unreachable(format!(
+                "{}: not found upstream",
+                t.path()
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setting_reads_as_gosumdb_does() {
+        assert_eq!(UpstreamConfig::parse("off"), Ok(None));
+        let default = UpstreamConfig::parse("sum.golang.org").unwrap().unwrap();
+        assert_eq!(default.url, "https://sum.golang.org");
+        assert_eq!(default.vkey, SUM_GOLANG_ORG);
+        let cn = UpstreamConfig::parse("sum.golang.google.cn")
+            .unwrap()
+            .unwrap();
+        assert_eq!(cn.url, "https://sum.golang.google.cn");
+        let key = "localhost.localdev/sumdb+00000c67+AcTrnkbUA+TU4heY3hkjiSES/DSQniBqIeQ/YppAUtK6";
+        let own = UpstreamConfig::parse(&format!("{key} http://127.0.0.1:9/db/"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(own.url, "http://127.0.0.1:9/db");
+        assert_eq!(
+            UpstreamConfig::parse(key).unwrap().unwrap().url,
+            "https://localhost.localdev/sumdb"
+        );
+        assert!(UpstreamConfig::parse("a b c").is_err());
+        assert!(UpstreamConfig::parse("not-a-key").is_err());
+        assert!(UpstreamConfig::parse(&format!("{key} ftp://x")).is_err());
+    }
+}

@@ -1,0 +1,263 @@
+//! A checksum database and module proxy started by a test, standing in for sum.golang.org
+//! and proxy.golang.org (tests never reach the internet): records signed with x/mod's test
+//! key, built with goshelf's own log code but served by a plain `std` HTTP loop, every
+//! request recorded, and switches that make it lie in the ways the shelf must catch.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+use goshelf::sumdb::{self as log, Hash, Signer};
+
+use super::ModZip;
+
+/// x/mod's test signer key (sumdb/client_test.go), also cmd/go's test proxy's.
+pub const SKEY: &str =
+    "PRIVATE+KEY+localhost.localdev/sumdb+00000c67+AXu6+oaVaOYuQOFrf1V59JK1owcFlJcHwwXHDfDGxSPk";
+/// Its verifier key.
+pub const VKEY: &str =
+    "localhost.localdev/sumdb+00000c67+AcTrnkbUA+TU4heY3hkjiSES/DSQniBqIeQ/YppAUtK6";
+
+/// How the upstream answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lie {
+    /// Honestly.
+    None,
+    /// Tree notes with a broken signature.
+    BadSignature,
+    /// A tree built from other records than the ones it served before (a fork).
+    Fork,
+    /// The signed note of a lookup carries a go.mod line of the looked-up version, which its
+    /// logged record lacks (`publish_zip_line_only`): CVE-2026-56864, a client that reads
+    /// hashes from the whole body takes it.
+    LineInNote,
+    /// Every request fails with 503.
+    Down,
+}
+
+#[derive(Default)]
+struct Log {
+    records: Vec<Vec<u8>>,
+    hashes: Vec<Hash>,
+    index: HashMap<String, u64>,
+}
+
+impl Log {
+    fn append(&mut self, key: String, text: Vec<u8>) {
+        let n = self.records.len() as u64;
+        let new = {
+            let mut read = log::tlog::slice_reader(&self.hashes);
+            log::stored_hashes(n, &text, &mut read).unwrap()
+        };
+        self.hashes.extend(new);
+        self.records.push(text);
+        self.index.insert(key, n);
+    }
+
+    fn tree(&self) -> log::Tree {
+        let n = self.records.len() as u64;
+        let mut read = log::tlog::slice_reader(&self.hashes);
+        log::Tree {
+            n,
+            hash: log::tree_hash(n, &mut read).unwrap(),
+        }
+    }
+}
+
+struct State {
+    signer: Signer,
+    log: Log,
+    /// What a fork serves instead.
+    fork: Log,
+    files: HashMap<String, Vec<u8>>,
+    lie: Lie,
+    requests: Vec<String>,
+}
+
+/// The running upstream; stops when dropped (its thread ends with the process).
+pub struct Upstream {
+    addr: String,
+    state: Arc<Mutex<State>>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let state = Arc::new(Mutex::new(State {
+            signer: Signer::parse(SKEY).unwrap(),
+            log: Log::default(),
+            fork: Log::default(),
+            files: HashMap::new(),
+            lie: Lie::None,
+            requests: Vec::new(),
+        }));
+        let shared = Arc::clone(&state);
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let shared = Arc::clone(&shared);
+                std::thread::spawn(move || serve(conn, &shared));
+            }
+        });
+        Upstream { addr, state }
+    }
+
+    /// The checksum database's URL (the root of this server).
+    pub fn sumdb_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The GOPROXY URL of its modules.
+    pub fn proxy_url(&self) -> String {
+        format!("http://{}/proxy", self.addr)
+    }
+
+    /// `upstream_sumdb` for the shelf.
+    pub fn setting(&self) -> String {
+        format!("{VKEY} {}", self.sumdb_url())
+    }
+
+    /// Publishes `zip` in the proxy and logs its record; returns (h1, go.mod h1).
+    pub fn publish(&self, zip: &ModZip) -> (String, String) {
+        let (path, version) = (zip.path(), zip.version());
+        let go_mod = zip.content("go.mod").unwrap().to_vec();
+        let h1 = zip.h1();
+        let mod_h1 = goshelf::gomod::hash::hash_go_mod(&go_mod);
+        let text = format!("{path} {version} {h1}\n{path} {version}/go.mod {mod_h1}\n");
+        let esc = goshelf::gomod::path::escape_path(path).unwrap();
+        let mut s = self.state.lock().unwrap();
+        s.log
+            .append(format!("{path}@{version}"), text.clone().into_bytes());
+        // The fork holds the same records with this one's hash changed.
+        let forged = text.replace(&h1, "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        s.fork
+            .append(format!("{path}@{version}"), forged.into_bytes());
+        let base = format!("/proxy/{esc}/@v/");
+        let list = s.files.entry(format!("{base}list")).or_default();
+        list.extend_from_slice(format!("{version}\n").as_bytes());
+        s.files.insert(
+            format!("{base}{version}.info"),
+            format!("{{\"Version\":\"{version}\",\"Time\":\"2026-01-01T00:00:00Z\"}}").into_bytes(),
+        );
+        s.files.insert(format!("{base}{version}.mod"), go_mod);
+        s.files.insert(format!("{base}{version}.zip"), zip.bytes());
+        (h1, mod_h1)
+    }
+
+    /// Logs a record of `zip` with its zip line only (no go.mod line), as a lying database
+    /// would; the proxy does not serve it.
+    pub fn publish_zip_line_only(&self, zip: &ModZip) {
+        let (path, version) = (zip.path(), zip.version());
+        let text = format!("{path} {version} {}\n", zip.h1());
+        let mut s = self.state.lock().unwrap();
+        s.log
+            .append(format!("{path}@{version}"), text.clone().into_bytes());
+        s.fork
+            .append(format!("{path}@{version}"), text.into_bytes());
+    }
+
+    /// Appends `n` records of modules nobody fetches (to move the tree on).
+    pub fn grow(&self, n: usize, tag: &str) {
+        let mut s = self.state.lock().unwrap();
+        for i in 0..n {
+            let text = format!(
+                "filler.example/{tag}/{i} v1.0.0 h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\nfiller.example/{tag}/{i} v1.0.0/go.mod h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"
+            );
+            s.log.append(
+                format!("filler.example/{tag}/{i}@v1.0.0"),
+                text.clone().into_bytes(),
+            );
+            s.fork.append(
+                format!("filler.example/{tag}/{i}@v1.0.0"),
+                text.into_bytes(),
+            );
+        }
+    }
+
+    pub fn lie(&self, lie: Lie) {
+        self.state.lock().unwrap().lie = lie;
+    }
+
+    /// Every request path so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+fn serve(conn: TcpStream, shared: &Mutex<State>) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+    }
+    let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+    let (status, body) = answer(shared, &path);
+    let mut conn = conn;
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(&body);
+}
+
+fn answer(shared: &Mutex<State>, path: &str) -> (u16, Vec<u8>) {
+    let mut s = shared.lock().unwrap();
+    s.requests.push(path.to_owned());
+    if s.lie == Lie::Down {
+        return (503, b"down\n".to_vec());
+    }
+    if let Some(f) = s.files.get(path) {
+        return (200, f.clone());
+    }
+    let decoded = path.replace("%21", "!");
+    let log = if s.lie == Lie::Fork { &s.fork } else { &s.log };
+    if let Some(target) = decoded.strip_prefix("/lookup/") {
+        let Some((p, v)) = target.rsplit_once('@') else {
+            return (400, Vec::new());
+        };
+        let (p, v) = (
+            goshelf::gomod::path::unescape_path(p).unwrap(),
+            goshelf::gomod::path::unescape_version(v).unwrap(),
+        );
+        let Some(&id) = log.index.get(&format!("{}@{v}", p.as_str())) else {
+            return (404, b"not found\n".to_vec());
+        };
+        let tree = log.tree();
+        let record = log.records[id as usize].clone();
+        let mut head = log::format_tree(&tree);
+        if s.lie == Lie::LineInNote {
+            head.push_str(&format!(
+                "{} {v}/go.mod h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+                p.as_str()
+            ));
+        }
+        let mut note = log::sign(&head, &[&s.signer]).unwrap().into_bytes();
+        if s.lie == Lie::BadSignature {
+            let at = note.len() - 10;
+            note[at] = if note[at] == b'A' { b'B' } else { b'A' };
+        }
+        let mut body = format!("{id}\n").into_bytes();
+        body.extend_from_slice(&record);
+        body.push(b'\n');
+        body.extend_from_slice(&note);
+        return (200, body);
+    }
+    if let Some(tile) = path.strip_prefix('/') {
+        if let Ok(t) = log::parse_tile_path(tile) {
+            if !log::tile_exists(&t, log.records.len() as u64) || t.is_data() {
+                return (404, Vec::new());
+            }
+            let mut read = log::tlog::slice_reader(&log.hashes);
+            return (200, log::read_tile_data(&t, &mut read).unwrap());
+        }
+    }
+    (404, b"not found\n".to_vec())
+}
