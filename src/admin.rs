@@ -80,6 +80,11 @@ pub enum Op {
         owner: String,
         update: OwnerUpdate,
     },
+    /// Lets logged namespace `owner` publish module path `path`, which another one holds.
+    OwnerShare {
+        owner: String,
+        path: String,
+    },
 }
 
 /// What an operation answers: a status and a JSON body (none for 204).
@@ -247,6 +252,11 @@ impl Op {
                 format!("/api/v1/owners/{}", enc(owner)),
                 Some(serde_json::to_value(update).unwrap_or(Value::Null)),
             ),
+            Op::OwnerShare { owner, path } => (
+                "PUT",
+                format!("/api/v1/owners/{}/shares/{}", enc(owner), enc(path)),
+                None,
+            ),
         }
     }
 
@@ -360,6 +370,13 @@ impl Op {
                 }
             }
             (["owners", _], _) => return Err(known(&["PATCH"])),
+            (["owners", owner, "shares", path], "PUT") => Op::OwnerShare {
+                owner: name_arg(owner)?,
+                path: crate::gomod::path::check_path(path)
+                    .map(|()| (*path).to_owned())
+                    .map_err(|e| Error::Invalid(format!("module path {path:?}: {e}")))?,
+            },
+            (["owners", _, "shares", _], _) => return Err(known(&["PUT"])),
             _ => {
                 return Err(Error::NoRoute(
                     format!("not found: /api/v1/{}", segments.join("/")),
@@ -515,6 +532,11 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
                 return Err(Error::Forbidden("only an admin may list owners".into()));
             }
             Ok(Outcome::ok(json_of(&store.list_owners()?)))
+        }
+        Op::OwnerShare { owner, path } => {
+            need_admin(actor, "share a module path between namespaces")?;
+            store.sumdb_share(&owner, &path)?;
+            Ok(Outcome::done())
         }
         Op::OwnerUpdate { owner, update } => {
             if update.quota_bytes.is_some() || update.quota_versions.is_some() {
@@ -680,6 +702,10 @@ mod tests {
                     quota_bytes: Some(-1),
                     quota_versions: None,
                 },
+            },
+            Op::OwnerShare {
+                owner: "beta".into(),
+                path: "example.com/Upper/lib".into(),
             },
         ];
         for op in ops {

@@ -359,18 +359,47 @@ fn lookups_tiles_and_latest_are_the_log_in_the_reference_formats() {
 fn a_logged_version_keeps_its_content_forever_across_namespaces_deletes_and_purges() {
     let server = TestServer::start();
     let first = ModZip::from_fixture("tool", "example.com/tool", "v1.0.0");
-    let up = server.upload(OWNER, &first);
+    let up = server.upload("holder", &first);
     let other = first.clone().file("extra.go", b"package tool\n");
-    // Another namespace, other content: refused, naming the recorded hash.
+    // The path belongs to the namespace that logged it first: another one is refused,
+    // without being told which, until an admin shares the path.
+    api(
+        &server,
+        "POST",
+        "/api/v1/orgs",
+        json!({"name": "acme", "visibility": "public"}),
+    );
+    let r = server.upload_bytes("acme", &first.bytes());
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(
+        r.text()
+            .contains("goshelf owner share acme example.com/tool")
+            && !r.text().contains("holder"),
+        "{r:?}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_goshelf"))
+        .args([
+            "owner",
+            "share",
+            "acme",
+            "example.com/tool",
+            "--server",
+            server.url(),
+        ])
+        .env("GOSHELF_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // Shared: other content is still refused (naming the recorded hash), the same content is
+    // the same record.
     let r = server.upload_bytes("acme", &other.bytes());
     assert_eq!(r.status, 409, "{r:?}");
     assert!(r.text().contains(&up.h1), "{r:?}");
-    // The same content in another namespace is the same record.
     let r = server.upload_bytes("acme", &first.bytes());
     assert_eq!(r.status, 201, "{r:?}");
     // Deleted and purged: the record stays, so different content is still refused.
     assert_eq!(
-        server.delete(OWNER, "example.com/tool", "v1.0.0").status,
+        server.delete("holder", "example.com/tool", "v1.0.0").status,
         204
     );
     let purge = http::curl(
@@ -379,13 +408,13 @@ fn a_logged_version_keeps_its_content_forever_across_namespaces_deletes_and_purg
             "-X",
             "DELETE",
             &format!(
-                "{}/api/v1/packages/{OWNER}/go/example.com%2Ftool/v1.0.0?purge=true",
+                "{}/api/v1/packages/holder/go/example.com%2Ftool/v1.0.0?purge=true",
                 server.url()
             ),
         ],
     );
     assert!(purge.status < 300, "{purge:?}");
-    let r = server.upload_bytes(OWNER, &other.bytes());
+    let r = server.upload_bytes("holder", &other.bytes());
     assert_eq!(r.status, 409, "{r:?}");
     let name = log_name(&vkey(&server));
     let lookup = get(
@@ -1031,4 +1060,54 @@ fn private_and_hosted_paths_never_leave_and_their_misses_look_alike() {
         asked.iter().any(|r| r.contains("public.example/none")),
         "{asked:?}"
     );
+}
+
+/// Issue 26, "Paths": modules of famous paths uploaded to a personal namespace change nothing
+/// a verifying client gets for other versions or for paths below them.
+#[test]
+fn famous_paths_in_a_personal_namespace_change_nothing_upstream_records() {
+    let up = upstream_db::Upstream::start();
+    let (gin_h1, _) = up.publish(&dep("github.com/gin-gonic/gin"));
+    let text = ModZip::new("golang.org/x/text", "v1.0.0")
+        .file("go.mod", b"module golang.org/x/text\n")
+        .file("t.go", b"package text\n");
+    let (text_h1, _) = up.publish(&text);
+    let server = shelf_with(&up, &[]);
+    let name = log_name(&vkey(&server));
+    api(
+        &server,
+        "POST",
+        "/api/v1/users",
+        json!({"name": "bob", "password": "bob password 123"}),
+    );
+    let token = http::curl(
+        &Auth::Bearer(ADMIN_TOKEN),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &json!({"user": "bob", "name": "t", "scope": "write"}).to_string(),
+            &format!("{}/api/v1/tokens", server.url()),
+        ],
+    );
+    let token: serde_json::Value = serde_json::from_slice(&token.body).unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    for (path, version) in [
+        ("github.com/gin-gonic/gin", "v1.99.0"),
+        ("golang.org/x", "v0.0.1"),
+    ] {
+        let zip = ModZip::new(path, version).file("go.mod", format!("module {path}\n").as_bytes());
+        let file = server.write_scratch("famous.zip", &zip.bytes());
+        let r = http::put_file(&server.upload_url("bob"), &Auth::Bearer(&token), &file, &[]);
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    // Upstream has gin v1.0.0 (`dep`) and golang.org/x/text v1.0.0.
+    let gin = lookup_status(&server, &name, "github.com/gin-gonic/gin@v1.0.0");
+    assert_eq!(gin.status, 200, "{gin:?}");
+    assert!(gin.text().contains(&gin_h1), "{}", gin.text());
+    let x = lookup_status(&server, &name, "golang.org/x/text@v1.0.0");
+    assert_eq!(x.status, 200, "{x:?}");
+    assert!(x.text().contains(&text_h1), "{}", x.text());
 }

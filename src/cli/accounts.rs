@@ -140,6 +140,15 @@ pub enum OwnerCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Let namespace OWNER publish module path PATH, which another namespace holds in the
+    /// checksum database (records are permanent, so a path belongs to the first logged
+    /// namespace that published it).
+    Share {
+        owner: String,
+        path: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Limit a namespace's total zip bytes and/or version count (`none` removes a limit).
     SetQuota {
         owner: String,
@@ -493,6 +502,20 @@ pub fn owner(cmd: OwnerCommand) -> anyhow::Result<()> {
                     members.join(",")
                 );
             }
+        }
+        OwnerCommand::Share {
+            owner,
+            path,
+            target,
+        } => {
+            run(
+                &target,
+                Op::OwnerShare {
+                    owner: owner.to_ascii_lowercase(),
+                    path: path.clone(),
+                },
+            )?;
+            println!("{} may publish {path}", owner.to_ascii_lowercase());
         }
         OwnerCommand::SetVisibility {
             owner,

@@ -135,6 +135,7 @@ impl From<store::Error> for ApiError {
             store::Error::VersionExists { .. }
             | store::Error::TombstoneMismatch { .. }
             | store::Error::LogConflict { .. }
+            | store::Error::PathTaken { .. }
             | store::Error::UserExists { .. }
             | store::Error::NameTaken { .. }
             | store::Error::OwnerExists { .. }

@@ -67,6 +67,14 @@ pub enum Error {
         version: String,
         h1: String,
     },
+    /// The module path belongs to another logged namespace (never named: the writer may not
+    /// be allowed to see it).
+    #[error(
+        "the module path {module} is hosted by another namespace of this shelf, and its \
+         checksum database records are permanent; an admin can let {owner} publish it too: \
+         goshelf owner share {owner} {module}"
+    )]
+    PathTaken { module: String, owner: String },
     /// The configured checksum database name is not the log's.
     #[error(
         "the checksum database in this file is named {stored}, not {configured}: a log keeps \
@@ -331,6 +339,8 @@ impl Store {
                 txn.open_table(sumdb::SUMDB_INDEX)?;
                 txn.open_table(sumdb::SUMDB_HASHES)?;
                 txn.open_table(sumdb::SUMDB_META)?;
+                txn.open_table(sumdb::SUMDB_PATHS)?;
+                txn.open_table(sumdb::SUMDB_SHARES)?;
             }
             self.commit_txn(txn)?;
             Ok(())

@@ -385,12 +385,18 @@ pub(super) fn apply_version(
         .unwrap_or_else(|| NamespaceRecord::new(new.time, crate::auth::Kind::Org));
     match super::sumdb::log_version(
         txn,
+        new.owner,
         &ns_now,
         module,
         version,
-        &new.summary.h1,
-        &new.summary.mod_h1,
+        (&new.summary.h1, &new.summary.mod_h1),
     ) {
+        Ok(Some(super::sumdb::Logged::NotOwner)) => {
+            return Err(ApplyError::Refused(Error::PathTaken {
+                module: module.to_owned(),
+                owner: new.owner.to_owned(),
+            }));
+        }
         Ok(Some(super::sumdb::Logged::Conflict(text))) => {
             return Err(ApplyError::Refused(Error::LogConflict {
                 module: module.to_owned(),

@@ -21,6 +21,11 @@ pub const SUMDB_RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("sum
 pub const SUMDB_INDEX: TableDefinition<&str, u64> = TableDefinition::new("sumdb_index");
 /// Stored hash index (x/mod `StoredHashIndex`) → hash.
 pub const SUMDB_HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("sumdb_hashes");
+/// Module path → the logged namespace it belongs to (the first that published it).
+pub const SUMDB_PATHS: TableDefinition<&str, &str> = TableDefinition::new("sumdb_paths");
+/// (module path, namespace) → 1: another logged namespace may publish that path too
+/// (`goshelf owner share`, or two namespaces that hosted it before the log existed).
+pub const SUMDB_SHARES: TableDefinition<(&str, &str), u8> = TableDefinition::new("sumdb_shares");
 /// `name`, `skey` (the signer key, secret), `readers` (`anyone` or `signed-in`), `size`
 /// (u64 big-endian: records in the log).
 pub const SUMDB_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sumdb_meta");
@@ -103,6 +108,8 @@ pub enum Logged {
     Same(u64),
     /// The log holds other hashes for this `path@version`: its record text.
     Conflict(String),
+    /// The module path belongs to another logged namespace, which has not shared it.
+    NotOwner,
 }
 
 /// The record text of one module version: its two go.sum lines.
@@ -204,22 +211,58 @@ pub(super) fn log_record(
 }
 
 /// Logs a version accepted into `ns` when the log exists and logs that namespace.
+///
+/// Refusals (`Conflict`, `NotOwner`) write nothing. A path hosted in a logged namespace
+/// belongs to it: another logged namespace may publish it only once shared.
 pub(super) fn log_version(
     txn: &redb::WriteTransaction,
+    owner: &str,
     ns: &NamespaceRecord,
     module: &str,
     version: &str,
-    h1: &str,
-    mod_h1: &str,
+    hashes: (&str, &str),
 ) -> Result<Option<Logged>> {
     let readers = {
         let meta = txn.open_table(SUMDB_META)?;
         readers_of(&meta)?
     };
-    match readers {
-        Some(r) if r.logs(ns) => log_record(txn, module, version, h1, mod_h1).map(Some),
-        _ => Ok(None),
+    if !readers.is_some_and(|r| r.logs(ns)) {
+        return Ok(None);
     }
+    let key = format!("{module}@{version}");
+    let text = record_text(module, version, hashes.0, hashes.1);
+    if let Some(id) = txn
+        .open_table(SUMDB_INDEX)?
+        .get(key.as_str())?
+        .map(|v| v.value())
+    {
+        let stored = txn
+            .open_table(SUMDB_RECORDS)?
+            .get(id)?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned())
+            .unwrap_or_default();
+        if stored != text {
+            return Ok(Some(Logged::Conflict(stored)));
+        }
+    }
+    let mut paths = txn.open_table(SUMDB_PATHS)?;
+    let holder = paths.get(module)?.map(|v| v.value().to_owned());
+    match holder {
+        None => {
+            paths.insert(module, owner)?;
+        }
+        Some(h) if h == owner => {}
+        Some(_) => {
+            if txn
+                .open_table(SUMDB_SHARES)?
+                .get((module, owner))?
+                .is_none()
+            {
+                return Ok(Some(Logged::NotOwner));
+            }
+        }
+    }
+    log_record(txn, module, version, hashes.0, hashes.1).map(Some)
 }
 
 /// Reads stored hashes for `tlog` from a read snapshot's table.
@@ -434,6 +477,25 @@ impl Store {
         })
     }
 
+    /// Lets logged namespace `owner` publish `path`, which another namespace holds (an
+    /// admin's `goshelf owner share`).
+    ///
+    /// # Errors
+    /// `NoSuchOwner`; storage errors.
+    pub fn sumdb_share(&self, owner: &str, path: &str) -> Result<()> {
+        self.with_db_once(|db| {
+            let txn = Self::begin_write(db)?;
+            if txn.open_table(schema::NAMESPACES)?.get(owner)?.is_none() {
+                return Err(Error::NoSuchOwner {
+                    name: owner.to_owned(),
+                });
+            }
+            txn.open_table(SUMDB_SHARES)?.insert((path, owner), 1)?;
+            self.commit_txn(txn)?;
+            Ok(())
+        })
+    }
+
     /// Records in the log and the record of `module@version`, from one snapshot.
     ///
     /// # Errors
@@ -581,12 +643,29 @@ fn catch_up_versions(txn: &redb::WriteTransaction, readers: Readers) -> Result<(
     let mut appended = 0;
     let mut conflicts = Vec::new();
     for (_, owner, module, version, h1, mod_h1) in all {
+        // Paths hosted by several logged namespaces before the log existed are shared among
+        // them; the first to publish holds the path.
+        {
+            let mut paths = txn.open_table(SUMDB_PATHS)?;
+            let holder = paths.get(module.as_str())?.map(|v| v.value().to_owned());
+            match holder {
+                None => {
+                    paths.insert(module.as_str(), owner.as_str())?;
+                }
+                Some(h) if h == owner => {}
+                Some(_) => {
+                    txn.open_table(SUMDB_SHARES)?
+                        .insert((module.as_str(), owner.as_str()), 1)?;
+                }
+            }
+        }
         match log_record(txn, &module, &version, &h1, &mod_h1)? {
             Logged::New(_) => appended += 1,
             Logged::Same(_) => {}
             Logged::Conflict(text) => {
                 conflicts.push((owner, module, version, record_zip_h1(&text).to_owned()));
             }
+            Logged::NotOwner => {}
         }
     }
     Ok((appended, conflicts))
