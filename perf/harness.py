@@ -215,7 +215,9 @@ class Goshelf:
 
     def start(self):
         level = "warn" if self.logs == "off" else os.environ.get("RUST_LOG", "info")
-        env = dict(os.environ, GOSHELF_ADMIN_TOKEN=TOKEN, RUST_LOG=level)
+        # No internet here: lookups the shelf's checksum database misses are not sent upstream.
+        env = dict(os.environ, GOSHELF_ADMIN_TOKEN=TOKEN, RUST_LOG=level,
+                   GOSHELF_UPSTREAM_SUMDB="off")
         errlog = open(os.path.join(self.workdir, "goshelf.log"), "ab")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
@@ -475,7 +477,41 @@ def check_status(name, server, run, expect_404):
 # Workloads
 
 
-def paths_for(ds, tmp):
+def sumdb_layout(port, root, versions):
+    """The checksum database's answers the go command asks for (issue 26): a lookup of each
+    version, and the complete hash tiles of level 0 and 1, fetched from goshelf and written
+    under root at the same URL paths, so nginx serves the very same bytes. Returns the two
+    path lists."""
+    import urllib.request
+    def fetch(path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
+            return r.read()
+    vkey = fetch("/sumdb-key").decode().strip()
+    name = vkey.split("+")[0]
+    base = f"{BASE}/sumdb/{name}"
+    size = int(fetch(f"{base}/latest").decode().split("\n")[1])
+    lookups, tiles = [], []
+    for v in versions:
+        lookups.append(f"{base}/lookup/{escape(v.module)}@{escape(v.version)}")
+    for level in (0, 1):
+        full = (size >> (8 * level)) // 256
+        for n in range(full):
+            elems = []
+            k = n
+            elems.append(f"{k % 1000:03d}")
+            while k >= 1000:
+                k //= 1000
+                elems.insert(0, f"x{k % 1000:03d}")
+            tiles.append(f"{base}/tile/8/{level}/" + "/".join(elems))
+    for path in lookups + tiles:
+        dest = os.path.join(root, path.lstrip("/"))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(fetch(path))
+    return lookups, tiles
+
+
+def paths_for(ds, tmp, sumdb=None):
     """Writes one paths file per workload; returns {name: (file, expect_404, unit)}."""
     small_zips = set(id(v) for v in ds.small_zips)
     small = [v for v in ds.loaded + ds.fill if id(v) not in small_zips]
@@ -510,6 +546,10 @@ def paths_for(ds, tmp):
         "zip 10MiB": (z10m, False, "mbps"),
         "mix (go mod download)": (mix, None, "rps"),
     }
+    if sumdb:
+        work["sumdb lookup"] = (sumdb[0], False, "rps")
+        if sumdb[1]:
+            work["sumdb full tile"] = (sumdb[1], False, "rps")
     out = {}
     for name, (paths, expect, unit) in work.items():
         f = os.path.join(tmp, "paths-" + re.sub(r"\W+", "_", name) + ".txt")
@@ -664,11 +704,13 @@ def main():
         fig["startup_ms"] = gs.startup_s * 1000
         time.sleep(2)
         fig["idle_rss_mib"] = rss_kib(gs.pid) / 1024
+        sumdb = sumdb_layout(gs.port, root, [v for v in ds.loaded + ds.fill])
+        log(f"sumdb: {len(sumdb[0])} lookups and {len(sumdb[1])} full tiles written for nginx")
         ng = Nginx(root, tmp, args.logs).start()
         fig["nginx_idle_rss_mib"] = ng.rss_total_kib() / 1024
         log(f"start-up {fig['startup_ms']:.0f} ms, idle RSS {fig['idle_rss_mib']:.1f} MiB "
             f"(nginx {fig['nginx_idle_rss_mib']:.1f} MiB) with {nversions} versions")
-        workloads = paths_for(ds, tmp)
+        workloads = paths_for(ds, tmp, sumdb)
         log(f"wrk: {args.conns} connections, {seconds}s x {runs} runs per server, alternating")
         compare([gs, ng], workloads, args.conns, seconds, runs, report["wrk"])
 
@@ -835,6 +877,8 @@ def render(rep):
             target = f">= 1.0x, p99 <= 1.5x nginx's: {verdict(ratio >= 1.0 and gp <= 1.5 * npp)}"
         elif name.startswith("zip 2-20KiB"):
             target = f">= 1.0x: {verdict(ratio >= 1.0)}"
+        elif name.startswith("sumdb"):
+            target = f">= 1.5x: {verdict(ratio >= 1.5)}"
         else:
             target = ""
         u = "req/s" if unit == "rps" else "MiB/s"

@@ -67,6 +67,17 @@ pub enum SumdbCommand {
     /// Print `GOSUMDB=<verifier key>` for clients: from a running server (--server, no token
     /// needed: the key is public) or a database file (--db).
     Key(SumdbKeyArgs),
+    /// Give the log a new name and key, keeping its records: the way on after an older copy
+    /// of the database was restored (clients refuse a log that went backwards under the same
+    /// name). The server must be stopped; clients then set the new GOSUMDB it prints.
+    Rotate {
+        /// The new name, e.g. nas/sumdb/2 (host[/path], as GOSUMDB names are).
+        #[arg(long)]
+        name: String,
+        /// The database file.
+        #[arg(long, env = "GOSHELF_DB", value_name = "FILE", default_value = crate::config::DEFAULT_DB)]
+        db: PathBuf,
+    },
 }
 
 /// `goshelf sumdb key`.
@@ -299,7 +310,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Owner(cmd) => accounts::owner(cmd),
         Command::Ca(CaCommand::Export(args)) => ca_export(&args),
         Command::Sumdb(SumdbCommand::Key(args)) => sumdb_key(&args),
+        Command::Sumdb(SumdbCommand::Rotate { name, db }) => sumdb_rotate(&name, &db),
     }
+}
+
+fn sumdb_rotate(name: &str, db: &Path) -> anyhow::Result<()> {
+    crate::sumdb::note::check_go_sumdb_name(name)
+        .map_err(|e| anyhow::anyhow!("{name:?} is not a usable checksum database name: {e}"))?;
+    let store = open_existing(db)?;
+    let skey = store.sumdb_rotate(name, rand::random())?;
+    let vkey = crate::sumdb::note::Signer::parse(&skey)
+        .map_err(|e| anyhow::anyhow!("the new key: {e}"))?
+        .vkey();
+    eprintln!(
+        "the checksum database is now {name}, with {} records; every client sets the new value:",
+        store.sumdb_size()?
+    );
+    println!("GOSUMDB={vkey}");
+    Ok(())
 }
 
 fn sumdb_key(args: &SumdbKeyArgs) -> anyhow::Result<()> {
@@ -459,6 +487,14 @@ fn announce_log(state: &AppState, log: &store::sumdb::LogOpened) {
         tracing::warn!(
             "{owner}: {module}@{version} is served but not logged: the checksum database \
              holds {h1} for it (clients verifying with it must set GONOSUMDB={module})"
+        );
+    }
+    if let Some((size, published)) = state.sumdb.rolled_back() {
+        tracing::error!(
+            "the checksum database {name} holds {size} records but published {published} \
+             ({}): this file is an older copy; every URL of the log answers 503 until \
+             `goshelf sumdb rotate --name NEW` (server stopped) gives it a new name",
+            crate::http::sumdb::sidecar_path(state.store.path()).display()
         );
     }
     tracing::info!(

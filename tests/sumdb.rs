@@ -1111,3 +1111,63 @@ fn famous_paths_in_a_personal_namespace_change_nothing_upstream_records() {
     assert_eq!(x.status, 200, "{x:?}");
     assert!(x.text().contains(&text_h1), "{}", x.text());
 }
+
+/// Issue 26, "Records are forever": an older copy of the file restored is noticed through
+/// `<db>.sumdb-head` (every URL of the log answers 503, the log says why) until `goshelf
+/// sumdb rotate` gives the log a new name, which a fresh client then verifies.
+fn an_older_backup_restored_is_503_until_rotated(go: Go) {
+    go.bin();
+    let mut server = TestServer::start();
+    let a = server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    let name = log_name(&vkey(&server));
+    assert_eq!(log_size(&server, &name), 1);
+    assert!(server.terminate().success());
+    let backup = server.dir().join("backup.redb");
+    std::fs::copy(server.db_path(), &backup).unwrap();
+    server.restart();
+    server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.1.0"),
+    );
+    assert_eq!(log_size(&server, &name), 2);
+    assert!(server.terminate().success());
+    std::fs::copy(&backup, server.db_path()).unwrap();
+    server.restart();
+    for path in [
+        "supported",
+        "latest",
+        "lookup/example.com/tool@v1.0.0",
+        "tile/8/0/000.p/1",
+    ] {
+        let r = get(&server, &format!("/sumdb/{name}/{path}"));
+        assert_eq!(r.status, 503, "{path}: {r:?}");
+        assert!(r.text().contains("goshelf sumdb rotate --name"), "{r:?}");
+    }
+    assert!(
+        server
+            .stderr_log()
+            .contains("holds 1 records but published 2"),
+        "{}",
+        server.stderr_log()
+    );
+    assert!(server.terminate().success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_goshelf"))
+        .args(["sumdb", "rotate", "--name", "shelf.test/sumdb/2"])
+        .args(["--db", server.db_path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let new_key = printed.trim().strip_prefix("GOSUMDB=").unwrap().to_owned();
+    assert!(new_key.starts_with("shelf.test/sumdb/2+"), "{new_key}");
+    server.restart();
+    assert_eq!(vkey(&server), new_key);
+    assert_eq!(log_size(&server, "shelf.test/sumdb/2"), 1);
+    let env = verifying_env(go, &server, &new_key);
+    assert_sums(&download_json(&env, "example.com/tool@v1.0.0"), &a);
+}
+
+for_each_go!(an_older_backup_restored_is_503_until_rotated);

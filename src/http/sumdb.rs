@@ -33,6 +33,40 @@ pub struct SumdbLog {
     readers: Readers,
     /// The newest tree note signed: (size, note bytes).
     note: Mutex<Option<(u64, Bytes)>>,
+    /// `<db>.sumdb-head`: the largest size ever published under this name, kept beside the
+    /// database so that a restored older file is noticed (`None` for a store without a file).
+    sidecar: Option<std::path::PathBuf>,
+    /// The size recorded there.
+    published: std::sync::atomic::AtomicU64,
+    /// Set when the log is shorter than what was published: (records, published).
+    rolled_back: Option<(u64, u64)>,
+}
+
+/// Where the largest published size of the log of the database at `db` is kept.
+#[must_use]
+pub fn sidecar_path(db: &std::path::Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".sumdb-head");
+    std::path::PathBuf::from(name)
+}
+
+/// Reads a sidecar: `(name, size)`, `None` when absent or unreadable (its loss only
+/// disables the check).
+fn read_sidecar(path: &std::path::Path) -> Option<(String, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (name, size) = text.trim().rsplit_once(' ')?;
+    Some((name.to_owned(), size.parse().ok()?))
+}
+
+/// Writes a sidecar atomically (a temp file renamed over it); not fsynced: losing it only
+/// weakens the check.
+fn write_sidecar(path: &std::path::Path, name: &str, size: u64) {
+    let tmp = path.with_extension("sumdb-head.tmp");
+    let result =
+        std::fs::write(&tmp, format!("{name} {size}\n")).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        tracing::warn!("writing {}: {e}", path.display());
+    }
 }
 
 impl std::fmt::Debug for SumdbLog {
@@ -58,14 +92,32 @@ impl SumdbLog {
         let opened = store.sumdb_open(name, &default_name(seed), seed, readers)?;
         let signer = Signer::parse(&opened.identity.skey)
             .map_err(|e| store::Error::Corrupt(format!("checksum database key: {e}")))?;
+        let name = opened.identity.name.clone();
+        let sidecar = store.is_file_backed().then(|| sidecar_path(store.path()));
+        let published = sidecar
+            .as_deref()
+            .and_then(read_sidecar)
+            .filter(|(n, _)| *n == name)
+            .map_or(0, |(_, size)| size);
+        let rolled_back = (published > opened.size).then_some((opened.size, published));
         let log = Self {
-            name: opened.identity.name.clone(),
+            name,
             vkey: signer.vkey(),
             signer,
             readers,
             note: Mutex::new(None),
+            sidecar,
+            published: std::sync::atomic::AtomicU64::new(published),
+            rolled_back,
         };
         Ok((log, opened))
+    }
+
+    /// When the log is shorter than the largest size ever published under its name (an
+    /// older backup restored): (records, published).
+    #[must_use]
+    pub fn rolled_back(&self) -> Option<(u64, u64)> {
+        self.rolled_back
     }
 
     /// The log's name.
@@ -102,6 +154,14 @@ impl SumdbLog {
         let signed = log::sign(&text, &[&self.signer])
             .map_err(|e| ApiError::internal("signing the checksum database tree", &e))?;
         let note = Bytes::from(signed);
+        if let Some(path) = &self.sidecar {
+            let before = self
+                .published
+                .fetch_max(size, std::sync::atomic::Ordering::AcqRel);
+            if before < size {
+                write_sidecar(path, &self.name, size);
+            }
+        }
         let mut slot = self.note.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.as_ref().is_none_or(|(n, _)| *n < size) {
             *slot = Some((size, note.clone()));
@@ -150,6 +210,16 @@ pub async fn handle(
             log.name()
         )));
     };
+    if let Some((size, published)) = log.rolled_back() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this checksum database holds {size} records but published {published}: the \
+                 database file was restored from an older copy; its admin must run \
+                 goshelf sumdb rotate --name NEW"
+            ),
+        ));
+    }
     if log.readers() == Readers::SignedIn && viewer.is_none() {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

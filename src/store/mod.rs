@@ -281,6 +281,12 @@ impl Store {
         })
     }
 
+    /// Whether the store lives in a file of its own (not a caller-supplied backend).
+    #[must_use]
+    pub fn is_file_backed(&self) -> bool {
+        self.reopenable
+    }
+
     /// The file this store lives in.
     #[must_use]
     pub fn path(&self) -> &Path {

@@ -477,6 +477,40 @@ impl Store {
         })
     }
 
+    /// Gives the log a new name and key (`goshelf sumdb rotate`), for a log that went
+    /// backwards (an older file restored): clients remember a name's key and newest tree
+    /// forever, so the only way on is a new name. The records stay, in the same order: the
+    /// new log is the current records appended afresh, which leaves every stored hash as it is.
+    /// Returns the new signer key.
+    ///
+    /// # Errors
+    /// `LogName` when `name` is the current one or there is no log; storage errors.
+    pub fn sumdb_rotate(&self, name: &str, seed: [u8; 32]) -> Result<String> {
+        self.with_db_once(|db| {
+            let txn = Self::begin_write(db)?;
+            let skey = {
+                let mut meta = txn.open_table(SUMDB_META)?;
+                let current = meta
+                    .get(META_NAME)?
+                    .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+                if current.as_deref().is_none_or(|c| c == name) {
+                    return Err(Error::LogName {
+                        stored: current.unwrap_or_default(),
+                        configured: name.to_owned(),
+                    });
+                }
+                let signer = crate::sumdb::note::Signer::from_seed(name, seed)
+                    .map_err(|e| Error::Corrupt(format!("checksum database key: {e}")))?;
+                let skey = signer.skey();
+                meta.insert(META_NAME, name.as_bytes())?;
+                meta.insert(META_SKEY, skey.as_bytes())?;
+                skey
+            };
+            self.commit_txn(txn)?;
+            Ok(skey)
+        })
+    }
+
     /// Lets logged namespace `owner` publish `path`, which another namespace holds (an
     /// admin's `goshelf owner share`).
     ///
