@@ -704,8 +704,12 @@ def main():
         fig["startup_ms"] = gs.startup_s * 1000
         time.sleep(2)
         fig["idle_rss_mib"] = rss_kib(gs.pid) / 1024
-        sumdb = sumdb_layout(gs.port, root, [v for v in ds.loaded + ds.fill])
-        log(f"sumdb: {len(sumdb[0])} lookups and {len(sumdb[1])} full tiles written for nginx")
+        try:
+            sumdb = sumdb_layout(gs.port, root, [v for v in ds.loaded + ds.fill])
+            log(f"sumdb: {len(sumdb[0])} lookups and {len(sumdb[1])} full tiles written for nginx")
+        except OSError as e:  # a goshelf from before the checksum database (issue 26)
+            log(f"sumdb: none ({e})")
+            sumdb = None
         ng = Nginx(root, tmp, args.logs).start()
         fig["nginx_idle_rss_mib"] = ng.rss_total_kib() / 1024
         log(f"start-up {fig['startup_ms']:.0f} ms, idle RSS {fig['idle_rss_mib']:.1f} MiB "
