@@ -314,6 +314,28 @@ settings! {
         secret: false, path: false,
         show: |c| c.private.clone(),
     }
+    SumdbLookupBudget {
+        name: "sumdb_lookup_budget", flag: Flag::Value("N"), default: "5000",
+        help: "Records one requester (a signed-in user, else an address, an IPv6 /64 as one) may \
+               make the shelf fetch from the upstream checksum database and log, per hour; past \
+               it a lookup miss is 503.",
+        secret: false, path: false,
+        show: |c| c.sumdb_lookup_budget.to_string(),
+    }
+    SumdbUpstreamMaxRecords {
+        name: "sumdb_upstream_max_records", flag: Flag::Value("N"), default: "1000000",
+        help: "Most records the log takes from the upstream checksum database in all; past it \
+               a lookup miss is 503.",
+        secret: false, path: false,
+        show: |c| c.sumdb_upstream_max_records.to_string(),
+    }
+    TrustedProxies {
+        name: "trusted_proxies", flag: Flag::Value("CIDRS"), default: "",
+        help: "Addresses and ranges (comma-separated) of reverse proxies whose X-Forwarded-For \
+               names the client, for the lookup budget.",
+        secret: false, path: false,
+        show: |c| c.trusted_proxies_text.clone(),
+    }
     FastPath {
         name: "fast_path", flag: Flag::Switch, default: "true",
         help: "Answer anonymous GOPROXY reads with goshelf's own HTTP/1.1 reader (the go \
@@ -622,6 +644,14 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// GOPRIVATE-syntax patterns never asked of an upstream.
     pub private: String,
+    /// Upstream records one requester may cause per hour.
+    pub sumdb_lookup_budget: u64,
+    /// Upstream records the log takes in all.
+    pub sumdb_upstream_max_records: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<crate::http::budget::Cidr>,
+    /// `trusted_proxies` as written.
+    pub trusted_proxies_text: String,
 }
 
 impl std::fmt::Debug for Config {
@@ -855,6 +885,28 @@ impl RawConfig {
             )?,
             upstream_timeout: timeout(Key::UpstreamTimeout, Duration::from_secs(60))?,
             private: self.get(Key::Private).unwrap_or("").trim().to_owned(),
+            sumdb_lookup_budget: count(Key::SumdbLookupBudget, 5000, 0, usize::MAX)? as u64,
+            sumdb_upstream_max_records: count(
+                Key::SumdbUpstreamMaxRecords,
+                1_000_000,
+                0,
+                usize::MAX,
+            )? as u64,
+            trusted_proxies: crate::http::budget::parse_trusted(
+                self.get(Key::TrustedProxies).unwrap_or(""),
+            )
+            .map_err(|e| {
+                invalid(
+                    Key::TrustedProxies,
+                    self.get(Key::TrustedProxies).unwrap_or(""),
+                    &format!("is not a list of addresses and ranges: {e}"),
+                )
+            })?,
+            trusted_proxies_text: self
+                .get(Key::TrustedProxies)
+                .unwrap_or("")
+                .trim()
+                .to_owned(),
             sumdb_readers: match self.get(Key::SumdbReaders) {
                 None => crate::store::sumdb::Readers::Anyone,
                 Some(w) => crate::store::sumdb::Readers::parse(w.trim()).ok_or_else(|| {

@@ -1171,3 +1171,84 @@ fn an_older_backup_restored_is_503_until_rotated(go: Go) {
 }
 
 for_each_go!(an_older_backup_restored_is_503_until_rotated);
+
+/// A curl GET from a chosen loopback address.
+fn get_from(server: &TestServer, from: &str, path: &str) -> http::Response {
+    http::curl(
+        &Auth::None,
+        &["--interface", from, &format!("{}{path}", server.url())],
+    )
+}
+
+/// Issue 26, "Bounded": one address past its budget gets 503 (with the reason, a metric and a
+/// log line) and appends nothing more, while another address, and then a go client, are
+/// still served; past the global cap, everyone gets 503.
+fn lookup_budgets_bound_what_one_requester_appends(go: Go) {
+    go.bin();
+    let up = upstream_db::Upstream::start();
+    for i in 0..12 {
+        up.publish(&dep(&format!("public.example/b{i}")));
+    }
+    let (dep_h1, _) = up.publish(&dep("public.example/dep"));
+    let server = shelf_with(&up, &["--sumdb-lookup-budget", "5"]);
+    let key = vkey(&server);
+    let name = log_name(&key);
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let r = get_from(
+            &server,
+            "127.0.0.2",
+            &format!("/sumdb/{name}/lookup/public.example/b{i}@v1.0.0"),
+        );
+        statuses.push(r.status);
+        if r.status == 503 {
+            assert!(r.text().contains("sumdb_lookup_budget"), "{r:?}");
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 503, 503, 503, 503, 503]);
+    assert_eq!(log_size(&server, &name), 5);
+    // A record already in the log costs nothing: still answered.
+    let r = get_from(
+        &server,
+        "127.0.0.2",
+        &format!("/sumdb/{name}/lookup/public.example/b0@v1.0.0"),
+    );
+    assert_eq!(r.status, 200);
+    // Another address has its own budget.
+    let r = get_from(
+        &server,
+        "127.0.0.3",
+        &format!("/sumdb/{name}/lookup/public.example/b10@v1.0.0"),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let metrics = get(&server, "/metrics").text();
+    assert!(
+        metrics.contains("goshelf_sumdb_lookups_refused_total{reason=\"budget\"} 5"),
+        "{metrics}"
+    );
+    // A go client from 127.0.0.1 verifies a public dependency meanwhile.
+    let mut env = verifying_env(go, &server, &key);
+    env.set_env(
+        "GOPROXY",
+        &format!("{},{}", server.base(OWNER), up.proxy_url()),
+    );
+    let json = download_json(&env, "public.example/dep@v1.0.0");
+    assert_eq!(json["Sum"], dep_h1.as_str());
+
+    // The global cap: 7 records from upstream so far.
+    let capped = shelf_with(&up, &["--sumdb-upstream-max-records", "1"]);
+    let cname = log_name(&vkey(&capped));
+    let r = get(
+        &capped,
+        &format!("/sumdb/{cname}/lookup/public.example/b0@v1.0.0"),
+    );
+    assert_eq!(r.status, 200);
+    let r = get(
+        &capped,
+        &format!("/sumdb/{cname}/lookup/public.example/b1@v1.0.0"),
+    );
+    assert_eq!(r.status, 503, "{r:?}");
+    assert!(r.text().contains("sumdb_upstream_max_records"), "{r:?}");
+}
+
+for_each_go!(lookup_budgets_bound_what_one_requester_appends);

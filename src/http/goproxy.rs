@@ -191,7 +191,14 @@ pub async fn handle(
     if let ProxyRequest::Sumdb { rest } = &req {
         // One log for the whole shelf: it answers the same under every owner's base,
         // existing or not, so the probe tells nothing about namespaces.
-        return super::sumdb::handle(&state, rest, viewer.as_ref()).await;
+        return super::sumdb::handle(
+            &state,
+            rest,
+            viewer.as_ref(),
+            conn.map(|c| c.peer.0),
+            &headers,
+        )
+        .await;
     }
     let Some(owner) = crate::auth::normalize_owner(&owner) else {
         return Err(hidden(&req));
@@ -202,7 +209,16 @@ pub async fn handle(
     }
     let head = method == Method::HEAD;
     match req {
-        ProxyRequest::Sumdb { rest } => super::sumdb::handle(&state, &rest, viewer.as_ref()).await,
+        ProxyRequest::Sumdb { rest } => {
+            super::sumdb::handle(
+                &state,
+                &rest,
+                viewer.as_ref(),
+                conn.map(|c| c.peer.0),
+                &headers,
+            )
+            .await
+        }
         ProxyRequest::List { module } => list(state, owner, module).await,
         ProxyRequest::Latest { module } => latest(state, owner, module).await,
         ProxyRequest::Info { module, version } => info(state, owner, module, version, public).await,

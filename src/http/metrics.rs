@@ -25,6 +25,10 @@ pub struct Metrics {
     store: Mutex<Option<(Instant, Stats)>>,
     /// The edge's connection table, once serving.
     conns: std::sync::OnceLock<std::sync::Arc<super::edge::Conns>>,
+    /// Checksum database lookups answered 503 instead of fetched: past a requester's budget,
+    /// past the global cap.
+    sumdb_over_budget: AtomicU64,
+    sumdb_over_cap: AtomicU64,
 }
 
 /// The route a path belongs to, for the `route` label (a fixed set, so labels stay bounded).
@@ -79,6 +83,16 @@ pub fn upload_outcome(status: u16) -> &'static str {
 }
 
 impl Metrics {
+    /// Counts a lookup refused past a budget (`cap`: the global one).
+    pub fn sumdb_refused(&self, cap: bool) {
+        let c = if cap {
+            &self.sumdb_over_cap
+        } else {
+            &self.sumdb_over_budget
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts one answered request.
     pub fn record(&self, route: &'static str, status: u16, bytes: u64) {
         *self
@@ -178,6 +192,20 @@ impl Metrics {
                 refused,
             ),
         ];
+        let _ = writeln!(
+            out,
+            "# HELP goshelf_sumdb_lookups_refused_total Checksum database lookups answered 503 instead of fetched from the upstream: past the requester's sumdb_lookup_budget, or past sumdb_upstream_max_records."
+        );
+        let _ = writeln!(out, "# TYPE goshelf_sumdb_lookups_refused_total counter");
+        for (reason, n) in [
+            ("budget", self.sumdb_over_budget.load(Ordering::Relaxed)),
+            ("cap", self.sumdb_over_cap.load(Ordering::Relaxed)),
+        ] {
+            let _ = writeln!(
+                out,
+                "goshelf_sumdb_lookups_refused_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");

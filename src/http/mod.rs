@@ -6,6 +6,7 @@
 pub mod api;
 pub mod authn;
 pub mod body;
+pub mod budget;
 pub mod conn;
 pub mod edge;
 pub mod error;
@@ -60,6 +61,8 @@ pub struct AppState {
     /// The upstream checksum database lookups of public modules are verified against;
     /// `None` when off or `offline`.
     pub upstream: Option<Arc<upstream::Upstream>>,
+    /// Upstream records each requester caused this hour.
+    pub budgets: Arc<budget::Budgets>,
 }
 
 impl AppState {
@@ -99,6 +102,7 @@ impl AppState {
         Ok((
             Self {
                 upstream,
+                budgets: Arc::new(budget::Budgets::default()),
                 store: Arc::new(store),
                 config: Arc::new(config),
                 metrics: Arc::new(metrics::Metrics::default()),
@@ -161,7 +165,7 @@ async fn sumdb_root(
     let viewer = authenticate_optional(&state, &headers, peer).await?;
     let rest = goproxy::percent_decode(&rest)
         .ok_or_else(|| ApiError::bad_request("malformed percent-encoding in path"))?;
-    sumdb::handle(&state, &rest, viewer.as_ref()).await
+    sumdb::handle(&state, &rest, viewer.as_ref(), peer.map(|p| p.0), &headers).await
 }
 
 fn answer(r: Result<Response, ApiError>) -> Answer {

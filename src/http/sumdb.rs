@@ -199,6 +199,8 @@ pub async fn handle(
     state: &AppState,
     rest: &str,
     viewer: Option<&Principal>,
+    peer: Option<std::net::IpAddr>,
+    headers: &http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let log = &state.sumdb;
     let Some(what) = rest
@@ -240,7 +242,16 @@ pub async fn handle(
         return Ok(answer(log.note(store, size)?, TEXT, "no-cache", shared));
     }
     if let Some(target) = what.strip_prefix("lookup/") {
-        return lookup(state, target, shared).await;
+        // Who a fetch from the upstream is charged to (`sumdb_lookup_budget`).
+        let client = peer.map(|p| {
+            let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            super::budget::client_address(p, xff, &state.config.trusted_proxies)
+        });
+        let who = client.map_or_else(
+            || "in-process".to_owned(),
+            |c| super::budget::requester(viewer.map(|v| v.user.as_str()), c),
+        );
+        return lookup(state, target, shared, &who).await;
     }
     if what.starts_with("tile/") {
         return tile(state, what, shared);
@@ -324,7 +335,39 @@ async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError
     Ok(!super::blocking(move || store.sumdb_hosted_here(&p)).await?)
 }
 
-async fn lookup(state: &AppState, target: &str, shared: bool) -> Result<Response, ApiError> {
+/// Refuses a fetch past a budget: 503 with the reason, a metric and a log line.
+fn over_budget(state: &AppState, cap: bool, who: &str) -> ApiError {
+    state.metrics.sumdb_refused(cap);
+    let text = if cap {
+        format!(
+            "this checksum database holds its most records from upstream \
+             (sumdb_upstream_max_records = {}); nothing more is fetched",
+            state.config.sumdb_upstream_max_records
+        )
+    } else {
+        format!(
+            "{who} has made this checksum database fetch {} records from upstream in the last \
+             hour (sumdb_lookup_budget); try again later",
+            state.config.sumdb_lookup_budget
+        )
+    };
+    tracing::warn!("checksum database lookup refused: {text}");
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, text)
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600"))
+}
+
+fn this_hour() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 3600)
+}
+
+async fn lookup(
+    state: &AppState,
+    target: &str,
+    shared: bool,
+    who: &str,
+) -> Result<Response, ApiError> {
     let (escaped_path, escaped_version) = lookup_syntax(target)
         .ok_or_else(|| ApiError::bad_request(format!("malformed lookup: {target}")))?;
     let path = modpath::unescape_path(escaped_path)
@@ -334,13 +377,26 @@ async fn lookup(state: &AppState, target: &str, shared: bool) -> Result<Response
     let (mut size, mut found) = state.store.sumdb_lookup(path.as_str(), &version)?;
     if found.is_none() && may_ask_upstream(state, path.as_str()).await? {
         if let Some(upstream) = state.upstream.clone() {
+            let hour = this_hour();
+            if !state
+                .budgets
+                .available(who, state.config.sumdb_lookup_budget, hour)
+            {
+                return Err(over_budget(state, false, who));
+            }
+            if state.store.sumdb_upstream_records()? >= state.config.sumdb_upstream_max_records {
+                return Err(over_budget(state, true, who));
+            }
             let store = Arc::clone(&state.store);
             let (p, v) = (path.as_str().to_owned(), version.clone());
             let fetched = super::blocking(move || {
-                Ok::<_, ApiError>(upstream.fetch(&store, &p, &v).is_ok_and(|r| r.is_some()))
+                Ok::<_, ApiError>(upstream.fetch(&store, &p, &v).ok().flatten())
             })
             .await?;
-            if fetched {
+            if let Some(logged) = fetched {
+                if matches!(logged, crate::store::sumdb::Logged::New(_)) {
+                    state.budgets.charge(who, hour);
+                }
                 (size, found) = state.store.sumdb_lookup(path.as_str(), &version)?;
             }
         }

@@ -34,6 +34,17 @@ const META_NAME: &str = "name";
 const META_SKEY: &str = "skey";
 const META_READERS: &str = "readers";
 const META_SIZE: &str = "size";
+/// Records appended from the upstream database, u64 big-endian (`sumdb_upstream_max_records`).
+const META_UPSTREAM_RECORDS: &str = "upstream_records";
+
+fn upstream_records_of(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
+    match meta.get(META_UPSTREAM_RECORDS)? {
+        None => Ok(0),
+        Some(v) => Ok(u64::from_be_bytes(v.value().try_into().map_err(|_| {
+            Error::Corrupt("sumdb upstream record count is not 8 bytes".into())
+        })?)),
+    }
+}
 
 /// Which namespaces are logged, and who may read the log (setting `sumdb_readers`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -424,6 +435,11 @@ impl Store {
         self.with_db_once(|db| {
             let txn = Self::begin_write(db)?;
             let logged = log_record(&txn, module, version, hashes.0, hashes.1)?;
+            if matches!(logged, Logged::New(_)) {
+                let mut meta = txn.open_table(SUMDB_META)?;
+                let n = upstream_records_of(&meta)?;
+                meta.insert(META_UPSTREAM_RECORDS, (n + 1).to_be_bytes().as_slice())?;
+            }
             if let Some((n, note)) = head {
                 let mut meta = txn.open_table(SUMDB_META)?;
                 let stored_n = meta
@@ -552,6 +568,14 @@ impl Store {
                 .ok_or_else(|| Error::Corrupt(format!("sumdb record {id} missing")))?;
             Ok((size, Some((id, text))))
         })
+    }
+
+    /// Records appended from the upstream database.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_upstream_records(&self) -> Result<u64> {
+        self.read(|txn| upstream_records_of(&txn.open_table(SUMDB_META)?))
     }
 
     /// Records in the log.
