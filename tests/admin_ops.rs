@@ -43,7 +43,10 @@ fn sample(server: &TestServer) -> Vec<ModZip> {
     for z in &zips {
         server.upload("acme", z);
     }
-    server.upload("other", &zips[2]); // a deduplicated blob
+    // A deduplicated blob: the same module in a second namespace, shared by the admin (the
+    // checksum database gives a path to the namespace that logged it first).
+    server.share("other", "example.com/big");
+    server.upload("other", &zips[2]);
     assert_eq!(
         server.delete("acme", "example.com/gone", "v1.0.0").status,
         204
@@ -249,6 +252,7 @@ fn verify_names_the_versions_of_a_damaged_blob_and_exits_non_zero() {
     let mut server = TestServer::start();
     let z = ModZip::with_files("example.com/only", "v1.0.0", &[("x.go", b"package x\n")]);
     server.upload("acme", &z);
+    server.share("zeta", "example.com");
     server.upload("zeta", &z);
     assert!(server.terminate().success());
     let db = server.db_path();

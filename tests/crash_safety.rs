@@ -406,6 +406,9 @@ fn kill9_during_uploads_and_deletes_loses_nothing_acknowledged() {
     let mut rng = Rng::new(seed);
     let started = Instant::now();
     let mut server = TestServer::start();
+    // The mirror hosts the same paths: shared by the admin (the checksum database gives a
+    // path to the namespace that logged it first).
+    server.share(MIRROR, "example.com");
     let db = server.db_path();
     let model = Arc::new(Mutex::new(Model::default()));
     let mut premature = Vec::new();

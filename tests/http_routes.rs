@@ -680,6 +680,7 @@ async fn same_zip_under_two_owners_is_stored_once_and_survives_one_delete() {
     let zip = ModZip::with_files("example.com/dup", "v1.0.0", &[("blob.bin", &big)]);
     h.upload_ok("acme", &zip).await;
     let size_one = std::fs::metadata(&h.state.config.db).unwrap().len();
+    h.state.store.sumdb_share("other", "example.com").unwrap();
     h.upload_ok("other", &zip).await;
     let size_two = std::fs::metadata(&h.state.config.db).unwrap().len();
     assert!(
@@ -722,6 +723,7 @@ async fn metrics_count_requests_uploads_and_store_figures() {
     let h = Harness::new();
     let zip = simple("example.com/lib", "v1.0.0");
     h.upload_ok("acme", &zip).await;
+    h.state.store.sumdb_share("other", "example.com").unwrap();
     h.upload_ok("other", &zip).await; // deduplicated
     assert_eq!(h.upload("acme", &zip).await.status(), 409);
     h.get(&format!("{BASE}/example.com/lib/@v/v1.0.0.zip"))

@@ -310,6 +310,7 @@ fn same_zip_under_two_owners_is_stored_once() {
     let first = server.upload(OWNER, &zip);
     let before = db_len(&server);
 
+    server.share("team", "example.com");
     let second = server.upload("team", &zip);
     eqnice!(first.h1, second.h1);
     let after = db_len(&server);

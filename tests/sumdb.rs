@@ -1252,3 +1252,32 @@ fn lookup_budgets_bound_what_one_requester_appends(go: Go) {
 }
 
 for_each_go!(lookup_budgets_bound_what_one_requester_appends);
+
+/// Issue 26, "Operations": a backup carries the log and its key: a server started on it has
+/// the same name, key, records and signed head.
+#[test]
+fn a_backup_carries_the_log_and_its_key() {
+    let mut server = TestServer::start();
+    server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    let key = vkey(&server);
+    let name = log_name(&key);
+    let lookup = format!("/sumdb/{name}/lookup/example.com/tool@v1.0.0");
+    let before = get(&server, &lookup);
+    assert_eq!(before.status, 200);
+    let out = server.dir().join("backup.redb");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_goshelf"))
+        .args(["backup", out.to_str().unwrap(), "--server", server.url()])
+        .env("GOSHELF_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(server.terminate().success());
+    std::fs::copy(&out, server.db_path()).unwrap();
+    server.restart();
+    assert_eq!(vkey(&server), key);
+    let after = get(&server, &lookup);
+    assert_eq!((after.status, after.body), (200, before.body));
+}

@@ -116,6 +116,7 @@ async fn home_lists_namespaces_recent_versions_and_storage_figures() {
     h.upload("acme", &simple("example.com/beta", "v0.1.0"))
         .await;
     // The same zip in a second namespace is stored once: deduplication saves its size.
+    h.state.store.sumdb_share("team", "example.com").unwrap();
     h.upload("team", &simple("example.com/alpha", "v1.0.0"))
         .await;
     let page = ok_html(&h.page("/").await);

@@ -140,9 +140,9 @@ pub enum OwnerCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
-    /// Let namespace OWNER publish module path PATH, which another namespace holds in the
-    /// checksum database (records are permanent, so a path belongs to the first logged
-    /// namespace that published it).
+    /// Let namespace OWNER publish module path PATH (and the paths below it), which another
+    /// namespace holds in the checksum database (records are permanent, so a path belongs
+    /// to the first logged namespace that published it).
     Share {
         owner: String,
         path: String,

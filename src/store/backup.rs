@@ -36,6 +36,13 @@ macro_rules! for_each_table {
         $m!(11, schema::TLS, $($args)*);
         $m!(12, schema::PACKS, $($args)*);
         $m!(13, schema::PACKED, $($args)*);
+        // The checksum database: its records, hashes, name and key travel with the backup.
+        $m!(14, super::sumdb::SUMDB_RECORDS, $($args)*);
+        $m!(15, super::sumdb::SUMDB_INDEX, $($args)*);
+        $m!(16, super::sumdb::SUMDB_HASHES, $($args)*);
+        $m!(17, super::sumdb::SUMDB_META, $($args)*);
+        $m!(18, super::sumdb::SUMDB_PATHS, $($args)*);
+        $m!(19, super::sumdb::SUMDB_SHARES, $($args)*);
     };
 }
 

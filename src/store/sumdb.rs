@@ -264,11 +264,17 @@ pub(super) fn log_version(
         }
         Some(h) if h == owner => {}
         Some(_) => {
-            if txn
-                .open_table(SUMDB_SHARES)?
-                .get((module, owner))?
-                .is_none()
-            {
+            // A share of the path or of a prefix of it (`example.com/team` covers
+            // `example.com/team/lib`).
+            let shares = txn.open_table(SUMDB_SHARES)?;
+            let mut shared = false;
+            for (i, _) in module.match_indices('/').chain([(module.len(), "")]) {
+                if shares.get((&module[..i], owner))?.is_some() {
+                    shared = true;
+                    break;
+                }
+            }
+            if !shared {
                 return Ok(Some(Logged::NotOwner));
             }
         }
@@ -527,19 +533,16 @@ impl Store {
         })
     }
 
-    /// Lets logged namespace `owner` publish `path`, which another namespace holds (an
-    /// admin's `goshelf owner share`).
+    /// Lets logged namespace `owner` publish `path`, and the paths below it, which another
+    /// namespace holds (an admin's `goshelf owner share`).
     ///
     /// # Errors
-    /// `NoSuchOwner`; storage errors.
+    /// Storage errors.
     pub fn sumdb_share(&self, owner: &str, path: &str) -> Result<()> {
         self.with_db_once(|db| {
+            // The namespace need not exist yet: an admin may share a path with a namespace
+            // before its first upload makes it.
             let txn = Self::begin_write(db)?;
-            if txn.open_table(schema::NAMESPACES)?.get(owner)?.is_none() {
-                return Err(Error::NoSuchOwner {
-                    name: owner.to_owned(),
-                });
-            }
             txn.open_table(SUMDB_SHARES)?.insert((path, owner), 1)?;
             self.commit_txn(txn)?;
             Ok(())

@@ -322,6 +322,21 @@ impl TestServer {
         upload
     }
 
+    /// Lets `owner` publish module `path`, which another namespace holds in the checksum
+    /// database (`goshelf owner share`), as the admin.
+    pub fn share(&self, owner: &str, path: &str) {
+        let url = format!(
+            "{}/api/v1/owners/{owner}/shares/{}",
+            self.url,
+            path.replace('/', "%2F")
+        );
+        let r = http::curl(&Auth::Bearer(ADMIN_TOKEN), &["-X", "PUT", &url]);
+        assert!(
+            (200..300).contains(&r.status),
+            "share {owner} {path}: {r:?}"
+        );
+    }
+
     /// `PUT /api/packages/{owner}/go/upload`.
     pub fn upload_url(&self, owner: &str) -> String {
         format!("{}/upload", self.base(owner))
