@@ -26,6 +26,7 @@ use super::body::Response;
 use super::error::ApiError;
 use super::{authenticate, blocking, AppState, BodyStream};
 use crate::gomod;
+use crate::gomod::zip::ZipSummary;
 use crate::store::{self, NewVersion, VersionLookup};
 
 /// A spool file that removes itself when dropped.
@@ -179,11 +180,17 @@ pub async fn handle(
         return Err(e.into());
     }
     let uploader = principal.user.clone();
-    let (st, ns) = (state.clone(), owner.clone());
-    let (published, spool) = state
+    // Validation (memory and CPU by the zip's entries) runs `upload_concurrency` at a time;
+    // storing does not hold a slot: it mostly waits for the group commit's fsync, and
+    // uploads waiting together share one (holding the slot through it halved small-version
+    // ingest, BENCHMARKS.md "Issue 26").
+    let (summary, spool) = state
         .uploads
-        .run(move || publish(&st, spool, &ns, size, blake3, &uploader))
+        .run(move || validate_spool(spool, size))
         .await?;
+    let (st, ns) = (state.clone(), owner.clone());
+    let (published, spool) =
+        blocking(move || publish(&st, spool, &summary, &ns, size, blake3, &uploader)).await?;
     // Removing a large spool file takes a while (ext4 frees its blocks in the unlink): not
     // on the way to the answer. A crash before it is cleaned up at the next start.
     tokio::task::spawn_blocking(move || drop(spool));
@@ -302,9 +309,22 @@ impl Stream for HeadLimit {
     }
 }
 
+/// Validates the spooled zip (on the upload pool).
+fn validate_spool(mut spool: Spool, size: u64) -> Result<(ZipSummary, Spool), ApiError> {
+    use std::io::{Seek, SeekFrom};
+    let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| ApiError::internal("spool", &e))?;
+    let reader = std::io::BufReader::new(&mut *file);
+    let summary = validate(reader, size)?;
+    Ok((summary, spool))
+}
+
+/// Stores a validated version (its zip read again from the spool, 64 KiB at a time).
 fn publish(
     state: &super::AppState,
     mut spool: Spool,
+    summary: &ZipSummary,
     owner: &str,
     size: u64,
     blake3: [u8; 32],
@@ -314,14 +334,9 @@ fn publish(
     let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
     file.seek(SeekFrom::Start(0))
         .map_err(|e| ApiError::internal("spool", &e))?;
-    let reader = std::io::BufReader::new(&mut *file);
-    let summary = validate(reader, size)?;
-    let file = spool.file().map_err(|e| ApiError::internal("spool", &e))?;
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| ApiError::internal("spool", &e))?;
     let new = NewVersion {
         owner,
-        summary: &summary,
+        summary,
         blake3,
         size,
         uploader,
