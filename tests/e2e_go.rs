@@ -9,26 +9,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::for_each_go;
 use crate::support::{eqnice, http, Go, GoEnv, ModZip, TestServer};
 
 /// The owner every e2e module is uploaded to.
 const OWNER: &str = "admin";
-
-/// One `#[test]` per toolchain for each scenario fn: `<scenario>::go1_27`, `<scenario>::go1_19`.
-macro_rules! for_each_go {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn go1_27() {
-                super::$scenario(crate::support::Go::V1_27);
-            }
-            #[test]
-            fn go1_19() {
-                super::$scenario(crate::support::Go::V1_19);
-            }
-        }
-    )*};
-}
 
 for_each_go!(
     download_json_sums_equal_upload_hashes,

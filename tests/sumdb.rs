@@ -12,26 +12,12 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::support::for_each_go;
 use crate::support::http::{self, Auth};
 use crate::support::server::{Upload, ADMIN_TOKEN};
 use crate::support::{Go, GoEnv, ModZip, TestServer};
 
 const OWNER: &str = "admin";
-
-macro_rules! for_each_go {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn go1_27() {
-                super::$scenario(crate::support::Go::V1_27);
-            }
-            #[test]
-            fn go1_19() {
-                super::$scenario(crate::support::Go::V1_19);
-            }
-        }
-    )*};
-}
 
 for_each_go!(
     hosted_modules_verify_through_the_proxy_probe,

@@ -52,6 +52,23 @@ macro_rules! eqnice {
 }
 pub(crate) use eqnice;
 
+/// One `#[test]` per toolchain for each scenario fn: `<scenario>::go1_27`, `<scenario>::go1_19`.
+macro_rules! for_each_go {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn go1_27() {
+                super::$scenario(crate::support::Go::V1_27);
+            }
+            #[test]
+            fn go1_19() {
+                super::$scenario(crate::support::Go::V1_19);
+            }
+        }
+    )*};
+}
+pub(crate) use for_each_go;
+
 /// The root of the source tree, for fixtures (STYLE.md §3: never `../../tests` paths).
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
