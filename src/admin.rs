@@ -80,6 +80,12 @@ pub enum Op {
         owner: String,
         update: OwnerUpdate,
     },
+    /// Adds a `private` pattern (GOPRIVATE syntax).
+    PrivateAdd {
+        pattern: String,
+    },
+    /// The `private` patterns.
+    PrivateList,
     /// Lets logged namespace `owner` publish module path `path`, which another one holds.
     OwnerShare {
         owner: String,
@@ -252,6 +258,10 @@ impl Op {
                 format!("/api/v1/owners/{}", enc(owner)),
                 Some(serde_json::to_value(update).unwrap_or(Value::Null)),
             ),
+            Op::PrivateAdd { pattern } => {
+                ("PUT", format!("/api/v1/private/{}", enc(pattern)), None)
+            }
+            Op::PrivateList => ("GET", "/api/v1/private".into(), None),
             Op::OwnerShare { owner, path } => (
                 "PUT",
                 format!("/api/v1/owners/{}/shares/{}", enc(owner), enc(path)),
@@ -377,6 +387,22 @@ impl Op {
                     .map_err(|e| Error::Invalid(format!("module path {path:?}: {e}")))?,
             },
             (["owners", _, "shares", _], _) => return Err(known(&["PUT"])),
+            (["private"], "GET") => Op::PrivateList,
+            (["private"], _) => return Err(known(&["GET"])),
+            (["private", pattern], "PUT") => {
+                if pattern.is_empty()
+                    || pattern.contains(',')
+                    || pattern.contains(char::is_whitespace)
+                {
+                    return Err(Error::Invalid(format!(
+                        "{pattern:?} is not one pattern (GOPRIVATE syntax, e.g. corp.example.com)"
+                    )));
+                }
+                Op::PrivateAdd {
+                    pattern: (*pattern).to_owned(),
+                }
+            }
+            (["private", _], _) => return Err(known(&["PUT"])),
             _ => {
                 return Err(Error::NoRoute(
                     format!("not found: /api/v1/{}", segments.join("/")),
@@ -533,6 +559,18 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
             }
             Ok(Outcome::ok(json_of(&store.list_owners()?)))
         }
+        Op::PrivateAdd { pattern } => {
+            need_admin(actor, "add a private pattern")?;
+            store.private_add(&pattern)?;
+            Ok(Outcome::done())
+        }
+        Op::PrivateList => Ok(Outcome::ok(json!({
+            "patterns": store
+                .private_patterns()?
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+        }))),
         Op::OwnerShare { owner, path } => {
             need_admin(actor, "share a module path between namespaces")?;
             store.sumdb_share(&owner, &path)?;
@@ -707,6 +745,10 @@ mod tests {
                 owner: "beta".into(),
                 path: "example.com/Upper/lib".into(),
             },
+            Op::PrivateAdd {
+                pattern: "*.corp.example.com/team".into(),
+            },
+            Op::PrivateList,
         ];
         for op in ops {
             let (method, path, body) = op.request();

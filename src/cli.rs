@@ -53,6 +53,10 @@ pub enum Command {
     /// Manage namespaces (owners): list, set-visibility, set-quota.
     #[command(subcommand)]
     Owner(accounts::OwnerCommand),
+    /// Module path patterns never asked of an upstream checksum database, which every path of
+    /// a private namespace must match: add, list.
+    #[command(subcommand)]
+    Private(accounts::PrivateCommand),
     /// The shelf's checksum database: `key` prints the GOSUMDB value for clients.
     #[command(subcommand)]
     Sumdb(SumdbCommand),
@@ -308,6 +312,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => accounts::token(cmd),
         Command::Org(cmd) => accounts::org(cmd),
         Command::Owner(cmd) => accounts::owner(cmd),
+        Command::Private(cmd) => accounts::private(cmd),
         Command::Ca(CaCommand::Export(args)) => ca_export(&args),
         Command::Sumdb(SumdbCommand::Key(args)) => sumdb_key(&args),
         Command::Sumdb(SumdbCommand::Rotate { name, db }) => sumdb_rotate(&name, &db),
@@ -487,6 +492,13 @@ fn announce_log(state: &AppState, log: &store::sumdb::LogOpened) {
         tracing::warn!(
             "{owner}: {module}@{version} is served but not logged: the checksum database \
              holds {h1} for it (clients verifying with it must set GONOSUMDB={module})"
+        );
+    }
+    for module in state.sumdb.uncovered() {
+        tracing::warn!(
+            "{module} is hosted in a private namespace but no private pattern covers it: it \
+             is answered as if one did; make it explicit with `goshelf private add {}`",
+            store::sumdb::suggested_pattern(module)
         );
     }
     if let Some((size, published)) = state.sumdb.rolled_back() {

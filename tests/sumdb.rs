@@ -1267,3 +1267,74 @@ fn a_backup_carries_the_log_and_its_key() {
     let after = get(&server, &lookup);
     assert_eq!((after.status, after.body), (200, before.body));
 }
+
+fn goshelf_cli(server: &TestServer, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_goshelf"))
+        .args(args)
+        .args(["--server", server.url()])
+        .env("GOSHELF_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap()
+}
+
+/// Issue 26, "Private stays invisible": every path of a private namespace matches a `private`
+/// pattern. On a fresh shelf with default settings README's flow (`goshelf org add NAME
+/// --private --pattern P`) gives 201; an uncovered path, or a visibility change that would
+/// uncover one, is 409 with the admin's command.
+#[test]
+fn private_namespaces_hold_only_paths_their_patterns_cover() {
+    let server = TestServer::start_with(&[], &[("GOSHELF_PRIVATE", "")]);
+    let out = goshelf_cli(
+        &server,
+        &[
+            "org",
+            "add",
+            "secret",
+            "--private",
+            "--pattern",
+            "corp.example.com",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let lib = |path: &str| {
+        ModZip::new(path, "v1.0.0").file("go.mod", format!("module {path}\n").as_bytes())
+    };
+    server.upload("secret", &lib("corp.example.com/lib"));
+    let r = server.upload_bytes("secret", &lib("elsewhere.example/lib").bytes());
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(
+        r.text().contains("goshelf private add elsewhere.example"),
+        "{r:?}"
+    );
+    // A public organisation made private: refused until its paths are covered.
+    server.upload("team", &lib("team.example/lib"));
+    let set_private = || {
+        http::curl(
+            &Auth::Bearer(ADMIN_TOKEN),
+            &[
+                "-X",
+                "PATCH",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                r#"{"visibility":"private"}"#,
+                &format!("{}/api/v1/owners/team", server.url()),
+            ],
+        )
+    };
+    let r = set_private();
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(
+        r.text().contains("goshelf private add team.example"),
+        "{r:?}"
+    );
+    assert!(goshelf_cli(&server, &["private", "add", "team.example"])
+        .status
+        .success());
+    assert_eq!(set_private().status, 204);
+    let listed = goshelf_cli(&server, &["private", "list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout),
+        "corp.example.com\nteam.example\n"
+    );
+}

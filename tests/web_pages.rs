@@ -24,7 +24,8 @@ impl Harness {
         let raw = RawConfig::default()
             .with(Key::Listen, "127.0.0.1:0")
             .with_path(Key::Db, &dir.path().join("goshelf.redb"))
-            .with(Key::UpstreamSumdb, "off");
+            .with(Key::UpstreamSumdb, "off")
+            .with(Key::Private, "example.com,nas.lan");
         let config = raw.resolve().unwrap();
         let store = Store::open(&config.db).unwrap();
         assert!(store.bootstrap_admin(TOKEN, 0).unwrap());

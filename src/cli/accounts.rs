@@ -107,6 +107,10 @@ pub enum OrgCommand {
         /// Make it private: only members (and admins) can read it.
         #[arg(long)]
         private: bool,
+        /// With --private: a module path pattern (GOPRIVATE syntax) its modules will match,
+        /// added to `private` first (every path of a private namespace must match one).
+        #[arg(long, requires = "private")]
+        pattern: Vec<String>,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -161,6 +165,50 @@ pub enum OwnerCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+}
+
+/// `goshelf private ...`: the module path patterns never asked of an upstream, which every
+/// path of a private namespace must match.
+#[derive(Debug, clap::Subcommand)]
+pub enum PrivateCommand {
+    /// Add a pattern (GOPRIVATE syntax: corp.example.com, *.corp.example.com, ...).
+    Add {
+        pattern: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// List the patterns.
+    List {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// Runs a `goshelf private` command.
+///
+/// # Errors
+/// Whatever the server or store refuses.
+pub fn private(cmd: PrivateCommand) -> anyhow::Result<()> {
+    match cmd {
+        PrivateCommand::Add { pattern, target } => {
+            run(
+                &target,
+                Op::PrivateAdd {
+                    pattern: pattern.clone(),
+                },
+            )?;
+            println!("private pattern {pattern} added");
+        }
+        PrivateCommand::List { target } => {
+            let out = run(&target, Op::PrivateList)?;
+            if let Some(list) = out.body.as_ref().and_then(|b| b["patterns"].as_array()) {
+                for p in list {
+                    println!("{}", p.as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs `op` online or offline and returns what it answered.
@@ -404,8 +452,13 @@ pub fn org(cmd: OrgCommand) -> anyhow::Result<()> {
         OrgCommand::Add {
             name,
             private,
+            pattern,
             target,
         } => {
+            for p in pattern {
+                run(&target, Op::PrivateAdd { pattern: p.clone() })?;
+                println!("private pattern {p} added");
+            }
             let visibility = if private {
                 Visibility::Private
             } else {

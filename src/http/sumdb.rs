@@ -40,6 +40,9 @@ pub struct SumdbLog {
     published: std::sync::atomic::AtomicU64,
     /// Set when the log is shorter than what was published: (records, published).
     rolled_back: Option<(u64, u64)>,
+    /// Module paths of non-public namespaces no `private` pattern covered at start (older
+    /// shelves): answered as if they matched.
+    uncovered: Vec<String>,
 }
 
 /// Where the largest published size of the log of the database at `db` is kept.
@@ -100,6 +103,7 @@ impl SumdbLog {
             .filter(|(n, _)| *n == name)
             .map_or(0, |(_, size)| size);
         let rolled_back = (published > opened.size).then_some((opened.size, published));
+        let uncovered = store.private_uncovered()?;
         let log = Self {
             name,
             vkey: signer.vkey(),
@@ -109,8 +113,15 @@ impl SumdbLog {
             sidecar,
             published: std::sync::atomic::AtomicU64::new(published),
             rolled_back,
+            uncovered,
         };
         Ok((log, opened))
+    }
+
+    /// Module paths of non-public namespaces that no `private` pattern covered at start.
+    #[must_use]
+    pub fn uncovered(&self) -> &[String] {
+        &self.uncovered
     }
 
     /// When the log is shorter than the largest size ever published under its name (an
@@ -325,14 +336,22 @@ fn not_logged(state: &AppState, path: &str) -> ApiError {
 /// Whether a lookup miss of `path` may be asked of the upstream: never for a path that
 /// matches `private` or is hosted here (checksum-db.md §8: private paths never leave).
 async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError> {
-    if state.upstream.is_none()
-        || crate::gomod::patterns::match_prefix_patterns(&state.config.private, path)
-    {
+    if state.upstream.is_none() {
         return Ok(false);
     }
     let store = Arc::clone(&state.store);
     let p = path.to_owned();
-    Ok(!super::blocking(move || store.sumdb_hosted_here(&p)).await?)
+    let (patterns, hosted) = super::blocking(move || {
+        Ok::<_, store::Error>((store.private_patterns()?, store.sumdb_hosted_here(&p)?))
+    })
+    .await?;
+    let uncovered = state.sumdb.uncovered().iter().any(|m| {
+        path == m
+            || path
+                .strip_prefix(m.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+    });
+    Ok(!(hosted || uncovered || crate::gomod::patterns::match_prefix_patterns(&patterns, path)))
 }
 
 /// Refuses a fetch past a budget: 503 with the reason, a metric and a log line.

@@ -762,6 +762,24 @@ impl Store {
                     })?;
                 if let Some(v) = update.visibility {
                     v.as_str().clone_into(&mut ns.visibility);
+                    // Made private: every path it hosts must be covered by `private`.
+                    let mut paths = Vec::new();
+                    for item in txn.open_table(schema::MODULES)?.range((owner, "")..)? {
+                        let (k, _) = item?;
+                        let (o, m) = k.value();
+                        if o != owner {
+                            break;
+                        }
+                        paths.push(m.to_owned());
+                    }
+                    if let Some(path) =
+                        super::sumdb::uncovered_private(&txn, &ns, &mut paths.into_iter())?
+                    {
+                        return Err(Error::PrivateUncovered {
+                            suggestion: super::sumdb::suggested_pattern(&path).to_owned(),
+                            module: path,
+                        });
+                    }
                 }
                 if let Some(q) = update.quota_bytes {
                     ns.quota_bytes = quota_value(q);

@@ -43,6 +43,7 @@ macro_rules! for_each_table {
         $m!(17, super::sumdb::SUMDB_META, $($args)*);
         $m!(18, super::sumdb::SUMDB_PATHS, $($args)*);
         $m!(19, super::sumdb::SUMDB_SHARES, $($args)*);
+        $m!(20, super::sumdb::PRIVATE_PATTERNS, $($args)*);
     };
 }
 

@@ -75,6 +75,13 @@ pub enum Error {
          goshelf owner share {owner} {module}"
     )]
     PathTaken { module: String, owner: String },
+    /// A path of a non-public namespace that no `private` pattern covers.
+    #[error(
+        "{module} would be in a private namespace without a private pattern covering it, so \
+         lookups of it could go to the upstream checksum database; an admin must first run \
+         goshelf private add {suggestion}"
+    )]
+    PrivateUncovered { module: String, suggestion: String },
     /// The configured checksum database name is not the log's.
     #[error(
         "the checksum database in this file is named {stored}, not {configured}: a log keeps \
@@ -347,6 +354,7 @@ impl Store {
                 txn.open_table(sumdb::SUMDB_META)?;
                 txn.open_table(sumdb::SUMDB_PATHS)?;
                 txn.open_table(sumdb::SUMDB_SHARES)?;
+                txn.open_table(sumdb::PRIVATE_PATTERNS)?;
             }
             self.commit_txn(txn)?;
             Ok(())

@@ -383,6 +383,16 @@ pub(super) fn apply_version(
     let ns_now = ns
         .clone()
         .unwrap_or_else(|| NamespaceRecord::new(new.time, crate::auth::Kind::Org));
+    match super::sumdb::uncovered_private(txn, &ns_now, &mut std::iter::once(module.to_owned())) {
+        Ok(Some(path)) => {
+            return Err(ApplyError::Refused(Error::PrivateUncovered {
+                suggestion: super::sumdb::suggested_pattern(&path).to_owned(),
+                module: path,
+            }));
+        }
+        Ok(None) => {}
+        Err(e) => return Err(failed(e)),
+    }
     match super::sumdb::log_version(
         txn,
         new.owner,

@@ -26,6 +26,9 @@ pub const SUMDB_PATHS: TableDefinition<&str, &str> = TableDefinition::new("sumdb
 /// (module path, namespace) → 1: another logged namespace may publish that path too
 /// (`goshelf owner share`, or two namespaces that hosted it before the log existed).
 pub const SUMDB_SHARES: TableDefinition<(&str, &str), u8> = TableDefinition::new("sumdb_shares");
+/// GOPRIVATE-syntax pattern → 1: module paths never asked of an upstream, which every path
+/// of a non-public namespace must match (`goshelf private add`, setting `private`).
+pub const PRIVATE_PATTERNS: TableDefinition<&str, u8> = TableDefinition::new("private_patterns");
 /// `name`, `skey` (the signer key, secret), `readers` (`anyone` or `signed-in`), `size`
 /// (u64 big-endian: records in the log).
 pub const SUMDB_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sumdb_meta");
@@ -893,4 +896,95 @@ fn record_key(text: &[u8]) -> Option<String> {
         && h1.starts_with("h1:")
         && mod_h1.starts_with("h1:");
     ok.then(|| format!("{path}@{version}"))
+}
+
+/// The `private` patterns as one GOPRIVATE list.
+fn patterns_in(table: &impl ReadableTable<&'static str, u8>) -> Result<String> {
+    let mut out = Vec::new();
+    for item in table.iter()? {
+        out.push(item?.0.value().to_owned());
+    }
+    Ok(out.join(","))
+}
+
+/// The pattern to suggest for `module`: its first path element (`corp.example.com`).
+#[must_use]
+pub fn suggested_pattern(module: &str) -> &str {
+    module.split('/').next().unwrap_or(module)
+}
+
+/// With the log read by anyone, every module path of a non-public namespace must match a
+/// `private` pattern (so that which paths go upstream tells nothing about private modules):
+/// the path that does not, if any.
+pub(super) fn uncovered_private(
+    txn: &redb::WriteTransaction,
+    ns: &NamespaceRecord,
+    modules: &mut dyn Iterator<Item = String>,
+) -> Result<Option<String>> {
+    let readers = readers_of(&txn.open_table(SUMDB_META)?)?;
+    if readers != Some(Readers::Anyone) || ns.visibility() == crate::auth::Visibility::Public {
+        return Ok(None);
+    }
+    let patterns = patterns_in(&txn.open_table(PRIVATE_PATTERNS)?)?;
+    for m in modules {
+        if !crate::gomod::patterns::match_prefix_patterns(&patterns, &m) {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
+impl Store {
+    /// The `private` patterns, as one GOPRIVATE list.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn private_patterns(&self) -> Result<String> {
+        self.read(|txn| patterns_in(&txn.open_table(PRIVATE_PATTERNS)?))
+    }
+
+    /// Adds a `private` pattern; whether it was new.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn private_add(&self, pattern: &str) -> Result<bool> {
+        self.with_db_once(|db| {
+            let txn = Self::begin_write(db)?;
+            let new = txn
+                .open_table(PRIVATE_PATTERNS)?
+                .insert(pattern, 1)?
+                .is_none();
+            self.commit_txn(txn)?;
+            Ok(new)
+        })
+    }
+
+    /// Module paths of non-public namespaces that no `private` pattern covers (shelves from
+    /// before the rule): they are answered as if they matched, and the banner lists them.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn private_uncovered(&self) -> Result<Vec<String>> {
+        self.read(|txn| {
+            let patterns = patterns_in(&txn.open_table(PRIVATE_PATTERNS)?)?;
+            let namespaces = txn.open_table(schema::NAMESPACES)?;
+            let mut out = Vec::new();
+            for item in txn.open_table(schema::MODULES)?.iter()? {
+                let (k, _) = item?;
+                let (owner, module) = k.value();
+                let Some(ns) = namespaces.get(owner)? else {
+                    continue;
+                };
+                let ns: NamespaceRecord = decode("namespace", ns.value())?;
+                if ns.visibility() != crate::auth::Visibility::Public
+                    && !crate::gomod::patterns::match_prefix_patterns(&patterns, module)
+                {
+                    out.push(module.to_owned());
+                }
+            }
+            out.sort();
+            out.dedup();
+            Ok(out)
+        })
+    }
 }

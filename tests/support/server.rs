@@ -147,6 +147,12 @@ impl TestServer {
         // test names its own (tests/support/upstream.rs).
         cmd.env("GOSHELF_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("GOSHELF_UPSTREAM_SUMDB", "off")
+            // The module paths tests put in private namespaces (every path of a private
+            // namespace must match a `private` pattern); a test of that rule sets its own.
+            .env(
+                "GOSHELF_PRIVATE",
+                "example.com,nas.lan,corp.example,corp.example.com",
+            )
             .env("NO_COLOR", "1");
         for (k, v) in &self.env {
             cmd.env(k, v);
