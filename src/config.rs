@@ -307,6 +307,20 @@ settings! {
         secret: false, path: false,
         show: |c| secs(c.upstream_timeout),
     }
+    UpstreamConcurrency {
+        name: "upstream_concurrency", flag: Flag::Value("N"), default: "16",
+        help: "Upstream requests (checksum database lookups and their tiles) made at once; \
+               further ones wait their turn, up to upstream_queue_timeout.",
+        secret: false, path: false,
+        show: |c| c.upstream_concurrency.to_string(),
+    }
+    UpstreamQueueTimeout {
+        name: "upstream_queue_timeout", flag: Flag::Value("SECONDS"), default: "60s",
+        help: "Seconds a lookup waits for its turn at the upstream before it is answered 503; \
+               1 to 3600.",
+        secret: false, path: false,
+        show: |c| secs(c.upstream_queue_timeout),
+    }
     Private {
         name: "private", flag: Flag::Value("PATTERNS"), default: "",
         help: "Module path patterns (GOPRIVATE syntax, comma-separated) never asked of an \
@@ -644,6 +658,10 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// GOPRIVATE-syntax patterns never asked of an upstream.
     pub private: String,
+    /// Upstream lookups made at once.
+    pub upstream_concurrency: usize,
+    /// How long a lookup waits for its turn at the upstream.
+    pub upstream_queue_timeout: Duration,
     /// Upstream records one requester may cause per hour.
     pub sumdb_lookup_budget: u64,
     /// Upstream records the log takes in all.
@@ -885,6 +903,8 @@ impl RawConfig {
             )?,
             upstream_timeout: timeout(Key::UpstreamTimeout, Duration::from_secs(60))?,
             private: self.get(Key::Private).unwrap_or("").trim().to_owned(),
+            upstream_concurrency: count(Key::UpstreamConcurrency, 16, 1, 1024)?,
+            upstream_queue_timeout: timeout(Key::UpstreamQueueTimeout, Duration::from_secs(60))?,
             sumdb_lookup_budget: count(Key::SumdbLookupBudget, 5000, 0, usize::MAX)? as u64,
             sumdb_upstream_max_records: count(
                 Key::SumdbUpstreamMaxRecords,

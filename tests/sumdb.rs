@@ -1338,3 +1338,46 @@ fn private_namespaces_hold_only_paths_their_patterns_cover() {
         "corp.example.com\nteam.example\n"
     );
 }
+
+/// Issue 26, "Bounded": at most `upstream_concurrency` lookups are at the upstream at once;
+/// another waits its turn up to `upstream_queue_timeout`, then gets 503 saying so.
+#[test]
+fn upstream_lookups_wait_their_turn_then_get_503() {
+    let up = upstream_db::Upstream::start();
+    for i in 0..3 {
+        up.publish(&dep(&format!("public.example/q{i}")));
+    }
+    let server = shelf_with(
+        &up,
+        &[
+            "--upstream-concurrency",
+            "1",
+            "--upstream-queue-timeout",
+            "1",
+        ],
+    );
+    let name = log_name(&vkey(&server));
+    up.lie(Lie::Slow);
+    let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|i| {
+                let (server, name) = (&server, &name);
+                s.spawn(move || {
+                    let r = lookup_status(server, name, &format!("public.example/q{i}@v1.0.0"));
+                    (r.status, r.text())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut codes: Vec<u16> = statuses.iter().map(|(c, _)| *c).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, [200, 503], "{statuses:?}");
+    let busy = statuses.iter().find(|(c, _)| *c == 503).unwrap();
+    assert!(busy.1.contains("busy"), "{busy:?}");
+    up.lie(Lie::None);
+    assert_eq!(
+        lookup_status(&server, &name, "public.example/q2@v1.0.0").status,
+        200
+    );
+}

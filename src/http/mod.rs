@@ -63,6 +63,9 @@ pub struct AppState {
     pub upstream: Option<Arc<upstream::Upstream>>,
     /// Upstream records each requester caused this hour.
     pub budgets: Arc<budget::Budgets>,
+    /// Turns at the upstream (`upstream_concurrency`): each lookup sent there holds one, and
+    /// a blocking thread, until its answer is verified and stored.
+    pub upstream_turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -112,6 +115,7 @@ impl AppState {
             Self {
                 upstream,
                 budgets: Arc::new(budget::Budgets::default()),
+                upstream_turns: Arc::new(tokio::sync::Semaphore::new(config.upstream_concurrency)),
                 store: Arc::new(store),
                 config: Arc::new(config),
                 metrics: Arc::new(metrics::Metrics::default()),

@@ -406,9 +406,28 @@ async fn lookup(
             if state.store.sumdb_upstream_records()? >= state.config.sumdb_upstream_max_records {
                 return Err(over_budget(state, true, who));
             }
+            // A turn at the upstream, waited for at most upstream_queue_timeout.
+            let turn = tokio::time::timeout(
+                state.config.upstream_queue_timeout,
+                Arc::clone(&state.upstream_turns).acquire_owned(),
+            )
+            .await;
+            let Ok(Ok(turn)) = turn else {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "the upstream checksum database is busy: {} lookups are under way and \
+                         this one waited {} s for its turn; try again",
+                        state.config.upstream_concurrency,
+                        state.config.upstream_queue_timeout.as_secs()
+                    ),
+                )
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")));
+            };
             let store = Arc::clone(&state.store);
             let (p, v) = (path.as_str().to_owned(), version.clone());
             let fetched = super::blocking(move || {
+                let _turn = turn;
                 Ok::<_, ApiError>(upstream.fetch(&store, &p, &v).ok().flatten())
             })
             .await?;

@@ -34,6 +34,8 @@ pub enum Lie {
     LineInNote,
     /// Every request fails with 503.
     Down,
+    /// Every answer comes after 1.5 s.
+    Slow,
 }
 
 #[derive(Default)]
@@ -209,6 +211,9 @@ fn serve(conn: TcpStream, shared: &Mutex<State>) {
 }
 
 fn answer(shared: &Mutex<State>, path: &str) -> (u16, Vec<u8>) {
+    if shared.lock().unwrap().lie == Lie::Slow {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
     let mut s = shared.lock().unwrap();
     s.requests.push(path.to_owned());
     if s.lie == Lie::Down {
