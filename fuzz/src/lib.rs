@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("modfile", modfile),
     ("goproxy_request", goproxy_request),
     ("request_head", request_head),
+    ("sumdb_parse", sumdb_parse),
 ];
 
 /// The module version a zip is checked against when its first entry names none.
@@ -285,4 +286,56 @@ pub fn request_head(data: &[u8]) {
         Head::TooLong => assert!(data.len() >= HEAD_LIMIT),
         Head::NotOurs => {}
     }
+}
+
+/// The checksum database's parsers of untrusted bytes (an upstream's answers, a client's
+/// tile paths, GOPRIVATE patterns): `src/sumdb` and `gomod::patterns`.
+///
+/// Invariants: a tile path that parses re-encodes to itself; a tree text that parses formats
+/// to one that parses to the same tree; a record that parses is framed as `format_record`
+/// frames it; a note that opens has a text ending in a newline; verifying an upstream lookup
+/// answer (with tiles cut from the input) and matching patterns never panic.
+pub fn sumdb_parse(data: &[u8]) {
+    use goshelf::sumdb::{self as log, Verifier};
+    let text = String::from_utf8_lossy(data);
+    if let Ok(t) = log::parse_tile_path(&text) {
+        assert_eq!(t.path(), text, "tile path does not re-encode");
+    }
+    if let Ok(tree) = log::parse_tree(&text) {
+        let again = log::parse_tree(&log::format_tree(&tree));
+        assert_eq!(again.ok(), Some(tree), "tree text does not round-trip");
+    }
+    if let Ok((id, record, _rest)) = log::parse_record(data) {
+        if let Ok(framed) = log::format_record(id, record) {
+            assert!(data.starts_with(&framed), "record framing differs");
+        }
+    }
+    // x/mod's test key (checksum-db.md V5).
+    let Ok(verifier) = Verifier::parse(
+        "localhost.localdev/sumdb+00000c67+AcTrnkbUA+TU4heY3hkjiSES/DSQniBqIeQ/YppAUtK6",
+    ) else {
+        panic!("the test verifier key does not parse");
+    };
+    if let Ok(note) = log::open(data, &[&verifier]) {
+        assert!(
+            note.text.ends_with('\n'),
+            "an opened note's text must end in a newline"
+        );
+    }
+    let mut fetch = |tiles: &[log::Tile]| -> Result<Vec<Vec<u8>>, log::Error> {
+        Ok(tiles
+            .iter()
+            .map(|t| {
+                let want = t.w as usize * 32;
+                data.iter()
+                    .copied()
+                    .cycle()
+                    .take(want.min(1 << 16))
+                    .collect()
+            })
+            .collect())
+    };
+    let _ = log::verify_lookup(&verifier, None, data, &mut fetch);
+    let (globs, target) = text.split_once('\n').unwrap_or((&text, "example.com/m"));
+    let _ = goshelf::gomod::patterns::match_prefix_patterns(globs, target);
 }
