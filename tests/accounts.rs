@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use crate::support::http::{self, Auth, Response};
+use crate::support::http::{self, admin, api, Auth, Response};
 use crate::support::server::{TestServer, ADMIN_TOKEN};
 use crate::support::ModZip;
 
@@ -17,36 +17,6 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// A JSON API call with `auth`.
-fn api(
-    server: &TestServer,
-    auth: &Auth<'_>,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Response {
-    let url = format!("{}{path}", server.url());
-    let body = body.map(|b| b.to_string());
-    let mut args = vec!["-X", method];
-    if let Some(b) = &body {
-        args.extend([
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            b.as_str(),
-        ]);
-    }
-    args.push(&url);
-    http::curl(auth, &args)
-}
-
-/// An admin API call that must answer `status`.
-fn admin(server: &TestServer, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
-    let resp = api(server, &Auth::Bearer(ADMIN_TOKEN), method, path, body);
-    assert_eq!(resp.status, status, "{method} {path}: {resp:?}");
-    serde_json::from_slice(&resp.body).unwrap_or(Value::Null)
 }
 
 fn add_user(server: &TestServer, name: &str) {

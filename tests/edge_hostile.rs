@@ -9,45 +9,17 @@ use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::hostile::{
     basic, file_space, many_entry_zip, memory, mz, reset_peak, server_pid,
 };
-use crate::support::http::{self, Auth, Response};
+use crate::support::http::{self, admin, Auth, Response};
 use crate::support::server::{parse_upload, ADMIN_TOKEN};
 use crate::support::{poll_until, TestServer};
 
 const PASSWORD: &str = "a long password for the edge tests";
 const MIB: u64 = 1024;
-
-fn api(
-    server: &TestServer,
-    auth: &Auth<'_>,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> Response {
-    let url = format!("{}{path}", server.url());
-    let body = body.map(|b| b.to_string());
-    let mut args = vec!["-X", method];
-    if let Some(b) = &body {
-        args.extend([
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            b.as_str(),
-        ]);
-    }
-    args.push(&url);
-    http::curl(auth, &args)
-}
-
-fn admin(server: &TestServer, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
-    let resp = api(server, &Auth::Bearer(ADMIN_TOKEN), method, path, body);
-    assert_eq!(resp.status, status, "{method} {path}: {resp:?}");
-    serde_json::from_slice(&resp.body).unwrap_or(Value::Null)
-}
 
 fn add_user(server: &TestServer, name: &str) {
     admin(
@@ -421,18 +393,7 @@ fn finding_4_a_reader_that_stops_pins_no_pages_and_is_cut_off_after_send_timeout
     }
     let (calm, stalled) = (spaces[0], spaces[1]);
     eprintln!("database after 500 uploads: {calm:?} without, {stalled:?} with a stalled reader");
-    assert!(
-        stalled.0 * 10 <= calm.0 * 12,
-        "length {} against {}",
-        stalled.0,
-        calm.0
-    );
-    assert!(
-        stalled.1 * 10 <= calm.1 * 12,
-        "blocks {} against {}",
-        stalled.1,
-        calm.1
-    );
+    crate::support::hostile::assert_space_within(stalled, calm, "a stalled reader");
 }
 
 /// Finding 5. b2c6307 held a trickling form body forever (header timeout 10 s, still open at

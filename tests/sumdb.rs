@@ -221,23 +221,6 @@ fn get(server: &TestServer, path: &str) -> http::Response {
     http::get(&format!("{}{path}", server.url()))
 }
 
-fn api(server: &TestServer, method: &str, path: &str, body: serde_json::Value) {
-    let body = body.to_string();
-    let r = http::curl(
-        &Auth::Bearer(ADMIN_TOKEN),
-        &[
-            "-X",
-            method,
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &body,
-            &format!("{}{path}", server.url()),
-        ],
-    );
-    assert!((200..300).contains(&r.status), "{method} {path}: {r:?}");
-}
-
 #[test]
 fn supported_answers_under_every_owner_and_only_for_the_shelfs_own_name() {
     let server = TestServer::start();
@@ -349,11 +332,12 @@ fn a_logged_version_keeps_its_content_forever_across_namespaces_deletes_and_purg
     let other = first.clone().file("extra.go", b"package tool\n");
     // The path belongs to the namespace that logged it first: another one is refused,
     // without being told which, until an admin shares the path.
-    api(
+    http::admin(
         &server,
         "POST",
         "/api/v1/orgs",
-        json!({"name": "acme", "visibility": "public"}),
+        Some(json!({"name": "acme", "visibility": "public"})),
+        201,
     );
     let r = server.upload_bytes("acme", &first.bytes());
     assert_eq!(r.status, 409, "{r:?}");
@@ -415,11 +399,12 @@ fn a_logged_version_keeps_its_content_forever_across_namespaces_deletes_and_purg
 fn private_namespaces_are_not_logged_and_their_misses_look_like_any_other() {
     let server = TestServer::start();
     let name = log_name(&vkey(&server));
-    api(
+    http::admin(
         &server,
         "POST",
         "/api/v1/orgs",
-        json!({"name": "secret", "visibility": "private"}),
+        Some(json!({"name": "secret", "visibility": "private"})),
+        201,
     );
     let module = |path: &str| {
         ModZip::new(path, "v1.0.0").file("go.mod", format!("module {path}\n").as_bytes())
@@ -994,11 +979,12 @@ fn private_and_hosted_paths_never_leave_and_their_misses_look_alike() {
     up.publish(&dep("public.example/d0"));
     let server = shelf_with(&up, &["--private", "corp.example"]);
     let name = log_name(&vkey(&server));
-    api(
+    http::admin(
         &server,
         "POST",
         "/api/v1/orgs",
-        json!({"name": "secret", "visibility": "private"}),
+        Some(json!({"name": "secret", "visibility": "private"})),
+        201,
     );
     server.upload(
         "secret",
@@ -1060,11 +1046,12 @@ fn famous_paths_in_a_personal_namespace_change_nothing_upstream_records() {
     let (text_h1, _) = up.publish(&text);
     let server = shelf_with(&up, &[]);
     let name = log_name(&vkey(&server));
-    api(
+    http::admin(
         &server,
         "POST",
         "/api/v1/users",
-        json!({"name": "bob", "password": "bob password 123"}),
+        Some(json!({"name": "bob", "password": "bob password 123"})),
+        201,
     );
     let token = http::curl(
         &Auth::Bearer(ADMIN_TOKEN),

@@ -346,6 +346,28 @@ pub struct Hit {
 /// A body up to this size is copied after the head; a larger one is written from where it is.
 const COPY_BODY: usize = 4 << 10;
 
+/// Writes a kept answer's head lines, `date` and the end of the head into `out`, then `body`
+/// (none for `HEAD`) when it is small; a larger body is handed back, to be written from where
+/// it is.
+fn write_answer(
+    out: &mut Vec<u8>,
+    lines: &[u8],
+    date: &[u8],
+    body: Option<Bytes>,
+) -> Option<Bytes> {
+    out.extend_from_slice(lines);
+    out.extend_from_slice(b"date: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n\r\n");
+    match body {
+        Some(b) if b.len() <= COPY_BODY => {
+            out.extend_from_slice(&b);
+            None
+        }
+        other => other,
+    }
+}
+
 /// Small anonymous GOPROXY answers by request path, valid for one store generation: text
 /// answers (`list`, `.info`, `.mod`, `@latest`, 404s and 410s) on one shelf, zips on another,
 /// so that zips never push out the answers every build asks for.
@@ -403,18 +425,7 @@ impl AnswerCache {
         out: &mut Vec<u8>,
     ) -> Option<Hit> {
         let c = self.shelf(path).get(path, generation)?;
-        out.extend_from_slice(&c.lines);
-        out.extend_from_slice(b"date: ");
-        out.extend_from_slice(date);
-        out.extend_from_slice(b"\r\n\r\n");
-        let mut body = None;
-        if !head_only {
-            if c.body.len() <= COPY_BODY {
-                out.extend_from_slice(&c.body);
-            } else {
-                body = Some(c.body.clone());
-            }
-        }
+        let body = write_answer(out, &c.lines, date, (!head_only).then(|| c.body.clone()));
         c.count(head_only, downloads);
         Some(Hit {
             status: c.status.as_u16(),
@@ -526,17 +537,8 @@ impl AnswerCache {
         out: &mut Vec<u8>,
     ) -> Option<Hit> {
         let (head, bytes) = self.head_and_bytes(&state.store, path, generation, head_only)?;
-        out.extend_from_slice(&head.lines);
-        out.extend_from_slice(b"date: ");
-        out.extend_from_slice(date);
-        out.extend_from_slice(b"\r\n\r\n");
-        let mut body = None;
+        let body = write_answer(out, &head.lines, date, (!head_only).then_some(bytes));
         if !head_only {
-            if bytes.len() <= COPY_BODY {
-                out.extend_from_slice(&bytes);
-            } else {
-                body = Some(bytes);
-            }
             if let Some(key) = &head.download {
                 state.ui.downloads.record(key);
             }

@@ -602,3 +602,20 @@ pub fn file_space(path: &std::path::Path) -> (u64, u64) {
     let m = std::fs::metadata(path).unwrap();
     (m.len(), m.blocks() * 512)
 }
+
+/// Asserts that a database's (length, blocks on disk) `with` ends within 1.2x of `without`'s,
+/// the same work done without the hostile clients.
+pub fn assert_space_within(with: (u64, u64), without: (u64, u64), what: &str) {
+    assert!(
+        with.0 * 10 <= without.0 * 12,
+        "{what}: database length {} against {}",
+        with.0,
+        without.0
+    );
+    assert!(
+        with.1 * 10 <= without.1 * 12,
+        "{what}: database blocks {} against {}",
+        with.1,
+        without.1
+    );
+}

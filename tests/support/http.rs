@@ -255,3 +255,45 @@ impl PendingRequest {
         (status, text)
     }
 }
+
+/// A JSON API call on `server` with `auth`.
+pub fn api(
+    server: &super::TestServer,
+    auth: &Auth<'_>,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Response {
+    let url = format!("{}{path}", server.url());
+    let body = body.map(|b| b.to_string());
+    let mut args = vec!["-X", method];
+    if let Some(b) = &body {
+        args.extend([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            b.as_str(),
+        ]);
+    }
+    args.push(&url);
+    curl(auth, &args)
+}
+
+/// An admin API call on `server` that must answer `status`; its JSON (or null).
+pub fn admin(
+    server: &super::TestServer,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+    status: u16,
+) -> serde_json::Value {
+    let resp = api(
+        server,
+        &Auth::Bearer(super::server::ADMIN_TOKEN),
+        method,
+        path,
+        body,
+    );
+    assert_eq!(resp.status, status, "{method} {path}: {resp:?}");
+    serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null)
+}
