@@ -1368,3 +1368,45 @@ fn upstream_lookups_wait_their_turn_then_get_503() {
         200
     );
 }
+
+/// The stored upstream head never goes backwards, even if an older verified tree were
+/// offered after a newer one (the store's own guard, beneath the verifier's).
+#[test]
+fn the_stored_upstream_head_never_goes_backwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = goshelf::store::Store::open(&dir.path().join("g.redb")).unwrap();
+    store
+        .sumdb_open(
+            None,
+            "shelf.test/sumdb",
+            [7; 32],
+            goshelf::store::sumdb::Readers::Anyone,
+        )
+        .unwrap();
+    let signer = goshelf::sumdb::Signer::parse(upstream_db::SKEY).unwrap();
+    let note = |n: u64| {
+        let text = goshelf::sumdb::format_tree(&goshelf::sumdb::Tree {
+            n,
+            hash: [n as u8; 32],
+        });
+        goshelf::sumdb::sign(&text, &[&signer]).unwrap()
+    };
+    let h1 = "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    for (i, n) in [(0, 5u64), (1, 3)] {
+        store
+            .sumdb_append_upstream(
+                &format!("public.example/h{i}"),
+                "v1.0.0",
+                (h1, h1),
+                "localhost.localdev/sumdb",
+                Some((n, note(n).as_bytes())),
+            )
+            .unwrap();
+    }
+    let (tree, _) = store
+        .sumdb_upstream_head("localhost.localdev/sumdb")
+        .unwrap()
+        .unwrap();
+    assert_eq!(tree.n, 5);
+    assert_eq!(store.sumdb_upstream_records().unwrap(), 2);
+}
