@@ -561,7 +561,7 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
         }
         Op::PrivateAdd { pattern } => {
             need_admin(actor, "add a private pattern")?;
-            store.private_add(&pattern)?;
+            store.private_add([pattern.as_str()])?;
             Ok(Outcome::done())
         }
         Op::PrivateList => Ok(Outcome::ok(json!({

@@ -89,14 +89,13 @@ impl AppState {
         let (log, opened) =
             sumdb::SumdbLog::open(&store, config.sumdb_name.as_deref(), config.sumdb_readers)?;
         // Patterns from the configuration join those kept in the database.
-        for pattern in config
-            .private
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-        {
-            store.private_add(pattern)?;
-        }
+        store.private_add(
+            config
+                .private
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty()),
+        )?;
         let upstream = match (&config.upstream_sumdb, config.offline) {
             (Some(u), false) => Some(Arc::new(
                 upstream::Upstream::new(

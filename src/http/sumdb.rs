@@ -336,22 +336,28 @@ fn not_logged(state: &AppState, path: &str) -> ApiError {
 /// Whether a lookup miss of `path` may be asked of the upstream: never for a path that
 /// matches `private` or is hosted here (checksum-db.md §8: private paths never leave).
 async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError> {
-    if state.upstream.is_none() {
+    if state.upstream.is_none()
+        || state.sumdb.uncovered().iter().any(|m| {
+            path == m
+                || path
+                    .strip_prefix(m.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+    {
         return Ok(false);
     }
+    // The patterns first: they answer most private paths without the scan of hosted modules.
     let store = Arc::clone(&state.store);
     let p = path.to_owned();
-    let (patterns, hosted) = super::blocking(move || {
-        Ok::<_, store::Error>((store.private_patterns()?, store.sumdb_hosted_here(&p)?))
+    let local = super::blocking(move || {
+        let patterns = store.private_patterns()?;
+        Ok::<_, store::Error>(
+            crate::gomod::patterns::match_prefix_patterns(&patterns, &p)
+                || store.sumdb_hosted_here(&p)?,
+        )
     })
     .await?;
-    let uncovered = state.sumdb.uncovered().iter().any(|m| {
-        path == m
-            || path
-                .strip_prefix(m.as_str())
-                .is_some_and(|r| r.starts_with('/'))
-    });
-    Ok(!(hosted || uncovered || crate::gomod::patterns::match_prefix_patterns(&patterns, path)))
+    Ok(!local)
 }
 
 /// Refuses a fetch past a budget: 503 with the reason, a metric and a log line.

@@ -772,9 +772,12 @@ impl Store {
                         }
                         paths.push(m.to_owned());
                     }
-                    if let Some(path) =
-                        super::sumdb::uncovered_private(&txn, &ns, &mut paths.into_iter())?
-                    {
+                    if let Some(path) = super::sumdb::uncovered_private(
+                        &txn,
+                        super::sumdb::readers_in(&txn)?,
+                        &ns,
+                        &mut paths.into_iter(),
+                    )? {
                         return Err(Error::PrivateUncovered {
                             suggestion: super::sumdb::suggested_pattern(&path).to_owned(),
                             module: path,

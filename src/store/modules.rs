@@ -383,7 +383,13 @@ pub(super) fn apply_version(
     let ns_now = ns
         .clone()
         .unwrap_or_else(|| NamespaceRecord::new(new.time, crate::auth::Kind::Org));
-    match super::sumdb::uncovered_private(txn, &ns_now, &mut std::iter::once(module.to_owned())) {
+    let readers = super::sumdb::readers_in(txn).map_err(failed)?;
+    match super::sumdb::uncovered_private(
+        txn,
+        readers,
+        &ns_now,
+        &mut std::iter::once(module.to_owned()),
+    ) {
         Ok(Some(path)) => {
             return Err(ApplyError::Refused(Error::PrivateUncovered {
                 suggestion: super::sumdb::suggested_pattern(&path).to_owned(),
@@ -395,6 +401,7 @@ pub(super) fn apply_version(
     }
     match super::sumdb::log_version(
         txn,
+        readers,
         new.owner,
         &ns_now,
         module,

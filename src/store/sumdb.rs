@@ -184,44 +184,47 @@ pub(super) fn log_record(
 ) -> Result<Logged> {
     let key = format!("{module}@{version}");
     let text = record_text(module, version, h1, mod_h1);
-    let mut index = txn.open_table(SUMDB_INDEX)?;
-    let mut records = txn.open_table(SUMDB_RECORDS)?;
-    if let Some(id) = index.get(key.as_str())? {
-        let id = id.value();
-        let stored = records
-            .get(id)?
-            .ok_or_else(|| Error::Corrupt(format!("sumdb record {id} missing")))?;
-        let stored = String::from_utf8_lossy(stored.value()).into_owned();
-        return Ok(if stored == text {
-            Logged::Same(id)
-        } else {
-            Logged::Conflict(stored)
-        });
+    match existing(txn, &key, &text)? {
+        Some(logged) => Ok(logged),
+        None => append(txn, &key, &text).map(Logged::New),
     }
+}
+
+/// What the log holds for `key` (`path@version`) against the record `text`: `Same`,
+/// `Conflict`, or `None` when it holds nothing.
+fn existing(txn: &redb::WriteTransaction, key: &str, text: &str) -> Result<Option<Logged>> {
+    let Some(id) = txn.open_table(SUMDB_INDEX)?.get(key)?.map(|v| v.value()) else {
+        return Ok(None);
+    };
+    let stored = txn
+        .open_table(SUMDB_RECORDS)?
+        .get(id)?
+        .map(|v| String::from_utf8_lossy(v.value()).into_owned())
+        .ok_or_else(|| Error::Corrupt(format!("sumdb record {id} missing")))?;
+    Ok(Some(if stored == text {
+        Logged::Same(id)
+    } else {
+        Logged::Conflict(stored)
+    }))
+}
+
+/// Appends record `text` under `key`, which the log does not hold: its leaf and interior
+/// hashes, the record, the index entry and the new size. Returns its id.
+fn append(txn: &redb::WriteTransaction, key: &str, text: &str) -> Result<u64> {
     let mut meta = txn.open_table(SUMDB_META)?;
     let n = size_of(&meta)?;
     let mut hashes = txn.open_table(SUMDB_HASHES)?;
     let leaf = tlog::record_hash(text.as_bytes());
-    let new = {
-        let mut read = |idx: &[u64]| -> std::result::Result<Vec<Hash>, SumdbError> {
-            idx.iter()
-                .map(|&i| match hashes.get(i) {
-                    Ok(Some(h)) => Ok(*h.value()),
-                    Ok(None) => Err(SumdbError::External(format!("stored hash {i} missing"))),
-                    Err(e) => Err(SumdbError::External(e.to_string())),
-                })
-                .collect()
-        };
-        tlog::stored_hashes_for_record_hash(n, leaf, &mut read).map_err(|e| tlog_err(&e))?
-    };
+    let new = tlog::stored_hashes_for_record_hash(n, leaf, &mut reader(&hashes))
+        .map_err(|e| tlog_err(&e))?;
     let first = tlog::stored_hash_index(0, n);
     for (k, h) in new.iter().enumerate() {
         hashes.insert(first + k as u64, h)?;
     }
-    records.insert(n, text.as_bytes())?;
-    index.insert(key.as_str(), n)?;
+    txn.open_table(SUMDB_RECORDS)?.insert(n, text.as_bytes())?;
+    txn.open_table(SUMDB_INDEX)?.insert(key, n)?;
     meta.insert(META_SIZE, (n + 1).to_be_bytes().as_slice())?;
-    Ok(Logged::New(n))
+    Ok(n)
 }
 
 /// Logs a version accepted into `ns` when the log exists and logs that namespace.
@@ -230,34 +233,21 @@ pub(super) fn log_record(
 /// belongs to it: another logged namespace may publish it only once shared.
 pub(super) fn log_version(
     txn: &redb::WriteTransaction,
+    readers: Option<Readers>,
     owner: &str,
     ns: &NamespaceRecord,
     module: &str,
     version: &str,
     hashes: (&str, &str),
 ) -> Result<Option<Logged>> {
-    let readers = {
-        let meta = txn.open_table(SUMDB_META)?;
-        readers_of(&meta)?
-    };
     if !readers.is_some_and(|r| r.logs(ns)) {
         return Ok(None);
     }
     let key = format!("{module}@{version}");
     let text = record_text(module, version, hashes.0, hashes.1);
-    if let Some(id) = txn
-        .open_table(SUMDB_INDEX)?
-        .get(key.as_str())?
-        .map(|v| v.value())
-    {
-        let stored = txn
-            .open_table(SUMDB_RECORDS)?
-            .get(id)?
-            .map(|v| String::from_utf8_lossy(v.value()).into_owned())
-            .unwrap_or_default();
-        if stored != text {
-            return Ok(Some(Logged::Conflict(stored)));
-        }
+    let found = existing(txn, &key, &text)?;
+    if let Some(conflict @ Logged::Conflict(_)) = found {
+        return Ok(Some(conflict));
     }
     let mut paths = txn.open_table(SUMDB_PATHS)?;
     let holder = paths.get(module)?.map(|v| v.value().to_owned());
@@ -282,12 +272,21 @@ pub(super) fn log_version(
             }
         }
     }
-    log_record(txn, module, version, hashes.0, hashes.1).map(Some)
+    match found {
+        Some(same) => Ok(Some(same)),
+        None => append(txn, &key, &text).map(|id| Some(Logged::New(id))),
+    }
 }
 
-/// Reads stored hashes for `tlog` from a read snapshot's table.
+/// Which namespaces the log takes, read in a write transaction (`None`: no log yet).
+pub(super) fn readers_in(txn: &redb::WriteTransaction) -> Result<Option<Readers>> {
+    readers_of(&txn.open_table(SUMDB_META)?)
+}
+
+/// Reads stored hashes for `tlog` from the hashes table (of a snapshot, or of the write
+/// transaction appending to it).
 fn reader<'t>(
-    table: &'t redb::ReadOnlyTable<u64, &'static [u8; 32]>,
+    table: &'t impl ReadableTable<u64, &'static [u8; 32]>,
 ) -> impl FnMut(&[u64]) -> std::result::Result<Vec<Hash>, SumdbError> + 't {
     move |idx: &[u64]| {
         idx.iter()
@@ -356,7 +355,9 @@ impl Store {
                 // Widening (anyone -> signed-in) logs more namespaces; narrowing keeps every
                 // record (records are forever) and logs fewer from now on.
                 let catch_up = created || stored_readers != Some(readers);
-                meta.insert(META_READERS, readers.as_str().as_bytes())?;
+                if stored_readers != Some(readers) {
+                    meta.insert(META_READERS, readers.as_str().as_bytes())?;
+                }
                 (
                     LogIdentity {
                         name: ident_name,
@@ -918,10 +919,10 @@ pub fn suggested_pattern(module: &str) -> &str {
 /// the path that does not, if any.
 pub(super) fn uncovered_private(
     txn: &redb::WriteTransaction,
+    readers: Option<Readers>,
     ns: &NamespaceRecord,
     modules: &mut dyn Iterator<Item = String>,
 ) -> Result<Option<String>> {
-    let readers = readers_of(&txn.open_table(SUMDB_META)?)?;
     if readers != Some(Readers::Anyone) || ns.visibility() == crate::auth::Visibility::Public {
         return Ok(None);
     }
@@ -943,19 +944,36 @@ impl Store {
         self.read(|txn| patterns_in(&txn.open_table(PRIVATE_PATTERNS)?))
     }
 
-    /// Adds a `private` pattern; whether it was new.
+    /// Adds `private` patterns, in one transaction, and none at all when every one is
+    /// there already (the setting's patterns are added at every start); how many were new.
     ///
     /// # Errors
     /// Storage errors.
-    pub fn private_add(&self, pattern: &str) -> Result<bool> {
+    pub fn private_add<'p>(&self, patterns: impl IntoIterator<Item = &'p str>) -> Result<usize> {
+        let patterns: Vec<&str> = patterns.into_iter().collect();
+        let new: Vec<&str> = self.read(|txn| {
+            let table = txn.open_table(PRIVATE_PATTERNS)?;
+            let mut new = Vec::new();
+            for p in &patterns {
+                if table.get(*p)?.is_none() {
+                    new.push(*p);
+                }
+            }
+            Ok(new)
+        })?;
+        if new.is_empty() {
+            return Ok(0);
+        }
         self.with_db_once(|db| {
             let txn = Self::begin_write(db)?;
-            let new = txn
-                .open_table(PRIVATE_PATTERNS)?
-                .insert(pattern, 1)?
-                .is_none();
+            {
+                let mut table = txn.open_table(PRIVATE_PATTERNS)?;
+                for p in &new {
+                    table.insert(*p, 1)?;
+                }
+            }
             self.commit_txn(txn)?;
-            Ok(new)
+            Ok(new.len())
         })
     }
 
@@ -967,16 +985,22 @@ impl Store {
     pub fn private_uncovered(&self) -> Result<Vec<String>> {
         self.read(|txn| {
             let patterns = patterns_in(&txn.open_table(PRIVATE_PATTERNS)?)?;
-            let namespaces = txn.open_table(schema::NAMESPACES)?;
+            let mut private = std::collections::HashSet::new();
+            for item in txn.open_table(schema::NAMESPACES)?.iter()? {
+                let (k, v) = item?;
+                let ns: NamespaceRecord = decode("namespace", v.value())?;
+                if ns.visibility() != crate::auth::Visibility::Public {
+                    private.insert(k.value().to_owned());
+                }
+            }
             let mut out = Vec::new();
+            if private.is_empty() {
+                return Ok(out);
+            }
             for item in txn.open_table(schema::MODULES)?.iter()? {
                 let (k, _) = item?;
                 let (owner, module) = k.value();
-                let Some(ns) = namespaces.get(owner)? else {
-                    continue;
-                };
-                let ns: NamespaceRecord = decode("namespace", ns.value())?;
-                if ns.visibility() != crate::auth::Visibility::Public
+                if private.contains(owner)
                     && !crate::gomod::patterns::match_prefix_patterns(&patterns, module)
                 {
                     out.push(module.to_owned());
