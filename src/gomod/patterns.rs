@@ -26,9 +26,8 @@ pub fn match_prefix_patterns(globs: &str, target: &str) -> bool {
                 seen += 1;
             }
         }
-        if seen < n {
-            return false; // fewer elements than the pattern
-        }
+        // A target with fewer elements than the pattern leaves fewer `/` in its prefix than
+        // the pattern has, and `path_match` never matches a `/` with anything but a `/`.
         path_match(glob.as_bytes(), &target.as_bytes()[..prefix_end]) == Some(true)
     })
 }
@@ -224,6 +223,16 @@ mod tests {
         for looked_up in ["abc", "a/p", "pq", "q", "n/o/p/q"] {
             assert!(!match_prefix_patterns("p,*/q", looked_up), "{looked_up}");
         }
+    }
+
+    /// Go's `path.Match`: `*`, `?` and classes never match a `/`.
+    #[test]
+    fn path_match_never_crosses_a_slash() {
+        assert_eq!(path_match(b"a*", b"a/b"), Some(false));
+        assert_eq!(path_match(b"a?b", b"a/b"), Some(false));
+        assert_eq!(path_match(b"a[^x]b", b"a/b"), Some(false));
+        assert_eq!(path_match(b"a*", b"abc"), Some(true));
+        assert_eq!(path_match(b"a*/c", b"ab/c"), Some(true));
     }
 
     #[test]
