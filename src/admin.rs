@@ -91,6 +91,12 @@ pub enum Op {
         owner: String,
         path: String,
     },
+    /// Lets namespace `owner` host module path `path` although the checksum database holds
+    /// it (or paths below it) from upstream; its lookups are answered here from then on.
+    OwnerClaim {
+        owner: String,
+        path: String,
+    },
 }
 
 /// What an operation answers: a status and a JSON body (none for 204).
@@ -191,6 +197,13 @@ fn name_arg(s: &str) -> Result<String, Error> {
     })
 }
 
+/// A module path argument (a share or claim).
+fn module_path_arg(path: &str) -> Result<String, Error> {
+    crate::gomod::path::check_path(path)
+        .map(|()| path.to_owned())
+        .map_err(|e| Error::Invalid(format!("module path {path:?}: {e}")))
+}
+
 impl Op {
     /// The HTTP request of this operation: method, path (from `/api/v1/`) and JSON body.
     #[must_use]
@@ -265,6 +278,11 @@ impl Op {
             Op::OwnerShare { owner, path } => (
                 "PUT",
                 format!("/api/v1/owners/{}/shares/{}", enc(owner), enc(path)),
+                None,
+            ),
+            Op::OwnerClaim { owner, path } => (
+                "PUT",
+                format!("/api/v1/owners/{}/claims/{}", enc(owner), enc(path)),
                 None,
             ),
         }
@@ -382,11 +400,14 @@ impl Op {
             (["owners", _], _) => return Err(known(&["PATCH"])),
             (["owners", owner, "shares", path], "PUT") => Op::OwnerShare {
                 owner: name_arg(owner)?,
-                path: crate::gomod::path::check_path(path)
-                    .map(|()| (*path).to_owned())
-                    .map_err(|e| Error::Invalid(format!("module path {path:?}: {e}")))?,
+                path: module_path_arg(path)?,
             },
             (["owners", _, "shares", _], _) => return Err(known(&["PUT"])),
+            (["owners", owner, "claims", path], "PUT") => Op::OwnerClaim {
+                owner: name_arg(owner)?,
+                path: module_path_arg(path)?,
+            },
+            (["owners", _, "claims", _], _) => return Err(known(&["PUT"])),
             (["private"], "GET") => Op::PrivateList,
             (["private"], _) => return Err(known(&["GET"])),
             (["private", pattern], "PUT") => {
@@ -576,6 +597,14 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
             store.sumdb_share(&owner, &path)?;
             Ok(Outcome::done())
         }
+        Op::OwnerClaim { owner, path } => {
+            need_admin(
+                actor,
+                "claim a module path from the upstream checksum database",
+            )?;
+            store.sumdb_claim(&owner, &path)?;
+            Ok(Outcome::done())
+        }
         Op::OwnerUpdate { owner, update } => {
             if update.quota_bytes.is_some() || update.quota_versions.is_some() {
                 need_admin(actor, "set quotas")?;
@@ -744,6 +773,10 @@ mod tests {
             Op::OwnerShare {
                 owner: "beta".into(),
                 path: "example.com/Upper/lib".into(),
+            },
+            Op::OwnerClaim {
+                owner: "acme".into(),
+                path: "golang.org/x".into(),
             },
             Op::PrivateAdd {
                 pattern: "*.corp.example.com/team".into(),

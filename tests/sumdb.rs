@@ -1085,6 +1085,88 @@ fn famous_paths_in_a_personal_namespace_change_nothing_upstream_records() {
     assert!(x.text().contains(&text_h1), "{}", x.text());
 }
 
+/// Issue 26, "Who may take a module path": an organisation hosting a path the log holds from
+/// upstream, or a proper prefix of one, needs an admin's `goshelf owner claim`; after it the
+/// organisation publishes, and lookups of paths at or below the claim are answered here
+/// (records already logged stay), never upstream.
+#[test]
+fn hosting_an_upstream_path_in_an_organisation_needs_an_admins_claim() {
+    let up = upstream_db::Upstream::start();
+    let v1 = ModZip::new("golang.org/x/text", "v1.0.0")
+        .file("go.mod", b"module golang.org/x/text\n")
+        .file("t.go", b"package text\n");
+    let (text_h1, _) = up.publish(&v1);
+    let v2 = ModZip::new("golang.org/x/text", "v1.1.0")
+        .file("go.mod", b"module golang.org/x/text\n")
+        .file("t.go", b"package text // 1.1\n");
+    up.publish(&v2);
+    let server = shelf_with(&up, &[]);
+    let name = log_name(&vkey(&server));
+    http::admin(
+        &server,
+        "POST",
+        "/api/v1/orgs",
+        Some(json!({"name": "gophers", "visibility": "public"})),
+        201,
+    );
+    let logged = lookup_status(&server, &name, "golang.org/x/text@v1.0.0");
+    assert_eq!(logged.status, 200, "{logged:?}");
+    let upload = |path: &str, version: &str| {
+        let zip = ModZip::new(path, version).file("go.mod", format!("module {path}\n").as_bytes());
+        server.upload_bytes("gophers", &zip.bytes())
+    };
+    // The path itself and a proper prefix of it are refused, naming the command.
+    for path in ["golang.org/x/text", "golang.org/x"] {
+        let before = log_size(&server, &name);
+        let r = upload(path, "v0.0.1");
+        assert_eq!(r.status, 409, "{path}: {r:?}");
+        assert!(
+            r.text()
+                .contains(&format!("goshelf owner claim gophers {path}")),
+            "{r:?}"
+        );
+        assert!(r.text().contains("golang.org/x/text"), "{r:?}");
+        assert_eq!(log_size(&server, &name), before, "a refusal appended");
+    }
+    // A sibling is not a prefix (`golang.org/xy`), and a personal namespace needs no claim.
+    assert_eq!(upload("golang.org/xy", "v0.0.1").status, 201);
+    // Only an admin may claim.
+    http::admin(
+        &server,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"name": "carol", "password": "carol password 123"})),
+        201,
+    );
+    let claim_url = format!(
+        "{}/api/v1/owners/gophers/claims/golang.org%2Fx",
+        server.url()
+    );
+    let r = http::curl(
+        &Auth::Basic("carol", "carol password 123"),
+        &["-X", "PUT", &claim_url],
+    );
+    assert_eq!(r.status, 403, "{r:?}");
+    let out = goshelf_cli(&server, &["owner", "claim", "gophers", "golang.org/x"]);
+    assert!(out.status.success(), "{out:?}");
+    let asked_before = up.requests().len();
+    // Versions the upstream has but the log does not are now answered here: a miss.
+    let miss = lookup_status(&server, &name, "golang.org/x/text@v1.1.0");
+    assert_eq!(miss.status, 404, "{miss:?}");
+    assert_eq!(up.requests().len(), asked_before, "{:?}", up.requests());
+    // The record already logged stays.
+    let kept = lookup_status(&server, &name, "golang.org/x/text@v1.0.0");
+    assert_eq!(kept.status, 200, "{kept:?}");
+    assert!(kept.text().contains(&text_h1), "{}", kept.text());
+    // The organisation publishes below its claim; a logged path@version keeps its hashes.
+    assert_eq!(upload("golang.org/x", "v0.0.1").status, 201);
+    assert_eq!(upload("golang.org/x/text", "v1.2.0").status, 201);
+    let r = upload("golang.org/x/text", "v1.0.0");
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(r.text().contains(&text_h1), "{r:?}");
+    assert_eq!(up.requests().len(), asked_before, "{:?}", up.requests());
+}
+
 /// Issue 26, "Records are forever": an older copy of the file restored is noticed through
 /// `<db>.sumdb-head` (every URL of the log answers 503, the log says why) until `goshelf
 /// sumdb rotate` gives the log a new name, which a fresh client then verifies.

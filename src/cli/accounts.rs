@@ -153,6 +153,16 @@ pub enum OwnerCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Let organisation OWNER host module path PATH (and the paths below it) although the
+    /// checksum database holds it, or paths below it, from the upstream checksum database.
+    /// From then on this shelf answers lookups of those paths itself, never upstream: for
+    /// every client of this shelf the organisation's versions replace the public ones.
+    Claim {
+        owner: String,
+        path: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Limit a namespace's total zip bytes and/or version count (`none` removes a limit).
     SetQuota {
         owner: String,
@@ -569,6 +579,23 @@ pub fn owner(cmd: OwnerCommand) -> anyhow::Result<()> {
                 },
             )?;
             println!("{} may publish {path}", owner.to_ascii_lowercase());
+        }
+        OwnerCommand::Claim {
+            owner,
+            path,
+            target,
+        } => {
+            run(
+                &target,
+                Op::OwnerClaim {
+                    owner: owner.to_ascii_lowercase(),
+                    path: path.clone(),
+                },
+            )?;
+            println!(
+                "{} may host {path}; its checksum database lookups are answered here from now on",
+                owner.to_ascii_lowercase()
+            );
         }
         OwnerCommand::SetVisibility {
             owner,

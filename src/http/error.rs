@@ -136,6 +136,7 @@ impl From<store::Error> for ApiError {
             | store::Error::TombstoneMismatch { .. }
             | store::Error::LogConflict { .. }
             | store::Error::PathTaken { .. }
+            | store::Error::NeedsClaim { .. }
             | store::Error::PrivateUncovered { .. }
             | store::Error::UserExists { .. }
             | store::Error::NameTaken { .. }

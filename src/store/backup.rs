@@ -44,6 +44,8 @@ macro_rules! for_each_table {
         $m!(18, super::sumdb::SUMDB_PATHS, $($args)*);
         $m!(19, super::sumdb::SUMDB_SHARES, $($args)*);
         $m!(20, super::sumdb::PRIVATE_PATTERNS, $($args)*);
+        $m!(21, super::sumdb::SUMDB_CLAIMS, $($args)*);
+        $m!(22, super::sumdb::SUMDB_UPSTREAM_PATHS, $($args)*);
     };
 }
 

@@ -75,6 +75,18 @@ pub enum Error {
          goshelf owner share {owner} {module}"
     )]
     PathTaken { module: String, owner: String },
+    /// An organisation would host a path the log holds from upstream (`held`: that path or
+    /// one below it) without an admin's claim.
+    #[error(
+        "the checksum database holds {held} from the upstream checksum database, so hosting \
+         {module} in organisation {owner} would answer its lookups here instead; an admin can \
+         allow it: goshelf owner claim {owner} {module}"
+    )]
+    NeedsClaim {
+        module: String,
+        owner: String,
+        held: String,
+    },
     /// A path of a non-public namespace that no `private` pattern covers.
     #[error(
         "{module} would be in a private namespace without a private pattern covering it, so \
@@ -354,6 +366,8 @@ impl Store {
                 txn.open_table(sumdb::SUMDB_META)?;
                 txn.open_table(sumdb::SUMDB_PATHS)?;
                 txn.open_table(sumdb::SUMDB_SHARES)?;
+                txn.open_table(sumdb::SUMDB_CLAIMS)?;
+                txn.open_table(sumdb::SUMDB_UPSTREAM_PATHS)?;
                 txn.open_table(sumdb::PRIVATE_PATTERNS)?;
             }
             self.commit_txn(txn)?;

@@ -408,6 +408,13 @@ pub(super) fn apply_version(
         version,
         (&new.summary.h1, &new.summary.mod_h1),
     ) {
+        Ok(Some(super::sumdb::Logged::NeedsClaim(held))) => {
+            return Err(ApplyError::Refused(Error::NeedsClaim {
+                module: module.to_owned(),
+                owner: new.owner.to_owned(),
+                held,
+            }));
+        }
         Ok(Some(super::sumdb::Logged::NotOwner)) => {
             return Err(ApplyError::Refused(Error::PathTaken {
                 module: module.to_owned(),

@@ -26,6 +26,14 @@ pub const SUMDB_PATHS: TableDefinition<&str, &str> = TableDefinition::new("sumdb
 /// (module path, namespace) → 1: another logged namespace may publish that path too
 /// (`goshelf owner share`, or two namespaces that hosted it before the log existed).
 pub const SUMDB_SHARES: TableDefinition<(&str, &str), u8> = TableDefinition::new("sumdb_shares");
+/// (module path, namespace) → 1: an admin's `goshelf owner claim`: the namespace may host
+/// that path and the paths below it although the log holds them (or paths below them) from
+/// upstream, and lookups of them are answered here from then on, never upstream.
+pub const SUMDB_CLAIMS: TableDefinition<(&str, &str), u8> = TableDefinition::new("sumdb_claims");
+/// Module path → 1: the log holds records of this path obtained from an upstream database.
+/// Hosting such a path, or a proper prefix of one, in an organisation needs a claim.
+pub const SUMDB_UPSTREAM_PATHS: TableDefinition<&str, u8> =
+    TableDefinition::new("sumdb_upstream_paths");
 /// GOPRIVATE-syntax pattern → 1: module paths never asked of an upstream, which every path
 /// of a non-public namespace must match (`goshelf private add`, setting `private`).
 pub const PRIVATE_PATTERNS: TableDefinition<&str, u8> = TableDefinition::new("private_patterns");
@@ -39,6 +47,8 @@ const META_READERS: &str = "readers";
 const META_SIZE: &str = "size";
 /// Records appended from the upstream database, u64 big-endian (`sumdb_upstream_max_records`).
 const META_UPSTREAM_RECORDS: &str = "upstream_records";
+/// Set once the upstream paths table covers every upstream record (`index_upstream_paths`).
+const META_UPSTREAM_PATHS_INDEXED: &str = "upstream_paths_indexed";
 
 fn upstream_records_of(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
     match meta.get(META_UPSTREAM_RECORDS)? {
@@ -124,6 +134,9 @@ pub enum Logged {
     Conflict(String),
     /// The module path belongs to another logged namespace, which has not shared it.
     NotOwner,
+    /// An organisation would host a path that the log holds from upstream (or a proper
+    /// prefix of one: the path named) without an admin's claim.
+    NeedsClaim(String),
 }
 
 /// The record text of one module version: its two go.sum lines.
@@ -251,23 +264,19 @@ pub(super) fn log_version(
     }
     let mut paths = txn.open_table(SUMDB_PATHS)?;
     let holder = paths.get(module)?.map(|v| v.value().to_owned());
+    let claimed = || covered_for(&txn.open_table(SUMDB_CLAIMS)?, module, owner);
     match holder {
         None => {
+            if ns.kind == crate::auth::Kind::Org && !claimed()? {
+                if let Some(held) = upstream_path_at_or_below(txn, module)? {
+                    return Ok(Some(Logged::NeedsClaim(held)));
+                }
+            }
             paths.insert(module, owner)?;
         }
         Some(h) if h == owner => {}
         Some(_) => {
-            // A share of the path or of a prefix of it (`example.com/team` covers
-            // `example.com/team/lib`).
-            let shares = txn.open_table(SUMDB_SHARES)?;
-            let mut shared = false;
-            for (i, _) in module.match_indices('/').chain([(module.len(), "")]) {
-                if shares.get((&module[..i], owner))?.is_some() {
-                    shared = true;
-                    break;
-                }
-            }
-            if !shared {
+            if !covered_for(&txn.open_table(SUMDB_SHARES)?, module, owner)? && !claimed()? {
                 return Ok(Some(Logged::NotOwner));
             }
         }
@@ -276,6 +285,36 @@ pub(super) fn log_version(
         Some(same) => Ok(Some(same)),
         None => append(txn, &key, &text).map(|id| Some(Logged::New(id))),
     }
+}
+
+/// Whether `table` (shares or claims: (path, namespace)) lets `owner` publish `module`: an
+/// entry for the path or for a prefix of it (`example.com/team` covers
+/// `example.com/team/lib`).
+fn covered_for(
+    table: &impl ReadableTable<(&'static str, &'static str), u8>,
+    module: &str,
+    owner: &str,
+) -> Result<bool> {
+    for (i, _) in module.match_indices('/').chain([(module.len(), "")]) {
+        if table.get((&module[..i], owner))?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A module path the log holds from upstream that is `module` or lies below it
+/// (`golang.org/x/text` for `golang.org/x`), if any.
+fn upstream_path_at_or_below(txn: &redb::WriteTransaction, module: &str) -> Result<Option<String>> {
+    let table = txn.open_table(SUMDB_UPSTREAM_PATHS)?;
+    if table.get(module)?.is_some() {
+        return Ok(Some(module.to_owned()));
+    }
+    // Every path below `module` starts with `module/`, and sorts before `module0` ('0'
+    // follows '/').
+    let (lo, hi) = (format!("{module}/"), format!("{module}0"));
+    let below = table.range(lo.as_str()..hi.as_str())?.next().transpose()?;
+    Ok(below.map(|(k, _)| k.value().to_owned()))
 }
 
 /// Which namespaces the log takes, read in a write transaction (`None`: no log yet).
@@ -373,6 +412,7 @@ impl Store {
             } else {
                 (0, Vec::new())
             };
+            index_upstream_paths(&txn)?;
             let size = size_of(&txn.open_table(SUMDB_META)?)?;
             self.commit_txn(txn)?;
             Ok(LogOpened {
@@ -445,6 +485,9 @@ impl Store {
         self.with_db_once(|db| {
             let txn = Self::begin_write(db)?;
             let logged = log_record(&txn, module, version, hashes.0, hashes.1)?;
+            if matches!(logged, Logged::New(_) | Logged::Same(_)) {
+                txn.open_table(SUMDB_UPSTREAM_PATHS)?.insert(module, 1)?;
+            }
             if matches!(logged, Logged::New(_)) {
                 let mut meta = txn.open_table(SUMDB_META)?;
                 let n = upstream_records_of(&meta)?;
@@ -476,17 +519,29 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn sumdb_hosted_here(&self, path: &str) -> Result<bool> {
+        let covers = |module: &str| {
+            path == module
+                || path
+                    .strip_prefix(module)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
         self.read(|txn| {
+            // Paths an admin placed here (claims and shares) count as hosted before their
+            // first upload.
+            for table in [SUMDB_CLAIMS, SUMDB_SHARES] {
+                for item in txn.open_table(table)?.iter()? {
+                    let (k, _) = item?;
+                    if covers(k.value().0) {
+                        return Ok(true);
+                    }
+                }
+            }
             let namespaces = txn.open_table(schema::NAMESPACES)?;
             let modules = txn.open_table(schema::MODULES)?;
             for item in modules.iter()? {
                 let (k, _) = item?;
                 let (owner, module) = k.value();
-                let covers = path == module
-                    || path
-                        .strip_prefix(module)
-                        .is_some_and(|rest| rest.starts_with('/'));
-                if !covers {
+                if !covers(module) {
                     continue;
                 }
                 let Some(ns) = namespaces.get(owner)? else {
@@ -550,6 +605,38 @@ impl Store {
             txn.open_table(SUMDB_SHARES)?.insert((path, owner), 1)?;
             self.commit_txn(txn)?;
             Ok(())
+        })
+    }
+
+    /// Lets namespace `owner` host `path`, and the paths below it, although the log holds
+    /// them from upstream, or another namespace holds them (an admin's `goshelf owner
+    /// claim`). From then on lookups of those paths are answered here, never upstream;
+    /// records already in the log stay (records are forever).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_claim(&self, owner: &str, path: &str) -> Result<()> {
+        self.with_db_once(|db| {
+            let txn = Self::begin_write(db)?;
+            txn.open_table(SUMDB_CLAIMS)?.insert((path, owner), 1)?;
+            self.commit_txn(txn)?;
+            Ok(())
+        })
+    }
+
+    /// The claims (`goshelf owner claim`): (module path, namespace), sorted.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_claims(&self) -> Result<Vec<(String, String)>> {
+        self.read(|txn| {
+            let mut out = Vec::new();
+            for item in txn.open_table(SUMDB_CLAIMS)?.iter()? {
+                let (k, _) = item?;
+                let (path, owner) = k.value();
+                out.push((path.to_owned(), owner.to_owned()));
+            }
+            Ok(out)
         })
     }
 
@@ -730,10 +817,35 @@ fn catch_up_versions(txn: &redb::WriteTransaction, readers: Readers) -> Result<(
             Logged::Conflict(text) => {
                 conflicts.push((owner, module, version, record_zip_h1(&text).to_owned()));
             }
-            Logged::NotOwner => {}
+            Logged::NotOwner | Logged::NeedsClaim(_) => {}
         }
     }
     Ok((appended, conflicts))
+}
+
+/// Fills the upstream paths table once for a log made before it existed: every logged path
+/// that no namespace holds came from upstream.
+fn index_upstream_paths(txn: &redb::WriteTransaction) -> Result<()> {
+    let mut meta = txn.open_table(SUMDB_META)?;
+    if meta.get(META_UPSTREAM_PATHS_INDEXED)?.is_some() {
+        return Ok(());
+    }
+    if upstream_records_of(&meta)? > 0 {
+        let index = txn.open_table(SUMDB_INDEX)?;
+        let paths = txn.open_table(SUMDB_PATHS)?;
+        let mut upstream = txn.open_table(SUMDB_UPSTREAM_PATHS)?;
+        for item in index.iter()? {
+            let (k, _) = item?;
+            let Some((module, _)) = k.value().rsplit_once('@') else {
+                continue;
+            };
+            if paths.get(module)?.is_none() {
+                upstream.insert(module, 1)?;
+            }
+        }
+    }
+    meta.insert(META_UPSTREAM_PATHS_INDEXED, [1u8].as_slice())?;
+    Ok(())
 }
 
 /// `verify`'s part for the log: the records are dense, well-formed and indexed; every stored
@@ -1010,5 +1122,65 @@ impl Store {
             out.dedup();
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H1: &str = "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+
+    fn held_below(store: &Store, module: &str) -> Option<String> {
+        store
+            .with_db_once(|db| {
+                let txn = Store::begin_write(db)?;
+                upstream_path_at_or_below(&txn, module)
+            })
+            .unwrap()
+    }
+
+    /// A log made before the upstream paths table existed gets it filled at the next open,
+    /// from the logged paths no namespace holds.
+    #[test]
+    fn upstream_paths_of_an_older_log_are_indexed_once_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        let open = || {
+            store
+                .sumdb_open(None, "shelf.test/sumdb", [7; 32], Readers::Anyone)
+                .unwrap()
+        };
+        open();
+        store
+            .sumdb_append_upstream("golang.org/x/text", "v1.0.0", (H1, H1), "up", None)
+            .unwrap();
+        assert_eq!(
+            held_below(&store, "golang.org/x").as_deref(),
+            Some("golang.org/x/text")
+        );
+        // Back to what the previous release wrote: no index, no flag.
+        store
+            .with_db_once(|db| {
+                let txn = Store::begin_write(db)?;
+                txn.open_table(SUMDB_UPSTREAM_PATHS)?
+                    .remove("golang.org/x/text")?;
+                txn.open_table(SUMDB_META)?
+                    .remove(META_UPSTREAM_PATHS_INDEXED)?;
+                Ok(store.commit_txn(txn)?)
+            })
+            .unwrap();
+        assert_eq!(held_below(&store, "golang.org/x"), None);
+        open();
+        assert_eq!(
+            held_below(&store, "golang.org/x").as_deref(),
+            Some("golang.org/x/text")
+        );
+        assert_eq!(
+            held_below(&store, "golang.org/x/text").as_deref(),
+            Some("golang.org/x/text")
+        );
+        assert_eq!(held_below(&store, "golang.org/xy"), None);
+        assert_eq!(held_below(&store, "golang.org/x/text/v2"), None);
     }
 }
