@@ -49,6 +49,12 @@ pub enum Op {
     UserRm {
         name: String,
     },
+    /// Sets a user's checksum database lookup budget per hour (`None`: back to the setting
+    /// `sumdb_lookup_budget`).
+    UserSetBudget {
+        name: String,
+        budget: Option<u64>,
+    },
     /// `user`: whose tokens; `None` the caller's own; `Some("*")` everyone's (admin).
     TokenList {
         user: Option<String>,
@@ -159,6 +165,7 @@ struct Body {
     role: Option<String>,
     quota_bytes: Option<i64>,
     quota_versions: Option<i64>,
+    lookup_budget: Option<u64>,
 }
 
 fn enc(s: &str) -> String {
@@ -231,6 +238,13 @@ impl Op {
                 Some(json!({ "admin": admin })),
             ),
             Op::UserRm { name } => ("DELETE", format!("/api/v1/users/{}", enc(name)), None),
+            Op::UserSetBudget { name, budget } => {
+                let url = format!("/api/v1/users/{}/lookup-budget", enc(name));
+                match budget {
+                    Some(n) => ("PUT", url, Some(json!({ "lookup_budget": n }))),
+                    None => ("DELETE", url, None),
+                }
+            }
             Op::TokenList { user } => {
                 let q = match user.as_deref() {
                     None => String::new(),
@@ -345,6 +359,17 @@ impl Op {
                 password: field(body()?.password, "password")?,
             },
             (["users", _, "password"], _) => return Err(known(&["PUT"])),
+            (["users", name, "lookup-budget"], "PUT") => Op::UserSetBudget {
+                name: name_arg(name)?,
+                budget: Some(body()?.lookup_budget.ok_or_else(|| {
+                    Error::Invalid("missing field \"lookup_budget\" (records per hour)".into())
+                })?),
+            },
+            (["users", name, "lookup-budget"], "DELETE") => Op::UserSetBudget {
+                name: name_arg(name)?,
+                budget: None,
+            },
+            (["users", _, "lookup-budget"], _) => return Err(known(&["PUT", "DELETE"])),
             (["tokens"], "GET") => Op::TokenList {
                 user: if q("all").as_deref() == Some("true") {
                     Some("*".into())
@@ -503,6 +528,11 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
             store.delete_user(&name)?;
             Ok(Outcome::done())
         }
+        Op::UserSetBudget { name, budget } => {
+            need_admin(actor, "set checksum database lookup budgets")?;
+            store.set_lookup_budget(&name, budget)?;
+            Ok(Outcome::done())
+        }
         Op::TokenList { user } => {
             let who = match user.as_deref() {
                 None => Some(actor.user.as_str()),
@@ -585,13 +615,17 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
             store.private_add([pattern.as_str()])?;
             Ok(Outcome::done())
         }
-        Op::PrivateList => Ok(Outcome::ok(json!({
-            "patterns": store
-                .private_patterns()?
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-        }))),
+        // The patterns name every private organisation's paths: an admin's to read.
+        Op::PrivateList => {
+            need_admin(actor, "list the private patterns")?;
+            Ok(Outcome::ok(json!({
+                "patterns": store
+                    .private_patterns()?
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+            })))
+        }
         Op::OwnerShare { owner, path } => {
             need_admin(actor, "share a module path between namespaces")?;
             store.sumdb_share(&owner, &path)?;
@@ -778,6 +812,14 @@ mod tests {
                 owner: "acme".into(),
                 path: "golang.org/x".into(),
             },
+            Op::UserSetBudget {
+                name: "ci".into(),
+                budget: Some(50_000),
+            },
+            Op::UserSetBudget {
+                name: "ci".into(),
+                budget: None,
+            },
             Op::PrivateAdd {
                 pattern: "*.corp.example.com/team".into(),
             },
@@ -791,6 +833,51 @@ mod tests {
             let back = Op::from_request(method, &segs, &query, body.as_bytes()).unwrap();
             assert_eq!(back, op, "{method} {path} {body}");
         }
+    }
+
+    /// The operations of the checksum database's paths, patterns and budgets are an admin's:
+    /// a signed-in writer without admin rights gets `Forbidden`, and the store is unchanged.
+    #[test]
+    fn path_pattern_and_budget_operations_are_an_admins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.redb")).unwrap();
+        let writer = Principal {
+            user: "bob".into(),
+            is_admin: false,
+            scope: Scope::Write,
+        };
+        let reader_admin = Principal {
+            user: "root".into(),
+            is_admin: true,
+            scope: Scope::Read,
+        };
+        let before = store.private_patterns().unwrap();
+        for op in [
+            Op::OwnerShare {
+                owner: "bob".into(),
+                path: "example.com/a".into(),
+            },
+            Op::OwnerClaim {
+                owner: "bob".into(),
+                path: "golang.org/x".into(),
+            },
+            Op::UserSetBudget {
+                name: "bob".into(),
+                budget: Some(1),
+            },
+            Op::PrivateAdd {
+                pattern: "bob.example".into(),
+            },
+            Op::PrivateList,
+        ] {
+            for actor in [&writer, &reader_admin] {
+                let got = execute(&store, actor, op.clone(), 0);
+                assert!(matches!(got, Err(Error::Forbidden(_))), "{op:?}: {got:?}");
+            }
+        }
+        assert_eq!(store.private_patterns().unwrap(), before);
+        assert!(store.sumdb_claims().unwrap().is_empty());
+        assert!(!store.sumdb_hosted_here("example.com/a").unwrap());
     }
 
     #[test]

@@ -1167,6 +1167,71 @@ fn hosting_an_upstream_path_in_an_organisation_needs_an_admins_claim() {
     assert_eq!(up.requests().len(), asked_before, "{:?}", up.requests());
 }
 
+/// Issue 26, "Bounded": an admin may give a signed-in user a lookup budget of their own
+/// (`goshelf user lookup-budget`); it is charged to the user, not the address, and `default`
+/// gives the setting back.
+#[test]
+fn an_admin_sets_one_users_lookup_budget() {
+    let up = upstream_db::Upstream::start();
+    for i in 0..8 {
+        up.publish(&dep(&format!("public.example/u{i}")));
+    }
+    let server = shelf_with(&up, &["--sumdb-lookup-budget", "2"]);
+    let name = log_name(&vkey(&server));
+    http::admin(
+        &server,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"name": "ci", "password": "ci password 1234"})),
+        201,
+    );
+    let lookup = |auth: &Auth, i: usize| {
+        http::curl(
+            auth,
+            &[&format!(
+                "{}/sumdb/{name}/lookup/public.example/u{i}@v1.0.0",
+                server.url()
+            )],
+        )
+        .status
+    };
+    let ci = Auth::Basic("ci", "ci password 1234");
+    // Only an admin sets budgets.
+    let r = http::curl(
+        &ci,
+        &[
+            "-X",
+            "PUT",
+            "--data-binary",
+            r#"{"lookup_budget":100}"#,
+            &format!("{}/api/v1/users/ci/lookup-budget", server.url()),
+        ],
+    );
+    assert_eq!(r.status, 403, "{r:?}");
+    let out = goshelf_cli(&server, &["user", "lookup-budget", "ci", "4"]);
+    assert!(out.status.success(), "{out:?}");
+    let statuses: Vec<u16> = (0..5).map(|i| lookup(&ci, i)).collect();
+    assert_eq!(statuses, [200, 200, 200, 200, 503]);
+    // The address the user came from still has its own (default) budget.
+    let anon: Vec<u16> = (5..8).map(|i| lookup(&Auth::None, i)).collect();
+    assert_eq!(anon, [200, 200, 503]);
+    let listed = goshelf_cli(&server, &["user", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let row = listed.lines().find(|l| l.starts_with("ci ")).unwrap_or("");
+    assert!(row.ends_with(" 4/hour"), "{listed}");
+    // Back to the setting: the 4 records of this hour are over it.
+    let out = goshelf_cli(&server, &["user", "lookup-budget", "ci", "default"]);
+    assert!(out.status.success(), "{out:?}");
+    up.publish(&dep("public.example/u8"));
+    assert_eq!(lookup(&ci, 8), 503);
+    let bad = goshelf_cli(&server, &["user", "lookup-budget", "ci", "lots"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("`default`"),
+        "{bad:?}"
+    );
+}
+
 /// Issue 26, "Records are forever": an older copy of the file restored is noticed through
 /// `<db>.sumdb-head` (every URL of the log answers 503, the log says why) until `goshelf
 /// sumdb rotate` gives the log a new name, which a fresh client then verifies.

@@ -53,6 +53,16 @@ pub enum UserCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Set how many records a user's checksum database lookups may fetch from the upstream
+    /// database per hour (`default`: the setting sumdb_lookup_budget), e.g. for a CI user
+    /// that downloads many public modules at once.
+    LookupBudget {
+        name: String,
+        /// Records per hour, or `default`.
+        budget: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// Delete a user with their tokens and memberships; their namespace and modules stay.
     Rm {
         name: String,
@@ -330,10 +340,17 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { target } => {
             let out = run(&target, Op::UserList)?;
-            println!("{:<24} {:<6} {:<9} CREATED", "NAME", "ADMIN", "PASSWORD");
+            println!(
+                "{:<24} {:<6} {:<9} {:<20} LOOKUP-BUDGET",
+                "NAME", "ADMIN", "PASSWORD", "CREATED"
+            );
             for u in body(&out).as_array().into_iter().flatten() {
+                let budget = match u.get("lookup_budget") {
+                    Some(Value::Number(n)) => format!("{n}/hour"),
+                    _ => "default".into(),
+                };
                 println!(
-                    "{:<24} {:<6} {:<9} {}",
+                    "{:<24} {:<6} {:<9} {:<20} {budget}",
                     text(u, "name"),
                     text(u, "is_admin"),
                     text(u, "has_password"),
@@ -373,6 +390,30 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<()> {
                 "{name} is {}an admin",
                 if admin { "" } else { "no longer " }
             );
+        }
+        UserCommand::LookupBudget {
+            name,
+            budget,
+            target,
+        } => {
+            let parsed = if budget == "default" {
+                None
+            } else {
+                Some(budget.parse::<u64>().map_err(|_| {
+                    anyhow::anyhow!("budget {budget:?}: give a number of records or `default`")
+                })?)
+            };
+            run(
+                &target,
+                Op::UserSetBudget {
+                    name: name.to_ascii_lowercase(),
+                    budget: parsed,
+                },
+            )?;
+            match parsed {
+                Some(n) => println!("{name} may fetch {n} records per hour from upstream"),
+                None => println!("{name} has the default lookup budget (sumdb_lookup_budget)"),
+            }
         }
         UserCommand::Rm { name, target } => {
             run(

@@ -262,7 +262,8 @@ pub async fn handle(
             || "in-process".to_owned(),
             |c| super::budget::requester(viewer.map(|v| v.user.as_str()), c),
         );
-        return lookup(state, target, shared, &who).await;
+        let user = viewer.map(|v| v.user.as_str());
+        return lookup(state, target, shared, (&who, user)).await;
     }
     if what.starts_with("tile/") {
         return tile(state, what, shared);
@@ -361,7 +362,7 @@ async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError
 }
 
 /// Refuses a fetch past a budget: 503 with the reason, a metric and a log line.
-fn over_budget(state: &AppState, cap: bool, who: &str) -> ApiError {
+fn over_budget(state: &AppState, cap: bool, who: &str, budget: u64) -> ApiError {
     state.metrics.sumdb_refused(cap);
     let text = if cap {
         format!(
@@ -371,9 +372,8 @@ fn over_budget(state: &AppState, cap: bool, who: &str) -> ApiError {
         )
     } else {
         format!(
-            "{who} has made this checksum database fetch {} records from upstream in the last \
-             hour (sumdb_lookup_budget); try again later",
-            state.config.sumdb_lookup_budget
+            "{who} has made this checksum database fetch {budget} records from upstream in the \
+             last hour (sumdb_lookup_budget); try again later"
         )
     };
     tracing::warn!("checksum database lookup refused: {text}");
@@ -391,7 +391,7 @@ async fn lookup(
     state: &AppState,
     target: &str,
     shared: bool,
-    who: &str,
+    (who, user): (&str, Option<&str>),
 ) -> Result<Response, ApiError> {
     let (escaped_path, escaped_version) = lookup_syntax(target)
         .ok_or_else(|| ApiError::bad_request(format!("malformed lookup: {target}")))?;
@@ -403,14 +403,17 @@ async fn lookup(
     if found.is_none() && may_ask_upstream(state, path.as_str()).await? {
         if let Some(upstream) = state.upstream.clone() {
             let hour = this_hour();
-            if !state
-                .budgets
-                .available(who, state.config.sumdb_lookup_budget, hour)
-            {
-                return Err(over_budget(state, false, who));
+            // An admin may have given a signed-in user a budget of their own.
+            let budget = match user {
+                Some(u) => state.store.lookup_budget(u)?,
+                None => None,
+            }
+            .unwrap_or(state.config.sumdb_lookup_budget);
+            if !state.budgets.available(who, budget, hour) {
+                return Err(over_budget(state, false, who, budget));
             }
             if state.store.sumdb_upstream_records()? >= state.config.sumdb_upstream_max_records {
-                return Err(over_budget(state, true, who));
+                return Err(over_budget(state, true, who, 0));
             }
             // A turn at the upstream, waited for at most upstream_queue_timeout.
             let turn = tokio::time::timeout(

@@ -58,6 +58,9 @@ pub struct UserInfo {
     pub is_admin: bool,
     pub created_at: i64,
     pub has_password: bool,
+    /// An admin's checksum database lookup budget for this user (per hour), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_budget: Option<u64>,
 }
 
 /// A namespace as listed for admins: its settings and what it holds.
@@ -257,6 +260,7 @@ impl Store {
                     is_admin: true,
                     created_at: now,
                     password: None,
+                    lookup_budget: None,
                 };
                 users.insert("admin", encode(&user)?.as_slice())?;
                 let rec = TokenRecord {
@@ -360,6 +364,7 @@ impl Store {
                     is_admin: u.is_admin,
                     created_at: u.created_at,
                     has_password: u.password.is_some(),
+                    lookup_budget: u.lookup_budget,
                 });
             }
             Ok(out)
@@ -416,6 +421,7 @@ impl Store {
                     is_admin,
                     created_at: now,
                     password,
+                    lookup_budget: None,
                 };
                 users.insert(name, encode(&rec)?.as_slice())?;
             }
@@ -425,6 +431,7 @@ impl Store {
                 is_admin,
                 created_at: now,
                 has_password,
+                lookup_budget: None,
             })
         })
     }
@@ -446,6 +453,25 @@ impl Store {
             return Err(Error::LastAdmin);
         }
         self.update_user(name, |u| u.is_admin = is_admin)
+    }
+
+    /// Sets (or, with `None`, removes) a user's checksum database lookup budget per hour.
+    ///
+    /// # Errors
+    /// `NoSuchUser`; storage errors.
+    pub fn set_lookup_budget(&self, name: &str, budget: Option<u64>) -> Result<()> {
+        self.update_user(name, |u| u.lookup_budget = budget)
+    }
+
+    /// A user's checksum database lookup budget per hour, when an admin set one.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn lookup_budget(&self, name: &str) -> Result<Option<u64>> {
+        self.read(|txn| {
+            let users = txn.open_table(schema::USERS)?;
+            Ok(read_user(&users, name)?.and_then(|u| u.lookup_budget))
+        })
     }
 
     fn is_last_admin(&self, name: &str) -> Result<bool> {

@@ -103,6 +103,10 @@ pub struct UserRecord {
     /// signs in with tokens only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// Records this user's checksum database lookups may fetch from upstream per hour, set
+    /// by an admin; none: the setting `sumdb_lookup_budget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_budget: Option<u64>,
 }
 
 /// A token, found by the SHA-256 of its secret.

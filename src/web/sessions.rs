@@ -188,6 +188,7 @@ mod tests {
             is_admin: true,
             created_at: 7,
             password: Some("$argon2id$v=19$one".into()),
+            lookup_budget: None,
         };
         let stamp = credential_stamp(&user);
         assert_eq!(stamp, credential_stamp(&user.clone()));
