@@ -436,14 +436,7 @@ impl Op {
             (["private"], "GET") => Op::PrivateList,
             (["private"], _) => return Err(known(&["GET"])),
             (["private", pattern], "PUT") => {
-                if pattern.is_empty()
-                    || pattern.contains(',')
-                    || pattern.contains(char::is_whitespace)
-                {
-                    return Err(Error::Invalid(format!(
-                        "{pattern:?} is not one pattern (GOPRIVATE syntax, e.g. corp.example.com)"
-                    )));
-                }
+                crate::gomod::patterns::check_pattern(pattern).map_err(Error::Invalid)?;
                 Op::PrivateAdd {
                     pattern: (*pattern).to_owned(),
                 }

@@ -902,7 +902,14 @@ impl RawConfig {
                 Duration::from_secs(10),
             )?,
             upstream_timeout: timeout(Key::UpstreamTimeout, Duration::from_secs(60))?,
-            private: self.get(Key::Private).unwrap_or("").trim().to_owned(),
+            private: {
+                let list = self.get(Key::Private).unwrap_or("").trim();
+                for p in list.split(',').filter(|p| !p.is_empty()) {
+                    crate::gomod::patterns::check_pattern(p)
+                        .map_err(|e| invalid(Key::Private, list, &format!("has {e}")))?;
+                }
+                list.to_owned()
+            },
             upstream_concurrency: count(Key::UpstreamConcurrency, 16, 1, 1024)?,
             upstream_queue_timeout: timeout(Key::UpstreamQueueTimeout, Duration::from_secs(60))?,
             sumdb_lookup_budget: count(Key::SumdbLookupBudget, 5000, 0, usize::MAX)? as u64,
@@ -1117,6 +1124,16 @@ mod tests {
                 .starts_with("max_upload (--max-upload, GOSHELF_MAX_UPLOAD): \"501MiB\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn resolve_rejects_a_private_pattern_that_would_match_nothing() {
+        let e = raw(&[(Key::Private, "corp.example.com,x[a-")])
+            .resolve()
+            .unwrap_err();
+        assert!(e.to_string().contains("malformed glob"), "{e}");
+        let ok = raw(&[(Key::Private, "corp.example.com,,*.lab.example")]).resolve();
+        assert_eq!(ok.unwrap().private, "corp.example.com,,*.lab.example");
     }
 
     #[test]

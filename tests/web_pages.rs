@@ -762,6 +762,99 @@ async fn private_namespace_is_a_404_until_a_member_signs_in() {
     );
 }
 
+/// Issue 26: `private` changes from the settings page at once, no restart; the page is an
+/// admin's, and a form without the session's token changes nothing.
+#[tokio::test]
+async fn settings_page_adds_private_patterns_for_admins_only() {
+    let h = Harness::new();
+    accounts(&h);
+    let pw = goshelf::auth::hash_password("root pw").unwrap();
+    h.state
+        .store
+        .create_user("root", Some(pw), true, 0)
+        .unwrap();
+    let r = h.page("/settings").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/signin?next=/settings");
+    let alice = sign_in(&h, "alice", "correct%20horse").await;
+    let home = ok_html(&page_as(&h, "/", &alice).await);
+    assert!(!home.contains("href=\"/settings\""), "{home}");
+    assert_eq!(
+        page_as(&h, "/settings", &alice).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let csrf = csrf_of(&home);
+    let r = post_form(
+        &h,
+        "/settings/private",
+        &format!("csrf={csrf}&pattern=alice.example"),
+        Some(&alice),
+        ORIGIN,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "{}", text(&r));
+    let root = sign_in(&h, "root", "root%20pw").await;
+    let home = ok_html(&page_as(&h, "/", &root).await);
+    assert!(home.contains("href=\"/settings\""), "{home}");
+    let page = ok_html(&page_as(&h, "/settings", &root).await);
+    assert!(page.contains("<li><code>example.com</code></li>"), "{page}");
+    assert!(
+        page.contains(&format!("GOSUMDB={}", h.state.sumdb.vkey())),
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    for (body, origin) in [
+        ("csrf=wrong&pattern=lab.example".to_owned(), ORIGIN),
+        (
+            format!("csrf={csrf}&pattern=lab.example"),
+            "http://evil.example",
+        ),
+    ] {
+        let r = post_form(&h, "/settings/private", &body, Some(&root), origin).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{body}");
+    }
+    let r = post_form(
+        &h,
+        "/settings/private",
+        &format!("csrf={csrf}&pattern=x%5Ba-"),
+        Some(&root),
+        ORIGIN,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(text(&r).contains("malformed glob"), "{}", text(&r));
+    assert_eq!(
+        h.state.store.private_patterns().unwrap(),
+        "example.com,nas.lan"
+    );
+    let r = post_form(
+        &h,
+        "/settings/private",
+        &format!("csrf={csrf}&pattern=%2A.lab.example"),
+        Some(&root),
+        ORIGIN,
+    )
+    .await;
+    let page = ok_html(&r);
+    assert!(page.contains("Pattern *.lab.example added."), "{page}");
+    assert!(
+        page.contains("<li><code>*.lab.example</code></li>"),
+        "{page}"
+    );
+    let patterns = h.state.store.private_patterns().unwrap();
+    assert!(
+        patterns.split(',').any(|p| p == "*.lab.example"),
+        "{patterns}"
+    );
+    // At once: a private namespace may now hold a path under it.
+    h.state
+        .store
+        .create_org("lab", goshelf::auth::Visibility::Private, 0)
+        .unwrap();
+    h.upload("lab", &simple("git.lab.example/tool", "v1.0.0"))
+        .await;
+}
+
 #[tokio::test]
 async fn tokens_page_creates_and_revokes_own_tokens_with_csrf_checks() {
     let h = Harness::new();

@@ -93,6 +93,7 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         &["user", "add", "alice"][..],
         &["org", "add", "secret", "--private"][..],
         &["org", "member", "secret", "alice"][..],
+        &["user", "add", "root", "--admin"][..],
     ] {
         let o = goshelf(args, &env, Duration::from_secs(60));
         assert!(o.status.success(), "goshelf {args:?}: {o:?}");
@@ -117,6 +118,13 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         .args(["--user", "alice", "--password", "correct horse battery"])
         .args(["--private-owner", "secret"])
         .args(["--gosumdb", gosumdb.trim()])
+        .args([
+            "--admin-user",
+            "root",
+            "--admin-password",
+            "correct horse battery",
+        ])
+        .args(["--new-pattern", "*.lab.example"])
         .env("GOSHELF_TEST_CHROMIUM", &chromium)
         .output()
         .unwrap();
@@ -135,6 +143,7 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         "home-phone-dark.png",
         "private-namespace.png",
         "tokens.png",
+        "settings.png",
     ] {
         let path = out.join(shot);
         let len = std::fs::metadata(&path)
@@ -145,5 +154,13 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
     assert!(
         stdout.contains("ok: clipboard holds the install snippet"),
         "{stdout}"
+    );
+    // The pattern the browser added is kept, at once.
+    let listed = crate::support::http::admin(&server, "GET", "/api/v1/private", None, 200);
+    assert!(
+        listed["patterns"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p == "*.lab.example")),
+        "{listed}"
     );
 }

@@ -32,6 +32,28 @@ pub fn match_prefix_patterns(globs: &str, target: &str) -> bool {
     })
 }
 
+/// Checks one pattern to be kept (`goshelf private add`, the settings page): not empty, no
+/// `,` (that would be two) and no whitespace (the go command does not trim), and a
+/// well-formed glob, since a malformed one matches nothing and would protect nothing.
+///
+/// # Errors
+/// The reason, one line.
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
+    let glob = pattern.trim_end_matches('/');
+    if glob.is_empty() || pattern.contains(',') || pattern.contains(char::is_whitespace) {
+        return Err(format!(
+            "{pattern:?} is not one pattern (GOPRIVATE syntax, e.g. corp.example.com)"
+        ));
+    }
+    if path_match(glob.as_bytes(), b"").is_none() || !well_formed(glob.as_bytes()) {
+        return Err(format!(
+            "{pattern:?} is a malformed glob (an unclosed [ or a trailing \\), which would \
+             match nothing"
+        ));
+    }
+    Ok(())
+}
+
 /// Go's `path.Match`: `*` any run of non-`/` bytes, `?` one non-`/` character, `[...]` a
 /// class (`^` negates, ranges `a-z`, `\` escapes), `\` escapes. `None` for a malformed
 /// pattern.
@@ -176,6 +198,23 @@ fn well_formed(pattern: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_pattern_takes_one_well_formed_glob() {
+        // A `]` first in a class is a member, as in Go (`[]a]`).
+        for ok in [
+            "corp.example.com",
+            "*.corp.example.com/team",
+            "corp.example.com/",
+            "x[a-c]",
+            "[]a]",
+        ] {
+            assert_eq!(check_pattern(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "/", "a,b", "a b", "\tcorp", "x[a-", "x\\"] {
+            assert!(check_pattern(bad).is_err(), "{bad:?}");
+        }
+    }
 
     /// x/mod module_test.go `TestMatchPrefixPatterns` (checksum-db.md §7).
     #[test]

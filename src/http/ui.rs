@@ -229,6 +229,7 @@ fn chrome(title: impl Into<String>, viewer: Option<&Viewer>, query: &str) -> Chr
         css: asset_url("style.css"),
         js: asset_url("app.js"),
         viewer: viewer.map(|v| v.principal.user.clone()),
+        admin: viewer.is_some_and(|v| v.principal.is_admin),
         csrf: viewer.map(|v| v.csrf.clone()).unwrap_or_default(),
         query: query.to_owned(),
     }
@@ -1101,6 +1102,89 @@ async fn signout(
     Ok(redirect("/", Some(session_cookie(conn, "", 0))))
 }
 
+/// The settings page, for admins; `outcome` is the message or error of a change just made.
+async fn settings_page(
+    state: &AppState,
+    viewer: &Viewer,
+    outcome: Result<String, String>,
+) -> Result<Response, ApiError> {
+    if !viewer.principal.is_admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only an admin may open the settings",
+        ));
+    }
+    let s = Arc::clone(&state.store);
+    let (patterns, claims) =
+        blocking(move || Ok::<_, store::Error>((s.private_patterns()?, s.sumdb_claims()?))).await?;
+    let patterns = patterns
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let (message, error) = match outcome {
+        Ok(m) => (m, String::new()),
+        Err(e) => (String::new(), e),
+    };
+    let page = pages::SettingsPage {
+        chrome: chrome("Settings", Some(viewer), ""),
+        gosumdb: state.sumdb.vkey().to_owned(),
+        patterns,
+        uncovered: state.sumdb.uncovered().to_vec(),
+        claims,
+        message,
+        error,
+    };
+    let status = if page.error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut resp = html(status, render(&page)?);
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+async fn settings(state: AppState, headers: HeaderMap) -> Result<Response, ApiError> {
+    match viewer(&state, &headers).await? {
+        Some(v) => settings_page(&state, &v, Ok(String::new())).await,
+        None => Ok(redirect("/signin?next=/settings", None)),
+    }
+}
+
+/// Adds a `private` pattern from the settings page, through the same operation as
+/// `goshelf private add` (its checks and its effect at once).
+async fn add_private_pattern(
+    state: AppState,
+    body: BodyStream,
+    headers: HeaderMap,
+    conn: ConnInfo,
+) -> Result<Response, ApiError> {
+    let form = read_form(&state, body).await?;
+    let viewer = form_viewer(&state, &form, &headers, conn).await?;
+    let pattern = field(&form, "pattern").to_owned();
+    if let Err(e) = crate::gomod::patterns::check_pattern(&pattern) {
+        return settings_page(&state, &viewer, Err(e)).await;
+    }
+    // The form came from this origin with the session's token: the signed-in admin acts
+    // with a write credential, as with a password.
+    let actor = Principal {
+        scope: Scope::Write,
+        ..viewer.principal.clone()
+    };
+    let s = Arc::clone(&state.store);
+    let op = crate::admin::Op::PrivateAdd {
+        pattern: pattern.clone(),
+    };
+    blocking(move || crate::admin::execute(&s, &actor, op, store::now_unix())).await?;
+    tracing::info!(
+        "private pattern {pattern} added by {}",
+        viewer.principal.user
+    );
+    settings_page(&state, &viewer, Ok(format!("Pattern {pattern} added."))).await
+}
+
 fn token_rows(tokens: Vec<store::TokenInfo>) -> Vec<pages::TokenRow> {
     let when = |t: Option<i64>, none: &str| t.map_or_else(|| none.to_owned(), pages::date);
     tokens
@@ -1316,6 +1400,22 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
             respond(revoke_token(state, body, headers, conn).await)
         });
 
+    let settings_routes = warp::path!("settings")
+        .and(get_or_head)
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .then(|state, headers| async move { respond(settings(state, headers).await) });
+
+    let private_add = warp::path!("settings" / "private")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(body())
+        .and(warp::header::headers_cloned())
+        .and(conn())
+        .then(|state, body, headers, conn| async move {
+            respond(add_private_pattern(state, body, headers, conn).await)
+        });
+
     home.boxed()
         .or(ui.boxed())
         .unify()
@@ -1328,6 +1428,10 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
         .or(tokens_routes.boxed())
         .unify()
         .or(revoke.boxed())
+        .unify()
+        .or(settings_routes.boxed())
+        .unify()
+        .or(private_add.boxed())
         .unify()
         .boxed()
 }

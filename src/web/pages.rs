@@ -16,6 +16,8 @@ pub struct Chrome {
     pub js: String,
     /// The signed-in user, if any.
     pub viewer: Option<String>,
+    /// Whether the signed-in user is an admin (the settings link).
+    pub admin: bool,
     /// The session's CSRF token (for the sign-out form).
     pub csrf: String,
     /// The search box's text.
@@ -175,6 +177,24 @@ pub struct TokensPage {
     pub new_secret: String,
     pub new_name: String,
     pub message: String,
+}
+
+/// The admins' settings page: what changes at once, without a restart.
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct SettingsPage {
+    pub chrome: Chrome,
+    /// The `GOSUMDB=` value clients use.
+    pub gosumdb: String,
+    /// `private` patterns (GOPRIVATE syntax).
+    pub patterns: Vec<String>,
+    /// Paths of non-public namespaces that no pattern covers (answered as private).
+    pub uncovered: Vec<String>,
+    /// (module path, namespace) of `goshelf owner claim`.
+    pub claims: Vec<(String, String)>,
+    /// The outcome of the last change, if any.
+    pub message: String,
+    pub error: String,
 }
 
 /// Escapes text for HTML element content and quoted attributes.

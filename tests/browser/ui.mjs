@@ -144,6 +144,23 @@ try {
     await page.waitForURL(args.url + "/");
     check(await page.locator(`a[href="/ui/${priv}"]`).count() === 0, "signed out: private hidden again");
   }
+  // An admin adds a private pattern on the settings page.
+  if (args["admin-user"]) {
+    await page.click("text=Sign in");
+    await page.fill("input[name=user]", args["admin-user"]);
+    await page.fill("input[name=password]", args["admin-password"]);
+    await page.click("button[type=submit]");
+    await page.waitForURL(args.url + "/");
+    await page.click("text=Settings");
+    await page.waitForURL(args.url + "/settings");
+    check((await page.locator("#gosumdb").innerText()).trim() === "GOSUMDB=" + args.gosumdb, "settings show GOSUMDB");
+    await page.fill("input[name=pattern]", args["new-pattern"]);
+    await page.click("text=Add pattern");
+    check((await page.locator("#settings-message").innerText()).includes(args["new-pattern"]), "pattern added message");
+    check(await page.locator(`#patterns code:text-is("${args["new-pattern"]}")`).count() === 1, "new pattern listed");
+    await page.screenshot({ path: join(args.out, "settings.png"), fullPage: true });
+    await page.click("text=Sign out");
+  }
   check(consoleErrors.length === 0, `no script errors or CSP violations (${consoleErrors.join("; ")})`);
 } catch (e) {
   failed = true;
