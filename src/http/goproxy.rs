@@ -26,7 +26,7 @@ use super::edge::ConnInfo;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::Access;
-use crate::gomod::{path as modpath, version as semver};
+use crate::gomod::{path as modpath, version};
 use crate::store::{self, VersionLookup};
 
 /// What a GOPROXY request asks for, after percent- and `!`-decoding.
@@ -127,18 +127,18 @@ pub fn select_latest<'a>(versions: impl IntoIterator<Item = &'a str> + Clone) ->
             .clone()
             .into_iter()
             .filter(|v| pred(v))
-            .max_by(|a, b| semver::compare(a, b).then_with(|| a.cmp(b)))
+            .max_by(|a, b| version::compare(a, b).then_with(|| a.cmp(b)))
     };
-    best(&|v| !semver::is_pseudo(v) && semver::prerelease(v).is_empty())
-        .or_else(|| best(&|v| !semver::is_pseudo(v)))
+    best(&|v| !version::is_pseudo(v) && version::prerelease(v).is_empty())
+        .or_else(|| best(&|v| !version::is_pseudo(v)))
         .or_else(|| {
             versions
                 .into_iter()
-                .filter(|v| semver::is_pseudo(v))
+                .filter(|v| version::is_pseudo(v))
                 .max_by(|a, b| {
-                    let (ta, tb) = (semver::pseudo_time(a).ok(), semver::pseudo_time(b).ok());
+                    let (ta, tb) = (version::pseudo_time(a).ok(), version::pseudo_time(b).ok());
                     ta.cmp(&tb)
-                        .then_with(|| semver::compare(a, b))
+                        .then_with(|| version::compare(a, b))
                         .then_with(|| a.cmp(b))
                 })
         })
@@ -280,7 +280,7 @@ async fn list(state: AppState, owner: String, module: String) -> Result<Response
         versions.ok_or_else(|| ApiError::not_found(format!("unknown module {module}")))?;
     let mut body = String::new();
     for v in &versions {
-        if !semver::is_pseudo(v) {
+        if !version::is_pseudo(v) {
             body.push_str(v);
             body.push('\n');
         }

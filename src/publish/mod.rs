@@ -14,7 +14,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-use crate::gomod::{self, version as semver};
+use crate::gomod::{self, version};
 
 /// What to publish, and where.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +73,7 @@ pub fn run(opts: &Options, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
         ensure_clean(&dir)?;
     }
     gomod::Version::parse(&version).map_err(|e| anyhow::anyhow!("--version: {e}"))?;
-    semver::check(&module, &version).map_err(|e| anyhow::anyhow!("{e}"))?;
+    version::check(&module, &version).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     // Build the zip in a temporary file, check it as the server will, and only then move it
     // to the -o path: a refused zip never lands there.
@@ -373,11 +373,11 @@ pub fn versions_from_tags(module: &str, prefix: &str, tags: &str) -> Vec<String>
     let mut versions: Vec<String> = tags
         .lines()
         .filter_map(|t| t.trim().strip_prefix(prefix))
-        .filter(|v| gomod::Version::parse(v).is_ok() && semver::check(module, v).is_ok())
-        .filter(|v| !semver::is_pseudo(v))
+        .filter(|v| gomod::Version::parse(v).is_ok() && version::check(module, v).is_ok())
+        .filter(|v| !version::is_pseudo(v))
         .map(str::to_owned)
         .collect();
-    versions.sort_by(|a, b| semver::compare(b, a));
+    versions.sort_by(|a, b| version::compare(b, a));
     versions
 }
 
@@ -430,7 +430,7 @@ fn git_version(dir: &Path, module: &str, pseudo: bool) -> anyhow::Result<String>
         .into_iter()
         .next();
     let major = major_prefix(module);
-    semver::pseudo_version(&major, base.as_deref(), time, rev)
+    version::pseudo_version(&major, base.as_deref(), time, rev)
         .map_err(|e| anyhow::anyhow!("making a pseudo-version: {e}"))
 }
 
