@@ -10,7 +10,7 @@ use std::path::Path;
 
 use redb::{Key, ReadTransaction, ReadableTable, TableDefinition, Value, WriteTransaction};
 
-use super::{schema, Error, Result, Store};
+use super::{Error, Result, Store};
 
 const MAGIC: &[u8; 4] = b"GSHB";
 const FORMAT: u32 = 1;
@@ -19,35 +19,7 @@ const END: u8 = 0xFF;
 /// record at most 16 MiB.
 const MAX_ITEM: u32 = 32 << 20;
 
-/// Every table, with the id it has in the frame format. Ids are never reused.
-macro_rules! for_each_table {
-    ($m:ident, $($args:tt)*) => {
-        $m!(0, schema::META, $($args)*);
-        $m!(1, schema::NAMESPACES, $($args)*);
-        $m!(2, schema::MODULES, $($args)*);
-        $m!(3, schema::VERSIONS, $($args)*);
-        $m!(4, schema::GO_MODS, $($args)*);
-        $m!(5, schema::TOMBSTONES, $($args)*);
-        $m!(6, schema::BLOBS, $($args)*);
-        $m!(7, schema::CHUNKS, $($args)*);
-        $m!(8, schema::USERS, $($args)*);
-        $m!(9, schema::TOKENS, $($args)*);
-        $m!(10, schema::MEMBERS, $($args)*);
-        $m!(11, schema::TLS, $($args)*);
-        $m!(12, schema::PACKS, $($args)*);
-        $m!(13, schema::PACKED, $($args)*);
-        // The checksum database: its records, hashes, name and key travel with the backup.
-        $m!(14, super::sumdb::SUMDB_RECORDS, $($args)*);
-        $m!(15, super::sumdb::SUMDB_INDEX, $($args)*);
-        $m!(16, super::sumdb::SUMDB_HASHES, $($args)*);
-        $m!(17, super::sumdb::SUMDB_META, $($args)*);
-        $m!(18, super::sumdb::SUMDB_PATHS, $($args)*);
-        $m!(19, super::sumdb::SUMDB_SHARES, $($args)*);
-        $m!(20, super::sumdb::PRIVATE_PATTERNS, $($args)*);
-        $m!(21, super::sumdb::SUMDB_CLAIMS, $($args)*);
-        $m!(22, super::sumdb::SUMDB_UPSTREAM_PATHS, $($args)*);
-    };
-}
+use super::schema::for_each_table;
 
 fn export_table<K: Key + 'static, V: Value + 'static>(
     txn: &ReadTransaction,
@@ -102,6 +74,7 @@ impl Store {
             out.write_all(&FORMAT.to_be_bytes())?;
             let mut count = 0u64;
             macro_rules! export {
+                (derived, $def:expr, $($rest:tt)*) => {};
                 ($id:expr, $def:expr, $txn:expr, $out:expr, $count:expr) => {
                     export_table($txn, $id, $def, $out, $count)?
                 };
@@ -165,6 +138,7 @@ impl Store {
             read_item(input, &mut key)?;
             read_item(input, &mut value)?;
             macro_rules! import {
+                (derived, $def:expr, $($rest:tt)*) => {};
                 ($tid:expr, $def:expr, $txn:expr, $id:expr, $k:expr, $v:expr) => {
                     if $id == $tid {
                         import_one($txn, $def, $k, $v)?;
@@ -283,7 +257,89 @@ fn truncated(e: &std::io::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::{FileSpace, COMPACT_MIN_HOLES};
+    use super::{for_each_table, FileSpace, Store, COMPACT_MIN_HOLES};
+    use redb::TableHandle;
+
+    /// The one list of tables (`schema::for_each_table`) names every table defined anywhere in
+    /// `src/` (all in schema.rs), each once, with distinct backup ids, and a new store has
+    /// exactly those: a table defined but not listed would be missing from backups.
+    #[test]
+    fn the_table_list_is_every_table_defined() {
+        let mut listed: Vec<(Option<u8>, String)> = Vec::new();
+        macro_rules! list {
+            (derived, $def:expr, $out:expr) => {
+                $out.push((None, $def.name().to_owned()))
+            };
+            ($id:expr, $def:expr, $out:expr) => {
+                $out.push((Some($id), $def.name().to_owned()))
+            };
+        }
+        for_each_table!(list, &mut listed);
+        let mut ids: Vec<u8> = listed.iter().filter_map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            listed.iter().filter(|(id, _)| id.is_some()).count()
+        );
+        let mut names: Vec<String> = listed.into_iter().map(|(_, n)| n).collect();
+        names.sort();
+        // The name of every table definition in the sources.
+        let mut defined = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (i, _) in text.match_indices("TableDefinition::new(\"") {
+                        let rest = &text[i + "TableDefinition::new(\"".len()..];
+                        let name = &rest[..rest.find('"').unwrap()];
+                        defined.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        defined.sort();
+        assert_eq!(names, defined);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let mut found: Vec<String> = store
+            .read(|txn| {
+                Ok(txn
+                    .list_tables()?
+                    .map(|t| t.name().to_owned())
+                    .collect::<Vec<_>>())
+            })
+            .unwrap();
+        found.sort();
+        assert_eq!(names, found);
+    }
+
+    /// A backup carries every listed table but the derived ones: download counts included.
+    #[test]
+    fn a_backup_carries_download_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.redb")).unwrap();
+        let key = (
+            "acme".to_owned(),
+            "example.com/m".to_owned(),
+            "v1.0.0".to_owned(),
+        );
+        store.add_downloads(&[(key, 7)]).unwrap();
+        let mut stream = Vec::new();
+        store.export(&mut stream).unwrap();
+        let copy = dir.path().join("b.redb");
+        Store::import(&copy, &mut stream.as_slice()).unwrap();
+        let copy = Store::open(&copy).unwrap();
+        let counts = copy.download_counts("acme", "example.com/m").unwrap();
+        assert_eq!(counts.get("v1.0.0"), Some(&7));
+    }
 
     #[test]
     fn compaction_is_worth_a_stop_only_for_large_holes() {

@@ -344,31 +344,14 @@ impl Store {
                         }
                     }
                 }
+                drop(meta);
                 // Create every table, so read transactions never meet a missing one.
-                txn.open_table(schema::NAMESPACES)?;
-                txn.open_table(schema::MODULES)?;
-                txn.open_table(schema::VERSIONS)?;
-                txn.open_table(schema::GO_MODS)?;
-                txn.open_table(schema::TOMBSTONES)?;
-                txn.open_table(schema::BLOBS)?;
-                txn.open_table(schema::CHUNKS)?;
-                txn.open_table(schema::PACKS)?;
-                txn.open_table(schema::PACKED)?;
-                txn.open_table(schema::USERS)?;
-                txn.open_table(schema::TOKENS)?;
-                txn.open_table(schema::DOWNLOADS)?;
-                txn.open_table(schema::MEMBERS)?;
-                txn.open_table(schema::TLS)?;
-                txn.open_table(schema::ZIP_FACTS)?;
-                txn.open_table(sumdb::SUMDB_RECORDS)?;
-                txn.open_table(sumdb::SUMDB_INDEX)?;
-                txn.open_table(sumdb::SUMDB_HASHES)?;
-                txn.open_table(sumdb::SUMDB_META)?;
-                txn.open_table(sumdb::SUMDB_PATHS)?;
-                txn.open_table(sumdb::SUMDB_SHARES)?;
-                txn.open_table(sumdb::SUMDB_CLAIMS)?;
-                txn.open_table(sumdb::SUMDB_UPSTREAM_PATHS)?;
-                txn.open_table(sumdb::PRIVATE_PATTERNS)?;
+                macro_rules! create {
+                    ($id:tt, $def:expr, $txn:expr) => {
+                        $txn.open_table($def)?;
+                    };
+                }
+                schema::for_each_table!(create, txn);
             }
             self.commit_txn(txn)?;
             Ok(())

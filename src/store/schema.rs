@@ -79,3 +79,71 @@ pub const TLS: TableDefinition<&str, &[u8]> = TableDefinition::new("tls");
 /// written without durability, left out of backups and recomputed when absent or of an
 /// older format; removed with the blob's last reference.
 pub const ZIP_FACTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("zip_facts");
+
+// The checksum database (`store::sumdb`).
+
+/// Record id → record text (the go.sum lines of one module version).
+pub const SUMDB_RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("sumdb_records");
+/// `path@version` → record id.
+pub const SUMDB_INDEX: TableDefinition<&str, u64> = TableDefinition::new("sumdb_index");
+/// Stored hash index (x/mod `StoredHashIndex`) → hash.
+pub const SUMDB_HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("sumdb_hashes");
+/// Module path → the logged namespace it belongs to (the first that published it).
+pub const SUMDB_PATHS: TableDefinition<&str, &str> = TableDefinition::new("sumdb_paths");
+/// (module path, namespace) → 1: another logged namespace may publish that path too
+/// (`goshelf owner share`, or two namespaces that hosted it before the log existed).
+pub const SUMDB_SHARES: TableDefinition<(&str, &str), u8> = TableDefinition::new("sumdb_shares");
+/// (module path, namespace) → 1: an admin's `goshelf owner claim`: the namespace may host
+/// that path and the paths below it although the log holds them (or paths below them) from
+/// upstream, and lookups of them are answered here from then on, never upstream.
+pub const SUMDB_CLAIMS: TableDefinition<(&str, &str), u8> = TableDefinition::new("sumdb_claims");
+/// Module path → 1: the log holds records of this path obtained from an upstream database.
+/// Hosting such a path, or a proper prefix of one, in an organisation needs a claim.
+pub const SUMDB_UPSTREAM_PATHS: TableDefinition<&str, u8> =
+    TableDefinition::new("sumdb_upstream_paths");
+/// GOPRIVATE-syntax pattern → 1: module paths never asked of an upstream, which every path
+/// of a non-public namespace must match (`goshelf private add`, setting `private`).
+pub const PRIVATE_PATTERNS: TableDefinition<&str, u8> = TableDefinition::new("private_patterns");
+/// `name`, `skey` (the signer key, secret), `readers` (`anyone` or `signed-in`), `size`
+/// (u64 big-endian: records in the log).
+pub const SUMDB_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sumdb_meta");
+
+/// Every table, once: `$m!(id, TABLE, args...)` for each table a backup carries, `id` being
+/// its number in the backup frame format (`store::backup`; never reused), and
+/// `$m!(derived, TABLE, args...)` for one a backup leaves out because it is recomputed from
+/// the others. Opening a store creates every table from this list (`Store::open`), and
+/// backup exports and imports from it, so a table cannot be added to one and not the other.
+///
+/// `DOWNLOADS` is carried (since backup format 1 with id 23): counts are data the UI shows and
+/// would not come back. `ZIP_FACTS` is derived: it is written without durability and rebuilt
+/// from the zips when absent.
+macro_rules! for_each_table {
+    ($m:ident, $($args:tt)*) => {
+        $m!(0, $crate::store::schema::META, $($args)*);
+        $m!(1, $crate::store::schema::NAMESPACES, $($args)*);
+        $m!(2, $crate::store::schema::MODULES, $($args)*);
+        $m!(3, $crate::store::schema::VERSIONS, $($args)*);
+        $m!(4, $crate::store::schema::GO_MODS, $($args)*);
+        $m!(5, $crate::store::schema::TOMBSTONES, $($args)*);
+        $m!(6, $crate::store::schema::BLOBS, $($args)*);
+        $m!(7, $crate::store::schema::CHUNKS, $($args)*);
+        $m!(8, $crate::store::schema::USERS, $($args)*);
+        $m!(9, $crate::store::schema::TOKENS, $($args)*);
+        $m!(10, $crate::store::schema::MEMBERS, $($args)*);
+        $m!(11, $crate::store::schema::TLS, $($args)*);
+        $m!(12, $crate::store::schema::PACKS, $($args)*);
+        $m!(13, $crate::store::schema::PACKED, $($args)*);
+        $m!(14, $crate::store::schema::SUMDB_RECORDS, $($args)*);
+        $m!(15, $crate::store::schema::SUMDB_INDEX, $($args)*);
+        $m!(16, $crate::store::schema::SUMDB_HASHES, $($args)*);
+        $m!(17, $crate::store::schema::SUMDB_META, $($args)*);
+        $m!(18, $crate::store::schema::SUMDB_PATHS, $($args)*);
+        $m!(19, $crate::store::schema::SUMDB_SHARES, $($args)*);
+        $m!(20, $crate::store::schema::PRIVATE_PATTERNS, $($args)*);
+        $m!(21, $crate::store::schema::SUMDB_CLAIMS, $($args)*);
+        $m!(22, $crate::store::schema::SUMDB_UPSTREAM_PATHS, $($args)*);
+        $m!(23, $crate::store::schema::DOWNLOADS, $($args)*);
+        $m!(derived, $crate::store::schema::ZIP_FACTS, $($args)*);
+    };
+}
+pub(crate) use for_each_table;

@@ -8,38 +8,17 @@
 //! Tree notes are not stored: Ed25519 is deterministic, so the note of a size is signed again
 //! from the stored hashes whenever it is needed, always the same bytes.
 
-use redb::{ReadableTable, TableDefinition};
+use redb::ReadableTable;
 
 use super::records::{NamespaceRecord, VersionRecord};
 use super::{decode, schema, Error, Result, Store};
 use crate::sumdb::tlog::{self, Hash};
 use crate::sumdb::Error as SumdbError;
 
-/// Record id → record text (the go.sum lines of one module version).
-pub const SUMDB_RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("sumdb_records");
-/// `path@version` → record id.
-pub const SUMDB_INDEX: TableDefinition<&str, u64> = TableDefinition::new("sumdb_index");
-/// Stored hash index (x/mod `StoredHashIndex`) → hash.
-pub const SUMDB_HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("sumdb_hashes");
-/// Module path → the logged namespace it belongs to (the first that published it).
-pub const SUMDB_PATHS: TableDefinition<&str, &str> = TableDefinition::new("sumdb_paths");
-/// (module path, namespace) → 1: another logged namespace may publish that path too
-/// (`goshelf owner share`, or two namespaces that hosted it before the log existed).
-pub const SUMDB_SHARES: TableDefinition<(&str, &str), u8> = TableDefinition::new("sumdb_shares");
-/// (module path, namespace) → 1: an admin's `goshelf owner claim`: the namespace may host
-/// that path and the paths below it although the log holds them (or paths below them) from
-/// upstream, and lookups of them are answered here from then on, never upstream.
-pub const SUMDB_CLAIMS: TableDefinition<(&str, &str), u8> = TableDefinition::new("sumdb_claims");
-/// Module path → 1: the log holds records of this path obtained from an upstream database.
-/// Hosting such a path, or a proper prefix of one, in an organisation needs a claim.
-pub const SUMDB_UPSTREAM_PATHS: TableDefinition<&str, u8> =
-    TableDefinition::new("sumdb_upstream_paths");
-/// GOPRIVATE-syntax pattern → 1: module paths never asked of an upstream, which every path
-/// of a non-public namespace must match (`goshelf private add`, setting `private`).
-pub const PRIVATE_PATTERNS: TableDefinition<&str, u8> = TableDefinition::new("private_patterns");
-/// `name`, `skey` (the signer key, secret), `readers` (`anyone` or `signed-in`), `size`
-/// (u64 big-endian: records in the log).
-pub const SUMDB_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sumdb_meta");
+pub use super::schema::{
+    PRIVATE_PATTERNS, SUMDB_CLAIMS, SUMDB_HASHES, SUMDB_INDEX, SUMDB_META, SUMDB_PATHS,
+    SUMDB_RECORDS, SUMDB_SHARES, SUMDB_UPSTREAM_PATHS,
+};
 
 const META_NAME: &str = "name";
 const META_SKEY: &str = "skey";
