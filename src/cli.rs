@@ -393,7 +393,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
     }
-    http::upload::clean_stale_spools(&config.db);
+    crate::ingest::clean_stale_spools(&config.db);
     let store = Store::open(&config.db)
         .with_context(|| format!("opening the database {}", config.db.display()))?;
     if let Some(mode) = store::readable_by_others(&config.db) {

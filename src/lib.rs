@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod gomod;
 pub mod http;
+pub mod ingest;
 pub mod logging;
 pub mod publish;
 pub mod store;

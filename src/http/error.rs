@@ -9,7 +9,7 @@ use http::{header, HeaderValue, StatusCode};
 
 use super::body::Response;
 
-use crate::{admin, auth, store};
+use crate::{admin, auth, gomod, ingest, store};
 
 /// An error answer.
 #[derive(Debug)]
@@ -153,14 +153,35 @@ impl From<store::Error> for ApiError {
                 };
                 ApiError::new(status, message)
             }
-            e if e.is_disk_full() => {
-                tracing::error!("disk full: {e}");
-                ApiError::new(
-                    StatusCode::INSUFFICIENT_STORAGE,
-                    "the server's disk is full; nothing was stored",
-                )
-            }
+            e if e.is_disk_full() => disk_full(&e),
             other => ApiError::internal("store", &other),
+        }
+    }
+}
+
+/// The answer when the disk is full (507): the request changed nothing.
+fn disk_full(err: &dyn std::fmt::Display) -> ApiError {
+    tracing::error!("disk full: {err}");
+    ApiError::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "the server's disk is full; nothing was stored",
+    )
+}
+
+impl From<ingest::Error> for ApiError {
+    fn from(err: ingest::Error) -> Self {
+        if err.is_disk_full() {
+            return disk_full(&err);
+        }
+        match err {
+            ingest::Error::Empty => ApiError::bad_request(err.to_string()),
+            ingest::Error::TooLarge { .. }
+            | ingest::Error::Zip(gomod::zip::ZipError::TooLarge(_)) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, err.to_string())
+            }
+            ingest::Error::Zip(_) => ApiError::bad_request(err.to_string()),
+            ingest::Error::Store(e) => e.into(),
+            ingest::Error::Io(e) => ApiError::internal("upload spool", &e),
         }
     }
 }

@@ -1,0 +1,336 @@
+//! Ingest: a module zip from wherever it comes (an upload today; the pull-through cache and
+//! `goshelf import` next) into the store, with no HTTP in it.
+//!
+//! 1. **Spool**: the bytes go to a file beside the database ([`Spool`]), never to memory,
+//!    hashed with BLAKE3 and capped as they are appended.
+//! 2. **Early refusal**: a version the namespace holds already is refused from the zip's first
+//!    entry ([`existing`]), before the rest of it is read.
+//! 3. **Validation**: the go command's rules and the registry's policy ([`validate`]); costly
+//!    in CPU and memory by the zip's entries, so callers bound how many run at once.
+//! 4. **Publish**: one durable transaction ([`publish`]); storing reads the zip again from
+//!    the spool, 64 KiB at a time.
+//!
+//! The spool file is removed when the [`Spool`] is dropped, and leftovers of a crash at the
+//! next start ([`clean_stale_spools`]). Every refusal is an [`Error`] with a domain name;
+//! `http::error` alone turns it into a status and a text.
+
+use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::gomod::zip::{self, ZipError, ZipSummary};
+use crate::store::{self, NewVersion, Store, VersionLookup};
+
+/// Why a zip was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Nothing was sent.
+    #[error("empty body: send the module zip as the request body")]
+    Empty,
+    /// More bytes than the limit (`max_upload`).
+    #[error("upload larger than the limit of {max} bytes")]
+    TooLarge { max: u64 },
+    /// The zip breaks a rule of the go command or of the registry.
+    #[error("invalid module zip: {0}")]
+    Zip(ZipError),
+    /// The store refused (the version exists, a quota, the checksum database) or failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// Writing or reading the spool file failed (a full disk among others).
+    #[error("upload spool: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Whether the disk is full: nothing was stored.
+    #[must_use]
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Io(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            Error::Store(e) => e.is_disk_full(),
+            _ => false,
+        }
+    }
+}
+
+impl From<ZipError> for Error {
+    fn from(e: ZipError) -> Self {
+        match e {
+            // The spool, not the zip, failed to be read.
+            ZipError::Io(message) => Error::Io(std::io::Error::other(message)),
+            other => Error::Zip(other),
+        }
+    }
+}
+
+/// A zip on its way in: a file beside the database, removed when dropped, with the size and
+/// BLAKE3 of what was appended.
+pub struct Spool {
+    path: PathBuf,
+    file: std::fs::File,
+    size: u64,
+    max: u64,
+    hasher: blake3::Hasher,
+}
+
+impl Spool {
+    /// Creates `<db file>.upload-<random>` beside the database (private to the server's
+    /// user), taking at most `max` bytes.
+    ///
+    /// # Errors
+    /// I/O errors creating the file.
+    pub fn create(db: &Path, max: u64) -> std::io::Result<Self> {
+        let mut name = db.file_name().unwrap_or_default().to_os_string();
+        name.push(SPOOL_INFIX);
+        name.push(hex::encode(rand::random::<[u8; 8]>()));
+        let path = db.with_file_name(name);
+        let file = store::private_file_options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Self {
+            path,
+            file,
+            size: 0,
+            max,
+            hasher: blake3::Hasher::new(),
+        })
+    }
+
+    /// Appends `bytes` (one write; callers gather small pieces first).
+    ///
+    /// # Errors
+    /// `TooLarge` past the limit (nothing of `bytes` is written then); I/O errors.
+    pub fn append(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let size = self.size + bytes.len() as u64;
+        if size > self.max {
+            return Err(Error::TooLarge { max: self.max });
+        }
+        self.file.write_all(bytes)?;
+        self.hasher.update(bytes);
+        self.size = size;
+        Ok(())
+    }
+
+    /// Bytes appended.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The most bytes it takes.
+    #[must_use]
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// The spool from its start, buffered with `capacity` bytes.
+    fn reader(&mut self, capacity: usize) -> std::io::Result<BufReader<&mut std::fs::File>> {
+        self.file.seek(SeekFrom::Start(0))?;
+        Ok(BufReader::with_capacity(capacity, &mut self.file))
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            tracing::warn!("removing spool file {}: {e}", self.path.display());
+        }
+    }
+}
+
+/// What a spool file's name has between the database's name and its random part.
+const SPOOL_INFIX: &str = ".upload-";
+
+/// Removes spool files left by a crash, at startup.
+pub fn clean_stale_spools(db: &Path) {
+    let (Some(dir), Some(name)) = (db.parent(), db.file_name()) else {
+        return;
+    };
+    let mut prefix = name.to_os_string();
+    prefix.push(SPOOL_INFIX);
+    let prefix = prefix.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!("removed stale upload spool {}", entry.path().display()),
+                Err(e) => tracing::warn!("removing {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+/// The `path@version` the spooled zip claims, when namespace `owner` holds it already: the
+/// store's `VersionExists`. A zip whose first entry cannot be read is left to [`validate`]
+/// to refuse.
+///
+/// # Errors
+/// I/O errors reading the spool; storage errors.
+pub fn existing(store: &Store, spool: &mut Spool, owner: &str) -> Result<Option<Error>, Error> {
+    let Ok((module, version)) = zip::read_prefix(spool.reader(8 << 10)?) else {
+        return Ok(None);
+    };
+    Ok(match store.get_version(owner, &module, &version)? {
+        VersionLookup::Found(_) => Some(Error::Store(store::Error::VersionExists {
+            module,
+            version,
+        })),
+        _ => None,
+    })
+}
+
+/// Validates the spooled zip: the `path@version` its first entry claims, then every rule
+/// (`gomod::zip::validate`).
+///
+/// # Errors
+/// `Empty`; `Zip` for a zip that breaks a rule; I/O errors reading the spool.
+pub fn validate(spool: &mut Spool) -> Result<ZipSummary, Error> {
+    let size = spool.size;
+    if size == 0 {
+        return Err(Error::Empty);
+    }
+    let mut reader = spool.reader(8 << 10)?;
+    let (path, version) = zip::read_prefix(&mut reader)?;
+    reader.seek(SeekFrom::Start(0))?;
+    Ok(zip::validate(reader, size, &path, &version)?)
+}
+
+/// What was published, as the upload's `201` answers it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Published {
+    pub module: String,
+    pub version: String,
+    pub h1: String,
+    pub go_mod_h1: String,
+    pub size: u64,
+}
+
+/// Stores the validated version `summary` of the spooled zip in namespace `owner`, in one
+/// durable transaction (logged in the checksum database with it, when that namespace is).
+///
+/// # Errors
+/// The store's refusals (`VersionExists`, quotas, the checksum database's rules) and
+/// failures; I/O errors reading the spool.
+pub fn publish(
+    store: &Store,
+    spool: &mut Spool,
+    summary: &ZipSummary,
+    owner: &str,
+    uploader: &str,
+) -> Result<Published, Error> {
+    let new = NewVersion {
+        owner,
+        summary,
+        blake3: *spool.hasher.finalize().as_bytes(),
+        size: spool.size,
+        uploader,
+        time: store::now_unix(),
+    };
+    let size = spool.size;
+    let mut reader = spool.reader(1 << 16)?;
+    store.put_version(&new, &mut reader)?;
+    Ok(Published {
+        module: summary.path.as_str().to_owned(),
+        version: summary.version.as_str().to_owned(),
+        h1: summary.h1.clone(),
+        go_mod_h1: summary.mod_h1.clone(),
+        size,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zip_bytes(path: &str, version: &str) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = ::zip::ZipWriter::new(&mut out);
+        let opts = ::zip::write::SimpleFileOptions::default()
+            .compression_method(::zip::CompressionMethod::Stored);
+        w.start_file(format!("{path}@{version}/go.mod"), opts)
+            .unwrap();
+        w.write_all(format!("module {path}\n").as_bytes()).unwrap();
+        w.finish().unwrap();
+        out.into_inner()
+    }
+
+    fn spooled(dir: &Path, bytes: &[u8], max: u64) -> Spool {
+        let mut spool = Spool::create(&dir.join("g.redb"), max).unwrap();
+        spool.append(bytes).unwrap();
+        spool
+    }
+
+    #[test]
+    fn a_spool_caps_hashes_and_removes_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::create(&dir.path().join("g.redb"), 5).unwrap();
+        spool.append(b"abc").unwrap();
+        assert!(matches!(
+            spool.append(b"def"),
+            Err(Error::TooLarge { max: 5 })
+        ));
+        spool.append(b"de").unwrap();
+        assert_eq!(spool.size(), 5);
+        assert_eq!(
+            spool.hasher.finalize(),
+            blake3::hash(b"abcde"),
+            "the refused piece is not hashed"
+        );
+        let path = spool.path.clone();
+        assert_eq!(std::fs::read(&path).unwrap(), b"abcde");
+        drop(spool);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn stale_spools_of_this_database_only_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("g.redb");
+        for name in ["g.redb.upload-1234", "g.redb", "other.redb.upload-1"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        clean_stale_spools(&db);
+        assert!(!dir.path().join("g.redb.upload-1234").exists());
+        assert!(dir.path().join("g.redb").exists());
+        assert!(dir.path().join("other.redb.upload-1").exists());
+    }
+
+    #[test]
+    fn a_zip_is_validated_published_and_refused_the_second_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        let bytes = zip_bytes("example.com/m", "v1.0.0");
+        let mut spool = spooled(dir.path(), &bytes, 1 << 20);
+        assert!(existing(&store, &mut spool, "acme").unwrap().is_none());
+        let summary = validate(&mut spool).unwrap();
+        let published = publish(&store, &mut spool, &summary, "acme", "admin").unwrap();
+        assert_eq!(published.module, "example.com/m");
+        assert_eq!(published.size, bytes.len() as u64);
+        assert_eq!(published.h1, summary.h1);
+        let mut again = spooled(dir.path(), &bytes, 1 << 20);
+        let found = existing(&store, &mut again, "acme").unwrap();
+        assert!(
+            matches!(
+                found,
+                Some(Error::Store(store::Error::VersionExists { .. }))
+            ),
+            "{found:?}"
+        );
+        // Another namespace may hold the same version.
+        assert!(existing(&store, &mut again, "beta").unwrap().is_none());
+    }
+
+    #[test]
+    fn empty_and_broken_zips_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut empty = Spool::create(&dir.path().join("g.redb"), 10).unwrap();
+        assert!(matches!(validate(&mut empty), Err(Error::Empty)));
+        let mut junk = spooled(dir.path(), b"not a zip at all", 1 << 20);
+        assert!(matches!(validate(&mut junk), Err(Error::Zip(_))));
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        assert!(existing(&store, &mut junk, "acme").unwrap().is_none());
+    }
+}
