@@ -169,15 +169,7 @@ struct Body {
 }
 
 fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::gomod::proxy::percent_encode_segment(s)
 }
 
 fn field(v: Option<String>, name: &str) -> Result<String, Error> {
@@ -719,7 +711,7 @@ mod tests {
         let segs = p
             .trim_start_matches("/api/v1/")
             .split('/')
-            .map(|s| crate::http::goproxy::percent_decode(s).unwrap())
+            .map(|s| crate::gomod::proxy::percent_decode(s).unwrap())
             .collect();
         let query = q
             .split('&')
@@ -728,7 +720,7 @@ mod tests {
                 let (k, v) = kv.split_once('=').unwrap();
                 (
                     k.to_owned(),
-                    crate::http::goproxy::percent_decode(v).unwrap(),
+                    crate::gomod::proxy::percent_decode(v).unwrap(),
                 )
             })
             .collect();

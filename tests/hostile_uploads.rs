@@ -3226,7 +3226,7 @@ fn hostile_fuzz_regressions_replay() {
             }
             "goproxy_request" => {
                 let text = String::from_utf8_lossy(&data);
-                let _ = goshelf::http::goproxy::parse_request(&text);
+                let _ = goshelf::gomod::proxy::parse(&text);
                 let _ = goshelf::http::goproxy::parse_range(&text, 1000);
             }
             other => panic!("fuzz/regressions/{name}: unknown target {other:?}"),

@@ -9,9 +9,10 @@
 use std::cmp::Ordering;
 use std::io::Cursor;
 
+use goshelf::gomod::proxy::{self, Request as ProxyRequest};
 use goshelf::gomod::zip::{self, ZipError, MAX_FILES, MAX_ZIP_FILE};
 use goshelf::gomod::{modfile, path, version, ModulePath, Version};
-use goshelf::http::goproxy::{self, ProxyRequest};
+use goshelf::http::goproxy;
 
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
@@ -167,7 +168,7 @@ pub fn modfile(data: &[u8]) {
     let _ = modfile::go_version(data);
 }
 
-/// Request routing (`http::goproxy`): `parse_request`, `percent_decode`, `parse_range`. The
+/// Request routing: `gomod::proxy::parse` and `percent_decode`, and `http::goproxy::parse_range`. The
 /// input is text in lines: the path after the GOPROXY base, a `Range` header value, and the body
 /// size in decimal (1000 when missing or not a number).
 ///
@@ -186,11 +187,11 @@ pub fn goproxy_request(data: &[u8]) {
         .and_then(|l| l.trim().parse::<u64>().ok())
         .unwrap_or(1000);
     for input in [tail, range] {
-        if let Some(decoded) = goproxy::percent_decode(input) {
+        if let Some(decoded) = proxy::percent_decode(input) {
             assert!(decoded.len() <= input.len());
         }
     }
-    match goproxy::parse_request(tail) {
+    match proxy::parse(tail) {
         Ok(ProxyRequest::List { module } | ProxyRequest::Latest { module }) => {
             assert!(
                 path::check_path(&module).is_ok(),

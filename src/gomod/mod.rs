@@ -8,6 +8,7 @@ pub mod hash;
 pub mod modfile;
 pub mod path;
 pub mod patterns;
+pub mod proxy;
 mod unicode_tables;
 pub mod version;
 pub mod zip;

@@ -9,7 +9,7 @@ use super::error::ApiError;
 use super::{authenticate, blocking, AppState, BodyStream, Peer};
 use crate::admin;
 use crate::auth::{self, Access};
-use crate::gomod;
+use crate::gomod::{self, proxy};
 use crate::store;
 
 /// Largest JSON body the accounts API reads.
@@ -50,10 +50,10 @@ pub async fn delete_version(
             "only an admin may purge a tombstone",
         ));
     }
-    let module = super::goproxy::percent_decode(&module)
+    let module = proxy::percent_decode(&module)
         .ok_or_else(|| ApiError::not_found("malformed module path"))?;
-    let version = super::goproxy::percent_decode(&version)
-        .ok_or_else(|| ApiError::not_found("malformed version"))?;
+    let version =
+        proxy::percent_decode(&version).ok_or_else(|| ApiError::not_found("malformed version"))?;
     gomod::path::check_path(&module).map_err(|e| ApiError::not_found(e.to_string()))?;
     let (m, v) = (module.clone(), version.clone());
     let deleted = blocking(move || {
@@ -248,21 +248,10 @@ pub async fn accounts(
         .tail
         .trim_end_matches('/')
         .split('/')
-        .map(|s| {
-            super::goproxy::percent_decode(s).ok_or_else(|| ApiError::not_found("malformed path"))
-        })
+        .map(|s| proxy::percent_decode(s).ok_or_else(|| ApiError::not_found("malformed path")))
         .collect::<Result<_, _>>()?;
-    let query: Vec<(String, String)> = req
-        .query
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            Some((
-                super::goproxy::percent_decode(k)?,
-                super::goproxy::percent_decode(&v.replace('+', " "))?,
-            ))
-        })
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+        .into_owned()
         .collect();
     // The route is checked before credentials, so an unknown path is 404 for everyone.
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();

@@ -124,9 +124,13 @@ pub fn parse_head<'b>(buf: &'b [u8], headers: &mut [httparse::Header<'b>]) -> He
 
 /// Whether a partial head starts as a GOPROXY read would (or is too short to tell).
 fn may_be_ours(buf: &[u8]) -> bool {
-    [&b"GET /api/packages/"[..], b"HEAD /api/packages/"]
+    let base = crate::gomod::proxy::PACKAGES.as_bytes();
+    [&b"GET "[..], b"HEAD "]
         .iter()
-        .any(|p| buf.starts_with(p) || p.starts_with(buf))
+        .any(|m| match buf.strip_prefix(*m) {
+            Some(rest) => rest.starts_with(base) || base.starts_with(rest),
+            None => m.starts_with(buf),
+        })
 }
 
 /// The most headers a head of ours may have.

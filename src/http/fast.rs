@@ -600,12 +600,7 @@ pub fn goproxy_read(method: &Method, path: &str) -> Option<(String, String)> {
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
-    let rest = path.strip_prefix("/api/packages/")?;
-    let (owner, rest) = rest.split_once('/')?;
-    let tail = rest.strip_prefix("go/")?;
-    if owner.is_empty() {
-        return None;
-    }
+    let (owner, tail) = crate::gomod::proxy::split(path)?;
     Some((owner.to_owned(), tail.to_owned()))
 }
 

@@ -26,7 +26,7 @@ pub const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'non
 /// Whether `path` is under the GOPROXY bases (`/api/packages/{owner}/go/...`).
 #[must_use]
 pub fn is_goproxy_path(path: &str) -> bool {
-    path.starts_with("/api/packages/")
+    path.starts_with(crate::gomod::proxy::PACKAGES)
 }
 
 /// Adds the standard headers (module docs) to an answer for `path`.

@@ -26,123 +26,11 @@ use super::edge::ConnInfo;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::Access;
-use crate::gomod::{path as modpath, version};
+use crate::gomod::proxy::{self, Request as ProxyRequest};
+use crate::gomod::version;
+// The web UI reads these from here until its split lands (then it imports gomod::proxy).
+pub use crate::gomod::proxy::{percent_decode, select_latest};
 use crate::store::{self, VersionLookup};
-
-/// What a GOPROXY request asks for, after percent- and `!`-decoding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProxyRequest {
-    List {
-        module: String,
-    },
-    Latest {
-        module: String,
-    },
-    Info {
-        module: String,
-        version: String,
-    },
-    Mod {
-        module: String,
-        version: String,
-    },
-    Zip {
-        module: String,
-        version: String,
-    },
-    /// `sumdb/<rest>`: the shelf's own checksum database (`http::sumdb`).
-    Sumdb {
-        rest: String,
-    },
-}
-
-/// Parses the part of a request path after the GOPROXY base: percent-decode once, then split
-/// off the `@v/...` or `@latest` suffix and `!`-decode module and version (spec.md §1.1, §1.3).
-///
-/// # Errors
-/// A one-line reason for a 404: the path is not a module request, or its escapes are malformed.
-pub fn parse_request(tail: &str) -> Result<ProxyRequest, String> {
-    let decoded = percent_decode(tail).ok_or("malformed percent-encoding in path")?;
-    if let Some(rest) = decoded.strip_prefix("sumdb/") {
-        return Ok(ProxyRequest::Sumdb {
-            rest: rest.to_owned(),
-        });
-    }
-    if let Some(escaped) = decoded.strip_suffix("/@latest") {
-        return Ok(ProxyRequest::Latest {
-            module: unescape_module(escaped)?,
-        });
-    }
-    let (escaped, rest) = decoded
-        .split_once("/@v/")
-        .ok_or("not a module proxy request")?;
-    let module = unescape_module(escaped)?;
-    if rest == "list" {
-        return Ok(ProxyRequest::List { module });
-    }
-    let (escaped_version, ext) = rest.rsplit_once('.').ok_or("unknown request")?;
-    let version = modpath::unescape_version(escaped_version)
-        .map_err(|e| format!("invalid version escape: {e}"))?;
-    match ext {
-        "info" => Ok(ProxyRequest::Info { module, version }),
-        "mod" => Ok(ProxyRequest::Mod { module, version }),
-        "zip" => Ok(ProxyRequest::Zip { module, version }),
-        _ => Err("unknown request".into()),
-    }
-}
-
-fn unescape_module(escaped: &str) -> Result<String, String> {
-    modpath::unescape_path(escaped)
-        .map(|p| p.as_str().to_owned())
-        .map_err(|e| format!("invalid module path: {e}"))
-}
-
-/// Percent-decodes a URL path; `None` for a bad `%` sequence or a result that is not UTF-8.
-/// `+` stays `+` (spec.md §1.1: never a space).
-#[must_use]
-pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let text = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(text, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// `@latest` on the server (spec.md §1.6, §3.7): the highest release, else the highest
-/// prerelease, else the pseudo-version with the newest embedded time. Never by upload time.
-#[must_use]
-pub fn select_latest<'a>(versions: impl IntoIterator<Item = &'a str> + Clone) -> Option<&'a str> {
-    let best = |pred: &dyn Fn(&str) -> bool| {
-        versions
-            .clone()
-            .into_iter()
-            .filter(|v| pred(v))
-            .max_by(|a, b| version::compare(a, b).then_with(|| a.cmp(b)))
-    };
-    best(&|v| !version::is_pseudo(v) && version::prerelease(v).is_empty())
-        .or_else(|| best(&|v| !version::is_pseudo(v)))
-        .or_else(|| {
-            versions
-                .into_iter()
-                .filter(|v| version::is_pseudo(v))
-                .max_by(|a, b| {
-                    let (ta, tb) = (version::pseudo_time(a).ok(), version::pseudo_time(b).ok());
-                    ta.cmp(&tb)
-                        .then_with(|| version::compare(a, b))
-                        .then_with(|| a.cmp(b))
-                })
-        })
-}
 
 /// The `.info` body: `{"Version":"...","Time":"<RFC 3339 UTC>"}`.
 #[must_use]
@@ -185,7 +73,7 @@ pub async fn handle(
     headers: HeaderMap,
     conn: Option<ConnInfo>,
 ) -> Result<Response, ApiError> {
-    let req = parse_request(&tail).map_err(ApiError::not_found)?;
+    let req = proxy::parse(&tail).map_err(ApiError::not_found)?;
     // Credentials, when sent, must be right (401), whatever the namespace.
     let viewer = super::authenticate_optional(&state, &headers, conn.map(|c| c.peer)).await?;
     if let ProxyRequest::Sumdb { rest } = &req {
@@ -618,77 +506,6 @@ fn zip_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parse_request_decodes_percent_then_bang() {
-        assert_eq!(
-            parse_request("github.com/%21azure/x/@v/list"),
-            Ok(ProxyRequest::List {
-                module: "github.com/Azure/x".into()
-            })
-        );
-        assert_eq!(
-            parse_request("example.com/m/@v/v3.0.0+incompatible.info"),
-            Ok(ProxyRequest::Info {
-                module: "example.com/m".into(),
-                version: "v3.0.0+incompatible".into()
-            })
-        );
-        assert_eq!(
-            parse_request("example.com/m/@v/v1.0.0-%21rc.zip"),
-            Ok(ProxyRequest::Zip {
-                module: "example.com/m".into(),
-                version: "v1.0.0-Rc".into()
-            })
-        );
-        assert!(parse_request("example.com/m/@v/v1.0.0-%21r%43.zip").is_err());
-        assert_eq!(
-            parse_request("example.com/m/@latest"),
-            Ok(ProxyRequest::Latest {
-                module: "example.com/m".into()
-            })
-        );
-        assert_eq!(
-            parse_request("sumdb/sum.golang.org/supported"),
-            Ok(ProxyRequest::Sumdb {
-                rest: "sum.golang.org/supported".into()
-            })
-        );
-    }
-
-    #[test]
-    fn parse_request_rejects_malformed_escapes_and_non_requests() {
-        assert!(parse_request("github.com/Azure/x/@v/list").is_err());
-        assert!(parse_request("github.com/!!azure/x/@v/list").is_err());
-        assert!(parse_request("example.com/m/%zz/@v/list").is_err());
-        assert!(parse_request("example.com/m").is_err());
-        assert!(parse_request("example.com/m/@v/v1.0.0.tar").is_err());
-        assert!(parse_request("example.com/m/@v/").is_err());
-    }
-
-    #[test]
-    fn select_latest_prefers_release_then_prerelease_then_newest_pseudo() {
-        assert_eq!(
-            select_latest(["v1.0.0", "v1.10.0", "v1.9.0", "v2.0.0-rc.1"]),
-            Some("v1.10.0")
-        );
-        assert_eq!(
-            select_latest(["v1.0.0-beta.2", "v1.0.0-beta.10"]),
-            Some("v1.0.0-beta.10")
-        );
-        assert_eq!(
-            select_latest([
-                "v1.2.4-0.20200101000000-aaaaaaaaaaaa",
-                "v0.0.0-20240101000000-bbbbbbbbbbbb"
-            ]),
-            Some("v0.0.0-20240101000000-bbbbbbbbbbbb")
-        );
-        assert_eq!(
-            select_latest(["v0.0.0-20240101000000-bbbbbbbbbbbb", "v0.1.0-pre"]),
-            Some("v0.1.0-pre")
-        );
-        assert_eq!(select_latest(std::iter::empty::<&str>()), None);
-    }
 
     #[test]
     fn parse_range_handles_forms_and_unsatisfiable() {

@@ -34,24 +34,17 @@ pub struct Metrics {
 /// The route a path belongs to, for the `route` label (a fixed set, so labels stay bounded).
 #[must_use]
 pub fn route_of(method: &str, path: &str) -> &'static str {
-    if let Some(rest) = path.strip_prefix("/api/packages/") {
-        if method == "PUT" && rest.ends_with("/go/upload") {
-            return "upload";
-        }
-        return if rest.ends_with("/@v/list") {
-            "list"
-        } else if rest.ends_with("/@latest") {
-            "latest"
-        } else if rest.ends_with(".info") {
-            "info"
-        } else if rest.ends_with(".mod") {
-            "mod"
-        } else if rest.ends_with(".zip") {
-            "zip"
-        } else if rest.contains("/go/sumdb/") {
-            "sumdb"
-        } else {
-            "other_goproxy"
+    use crate::gomod::proxy::{self, Kind};
+    if let Some((_, tail)) = proxy::split(path) {
+        return match proxy::kind(tail) {
+            Kind::Upload if method == "PUT" => "upload",
+            Kind::List => "list",
+            Kind::Latest => "latest",
+            Kind::Info => "info",
+            Kind::Mod => "mod",
+            Kind::Zip => "zip",
+            Kind::Sumdb => "sumdb",
+            Kind::Upload | Kind::Other => "other_goproxy",
         };
     }
     if path.starts_with("/api/v1/packages/") {

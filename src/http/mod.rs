@@ -175,7 +175,7 @@ async fn sumdb_root(
     peer: Option<Peer>,
 ) -> Result<Response, ApiError> {
     let viewer = authenticate_optional(&state, &headers, peer).await?;
-    let rest = goproxy::percent_decode(&rest)
+    let rest = crate::gomod::proxy::percent_decode(&rest)
         .ok_or_else(|| ApiError::bad_request("malformed percent-encoding in path"))?;
     sumdb::handle(&state, &rest, viewer.as_ref(), peer.map(|p| p.0), &headers).await
 }
@@ -233,7 +233,13 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
 
     // Path first, method second: an unknown path must be 404, not warp's 405 (warp ranks a
     // method mismatch above "not found" when it merges rejections).
-    let upload = warp::path!("api" / "packages" / String / "go" / "upload")
+    let upload = warp::path::full()
+        .and_then(|path: warp::path::FullPath| async move {
+            match crate::gomod::proxy::split(path.as_str()) {
+                Some((owner, "upload")) => Ok(owner.to_owned()),
+                _ => Err(warp::reject::not_found()),
+            }
+        })
         .and(warp::put())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
