@@ -137,9 +137,15 @@ fn hidden(req: &ProxyRequest) -> ApiError {
         | ProxyRequest::Info { module, .. }
         | ProxyRequest::Mod { module, .. }
         | ProxyRequest::Zip { module, .. } => {
-            ApiError::not_found(format!("unknown module {module}"))
+            unknown_module(module)
         }
     }
+}
+
+/// The 404 of a module that is not there, or not visible: one text, so a private namespace
+/// answers word for word as an empty one.
+fn unknown_module(module: &str) -> ApiError {
+    ApiError::not_found(format!("unknown module {module}"))
 }
 
 fn text_response(
@@ -157,7 +163,7 @@ fn text_response(
 fn missing(lookup: &VersionLookup, module: &str, version: &str) -> ApiError {
     match lookup {
         VersionLookup::Deleted => ApiError::gone(format!("{module}@{version} was deleted")),
-        VersionLookup::NoModule => ApiError::not_found(format!("unknown module {module}")),
+        VersionLookup::NoModule => unknown_module(module),
         _ => ApiError::not_found(format!("unknown version {module}@{version}")),
     }
 }
@@ -165,7 +171,7 @@ fn missing(lookup: &VersionLookup, module: &str, version: &str) -> ApiError {
 async fn list(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
     let versions = state.store.list_version_names(&owner, &module)?;
     let versions =
-        versions.ok_or_else(|| ApiError::not_found(format!("unknown module {module}")))?;
+        versions.ok_or_else(|| unknown_module(&module))?;
     let mut body = String::new();
     for v in &versions {
         if !version::is_pseudo(v) {
@@ -179,7 +185,7 @@ async fn list(state: AppState, owner: String, module: String) -> Result<Response
 async fn latest(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
     let versions = state.store.list_versions(&owner, &module)?;
     let versions =
-        versions.ok_or_else(|| ApiError::not_found(format!("unknown module {module}")))?;
+        versions.ok_or_else(|| unknown_module(&module))?;
     let chosen = select_latest(versions.iter().map(|(v, _)| v.as_str()))
         .ok_or_else(|| ApiError::not_found(format!("no versions of {module}")))?;
     let time = versions
