@@ -91,16 +91,12 @@ impl Store {
     pub fn download_counts(&self, owner: &str, module: &str) -> Result<HashMap<String, u64>> {
         self.with_db(|db| {
             let txn = db.begin_read()?;
-            let table = txn.open_table(schema::DOWNLOADS)?;
             let mut out = HashMap::new();
-            for item in table.range((owner, module, "")..)? {
-                let (k, v) = item?;
-                let (o, m, ver) = k.value();
-                if o != owner || m != module {
-                    break;
-                }
-                out.insert(ver.to_owned(), v.value());
-            }
+            let table = txn.open_table(schema::DOWNLOADS)?;
+            super::modules::for_module(&table, owner, module, |ver, n| {
+                out.insert(ver.to_owned(), n.value());
+                Ok(())
+            })?;
             Ok(out)
         })
     }

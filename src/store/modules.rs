@@ -272,16 +272,11 @@ impl Store {
             if modules.get((owner, module))?.is_none() {
                 return Ok(None);
             }
-            let versions = txn.open_table(schema::VERSIONS)?;
             let mut out = Vec::new();
-            for item in versions.range((owner, module, "")..)? {
-                let (k, _) = item?;
-                let (o, m, ver) = k.value();
-                if o != owner || m != module {
-                    break;
-                }
+            for_module(&txn.open_table(schema::VERSIONS)?, owner, module, |ver, _| {
                 out.push(ver.to_owned());
-            }
+                Ok(())
+            })?;
             Ok(Some(out))
         })
     }
@@ -301,16 +296,11 @@ impl Store {
             if modules.get((owner, module))?.is_none() {
                 return Ok(None);
             }
-            let versions = txn.open_table(schema::VERSIONS)?;
             let mut out = Vec::new();
-            for item in versions.range((owner, module, "")..)? {
-                let (k, v) = item?;
-                let (o, m, ver) = k.value();
-                if o != owner || m != module {
-                    break;
-                }
+            for_module(&txn.open_table(schema::VERSIONS)?, owner, module, |ver, v| {
                 out.push((ver.to_owned(), decode("version", v.value())?));
-            }
+                Ok(())
+            })?;
             Ok(Some(out))
         })
     }
@@ -494,4 +484,23 @@ pub fn parse_blake3(hex_id: &str) -> Result<[u8; 32]> {
     hex::decode_to_slice(hex_id, &mut id)
         .map_err(|_| Error::Corrupt(format!("bad blob id {hex_id:?}")))?;
     Ok(id)
+}
+
+/// Calls `f` with the version and value of each entry of `table` (keyed by owner, module
+/// path and version) that belongs to one module, in key order.
+pub(super) fn for_module<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, &'static str, &'static str), V>,
+    owner: &str,
+    module: &str,
+    mut f: impl FnMut(&str, redb::AccessGuard<'_, V>) -> Result<()>,
+) -> Result<()> {
+    for item in table.range((owner, module, "")..)? {
+        let (k, v) = item?;
+        let (o, m, ver) = k.value();
+        if o != owner || m != module {
+            break;
+        }
+        f(ver, v)?;
+    }
+    Ok(())
 }
