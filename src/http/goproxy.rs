@@ -136,9 +136,7 @@ fn hidden(req: &ProxyRequest) -> ApiError {
         | ProxyRequest::Latest { module }
         | ProxyRequest::Info { module, .. }
         | ProxyRequest::Mod { module, .. }
-        | ProxyRequest::Zip { module, .. } => {
-            unknown_module(module)
-        }
+        | ProxyRequest::Zip { module, .. } => unknown_module(module),
     }
 }
 
@@ -170,8 +168,7 @@ fn missing(lookup: &VersionLookup, module: &str, version: &str) -> ApiError {
 
 async fn list(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
     let versions = state.store.list_version_names(&owner, &module)?;
-    let versions =
-        versions.ok_or_else(|| unknown_module(&module))?;
+    let versions = versions.ok_or_else(|| unknown_module(&module))?;
     let mut body = String::new();
     for v in &versions {
         if !version::is_pseudo(v) {
@@ -184,8 +181,7 @@ async fn list(state: AppState, owner: String, module: String) -> Result<Response
 
 async fn latest(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
     let versions = state.store.list_versions(&owner, &module)?;
-    let versions =
-        versions.ok_or_else(|| unknown_module(&module))?;
+    let versions = versions.ok_or_else(|| unknown_module(&module))?;
     let chosen = select_latest(versions.iter().map(|(v, _)| v.as_str()))
         .ok_or_else(|| ApiError::not_found(format!("no versions of {module}")))?;
     let time = versions

@@ -266,19 +266,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn list_version_names(&self, owner: &str, module: &str) -> Result<Option<Vec<String>>> {
-        self.with_db(|db| {
-            let txn = db.begin_read()?;
-            let modules = txn.open_table(schema::MODULES)?;
-            if modules.get((owner, module))?.is_none() {
-                return Ok(None);
-            }
-            let mut out = Vec::new();
-            for_module(&txn.open_table(schema::VERSIONS)?, owner, module, |ver, _| {
-                out.push(ver.to_owned());
-                Ok(())
-            })?;
-            Ok(Some(out))
-        })
+        self.module_versions(owner, module, |ver, _| Ok(ver.to_owned()))
     }
 
     /// Every published version of a module, in key order; `None` when the module does not exist.
@@ -290,17 +278,38 @@ impl Store {
         owner: &str,
         module: &str,
     ) -> Result<Option<Vec<(String, VersionRecord)>>> {
+        self.module_versions(owner, module, |ver, v| {
+            Ok((ver.to_owned(), decode("version", v.value())?))
+        })
+    }
+
+    /// `each` of every version record of a module, in key order; `None` when the module does
+    /// not exist.
+    fn module_versions<T>(
+        &self,
+        owner: &str,
+        module: &str,
+        each: impl Fn(&str, redb::AccessGuard<'_, &'static [u8]>) -> Result<T>,
+    ) -> Result<Option<Vec<T>>> {
         self.with_db(|db| {
             let txn = db.begin_read()?;
-            let modules = txn.open_table(schema::MODULES)?;
-            if modules.get((owner, module))?.is_none() {
+            if txn
+                .open_table(schema::MODULES)?
+                .get((owner, module))?
+                .is_none()
+            {
                 return Ok(None);
             }
             let mut out = Vec::new();
-            for_module(&txn.open_table(schema::VERSIONS)?, owner, module, |ver, v| {
-                out.push((ver.to_owned(), decode("version", v.value())?));
-                Ok(())
-            })?;
+            for_module(
+                &txn.open_table(schema::VERSIONS)?,
+                owner,
+                module,
+                |ver, v| {
+                    out.push(each(ver, v)?);
+                    Ok(())
+                },
+            )?;
             Ok(Some(out))
         })
     }
