@@ -281,3 +281,254 @@ pub(super) async fn signout(
     state.ui.sessions.remove(&viewer.session_id);
     Ok(redirect("/", Some(session_cookie(conn, "", 0))))
 }
+
+#[cfg(test)]
+mod tests {
+    use http::header::HeaderName;
+    use http::HeaderValue;
+
+    use super::*;
+    use crate::config::{Key, RawConfig};
+
+    fn headers(pairs: &[(HeaderName, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(name.clone(), HeaderValue::from_static(value));
+        }
+        h
+    }
+
+    fn plain() -> ConnInfo {
+        ConnInfo::local()
+    }
+
+    fn tls() -> ConnInfo {
+        ConnInfo {
+            tls: true,
+            ..ConnInfo::local()
+        }
+    }
+
+    /// `next` after signing in is taken only as a path on this host: anything a browser
+    /// would read as another host (`//host`, a scheme, a backslash it turns into a slash,
+    /// a tab or newline it drops) goes to `/`.
+    #[test]
+    fn local_path_keeps_local_paths_only() {
+        for kept in [
+            "/",
+            "/tokens",
+            "/settings",
+            "/ui/acme/example.com/m/@v/v1.0.0",
+            "/?q=alpha",
+            // Escaped slashes are one path segment on this host.
+            "/%2F%2Fevil.example",
+        ] {
+            assert_eq!(local_path(kept), kept);
+        }
+        for refused in [
+            "",
+            "tokens",
+            "//evil.example",
+            "///evil.example",
+            "https://evil.example/",
+            "http:/evil.example",
+            "javascript:alert(1)",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/tokens\\..",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/tokens\u{7f}",
+            " /tokens",
+        ] {
+            assert_eq!(local_path(refused), "/", "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn same_origin_wants_origin_or_referer_to_name_this_scheme_and_host() {
+        let host = (header::HOST, "shelf.example:8080");
+        let from = |name: HeaderName, value: &'static str| headers(&[host.clone(), (name, value)]);
+        assert!(same_origin(
+            plain(),
+            &from(header::ORIGIN, "http://shelf.example:8080")
+        ));
+        assert!(same_origin(
+            plain(),
+            &from(header::REFERER, "http://shelf.example:8080/tokens")
+        ));
+        assert!(same_origin(
+            plain(),
+            &from(header::REFERER, "http://shelf.example:8080/")
+        ));
+        for other in [
+            "http://evil.example",
+            "http://shelf.example",
+            "http://shelf.example:8080.evil.example",
+            "http://shelf.example:80800",
+            "http://shelf.example:8080@evil.example",
+            "https://shelf.example:8080",
+            "null",
+            "",
+        ] {
+            assert!(
+                !same_origin(plain(), &from(header::ORIGIN, other)),
+                "{other}"
+            );
+        }
+        assert!(!same_origin(
+            plain(),
+            &from(
+                header::REFERER,
+                "http://shelf.example:8080.evil.example/tokens"
+            )
+        ));
+        assert!(!same_origin(
+            plain(),
+            &from(header::REFERER, "http://shelf.example:8080@evil.example/")
+        ));
+        // The scheme is the connection's.
+        assert!(same_origin(
+            tls(),
+            &from(header::ORIGIN, "https://shelf.example:8080")
+        ));
+        assert!(!same_origin(
+            tls(),
+            &from(header::ORIGIN, "http://shelf.example:8080")
+        ));
+        // The Origin decides when there is one, whatever the Referer says.
+        assert!(!same_origin(
+            plain(),
+            &headers(&[
+                host.clone(),
+                (header::ORIGIN, "http://evil.example"),
+                (header::REFERER, "http://shelf.example:8080/tokens"),
+            ])
+        ));
+        // Neither (privacy settings): the session's token alone decides.
+        assert!(same_origin(plain(), &headers(&[host])));
+        // No usable Host: refused, even with a matching Origin.
+        assert!(!same_origin(
+            plain(),
+            &headers(&[(header::ORIGIN, "http://localhost")])
+        ));
+        assert!(!same_origin(
+            plain(),
+            &headers(&[
+                (header::HOST, "shelf.example/x"),
+                (header::ORIGIN, "http://shelf.example/x"),
+            ])
+        ));
+    }
+
+    #[test]
+    fn session_cookie_is_http_only_strict_for_the_whole_site_and_secure_over_https() {
+        assert_eq!(
+            session_cookie(plain(), "abc", 3600),
+            "goshelf_session=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600"
+        );
+        assert_eq!(
+            session_cookie(tls(), "abc", 3600),
+            "goshelf_session=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600; Secure"
+        );
+        // Signing out: the same cookie, emptied and expired at once.
+        assert_eq!(
+            session_cookie(tls(), "", 0),
+            "goshelf_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+        );
+        assert!(session_cookie(plain(), "abc", 1).starts_with(&format!("{}=", sessions::COOKIE)));
+    }
+
+    #[test]
+    fn forms_decode_their_fields_and_a_missing_field_is_empty() {
+        let form = query_form("next=%2Ftokens&name=ci+token&csrf=&x=%E2%9C%93");
+        assert_eq!(field(&form, "next"), "/tokens");
+        assert_eq!(field(&form, "name"), "ci token");
+        assert_eq!(field(&form, "csrf"), "");
+        assert_eq!(field(&form, "x"), "\u{2713}");
+        assert_eq!(field(&form, "missing"), "");
+        assert!(query_form("").is_empty());
+    }
+
+    fn app_state(
+        plain_http_signin: bool,
+        https_port: Option<u16>,
+    ) -> (tempfile::TempDir, AppState) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = RawConfig::default()
+            .with(Key::Listen, "127.0.0.1:0")
+            .with_path(Key::Db, &dir.path().join("goshelf.redb"))
+            .with(Key::UpstreamSumdb, "off")
+            .resolve()
+            .unwrap();
+        config.plain_http_signin = plain_http_signin;
+        let store = crate::store::Store::open(&config.db).unwrap();
+        let state = AppState::new(store, config).unwrap();
+        if let Some(port) = https_port {
+            state.https_port.set(port).unwrap();
+        }
+        (dir, state)
+    }
+
+    /// A sign-in over plain HTTP is sent to the HTTPS listener, on the same host name.
+    #[test]
+    fn https_signin_sends_plain_http_sign_ins_to_the_https_port() {
+        let (_dir, state) = app_state(false, Some(8443));
+        let at = |host: &'static str, query: &str| {
+            https_signin(&state, plain(), &headers(&[(header::HOST, host)]), query)
+        };
+        assert_eq!(
+            at("shelf.example:8080", "").as_deref(),
+            Some("https://shelf.example:8443/signin")
+        );
+        assert_eq!(
+            at("shelf.example", "next=%2Ftokens").as_deref(),
+            Some("https://shelf.example:8443/signin?next=%2Ftokens")
+        );
+        assert_eq!(
+            at("[::1]:8080", "").as_deref(),
+            Some("https://[::1]:8443/signin")
+        );
+        assert_eq!(
+            at("[::1]", "").as_deref(),
+            Some("https://[::1]:8443/signin")
+        );
+        assert_eq!(
+            https_signin(&state, plain(), &HeaderMap::new(), "").as_deref(),
+            Some("https://localhost:8443/signin")
+        );
+        // Already over HTTPS: sign in here.
+        assert_eq!(
+            https_signin(
+                &state,
+                tls(),
+                &headers(&[(header::HOST, "shelf.example")]),
+                ""
+            ),
+            None
+        );
+
+        let (_dir, state) = app_state(false, Some(443));
+        assert_eq!(
+            https_signin(
+                &state,
+                plain(),
+                &headers(&[(header::HOST, "shelf.example:80")]),
+                ""
+            )
+            .as_deref(),
+            Some("https://shelf.example/signin")
+        );
+    }
+
+    /// Without an HTTPS listener, or with `plain_http_signin` on, plain HTTP sign-ins stay.
+    #[test]
+    fn https_signin_stays_without_https_or_when_plain_http_is_allowed() {
+        let host = headers(&[(header::HOST, "shelf.example:8080")]);
+        let (_dir, no_https) = app_state(false, None);
+        assert_eq!(https_signin(&no_https, plain(), &host, ""), None);
+        let (_dir, allowed) = app_state(true, Some(8443));
+        assert_eq!(https_signin(&allowed, plain(), &host, ""), None);
+    }
+}
