@@ -74,3 +74,89 @@ pub(super) fn serve_asset(hash: &str, name: &str, headers: &HeaderMap) -> Respon
 fn not_found_plain() -> Response {
     ApiError::not_found("not found").into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    fn fingerprint(name: &str) -> String {
+        let file = Assets::get(name).unwrap();
+        hex::encode(Sha256::digest(&file.data))
+    }
+
+    fn if_none_match(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn asset_urls_carry_the_first_16_hex_of_the_sha256() {
+        for name in ["style.css", "app.js"] {
+            let full = fingerprint(name);
+            assert_eq!(asset_url(name), format!("/assets/{}/{name}", &full[..16]));
+        }
+        assert_eq!(asset_url("nothing.js"), "/assets/0/nothing.js");
+    }
+
+    /// Only the exact 16-hex fingerprint of today's file is cached for a year; any other
+    /// (from a page before an upgrade) still gets the file, revalidated.
+    #[test]
+    fn only_the_current_fingerprint_is_immutable() {
+        let full = fingerprint("style.css");
+        let r = serve_asset(&full[..16], "style.css", &HeaderMap::new());
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
+        assert_eq!(r.headers()[header::ETAG], format!("\"{full}\"").as_str());
+        for stale in [
+            "0000000000000000",
+            "0",
+            &full[..15],
+            &full[..17],
+            full.as_str(),
+            &full[..16].to_ascii_uppercase(),
+        ] {
+            let r = serve_asset(stale, "style.css", &HeaderMap::new());
+            assert_eq!(r.status(), StatusCode::OK, "{stale}");
+            assert_eq!(r.headers()[header::CACHE_CONTROL], "no-cache", "{stale}");
+        }
+        let js = fingerprint("app.js");
+        let r = serve_asset(&js[..16], "app.js", &HeaderMap::new());
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+    }
+
+    #[test]
+    fn an_unknown_asset_is_not_found_whatever_its_hash() {
+        let full = fingerprint("style.css");
+        for name in ["nothing.js", "../Cargo.toml", "style.css.map", ""] {
+            let r = serve_asset(&full[..16], name, &HeaderMap::new());
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_matching_etag_is_not_modified() {
+        let full = fingerprint("app.js");
+        let etag = format!("\"{full}\"");
+        let r = serve_asset(&full[..16], "app.js", &if_none_match(&etag));
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(r.headers()[header::ETAG], etag.as_str());
+        let r = serve_asset(
+            &full[..16],
+            "app.js",
+            &if_none_match(&format!("\"other\", {etag}")),
+        );
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+        let r = serve_asset(&full[..16], "app.js", &if_none_match("\"other\""));
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}

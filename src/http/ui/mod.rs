@@ -319,3 +319,86 @@ pub fn fallback(state: AppState) -> BoxedFilter<(Answer,)> {
         )
         .boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    /// The Host header goes into links, the go-import tag and the origin check: only what
+    /// looks like a host (name or address, optional port) is taken.
+    #[test]
+    fn request_host_takes_only_what_looks_like_a_host() {
+        for ok in [
+            "shelf.example",
+            "shelf.example:8080",
+            "nas.lan",
+            "127.0.0.1:3000",
+            "[::1]:8080",
+            "Shelf-1.Example",
+        ] {
+            assert_eq!(request_host(&host(ok)), Some(ok));
+        }
+        for bad in [
+            "",
+            "shelf.example/path",
+            "evil.example@shelf.example",
+            "shelf.example evil.example",
+            "shelf.example\"><script>",
+            "shelf.example?x",
+            "shelf.example#x",
+            "shelf.example\\x",
+        ] {
+            assert_eq!(request_host(&host(bad)), None, "{bad:?}");
+        }
+        assert_eq!(
+            request_host(&host(&"a".repeat(255))).map(str::len),
+            Some(255)
+        );
+        assert_eq!(request_host(&host(&"a".repeat(256))), None);
+        assert_eq!(request_host(&HeaderMap::new()), None);
+    }
+
+    /// The scheme is the connection's (a client's `X-Forwarded-Proto` is not believed).
+    #[test]
+    fn base_url_follows_the_connection_and_falls_back_to_localhost() {
+        let plain = ConnInfo::local();
+        let tls = ConnInfo {
+            tls: true,
+            ..ConnInfo::local()
+        };
+        let mut h = host("shelf.example:8080");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert_eq!(base_url(plain, &h), "http://shelf.example:8080");
+        assert_eq!(base_url(tls, &h), "https://shelf.example:8080");
+        assert_eq!(base_url(tls, &host("evil/x")), "https://localhost");
+        assert_eq!(base_url(plain, &HeaderMap::new()), "http://localhost");
+    }
+
+    #[test]
+    fn pages_are_private_and_redirects_are_never_stored() {
+        let page = html(StatusCode::OK, "<p>hi</p>".to_owned());
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(
+            page.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(page.headers()[header::CACHE_CONTROL], "private, no-cache");
+
+        let to = redirect("/tokens", Some("goshelf_session=x; Path=/".to_owned()));
+        assert_eq!(to.status(), StatusCode::SEE_OTHER);
+        assert_eq!(to.headers()[header::LOCATION], "/tokens");
+        assert_eq!(
+            to.headers()[header::SET_COOKIE],
+            "goshelf_session=x; Path=/"
+        );
+        assert_eq!(to.headers()[header::CACHE_CONTROL], "no-store");
+        let bare = redirect("/", None);
+        assert!(!bare.headers().contains_key(header::SET_COOKIE));
+    }
+}
