@@ -539,3 +539,240 @@ pub async fn flush_downloads(state: &AppState) {
         state.ui.downloads.restore(counts);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Scope, Visibility};
+
+    /// A parsed module: (owner, module, version).
+    type Module = (String, String, Option<String>);
+
+    /// `parse_ui_path` as plain values: the namespace, and the module if one is named.
+    fn parsed(tail: &str) -> Option<(String, Option<Module>)> {
+        parse_ui_path(tail).map(|(owner, q)| (owner, q.map(|q| (q.owner, q.module, q.version))))
+    }
+
+    fn module(owner: &str, module: &str, version: Option<&str>) -> Option<Module> {
+        Some((
+            owner.to_owned(),
+            module.to_owned(),
+            version.map(str::to_owned),
+        ))
+    }
+
+    #[test]
+    fn parse_ui_path_reads_owner_module_and_version() {
+        assert_eq!(parsed("acme"), Some(("acme".to_owned(), None)));
+        assert_eq!(parsed("acme/"), Some(("acme".to_owned(), None)));
+        // Owners are matched case-insensitively, as Gitea does.
+        assert_eq!(parsed("Acme"), Some(("acme".to_owned(), None)));
+        assert_eq!(
+            parsed("acme/example.com/m"),
+            Some(("acme".to_owned(), module("acme", "example.com/m", None)))
+        );
+        assert_eq!(
+            parsed("acme/example.com/m/"),
+            Some(("acme".to_owned(), module("acme", "example.com/m", None)))
+        );
+        assert_eq!(
+            parsed("acme/example.com/m/v2/@v/v2.1.0"),
+            Some((
+                "acme".to_owned(),
+                module("acme", "example.com/m/v2", Some("v2.1.0"))
+            ))
+        );
+        assert_eq!(
+            parsed("acme/example.com/m/@v/v2.0.0+incompatible"),
+            Some((
+                "acme".to_owned(),
+                module("acme", "example.com/m", Some("v2.0.0+incompatible"))
+            ))
+        );
+        // Percent-encoding is undone first.
+        assert_eq!(
+            parsed("acme/example.com%2Fm/%40v/v1.0.0"),
+            Some((
+                "acme".to_owned(),
+                module("acme", "example.com/m", Some("v1.0.0"))
+            ))
+        );
+    }
+
+    /// Upper case in module paths and versions is `!`-escaped, as on the GOPROXY protocol; a
+    /// bare upper-case letter is no path.
+    #[test]
+    fn parse_ui_path_undoes_the_bang_escaping() {
+        assert_eq!(
+            parsed("acme/github.com/!azure/!s!d!k/@v/v1.0.0-!r!c1"),
+            Some((
+                "acme".to_owned(),
+                module("acme", "github.com/Azure/SDK", Some("v1.0.0-RC1"))
+            ))
+        );
+        for bad in [
+            "acme/github.com/Azure/sdk",
+            "acme/github.com/!!azure/sdk",
+            "acme/github.com/azure!/sdk",
+            "acme/example.com/m/@v/v1.0.0-RC1",
+        ] {
+            assert!(parsed(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_ui_path_refuses_what_is_no_owner_module_or_version() {
+        for bad in [
+            "",
+            "/",
+            "-acme",
+            "ac me",
+            "acme%",
+            "acme%zz",
+            "acme/%ff",
+            "acme/example.com//m",
+            "acme/example.com/m@v1",
+            "acme/@v/v1.0.0",
+            "acme/example.com/m/@v/v1.0.0/extra",
+            "acme/example.com/m/@v/",
+            "acme/../etc",
+        ] {
+            assert!(parsed(bad).is_none(), "{bad:?}: {:?}", parsed(bad));
+        }
+    }
+
+    /// The links the pages make are the paths this parses.
+    #[test]
+    fn parse_ui_path_reads_back_the_hrefs_of_the_pages() {
+        for (m, v) in [
+            ("example.com/m", "v1.0.0"),
+            ("github.com/Azure/SDK-for-Go/v2", "v2.3.4-RC.1+meta"),
+            ("example.com/m", "v0.0.0-20240101000000-abcdefabcdef"),
+        ] {
+            let href = pages::version_href("acme", m, v);
+            let tail = href.strip_prefix("/ui/").unwrap();
+            assert_eq!(
+                parsed(tail),
+                Some(("acme".to_owned(), module("acme", m, Some(v)))),
+                "{href}"
+            );
+            let href = pages::module_href("acme", m);
+            let tail = href.strip_prefix("/ui/").unwrap();
+            assert_eq!(
+                parsed(tail),
+                Some(("acme".to_owned(), module("acme", m, None)))
+            );
+        }
+    }
+
+    fn record(time: i64) -> store::VersionRecord {
+        store::VersionRecord {
+            blake3: String::new(),
+            size: 1000,
+            h1: String::new(),
+            mod_h1: String::new(),
+            time,
+            uploader: String::new(),
+        }
+    }
+
+    #[test]
+    fn versions_are_listed_newest_first_by_semver() {
+        let mut versions: Vec<(String, store::VersionRecord)> = [
+            ("v1.2.0", 5),
+            ("v1.10.0", 1),
+            ("v1.0.0-rc.1", 9),
+            ("v0.9.0", 7),
+            ("v1.0.0", 2),
+            ("v1.0.0-alpha", 3),
+        ]
+        .into_iter()
+        .map(|(v, t)| (v.to_owned(), record(t)))
+        .collect();
+        sort_desc(&mut versions);
+        let order: Vec<&str> = versions.iter().map(|(v, _)| v.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "v1.10.0",
+                "v1.2.0",
+                "v1.0.0",
+                "v1.0.0-rc.1",
+                "v1.0.0-alpha",
+                "v0.9.0"
+            ]
+        );
+    }
+
+    fn brief(owner: &str, module: &str, version: &str, time: i64) -> store::VersionBrief {
+        store::VersionBrief {
+            owner: owner.to_owned(),
+            module: module.to_owned(),
+            version: version.to_owned(),
+            time,
+            size: 2048,
+        }
+    }
+
+    /// One row per (owner, module) run, its latest version chosen by semver, not upload time.
+    #[test]
+    fn module_rows_group_by_module_and_show_the_latest_by_semver() {
+        let versions = [
+            brief("acme", "example.com/a", "v1.0.0", 300),
+            brief("acme", "example.com/a", "v1.10.0", 100),
+            brief("acme", "example.com/a", "v1.2.0", 500),
+            brief("acme", "example.com/b", "v0.1.0", 50),
+            brief("other", "example.com/a", "v2.0.0-pre", 60),
+        ];
+        let rows = module_rows(&versions);
+        let got: Vec<(&str, &str, &str, usize)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.owner.as_str(),
+                    r.module.as_str(),
+                    r.latest.as_str(),
+                    r.versions,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("acme", "example.com/a", "v1.10.0", 3),
+                ("acme", "example.com/b", "v0.1.0", 1),
+                ("other", "example.com/a", "v2.0.0-pre", 1),
+            ]
+        );
+        assert_eq!(rows[0].date, pages::date(100), "the latest version's date");
+        assert_eq!(rows[0].href, pages::module_href("acme", "example.com/a"));
+        assert!(module_rows(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_namespace_is_visible_when_it_exists_and_the_viewer_may_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        store.create_org("open", Visibility::Public, 0).unwrap();
+        store.create_org("closed", Visibility::Private, 0).unwrap();
+        let admin = Principal {
+            user: "root".to_owned(),
+            is_admin: true,
+            scope: Scope::Read,
+        };
+        let someone = Principal {
+            user: "someone".to_owned(),
+            is_admin: false,
+            scope: Scope::Write,
+        };
+        assert!(can_view(&store, None, "open").unwrap());
+        assert!(can_view(&store, Some(&someone), "open").unwrap());
+        assert!(!can_view(&store, None, "closed").unwrap());
+        assert!(!can_view(&store, Some(&someone), "closed").unwrap());
+        assert!(can_view(&store, Some(&admin), "closed").unwrap());
+        // A namespace that does not exist is visible to nobody, admins included.
+        for viewer in [None, Some(&someone), Some(&admin)] {
+            assert!(!can_view(&store, viewer, "nowhere").unwrap());
+        }
+    }
+}
