@@ -142,3 +142,121 @@ pub fn warm_facts(state: &AppState, owner: String, module: String, version: Stri
         ui.warming.store(false, Ordering::Release);
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gomod::zip::ZipSummary;
+    use crate::gomod::{ModulePath, Version};
+
+    /// A stored blob of `bytes`, through the store as a publish stores a zip; the store and
+    /// its directory live as long as the reader is used.
+    fn stored(bytes: &[u8]) -> ((tempfile::TempDir, Store), BlobReader) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let summary = ZipSummary {
+            path: ModulePath::from_store_unchecked("example.com/m".into()),
+            version: Version::from_store_unchecked("v1.0.0".into()),
+            h1: "h1:zip".into(),
+            mod_bytes: b"module example.com/m\n".to_vec(),
+            mod_h1: "h1:mod".into(),
+            has_go_mod: true,
+            files: 1,
+        };
+        let new = crate::store::NewVersion {
+            owner: "acme",
+            summary: &summary,
+            blake3: *blake3::hash(bytes).as_bytes(),
+            size: bytes.len() as u64,
+            uploader: "test",
+            time: 1_700_000_000,
+        };
+        store
+            .put_version(&new, &mut std::io::Cursor::new(bytes.to_vec()))
+            .unwrap();
+        let ZipLookup::Found(_, reader) =
+            store.open_zip("acme", "example.com/m", "v1.0.0").unwrap()
+        else {
+            panic!("the version was just stored");
+        };
+        ((dir, store), *reader)
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    fn read_n(cursor: &mut BlobCursor, n: usize) -> Vec<u8> {
+        let mut out = vec![0; n];
+        cursor.read_exact(&mut out).unwrap();
+        out
+    }
+
+    /// Two whole chunks and a tail: reads and seeks give the blob's bytes wherever they start,
+    /// across the values it is stored in, in any order.
+    #[test]
+    fn blob_cursor_reads_and_seeks_like_a_file() {
+        let chunk = crate::store::CHUNK_SIZE as usize;
+        let bytes = pattern(2 * chunk + 5000);
+        let (_store, reader) = stored(&bytes);
+        let mut cursor = BlobCursor::new(reader);
+
+        let mut all = Vec::new();
+        cursor.read_to_end(&mut all).unwrap();
+        assert!(all == bytes, "the whole blob");
+        assert_eq!(cursor.stream_position().unwrap(), bytes.len() as u64);
+
+        // Across the end of the first chunk, then back into it.
+        let at = chunk - 3;
+        assert_eq!(cursor.seek(SeekFrom::Start(at as u64)).unwrap(), at as u64);
+        assert_eq!(read_n(&mut cursor, 10), bytes[at..at + 10]);
+        assert_eq!(
+            cursor.seek(SeekFrom::Current(-20)).unwrap(),
+            (at - 10) as u64
+        );
+        assert_eq!(read_n(&mut cursor, 20), bytes[at - 10..at + 10]);
+        // One byte at a time over the second boundary.
+        let at = 2 * chunk - 2;
+        cursor.seek(SeekFrom::Start(at as u64)).unwrap();
+        for (i, b) in bytes.iter().enumerate().skip(at).take(4) {
+            assert_eq!(read_n(&mut cursor, 1), [*b], "byte {i}");
+        }
+        // From the end, as a zip reader looks for the central directory.
+        let from_end = cursor.seek(SeekFrom::End(-22)).unwrap();
+        assert_eq!(from_end, (bytes.len() - 22) as u64);
+        let mut tail = Vec::new();
+        cursor.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, bytes[bytes.len() - 22..]);
+        // Back to the start after all that.
+        cursor.rewind().unwrap();
+        assert_eq!(read_n(&mut cursor, 100), bytes[..100]);
+    }
+
+    #[test]
+    fn blob_cursor_reads_nothing_past_the_end_and_refuses_to_seek_before_the_start() {
+        let bytes = pattern(3000);
+        let (_store, reader) = stored(&bytes);
+        let mut cursor = BlobCursor::new(reader);
+        let mut buf = [0u8; 16];
+
+        assert_eq!(cursor.seek(SeekFrom::End(0)).unwrap(), 3000);
+        assert_eq!(cursor.read(&mut buf).unwrap(), 0);
+        // Beyond the end is a position (as for a file), where nothing is read.
+        assert_eq!(cursor.seek(SeekFrom::End(10)).unwrap(), 3010);
+        assert_eq!(cursor.read(&mut buf).unwrap(), 0);
+        assert_eq!(cursor.seek(SeekFrom::Start(5000)).unwrap(), 5000);
+        assert_eq!(cursor.read(&mut buf).unwrap(), 0);
+
+        cursor.seek(SeekFrom::Start(10)).unwrap();
+        for bad in [SeekFrom::Current(-11), SeekFrom::End(-3001)] {
+            let e = cursor.seek(bad).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
+        }
+        // A refused seek leaves the position where it was.
+        assert_eq!(cursor.stream_position().unwrap(), 10);
+        assert_eq!(read_n(&mut cursor, 5), bytes[10..15]);
+        // An empty buffer reads nothing and moves nothing.
+        assert_eq!(cursor.read(&mut []).unwrap(), 0);
+        assert_eq!(cursor.stream_position().unwrap(), 15);
+    }
+}
