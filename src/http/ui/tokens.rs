@@ -121,3 +121,45 @@ pub(super) async fn revoke_token(
     }
     Ok(redirect("/tokens", None))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_rows_show_dates_scope_and_never() {
+        let day = 86_400;
+        let rows = token_rows(vec![
+            store::TokenInfo {
+                id: "t1".to_owned(),
+                user: "ana".to_owned(),
+                name: "laptop".to_owned(),
+                scope: Scope::Read,
+                created_at: 1_700_000_000,
+                expires_at: None,
+                last_used: None,
+            },
+            store::TokenInfo {
+                id: "t2".to_owned(),
+                user: "ana".to_owned(),
+                name: "ci".to_owned(),
+                scope: Scope::Write,
+                created_at: 1_700_000_000,
+                expires_at: Some(1_700_000_000 + 30 * day),
+                last_used: Some(1_700_000_000 + day),
+            },
+        ]);
+        let never = &rows[0];
+        assert_eq!((never.id.as_str(), never.name.as_str()), ("t1", "laptop"));
+        assert_eq!(never.scope, "read");
+        assert_eq!(never.created, pages::date(1_700_000_000));
+        assert_eq!(
+            (never.expires.as_str(), never.last_used.as_str()),
+            ("never", "never")
+        );
+        let ci = &rows[1];
+        assert_eq!(ci.scope, "write");
+        assert_eq!(ci.expires, pages::date(1_700_000_000 + 30 * day));
+        assert_eq!(ci.last_used, pages::date(1_700_000_000 + day));
+    }
+}
