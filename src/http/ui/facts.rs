@@ -1,0 +1,262 @@
+//! The zip facts of a version (its README, rendered, and its file list) for the module
+//! page: from the memory cache, the database, or the zip itself, read through `BlobCursor`;
+//! and `warm_facts`, which stores them after a publish.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use crate::http::error::ApiError;
+use crate::http::AppState;
+use crate::store::{BlobReader, Store, ZipLookup};
+use crate::web::facts::{self, FactsCache, ZipFacts};
+
+/// A Read + Seek view of a stored blob for the zip reader, keeping the chunk it last read.
+struct BlobCursor {
+    reader: BlobReader,
+    pos: u64,
+    chunk_start: u64,
+    chunk: Vec<u8>,
+}
+
+impl BlobCursor {
+    fn new(reader: BlobReader) -> Self {
+        Self {
+            reader,
+            pos: 0,
+            chunk_start: 0,
+            chunk: Vec::new(),
+        }
+    }
+}
+
+impl Read for BlobCursor {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let cached_end = self.chunk_start + self.chunk.len() as u64;
+        if self.pos < self.chunk_start || self.pos >= cached_end {
+            self.chunk.clear();
+            self.chunk_start = self.pos;
+            self.reader
+                .read_at(self.pos, usize::MAX, &mut self.chunk)
+                .map_err(std::io::Error::other)?;
+            if self.chunk.is_empty() {
+                return Ok(0);
+            }
+        }
+        let within = usize::try_from(self.pos - self.chunk_start).unwrap_or(usize::MAX);
+        let avail = self.chunk.get(within..).unwrap_or_default();
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for BlobCursor {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let size = self.reader.size();
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => size.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let target = target.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek out of range")
+        })?;
+        self.pos = target;
+        Ok(target)
+    }
+}
+
+/// The zip facts of a version: from the memory cache, else as stored in the database
+/// (`ZIP_FACTS`, written at publish by `warm_facts`), else read from the zip once, stored
+/// when they hold a rendered README, and cached.
+pub(super) fn version_facts(
+    store: &Store,
+    cache: &FactsCache,
+    owner: &str,
+    module: &str,
+    version: &str,
+) -> Result<Option<Arc<ZipFacts>>, ApiError> {
+    let key = (owner.to_owned(), module.to_owned(), version.to_owned());
+    if let Some(f) = cache.get(&key) {
+        return Ok(Some(f));
+    }
+    let Some(facts) = stored_or_computed_facts(store, owner, module, version)? else {
+        return Ok(None);
+    };
+    let facts = Arc::new(facts);
+    cache.insert(key, Arc::clone(&facts));
+    Ok(Some(facts))
+}
+
+fn stored_or_computed_facts(
+    store: &Store,
+    owner: &str,
+    module: &str,
+    version: &str,
+) -> Result<Option<ZipFacts>, ApiError> {
+    let ZipLookup::Found(rec, reader) = store.open_zip(owner, module, version)? else {
+        return Ok(None);
+    };
+    let id: Option<[u8; 32]> = hex::decode(&rec.blake3)
+        .ok()
+        .and_then(|b| b.try_into().ok());
+    if let Some(id) = &id {
+        // An entry of another format, or damaged, is computed again below.
+        if let Some(facts) = store.get_zip_facts(id)?.and_then(|b| ZipFacts::decode(&b)) {
+            return Ok(Some(facts));
+        }
+    }
+    let prefix = format!("{module}@{version}/");
+    let facts = facts::extract(BlobCursor::new(*reader), &prefix)
+        .map_err(|e| ApiError::internal("zip facts", &e))?;
+    if let (Some(id), true) = (&id, facts.worth_storing()) {
+        // Only a cache: failing to keep it must not fail the page.
+        if let Err(e) = store.put_zip_facts(id, &facts.encode()) {
+            tracing::warn!("storing the README of {module}@{version}: {e}");
+        }
+    }
+    Ok(Some(facts))
+}
+
+/// After a publish: reads the new version's README and file list and stores them (rendered)
+/// in the database, off the request path, so that even the first page view of the version
+/// does not render a large README. At most one runs at a time; a publish that finds one
+/// running skips it (the page then computes the facts on its first view). The facts are not
+/// put into the memory cache: nobody may look.
+pub fn warm_facts(state: &AppState, owner: String, module: String, version: String) {
+    use std::sync::atomic::Ordering;
+    let ui = Arc::clone(&state.ui);
+    if ui
+        .warming
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let store = Arc::clone(&state.store);
+    state.uploads.spawn(move || {
+        if let Err(e) = stored_or_computed_facts(&store, &owner, &module, &version) {
+            tracing::warn!("reading {module}@{version} for the web UI: {}", e.message);
+        }
+        ui.warming.store(false, Ordering::Release);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gomod::zip::ZipSummary;
+    use crate::gomod::{ModulePath, Version};
+
+    /// A stored blob of `bytes`, through the store as a publish stores a zip; the store and
+    /// its directory live as long as the reader is used.
+    fn stored(bytes: &[u8]) -> ((tempfile::TempDir, Store), BlobReader) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.redb")).unwrap();
+        let summary = ZipSummary {
+            path: ModulePath::from_store_unchecked("example.com/m".into()),
+            version: Version::from_store_unchecked("v1.0.0".into()),
+            h1: "h1:zip".into(),
+            mod_bytes: b"module example.com/m\n".to_vec(),
+            mod_h1: "h1:mod".into(),
+            has_go_mod: true,
+            files: 1,
+        };
+        let new = crate::store::NewVersion {
+            owner: "acme",
+            summary: &summary,
+            blake3: *blake3::hash(bytes).as_bytes(),
+            size: bytes.len() as u64,
+            uploader: "test",
+            time: 1_700_000_000,
+        };
+        store
+            .put_version(&new, &mut std::io::Cursor::new(bytes.to_vec()))
+            .unwrap();
+        let ZipLookup::Found(_, reader) =
+            store.open_zip("acme", "example.com/m", "v1.0.0").unwrap()
+        else {
+            panic!("the version was just stored");
+        };
+        ((dir, store), *reader)
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    fn read_n(cursor: &mut BlobCursor, n: usize) -> Vec<u8> {
+        let mut out = vec![0; n];
+        cursor.read_exact(&mut out).unwrap();
+        out
+    }
+
+    /// Two whole chunks and a tail: reads and seeks give the blob's bytes wherever they start,
+    /// across the values it is stored in, in any order.
+    #[test]
+    fn blob_cursor_reads_and_seeks_like_a_file() {
+        let chunk = crate::store::CHUNK_SIZE as usize;
+        let bytes = pattern(2 * chunk + 5000);
+        let (_store, reader) = stored(&bytes);
+        let mut cursor = BlobCursor::new(reader);
+
+        let mut all = Vec::new();
+        cursor.read_to_end(&mut all).unwrap();
+        assert!(all == bytes, "the whole blob");
+        assert_eq!(cursor.stream_position().unwrap(), bytes.len() as u64);
+
+        // Across the end of the first chunk, then back into it.
+        let at = chunk - 3;
+        assert_eq!(cursor.seek(SeekFrom::Start(at as u64)).unwrap(), at as u64);
+        assert_eq!(read_n(&mut cursor, 10), bytes[at..at + 10]);
+        assert_eq!(
+            cursor.seek(SeekFrom::Current(-20)).unwrap(),
+            (at - 10) as u64
+        );
+        assert_eq!(read_n(&mut cursor, 20), bytes[at - 10..at + 10]);
+        // One byte at a time over the second boundary.
+        let at = 2 * chunk - 2;
+        cursor.seek(SeekFrom::Start(at as u64)).unwrap();
+        for (i, b) in bytes.iter().enumerate().skip(at).take(4) {
+            assert_eq!(read_n(&mut cursor, 1), [*b], "byte {i}");
+        }
+        // From the end, as a zip reader looks for the central directory.
+        let from_end = cursor.seek(SeekFrom::End(-22)).unwrap();
+        assert_eq!(from_end, (bytes.len() - 22) as u64);
+        let mut tail = Vec::new();
+        cursor.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, bytes[bytes.len() - 22..]);
+        // Back to the start after all that.
+        cursor.rewind().unwrap();
+        assert_eq!(read_n(&mut cursor, 100), bytes[..100]);
+    }
+
+    #[test]
+    fn blob_cursor_reads_nothing_past_the_end_and_refuses_to_seek_before_the_start() {
+        let bytes = pattern(3000);
+        let (_store, reader) = stored(&bytes);
+        let mut cursor = BlobCursor::new(reader);
+        let mut buf = [0u8; 16];
+
+        assert_eq!(cursor.seek(SeekFrom::End(0)).unwrap(), 3000);
+        assert_eq!(cursor.read(&mut buf).unwrap(), 0);
+        // Beyond the end is a position (as for a file), where nothing is read.
+        assert_eq!(cursor.seek(SeekFrom::End(10)).unwrap(), 3010);
+        assert_eq!(cursor.read(&mut buf).unwrap(), 0);
+        assert_eq!(cursor.seek(SeekFrom::Start(5000)).unwrap(), 5000);
+        assert_eq!(cursor.read(&mut buf).unwrap(), 0);
+
+        cursor.seek(SeekFrom::Start(10)).unwrap();
+        for bad in [SeekFrom::Current(-11), SeekFrom::End(-3001)] {
+            let e = cursor.seek(bad).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
+        }
+        // A refused seek leaves the position where it was.
+        assert_eq!(cursor.stream_position().unwrap(), 10);
+        assert_eq!(read_n(&mut cursor, 5), bytes[10..15]);
+        // An empty buffer reads nothing and moves nothing.
+        assert_eq!(cursor.read(&mut []).unwrap(), 0);
+        assert_eq!(cursor.stream_position().unwrap(), 15);
+    }
+}
