@@ -278,13 +278,15 @@ pub async fn authenticate(
         .ok_or_else(|| auth::Error::MissingCredentials.into())
 }
 
+/// What an address that must wait is told.
+fn too_many_text(wait: Duration) -> String {
+    let secs = wait.as_secs().max(1);
+    format!("too many failed sign-ins from this address; try again in {secs} s")
+}
+
 fn too_many(wait: Duration) -> ApiError {
     let secs = wait.as_secs().max(1);
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        format!("too many failed sign-ins from this address; try again in {secs} s"),
-    )
-    .with_header(
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, too_many_text(wait)).with_header(
         header::RETRY_AFTER,
         HeaderValue::from_str(&secs.to_string()).unwrap_or(HeaderValue::from_static("60")),
     )
@@ -345,26 +347,41 @@ pub async fn authenticate_optional(
     }
 }
 
+/// Why a web UI sign-in failed.
+#[derive(Debug)]
+pub enum SignInError {
+    /// A wrong user name or password (the address is charged for it).
+    Wrong,
+    /// The address failed, or signed in, too often: it must wait. The text says how long.
+    Wait(String),
+    /// Not the client's fault (storage).
+    Failed(ApiError),
+}
+
 /// A web UI sign-in with user name and password only (a token is not a password here), under
 /// the same per-address failure limit as the API, and at most `auth_failures_per_minute`
 /// sign-ins per address per minute whatever their outcome.
 ///
 /// # Errors
-/// 401 for a wrong user name or password; 429 for an address that failed (or signed in) too
-/// often.
+/// `Wrong` for a wrong user name or password; `Wait` for an address that failed (or signed
+/// in) too often; `Failed` for storage errors.
 pub async fn sign_in_password(
     state: &AppState,
     user: &str,
     password: &str,
     peer: Option<Peer>,
-) -> Result<Principal, ApiError> {
+) -> Result<Principal, SignInError> {
     let now = Instant::now();
     let ip = peer.map(|p| p.0);
     if let Some(ip) = ip {
         if let Some(wait) = state.auth.failures.blocked_for(ip, now) {
-            return Err(too_many(wait));
+            return Err(SignInError::Wait(too_many_text(wait)));
         }
-        state.auth.signins.charge(ip, now).map_err(too_many)?;
+        state
+            .auth
+            .signins
+            .charge(ip, now)
+            .map_err(|w| SignInError::Wait(too_many_text(w)))?;
     }
     match check_password(state, user.to_ascii_lowercase(), password.to_owned(), ip).await {
         Ok(p) => Ok(p),
@@ -373,11 +390,12 @@ pub async fn sign_in_password(
                 if !charged {
                     state.auth.failures.record(ip, now);
                 }
-                tracing::info!(target: "goshelf::auth", peer = %ip, "failed web sign-in");
+                tracing::info!(target: "goshelf::auth", peer = %ip, "failed web sign-in: {e}");
             }
-            Err(e.into())
+            Err(SignInError::Wrong)
         }
-        Err(other) => Err(other.into()),
+        Err(Denied::Wait(w)) => Err(SignInError::Wait(too_many_text(w))),
+        Err(Denied::Other(e)) => Err(SignInError::Failed(e)),
     }
 }
 

@@ -26,10 +26,9 @@ use super::edge::ConnInfo;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::Access;
+use crate::gomod::proxy::select_latest;
 use crate::gomod::proxy::{self, Request as ProxyRequest};
 use crate::gomod::version;
-// The web UI reads these from here until its split lands (then it imports gomod::proxy).
-pub use crate::gomod::proxy::{percent_decode, select_latest};
 use crate::store::{self, VersionLookup};
 
 /// The `.info` body: `{"Version":"...","Time":"<RFC 3339 UTC>"}`.

@@ -1,6 +1,6 @@
 //! The pages, as data (`*Page` structs) rendered by askama templates in `assets/templates/`.
 //! Askama escapes every `{{ value }}` for HTML; the one value marked `|safe` is README HTML,
-//! which `markdown::render` has already sanitised. Handlers (src/http/ui.rs) fill the structs;
+//! which `markdown::render` has already sanitised. Handlers (src/http/ui/) fill the structs;
 //! nothing here does I/O.
 
 use askama::Template;

@@ -11,11 +11,11 @@ use super::facts::version_facts;
 use super::signin::{viewer, Viewer};
 use super::{base_url, chrome, html, not_found_page, render, request_host};
 use crate::auth::{self, Access, Principal};
+use crate::gomod::proxy::select_latest;
 use crate::gomod::{modfile, path as modpath, version as semver};
 use crate::http::body::Response;
 use crate::http::edge::ConnInfo;
 use crate::http::error::ApiError;
-use crate::http::goproxy::select_latest;
 use crate::http::{blocking, AppState};
 use crate::store::{self, NamespaceRecord, Store};
 use crate::web::facts::{FactsKey, ZipFacts};
@@ -56,7 +56,7 @@ struct ModuleQuery {
 
 /// Parses what follows `/ui/`: `{owner}[/{module}[/@v/{version}]]`, `!`-escaped.
 fn parse_ui_path(tail: &str) -> Option<(String, Option<ModuleQuery>)> {
-    let decoded = crate::http::goproxy::percent_decode(tail)?;
+    let decoded = crate::gomod::proxy::percent_decode(tail)?;
     let decoded = decoded.trim_end_matches('/');
     let (owner, rest) = match decoded.split_once('/') {
         Some((o, r)) => (o, Some(r)),
@@ -489,7 +489,7 @@ pub(super) async fn go_get(
     };
     // Module paths have no port; the go command asks `https://{module path}?go-get=1`.
     let host_name = host.split(':').next().unwrap_or(host).to_owned();
-    let decoded = crate::http::goproxy::percent_decode(&path).unwrap_or_default();
+    let decoded = crate::gomod::proxy::percent_decode(&path).unwrap_or_default();
     let import = format!("{host_name}{}", decoded.trim_end_matches('/'));
     let s = Arc::clone(&state.store);
     let p = viewer.as_ref().map(|v| v.principal.clone());

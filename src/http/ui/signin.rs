@@ -237,17 +237,17 @@ pub(super) async fn signin(
             let cookie = session_cookie(conn, &id, sessions::SESSION_TTL);
             Ok(redirect(&local_path(next), Some(cookie)))
         }
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => signin_page(
+        Err(authn::SignInError::Wrong) => signin_page(
             None,
             StatusCode::UNAUTHORIZED,
             "wrong user name or password",
             user,
             next,
         ),
-        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => {
-            signin_page(None, e.status, &e.message, user, next)
+        Err(authn::SignInError::Wait(text)) => {
+            signin_page(None, StatusCode::TOO_MANY_REQUESTS, &text, user, next)
         }
-        Err(e) => Err(e),
+        Err(authn::SignInError::Failed(e)) => Err(e),
     }
 }
 
