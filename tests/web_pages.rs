@@ -482,6 +482,12 @@ async fn go_get_answers_the_mod_meta_tag_for_modules_under_this_host() {
     let r = h.page("/unknown?go-get=1").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(!text(&r).contains("go-import"));
+    // A package deep inside the module is still found (only a module path's depth is
+    // bounded); a path of thousands of elements costs no read per element.
+    let deep = format!("/tools{}?go-get=1", "/d".repeat(100));
+    assert!(ok_html(&h.page(&deep).await).contains("content=\"nas.lan/tools mod "));
+    let r = h.page(&format!("{}?go-get=1", "/a".repeat(20_000))).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     // Another host name finds nothing.
     let r = h
         .request(

@@ -111,6 +111,30 @@ impl Store {
         })
     }
 
+    /// The first of `paths` (in order) that a namespace of `owners` hosts, with the first such
+    /// namespace (in order), read from one snapshot.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn first_hosted(
+        &self,
+        paths: &[&str],
+        owners: &[&str],
+    ) -> Result<Option<(String, String)>> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let modules = txn.open_table(schema::MODULES)?;
+            for path in paths {
+                for owner in owners {
+                    if modules.get((*owner, *path))?.is_some() {
+                        return Ok(Some(((*path).to_owned(), (*owner).to_owned())));
+                    }
+                }
+            }
+            Ok(None)
+        })
+    }
+
     /// Looks a version up.
     ///
     /// # Errors

@@ -477,6 +477,10 @@ pub(super) async fn home(
 
 /// `GET /{path}?go-get=1`: the go-import tag for the module at or above `{host}/{path}`
 /// (spec.md §6.1), looked up in the namespaces the viewer can see; 404 page otherwise.
+/// The most leading path elements of a `?go-get=1` request tried as module paths (a package
+/// may lie deeper inside its module; no module path is this deep).
+const MAX_GO_GET_ELEMENTS: usize = 32;
+
 pub(super) async fn go_get(
     state: AppState,
     path: String,
@@ -496,21 +500,23 @@ pub(super) async fn go_get(
     let imp = import.clone();
     let found = blocking(move || -> Result<Option<(String, String)>, store::Error> {
         let namespaces = visible_namespaces(&s, p.as_ref())?;
-        // The longest module path that is the import path or a path prefix of it.
-        let mut candidates: Vec<&str> = vec![imp.as_str()];
-        let mut rest = imp.as_str();
-        while let Some((parent, _)) = rest.rsplit_once('/') {
-            candidates.push(parent);
-            rest = parent;
-        }
-        for cand in candidates {
-            for (owner, _) in &namespaces {
-                if s.module_exists(owner, cand)? {
-                    return Ok(Some((cand.to_owned(), owner.clone())));
-                }
+        let owners: Vec<&str> = namespaces.iter().map(|(o, _)| o.as_str()).collect();
+        // The longest module path that is the import path or a path prefix of it, among the
+        // first `MAX_GO_GET_ELEMENTS` elements (a path of thousands of `/a` costs no more), in
+        // one snapshot.
+        let mut candidates: Vec<&str> = Vec::new();
+        for (i, _) in imp
+            .match_indices('/')
+            .chain([(imp.len(), "")])
+            .take(MAX_GO_GET_ELEMENTS)
+        {
+            let cand = &imp[..i];
+            if crate::gomod::path::check_path(cand).is_ok() {
+                candidates.push(cand);
             }
         }
-        Ok(None)
+        candidates.reverse();
+        s.first_hosted(&candidates, &owners)
     })
     .await?;
     let Some((module, owner)) = found else {
@@ -519,7 +525,11 @@ pub(super) async fn go_get(
             &format!("There is no module {import} here."),
         ));
     };
-    let proxy = format!("{}/api/packages/{owner}/go", base_url(conn, &headers));
+    let proxy = format!(
+        "{}{}",
+        base_url(conn, &headers),
+        crate::gomod::proxy::base(&owner)
+    );
     Ok(html(StatusCode::OK, pages::go_import_page(&module, &proxy)))
 }
 
