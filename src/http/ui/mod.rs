@@ -153,6 +153,38 @@ fn respond(r: Result<Response, ApiError>) -> Answer {
     Answer(r.unwrap_or_else(ApiError::into_response))
 }
 
+/// A `POST` of a form that changes something for the signed-in user: the body is read under
+/// the form limit, and the viewer must have a session whose CSRF token the form carries and
+/// come from this origin (`signin::form_viewer`), before `handle` runs. The one place every
+/// such form is checked.
+fn signed_in_form<F, Fut>(state: &AppState, handle: F) -> BoxedFilter<(Answer,)>
+where
+    F: Fn(AppState, Viewer, signin::Form, ConnInfo) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response, ApiError>> + Send + 'static,
+{
+    warp::post()
+        .and(with_state(state.clone()))
+        .and(super::body_stream())
+        .and(warp::header::headers_cloned())
+        .and(super::conn())
+        .then(move |state: AppState, body, headers: HeaderMap, conn| {
+            let handle = handle.clone();
+            async move {
+                let checked = async {
+                    let form = signin::read_form(&state, body).await?;
+                    let viewer = signin::form_viewer(&state, &form, &headers, conn).await?;
+                    Ok::<_, ApiError>((viewer, form))
+                }
+                .await;
+                respond(match checked {
+                    Ok((viewer, form)) => handle(state, viewer, form, conn).await,
+                    Err(e) => Err(e),
+                })
+            }
+        })
+        .boxed()
+}
+
 /// The UI's routes. Unknown paths are rejected (not found) so the caller's other routes and
 /// its recovery still apply; `fallback` answers what nothing else took.
 ///
@@ -215,41 +247,18 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
             .unify(),
     );
 
-    let signout = warp::path!("signout")
-        .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(body())
-        .and(warp::header::headers_cloned())
-        .and(conn())
-        .then(|state, body, headers, conn| async move {
-            respond(signout(state, body, headers, conn).await)
-        });
+    let signout = warp::path!("signout").and(signed_in_form(&state, signout));
 
     let tokens_routes = warp::path!("tokens").and(
         get_or_head
             .and(with_state(state.clone()))
             .and(warp::header::headers_cloned())
             .then(|state, headers| async move { respond(tokens(state, headers).await) })
-            .or(warp::post()
-                .and(with_state(state.clone()))
-                .and(body())
-                .and(warp::header::headers_cloned())
-                .and(conn())
-                .then(|state, body, headers, conn| async move {
-                    respond(create_token(state, body, headers, conn).await)
-                }))
+            .or(signed_in_form(&state, create_token))
             .unify(),
     );
 
-    let revoke = warp::path!("tokens" / "revoke")
-        .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(body())
-        .and(warp::header::headers_cloned())
-        .and(conn())
-        .then(|state, body, headers, conn| async move {
-            respond(revoke_token(state, body, headers, conn).await)
-        });
+    let revoke = warp::path!("tokens" / "revoke").and(signed_in_form(&state, revoke_token));
 
     let settings_routes = warp::path!("settings")
         .and(get_or_head)
@@ -257,15 +266,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
         .and(warp::header::headers_cloned())
         .then(|state, headers| async move { respond(settings(state, headers).await) });
 
-    let private_add = warp::path!("settings" / "private")
-        .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(body())
-        .and(warp::header::headers_cloned())
-        .and(conn())
-        .then(|state, body, headers, conn| async move {
-            respond(add_private_pattern(state, body, headers, conn).await)
-        });
+    let private_add =
+        warp::path!("settings" / "private").and(signed_in_form(&state, add_private_pattern));
 
     home.boxed()
         .or(ui.boxed())

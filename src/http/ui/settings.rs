@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use super::signin::{field, form_viewer, read_form, viewer, Viewer};
+use super::signin::{field, viewer, Form, Viewer};
 use super::{chrome, html, redirect, render};
 use crate::auth::{Principal, Scope};
 use crate::http::body::Response;
 use crate::http::edge::ConnInfo;
 use crate::http::error::ApiError;
-use crate::http::{blocking, AppState, BodyStream};
+use crate::http::{blocking, AppState};
 use crate::store;
 use crate::web::pages;
 
@@ -70,12 +70,10 @@ pub(super) async fn settings(state: AppState, headers: HeaderMap) -> Result<Resp
 /// `goshelf private add` (its checks and its effect at once).
 pub(super) async fn add_private_pattern(
     state: AppState,
-    body: BodyStream,
-    headers: HeaderMap,
-    conn: ConnInfo,
+    viewer: Viewer,
+    form: Form,
+    _conn: ConnInfo,
 ) -> Result<Response, ApiError> {
-    let form = read_form(&state, body).await?;
-    let viewer = form_viewer(&state, &form, &headers, conn).await?;
     let pattern = field(&form, "pattern").to_owned();
     if let Err(e) = crate::gomod::patterns::check_pattern(&pattern) {
         return settings_page(&state, &viewer, Err(e)).await;

@@ -272,12 +272,10 @@ pub(super) async fn form_viewer(
 
 pub(super) async fn signout(
     state: AppState,
-    body: BodyStream,
-    headers: HeaderMap,
+    viewer: Viewer,
+    _form: Form,
     conn: ConnInfo,
 ) -> Result<Response, ApiError> {
-    let form = read_form(&state, body).await?;
-    let viewer = form_viewer(&state, &form, &headers, conn).await?;
     state.ui.sessions.remove(&viewer.session_id);
     Ok(redirect("/", Some(session_cookie(conn, "", 0))))
 }

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use super::signin::{field, form_viewer, read_form, viewer, Viewer};
+use super::signin::{field, viewer, Form, Viewer};
 use super::{chrome, html, redirect, render};
 use crate::auth::Scope;
 use crate::http::body::Response;
 use crate::http::edge::ConnInfo;
 use crate::http::error::ApiError;
-use crate::http::{blocking, AppState, BodyStream};
+use crate::http::{blocking, AppState};
 use crate::store;
 use crate::web::pages;
 
@@ -68,12 +68,10 @@ const MAX_TOKEN_DAYS: i64 = 3650;
 
 pub(super) async fn create_token(
     state: AppState,
-    body: BodyStream,
-    headers: HeaderMap,
-    conn: ConnInfo,
+    viewer: Viewer,
+    form: Form,
+    _conn: ConnInfo,
 ) -> Result<Response, ApiError> {
-    let form = read_form(&state, body).await?;
-    let viewer = form_viewer(&state, &form, &headers, conn).await?;
     let name = field(&form, "name").trim().to_owned();
     if name.is_empty() || name.len() > MAX_TOKEN_NAME || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!(
@@ -107,12 +105,10 @@ pub(super) async fn create_token(
 
 pub(super) async fn revoke_token(
     state: AppState,
-    body: BodyStream,
-    headers: HeaderMap,
-    conn: ConnInfo,
+    viewer: Viewer,
+    form: Form,
+    _conn: ConnInfo,
 ) -> Result<Response, ApiError> {
-    let form = read_form(&state, body).await?;
-    let viewer = form_viewer(&state, &form, &headers, conn).await?;
     let s = Arc::clone(&state.store);
     let (user, id) = (viewer.principal.user.clone(), field(&form, "id").to_owned());
     let found = blocking(move || s.revoke_token(&user, &id)).await?;
