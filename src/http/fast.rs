@@ -1025,31 +1025,10 @@ mod tests {
     /// zip shelf, so that the next request finds it in memory.
     #[test]
     fn a_zip_served_by_its_head_moves_onto_the_zip_shelf() {
-        use crate::gomod::zip::ZipSummary;
-        use crate::gomod::{ModulePath, Version};
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("t.redb")).unwrap();
         let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
-        let summary = ZipSummary {
-            path: ModulePath::from_store_unchecked("example.com/m".into()),
-            version: Version::from_store_unchecked("v1.0.0".into()),
-            h1: "h1:zip".into(),
-            mod_bytes: b"module example.com/m\n".to_vec(),
-            mod_h1: "h1:mod".into(),
-            has_go_mod: true,
-            files: 1,
-        };
-        let new = crate::store::NewVersion {
-            owner: "acme",
-            summary: &summary,
-            blake3: *blake3::hash(&bytes).as_bytes(),
-            size: bytes.len() as u64,
-            uploader: "test",
-            time: 1_700_000_000,
-        };
-        store
-            .put_version(&new, &mut std::io::Cursor::new(bytes.clone()))
-            .unwrap();
+        crate::store::put_test_version(&store, &bytes);
         let (_, _, site) = store
             .zip_start("acme", "example.com/m", "v1.0.0", 0, 0)
             .unwrap();

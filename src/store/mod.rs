@@ -609,6 +609,34 @@ pub fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// Unit tests' shortcut: stores `bytes` as version `v1.0.0` of `example.com/m` in namespace
+/// `acme`, as a publish stores a zip (no zip checks: the bytes need not be a zip).
+#[cfg(test)]
+pub(crate) fn put_test_version(store: &Store, bytes: &[u8]) {
+    use crate::gomod::zip::ZipSummary;
+    use crate::gomod::{ModulePath, Version};
+    let summary = ZipSummary {
+        path: ModulePath::from_store_unchecked("example.com/m".into()),
+        version: Version::from_store_unchecked("v1.0.0".into()),
+        h1: "h1:zip".into(),
+        mod_bytes: b"module example.com/m\n".to_vec(),
+        mod_h1: "h1:mod".into(),
+        has_go_mod: true,
+        files: 1,
+    };
+    let new = NewVersion {
+        owner: "acme",
+        summary: &summary,
+        blake3: *blake3::hash(bytes).as_bytes(),
+        size: bytes.len() as u64,
+        uploader: "test",
+        time: 1_700_000_000,
+    };
+    store
+        .put_version(&new, &mut std::io::Cursor::new(bytes))
+        .unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,3 +665,4 @@ mod tests {
         ));
     }
 }
+

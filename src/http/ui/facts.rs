@@ -146,34 +146,13 @@ pub fn warm_facts(state: &AppState, owner: String, module: String, version: Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gomod::zip::ZipSummary;
-    use crate::gomod::{ModulePath, Version};
 
     /// A stored blob of `bytes`, through the store as a publish stores a zip; the store and
     /// its directory live as long as the reader is used.
     fn stored(bytes: &[u8]) -> ((tempfile::TempDir, Store), BlobReader) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.redb")).unwrap();
-        let summary = ZipSummary {
-            path: ModulePath::from_store_unchecked("example.com/m".into()),
-            version: Version::from_store_unchecked("v1.0.0".into()),
-            h1: "h1:zip".into(),
-            mod_bytes: b"module example.com/m\n".to_vec(),
-            mod_h1: "h1:mod".into(),
-            has_go_mod: true,
-            files: 1,
-        };
-        let new = crate::store::NewVersion {
-            owner: "acme",
-            summary: &summary,
-            blake3: *blake3::hash(bytes).as_bytes(),
-            size: bytes.len() as u64,
-            uploader: "test",
-            time: 1_700_000_000,
-        };
-        store
-            .put_version(&new, &mut std::io::Cursor::new(bytes.to_vec()))
-            .unwrap();
+        crate::store::put_test_version(&store, bytes);
         let ZipLookup::Found(_, reader) =
             store.open_zip("acme", "example.com/m", "v1.0.0").unwrap()
         else {
