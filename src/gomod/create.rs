@@ -283,22 +283,14 @@ fn check_files_indexed<'a>(
                 "module source tree too large (max size is {MAX_ZIP_FILE} bytes)"
             ));
         }
-        if p == "go.mod" && f.size > MAX_GO_MOD {
-            report(
-                &mut cf,
-                p,
-                false,
-                format!("go.mod file too large (max size is {MAX_GO_MOD} bytes)"),
-            );
-            continue;
-        }
-        if p == "LICENSE" && f.size > MAX_LICENSE {
-            report(
-                &mut cf,
-                p,
-                false,
-                format!("LICENSE file too large (max size is {MAX_LICENSE} bytes)"),
-            );
+        let limit = match p {
+            "go.mod" => Some(MAX_GO_MOD),
+            "LICENSE" => Some(MAX_LICENSE),
+            _ => None,
+        };
+        if let Some(max) = limit.filter(|&max| f.size > max) {
+            let message = format!("{p} file too large (max size is {max} bytes)");
+            report(&mut cf, p, false, message);
             continue;
         }
         cf.valid.push(p.to_owned());
