@@ -350,6 +350,13 @@ settings! {
         secret: false, path: false,
         show: |c| c.trusted_proxies_text.clone(),
     }
+    LanNamespaces {
+        name: "lan_namespaces", flag: Flag::Value("ORGS"), default: "",
+        help: "The organisations (comma-separated, in order) whose modules the LAN's one URL \
+               (`/go`) serves; empty: every organisation, by name. Personal namespaces never.",
+        secret: false, path: false,
+        show: |c| c.lan_namespaces.as_ref().map(|l| l.join(",")).unwrap_or_default(),
+    }
     FastPath {
         name: "fast_path", flag: Flag::Switch, default: "true",
         help: "Answer anonymous GOPROXY reads with goshelf's own HTTP/1.1 reader (the go \
@@ -670,6 +677,8 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::http::budget::Cidr>,
     /// `trusted_proxies` as written.
     pub trusted_proxies_text: String,
+    /// The organisations `/go` serves, in order (`None`: every organisation, by name).
+    pub lan_namespaces: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -934,6 +943,23 @@ impl RawConfig {
                 .unwrap_or("")
                 .trim()
                 .to_owned(),
+            lan_namespaces: {
+                let list = self.get(Key::LanNamespaces).unwrap_or("").trim();
+                let mut names = Vec::new();
+                for n in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    let name = crate::auth::normalize_owner(n).ok_or_else(|| {
+                        invalid(
+                            Key::LanNamespaces,
+                            list,
+                            &format!("has {n:?}, not an owner name"),
+                        )
+                    })?;
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+                (!names.is_empty()).then_some(names)
+            },
             sumdb_readers: match self.get(Key::SumdbReaders) {
                 None => crate::store::sumdb::Readers::Anyone,
                 Some(w) => crate::store::sumdb::Readers::parse(w.trim()).ok_or_else(|| {

@@ -15,6 +15,7 @@ mod gomod_zipkit;
 mod group_commit;
 mod hostile_uploads;
 mod http_routes;
+mod lan_proxy;
 mod plain_conn;
 mod private_modules;
 mod publish_cli;

@@ -1,6 +1,7 @@
 //! The GOPROXY protocol's request paths, pure (spec.md §1.1–§1.3, §1.6): where the bases are
-//! (Gitea's scheme, `/api/packages/{owner}/go/`), what a path under a base asks for, the
-//! percent codec, and which version `@latest` names. Every serving path (the fast path, the
+//! (Gitea's scheme, `/api/packages/{owner}/go/`, and the LAN's one base, `/go/`, also at
+//! `/api/packages/go/`), what a path under a base asks for, the percent codec, and which
+//! version `@latest` names. Every serving path (the fast path, the
 //! connection parser, the handlers), the metrics and the web UI read paths with these.
 
 use super::{path as modpath, version};
@@ -8,20 +9,35 @@ use super::{path as modpath, version};
 /// What every GOPROXY base starts with: `/api/packages/{owner}/go/`.
 pub const PACKAGES: &str = "/api/packages/";
 
+/// The owner [`split`] gives for the LAN's one base: no namespace has an empty name.
+pub const LAN: &str = "";
+
+/// The LAN's one base (no trailing `/`), as a path.
+pub const LAN_BASE: &str = "/go";
+
 /// The GOPROXY base of namespace `owner` (no trailing `/`), as a path.
 #[must_use]
 pub fn base(owner: &str) -> String {
     format!("{PACKAGES}{owner}/go")
 }
 
-/// `(owner, tail)` of a path under a GOPROXY base, `/api/packages/{owner}/go/{tail}` (the
-/// owner not empty, the tail as it is, still percent-encoded); `None` for any other path.
+/// `(owner, tail)` of a path under a GOPROXY base: `/api/packages/{owner}/go/{tail}` (the
+/// owner not empty), or [`LAN`] for `/go/{tail}` and `/api/packages/go/{tail}` (where the tail
+/// does not start with `go/`: a module path's first element has a dot, so the namespace named
+/// `go` keeps its base `/api/packages/go/go/`). The tail is as it came, still
+/// percent-encoded. `None` for any other path.
 #[must_use]
 pub fn split(path: &str) -> Option<(&str, &str)> {
+    if let Some(tail) = path.strip_prefix("/go/") {
+        return Some((LAN, tail));
+    }
     let rest = path.strip_prefix(PACKAGES)?;
     let (owner, rest) = rest.split_once('/')?;
-    let tail = rest.strip_prefix("go/")?;
-    (!owner.is_empty()).then_some((owner, tail))
+    match rest.strip_prefix("go/") {
+        Some(tail) if !owner.is_empty() => Some((owner, tail)),
+        None if owner == "go" => Some((LAN, rest)),
+        _ => None,
+    }
 }
 
 /// What a tail under a base asks for, by its shape alone (nothing decoded or checked): for
@@ -204,12 +220,32 @@ mod tests {
             Some(("acme", "upload"))
         );
         assert_eq!(split("/api/packages/acme/go/"), Some(("acme", "")));
+        // The LAN's base, at both places; the namespace named `go` keeps its own.
+        assert_eq!(
+            split("/go/example.com/m/@v/list"),
+            Some((LAN, "example.com/m/@v/list"))
+        );
+        assert_eq!(
+            split("/api/packages/go/example.com/m/@latest"),
+            Some((LAN, "example.com/m/@latest"))
+        );
+        assert_eq!(
+            split("/api/packages/go/sumdb/x/supported"),
+            Some((LAN, "sumdb/x/supported"))
+        );
+        assert_eq!(
+            split("/api/packages/go/go/x.y/@v/list"),
+            Some(("go", "x.y/@v/list"))
+        );
+        assert_eq!(split(&format!("{LAN_BASE}/x")), Some((LAN, "x")));
         for other in [
             "/api/packages//go/x/@v/list",
             "/api/packages/acme/npm/x",
             "/api/packages/acme/go",
             "/api/v1/packages/acme/go/x",
             "/ui/acme",
+            "/go",
+            "/golang/x",
         ] {
             assert_eq!(split(other), None, "{other}");
         }

@@ -124,11 +124,13 @@ pub fn parse_head<'b>(buf: &'b [u8], headers: &mut [httparse::Header<'b>]) -> He
 
 /// Whether a partial head starts as a GOPROXY read would (or is too short to tell).
 fn may_be_ours(buf: &[u8]) -> bool {
-    let base = crate::gomod::proxy::PACKAGES.as_bytes();
+    let bases = [crate::gomod::proxy::PACKAGES.as_bytes(), b"/go/"];
     [&b"GET "[..], b"HEAD "]
         .iter()
         .any(|m| match buf.strip_prefix(*m) {
-            Some(rest) => rest.starts_with(base) || base.starts_with(rest),
+            Some(rest) => bases
+                .iter()
+                .any(|base| rest.starts_with(base) || base.starts_with(rest)),
             None => m.starts_with(buf),
         })
 }
@@ -534,6 +536,17 @@ mod tests {
                 conditional: false,
             }
         );
+        // The LAN's base too, and its partial heads wait for the rest.
+        let lan = "GET /go/x.y/m/@v/list HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert!(matches!(
+            head(lan),
+            Head::Ours {
+                path: "/go/x.y/m/@v/list",
+                ..
+            }
+        ));
+        assert_eq!(head("GET /go/x.y/m/@v/li"), Head::Partial);
+        assert_eq!(head("GET /g"), Head::Partial);
         let ranged = "HEAD /api/packages/a/go/x/@v/v1.0.0.zip HTTP/1.1\r\nRange: bytes=0-1\r\n\r\n";
         assert!(matches!(
             head(ranged),

@@ -23,10 +23,10 @@ use super::metrics::{self, Metrics};
 pub const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
                        base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Whether `path` is under the GOPROXY bases (`/api/packages/{owner}/go/...`).
+/// Whether `path` is under a GOPROXY base (`/api/packages/{owner}/go/...`, `/go/...`).
 #[must_use]
 pub fn is_goproxy_path(path: &str) -> bool {
-    path.starts_with(crate::gomod::proxy::PACKAGES)
+    path.starts_with(crate::gomod::proxy::PACKAGES) || crate::gomod::proxy::split(path).is_some()
 }
 
 /// Adds the standard headers (module docs) to an answer for `path`.

@@ -87,13 +87,21 @@ pub async fn handle(
         )
         .await;
     }
-    let Some(owner) = crate::auth::normalize_owner(&owner) else {
-        return Err(hidden(&req));
+    let (owner, public) = if owner == proxy::LAN {
+        match lan_owner(&state, &req, viewer.as_ref())? {
+            Some(found) => found,
+            None => return Err(hidden(&req)),
+        }
+    } else {
+        let Some(owner) = crate::auth::normalize_owner(&owner) else {
+            return Err(hidden(&req));
+        };
+        let (access, public) = state.store.namespace_view(&owner, viewer.as_ref())?;
+        if access == Access::None {
+            return Err(hidden(&req));
+        }
+        (owner, public)
     };
-    let (access, public) = state.store.namespace_view(&owner, viewer.as_ref())?;
-    if access == Access::None {
-        return Err(hidden(&req));
-    }
     let head = method == Method::HEAD;
     match req {
         ProxyRequest::Sumdb { rest } => {
@@ -123,6 +131,49 @@ pub async fn handle(
             zip(state, want, &headers).await
         }
     }
+}
+
+/// Which namespace answers a request at the LAN's one base (`/go/`): the first organisation of
+/// `lan_namespaces` (every organisation by name when unset) that the viewer may read and that
+/// hosts the module; personal namespaces never (anyone may make one, so no user can shadow a
+/// module for the whole LAN). With it, whether the answer may be kept by shared caches: only
+/// from a public organisation to an anonymous viewer (a signed-in viewer may be answered from
+/// a private organisation listed first).
+fn lan_owner(
+    state: &AppState,
+    req: &ProxyRequest,
+    viewer: Option<&crate::auth::Principal>,
+) -> Result<Option<(String, bool)>, ApiError> {
+    let module = match req {
+        ProxyRequest::List { module }
+        | ProxyRequest::Latest { module }
+        | ProxyRequest::Info { module, .. }
+        | ProxyRequest::Mod { module, .. }
+        | ProxyRequest::Zip { module, .. } => module,
+        ProxyRequest::Sumdb { .. } => return Ok(None),
+    };
+    let visible = state.store.visible_namespaces(viewer)?;
+    let orgs: Vec<(&str, bool)> = visible
+        .iter()
+        .filter(|(_, ns)| ns.kind == crate::auth::Kind::Org)
+        .map(|(o, ns)| {
+            let public = ns.visibility() == crate::auth::Visibility::Public;
+            (o.as_str(), public)
+        })
+        .collect();
+    let ordered: Vec<(&str, bool)> = match &state.config.lan_namespaces {
+        None => orgs,
+        Some(listed) => listed
+            .iter()
+            .filter_map(|name| orgs.iter().find(|(o, _)| o == name).copied())
+            .collect(),
+    };
+    let owners: Vec<&str> = ordered.iter().map(|(o, _)| *o).collect();
+    let found = state.store.first_hosted(&[module.as_str()], &owners)?;
+    Ok(found.map(|(_, owner)| {
+        let public = ordered.iter().any(|(o, p)| *o == owner && *p) && viewer.is_none();
+        (owner, public)
+    }))
 }
 
 /// The answer for a namespace the viewer may not read, or that does not exist: the same 404,

@@ -236,7 +236,9 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
     let upload = warp::path::full()
         .and_then(|path: warp::path::FullPath| async move {
             match crate::gomod::proxy::split(path.as_str()) {
-                Some((owner, "upload")) => Ok(owner.to_owned()),
+                Some((owner, "upload")) if owner != crate::gomod::proxy::LAN => {
+                    Ok(owner.to_owned())
+                }
                 _ => Err(warp::reject::not_found()),
             }
         })
