@@ -131,10 +131,7 @@ fn install_uploaded_command_runs(go: Go) {
         &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
     );
 
-    let dir = env.empty_dir("install");
-    env.run(&["install", "example.com/tool/cmd/hello@v1.0.0"], &dir);
-    let output = run_binary(&env.gobin().join("hello"));
-    eqnice!("hello from a module served by goshelf\n", output.as_str());
+    env.install_and_run_hello();
 }
 
 fn get_uppercase_module_path_builds_consumer(go: Go) {

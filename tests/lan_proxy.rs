@@ -186,18 +186,7 @@ fn go_builds_through_the_lan_url_verifying_everything(go: Go) {
         let main = env.main_module("consumer-upper");
         env.run(&["get", "example.com/Upper/Lib@v1.0.0"], &main);
         env.run(&["build", "-o", "consumer", "."], &main);
-        env.run(
-            &["install", "example.com/tool/cmd/hello@v1.0.0"],
-            &env.empty_dir("install"),
-        );
-        let out = std::process::Command::new(env.gobin().join("hello"))
-            .output()
-            .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "hello from a module served by goshelf\n",
-            "{base}"
-        );
+        env.install_and_run_hello();
         // The personal namespace's squatter is not there for the go command either.
         let failed = env.run_expect_fail(
             &["mod", "download", "github.com/gin-gonic/gin@v1.99.0"],

@@ -119,17 +119,7 @@ fn hosted_modules_verify_through_the_proxy_probe(go: Go) {
             "go.sum lacks {line:?}:\n{go_sum}"
         );
     }
-    env.run(
-        &["install", "example.com/tool/cmd/hello@v1.0.0"],
-        &env.empty_dir("install"),
-    );
-    let out = std::process::Command::new(env.gobin().join("hello"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hello from a module served by goshelf\n"
-    );
+    env.install_and_run_hello();
     // `!` escapes, sent as they are or percent-encoded (go 1.27 sends `%21` here).
     assert_verified(
         &gopath(&env),

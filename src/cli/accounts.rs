@@ -612,31 +612,23 @@ pub fn owner(cmd: OwnerCommand) -> anyhow::Result<()> {
             path,
             target,
         } => {
-            run(
-                &target,
-                Op::OwnerShare {
-                    owner: owner.to_ascii_lowercase(),
-                    path: path.clone(),
-                },
-            )?;
-            println!("{} may publish {path}", owner.to_ascii_lowercase());
+            let owner = owner.to_ascii_lowercase();
+            let said = format!("{owner} may publish {path}");
+            run(&target, Op::OwnerShare { owner, path })?;
+            println!("{said}");
         }
         OwnerCommand::Claim {
             owner,
             path,
             target,
         } => {
-            run(
-                &target,
-                Op::OwnerClaim {
-                    owner: owner.to_ascii_lowercase(),
-                    path: path.clone(),
-                },
-            )?;
-            println!(
-                "{} may host {path}; its checksum database lookups are answered here from now on",
-                owner.to_ascii_lowercase()
+            let owner = owner.to_ascii_lowercase();
+            let said = format!(
+                "{owner} may host {path}; its checksum database lookups are answered here from \
+                 now on"
             );
+            run(&target, Op::OwnerClaim { owner, path })?;
+            println!("{said}");
         }
         OwnerCommand::SetVisibility {
             owner,

@@ -181,6 +181,22 @@ impl GoEnv {
         dir
     }
 
+    /// `go install example.com/tool/cmd/hello@v1.0.0` (the `tool` fixture, served from the
+    /// environment's proxy), then runs it and checks what it prints.
+    pub fn install_and_run_hello(&self) {
+        self.run(
+            &["install", "example.com/tool/cmd/hello@v1.0.0"],
+            &self.empty_dir("install"),
+        );
+        let out = Command::new(self.gobin().join("hello")).output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello from a module served by goshelf\n",
+            "through {}",
+            self.proxy
+        );
+    }
+
     /// A copy of the fixture module `fixture`, to be used as the main module.
     pub fn main_module(&self, fixture: &str) -> PathBuf {
         copy_fixture(fixture, &self.empty_dir(fixture))
