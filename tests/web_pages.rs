@@ -488,6 +488,11 @@ async fn go_get_answers_the_mod_meta_tag_for_modules_under_this_host() {
     assert!(ok_html(&h.page(&deep).await).contains("content=\"nas.lan/tools mod "));
     let r = h.page(&format!("{}?go-get=1", "/a".repeat(20_000))).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // A module whose path's second element is `go` is found, though `/go/` is also the LAN's
+    // GOPROXY base (the go command's probe is never a GOPROXY request).
+    h.upload("acme", &simple("nas.lan/go/tool", "v1.0.0")).await;
+    let body = ok_html(&h.page("/go/tool/cmd?go-get=1").await);
+    assert!(body.contains("content=\"nas.lan/go/tool mod "), "{body}");
     // Another host name finds nothing.
     let r = h
         .request(

@@ -199,7 +199,15 @@ pub async fn dispatch(
         let resp = tls::redirect(&req, port);
         return finish::finish(&state.metrics, start, &method, &path, resp).map(Either::Left);
     }
-    if let Some((owner, tail)) = fast::goproxy_read(req.method(), req.uri().path()) {
+    // `?go-get=1` is the go command's vanity-import probe, never a GOPROXY request: a module
+    // path like `nas.lan/go/tool` is found by the UI's answer, not under the `/go/` base.
+    let go_get = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "go-get=1"));
+    if let Some((owner, tail)) =
+        fast::goproxy_read(req.method(), req.uri().path()).filter(|_| !go_get)
+    {
         let (parts, _body) = req.into_parts();
         return fast::serve(state.clone(), parts, owner, tail, conn)
             .await
