@@ -152,28 +152,24 @@ fn lan_owner(
         | ProxyRequest::Zip { module, .. } => module,
         ProxyRequest::Sumdb { .. } => return Ok(None),
     };
-    let visible = state.store.visible_namespaces(viewer)?;
-    let orgs: Vec<(&str, bool)> = visible
-        .iter()
+    // The organisations hosting the module (usually none or one), in the LAN's order.
+    let mut hosts: Vec<(String, bool)> = state
+        .store
+        .hosts_of(module)?
+        .into_iter()
         .filter(|(_, ns)| ns.kind == crate::auth::Kind::Org)
-        .map(|(o, ns)| {
-            let public = ns.visibility() == crate::auth::Visibility::Public;
-            (o.as_str(), public)
-        })
+        .map(|(owner, ns)| (owner, ns.visibility() == crate::auth::Visibility::Public))
         .collect();
-    let ordered: Vec<(&str, bool)> = match &state.config.lan_namespaces {
-        None => orgs,
-        Some(listed) => listed
-            .iter()
-            .filter_map(|name| orgs.iter().find(|(o, _)| o == name).copied())
-            .collect(),
-    };
-    let owners: Vec<&str> = ordered.iter().map(|(o, _)| *o).collect();
-    let found = state.store.first_hosted(&[module.as_str()], &owners)?;
-    Ok(found.map(|(_, owner)| {
-        let public = ordered.iter().any(|(o, p)| *o == owner && *p) && viewer.is_none();
-        (owner, public)
-    }))
+    if let Some(listed) = &state.config.lan_namespaces {
+        hosts.retain(|(o, _)| listed.contains(o));
+        hosts.sort_by_key(|(o, _)| listed.iter().position(|l| l == o));
+    }
+    for (owner, public) in hosts {
+        if state.store.namespace_view(&owner, viewer)?.0 >= Access::Read {
+            return Ok(Some((owner, public && viewer.is_none())));
+        }
+    }
+    Ok(None)
 }
 
 /// The answer for a namespace the viewer may not read, or that does not exist: the same 404,

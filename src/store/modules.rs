@@ -135,6 +135,28 @@ impl Store {
         })
     }
 
+    /// The namespaces that host `module`, by name, with their records, from one snapshot. A
+    /// namespace's record is read only when it hosts the module, so a miss costs one lookup
+    /// per namespace.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn hosts_of(&self, module: &str) -> Result<Vec<(String, NamespaceRecord)>> {
+        self.read(|txn| {
+            let namespaces = txn.open_table(schema::NAMESPACES)?;
+            let modules = txn.open_table(schema::MODULES)?;
+            let mut out = Vec::new();
+            for item in namespaces.iter()? {
+                let (k, v) = item?;
+                let owner = k.value();
+                if modules.get((owner, module))?.is_some() {
+                    out.push((owner.to_owned(), decode("namespace", v.value())?));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Looks a version up.
     ///
     /// # Errors
