@@ -19,6 +19,7 @@ mod lan_proxy;
 mod plain_conn;
 mod private_modules;
 mod publish_cli;
+mod sd_wear;
 mod server_process;
 mod store_model;
 mod sumdb;

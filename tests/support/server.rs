@@ -260,6 +260,11 @@ impl TestServer {
         std::fs::read_to_string(self.stderr_path()).unwrap_or_default()
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server is not running").id()
+    }
+
     /// SIGKILL: no chance to clean up, as after a power cut.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
