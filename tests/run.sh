@@ -28,6 +28,11 @@ command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
 [ -x /usr/bin/chromium ] || apt_missing+=(chromium chromium-driver)
 command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
+# tests/unit_file.rs: the server under strace, the unit's filters expanded by systemd-analyze
+# (no systemd needs to run), and prlimit (util-linux).
+command -v strace >/dev/null 2>&1 || apt_missing+=(strace)
+command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)
+command -v prlimit >/dev/null 2>&1 || apt_missing+=(util-linux)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
     echo "run.sh: installing ${apt_missing[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive

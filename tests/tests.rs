@@ -25,5 +25,6 @@ mod store_model;
 mod sumdb;
 mod support;
 mod tls;
+mod unit_file;
 mod web_pages;
 mod web_ui;
