@@ -163,6 +163,12 @@ mod mix {
     }
 
     fn run(hostile: bool) -> Outcome {
+        run_in(hostile, None)
+    }
+
+    /// The mix, with the server started inside the memory cgroup `cgroup` when given (its
+    /// directory: the server's shell writes its pid to `cgroup.procs`, then execs it).
+    fn run_in(hostile: bool, cgroup: Option<&std::path::Path>) -> Outcome {
         // The hostile clients hold about 600 sockets in this process at once, on top of what
         // the tests running beside this one hold: a soft limit of 1,024 would make connects
         // fail here, not in the server. Raise it to the hard limit, as the server does.
@@ -174,10 +180,16 @@ mod mix {
         let t0 = Instant::now();
         let header = HEADER_TIMEOUT.to_string();
         let send = SEND_TIMEOUT.to_string();
-        let server = TestServer::start_with(
-            &["--header-timeout", &header, "--upload-idle-timeout", &send],
-            &[("GOSHELF_SEND_TIMEOUT", send.as_str())],
-        );
+        let args = ["--header-timeout", &header, "--upload-idle-timeout", &send];
+        let env = [("GOSHELF_SEND_TIMEOUT", send.as_str())];
+        let server = match cgroup {
+            None => TestServer::start_with(&args, &env),
+            Some(dir) => {
+                let procs = dir.join("cgroup.procs");
+                let script = format!("echo $$ > '{}' && exec \"$@\"", procs.display());
+                TestServer::start_wrapped(&["sh", "-c", &script, "sh"], &args, &env)
+            }
+        };
         let addr: SocketAddr = server.addr().parse().unwrap();
         // What the hostile clients aim at: a 200,000-entry zip that exists (finding 2: ten
         // uploads of it at once), and a 20 MiB zip to stall on.
@@ -494,5 +506,86 @@ mod mix {
             "stalled readers not cut off: {storm:?}"
         );
         crate::support::hostile::assert_space_within(storm.db, calm.db, "the hostile mix");
+    }
+
+    /// A child memory cgroup of this process's own (cgroup v1, made through cgroupfs; one at
+    /// the root would escape the machine's own limit), limited to `limit` bytes, removed when
+    /// dropped.
+    struct MemoryCgroup(std::path::PathBuf);
+
+    impl MemoryCgroup {
+        fn new(limit: u64) -> MemoryCgroup {
+            let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+            let v1 = own.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+                controllers
+                    .split(',')
+                    .any(|c| c == "memory")
+                    .then(|| path.to_owned())
+            });
+            let Some(path) = v1 else {
+                panic!(
+                    "no cgroup v1 memory controller in /proc/self/cgroup (cgroup v2 only: \
+                     not supported by this test yet):\n{own}"
+                );
+            };
+            let parent =
+                std::path::Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/'));
+            let dir = parent.join(format!("goshelf-mix-{}", std::process::id()));
+            std::fs::create_dir(&dir)
+                .unwrap_or_else(|e| panic!("cannot make the cgroup {}: {e}", dir.display()));
+            let cg = MemoryCgroup(dir);
+            std::fs::write(cg.0.join("memory.limit_in_bytes"), limit.to_string()).unwrap();
+            let set: u64 = cg.read("memory.limit_in_bytes").trim().parse().unwrap();
+            assert_eq!(set, limit, "the kernel did not take the limit");
+            cg
+        }
+
+        fn read(&self, file: &str) -> String {
+            std::fs::read_to_string(self.0.join(file)).unwrap()
+        }
+    }
+
+    impl Drop for MemoryCgroup {
+        fn drop(&mut self) {
+            // Empty once the server has exited; a leftover is harmless but said.
+            if let Err(e) = std::fs::remove_dir(&self.0) {
+                eprintln!("could not remove {}: {e}", self.0.display());
+            }
+        }
+    }
+
+    /// Issue 24: the adversarial mix with the server inside a 256 MiB memory cgroup: it is
+    /// never OOM-killed, every ordinary read and upload succeeds, and the cgroup's own count
+    /// of OOM kills stays 0.
+    #[test]
+    fn the_hostile_mix_inside_a_256_mib_memory_cgroup() {
+        let cgroup = MemoryCgroup::new(256 << 20);
+        let storm = run_in(true, Some(&cgroup.0));
+        eprintln!("in 256 MiB: {storm:#?}");
+        assert!(
+            storm.read_failures.is_empty(),
+            "ordinary reads failed: {:?}",
+            storm.read_failures
+        );
+        assert!(storm.reads > 0);
+        assert_eq!(storm.uploads_created, SMALL_UPLOADS);
+        let peak: u64 = cgroup
+            .read("memory.max_usage_in_bytes")
+            .trim()
+            .parse()
+            .unwrap();
+        let oom = cgroup.read("memory.oom_control");
+        eprintln!("cgroup peak {} MiB; {oom}", peak >> 20);
+        let kills = oom
+            .lines()
+            .find_map(|l| l.strip_prefix("oom_kill "))
+            .map_or(0, |n| n.trim().parse::<u64>().unwrap());
+        assert_eq!(kills, 0, "the server was OOM-killed in 256 MiB: {oom}");
+        assert!(
+            peak > 0,
+            "nothing was charged to the cgroup: the server ran outside it"
+        );
     }
 }
