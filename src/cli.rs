@@ -378,6 +378,7 @@ fn sumdb_key(args: &SumdbKeyArgs) -> anyhow::Result<()> {
 fn config_check(args: &ServeArgs) -> anyhow::Result<()> {
     let (config, sources) = args.resolve()?;
     print!("{}", crate::config::describe(&config, &sources));
+    println!("{}", config.memory_summary());
     println!("configuration OK");
     Ok(())
 }
@@ -394,8 +395,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     crate::ingest::clean_stale_spools(&config.db);
-    let store = Store::open(&config.db)
+    let cache = crate::memory::scaled(store::CACHE_BYTES, 2 << 20, config.memory);
+    let store = Store::open_with_cache(&config.db, cache)
         .with_context(|| format!("opening the database {}", config.db.display()))?;
+    tracing::info!("{}", config.memory_summary());
     if let Some(mode) = store::readable_by_others(&config.db) {
         tracing::warn!(
             "the database {} has mode {mode:o}: others than its owner may read it, and it \

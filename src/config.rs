@@ -679,6 +679,34 @@ pub struct Config {
     pub trusted_proxies_text: String,
     /// The organisations `/go` serves, in order (`None`: every organisation, by name).
     pub lan_namespaces: Option<Vec<String>>,
+    /// The memory the process may use (`memory::available`), which sizes the caches and the
+    /// default pools below 1 GiB.
+    pub memory: Option<u64>,
+}
+
+impl Config {
+    /// What the memory the process may use made of the caches and default pools, for
+    /// `goshelf config check` and the start-up log.
+    #[must_use]
+    pub fn memory_summary(&self) -> String {
+        let mib = |b: usize| format!("{} MiB", b >> 20);
+        let mem = self
+            .memory
+            .map_or_else(|| "unknown".to_owned(), |m| format!("{} MiB", m >> 20));
+        format!(
+            "memory available: {mem}; page cache {}, answer cache {}, upload_concurrency {}, \
+             upstream_concurrency {} (below 1 GiB, caches and default pools shrink in \
+             proportion)",
+            mib(crate::memory::scaled(
+                crate::store::CACHE_BYTES,
+                2 << 20,
+                self.memory
+            )),
+            mib(crate::http::fast::answer_budget(self.memory)),
+            self.upload_concurrency,
+            self.upstream_concurrency
+        )
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -799,6 +827,7 @@ impl RawConfig {
     /// # Errors
     /// A `ConfigError` naming the first bad setting.
     pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let memory = crate::memory::available();
         let listen_text = self.get(Key::Listen).unwrap_or(DEFAULT_LISTEN).trim();
         let listen: Option<SocketAddr> = if listen_text.eq_ignore_ascii_case(LISTEN_OFF) {
             None
@@ -883,7 +912,12 @@ impl RawConfig {
                 1,
                 MAX_CONNECTIONS_CEILING,
             )?,
-            upload_concurrency: count(Key::UploadConcurrency, cores(), 1, 1024)?,
+            upload_concurrency: count(
+                Key::UploadConcurrency,
+                crate::memory::scaled(cores(), 1, memory),
+                1,
+                1024,
+            )?,
             compact_on_stop: resolve_bool(Key::CompactOnStop, self.get(Key::CompactOnStop), true)?,
             fast_path: resolve_bool(Key::FastPath, self.get(Key::FastPath), true)?,
             sumdb_name: match self.get(Key::SumdbName) {
@@ -919,7 +953,12 @@ impl RawConfig {
                 }
                 list.to_owned()
             },
-            upstream_concurrency: count(Key::UpstreamConcurrency, 16, 1, 1024)?,
+            upstream_concurrency: count(
+                Key::UpstreamConcurrency,
+                crate::memory::scaled(16, 2, memory),
+                1,
+                1024,
+            )?,
             upstream_queue_timeout: timeout(Key::UpstreamQueueTimeout, Duration::from_secs(60))?,
             sumdb_lookup_budget: count(Key::SumdbLookupBudget, 5000, 0, usize::MAX)? as u64,
             sumdb_upstream_max_records: count(
@@ -943,6 +982,7 @@ impl RawConfig {
                 .unwrap_or("")
                 .trim()
                 .to_owned(),
+            memory,
             lan_namespaces: {
                 let list = self.get(Key::LanNamespaces).unwrap_or("").trim();
                 let mut names = Vec::new();

@@ -12,6 +12,7 @@ pub mod gomod;
 pub mod http;
 pub mod ingest;
 pub mod logging;
+pub mod memory;
 pub mod publish;
 pub mod store;
 pub mod sumdb;

@@ -21,6 +21,7 @@ mod private_modules;
 mod publish_cli;
 mod sd_wear;
 mod server_process;
+mod small_ram;
 mod store_model;
 mod sumdb;
 mod support;

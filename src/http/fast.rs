@@ -379,10 +379,31 @@ pub struct AnswerCache {
 
 impl Default for AnswerCache {
     fn default() -> Self {
+        Self::for_memory(None)
+    }
+}
+
+/// Each shelf's budget for a process that may use `memory` (`crate::memory::scaled`: the
+/// full budgets from 1 GiB up, in proportion below, at least 1 MiB each).
+fn budgets(memory: Option<u64>) -> [usize; 3] {
+    [BUDGET, ZIP_BUDGET, HEAD_BUDGET].map(|b| crate::memory::scaled(b, 1 << 20, memory))
+}
+
+/// The answer cache's bytes in all for a process that may use `memory`.
+#[must_use]
+pub fn answer_budget(memory: Option<u64>) -> usize {
+    budgets(memory).iter().sum()
+}
+
+impl AnswerCache {
+    /// A cache sized for a process that may use `memory` (`None`: the full budgets).
+    #[must_use]
+    pub fn for_memory(memory: Option<u64>) -> Self {
+        let [text, zips, heads] = budgets(memory);
         Self {
-            text: Mutex::new(Shelf::new(BUDGET)),
-            zips: Mutex::new(Shelf::new(ZIP_BUDGET).admitting_one_in(ZIP_ADMISSION)),
-            heads: Mutex::new(Shelf::new(HEAD_BUDGET)),
+            text: Mutex::new(Shelf::new(text)),
+            zips: Mutex::new(Shelf::new(zips).admitting_one_in(ZIP_ADMISSION)),
+            heads: Mutex::new(Shelf::new(heads)),
         }
     }
 }

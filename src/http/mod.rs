@@ -109,7 +109,11 @@ impl AppState {
         };
         let auth = authn::AuthState::new(config.auth_failures_per_minute);
         let uploads = pool::WorkPool::new("goshelf-upload", config.upload_concurrency);
-        let checks = pool::WorkPool::new("goshelf-auth", crate::config::cores());
+        let checks = pool::WorkPool::new(
+            "goshelf-auth",
+            crate::memory::scaled(crate::config::cores(), 1, config.memory),
+        );
+        let answers = fast::AnswerCache::for_memory(config.memory);
         Ok((
             Self {
                 upstream,
@@ -120,7 +124,7 @@ impl AppState {
                 metrics: Arc::new(metrics::Metrics::default()),
                 auth: Arc::new(auth),
                 ui: Arc::new(ui::UiState::default()),
-                answers: Arc::new(fast::AnswerCache::default()),
+                answers: Arc::new(answers),
                 uploads: Arc::new(uploads),
                 checks: Arc::new(checks),
                 https_port: Arc::new(OnceLock::new()),

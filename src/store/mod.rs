@@ -187,6 +187,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Store {
     db: RwLock<Option<Arc<redb::Database>>>,
     path: PathBuf,
+    /// redb's page cache, in bytes (kept for a reopen).
+    cache_bytes: usize,
     /// Whether the file can be reopened (not for a caller-supplied backend).
     reopenable: bool,
     /// Uploads being committed together (`put_version`).
@@ -234,16 +236,26 @@ impl Store {
     /// `Locked` when another process has it open, `SchemaTooNew` for a file written by a newer
     /// goshelf, `Storage` for anything redb reports.
     pub fn open(path: &Path) -> Result<Self> {
-        // redb stops with a panic on some damage (an offset past a page's end) instead of an
-        // error; at open that is a clear error here, not a crash of the command.
-        guard_damage(|| Self::open_unguarded(path))
+        Self::open_with_cache(path, CACHE_BYTES)
     }
 
-    fn open_unguarded(path: &Path) -> Result<Self> {
-        let db = open_file(path)?;
+    /// As `open`, with a page cache of `cache_bytes` (the server's is sized down on small
+    /// machines, `crate::memory`).
+    ///
+    /// # Errors
+    /// As for `open`.
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self> {
+        // redb stops with a panic on some damage (an offset past a page's end) instead of an
+        // error; at open that is a clear error here, not a crash of the command.
+        guard_damage(|| Self::open_unguarded(path, cache_bytes))
+    }
+
+    fn open_unguarded(path: &Path, cache_bytes: usize) -> Result<Self> {
+        let db = open_file(path, cache_bytes)?;
         let store = Self {
             db: RwLock::new(Some(Arc::new(db))),
             path: path.to_owned(),
+            cache_bytes,
             reopenable: true,
             group: group::Group::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -264,6 +276,7 @@ impl Store {
         let store = Self {
             db: RwLock::new(Some(Arc::new(db))),
             path: label.to_owned(),
+            cache_bytes: CACHE_BYTES,
             reopenable: false,
             group: group::Group::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
@@ -382,7 +395,7 @@ impl Store {
         if let Some(db) = &*slot {
             return Ok(Arc::clone(db));
         }
-        let db = Arc::new(open_file(&self.path)?);
+        let db = Arc::new(open_file(&self.path, self.cache_bytes)?);
         tracing::warn!("reopened the database {}", self.path.display());
         *slot = Some(Arc::clone(&db));
         Ok(db)
@@ -444,7 +457,7 @@ impl Store {
             std::thread::sleep(Duration::from_millis(5));
         }
         drop(current);
-        match open_file(&self.path) {
+        match open_file(&self.path, self.cache_bytes) {
             Ok(db) => *slot = Some(Arc::new(db)),
             Err(e) => tracing::error!(
                 "reopening {}: {e} (retried on the next request)",
@@ -518,9 +531,9 @@ pub(crate) fn guard_damage<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 /// How long a reopen waits for operations in flight on the failed handle.
 const REOPEN_WAIT: Duration = Duration::from_secs(2);
 
-fn open_file(path: &Path) -> Result<redb::Database> {
+fn open_file(path: &Path, cache_bytes: usize) -> Result<redb::Database> {
     redb::Builder::new()
-        .set_cache_size(CACHE_BYTES)
+        .set_cache_size(cache_bytes)
         .create_with_backend(writeback::Backend::open(path)?)
         .map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => Error::Locked {

@@ -9,6 +9,7 @@
 //! Nothing here skips a test: a missing tool is a failure that says how to install it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cgroup;
 pub mod go;
 pub mod hostile;
 pub mod http;
