@@ -20,7 +20,8 @@
 //!   tokens' last-used times, and the UI's zip facts, do not (`Store::commit_txn_unseen`).
 //!   Each shelf is bounded by bytes (`BUDGET`, `ZIP_BUDGET`); when full, entries are evicted
 //!   to make room, so a client asking for endless distinct paths costs memory up to the
-//!   budgets (16 MiB in all, bookkeeping included) and no more.
+//!   budgets (22 MiB in all, bookkeeping included; less on a small machine, `crate::memory`)
+//!   and no more.
 //!
 //! Requests with credentials never touch the cache: they are checked (401, 403, 429) every time.
 //! "Credentials" means an `Authorization` header, the only thing `authn::authenticate_optional`
