@@ -54,13 +54,7 @@ fn shelf(args: &[&str]) -> TestServer {
     server.share("beta", "example.com/shared");
     server.upload("beta", &small("example.com/shared", "v1.1.0", "beta"));
     server.upload("corp", &small("corp.example.com/secret", "v0.1.0", "corp"));
-    http::admin(
-        &server,
-        "POST",
-        "/api/v1/users",
-        Some(json!({"name": "bob", "password": "bob password 123"})),
-        201,
-    );
+    server.add_user("bob", "bob password 123");
     server.upload(
         "bob",
         &small("github.com/gin-gonic/gin", "v1.99.0", "squatter"),

@@ -1036,13 +1036,7 @@ fn famous_paths_in_a_personal_namespace_change_nothing_upstream_records() {
     let (text_h1, _) = up.publish(&text);
     let server = shelf_with(&up, &[]);
     let name = log_name(&vkey(&server));
-    http::admin(
-        &server,
-        "POST",
-        "/api/v1/users",
-        Some(json!({"name": "bob", "password": "bob password 123"})),
-        201,
-    );
+    server.add_user("bob", "bob password 123");
     let token = http::curl(
         &Auth::Bearer(ADMIN_TOKEN),
         &[
@@ -1121,13 +1115,7 @@ fn hosting_an_upstream_path_in_an_organisation_needs_an_admins_claim() {
     // A sibling is not a prefix (`golang.org/xy`), and a personal namespace needs no claim.
     assert_eq!(upload("golang.org/xy", "v0.0.1").status, 201);
     // Only an admin may claim.
-    http::admin(
-        &server,
-        "POST",
-        "/api/v1/users",
-        Some(json!({"name": "carol", "password": "carol password 123"})),
-        201,
-    );
+    server.add_user("carol", "carol password 123");
     let claim_url = format!(
         "{}/api/v1/owners/gophers/claims/golang.org%2Fx",
         server.url()
@@ -1168,13 +1156,7 @@ fn an_admin_sets_one_users_lookup_budget() {
     }
     let server = shelf_with(&up, &["--sumdb-lookup-budget", "2"]);
     let name = log_name(&vkey(&server));
-    http::admin(
-        &server,
-        "POST",
-        "/api/v1/users",
-        Some(json!({"name": "ci", "password": "ci password 1234"})),
-        201,
-    );
+    server.add_user("ci", "ci password 1234");
     let lookup = |auth: &Auth, i: usize| {
         http::curl(
             auth,

@@ -260,6 +260,17 @@ impl TestServer {
         std::fs::read_to_string(self.stderr_path()).unwrap_or_default()
     }
 
+    /// Creates user `name` with `password` through the admin API (201 expected).
+    pub fn add_user(&self, name: &str, password: &str) {
+        super::http::admin(
+            self,
+            "POST",
+            "/api/v1/users",
+            Some(serde_json::json!({"name": name, "password": password})),
+            201,
+        );
+    }
+
     /// The server process's id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server is not running").id()
