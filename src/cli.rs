@@ -395,8 +395,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     crate::ingest::clean_stale_spools(&config.db);
-    let cache = crate::memory::scaled(store::CACHE_BYTES, 2 << 20, config.memory);
-    let store = Store::open_with_cache(&config.db, cache)
+    let store = Store::open_with_cache(&config.db, config.page_cache_bytes())
         .with_context(|| format!("opening the database {}", config.db.display()))?;
     tracing::info!("{}", config.memory_summary());
     if let Some(mode) = store::readable_by_others(&config.db) {

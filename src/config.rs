@@ -685,6 +685,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// redb's page cache for this memory (the server opens its store with it).
+    #[must_use]
+    pub fn page_cache_bytes(&self) -> usize {
+        crate::memory::scaled(crate::store::CACHE_BYTES, 2 << 20, self.memory)
+    }
+
+    /// Password checks run at once (the CPU cores, fewer on a small machine).
+    #[must_use]
+    pub fn password_checks(&self) -> usize {
+        crate::memory::scaled(cores(), 1, self.memory)
+    }
+
     /// What the memory the process may use made of the caches and default pools, for
     /// `goshelf config check` and the start-up log.
     #[must_use]
@@ -697,11 +709,7 @@ impl Config {
             "memory available: {mem}; page cache {}, answer cache {}, upload_concurrency {}, \
              upstream_concurrency {} (below 1 GiB, caches and default pools shrink in \
              proportion)",
-            mib(crate::memory::scaled(
-                crate::store::CACHE_BYTES,
-                2 << 20,
-                self.memory
-            )),
+            mib(self.page_cache_bytes()),
             mib(crate::http::fast::answer_budget(self.memory)),
             self.upload_concurrency,
             self.upstream_concurrency

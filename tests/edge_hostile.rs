@@ -47,11 +47,7 @@ fn read_status(c: &mut TcpStream) -> u16 {
             _ => return 0,
         }
     }
-    String::from_utf8_lossy(&head)
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    crate::support::hostile::status_code(&head)
 }
 
 /// Everything `c` sends until it closes (or `limit` passes, then what came).

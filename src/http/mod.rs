@@ -109,10 +109,7 @@ impl AppState {
         };
         let auth = authn::AuthState::new(config.auth_failures_per_minute);
         let uploads = pool::WorkPool::new("goshelf-upload", config.upload_concurrency);
-        let checks = pool::WorkPool::new(
-            "goshelf-auth",
-            crate::memory::scaled(crate::config::cores(), 1, config.memory),
-        );
+        let checks = pool::WorkPool::new("goshelf-auth", config.password_checks());
         let answers = fast::AnswerCache::for_memory(config.memory);
         Ok((
             Self {

@@ -56,11 +56,7 @@ async fn status(c: &mut TcpStream) -> u16 {
             _ => return 0,
         }
     }
-    String::from_utf8_lossy(&head)
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    crate::support::hostile::status_code(&head)
 }
 
 /// Reads until the server closes `c`; how long that took.

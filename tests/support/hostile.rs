@@ -500,6 +500,15 @@ pub fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), b"5").is_ok()
 }
 
+/// The status code of a response's first line (`HTTP/1.1 200 OK\r\n`), 0 when it has none.
+pub fn status_code(line: &[u8]) -> u16 {
+    String::from_utf8_lossy(line)
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The pid of `server`'s process, found by its `--db` argument (unique per test server).
 pub fn server_pid(server: &TestServer) -> u32 {
     let db = server.db_path();
