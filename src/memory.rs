@@ -62,7 +62,8 @@ fn cgroup_limit(own: &str, read: impl Fn(&str) -> Option<String>) -> Option<u64>
 /// `full` scaled to `memory` (`None`: not scaled), never above `full` nor below `least`.
 #[must_use]
 pub fn scaled(full: usize, least: usize, memory: Option<u64>) -> usize {
-    let Some(mem) = memory.filter(|&m| m < FULL) else {
+    // From `FULL` up the proportion is `full` or more, and the clamp keeps `full`.
+    let Some(mem) = memory else {
         return full;
     };
     let part = (full as u128 * u128::from(mem) / u128::from(FULL)) as usize;

@@ -1112,10 +1112,14 @@ fn hosting_an_upstream_path_in_an_organisation_needs_an_admins_claim() {
         assert!(r.text().contains("golang.org/x/text"), "{r:?}");
         assert_eq!(log_size(&server, &name), before, "a refusal appended");
     }
-    // A sibling is not a prefix (`golang.org/xy`), and a personal namespace needs no claim.
+    // A sibling is not a prefix (`golang.org/xy`).
     assert_eq!(upload("golang.org/xy", "v0.0.1").status, 201);
-    // Only an admin may claim.
+    // A personal namespace needs no claim (and stops no upstream lookups).
     server.add_user("carol", "carol password 123");
+    let zip =
+        ModZip::new("golang.org/x/text", "v0.9.0").file("go.mod", b"module golang.org/x/text\n");
+    assert_eq!(server.upload_bytes("carol", &zip.bytes()).status, 201);
+    // Only an admin may claim.
     let claim_url = format!(
         "{}/api/v1/owners/gophers/claims/golang.org%2Fx",
         server.url()

@@ -1161,5 +1161,14 @@ mod tests {
         );
         assert_eq!(held_below(&store, "golang.org/xy"), None);
         assert_eq!(held_below(&store, "golang.org/x/text/v2"), None);
+        // Below means below a `/`: a longer sibling is not below.
+        store
+            .sumdb_append_upstream("example.com/ab", "v1.0.0", (H1, H1), "up", None)
+            .unwrap();
+        assert_eq!(held_below(&store, "example.com/a"), None);
+        assert_eq!(
+            held_below(&store, "example.com").as_deref(),
+            Some("example.com/ab")
+        );
     }
 }
