@@ -45,7 +45,7 @@ pub fn check_pattern(pattern: &str) -> Result<(), String> {
             "{pattern:?} is not one pattern (GOPRIVATE syntax, e.g. corp.example.com)"
         ));
     }
-    if path_match(glob.as_bytes(), b"").is_none() || !well_formed(glob.as_bytes()) {
+    if !well_formed(glob.as_bytes()) {
         return Err(format!(
             "{pattern:?} is a malformed glob (an unclosed [ or a trailing \\), which would \
              match nothing"
