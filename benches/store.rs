@@ -85,7 +85,8 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let raw = RawConfig::default()
         .with(Key::Listen, "127.0.0.1:0")
-        .with_path(Key::Db, &dir.path().join("bench.redb"));
+        .with_path(Key::Db, &dir.path().join("bench.redb"))
+        .with(Key::Upstream, "off");
     let config = raw.resolve().unwrap();
     let store = Store::open(&config.db).unwrap();
     // 200 versions of one module, plus a 1 MiB and a 50 MiB zip.

@@ -86,7 +86,8 @@ fn module_page(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let raw = RawConfig::default()
         .with(Key::Listen, "127.0.0.1:0")
-        .with_path(Key::Db, &dir.path().join("ui.redb"));
+        .with_path(Key::Db, &dir.path().join("ui.redb"))
+        .with(Key::Upstream, "off");
     let config = raw.resolve().unwrap();
     let store = Store::open(&config.db).unwrap();
     let versions = if quick() { 40 } else { 200 };

@@ -217,7 +217,7 @@ class Goshelf:
         level = "warn" if self.logs == "off" else os.environ.get("RUST_LOG", "info")
         # No internet here: lookups the shelf's checksum database misses are not sent upstream.
         env = dict(os.environ, GOSHELF_ADMIN_TOKEN=TOKEN, RUST_LOG=level,
-                   GOSHELF_UPSTREAM_SUMDB="off")
+                   GOSHELF_UPSTREAM_SUMDB="off", GOSHELF_UPSTREAM="off")
         errlog = open(os.path.join(self.workdir, "goshelf.log"), "ab")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(

@@ -54,7 +54,7 @@ for t in "${targets[@]}"; do
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     url="http://127.0.0.1:$port"
     serve() {
-        GOSHELF_ADMIN_TOKEN=$token GOSHELF_UPSTREAM_SUMDB=off \
+        GOSHELF_ADMIN_TOKEN=$token GOSHELF_UPSTREAM_SUMDB=off GOSHELF_UPSTREAM=off \
             "${qemu[@]}" "$bin" serve --listen "127.0.0.1:$port" --db "$work/goshelf.redb" \
             >>"$work/server.log" 2>&1 &
         pid=$!

@@ -121,6 +121,17 @@ macro_rules! settings {
     };
 }
 
+/// A size as `parse_size` reads it: `KiB` or `MiB` when whole.
+fn size_text(n: u64) -> String {
+    if n > 0 && n.is_multiple_of(1 << 20) {
+        format!("{}MiB", n >> 20)
+    } else if n > 0 && n.is_multiple_of(1 << 10) {
+        format!("{}KiB", n >> 10)
+    } else {
+        n.to_string()
+    }
+}
+
 fn secs(d: Duration) -> String {
     format!("{}s", d.as_secs())
 }
@@ -290,8 +301,8 @@ settings! {
     }
     Offline {
         name: "offline", flag: Flag::Switch, default: "false",
-        help: "Fetch nothing from any upstream (an air-gapped shelf): lookups of modules not in \
-               the log are answered 404 saying so.",
+        help: "Fetch nothing from any upstream (an air-gapped shelf): modules and checksum \
+               lookups not on the shelf are answered 404 saying so.",
         secret: false, path: false,
         show: |c| c.offline.to_string(),
     }
@@ -309,8 +320,8 @@ settings! {
     }
     UpstreamConcurrency {
         name: "upstream_concurrency", flag: Flag::Value("N"), default: "16",
-        help: "Upstream requests (checksum database lookups and their tiles) made at once; \
-               further ones wait their turn, up to upstream_queue_timeout.",
+        help: "Upstream requests (module proxy fetches, checksum database lookups and their \
+               tiles) made at once; further ones wait their turn, up to upstream_queue_timeout.",
         secret: false, path: false,
         show: |c| c.upstream_concurrency.to_string(),
     }
@@ -320,6 +331,58 @@ settings! {
                1 to 3600.",
         secret: false, path: false,
         show: |c| secs(c.upstream_queue_timeout),
+    }
+    Upstream {
+        name: "upstream", flag: Flag::Value("URLS"), default: "https://proxy.golang.org",
+        help: "The module proxies `/go` fetches public modules from, in GOPROXY syntax (`,`: \
+               the next one after a not-found, `|`: after any error); `off`: only hosted and \
+               cached modules. `direct` is refused: goshelf never runs version control tools.",
+        secret: false, path: false,
+        show: |c| c.upstream.iter().enumerate().map(|(i, u)| {
+            let sep = if i + 1 == c.upstream.len() { "" } else if u.on_any_error { "|" } else { "," };
+            format!("{}{sep}", u.url)
+        }).collect(),
+    }
+    UpstreamNosumdb {
+        name: "upstream_nosumdb", flag: Flag::Value("PATTERNS"), default: "",
+        help: "Module path patterns (GOPRIVATE syntax) of upstream content no checksum database \
+               covers: its hashes are pinned at the first fetch instead of verified.",
+        secret: false, path: false,
+        show: |c| c.upstream_nosumdb.clone(),
+    }
+    UpstreamCaFile {
+        name: "upstream_ca_file", flag: Flag::Value("PEM"), default: "",
+        help: "Certificates (PEM) an https upstream may also be signed by, such as another \
+               goshelf's self-signed CA.",
+        secret: false, path: true,
+        show: |c| c.upstream_ca_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+    }
+    UpstreamMinRate {
+        name: "upstream_min_rate", flag: Flag::Value("SIZE"), default: "10KiB",
+        help: "Bytes per second an upstream transfer must average after its first minute, or \
+               it is cut; 0: no minimum.",
+        secret: false, path: false,
+        show: |c| size_text(c.upstream_min_rate),
+    }
+    ListTtl {
+        name: "list_ttl", flag: Flag::Value("SECONDS"), default: "60s",
+        help: "Seconds an upstream module's version list and @latest are used before they are \
+               asked again (also their max-age); when the upstream fails, the last copy is \
+               served after it.",
+        secret: false, path: false,
+        show: |c| secs(c.list_ttl),
+    }
+    NegativeTtl {
+        name: "negative_ttl", flag: Flag::Value("SECONDS"), default: "60s",
+        help: "Seconds an upstream's not-found for a module's list is remembered.",
+        secret: false, path: false,
+        show: |c| secs(c.negative_ttl),
+    }
+    NegativeVersionTtl {
+        name: "negative_version_ttl", flag: Flag::Value("SECONDS"), default: "600s",
+        help: "Seconds an upstream's not-found for a version is remembered.",
+        secret: false, path: false,
+        show: |c| secs(c.negative_version_ttl),
     }
     Private {
         name: "private", flag: Flag::Value("PATTERNS"), default: "",
@@ -665,6 +728,20 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// GOPRIVATE-syntax patterns never asked of an upstream.
     pub private: String,
+    /// The module proxies `/go` fetches from (empty: none).
+    pub upstream: Vec<crate::pull::Upstream>,
+    /// Patterns of upstream content pinned at the first fetch, not verified.
+    pub upstream_nosumdb: String,
+    /// More certificates an https upstream may be signed by.
+    pub upstream_ca_file: Option<PathBuf>,
+    /// Bytes per second an upstream transfer averages after its first minute, or is cut.
+    pub upstream_min_rate: u64,
+    /// How long an upstream list or `@latest` is used.
+    pub list_ttl: Duration,
+    /// How long an upstream's not-found for a module is remembered.
+    pub negative_ttl: Duration,
+    /// How long an upstream's not-found for a version is remembered.
+    pub negative_version_ttl: Duration,
     /// Upstream lookups made at once.
     pub upstream_concurrency: usize,
     /// How long a lookup waits for its turn at the upstream.
@@ -897,7 +974,7 @@ impl RawConfig {
             16,
             MAX_CONNECTIONS_CEILING,
         )?;
-        Ok(Config {
+        let config = Config {
             listen,
             tls,
             redirect_http,
@@ -961,6 +1038,42 @@ impl RawConfig {
                 }
                 list.to_owned()
             },
+            upstream: crate::pull::parse_upstreams(
+                self.get(Key::Upstream)
+                    .unwrap_or("https://proxy.golang.org"),
+            )
+            .map_err(|e| {
+                invalid(
+                    Key::Upstream,
+                    self.get(Key::Upstream).unwrap_or(""),
+                    &format!("is not usable: {e}"),
+                )
+            })?,
+            upstream_nosumdb: {
+                let list = self.get(Key::UpstreamNosumdb).unwrap_or("").trim();
+                for p in list.split(',').filter(|p| !p.is_empty()) {
+                    crate::gomod::patterns::check_pattern(p)
+                        .map_err(|e| invalid(Key::UpstreamNosumdb, list, &format!("has {e}")))?;
+                }
+                list.to_owned()
+            },
+            upstream_ca_file: self
+                .get(Key::UpstreamCaFile)
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
+            upstream_min_rate: match self.get(Key::UpstreamMinRate) {
+                None => 10 << 10,
+                Some(text) => parse_size(text).ok_or_else(|| {
+                    invalid(
+                        Key::UpstreamMinRate,
+                        text,
+                        "is not a size per second like 10KiB (0: no minimum)",
+                    )
+                })?,
+            },
+            list_ttl: timeout(Key::ListTtl, Duration::from_secs(60))?,
+            negative_ttl: timeout(Key::NegativeTtl, Duration::from_secs(60))?,
+            negative_version_ttl: timeout(Key::NegativeVersionTtl, Duration::from_secs(600))?,
             upstream_concurrency: count(
                 Key::UpstreamConcurrency,
                 crate::memory::scaled(16, 2, memory),
@@ -1014,7 +1127,23 @@ impl RawConfig {
                     invalid(Key::SumdbReaders, w, "is not `anyone` or `signed-in`")
                 })?,
             },
-        })
+        };
+        // Upstream content is verified against a checksum database, or pinned where none
+        // covers it: switching verification off needs the patterns of what is pinned.
+        if !config.upstream.is_empty()
+            && !config.offline
+            && config.upstream_sumdb.is_none()
+            && config.upstream_nosumdb.is_empty()
+        {
+            return Err(invalid(
+                Key::UpstreamSumdb,
+                "off",
+                "leaves what `upstream` sends unverified: set upstream_nosumdb to the \
+                 patterns of the modules no checksum database covers, or set upstream to \
+                 off",
+            ));
+        }
+        Ok(config)
     }
 
     fn resolve_tls(&self, plain: bool) -> Result<(Option<TlsConfig>, bool), ConfigError> {

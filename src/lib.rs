@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod logging;
 pub mod memory;
 pub mod publish;
+pub mod pull;
 pub mod store;
 pub mod sumdb;
 pub mod tls;

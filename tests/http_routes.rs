@@ -28,6 +28,7 @@ impl Harness {
             .with(Key::Listen, "127.0.0.1:0")
             .with_path(Key::Db, &dir.path().join("goshelf.redb"))
             .with(Key::UpstreamSumdb, "off")
+            .with(Key::Upstream, "off")
             .with(Key::Private, "example.com,nas.lan")
             .with(Key::MaxUpload, max);
         let config = raw.resolve().unwrap();

@@ -19,6 +19,7 @@ mod lan_proxy;
 mod plain_conn;
 mod private_modules;
 mod publish_cli;
+mod pull_through;
 mod sd_wear;
 mod server_process;
 mod small_ram;

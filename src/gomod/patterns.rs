@@ -5,6 +5,14 @@
 //! Empty and malformed patterns match nothing; a trailing `/` on a pattern is ignored; there
 //! is no whitespace trimming (as in the go command).
 
+/// Whether module path `path` is `root` or lies below it (`root` then a `/`): `a.example/x`
+/// is below `a.example`, `a.example/xy` is not.
+#[must_use]
+pub fn at_or_below(path: &str, root: &str) -> bool {
+    path.strip_prefix(root)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// Whether `target` or one of its path prefixes matches a pattern of `globs`.
 #[must_use]
 pub fn match_prefix_patterns(globs: &str, target: &str) -> bool {

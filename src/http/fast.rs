@@ -728,7 +728,9 @@ pub async fn serve(
         .await,
     );
     finish::decorate(path, resp.headers_mut());
-    if use_cache {
+    // An answer that changes without a write to the store (the pull-through cache's lists,
+    // its upstream failures) is never kept.
+    if use_cache && resp.extensions().get::<super::pull::Volatile>().is_none() {
         if let Some(goproxy::ZipBlob(site)) = resp.extensions().get().copied() {
             if site.size() <= MAX_HEAD_READ && head_cacheable(&resp) {
                 state.answers.insert_head(path, generation, &resp, site);

@@ -90,7 +90,11 @@ pub async fn handle(
     let (owner, public) = if owner == proxy::LAN {
         match lan_owner(&state, &req, viewer.as_ref())? {
             Some(found) => found,
-            None => return Err(hidden(&req)),
+            // Not hosted for this viewer: the pull-through cache's (which keeps the shelf's
+            // own paths from any upstream).
+            None => {
+                return Ok(super::pull::answer(&state, req, method == Method::HEAD, &headers).await)
+            }
         }
     } else {
         let Some(owner) = crate::auth::normalize_owner(&owner) else {
@@ -122,7 +126,7 @@ pub async fn handle(
         }
         ProxyRequest::Zip { module, version } => {
             let want = Zip {
-                owner,
+                owner: Some(owner),
                 module,
                 version,
                 head,
@@ -341,9 +345,42 @@ fn etag_matches(list: &str, etag: &str) -> bool {
         .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
 }
 
-/// A zip asked for.
+/// The `.info` answer of a cached public module's version: as the upstream sent it.
+#[must_use]
+pub fn cached_info(rec: &store::CachedRecord) -> Response {
+    text_response(rec.info.clone(), "application/json", immutable(true))
+}
+
+/// The `.mod` answer of a cached public module's version.
+#[must_use]
+pub fn cached_mod(bytes: Vec<u8>) -> Response {
+    text_response(bytes, "text/plain; charset=utf-8", immutable(true))
+}
+
+/// The `.zip` answer of a cached public module's version (stored: `http::pull` fetched it).
+///
+/// # Errors
+/// As for a hosted zip.
+pub async fn cached_zip(
+    state: &AppState,
+    module: String,
+    version: String,
+    head: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let want = Zip {
+        owner: None,
+        module,
+        version,
+        head,
+        public: true,
+    };
+    zip(state.clone(), want, headers).await
+}
+
+/// A zip asked for: of a namespace's version, or of a cached one (`owner` none).
 struct Zip {
-    owner: String,
+    owner: Option<String>,
     module: String,
     version: String,
     head: bool,
@@ -367,13 +404,32 @@ async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response
         .and_then(|r| r.split_once('-'))
         .and_then(|(a, _)| a.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    let (lookup, piece, site) =
-        state
-            .store
-            .zip_start(&owner, &module, &version, range_start, first)?;
-    let rec = match lookup {
-        VersionLookup::Found(rec) => rec,
-        other => return Err(missing(&other, &module, &version)),
+    let (rec, piece, site) = match &owner {
+        Some(owner) => {
+            let (lookup, piece, site) =
+                state
+                    .store
+                    .zip_start(owner, &module, &version, range_start, first)?;
+            match lookup {
+                VersionLookup::Found(rec) => (rec, piece, site),
+                other => return Err(missing(&other, &module, &version)),
+            }
+        }
+        None => {
+            let (c, piece, site) = state
+                .store
+                .cached_zip_start(&module, &version, range_start, first)?
+                .ok_or_else(|| unknown_module(&module))?;
+            let rec = store::VersionRecord {
+                blake3: c.blake3.unwrap_or_default(),
+                size: c.size.unwrap_or(0),
+                h1: c.h1.unwrap_or_default(),
+                mod_h1: c.mod_h1,
+                time: c.time,
+                uploader: c.origin,
+            };
+            (rec, piece, Some(site))
+        }
     };
     let size = rec.size;
     let etag = format!("\"{}\"", rec.blake3);
@@ -440,8 +496,9 @@ async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response
     // A download is a full GET answered 200 (not HEAD, 206 resumes or 304), counted when
     // the answer starts (web UI; flushed to the store in batches). The answer carries its
     // key, so that the answer cache counts its later hits under the same one.
-    let download = (!head && status == StatusCode::OK)
-        .then(|| Arc::new((owner.clone(), module.clone(), version.clone())));
+    let download = owner
+        .filter(|_| !head && status == StatusCode::OK)
+        .map(|owner| Arc::new((owner, module.clone(), version.clone())));
     if let Some(key) = &download {
         state.ui.downloads.record(key);
     }

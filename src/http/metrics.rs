@@ -29,7 +29,54 @@ pub struct Metrics {
     /// past the global cap.
     sumdb_over_budget: AtomicU64,
     sumdb_over_cap: AtomicU64,
+    /// The pull-through cache (`http::pull`), by `Pull` event, and the bytes it received.
+    pull: [AtomicU64; PULL_EVENTS.len()],
+    pull_bytes: AtomicU64,
 }
+
+/// What the pull-through cache counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    /// A version file answered from the cache.
+    Hit,
+    /// A version file that had to be fetched.
+    Miss,
+    /// A request sent to an upstream proxy.
+    Fetch,
+    /// A list or `@latest` answered from its last copy while the upstream failed.
+    Stale,
+    /// Upstream content refused by verification.
+    Refused,
+}
+
+/// (event, metric name, help), in `Pull` order.
+const PULL_EVENTS: [(Pull, &str, &str); 5] = [
+    (
+        Pull::Hit,
+        "goshelf_pull_hits_total",
+        "Version files (.info, .mod, .zip) of public modules answered from the pull-through cache.",
+    ),
+    (
+        Pull::Miss,
+        "goshelf_pull_misses_total",
+        "Version files of public modules the pull-through cache had to fetch.",
+    ),
+    (
+        Pull::Fetch,
+        "goshelf_pull_upstream_requests_total",
+        "Requests sent to the upstream module proxies.",
+    ),
+    (
+        Pull::Stale,
+        "goshelf_pull_stale_answers_total",
+        "Lists and @latest answered from their last copy while the upstream failed.",
+    ),
+    (
+        Pull::Refused,
+        "goshelf_pull_verification_failures_total",
+        "Upstream content refused by verification (nothing stored; a SECURITY log line each).",
+    ),
+];
 
 /// The route a path belongs to, for the `route` label (a fixed set, so labels stay bounded).
 #[must_use]
@@ -84,6 +131,16 @@ impl Metrics {
             &self.sumdb_over_budget
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a pull-through cache event.
+    pub fn pull(&self, event: Pull) {
+        self.pull[event as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts bytes received from upstream proxies.
+    pub fn pull_bytes(&self, n: u64) {
+        self.pull_bytes.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Counts one answered request.
@@ -199,7 +256,15 @@ impl Metrics {
                 "goshelf_sumdb_lookups_refused_total{{reason=\"{reason}\"}} {n}"
             );
         }
-        for (name, help, value) in counters {
+        let pull_bytes = [(
+            "goshelf_pull_upstream_bytes_total",
+            "Bytes received from the upstream module proxies.",
+            self.pull_bytes.load(Ordering::Relaxed),
+        )];
+        let pull = PULL_EVENTS
+            .iter()
+            .map(|&(e, name, help)| (name, help, self.pull[e as usize].load(Ordering::Relaxed)));
+        for (name, help, value) in counters.into_iter().chain(pull).chain(pull_bytes) {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {value}");
@@ -268,6 +333,13 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pull_events_are_listed_in_their_order() {
+        for (i, (event, _, _)) in PULL_EVENTS.iter().enumerate() {
+            assert_eq!(*event as usize, i);
+        }
+    }
+
     use super::*;
 
     #[test]

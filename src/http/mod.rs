@@ -16,6 +16,7 @@ pub mod goproxy;
 pub mod io;
 pub mod metrics;
 pub mod pool;
+pub mod pull;
 pub mod sumdb;
 pub mod tls;
 pub mod ui;
@@ -66,6 +67,9 @@ pub struct AppState {
     /// Turns at the upstream (`upstream_concurrency`): each lookup sent there holds one, and
     /// a blocking thread, until its answer is verified and stored.
     pub upstream_turns: Arc<tokio::sync::Semaphore>,
+    /// The pull-through cache of public modules at `/go`; `None` when nothing is fetched
+    /// (`upstream` empty, or `offline`).
+    pub pull: Option<Arc<pull::PullThrough>>,
 }
 
 impl AppState {
@@ -107,6 +111,9 @@ impl AppState {
             )),
             _ => None,
         };
+        let pull = pull::PullThrough::new(&config)
+            .map_err(|e| crate::store::Error::Corrupt(format!("upstream: {e}")))?
+            .map(Arc::new);
         let auth = authn::AuthState::new(config.auth_failures_per_minute);
         let uploads = pool::WorkPool::new("goshelf-upload", config.upload_concurrency);
         let checks = pool::WorkPool::new("goshelf-auth", config.password_checks());
@@ -116,6 +123,7 @@ impl AppState {
                 upstream,
                 budgets: Arc::new(budget::Budgets::default()),
                 upstream_turns: Arc::new(tokio::sync::Semaphore::new(config.upstream_concurrency)),
+                pull,
                 store: Arc::new(store),
                 config: Arc::new(config),
                 metrics: Arc::new(metrics::Metrics::default()),

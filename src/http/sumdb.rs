@@ -338,12 +338,11 @@ fn not_logged(state: &AppState, path: &str) -> ApiError {
 /// matches `private` or is hosted here (checksum-db.md §8: private paths never leave).
 async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError> {
     if state.upstream.is_none()
-        || state.sumdb.uncovered().iter().any(|m| {
-            path == m
-                || path
-                    .strip_prefix(m.as_str())
-                    .is_some_and(|r| r.starts_with('/'))
-        })
+        || state
+            .sumdb
+            .uncovered()
+            .iter()
+            .any(|m| crate::gomod::patterns::at_or_below(path, m))
     {
         return Ok(false);
     }

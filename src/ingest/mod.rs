@@ -1,5 +1,5 @@
-//! Ingest: a module zip from wherever it comes (an upload today; the pull-through cache and
-//! `goshelf import` next) into the store, with no HTTP in it.
+//! Ingest: a module zip from wherever it comes (an upload, the pull-through cache; `goshelf
+//! import` next) into the store, with no HTTP in it.
 //!
 //! 1. **Spool**: the bytes go to a file beside the database ([`Spool`]), never to memory,
 //!    hashed with BLAKE3 and capped as they are appended.
@@ -239,6 +239,25 @@ pub fn publish(
         go_mod_h1: summary.mod_h1.clone(),
         size,
     })
+}
+
+/// Adds the validated spooled zip to the cached version `module@version` (the pull-through
+/// cache) with go.sum hash `h1`, deduplicated with every stored zip; not durable on its own
+/// (`store::cached`).
+///
+/// # Errors
+/// The store's failures; I/O errors reading the spool.
+pub fn cache(
+    store: &Store,
+    spool: &mut Spool,
+    module: &str,
+    version: &str,
+    h1: &str,
+) -> Result<store::CachedRecord, Error> {
+    let id = *spool.hasher.finalize().as_bytes();
+    let size = spool.size;
+    let mut reader = spool.reader(1 << 16)?;
+    Ok(store.cache_put_zip(module, version, (id, size, h1), &mut reader)?)
 }
 
 #[cfg(test)]

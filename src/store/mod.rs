@@ -11,6 +11,7 @@ pub mod accounts;
 mod backup;
 mod blobs;
 mod browse;
+pub mod cached;
 mod group;
 mod modules;
 mod packs;
@@ -36,7 +37,8 @@ pub use browse::VersionBrief;
 pub use modules::{parse_blake3, NewVersion, VersionLookup, ZipLookup};
 pub use packs::PACK_DATA;
 pub use records::{
-    MemberRecord, ModuleRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord,
+    CachedRecord, MemberRecord, ModuleRecord, NamespaceRecord, TokenRecord, UserRecord,
+    VersionRecord,
 };
 pub use verify::{Problem, VerifyReport};
 

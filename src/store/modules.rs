@@ -236,28 +236,14 @@ impl Store {
             let VersionLookup::Found(rec) = &found else {
                 return Ok((found, bytes::Bytes::new(), None));
             };
-            let id = parse_blake3(&rec.blake3)?;
-            let reader = BlobReader::open(txn, &id)?.ok_or_else(|| {
-                Error::Corrupt(format!("{module}@{version}: blob {} missing", rec.blake3))
-            })?;
-            let end = reader.size().min(start.saturating_add(want as u64));
-            let mut out = bytes::BytesMut::with_capacity(
-                usize::try_from(end.saturating_sub(start)).unwrap_or(0),
-            );
-            let mut at = start;
-            while at < end {
-                let piece = reader.bytes_at(at, usize::try_from(end - at).unwrap_or(usize::MAX))?;
-                if piece.is_empty() {
-                    return Err(Error::Corrupt(format!(
-                        "blob {} ended early at {at}",
-                        rec.blake3
-                    )));
-                }
-                out.extend_from_slice(&piece);
-                at += piece.len() as u64;
-            }
-            let site = reader.site();
-            Ok((found, out.freeze(), Some(site)))
+            let (bytes, site) = blob_start(
+                txn,
+                &rec.blake3,
+                start,
+                want,
+                &format!("{module}@{version}"),
+            )?;
+            Ok((found, bytes, Some(site)))
         })
     }
 
@@ -528,6 +514,35 @@ fn lookup(
         return Ok(VersionLookup::Deleted);
     }
     Ok(VersionLookup::Missing)
+}
+
+/// A copy of bytes `[start, start + want)` of the blob `blake3_hex` (fewer at its end),
+/// gathered across stored values, and where the blob is; `what` names its user in errors.
+pub(super) fn blob_start(
+    txn: &redb::ReadTransaction,
+    blake3_hex: &str,
+    start: u64,
+    want: usize,
+    what: &str,
+) -> Result<(bytes::Bytes, BlobSite)> {
+    let id = parse_blake3(blake3_hex)?;
+    let reader = BlobReader::open(txn, &id)?
+        .ok_or_else(|| Error::Corrupt(format!("{what}: blob {blake3_hex} missing")))?;
+    let end = reader.size().min(start.saturating_add(want as u64));
+    let mut out =
+        bytes::BytesMut::with_capacity(usize::try_from(end.saturating_sub(start)).unwrap_or(0));
+    let mut at = start;
+    while at < end {
+        let piece = reader.bytes_at(at, usize::try_from(end - at).unwrap_or(usize::MAX))?;
+        if piece.is_empty() {
+            return Err(Error::Corrupt(format!(
+                "blob {blake3_hex} ended early at {at}"
+            )));
+        }
+        out.extend_from_slice(&piece);
+        at += piece.len() as u64;
+    }
+    Ok((out.freeze(), reader.site()))
 }
 
 /// A blob id from its hex form (as in `VersionRecord::blake3`).

@@ -132,3 +132,30 @@ impl TokenRecord {
         Scope::parse(&self.scope).unwrap_or(Scope::Read)
     }
 }
+
+/// A version of a public module fetched from an upstream (`store::cached`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CachedRecord {
+    /// The `.info` as the upstream sent it (checked: a JSON object naming this version).
+    pub info: String,
+    /// Its time (from `.info`), Unix seconds; 0 when it had none.
+    #[serde(default)]
+    pub time: i64,
+    /// go.sum hash of the `.mod` bytes (verified against the checksum database).
+    pub mod_h1: String,
+    /// go.sum hash of the zip: from the checksum database's record when the `.mod` was
+    /// fetched, or from the zip itself for a path no checksum database covers
+    /// (`upstream_nosumdb`), pinned at its first fetch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h1: Option<String>,
+    /// BLAKE3 of the zip, hex, once it was fetched (zips are fetched on their first request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+    /// Size of the zip in bytes, once fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// When the `.info` and `.mod` were fetched, Unix seconds.
+    pub fetched_at: i64,
+    /// The upstream they came from (its URL).
+    pub origin: String,
+}

@@ -108,6 +108,14 @@ pub const PRIVATE_PATTERNS: TableDefinition<&str, u8> = TableDefinition::new("pr
 /// (u64 big-endian: records in the log).
 pub const SUMDB_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sumdb_meta");
 
+/// Versions of public modules fetched from an upstream (the pull-through cache), by module
+/// path and version: a `CachedRecord` (JSON). Apart from hosted versions, which no cached
+/// one may ever shadow.
+pub const CACHED: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("cached");
+
+/// The `.mod` bytes of each cached version.
+pub const CACHED_MODS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("cached_mods");
+
 /// Every table, once: `$m!(id, TABLE, args...)` for each table a backup carries, `id` being
 /// its number in the backup frame format (`store::backup`; never reused), and
 /// `$m!(derived, TABLE, args...)` for one a backup leaves out because it is recomputed from
@@ -143,6 +151,8 @@ macro_rules! for_each_table {
         $m!(21, $crate::store::schema::SUMDB_CLAIMS, $($args)*);
         $m!(22, $crate::store::schema::SUMDB_UPSTREAM_PATHS, $($args)*);
         $m!(23, $crate::store::schema::DOWNLOADS, $($args)*);
+        $m!(24, $crate::store::schema::CACHED, $($args)*);
+        $m!(25, $crate::store::schema::CACHED_MODS, $($args)*);
         $m!(derived, $crate::store::schema::ZIP_FACTS, $($args)*);
     };
 }

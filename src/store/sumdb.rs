@@ -492,27 +492,31 @@ impl Store {
     }
 
     /// Whether `path` equals or lies below a module path hosted here in a namespace whose
-    /// paths must never be asked of an upstream: an organisation, or any namespace that is
-    /// not public. (A public personal namespace does not stop lookups: anyone may make one.)
+    /// paths must never be asked of an upstream (`protected_roots`).
     ///
     /// # Errors
     /// Storage errors.
     pub fn sumdb_hosted_here(&self, path: &str) -> Result<bool> {
-        let covers = |module: &str| {
-            path == module
-                || path
-                    .strip_prefix(module)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        };
+        Ok(self
+            .protected_roots()?
+            .iter()
+            .any(|root| crate::gomod::patterns::at_or_below(path, root)))
+    }
+
+    /// The module paths that are this shelf's, whose paths (and those below them) are never
+    /// asked of an upstream: those hosted in an organisation or in any namespace that is not
+    /// public (a public personal namespace does not count: anyone may make one), and those
+    /// an admin placed here (claims and shares) before their first upload. Sorted, once each.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn protected_roots(&self) -> Result<Vec<String>> {
         self.read(|txn| {
-            // Paths an admin placed here (claims and shares) count as hosted before their
-            // first upload.
+            let mut roots = std::collections::BTreeSet::new();
             for table in [SUMDB_CLAIMS, SUMDB_SHARES] {
                 for item in txn.open_table(table)?.iter()? {
                     let (k, _) = item?;
-                    if covers(k.value().0) {
-                        return Ok(true);
-                    }
+                    roots.insert(k.value().0.to_owned());
                 }
             }
             let namespaces = txn.open_table(schema::NAMESPACES)?;
@@ -520,20 +524,22 @@ impl Store {
             for item in modules.iter()? {
                 let (k, _) = item?;
                 let (owner, module) = k.value();
-                if !covers(module) {
+                if roots.contains(module) {
                     continue;
                 }
-                let Some(ns) = namespaces.get(owner)? else {
-                    return Ok(true);
+                let personal_public = match namespaces.get(owner)? {
+                    Some(ns) => {
+                        let ns: NamespaceRecord = decode("namespace", ns.value())?;
+                        ns.kind == crate::auth::Kind::User
+                            && ns.visibility() == crate::auth::Visibility::Public
+                    }
+                    None => false,
                 };
-                let ns: NamespaceRecord = decode("namespace", ns.value())?;
-                let personal_public = ns.kind == crate::auth::Kind::User
-                    && ns.visibility() == crate::auth::Visibility::Public;
                 if !personal_public {
-                    return Ok(true);
+                    roots.insert(module.to_owned());
                 }
             }
-            Ok(false)
+            Ok(roots.into_iter().collect())
         })
     }
 

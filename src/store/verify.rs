@@ -89,6 +89,9 @@ impl Seek for BlobCursor<'_> {
     }
 }
 
+/// How a cached version is named in a report (no namespace has this name).
+const CACHE_OWNER: &str = "(cache)";
+
 impl Store {
     /// Checks the whole store from one snapshot.
     ///
@@ -130,6 +133,35 @@ impl Store {
                 }
                 if mods.get((owner, module, version))?.is_none() {
                     report.problem("no .mod stored".into(), vec![name]);
+                }
+            }
+            // Cached versions use blobs as hosted ones do, once their zip was fetched.
+            for item in txn.open_table(schema::CACHED)?.iter()? {
+                let (k, v) = item?;
+                let (module, version) = k.value();
+                report.versions += 1;
+                let name = format!("{CACHE_OWNER} {module}@{version}");
+                match decode::<super::CachedRecord>("cached version", v.value()) {
+                    Ok(c) => {
+                        if let (Some(blake3), Some(size), Some(h1)) = (c.blake3, c.size, c.h1) {
+                            users.entry(blake3.clone()).or_default().push((
+                                CACHE_OWNER.to_owned(),
+                                module.to_owned(),
+                                version.to_owned(),
+                                VersionRecord {
+                                    blake3,
+                                    size,
+                                    h1,
+                                    mod_h1: c.mod_h1,
+                                    time: c.time,
+                                    uploader: c.origin,
+                                },
+                            ));
+                        }
+                    }
+                    Err(e) => {
+                        report.problem(format!("unreadable cached version record: {e}"), vec![name])
+                    }
                 }
             }
             for item in mods.iter()? {

@@ -102,7 +102,7 @@ impl TestServer {
         }
     }
 
-    fn binary() -> PathBuf {
+    pub fn binary() -> PathBuf {
         match std::env::var_os("GOSHELF_TEST_BIN") {
             Some(bin) => PathBuf::from(bin),
             None => PathBuf::from(env!("CARGO_BIN_EXE_goshelf")),
@@ -143,10 +143,11 @@ impl TestServer {
                 cmd.env_remove(key);
             }
         }
-        // No test may reach the internet: the upstream checksum database is off unless a
-        // test names its own (tests/support/upstream.rs).
+        // No test may reach the internet: the upstream checksum database and module proxy
+        // are off unless a test names its own (tests/support/upstream.rs).
         cmd.env("GOSHELF_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("GOSHELF_UPSTREAM_SUMDB", "off")
+            .env("GOSHELF_UPSTREAM", "off")
             // The module paths tests put in private namespaces (every path of a private
             // namespace must match a `private` pattern); a test of that rule sets its own.
             .env(

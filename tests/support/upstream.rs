@@ -36,6 +36,8 @@ pub enum Lie {
     Down,
     /// Every answer comes after 1.5 s.
     Slow,
+    /// Nothing is answered for 30 s (a hanging upstream).
+    Hang,
 }
 
 #[derive(Default)]
@@ -123,7 +125,11 @@ impl Upstream {
     /// Publishes `zip` in the proxy and logs its record; returns (h1, go.mod h1).
     pub fn publish(&self, zip: &ModZip) -> (String, String) {
         let (path, version) = (zip.path(), zip.version());
-        let go_mod = zip.content("go.mod").unwrap().to_vec();
+        // A zip without go.mod (a `+incompatible` version) has the `.mod` the go command
+        // synthesises.
+        let go_mod = zip
+            .content("go.mod")
+            .map_or_else(|| format!("module {path}\n").into_bytes(), <[u8]>::to_vec);
         let h1 = zip.h1();
         let mod_h1 = goshelf::gomod::hash::hash_go_mod(&go_mod);
         let text = format!("{path} {version} {h1}\n{path} {version}/go.mod {mod_h1}\n");
@@ -177,6 +183,23 @@ impl Upstream {
         }
     }
 
+    /// Serves `bytes` at proxy path `tail` (under `proxy_url()`), in place of what was there.
+    pub fn set_file(&self, tail: &str, bytes: Vec<u8>) {
+        self.state
+            .lock()
+            .unwrap()
+            .files
+            .insert(format!("/proxy/{tail}"), bytes);
+    }
+
+    /// How many requests so far had a path containing `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.contains(needle))
+            .count()
+    }
+
     pub fn lie(&self, lie: Lie) {
         self.state.lock().unwrap().lie = lie;
     }
@@ -211,8 +234,14 @@ fn serve(conn: TcpStream, shared: &Mutex<State>) {
 }
 
 fn answer(shared: &Mutex<State>, path: &str) -> (u16, Vec<u8>) {
-    if shared.lock().unwrap().lie == Lie::Slow {
+    let lie = shared.lock().unwrap().lie;
+    if lie == Lie::Slow {
         std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
+    if lie == Lie::Hang {
+        shared.lock().unwrap().requests.push(path.to_owned());
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        return (503, Vec::new());
     }
     let mut s = shared.lock().unwrap();
     s.requests.push(path.to_owned());

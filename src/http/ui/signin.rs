@@ -458,6 +458,7 @@ mod tests {
             .with(Key::Listen, "127.0.0.1:0")
             .with_path(Key::Db, &dir.path().join("goshelf.redb"))
             .with(Key::UpstreamSumdb, "off")
+            .with(Key::Upstream, "off")
             .resolve()
             .unwrap();
         config.plain_http_signin = plain_http_signin;

@@ -1,0 +1,1090 @@
+//! `/go` past the hosted modules: public modules fetched from the `upstream` proxies,
+//! verified, kept, and served (proxy-cache.md; the client's side in its §1).
+//!
+//! - **Never upstream**: a path that is the shelf's (`Store::protected_roots`: hosted in an
+//!   organisation or a non-public namespace, claimed, shared), lies below one or above one
+//!   (a proper prefix of a hosted path, such as `corp.example` for `corp.example/lib`: asking
+//!   for it would name the private domain), or matches `private`, is answered from local data
+//!   only, with the 404 a path that exists nowhere gets, word for word.
+//! - **Only what was asked**: an `.info` or `.mod` miss fetches that version's `.info` and
+//!   `.mod`; the `.mod` is verified against the version's record in the checksum database
+//!   (fetched and verified from `upstream_sumdb` and appended to the shelf's own log, where it
+//!   is not yet), then both are kept. The zip is fetched on its first `.zip` request, spooled
+//!   to disk, checked by the upload rules, its h1 compared with the record's; only then kept.
+//!   A failure is a 502 with the reason and a `SECURITY` log line, and nothing is kept.
+//! - **Lists, `@latest`, queries** change upstream: they are asked again after `list_ttl`
+//!   (remembered in memory, with a byte budget), the last copy served when the upstream
+//!   fails; a list is the union of the upstream's and the cached versions.
+//! - **Failures of a never-seen path** keep the go command's prefix search going: `list`,
+//!   `@latest` and `.info` answer 404 (`no-store`) saying the upstream is unavailable; `.mod`
+//!   and `.zip` answer 502/504, the message a user without an internet link then sees.
+//! - **Single flight**: concurrent misses of one version, zip or list make one fetch
+//!   (`pull::Flights`); every upstream GET holds a turn of `upstream_concurrency`.
+//!
+//! None of these answers is kept by the answer cache but the version files of cached
+//! versions (immutable): the rest are marked [`Volatile`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use super::body::Response;
+use super::error::ApiError;
+use super::metrics::Pull;
+use super::AppState;
+use crate::gomod::proxy::{select_latest, Request as ProxyRequest};
+use crate::gomod::{hash, path as modpath, patterns, version};
+use crate::ingest::{self, Spool};
+use crate::pull::fetch::{self, Client, Failure, Sink};
+use crate::pull::{Flights, Upstream};
+use crate::store::{self, CachedRecord};
+
+/// The most bytes of an upstream `.info` (and `@latest`, and a query).
+const MAX_INFO: u64 = 64 << 10;
+/// Of an upstream `list`.
+const MAX_LIST: u64 = 4 << 20;
+/// Of an upstream `.mod`.
+const MAX_MOD: u64 = 16 << 20;
+/// The memory lists, `@latest` answers and queries may take while remembered.
+const REMEMBERED_BYTES: usize = 16 << 20;
+
+/// Marks an answer the answer cache must not keep: it may change without a write to the
+/// store (a list after `list_ttl`, an upstream back up).
+#[derive(Clone, Copy, Debug)]
+pub struct Volatile;
+
+/// Why a fetch gave nothing.
+#[derive(Debug, Clone)]
+enum Miss {
+    /// No upstream has it.
+    NotFound,
+    /// The upstream failed: the reason; a timeout (504) or not (502).
+    Unavailable { reason: Arc<str>, timeout: bool },
+    /// What it sent failed verification (502); logged as a `SECURITY` matter.
+    Refused(Arc<str>),
+    /// No turn at the upstream within `upstream_queue_timeout` (503).
+    Busy,
+    /// Our own failure (500; logged where it happened).
+    Internal,
+}
+
+impl Miss {
+    fn unavailable(reason: impl Into<Arc<str>>) -> Self {
+        Miss::Unavailable {
+            reason: reason.into(),
+            timeout: false,
+        }
+    }
+
+    fn internal(context: &str, e: &dyn std::fmt::Display) -> Self {
+        tracing::error!("pull-through cache: {context}: {e}");
+        Miss::Internal
+    }
+}
+
+impl From<Failure> for Miss {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::NotFound => Miss::NotFound,
+            Failure::Failed { reason, timeout } => Miss::Unavailable {
+                reason: reason.into(),
+                timeout,
+            },
+        }
+    }
+}
+
+impl From<store::Error> for Miss {
+    fn from(e: store::Error) -> Self {
+        Miss::internal("storage", &e)
+    }
+}
+
+/// What the shelf knows of the upstreams: the client, flights under way, and the answers
+/// that change (remembered for `list_ttl`).
+pub struct PullThrough {
+    client: Client,
+    upstreams: Vec<Upstream>,
+    versions: Flights<Result<CachedRecord, Miss>>,
+    zips: Flights<Result<CachedRecord, Miss>>,
+    changing: Flights<Result<Bytes, Miss>>,
+    remembered: Mutex<Remembered>,
+    protected: Mutex<Option<(u64, Arc<Protected>)>>,
+}
+
+impl std::fmt::Debug for PullThrough {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullThrough")
+            .field("upstreams", &self.upstreams)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The paths that never go upstream, as of one store generation.
+struct Protected {
+    roots: Vec<String>,
+    patterns: String,
+}
+
+impl Protected {
+    fn covers(&self, path: &str, uncovered: &[String]) -> bool {
+        patterns::match_prefix_patterns(&self.patterns, path)
+            || self
+                .roots
+                .iter()
+                .chain(uncovered)
+                .any(|root| patterns::at_or_below(path, root) || patterns::at_or_below(root, path))
+    }
+}
+
+/// An upstream answer that changes, with when it was fetched; `None`: the upstream said
+/// not found.
+struct Kept {
+    at: Instant,
+    body: Option<Bytes>,
+}
+
+#[derive(Default)]
+struct Remembered {
+    answers: HashMap<String, Kept>,
+    bytes: usize,
+}
+
+impl Remembered {
+    fn get(&self, key: &str) -> Option<&Kept> {
+        self.answers.get(key)
+    }
+
+    /// Keeps `body` for `key`; when over the budget, forgets everything first (the answers
+    /// are asked again, nothing is lost).
+    fn put(&mut self, key: &str, body: Option<Bytes>) {
+        let weight = |k: &str, b: &Option<Bytes>| k.len() + b.as_ref().map_or(0, Bytes::len) + 64;
+        let w = weight(key, &body);
+        if w > REMEMBERED_BYTES {
+            return;
+        }
+        if let Some(old) = self.answers.remove(key) {
+            self.bytes -= weight(key, &old.body);
+        }
+        if self.bytes + w > REMEMBERED_BYTES {
+            self.answers.clear();
+            self.bytes = 0;
+        }
+        self.bytes += w;
+        self.answers.insert(
+            key.to_owned(),
+            Kept {
+                at: Instant::now(),
+                body,
+            },
+        );
+    }
+}
+
+impl PullThrough {
+    /// The pull-through cache of `config`, or `None` when it fetches nothing (`upstream`
+    /// empty, or `offline`).
+    ///
+    /// # Errors
+    /// An unreadable `upstream_ca_file`.
+    pub fn new(config: &crate::config::Config) -> Result<Option<Self>, String> {
+        if config.upstream.is_empty() || config.offline {
+            return Ok(None);
+        }
+        let ca = match &config.upstream_ca_file {
+            Some(p) => Some(
+                std::fs::read(p).map_err(|e| format!("upstream_ca_file {}: {e}", p.display()))?,
+            ),
+            None => None,
+        };
+        let client = Client::new(
+            fetch::Limits {
+                connect: config.upstream_connect_timeout,
+                idle: config.upstream_timeout,
+                min_rate: config.upstream_min_rate,
+            },
+            ca.as_deref(),
+        )?;
+        Ok(Some(Self {
+            client,
+            upstreams: config.upstream.clone(),
+            versions: Flights::default(),
+            zips: Flights::default(),
+            changing: Flights::default(),
+            remembered: Mutex::new(Remembered::default()),
+            protected: Mutex::new(None),
+        }))
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
+        self.remembered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The 404 of a path that is not here, the same for one that exists nowhere and for one
+/// that may not be asked upstream.
+fn unknown(state: &AppState, module: &str) -> ApiError {
+    let why = if state.config.offline {
+        ": not cached (offline)"
+    } else if state.pull.is_none() {
+        ": not cached (no upstream configured)"
+    } else {
+        ""
+    };
+    ApiError::not_found(format!("unknown module {module}{why}"))
+}
+
+fn volatile(mut resp: Response) -> Response {
+    resp.extensions_mut().insert(Volatile);
+    resp
+}
+
+/// Answers a `/go` request for a module no namespace `/go` serves hosts (or none the viewer
+/// may read).
+pub async fn answer(
+    state: &AppState,
+    req: ProxyRequest,
+    head: bool,
+    headers: &HeaderMap,
+) -> Response {
+    match answer_inner(state, req, head, headers).await {
+        Ok(resp) => resp,
+        Err(e) => volatile(e.into_response()),
+    }
+}
+
+async fn answer_inner(
+    state: &AppState,
+    req: ProxyRequest,
+    head: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let module = match &req {
+        ProxyRequest::List { module }
+        | ProxyRequest::Latest { module }
+        | ProxyRequest::Info { module, .. }
+        | ProxyRequest::Mod { module, .. }
+        | ProxyRequest::Zip { module, .. } => module.clone(),
+        ProxyRequest::Sumdb { .. } => return Err(ApiError::not_found("not found")),
+    };
+    if modpath::check_path(&module).is_err() || protected(state, &module).await? {
+        return Err(unknown(state, &module));
+    }
+    match req {
+        ProxyRequest::List { .. } => list(state, &module).await,
+        ProxyRequest::Latest { .. } => latest(state, &module).await,
+        ProxyRequest::Info { version, .. } if !canonical(&module, &version) => {
+            query(state, &module, &version).await
+        }
+        ProxyRequest::Info { version, .. } => {
+            let rec = version_files(state, &module, &version, (true, true)).await?;
+            Ok(super::goproxy::cached_info(&rec))
+        }
+        ProxyRequest::Mod { version, .. } => {
+            if !canonical(&module, &version) {
+                return Err(unknown(state, &module));
+            }
+            version_files(state, &module, &version, (false, true)).await?;
+            let bytes = state
+                .store
+                .cached_mod(&module, &version)?
+                .ok_or_else(|| unknown(state, &module))?;
+            Ok(super::goproxy::cached_mod(bytes))
+        }
+        ProxyRequest::Zip { version, .. } => {
+            if !canonical(&module, &version) {
+                return Err(unknown(state, &module));
+            }
+            zip_files(state, &module, &version).await?;
+            super::goproxy::cached_zip(state, module, version, head, headers).await
+        }
+        ProxyRequest::Sumdb { .. } => Err(ApiError::not_found("not found")),
+    }
+}
+
+/// Whether `version` is a canonical version of `module` (a query otherwise: `master`, `v1`,
+/// a commit).
+fn canonical(module: &str, v: &str) -> bool {
+    version::canonical_version(v).as_deref() == Some(v) && version::check(module, v).is_ok()
+}
+
+/// Whether `module` must never be asked of an upstream (module docs).
+async fn protected(state: &AppState, module: &str) -> Result<bool, ApiError> {
+    let Some(pull) = &state.pull else {
+        return Ok(true);
+    };
+    let generation = state.store.generation();
+    let known = pull
+        .protected
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .as_ref()
+        .filter(|(g, _)| *g == generation)
+        .map(|(_, p)| Arc::clone(p));
+    let p = match known {
+        Some(p) => p,
+        None => {
+            let store = Arc::clone(&state.store);
+            let p = super::blocking(move || {
+                Ok::<_, store::Error>(Arc::new(Protected {
+                    roots: store.protected_roots()?,
+                    patterns: store.private_patterns()?,
+                }))
+            })
+            .await?;
+            *pull
+                .protected
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some((generation, Arc::clone(&p)));
+            p
+        }
+    };
+    Ok(p.covers(module, state.sumdb.uncovered()))
+}
+
+/// GETs `tail` (under each upstream's base) from the upstreams in order, as the go command
+/// walks `GOPROXY`: the next one after a not-found, or after any error behind a `|`.
+/// Returns the body and the upstream that sent it.
+async fn get_small(state: &AppState, tail: &str, cap: u64) -> Result<(Vec<u8>, String), Miss> {
+    let mut body = Vec::new();
+    let origin = walk(state, tail, cap, &mut body).await?;
+    Ok((body, origin))
+}
+
+/// Where each attempt of a walk writes: afresh for each upstream tried.
+trait Sinks: Send {
+    fn fresh(&mut self) -> Result<&mut (dyn Sink + Send), Miss>;
+}
+
+impl Sinks for Vec<u8> {
+    fn fresh(&mut self) -> Result<&mut (dyn Sink + Send), Miss> {
+        self.clear();
+        Ok(self)
+    }
+}
+
+/// A new spool file for each attempt (the previous one is removed).
+struct Spools {
+    db: std::path::PathBuf,
+    max: u64,
+    spool: Option<Spool>,
+}
+
+impl Sinks for Spools {
+    fn fresh(&mut self) -> Result<&mut (dyn Sink + Send), Miss> {
+        self.spool = None;
+        let fresh =
+            Spool::create(&self.db, self.max).map_err(|e| Miss::internal("zip spool", &e))?;
+        Ok(self.spool.insert(fresh))
+    }
+}
+
+async fn walk(
+    state: &AppState,
+    tail: &str,
+    cap: u64,
+    sinks: &mut dyn Sinks,
+) -> Result<String, Miss> {
+    let Some(pull) = &state.pull else {
+        return Err(Miss::NotFound);
+    };
+    let mut failure = None;
+    for up in &pull.upstreams {
+        let url = format!("{}/{tail}", up.url);
+        let turn = tokio::time::timeout(
+            state.config.upstream_queue_timeout,
+            Arc::clone(&state.upstream_turns).acquire_owned(),
+        )
+        .await;
+        let Ok(Ok(turn)) = turn else {
+            return Err(Miss::Busy);
+        };
+        let got = pull.client.get(&url, cap, sinks.fresh()?).await;
+        drop(turn);
+        state.metrics.pull(Pull::Fetch);
+        match got {
+            Ok(n) => {
+                state.metrics.pull_bytes(n);
+                return Ok(up.url.clone());
+            }
+            Err(Failure::NotFound) => continue,
+            Err(f) => {
+                tracing::warn!("upstream: {f:?}");
+                failure = Some(Miss::from(f));
+                if !up.on_any_error {
+                    break;
+                }
+            }
+        }
+    }
+    // As the go command ranks them: a failure above a not-found.
+    Err(failure.unwrap_or(Miss::NotFound))
+}
+
+fn escaped(module: &str, v: Option<&str>) -> Result<(String, String), ApiError> {
+    let m = modpath::escape_path(module).map_err(|e| ApiError::not_found(e.to_string()))?;
+    let v = match v {
+        Some(v) => modpath::escape_version(v).map_err(|e| ApiError::not_found(e.to_string()))?,
+        None => String::new(),
+    };
+    Ok((m, v))
+}
+
+/// The cached version `module@version` (its `.info` and `.mod`), fetched and verified on a
+/// miss. `info` says which file was asked, for the status of a failure (module docs).
+async fn version_files(
+    state: &AppState,
+    module: &str,
+    version: &str,
+    (info, count): (bool, bool),
+) -> Result<CachedRecord, ApiError> {
+    let count = |event| {
+        if count {
+            state.metrics.pull(event);
+        }
+    };
+    if let Some(rec) = state.store.cached(module, version)? {
+        count(Pull::Hit);
+        return Ok(rec);
+    }
+    count(Pull::Miss);
+    let Some(pull) = &state.pull else {
+        return Err(unknown(state, module));
+    };
+    let key = format!("{module}@{version}");
+    let negative = pull
+        .remembered()
+        .get(&key)
+        .is_some_and(|k| k.body.is_none() && k.at.elapsed() < state.config.negative_version_ttl);
+    if negative {
+        return Err(unknown(state, module));
+    }
+    let (s, m, v) = (state.clone(), module.to_owned(), version.to_owned());
+    let got = pull
+        .versions
+        .run(
+            &key,
+            async move { counted(&s, fetch_version(&s, &m, &v).await) },
+            || Miss::Internal.into_err(),
+        )
+        .await;
+    match got {
+        Ok(rec) => Ok(rec),
+        Err(Miss::NotFound) => {
+            pull.remembered().put(&key, None);
+            Err(unknown(state, module))
+        }
+        Err(miss) => {
+            // A never-seen module's `.info` keeps the prefix search going (module docs).
+            let never_seen = info && state.store.cached_versions(module)?.is_empty();
+            Err(failed(state, module, &miss, never_seen))
+        }
+    }
+}
+
+/// `result`, counting a refusal once per fetch (not once per waiter).
+fn counted(state: &AppState, result: Result<CachedRecord, Miss>) -> Result<CachedRecord, Miss> {
+    if matches!(result, Err(Miss::Refused(_))) {
+        state.metrics.pull(Pull::Refused);
+    }
+    result
+}
+
+trait IntoErr<T> {
+    fn into_err(self) -> Result<T, Miss>;
+}
+
+impl<T> IntoErr<T> for Miss {
+    fn into_err(self) -> Result<T, Miss> {
+        Err(self)
+    }
+}
+
+/// The answer to a failed fetch: 404 (`no-store`) where the go command must go on with its
+/// prefix search, else 502/504/503 with the reason.
+fn failed(state: &AppState, module: &str, miss: &Miss, as_not_found: bool) -> ApiError {
+    match miss {
+        Miss::NotFound => unknown(state, module),
+        Miss::Unavailable { reason, timeout } => {
+            if as_not_found {
+                ApiError::not_found(format!("upstream unavailable: {reason}"))
+            } else if *timeout {
+                ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("upstream unavailable: {reason}"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!("upstream unavailable: {reason}"),
+                )
+            }
+        }
+        Miss::Refused(why) => ApiError::new(StatusCode::BAD_GATEWAY, why.to_string()),
+        Miss::Busy => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the upstream is busy: {} requests are under way; try again",
+                state.config.upstream_concurrency
+            ),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
+        Miss::Internal => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal server error; see the server log",
+        ),
+    }
+}
+
+/// A refusal of what an upstream sent: logged as a `SECURITY` matter; nothing is stored.
+fn refused(module: &str, version: &str, why: String) -> Miss {
+    tracing::error!(
+        "SECURITY: the upstream sent {module}@{version} in a form that failed verification; \
+         nothing was stored: {why}"
+    );
+    Miss::Refused(format!("{module}@{version}: refused: {why}").into())
+}
+
+async fn fetch_version(
+    state: &AppState,
+    module: &str,
+    version: &str,
+) -> Result<CachedRecord, Miss> {
+    let (m, v) = escaped(module, Some(version)).map_err(|_| Miss::NotFound)?;
+    let (info, origin) = get_small(state, &format!("{m}/@v/{v}.info"), MAX_INFO).await?;
+    let time = check_info(&info, version).map_err(|why| refused(module, version, why))?;
+    let (go_mod, _) = get_small(state, &format!("{m}/@v/{v}.mod"), MAX_MOD).await?;
+    let mod_h1 = hash::hash_go_mod(&go_mod);
+    let h1 = if patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module) {
+        None
+    } else {
+        let (zip_h1, logged_mod_h1) = record(state, module, version).await?;
+        if logged_mod_h1 != mod_h1 {
+            return Err(refused(
+                module,
+                version,
+                format!(
+                    "its go.mod hashes to {mod_h1}, the checksum database says {logged_mod_h1}"
+                ),
+            ));
+        }
+        Some(zip_h1)
+    };
+    let rec = CachedRecord {
+        info: String::from_utf8_lossy(&info).into_owned(),
+        time,
+        mod_h1,
+        h1,
+        blake3: None,
+        size: None,
+        fetched_at: store::now_unix(),
+        origin,
+    };
+    let store = Arc::clone(&state.store);
+    let (mo, ve) = (module.to_owned(), version.to_owned());
+    super::blocking(move || store.cache_put_meta(&mo, &ve, &rec, &go_mod))
+        .await
+        .map_err(|e| Miss::internal("storing a cached version", &e.message))
+}
+
+/// An upstream `.info` for `version`: a JSON object whose `Version` is it; returns its
+/// `Time` (Unix seconds, 0 without one).
+fn check_info(body: &[u8], version: &str) -> Result<i64, String> {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(rename = "Version")]
+        version: String,
+        #[serde(rename = "Time", default)]
+        time: Option<String>,
+    }
+    let info: Info =
+        serde_json::from_slice(body).map_err(|e| format!("its .info is not valid: {e}"))?;
+    if info.version != version {
+        return Err(format!("its .info names version {:?}", info.version));
+    }
+    Ok(info
+        .time
+        .and_then(|t| {
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map_or(0, time::OffsetDateTime::unix_timestamp))
+}
+
+/// The zip and go.mod hashes of `module@version` in the shelf's log, fetched from the
+/// upstream checksum database (verified, appended) when the log lacks them.
+async fn record(state: &AppState, module: &str, version: &str) -> Result<(String, String), Miss> {
+    let lines = |text: &[u8]| {
+        let hash = |v: &str| match crate::sumdb::lookup_lines(text, module, v).as_slice() {
+            [line] => line.rsplit(' ').next().map(str::to_owned),
+            _ => None,
+        };
+        hash(version).zip(hash(&format!("{version}/go.mod")))
+    };
+    if let Some((_, text)) = state.store.sumdb_record(module, version)? {
+        return lines(text.as_bytes())
+            .ok_or_else(|| refused(module, version, "its log record lacks a hash".into()));
+    }
+    let Some(upstream) = state.upstream.clone() else {
+        return Err(refused(
+            module,
+            version,
+            "no checksum database verifies it (upstream_sumdb is off and it does not match \
+             upstream_nosumdb)"
+                .into(),
+        ));
+    };
+    if state.store.sumdb_upstream_records()? >= state.config.sumdb_upstream_max_records {
+        return Err(Miss::unavailable(format!(
+            "this checksum database holds its most records from upstream \
+             (sumdb_upstream_max_records = {})",
+            state.config.sumdb_upstream_max_records
+        )));
+    }
+    let turn = tokio::time::timeout(
+        state.config.upstream_queue_timeout,
+        Arc::clone(&state.upstream_turns).acquire_owned(),
+    )
+    .await;
+    let Ok(Ok(turn)) = turn else {
+        return Err(Miss::Busy);
+    };
+    let store = Arc::clone(&state.store);
+    let (m, v) = (module.to_owned(), version.to_owned());
+    let up = Arc::clone(&upstream);
+    let fetched = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        up.fetch(&store, &m, &v)
+    })
+    .await
+    .map_err(|e| Miss::internal("checksum database lookup", &e))?;
+    match fetched {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return Err(Miss::Refused(
+                format!(
+                    "{module}@{version}: not in the checksum database {}; refused",
+                    upstream.name()
+                )
+                .into(),
+            ))
+        }
+        Err(crate::http::upstream::Failure::Unreachable(why)) => {
+            return Err(Miss::unavailable(format!(
+                "checksum database {}: {why}",
+                upstream.name()
+            )))
+        }
+        Err(crate::http::upstream::Failure::Refused(why)) => {
+            return Err(Miss::Refused(
+                format!(
+                    "{module}@{version}: the checksum database {} failed verification: {why}",
+                    upstream.name()
+                )
+                .into(),
+            ))
+        }
+    }
+    let (_, text) = state
+        .store
+        .sumdb_record(module, version)?
+        .ok_or_else(|| Miss::internal("checksum database", &"a fetched record is missing"))?;
+    lines(text.as_bytes())
+        .ok_or_else(|| refused(module, version, "its log record lacks a hash".into()))
+}
+
+impl Sink for Spool {
+    fn put(&mut self, piece: &[u8]) -> Result<(), String> {
+        self.append(piece).map_err(|e| e.to_string())
+    }
+}
+
+/// The cached version with its zip, fetched and verified on a miss.
+async fn zip_files(
+    state: &AppState,
+    module: &str,
+    version: &str,
+) -> Result<CachedRecord, ApiError> {
+    let rec = version_files(state, module, version, (false, false)).await?;
+    if rec.blake3.is_some() {
+        state.metrics.pull(Pull::Hit);
+        return Ok(rec);
+    }
+    state.metrics.pull(Pull::Miss);
+    let Some(pull) = &state.pull else {
+        return Err(unknown(state, module));
+    };
+    let (s, m, v) = (state.clone(), module.to_owned(), version.to_owned());
+    let got = pull
+        .zips
+        .run(
+            &format!("{module}@{version}"),
+            async move { counted(&s, fetch_zip(&s, &m, &v, rec).await) },
+            || Miss::Internal.into_err(),
+        )
+        .await;
+    got.map_err(|miss| failed(state, module, &miss, false))
+}
+
+async fn fetch_zip(
+    state: &AppState,
+    module: &str,
+    version: &str,
+    rec: CachedRecord,
+) -> Result<CachedRecord, Miss> {
+    let (m, v) = escaped(module, Some(version)).map_err(|_| Miss::NotFound)?;
+    let mut spools = Spools {
+        db: state.config.db.clone(),
+        max: state.config.max_upload,
+        spool: None,
+    };
+    walk(state, &format!("{m}/@v/{v}.zip"), spools.max, &mut spools).await?;
+    let Some(mut spool) = spools.spool else {
+        return Err(Miss::internal("zip spool", &"no spool"));
+    };
+    let store = Arc::clone(&state.store);
+    let (mo, ve) = (module.to_owned(), version.to_owned());
+    let checked = state
+        .uploads
+        .run(move || -> Result<Result<CachedRecord, Miss>, ApiError> {
+            let summary = match ingest::validate(&mut spool) {
+                Ok(s) => s,
+                Err(ingest::Error::Zip(e)) => {
+                    return Ok(Err(refused(&mo, &ve, format!("its zip is not valid: {e}"))))
+                }
+                Err(e) => return Ok(Err(Miss::internal("zip spool", &e))),
+            };
+            if summary.path.as_str() != mo || summary.version.as_str() != ve {
+                return Ok(Err(refused(
+                    &mo,
+                    &ve,
+                    format!(
+                        "its zip holds {}@{}",
+                        summary.path.as_str(),
+                        summary.version.as_str()
+                    ),
+                )));
+            }
+            let want = rec.h1.clone().unwrap_or_else(|| summary.h1.clone());
+            if summary.h1 != want {
+                return Ok(Err(refused(
+                    &mo,
+                    &ve,
+                    format!(
+                        "its zip hashes to {}, the checksum database says {want}",
+                        summary.h1
+                    ),
+                )));
+            }
+            if summary.mod_h1 != rec.mod_h1 {
+                return Ok(Err(refused(
+                    &mo,
+                    &ve,
+                    format!(
+                        "the go.mod in its zip hashes to {}, its .mod to {}",
+                        summary.mod_h1, rec.mod_h1
+                    ),
+                )));
+            }
+            Ok(ingest::cache(&store, &mut spool, &mo, &ve, &want)
+                .map_err(|e| Miss::internal("storing a cached zip", &e)))
+        })
+        .await
+        .map_err(|e| Miss::internal("zip validation", &e.message))?;
+    checked
+}
+
+/// A remembered changing answer of `key`, or a fresh one: fetched once for all waiters,
+/// remembered for `list_ttl` (a not-found for `negative_ttl`), the last copy served when the
+/// upstream fails. `Ok(None)`: the upstream says not found.
+async fn changing(
+    state: &AppState,
+    key: &str,
+    tail: String,
+    cap: u64,
+    check: fn(&str, &[u8]) -> Option<Bytes>,
+) -> Result<Option<Bytes>, Miss> {
+    let Some(pull) = &state.pull else {
+        return Ok(None);
+    };
+    let module = key.split('@').next().unwrap_or(key).to_owned();
+    let fresh = |k: &Kept| {
+        let ttl = if k.body.is_some() {
+            state.config.list_ttl
+        } else {
+            state.config.negative_ttl
+        };
+        k.at.elapsed() < ttl
+    };
+    if let Some(k) = pull.remembered().get(key).filter(|k| fresh(k)) {
+        return Ok(k.body.clone());
+    }
+    let s = state.clone();
+    let got = pull
+        .changing
+        .run(
+            key,
+            async move {
+                let (body, _) = get_small(&s, &tail, cap).await?;
+                check(&module, &body)
+                    .ok_or_else(|| Miss::unavailable("the upstream's answer is malformed"))
+            },
+            || Miss::Internal.into_err(),
+        )
+        .await;
+    match got {
+        Ok(body) => {
+            pull.remembered().put(key, Some(body.clone()));
+            Ok(Some(body))
+        }
+        Err(Miss::NotFound) => {
+            pull.remembered().put(key, None);
+            Ok(None)
+        }
+        Err(miss) => {
+            if let Some(body) = pull.remembered().get(key).and_then(|k| k.body.clone()) {
+                tracing::warn!("upstream failed ({miss:?}); serving the last copy of {key}");
+                state.metrics.pull(Pull::Stale);
+                return Ok(Some(body));
+            }
+            Err(miss)
+        }
+    }
+}
+
+/// The versions of an upstream list that are versions of `module`, one per line.
+fn check_list(module: &str, body: &[u8]) -> Option<Bytes> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut out = String::new();
+    for v in text.lines().map(str::trim) {
+        if canonical(module, v) && !version::is_pseudo(v) {
+            out.push_str(v);
+            out.push('\n');
+        }
+    }
+    Some(Bytes::from(out))
+}
+
+/// An upstream `.info` answer of a query or `@latest`: a JSON object naming a canonical
+/// version of `module`.
+fn check_query(module: &str, body: &[u8]) -> Option<Bytes> {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(rename = "Version")]
+        version: String,
+    }
+    let info: Info = serde_json::from_slice(body).ok()?;
+    canonical(module, &info.version).then(|| Bytes::copy_from_slice(body))
+}
+
+fn changing_answer(state: &AppState, body: Bytes, content_type: &'static str) -> Response {
+    let mut resp = Response::new(body.into());
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "public, max-age={}",
+        state.config.list_ttl.as_secs()
+    )) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    volatile(resp)
+}
+
+/// The versions `list` answers (releases and prereleases, no pseudo-versions): the
+/// upstream's list (remembered for `list_ttl`, its last copy when the upstream fails) and the
+/// cached versions, in semver order. `Ok(None)`: neither has the module.
+async fn versions(state: &AppState, module: &str) -> Result<Option<Vec<String>>, ApiError> {
+    let cached = state.store.cached_versions(module)?;
+    let (m, _) = escaped(module, None)?;
+    let upstream = changing(
+        state,
+        &format!("{module}@v/list"),
+        format!("{m}/@v/list"),
+        MAX_LIST,
+        check_list,
+    )
+    .await;
+    let upstream = match upstream {
+        Ok(Some(body)) => Some(body),
+        Ok(None) => None,
+        Err(miss) if cached.is_empty() => return Err(failed(state, module, &miss, true)),
+        Err(miss) => {
+            tracing::warn!("upstream failed ({miss:?}); listing the cached versions of {module}");
+            state.metrics.pull(Pull::Stale);
+            None
+        }
+    };
+    if upstream.is_none() && cached.is_empty() {
+        return Ok(None);
+    }
+    let mut all: Vec<String> = cached
+        .into_iter()
+        .filter(|v| !version::is_pseudo(v))
+        .collect();
+    if let Some(body) = &upstream {
+        all.extend(String::from_utf8_lossy(body).lines().map(str::to_owned));
+    }
+    all.sort_by(|a, b| version::compare(a, b).then_with(|| a.cmp(b)));
+    all.dedup();
+    Ok(Some(all))
+}
+
+async fn list(state: &AppState, module: &str) -> Result<Response, ApiError> {
+    let all = versions(state, module)
+        .await?
+        .ok_or_else(|| unknown(state, module))?;
+    let mut body = String::new();
+    for v in &all {
+        body.push_str(v);
+        body.push('\n');
+    }
+    Ok(changing_answer(
+        state,
+        Bytes::from(body),
+        "text/plain; charset=utf-8",
+    ))
+}
+
+/// `@latest`: the `.info` of the newest listed version (`select_latest`, as for hosted
+/// modules); for a module without releases, the upstream's `@latest`, else the newest cached
+/// pseudo-version's.
+async fn latest(state: &AppState, module: &str) -> Result<Response, ApiError> {
+    let listed = versions(state, module).await?.unwrap_or_default();
+    if let Some(v) = select_latest(listed.iter().map(String::as_str)) {
+        let rec = version_files(state, module, v, (true, false)).await?;
+        return Ok(changing_answer(
+            state,
+            Bytes::from(rec.info),
+            "application/json",
+        ));
+    }
+    let (m, _) = escaped(module, None)?;
+    let upstream = changing(
+        state,
+        &format!("{module}@latest"),
+        format!("{m}/@latest"),
+        MAX_INFO,
+        check_query,
+    )
+    .await;
+    let miss = match upstream {
+        Ok(Some(body)) => return Ok(changing_answer(state, body, "application/json")),
+        Ok(None) => None,
+        Err(miss) => Some(miss),
+    };
+    let cached = state.store.cached_versions(module)?;
+    if let Some(v) = select_latest(cached.iter().map(String::as_str)) {
+        if let Some(rec) = state.store.cached(module, v)? {
+            return Ok(changing_answer(
+                state,
+                Bytes::from(rec.info),
+                "application/json",
+            ));
+        }
+    }
+    Err(match miss {
+        Some(miss) => failed(state, module, &miss, true),
+        None => unknown(state, module),
+    })
+}
+
+/// `.info` of a query (`master`, `v1`, a commit): the upstream's answer, never stored as a
+/// version.
+async fn query(state: &AppState, module: &str, q: &str) -> Result<Response, ApiError> {
+    let (m, v) = escaped(module, Some(q))?;
+    let got = changing(
+        state,
+        &format!("{module}@{q}"),
+        format!("{m}/@v/{v}.info"),
+        MAX_INFO,
+        check_query,
+    )
+    .await;
+    match got {
+        Ok(Some(body)) => Ok(changing_answer(state, body, "application/json")),
+        Ok(None) => Err(unknown(state, module)),
+        Err(miss) => Err(failed(state, module, &miss, true)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_info_must_name_its_version() {
+        assert_eq!(
+            check_info(
+                br#"{"Version":"v1.2.3","Time":"2024-01-02T15:04:05Z"}"#,
+                "v1.2.3"
+            ),
+            Ok(1_704_207_845)
+        );
+        assert_eq!(check_info(br#"{"Version":"v1.2.3"}"#, "v1.2.3"), Ok(0));
+        assert!(check_info(br#"{"Version":"v1.2.4"}"#, "v1.2.3").is_err());
+        assert!(check_info(b"not json", "v1.2.3").is_err());
+    }
+
+    #[test]
+    fn lists_keep_canonical_releases_of_the_module_only() {
+        let body = b"v1.0.0\nv1.1.0\n v1.2.0 \nbogus\nv2.0.0\nv1.0.1-0.20240101000000-abcdefabcdef\nv1.3\n";
+        assert_eq!(
+            &check_list("example.com/m", body).unwrap()[..],
+            b"v1.0.0\nv1.1.0\nv1.2.0\n"
+        );
+        assert_eq!(
+            &check_list("example.com/m/v2", b"v2.0.0\nv1.0.0\n").unwrap()[..],
+            b"v2.0.0\n"
+        );
+    }
+
+    #[test]
+    fn a_query_answer_names_a_version_of_the_module() {
+        assert!(check_query("example.com/m", br#"{"Version":"v1.0.0"}"#).is_some());
+        assert!(check_query("example.com/m", br#"{"Version":"master"}"#).is_none());
+        assert!(check_query("example.com/m", br#"{"Version":"v2.0.0"}"#).is_none());
+    }
+
+    #[test]
+    fn protection_covers_roots_below_and_above_and_patterns() {
+        let p = Protected {
+            roots: vec!["corp.example/lib".into()],
+            patterns: "*.internal".into(),
+        };
+        for path in [
+            "corp.example/lib",
+            "corp.example/lib/v2",
+            "corp.example/lib/sub",
+            "corp.example",
+            "git.internal/x",
+            "shared.example/y",
+        ] {
+            assert!(p.covers(path, &["shared.example".into()]), "{path}");
+        }
+        for path in [
+            "corp.example/library",
+            "golang.org/x/text",
+            "internal.example/x",
+        ] {
+            assert!(!p.covers(path, &[]), "{path}");
+        }
+    }
+
+    #[test]
+    fn remembered_answers_stay_within_their_budget() {
+        let mut r = Remembered::default();
+        let big = Bytes::from(vec![0u8; REMEMBERED_BYTES / 3]);
+        for i in 0..10 {
+            r.put(&format!("k{i}"), Some(big.clone()));
+            assert!(r.bytes <= REMEMBERED_BYTES);
+        }
+        r.put("k9", None);
+        assert!(r.get("k9").unwrap().body.is_none());
+        r.put("huge", Some(Bytes::from(vec![0u8; REMEMBERED_BYTES + 1])));
+        assert!(r.get("huge").is_none());
+    }
+}

@@ -1,0 +1,241 @@
+//! The pull-through cache of public modules (`/go`): what the `upstream` setting means, how
+//! concurrent misses share one fetch, and the HTTP client that fetches from an upstream
+//! GOPROXY under the shelf's limits (`fetch`). Serving (`http::pull`) and storage
+//! (`store::cached`) are thin around these.
+
+pub mod fetch;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+
+/// One entry of the `upstream` list: a GOPROXY base URL and whether the next entry is tried
+/// after any error (`|` after it) or only after a "not found" (`,`), as the go command reads
+/// `GOPROXY` (proxy-cache.md §1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The base URL, without a trailing `/`.
+    pub url: String,
+    /// `|` followed this entry: any error falls through to the next one.
+    pub on_any_error: bool,
+}
+
+/// Parses `upstream`: GOPROXY syntax (`,` and `|` separators, empty entries skipped, `off`
+/// ends the list). An empty list (or `off`): nothing is fetched.
+///
+/// # Errors
+/// `direct` (goshelf never runs version control tools), `noproxy`, or an entry that is not
+/// an `http(s)://` URL; a one-line reason.
+pub fn parse_upstreams(value: &str) -> Result<Vec<Upstream>, String> {
+    let mut out = Vec::new();
+    let mut rest = value.trim();
+    while !rest.is_empty() {
+        let (entry, any, next) = match rest.find([',', '|']) {
+            Some(i) => (&rest[..i], rest.as_bytes()[i] == b'|', &rest[i + 1..]),
+            None => (rest, false, ""),
+        };
+        rest = next;
+        let entry = entry.trim();
+        match entry {
+            "" => continue,
+            "off" => break,
+            "direct" => {
+                return Err(
+                    "`direct` is not supported: goshelf fetches from module proxies \
+                            only and never runs version control tools"
+                        .into(),
+                )
+            }
+            _ if entry.starts_with("https://") || entry.starts_with("http://") => {
+                if entry.contains(['?', '#']) {
+                    return Err(format!("{entry}: a proxy URL has no query or fragment"));
+                }
+                out.push(Upstream {
+                    url: entry.trim_end_matches('/').to_owned(),
+                    on_any_error: any,
+                });
+            }
+            _ => return Err(format!("{entry}: not an http(s):// URL")),
+        }
+    }
+    Ok(out)
+}
+
+/// Concurrent requests for one key share one run of the work: the first starts it as a task
+/// of its own (so a client that goes away does not cancel it for the others), the rest await
+/// the same outcome. The task forgets its key when it ends, so a later request starts afresh
+/// (and finds what the first one stored).
+pub struct Flights<T: Clone + Send + Sync + 'static> {
+    running: Arc<Mutex<HashMap<String, Shared<BoxFuture<'static, T>>>>>,
+}
+
+impl<T: Clone + Send + Sync + 'static> Default for Flights<T> {
+    fn default() -> Self {
+        Self {
+            running: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Flights<T> {
+    /// The outcome of the run of `key` under way, or of `work` started now. `failed` makes
+    /// the outcome of a task that panicked.
+    pub async fn run<F>(&self, key: &str, work: F, failed: fn() -> T) -> T
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        let shared = {
+            let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(s) = running.get(key) {
+                s.clone()
+            } else {
+                let map = Arc::clone(&self.running);
+                let k = key.to_owned();
+                // The task removes its own entry; it takes the lock held here, so it cannot
+                // do that before the entry is in.
+                let task = tokio::spawn(async move {
+                    let out = work.await;
+                    map.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&k);
+                    out
+                });
+                let shared = async move { task.await.unwrap_or_else(|_| failed()) }
+                    .boxed()
+                    .shared();
+                running.insert(key.to_owned(), shared.clone());
+                shared
+            }
+        };
+        shared.await
+    }
+
+    /// Runs under way.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no run is under way.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn the_list_reads_as_goproxy_does() {
+        let p = |s| parse_upstreams(s);
+        assert_eq!(p(""), Ok(vec![]));
+        assert_eq!(p("off"), Ok(vec![]));
+        assert_eq!(
+            p("https://a.example/,http://b.example:8080/x|https://c.example"),
+            Ok(vec![
+                Upstream {
+                    url: "https://a.example".into(),
+                    on_any_error: false
+                },
+                Upstream {
+                    url: "http://b.example:8080/x".into(),
+                    on_any_error: true
+                },
+                Upstream {
+                    url: "https://c.example".into(),
+                    on_any_error: false
+                },
+            ])
+        );
+        assert_eq!(p(",,https://a.example,,").map(|l| l.len()), Ok(1));
+        assert_eq!(
+            p("https://a.example,off,https://b.example").map(|l| l.len()),
+            Ok(1),
+            "off ends the list"
+        );
+        assert!(p("https://a.example,direct")
+            .unwrap_err()
+            .contains("direct"));
+        assert!(p("ftp://x").is_err());
+        assert!(p("proxy.golang.org").is_err());
+        assert!(p("https://a.example/?q=1").is_err());
+    }
+
+    #[tokio::test]
+    async fn concurrent_runs_of_one_key_share_one_outcome() {
+        let flights: Arc<Flights<usize>> = Arc::new(Flights::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut waiters = Vec::new();
+        for _ in 0..20 {
+            let (flights, runs, mut rx) = (Arc::clone(&flights), Arc::clone(&runs), rx.clone());
+            waiters.push(tokio::spawn(async move {
+                flights
+                    .run(
+                        "k",
+                        async move {
+                            let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+                            let _ = rx.wait_for(|go| *go).await;
+                            n * 7
+                        },
+                        || 0,
+                    )
+                    .await
+            }));
+        }
+        while flights.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        tx.send(true).unwrap();
+        for w in waiters {
+            assert_eq!(w.await.unwrap(), 7);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(flights.is_empty(), "the finished run forgot its key");
+        // A later request runs again.
+        assert_eq!(flights.run("k", async { 9 }, || 0).await, 9);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_goes_away_does_not_cancel_the_run() {
+        let flights: Arc<Flights<usize>> = Arc::new(Flights::default());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = Arc::clone(&done);
+        let f = Arc::clone(&flights);
+        let first = tokio::spawn(async move {
+            f.run(
+                "k",
+                async move {
+                    let _ = rx.await;
+                    d.fetch_add(1, Ordering::SeqCst);
+                    5
+                },
+                || 0,
+            )
+            .await
+        });
+        while flights.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        first.abort();
+        let _ = first.await;
+        let f = Arc::clone(&flights);
+        let second = tokio::spawn(async move { f.run("k", async { 6 }, || 0).await });
+        tx.send(()).unwrap();
+        assert_eq!(
+            second.await.unwrap(),
+            5,
+            "the second joined the first's run"
+        );
+        assert_eq!(done.load(Ordering::SeqCst), 1);
+    }
+}

@@ -1,0 +1,307 @@
+//! The pull-through cache's versions (`http::pull`): public modules fetched from an
+//! upstream, kept apart from hosted versions (tables `CACHED`, `CACHED_MODS`), their zips in
+//! the same content-addressed blobs, deduplicated with hosted ones.
+//!
+//! A version's `.info` and `.mod` are stored when either is first asked for; its zip joins the
+//! record on its first request. The first copy is kept forever (proxy-cache.md §2): storing
+//! a version that is there already changes nothing.
+//!
+//! Writes here are not durable on their own and leave `generation` alone: a cached version
+//! lost to a crash is fetched again, and no answer the answer cache keeps depends on these
+//! tables except immutable version files, which never change once stored. (The log records
+//! that verified them are appended durably, by the checksum database's code.)
+
+use std::io::Read;
+
+use redb::ReadableTable;
+
+use super::modules::blob_start;
+use super::records::CachedRecord;
+use super::{blobs, decode, encode, schema, BlobSite, Error, Result, Store};
+
+impl Store {
+    /// The cached version `module@version`.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record.
+    pub fn cached(&self, module: &str, version: &str) -> Result<Option<CachedRecord>> {
+        self.read(|txn| {
+            let table = txn.open_table(schema::CACHED)?;
+            match table.get((module, version))? {
+                Some(g) => Ok(Some(decode("cached version", g.value())?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The cached `.mod` of `module@version`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn cached_mod(&self, module: &str, version: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|txn| {
+            let table = txn.open_table(schema::CACHED_MODS)?;
+            Ok(table.get((module, version))?.map(|g| g.value().to_vec()))
+        })
+    }
+
+    /// The cached versions of `module`, in key order.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn cached_versions(&self, module: &str) -> Result<Vec<String>> {
+        self.read(|txn| {
+            let table = txn.open_table(schema::CACHED)?;
+            let mut out = Vec::new();
+            for item in table.range((module, "")..)? {
+                let (k, _) = item?;
+                let (m, v) = k.value();
+                if m != module {
+                    break;
+                }
+                out.push(v.to_owned());
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every cached version, with its record, in key order (module, version).
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record.
+    pub fn cached_all(&self) -> Result<Vec<(String, String, CachedRecord)>> {
+        self.read(|txn| {
+            let table = txn.open_table(schema::CACHED)?;
+            let mut out = Vec::new();
+            for item in table.iter()? {
+                let (k, v) = item?;
+                let (m, ver) = k.value();
+                out.push((
+                    m.to_owned(),
+                    ver.to_owned(),
+                    decode("cached version", v.value())?,
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Stores a fetched version's `.info` and `.mod` unless it is stored already (the first
+    /// copy stays). Returns the record that is stored now.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn cache_put_meta(
+        &self,
+        module: &str,
+        version: &str,
+        rec: &CachedRecord,
+        go_mod: &[u8],
+    ) -> Result<CachedRecord> {
+        self.with_db(|db| {
+            let mut txn = Self::begin_write(db)?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
+            let kept = {
+                let mut table = txn.open_table(schema::CACHED)?;
+                let existing: Option<CachedRecord> = match table.get((module, version))? {
+                    Some(g) => Some(decode("cached version", g.value())?),
+                    None => None,
+                };
+                match existing {
+                    Some(e) => e,
+                    None => {
+                        table.insert((module, version), encode(rec)?.as_slice())?;
+                        txn.open_table(schema::CACHED_MODS)?
+                            .insert((module, version), go_mod)?;
+                        rec.clone()
+                    }
+                }
+            };
+            self.commit_txn_unseen(txn)?;
+            Ok(kept)
+        })
+    }
+
+    /// Adds the fetched zip (BLAKE3 `id`, `size` bytes read from `zip`, go.sum hash `h1`) to
+    /// the cached version `module@version`, whose `.info` and `.mod` are stored. A version
+    /// whose zip is stored already keeps it.
+    ///
+    /// # Errors
+    /// `Corrupt` when the version is not cached or `zip` does not yield the announced bytes;
+    /// storage errors.
+    pub fn cache_put_zip(
+        &self,
+        module: &str,
+        version: &str,
+        (id, size, h1): ([u8; 32], u64, &str),
+        zip: &mut dyn Read,
+    ) -> Result<CachedRecord> {
+        self.with_db_once(|db| {
+            let mut txn = Self::begin_write(db)?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
+            let rec = {
+                let mut table = txn.open_table(schema::CACHED)?;
+                let mut rec: CachedRecord = match table.get((module, version))? {
+                    Some(g) => decode("cached version", g.value())?,
+                    None => {
+                        return Err(Error::Corrupt(format!(
+                            "{module}@{version}: a zip for a version not cached"
+                        )))
+                    }
+                };
+                if rec.blake3.is_some() {
+                    return Ok(rec);
+                }
+                blobs::add_ref(&txn, &id, size, zip)?;
+                rec.blake3 = Some(hex::encode(id));
+                rec.size = Some(size);
+                rec.h1 = Some(h1.to_owned());
+                table.insert((module, version), encode(&rec)?.as_slice())?;
+                rec
+            };
+            self.commit_txn_unseen(txn)?;
+            Ok(rec)
+        })
+    }
+
+    /// A cached version's record and, from the same snapshot, a copy of its zip's bytes
+    /// `[start, start + want)` (as `zip_start` for hosted versions). `None` when the version
+    /// or its zip is not cached.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record or blob.
+    pub fn cached_zip_start(
+        &self,
+        module: &str,
+        version: &str,
+        start: u64,
+        want: usize,
+    ) -> Result<Option<(CachedRecord, bytes::Bytes, BlobSite)>> {
+        self.read(|txn| {
+            let table = txn.open_table(schema::CACHED)?;
+            let Some(g) = table.get((module, version))? else {
+                return Ok(None);
+            };
+            let rec: CachedRecord = decode("cached version", g.value())?;
+            let Some(blake3) = rec.blake3.clone() else {
+                return Ok(None);
+            };
+            let (bytes, site) = blob_start(
+                txn,
+                &blake3,
+                start,
+                want,
+                &format!("cached {module}@{version}"),
+            )?;
+            Ok(Some((rec, bytes, site)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(info: &str) -> CachedRecord {
+        CachedRecord {
+            info: info.to_owned(),
+            time: 0,
+            mod_h1: "h1:m".into(),
+            h1: None,
+            blake3: None,
+            size: None,
+            fetched_at: 1,
+            origin: "http://up".into(),
+        }
+    }
+
+    fn zip_of(path: &str, version: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = ::zip::ZipWriter::new(&mut out);
+        let opts = ::zip::write::SimpleFileOptions::default()
+            .compression_method(::zip::CompressionMethod::Stored);
+        w.start_file(format!("{path}@{version}/go.mod"), opts)
+            .unwrap();
+        w.write_all(format!("module {path}\n").as_bytes()).unwrap();
+        w.finish().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn the_first_copy_stays_and_a_zip_joins_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        let gen = store.generation();
+        let mut meta = rec("{\"Version\":\"v1.0.0\"}");
+        meta.mod_h1 = crate::gomod::hash::hash_go_mod(b"module example.com/a\n");
+        let first = store
+            .cache_put_meta("example.com/a", "v1.0.0", &meta, b"module example.com/a\n")
+            .unwrap();
+        let second = store
+            .cache_put_meta("example.com/a", "v1.0.0", &rec("other"), b"other")
+            .unwrap();
+        assert_eq!(first, second);
+        assert_eq!(
+            store
+                .cached_mod("example.com/a", "v1.0.0")
+                .unwrap()
+                .unwrap(),
+            b"module example.com/a\n"
+        );
+        store
+            .cache_put_meta("example.com/a", "v1.1.0", &rec("x"), b"m")
+            .unwrap();
+        store
+            .cache_put_meta("example.com/ab", "v1.0.0", &rec("x"), b"m")
+            .unwrap();
+        assert_eq!(
+            store.cached_versions("example.com/a").unwrap(),
+            ["v1.0.0", "v1.1.0"]
+        );
+        assert!(store
+            .cached_zip_start("example.com/a", "v1.0.0", 0, 10)
+            .unwrap()
+            .is_none());
+        let zip = zip_of("example.com/a", "v1.0.0");
+        let size = zip.len() as u64;
+        let summary = crate::gomod::zip::validate(
+            std::io::Cursor::new(&zip),
+            size,
+            "example.com/a",
+            "v1.0.0",
+        )
+        .unwrap();
+        let id = *blake3::hash(&zip).as_bytes();
+        let put = |m: &str, h1: &str| {
+            store.cache_put_zip(m, "v1.0.0", (id, size, h1), &mut zip.as_slice())
+        };
+        let stored = put("example.com/a", &summary.h1).unwrap();
+        assert_eq!(stored.h1.as_deref(), Some(summary.h1.as_str()));
+        let (r, bytes, _) = store
+            .cached_zip_start("example.com/a", "v1.0.0", 4, 100)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&bytes[..], &zip[4..zip.len().min(104)]);
+        assert_eq!(r.size, Some(size));
+        assert!(
+            put("example.com/zz", "h1:z").is_err(),
+            "a zip needs its version"
+        );
+        assert_eq!(store.generation(), gen, "cache writes leave the generation");
+        // `verify` counts the cached version's use of its blob and checks its hash.
+        let report = store.verify().unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        store
+            .cache_put_meta("example.com/b", "v1.0.0", &rec("x"), b"m")
+            .unwrap();
+        put("example.com/b", "h1:wrong").unwrap();
+        let report = store.verify().unwrap();
+        assert!(
+            !report.problems.is_empty(),
+            "a wrong recorded hash is found"
+        );
+    }
+}
