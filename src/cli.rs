@@ -459,6 +459,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         flusher.abort();
         http::authn::flush_token_uses(&last).await;
         http::ui::flush_downloads(&last).await;
+        // What the pull-through cache fetched is written without fsync: keep it.
+        if let Err(e) = last.store.make_durable() {
+            tracing::warn!("making the cache durable at stop: {e}");
+        }
         drop(last);
         Ok::<_, anyhow::Error>(store)
     })?;

@@ -384,6 +384,14 @@ settings! {
         secret: false, path: false,
         show: |c| secs(c.negative_version_ttl),
     }
+    CacheMaxBytes {
+        name: "cache_max_bytes", flag: Flag::Value("SIZE"), default: "0",
+        help: "Most bytes of zips the pull-through cache keeps; past it the least recently \
+               used cached zips are dropped (fetched again when asked; hosted versions are \
+               never touched). 0: no cap.",
+        secret: false, path: false,
+        show: |c| size_text(c.cache_max_bytes),
+    }
     Private {
         name: "private", flag: Flag::Value("PATTERNS"), default: "",
         help: "Module path patterns (GOPRIVATE syntax, comma-separated) never asked of an \
@@ -742,6 +750,8 @@ pub struct Config {
     pub negative_ttl: Duration,
     /// How long an upstream's not-found for a version is remembered.
     pub negative_version_ttl: Duration,
+    /// Most bytes of cached zips; 0: no cap.
+    pub cache_max_bytes: u64,
     /// Upstream lookups made at once.
     pub upstream_concurrency: usize,
     /// How long a lookup waits for its turn at the upstream.
@@ -1074,6 +1084,16 @@ impl RawConfig {
             list_ttl: timeout(Key::ListTtl, Duration::from_secs(60))?,
             negative_ttl: timeout(Key::NegativeTtl, Duration::from_secs(60))?,
             negative_version_ttl: timeout(Key::NegativeVersionTtl, Duration::from_secs(600))?,
+            cache_max_bytes: match self.get(Key::CacheMaxBytes) {
+                None => 0,
+                Some(text) => parse_size(text).ok_or_else(|| {
+                    invalid(
+                        Key::CacheMaxBytes,
+                        text,
+                        "is not a size like 20GiB (0: no cap)",
+                    )
+                })?,
+            },
             upstream_concurrency: count(
                 Key::UpstreamConcurrency,
                 crate::memory::scaled(16, 2, memory),

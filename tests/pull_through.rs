@@ -562,3 +562,129 @@ fn fifty_clients_asking_for_one_uncached_zip_make_one_fetch() {
         "peak RSS {hwm_kib} KiB, idle {idle_kib} KiB"
     );
 }
+
+#[test]
+fn an_offline_shelf_serves_what_it_cached() {
+    let up = Upstream::start();
+    let zip = module("public.example/kept", "v1.0.0", "", "kept", true);
+    up.publish(&zip);
+    up.publish(&module("public.example/kept", "v1.1.0", "", "later", true));
+    let mut server = shelf(&up, &[], &[]);
+    let base = "/go/public.example/kept/@v";
+    assert_eq!(get(&server, &format!("{base}/v1.0.0.zip")).status, 200);
+    let asked = up.requests().len();
+    // A graceful stop keeps what was cached; offline, nothing is asked upstream.
+    server.set_args(&["--offline"]);
+    server.restart();
+    let r = get(&server, &format!("{base}/v1.0.0.zip"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, zip.bytes());
+    assert_eq!(get(&server, &format!("{base}/v1.0.0.mod")).status, 200);
+    let list = get(&server, &format!("{base}/list"));
+    assert_eq!((list.status, list.text()), (200, "v1.0.0\n".into()));
+    let latest = get(&server, "/go/public.example/kept/@latest");
+    assert!(latest.text().contains("v1.0.0"), "{}", latest.text());
+    let r = get(&server, &format!("{base}/v1.1.0.info"));
+    assert_eq!(
+        (r.status, r.text()),
+        (
+            404,
+            "unknown module public.example/kept: not cached (offline)\n".into()
+        )
+    );
+    assert_eq!(up.requests().len(), asked);
+}
+
+#[test]
+fn eviction_keeps_the_cache_under_its_cap_and_brings_versions_back_identical() {
+    let up = Upstream::start();
+    let zips: Vec<ModZip> = (0..5)
+        .map(|i| {
+            module(&format!("public.example/e{i}"), "v1.0.0", "", "e", true)
+                .stored()
+                .file(
+                    "blob.bin",
+                    &crate::support::incompressible(&format!("e{i}"), 1 << 20),
+                )
+        })
+        .collect();
+    for z in &zips {
+        up.publish(z);
+    }
+    let cap = (5 << 20) / 2;
+    let mut server = shelf(&up, &["--cache-max-bytes", "2560KiB"], &[]);
+    org(&server, "acme");
+    let hosted = module("example.com/hosted", "v1.0.0", "", "h", true)
+        .stored()
+        .file(
+            "blob.bin",
+            &crate::support::incompressible("hosted", 1 << 20),
+        );
+    server.upload("acme", &hosted);
+    let name = vkey(&server).split('+').next().unwrap().to_owned();
+    let record = |server: &TestServer| {
+        get(
+            server,
+            &format!("/go/sumdb/{name}/lookup/public.example/e0@v1.0.0"),
+        )
+        .text()
+    };
+    let fetch_all = |server: &TestServer| {
+        for (i, z) in zips.iter().enumerate() {
+            let r = get(server, &format!("/go/public.example/e{i}/@v/v1.0.0.zip"));
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert!(r.body == z.bytes(), "e{i} comes back byte-identical");
+            let m = metric_values(server);
+            assert!(m["goshelf_pull_cached_bytes"] <= cap, "{m:?}");
+        }
+    };
+    fetch_all(&server);
+    let logged = record(&server);
+    assert!(logged.contains("public.example/e0 v1.0.0 h1:"), "{logged}");
+    let db_len = || std::fs::metadata(server.db_path()).unwrap().len();
+    fetch_all(&server);
+    let after_two = db_len();
+    for _ in 0..3 {
+        fetch_all(&server);
+    }
+    assert_eq!(
+        up.count("e0/@v/v1.0.0.zip"),
+        5,
+        "evicted and fetched again each round"
+    );
+    assert!(
+        db_len() <= after_two,
+        "the file grew from {after_two} to {} bytes",
+        db_len()
+    );
+    let m = metric_values(&server);
+    assert!(m["goshelf_pull_evictions_total"] >= 15, "{m:?}");
+    // The log record stays as it was; hosted versions are untouched.
+    assert_eq!(record(&server).lines().next(), logged.lines().next());
+    let h = get(
+        &server,
+        "/api/packages/acme/go/example.com/hosted/@v/v1.0.0.zip",
+    );
+    assert!(h.body == hosted.bytes());
+    let verify = crate::support::stress::goshelf(
+        &["verify", "--server", server.url()],
+        &[("GOSHELF_TOKEN", server.token())],
+        Duration::from_secs(120),
+    );
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    // Offline, nothing is evicted, even under a smaller cap: what is held is served.
+    server.set_args(&["--offline", "--cache-max-bytes", "1"]);
+    server.restart();
+    let held = (0..5)
+        .filter(|i| get(&server, &format!("/go/public.example/e{i}/@v/v1.0.0.zip")).status == 200)
+        .count();
+    assert_eq!(held, 2, "the last two fetched are held");
+    let again = (0..5)
+        .filter(|i| get(&server, &format!("/go/public.example/e{i}/@v/v1.0.0.zip")).status == 200)
+        .count();
+    assert_eq!(again, 2);
+}

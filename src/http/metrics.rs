@@ -32,6 +32,7 @@ pub struct Metrics {
     /// The pull-through cache (`http::pull`), by `Pull` event, and the bytes it received.
     pull: [AtomicU64; PULL_EVENTS.len()],
     pull_bytes: AtomicU64,
+    pull_cached_bytes: AtomicU64,
 }
 
 /// What the pull-through cache counts.
@@ -47,10 +48,12 @@ pub enum Pull {
     Stale,
     /// Upstream content refused by verification.
     Refused,
+    /// A cached zip dropped under `cache_max_bytes`.
+    Evicted,
 }
 
 /// (event, metric name, help), in `Pull` order.
-const PULL_EVENTS: [(Pull, &str, &str); 5] = [
+const PULL_EVENTS: [(Pull, &str, &str); 6] = [
     (
         Pull::Hit,
         "goshelf_pull_hits_total",
@@ -75,6 +78,11 @@ const PULL_EVENTS: [(Pull, &str, &str); 5] = [
         Pull::Refused,
         "goshelf_pull_verification_failures_total",
         "Upstream content refused by verification (nothing stored; a SECURITY log line each).",
+    ),
+    (
+        Pull::Evicted,
+        "goshelf_pull_evictions_total",
+        "Cached zips dropped to stay under cache_max_bytes.",
     ),
 ];
 
@@ -141,6 +149,11 @@ impl Metrics {
     /// Counts bytes received from upstream proxies.
     pub fn pull_bytes(&self, n: u64) {
         self.pull_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets the bytes of zips the pull-through cache holds.
+    pub fn set_pull_cached_bytes(&self, n: u64) {
+        self.pull_cached_bytes.store(n, Ordering::Relaxed);
     }
 
     /// Counts one answered request.
@@ -297,6 +310,11 @@ impl Metrics {
                 "goshelf_http_connections_open",
                 "Connections open now.",
                 open,
+            ),
+            (
+                "goshelf_pull_cached_bytes",
+                "Bytes of zips the pull-through cache holds (per version, before deduplication).",
+                self.pull_cached_bytes.load(Ordering::Relaxed),
             ),
             (
                 "goshelf_database_bytes",

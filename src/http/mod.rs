@@ -67,9 +67,8 @@ pub struct AppState {
     /// Turns at the upstream (`upstream_concurrency`): each lookup sent there holds one, and
     /// a blocking thread, until its answer is verified and stored.
     pub upstream_turns: Arc<tokio::sync::Semaphore>,
-    /// The pull-through cache of public modules at `/go`; `None` when nothing is fetched
-    /// (`upstream` empty, or `offline`).
-    pub pull: Option<Arc<pull::PullThrough>>,
+    /// The pull-through cache of public modules at `/go`.
+    pub pull: Arc<pull::PullThrough>,
 }
 
 impl AppState {
@@ -111,9 +110,13 @@ impl AppState {
             )),
             _ => None,
         };
-        let pull = pull::PullThrough::new(&config)
-            .map_err(|e| crate::store::Error::Corrupt(format!("upstream: {e}")))?
-            .map(Arc::new);
+        let pull = Arc::new(
+            pull::PullThrough::new(&config)
+                .map_err(|e| crate::store::Error::Corrupt(format!("upstream: {e}")))?,
+        );
+        pull.set_cached_bytes(store.cached_zip_bytes()?);
+        let metrics = metrics::Metrics::default();
+        metrics.set_pull_cached_bytes(pull.cached_bytes());
         let auth = authn::AuthState::new(config.auth_failures_per_minute);
         let uploads = pool::WorkPool::new("goshelf-upload", config.upload_concurrency);
         let checks = pool::WorkPool::new("goshelf-auth", config.password_checks());
@@ -126,7 +129,7 @@ impl AppState {
                 pull,
                 store: Arc::new(store),
                 config: Arc::new(config),
-                metrics: Arc::new(metrics::Metrics::default()),
+                metrics: Arc::new(metrics),
                 auth: Arc::new(auth),
                 ui: Arc::new(ui::UiState::default()),
                 answers: Arc::new(answers),

@@ -113,7 +113,18 @@ pub struct PullThrough {
     changing: Flights<Result<Bytes, Miss>>,
     remembered: Mutex<Remembered>,
     protected: Mutex<Option<(u64, Arc<Protected>)>>,
+    /// `cache_max_bytes` (0: no cap), and the bytes of cached zips (set at start).
+    cap: u64,
+    cached_bytes: std::sync::atomic::AtomicU64,
+    /// When each cached zip was last served (Unix seconds), for eviction; a zip not served
+    /// since the start counts from its fetch. At most `MAX_USES` entries.
+    last_used: Mutex<HashMap<(String, String), i64>>,
+    /// One zip stored (and room made for it) at a time.
+    storing: Mutex<()>,
 }
+
+/// The most zips whose last use is remembered (about 100 bytes each).
+const MAX_USES: usize = 100_000;
 
 impl std::fmt::Debug for PullThrough {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,15 +196,12 @@ impl Remembered {
 }
 
 impl PullThrough {
-    /// The pull-through cache of `config`, or `None` when it fetches nothing (`upstream`
-    /// empty, or `offline`).
+    /// The pull-through cache of `config`; it fetches nothing with `upstream = "off"` or
+    /// `offline` (and still serves what it holds).
     ///
     /// # Errors
     /// An unreadable `upstream_ca_file`.
-    pub fn new(config: &crate::config::Config) -> Result<Option<Self>, String> {
-        if config.upstream.is_empty() || config.offline {
-            return Ok(None);
-        }
+    pub fn new(config: &crate::config::Config) -> Result<Self, String> {
         let ca = match &config.upstream_ca_file {
             Some(p) => Some(
                 std::fs::read(p).map_err(|e| format!("upstream_ca_file {}: {e}", p.display()))?,
@@ -208,15 +216,111 @@ impl PullThrough {
             },
             ca.as_deref(),
         )?;
-        Ok(Some(Self {
+        Ok(Self {
             client,
-            upstreams: config.upstream.clone(),
+            upstreams: if config.offline {
+                Vec::new()
+            } else {
+                config.upstream.clone()
+            },
             versions: Flights::default(),
             zips: Flights::default(),
             changing: Flights::default(),
             remembered: Mutex::new(Remembered::default()),
             protected: Mutex::new(None),
-        }))
+            cap: config.cache_max_bytes,
+            cached_bytes: std::sync::atomic::AtomicU64::new(0),
+            last_used: Mutex::new(HashMap::new()),
+            storing: Mutex::new(()),
+        })
+    }
+
+    /// Sets the bytes of cached zips (at start, from the store).
+    pub fn set_cached_bytes(&self, n: u64) {
+        self.cached_bytes
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The bytes of cached zips.
+    #[must_use]
+    pub fn cached_bytes(&self) -> u64 {
+        self.cached_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Notes that the zip of `module@version` was served now.
+    fn touch(&self, module: &str, version: &str) {
+        let mut uses = self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if uses.len() >= MAX_USES {
+            uses.clear();
+        }
+        uses.insert((module.to_owned(), version.to_owned()), store::now_unix());
+    }
+
+    /// Makes room for a zip of `size` bytes under `cache_max_bytes`, dropping the least
+    /// recently used cached zips. Blocking; the caller holds `storing`.
+    ///
+    /// # Errors
+    /// A zip larger than the cap (a one-line reason); storage errors.
+    fn make_room(&self, store: &store::Store, size: u64) -> Result<u64, String> {
+        use std::sync::atomic::Ordering;
+        if self.cap == 0 {
+            return Ok(0);
+        }
+        if size > self.cap {
+            return Err(format!(
+                "the zip ({size} bytes) is larger than the cache's cap (cache_max_bytes = {})",
+                self.cap
+            ));
+        }
+        let used = self.cached_bytes.load(Ordering::Relaxed);
+        if used + size <= self.cap {
+            return Ok(0);
+        }
+        let mut need = used + size - self.cap;
+        let all = store.cached_all().map_err(|e| e.to_string())?;
+        let uses = self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut held: Vec<(i64, String, String, u64)> = all
+            .into_iter()
+            .filter_map(|(m, v, r)| {
+                let size = r.size?;
+                let used = uses
+                    .get(&(m.clone(), v.clone()))
+                    .copied()
+                    .unwrap_or(r.fetched_at);
+                Some((used, m, v, size))
+            })
+            .collect();
+        held.sort();
+        let mut victims = Vec::new();
+        for (_, m, v, size) in held {
+            if need == 0 {
+                break;
+            }
+            need = need.saturating_sub(size);
+            victims.push((m, v));
+        }
+        let freed = store
+            .cache_evict_zips(&victims)
+            .map_err(|e| e.to_string())?;
+        self.cached_bytes
+            .fetch_sub(freed.min(self.cached_bytes()), Ordering::Relaxed);
+        tracing::info!(
+            "pull-through cache: dropped {} zips ({freed} bytes) to stay under cache_max_bytes",
+            victims.len()
+        );
+        Ok(victims.len() as u64)
+    }
+
+    /// Whether anything is fetched.
+    fn fetches(&self) -> bool {
+        !self.upstreams.is_empty()
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
@@ -231,7 +335,7 @@ impl PullThrough {
 fn unknown(state: &AppState, module: &str) -> ApiError {
     let why = if state.config.offline {
         ": not cached (offline)"
-    } else if state.pull.is_none() {
+    } else if !state.pull.fetches() {
         ": not cached (no upstream configured)"
     } else {
         ""
@@ -315,9 +419,7 @@ fn canonical(module: &str, v: &str) -> bool {
 
 /// Whether `module` must never be asked of an upstream (module docs).
 async fn protected(state: &AppState, module: &str) -> Result<bool, ApiError> {
-    let Some(pull) = &state.pull else {
-        return Ok(true);
-    };
+    let pull = &state.pull;
     let generation = state.store.generation();
     let known = pull
         .protected
@@ -390,9 +492,7 @@ async fn walk(
     cap: u64,
     sinks: &mut dyn Sinks,
 ) -> Result<String, Miss> {
-    let Some(pull) = &state.pull else {
-        return Err(Miss::NotFound);
-    };
+    let pull = &state.pull;
     let mut failure = None;
     for up in &pull.upstreams {
         let url = format!("{}/{tail}", up.url);
@@ -453,9 +553,10 @@ async fn version_files(
         return Ok(rec);
     }
     count(Pull::Miss);
-    let Some(pull) = &state.pull else {
+    let pull = &state.pull;
+    if !pull.fetches() {
         return Err(unknown(state, module));
-    };
+    }
     let key = format!("{module}@{version}");
     let negative = pull
         .remembered()
@@ -712,12 +813,14 @@ async fn zip_files(
     let rec = version_files(state, module, version, (false, false)).await?;
     if rec.blake3.is_some() {
         state.metrics.pull(Pull::Hit);
+        state.pull.touch(module, version);
         return Ok(rec);
     }
     state.metrics.pull(Pull::Miss);
-    let Some(pull) = &state.pull else {
+    let pull = &state.pull;
+    if !pull.fetches() {
         return Err(unknown(state, module));
-    };
+    }
     let (s, m, v) = (state.clone(), module.to_owned(), version.to_owned());
     let got = pull
         .zips
@@ -747,6 +850,8 @@ async fn fetch_zip(
         return Err(Miss::internal("zip spool", &"no spool"));
     };
     let store = Arc::clone(&state.store);
+    let pull = Arc::clone(&state.pull);
+    let metrics = Arc::clone(&state.metrics);
     let (mo, ve) = (module.to_owned(), version.to_owned());
     let checked = state
         .uploads
@@ -790,8 +895,24 @@ async fn fetch_zip(
                     ),
                 )));
             }
-            Ok(ingest::cache(&store, &mut spool, &mo, &ve, &want)
-                .map_err(|e| Miss::internal("storing a cached zip", &e)))
+            let _storing = pull.storing.lock().unwrap_or_else(PoisonError::into_inner);
+            match pull.make_room(&store, spool.size()) {
+                Ok(evicted) => {
+                    for _ in 0..evicted {
+                        metrics.pull(Pull::Evicted);
+                    }
+                }
+                Err(why) => return Ok(Err(Miss::unavailable(why))),
+            }
+            let stored = match ingest::cache(&store, &mut spool, &mo, &ve, &want) {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(Miss::internal("storing a cached zip", &e))),
+            };
+            pull.cached_bytes
+                .fetch_add(spool.size(), std::sync::atomic::Ordering::Relaxed);
+            pull.touch(&mo, &ve);
+            metrics.set_pull_cached_bytes(pull.cached_bytes());
+            Ok(Ok(stored))
         })
         .await
         .map_err(|e| Miss::internal("zip validation", &e.message))?;
@@ -808,9 +929,10 @@ async fn changing(
     cap: u64,
     check: fn(&str, &[u8]) -> Option<Bytes>,
 ) -> Result<Option<Bytes>, Miss> {
-    let Some(pull) = &state.pull else {
+    let pull = &state.pull;
+    if !pull.fetches() {
         return Ok(None);
-    };
+    }
     let module = key.split('@').next().unwrap_or(key).to_owned();
     let fresh = |k: &Kept| {
         let ttl = if k.body.is_some() {

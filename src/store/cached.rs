@@ -20,6 +20,19 @@ use super::records::CachedRecord;
 use super::{blobs, decode, encode, schema, BlobSite, Error, Result, Store};
 
 impl Store {
+    /// Makes every commit so far durable (one empty durable commit): the cache's writes
+    /// are not durable on their own, and a graceful stop keeps them.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn make_durable(&self) -> Result<()> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            self.commit_txn_unseen(txn)?;
+            Ok(())
+        })
+    }
+
     /// The cached version `module@version`.
     ///
     /// # Errors
@@ -83,6 +96,50 @@ impl Store {
                 ));
             }
             Ok(out)
+        })
+    }
+
+    /// The bytes of every cached zip (counted per version, before deduplication).
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record.
+    pub fn cached_zip_bytes(&self) -> Result<u64> {
+        Ok(self
+            .cached_all()?
+            .iter()
+            .filter_map(|(_, _, r)| r.size)
+            .sum())
+    }
+
+    /// Drops the zips of the cached versions `victims` (their `.info`, `.mod` and hashes stay,
+    /// so a zip fetched again must hash as before), durably, so that redb may reuse their
+    /// pages. Returns the bytes dropped.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record.
+    pub fn cache_evict_zips(&self, victims: &[(String, String)]) -> Result<u64> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            let mut freed = 0;
+            {
+                let mut table = txn.open_table(schema::CACHED)?;
+                for (module, version) in victims {
+                    let key = (module.as_str(), version.as_str());
+                    let mut rec: CachedRecord = match table.get(key)? {
+                        Some(g) => decode("cached version", g.value())?,
+                        None => continue,
+                    };
+                    let Some(blake3) = rec.blake3.take() else {
+                        continue;
+                    };
+                    blobs::release(&txn, &super::parse_blake3(&blake3)?)?;
+                    freed += rec.size.take().unwrap_or(0);
+                    table.insert(key, encode(&rec)?.as_slice())?;
+                }
+            }
+            // Cached zip answers may be kept by the answer cache: a new generation drops them.
+            self.commit_txn(txn)?;
+            Ok(freed)
         })
     }
 
