@@ -21,6 +21,9 @@
 //! | member rm | `DELETE /api/v1/orgs/{org}/members/{user}` | admin |
 //! | owner list | `GET /api/v1/owners` | admin |
 //! | owner update | `PATCH /api/v1/owners/{owner}` `{visibility?, quota_bytes?, quota_versions?}` | visibility: writers of the namespace; quotas: admin |
+//! | cache list | `GET /api/v1/cache` | admin |
+//! | cache evict | `DELETE /api/v1/cache/{module}[/{version}]` | admin |
+//! | cache refresh | `POST /api/v1/cache/{module}/refresh` | admin (a running server's memory) |
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -102,6 +105,19 @@ pub enum Op {
     OwnerClaim {
         owner: String,
         path: String,
+    },
+    /// The pull-through cache's versions.
+    CacheList,
+    /// Drops cached versions of `module` (`version`, or all of them): their files and zips
+    /// go; their records in the checksum database stay, so what comes back must hash the same.
+    CacheEvict {
+        module: String,
+        version: Option<String>,
+    },
+    /// Makes a running server ask the upstream again for `module`'s list, `@latest` and
+    /// not-founds at the next request (they are remembered in its memory for `list_ttl`).
+    CacheRefresh {
+        module: String,
     },
 }
 
@@ -203,6 +219,13 @@ fn module_path_arg(path: &str) -> Result<String, Error> {
         .map_err(|e| Error::Invalid(format!("module path {path:?}: {e}")))
 }
 
+/// A version argument of `module`: a canonical version.
+fn version_arg(module: &str, version: &str) -> Result<String, Error> {
+    crate::gomod::version::check(module, version)
+        .map(|()| version.to_owned())
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
 impl Op {
     /// The HTTP request of this operation: method, path (from `/api/v1/`) and JSON body.
     #[must_use]
@@ -289,6 +312,18 @@ impl Op {
             Op::OwnerClaim { owner, path } => (
                 "PUT",
                 format!("/api/v1/owners/{}/claims/{}", enc(owner), enc(path)),
+                None,
+            ),
+            Op::CacheList => ("GET", "/api/v1/cache".into(), None),
+            Op::CacheEvict { module, version } => {
+                let v = version
+                    .as_deref()
+                    .map_or_else(String::new, |v| format!("/{}", enc(v)));
+                ("DELETE", format!("/api/v1/cache/{}{v}", enc(module)), None)
+            }
+            Op::CacheRefresh { module } => (
+                "POST",
+                format!("/api/v1/cache/{}/refresh", enc(module)),
                 None,
             ),
         }
@@ -434,6 +469,21 @@ impl Op {
                 }
             }
             (["private", _], _) => return Err(known(&["PUT"])),
+            (["cache"], "GET") => Op::CacheList,
+            (["cache"], _) => return Err(known(&["GET"])),
+            (["cache", module], "DELETE") => Op::CacheEvict {
+                module: module_path_arg(module)?,
+                version: None,
+            },
+            (["cache", _], _) => return Err(known(&["DELETE"])),
+            (["cache", module, "refresh"], "POST") => Op::CacheRefresh {
+                module: module_path_arg(module)?,
+            },
+            (["cache", module, version], "DELETE") => Op::CacheEvict {
+                module: module_path_arg(module)?,
+                version: Some(version_arg(module, version)?),
+            },
+            (["cache", _, _], _) => return Err(known(&["DELETE", "POST"])),
             _ => {
                 return Err(Error::NoRoute(
                     format!("not found: /api/v1/{}", segments.join("/")),
@@ -624,6 +674,46 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
             store.sumdb_claim(&owner, &path)?;
             Ok(Outcome::done())
         }
+        Op::CacheList => {
+            if !actor.is_admin {
+                return Err(Error::Forbidden(
+                    "only an admin may list the pull-through cache".into(),
+                ));
+            }
+            let list: Vec<Value> = store
+                .cached_all()?
+                .into_iter()
+                .map(|(module, version, r)| {
+                    json!({
+                        "module": module,
+                        "version": version,
+                        "origin": r.origin,
+                        "fetched_at": r.fetched_at,
+                        "zip_bytes": r.size,
+                        "h1": r.h1,
+                        "go_mod_h1": r.mod_h1,
+                    })
+                })
+                .collect();
+            Ok(Outcome::ok(json!({ "versions": list })))
+        }
+        Op::CacheEvict { module, version } => {
+            need_admin(actor, "evict from the pull-through cache")?;
+            let removed = store.cache_remove(&module, version.as_deref())?;
+            if removed == 0 {
+                return Err(Error::NotFound(format!(
+                    "{module}{}: not in the pull-through cache",
+                    version.map(|v| format!("@{v}")).unwrap_or_default()
+                )));
+            }
+            Ok(Outcome::ok(json!({ "evicted": removed })))
+        }
+        // What is refreshed lives in the running server's memory (`http::api` forgets it);
+        // the file holds nothing to change.
+        Op::CacheRefresh { .. } => {
+            need_admin(actor, "refresh the pull-through cache")?;
+            Ok(Outcome::done())
+        }
         Op::OwnerUpdate { owner, update } => {
             if update.quota_bytes.is_some() || update.quota_versions.is_some() {
                 need_admin(actor, "set quotas")?;
@@ -809,6 +899,18 @@ mod tests {
                 pattern: "*.corp.example.com/team".into(),
             },
             Op::PrivateList,
+            Op::CacheList,
+            Op::CacheEvict {
+                module: "golang.org/x/text".into(),
+                version: None,
+            },
+            Op::CacheEvict {
+                module: "github.com/Upper/Case".into(),
+                version: Some("v2.0.0+incompatible".into()),
+            },
+            Op::CacheRefresh {
+                module: "golang.org/x/text".into(),
+            },
         ];
         for op in ops {
             let (method, path, body) = op.request();
@@ -854,12 +956,23 @@ mod tests {
                 pattern: "bob.example".into(),
             },
             Op::PrivateList,
+            Op::CacheEvict {
+                module: "golang.org/x/text".into(),
+                version: None,
+            },
+            Op::CacheRefresh {
+                module: "golang.org/x/text".into(),
+            },
         ] {
             for actor in [&writer, &reader_admin] {
                 let got = execute(&store, actor, op.clone(), 0);
                 assert!(matches!(got, Err(Error::Forbidden(_))), "{op:?}: {got:?}");
             }
         }
+        assert!(matches!(
+            execute(&store, &writer, Op::CacheList, 0),
+            Err(Error::Forbidden(_))
+        ));
         assert_eq!(store.private_patterns().unwrap(), before);
         assert!(store.sumdb_claims().unwrap().is_empty());
         assert!(!store.sumdb_hosted_here("example.com/a").unwrap());

@@ -57,6 +57,9 @@ pub enum Command {
     /// a private namespace must match: add, list.
     #[command(subcommand)]
     Private(accounts::PrivateCommand),
+    /// The pull-through cache of public modules: list, evict, refresh.
+    #[command(subcommand)]
+    Cache(accounts::CacheCommand),
     /// The shelf's checksum database: `key` prints the GOSUMDB value for clients.
     #[command(subcommand)]
     Sumdb(SumdbCommand),
@@ -313,6 +316,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(cmd) => accounts::org(cmd),
         Command::Owner(cmd) => accounts::owner(cmd),
         Command::Private(cmd) => accounts::private(cmd),
+        Command::Cache(cmd) => accounts::cache(cmd),
         Command::Ca(CaCommand::Export(args)) => ca_export(&args),
         Command::Sumdb(SumdbCommand::Key(args)) => sumdb_key(&args),
         Command::Sumdb(SumdbCommand::Rotate { name, db }) => sumdb_rotate(&name, &db),

@@ -688,3 +688,80 @@ fn eviction_keeps_the_cache_under_its_cap_and_brings_versions_back_identical() {
         .count();
     assert_eq!(again, 2);
 }
+
+#[test]
+fn an_admin_lists_evicts_and_refreshes_the_cache() {
+    let up = Upstream::start();
+    let zip = module("public.example/tool", "v1.0.0", "", "tool", true);
+    up.publish(&zip);
+    up.publish(&module("public.example/other", "v1.0.0", "", "other", true));
+    let server = shelf(&up, &[], &[]);
+    assert_eq!(
+        get(&server, "/go/public.example/tool/@v/v1.0.0.zip").status,
+        200
+    );
+    assert_eq!(
+        get(&server, "/go/public.example/other/@v/v1.0.0.mod").status,
+        200
+    );
+    assert_eq!(get(&server, "/go/public.example/tool/@v/list").status, 200);
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", server.url()]);
+        let out = crate::support::stress::goshelf(
+            &all,
+            &[("GOSHELF_TOKEN", server.token())],
+            Duration::from_secs(60),
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let list = cli(&["cache", "list"]);
+    assert!(list.contains("public.example/tool@v1.0.0\t"), "{list}");
+    assert!(list.contains("public.example/other@v1.0.0\t-\t"), "{list}");
+    assert!(list.contains("2 cached versions"), "{list}");
+    // Evicted, it comes back from upstream, the same bytes.
+    let evicted = cli(&["cache", "evict", "public.example/tool@v1.0.0"]);
+    assert!(evicted.contains("evicted 1"), "{evicted}");
+    let again = get(&server, "/go/public.example/tool/@v/v1.0.0.zip");
+    assert!(again.body == zip.bytes());
+    assert_eq!(up.count("tool/@v/v1.0.0.zip"), 2);
+    // Refreshed, the list is asked again at once (list_ttl is 60 s). (An eviction forgets
+    // the module's list too.)
+    get(&server, "/go/public.example/tool/@v/list");
+    let asked = up.count("tool/@v/list");
+    get(&server, "/go/public.example/tool/@v/list");
+    assert_eq!(up.count("tool/@v/list"), asked, "remembered");
+    cli(&["cache", "refresh", "public.example/tool"]);
+    get(&server, "/go/public.example/tool/@v/list");
+    assert_eq!(up.count("tool/@v/list"), asked + 1, "asked again");
+    // Not an admin's: 403, nothing changed.
+    server.add_user("bob", "bob password 123");
+    let r = http::curl(
+        &Auth::Basic("bob", "bob password 123"),
+        &[
+            "-X",
+            "DELETE",
+            &format!("{}/api/v1/cache/public.example%2Fother", server.url()),
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let missing = crate::support::stress::goshelf(
+        &[
+            "cache",
+            "evict",
+            "public.example/none",
+            "--server",
+            server.url(),
+        ],
+        &[("GOSHELF_TOKEN", server.token())],
+        Duration::from_secs(60),
+    );
+    assert!(!missing.status.success());
+    assert!(cli(&["cache", "list"]).contains("public.example/other@v1.0.0"));
+}

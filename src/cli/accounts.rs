@@ -231,6 +231,92 @@ pub fn private(cmd: PrivateCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `goshelf cache ...`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List the cached versions (module, version, zip size, origin, fetch time).
+    List {
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Drop cached versions: `MODULE` (every version) or `MODULE@VERSION`. They are fetched
+    /// again when asked, and must hash as before (their checksum records stay).
+    Evict {
+        target_version: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Make a running server ask the upstream again for MODULE's list and @latest now
+    /// (instead of after list_ttl). Needs --server.
+    Refresh {
+        module: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// Runs a `goshelf cache` command.
+///
+/// # Errors
+/// Whatever the server or store refuses; `refresh` without `--server`.
+pub fn cache(cmd: CacheCommand) -> anyhow::Result<()> {
+    match cmd {
+        CacheCommand::List { target } => {
+            let out = run(&target, Op::CacheList)?;
+            let list = out
+                .body
+                .as_ref()
+                .and_then(|b| b["versions"].as_array().cloned())
+                .unwrap_or_default();
+            for v in &list {
+                let zip = v["zip_bytes"]
+                    .as_u64()
+                    .map_or_else(|| "-".to_owned(), |n| n.to_string());
+                let when = crate::http::goproxy::rfc3339(v["fetched_at"].as_i64().unwrap_or(0));
+                println!(
+                    "{}@{}\t{zip}\t{}\t{when}",
+                    v["module"].as_str().unwrap_or(""),
+                    v["version"].as_str().unwrap_or(""),
+                    v["origin"].as_str().unwrap_or(""),
+                );
+            }
+            println!("{} cached versions", list.len());
+        }
+        CacheCommand::Evict {
+            target_version,
+            target,
+        } => {
+            let (module, version) = match target_version.rsplit_once('@') {
+                Some((m, v)) => (m.to_owned(), Some(v.to_owned())),
+                None => (target_version.clone(), None),
+            };
+            let out = run(&target, Op::CacheEvict { module, version })?;
+            let n = out
+                .body
+                .as_ref()
+                .and_then(|b| b["evicted"].as_u64())
+                .unwrap_or(0);
+            println!("evicted {n} cached versions of {target_version}");
+        }
+        CacheCommand::Refresh { module, target } => {
+            if target.server.is_none() {
+                bail!(
+                    "refresh needs --server: lists are remembered in a running server's memory, \
+                     not in the file"
+                );
+            }
+            run(
+                &target,
+                Op::CacheRefresh {
+                    module: module.clone(),
+                },
+            )?;
+            println!("{module}: the next request asks the upstream");
+        }
+    }
+    Ok(())
+}
+
 /// Runs `op` online or offline and returns what it answered.
 fn run(target: &TargetArgs, op: Op) -> anyhow::Result<Outcome> {
     match &target.server {

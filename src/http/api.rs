@@ -269,9 +269,23 @@ pub async fn accounts(
     )
     .await?;
     let op = admin::Op::from_request(req.method.as_str(), &segs, &query, &raw)?;
+    // The pull-through cache's memory of a module goes with what the file holds of it.
+    let cached_module = match &op {
+        admin::Op::CacheEvict { module, .. } | admin::Op::CacheRefresh { module } => {
+            Some(module.clone())
+        }
+        _ => None,
+    };
     let store = std::sync::Arc::clone(&state.store);
     let actor = principal.clone();
     let outcome = blocking(move || admin::execute(&store, &actor, op, store::now_unix())).await?;
+    if let Some(module) = cached_module {
+        state.pull.forget(&module);
+        let store = std::sync::Arc::clone(&state.store);
+        let bytes = blocking(move || store.cached_zip_bytes()).await?;
+        state.pull.set_cached_bytes(bytes);
+        state.metrics.set_pull_cached_bytes(bytes);
+    }
     tracing::info!(target: "goshelf::admin", by = %principal.user, "{} /api/v1/{} -> {}", req.method, req.tail, outcome.status);
     let status = StatusCode::from_u16(outcome.status).unwrap_or(StatusCode::OK);
     Ok(json_response(status, outcome.body.as_ref()))

@@ -169,17 +169,24 @@ impl Remembered {
         self.answers.get(key)
     }
 
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.answers.remove(key) {
+            self.bytes -= Self::weight(key, &old.body);
+        }
+    }
+
+    fn weight(key: &str, body: &Option<Bytes>) -> usize {
+        key.len() + body.as_ref().map_or(0, Bytes::len) + 64
+    }
+
     /// Keeps `body` for `key`; when over the budget, forgets everything first (the answers
     /// are asked again, nothing is lost).
     fn put(&mut self, key: &str, body: Option<Bytes>) {
-        let weight = |k: &str, b: &Option<Bytes>| k.len() + b.as_ref().map_or(0, Bytes::len) + 64;
-        let w = weight(key, &body);
+        let w = Self::weight(key, &body);
         if w > REMEMBERED_BYTES {
             return;
         }
-        if let Some(old) = self.answers.remove(key) {
-            self.bytes -= weight(key, &old.body);
-        }
+        self.remove(key);
         if self.bytes + w > REMEMBERED_BYTES {
             self.answers.clear();
             self.bytes = 0;
@@ -245,6 +252,22 @@ impl PullThrough {
     #[must_use]
     pub fn cached_bytes(&self) -> u64 {
         self.cached_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Forgets the remembered list, `@latest`, queries and not-founds of `module`: the next
+    /// request asks the upstream.
+    pub fn forget(&self, module: &str) {
+        let prefix = format!("{module}@");
+        let mut r = self.remembered();
+        let keys: Vec<String> = r
+            .answers
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for k in keys {
+            r.remove(&k);
+        }
     }
 
     /// Notes that the zip of `module@version` was served now.

@@ -143,6 +143,40 @@ impl Store {
         })
     }
 
+    /// Removes the cached versions of `module` (`version`, or all of them): records, `.mod`
+    /// and zips, durably. Their checksum records stay. Returns how many went.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record.
+    pub fn cache_remove(&self, module: &str, version: Option<&str>) -> Result<u64> {
+        let versions: Vec<String> = match version {
+            Some(v) => vec![v.to_owned()],
+            None => self.cached_versions(module)?,
+        };
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            let mut removed = 0;
+            {
+                let mut table = txn.open_table(schema::CACHED)?;
+                let mut mods = txn.open_table(schema::CACHED_MODS)?;
+                for v in &versions {
+                    let Some(g) = table.remove((module, v.as_str()))? else {
+                        continue;
+                    };
+                    let rec: CachedRecord = decode("cached version", g.value())?;
+                    drop(g);
+                    mods.remove((module, v.as_str()))?;
+                    if let Some(blake3) = rec.blake3 {
+                        blobs::release(&txn, &super::parse_blake3(&blake3)?)?;
+                    }
+                    removed += 1;
+                }
+            }
+            self.commit_txn(txn)?;
+            Ok(removed)
+        })
+    }
+
     /// Stores a fetched version's `.info` and `.mod` unless it is stored already (the first
     /// copy stays). Returns the record that is stored now.
     ///
