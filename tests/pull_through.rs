@@ -188,6 +188,17 @@ fn builds_through_a_cold_shelf_and_then_without_the_upstream(go: Go) {
     .unwrap();
     offline.run(&["mod", "tidy"], &getter);
     assert_eq!(up.count(".zip"), zips, "nothing fetched again");
+    // A client that keeps the upstream's own checksum database verifies through the shelf's
+    // proxy of it: the lookups and tiles the shelf's verification kept.
+    let mut upstream_db = GoEnv::new(go, &format!("{}/go", server.url()));
+    upstream_db.set_env("GONOSUMDB", "");
+    upstream_db.set_env("GOPRIVATE", "");
+    upstream_db.set_env("GOSUMDB", crate::support::upstream::VKEY);
+    let third = upstream_db.empty_dir("third");
+    upstream_db.run(&["mod", "init", "example.com/third"], &third);
+    upstream_db.run(&["get", "public.example/deep/a/b@v1.0.0"], &third);
+    let sum = std::fs::read_to_string(third.join("go.sum")).unwrap();
+    assert!(sum.contains("public.example/deep v1.0.0 h1:"), "{sum}");
     // The shelf's file checks out, cached versions included.
     let verify = crate::support::stress::goshelf(
         &["verify", "--server", server.url()],
@@ -764,4 +775,55 @@ fn an_admin_lists_evicts_and_refreshes_the_cache() {
     );
     assert!(!missing.status.success());
     assert!(cli(&["cache", "list"]).contains("public.example/other@v1.0.0"));
+}
+
+#[test]
+fn the_upstream_checksum_database_is_proxied_without_private_paths() {
+    let up = Upstream::start();
+    up.publish(&module("public.example/sum", "v1.0.0", "", "x", true));
+    up.publish(&module("git.internal/secret", "v1.0.0", "", "x", true));
+    let name = "localhost.localdev/sumdb";
+    let server = shelf(&up, &[], &[("GOSHELF_PRIVATE", "example.com,*.internal")]);
+    let at = |base: &str, what: &str| get(&server, &format!("{base}/sumdb/{name}/{what}"));
+    assert_eq!(at("/go", "supported").status, 200);
+    assert_eq!(at("", "supported").status, 200, "at the fixed root too");
+    assert_eq!(
+        at("/api/packages/acme/go", "supported").status,
+        404,
+        "not at a namespace's base"
+    );
+    let lookup = at("/go", "lookup/public.example/sum@v1.0.0");
+    assert_eq!(lookup.status, 200, "{}", lookup.text());
+    assert!(lookup.text().contains("public.example/sum v1.0.0 h1:"));
+    assert!(
+        lookup.text().contains("— localhost.localdev/sumdb"),
+        "the upstream's note"
+    );
+    // The tile that proves it is kept, and served with the upstream down.
+    up.lie(Lie::Down);
+    let tile = at("/go", "tile/8/0/000.p/2");
+    assert_eq!(tile.status, 200, "{}", tile.text());
+    assert_eq!(tile.body.len(), 64);
+    let again = at("/go", "lookup/public.example/sum@v1.0.0");
+    assert_eq!(again.status, 200, "served from what was kept");
+    let never = at("/go", "lookup/public.example/never@v1.0.0");
+    assert_eq!(never.status, 502, "{}", never.text());
+    up.lie(Lie::None);
+    let private = at("/go", "lookup/git.internal/secret@v1.0.0");
+    assert_eq!(
+        (private.status, private.text()),
+        (404, "not found: git.internal/secret@v1.0.0\n".into())
+    );
+    assert!(
+        !up.requests().iter().any(|r| r.contains("internal")),
+        "{:?}",
+        up.requests()
+    );
+    // Offline, `supported` stays while the shelf holds answers of the database.
+    let up2 = Upstream::start();
+    let bare = shelf(&up2, &["--offline"], &[]);
+    assert_eq!(
+        get(&bare, &format!("/go/sumdb/{name}/supported")).status,
+        404
+    );
 }

@@ -76,6 +76,12 @@ pub async fn handle(
     // Credentials, when sent, must be right (401), whatever the namespace.
     let viewer = super::authenticate_optional(&state, &headers, conn.map(|c| c.peer)).await?;
     if let ProxyRequest::Sumdb { rest } = &req {
+        // The upstream database's proxy, at the LAN's base only.
+        if owner == proxy::LAN {
+            if let Some(answer) = super::sumdb_proxy::route(&state, rest).await {
+                return answer;
+            }
+        }
         // One log for the whole shelf: it answers the same under every owner's base,
         // existing or not, so the probe tells nothing about namespaces.
         return super::sumdb::handle(

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod pool;
 pub mod pull;
 pub mod sumdb;
+pub mod sumdb_proxy;
 pub mod tls;
 pub mod ui;
 pub mod upload;
@@ -189,6 +190,9 @@ async fn sumdb_root(
     let viewer = authenticate_optional(&state, &headers, peer).await?;
     let rest = crate::gomod::proxy::percent_decode(&rest)
         .ok_or_else(|| ApiError::bad_request("malformed percent-encoding in path"))?;
+    if let Some(answer) = sumdb_proxy::route(&state, &rest).await {
+        return answer;
+    }
     sumdb::handle(&state, &rest, viewer.as_ref(), peer.map(|p| p.0), &headers).await
 }
 

@@ -121,6 +121,8 @@ pub struct PullThrough {
     last_used: Mutex<HashMap<(String, String), i64>>,
     /// One zip stored (and room made for it) at a time.
     storing: Mutex<()>,
+    /// The name of the upstream checksum database the shelf proxies (`http::sumdb_proxy`).
+    pub sumdb_name: Option<String>,
 }
 
 /// The most zips whose last use is remembered (about 100 bytes each).
@@ -239,6 +241,7 @@ impl PullThrough {
             cached_bytes: std::sync::atomic::AtomicU64::new(0),
             last_used: Mutex::new(HashMap::new()),
             storing: Mutex::new(()),
+            sumdb_name: super::sumdb_proxy::upstream_name(config),
         })
     }
 
@@ -441,7 +444,7 @@ fn canonical(module: &str, v: &str) -> bool {
 }
 
 /// Whether `module` must never be asked of an upstream (module docs).
-async fn protected(state: &AppState, module: &str) -> Result<bool, ApiError> {
+pub(super) async fn protected(state: &AppState, module: &str) -> Result<bool, ApiError> {
     let pull = &state.pull;
     let generation = state.store.generation();
     let known = pull

@@ -292,10 +292,35 @@ impl Upstream {
         let head = verified
             .newer_than_stored
             .then_some((verified.tree.n, verified.note.as_slice()));
-        store
+        let logged = store
             .sumdb_append_upstream(module, version, (&h1, &mod_h1), self.name(), head)
-            .map(Some)
-            .map_err(|e| Failure::Unreachable(format!("storing the record: {e}")))
+            .map_err(|e| Failure::Unreachable(format!("storing the record: {e}")))?;
+        // What the proxy of this database serves: the lookup as upstream signed it, and the
+        // tiles this verification authenticated (clients proving the same record need them).
+        let name = self.name();
+        let mut kept = vec![(
+            format!("{name}/lookup/{escaped}@{escaped_version}"),
+            body.clone(),
+        )];
+        kept.extend(
+            verified
+                .tiles
+                .into_iter()
+                .map(|(t, data)| (format!("{name}/{}", t.path()), data)),
+        );
+        if let Err(e) = store.upstream_sumdb_keep(&kept, crate::store::now_unix()) {
+            tracing::warn!("keeping the answers of {name}: {e}");
+        }
+        Ok(Some(logged))
+    }
+
+    /// GETs `path` of the upstream database (a tile, `latest`), at most `cap` bytes;
+    /// `Ok(None)` for 404 and 410.
+    ///
+    /// # Errors
+    /// `Unreachable` with the reason.
+    pub fn get_raw(&self, path: &str) -> Result<Option<Vec<u8>>, Failure> {
+        self.get(path)
     }
 
     /// A hash tile; a partial one that upstream no longer serves is cut from the full tile

@@ -33,6 +33,61 @@ impl Store {
         })
     }
 
+    /// Keeps authenticated answers of the upstream checksum database (`key`: `<database
+    /// name>/<path>`, `body`), fetched at `now`; not durable on its own.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn upstream_sumdb_keep(&self, items: &[(String, Vec<u8>)], now: i64) -> Result<()> {
+        self.with_db(|db| {
+            let mut txn = Self::begin_write(db)?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
+            {
+                let mut table = txn.open_table(schema::UPSTREAM_SUMDB)?;
+                for (key, body) in items {
+                    let mut value = Vec::with_capacity(8 + body.len());
+                    value.extend_from_slice(&now.to_be_bytes());
+                    value.extend_from_slice(body);
+                    table.insert(key.as_str(), value.as_slice())?;
+                }
+            }
+            self.commit_txn_unseen(txn)?;
+            Ok(())
+        })
+    }
+
+    /// A kept answer of the upstream checksum database: when it was fetched, and its body.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged value.
+    pub fn upstream_sumdb_kept(&self, key: &str) -> Result<Option<(i64, Vec<u8>)>> {
+        self.read(|txn| {
+            let table = txn.open_table(schema::UPSTREAM_SUMDB)?;
+            let Some(g) = table.get(key)? else {
+                return Ok(None);
+            };
+            let v = g.value();
+            let (at, body) = v
+                .split_first_chunk::<8>()
+                .ok_or_else(|| Error::Corrupt(format!("kept checksum answer {key}: too short")))?;
+            Ok(Some((i64::from_be_bytes(*at), body.to_vec())))
+        })
+    }
+
+    /// Whether anything is kept of the upstream checksum database `name`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn upstream_sumdb_holds(&self, name: &str) -> Result<bool> {
+        let prefix = format!("{name}/");
+        self.read(|txn| {
+            let table = txn.open_table(schema::UPSTREAM_SUMDB)?;
+            let first = table.range(prefix.as_str()..)?.next().transpose()?;
+            Ok(first.is_some_and(|(k, _)| k.value().starts_with(&prefix)))
+        })
+    }
+
     /// The cached version `module@version`.
     ///
     /// # Errors

@@ -116,6 +116,11 @@ pub const CACHED: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("c
 /// The `.mod` bytes of each cached version.
 pub const CACHED_MODS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("cached_mods");
 
+/// What the proxy of the upstream checksum database serves (`http::sumdb`): by
+/// `<database name>/<path>` (`lookup/<path>@<version>`, `tile/...`), the Unix time it was
+/// fetched (8 bytes, big-endian) then the body. Only authenticated data is kept.
+pub const UPSTREAM_SUMDB: TableDefinition<&str, &[u8]> = TableDefinition::new("upstream_sumdb");
+
 /// Every table, once: `$m!(id, TABLE, args...)` for each table a backup carries, `id` being
 /// its number in the backup frame format (`store::backup`; never reused), and
 /// `$m!(derived, TABLE, args...)` for one a backup leaves out because it is recomputed from
@@ -153,6 +158,7 @@ macro_rules! for_each_table {
         $m!(23, $crate::store::schema::DOWNLOADS, $($args)*);
         $m!(24, $crate::store::schema::CACHED, $($args)*);
         $m!(25, $crate::store::schema::CACHED_MODS, $($args)*);
+        $m!(26, $crate::store::schema::UPSTREAM_SUMDB, $($args)*);
         $m!(derived, $crate::store::schema::ZIP_FACTS, $($args)*);
     };
 }

@@ -1,0 +1,225 @@
+//! The proxy of the upstream checksum database (`upstream_sumdb`, sum.golang.org by default)
+//! at `/go/sumdb/<its name>/...` (and every base the shelf's own database answers at), so
+//! that clients keeping `GOSUMDB=sum.golang.org` verify through the shelf with no internet
+//! access of their own (checksum-db.md §8).
+//!
+//! - `supported`: 200 while the shelf fetches (not `offline`), or while it holds answers of
+//!   that database; else 404 (the go command then asks the database directly).
+//! - `lookup/...`: verified with the client algorithm before anything is kept
+//!   (`upstream::Upstream::fetch`, which also appends the record to the shelf's own log);
+//!   the upstream's signed body is served as it came, fresh for `list_ttl`, then asked
+//!   again, and served stale while the upstream fails. A private or hosted path is never
+//!   forwarded: it gets the 404 of a record that exists nowhere.
+//! - `tile/...`: the tiles verifications authenticated are kept and served forever; others
+//!   are forwarded (exactly `W×32` bytes) and not kept (clients authenticate them).
+//! - `latest`: forwarded, never kept.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+
+use super::body::Response;
+use super::error::ApiError;
+use super::upstream::Failure;
+use super::AppState;
+use crate::gomod::path as modpath;
+use crate::sumdb::{self as log, Verifier};
+
+/// The name of the upstream checksum database of `config`, when one is set.
+#[must_use]
+pub fn upstream_name(config: &crate::config::Config) -> Option<String> {
+    let u = config.upstream_sumdb.as_ref()?;
+    Verifier::parse(&u.vkey).ok().map(|v| v.name().to_owned())
+}
+
+/// The answer when `rest` (after `sumdb/`) names the upstream database; `None` otherwise
+/// (the shelf's own database, or another name). Only the LAN's bases and the fixed root
+/// route here: a namespace's base serves the shelf's own database alone.
+pub async fn route(state: &AppState, rest: &str) -> Option<Result<Response, ApiError>> {
+    let name = state.pull.sumdb_name.as_deref()?;
+    let what = rest.strip_prefix(name)?.strip_prefix('/')?;
+    Some(handle(state, name, what).await)
+}
+
+fn answer(body: Vec<u8>, content_type: &'static str, cache: &'static str) -> Response {
+    let mut resp = Response::new(Bytes::from(body).into());
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Answers `what` (the path after `sumdb/<name>/`) for the upstream database `name`.
+///
+/// # Errors
+/// The one-line answers.
+pub async fn handle(state: &AppState, name: &str, what: &str) -> Result<Response, ApiError> {
+    let store = &state.store;
+    if what == "supported" {
+        let holds = {
+            let (s, n) = (Arc::clone(store), name.to_owned());
+            super::blocking(move || s.upstream_sumdb_holds(&n)).await?
+        };
+        if state.config.offline && !holds {
+            return Err(ApiError::not_found(format!(
+                "offline: this shelf holds nothing of {name}"
+            )));
+        }
+        return Ok(answer(Vec::new(), TEXT, "public, max-age=86400"));
+    }
+    if let Some(target) = what.strip_prefix("lookup/") {
+        return lookup(state, name, target).await;
+    }
+    if what.starts_with("tile/") {
+        return tile(state, name, what).await;
+    }
+    if what == "latest" {
+        let Some(up) = state.upstream.clone() else {
+            return Err(ApiError::not_found(format!("offline: {name}/latest")));
+        };
+        let got = super::blocking(move || Ok::<_, ApiError>(up.get_raw("latest"))).await?;
+        return match got {
+            Ok(Some(body)) => {
+                let mut resp = answer(body, TEXT, "no-cache");
+                resp.extensions_mut().insert(super::pull::Volatile);
+                Ok(resp)
+            }
+            Ok(None) => Err(ApiError::not_found(format!("{name}/latest: not found"))),
+            Err(Failure::Unreachable(why) | Failure::Refused(why)) => {
+                Err(ApiError::new(StatusCode::BAD_GATEWAY, why))
+            }
+        };
+    }
+    Err(ApiError::not_found(format!(
+        "not a checksum database request: {what}"
+    )))
+}
+
+async fn lookup(state: &AppState, name: &str, target: &str) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found(format!("not found: {target}"));
+    let (path, version) = target.rsplit_once('@').ok_or_else(not_found)?;
+    let path = modpath::unescape_path(path).map_err(|_| not_found())?;
+    let version = modpath::unescape_version(version).map_err(|_| not_found())?;
+    let path = path.as_str().to_owned();
+    if super::pull::protected(state, &path).await? {
+        return Err(not_found());
+    }
+    let key = format!("{name}/lookup/{target}");
+    let kept = {
+        let (s, k) = (Arc::clone(&state.store), key.clone());
+        super::blocking(move || s.upstream_sumdb_kept(&k)).await?
+    };
+    let fresh = kept.as_ref().is_some_and(|(at, _)| {
+        crate::store::now_unix().saturating_sub(*at)
+            < i64::try_from(state.config.list_ttl.as_secs()).unwrap_or(i64::MAX)
+    });
+    let serve = |body: Vec<u8>| Ok(answer(body, TEXT, "public, max-age=60"));
+    if fresh || state.upstream.is_none() {
+        return match kept {
+            Some((_, body)) => serve(body),
+            None => Err(not_found()),
+        };
+    }
+    let Some(up) = state.upstream.clone() else {
+        return Err(not_found());
+    };
+    let turn = tokio::time::timeout(
+        state.config.upstream_queue_timeout,
+        Arc::clone(&state.upstream_turns).acquire_owned(),
+    )
+    .await;
+    let Ok(Ok(turn)) = turn else {
+        return match kept {
+            Some((_, body)) => serve(body),
+            None => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the upstream checksum database is busy; try again",
+            )),
+        };
+    };
+    let store = Arc::clone(&state.store);
+    let (p, v) = (path.clone(), version.clone());
+    let fetched = super::blocking(move || {
+        let _turn = turn;
+        Ok::<_, ApiError>(up.fetch(&store, &p, &v))
+    })
+    .await?;
+    match fetched {
+        Ok(Some(_)) => {
+            let (s, k) = (Arc::clone(&state.store), key.clone());
+            match super::blocking(move || s.upstream_sumdb_kept(&k)).await? {
+                Some((_, body)) => serve(body),
+                None => Err(ApiError::internal(
+                    "checksum database proxy",
+                    &"a verified lookup was not kept",
+                )),
+            }
+        }
+        Ok(None) => Err(not_found()),
+        Err(Failure::Unreachable(why)) => match kept {
+            Some((_, body)) => {
+                tracing::warn!("{name} unreachable ({why}); serving the last copy of {target}");
+                state.metrics.pull(super::metrics::Pull::Stale);
+                serve(body)
+            }
+            None => Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("upstream checksum database {name} unreachable: {why}"),
+            )),
+        },
+        Err(Failure::Refused(why)) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("upstream checksum database {name} failed verification: {why}"),
+        )),
+    }
+}
+
+async fn tile(state: &AppState, name: &str, what: &str) -> Result<Response, ApiError> {
+    let t = log::parse_tile_path(what)
+        .map_err(|e| ApiError::bad_request(format!("malformed tile path: {e}")))?;
+    if t.is_data() {
+        return Err(ApiError::not_found(format!(
+            "{what}: data tiles are not proxied"
+        )));
+    }
+    let key = format!("{name}/{}", t.path());
+    let kept = {
+        let (s, k) = (Arc::clone(&state.store), key);
+        super::blocking(move || s.upstream_sumdb_kept(&k)).await?
+    };
+    if let Some((_, body)) = kept {
+        return Ok(answer(
+            body,
+            "application/octet-stream",
+            "public, max-age=31536000, immutable",
+        ));
+    }
+    let Some(up) = state.upstream.clone() else {
+        return Err(ApiError::not_found(format!("not found: {what}")));
+    };
+    let path = t.path();
+    let got = super::blocking(move || Ok::<_, ApiError>(up.get_raw(&path))).await?;
+    match got {
+        Ok(Some(body)) if body.len() as u64 == u64::from(t.w) * 32 => Ok(answer(
+            body,
+            "application/octet-stream",
+            "public, max-age=3600",
+        )),
+        Ok(Some(body)) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "upstream checksum database {name}: {what} has {} bytes, not {}",
+                body.len(),
+                u64::from(t.w) * 32
+            ),
+        )),
+        Ok(None) => Err(ApiError::not_found(format!("not found: {what}"))),
+        Err(Failure::Unreachable(why) | Failure::Refused(why)) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("upstream checksum database {name} unreachable: {why}"),
+        )),
+    }
+}
