@@ -683,24 +683,37 @@ async fn fetch_version(
     version: &str,
 ) -> Result<CachedRecord, Miss> {
     let (m, v) = escaped(module, Some(version)).map_err(|_| Miss::NotFound)?;
+    // `.info` first: most misses are paths that exist nowhere (the go command's prefix
+    // search), and they should cost the upstream one request. Then the `.mod` and the
+    // checksum record at once.
     let (info, origin) = get_small(state, &format!("{m}/@v/{v}.info"), MAX_INFO).await?;
     let time = check_info(&info, version).map_err(|why| refused(module, version, why))?;
-    let (go_mod, _) = get_small(state, &format!("{m}/@v/{v}.mod"), MAX_MOD).await?;
-    let mod_h1 = hash::hash_go_mod(&go_mod);
-    let h1 = if patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module) {
-        None
-    } else {
-        let (zip_h1, logged_mod_h1) = record(state, module, version).await?;
-        if logged_mod_h1 != mod_h1 {
-            return Err(refused(
-                module,
-                version,
-                format!(
-                    "its go.mod hashes to {mod_h1}, the checksum database says {logged_mod_h1}"
-                ),
-            ));
+    let pinned = patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module);
+    let mod_tail = format!("{m}/@v/{v}.mod");
+    let (go_mod, logged) = tokio::join!(get_small(state, &mod_tail, MAX_MOD), async {
+        if pinned {
+            Ok(None)
+        } else {
+            record(state, module, version).await.map(Some)
         }
-        Some(zip_h1)
+    });
+    let (go_mod, _) = go_mod?;
+    let mod_h1 = hash::hash_go_mod(&go_mod);
+    let h1 = match logged? {
+        None => None,
+        Some((zip_h1, logged_mod_h1)) => {
+            if logged_mod_h1 != mod_h1 {
+                return Err(refused(
+                    module,
+                    version,
+                    format!(
+                        "its go.mod hashes to {mod_h1}, the checksum database says \
+                         {logged_mod_h1}"
+                    ),
+                ));
+            }
+            Some(zip_h1)
+        }
     };
     let rec = CachedRecord {
         info: String::from_utf8_lossy(&info).into_owned(),

@@ -245,7 +245,7 @@ impl Upstream {
         let mut fetch = |tiles: &[Tile]| -> Result<Vec<Vec<u8>>, log::Error> {
             let mut out = Vec::with_capacity(tiles.len());
             for t in tiles {
-                match self.tile(t) {
+                match self.tile(store, t) {
                     Ok(data) => out.push(data),
                     Err(Failure::Unreachable(why)) => {
                         unreachable = Some(why.clone());
@@ -325,11 +325,23 @@ impl Upstream {
 
     /// A hash tile; a partial one that upstream no longer serves is cut from the full tile
     /// (as the go command does).
-    fn tile(&self, t: &Tile) -> Result<Vec<u8>, Failure> {
+    fn tile(&self, store: &Store, t: &Tile) -> Result<Vec<u8>, Failure> {
+        // Tiles an earlier verification authenticated are kept (the proxy serves them): a
+        // full one also holds every partial one of its place.
+        let full = Tile { w: 1 << t.h, ..*t };
+        for (kept, whole) in [(t, true), (&full, false)] {
+            let key = format!("{}/{}", self.name(), kept.path());
+            if let Ok(Some((_, mut data))) = store.upstream_sumdb_kept(&key) {
+                let want = t.w as usize * 32;
+                if whole || data.len() >= want {
+                    data.truncate(want);
+                    return Ok(data);
+                }
+            }
+        }
         if let Some(data) = self.get(&t.path())? {
             return Ok(data);
         }
-        let full = Tile { w: 1 << t.h, ..*t };
         let want = t.w as usize * 32;
         match self.get(&full.path())? {
             Some(mut data) if data.len() >= want => {

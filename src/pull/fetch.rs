@@ -10,17 +10,22 @@
 //! long as that deadline; per-frame timeouts need the body as a stream.
 //!
 //! Redirects are followed (at most 10, never from `https` to `http`), as the go command
-//! does. One connection per request: an upstream fetch happens once per version (what is
-//! fetched is kept), so keeping connections open buys little.
+//! does. Connections are kept (16 idle per origin) and reused; one the upstream closed
+//! meanwhile is replaced once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio_rustls::rustls;
+
+/// A connection's request handle.
+type Conn = SendRequest<Empty<Bytes>>;
 
 /// How long a transfer may run before `min_rate` applies.
 pub const RATE_GRACE: Duration = Duration::from_secs(60);
@@ -84,6 +89,9 @@ impl Sink for Vec<u8> {
 pub struct Client {
     tls: tokio_rustls::TlsConnector,
     limits: Limits,
+    /// Idle connections by origin, reused by the next request (an upstream answers many
+    /// small files in a row: a TLS handshake each would cost more than the files).
+    pool: Arc<Mutex<HashMap<Origin, Vec<Conn>>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -137,6 +145,7 @@ impl Client {
         Ok(Self {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             limits,
+            pool: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -199,41 +208,39 @@ impl Client {
             .path_and_query()
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
         let limits = self.limits;
-        let tcp = tokio::time::timeout(
-            limits.connect,
-            tokio::net::TcpStream::connect((host.as_str(), port)),
-        )
-        .await
-        .map_err(|_| {
+        let origin = Origin { https, host, port };
+        let request = || {
+            Request::get(path.as_str())
+                .header(header::HOST, authority.as_str())
+                .header(header::USER_AGENT, "goshelf")
+                .header(header::ACCEPT_ENCODING, "identity")
+                .body(Empty::<Bytes>::new())
+                .map_err(|e| Failure::failed(format!("{url}: {e}")))
+        };
+        let no_answer = || {
             Failure::timed_out(format!(
-                "{url}: no connection within {} s",
-                limits.connect.as_secs()
-            ))
-        })?
-        .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
-        let _ = tcp.set_nodelay(true);
-        let req = Request::get(path)
-            .header(header::HOST, authority)
-            .header(header::USER_AGENT, "goshelf")
-            .header(header::ACCEPT_ENCODING, "identity")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
-        let idle_fail = || {
-            Failure::timed_out(format!(
-                "{url}: nothing received for {} s",
+                "{url}: no answer within {} s",
                 limits.idle.as_secs()
             ))
         };
-        let resp = if https {
-            let name = rustls::pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
-            let tls = tokio::time::timeout(limits.idle, self.tls.connect(name, tcp))
-                .await
-                .map_err(|_| idle_fail())?
-                .map_err(|e| Failure::failed(format!("{url}: TLS: {e}")))?;
-            send(TokioIo::new(tls), req, limits.idle, url).await?
-        } else {
-            send(TokioIo::new(tcp), req, limits.idle, url).await?
+        // A kept connection first; one the server closed meanwhile is replaced once.
+        let (sender, resp) = match self.pooled(&origin) {
+            Some(mut sender) => {
+                match tokio::time::timeout(limits.idle, sender.send_request(request()?)).await {
+                    Ok(Ok(resp)) => (sender, resp),
+                    Ok(Err(_)) => {
+                        let mut fresh = self.connect(&origin, url).await?;
+                        let resp = send(&mut fresh, request()?, limits.idle, url).await?;
+                        (fresh, resp)
+                    }
+                    Err(_) => return Err(no_answer()),
+                }
+            }
+            None => {
+                let mut fresh = self.connect(&origin, url).await?;
+                let resp = send(&mut fresh, request()?, limits.idle, url).await?;
+                (fresh, resp)
+            }
         };
         let status = resp.status();
         if status.is_redirection() {
@@ -244,88 +251,187 @@ impl Client {
                 .ok_or_else(|| Failure::failed(format!("{url}: {status} without a Location")))?;
             return Ok(Fetched::Redirect(resolve(&uri, to)));
         }
-        if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
-            return Err(Failure::NotFound);
-        }
         if status != StatusCode::OK {
+            // A short error body is read, so the connection can be kept.
+            let mut ignored = Vec::new();
+            let drained = read_body(resp, 4 << 10, &mut ignored, limits, start, url).await;
+            if drained.is_ok() {
+                self.keep(origin, sender);
+            }
+            if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+                return Err(Failure::NotFound);
+            }
             return Err(Failure::failed(format!("{url}: {status}")));
         }
-        let declared = resp
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > cap) {
-            return Err(Failure::failed(format!(
-                "{url}: the answer is larger than the limit of {cap} bytes"
-            )));
-        }
-        let mut body = resp.into_body();
-        let mut got: u64 = 0;
-        loop {
-            let frame = tokio::time::timeout(limits.idle, body.frame())
-                .await
-                .map_err(|_| idle_fail())?;
-            let Some(frame) = frame else { break };
-            let frame = frame.map_err(|e| Failure::failed(format!("{url}: {e}")))?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            got += data.len() as u64;
-            if got > cap {
-                return Err(Failure::failed(format!(
-                    "{url}: the answer is larger than the limit of {cap} bytes"
-                )));
-            }
-            sink.put(&data)
-                .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
-            let elapsed = start.elapsed();
-            if too_slow(got, elapsed, limits.min_rate) {
-                return Err(Failure::timed_out(format!(
-                    "{url}: {got} bytes in {} s, below the minimum rate of {} bytes/s",
-                    elapsed.as_secs(),
-                    limits.min_rate
-                )));
-            }
-        }
-        if declared.is_some_and(|n| n != got) {
-            return Err(Failure::failed(format!(
-                "{url}: {got} bytes received of the {} announced",
-                declared.unwrap_or(0)
-            )));
-        }
+        let got = read_body(resp, cap, sink, limits, start, url).await?;
+        self.keep(origin, sender);
         Ok(Fetched::Body(got))
     }
+
+    /// A kept connection to `origin` that is still open.
+    fn pooled(&self, origin: &Origin) -> Option<Conn> {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let idle = pool.get_mut(origin)?;
+        while let Some(sender) = idle.pop() {
+            if !sender.is_closed() && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection whose answer was read whole, for the next request to `origin`.
+    fn keep(&self, origin: Origin, sender: Conn) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let idle = pool.entry(origin).or_default();
+        if idle.len() < MAX_IDLE_PER_ORIGIN {
+            idle.push(sender);
+        }
+    }
+
+    /// A new connection to `origin` (TCP within the connect timeout, then TLS for https).
+    async fn connect(&self, origin: &Origin, url: &str) -> Result<Conn, Failure> {
+        let limits = self.limits;
+        let tcp = tokio::time::timeout(
+            limits.connect,
+            tokio::net::TcpStream::connect((origin.host.as_str(), origin.port)),
+        )
+        .await
+        .map_err(|_| {
+            Failure::timed_out(format!(
+                "{url}: no connection within {} s",
+                limits.connect.as_secs()
+            ))
+        })?
+        .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        if origin.https {
+            let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
+                .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
+            let tls = tokio::time::timeout(limits.idle, self.tls.connect(name, tcp))
+                .await
+                .map_err(|_| {
+                    Failure::timed_out(format!(
+                        "{url}: no TLS handshake within {} s",
+                        limits.idle.as_secs()
+                    ))
+                })?
+                .map_err(|e| Failure::failed(format!("{url}: TLS: {e}")))?;
+            handshake(TokioIo::new(tls), limits.idle, url).await
+        } else {
+            handshake(TokioIo::new(tcp), limits.idle, url).await
+        }
+    }
 }
+
+/// Where a connection goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Origin {
+    https: bool,
+    host: String,
+    port: u16,
+}
+
+/// Idle connections kept per origin.
+const MAX_IDLE_PER_ORIGIN: usize = 16;
 
 enum Fetched {
     Body(u64),
     Redirect(String),
 }
 
-/// Sends `req` on a new connection over `io` and waits for the answer's head.
-async fn send<T>(
-    io: TokioIo<T>,
-    req: Request<Empty<Bytes>>,
-    idle: Duration,
+/// Reads a 200's body into `sink`, at most `cap` bytes, each piece within the idle timeout,
+/// the whole at the minimum rate after the grace. Returns the bytes read.
+async fn read_body(
+    resp: http::Response<hyper::body::Incoming>,
+    cap: u64,
+    sink: &mut (dyn Sink + Send),
+    limits: Limits,
+    start: Instant,
     url: &str,
-) -> Result<http::Response<hyper::body::Incoming>, Failure>
+) -> Result<u64, Failure> {
+    let declared = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        Failure::failed(format!(
+            "{url}: the answer is larger than the limit of {cap} bytes"
+        ))
+    };
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_large());
+    }
+    let idle_fail = || {
+        Failure::timed_out(format!(
+            "{url}: nothing received for {} s",
+            limits.idle.as_secs()
+        ))
+    };
+    let mut body = resp.into_body();
+    let mut got: u64 = 0;
+    loop {
+        let frame = tokio::time::timeout(limits.idle, body.frame())
+            .await
+            .map_err(|_| idle_fail())?;
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|e| Failure::failed(format!("{url}: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        got += data.len() as u64;
+        if got > cap {
+            return Err(too_large());
+        }
+        sink.put(&data)
+            .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
+        let elapsed = start.elapsed();
+        if too_slow(got, elapsed, limits.min_rate) {
+            return Err(Failure::timed_out(format!(
+                "{url}: {got} bytes in {} s, below the minimum rate of {} bytes/s",
+                elapsed.as_secs(),
+                limits.min_rate
+            )));
+        }
+    }
+    if let Some(n) = declared.filter(|n| *n != got) {
+        return Err(Failure::failed(format!(
+            "{url}: {got} bytes received of the {n} announced"
+        )));
+    }
+    Ok(got)
+}
+
+/// The HTTP/1.1 handshake on `io`; the connection is driven by a task of its own, which
+/// ends when the connection closes or its last handle is dropped.
+async fn handshake<T>(io: TokioIo<T>, idle: Duration, url: &str) -> Result<Conn, Failure>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let idle_fail = || Failure::timed_out(format!("{url}: no answer within {} s", idle.as_secs()));
-    let (mut sender, conn) = tokio::time::timeout(idle, hyper::client::conn::http1::handshake(io))
+    let (sender, conn) = tokio::time::timeout(idle, hyper::client::conn::http1::handshake(io))
         .await
-        .map_err(|_| idle_fail())?
+        .map_err(|_| Failure::timed_out(format!("{url}: no answer within {} s", idle.as_secs())))?
         .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
-    // The connection is driven by its own task; it ends with the answer's body (or when
-    // the body is dropped).
     tokio::spawn(async move {
         let _ = conn.await;
     });
+    Ok(sender)
+}
+
+/// Sends `req` on a fresh connection and waits for the answer's head.
+async fn send(
+    sender: &mut Conn,
+    req: Request<Empty<Bytes>>,
+    idle: Duration,
+    url: &str,
+) -> Result<http::Response<hyper::body::Incoming>, Failure> {
     tokio::time::timeout(idle, sender.send_request(req))
         .await
-        .map_err(|_| idle_fail())?
+        .map_err(|_| Failure::timed_out(format!("{url}: no answer within {} s", idle.as_secs())))?
         .map_err(|e| Failure::failed(format!("{url}: {e}")))
 }
 

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""The pull-through cache (issue 27) against the go command using the upstream directly.
+
+The upstream is nginx serving a generated module graph (perf/harness.py's: 300 modules, 4
+versions each, log-normal zip sizes, a 50 MiB tail) in the GOPROXY layout, with a checksum
+database of it: a source goshelf logs the graph, and its lookups and tiles (complete and
+partial) are written as files, so nginx answers `/sumdb/<name>/...` too and both sides verify
+every module against the same signed tree.
+
+  * direct: `go mod download all`, GOPROXY=<nginx>, GOSUMDB=<the source's key> (the go
+    command verifies through nginx's sumdb files);
+  * cold: a fresh goshelf (new database each run) with upstream=<nginx> and
+    upstream_sumdb=<the source's key and nginx's URL>; the go command with GOPROXY=<shelf>/go
+    and GOSUMDB=<the shelf's own key>: the shelf fetches, verifies and keeps every module;
+  * warm: the same again against that shelf, now holding everything (fresh module cache).
+
+Each run uses a fresh module cache (in /dev/shm); runs alternate direct/cold/warm; medians.
+goshelf and nginx are pinned to core 0, the go command to core 1.
+
+    perf/pull.py --bin target/release/goshelf [--quick] [--runs 5]
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+
+def fetch(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as r:
+        return r.read()
+
+
+def sumdb_files(port, root, versions):
+    """Writes the source's sumdb answers under root + BASE/sumdb/<name>/: supported, a lookup
+    per version, and every hash tile of the final tree (complete and partial). Returns the
+    verifier key and the sumdb URL under nginx's root."""
+    vkey = fetch(port, "/sumdb-key").decode().strip()
+    name = vkey.split("+")[0]
+    base = f"{h.BASE}/sumdb/{name}"
+    size = int(fetch(port, f"{base}/latest").decode().split("\n")[1])
+    paths = [f"{base}/lookup/{h.escape(v.module)}@{h.escape(v.version)}" for v in versions]
+    level, width = 0, size
+    while width > 0:
+        full, part = divmod(width, 256)
+        for n in range(full + (1 if part else 0)):
+            k, elems = n, [f"{n % 1000:03d}"]
+            while k >= 1000:
+                k //= 1000
+                elems.insert(0, f"x{k % 1000:03d}")
+            p = f"{base}/tile/8/{level}/" + "/".join(elems)
+            if n == full:
+                p += f".p/{part}"
+            paths.append(p)
+        level, width = level + 1, full
+    for p in paths:
+        dest = os.path.join(root, p.lstrip("/"))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(fetch(port, p))
+    open(os.path.join(root, base.lstrip("/"), "supported"), "wb").close()
+    return vkey, base
+
+
+def go_download(go, ds, proxy, gosumdb, tmp, tag):
+    d = tempfile.mkdtemp(prefix=f"pull-{tag}-", dir=tmp)
+    main = os.path.join(d, "main")
+    os.makedirs(main)
+    with open(os.path.join(main, "go.mod"), "w") as f:
+        f.write(h.go_mod("example.com/perf/main", [(v.module, v.version) for v in ds.graph_latest]))
+    env = dict(os.environ, GOPROXY=proxy, GOSUMDB=gosumdb, GONOSUMDB="", GOPRIVATE="",
+               GOFLAGS="-mod=mod -modcacherw", GOTOOLCHAIN="local",
+               GOPATH=os.path.join(d, "gopath"), GOMODCACHE=os.path.join(d, "modcache"),
+               GOCACHE=os.path.join(d, "gocache"), HOME=d, GOTELEMETRY="off")
+    t0 = time.monotonic()
+    r = subprocess.run(["taskset", "-c", h.CLIENT_CPU, go, "mod", "download", "all"], cwd=main,
+                       env=env, capture_output=True, text=True)
+    dt = time.monotonic() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"go mod download ({tag}) failed: {r.stderr[-3000:]}")
+    shutil.rmtree(d)
+    return dt
+
+
+class Shelf(h.Goshelf):
+    """A goshelf whose upstream is nginx."""
+
+    def __init__(self, binary, workdir, upstream, upstream_sumdb):
+        super().__init__(binary, workdir)
+        self.upstream, self.upstream_sumdb = upstream, upstream_sumdb
+
+    def start(self):
+        env = dict(os.environ, GOSHELF_ADMIN_TOKEN=h.TOKEN, RUST_LOG=os.environ.get("SHELF_LOG", "info"),
+                   GOSHELF_UPSTREAM=self.upstream, GOSHELF_UPSTREAM_SUMDB=self.upstream_sumdb,
+                   GOSHELF_SUMDB_LOOKUP_BUDGET="100000")
+        errlog = open(os.path.join(self.workdir, "goshelf.log"), "ab")
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", h.SERVER_CPU, self.binary, "serve", "--listen", "127.0.0.1:0",
+             "--db", self.db], stdout=subprocess.PIPE, stderr=errlog, env=env, text=True)
+        for line in self.proc.stdout:
+            if "listening on http://" in line:
+                self.port = int(line.rsplit(":", 1)[1].strip())
+                break
+        else:
+            raise RuntimeError(f"goshelf exited (see {errlog.name})")
+        import threading
+        threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+        h.wait_http(self.port, "/healthz")
+        return self
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--quick", action="store_true", help="30 modules instead of 300")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    args = ap.parse_args()
+    go = h.find_go()
+    tmp = tempfile.mkdtemp(prefix="goshelf-pull-")
+    go_tmp = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tmp
+    ds = h.Dataset(args.quick)
+    ds.materialize(ds.graph)
+    h.log(f"graph: {ds.graph_n} modules, {len(ds.graph)} versions, "
+          f"{sum(len(v.zip) for v in ds.graph) >> 20} MiB of zips")
+    root = os.path.join(tmp, "root")
+    h.write_layout(root, ds.graph)
+    src_dir = os.path.join(tmp, "source")
+    os.makedirs(src_dir)
+    source = h.Goshelf(args.bin, src_dir).start()
+    h.upload_all(source.port, ds.graph)
+    vkey, sumdb_base = sumdb_files(source.port, root, ds.graph)
+    source.stop()
+    ng = h.Nginx(root, tmp).start()
+    nginx_proxy = f"http://127.0.0.1:{ng.port}{h.BASE}"
+    upstream_sumdb = f"{vkey} http://127.0.0.1:{ng.port}{sumdb_base}"
+    times = {"direct": [], "cold": [], "warm": []}
+    shelves = []
+    try:
+        # One untimed run each way warms the go binary and nginx's files.
+        go_download(go, ds, nginx_proxy, vkey, go_tmp, "warmup")
+        for r in range(args.runs):
+            d = os.path.join(tmp, f"shelf{r}")
+            os.makedirs(d)
+            shelf = Shelf(args.bin, d, nginx_proxy, upstream_sumdb).start()
+            shelves.append(shelf)
+            own = fetch(shelf.port, "/sumdb-key").decode().strip()
+            via = f"http://127.0.0.1:{shelf.port}/go"
+            order = ["direct", "cold", "warm"] if r % 2 == 0 else ["cold", "warm", "direct"]
+            for kind in order:
+                os.sync()
+                if kind == "direct":
+                    dt = go_download(go, ds, nginx_proxy, vkey, go_tmp, kind)
+                else:
+                    dt = go_download(go, ds, via, own, go_tmp, kind)
+                times[kind].append(dt)
+                h.log(f"  run {r}: {kind}: {dt:.2f}s")
+            h.log(f"  shelf peak RSS {h.rss_kib(shelf.pid, 'VmHWM') / 1024:.1f} MiB")
+            shelf.stop()
+    finally:
+        for s in shelves:
+            s.stop()
+        ng.stop()
+    md = {k: h.med(v) for k, v in times.items()}
+    print(f"\n| go mod download all, {ds.graph_n} modules ({len(ds.graph)} versions) | median of {args.runs} |")
+    print("|---|---|")
+    print(f"| direct from the upstream (nginx) | {md['direct']:.2f} s |")
+    print(f"| through a cold shelf | {md['cold']:.2f} s = {md['cold'] / md['direct']:.2f}x direct |")
+    print(f"| through the warm shelf | {md['warm']:.2f} s = {md['warm'] / md['direct']:.2f}x direct |")
+    print("raw:", {k: [round(x, 2) for x in v] for k, v in times.items()})
+    if args.keep:
+        print("kept:", tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
