@@ -1523,6 +1523,7 @@ fn the_stored_upstream_head_never_goes_backwards() {
                 (h1, h1),
                 "localhost.localdev/sumdb",
                 Some((n, note(n).as_bytes())),
+                &[],
             )
             .unwrap();
     }

@@ -292,11 +292,9 @@ impl Upstream {
         let head = verified
             .newer_than_stored
             .then_some((verified.tree.n, verified.note.as_slice()));
-        let logged = store
-            .sumdb_append_upstream(module, version, (&h1, &mod_h1), self.name(), head)
-            .map_err(|e| Failure::Unreachable(format!("storing the record: {e}")))?;
-        // What the proxy of this database serves: the lookup as upstream signed it, and the
-        // tiles this verification authenticated (clients proving the same record need them).
+        // What the proxy of this database serves, kept with the record: the lookup as
+        // upstream signed it, and the tiles this verification authenticated (clients proving
+        // the same record need them).
         let name = self.name();
         let mut kept = vec![(
             format!("{name}/lookup/{escaped}@{escaped_version}"),
@@ -305,13 +303,13 @@ impl Upstream {
         kept.extend(
             verified
                 .tiles
-                .into_iter()
-                .map(|(t, data)| (format!("{name}/{}", t.path()), data)),
+                .iter()
+                .map(|(t, data)| (format!("{name}/{}", t.path()), data.clone())),
         );
-        if let Err(e) = store.upstream_sumdb_keep(&kept, crate::store::now_unix()) {
-            tracing::warn!("keeping the answers of {name}: {e}");
-        }
-        Ok(Some(logged))
+        store
+            .sumdb_append_upstream(module, version, (&h1, &mod_h1), name, head, &kept)
+            .map(Some)
+            .map_err(|e| Failure::Unreachable(format!("storing the record: {e}")))
     }
 
     /// GETs `path` of the upstream database (a tile, `latest`), at most `cap` bytes;

@@ -33,30 +33,6 @@ impl Store {
         })
     }
 
-    /// Keeps authenticated answers of the upstream checksum database (`key`: `<database
-    /// name>/<path>`, `body`), fetched at `now`; not durable on its own.
-    ///
-    /// # Errors
-    /// Storage errors.
-    pub fn upstream_sumdb_keep(&self, items: &[(String, Vec<u8>)], now: i64) -> Result<()> {
-        self.with_db(|db| {
-            let mut txn = Self::begin_write(db)?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
-            {
-                let mut table = txn.open_table(schema::UPSTREAM_SUMDB)?;
-                for (key, body) in items {
-                    let mut value = Vec::with_capacity(8 + body.len());
-                    value.extend_from_slice(&now.to_be_bytes());
-                    value.extend_from_slice(body);
-                    table.insert(key.as_str(), value.as_slice())?;
-                }
-            }
-            self.commit_txn_unseen(txn)?;
-            Ok(())
-        })
-    }
-
     /// A kept answer of the upstream checksum database: when it was fetched, and its body.
     ///
     /// # Errors
@@ -344,6 +320,26 @@ impl Store {
             Ok(Some((rec, bytes, site)))
         })
     }
+}
+
+/// Writes authenticated answers of an upstream checksum database (`key`: `<database
+/// name>/<path>`, `body`), fetched at `now`, into `txn` (`Store::sumdb_append_upstream`).
+pub(super) fn keep_upstream_answers(
+    txn: &redb::WriteTransaction,
+    items: &[(String, Vec<u8>)],
+    now: i64,
+) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut table = txn.open_table(schema::UPSTREAM_SUMDB)?;
+    for (key, body) in items {
+        let mut value = Vec::with_capacity(8 + body.len());
+        value.extend_from_slice(&now.to_be_bytes());
+        value.extend_from_slice(body);
+        table.insert(key.as_str(), value.as_slice())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

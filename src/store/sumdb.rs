@@ -447,7 +447,8 @@ impl Store {
     }
 
     /// Appends a record verified against the upstream database `upstream` and, when its
-    /// tree is newer than the stored head, stores that head (never an older one), in one
+    /// tree is newer than the stored head, stores that head (never an older one), with the
+    /// verified answers its proxy serves (`kept`: `cached::keep_upstream_answers`), in one
     /// durable transaction.
     ///
     /// # Errors
@@ -459,10 +460,12 @@ impl Store {
         hashes: (&str, &str),
         upstream: &str,
         head: Option<(u64, &[u8])>,
+        kept: &[(String, Vec<u8>)],
     ) -> Result<Logged> {
         let key = format!("upstream_head:{upstream}");
         self.with_db_once(|db| {
             let txn = Self::begin_write(db)?;
+            super::cached::keep_upstream_answers(&txn, kept, super::now_unix())?;
             let logged = log_record(&txn, module, version, hashes.0, hashes.1)?;
             if matches!(logged, Logged::New(_) | Logged::Same(_)) {
                 txn.open_table(SUMDB_UPSTREAM_PATHS)?.insert(module, 1)?;
@@ -1138,7 +1141,7 @@ mod tests {
         };
         open();
         store
-            .sumdb_append_upstream("golang.org/x/text", "v1.0.0", (H1, H1), "up", None)
+            .sumdb_append_upstream("golang.org/x/text", "v1.0.0", (H1, H1), "up", None, &[])
             .unwrap();
         assert_eq!(
             held_below(&store, "golang.org/x").as_deref(),
@@ -1169,7 +1172,7 @@ mod tests {
         assert_eq!(held_below(&store, "golang.org/x/text/v2"), None);
         // Below means below a `/`: a longer sibling is not below.
         store
-            .sumdb_append_upstream("example.com/ab", "v1.0.0", (H1, H1), "up", None)
+            .sumdb_append_upstream("example.com/ab", "v1.0.0", (H1, H1), "up", None, &[])
             .unwrap();
         assert_eq!(held_below(&store, "example.com/a"), None);
         assert_eq!(
