@@ -1116,3 +1116,49 @@ async fn https_requests_get_secure_cookies_and_sign_ins_are_limited_per_address(
         text(&page)
     );
 }
+
+/// Issue 27: the pull-through cache's versions on their own page, an admin's.
+#[tokio::test]
+async fn cache_page_lists_cached_versions_for_admins_only() {
+    let h = Harness::new();
+    accounts(&h);
+    let pw = goshelf::auth::hash_password("root pw").unwrap();
+    h.state
+        .store
+        .create_user("root", Some(pw), true, 0)
+        .unwrap();
+    let r = h.page("/cache").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/signin?next=/cache");
+    let alice = sign_in(&h, "alice", "correct%20horse").await;
+    assert_eq!(
+        page_as(&h, "/cache", &alice).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let root = sign_in(&h, "root", "root%20pw").await;
+    let empty = ok_html(&page_as(&h, "/cache", &root).await);
+    assert!(empty.contains("Nothing cached yet."), "{empty}");
+    assert!(empty.contains("none configured"), "{empty}");
+    assert!(ok_html(&page_as(&h, "/", &root).await).contains("href=\"/cache\""));
+    let rec = goshelf::store::CachedRecord {
+        info: "{\"Version\":\"v1.2.3\"}".into(),
+        time: 0,
+        mod_h1: "h1:x".into(),
+        h1: None,
+        blake3: None,
+        size: None,
+        fetched_at: 1_704_207_845,
+        origin: "https://proxy.example".into(),
+    };
+    h.state
+        .store
+        .cache_put_meta("golang.org/x/<text>", "v1.2.3", &rec, b"module x\n")
+        .unwrap();
+    let page = ok_html(&page_as(&h, "/cache", &root).await);
+    assert!(
+        page.contains("<code>golang.org/x/&#60;text&#62;</code>"),
+        "escaped: {page}"
+    );
+    assert!(page.contains("2024-01-02T15:04:05Z"), "{page}");
+    assert!(page.contains("https://proxy.example"), "{page}");
+}

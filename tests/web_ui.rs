@@ -62,7 +62,27 @@ fn output_dir() -> PathBuf {
 #[test]
 fn browser_finds_module_reads_readme_and_copies_install_snippet() {
     let (chromium, browser, node) = (chromium(), browser_dir(), node());
-    let server = TestServer::start();
+    // An upstream with one public module, which the shelf caches before the browser looks.
+    let up = crate::support::upstream::Upstream::start();
+    up.publish(&ModZip::with_files(
+        "public.example/cached",
+        "v1.4.0",
+        &[("go.mod", b"module public.example/cached\n")],
+    ));
+    let server = TestServer::start_with(
+        &[],
+        &[
+            ("GOSHELF_UPSTREAM", &up.proxy_url()),
+            ("GOSHELF_UPSTREAM_SUMDB", &up.setting()),
+        ],
+    );
+    for _ in 0..2 {
+        let zip = crate::support::http::get(&format!(
+            "{}/go/public.example/cached/@v/v1.4.0.zip",
+            server.url()
+        ));
+        assert_eq!(zip.status, 200, "{}", zip.text());
+    }
     let module = "example.com/hello";
     let readme = "# Hello from goshelf\n\nThe **browser test** reads this README.\n\n\
                   ```go\nimport \"example.com/hello\"\n```\n\n- one\n- two\n";
@@ -125,6 +145,7 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
             "correct horse battery",
         ])
         .args(["--new-pattern", "*.lab.example"])
+        .args(["--cached-module", "public.example/cached@v1.4.0"])
         .env("GOSHELF_TEST_CHROMIUM", &chromium)
         .output()
         .unwrap();
@@ -144,6 +165,7 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         "private-namespace.png",
         "tokens.png",
         "settings.png",
+        "cache.png",
     ] {
         let path = out.join(shot);
         let len = std::fs::metadata(&path)

@@ -502,9 +502,14 @@ async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response
     // A download is a full GET answered 200 (not HEAD, 206 resumes or 304), counted when
     // the answer starts (web UI; flushed to the store in batches). The answer carries its
     // key, so that the answer cache counts its later hits under the same one.
-    let download = owner
-        .filter(|_| !head && status == StatusCode::OK)
-        .map(|owner| Arc::new((owner, module.clone(), version.clone())));
+    // A cached version's downloads are counted under the LAN's empty owner name.
+    let download = (!head && status == StatusCode::OK).then(|| {
+        Arc::new((
+            owner.unwrap_or_else(|| proxy::LAN.to_owned()),
+            module.clone(),
+            version.clone(),
+        ))
+    });
     if let Some(key) = &download {
         state.ui.downloads.record(key);
     }

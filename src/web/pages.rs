@@ -179,6 +179,32 @@ pub struct TokensPage {
     pub message: String,
 }
 
+/// A version of the pull-through cache, as the cache page shows it.
+#[derive(Debug, Clone)]
+pub struct CachedRow {
+    pub module: String,
+    pub version: String,
+    /// The zip's size, or `-` when only `.info` and `.mod` were asked.
+    pub zip: String,
+    pub origin: String,
+    /// When it was fetched (RFC 3339).
+    pub fetched: String,
+    pub downloads: u64,
+}
+
+/// The admins' page of the pull-through cache (`/cache`).
+#[derive(Template)]
+#[template(path = "cache.html")]
+pub struct CachePage {
+    pub chrome: Chrome,
+    pub rows: Vec<CachedRow>,
+    /// Bytes of cached zips, and the cap (`cache_max_bytes`; 0: none), shown as text.
+    pub bytes: String,
+    pub cap: String,
+    /// Where public modules come from (`upstream`), or why nothing is fetched.
+    pub upstream: String,
+}
+
 /// The admins' settings page: what changes at once, without a restart.
 #[derive(Template)]
 #[template(path = "settings.html")]

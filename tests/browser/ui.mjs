@@ -159,6 +159,17 @@ try {
     check((await page.locator("#settings-message").innerText()).includes(args["new-pattern"]), "pattern added message");
     check(await page.locator(`#patterns code:text-is("${args["new-pattern"]}")`).count() === 1, "new pattern listed");
     await page.screenshot({ path: join(args.out, "settings.png"), fullPage: true });
+    // The pull-through cache's page lists the cached module apart from hosted ones.
+    if (args["cached-module"]) {
+      const [cachedPath, cachedVersion] = args["cached-module"].split("@");
+      await page.click("text=Cache");
+      await page.waitForURL(args.url + "/cache");
+      const row = page.locator("#cached tbody tr", { hasText: cachedPath });
+      check(await row.count() === 1, "cached module listed");
+      check((await row.innerText()).includes(cachedVersion), "cached version listed");
+      check((await row.locator(".downloads").innerText()).trim() === "2", "cached downloads counted");
+      await page.screenshot({ path: join(args.out, "cache.png"), fullPage: true });
+    }
     await page.click("text=Sign out");
   }
   check(consoleErrors.length === 0, `no script errors or CSP violations (${consoleErrors.join("; ")})`);

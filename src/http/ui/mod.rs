@@ -11,6 +11,7 @@
 //! - `/signin`, `/signout`
 //! - `/tokens` (`POST`: a new token), `/tokens/revoke`
 //! - `/settings` (admins), `/settings/private` (`POST`: a new private pattern)
+//! - `/cache` (admins): the pull-through cache's versions
 //! - any other `GET /{path}?go-get=1` whose `{host}/{path}` is a visible module (or inside
 //!   one): the go-import `mod` tag pointing at the module's namespace (spec.md §6.1).
 //!
@@ -50,7 +51,7 @@ pub use signin::Viewer;
 
 use assets::{asset_url, serve_asset};
 use browse::{go_get, home, ui_page};
-use settings::{add_private_pattern, settings};
+use settings::{add_private_pattern, cache, settings};
 use signin::{query_form, signin, signin_form, signout, viewer};
 use tokens::{create_token, revoke_token, tokens};
 
@@ -269,6 +270,12 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
     let private_add =
         warp::path!("settings" / "private").and(signed_in_form(&state, add_private_pattern));
 
+    let cache_page = warp::path!("cache")
+        .and(get_or_head)
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .then(|state, headers| async move { respond(cache(state, headers).await) });
+
     home.boxed()
         .or(ui.boxed())
         .unify()
@@ -285,6 +292,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
         .or(settings_routes.boxed())
         .unify()
         .or(private_add.boxed())
+        .unify()
+        .or(cache_page.boxed())
         .unify()
         .boxed()
 }

@@ -1,5 +1,5 @@
-//! The admins' settings page (`/settings`): the GOSUMDB line, the private patterns with a
-//! form to add one, uncovered and claimed paths.
+//! The admins' pages: settings (`/settings`: the GOSUMDB line, the private patterns with a
+//! form to add one, uncovered and claimed paths) and the pull-through cache (`/cache`).
 
 use std::sync::Arc;
 
@@ -94,4 +94,80 @@ pub(super) async fn add_private_pattern(
         viewer.principal.user
     );
     settings_page(&state, &viewer, Ok(format!("Pattern {pattern} added."))).await
+}
+
+/// The pull-through cache's page, for admins.
+pub(super) async fn cache(state: AppState, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Some(viewer) = viewer(&state, &headers).await? else {
+        return Ok(redirect("/signin?next=/cache", None));
+    };
+    if !viewer.principal.is_admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only an admin may open the cache's page",
+        ));
+    }
+    let (s, ui) = (Arc::clone(&state.store), Arc::clone(&state.ui));
+    let rows = blocking(move || {
+        let mut downloads: std::collections::HashMap<
+            String,
+            std::collections::HashMap<String, u64>,
+        > = std::collections::HashMap::new();
+        let mut rows = Vec::new();
+        for (module, version, r) in s.cached_all()? {
+            if !downloads.contains_key(&module) {
+                // Stored counts and those not yet flushed.
+                let lan = crate::gomod::proxy::LAN;
+                let mut counts = s.download_counts(lan, &module)?;
+                for (v, n) in ui.downloads.pending_for(lan, &module) {
+                    *counts.entry(v).or_insert(0) += n;
+                }
+                downloads.insert(module.clone(), counts);
+            }
+            let n = downloads
+                .get(&module)
+                .and_then(|c| c.get(&version))
+                .copied()
+                .unwrap_or(0);
+            rows.push(pages::CachedRow {
+                zip: r.size.map_or_else(|| "-".to_owned(), pages::size),
+                origin: r.origin,
+                fetched: crate::http::goproxy::rfc3339(r.fetched_at),
+                downloads: n,
+                module,
+                version,
+            });
+        }
+        Ok::<_, store::Error>(rows)
+    })
+    .await?;
+    let cap = state.config.cache_max_bytes;
+    let upstream = if state.config.offline {
+        "offline: nothing is fetched".to_owned()
+    } else if state.config.upstream.is_empty() {
+        "none configured".to_owned()
+    } else {
+        state
+            .config
+            .upstream
+            .iter()
+            .map(|u| u.url.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let page = pages::CachePage {
+        chrome: chrome("Cache", Some(&viewer), ""),
+        rows,
+        bytes: pages::size(state.pull.cached_bytes()),
+        cap: if cap == 0 {
+            "none".to_owned()
+        } else {
+            pages::size(cap)
+        },
+        upstream,
+    };
+    let mut resp = html(StatusCode::OK, render(&page)?);
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
 }
