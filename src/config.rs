@@ -384,6 +384,35 @@ settings! {
         secret: false, path: false,
         show: |c| secs(c.negative_version_ttl),
     }
+    UpstreamPrivate {
+        name: "upstream_private", flag: Flag::Value("URL"), default: "",
+        help: "An https module proxy that needs credentials (such as another goshelf's \
+               organisation base): only paths matching upstream_private_paths are asked of it, \
+               and those never of any other upstream or checksum database.",
+        secret: false, path: false,
+        show: |c| c.upstream_private.as_ref().map(|p| p.url.clone()).unwrap_or_default(),
+    }
+    UpstreamPrivatePaths {
+        name: "upstream_private_paths", flag: Flag::Value("PATTERNS"), default: "",
+        help: "Module path patterns (GOPRIVATE syntax) fetched from upstream_private; needed \
+               with it. Their hashes are pinned at the first fetch.",
+        secret: false, path: false,
+        show: |c| c.upstream_private.as_ref().map(|p| p.paths.clone()).unwrap_or_default(),
+    }
+    UpstreamPrivateToken {
+        name: "upstream_private_token", flag: Flag::None, default: "",
+        help: "The token sent to upstream_private (`Authorization: Bearer`; https only, never \
+               to another host); environment or configuration file only.",
+        secret: true, path: false,
+        show: |c| if c.upstream_private.as_ref().is_some_and(|p| !p.token.is_empty()) { "***".into() } else { String::new() },
+    }
+    UpstreamReaders {
+        name: "upstream_readers", flag: Flag::Value("WHO"), default: "signed-in",
+        help: "Who may read what was fetched from upstream_private: `signed-in` or `admins`; \
+               to anyone else its paths are 404.",
+        secret: false, path: false,
+        show: |c| if c.upstream_readers_admins { "admins".into() } else { "signed-in".into() },
+    }
     CacheMaxBytes {
         name: "cache_max_bytes", flag: Flag::Value("SIZE"), default: "0",
         help: "Most bytes of zips the pull-through cache keeps; past it the least recently \
@@ -752,6 +781,10 @@ pub struct Config {
     pub negative_version_ttl: Duration,
     /// Most bytes of cached zips; 0: no cap.
     pub cache_max_bytes: u64,
+    /// The upstream that needs credentials, with its paths and token.
+    pub upstream_private: Option<PrivateUpstream>,
+    /// Only admins may read what was fetched from `upstream_private` (else anyone signed in).
+    pub upstream_readers_admins: bool,
     /// Upstream lookups made at once.
     pub upstream_concurrency: usize,
     /// How long a lookup waits for its turn at the upstream.
@@ -769,6 +802,27 @@ pub struct Config {
     /// The memory the process may use (`memory::available`), which sizes the caches and the
     /// default pools below 1 GiB.
     pub memory: Option<u64>,
+}
+
+/// An upstream module proxy that needs credentials (`upstream_private`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateUpstream {
+    /// Its https base URL, without a trailing `/`.
+    pub url: String,
+    /// The module path patterns asked of it (GOPRIVATE syntax), and of no other upstream.
+    pub paths: String,
+    /// The bearer token sent to it; may be empty.
+    pub token: String,
+}
+
+impl std::fmt::Debug for PrivateUpstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrivateUpstream")
+            .field("url", &self.url)
+            .field("paths", &self.paths)
+            .field("token", &"***")
+            .finish()
+    }
 }
 
 impl Config {
@@ -1084,6 +1138,18 @@ impl RawConfig {
             list_ttl: timeout(Key::ListTtl, Duration::from_secs(60))?,
             negative_ttl: timeout(Key::NegativeTtl, Duration::from_secs(60))?,
             negative_version_ttl: timeout(Key::NegativeVersionTtl, Duration::from_secs(600))?,
+            upstream_private: self.resolve_private_upstream()?,
+            upstream_readers_admins: match self.get(Key::UpstreamReaders).map(str::trim) {
+                None | Some("signed-in") => false,
+                Some("admins") => true,
+                Some(other) => {
+                    return Err(invalid(
+                        Key::UpstreamReaders,
+                        other,
+                        "is not `signed-in` or `admins`",
+                    ))
+                }
+            },
             cache_max_bytes: match self.get(Key::CacheMaxBytes) {
                 None => 0,
                 Some(text) => parse_size(text).ok_or_else(|| {
@@ -1164,6 +1230,46 @@ impl RawConfig {
             ));
         }
         Ok(config)
+    }
+
+    /// `upstream_private` with its paths (required) and token; https only.
+    fn resolve_private_upstream(&self) -> Result<Option<PrivateUpstream>, ConfigError> {
+        let paths = self.get(Key::UpstreamPrivatePaths).unwrap_or("").trim();
+        let token = self.get(Key::UpstreamPrivateToken).unwrap_or("").trim();
+        let Some(url) = self.get(Key::UpstreamPrivate).map(str::trim) else {
+            if !paths.is_empty() || !token.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "{} and {} need {}",
+                    Key::UpstreamPrivatePaths.setting().label(),
+                    Key::UpstreamPrivateToken.setting().label(),
+                    Key::UpstreamPrivate.setting().label()
+                )));
+            }
+            return Ok(None);
+        };
+        if !url.starts_with("https://") || url.contains(['?', '#', ',', '|']) {
+            return Err(invalid(
+                Key::UpstreamPrivate,
+                url,
+                "is not one https:// URL (credentials are never sent over plain HTTP)",
+            ));
+        }
+        if paths.is_empty() {
+            return Err(invalid(
+                Key::UpstreamPrivatePaths,
+                "",
+                "is needed with upstream_private: only paths matching it are asked of it",
+            ));
+        }
+        for p in paths.split(',').filter(|p| !p.is_empty()) {
+            crate::gomod::patterns::check_pattern(p)
+                .map_err(|e| invalid(Key::UpstreamPrivatePaths, paths, &format!("has {e}")))?;
+        }
+        Ok(Some(PrivateUpstream {
+            url: url.trim_end_matches('/').to_owned(),
+            paths: paths.to_owned(),
+            token: token.to_owned(),
+        }))
     }
 
     fn resolve_tls(&self, plain: bool) -> Result<(Option<TlsConfig>, bool), ConfigError> {

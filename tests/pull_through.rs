@@ -827,3 +827,97 @@ fn the_upstream_checksum_database_is_proxied_without_private_paths() {
         404
     );
 }
+
+#[test]
+fn a_private_upstream_is_read_with_credentials_and_served_to_signed_in_viewers_only() {
+    // The central shelf: HTTPS with its own CA, a private organisation holding a module.
+    let central = TestServer::start_tls(true, &["--tls-self-signed", "localhost,127.0.0.1"], &[]);
+    http::admin(
+        &central,
+        "POST",
+        "/api/v1/orgs",
+        Some(json!({"name": "corp", "visibility": "private"})),
+        201,
+    );
+    let secret = module("corp.example/secret", "v1.0.0", "", "secret", true);
+    central.upload("corp", &secret);
+    let ca = central.write_scratch(
+        "ca.pem",
+        &http::get(&format!("{}/ca.pem", central.url())).body,
+    );
+    let base = format!("{}/api/packages/corp/go", central.tls_url());
+    let site = TestServer::start_with(
+        &[],
+        &[
+            ("GOSHELF_UPSTREAM_PRIVATE", base.as_str()),
+            ("GOSHELF_UPSTREAM_PRIVATE_PATHS", "corp.example"),
+            (
+                "GOSHELF_UPSTREAM_PRIVATE_TOKEN",
+                crate::support::server::ADMIN_TOKEN,
+            ),
+            ("GOSHELF_UPSTREAM_CA_FILE", ca.to_str().unwrap()),
+        ],
+    );
+    site.add_user("alice", "alice password 1");
+    let alice = Auth::Basic("alice", "alice password 1");
+    // The central's request log is written every 200 ms: read it after that.
+    let asked = || {
+        std::thread::sleep(Duration::from_millis(400));
+        central
+            .stderr_log()
+            .lines()
+            .filter(|l| l.contains("/api/packages/corp/go/corp.example/secret"))
+            .count()
+    };
+    let at = |auth: &Auth, tail: &str| {
+        http::curl(
+            auth,
+            &[&format!("{}/go/corp.example/secret/{tail}", site.url())],
+        )
+    };
+    let nowhere = get(&site, "/go/corp.example/nowhere/@v/v1.0.0.info");
+    let hidden = |r: &http::Response, tail: &str| {
+        assert_eq!(r.status, 404, "{tail}: {}", r.text());
+        assert_eq!(
+            r.text(),
+            nowhere.text().replace("nowhere", "secret"),
+            "{tail}: the answer of a path that exists nowhere"
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{tail}");
+    };
+    let tails = [
+        "@v/list",
+        "@latest",
+        "@v/v1.0.0.info",
+        "@v/v1.0.0.mod",
+        "@v/v1.0.0.zip",
+    ];
+    // Anonymous, before anything is cached: the local 404, and no upstream is asked.
+    for tail in tails {
+        hidden(&at(&Auth::None, tail), tail);
+    }
+    assert_eq!(asked(), 0, "an anonymous request contacts no upstream");
+    // Signed in: fetched with the token over HTTPS, every answer private.
+    for tail in tails {
+        let r = at(&alice, tail);
+        assert_eq!(r.status, 200, "{tail}: {}", r.text());
+        let cc = r.header("cache-control").unwrap_or("");
+        assert!(cc.starts_with("private"), "{tail}: {cc}");
+        if tail.ends_with(".zip") {
+            assert!(r.body == secret.bytes());
+        }
+    }
+    assert!(asked() >= 3, "{}", central.stderr_log());
+    // Anonymous after it is cached: still the local 404, still nothing asked.
+    let before = asked();
+    for tail in tails {
+        hidden(&at(&Auth::None, tail), tail);
+    }
+    assert_eq!(asked(), before);
+    // Its paths never go to the checksum database proxy either.
+    let lookup = get(
+        &site,
+        "/go/sumdb/sum.golang.org/lookup/corp.example/secret@v1.0.0",
+    );
+    assert_eq!(lookup.status, 404, "{}", lookup.text());
+}

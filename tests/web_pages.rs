@@ -1149,6 +1149,7 @@ async fn cache_page_lists_cached_versions_for_admins_only() {
         size: None,
         fetched_at: 1_704_207_845,
         origin: "https://proxy.example".into(),
+        private: false,
     };
     h.state
         .store

@@ -99,7 +99,14 @@ pub async fn handle(
             // Not hosted for this viewer: the pull-through cache's (which keeps the shelf's
             // own paths from any upstream).
             None => {
-                return Ok(super::pull::answer(&state, req, method == Method::HEAD, &headers).await)
+                return Ok(super::pull::answer(
+                    &state,
+                    req,
+                    viewer.as_ref(),
+                    method == Method::HEAD,
+                    &headers,
+                )
+                .await)
             }
         }
     } else {
@@ -349,6 +356,20 @@ fn etag_matches(list: &str, etag: &str) -> bool {
     list.split(',')
         .map(str::trim)
         .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+}
+
+/// Makes an answer `private` for shared caches (one that depends on the viewer).
+pub fn make_private(resp: &mut Response) {
+    let h = resp.headers_mut();
+    let now = h
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no-store")
+        .to_owned();
+    let private = format!("private, {}", now.trim_start_matches("public, "));
+    if let Ok(v) = HeaderValue::from_str(&private) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
 }
 
 /// The `.info` answer of a cached public module's version: as the upstream sent it.

@@ -35,6 +35,7 @@ use super::body::Response;
 use super::error::ApiError;
 use super::metrics::Pull;
 use super::AppState;
+use crate::auth::Principal;
 use crate::gomod::proxy::{select_latest, Request as ProxyRequest};
 use crate::gomod::{hash, path as modpath, patterns, version};
 use crate::ingest::{self, Spool};
@@ -123,6 +124,10 @@ pub struct PullThrough {
     storing: Mutex<()>,
     /// The name of the upstream checksum database the shelf proxies (`http::sumdb_proxy`).
     pub sumdb_name: Option<String>,
+    /// The upstream that needs credentials (`upstream_private`), unless offline.
+    private: Option<crate::config::PrivateUpstream>,
+    /// Only admins may read what came from it.
+    private_admins: bool,
 }
 
 /// The most zips whose last use is remembered (about 100 bytes each).
@@ -242,6 +247,8 @@ impl PullThrough {
             last_used: Mutex::new(HashMap::new()),
             storing: Mutex::new(()),
             sumdb_name: super::sumdb_proxy::upstream_name(config),
+            private: config.upstream_private.clone().filter(|_| !config.offline),
+            private_admins: config.upstream_readers_admins,
         })
     }
 
@@ -344,9 +351,33 @@ impl PullThrough {
         Ok(victims.len() as u64)
     }
 
-    /// Whether anything is fetched.
+    /// Whether anything is fetched from the public upstreams.
     fn fetches(&self) -> bool {
         !self.upstreams.is_empty()
+    }
+
+    /// Whether `module` is fetched from the upstream that needs credentials (and from no
+    /// other): it matches `upstream_private_paths`. Checked with the configuration, so an
+    /// offline shelf still treats such paths as private.
+    pub(super) fn is_private(&self, config: &crate::config::Config, module: &str) -> bool {
+        config
+            .upstream_private
+            .as_ref()
+            .is_some_and(|p| patterns::match_prefix_patterns(&p.paths, module))
+    }
+
+    /// Whether anything is fetched for `module`.
+    fn fetches_for(&self, config: &crate::config::Config, module: &str) -> bool {
+        if self.is_private(config, module) {
+            self.private.is_some()
+        } else {
+            self.fetches()
+        }
+    }
+
+    /// Whether `viewer` may read what came from the upstream that needs credentials.
+    fn may_read_private(&self, viewer: Option<&Principal>) -> bool {
+        viewer.is_some_and(|v| !self.private_admins || v.is_admin)
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
@@ -379,10 +410,11 @@ fn volatile(mut resp: Response) -> Response {
 pub async fn answer(
     state: &AppState,
     req: ProxyRequest,
+    viewer: Option<&Principal>,
     head: bool,
     headers: &HeaderMap,
 ) -> Response {
-    match answer_inner(state, req, head, headers).await {
+    match answer_inner(state, req, viewer, head, headers).await {
         Ok(resp) => resp,
         Err(e) => volatile(e.into_response()),
     }
@@ -391,6 +423,7 @@ pub async fn answer(
 async fn answer_inner(
     state: &AppState,
     req: ProxyRequest,
+    viewer: Option<&Principal>,
     head: bool,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -402,9 +435,36 @@ async fn answer_inner(
         | ProxyRequest::Zip { module, .. } => module.clone(),
         ProxyRequest::Sumdb { .. } => return Err(ApiError::not_found("not found")),
     };
-    if modpath::check_path(&module).is_err() || protected(state, &module).await? {
+    if modpath::check_path(&module).is_err() {
         return Err(unknown(state, &module));
     }
+    // Paths of the upstream that needs credentials: only for the viewers `upstream_readers`
+    // names (anyone else gets the 404 of a path that exists nowhere, and no upstream is
+    // asked), every answer `private`; fetched from that upstream alone.
+    let private = state.pull.is_private(&state.config, &module);
+    if private {
+        if !state.pull.may_read_private(viewer) {
+            return Err(unknown(state, &module));
+        }
+    } else if protected(state, &module).await? {
+        return Err(unknown(state, &module));
+    }
+    let mut resp = answer_files(state, req, module, private, head, headers).await?;
+    if private {
+        super::goproxy::make_private(&mut resp);
+        resp.extensions_mut().insert(Volatile);
+    }
+    Ok(resp)
+}
+
+async fn answer_files(
+    state: &AppState,
+    req: ProxyRequest,
+    module: String,
+    private: bool,
+    head: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     match req {
         ProxyRequest::List { .. } => list(state, &module).await,
         ProxyRequest::Latest { .. } => latest(state, &module).await,
@@ -413,13 +473,19 @@ async fn answer_inner(
         }
         ProxyRequest::Info { version, .. } => {
             let rec = version_files(state, &module, &version, (true, true)).await?;
+            if rec.private && !private {
+                return Err(unknown(state, &module));
+            }
             Ok(super::goproxy::cached_info(&rec))
         }
         ProxyRequest::Mod { version, .. } => {
             if !canonical(&module, &version) {
                 return Err(unknown(state, &module));
             }
-            version_files(state, &module, &version, (false, true)).await?;
+            let rec = version_files(state, &module, &version, (false, true)).await?;
+            if rec.private && !private {
+                return Err(unknown(state, &module));
+            }
             let bytes = state
                 .store
                 .cached_mod(&module, &version)?
@@ -430,7 +496,11 @@ async fn answer_inner(
             if !canonical(&module, &version) {
                 return Err(unknown(state, &module));
             }
-            zip_files(state, &module, &version).await?;
+            let rec = zip_files(state, &module, &version).await?;
+            // A version fetched with credentials stays private, whatever the patterns say now.
+            if rec.private && !private {
+                return Err(unknown(state, &module));
+            }
             super::goproxy::cached_zip(state, module, version, head, headers).await
         }
         ProxyRequest::Sumdb { .. } => Err(ApiError::not_found("not found")),
@@ -446,6 +516,10 @@ fn canonical(module: &str, v: &str) -> bool {
 /// Whether `module` must never be asked of an upstream (module docs).
 pub(super) async fn protected(state: &AppState, module: &str) -> Result<bool, ApiError> {
     let pull = &state.pull;
+    // The credentialed upstream's paths go to it alone, never to a public one.
+    if pull.is_private(&state.config, module) {
+        return Ok(true);
+    }
     let generation = state.store.generation();
     let known = pull
         .protected
@@ -478,9 +552,14 @@ pub(super) async fn protected(state: &AppState, module: &str) -> Result<bool, Ap
 /// GETs `tail` (under each upstream's base) from the upstreams in order, as the go command
 /// walks `GOPROXY`: the next one after a not-found, or after any error behind a `|`.
 /// Returns the body and the upstream that sent it.
-async fn get_small(state: &AppState, tail: &str, cap: u64) -> Result<(Vec<u8>, String), Miss> {
+async fn get_small(
+    state: &AppState,
+    module: &str,
+    tail: &str,
+    cap: u64,
+) -> Result<(Vec<u8>, String), Miss> {
     let mut body = Vec::new();
-    let origin = walk(state, tail, cap, &mut body).await?;
+    let origin = walk(state, module, tail, cap, &mut body).await?;
     Ok((body, origin))
 }
 
@@ -512,15 +591,36 @@ impl Sinks for Spools {
     }
 }
 
+/// The upstreams `module` is asked of, in order, with the token each gets: the one that
+/// needs credentials alone for its paths, the public ones (without credentials) for the rest.
+fn route(state: &AppState, module: &str) -> Vec<(Upstream, Option<String>)> {
+    let pull = &state.pull;
+    if pull.is_private(&state.config, module) {
+        return pull
+            .private
+            .iter()
+            .map(|p| {
+                let up = Upstream {
+                    url: p.url.clone(),
+                    on_any_error: false,
+                };
+                (up, Some(p.token.clone()).filter(|t| !t.is_empty()))
+            })
+            .collect();
+    }
+    pull.upstreams.iter().map(|u| (u.clone(), None)).collect()
+}
+
 async fn walk(
     state: &AppState,
+    module: &str,
     tail: &str,
     cap: u64,
     sinks: &mut dyn Sinks,
 ) -> Result<String, Miss> {
     let pull = &state.pull;
     let mut failure = None;
-    for up in &pull.upstreams {
+    for (up, token) in route(state, module) {
         let url = format!("{}/{tail}", up.url);
         let turn = tokio::time::timeout(
             state.config.upstream_queue_timeout,
@@ -530,13 +630,16 @@ async fn walk(
         let Ok(Ok(turn)) = turn else {
             return Err(Miss::Busy);
         };
-        let got = pull.client.get(&url, cap, sinks.fresh()?).await;
+        let got = pull
+            .client
+            .get(&url, cap, sinks.fresh()?, token.as_deref())
+            .await;
         drop(turn);
         state.metrics.pull(Pull::Fetch);
         match got {
             Ok(n) => {
                 state.metrics.pull_bytes(n);
-                return Ok(up.url.clone());
+                return Ok(up.url);
             }
             Err(Failure::NotFound) => continue,
             Err(f) => {
@@ -580,7 +683,7 @@ async fn version_files(
     }
     count(Pull::Miss);
     let pull = &state.pull;
-    if !pull.fetches() {
+    if !pull.fetches_for(&state.config, module) {
         return Err(unknown(state, module));
     }
     let key = format!("{module}@{version}");
@@ -686,11 +789,14 @@ async fn fetch_version(
     // `.info` first: most misses are paths that exist nowhere (the go command's prefix
     // search), and they should cost the upstream one request. Then the `.mod` and the
     // checksum record at once.
-    let (info, origin) = get_small(state, &format!("{m}/@v/{v}.info"), MAX_INFO).await?;
+    let (info, origin) = get_small(state, module, &format!("{m}/@v/{v}.info"), MAX_INFO).await?;
     let time = check_info(&info, version).map_err(|why| refused(module, version, why))?;
-    let pinned = patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module);
+    // Content of the upstream that needs credentials is pinned too: its paths are never
+    // asked of a checksum database.
+    let private = state.pull.is_private(&state.config, module);
+    let pinned = private || patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module);
     let mod_tail = format!("{m}/@v/{v}.mod");
-    let (go_mod, logged) = tokio::join!(get_small(state, &mod_tail, MAX_MOD), async {
+    let (go_mod, logged) = tokio::join!(get_small(state, module, &mod_tail, MAX_MOD), async {
         if pinned {
             Ok(None)
         } else {
@@ -724,6 +830,7 @@ async fn fetch_version(
         size: None,
         fetched_at: store::now_unix(),
         origin,
+        private,
     };
     let store = Arc::clone(&state.store);
     let (mo, ve) = (module.to_owned(), version.to_owned());
@@ -857,7 +964,7 @@ async fn zip_files(
     }
     state.metrics.pull(Pull::Miss);
     let pull = &state.pull;
-    if !pull.fetches() {
+    if !pull.fetches_for(&state.config, module) {
         return Err(unknown(state, module));
     }
     let (s, m, v) = (state.clone(), module.to_owned(), version.to_owned());
@@ -884,7 +991,14 @@ async fn fetch_zip(
         max: state.config.max_upload,
         spool: None,
     };
-    walk(state, &format!("{m}/@v/{v}.zip"), spools.max, &mut spools).await?;
+    walk(
+        state,
+        module,
+        &format!("{m}/@v/{v}.zip"),
+        spools.max,
+        &mut spools,
+    )
+    .await?;
     let Some(mut spool) = spools.spool else {
         return Err(Miss::internal("zip spool", &"no spool"));
     };
@@ -969,10 +1083,10 @@ async fn changing(
     check: fn(&str, &[u8]) -> Option<Bytes>,
 ) -> Result<Option<Bytes>, Miss> {
     let pull = &state.pull;
-    if !pull.fetches() {
+    let module = key.split('@').next().unwrap_or(key).to_owned();
+    if !pull.fetches_for(&state.config, &module) {
         return Ok(None);
     }
-    let module = key.split('@').next().unwrap_or(key).to_owned();
     let fresh = |k: &Kept| {
         let ttl = if k.body.is_some() {
             state.config.list_ttl
@@ -990,7 +1104,7 @@ async fn changing(
         .run(
             key,
             async move {
-                let (body, _) = get_small(&s, &tail, cap).await?;
+                let (body, _) = get_small(&s, &module, &tail, cap).await?;
                 check(&module, &body)
                     .ok_or_else(|| Miss::unavailable("the upstream's answer is malformed"))
             },

@@ -338,6 +338,7 @@ fn not_logged(state: &AppState, path: &str) -> ApiError {
 /// matches `private` or is hosted here (checksum-db.md §8: private paths never leave).
 async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError> {
     if state.upstream.is_none()
+        || state.pull.is_private(&state.config, path)
         || state
             .sumdb
             .uncovered()

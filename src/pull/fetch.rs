@@ -149,7 +149,9 @@ impl Client {
         })
     }
 
-    /// GETs `url` into `sink`, taking at most `cap` bytes. Returns the bytes received.
+    /// GETs `url` into `sink`, taking at most `cap` bytes, sending `bearer` (over https
+    /// only, and only to the URL's own host: a redirect elsewhere drops it). Returns the bytes
+    /// received.
     ///
     /// # Errors
     /// `NotFound` for 404 and 410; `Failed` with the reason for anything else.
@@ -158,11 +160,15 @@ impl Client {
         url: &str,
         cap: u64,
         sink: &mut (dyn Sink + Send),
+        bearer: Option<&str>,
     ) -> Result<u64, Failure> {
         let start = Instant::now();
+        let host_of = |u: &str| u.parse::<Uri>().ok().and_then(|u| u.authority().cloned());
+        let home = host_of(url);
         let mut url = url.to_owned();
         for _ in 0..=MAX_REDIRECTS {
-            match self.get_once(&url, cap, sink, start).await? {
+            let auth = bearer.filter(|_| url.starts_with("https://") && host_of(&url) == home);
+            match self.get_once(&url, cap, sink, start, auth).await? {
                 Fetched::Body(n) => return Ok(n),
                 Fetched::Redirect(to) => {
                     if url.starts_with("https://") && to.starts_with("http://") {
@@ -185,6 +191,7 @@ impl Client {
         cap: u64,
         sink: &mut (dyn Sink + Send),
         start: Instant,
+        bearer: Option<&str>,
     ) -> Result<Fetched, Failure> {
         let uri: Uri = url
             .parse()
@@ -210,11 +217,14 @@ impl Client {
         let limits = self.limits;
         let origin = Origin { https, host, port };
         let request = || {
-            Request::get(path.as_str())
+            let mut r = Request::get(path.as_str())
                 .header(header::HOST, authority.as_str())
                 .header(header::USER_AGENT, "goshelf")
-                .header(header::ACCEPT_ENCODING, "identity")
-                .body(Empty::<Bytes>::new())
+                .header(header::ACCEPT_ENCODING, "identity");
+            if let Some(token) = bearer {
+                r = r.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+            r.body(Empty::<Bytes>::new())
                 .map_err(|e| Failure::failed(format!("{url}: {e}")))
         };
         let no_answer = || {

@@ -356,6 +356,7 @@ mod tests {
             size: None,
             fetched_at: 1,
             origin: "http://up".into(),
+            private: false,
         }
     }
 

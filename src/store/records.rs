@@ -158,4 +158,7 @@ pub struct CachedRecord {
     pub fetched_at: i64,
     /// The upstream they came from (its URL).
     pub origin: String,
+    /// Fetched with credentials (`upstream_private`): served only to `upstream_readers`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
