@@ -921,3 +921,83 @@ fn a_private_upstream_is_read_with_credentials_and_served_to_signed_in_viewers_o
     );
     assert_eq!(lookup.status, 404, "{}", lookup.text());
 }
+
+/// A transfer slower on average than `upstream_min_rate` after its first minute is cut, and
+/// every client waiting for it is answered; one that is slow but above it is kept. (Each
+/// takes a little over a minute: the rule's grace.)
+#[test]
+fn a_dripping_zip_is_cut_after_a_minute_and_its_waiters_answered() {
+    let up = Upstream::start();
+    let zip = module("public.example/drip", "v1.0.0", "", "drip", true)
+        .stored()
+        .file("blob.bin", &crate::support::incompressible("drip", 2 << 20));
+    up.publish(&zip);
+    // 4 KiB/s: well under the default 10 KiB/s; the idle timeout (5 s) never fires.
+    up.throttle_zips(4 << 10);
+    let server = shelf(&up, &[], &[]);
+    assert_eq!(
+        get(&server, "/go/public.example/drip/@v/v1.0.0.mod").status,
+        200
+    );
+    let url = format!("{}/go/public.example/drip/@v/v1.0.0.zip", server.url());
+    let t = Instant::now();
+    let codes: Vec<u16> = std::thread::scope(|s| {
+        let waiters: Vec<_> = (0..3).map(|_| s.spawn(|| slow_get(&url).0)).collect();
+        waiters.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let took = t.elapsed();
+    assert_eq!(codes, [504, 504, 504], "every waiter answered");
+    assert!(
+        took > Duration::from_secs(60) && took < Duration::from_secs(75),
+        "{took:?}"
+    );
+    assert_eq!(up.count("drip/@v/v1.0.0.zip"), 1, "one fetch for all");
+    assert!(server.stderr_log().contains("below the minimum rate"));
+}
+
+#[test]
+fn a_slow_but_steady_zip_is_kept() {
+    let up = Upstream::start();
+    // 960 KiB at 12 KiB/s: 80 s, above the 10 KiB/s minimum all along.
+    let zip = module("public.example/steady", "v1.0.0", "", "steady", true)
+        .stored()
+        .file(
+            "blob.bin",
+            &crate::support::incompressible("steady", 960 << 10),
+        );
+    up.publish(&zip);
+    up.throttle_zips(12 << 10);
+    let server = shelf(&up, &[], &[]);
+    let t = Instant::now();
+    let (status, body) = slow_get(&format!(
+        "{}/go/public.example/steady/@v/v1.0.0.zip",
+        server.url()
+    ));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(body == zip.bytes());
+    assert!(t.elapsed() > Duration::from_secs(60), "{:?}", t.elapsed());
+}
+
+/// A GET that may take two minutes (the support helper stops at one): status and body.
+fn slow_get(url: &str) -> (u16, Vec<u8>) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--noproxy",
+            "*",
+            "--max-time",
+            "120",
+            "-o",
+            "-",
+            "-w",
+            "%{http_code}",
+            url,
+        ])
+        .output()
+        .unwrap();
+    let (body, code) = out.stdout.split_at(out.stdout.len().saturating_sub(3));
+    (
+        String::from_utf8_lossy(code).parse().unwrap_or(0),
+        body.to_vec(),
+    )
+}

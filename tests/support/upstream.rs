@@ -77,6 +77,8 @@ struct State {
     files: HashMap<String, Vec<u8>>,
     lie: Lie,
     requests: Vec<String>,
+    /// Zips are sent at this many bytes per second (in pieces of a tenth of it).
+    zip_rate: Option<usize>,
 }
 
 /// The running upstream; stops when dropped (its thread ends with the process).
@@ -96,6 +98,7 @@ impl Upstream {
             files: HashMap::new(),
             lie: Lie::None,
             requests: Vec::new(),
+            zip_rate: None,
         }));
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -200,6 +203,11 @@ impl Upstream {
             .count()
     }
 
+    /// Sends every zip at `bytes_per_second` from now on.
+    pub fn throttle_zips(&self, bytes_per_second: usize) {
+        self.state.lock().unwrap().zip_rate = Some(bytes_per_second);
+    }
+
     pub fn lie(&self, lie: Lie) {
         self.state.lock().unwrap().lie = lie;
     }
@@ -230,7 +238,21 @@ fn serve(conn: TcpStream, shared: &Mutex<State>) {
         body.len()
     );
     let _ = conn.write_all(head.as_bytes());
-    let _ = conn.write_all(&body);
+    let rate = shared.lock().unwrap().zip_rate;
+    match rate.filter(|_| path.ends_with(".zip")) {
+        Some(rate) => {
+            let piece = (rate / 10).max(1);
+            for chunk in body.chunks(piece) {
+                if conn.write_all(chunk).is_err() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+        None => {
+            let _ = conn.write_all(&body);
+        }
+    }
 }
 
 fn answer(shared: &Mutex<State>, path: &str) -> (u16, Vec<u8>) {
