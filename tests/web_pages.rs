@@ -675,6 +675,16 @@ fn accounts(h: &Harness) {
     store.set_member("secret", "alice", Scope::Read, 0).unwrap();
 }
 
+/// `accounts`, and an admin `root` with password `root pw`.
+fn accounts_and_root(h: &Harness) {
+    accounts(h);
+    let pw = goshelf::auth::hash_password("root pw").unwrap();
+    h.state
+        .store
+        .create_user("root", Some(pw), true, 0)
+        .unwrap();
+}
+
 async fn sign_in(h: &Harness, user: &str, password: &str) -> String {
     let r = post_form(
         h,
@@ -779,12 +789,7 @@ async fn private_namespace_is_a_404_until_a_member_signs_in() {
 #[tokio::test]
 async fn settings_page_adds_private_patterns_for_admins_only() {
     let h = Harness::new();
-    accounts(&h);
-    let pw = goshelf::auth::hash_password("root pw").unwrap();
-    h.state
-        .store
-        .create_user("root", Some(pw), true, 0)
-        .unwrap();
+    accounts_and_root(&h);
     let r = h.page("/settings").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/signin?next=/settings");
@@ -1121,12 +1126,7 @@ async fn https_requests_get_secure_cookies_and_sign_ins_are_limited_per_address(
 #[tokio::test]
 async fn cache_page_lists_cached_versions_for_admins_only() {
     let h = Harness::new();
-    accounts(&h);
-    let pw = goshelf::auth::hash_password("root pw").unwrap();
-    h.state
-        .store
-        .create_user("root", Some(pw), true, 0)
-        .unwrap();
+    accounts_and_root(&h);
     let r = h.page("/cache").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/signin?next=/cache");

@@ -144,6 +144,20 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// A turn at the upstream (`upstream_concurrency`), waited for at most
+    /// `upstream_queue_timeout`; `None` when none came in time.
+    pub async fn upstream_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(
+            self.config.upstream_queue_timeout,
+            Arc::clone(&self.upstream_turns).acquire_owned(),
+        )
+        .await
+        .ok()?
+        .ok()
+    }
+}
+
 /// Runs a synchronous store call on the blocking pool; a panic or cancellation is a 500.
 pub async fn blocking<T, E>(
     f: impl FnOnce() -> Result<T, E> + Send + 'static,

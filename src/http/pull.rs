@@ -622,12 +622,7 @@ async fn walk(
     let mut failure = None;
     for (up, token) in route(state, module) {
         let url = format!("{}/{tail}", up.url);
-        let turn = tokio::time::timeout(
-            state.config.upstream_queue_timeout,
-            Arc::clone(&state.upstream_turns).acquire_owned(),
-        )
-        .await;
-        let Ok(Ok(turn)) = turn else {
+        let Some(turn) = state.upstream_turn().await else {
             return Err(Miss::Busy);
         };
         let got = pull
@@ -892,12 +887,7 @@ async fn record(state: &AppState, module: &str, version: &str) -> Result<(String
             state.config.sumdb_upstream_max_records
         )));
     }
-    let turn = tokio::time::timeout(
-        state.config.upstream_queue_timeout,
-        Arc::clone(&state.upstream_turns).acquire_owned(),
-    )
-    .await;
-    let Ok(Ok(turn)) = turn else {
+    let Some(turn) = state.upstream_turn().await else {
         return Err(Miss::Busy);
     };
     let store = Arc::clone(&state.store);
@@ -1072,21 +1062,61 @@ async fn fetch_zip(
     checked
 }
 
-/// A remembered changing answer of `key`, or a fresh one: fetched once for all waiters,
+/// Checks an upstream answer of a module and gives the bytes to serve.
+type Check = fn(&str, &[u8]) -> Option<Bytes>;
+
+/// What changes upstream: a module's list, its `@latest`, a query.
+#[derive(Clone, Copy)]
+enum Changing<'q> {
+    List,
+    Latest,
+    Query(&'q str),
+}
+
+/// A remembered changing answer of `module`, or a fresh one: fetched once for all waiters,
 /// remembered for `list_ttl` (a not-found for `negative_ttl`), the last copy served when the
 /// upstream fails. `Ok(None)`: the upstream says not found.
 async fn changing(
     state: &AppState,
-    key: &str,
-    tail: String,
-    cap: u64,
-    check: fn(&str, &[u8]) -> Option<Bytes>,
+    module: &str,
+    what: Changing<'_>,
 ) -> Result<Option<Bytes>, Miss> {
     let pull = &state.pull;
-    let module = key.split('@').next().unwrap_or(key).to_owned();
-    if !pull.fetches_for(&state.config, &module) {
+    if !pull.fetches_for(&state.config, module) {
         return Ok(None);
     }
+    // (Paths and versions were checked before: an escape that fails is a path nobody has.)
+    let Ok(m) = modpath::escape_path(module) else {
+        return Ok(None);
+    };
+    // Remembered under `module@...` (`forget` drops them all), asked at the escaped path.
+    let (key, tail, cap, check): (String, String, u64, Check) = match what {
+        Changing::List => (
+            format!("{module}@v/list"),
+            format!("{m}/@v/list"),
+            MAX_LIST,
+            check_list,
+        ),
+        Changing::Latest => (
+            format!("{module}@latest"),
+            format!("{m}/@latest"),
+            MAX_INFO,
+            check_query,
+        ),
+        Changing::Query(q) => {
+            let Ok(v) = modpath::escape_version(q) else {
+                return Ok(None);
+            };
+            (
+                format!("{module}@{q}"),
+                format!("{m}/@v/{v}.info"),
+                MAX_INFO,
+                check_query,
+            )
+        }
+    };
+    let key = key.as_str();
+    let module = module.to_owned();
     let fresh = |k: &Kept| {
         let ttl = if k.body.is_some() {
             state.config.list_ttl
@@ -1174,15 +1204,7 @@ fn changing_answer(state: &AppState, body: Bytes, content_type: &'static str) ->
 /// cached versions, in semver order. `Ok(None)`: neither has the module.
 async fn versions(state: &AppState, module: &str) -> Result<Option<Vec<String>>, ApiError> {
     let cached = state.store.cached_versions(module)?;
-    let (m, _) = escaped(module, None)?;
-    let upstream = changing(
-        state,
-        &format!("{module}@v/list"),
-        format!("{m}/@v/list"),
-        MAX_LIST,
-        check_list,
-    )
-    .await;
+    let upstream = changing(state, module, Changing::List).await;
     let upstream = match upstream {
         Ok(Some(body)) => Some(body),
         Ok(None) => None,
@@ -1237,15 +1259,7 @@ async fn latest(state: &AppState, module: &str) -> Result<Response, ApiError> {
             "application/json",
         ));
     }
-    let (m, _) = escaped(module, None)?;
-    let upstream = changing(
-        state,
-        &format!("{module}@latest"),
-        format!("{m}/@latest"),
-        MAX_INFO,
-        check_query,
-    )
-    .await;
+    let upstream = changing(state, module, Changing::Latest).await;
     let miss = match upstream {
         Ok(Some(body)) => return Ok(changing_answer(state, body, "application/json")),
         Ok(None) => None,
@@ -1270,15 +1284,7 @@ async fn latest(state: &AppState, module: &str) -> Result<Response, ApiError> {
 /// `.info` of a query (`master`, `v1`, a commit): the upstream's answer, never stored as a
 /// version.
 async fn query(state: &AppState, module: &str, q: &str) -> Result<Response, ApiError> {
-    let (m, v) = escaped(module, Some(q))?;
-    let got = changing(
-        state,
-        &format!("{module}@{q}"),
-        format!("{m}/@v/{v}.info"),
-        MAX_INFO,
-        check_query,
-    )
-    .await;
+    let got = changing(state, module, Changing::Query(q)).await;
     match got {
         Ok(Some(body)) => Ok(changing_answer(state, body, "application/json")),
         Ok(None) => Err(unknown(state, module)),

@@ -415,13 +415,7 @@ async fn lookup(
             if state.store.sumdb_upstream_records()? >= state.config.sumdb_upstream_max_records {
                 return Err(over_budget(state, true, who, 0));
             }
-            // A turn at the upstream, waited for at most upstream_queue_timeout.
-            let turn = tokio::time::timeout(
-                state.config.upstream_queue_timeout,
-                Arc::clone(&state.upstream_turns).acquire_owned(),
-            )
-            .await;
-            let Ok(Ok(turn)) = turn else {
+            let Some(turn) = state.upstream_turn().await else {
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(

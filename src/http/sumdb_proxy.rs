@@ -126,12 +126,7 @@ async fn lookup(state: &AppState, name: &str, target: &str) -> Result<Response, 
     let Some(up) = state.upstream.clone() else {
         return Err(not_found());
     };
-    let turn = tokio::time::timeout(
-        state.config.upstream_queue_timeout,
-        Arc::clone(&state.upstream_turns).acquire_owned(),
-    )
-    .await;
-    let Ok(Ok(turn)) = turn else {
+    let Some(turn) = state.upstream_turn().await else {
         return match kept {
             Some((_, body)) => serve(body),
             None => Err(ApiError::new(

@@ -260,21 +260,25 @@ pub fn cache(
     Ok(store.cache_put_zip(module, version, (id, size, h1), &mut reader)?)
 }
 
+/// A module zip holding only `go.mod` (`module <path>`), for the unit tests of the store and
+/// the ingest pipeline.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn zip_bytes(path: &str, version: &str) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = ::zip::ZipWriter::new(&mut out);
+    let opts = ::zip::write::SimpleFileOptions::default()
+        .compression_method(::zip::CompressionMethod::Stored);
+    w.start_file(format!("{path}@{version}/go.mod"), opts)
+        .unwrap();
+    w.write_all(format!("module {path}\n").as_bytes()).unwrap();
+    w.finish().unwrap();
+    out.into_inner()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn zip_bytes(path: &str, version: &str) -> Vec<u8> {
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut w = ::zip::ZipWriter::new(&mut out);
-        let opts = ::zip::write::SimpleFileOptions::default()
-            .compression_method(::zip::CompressionMethod::Stored);
-        w.start_file(format!("{path}@{version}/go.mod"), opts)
-            .unwrap();
-        w.write_all(format!("module {path}\n").as_bytes()).unwrap();
-        w.finish().unwrap();
-        out.into_inner()
-    }
 
     fn spooled(dir: &Path, bytes: &[u8], max: u64) -> Spool {
         let mut spool = Spool::create(&dir.join("g.redb"), max).unwrap();

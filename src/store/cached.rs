@@ -360,19 +360,6 @@ mod tests {
         }
     }
 
-    fn zip_of(path: &str, version: &str) -> Vec<u8> {
-        use std::io::Write;
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut w = ::zip::ZipWriter::new(&mut out);
-        let opts = ::zip::write::SimpleFileOptions::default()
-            .compression_method(::zip::CompressionMethod::Stored);
-        w.start_file(format!("{path}@{version}/go.mod"), opts)
-            .unwrap();
-        w.write_all(format!("module {path}\n").as_bytes()).unwrap();
-        w.finish().unwrap();
-        out.into_inner()
-    }
-
     #[test]
     fn the_first_copy_stays_and_a_zip_joins_its_version() {
         let dir = tempfile::tempdir().unwrap();
@@ -408,7 +395,7 @@ mod tests {
             .cached_zip_start("example.com/a", "v1.0.0", 0, 10)
             .unwrap()
             .is_none());
-        let zip = zip_of("example.com/a", "v1.0.0");
+        let zip = crate::ingest::zip_bytes("example.com/a", "v1.0.0");
         let size = zip.len() as u64;
         let summary = crate::gomod::zip::validate(
             std::io::Cursor::new(&zip),
