@@ -148,12 +148,26 @@ struct Protected {
 }
 
 impl Protected {
+    /// Whether `path` matches a pattern, or is at, below or above a root (`roots` sorted:
+    /// each prefix of `path` is one binary search, and the roots below `path` start at the
+    /// first one not before `path/`), or at, below or above an `uncovered` path.
     fn covers(&self, path: &str, uncovered: &[String]) -> bool {
-        patterns::match_prefix_patterns(&self.patterns, path)
-            || self
-                .roots
+        let sorted = &self.roots;
+        let is_root = |p: &str| sorted.binary_search_by(|r| r.as_str().cmp(p)).is_ok();
+        let prefix_is_root = path
+            .match_indices('/')
+            .map(|(i, _)| &path[..i])
+            .chain(std::iter::once(path))
+            .any(is_root);
+        let below = format!("{path}/");
+        let root_below = sorted
+            .get(sorted.partition_point(|r| r.as_str() < below.as_str()))
+            .is_some_and(|r| r.starts_with(&below));
+        prefix_is_root
+            || root_below
+            || patterns::match_prefix_patterns(&self.patterns, path)
+            || uncovered
                 .iter()
-                .chain(uncovered)
                 .any(|root| patterns::at_or_below(path, root) || patterns::at_or_below(root, path))
     }
 }
@@ -1332,8 +1346,15 @@ mod tests {
 
     #[test]
     fn protection_covers_roots_below_and_above_and_patterns() {
+        let mut roots: Vec<String> = vec![
+            "corp.example/lib".into(),
+            "a.example/x".into(),
+            "corp.example/lib-other".into(),
+            "z.example/deep/er".into(),
+        ];
+        roots.sort();
         let p = Protected {
-            roots: vec!["corp.example/lib".into()],
+            roots,
             patterns: "*.internal".into(),
         };
         for path in [
@@ -1350,8 +1371,14 @@ mod tests {
             "corp.example/library",
             "golang.org/x/text",
             "internal.example/x",
+            "a.example/xy",
+            "z.example/deeper",
+            "corp.example/li",
         ] {
             assert!(!p.covers(path, &[]), "{path}");
+        }
+        for path in ["a.example", "a.example/x/v2", "z.example/deep", "z.example"] {
+            assert!(p.covers(path, &[]), "{path}");
         }
     }
 
