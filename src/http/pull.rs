@@ -1385,14 +1385,32 @@ mod tests {
     #[test]
     fn remembered_answers_stay_within_their_budget() {
         let mut r = Remembered::default();
+        // Under the budget, everything stays.
+        for i in 0..100 {
+            r.put(&format!("small{i}"), Some(Bytes::from_static(b"v1.0.0\n")));
+        }
+        assert!((0..100).all(|i| r.get(&format!("small{i}")).is_some()));
+        assert_eq!(
+            r.bytes,
+            (0..100)
+                .map(|i| format!("small{i}").len() + 7 + 64)
+                .sum::<usize>()
+        );
         let big = Bytes::from(vec![0u8; REMEMBERED_BYTES / 3]);
         for i in 0..10 {
             r.put(&format!("k{i}"), Some(big.clone()));
             assert!(r.bytes <= REMEMBERED_BYTES);
+            assert!(r.get(&format!("k{i}")).is_some(), "the newest stays");
         }
+        // Two of the big ones fit: the one put after a clear stays with the next.
+        assert!(r.get("k8").is_some() && r.get("k9").is_some());
         r.put("k9", None);
         assert!(r.get("k9").unwrap().body.is_none());
         r.put("huge", Some(Bytes::from(vec![0u8; REMEMBERED_BYTES + 1])));
         assert!(r.get("huge").is_none());
+        // One that weighs the budget exactly is kept, alone.
+        r.put("x", Some(Bytes::from(vec![0u8; REMEMBERED_BYTES - 1 - 64])));
+        assert!(r.get("x").is_some());
+        assert_eq!(r.bytes, REMEMBERED_BYTES);
     }
 }

@@ -446,12 +446,10 @@ async fn send(
 }
 
 /// Whether `bytes` after `elapsed` is below `min_rate` bytes per second, counted only after
-/// `RATE_GRACE`.
+/// `RATE_GRACE` (a `min_rate` of 0 is never undercut).
 #[must_use]
 pub fn too_slow(bytes: u64, elapsed: Duration, min_rate: u64) -> bool {
-    min_rate > 0
-        && elapsed > RATE_GRACE
-        && u128::from(bytes) * 1000 < u128::from(min_rate) * elapsed.as_millis()
+    elapsed > RATE_GRACE && u128::from(bytes) * 1000 < u128::from(min_rate) * elapsed.as_millis()
 }
 
 /// A `Location` resolved against the URL it came from: absolute, absolute path, or

@@ -163,7 +163,7 @@ mod tests {
         );
         assert!(p("https://a.example,direct")
             .unwrap_err()
-            .contains("direct"));
+            .contains("never runs version control tools"));
         assert!(p("ftp://x").is_err());
         assert!(p("proxy.golang.org").is_err());
         assert!(p("https://a.example/?q=1").is_err());
