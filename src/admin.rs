@@ -689,6 +689,7 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
                         "version": version,
                         "origin": r.origin,
                         "fetched_at": r.fetched_at,
+                        "last_used": r.last_used,
                         "zip_bytes": r.size,
                         "h1": r.h1,
                         "go_mod_h1": r.mod_h1,

@@ -1001,3 +1001,54 @@ fn slow_get(url: &str) -> (u16, Vec<u8>) {
         body.to_vec(),
     )
 }
+
+/// Eviction goes by last use, and every whole download counts as a use, the answer cache's
+/// too (a small zip is served from memory without reaching the pull-through code): the
+/// popular zip stays, the one nobody asked for again goes.
+#[test]
+fn eviction_spares_the_zip_downloaded_last_even_from_the_answer_cache() {
+    let up = Upstream::start();
+    let zips: Vec<ModZip> = (0..3)
+        .map(|i| {
+            module(&format!("public.example/z{i}"), "v1.0.0", "", "z", true)
+                .stored()
+                .file(
+                    "blob.bin",
+                    &crate::support::incompressible(&format!("z{i}"), 100 << 10),
+                )
+        })
+        .collect();
+    for z in &zips {
+        up.publish(z);
+    }
+    let mut server = shelf(&up, &["--cache-max-bytes", "300KiB"], &[]);
+    let zip_of = |server: &TestServer, i: usize| {
+        let r = get(server, &format!("/go/public.example/z{i}/@v/v1.0.0.zip"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.body == zips[i].bytes());
+    };
+    zip_of(&server, 0);
+    zip_of(&server, 1);
+    std::thread::sleep(Duration::from_millis(1100));
+    // z0 again, twice: the second answer comes from the answer cache.
+    let hits = |s: &TestServer| {
+        get(s, "/metrics")
+            .text()
+            .lines()
+            .filter(|l| l.starts_with("goshelf_answer_cache_hits_total{shelf=\"zips\"}"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    let before = hits(&server);
+    zip_of(&server, 0);
+    zip_of(&server, 0);
+    assert!(hits(&server) > before, "one was answered from memory");
+    // A graceful stop writes the download counts, and with them the last uses.
+    server.restart();
+    zip_of(&server, 2);
+    let asked = |i: usize| up.count(&format!("z{i}/@v/v1.0.0.zip"));
+    zip_of(&server, 0);
+    assert_eq!(asked(0), 1, "z0, used last, was kept");
+    zip_of(&server, 1);
+    assert_eq!(asked(1), 2, "z1, unused since its fetch, was dropped");
+}

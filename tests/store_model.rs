@@ -523,7 +523,10 @@ fn generation_moves_with_answer_changing_writes_only() {
 
     let key = (owner.to_owned(), module.to_owned(), version.to_owned());
     assert!(!moved(&|| store
-        .add_downloads(&[(key.clone(), 3)])
+        .add_downloads(&[(
+            key.clone(),
+            goshelf::web::downloads::Pending { count: 3, last: 0 },
+        )])
         .unwrap()));
     assert_eq!(
         store.download_counts(owner, module).unwrap().get(version),

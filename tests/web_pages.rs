@@ -1150,6 +1150,7 @@ async fn cache_page_lists_cached_versions_for_admins_only() {
         fetched_at: 1_704_207_845,
         origin: "https://proxy.example".into(),
         private: false,
+        last_used: None,
     };
     h.state
         .store

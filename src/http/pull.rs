@@ -117,9 +117,6 @@ pub struct PullThrough {
     /// `cache_max_bytes` (0: no cap), and the bytes of cached zips (set at start).
     cap: u64,
     cached_bytes: std::sync::atomic::AtomicU64,
-    /// When each cached zip was last served (Unix seconds), for eviction; a zip not served
-    /// since the start counts from its fetch. At most `MAX_USES` entries.
-    last_used: Mutex<HashMap<(String, String), i64>>,
     /// One zip stored (and room made for it) at a time.
     storing: Mutex<()>,
     /// The name of the upstream checksum database the shelf proxies (`http::sumdb_proxy`).
@@ -129,9 +126,6 @@ pub struct PullThrough {
     /// Only admins may read what came from it.
     private_admins: bool,
 }
-
-/// The most zips whose last use is remembered (about 100 bytes each).
-const MAX_USES: usize = 100_000;
 
 impl std::fmt::Debug for PullThrough {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -258,7 +252,6 @@ impl PullThrough {
             protected: Mutex::new(None),
             cap: config.cache_max_bytes,
             cached_bytes: std::sync::atomic::AtomicU64::new(0),
-            last_used: Mutex::new(HashMap::new()),
             storing: Mutex::new(()),
             sumdb_name: super::sumdb_proxy::upstream_name(config),
             private: config.upstream_private.clone().filter(|_| !config.offline),
@@ -294,18 +287,6 @@ impl PullThrough {
         }
     }
 
-    /// Notes that the zip of `module@version` was served now.
-    fn touch(&self, module: &str, version: &str) {
-        let mut uses = self
-            .last_used
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if uses.len() >= MAX_USES {
-            uses.clear();
-        }
-        uses.insert((module.to_owned(), version.to_owned()), store::now_unix());
-    }
-
     /// Makes room for a zip of `size` bytes under `cache_max_bytes`, dropping the least
     /// recently used cached zips. Blocking; the caller holds `storing`.
     ///
@@ -326,23 +307,13 @@ impl PullThrough {
         if used + size <= self.cap {
             return Ok(0);
         }
-        let mut need = used + size - self.cap;
+        // Down to nine tenths of the cap, so that the scan of every cached version below
+        // runs once per tenth of the cap fetched, not for every zip once the cache is full.
+        let mut need = used + size - (self.cap - self.cap / 10);
         let all = store.cached_all().map_err(|e| e.to_string())?;
-        let uses = self
-            .last_used
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         let mut held: Vec<(i64, String, String, u64)> = all
             .into_iter()
-            .filter_map(|(m, v, r)| {
-                let size = r.size?;
-                let used = uses
-                    .get(&(m.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(r.fetched_at);
-                Some((used, m, v, size))
-            })
+            .filter_map(|(m, v, r)| Some((r.last_used.unwrap_or(r.fetched_at), m, v, r.size?)))
             .collect();
         held.sort();
         let mut victims = Vec::new();
@@ -840,6 +811,7 @@ async fn fetch_version(
         fetched_at: store::now_unix(),
         origin,
         private,
+        last_used: None,
     };
     let store = Arc::clone(&state.store);
     let (mo, ve) = (module.to_owned(), version.to_owned());
@@ -963,7 +935,6 @@ async fn zip_files(
     let rec = version_files(state, module, version, (false, false)).await?;
     if rec.blake3.is_some() {
         state.metrics.pull(Pull::Hit);
-        state.pull.touch(module, version);
         return Ok(rec);
     }
     state.metrics.pull(Pull::Miss);
@@ -1067,7 +1038,6 @@ async fn fetch_zip(
             };
             pull.cached_bytes
                 .fetch_add(spool.size(), std::sync::atomic::Ordering::Relaxed);
-            pull.touch(&mo, &ve);
             metrics.set_pull_cached_bytes(pull.cached_bytes());
             Ok(Ok(stored))
         })

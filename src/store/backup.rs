@@ -331,7 +331,8 @@ mod tests {
             "example.com/m".to_owned(),
             "v1.0.0".to_owned(),
         );
-        store.add_downloads(&[(key, 7)]).unwrap();
+        let seven = crate::web::downloads::Pending { count: 7, last: 0 };
+        store.add_downloads(&[(key, seven)]).unwrap();
         let mut stream = Vec::new();
         store.export(&mut stream).unwrap();
         let copy = dir.path().join("b.redb");

@@ -101,11 +101,16 @@ impl Store {
         })
     }
 
-    /// Adds download counts in one write transaction.
+    /// Adds download counts in one write transaction. The latest download of a cached
+    /// version (owner `proxy::LAN`) also becomes its last use, which orders eviction: every
+    /// whole download is counted, the answer cache's included.
     ///
     /// # Errors
     /// Storage errors; nothing is added then.
-    pub fn add_downloads(&self, counts: &[((String, String, String), u64)]) -> Result<()> {
+    pub fn add_downloads(
+        &self,
+        counts: &[((String, String, String), crate::web::downloads::Pending)],
+    ) -> Result<()> {
         if counts.is_empty() {
             return Ok(());
         }
@@ -113,10 +118,27 @@ impl Store {
             let txn = Self::begin_write(db)?;
             {
                 let mut table = txn.open_table(schema::DOWNLOADS)?;
-                for ((o, m, v), n) in counts {
+                let mut cached = txn.open_table(schema::CACHED)?;
+                for ((o, m, v), p) in counts {
                     let key = (o.as_str(), m.as_str(), v.as_str());
                     let old = table.get(key)?.map_or(0, |g| g.value());
-                    table.insert(key, old.saturating_add(*n))?;
+                    table.insert(key, old.saturating_add(p.count))?;
+                    if o == crate::gomod::proxy::LAN {
+                        let rec = match cached.get((m.as_str(), v.as_str()))? {
+                            Some(g) => Some(super::decode::<super::CachedRecord>(
+                                "cached version",
+                                g.value(),
+                            )?),
+                            None => None,
+                        };
+                        if let Some(mut rec) = rec {
+                            rec.last_used = Some(rec.last_used.unwrap_or(p.last).max(p.last));
+                            cached.insert(
+                                (m.as_str(), v.as_str()),
+                                super::encode(&rec)?.as_slice(),
+                            )?;
+                        }
+                    }
                 }
             }
             self.commit_txn_unseen(txn)?;

@@ -357,6 +357,7 @@ mod tests {
             fetched_at: 1,
             origin: "http://up".into(),
             private: false,
+            last_used: None,
         }
     }
 

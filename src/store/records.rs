@@ -158,6 +158,10 @@ pub struct CachedRecord {
     pub fetched_at: i64,
     /// The upstream they came from (its URL).
     pub origin: String,
+    /// When its zip was last downloaded whole (Unix seconds; written with the download
+    /// counts), for eviction; none: not since its fetch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<i64>,
     /// Fetched with credentials (`upstream_private`): served only to `upstream_readers`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,

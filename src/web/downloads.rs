@@ -7,21 +7,31 @@ use std::sync::{Mutex, PoisonError};
 
 use super::facts::FactsKey;
 
-/// Counts not yet written to the store.
+/// Counts not yet written to the store, each with the time of its latest download.
 #[derive(Debug, Default)]
 pub struct Downloads {
-    pending: Mutex<HashMap<FactsKey, u64>>,
+    pending: Mutex<HashMap<FactsKey, Pending>>,
+}
+
+/// A version's downloads since the last flush: how many, and when the latest was (Unix
+/// seconds; the pull-through cache evicts by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub count: u64,
+    pub last: i64,
 }
 
 impl Downloads {
     /// Counts one download of (owner, module, version); the key is copied only when first
     /// counted.
     pub fn record(&self, key: &FactsKey) {
+        let last = crate::store::now_unix();
         let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = map.get_mut(key) {
-            *n += 1;
+        if let Some(p) = map.get_mut(key) {
+            p.count += 1;
+            p.last = last;
         } else {
-            map.insert(key.clone(), 1);
+            map.insert(key.clone(), Pending { count: 1, last });
         }
     }
 
@@ -31,22 +41,27 @@ impl Downloads {
         let map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         map.iter()
             .filter(|((o, m, _), _)| o == owner && m == module)
-            .map(|((_, _, v), n)| (v.clone(), *n))
+            .map(|((_, _, v), p)| (v.clone(), p.count))
             .collect()
     }
 
     /// Takes every pending count, to be written; give them back with `restore` if that fails.
     #[must_use]
-    pub fn take(&self) -> Vec<(FactsKey, u64)> {
+    pub fn take(&self) -> Vec<(FactsKey, Pending)> {
         let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         std::mem::take(&mut *map).into_iter().collect()
     }
 
     /// Puts counts back after a failed write, so no download is lost.
-    pub fn restore(&self, counts: Vec<(FactsKey, u64)>) {
+    pub fn restore(&self, counts: Vec<(FactsKey, Pending)>) {
         let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        for (k, n) in counts {
-            *map.entry(k).or_insert(0) += n;
+        for (k, p) in counts {
+            let e = map.entry(k).or_insert(Pending {
+                count: 0,
+                last: p.last,
+            });
+            e.count += p.count;
+            e.last = e.last.max(p.last);
         }
     }
 }
@@ -70,6 +85,8 @@ mod tests {
         assert_eq!(d.pending_for("o", "m").get("v1.0.0"), Some(&2));
         let taken = d.take();
         assert_eq!(taken.len(), 2);
+        let now = crate::store::now_unix();
+        assert!(taken.iter().all(|(_, p)| p.count == 2 && (now - p.last).abs() <= 1));
         assert!(d.pending_for("o", "m").is_empty());
         d.record(&key("m"));
         d.restore(taken);
