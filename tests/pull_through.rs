@@ -1052,3 +1052,36 @@ fn eviction_spares_the_zip_downloaded_last_even_from_the_answer_cache() {
     zip_of(&server, 1);
     assert_eq!(asked(1), 2, "z1, unused since its fetch, was dropped");
 }
+
+/// A query (`@v/master.info`) passes through to the upstream and is never stored as a
+/// version: the cache holds nothing after it, and `.mod` of a query is not a request.
+#[test]
+fn queries_pass_through_and_are_never_stored() {
+    let up = Upstream::start();
+    up.publish(&module("public.example/q", "v1.2.0", "", "q", true));
+    let answer = br#"{"Version":"v1.2.0","Time":"2026-01-01T00:00:00Z"}"#.to_vec();
+    up.set_file("public.example/q/@v/master.info", answer.clone());
+    let server = shelf(&up, &[], &[]);
+    let r = get(&server, "/go/public.example/q/@v/master.info");
+    assert_eq!((r.status, r.body), (200, answer));
+    assert_eq!(up.count("q/@v/master.info"), 1);
+    let m = get(&server, "/go/public.example/q/@v/master.mod");
+    assert_eq!(m.status, 404, "{}", m.text());
+    let listed = http::curl(
+        &Auth::Bearer(server.token()),
+        &[&format!("{}/api/v1/cache", server.url())],
+    );
+    assert_eq!(listed.status, 200);
+    assert!(
+        !listed.text().contains("public.example/q"),
+        "{}",
+        listed.text()
+    );
+    // An answer naming no version of the module is not passed on.
+    up.set_file(
+        "public.example/q/@v/bogus.info",
+        br#"{"Version":"v9.0.0"}"#.to_vec(),
+    );
+    let bad = get(&server, "/go/public.example/q/@v/bogus.info");
+    assert_eq!(bad.status, 404, "{}", bad.text());
+}

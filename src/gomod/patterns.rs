@@ -208,6 +208,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn at_or_below_means_the_path_or_below_a_slash() {
+        assert!(at_or_below("a.example/x", "a.example/x"));
+        assert!(at_or_below("a.example/x/v2", "a.example/x"));
+        assert!(at_or_below("a.example/x/y/z", "a.example"));
+        assert!(
+            !at_or_below("a.example/xy", "a.example/x"),
+            "not a mere string prefix"
+        );
+        assert!(
+            !at_or_below("a.example", "a.example/x"),
+            "above is not below"
+        );
+        assert!(!at_or_below("b.example/x", "a.example/x"));
+    }
+
+    #[test]
     fn check_pattern_takes_one_well_formed_glob() {
         // A `]` first in a class is a member, as in Go (`[]a]`).
         for ok in [

@@ -86,7 +86,9 @@ mod tests {
         let taken = d.take();
         assert_eq!(taken.len(), 2);
         let now = crate::store::now_unix();
-        assert!(taken.iter().all(|(_, p)| p.count == 2 && (now - p.last).abs() <= 1));
+        assert!(taken
+            .iter()
+            .all(|(_, p)| p.count == 2 && (now - p.last).abs() <= 1));
         assert!(d.pending_for("o", "m").is_empty());
         d.record(&key("m"));
         d.restore(taken);
