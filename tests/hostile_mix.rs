@@ -15,7 +15,7 @@ mod mix;
 
 use std::time::Duration;
 
-use mix::{machine, run, HEADER_TIMEOUT, MIB, SEND_TIMEOUT, SMALL_UPLOADS};
+use mix::{machine, run, HEADER_TIMEOUT, MIB, SEND_TIMEOUT};
 
 /// Issue 16, "What it must show": the mix at once for 30 s (300 concurrent bad-password
 /// requests, 10 concurrent 200,000-entry uploads, 50 never-ending multipart headers, 200
@@ -30,15 +30,8 @@ fn the_hostile_mix_at_once_leaves_ordinary_clients_served_and_memory_bounded() {
     let storm = run(true);
     eprintln!("without hostile clients: {calm:#?}");
     eprintln!("with them: {storm:#?}");
-    for o in [&calm, &storm] {
-        assert!(
-            o.read_failures.is_empty(),
-            "ordinary reads failed: {:?}",
-            o.read_failures
-        );
-        assert!(o.reads > 0);
-        assert_eq!(o.uploads_created, SMALL_UPLOADS);
-    }
+    calm.assert_ordinary_client_served();
+    storm.assert_ordinary_client_served();
     assert!(
         storm.peak_kib < 256 * MIB,
         "peak RSS {} MiB",

@@ -129,6 +129,20 @@ pub struct Outcome {
     pub stalled_cut: usize,
 }
 
+impl Outcome {
+    /// The ordinary client's side of a run: every read succeeded (and there were some), and
+    /// every one of its small uploads was created.
+    pub fn assert_ordinary_client_served(&self) {
+        assert!(
+            self.read_failures.is_empty(),
+            "ordinary reads failed: {:?}",
+            self.read_failures
+        );
+        assert!(self.reads > 0);
+        assert_eq!(self.uploads_created, SMALL_UPLOADS);
+    }
+}
+
 /// Longest lifetime seen, per kind.
 #[derive(Default)]
 struct Lifetimes {
