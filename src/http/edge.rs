@@ -537,6 +537,28 @@ const MAX_BUF: usize = 64 << 10;
 
 type ServerFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// The accept queue asked of the kernel: as long as it allows (Linux cuts it to
+/// `net.core.somaxconn`, 4,096 by default). A burst of connections while the accept loop
+/// is busy waits there; a full queue drops the client's last handshake packet, and a client
+/// that then sends nothing (an idle connection) is neither served nor closed until the
+/// kernel's own retries, a minute or more later. tokio's `bind` asks for 1,024, which the
+/// hostile mix (tests/hostile_mix.rs: 570 clients reconnecting at once on two busy cores)
+/// overflowed.
+const ACCEPT_BACKLOG: u32 = 65_535;
+
+/// A listening socket on `addr` with the longest accept queue the system allows.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As tokio's own bind: a restarted server may bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Binds every listener and serves until `shutdown` resolves, then lets requests in flight
 /// finish for at most `config::SHUTDOWN_GRACE`. `on_bound` gets the bound addresses (port 0
 /// resolved).
@@ -552,19 +574,16 @@ pub async fn serve(
     let config = Arc::clone(&state.config);
     let tls = match listeners.tls {
         Some((addr, config)) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen (HTTPS) on {addr}: {e}"))?;
+            let listener =
+                bind(addr).map_err(|e| anyhow::anyhow!("cannot listen (HTTPS) on {addr}: {e}"))?;
             Some((listener, tokio_rustls::TlsAcceptor::from(config)))
         }
         None => None,
     };
     let plain = match listeners.plain {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?,
-        ),
+        Some(addr) => {
+            Some(bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?)
+        }
         None => None,
     };
     let bound = Bound {

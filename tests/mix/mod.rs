@@ -60,6 +60,22 @@ async fn status(c: &mut TcpStream) -> u16 {
 }
 
 /// Reads until the server closes `c`; how long that took.
+/// The kernel's count of connections dropped for a full accept queue (all listeners on the
+/// machine): one dropped there is not the server's yet, and no deadline of its own ends it.
+fn listen_overflows() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "ListenOverflows")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 async fn until_closed(c: &mut TcpStream) -> Duration {
     let started = Instant::now();
     let mut buf = vec![0u8; 65536];
@@ -236,6 +252,7 @@ pub fn run_in(hostile: bool, cgroup: Option<&std::path::Path>) -> Outcome {
         .build()
         .unwrap();
     let many = Arc::new(many);
+    let overflows_before = listen_overflows();
     let outcome = runtime.block_on(async move {
         let stop = Arc::new(AtomicBool::new(false));
         let kinds = [
@@ -439,7 +456,11 @@ pub fn run_in(hostile: bool, cgroup: Option<&std::path::Path>) -> Outcome {
                 .map(|(k, l)| (*k, l.running.load(Ordering::Relaxed)))
                 .filter(|(_, n)| *n > 0)
                 .collect();
-            panic!("hostile clients still connected after their deadlines: {running:?}");
+            panic!(
+                "hostile clients still connected after their deadlines: {running:?} \
+                 (connections dropped for a full accept queue meanwhile: {})",
+                listen_overflows().saturating_sub(overflows_before)
+            );
         };
         // A panic inside a client task (an unexpected status) surfaces here.
         for j in joined {
@@ -447,7 +468,11 @@ pub fn run_in(hostile: bool, cgroup: Option<&std::path::Path>) -> Outcome {
                 panic!("a hostile client failed: {e}");
             }
         }
-        eprintln!("mix: drained {:?} after the start", started.elapsed());
+        eprintln!(
+            "mix: drained {:?} after the start; {} connections dropped for a full accept queue",
+            started.elapsed(),
+            listen_overflows().saturating_sub(overflows_before)
+        );
         let hostile = kinds
             .iter()
             .zip(lifetimes.iter())
