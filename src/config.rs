@@ -406,6 +406,17 @@ settings! {
         secret: true, path: false,
         show: |c| if c.upstream_private.as_ref().is_some_and(|p| !p.token.is_empty()) { "***".into() } else { String::new() },
     }
+    UpstreamSumdbToken {
+        name: "upstream_sumdb_token", flag: Flag::None, default: "",
+        help: "A read token sent to the upstream_sumdb server (`Authorization: Bearer`; https \
+               only, never to another host), for a central goshelf whose log is read with a \
+               token: its server must be upstream_private's, whose paths are then verified \
+               against that log instead of pinned, and this shelf must run sumdb_readers = \
+               signed-in (what was read with a token is never readable anonymously here). \
+               Environment or configuration file only.",
+        secret: true, path: false,
+        show: |c| if c.upstream_sumdb_token.is_some() { "***".into() } else { String::new() },
+    }
     UpstreamReaders {
         name: "upstream_readers", flag: Flag::Value("WHO"), default: "signed-in",
         help: "Who may read what was fetched from upstream_private: `signed-in` or `admins`; \
@@ -697,6 +708,41 @@ pub enum ConfigError {
     File(PathBuf, String),
 }
 
+/// `upstream_sumdb_token` goes only where it belongs: over https, to the `upstream_sumdb`
+/// server, which must also be `upstream_private`'s (the chain case: a site reading its
+/// central shelf's log), and only into a log that is itself read with a token.
+fn check_sumdb_token(config: &Config) -> Result<(), ConfigError> {
+    if config.upstream_sumdb_token.is_none() {
+        return Ok(());
+    }
+    let why = |what: &str| Err(invalid(Key::UpstreamSumdbToken, "***", what));
+    let Some(sumdb) = &config.upstream_sumdb else {
+        return why("needs upstream_sumdb: there is no checksum database to send it to");
+    };
+    if !sumdb.url.starts_with("https://") {
+        return why("needs an https upstream_sumdb (credentials never go over plain HTTP)");
+    }
+    let host = |url: &str| {
+        url.parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| a.as_str().to_ascii_lowercase()))
+    };
+    let private = config.upstream_private.as_ref().map(|p| host(&p.url));
+    if private.is_none() || private != Some(host(&sumdb.url)) {
+        return why(
+            "goes only to a checksum database on the server of upstream_private (the \
+             credentialed upstream), which is not the case here",
+        );
+    }
+    if config.sumdb_readers != crate::store::sumdb::Readers::SignedIn {
+        return why(
+            "needs sumdb_readers = signed-in: records read with a token must not become \
+             readable anonymously in this shelf's log",
+        );
+    }
+    Ok(())
+}
+
 fn invalid(key: Key, value: &str, what: &str) -> ConfigError {
     ConfigError::Invalid(format!("{}: {value:?} {what}", key.setting().label()))
 }
@@ -783,6 +829,9 @@ pub struct Config {
     pub cache_max_bytes: u64,
     /// The upstream that needs credentials, with its paths and token.
     pub upstream_private: Option<PrivateUpstream>,
+    /// The read token of the upstream checksum database (`upstream_sumdb_token`): checked
+    /// to go to `upstream_private`'s server only, over https, with `sumdb_readers` signed-in.
+    pub upstream_sumdb_token: Option<String>,
     /// Only admins may read what was fetched from `upstream_private` (else anyone signed in).
     pub upstream_readers_admins: bool,
     /// Upstream lookups made at once.
@@ -1139,6 +1188,11 @@ impl RawConfig {
             negative_ttl: timeout(Key::NegativeTtl, Duration::from_secs(60))?,
             negative_version_ttl: timeout(Key::NegativeVersionTtl, Duration::from_secs(600))?,
             upstream_private: self.resolve_private_upstream()?,
+            upstream_sumdb_token: self
+                .get(Key::UpstreamSumdbToken)
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
             upstream_readers_admins: match self.get(Key::UpstreamReaders).map(str::trim) {
                 None | Some("signed-in") => false,
                 Some("admins") => true,
@@ -1229,6 +1283,7 @@ impl RawConfig {
                  off",
             ));
         }
+        check_sumdb_token(&config)?;
         Ok(config)
     }
 
@@ -1390,6 +1445,62 @@ mod tests {
             reference_table(),
             "README's settings table differs from `goshelf config reference`"
         );
+    }
+
+    /// `upstream_sumdb_token` goes over https to the credentialed upstream's own server
+    /// only, and only into a log read with a token.
+    #[test]
+    fn the_sumdb_token_goes_only_to_the_credentialed_upstreams_log() {
+        let key = "localhost.localdev/sumdb+00000c67+AcTrnkbUA+TU4heY3hkjiSES/DSQniBqIeQ/YppAUtK6";
+        let sumdb = format!("{key} https://central.example:8443/sumdb/central.example");
+        let base = [
+            (
+                Key::UpstreamPrivate,
+                "https://Central.example:8443/api/packages/corp/go",
+            ),
+            (Key::UpstreamPrivatePaths, "corp.example"),
+            (Key::UpstreamPrivateToken, "t"),
+            (Key::UpstreamSumdbToken, "t"),
+            (Key::SumdbReaders, "signed-in"),
+        ];
+        let with = |extra: &[(Key, &str)], sumdb: &str| {
+            let mut pairs: Vec<(Key, &str)> = base.to_vec();
+            pairs.push((Key::UpstreamSumdb, sumdb));
+            pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+            pairs.extend_from_slice(extra);
+            raw(&pairs).resolve().map_err(|e| e.to_string())
+        };
+        let ok = with(&[], &sumdb).unwrap();
+        assert_eq!(ok.upstream_sumdb_token.as_deref(), Some("t"));
+        let err = |extra: &[(Key, &str)], sumdb: &str| with(extra, sumdb).err().unwrap();
+        assert!(err(&[(Key::SumdbReaders, "anyone")], &sumdb)
+            .contains("needs sumdb_readers = signed-in"));
+        let plain = format!("{key} http://central.example:8443/sumdb/central.example");
+        assert!(err(&[], &plain).contains("needs an https upstream_sumdb"));
+        let elsewhere = format!("{key} https://other.example:8443/sumdb/central.example");
+        assert!(err(&[], &elsewhere).contains("server of upstream_private"));
+        let other_port = format!("{key} https://central.example:9443/sumdb/central.example");
+        assert!(err(&[], &other_port).contains("server of upstream_private"));
+        let no_private = raw(&[
+            (Key::UpstreamSumdb, sumdb.as_str()),
+            (Key::UpstreamSumdbToken, "t"),
+            (Key::SumdbReaders, "signed-in"),
+        ])
+        .resolve()
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            no_private.contains("server of upstream_private"),
+            "{no_private}"
+        );
+        assert!(err(
+            &[(Key::UpstreamSumdb, "off"), (Key::UpstreamNosumdb, "x")],
+            "off"
+        )
+        .contains("needs upstream_sumdb"));
+        // The secret is never shown.
+        assert!(!err(&[], &plain).contains(": \"t\""));
     }
 
     #[test]

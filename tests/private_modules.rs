@@ -22,7 +22,7 @@ pub(crate) struct Private {
     pub(crate) go_mod_h1: String,
 }
 
-fn api(
+pub(crate) fn api(
     p: &TestServer,
     ca: &Path,
     method: &str,

@@ -1085,3 +1085,154 @@ fn queries_pass_through_and_are_never_stored() {
     let bad = get(&server, "/go/public.example/q/@v/bogus.info");
     assert_eq!(bad.status, 404, "{}", bad.text());
 }
+
+/// The chain with a central shelf whose log is read with a token (`sumdb_readers =
+/// "signed-in"`): the site reads central's public modules plainly and its private ones with
+/// `upstream_private`'s token, verifies both against central's log read with
+/// `upstream_sumdb_token`, appends them to its own signed-in log, and a signed-in site
+/// client over HTTPS (netrc) verifies them with `GOSUMDB=<site>`; anonymous clients get
+/// `401` from both logs the site serves.
+fn a_site_reads_a_signed_in_central_log_with_its_token(go: Go) {
+    use crate::private_modules::{api, private_with};
+    go.bin();
+    // Central: HTTPS, its log read with a token; a private organisation holding
+    // example.com/tool (and a read token of its member), a public one holding pub.example/lib.
+    let central = private_with(&["--sumdb-readers", "signed-in"]);
+    let cacert = central.ca.to_str().unwrap().to_owned();
+    let ctls = central.server.tls_url().to_owned();
+    api(
+        &central.server,
+        &central.ca,
+        "POST",
+        "/api/v1/orgs",
+        json!({"name": "pub", "visibility": "public"}),
+    );
+    let lib = module("pub.example/lib", "v1.0.0", "", "lib", true);
+    let file = central.server.write_scratch("lib.zip", &lib.bytes());
+    let up = http::put_file(
+        &format!("{ctls}/api/packages/pub/go/upload"),
+        &Auth::Bearer(crate::support::server::ADMIN_TOKEN),
+        &file,
+        &["--cacert", &cacert],
+    );
+    assert_eq!(up.status, 201, "{up:?}");
+    let central_key = http::curl(
+        &Auth::None,
+        &["--cacert", &cacert, &format!("{ctls}/sumdb-key")],
+    )
+    .text()
+    .trim()
+    .to_owned();
+    let central_name = central_key.split('+').next().unwrap().to_owned();
+    let central_sumdb = format!("{central_key} {ctls}/sumdb/{central_name}");
+    // Central's log refuses anonymous readers: what the site reads there, it reads with
+    // its token.
+    let anon = http::curl(
+        &Auth::None,
+        &[
+            "--cacert",
+            &cacert,
+            &format!("{ctls}/sumdb/{central_name}/latest"),
+        ],
+    );
+    assert_eq!(anon.status, 401, "{anon:?}");
+
+    let site = TestServer::start_tls(
+        true,
+        &[
+            "--tls-self-signed",
+            "localhost,127.0.0.1",
+            "--sumdb-readers",
+            "signed-in",
+            "--private",
+            "example.com/tool",
+        ],
+        &[
+            ("GOSHELF_UPSTREAM", &format!("{ctls}/go")),
+            ("GOSHELF_UPSTREAM_SUMDB", &central_sumdb),
+            ("GOSHELF_UPSTREAM_PRIVATE", &central.base),
+            ("GOSHELF_UPSTREAM_PRIVATE_PATHS", "example.com/tool"),
+            ("GOSHELF_UPSTREAM_PRIVATE_TOKEN", &central.token),
+            ("GOSHELF_UPSTREAM_SUMDB_TOKEN", &central.token),
+            ("GOSHELF_UPSTREAM_CA_FILE", &cacert),
+            ("GOSHELF_UPSTREAM_TIMEOUT", "5"),
+        ],
+    );
+    site.add_user("alice", "alice-password-1");
+    let site_ca = site.write_scratch(
+        "site-ca.pem",
+        &http::get(&format!("{}/ca.pem", site.url())).body,
+    );
+    let site_key = vkey(&site);
+    let site_name = site_key.split('+').next().unwrap().to_owned();
+    let stls = site.tls_url().to_owned();
+
+    let mut env = GoEnv::new(go, &format!("{stls}/go"));
+    env.set_env("SSL_CERT_FILE", site_ca.to_str().unwrap());
+    env.set_env("SSL_CERT_DIR", "/nonexistent");
+    env.set_env("GONOSUMDB", "");
+    env.set_env("GOPRIVATE", "");
+    env.set_env("GOSUMDB", &format!("{site_key} {stls}/sumdb/{site_name}"));
+    let addr = site.tls_addr();
+    let host = addr.rsplit_once(':').unwrap().0;
+    let netrc = env.empty_dir("netrc").join("netrc");
+    std::fs::write(
+        &netrc,
+        format!(
+            "machine {host} login alice password alice-password-1\nmachine {addr} login alice password alice-password-1\n"
+        ),
+    )
+    .unwrap();
+    env.set_env("NETRC", netrc.to_str().unwrap());
+    let out = env.stdout(
+        &[
+            "mod",
+            "download",
+            "-json",
+            "example.com/tool@v1.0.0",
+            "pub.example/lib@v1.0.0",
+        ],
+        &env.empty_dir("download"),
+    );
+    let got: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&out)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(got.len(), 2, "{out}");
+    for j in &got {
+        assert!(j.get("Error").is_none(), "{j:#}");
+    }
+    assert_eq!(got[0]["Sum"].as_str(), Some(central.h1.as_str()), "{out}");
+    // Both records came from central's log, read with the token (a 200 there needs it).
+    std::thread::sleep(Duration::from_millis(400));
+    let central_log = central.server.stderr_log();
+    for record in ["example.com/tool@v1.0.0", "pub.example/lib@v1.0.0"] {
+        assert!(
+            central_log
+                .lines()
+                .any(|l| l.contains(&format!("/sumdb/{central_name}/lookup/{record} 200"))),
+            "central's log was not read for {record}:\n{central_log}"
+        );
+    }
+    // The site's own log holds the private record for signed-in readers only.
+    let alice = Auth::Basic("alice", "alice-password-1");
+    let site_ca_s = site_ca.to_str().unwrap().to_owned();
+    let own = |auth: &Auth, path: &str| {
+        http::curl(auth, &["--cacert", &site_ca_s, &format!("{stls}{path}")])
+    };
+    let lookup = format!("/sumdb/{site_name}/lookup/example.com/tool@v1.0.0");
+    let r = own(&alice, &lookup);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.text().contains(&central.h1), "{r:?}");
+    assert_eq!(own(&Auth::None, &lookup).status, 401);
+    // The proxy of central's log: signed-in viewers only, never for shared caches.
+    let proxied = format!("/go/sumdb/{central_name}/lookup/pub.example/lib@v1.0.0");
+    let anon = own(&Auth::None, &proxied);
+    assert_eq!(anon.status, 401, "{anon:?}");
+    let r = own(&alice, &proxied);
+    assert_eq!(r.status, 200, "{r:?}");
+    let cc = r.header("cache-control").unwrap_or("");
+    assert!(cc.starts_with("private"), "{cc}");
+}
+
+for_each_go!(a_site_reads_a_signed_in_central_log_with_its_token);

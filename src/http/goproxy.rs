@@ -78,7 +78,7 @@ pub async fn handle(
     if let ProxyRequest::Sumdb { rest } = &req {
         // The upstream database's proxy, at the LAN's base only.
         if owner == proxy::LAN {
-            if let Some(answer) = super::sumdb_proxy::route(&state, rest).await {
+            if let Some(answer) = super::sumdb_proxy::route(&state, rest, viewer.is_some()).await {
                 return answer;
             }
         }

@@ -100,21 +100,21 @@ impl AppState {
                 .map(str::trim)
                 .filter(|p| !p.is_empty()),
         )?;
+        let pull = Arc::new(
+            pull::PullThrough::new(&config)
+                .map_err(|e| crate::store::Error::Corrupt(format!("upstream: {e}")))?,
+        );
         let upstream = match (&config.upstream_sumdb, config.offline) {
             (Some(u), false) => Some(Arc::new(
                 upstream::Upstream::new(
                     u.clone(),
-                    config.upstream_connect_timeout,
-                    config.upstream_timeout,
+                    pull.client().clone(),
+                    config.upstream_sumdb_token.clone(),
                 )
                 .map_err(|e| crate::store::Error::Corrupt(format!("upstream_sumdb: {e}")))?,
             )),
             _ => None,
         };
-        let pull = Arc::new(
-            pull::PullThrough::new(&config)
-                .map_err(|e| crate::store::Error::Corrupt(format!("upstream: {e}")))?,
-        );
         pull.set_cached_bytes(store.cached_zip_bytes()?);
         let metrics = metrics::Metrics::default();
         metrics.set_pull_cached_bytes(pull.cached_bytes());
@@ -204,7 +204,7 @@ async fn sumdb_root(
     let viewer = authenticate_optional(&state, &headers, peer).await?;
     let rest = crate::gomod::proxy::percent_decode(&rest)
         .ok_or_else(|| ApiError::bad_request("malformed percent-encoding in path"))?;
-    if let Some(answer) = sumdb_proxy::route(&state, &rest).await {
+    if let Some(answer) = sumdb_proxy::route(&state, &rest, viewer.is_some()).await {
         return answer;
     }
     sumdb::handle(&state, &rest, viewer.as_ref(), peer.map(|p| p.0), &headers).await

@@ -259,6 +259,12 @@ impl PullThrough {
         })
     }
 
+    /// The HTTP client of every upstream request (the checksum database's too).
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Sets the bytes of cached zips (at start, from the store).
     pub fn set_cached_bytes(&self, n: u64) {
         self.cached_bytes
@@ -771,10 +777,13 @@ async fn fetch_version(
     // checksum record at once.
     let (info, origin) = get_small(state, module, &format!("{m}/@v/{v}.info"), MAX_INFO).await?;
     let time = check_info(&info, version).map_err(|why| refused(module, version, why))?;
-    // Content of the upstream that needs credentials is pinned too: its paths are never
-    // asked of a checksum database.
+    // Content of the upstream that needs credentials is pinned too (its paths are never
+    // asked of a checksum database), unless that upstream's own log is read with
+    // `upstream_sumdb_token` (the chain case: a central goshelf with sumdb_readers =
+    // signed-in logs its private modules): then it is verified there like any other.
     let private = state.pull.is_private(&state.config, module);
-    let pinned = private || patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module);
+    let pinned = (private && state.config.upstream_sumdb_token.is_none())
+        || patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module);
     let mod_tail = format!("{m}/@v/{v}.mod");
     let (go_mod, logged) = tokio::join!(get_small(state, module, &mod_tail, MAX_MOD), async {
         if pinned {

@@ -35,11 +35,42 @@ pub fn upstream_name(config: &crate::config::Config) -> Option<String> {
 
 /// The answer when `rest` (after `sumdb/`) names the upstream database; `None` otherwise
 /// (the shelf's own database, or another name). Only the LAN's bases and the fixed root
-/// route here: a namespace's base serves the shelf's own database alone.
-pub async fn route(state: &AppState, rest: &str) -> Option<Result<Response, ApiError>> {
+/// route here: a namespace's base serves the shelf's own database alone. A database read
+/// with `upstream_sumdb_token` is proxied to signed-in viewers only (`signed_in`), as the
+/// shelf's own log then is: its tiles may name private modules of that server.
+pub async fn route(
+    state: &AppState,
+    rest: &str,
+    signed_in: bool,
+) -> Option<Result<Response, ApiError>> {
     let name = state.pull.sumdb_name.as_deref()?;
     let what = rest.strip_prefix(name)?.strip_prefix('/')?;
-    Some(handle(state, name, what).await)
+    if state.config.upstream_sumdb_token.is_some() && !signed_in {
+        return Some(Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "this checksum database is read with a token here (upstream_sumdb_token)",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"goshelf\""),
+        )));
+    }
+    let answered = handle(state, name, what).await;
+    if state.config.upstream_sumdb_token.is_none() {
+        return Some(answered);
+    }
+    // Never kept by a shared cache: it was read with a token.
+    Some(answered.map(|mut resp| {
+        let cc = resp
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.replace("public", "private"));
+        if let Some(v) = cc.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            resp.headers_mut().insert(header::CACHE_CONTROL, v);
+        }
+        resp
+    }))
 }
 
 fn answer(body: Vec<u8>, content_type: &'static str, cache: &'static str) -> Response {

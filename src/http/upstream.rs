@@ -10,7 +10,7 @@
 //! unreachable instead of telling the user to switch verification off.
 
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use crate::store::sumdb::Logged;
 use crate::store::Store;
@@ -87,7 +87,11 @@ pub enum Failure {
 pub struct Upstream {
     config: UpstreamConfig,
     verifier: Verifier,
-    agent: ureq::Agent,
+    /// The pull-through cache's HTTP client (one home for the upstream rules: timeouts, the
+    /// minimum rate, `upstream_ca_file`, redirects, credentials to their own host only).
+    client: crate::pull::fetch::Client,
+    /// `upstream_sumdb_token`: sent to this database's own host, over https only.
+    token: Option<String>,
     /// One verification at a time.
     turn: Mutex<()>,
     /// The last failure: when, and why.
@@ -103,27 +107,21 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// An upstream client with these timeouts.
+    /// The upstream database read through `client`, sending `token` (if any) to its host.
     ///
     /// # Errors
     /// A bad verifier key (already checked by `UpstreamConfig::parse`).
-    pub fn new(config: UpstreamConfig, connect: Duration, idle: Duration) -> Result<Self, String> {
+    pub fn new(
+        config: UpstreamConfig,
+        client: crate::pull::fetch::Client,
+        token: Option<String>,
+    ) -> Result<Self, String> {
         let verifier = Verifier::parse(&config.vkey).map_err(|e| e.to_string())?;
-        let tls = crate::client::tls_config().map_err(|e| e.to_string())?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(connect))
-            .timeout_recv_response(Some(idle))
-            .timeout_recv_body(Some(idle))
-            .timeout_send_request(Some(idle))
-            .tls_config(tls)
-            .user_agent("goshelf")
-            .build()
-            .into();
         Ok(Self {
             config,
             verifier,
-            agent,
+            client,
+            token,
             turn: Mutex::new(()),
             last_failure: Mutex::new(None),
         })
@@ -171,26 +169,24 @@ impl Upstream {
             .unwrap_or_else(PoisonError::into_inner) = None;
     }
 
+    /// GETs `path` of the database. Blocking (every caller runs on tokio's blocking pool,
+    /// where the runtime's handle drives the async client).
     fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Failure> {
+        use crate::pull::fetch::Failure as Get;
         let url = format!("{}/{path}", self.config.url);
-        let mut resp = self
-            .agent
-            .get(&url)
-            .call()
+        let handle = tokio::runtime::Handle::try_current()
             .map_err(|e| Failure::Unreachable(format!("{url}: {e}")))?;
-        let status = resp.status().as_u16();
-        if status == 404 || status == 410 {
-            return Ok(None);
+        let mut body = Vec::new();
+        let got =
+            handle.block_on(
+                self.client
+                    .get(&url, MAX_ANSWER, &mut body, self.token.as_deref()),
+            );
+        match got {
+            Ok(_) => Ok(Some(body)),
+            Err(Get::NotFound) => Ok(None),
+            Err(Get::Failed { reason, .. }) => Err(Failure::Unreachable(reason)),
         }
-        if status != 200 {
-            return Err(Failure::Unreachable(format!("{url}: status {status}")));
-        }
-        resp.body_mut()
-            .with_config()
-            .limit(MAX_ANSWER)
-            .read_to_vec()
-            .map(Some)
-            .map_err(|e| Failure::Unreachable(format!("{url}: {e}")))
     }
 
     /// Fetches, verifies and appends the record of `module@version`: `Ok(Some(logged))`
