@@ -1236,3 +1236,57 @@ fn a_site_reads_a_signed_in_central_log_with_its_token(go: Go) {
 }
 
 for_each_go!(a_site_reads_a_signed_in_central_log_with_its_token);
+
+/// Upstream records are appended without `fsync` (a cold fetch does not wait for one per
+/// version) and made durable before anything of the log is published: after a lookup
+/// answered with a signed head, `kill -9` loses neither the record nor the head, and the
+/// restarted shelf's log extends what it published (a lost record would be a fork, and the
+/// shelf would refuse to serve, `rolled back`).
+#[test]
+fn a_published_upstream_record_survives_kill_9() {
+    let up = Upstream::start();
+    up.grow(40, "before");
+    up.publish(&module("public.example/crash", "v1.0.0", "", "crash", true));
+    let mut server = shelf(&up, &[], &[]);
+    let name = vkey(&server).split('+').next().unwrap().to_owned();
+    let r = get(&server, "/go/public.example/crash/@v/v1.0.0.mod");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let lookup = format!("/sumdb/{name}/lookup/public.example/crash@v1.0.0");
+    let before = get(&server, &lookup);
+    assert_eq!(before.status, 200, "{}", before.text());
+    // The published tree: the lookup's signed head.
+    let size_of = |body: &str| -> u64 {
+        let size = body
+            .lines()
+            .skip_while(|l| *l != "go.sum database tree")
+            .nth(1);
+        size.and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("no tree size in {body}"))
+    };
+    let published = size_of(&before.text());
+    assert!(published >= 1, "{}", before.text());
+    // A second cold fetch whose record nothing has published yet.
+    up.publish(&module("public.example/later", "v1.0.0", "", "later", true));
+    let r = get(&server, "/go/public.example/later/@v/v1.0.0.mod");
+    assert_eq!(r.status, 200, "{}", r.text());
+    server.kill9();
+    server.restart();
+    let after = get(&server, &lookup);
+    assert_eq!(after.status, 200, "{}", after.text());
+    assert_eq!(
+        after.text().lines().next(),
+        before.text().lines().next(),
+        "the record's id changed"
+    );
+    let latest = get(&server, &format!("/sumdb/{name}/latest"));
+    assert_eq!(latest.status, 200, "{}", latest.text());
+    assert!(size_of(&latest.text()) >= published, "{}", latest.text());
+    // The unpublished one may be gone or kept; either way the shelf fetches it again.
+    let r = get(&server, "/go/public.example/later/@v/v1.0.0.mod");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get(
+        &server,
+        &format!("/sumdb/{name}/lookup/public.example/later@v1.0.0"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+}

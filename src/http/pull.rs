@@ -685,7 +685,7 @@ async fn version_files(
         .versions
         .run(
             &key,
-            async move { counted(&s, fetch_version(&s, &m, &v).await) },
+            async move { counted(&s, fetch_version(&s, &m, &v, info).await) },
             || Miss::Internal.into_err(),
         )
         .await;
@@ -770,13 +770,9 @@ async fn fetch_version(
     state: &AppState,
     module: &str,
     version: &str,
+    info_first: bool,
 ) -> Result<CachedRecord, Miss> {
     let (m, v) = escaped(module, Some(version)).map_err(|_| Miss::NotFound)?;
-    // `.info` first: most misses are paths that exist nowhere (the go command's prefix
-    // search), and they should cost the upstream one request. Then the `.mod` and the
-    // checksum record at once.
-    let (info, origin) = get_small(state, module, &format!("{m}/@v/{v}.info"), MAX_INFO).await?;
-    let time = check_info(&info, version).map_err(|why| refused(module, version, why))?;
     // Content of the upstream that needs credentials is pinned too (its paths are never
     // asked of a checksum database), unless that upstream's own log is read with
     // `upstream_sumdb_token` (the chain case: a central goshelf with sumdb_readers =
@@ -784,15 +780,34 @@ async fn fetch_version(
     let private = state.pull.is_private(&state.config, module);
     let pinned = (private && state.config.upstream_sumdb_token.is_none())
         || patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module);
+    let info_tail = format!("{m}/@v/{v}.info");
     let mod_tail = format!("{m}/@v/{v}.mod");
-    let (go_mod, logged) = tokio::join!(get_small(state, module, &mod_tail, MAX_MOD), async {
+    let logged = async {
         if pinned {
             Ok(None)
         } else {
             record(state, module, version).await.map(Some)
         }
-    });
-    let (go_mod, _) = go_mod?;
+    };
+    // An `.info` miss asks for the `.info` alone first: such misses are mostly versions
+    // that exist nowhere (queries of the go command's searches), and should cost the
+    // upstream one request. A `.mod` or `.zip` miss names a version the client's graph
+    // requires: its three answers are asked at once (one round trip, not two, on the path
+    // of every cold build).
+    let ((info, origin), (go_mod, _), logged) = if info_first {
+        let info = get_small(state, module, &info_tail, MAX_INFO).await?;
+        let (go_mod, logged) = tokio::join!(get_small(state, module, &mod_tail, MAX_MOD), logged);
+        (info, go_mod?, logged)
+    } else {
+        let (info, go_mod, logged) = tokio::join!(
+            get_small(state, module, &info_tail, MAX_INFO),
+            get_small(state, module, &mod_tail, MAX_MOD),
+            logged
+        );
+        // Not found anywhere wins over what the other answers say.
+        (info?, go_mod?, logged)
+    };
+    let time = check_info(&info, version).map_err(|why| refused(module, version, why))?;
     let mod_h1 = hash::hash_go_mod(&go_mod);
     let h1 = match logged? {
         None => None,
@@ -895,7 +910,18 @@ async fn record(state: &AppState, module: &str, version: &str) -> Result<(String
     .await
     .map_err(|e| Miss::internal("checksum database lookup", &e))?;
     match fetched {
-        Ok(Some(_)) => {}
+        Ok(Some(logged)) => {
+            // The record is appended without `fsync`; the client's lookup of it comes next
+            // and must wait until it is durable: begin that now, while this answer travels.
+            if matches!(logged, crate::store::sumdb::Logged::New(_)) {
+                let store = Arc::clone(&state.store);
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = store.log_make_durable() {
+                        tracing::warn!("making the checksum log durable: {e}");
+                    }
+                });
+            }
+        }
         Ok(None) => {
             return Err(Miss::Refused(
                 format!(

@@ -155,6 +155,11 @@ impl SumdbLog {
     /// # Errors
     /// Storage errors; a tree note that cannot be signed (never, for a valid key).
     pub fn note(&self, store: &Store, size: u64) -> Result<Bytes, ApiError> {
+        // Nothing is signed over appends a crash could still lose. The handlers flush off
+        // the async workers first (`durable`); this catches an append that raced in since.
+        if store.log_pending() {
+            store.log_make_durable()?;
+        }
         if let Some((n, note)) = &*self.note.lock().unwrap_or_else(PoisonError::into_inner) {
             if *n == size {
                 return Ok(note.clone());
@@ -250,6 +255,7 @@ pub async fn handle(
     }
     if what == "latest" {
         let size = store.sumdb_size()?;
+        durable(state).await?;
         return Ok(answer(log.note(store, size)?, TEXT, "no-cache", shared));
     }
     if let Some(target) = what.strip_prefix("lookup/") {
@@ -266,11 +272,25 @@ pub async fn handle(
         return lookup(state, target, shared, (&who, user)).await;
     }
     if what.starts_with("tile/") {
-        return tile(state, what, shared);
+        // A tile may hold appends not yet durable: those before the size it is checked
+        // against are flushed first.
+        let size = store.sumdb_size()?;
+        durable(state).await?;
+        return tile(state, what, size, shared);
     }
     Err(ApiError::not_found(format!(
         "not a checksum database request: {what}"
     )))
+}
+
+/// Makes the log's pending appends durable, off the async workers, before anything of it
+/// is published (`Store::log_make_durable`); free when nothing is pending.
+async fn durable(state: &AppState) -> Result<(), ApiError> {
+    if !state.store.log_pending() {
+        return Ok(());
+    }
+    let store = Arc::clone(&state.store);
+    super::blocking(move || store.log_make_durable()).await
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -445,6 +465,7 @@ async fn lookup(
     let Some((id, text)) = found else {
         return Err(not_logged(state, path.as_str()));
     };
+    durable(state).await?;
     let note = state.sumdb.note(&state.store, size)?;
     let mut body = Vec::with_capacity(24 + text.len() + note.len());
     body.extend_from_slice(format!("{id}\n").as_bytes());
@@ -459,10 +480,9 @@ async fn lookup(
     ))
 }
 
-fn tile(state: &AppState, path: &str, shared: bool) -> Result<Response, ApiError> {
+fn tile(state: &AppState, path: &str, size: u64, shared: bool) -> Result<Response, ApiError> {
     let t: Tile = log::parse_tile_path(path)
         .map_err(|e| ApiError::bad_request(format!("malformed tile path: {e}")))?;
-    let size = state.store.sumdb_size()?;
     if !log::tile_exists(&t, size) {
         return Err(ApiError::not_found(format!(
             "{path}: no such tile in a log of {size} records"

@@ -197,6 +197,9 @@ pub struct Store {
     group: group::Group,
     /// Bumped after every write transaction ends (`generation`).
     generation: std::sync::atomic::AtomicU64,
+    /// The checksum log's appends committed without `fsync` (upstream records), and how
+    /// many of them the last durable commit covers (`sumdb::LogDurability`).
+    log_durability: sumdb::LogDurability,
 }
 
 impl std::fmt::Debug for Store {
@@ -261,6 +264,7 @@ impl Store {
             reopenable: true,
             group: group::Group::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
+            log_durability: sumdb::LogDurability::default(),
         };
         store.init_schema()?;
         Ok(store)
@@ -282,6 +286,7 @@ impl Store {
             reopenable: false,
             group: group::Group::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
+            log_durability: sumdb::LogDurability::default(),
         };
         store.init_schema()?;
         Ok(store)

@@ -9,6 +9,7 @@
 //! from the stored hashes whenever it is needed, always the same bytes.
 
 use redb::ReadableTable;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::records::{NamespaceRecord, VersionRecord};
 use super::{decode, schema, Error, Result, Store};
@@ -35,6 +36,30 @@ fn upstream_records_of(meta: &impl ReadableTable<&'static str, &'static [u8]>) -
         Some(v) => Ok(u64::from_be_bytes(v.value().try_into().map_err(|_| {
             Error::Corrupt("sumdb upstream record count is not 8 bytes".into())
         })?)),
+    }
+}
+
+/// The log's appends made without `fsync` and how many of them are durable: upstream
+/// records are appended non-durably (a cold pull-through fetch would otherwise wait for one
+/// `fsync` per version, serially) and made durable, in groups, before anything of the log
+/// is published.
+#[derive(Debug, Default)]
+pub struct LogDurability {
+    /// Non-durable appends begun.
+    appends: AtomicU64,
+    /// Appends a durable commit covers.
+    durable: AtomicU64,
+    /// One flush at a time; the others wait for it and usually find their appends covered.
+    flushing: std::sync::Mutex<()>,
+}
+
+impl LogDurability {
+    fn appended(&self) {
+        self.appends.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn pending(&self) -> bool {
+        self.durable.load(Ordering::Acquire) < self.appends.load(Ordering::Acquire)
     }
 }
 
@@ -464,7 +489,7 @@ impl Store {
     ) -> Result<Logged> {
         let key = format!("upstream_head:{upstream}");
         self.with_db_once(|db| {
-            let txn = Self::begin_write(db)?;
+            let mut txn = Self::begin_write(db)?;
             super::cached::keep_upstream_answers(&txn, kept, super::now_unix())?;
             let logged = log_record(&txn, module, version, hashes.0, hashes.1)?;
             if matches!(logged, Logged::New(_) | Logged::Same(_)) {
@@ -489,9 +514,51 @@ impl Store {
                     meta.insert(key.as_str(), note)?;
                 }
             }
+            // Without `fsync`: nothing of the log is published before `log_make_durable`
+            // (every signed tree head, lookup and tile waits for it), so a crash can lose
+            // this record only while no client can have seen it. Counted before the commit,
+            // so that a reader who sees the record also sees it pending.
+            if matches!(logged, Logged::New(_)) {
+                self.log_durability.appended();
+            }
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Corrupt(format!("checksum log append: {e}")))?;
             self.commit_txn(txn)?;
             Ok(logged)
         })
+    }
+
+    /// Whether the log holds appends that are not yet durable (cheap: no I/O).
+    #[must_use]
+    pub fn log_pending(&self) -> bool {
+        self.log_durability.pending()
+    }
+
+    /// Makes every append to the log so far durable, one `fsync` for all that are pending
+    /// (callers waiting at once share it). Call it after reading the log's size and before
+    /// publishing anything of it: a signed tree head, a lookup, a tile.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn log_make_durable(&self) -> Result<()> {
+        let d = &self.log_durability;
+        let target = d.appends.load(Ordering::Acquire);
+        if d.durable.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let _one = d
+            .flushing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if d.durable.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        // Every append counted so far has committed or is committing; the durable commit
+        // below begins after it (redb's writes are serial), so it covers it.
+        let covered = d.appends.load(Ordering::Acquire);
+        self.make_durable()?;
+        d.durable.fetch_max(covered, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Whether `path` equals or lies below a module path hosted here in a namespace whose
