@@ -401,10 +401,19 @@ settings! {
     }
     UpstreamPrivateToken {
         name: "upstream_private_token", flag: Flag::None, default: "",
-        help: "The token sent to upstream_private (`Authorization: Bearer`; https only, never \
-               to another host); environment or configuration file only.",
+        help: "The token sent to upstream_private (`Authorization: Bearer`, or the Basic \
+               password with upstream_private_user; https only, never to another host); \
+               environment or configuration file only.",
         secret: true, path: false,
         show: |c| if c.upstream_private.as_ref().is_some_and(|p| !p.token.is_empty()) { "***".into() } else { String::new() },
+    }
+    UpstreamPrivateUser {
+        name: "upstream_private_user", flag: Flag::Value("NAME"), default: "",
+        help: "With it, upstream_private_token is sent as the password of HTTP Basic \
+               credentials for this user (as Gitea, Artifactory and goshelf accept a token), \
+               not as a bearer token.",
+        secret: false, path: false,
+        show: |c| c.upstream_private.as_ref().and_then(|p| p.user.clone()).unwrap_or_default(),
     }
     UpstreamSumdbToken {
         name: "upstream_sumdb_token", flag: Flag::None, default: "",
@@ -860,8 +869,29 @@ pub struct PrivateUpstream {
     pub url: String,
     /// The module path patterns asked of it (GOPRIVATE syntax), and of no other upstream.
     pub paths: String,
-    /// The bearer token sent to it; may be empty.
+    /// The token sent to it; may be empty.
     pub token: String,
+    /// With it, the token is the password of Basic credentials for this user.
+    pub user: Option<String>,
+}
+
+impl PrivateUpstream {
+    /// The `Authorization` value sent to it: `Bearer <token>`, or `Basic` with `user` and the
+    /// token as password; none without a token.
+    #[must_use]
+    pub fn authorization(&self) -> Option<String> {
+        use base64::Engine as _;
+        if self.token.is_empty() {
+            return None;
+        }
+        Some(match &self.user {
+            None => format!("Bearer {}", self.token),
+            Some(user) => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", self.token))
+            ),
+        })
+    }
 }
 
 impl std::fmt::Debug for PrivateUpstream {
@@ -1291,17 +1321,32 @@ impl RawConfig {
     fn resolve_private_upstream(&self) -> Result<Option<PrivateUpstream>, ConfigError> {
         let paths = self.get(Key::UpstreamPrivatePaths).unwrap_or("").trim();
         let token = self.get(Key::UpstreamPrivateToken).unwrap_or("").trim();
+        let user = self
+            .get(Key::UpstreamPrivateUser)
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
         let Some(url) = self.get(Key::UpstreamPrivate).map(str::trim) else {
-            if !paths.is_empty() || !token.is_empty() {
+            if !paths.is_empty() || !token.is_empty() || user.is_some() {
                 return Err(ConfigError::Invalid(format!(
-                    "{} and {} need {}",
+                    "{}, {} and {} need {}",
                     Key::UpstreamPrivatePaths.setting().label(),
                     Key::UpstreamPrivateToken.setting().label(),
+                    Key::UpstreamPrivateUser.setting().label(),
                     Key::UpstreamPrivate.setting().label()
                 )));
             }
             return Ok(None);
         };
+        if let Some(u) = user {
+            if token.is_empty() || u.contains(':') || u.chars().any(char::is_control) {
+                return Err(invalid(
+                    Key::UpstreamPrivateUser,
+                    u,
+                    "needs upstream_private_token (the password sent with it) and may hold no \
+                     `:`",
+                ));
+            }
+        }
         if !url.starts_with("https://") || url.contains(['?', '#', ',', '|']) {
             return Err(invalid(
                 Key::UpstreamPrivate,
@@ -1324,6 +1369,7 @@ impl RawConfig {
             url: url.trim_end_matches('/').to_owned(),
             paths: paths.to_owned(),
             token: token.to_owned(),
+            user: user.map(str::to_owned),
         }))
     }
 
@@ -1501,6 +1547,52 @@ mod tests {
         .contains("needs upstream_sumdb"));
         // The secret is never shown.
         assert!(!err(&[], &plain).contains(": \"t\""));
+    }
+
+    #[test]
+    fn a_private_upstream_gets_a_bearer_token_or_basic_credentials() {
+        let mut p = PrivateUpstream {
+            url: "https://central.example".into(),
+            paths: "corp.example".into(),
+            token: "t0k".into(),
+            user: None,
+        };
+        assert_eq!(p.authorization().as_deref(), Some("Bearer t0k"));
+        p.user = Some("site".into());
+        // base64("site:t0k")
+        assert_eq!(p.authorization().as_deref(), Some("Basic c2l0ZTp0MGs="));
+        p.token.clear();
+        assert_eq!(p.authorization(), None);
+        let user_without_token = raw(&[
+            (
+                Key::UpstreamPrivate,
+                "https://central.example/api/packages/corp/go",
+            ),
+            (Key::UpstreamPrivatePaths, "corp.example"),
+            (Key::UpstreamPrivateUser, "site"),
+        ])
+        .resolve()
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            user_without_token.contains("needs upstream_private_token"),
+            "{user_without_token}"
+        );
+        let colon = raw(&[
+            (
+                Key::UpstreamPrivate,
+                "https://central.example/api/packages/corp/go",
+            ),
+            (Key::UpstreamPrivatePaths, "corp.example"),
+            (Key::UpstreamPrivateUser, "a:b"),
+            (Key::UpstreamPrivateToken, "t"),
+        ])
+        .resolve()
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(colon.contains("may hold no `:`"), "{colon}");
     }
 
     #[test]

@@ -1290,3 +1290,67 @@ fn a_published_upstream_record_survives_kill_9() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// `upstream_private_user`: the token goes as the password of Basic credentials for that
+/// user (as Gitea and goshelf accept), checked by the central server with the user's name.
+#[test]
+fn a_private_upstream_is_read_with_basic_credentials() {
+    let central = TestServer::start_tls(true, &["--tls-self-signed", "localhost,127.0.0.1"], &[]);
+    http::admin(
+        &central,
+        "POST",
+        "/api/v1/orgs",
+        Some(json!({"name": "corp", "visibility": "private"})),
+        201,
+    );
+    let secret = module("corp.example/secret", "v1.0.0", "", "secret", true);
+    central.upload("corp", &secret);
+    let ca = central.write_scratch(
+        "ca.pem",
+        &http::get(&format!("{}/ca.pem", central.url())).body,
+    );
+    let base = format!("{}/api/packages/corp/go", central.tls_url());
+    let site_as = |user: &str| {
+        TestServer::start_with(
+            &[],
+            &[
+                ("GOSHELF_UPSTREAM_PRIVATE", base.as_str()),
+                ("GOSHELF_UPSTREAM_PRIVATE_PATHS", "corp.example"),
+                ("GOSHELF_UPSTREAM_PRIVATE_USER", user),
+                (
+                    "GOSHELF_UPSTREAM_PRIVATE_TOKEN",
+                    crate::support::server::ADMIN_TOKEN,
+                ),
+                ("GOSHELF_UPSTREAM_CA_FILE", ca.to_str().unwrap()),
+            ],
+        )
+    };
+    let fetch = |site: &TestServer| {
+        site.add_user("alice", "alice password 1");
+        http::curl(
+            &Auth::Basic("alice", "alice password 1"),
+            &[&format!(
+                "{}/go/corp.example/secret/@v/v1.0.0.zip",
+                site.url()
+            )],
+        )
+    };
+    let site = site_as("admin");
+    let r = fetch(&site);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == secret.bytes());
+    // The token of another user under this name: central refuses it, and says so.
+    let wrong = site_as("nobody");
+    let r = fetch(&wrong);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("401"), "{}", r.text());
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        central
+            .stderr_log()
+            .lines()
+            .any(|l| l.contains("/api/packages/corp/go/corp.example/secret/@v/v1.0.0.info 401")),
+        "{}",
+        central.stderr_log()
+    );
+}

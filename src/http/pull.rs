@@ -582,8 +582,8 @@ impl Sinks for Spools {
     }
 }
 
-/// The upstreams `module` is asked of, in order, with the token each gets: the one that
-/// needs credentials alone for its paths, the public ones (without credentials) for the rest.
+/// The upstreams `module` is asked of, in order, with the `Authorization` each gets: the one
+/// that needs credentials alone for its paths, the public ones (without any) for the rest.
 fn route(state: &AppState, module: &str) -> Vec<(Upstream, Option<String>)> {
     let pull = &state.pull;
     if pull.is_private(&state.config, module) {
@@ -595,7 +595,7 @@ fn route(state: &AppState, module: &str) -> Vec<(Upstream, Option<String>)> {
                     url: p.url.clone(),
                     on_any_error: false,
                 };
-                (up, Some(p.token.clone()).filter(|t| !t.is_empty()))
+                (up, p.authorization())
             })
             .collect();
     }

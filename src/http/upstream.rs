@@ -90,8 +90,9 @@ pub struct Upstream {
     /// The pull-through cache's HTTP client (one home for the upstream rules: timeouts, the
     /// minimum rate, `upstream_ca_file`, redirects, credentials to their own host only).
     client: crate::pull::fetch::Client,
-    /// `upstream_sumdb_token`: sent to this database's own host, over https only.
-    token: Option<String>,
+    /// `Authorization: Bearer <upstream_sumdb_token>`: sent to this database's own host, over
+    /// https only.
+    authorization: Option<String>,
     /// One verification at a time.
     turn: Mutex<()>,
     /// The last failure: when, and why.
@@ -121,7 +122,7 @@ impl Upstream {
             config,
             verifier,
             client,
-            token,
+            authorization: token.map(|t| format!("Bearer {t}")),
             turn: Mutex::new(()),
             last_failure: Mutex::new(None),
         })
@@ -177,11 +178,12 @@ impl Upstream {
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|e| Failure::Unreachable(format!("{url}: {e}")))?;
         let mut body = Vec::new();
-        let got =
-            handle.block_on(
-                self.client
-                    .get(&url, MAX_ANSWER, &mut body, self.token.as_deref()),
-            );
+        let got = handle.block_on(self.client.get(
+            &url,
+            MAX_ANSWER,
+            &mut body,
+            self.authorization.as_deref(),
+        ));
         match got {
             Ok(_) => Ok(Some(body)),
             Err(Get::NotFound) => Ok(None),

@@ -149,7 +149,8 @@ impl Client {
         })
     }
 
-    /// GETs `url` into `sink`, taking at most `cap` bytes, sending `bearer` (over https
+    /// GETs `url` into `sink`, taking at most `cap` bytes, sending `authorization` (the
+    /// header's value: `Bearer ...` or `Basic ...`; over https
     /// only, and only to the URL's own host: a redirect elsewhere drops it). Returns the bytes
     /// received.
     ///
@@ -160,14 +161,15 @@ impl Client {
         url: &str,
         cap: u64,
         sink: &mut (dyn Sink + Send),
-        bearer: Option<&str>,
+        authorization: Option<&str>,
     ) -> Result<u64, Failure> {
         let start = Instant::now();
         let host_of = |u: &str| u.parse::<Uri>().ok().and_then(|u| u.authority().cloned());
         let home = host_of(url);
         let mut url = url.to_owned();
         for _ in 0..=MAX_REDIRECTS {
-            let auth = bearer.filter(|_| url.starts_with("https://") && host_of(&url) == home);
+            let auth =
+                authorization.filter(|_| url.starts_with("https://") && host_of(&url) == home);
             match self.get_once(&url, cap, sink, start, auth).await? {
                 Fetched::Body(n) => return Ok(n),
                 Fetched::Redirect(to) => {
@@ -191,7 +193,7 @@ impl Client {
         cap: u64,
         sink: &mut (dyn Sink + Send),
         start: Instant,
-        bearer: Option<&str>,
+        authorization: Option<&str>,
     ) -> Result<Fetched, Failure> {
         let uri: Uri = url
             .parse()
@@ -221,8 +223,8 @@ impl Client {
                 .header(header::HOST, authority.as_str())
                 .header(header::USER_AGENT, "goshelf")
                 .header(header::ACCEPT_ENCODING, "identity");
-            if let Some(token) = bearer {
-                r = r.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            if let Some(value) = authorization {
+                r = r.header(header::AUTHORIZATION, value);
             }
             r.body(Empty::<Bytes>::new())
                 .map_err(|e| Failure::failed(format!("{url}: {e}")))
