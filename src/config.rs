@@ -451,8 +451,8 @@ settings! {
     SumdbLookupBudget {
         name: "sumdb_lookup_budget", flag: Flag::Value("N"), default: "5000",
         help: "Records one requester (a signed-in user, else an address, an IPv6 /64 as one) may \
-               make the shelf fetch from the upstream checksum database and log, per hour; past \
-               it a lookup miss is 503.",
+               make the shelf fetch from the upstream checksum database and log, per hour (by \
+               a lookup miss, or a version fetched through /go); past it such a miss is 503.",
         secret: false, path: false,
         show: |c| c.sumdb_lookup_budget.to_string(),
     }

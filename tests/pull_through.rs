@@ -1354,3 +1354,59 @@ fn a_private_upstream_is_read_with_basic_credentials() {
         central.stderr_log()
     );
 }
+
+/// A cold fetch through `/go` appends the version's record to the shelf's log forever, as a
+/// lookup miss does: it is charged to the requester's `sumdb_lookup_budget` (the address
+/// `X-Forwarded-For` names behind a trusted proxy), and past it the answer is `503` saying
+/// whose budget; versions already kept cost nothing, and another client is unaffected.
+#[test]
+fn cold_fetches_are_charged_to_the_requesters_lookup_budget() {
+    let up = Upstream::start();
+    up.grow(20, "before");
+    for k in 0..5 {
+        up.publish(&module(
+            &format!("public.example/b{k}"),
+            "v1.0.0",
+            "",
+            "b",
+            true,
+        ));
+    }
+    let server = shelf(
+        &up,
+        &[
+            "--sumdb-lookup-budget",
+            "3",
+            "--trusted-proxies",
+            "127.0.0.1",
+        ],
+        &[],
+    );
+    let from = |client: &str, k: usize| {
+        http::curl(
+            &Auth::None,
+            &[
+                "-H",
+                &format!("X-Forwarded-For: {client}"),
+                &format!("{}/go/public.example/b{k}/@v/v1.0.0.mod", server.url()),
+            ],
+        )
+    };
+    for k in 0..3 {
+        let r = from("10.0.0.1", k);
+        assert_eq!(r.status, 200, "{k}: {}", r.text());
+    }
+    let over = from("10.0.0.1", 3);
+    assert_eq!(over.status, 503, "{}", over.text());
+    assert!(
+        over.text().contains("address 10.0.0.1") && over.text().contains("sumdb_lookup_budget"),
+        "{}",
+        over.text()
+    );
+    assert_eq!(over.header("retry-after"), Some("3600"));
+    // What is kept costs nothing; another client has its own budget.
+    assert_eq!(from("10.0.0.1", 0).status, 200);
+    let other = from("10.0.0.2", 3);
+    assert_eq!(other.status, 200, "{}", other.text());
+    assert_eq!(from("10.0.0.1", 3).status, 200, "now kept");
+}

@@ -214,3 +214,32 @@ mod tests {
         assert!(!b.available("a", 0, 9), "a budget of 0 allows nothing");
     }
 }
+
+/// Who a request is charged to: `who` as `requester` names it, and the signed-in user (whose
+/// own budget an admin may have set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    pub who: String,
+    pub user: Option<String>,
+}
+
+impl Requester {
+    /// The requester of a request from `peer` (none: in-process) with these headers and
+    /// this viewer; `X-Forwarded-For` counts only from `trusted` proxies.
+    #[must_use]
+    pub fn of(
+        peer: Option<IpAddr>,
+        forwarded_for: Option<&str>,
+        trusted: &[Cidr],
+        user: Option<&str>,
+    ) -> Self {
+        let who = peer.map_or_else(
+            || "in-process".to_owned(),
+            |p| requester(user, client_address(p, forwarded_for, trusted)),
+        );
+        Requester {
+            who,
+            user: user.map(str::to_owned),
+        }
+    }
+}

@@ -99,14 +99,21 @@ pub async fn handle(
             // Not hosted for this viewer: the pull-through cache's (which keeps the shelf's
             // own paths from any upstream).
             None => {
+                let requester = super::budget::Requester::of(
+                    conn.map(|c| c.peer.0),
+                    headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+                    &state.config.trusted_proxies,
+                    viewer.as_ref().map(|v| v.user.as_str()),
+                );
                 return Ok(super::pull::answer(
                     &state,
                     req,
                     viewer.as_ref(),
                     method == Method::HEAD,
                     &headers,
+                    &requester,
                 )
-                .await)
+                .await);
             }
         }
     } else {

@@ -32,6 +32,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::body::Response;
+use super::budget::Requester;
 use super::error::ApiError;
 use super::metrics::Pull;
 use super::AppState;
@@ -68,6 +69,9 @@ enum Miss {
     Refused(Arc<str>),
     /// No turn at the upstream within `upstream_queue_timeout` (503).
     Busy,
+    /// Past the requester's `sumdb_lookup_budget` or `sumdb_upstream_max_records` (503):
+    /// the reason.
+    OverBudget(Arc<str>),
     /// Our own failure (500; logged where it happened).
     Internal,
 }
@@ -404,8 +408,9 @@ pub async fn answer(
     viewer: Option<&Principal>,
     head: bool,
     headers: &HeaderMap,
+    requester: &Requester,
 ) -> Response {
-    match answer_inner(state, req, viewer, head, headers).await {
+    match answer_inner(state, req, viewer, head, headers, requester).await {
         Ok(resp) => resp,
         Err(e) => volatile(e.into_response()),
     }
@@ -417,6 +422,7 @@ async fn answer_inner(
     viewer: Option<&Principal>,
     head: bool,
     headers: &HeaderMap,
+    requester: &Requester,
 ) -> Result<Response, ApiError> {
     let module = match &req {
         ProxyRequest::List { module }
@@ -440,7 +446,7 @@ async fn answer_inner(
     } else if protected(state, &module).await? {
         return Err(unknown(state, &module));
     }
-    let mut resp = answer_files(state, req, module, private, head, headers).await?;
+    let mut resp = answer_files(state, req, module, private, (head, headers), requester).await?;
     if private {
         super::goproxy::make_private(&mut resp);
         resp.extensions_mut().insert(Volatile);
@@ -453,17 +459,17 @@ async fn answer_files(
     req: ProxyRequest,
     module: String,
     private: bool,
-    head: bool,
-    headers: &HeaderMap,
+    (head, headers): (bool, &HeaderMap),
+    requester: &Requester,
 ) -> Result<Response, ApiError> {
     match req {
         ProxyRequest::List { .. } => list(state, &module).await,
-        ProxyRequest::Latest { .. } => latest(state, &module).await,
+        ProxyRequest::Latest { .. } => latest(state, &module, requester).await,
         ProxyRequest::Info { version, .. } if !canonical(&module, &version) => {
             query(state, &module, &version).await
         }
         ProxyRequest::Info { version, .. } => {
-            let rec = version_files(state, &module, &version, (true, true)).await?;
+            let rec = version_files(state, &module, &version, (true, true), requester).await?;
             if rec.private && !private {
                 return Err(unknown(state, &module));
             }
@@ -473,7 +479,7 @@ async fn answer_files(
             if !canonical(&module, &version) {
                 return Err(unknown(state, &module));
             }
-            let rec = version_files(state, &module, &version, (false, true)).await?;
+            let rec = version_files(state, &module, &version, (false, true), requester).await?;
             if rec.private && !private {
                 return Err(unknown(state, &module));
             }
@@ -487,7 +493,7 @@ async fn answer_files(
             if !canonical(&module, &version) {
                 return Err(unknown(state, &module));
             }
-            let rec = zip_files(state, &module, &version).await?;
+            let rec = zip_files(state, &module, &version, requester).await?;
             // A version fetched with credentials stays private, whatever the patterns say now.
             if rec.private && !private {
                 return Err(unknown(state, &module));
@@ -657,6 +663,7 @@ async fn version_files(
     module: &str,
     version: &str,
     (info, count): (bool, bool),
+    requester: &Requester,
 ) -> Result<CachedRecord, ApiError> {
     let count = |event| {
         if count {
@@ -680,12 +687,17 @@ async fn version_files(
     if negative {
         return Err(unknown(state, module));
     }
-    let (s, m, v) = (state.clone(), module.to_owned(), version.to_owned());
+    let (s, m, v, r) = (
+        state.clone(),
+        module.to_owned(),
+        version.to_owned(),
+        requester.clone(),
+    );
     let got = pull
         .versions
         .run(
             &key,
-            async move { counted(&s, fetch_version(&s, &m, &v, info).await) },
+            async move { counted(&s, fetch_version(&s, &m, &v, info, &r).await) },
             || Miss::Internal.into_err(),
         )
         .await;
@@ -750,6 +762,8 @@ fn failed(state: &AppState, module: &str, miss: &Miss, as_not_found: bool) -> Ap
             ),
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")),
+        Miss::OverBudget(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why.to_string())
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600")),
         Miss::Internal => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal server error; see the server log",
@@ -771,6 +785,7 @@ async fn fetch_version(
     module: &str,
     version: &str,
     info_first: bool,
+    requester: &Requester,
 ) -> Result<CachedRecord, Miss> {
     let (m, v) = escaped(module, Some(version)).map_err(|_| Miss::NotFound)?;
     // Content of the upstream that needs credentials is pinned too (its paths are never
@@ -786,7 +801,7 @@ async fn fetch_version(
         if pinned {
             Ok(None)
         } else {
-            record(state, module, version).await.map(Some)
+            record(state, module, version, requester).await.map(Some)
         }
     };
     // An `.info` miss asks for the `.info` alone first: such misses are mostly versions
@@ -869,7 +884,12 @@ fn check_info(body: &[u8], version: &str) -> Result<i64, String> {
 
 /// The zip and go.mod hashes of `module@version` in the shelf's log, fetched from the
 /// upstream checksum database (verified, appended) when the log lacks them.
-async fn record(state: &AppState, module: &str, version: &str) -> Result<(String, String), Miss> {
+async fn record(
+    state: &AppState,
+    module: &str,
+    version: &str,
+    requester: &Requester,
+) -> Result<(String, String), Miss> {
     let lines = |text: &[u8]| {
         let hash = |v: &str| match crate::sumdb::lookup_lines(text, module, v).as_slice() {
             [line] => line.rsplit(' ').next().map(str::to_owned),
@@ -890,12 +910,24 @@ async fn record(state: &AppState, module: &str, version: &str) -> Result<(String
                 .into(),
         ));
     };
+    // The record is charged to the requester, as a lookup miss of the shelf's own log is
+    // (`sumdb_lookup_budget`): fetching modules through `/go` is the other way to make the
+    // log grow forever.
+    let hour = super::sumdb::this_hour();
+    let budget = match &requester.user {
+        Some(u) => state.store.lookup_budget(u)?,
+        None => None,
+    }
+    .unwrap_or(state.config.sumdb_lookup_budget);
+    if !state.budgets.available(&requester.who, budget, hour) {
+        return Err(Miss::OverBudget(
+            super::sumdb::over_budget_text(state, false, &requester.who, budget).into(),
+        ));
+    }
     if state.store.sumdb_upstream_records()? >= state.config.sumdb_upstream_max_records {
-        return Err(Miss::unavailable(format!(
-            "this checksum database holds its most records from upstream \
-             (sumdb_upstream_max_records = {})",
-            state.config.sumdb_upstream_max_records
-        )));
+        return Err(Miss::OverBudget(
+            super::sumdb::over_budget_text(state, true, &requester.who, 0).into(),
+        ));
     }
     let Some(turn) = state.upstream_turn().await else {
         return Err(Miss::Busy);
@@ -914,6 +946,7 @@ async fn record(state: &AppState, module: &str, version: &str) -> Result<(String
             // The record is appended without `fsync`; the client's lookup of it comes next
             // and must wait until it is durable: begin that now, while this answer travels.
             if matches!(logged, crate::store::sumdb::Logged::New(_)) {
+                state.budgets.charge(&requester.who, hour);
                 let store = Arc::clone(&state.store);
                 tokio::task::spawn_blocking(move || {
                     if let Err(e) = store.log_make_durable() {
@@ -966,8 +999,9 @@ async fn zip_files(
     state: &AppState,
     module: &str,
     version: &str,
+    requester: &Requester,
 ) -> Result<CachedRecord, ApiError> {
-    let rec = version_files(state, module, version, (false, false)).await?;
+    let rec = version_files(state, module, version, (false, false), requester).await?;
     if rec.blake3.is_some() {
         state.metrics.pull(Pull::Hit);
         return Ok(rec);
@@ -1268,10 +1302,14 @@ async fn list(state: &AppState, module: &str) -> Result<Response, ApiError> {
 /// `@latest`: the `.info` of the newest listed version (`select_latest`, as for hosted
 /// modules); for a module without releases, the upstream's `@latest`, else the newest cached
 /// pseudo-version's.
-async fn latest(state: &AppState, module: &str) -> Result<Response, ApiError> {
+async fn latest(
+    state: &AppState,
+    module: &str,
+    requester: &Requester,
+) -> Result<Response, ApiError> {
     let listed = versions(state, module).await?.unwrap_or_default();
     if let Some(v) = select_latest(listed.iter().map(String::as_str)) {
-        let rec = version_files(state, module, v, (true, false)).await?;
+        let rec = version_files(state, module, v, (true, false), requester).await?;
         return Ok(changing_answer(
             state,
             Bytes::from(rec.info),

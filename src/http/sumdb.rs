@@ -260,16 +260,14 @@ pub async fn handle(
     }
     if let Some(target) = what.strip_prefix("lookup/") {
         // Who a fetch from the upstream is charged to (`sumdb_lookup_budget`).
-        let client = peer.map(|p| {
-            let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-            super::budget::client_address(p, xff, &state.config.trusted_proxies)
-        });
-        let who = client.map_or_else(
-            || "in-process".to_owned(),
-            |c| super::budget::requester(viewer.map(|v| v.user.as_str()), c),
+        let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let requester = super::budget::Requester::of(
+            peer,
+            xff,
+            &state.config.trusted_proxies,
+            viewer.map(|v| v.user.as_str()),
         );
-        let user = viewer.map(|v| v.user.as_str());
-        return lookup(state, target, shared, (&who, user)).await;
+        return lookup(state, target, shared, &requester).await;
     }
     if what.starts_with("tile/") {
         // A tile may hold appends not yet durable: those before the size it is checked
@@ -383,6 +381,16 @@ async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError
 
 /// Refuses a fetch past a budget: 503 with the reason, a metric and a log line.
 fn over_budget(state: &AppState, cap: bool, who: &str, budget: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        over_budget_text(state, cap, who, budget),
+    )
+    .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600"))
+}
+
+/// The reason of a refusal past a budget (`cap`: `sumdb_upstream_max_records`, else `who`'s
+/// `budget`), counted and logged.
+pub(crate) fn over_budget_text(state: &AppState, cap: bool, who: &str, budget: u64) -> String {
     state.metrics.sumdb_refused(cap);
     let text = if cap {
         format!(
@@ -397,11 +405,10 @@ fn over_budget(state: &AppState, cap: bool, who: &str, budget: u64) -> ApiError 
         )
     };
     tracing::warn!("checksum database lookup refused: {text}");
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, text)
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600"))
+    text
 }
 
-fn this_hour() -> u64 {
+pub(crate) fn this_hour() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() / 3600)
@@ -411,8 +418,9 @@ async fn lookup(
     state: &AppState,
     target: &str,
     shared: bool,
-    (who, user): (&str, Option<&str>),
+    requester: &super::budget::Requester,
 ) -> Result<Response, ApiError> {
+    let (who, user) = (requester.who.as_str(), requester.user.as_deref());
     let (escaped_path, escaped_version) = lookup_syntax(target)
         .ok_or_else(|| ApiError::bad_request(format!("malformed lookup: {target}")))?;
     let path = modpath::unescape_path(escaped_path)
