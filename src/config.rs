@@ -367,8 +367,9 @@ settings! {
     ListTtl {
         name: "list_ttl", flag: Flag::Value("SECONDS"), default: "60s",
         help: "Seconds an upstream module's version list and @latest are used before they are \
-               asked again (also their max-age); when the upstream fails, the last copy is \
-               served after it.",
+               asked again; when the upstream fails, the last copy is served after it. Also the \
+               max-age of every list and @latest answer, hosted ones included (what a cache in \
+               front may keep).",
         secret: false, path: false,
         show: |c| secs(c.list_ttl),
     }

@@ -119,7 +119,8 @@ async fn upload_then_every_endpoint_serves_the_version() {
     let list = h.get(&format!("{BASE}/example.com/lib/@v/list")).await;
     assert_eq!(list.status(), 200);
     assert_eq!(text(&list), "v1.2.3\n");
-    assert_eq!(header(&list, "cache-control"), "no-store");
+    // Kept by a cache in front for list_ttl, then asked again.
+    assert_eq!(header(&list, "cache-control"), "public, max-age=60");
 
     let info = h
         .get(&format!("{BASE}/example.com/lib/@v/v1.2.3.info"))
@@ -152,7 +153,7 @@ async fn upload_then_every_endpoint_serves_the_version() {
     assert_eq!(latest.status(), 200);
     let v: serde_json::Value = serde_json::from_slice(latest.body()).unwrap();
     assert_eq!(v["Version"], "v1.2.3");
-    assert_eq!(header(&latest, "cache-control"), "no-store");
+    assert_eq!(header(&latest, "cache-control"), "public, max-age=60");
 }
 
 #[tokio::test]

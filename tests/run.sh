@@ -33,13 +33,31 @@ command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
 command -v strace >/dev/null 2>&1 || apt_missing+=(strace)
 command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)
 command -v prlimit >/dev/null 2>&1 || apt_missing+=(util-linux)
+# tests/http_cache.rs: Debian's nginx as a shared cache in front of goshelf (the test starts
+# its own instance with contrib/nginx-cache.conf).
+[ -x /usr/sbin/nginx ] || apt_missing+=(nginx)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
     echo "run.sh: installing ${apt_missing[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive
+    # Packages that ship a service (nginx) must not start it here: the machine runs no
+    # services, and a start that fails would fail the installation. Debian's way to say so
+    # is a policy-rc.d that denies every start; ours is removed afterwards.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=false
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        made_policy=true
+        trap 'as_root rm -f "$policy"' EXIT
+    fi
     # Refresh the package lists only when they cannot provide the packages.
     if ! as_root apt-get install -y --no-install-recommends "${apt_missing[@]}"; then
         as_root apt-get update
         as_root apt-get install -y --no-install-recommends "${apt_missing[@]}"
+    fi
+    if $made_policy; then
+        as_root rm -f "$policy"
+        trap - EXIT
     fi
 fi
 

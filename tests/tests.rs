@@ -14,6 +14,7 @@ mod gomod_zip_upload;
 mod gomod_zipkit;
 mod group_commit;
 mod hostile_uploads;
+mod http_cache;
 mod http_routes;
 mod lan_proxy;
 mod plain_conn;

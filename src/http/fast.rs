@@ -68,8 +68,11 @@ const ENTRY_OVERHEAD: usize = 320;
 
 /// The headers a kept answer may have: the two of every text answer, a zip's, and what
 /// `finish::decorate` adds to a GOPROXY answer.
-const KEPT_HEADERS: [header::HeaderName; 7] = [
+const KEPT_HEADERS: [header::HeaderName; 8] = [
     header::CONTENT_TYPE,
+    // `Vary: Authorization` of anonymous answers at `/go` (the cache serves anonymous
+    // requests only).
+    header::VARY,
     header::CACHE_CONTROL,
     header::ACCEPT_RANGES,
     header::ETAG,

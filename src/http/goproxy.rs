@@ -72,6 +72,33 @@ pub async fn handle(
     headers: HeaderMap,
     conn: Option<ConnInfo>,
 ) -> Result<Response, ApiError> {
+    // An anonymous answer at the LAN's base may differ from a signed-in viewer's (who may be
+    // answered from a private organisation listed first): a shared cache must keep it apart
+    // from requests with credentials, which `Vary: Authorization` says to any of them.
+    let lan_anonymous = owner == proxy::LAN && !headers.contains_key(header::AUTHORIZATION);
+    let mut answered = handle_as(state, owner, tail, method, headers, conn).await;
+    if let Ok(resp) = &mut answered {
+        let shared = resp
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("public"));
+        if lan_anonymous && shared {
+            resp.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Authorization"));
+        }
+    }
+    answered
+}
+
+async fn handle_as(
+    state: AppState,
+    owner: String,
+    tail: String,
+    method: Method,
+    headers: HeaderMap,
+    conn: Option<ConnInfo>,
+) -> Result<Response, ApiError> {
     let req = proxy::parse(&tail).map_err(ApiError::not_found)?;
     // Credentials, when sent, must be right (401), whatever the namespace.
     let viewer = super::authenticate_optional(&state, &headers, conn.map(|c| c.peer)).await?;
@@ -138,8 +165,8 @@ pub async fn handle(
             )
             .await
         }
-        ProxyRequest::List { module } => list(state, owner, module).await,
-        ProxyRequest::Latest { module } => latest(state, owner, module).await,
+        ProxyRequest::List { module } => list(state, owner, module, public).await,
+        ProxyRequest::Latest { module } => latest(state, owner, module, public).await,
         ProxyRequest::Info { module, version } => info(state, owner, module, version, public).await,
         ProxyRequest::Mod { module, version } => {
             go_mod(state, owner, module, version, public).await
@@ -236,7 +263,24 @@ fn missing(lookup: &VersionLookup, module: &str, version: &str) -> ApiError {
     }
 }
 
-async fn list(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
+/// The `Cache-Control` of a `list` or `@latest` answer: kept by caches for `list_ttl`, then
+/// asked again (an upload shows through a cache in front after at most that long); `private`
+/// unless `public`.
+fn changing_cache(state: &AppState, public: bool) -> HeaderValue {
+    let scope = if public { "public" } else { "private" };
+    HeaderValue::from_str(&format!(
+        "{scope}, max-age={}",
+        state.config.list_ttl.as_secs()
+    ))
+    .unwrap_or(HeaderValue::from_static("no-store"))
+}
+
+async fn list(
+    state: AppState,
+    owner: String,
+    module: String,
+    public: bool,
+) -> Result<Response, ApiError> {
     let versions = state.store.list_version_names(&owner, &module)?;
     let versions = versions.ok_or_else(|| unknown_module(&module))?;
     let mut body = String::new();
@@ -246,10 +290,18 @@ async fn list(state: AppState, owner: String, module: String) -> Result<Response
             body.push('\n');
         }
     }
-    Ok(text_response(body, "text/plain; charset=utf-8", "no-store"))
+    let mut resp = text_response(body, "text/plain; charset=utf-8", "no-store");
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, changing_cache(&state, public));
+    Ok(resp)
 }
 
-async fn latest(state: AppState, owner: String, module: String) -> Result<Response, ApiError> {
+async fn latest(
+    state: AppState,
+    owner: String,
+    module: String,
+    public: bool,
+) -> Result<Response, ApiError> {
     let versions = state.store.list_versions(&owner, &module)?;
     let versions = versions.ok_or_else(|| unknown_module(&module))?;
     let chosen = select_latest(versions.iter().map(|(v, _)| v.as_str()))
@@ -258,11 +310,10 @@ async fn latest(state: AppState, owner: String, module: String) -> Result<Respon
         .iter()
         .find(|(v, _)| v == chosen)
         .map_or(0, |(_, r)| r.time);
-    Ok(text_response(
-        info_json(chosen, time),
-        "application/json",
-        "no-store",
-    ))
+    let mut resp = text_response(info_json(chosen, time), "application/json", "no-store");
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, changing_cache(&state, public));
+    Ok(resp)
 }
 
 async fn info(

@@ -15,6 +15,7 @@ pub mod hostile;
 pub mod http;
 pub mod inproc;
 pub mod modzip;
+pub mod nginx;
 pub mod server;
 pub mod stress;
 pub mod upstream;
