@@ -1086,18 +1086,23 @@ fn queries_pass_through_and_are_never_stored() {
     assert_eq!(bad.status, 404, "{}", bad.text());
 }
 
-/// The chain with a central shelf whose log is read with a token (`sumdb_readers =
-/// "signed-in"`): the site reads central's public modules plainly and its private ones with
-/// `upstream_private`'s token, verifies both against central's log read with
-/// `upstream_sumdb_token`, appends them to its own signed-in log, and a signed-in site
-/// client over HTTPS (netrc) verifies them with `GOSUMDB=<site>`; anonymous clients get
-/// `401` from both logs the site serves.
-fn a_site_reads_a_signed_in_central_log_with_its_token(go: Go) {
+/// Shelves in a chain (issues 27 and 28): a site shelf whose upstream is a central shelf,
+/// once with both logs readable by anyone, once with both read with a token
+/// (`sumdb_readers = "signed-in"`). The site reads central's public modules plainly and its
+/// private ones with `upstream_private`'s token; with a signed-in central it verifies both
+/// against central's log read with `upstream_sumdb_token` and appends them to its own
+/// signed-in log, while with an `anyone` central the private ones have no record there and
+/// are pinned (its clients name them in `GONOSUMDB`). A signed-in site client over HTTPS
+/// (netrc) builds a program importing both with `GOSUMDB=<site>`; an anonymous one gets
+/// `404` for the private module; the site's anonymously readable data tiles never hold the
+/// private path; with central stopped, the site still serves what it cached.
+fn a_site_shelf_serves_a_central_shelfs_modules(go: Go, signed_in: bool) {
     use crate::private_modules::{api, private_with};
     go.bin();
-    // Central: HTTPS, its log read with a token; a private organisation holding
-    // example.com/tool (and a read token of its member), a public one holding pub.example/lib.
-    let central = private_with(&["--sumdb-readers", "signed-in"]);
+    let readers = if signed_in { "signed-in" } else { "anyone" };
+    // Central: HTTPS only; a private organisation holding example.com/tool (and a read token
+    // of its member), a public one holding pub.example/lib.
+    let central = private_with(&["--sumdb-readers", readers]);
     let cacert = central.ca.to_str().unwrap().to_owned();
     let ctls = central.server.tls_url().to_owned();
     api(
@@ -1125,9 +1130,7 @@ fn a_site_reads_a_signed_in_central_log_with_its_token(go: Go) {
     .to_owned();
     let central_name = central_key.split('+').next().unwrap().to_owned();
     let central_sumdb = format!("{central_key} {ctls}/sumdb/{central_name}");
-    // Central's log refuses anonymous readers: what the site reads there, it reads with
-    // its token.
-    let anon = http::curl(
+    let anon_latest = http::curl(
         &Auth::None,
         &[
             "--cacert",
@@ -1135,28 +1138,39 @@ fn a_site_reads_a_signed_in_central_log_with_its_token(go: Go) {
             &format!("{ctls}/sumdb/{central_name}/latest"),
         ],
     );
-    assert_eq!(anon.status, 401, "{anon:?}");
+    assert_eq!(
+        anon_latest.status,
+        if signed_in { 401 } else { 200 },
+        "{anon_latest:?}"
+    );
 
+    let mut env = vec![
+        ("GOSHELF_UPSTREAM", format!("{ctls}/go")),
+        ("GOSHELF_UPSTREAM_SUMDB", central_sumdb.clone()),
+        ("GOSHELF_UPSTREAM_PRIVATE", central.base.clone()),
+        (
+            "GOSHELF_UPSTREAM_PRIVATE_PATHS",
+            "example.com/tool".to_owned(),
+        ),
+        ("GOSHELF_UPSTREAM_PRIVATE_TOKEN", central.token.clone()),
+        ("GOSHELF_UPSTREAM_CA_FILE", cacert.clone()),
+        ("GOSHELF_UPSTREAM_TIMEOUT", "5".to_owned()),
+    ];
+    if signed_in {
+        env.push(("GOSHELF_UPSTREAM_SUMDB_TOKEN", central.token.clone()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let site = TestServer::start_tls(
         true,
         &[
             "--tls-self-signed",
             "localhost,127.0.0.1",
             "--sumdb-readers",
-            "signed-in",
+            readers,
             "--private",
             "example.com/tool",
         ],
-        &[
-            ("GOSHELF_UPSTREAM", &format!("{ctls}/go")),
-            ("GOSHELF_UPSTREAM_SUMDB", &central_sumdb),
-            ("GOSHELF_UPSTREAM_PRIVATE", &central.base),
-            ("GOSHELF_UPSTREAM_PRIVATE_PATHS", "example.com/tool"),
-            ("GOSHELF_UPSTREAM_PRIVATE_TOKEN", &central.token),
-            ("GOSHELF_UPSTREAM_SUMDB_TOKEN", &central.token),
-            ("GOSHELF_UPSTREAM_CA_FILE", &cacert),
-            ("GOSHELF_UPSTREAM_TIMEOUT", "5"),
-        ],
+        &env,
     );
     site.add_user("alice", "alice-password-1");
     let site_ca = site.write_scratch(
@@ -1166,76 +1180,137 @@ fn a_site_reads_a_signed_in_central_log_with_its_token(go: Go) {
     let site_key = vkey(&site);
     let site_name = site_key.split('+').next().unwrap().to_owned();
     let stls = site.tls_url().to_owned();
-
-    let mut env = GoEnv::new(go, &format!("{stls}/go"));
-    env.set_env("SSL_CERT_FILE", site_ca.to_str().unwrap());
-    env.set_env("SSL_CERT_DIR", "/nonexistent");
-    env.set_env("GONOSUMDB", "");
-    env.set_env("GOPRIVATE", "");
-    env.set_env("GOSUMDB", &format!("{site_key} {stls}/sumdb/{site_name}"));
-    let addr = site.tls_addr();
-    let host = addr.rsplit_once(':').unwrap().0;
-    let netrc = env.empty_dir("netrc").join("netrc");
-    std::fs::write(
-        &netrc,
-        format!(
-            "machine {host} login alice password alice-password-1\nmachine {addr} login alice password alice-password-1\n"
-        ),
-    )
-    .unwrap();
-    env.set_env("NETRC", netrc.to_str().unwrap());
-    let out = env.stdout(
-        &[
-            "mod",
-            "download",
-            "-json",
-            "example.com/tool@v1.0.0",
-            "pub.example/lib@v1.0.0",
-        ],
-        &env.empty_dir("download"),
-    );
-    let got: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&out)
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(got.len(), 2, "{out}");
-    for j in &got {
-        assert!(j.get("Error").is_none(), "{j:#}");
-    }
-    assert_eq!(got[0]["Sum"].as_str(), Some(central.h1.as_str()), "{out}");
-    // Both records came from central's log, read with the token (a 200 there needs it).
-    std::thread::sleep(Duration::from_millis(400));
-    let central_log = central.server.stderr_log();
-    for record in ["example.com/tool@v1.0.0", "pub.example/lib@v1.0.0"] {
-        assert!(
-            central_log
-                .lines()
-                .any(|l| l.contains(&format!("/sumdb/{central_name}/lookup/{record} 200"))),
-            "central's log was not read for {record}:\n{central_log}"
+    let addr = site.tls_addr().to_owned();
+    let go_env = |name: &str| {
+        let mut env = GoEnv::new(go, &format!("{stls}/go"));
+        env.set_env("SSL_CERT_FILE", site_ca.to_str().unwrap());
+        env.set_env("SSL_CERT_DIR", "/nonexistent");
+        env.set_env("GOPRIVATE", "");
+        // What is pinned has no record in the site's log: its clients say so.
+        env.set_env("GONOSUMDB", if signed_in { "" } else { "example.com/tool" });
+        env.set_env("GOSUMDB", &format!("{site_key} {stls}/sumdb/{site_name}"));
+        env.set_env("GOFLAGS", "-mod=mod -modcacherw");
+        let host = addr.rsplit_once(':').unwrap().0;
+        let netrc = env.empty_dir(name).join("netrc");
+        std::fs::write(
+            &netrc,
+            format!(
+                "machine {host} login alice password alice-password-1\nmachine {addr} login alice password alice-password-1\n"
+            ),
+        )
+        .unwrap();
+        env.set_env("NETRC", netrc.to_str().unwrap());
+        env
+    };
+    let build = |env: &GoEnv| {
+        let dir = env.empty_dir("app");
+        std::fs::write(
+            dir.join("go.mod"),
+            "module example.com/app\n\ngo 1.19\n\nrequire (\n\texample.com/tool v1.0.0\n\tpub.example/lib v1.0.0\n)\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("main.go"),
+            "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/tool/greet\"\n\tlib \"pub.example/lib\"\n)\n\nfunc main() { fmt.Println(greet.Message(), lib.Name()) }\n",
+        )
+        .unwrap();
+        let bin = dir.join("app");
+        env.run(&["build", "-o", bin.to_str().unwrap(), "."], &dir);
+        let out = std::process::Command::new(&bin).output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello from a module served by goshelf lib\n"
         );
-    }
-    // The site's own log holds the private record for signed-in readers only.
+    };
+    build(&go_env("first"));
+    // An anonymous site client: the private module exists nowhere for it.
+    let anon = http::curl(
+        &Auth::None,
+        &[&format!(
+            "{}/go/example.com/tool/@v/v1.0.0.info",
+            site.url()
+        )],
+    );
+    assert_eq!(anon.status, 404, "{anon:?}");
     let alice = Auth::Basic("alice", "alice-password-1");
     let site_ca_s = site_ca.to_str().unwrap().to_owned();
     let own = |auth: &Auth, path: &str| {
         http::curl(auth, &["--cacert", &site_ca_s, &format!("{stls}{path}")])
     };
-    let lookup = format!("/sumdb/{site_name}/lookup/example.com/tool@v1.0.0");
-    let r = own(&alice, &lookup);
-    assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.text().contains(&central.h1), "{r:?}");
-    assert_eq!(own(&Auth::None, &lookup).status, 401);
-    // The proxy of central's log: signed-in viewers only, never for shared caches.
-    let proxied = format!("/go/sumdb/{central_name}/lookup/pub.example/lib@v1.0.0");
-    let anon = own(&Auth::None, &proxied);
-    assert_eq!(anon.status, 401, "{anon:?}");
-    let r = own(&alice, &proxied);
-    assert_eq!(r.status, 200, "{r:?}");
-    let cc = r.header("cache-control").unwrap_or("");
-    assert!(cc.starts_with("private"), "{cc}");
+    std::thread::sleep(Duration::from_millis(400));
+    let central_log = central.server.stderr_log();
+    if signed_in {
+        // Both records came from central's log, read with the token (a 200 there needs it),
+        // and the site's own log holds the private one for signed-in readers only.
+        for record in ["example.com/tool@v1.0.0", "pub.example/lib@v1.0.0"] {
+            assert!(
+                central_log
+                    .lines()
+                    .any(|l| l.contains(&format!("/sumdb/{central_name}/lookup/{record} 200"))),
+                "central's log was not read for {record}:\n{central_log}"
+            );
+        }
+        let lookup = format!("/sumdb/{site_name}/lookup/example.com/tool@v1.0.0");
+        let r = own(&alice, &lookup);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.text().contains(&central.h1), "{r:?}");
+        assert_eq!(own(&Auth::None, &lookup).status, 401);
+        // The proxy of central's log: signed-in viewers only, never for shared caches.
+        let proxied = format!("/go/sumdb/{central_name}/lookup/pub.example/lib@v1.0.0");
+        assert_eq!(own(&Auth::None, &proxied).status, 401);
+        let r = own(&alice, &proxied);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(
+            r.header("cache-control")
+                .unwrap_or("")
+                .starts_with("private"),
+            "{r:?}"
+        );
+    } else {
+        // Central's log was never asked for the private path; the site's log, readable by
+        // anyone, holds the public module and never the private one.
+        assert!(
+            !central_log.contains(&format!("/sumdb/{central_name}/lookup/example.com/tool")),
+            "{central_log}"
+        );
+        let latest = own(&Auth::None, &format!("/sumdb/{site_name}/latest"));
+        assert_eq!(latest.status, 200, "{latest:?}");
+        let size: u64 = latest.text().lines().nth(1).unwrap().parse().unwrap();
+        assert!(size > 0 && size < 256, "{size}");
+        let tile = own(
+            &Auth::None,
+            &format!("/sumdb/{site_name}/tile/8/data/000.p/{size}"),
+        );
+        assert_eq!(tile.status, 200, "{tile:?}");
+        assert!(
+            tile.text().contains("pub.example/lib v1.0.0"),
+            "{}",
+            tile.text()
+        );
+        assert!(!tile.text().contains("example.com/tool"), "{}", tile.text());
+    }
+    // Central stops: the site serves what it cached, to a fresh client.
+    drop(central);
+    build(&go_env("second"));
+    let anon = http::curl(
+        &Auth::None,
+        &[&format!("{}/go/example.com/tool/@v/v1.0.0.zip", site.url())],
+    );
+    assert_eq!(anon.status, 404, "{anon:?}");
 }
 
-for_each_go!(a_site_reads_a_signed_in_central_log_with_its_token);
+fn a_chain_of_shelves_read_by_anyone(go: Go) {
+    a_site_shelf_serves_a_central_shelfs_modules(go, false);
+}
+
+fn a_chain_of_shelves_read_with_tokens(go: Go) {
+    a_site_shelf_serves_a_central_shelfs_modules(go, true);
+}
+
+for_each_go!(
+    a_chain_of_shelves_read_by_anyone,
+    a_chain_of_shelves_read_with_tokens
+);
 
 /// Upstream records are appended without `fsync` (a cold fetch does not wait for one per
 /// version) and made durable before anything of the log is published: after a lookup
