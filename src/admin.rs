@@ -24,6 +24,8 @@
 //! | cache list | `GET /api/v1/cache` | admin |
 //! | cache evict | `DELETE /api/v1/cache/{module}[/{version}]` | admin |
 //! | cache refresh | `POST /api/v1/cache/{module}/refresh` | admin (a running server's memory) |
+//! | owner retention | `PUT /api/v1/owners/{owner}/retention` `{keep_pseudo?, keep_pseudo_days?, prerelease_days?}`, `DELETE` to clear | writers of the namespace |
+//! | retention run | `POST /api/v1/retention/run` `{dry_run?, owner?}` | admin (a dry run: writers of `owner`) |
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -119,6 +121,17 @@ pub enum Op {
     CacheRefresh {
         module: String,
     },
+    /// Sets (or clears, `None`) namespace `owner`'s retention rules.
+    OwnerRetention {
+        owner: String,
+        rules: Option<crate::gomod::retention::Retention>,
+    },
+    /// Applies the retention rules (of `owner`, or of every namespace); `dry_run`: only
+    /// lists what would go.
+    RetentionRun {
+        owner: Option<String>,
+        dry_run: bool,
+    },
 }
 
 /// What an operation answers: a status and a JSON body (none for 204).
@@ -182,6 +195,11 @@ struct Body {
     quota_bytes: Option<i64>,
     quota_versions: Option<i64>,
     lookup_budget: Option<u64>,
+    keep_pseudo: Option<u32>,
+    keep_pseudo_days: Option<u32>,
+    prerelease_days: Option<u32>,
+    dry_run: Option<bool>,
+    owner: Option<String>,
 }
 
 fn enc(s: &str) -> String {
@@ -326,6 +344,18 @@ impl Op {
                 format!("/api/v1/cache/{}/refresh", enc(module)),
                 None,
             ),
+            Op::OwnerRetention { owner, rules } => {
+                let url = format!("/api/v1/owners/{}/retention", enc(owner));
+                match rules {
+                    Some(r) => ("PUT", url, Some(json_of(r))),
+                    None => ("DELETE", url, None),
+                }
+            }
+            Op::RetentionRun { owner, dry_run } => (
+                "POST",
+                "/api/v1/retention/run".into(),
+                Some(json!({"dry_run": dry_run, "owner": owner})),
+            ),
         }
     }
 
@@ -460,6 +490,38 @@ impl Op {
                 path: module_path_arg(path)?,
             },
             (["owners", _, "claims", _], _) => return Err(known(&["PUT"])),
+            (["owners", owner, "retention"], "PUT") => {
+                let b = body()?;
+                let rules = crate::gomod::retention::Retention {
+                    keep_pseudo: b.keep_pseudo,
+                    keep_pseudo_days: b.keep_pseudo_days,
+                    prerelease_days: b.prerelease_days,
+                };
+                if rules.is_empty() {
+                    return Err(Error::Invalid(
+                        "give keep_pseudo, keep_pseudo_days and/or prerelease_days (DELETE \
+                         clears the rules)"
+                            .into(),
+                    ));
+                }
+                Op::OwnerRetention {
+                    owner: name_arg(owner)?,
+                    rules: Some(rules),
+                }
+            }
+            (["owners", owner, "retention"], "DELETE") => Op::OwnerRetention {
+                owner: name_arg(owner)?,
+                rules: None,
+            },
+            (["owners", _, "retention"], _) => return Err(known(&["PUT", "DELETE"])),
+            (["retention", "run"], "POST") => {
+                let b = body()?;
+                Op::RetentionRun {
+                    owner: b.owner.map(|o| name_arg(&o)).transpose()?,
+                    dry_run: b.dry_run.unwrap_or(false),
+                }
+            }
+            (["retention", "run"], _) => return Err(known(&["POST"])),
             (["private"], "GET") => Op::PrivateList,
             (["private"], _) => return Err(known(&["GET"])),
             (["private", pattern], "PUT") => {
@@ -715,6 +777,46 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
             need_admin(actor, "refresh the pull-through cache")?;
             Ok(Outcome::done())
         }
+        Op::OwnerRetention { owner, rules } => {
+            if store.namespace_access(&owner, Some(actor))? < Access::Write {
+                return Err(Error::Forbidden(format!(
+                    "{} may not set the retention rules of {owner}",
+                    actor.user
+                )));
+            }
+            need_write(actor, "set retention rules")?;
+            store.set_retention(&owner, rules)?;
+            Ok(Outcome::ok(json!({
+                "owner": owner,
+                "rules": rules,
+                "describe": rules.unwrap_or_default().describe(),
+            })))
+        }
+        Op::RetentionRun { owner, dry_run } => {
+            match (&owner, dry_run) {
+                (Some(o), true) if store.namespace_access(o, Some(actor))? >= Access::Write => {}
+                _ => need_admin(actor, "run the retention rules")?,
+            }
+            let plan = store.retention_plan(owner.as_deref(), now)?;
+            let listed = if dry_run {
+                plan
+            } else {
+                let done = store.retention_apply(plan, now)?;
+                for r in &done {
+                    tracing::info!(
+                        "retention: removed {}@{} of {} ({})",
+                        r.module,
+                        r.version,
+                        r.owner,
+                        r.reason
+                    );
+                }
+                done
+            };
+            Ok(Outcome::ok(
+                json!({ "dry_run": dry_run, "removed": listed }),
+            ))
+        }
         Op::OwnerUpdate { owner, update } => {
             if update.quota_bytes.is_some() || update.quota_versions.is_some() {
                 need_admin(actor, "set quotas")?;
@@ -823,6 +925,26 @@ mod tests {
         let ops = vec![
             Op::Whoami,
             Op::UserList,
+            Op::OwnerRetention {
+                owner: "acme".into(),
+                rules: Some(crate::gomod::retention::Retention {
+                    keep_pseudo: Some(3),
+                    keep_pseudo_days: None,
+                    prerelease_days: Some(30),
+                }),
+            },
+            Op::OwnerRetention {
+                owner: "acme".into(),
+                rules: None,
+            },
+            Op::RetentionRun {
+                owner: None,
+                dry_run: true,
+            },
+            Op::RetentionRun {
+                owner: Some("acme".into()),
+                dry_run: false,
+            },
             Op::UserAdd {
                 name: "bob".into(),
                 password: Some("pw pw pw pw".into()),

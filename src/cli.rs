@@ -50,7 +50,8 @@ pub enum Command {
     /// Manage organisations and their members.
     #[command(subcommand)]
     Org(accounts::OrgCommand),
-    /// Manage namespaces (owners): list, set-visibility, set-quota.
+    /// Manage namespaces (owners): list, set-visibility, set-quota, set-retention, share,
+    /// claim.
     #[command(subcommand)]
     Owner(accounts::OwnerCommand),
     /// Module path patterns never asked of an upstream checksum database, which every path of
@@ -60,6 +61,9 @@ pub enum Command {
     /// The pull-through cache of public modules: list, evict, refresh.
     #[command(subcommand)]
     Cache(accounts::CacheCommand),
+    /// The namespaces' retention rules (`goshelf owner set-retention`): run.
+    #[command(subcommand)]
+    Retention(accounts::RetentionCommand),
     /// The shelf's checksum database: `key` prints the GOSUMDB value for clients.
     #[command(subcommand)]
     Sumdb(SumdbCommand),
@@ -317,6 +321,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Owner(cmd) => accounts::owner(cmd),
         Command::Private(cmd) => accounts::private(cmd),
         Command::Cache(cmd) => accounts::cache(cmd),
+        Command::Retention(cmd) => accounts::retention(cmd),
         Command::Ca(CaCommand::Export(args)) => ca_export(&args),
         Command::Sumdb(SumdbCommand::Key(args)) => sumdb_key(&args),
         Command::Sumdb(SumdbCommand::Rotate { name, db }) => sumdb_rotate(&name, &db),
@@ -442,6 +447,39 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 http::ui::flush_downloads(&background).await;
             }
         });
+        let retention = config.retention_schedule.map(|every| {
+            let s = Arc::clone(&state.store);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let s = Arc::clone(&s);
+                    let ran = tokio::task::spawn_blocking(move || {
+                        let now = crate::store::now_unix();
+                        let plan = s.retention_plan(None, now)?;
+                        s.retention_apply(plan, now)
+                    })
+                    .await;
+                    match ran {
+                        Ok(Ok(done)) => {
+                            for r in &done {
+                                tracing::info!(
+                                    "retention: removed {}@{} of {} ({})",
+                                    r.module,
+                                    r.version,
+                                    r.owner,
+                                    r.reason
+                                );
+                            }
+                            tracing::info!("retention run: {} versions removed", done.len());
+                        }
+                        Ok(Err(e)) => tracing::error!("retention run: {e}"),
+                        Err(e) => tracing::error!("retention run: {e}"),
+                    }
+                }
+            })
+        });
         let last = state.clone();
         http::serve(state, listeners, shutdown, |bound| {
             // Tests and scripts read these lines to learn the ports: plain first, then HTTPS.
@@ -461,6 +499,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .await?;
         flusher.abort();
+        if let Some(r) = retention {
+            r.abort();
+        }
         http::authn::flush_token_uses(&last).await;
         http::ui::flush_downloads(&last).await;
         // What the pull-through cache fetched is written without fsync: keep it.

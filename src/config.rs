@@ -274,6 +274,14 @@ settings! {
         secret: false, path: false,
         show: |c| c.compact_on_stop.to_string(),
     }
+    RetentionSchedule {
+        name: "retention_schedule", flag: Flag::Value("INTERVAL"), default: "off",
+        help: "How often a running server applies the namespaces' retention rules \
+               (`goshelf owner set-retention`), at its start and then every interval: 12h, 1d, \
+               7d (from 1h), or `off` (run them with `goshelf retention run`).",
+        secret: false, path: false,
+        show: |c| c.retention_schedule.map_or_else(|| "off".to_owned(), |d| format!("{}h", d.as_secs() / 3600)),
+    }
     SumdbName {
         name: "sumdb_name", flag: Flag::Value("NAME"),
         default: "<hostname>/sumdb/<8 hex chosen at first start>",
@@ -839,6 +847,8 @@ pub struct Config {
     pub cache_max_bytes: u64,
     /// The upstream that needs credentials, with its paths and token.
     pub upstream_private: Option<PrivateUpstream>,
+    /// How often the retention rules run; `None`: never by themselves.
+    pub retention_schedule: Option<Duration>,
     /// The read token of the upstream checksum database (`upstream_sumdb_token`): checked
     /// to go to `upstream_private`'s server only, over https, with `sumdb_readers` signed-in.
     pub upstream_sumdb_token: Option<String>,
@@ -986,6 +996,30 @@ fn resolve_timeout(
             "is not a number of seconds from 1 to 3600, like 60 or 60s",
         )),
     }
+}
+
+/// `retention_schedule`: `off`, or hours or days (`12h`, `1d`), at least an hour.
+fn resolve_schedule(text: Option<&str>) -> Result<Option<Duration>, ConfigError> {
+    let Some(t) = text.map(str::trim).filter(|t| !t.is_empty() && *t != "off") else {
+        return Ok(None);
+    };
+    let bad = || {
+        invalid(
+            Key::RetentionSchedule,
+            t,
+            "is not `off` or an interval of hours or days like 12h, 1d or 7d (at least 1h)",
+        )
+    };
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let hours: u64 = match (n.parse::<u64>(), unit) {
+        (Ok(n), "h") => n,
+        (Ok(n), "d") => n.checked_mul(24).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if hours == 0 || hours > 24 * 366 {
+        return Err(bad());
+    }
+    Ok(Some(Duration::from_secs(hours * 3600)))
 }
 
 /// A count from `min` to `max`.
@@ -1219,6 +1253,7 @@ impl RawConfig {
             negative_ttl: timeout(Key::NegativeTtl, Duration::from_secs(60))?,
             negative_version_ttl: timeout(Key::NegativeVersionTtl, Duration::from_secs(600))?,
             upstream_private: self.resolve_private_upstream()?,
+            retention_schedule: resolve_schedule(self.get(Key::RetentionSchedule))?,
             upstream_sumdb_token: self
                 .get(Key::UpstreamSumdbToken)
                 .map(str::trim)
@@ -1594,6 +1629,24 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(colon.contains("may hold no `:`"), "{colon}");
+    }
+
+    #[test]
+    fn the_retention_schedule_is_off_or_hours_or_days() {
+        assert_eq!(resolve_schedule(None).unwrap(), None);
+        assert_eq!(resolve_schedule(Some("off")).unwrap(), None);
+        assert_eq!(
+            resolve_schedule(Some("12h")).unwrap(),
+            Some(Duration::from_secs(12 * 3600))
+        );
+        assert_eq!(
+            resolve_schedule(Some(" 7d ")).unwrap(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        for bad in ["0h", "30m", "1", "d", "-1d", "1.5d", "999d"] {
+            let e = resolve_schedule(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("retention_schedule"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod plain_conn;
 mod private_modules;
 mod publish_cli;
 mod pull_through;
+mod retention;
 mod sd_wear;
 mod server_process;
 mod small_ram;

@@ -1164,3 +1164,100 @@ async fn cache_page_lists_cached_versions_for_admins_only() {
     assert!(page.contains("2024-01-02T15:04:05Z"), "{page}");
     assert!(page.contains("https://proxy.example"), "{page}");
 }
+
+/// Issue 28: a namespace's writers set its retention rules on its page (the same operation
+/// as `goshelf owner set-retention`); others see the rules but no form, and a form of theirs
+/// changes nothing.
+#[tokio::test]
+async fn namespace_writers_set_retention_rules_on_its_page() {
+    use goshelf::auth::{Scope, Visibility};
+    let h = Harness::new();
+    accounts_and_root(&h);
+    let store = &h.state.store;
+    store.create_org("acme", Visibility::Public, 0).unwrap();
+    store.set_member("acme", "alice", Scope::Write, 0).unwrap();
+    let rules = || store.get_namespace("acme").unwrap().unwrap().retention;
+    let bob = sign_in(&h, "bob", "other%20pw").await;
+    let page = ok_html(&page_as(&h, "/ui/acme", &bob).await);
+    assert!(page.contains("Rules: no rules."), "{page}");
+    assert!(
+        !page.contains("retention-form"),
+        "a reader gets no form: {page}"
+    );
+    let csrf = csrf_of(&page);
+    let r = post_form(
+        &h,
+        "/retention",
+        &format!("csrf={csrf}&owner=acme&keep_pseudo=1"),
+        Some(&bob),
+        ORIGIN,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "{}", text(&r));
+    assert_eq!(rules(), None);
+    let alice = sign_in(&h, "alice", "correct%20horse").await;
+    let page = ok_html(&page_as(&h, "/ui/acme", &alice).await);
+    assert!(page.contains("retention-form"), "{page}");
+    let csrf = csrf_of(&page);
+    let r = post_form(
+        &h,
+        "/retention",
+        "csrf=wrong&owner=acme&keep_pseudo=1",
+        Some(&alice),
+        ORIGIN,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post_form(
+        &h,
+        "/retention",
+        &format!("csrf={csrf}&owner=acme&keep_pseudo=x"),
+        Some(&alice),
+        ORIGIN,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(text(&r).contains("keep_pseudo"), "{}", text(&r));
+    assert_eq!(rules(), None);
+    let r = post_form(
+        &h,
+        "/retention",
+        &format!("csrf={csrf}&owner=acme&keep_pseudo=2&keep_pseudo_days=&prerelease_days=30"),
+        Some(&alice),
+        ORIGIN,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", text(&r));
+    assert_eq!(r.headers()["location"], "/ui/acme");
+    assert_eq!(
+        rules(),
+        Some(goshelf::gomod::retention::Retention {
+            keep_pseudo: Some(2),
+            keep_pseudo_days: None,
+            prerelease_days: Some(30),
+        })
+    );
+    let page = ok_html(&page_as(&h, "/ui/acme", &alice).await);
+    assert!(
+        page.contains(
+            "Rules: keep the newest 2 pseudo-versions of each module; remove prereleases \
+             uploaded more than 30 days ago."
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("name=\"keep_pseudo\" type=\"number\" min=\"0\" max=\"1000000\" value=\"2\""),
+        "{page}"
+    );
+    // Every field empty: no rules.
+    let r = post_form(
+        &h,
+        "/retention",
+        &format!("csrf={csrf}&owner=acme&keep_pseudo=&keep_pseudo_days=&prerelease_days="),
+        Some(&alice),
+        ORIGIN,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(rules(), None);
+}

@@ -146,6 +146,7 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         ])
         .args(["--new-pattern", "*.lab.example"])
         .args(["--cached-module", "public.example/cached@v1.4.0"])
+        .args(["--retention-keep", "3"])
         .env("GOSHELF_TEST_CHROMIUM", &chromium)
         .output()
         .unwrap();
@@ -166,6 +167,7 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         "tokens.png",
         "settings.png",
         "cache.png",
+        "retention.png",
     ] {
         let path = out.join(shot);
         let len = std::fs::metadata(&path)
@@ -177,6 +179,14 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         stdout.contains("ok: clipboard holds the install snippet"),
         "{stdout}"
     );
+    // The rule the browser set is the namespace's.
+    let owners = crate::support::http::admin(&server, "GET", "/api/v1/owners", None, 200);
+    let acme = owners
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == "acme"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(acme["retention"]["keep_pseudo"], 3, "{owners}");
     // The pattern the browser added is kept, at once.
     let listed = crate::support::http::admin(&server, "GET", "/api/v1/private", None, 200);
     assert!(

@@ -185,6 +185,83 @@ pub enum OwnerCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Set the namespace's retention rules, applied by `goshelf retention run` and the
+    /// `retention_schedule`: keep the newest N pseudo-versions of each module and/or those
+    /// uploaded in the last D days; remove prereleases uploaded more than D days ago.
+    /// Releases are never removed; a removed version answers 410, as a deleted one does.
+    SetRetention {
+        owner: String,
+        /// Keep the newest N pseudo-versions of each module (by their commit time).
+        #[arg(long, value_name = "N")]
+        keep_pseudo: Option<u32>,
+        /// Keep pseudo-versions uploaded in the last D days.
+        #[arg(long, value_name = "D")]
+        keep_pseudo_days: Option<u32>,
+        /// Remove prereleases uploaded more than D days ago.
+        #[arg(long, value_name = "D")]
+        prerelease_days: Option<u32>,
+        /// Remove every rule (nothing is removed any more).
+        #[arg(long, conflicts_with_all = ["keep_pseudo", "keep_pseudo_days", "prerelease_days"])]
+        clear: bool,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// `goshelf retention ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RetentionCommand {
+    /// Apply the namespaces' retention rules now: each version they name is removed (a
+    /// tombstone stays: it answers 410). `--dry-run` lists exactly what would go.
+    Run {
+        /// List what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// One namespace only.
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+}
+
+/// Runs a `goshelf retention` command.
+///
+/// # Errors
+/// Whatever the server or store refuses.
+pub fn retention(cmd: RetentionCommand) -> anyhow::Result<()> {
+    let RetentionCommand::Run {
+        dry_run,
+        owner,
+        target,
+    } = cmd;
+    let out = run(
+        &target,
+        Op::RetentionRun {
+            owner: owner.map(|o| o.to_ascii_lowercase()),
+            dry_run,
+        },
+    )?;
+    let list = out
+        .body
+        .as_ref()
+        .and_then(|b| b["removed"].as_array().cloned())
+        .unwrap_or_default();
+    for r in &list {
+        println!(
+            "{}\t{}@{}\t{}",
+            r["owner"].as_str().unwrap_or(""),
+            r["module"].as_str().unwrap_or(""),
+            r["version"].as_str().unwrap_or(""),
+            r["reason"].as_str().unwrap_or(""),
+        );
+    }
+    if dry_run {
+        println!("{} versions would be removed (dry run)", list.len());
+    } else {
+        println!("{} versions removed", list.len());
+    }
+    Ok(())
 }
 
 /// `goshelf private ...`: the module path patterns never asked of an upstream, which every
@@ -691,6 +768,12 @@ pub fn owner(cmd: OwnerCommand) -> anyhow::Result<()> {
                     quota,
                     members.join(",")
                 );
+                let rules: Option<crate::gomod::retention::Retention> = o
+                    .get("retention")
+                    .and_then(|r| serde_json::from_value(r.clone()).ok());
+                if let Some(r) = rules {
+                    println!("  retention: {}", r.describe());
+                }
             }
         }
         OwnerCommand::Share {
@@ -756,6 +839,33 @@ pub fn owner(cmd: OwnerCommand) -> anyhow::Result<()> {
                 },
             )?;
             println!("quota of {owner} set");
+        }
+        OwnerCommand::SetRetention {
+            owner,
+            keep_pseudo,
+            keep_pseudo_days,
+            prerelease_days,
+            clear,
+            target,
+        } => {
+            let rules = crate::gomod::retention::Retention {
+                keep_pseudo,
+                keep_pseudo_days,
+                prerelease_days,
+            };
+            if rules.is_empty() && !clear {
+                bail!(
+                    "give --keep-pseudo, --keep-pseudo-days and/or --prerelease-days, or --clear"
+                );
+            }
+            run(
+                &target,
+                Op::OwnerRetention {
+                    owner: owner.to_ascii_lowercase(),
+                    rules: (!clear).then_some(rules),
+                },
+            )?;
+            println!("retention of {owner}: {}", rules.describe());
         }
     }
     Ok(())

@@ -9,6 +9,7 @@ pub mod modfile;
 pub mod path;
 pub mod patterns;
 pub mod proxy;
+pub mod retention;
 mod unicode_tables;
 pub mod version;
 pub mod zip;

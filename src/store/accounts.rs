@@ -74,6 +74,9 @@ pub struct OwnerInfo {
     pub versions: u64,
     pub bytes: u64,
     pub members: Vec<MemberInfo>,
+    /// Its retention rules, when it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::gomod::retention::Retention>,
 }
 
 /// A member of an organisation.
@@ -860,6 +863,7 @@ impl Store {
                     versions: count,
                     bytes,
                     members: list,
+                    retention: ns.retention,
                 });
             }
             Ok(out)

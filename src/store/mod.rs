@@ -34,7 +34,7 @@ pub use accounts::{
 pub use backup::FileSpace;
 pub use blobs::{BlobReader, BlobSite, Layout, Place, CHUNK_SIZE};
 pub use browse::VersionBrief;
-pub use modules::{parse_blake3, NewVersion, VersionLookup, ZipLookup};
+pub use modules::{parse_blake3, NewVersion, Retired, VersionLookup, ZipLookup};
 pub use packs::PACK_DATA;
 pub use records::{
     CachedRecord, MemberRecord, ModuleRecord, NamespaceRecord, TokenRecord, UserRecord,

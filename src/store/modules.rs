@@ -574,3 +574,106 @@ pub(super) fn for_module<V: redb::Value + 'static>(
     }
     Ok(())
 }
+
+/// A version a retention run removes (or would).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Retired {
+    pub owner: String,
+    pub module: String,
+    pub version: String,
+    pub reason: &'static str,
+}
+
+impl Store {
+    /// Sets (or, with `None` or empty rules, clears) namespace `owner`'s retention rules.
+    ///
+    /// # Errors
+    /// `NoSuchOwner`; storage errors.
+    pub fn set_retention(
+        &self,
+        owner: &str,
+        rules: Option<crate::gomod::retention::Retention>,
+    ) -> Result<()> {
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut namespaces = txn.open_table(schema::NAMESPACES)?;
+                let mut ns: NamespaceRecord = match namespaces.get(owner)? {
+                    Some(g) => decode("namespace", g.value())?,
+                    None => {
+                        return Err(Error::NoSuchOwner {
+                            name: owner.to_owned(),
+                        })
+                    }
+                };
+                ns.retention = rules.filter(|r| !r.is_empty());
+                namespaces.insert(owner, encode(&ns)?.as_slice())?;
+            }
+            self.commit_txn(txn)?;
+            Ok(())
+        })
+    }
+
+    /// What the namespaces' retention rules remove at `now`, by namespace, module and
+    /// version (`owner`: that namespace only), read from one snapshot.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record.
+    pub fn retention_plan(&self, owner: Option<&str>, now: i64) -> Result<Vec<Retired>> {
+        self.read(|txn| {
+            let namespaces = txn.open_table(schema::NAMESPACES)?;
+            let modules = txn.open_table(schema::MODULES)?;
+            let versions = txn.open_table(schema::VERSIONS)?;
+            let mut out = Vec::new();
+            for item in namespaces.iter()? {
+                let (k, v) = item?;
+                let name = k.value();
+                if owner.is_some_and(|o| o != name) {
+                    continue;
+                }
+                let ns: NamespaceRecord = decode("namespace", v.value())?;
+                let Some(rules) = ns.retention else {
+                    continue;
+                };
+                for m in modules.range((name, "")..)? {
+                    let (mk, _) = m?;
+                    let (o, module) = mk.value();
+                    if o != name {
+                        break;
+                    }
+                    let mut held = Vec::new();
+                    for_module(&versions, name, module, |ver, rec| {
+                        let rec: VersionRecord = decode("version", rec.value())?;
+                        held.push((ver.to_owned(), rec.time));
+                        Ok(())
+                    })?;
+                    for (version, reason) in crate::gomod::retention::to_remove(&rules, &held, now)
+                    {
+                        out.push(Retired {
+                            owner: name.to_owned(),
+                            module: module.to_owned(),
+                            version: version.to_owned(),
+                            reason: reason.as_str(),
+                        });
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Deletes what `plan` names (each as `delete_version` does: a tombstone, `410`), and
+    /// returns what was deleted (a version deleted meanwhile is skipped).
+    ///
+    /// # Errors
+    /// Storage errors; what was deleted before the error stays deleted.
+    pub fn retention_apply(&self, plan: Vec<Retired>, now: i64) -> Result<Vec<Retired>> {
+        let mut done = Vec::with_capacity(plan.len());
+        for r in plan {
+            if self.delete_version(&r.owner, &r.module, &r.version, now)? {
+                done.push(r);
+            }
+        }
+        Ok(done)
+    }
+}

@@ -24,6 +24,9 @@ pub struct NamespaceRecord {
     /// Most versions the namespace may hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_versions: Option<u64>,
+    /// Its retention rules (`goshelf owner set-retention`); none: nothing is ever removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::gomod::retention::Retention>,
 }
 
 fn public() -> String {
@@ -44,6 +47,7 @@ impl NamespaceRecord {
             kind,
             quota_bytes: None,
             quota_versions: None,
+            retention: None,
         }
     }
 

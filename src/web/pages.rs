@@ -83,6 +83,14 @@ pub struct NamespacePage {
     pub private: bool,
     pub proxy_url: String,
     pub modules: Vec<ModuleRow>,
+    /// What its retention rules do (`Retention::describe`).
+    pub retention: String,
+    /// Whether the viewer may change them (a writer of the namespace): the form shows.
+    pub can_edit: bool,
+    /// The form's current values (empty: that rule is off).
+    pub keep_pseudo: String,
+    pub keep_pseudo_days: String,
+    pub prerelease_days: String,
 }
 
 /// A version in the module page's list.

@@ -3,7 +3,7 @@
 //
 //   node tests/browser/ui.mjs --url http://127.0.0.1:PORT --out DIR --owner acme \
 //        --module example.com/hello --version v1.0.0 --readme-text "..." \
-//        [--user NAME --password PW --private-owner OWNER]
+//        [--user NAME --password PW --private-owner OWNER] [--retention-keep N]
 //
 // Exits non-zero with a message on the first failed check; saves screenshots in --out.
 import { chromium } from "playwright-core";
@@ -169,6 +169,18 @@ try {
       check((await row.innerText()).includes(cachedVersion), "cached version listed");
       check((await row.locator(".downloads").innerText()).trim() === "2", "cached downloads counted");
       await page.screenshot({ path: join(args.out, "cache.png"), fullPage: true });
+    }
+    // The admin, a writer of every namespace, sets the owner's retention rules on its page.
+    if (args["retention-keep"]) {
+      await page.goto(`${args.url}/ui/${args.owner}`);
+      check((await page.locator("#retention").innerText()).includes("no rules"), "no retention rules yet");
+      await page.fill("#retention-form input[name=keep_pseudo]", args["retention-keep"]);
+      await page.click("text=Save rules");
+      await page.waitForURL(`${args.url}/ui/${args.owner}`);
+      const said = await page.locator("#retention").innerText();
+      check(said.includes(`keep the newest ${args["retention-keep"]} pseudo-versions`), `retention rules shown (${said})`);
+      check(await page.locator("#retention-form input[name=keep_pseudo]").inputValue() === args["retention-keep"], "form shows the rule");
+      await page.screenshot({ path: join(args.out, "retention.png"), fullPage: true });
     }
     await page.click("text=Sign out");
   }

@@ -117,21 +117,40 @@ async fn namespace_page(
         let Some(ns) = s.get_namespace(&o)? else {
             return Ok(None);
         };
-        Ok(Some((ns, s.list_all_versions(Some(&o))?)))
+        // A session reads with a read scope; its forms act with a write one (they carry the
+        // session's token): the form shows to those whose forms would be allowed.
+        let can_edit = match &p {
+            Some(p) => {
+                let writer = crate::auth::Principal {
+                    scope: crate::auth::Scope::Write,
+                    ..p.clone()
+                };
+                s.namespace_access(&o, Some(&writer))? >= crate::auth::Access::Write
+            }
+            None => false,
+        };
+        Ok(Some((ns, s.list_all_versions(Some(&o))?, can_edit)))
     })
     .await?;
-    let Some((ns, versions)) = found else {
+    let Some((ns, versions, can_edit)) = found else {
         return Ok(not_found_page(
             viewer.as_ref(),
             &format!("There is no namespace {owner} that you can see."),
         ));
     };
+    let rules = ns.retention.unwrap_or_default();
+    let shown = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_default();
     let page = pages::NamespacePage {
         chrome: chrome(owner.clone(), viewer.as_ref(), ""),
         private: ns.visibility != "public",
         proxy_url: format!("{base}/api/packages/{owner}/go"),
         modules: module_rows(&versions),
         owner,
+        retention: rules.describe(),
+        can_edit,
+        keep_pseudo: shown(rules.keep_pseudo),
+        keep_pseudo_days: shown(rules.keep_pseudo_days),
+        prerelease_days: shown(rules.prerelease_days),
     };
     Ok(html(StatusCode::OK, render(&page)?))
 }

@@ -11,6 +11,7 @@
 //! - `/signin`, `/signout`
 //! - `/tokens` (`POST`: a new token), `/tokens/revoke`
 //! - `/settings` (admins), `/settings/private` (`POST`: a new private pattern)
+//! - `/retention` (`POST`: a namespace's retention rules, from its page; its writers)
 //! - `/cache` (admins): the pull-through cache's versions
 //! - any other `GET /{path}?go-get=1` whose `{host}/{path}` is a visible module (or inside
 //!   one): the go-import `mod` tag pointing at the module's namespace (spec.md §6.1).
@@ -51,7 +52,7 @@ pub use signin::Viewer;
 
 use assets::{asset_url, serve_asset};
 use browse::{go_get, home, ui_page};
-use settings::{add_private_pattern, cache, settings};
+use settings::{add_private_pattern, cache, set_retention, settings};
 use signin::{query_form, signin, signin_form, signout, viewer};
 use tokens::{create_token, revoke_token, tokens};
 
@@ -270,6 +271,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
     let private_add =
         warp::path!("settings" / "private").and(signed_in_form(&state, add_private_pattern));
 
+    let retention = warp::path!("retention").and(signed_in_form(&state, set_retention));
+
     let cache_page = warp::path!("cache")
         .and(get_or_head)
         .and(with_state(state.clone()))
@@ -294,6 +297,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
         .or(private_add.boxed())
         .unify()
         .or(cache_page.boxed())
+        .unify()
+        .or(retention.boxed())
         .unify()
         .boxed()
 }

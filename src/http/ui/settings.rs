@@ -171,3 +171,50 @@ pub(super) async fn cache(state: AppState, headers: HeaderMap) -> Result<Respons
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
+
+/// Sets a namespace's retention rules from its page (`POST /retention`), through the same
+/// operation as `goshelf owner set-retention` (its permission check: writers of the
+/// namespace); every field empty clears them. Answers with the namespace page again.
+pub(super) async fn set_retention(
+    state: AppState,
+    viewer: Viewer,
+    form: Form,
+    _conn: ConnInfo,
+) -> Result<Response, ApiError> {
+    let owner = crate::auth::normalize_owner(field(&form, "owner"))
+        .ok_or_else(|| ApiError::bad_request("no such namespace"))?;
+    let number = |name: &str| -> Result<Option<u32>, ApiError> {
+        let text = field(&form, name).trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse::<u32>().map(Some).map_err(|_| {
+            ApiError::bad_request(format!(
+                "{name}: {text:?} is not a whole number of at least 0"
+            ))
+        })
+    };
+    let rules = crate::gomod::retention::Retention {
+        keep_pseudo: number("keep_pseudo")?,
+        keep_pseudo_days: number("keep_pseudo_days")?,
+        prerelease_days: number("prerelease_days")?,
+    };
+    // The form came from this origin with the session's token: the signed-in user acts with
+    // a write credential, as with a password.
+    let actor = Principal {
+        scope: Scope::Write,
+        ..viewer.principal.clone()
+    };
+    let s = Arc::clone(&state.store);
+    let op = crate::admin::Op::OwnerRetention {
+        owner: owner.clone(),
+        rules: (!rules.is_empty()).then_some(rules),
+    };
+    blocking(move || crate::admin::execute(&s, &actor, op, store::now_unix())).await?;
+    tracing::info!(
+        "retention of {owner} set by {}: {}",
+        viewer.principal.user,
+        rules.describe()
+    );
+    Ok(redirect(&format!("/ui/{owner}"), None))
+}
