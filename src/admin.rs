@@ -797,21 +797,10 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
                 (Some(o), true) if store.namespace_access(o, Some(actor))? >= Access::Write => {}
                 _ => need_admin(actor, "run the retention rules")?,
             }
-            let plan = store.retention_plan(owner.as_deref(), now)?;
             let listed = if dry_run {
-                plan
+                store.retention_plan(owner.as_deref(), now)?
             } else {
-                let done = store.retention_apply(plan, now)?;
-                for r in &done {
-                    tracing::info!(
-                        "retention: removed {}@{} of {} ({})",
-                        r.module,
-                        r.version,
-                        r.owner,
-                        r.reason
-                    );
-                }
-                done
+                run_retention(store, owner.as_deref(), now)?
             };
             Ok(Outcome::ok(
                 json!({ "dry_run": dry_run, "removed": listed }),
@@ -840,6 +829,32 @@ pub fn execute(store: &Store, actor: &Principal, op: Op, now: i64) -> Result<Out
             Ok(Outcome::done())
         }
     }
+}
+
+/// Applies the retention rules (of `owner`, or of every namespace) at `now`, logging each
+/// version removed; returns them. The one way a run happens: `goshelf retention run`, the
+/// API and `retention_schedule`.
+///
+/// # Errors
+/// Storage errors (what was removed before stays removed).
+pub fn run_retention(
+    store: &Store,
+    owner: Option<&str>,
+    now: i64,
+) -> Result<Vec<store::Retired>, store::Error> {
+    let plan = store.retention_plan(owner, now)?;
+    let done = store.retention_apply(plan, now)?;
+    for r in &done {
+        tracing::info!(
+            "retention: removed {}@{} of {} ({})",
+            r.module,
+            r.version,
+            r.owner,
+            r.reason
+        );
+    }
+    tracing::info!("retention run: {} versions removed", done.len());
+    Ok(done)
 }
 
 /// Parses an expiry: a duration from `now` (`90d`, `12h`, `30m`) or a UTC date

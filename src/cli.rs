@@ -456,24 +456,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     tick.tick().await;
                     let s = Arc::clone(&s);
                     let ran = tokio::task::spawn_blocking(move || {
-                        let now = crate::store::now_unix();
-                        let plan = s.retention_plan(None, now)?;
-                        s.retention_apply(plan, now)
+                        crate::admin::run_retention(&s, None, crate::store::now_unix())
                     })
                     .await;
                     match ran {
-                        Ok(Ok(done)) => {
-                            for r in &done {
-                                tracing::info!(
-                                    "retention: removed {}@{} of {} ({})",
-                                    r.module,
-                                    r.version,
-                                    r.owner,
-                                    r.reason
-                                );
-                            }
-                            tracing::info!("retention run: {} versions removed", done.len());
-                        }
+                        Ok(Ok(_)) => {}
                         Ok(Err(e)) => tracing::error!("retention run: {e}"),
                         Err(e) => tracing::error!("retention run: {e}"),
                     }

@@ -6,8 +6,6 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::support::for_each_go;
 use crate::support::http::{self, Auth};
 use crate::support::nginx::{Nginx, Relay};
@@ -22,16 +20,6 @@ fn module(path: &str) -> ModZip {
             "p.go",
             b"package p\n\nfunc Name() string { return \"p\" }\n",
         )
-}
-
-fn org(server: &TestServer, name: &str, visibility: &str) {
-    http::admin(
-        server,
-        "POST",
-        "/api/v1/orgs",
-        Some(json!({"name": name, "visibility": visibility})),
-        201,
-    );
 }
 
 fn vkey(base: &str) -> String {
@@ -86,8 +74,8 @@ fn download(go: Go, proxy: &str, gosumdb: &str, modules: &[String]) -> Result<()
 fn a_cache_in_front_serves_version_files_and_never_private_ones(go: Go) {
     go.bin();
     let server = TestServer::start_with(&["--trusted-proxies", "127.0.0.1"], &[]);
-    org(&server, "acme", "public");
-    org(&server, "corp", "private");
+    server.add_org("acme", "public");
+    server.add_org("corp", "private");
     let modules: Vec<String> = (0..5).map(|k| format!("example.com/c{k}")).collect();
     for m in &modules {
         server.upload("acme", &module(m));

@@ -716,22 +716,7 @@ fn an_admin_lists_evicts_and_refreshes_the_cache() {
         200
     );
     assert_eq!(get(&server, "/go/public.example/tool/@v/list").status, 200);
-    let cli = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend(["--server", server.url()]);
-        let out = crate::support::stress::goshelf(
-            &all,
-            &[("GOSHELF_TOKEN", server.token())],
-            Duration::from_secs(60),
-        );
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    };
+    let cli = |args: &[&str]| server.cli(args);
     let list = cli(&["cache", "list"]);
     assert!(list.contains("public.example/tool@v1.0.0\t"), "{list}");
     assert!(list.contains("public.example/other@v1.0.0\t-\t"), "{list}");
@@ -828,17 +813,11 @@ fn the_upstream_checksum_database_is_proxied_without_private_paths() {
     );
 }
 
-#[test]
-fn a_private_upstream_is_read_with_credentials_and_served_to_signed_in_viewers_only() {
-    // The central shelf: HTTPS with its own CA, a private organisation holding a module.
+/// A central shelf on HTTPS (and plain HTTP) with its own CA, whose private organisation
+/// `corp` holds `corp.example/secret`: (the server, the module, its CA file, corp's base).
+fn central_with_secret() -> (TestServer, ModZip, std::path::PathBuf, String) {
     let central = TestServer::start_tls(true, &["--tls-self-signed", "localhost,127.0.0.1"], &[]);
-    http::admin(
-        &central,
-        "POST",
-        "/api/v1/orgs",
-        Some(json!({"name": "corp", "visibility": "private"})),
-        201,
-    );
+    central.add_org("corp", "private");
     let secret = module("corp.example/secret", "v1.0.0", "", "secret", true);
     central.upload("corp", &secret);
     let ca = central.write_scratch(
@@ -846,6 +825,12 @@ fn a_private_upstream_is_read_with_credentials_and_served_to_signed_in_viewers_o
         &http::get(&format!("{}/ca.pem", central.url())).body,
     );
     let base = format!("{}/api/packages/corp/go", central.tls_url());
+    (central, secret, ca, base)
+}
+
+#[test]
+fn a_private_upstream_is_read_with_credentials_and_served_to_signed_in_viewers_only() {
+    let (central, secret, ca, base) = central_with_secret();
     let site = TestServer::start_with(
         &[],
         &[
@@ -1370,21 +1355,7 @@ fn a_published_upstream_record_survives_kill_9() {
 /// user (as Gitea and goshelf accept), checked by the central server with the user's name.
 #[test]
 fn a_private_upstream_is_read_with_basic_credentials() {
-    let central = TestServer::start_tls(true, &["--tls-self-signed", "localhost,127.0.0.1"], &[]);
-    http::admin(
-        &central,
-        "POST",
-        "/api/v1/orgs",
-        Some(json!({"name": "corp", "visibility": "private"})),
-        201,
-    );
-    let secret = module("corp.example/secret", "v1.0.0", "", "secret", true);
-    central.upload("corp", &secret);
-    let ca = central.write_scratch(
-        "ca.pem",
-        &http::get(&format!("{}/ca.pem", central.url())).body,
-    );
-    let base = format!("{}/api/packages/corp/go", central.tls_url());
+    let (central, secret, ca, base) = central_with_secret();
     let site_as = |user: &str| {
         TestServer::start_with(
             &[],

@@ -9,7 +9,6 @@ use serde_json::json;
 
 use crate::support::for_each_go;
 use crate::support::http::{self, Auth};
-use crate::support::server::ADMIN_TOKEN;
 use crate::support::{Go, GoEnv, ModZip, TestServer};
 
 const MODULE: &str = "example.com/lib";
@@ -32,20 +31,17 @@ fn version(v: &str) -> ModZip {
 }
 
 fn cli(server: &TestServer, args: &[&str]) -> String {
-    let mut all = args.to_vec();
-    all.extend(["--server", server.url()]);
-    let out = crate::support::stress::goshelf(
-        &all,
-        &[("GOSHELF_TOKEN", ADMIN_TOKEN)],
-        Duration::from_secs(60),
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "goshelf {args:?}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    server.cli(args)
+}
+
+/// A shelf (with `args`) whose public organisation `acme` holds `versions` of `MODULE`.
+fn shelf_with(args: &[&str], versions: &[&str]) -> TestServer {
+    let server = TestServer::start_with(args, &[]);
+    server.add_org("acme", "public");
+    for v in versions {
+        server.upload("acme", &version(v));
+    }
+    server
 }
 
 fn status(server: &TestServer, v: &str) -> u16 {
@@ -78,17 +74,11 @@ fn build(go: Go, server: &TestServer, v: &str) -> std::process::Output {
 
 fn a_run_removes_what_its_dry_run_lists_and_builds_see_410(go: Go) {
     go.bin();
-    let server = TestServer::start_with(&[], &[]);
-    http::admin(
-        &server,
-        "POST",
-        "/api/v1/orgs",
-        Some(json!({"name": "acme", "visibility": "public"})),
-        201,
-    );
-    for v in ["v1.0.0", "v1.1.0-rc.1"].iter().chain(PSEUDO.iter()) {
-        server.upload("acme", &version(v));
-    }
+    let all: Vec<&str> = ["v1.0.0", "v1.1.0-rc.1"]
+        .into_iter()
+        .chain(PSEUDO)
+        .collect();
+    let server = shelf_with(&[], &all);
     // Without rules nothing goes.
     let dry = cli(&server, &["retention", "run", "--dry-run"]);
     assert!(
@@ -215,17 +205,7 @@ for_each_go!(a_run_removes_what_its_dry_run_lists_and_builds_see_410);
 /// interval, by itself.
 #[test]
 fn the_schedule_applies_the_rules_at_start_and_on_its_interval() {
-    let mut server = TestServer::start_with(&["--retention-schedule", "1h"], &[]);
-    http::admin(
-        &server,
-        "POST",
-        "/api/v1/orgs",
-        Some(json!({"name": "acme", "visibility": "public"})),
-        201,
-    );
-    for v in PSEUDO {
-        server.upload("acme", &version(v));
-    }
+    let mut server = shelf_with(&["--retention-schedule", "1h"], &PSEUDO);
     cli(
         &server,
         &["owner", "set-retention", "acme", "--keep-pseudo", "3"],

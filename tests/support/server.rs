@@ -272,6 +272,36 @@ impl TestServer {
         );
     }
 
+    /// Creates organisation `name` (`public` or `private`) through the admin API.
+    pub fn add_org(&self, name: &str, visibility: &str) {
+        super::http::admin(
+            self,
+            "POST",
+            "/api/v1/orgs",
+            Some(serde_json::json!({"name": name, "visibility": visibility})),
+            201,
+        );
+    }
+
+    /// Runs `goshelf ARGS --server <this server>` with its admin token; it must succeed.
+    /// Returns its standard output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["--server", self.url()]);
+        let out = super::stress::goshelf(
+            &all,
+            &[("GOSHELF_TOKEN", self.token())],
+            std::time::Duration::from_secs(60),
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "goshelf {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
     /// The server process's id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server is not running").id()
