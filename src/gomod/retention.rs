@@ -159,6 +159,35 @@ mod tests {
         assert!(to_remove(&Retention::default(), &sample(), NOW).is_empty());
         assert!(Retention::default().is_empty());
         assert_eq!(Retention::default().describe(), "no rules");
+        // Any one rule is a rule.
+        for one in [
+            Retention {
+                keep_pseudo: Some(0),
+                ..Retention::default()
+            },
+            Retention {
+                keep_pseudo_days: Some(0),
+                ..Retention::default()
+            },
+            Retention {
+                prerelease_days: Some(0),
+                ..Retention::default()
+            },
+        ] {
+            assert!(!one.is_empty(), "{one:?}");
+        }
+    }
+
+    #[test]
+    fn each_reason_says_why() {
+        assert_eq!(
+            Reason::Pseudo.as_str(),
+            "pseudo-version beyond the kept ones"
+        );
+        assert_eq!(
+            Reason::Prerelease.as_str(),
+            "prerelease older than prerelease_days"
+        );
     }
 
     #[test]
@@ -225,6 +254,9 @@ mod tests {
         let versions = sample();
         let gone = to_remove(&rules, &versions, NOW);
         assert_eq!(gone, [("v1.1.0-rc.1", Reason::Prerelease)]);
+        // Exactly at the cutoff is kept.
+        let edge = vec![v("v1.1.0-rc.1", 30)];
+        assert!(to_remove(&rules, &edge, NOW).is_empty());
         let all = Retention {
             keep_pseudo: Some(0),
             prerelease_days: Some(0),
