@@ -118,10 +118,11 @@ pub fn to_remove<'a>(
             }
         }
     }
-    // In the order given.
+    // In the order given (a module may hold thousands of pseudo-versions: no scan per one).
+    let gone: std::collections::HashMap<&str, Reason> = gone.into_iter().collect();
     versions
         .iter()
-        .filter_map(|(v, _)| gone.iter().find(|(g, _)| *g == v.as_str()).copied())
+        .filter_map(|(v, _)| gone.get(v.as_str()).map(|r| (v.as_str(), *r)))
         .collect()
 }
 
