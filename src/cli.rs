@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod accounts;
+mod export;
 
 use crate::config::RawConfig;
 use crate::http::{self, AppState};
@@ -64,6 +65,19 @@ pub enum Command {
     /// The namespaces' retention rules (`goshelf owner set-retention`): run.
     #[command(subcommand)]
     Retention(accounts::RetentionCommand),
+    /// Write the hosted modules (of every namespace, or of --owner) as a GOPROXY tree in the
+    /// module cache's layout, with the checksum database's lookups and tiles to verify them:
+    /// usable offline as GOPROXY=file:///OUT with GOSUMDB=<this shelf's key>. Offline, on
+    /// the database file (stop the server first).
+    Export {
+        /// The directory to write (made when absent; files already there are replaced).
+        out: PathBuf,
+        /// One namespace only.
+        #[arg(long)]
+        owner: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
     /// The shelf's checksum database: `key` prints the GOSUMDB value for clients.
     #[command(subcommand)]
     Sumdb(SumdbCommand),
@@ -322,6 +336,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Private(cmd) => accounts::private(cmd),
         Command::Cache(cmd) => accounts::cache(cmd),
         Command::Retention(cmd) => accounts::retention(cmd),
+        Command::Export { out, owner, db } => export::run(
+            &db.db,
+            owner.map(|o| o.to_ascii_lowercase()).as_deref(),
+            &out,
+        ),
         Command::Ca(CaCommand::Export(args)) => ca_export(&args),
         Command::Sumdb(SumdbCommand::Key(args)) => sumdb_key(&args),
         Command::Sumdb(SumdbCommand::Rotate { name, db }) => sumdb_rotate(&name, &db),

@@ -7,6 +7,7 @@ mod crash_safety;
 mod disk_full;
 mod e2e_go;
 mod edge_hostile;
+mod export;
 mod fuzz_replay;
 mod gomod_conformance;
 mod gomod_create;

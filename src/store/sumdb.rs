@@ -528,6 +528,14 @@ impl Store {
         })
     }
 
+    /// Who may read the log, as the file records it (`None` for a file without a log yet).
+    ///
+    /// # Errors
+    /// Storage errors, a damaged value.
+    pub fn sumdb_stored_readers(&self) -> Result<Option<Readers>> {
+        self.read(|txn| readers_of(&txn.open_table(SUMDB_META)?))
+    }
+
     /// Whether the log holds appends that are not yet durable (cheap: no I/O).
     #[must_use]
     pub fn log_pending(&self) -> bool {
