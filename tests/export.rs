@@ -28,6 +28,8 @@ fn export_then_build_offline(go: Go) {
     server.upload("acme", &module("example.com/Upper", "v0.1.0"));
     server.add_org("other", "public");
     server.upload("other", &module("example.com/elsewhere", "v1.0.0"));
+    server.cli(&["owner", "share", "other", "example.com/lib"]);
+    server.upload("other", &module("example.com/lib", "v1.9.0"));
     let key = http::get(&format!("{}/sumdb-key", server.url()))
         .text()
         .trim()
@@ -68,6 +70,25 @@ fn export_then_build_offline(go: Go) {
             .unwrap();
     assert_eq!(record["modules"]["example.com/lib"], "acme");
     assert_eq!(record["namespaces"][0]["visibility"], "public");
+    // Everything: a path hosted twice comes from the first namespace only, said so.
+    let whole = out.path().join("whole");
+    let ran = crate::support::stress::goshelf(
+        &["export", whole.to_str().unwrap(), "--db", &db],
+        &[],
+        Duration::from_secs(60),
+    );
+    let said = String::from_utf8_lossy(&ran.stdout).into_owned();
+    assert!(ran.status.success(), "{said}");
+    assert!(said.starts_with("exported 5 versions"), "{said}");
+    assert!(
+        said.contains("example.com/lib is hosted by acme and other: exported from acme only"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(whole.join("example.com/lib/@v/list")).unwrap(),
+        "v1.0.0\nv1.1.0\nv1.2.0-rc.1\n"
+    );
+    assert!(whole.join("example.com/elsewhere/@v/v1.0.0.mod").is_file());
     // A client with no network: the tree is its proxy and its checksum database.
     let proxy = format!("file://{}", bundle.display());
     let client = |name: &str| {

@@ -32,9 +32,12 @@ pub struct Exported {
     pub tiles: u64,
     /// Versions exported without a lookup (the log does not hold them).
     pub unlogged: Vec<String>,
+    /// Modules hosted by more than one namespace: `(module, namespace skipped, namespace
+    /// exported)` (a GOPROXY tree holds one module per path).
+    pub shadowed: Vec<(String, String, String)>,
 }
 
-/// Writes `file` under `out` (its directories made), atomically (a temporary file renamed).
+/// Writes `rel` under `out` (its directories made), atomically (a temporary file renamed).
 fn write_file(out: &Path, rel: &str, bytes: &[u8]) -> anyhow::Result<()> {
     let path = out.join(rel);
     if let Some(dir) = path.parent() {
@@ -79,7 +82,19 @@ pub fn export(
     let mut record = serde_json::Map::new();
     let mut lists: std::collections::BTreeMap<(String, String), Vec<String>> =
         std::collections::BTreeMap::new();
+    let mut from: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for v in &versions {
+        // One namespace per module path: the first (by name) that hosts it.
+        let first = from
+            .entry(v.module.clone())
+            .or_insert_with(|| v.owner.clone());
+        if *first != v.owner {
+            let seen = (v.module.clone(), v.owner.clone(), first.clone());
+            if !done.shadowed.contains(&seen) {
+                done.shadowed.push(seen);
+            }
+            continue;
+        }
         let m = escape_path(&v.module).map_err(|e| anyhow::anyhow!("{}: {e}", v.module))?;
         let ev = escape_version(&v.version).map_err(|e| anyhow::anyhow!("{}: {e}", v.version))?;
         let base = format!("{m}/@v/{ev}");
@@ -209,6 +224,9 @@ pub fn run(db: &Path, owner: Option<&str>, out: &Path) -> anyhow::Result<()> {
         log_view.name(),
         out.display()
     );
+    for (module, skipped, kept) in &done.shadowed {
+        println!("{module} is hosted by {kept} and {skipped}: exported from {kept} only");
+    }
     if !done.unlogged.is_empty() {
         println!(
             "{} versions are not in the checksum database (their clients need GONOSUMDB): {}",
