@@ -1643,7 +1643,16 @@ mod tests {
             resolve_schedule(Some(" 7d ")).unwrap(),
             Some(Duration::from_secs(7 * 86_400))
         );
-        for bad in ["0h", "30m", "1", "d", "-1d", "1.5d", "999d"] {
+        // Up to a year and a day: 366d is the longest.
+        assert_eq!(
+            resolve_schedule(Some("30d")).unwrap(),
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            resolve_schedule(Some("366d")).unwrap(),
+            Some(Duration::from_secs(366 * 86_400))
+        );
+        for bad in ["0h", "30m", "1", "d", "-1d", "1.5d", "367d", "999d"] {
             let e = resolve_schedule(Some(bad)).unwrap_err().to_string();
             assert!(e.contains("retention_schedule"), "{bad}: {e}");
         }
