@@ -914,20 +914,8 @@ async fn record(
     // (`sumdb_lookup_budget`): fetching modules through `/go` is the other way to make the
     // log grow forever.
     let hour = super::sumdb::this_hour();
-    let budget = match &requester.user {
-        Some(u) => state.store.lookup_budget(u)?,
-        None => None,
-    }
-    .unwrap_or(state.config.sumdb_lookup_budget);
-    if !state.budgets.available(&requester.who, budget, hour) {
-        return Err(Miss::OverBudget(
-            super::sumdb::over_budget_text(state, false, &requester.who, budget).into(),
-        ));
-    }
-    if state.store.sumdb_upstream_records()? >= state.config.sumdb_upstream_max_records {
-        return Err(Miss::OverBudget(
-            super::sumdb::over_budget_text(state, true, &requester.who, 0).into(),
-        ));
+    if let Some(why) = super::sumdb::refused_record(state, requester, hour)? {
+        return Err(Miss::OverBudget(why.into()));
     }
     let Some(turn) = state.upstream_turn().await else {
         return Err(Miss::Busy);

@@ -379,18 +379,37 @@ async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError
     Ok(!local)
 }
 
-/// Refuses a fetch past a budget: 503 with the reason, a metric and a log line.
-fn over_budget(state: &AppState, cap: bool, who: &str, budget: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        over_budget_text(state, cap, who, budget),
-    )
-    .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600"))
+/// Why `requester` may not make the shelf fetch and log one more upstream record in `hour`
+/// (its `sumdb_lookup_budget`, an admin's budget for a signed-in user, or
+/// `sumdb_upstream_max_records`), counted and logged; `None` when it may. The one check of
+/// both ways a record comes from upstream: a lookup miss, and a version fetched through `/go`
+/// (`pull`). The caller charges `state.budgets` once a record is appended.
+///
+/// # Errors
+/// Storage errors.
+pub(crate) fn refused_record(
+    state: &AppState,
+    requester: &super::budget::Requester,
+    hour: u64,
+) -> Result<Option<String>, store::Error> {
+    let who = requester.who.as_str();
+    let budget = match &requester.user {
+        Some(u) => state.store.lookup_budget(u)?,
+        None => None,
+    }
+    .unwrap_or(state.config.sumdb_lookup_budget);
+    if !state.budgets.available(who, budget, hour) {
+        return Ok(Some(over_budget_text(state, false, who, budget)));
+    }
+    if state.store.sumdb_upstream_records()? >= state.config.sumdb_upstream_max_records {
+        return Ok(Some(over_budget_text(state, true, who, 0)));
+    }
+    Ok(None)
 }
 
 /// The reason of a refusal past a budget (`cap`: `sumdb_upstream_max_records`, else `who`'s
 /// `budget`), counted and logged.
-pub(crate) fn over_budget_text(state: &AppState, cap: bool, who: &str, budget: u64) -> String {
+fn over_budget_text(state: &AppState, cap: bool, who: &str, budget: u64) -> String {
     state.metrics.sumdb_refused(cap);
     let text = if cap {
         format!(
@@ -420,7 +439,7 @@ async fn lookup(
     shared: bool,
     requester: &super::budget::Requester,
 ) -> Result<Response, ApiError> {
-    let (who, user) = (requester.who.as_str(), requester.user.as_deref());
+    let who = requester.who.as_str();
     let (escaped_path, escaped_version) = lookup_syntax(target)
         .ok_or_else(|| ApiError::bad_request(format!("malformed lookup: {target}")))?;
     let path = modpath::unescape_path(escaped_path)
@@ -431,17 +450,9 @@ async fn lookup(
     if found.is_none() && may_ask_upstream(state, path.as_str()).await? {
         if let Some(upstream) = state.upstream.clone() {
             let hour = this_hour();
-            // An admin may have given a signed-in user a budget of their own.
-            let budget = match user {
-                Some(u) => state.store.lookup_budget(u)?,
-                None => None,
-            }
-            .unwrap_or(state.config.sumdb_lookup_budget);
-            if !state.budgets.available(who, budget, hour) {
-                return Err(over_budget(state, false, who, budget));
-            }
-            if state.store.sumdb_upstream_records()? >= state.config.sumdb_upstream_max_records {
-                return Err(over_budget(state, true, who, 0));
+            if let Some(why) = refused_record(state, requester, hour)? {
+                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why)
+                    .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600")));
             }
             let Some(turn) = state.upstream_turn().await else {
                 return Err(ApiError::new(
