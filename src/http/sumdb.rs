@@ -294,7 +294,12 @@ async fn durable(state: &AppState) -> Result<(), ApiError> {
 const TEXT: &str = "text/plain; charset=utf-8";
 const BINARY: &str = "application/octet-stream";
 
-fn answer(body: Bytes, content_type: &'static str, cache: &'static str, shared: bool) -> Response {
+pub(super) fn answer(
+    body: Bytes,
+    content_type: &'static str,
+    cache: &'static str,
+    shared: bool,
+) -> Response {
     let mut resp = Response::new(body.into());
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

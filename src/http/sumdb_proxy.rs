@@ -55,30 +55,19 @@ pub async fn route(
             HeaderValue::from_static("Basic realm=\"goshelf\""),
         )));
     }
-    let answered = handle(state, name, what).await;
-    if state.config.upstream_sumdb_token.is_none() {
-        return Some(answered);
-    }
-    // Never kept by a shared cache: it was read with a token.
-    Some(answered.map(|mut resp| {
-        let cc = resp
-            .headers()
-            .get(header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.replace("public", "private"));
-        if let Some(v) = cc.and_then(|v| HeaderValue::from_str(&v).ok()) {
-            resp.headers_mut().insert(header::CACHE_CONTROL, v);
-        }
-        resp
-    }))
+    Some(handle(state, name, what).await)
 }
 
-fn answer(body: Vec<u8>, content_type: &'static str, cache: &'static str) -> Response {
-    let mut resp = Response::new(Bytes::from(body).into());
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    resp
+/// An answer as the shelf's own log gives one (`sumdb::answer`): for shared caches unless
+/// the database is read with `upstream_sumdb_token` (then `private`).
+fn answer(
+    state: &AppState,
+    body: Vec<u8>,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response {
+    let shared = state.config.upstream_sumdb_token.is_none();
+    super::sumdb::answer(Bytes::from(body), content_type, cache, shared)
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -99,7 +88,7 @@ pub async fn handle(state: &AppState, name: &str, what: &str) -> Result<Response
                 "offline: this shelf holds nothing of {name}"
             )));
         }
-        return Ok(answer(Vec::new(), TEXT, "public, max-age=86400"));
+        return Ok(answer(state, Vec::new(), TEXT, "public, max-age=86400"));
     }
     if let Some(target) = what.strip_prefix("lookup/") {
         return lookup(state, name, target).await;
@@ -114,7 +103,7 @@ pub async fn handle(state: &AppState, name: &str, what: &str) -> Result<Response
         let got = super::blocking(move || Ok::<_, ApiError>(up.get_raw("latest"))).await?;
         return match got {
             Ok(Some(body)) => {
-                let mut resp = answer(body, TEXT, "no-cache");
+                let mut resp = answer(state, body, TEXT, "no-cache");
                 resp.extensions_mut().insert(super::pull::Volatile);
                 Ok(resp)
             }
@@ -147,7 +136,7 @@ async fn lookup(state: &AppState, name: &str, target: &str) -> Result<Response, 
         crate::store::now_unix().saturating_sub(*at)
             < i64::try_from(state.config.list_ttl.as_secs()).unwrap_or(i64::MAX)
     });
-    let serve = |body: Vec<u8>| Ok(answer(body, TEXT, "public, max-age=60"));
+    let serve = |body: Vec<u8>| Ok(answer(state, body, TEXT, "public, max-age=60"));
     if fresh || state.upstream.is_none() {
         return match kept {
             Some((_, body)) => serve(body),
@@ -218,6 +207,7 @@ async fn tile(state: &AppState, name: &str, what: &str) -> Result<Response, ApiE
     };
     if let Some((_, body)) = kept {
         return Ok(answer(
+            state,
             body,
             "application/octet-stream",
             "public, max-age=31536000, immutable",
@@ -230,6 +220,7 @@ async fn tile(state: &AppState, name: &str, what: &str) -> Result<Response, ApiE
     let got = super::blocking(move || Ok::<_, ApiError>(up.get_raw(&path))).await?;
     match got {
         Ok(Some(body)) if body.len() as u64 == u64::from(t.w) * 32 => Ok(answer(
+            state,
             body,
             "application/octet-stream",
             "public, max-age=3600",
