@@ -902,3 +902,37 @@ fn finding_10_secret_files_are_0600_and_a_weak_admin_token_is_refused() {
         "{err}"
     );
 }
+
+/// CI failure of 2026-12-05 (the hostile mix: "hostile clients still connected after their
+/// deadlines: [(\"idle or h2 connection\", 1)]"): the listener asked for tokio's accept queue
+/// of 1,024, which a burst of reconnecting clients on two busy cores overflowed, and an idle
+/// client whose handshake the full queue dropped waited for the kernel's retries past every
+/// deadline. The listener now asks for the longest queue the system allows: `ss` shows a
+/// listening socket's queue length as its Send-Q.
+#[test]
+fn the_listener_asks_for_the_longest_accept_queue_the_system_allows() {
+    let somaxconn: u64 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let want = somaxconn.min(65_535);
+    assert!(
+        want > 1024,
+        "net.core.somaxconn is {somaxconn} here, not above tokio's 1,024: this test cannot \
+         tell the two queues apart"
+    );
+    let server = TestServer::start();
+    let port = server.addr().rsplit_once(':').unwrap().1.to_owned();
+    let out = std::process::Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) is needed; tests/run.sh installs it");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // State Recv-Q Send-Q Local Peer: for a listening socket Send-Q is its queue length.
+    let send_q: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect();
+    assert_eq!(send_q, [want], "{text}");
+}

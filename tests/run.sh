@@ -33,6 +33,8 @@ command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
 command -v strace >/dev/null 2>&1 || apt_missing+=(strace)
 command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)
 command -v prlimit >/dev/null 2>&1 || apt_missing+=(util-linux)
+# tests/edge_hostile.rs reads a listener's accept queue with ss (iproute2).
+command -v ss >/dev/null 2>&1 || apt_missing+=(iproute2)
 # tests/http_cache.rs: Debian's nginx as a shared cache in front of goshelf (the test starts
 # its own instance with contrib/nginx-cache.conf).
 [ -x /usr/sbin/nginx ] || apt_missing+=(nginx)
