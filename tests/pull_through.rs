@@ -606,22 +606,27 @@ fn an_offline_shelf_serves_what_it_cached() {
     assert_eq!(up.requests().len(), asked);
 }
 
-#[test]
-fn eviction_keeps_the_cache_under_its_cap_and_brings_versions_back_identical() {
-    let up = Upstream::start();
-    let zips: Vec<ModZip> = (0..5)
+/// `count` modules `public.example/<tag><i>` published upstream, each zip holding `size`
+/// incompressible bytes (stored, so the zip's size is about that).
+fn publish_blobs(up: &Upstream, tag: &str, count: usize, size: usize) -> Vec<ModZip> {
+    (0..count)
         .map(|i| {
-            module(&format!("public.example/e{i}"), "v1.0.0", "", "e", true)
+            let zip = module(&format!("public.example/{tag}{i}"), "v1.0.0", "", tag, true)
                 .stored()
                 .file(
                     "blob.bin",
-                    &crate::support::incompressible(&format!("e{i}"), 1 << 20),
-                )
+                    &crate::support::incompressible(&format!("{tag}{i}"), size),
+                );
+            up.publish(&zip);
+            zip
         })
-        .collect();
-    for z in &zips {
-        up.publish(z);
-    }
+        .collect()
+}
+
+#[test]
+fn eviction_keeps_the_cache_under_its_cap_and_brings_versions_back_identical() {
+    let up = Upstream::start();
+    let zips = publish_blobs(&up, "e", 5, 1 << 20);
     let cap = (5 << 20) / 2;
     let mut server = shelf(&up, &["--cache-max-bytes", "2560KiB"], &[]);
     org(&server, "acme");
@@ -993,19 +998,7 @@ fn slow_get(url: &str) -> (u16, Vec<u8>) {
 #[test]
 fn eviction_spares_the_zip_downloaded_last_even_from_the_answer_cache() {
     let up = Upstream::start();
-    let zips: Vec<ModZip> = (0..3)
-        .map(|i| {
-            module(&format!("public.example/z{i}"), "v1.0.0", "", "z", true)
-                .stored()
-                .file(
-                    "blob.bin",
-                    &crate::support::incompressible(&format!("z{i}"), 100 << 10),
-                )
-        })
-        .collect();
-    for z in &zips {
-        up.publish(z);
-    }
+    let zips = publish_blobs(&up, "z", 3, 100 << 10);
     let mut server = shelf(&up, &["--cache-max-bytes", "300KiB"], &[]);
     let zip_of = |server: &TestServer, i: usize| {
         let r = get(server, &format!("/go/public.example/z{i}/@v/v1.0.0.zip"));
