@@ -1302,12 +1302,6 @@ fn a_published_upstream_record_survives_kill_9() {
     up.publish(&module("public.example/crash", "v1.0.0", "", "crash", true));
     let mut server = shelf(&up, &[], &[]);
     let name = vkey(&server).split('+').next().unwrap().to_owned();
-    let r = get(&server, "/go/public.example/crash/@v/v1.0.0.mod");
-    assert_eq!(r.status, 200, "{}", r.text());
-    let lookup = format!("/sumdb/{name}/lookup/public.example/crash@v1.0.0");
-    let before = get(&server, &lookup);
-    assert_eq!(before.status, 200, "{}", before.text());
-    // The published tree: the lookup's signed head.
     let size_of = |body: &str| -> u64 {
         let size = body
             .lines()
@@ -1316,25 +1310,51 @@ fn a_published_upstream_record_survives_kill_9() {
         size.and_then(|l| l.parse().ok())
             .unwrap_or_else(|| panic!("no tree size in {body}"))
     };
-    let published = size_of(&before.text());
-    assert!(published >= 1, "{}", before.text());
-    // A second cold fetch whose record nothing has published yet.
+    // A cold fetch through /go, then its lookup: the lookup's signed head is published.
+    let r = get(&server, "/go/public.example/crash/@v/v1.0.0.mod");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let lookup = format!("/sumdb/{name}/lookup/public.example/crash@v1.0.0");
+    let before = get(&server, &lookup);
+    assert_eq!(before.status, 200, "{}", before.text());
+    assert!(size_of(&before.text()) >= 1, "{}", before.text());
+    // A second cold fetch whose record nothing publishes: it may be lost, and is fetched
+    // again.
     up.publish(&module("public.example/later", "v1.0.0", "", "later", true));
     let r = get(&server, "/go/public.example/later/@v/v1.0.0.mod");
     assert_eq!(r.status, 200, "{}", r.text());
+    // Last, a record appended by a lookup miss of the shelf's own log (after the /go fetches
+    // have settled): only its answer's flush makes it durable before it is published.
+    std::thread::sleep(Duration::from_millis(300));
+    up.publish(&module(
+        "public.example/direct",
+        "v1.0.0",
+        "",
+        "direct",
+        true,
+    ));
+    let direct = format!("/sumdb/{name}/lookup/public.example/direct@v1.0.0");
+    let direct_before = get(&server, &direct);
+    assert_eq!(direct_before.status, 200, "{}", direct_before.text());
+    let published = size_of(&direct_before.text());
+    assert!(
+        published > size_of(&before.text()),
+        "{}",
+        direct_before.text()
+    );
     server.kill9();
     server.restart();
-    let after = get(&server, &lookup);
-    assert_eq!(after.status, 200, "{}", after.text());
-    assert_eq!(
-        after.text().lines().next(),
-        before.text().lines().next(),
-        "the record's id changed"
-    );
+    for (path, was) in [(&lookup, &before), (&direct, &direct_before)] {
+        let after = get(&server, path);
+        assert_eq!(after.status, 200, "{path}: {}", after.text());
+        assert_eq!(
+            after.text().lines().next(),
+            was.text().lines().next(),
+            "{path}: the record's id changed"
+        );
+    }
     let latest = get(&server, &format!("/sumdb/{name}/latest"));
     assert_eq!(latest.status, 200, "{}", latest.text());
     assert!(size_of(&latest.text()) >= published, "{}", latest.text());
-    // The unpublished one may be gone or kept; either way the shelf fetches it again.
     let r = get(&server, "/go/public.example/later/@v/v1.0.0.mod");
     assert_eq!(r.status, 200, "{}", r.text());
     let r = get(
