@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod accounts;
 mod export;
+mod import;
 
 use crate::config::RawConfig;
 use crate::http::{self, AppState};
@@ -65,19 +66,32 @@ pub enum Command {
     /// The namespaces' retention rules (`goshelf owner set-retention`): run.
     #[command(subcommand)]
     Retention(accounts::RetentionCommand),
-    /// Write the hosted modules (of every namespace, or of --owner) as a GOPROXY tree in the
-    /// module cache's layout, with the checksum database's lookups and tiles to verify them:
-    /// usable offline as GOPROXY=file:///OUT with GOSUMDB=<this shelf's key>. Offline, on
+    /// Write the hosted modules (of every namespace, or of --owner) and the cached public
+    /// ones as a GOPROXY tree in the module cache's layout, with the checksum databases'
+    /// lookups and tiles to verify them: usable offline as GOPROXY=file:///OUT with
+    /// GOSUMDB=<this shelf's key>, and by `goshelf import` on an offline shelf. Offline, on
     /// the database file (stop the server first).
     Export {
         /// The directory to write (made when absent; files already there are replaced).
         out: PathBuf,
-        /// One namespace only.
+        /// One namespace only (hosted modules; without it, cached public modules too).
         #[arg(long)]
         owner: Option<String>,
+        /// The upstream checksum database of the cached modules, as the server's setting
+        /// (its lookups and proofs are bundled; tiles the shelf lacks are fetched from it).
+        #[arg(long, env = "GOSHELF_UPSTREAM_SUMDB", default_value = "sum.golang.org")]
+        upstream_sumdb: String,
         #[command(flatten)]
         db: DbArg,
     },
+    /// Import modules carried across an air gap: a module cache made on a connected machine
+    /// (`go mod download -json all`; its GOMODCACHE, cache/download or GOPATH) or a tree
+    /// written by `goshelf export`. Every version is checked by the upload rules and trusted
+    /// only if a bundled lookup of the upstream checksum database (or of --trust-sumdb) or a
+    /// --go-sum line vouches for it. Prints a report; exits non-zero when anything was
+    /// refused; a re-run finishes an interrupted import. Offline, on the database file (made
+    /// when absent; stop the server first).
+    Import(ImportArgs),
     /// The shelf's checksum database: `key` prints the GOSUMDB value for clients.
     #[command(subcommand)]
     Sumdb(SumdbCommand),
@@ -160,6 +174,36 @@ pub struct BackupArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub target: TargetArgs,
+}
+
+/// `goshelf import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The bundle: a GOMODCACHE, its cache/download, a GOPATH, or an export.
+    pub dir: PathBuf,
+    /// The upstream checksum database whose bundled lookups verify versions, as the
+    /// server's setting: sum.golang.org, <vkey>, <vkey> <url>, or off.
+    #[arg(long, env = "GOSHELF_UPSTREAM_SUMDB", default_value = "sum.golang.org")]
+    pub upstream_sumdb: String,
+    /// Also trust bundled lookups of this checksum database (a verifier key, e.g. the
+    /// exporting shelf's `goshelf sumdb key`); repeatable.
+    #[arg(long = "trust-sumdb", value_name = "VKEY")]
+    pub trust_sumdb: Vec<String>,
+    /// A go.sum file whose lines verify versions; repeatable.
+    #[arg(long = "go-sum", value_name = "FILE")]
+    pub go_sum: Vec<PathBuf>,
+    /// Import versions nothing verifies, marked unverified and never logged.
+    #[arg(long)]
+    pub allow_unverified: bool,
+    /// Import every version as a hosted version of this namespace (made private when new).
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Make the progress durable every this many seconds (a crash loses at most that much
+    /// work; 0: after every version).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub checkpoint: u64,
+    #[command(flatten)]
+    pub db: DbArg,
 }
 
 /// A database file.
@@ -336,11 +380,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Private(cmd) => accounts::private(cmd),
         Command::Cache(cmd) => accounts::cache(cmd),
         Command::Retention(cmd) => accounts::retention(cmd),
-        Command::Export { out, owner, db } => export::run(
+        Command::Export {
+            out,
+            owner,
+            upstream_sumdb,
+            db,
+        } => export::run(
             &db.db,
             owner.map(|o| o.to_ascii_lowercase()).as_deref(),
             &out,
+            crate::http::upstream::UpstreamConfig::parse(&upstream_sumdb)
+                .map_err(|e| anyhow::anyhow!("--upstream-sumdb {upstream_sumdb}: {e}"))?,
         ),
+        Command::Import(args) => import_bundle(&args),
         Command::Ca(CaCommand::Export(args)) => ca_export(&args),
         Command::Sumdb(SumdbCommand::Key(args)) => sumdb_key(&args),
         Command::Sumdb(SumdbCommand::Rotate { name, db }) => sumdb_rotate(&name, &db),
@@ -756,6 +808,38 @@ fn open_existing(db: &std::path::Path) -> anyhow::Result<Store> {
         ),
         other => anyhow::Error::new(other).context(format!("opening {}", db.display())),
     })
+}
+
+/// Opens the database file, making it when absent (`goshelf import` may fill a new shelf).
+fn open_or_create(db: &std::path::Path) -> anyhow::Result<Store> {
+    if db.is_file() {
+        return open_existing(db);
+    }
+    Store::open(db).with_context(|| format!("creating {}", db.display()))
+}
+
+fn import_bundle(args: &ImportArgs) -> anyhow::Result<()> {
+    let parse_key = |k: &str| {
+        crate::sumdb::Verifier::parse(k)
+            .map_err(|e| anyhow::anyhow!("{k}: not a verifier key: {e}"))
+    };
+    let upstream_sumdb = crate::http::upstream::UpstreamConfig::parse(&args.upstream_sumdb)
+        .map_err(|e| anyhow::anyhow!("--upstream-sumdb {}: {e}", args.upstream_sumdb))?
+        .map(|u| parse_key(&u.vkey))
+        .transpose()?;
+    let options = import::Options {
+        upstream_sumdb,
+        trust: args
+            .trust_sumdb
+            .iter()
+            .map(|k| parse_key(k))
+            .collect::<anyhow::Result<_>>()?,
+        go_sum: args.go_sum.clone(),
+        allow_unverified: args.allow_unverified,
+        namespace: args.namespace.as_ref().map(|n| n.to_ascii_lowercase()),
+        checkpoint: std::time::Duration::from_secs(args.checkpoint),
+    };
+    import::run(&args.db.db, &args.dir, &options)
 }
 
 fn backup(args: &BackupArgs) -> anyhow::Result<()> {

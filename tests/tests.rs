@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 mod accounts;
 mod admin_ops;
+mod air_gap;
 mod answer_cache;
 mod concurrency;
 mod crash_safety;

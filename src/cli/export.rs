@@ -1,18 +1,29 @@
-//! `goshelf export OUT`: the shelf's hosted modules written as a GOPROXY tree in the module
-//! cache's layout (proxy-cache.md §9.1), which the go command reads as
-//! `GOPROXY=file:///OUT` on a machine with no network, verifying every module against the
-//! shelf's own checksum database from the tree too (`OUT/sumdb/<name>/...`: `supported`, the
-//! signed `latest`, a lookup for each logged version and every hash tile of the tree they
-//! are signed in). Offline, on the database file.
+//! `goshelf export OUT`: the shelf's modules written as a GOPROXY tree in the module cache's
+//! layout (proxy-cache.md §9.1), which the go command reads as `GOPROXY=file:///OUT` on a
+//! machine with no network and `goshelf import` reads on an offline shelf (issue 28).
+//! Offline, on the database file.
 //!
 //! Per version: `<m>/@v/<v>.info`, `.mod`, `.zip` (streamed piece by piece, never whole in
 //! memory) and `.ziphash`; per module `<m>/@v/list` (releases and prereleases, as the shelf
-//! serves it). `goshelf-bundle.json` records each module's namespace and its visibility.
-//! Versions that the log does not hold (those of a namespace it does not log) are exported
-//! without a lookup: clients need `GONOSUMDB` for them, and the report says which.
+//! serves it). `goshelf-bundle.json` records each hosted module's namespace and its
+//! visibility (an import keeps a module of a namespace that is not public out of the cache).
 //!
-//! Not yet (issue 28): `--for go.sum`, the upstream database's lookups, `--server`, and
-//! `goshelf import`.
+//! **Hosted modules** (every namespace's, or `--owner`'s) come with the shelf's own checksum
+//! database (`OUT/sumdb/<name>/...`: `supported`, the signed `latest`, a lookup for each
+//! logged version, every hash tile of the tree they are signed in). Versions the log does
+//! not hold (a namespace it does not log) are exported without a lookup: clients need
+//! `GONOSUMDB` for them, and the report says which.
+//!
+//! **Cached public modules** (everything, without `--owner`; not those fetched with
+//! credentials) come with the upstream checksum database's part (`OUT/sumdb/<upstream
+//! name>/...`): each version's lookup signed in the newest upstream head the shelf holds,
+//! the tiles that prove every record in that head, and the tiles that prove that head
+//! consistent with the head of every earlier export (remembered in the file). Tiles the
+//! shelf lacks are fetched from the upstream database and kept. A record it cannot prove in
+//! the newest head (the upstream unreachable) is exported in its own head, counted in the
+//! report: an offline shelf then serves it in that head.
+//!
+//! Not yet (issue 28): `--for go.sum` and `--server`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,6 +46,21 @@ pub struct Exported {
     /// Modules hosted by more than one namespace: `(module, namespace skipped, namespace
     /// exported)` (a GOPROXY tree holds one module per path).
     pub shadowed: Vec<(String, String, String)>,
+    /// Cached versions exported.
+    pub cached: u64,
+    /// Cached versions whose lookup is in an older head than the newest (tiles missing).
+    pub older_heads: Vec<String>,
+    /// Earlier exports' heads whose consistency with this one could not be proven: sizes.
+    pub unproven_heads: Vec<u64>,
+    /// The upstream head the cached versions' lookups are signed in: its size.
+    pub upstream_head: Option<u64>,
+}
+
+/// The upstream checksum database of the cached versions: its name, and the database
+/// itself when it can be asked for tiles the shelf lacks.
+pub struct UpstreamDb<'a> {
+    pub name: String,
+    pub remote: Option<&'a crate::http::upstream::Upstream>,
 }
 
 /// Writes `rel` under `out` (its directories made), atomically (a temporary file renamed).
@@ -64,6 +90,7 @@ pub fn export(
     log_view: &crate::http::sumdb::SumdbLog,
     owner: Option<&str>,
     out: &Path,
+    upstream: Option<&UpstreamDb<'_>>,
 ) -> anyhow::Result<Exported> {
     let mut done = Exported::default();
     let namespaces = store.list_namespaces()?;
@@ -109,28 +136,11 @@ pub fn export(
         )?;
         write_file(out, &format!("{base}.mod"), &go_mod.unwrap_or_default())?;
         write_file(out, &format!("{base}.ziphash"), rec.h1.as_bytes())?;
-        // The zip, piece by piece.
-        let path = out.join(format!("{base}.zip"));
-        let tmp = tmp_of(&path);
-        let mut file = std::io::BufWriter::new(
-            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?,
-        );
-        let mut offset = 0u64;
-        let mut piece = Vec::new();
-        while offset < reader.size() {
-            piece.clear();
-            let n = reader.read_at(offset, 1 << 20, &mut piece)?;
-            if n == 0 {
-                anyhow::bail!("{}@{}: its zip ends early", v.module, v.version);
-            }
-            file.write_all(&piece)
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            offset += n as u64;
-        }
-        file.into_inner()
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?
-            .sync_all()?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        write_zip(
+            &out.join(format!("{base}.zip")),
+            &reader,
+            &format!("{}@{}", v.module, v.version),
+        )?;
         done.bytes += reader.size();
         done.versions += 1;
         if !crate::gomod::version::is_pseudo(&v.version) {
@@ -153,6 +163,11 @@ pub fn export(
                 done.lookups += 1;
             }
             _ => done.unlogged.push(format!("{}@{}", v.module, v.version)),
+        }
+    }
+    if owner.is_none() {
+        if let Some(up) = upstream {
+            export_cached(store, up, &from, out, &mut done, &mut lists)?;
         }
     }
     for ((_, m), mut list) in lists {
@@ -194,6 +209,160 @@ pub fn export(
     Ok(done)
 }
 
+/// Writes the zip `reader` to `path` (a temporary file renamed, synced), piece by piece.
+fn write_zip(path: &Path, reader: &crate::store::BlobReader, what: &str) -> anyhow::Result<()> {
+    let tmp = tmp_of(path);
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?,
+    );
+    let mut offset = 0u64;
+    let mut piece = Vec::new();
+    while offset < reader.size() {
+        piece.clear();
+        let n = reader.read_at(offset, 1 << 20, &mut piece)?;
+        if n == 0 {
+            anyhow::bail!("{what}: its zip ends early");
+        }
+        file.write_all(&piece)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        offset += n as u64;
+    }
+    file.into_inner()
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?
+        .sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// A tile of the upstream database: kept, else fetched (that tile, or the full one cut to
+/// width, as the go command does).
+fn upstream_tile(store: &Store, up: &UpstreamDb<'_>, t: &Tile) -> Result<Vec<u8>, log::Error> {
+    if let Ok(Some(data)) = store.upstream_sumdb_tile(&up.name, t) {
+        return Ok(data);
+    }
+    let missing = || log::Error::External(format!("{}/{} is not kept", up.name, t.path()));
+    let remote = up.remote.ok_or_else(missing)?;
+    let want = t.w as usize * 32;
+    let full = Tile { w: 1 << t.h, ..*t };
+    for path in [t.path(), full.path()] {
+        match remote.get_raw(&path) {
+            Ok(Some(mut data)) if data.len() >= want => {
+                data.truncate(want);
+                return Ok(data);
+            }
+            Ok(_) => {}
+            Err(
+                crate::http::upstream::Failure::Unreachable(why)
+                | crate::http::upstream::Failure::Refused(why),
+            ) => return Err(log::Error::External(why)),
+        }
+    }
+    Err(missing())
+}
+
+/// The cached public versions, with the upstream database's lookups and proofs (module
+/// docs).
+fn export_cached(
+    store: &Store,
+    up: &UpstreamDb<'_>,
+    hosted: &std::collections::HashMap<String, String>,
+    out: &Path,
+    done: &mut Exported,
+    lists: &mut std::collections::BTreeMap<(String, String), Vec<String>>,
+) -> anyhow::Result<()> {
+    let name = up.name.as_str();
+    let head = store.sumdb_upstream_head(name)?;
+    done.upstream_head = head.as_ref().map(|(t, _)| t.n);
+    let mut proofs: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
+    let mut fetch = |tiles: &[Tile]| -> Result<Vec<Vec<u8>>, log::Error> {
+        tiles.iter().map(|t| upstream_tile(store, up, t)).collect()
+    };
+    for (module, version, rec) in store.cached_all()? {
+        if rec.private || hosted.contains_key(&module) {
+            continue;
+        }
+        let what = format!("{module}@{version}");
+        let m = escape_path(&module).map_err(|e| anyhow::anyhow!("{module}: {e}"))?;
+        let ev = escape_version(&version).map_err(|e| anyhow::anyhow!("{version}: {e}"))?;
+        let base = format!("{m}/@v/{ev}");
+        let Some(go_mod) = store.cached_mod(&module, &version)? else {
+            continue;
+        };
+        write_file(out, &format!("{base}.info"), rec.info.as_bytes())?;
+        write_file(out, &format!("{base}.mod"), &go_mod)?;
+        if let Some((rec, reader)) = store.open_cached_zip(&module, &version)? {
+            if let Some(h1) = &rec.h1 {
+                write_file(out, &format!("{base}.ziphash"), h1.as_bytes())?;
+            }
+            write_zip(&out.join(format!("{base}.zip")), &reader, &what)?;
+            done.bytes += reader.size();
+        }
+        done.cached += 1;
+        let list = lists.entry((String::new(), m.clone())).or_default();
+        if !crate::gomod::version::is_pseudo(&version) {
+            list.push(version.clone());
+        }
+        let Some((_, body)) = store.upstream_sumdb_kept(&format!("{name}/lookup/{m}@{ev}"))? else {
+            done.unlogged.push(what);
+            continue;
+        };
+        // The lookup in the newest head, where its record is proven there.
+        let mut lookup = body.clone();
+        if let (Some((tree, note)), Ok((id, text, _))) = (&head, log::parse_record(&body)) {
+            match log::prove_record_in(*tree, id, text, &mut fetch) {
+                Ok(tiles) => {
+                    let mut b = format!("{id}\n").into_bytes();
+                    b.extend_from_slice(text);
+                    b.push(b'\n');
+                    b.extend_from_slice(note);
+                    lookup = b;
+                    for (t, d) in tiles {
+                        proofs.insert(format!("{name}/{}", t.path()), d);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("{what}: not proven in the newest head of {name}: {e}");
+                    done.older_heads.push(what.clone());
+                }
+            }
+        }
+        write_file(out, &format!("sumdb/{name}/lookup/{m}@{ev}"), &lookup)?;
+        done.lookups += 1;
+    }
+    let Some((tree, note)) = head else {
+        return Ok(());
+    };
+    // The newest head consistent with every head an earlier export bundled.
+    for old in store.sumdb_export_heads(name)? {
+        if old.n > tree.n {
+            continue;
+        }
+        match log::check_trees(&old, b"", &tree, &note, log::TILE_HEIGHT, &mut fetch) {
+            Ok(tiles) => {
+                for (t, d) in tiles {
+                    proofs.insert(format!("{name}/{}", t.path()), d);
+                }
+            }
+            Err(e) => {
+                tracing::warn!("the head of {} records of an earlier export: {e}", old.n);
+                done.unproven_heads.push(old.n);
+            }
+        }
+    }
+    // Keep what was fetched (authenticated against the head), then write every kept tile.
+    let fetched: Vec<(String, Vec<u8>)> = proofs.into_iter().collect();
+    store.sumdb_keep_upstream(name, None, &fetched)?;
+    store.make_durable()?;
+    for (key, data) in store.upstream_sumdb_under(&format!("{name}/tile/"))? {
+        write_file(out, &format!("sumdb/{key}"), &data)?;
+        done.tiles += 1;
+    }
+    write_file(out, &format!("sumdb/{name}/supported"), b"")?;
+    write_file(out, &format!("sumdb/{name}/latest"), &note)?;
+    store.sumdb_add_export_head(name, tree)?;
+    Ok(())
+}
+
 /// Every hash tile of a tree of `size` records, height 8 as the go command reads them: at each
 /// level the complete tiles and the last partial one.
 fn all_hash_tiles(size: u64) -> Vec<Tile> {
@@ -204,7 +373,12 @@ fn all_hash_tiles(size: u64) -> Vec<Tile> {
 ///
 /// # Errors
 /// Whatever the store or the file system refuses.
-pub fn run(db: &Path, owner: Option<&str>, out: &Path) -> anyhow::Result<()> {
+pub fn run(
+    db: &Path,
+    owner: Option<&str>,
+    out: &Path,
+    upstream_sumdb: Option<crate::http::upstream::UpstreamConfig>,
+) -> anyhow::Result<()> {
     let store = super::open_existing(db)?;
     // The log as the file has it: its name, and who reads it (opening it with another
     // `sumdb_readers` would change what it logs).
@@ -214,16 +388,71 @@ pub fn run(db: &Path, owner: Option<&str>, out: &Path) -> anyhow::Result<()> {
     let (log_view, _) = crate::http::sumdb::SumdbLog::open(&store, None, readers)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let done = export(&store, &log_view, owner, out)?;
+    // The upstream database, asked for the tiles the shelf lacks (blocking requests on a
+    // runtime of their own, as the server makes them).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let remote = match &upstream_sumdb {
+        Some(u) => {
+            let client = crate::pull::fetch::Client::new(
+                crate::pull::fetch::Limits {
+                    connect: std::time::Duration::from_secs(10),
+                    idle: std::time::Duration::from_secs(30),
+                    min_rate: 0,
+                },
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(
+                crate::http::upstream::Upstream::new(u.clone(), client, None)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            )
+        }
+        None => None,
+    };
+    let up = remote.as_ref().map(|r| UpstreamDb {
+        name: r.name().to_owned(),
+        remote: Some(r),
+    });
+    let done = {
+        // The runtime's handle for `Upstream`'s blocking requests (this thread is not one
+        // of its workers, so blocking on it here is allowed).
+        let _entered = runtime.enter();
+        export(&store, &log_view, owner, out, up.as_ref())?
+    };
     println!(
         "exported {} versions ({} bytes of zips), {} lookups and {} tiles of {} to {}",
-        done.versions,
+        done.versions + done.cached,
         done.bytes,
         done.lookups,
         done.tiles,
         log_view.name(),
         out.display()
     );
+    if let (Some(up), true) = (&up, done.cached > 0) {
+        println!(
+            "{} of them cached public modules, with their lookups of {} in its head of {} records",
+            done.cached,
+            up.name,
+            done.upstream_head.unwrap_or(0)
+        );
+    }
+    if !done.older_heads.is_empty() {
+        println!(
+            "{} lookups stay in an older head (the tiles to prove them in the newest could not \
+             be fetched): {}",
+            done.older_heads.len(),
+            done.older_heads.join(", ")
+        );
+    }
+    for n in &done.unproven_heads {
+        println!(
+            "the head of {n} records of an earlier export is not proven consistent with this \
+             one: an offline shelf that imported it will refuse this bundle"
+        );
+    }
     for (module, skipped, kept) in &done.shadowed {
         println!("{module} is hosted by {kept} and {skipped}: exported from {kept} only");
     }

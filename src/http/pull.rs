@@ -861,7 +861,7 @@ async fn fetch_version(
 
 /// An upstream `.info` for `version`: a JSON object whose `Version` is it; returns its
 /// `Time` (Unix seconds, 0 without one).
-fn check_info(body: &[u8], version: &str) -> Result<i64, String> {
+pub(crate) fn check_info(body: &[u8], version: &str) -> Result<i64, String> {
     #[derive(serde::Deserialize)]
     struct Info {
         #[serde(rename = "Version")]

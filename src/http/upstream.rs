@@ -323,18 +323,11 @@ impl Upstream {
     /// (as the go command does).
     fn tile(&self, store: &Store, t: &Tile) -> Result<Vec<u8>, Failure> {
         // Tiles an earlier verification authenticated are kept (the proxy serves them): a
-        // full one also holds every partial one of its place.
-        let full = Tile { w: 1 << t.h, ..*t };
-        for (kept, whole) in [(t, true), (&full, false)] {
-            let key = format!("{}/{}", self.name(), kept.path());
-            if let Ok(Some((_, mut data))) = store.upstream_sumdb_kept(&key) {
-                let want = t.w as usize * 32;
-                if whole || data.len() >= want {
-                    data.truncate(want);
-                    return Ok(data);
-                }
-            }
+        // full one, or a wider partial one, also holds every narrower copy of its place.
+        if let Ok(Some(data)) = store.upstream_sumdb_tile(self.name(), t) {
+            return Ok(data);
         }
+        let full = Tile { w: 1 << t.h, ..*t };
         if let Some(data) = self.get(&t.path())? {
             return Ok(data);
         }
@@ -352,9 +345,115 @@ impl Upstream {
     }
 }
 
+/// A kept lookup of the upstream database `name` as the proxy serves it: signed in the
+/// newest head of `name` the shelf holds when the kept tiles prove its record there, else
+/// as it came. Clients then see one head at a time, growing (an offline shelf after each
+/// import): one that remembers the newest head never meets an older one whose consistency
+/// with it the shelf could not show (issue 28, later deliveries).
+#[must_use]
+pub fn in_newest_head(store: &Store, name: &str, body: Vec<u8>) -> Vec<u8> {
+    let Ok((id, text, note)) = log::parse_record(&body) else {
+        return body;
+    };
+    let Ok(Some((head, head_note))) = store.sumdb_upstream_head(name) else {
+        return body;
+    };
+    let signed = String::from_utf8_lossy(note);
+    let own = signed.split("\n\n").next().unwrap_or("");
+    match log::parse_tree(&format!("{own}\n")) {
+        Ok(tree) if tree.n < head.n => {}
+        _ => return body,
+    }
+    let mut fetch = |tiles: &[Tile]| -> Result<Vec<Vec<u8>>, log::Error> {
+        tiles
+            .iter()
+            .map(|t| match store.upstream_sumdb_tile(name, t) {
+                Ok(Some(data)) => Ok(data),
+                _ => Err(log::Error::External(format!("{} not kept", t.path()))),
+            })
+            .collect()
+    };
+    if log::prove_record_in(head, id, text, &mut fetch).is_err() {
+        return body;
+    }
+    let mut out = format!("{id}\n").into_bytes();
+    out.extend_from_slice(text);
+    out.push(b'\n');
+    out.extend_from_slice(&head_note);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_lookup_is_served_in_the_newest_head_where_kept_tiles_prove_it() {
+        use crate::sumdb::note::tests::{TEST_SKEY, TEST_VKEY};
+        use crate::sumdb::tlog::tests::MemLog;
+        use crate::sumdb::tlog::{format_record, format_tree, slice_reader};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        let signer = crate::sumdb::Signer::parse(TEST_SKEY).unwrap();
+        let name = Verifier::parse(TEST_VKEY).unwrap().name().to_owned();
+        let mut memlog = MemLog::default();
+        for i in 0..300 {
+            memlog.append(format!("m.example/{i} v1.0.0 h1:x\n").as_bytes());
+        }
+        let note = |n: u64| {
+            crate::sumdb::sign(&format_tree(&memlog.tree_at(n)), &[&signer])
+                .unwrap()
+                .into_bytes()
+        };
+        let body_of = |id: u64, text: &[u8], n: u64| {
+            let mut b = format_record(id, text).unwrap();
+            b.extend(note(n));
+            b
+        };
+        let old = body_of(5, &memlog.records[5], 100);
+        // Nothing stored: served as it came.
+        assert_eq!(in_newest_head(&store, &name, old.clone()), old);
+        store
+            .sumdb_keep_upstream(&name, Some((300, &note(300))), &[])
+            .unwrap();
+        // A newer head, but no tile to prove the record in it: as it came.
+        assert_eq!(in_newest_head(&store, &name, old.clone()), old);
+        let tree = memlog.tree_at(300);
+        let mut fetch = |tiles: &[Tile]| -> Result<Vec<Vec<u8>>, log::Error> {
+            tiles
+                .iter()
+                .map(|t| log::read_tile_data(t, &mut slice_reader(&memlog.hashes)))
+                .collect()
+        };
+        let tiles = log::prove_record_in(tree, 5, &memlog.records[5], &mut fetch).unwrap();
+        let kept: Vec<(String, Vec<u8>)> = tiles
+            .into_iter()
+            .map(|(t, d)| (format!("{name}/{}", t.path()), d))
+            .collect();
+        store.sumdb_keep_upstream(&name, None, &kept).unwrap();
+        let newest = in_newest_head(&store, &name, old.clone());
+        assert_eq!(newest, body_of(5, &memlog.records[5], 300));
+        // ... which a client with nothing stored verifies from the kept tiles alone.
+        let mut kept_only = |tiles: &[Tile]| -> Result<Vec<Vec<u8>>, log::Error> {
+            tiles
+                .iter()
+                .map(|t| {
+                    store
+                        .upstream_sumdb_tile(&name, t)
+                        .unwrap()
+                        .ok_or_else(|| log::Error::External(t.path()))
+                })
+                .collect()
+        };
+        let v = Verifier::parse(TEST_VKEY).unwrap();
+        log::verify_lookup(&v, None, &newest, &mut kept_only).unwrap();
+        // A record the tree does not hold at that place stays as it came (and fails there).
+        let forged = body_of(5, b"m.example/5 v1.0.0 h1:y\n", 100);
+        assert_eq!(in_newest_head(&store, &name, forged.clone()), forged);
+        // A lookup already in the newest head is untouched.
+        let current = body_of(7, &memlog.records[7], 300);
+        assert_eq!(in_newest_head(&store, &name, current.clone()), current);
+    }
 
     #[test]
     fn the_setting_reads_as_gosumdb_does() {

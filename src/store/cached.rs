@@ -51,6 +51,100 @@ impl Store {
         })
     }
 
+    /// A hash tile of the upstream checksum database `name` from the kept answers: that tile,
+    /// or the first `t.w` hashes of a wider copy of its place (the full tile, or a wider
+    /// partial one: every copy of one place is a prefix of the next). `None` when none is
+    /// kept.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged value.
+    pub fn upstream_sumdb_tile(
+        &self,
+        name: &str,
+        t: &crate::sumdb::Tile,
+    ) -> Result<Option<Vec<u8>>> {
+        let want = t.w as usize * 32;
+        let full = crate::sumdb::Tile { w: 1 << t.h, ..*t };
+        let exact = format!("{name}/{}", t.path());
+        let whole = format!("{name}/{}", full.path());
+        let partials = format!("{whole}.p/");
+        self.read(|txn| {
+            let table = txn.open_table(schema::UPSTREAM_SUMDB)?;
+            let body = |v: &[u8]| v.get(8..).map(<[u8]>::to_vec);
+            if let Some(g) = table.get(exact.as_str())? {
+                return Ok(body(g.value()).filter(|b| b.len() == want));
+            }
+            if let Some(g) = table.get(whole.as_str())? {
+                if let Some(mut b) = body(g.value()).filter(|b| b.len() >= want) {
+                    b.truncate(want);
+                    return Ok(Some(b));
+                }
+            }
+            for item in table.range(partials.as_str()..)? {
+                let (k, v) = item?;
+                if !k.value().starts_with(&partials) {
+                    break;
+                }
+                if let Some(mut b) = body(v.value()).filter(|b| b.len() >= want) {
+                    b.truncate(want);
+                    return Ok(Some(b));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    /// Every kept answer whose key starts with `prefix` (`<database name>/tile/`, ...): key
+    /// and body.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn upstream_sumdb_under(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        self.read(|txn| {
+            let table = txn.open_table(schema::UPSTREAM_SUMDB)?;
+            let mut out = Vec::new();
+            for item in table.range(prefix..)? {
+                let (k, v) = item?;
+                if !k.value().starts_with(prefix) {
+                    break;
+                }
+                out.push((
+                    k.value().to_owned(),
+                    v.value().get(8..).unwrap_or_default().to_vec(),
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    /// A cached version's record and a reader of its zip (one read snapshot), when its zip
+    /// is cached: for `goshelf export`, which streams it piece by piece.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record or blob.
+    pub fn open_cached_zip(
+        &self,
+        module: &str,
+        version: &str,
+    ) -> Result<Option<(CachedRecord, Box<super::BlobReader>)>> {
+        self.with_db(|db| {
+            let txn = redb::ReadableDatabase::begin_read(db)?;
+            let table = txn.open_table(schema::CACHED)?;
+            let Some(g) = table.get((module, version))? else {
+                return Ok(None);
+            };
+            let rec: CachedRecord = decode("cached version", g.value())?;
+            let Some(blake3) = rec.blake3.clone() else {
+                return Ok(None);
+            };
+            let id = super::parse_blake3(&blake3)?;
+            let reader = super::BlobReader::open(&txn, &id)?.ok_or_else(|| {
+                Error::Corrupt(format!("cached {module}@{version}: blob {blake3} missing"))
+            })?;
+            Ok(Some((rec, Box::new(reader))))
+        })
+    }
+
     /// Whether anything is kept of the upstream checksum database `name`.
     ///
     /// # Errors

@@ -143,6 +143,27 @@ pub enum Logged {
     NeedsClaim(String),
 }
 
+/// Stores the signed head `(n, note)` under `key` unless the stored one is as large.
+fn raise_upstream_head(
+    txn: &redb::WriteTransaction,
+    key: &str,
+    (n, note): (u64, &[u8]),
+) -> Result<()> {
+    let mut meta = txn.open_table(SUMDB_META)?;
+    let stored_n = meta
+        .get(key)?
+        .and_then(|v| {
+            let text = String::from_utf8_lossy(v.value()).into_owned();
+            let head = text.split("\n\n").next().unwrap_or("").to_owned();
+            tlog::parse_tree(&format!("{head}\n")).ok()
+        })
+        .map(|t| t.n);
+    if stored_n.is_none_or(|s| s < n) {
+        meta.insert(key, note)?;
+    }
+    Ok(())
+}
+
 /// The record text of one module version: its two go.sum lines.
 #[must_use]
 pub fn record_text(module: &str, version: &str, h1: &str, mod_h1: &str) -> String {
@@ -500,19 +521,8 @@ impl Store {
                 let n = upstream_records_of(&meta)?;
                 meta.insert(META_UPSTREAM_RECORDS, (n + 1).to_be_bytes().as_slice())?;
             }
-            if let Some((n, note)) = head {
-                let mut meta = txn.open_table(SUMDB_META)?;
-                let stored_n = meta
-                    .get(key.as_str())?
-                    .and_then(|v| {
-                        let text = String::from_utf8_lossy(v.value()).into_owned();
-                        let head = text.split("\n\n").next().unwrap_or("").to_owned();
-                        tlog::parse_tree(&format!("{head}\n")).ok()
-                    })
-                    .map(|t| t.n);
-                if stored_n.is_none_or(|s| s < n) {
-                    meta.insert(key.as_str(), note)?;
-                }
+            if let Some(head) = head {
+                raise_upstream_head(&txn, &key, head)?;
             }
             // Without `fsync`: nothing of the log is published before `log_make_durable`
             // (every signed tree head, lookup and tile waits for it), so a crash can lose
@@ -525,6 +535,85 @@ impl Store {
                 .map_err(|e| Error::Corrupt(format!("checksum log append: {e}")))?;
             self.commit_txn(txn)?;
             Ok(logged)
+        })
+    }
+
+    /// Stores `head` as the newest head of the upstream database `upstream` when it is newer
+    /// than the stored one (never an older one), with the verified answers its proxy serves
+    /// (`kept`), without a record: what an import keeps of a bundle's proofs. Not durable on
+    /// its own (`make_durable`).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_keep_upstream(
+        &self,
+        upstream: &str,
+        head: Option<(u64, &[u8])>,
+        kept: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        let key = format!("upstream_head:{upstream}");
+        self.with_db_once(|db| {
+            let mut txn = Self::begin_write(db)?;
+            super::cached::keep_upstream_answers(&txn, kept, super::now_unix())?;
+            if let Some(head) = head {
+                raise_upstream_head(&txn, &key, head)?;
+            }
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| Error::Corrupt(format!("upstream head: {e}")))?;
+            self.commit_txn_unseen(txn)?;
+            Ok(())
+        })
+    }
+
+    /// The heads of the upstream database `name` that earlier exports bundled (`goshelf
+    /// export` proves each consistent with the head it bundles next): `(size, hash)`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_export_heads(&self, name: &str) -> Result<Vec<tlog::Tree>> {
+        let key = format!("export_heads:{name}");
+        self.read(|txn| {
+            let meta = txn.open_table(SUMDB_META)?;
+            let Some(v) = meta.get(key.as_str())? else {
+                return Ok(Vec::new());
+            };
+            Ok(v.value()
+                .chunks_exact(40)
+                .filter_map(|c| {
+                    let (n, h) = c.split_first_chunk::<8>()?;
+                    Some(tlog::Tree {
+                        n: u64::from_be_bytes(*n),
+                        hash: h.try_into().ok()?,
+                    })
+                })
+                .collect())
+        })
+    }
+
+    /// Remembers `tree` as bundled by an export (durably; at most the last 64).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sumdb_add_export_head(&self, name: &str, tree: tlog::Tree) -> Result<()> {
+        let key = format!("export_heads:{name}");
+        self.with_db(|db| {
+            let txn = Self::begin_write(db)?;
+            {
+                let mut meta = txn.open_table(SUMDB_META)?;
+                let mut all = meta
+                    .get(key.as_str())?
+                    .map(|v| v.value().to_vec())
+                    .unwrap_or_default();
+                let mut one = tree.n.to_be_bytes().to_vec();
+                one.extend_from_slice(&tree.hash);
+                if !all.chunks_exact(40).any(|c| c == one.as_slice()) {
+                    all.extend_from_slice(&one);
+                }
+                let keep = all.len().saturating_sub(64 * 40);
+                meta.insert(key.as_str(), &all[keep..])?;
+            }
+            self.commit_txn_unseen(txn)?;
+            Ok(())
         })
     }
 

@@ -494,6 +494,28 @@ pub fn verify_lookup_with_height(
     })
 }
 
+/// Proves that `record_text` is leaf `id` of the signed `tree`, reading hashes from tiles
+/// of height 8 that are authenticated against the tree hash first. Returns the tiles
+/// authenticated (what a client proving the same record in the same tree reads).
+///
+/// # Errors
+/// `RecordNotInTree`, `RecordMismatch`, or the fetcher's and the tiles' errors.
+pub fn prove_record_in(
+    tree: Tree,
+    id: u64,
+    record_text: &[u8],
+    fetch: &mut TileFetcher<'_>,
+) -> Result<Vec<AuthenticatedTile>, Error> {
+    if id >= tree.n {
+        return Err(Error::RecordNotInTree { id, size: tree.n });
+    }
+    let mut thr = TileHashReader::new(tree, TILE_HEIGHT, fetch);
+    let proof = prove_record(tree.n, id, &mut |ix: &[u64]| thr.read_hashes(ix))?;
+    check_record(&proof, tree.n, &tree.hash, id, &record_hash(record_text))
+        .map_err(|_| Error::RecordMismatch)?;
+    Ok(thr.authenticated_tiles())
+}
+
 /// The go.sum lines for `path version` in an authenticated record text: lines starting
 /// with `"<path> <version> "` (use version `vX/go.mod` for the go.mod line).
 ///

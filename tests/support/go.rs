@@ -169,6 +169,16 @@ impl GoEnv {
         self.extra.push((key.to_owned(), value.to_owned()));
     }
 
+    /// Its `GOPATH` (`pkg/sumdb/<name>/latest`: the newest checksum database head it saw).
+    pub fn gopath(&self) -> PathBuf {
+        self.tmp.path().join("gopath")
+    }
+
+    /// Its `GOMODCACHE` (`cache/download` is a GOPROXY tree: a bundle for an air gap).
+    pub fn modcache(&self) -> PathBuf {
+        self.tmp.path().join("gopath/pkg/mod")
+    }
+
     /// Where `go install` puts binaries.
     pub fn gobin(&self) -> PathBuf {
         self.tmp.path().join("gobin")
