@@ -81,6 +81,10 @@ pub enum Command {
         /// (its lookups and proofs are bundled; tiles the shelf lacks are fetched from it).
         #[arg(long, env = "GOSHELF_UPSTREAM_SUMDB", default_value = "sum.golang.org")]
         upstream_sumdb: String,
+        /// Only the versions a go.mod, go.sum or go.work needs (repeatable); those this shelf
+        /// lacks are named.
+        #[arg(long = "for", value_name = "FILE")]
+        for_files: Vec<PathBuf>,
         #[command(flatten)]
         db: DbArg,
     },
@@ -384,6 +388,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             owner,
             upstream_sumdb,
+            for_files,
             db,
         } => export::run(
             &db.db,
@@ -391,6 +396,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &out,
             crate::http::upstream::UpstreamConfig::parse(&upstream_sumdb)
                 .map_err(|e| anyhow::anyhow!("--upstream-sumdb {upstream_sumdb}: {e}"))?,
+            &for_files,
         ),
         Command::Import(args) => import_bundle(&args),
         Command::Ca(CaCommand::Export(args)) => ca_export(&args),

@@ -279,6 +279,64 @@ for_each_go!(
     an_export_imported_on_an_offline_shelf_builds
 );
 
+/// `goshelf export --for go.sum`: only the versions a project needs, the ones this shelf
+/// lacks named; the bundle builds that project offline.
+#[test]
+fn an_export_for_a_go_sum_holds_what_the_project_needs() {
+    let go = Go::V1_27;
+    let up = Upstream::start();
+    publish_first(&up);
+    let mut site = connected(&up);
+    let env = download(go, &site, FIRST);
+    let app = env.empty_dir("app");
+    let sum = std::fs::read_to_string(app.join("go.sum")).unwrap();
+    let kit: String = sum
+        .lines()
+        .filter(|l| l.starts_with("public.example/Upper/Kit "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(kit.lines().count(), 2, "{sum}");
+    let project = env.empty_dir("kit-only");
+    std::fs::write(
+        project.join("go.sum"),
+        format!("{kit}elsewhere.example/gone v1.0.0/go.mod h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    let status = site.terminate();
+    assert!(status.success());
+    let ran = crate::support::stress::goshelf(
+        &[
+            "export",
+            bundle.to_str().unwrap(),
+            "--for",
+            project.join("go.sum").to_str().unwrap(),
+            "--db",
+            site.db_path().to_str().unwrap(),
+        ],
+        &[("GOSHELF_UPSTREAM_SUMDB", &up.setting())],
+        Duration::from_secs(120),
+    );
+    let text = said(&ran);
+    assert!(ran.status.success(), "{text}");
+    assert!(text.starts_with("exported 1 versions"), "{text}");
+    assert!(
+        text.contains(
+            "1 versions the --for files need are not on this shelf: elsewhere.example/gone@v1.0.0"
+        ),
+        "{text}"
+    );
+    assert!(bundle
+        .join("public.example/!upper/!kit/@v/v1.2.0.zip")
+        .is_file());
+    assert!(!bundle.join("public.example/old").exists());
+    let mut gap = offline(&up);
+    let out = import(&mut gap, &up, &bundle, &[]);
+    assert!(out.status.success(), "{}", said(&out));
+    build(&client(go, &gap), "kit", &FIRST[..1]);
+}
+
 /// Two deliveries made 1,000 upstream records apart: a client that verified after the first
 /// still verifies after the second (one head at a time, each proven consistent with the one
 /// before); a go-only bundle made later without that proof is refused whole.
@@ -603,6 +661,10 @@ fn visibility_travels_with_the_bundle() {
     );
     central.add_org("acme", "public");
     central.upload("acme", &module("open.example/open", "v1.0.0", "open", true));
+    let central_key = http::get(&format!("{}/sumdb-key", central.url()))
+        .text()
+        .trim()
+        .to_owned();
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
     export(&mut central, &up, &bundle);
@@ -693,4 +755,55 @@ fn visibility_travels_with_the_bundle() {
         assert_eq!(tile.status, 200, "{}", tile.text());
         assert!(!tile.text().contains("corp.example"), "{}", tile.text());
     }
+    // A shelf that trusts central's log: the public module is verified by its bundled
+    // lookup and logged here; the private one (central does not log it) only with
+    // --allow-unverified.
+    let mut trusting = offline_with(&up, &[("GOSHELF_PRIVATE", "corp.example")]);
+    let out = import(
+        &mut trusting,
+        &up,
+        &bundle,
+        &["--trust-sumdb", &central_key, "--allow-unverified"],
+    );
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("unverified (in no checksum database; their clients need GONOSUMDB): corp.example/secret@v1.0.0\n"),
+        "{text}"
+    );
+    let key = http::get(&format!("{}/sumdb-key", trusting.url()))
+        .text()
+        .trim()
+        .to_owned();
+    let name = key.split('+').next().unwrap().to_owned();
+    let lookup = http::curl(
+        &Auth::None,
+        &[&format!(
+            "{}/sumdb/{name}/lookup/open.example/open@v1.0.0",
+            trusting.url()
+        )],
+    );
+    assert_eq!(lookup.status, 200, "{}", lookup.text());
+    // A byte of central's lookup changed: that version is refused.
+    let central_name = central_key.split('+').next().unwrap();
+    let path = bundle.join(format!(
+        "sumdb/{central_name}/lookup/open.example/open@v1.0.0"
+    ));
+    let body = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(" h1:", " h1:A");
+    std::fs::write(&path, body).unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let out = import_into(
+        &fresh.path().join("g.redb"),
+        &up,
+        &bundle,
+        &["--trust-sumdb", &central_key, "--namespace", "acme"],
+    );
+    assert!(!out.status.success(), "{}", said(&out));
+    assert!(
+        said(&out).contains("refused: open.example/open@v1.0.0: its lookup in"),
+        "{}",
+        said(&out)
+    );
 }

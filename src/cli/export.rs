@@ -23,7 +23,11 @@
 //! the newest head (the upstream unreachable) is exported in its own head, counted in the
 //! report: an offline shelf then serves it in that head.
 //!
-//! Not yet (issue 28): `--for go.sum` and `--server`.
+//! `--for FILE` (go.mod, go.sum, go.work; repeatable) exports only the versions those files
+//! need (a go.mod's go.sum beside it counts, a go.work's modules' go.mod and go.sum files
+//! too) and names those this shelf does not hold.
+//!
+//! Not yet (issue 28): `--server`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -54,6 +58,75 @@ pub struct Exported {
     pub unproven_heads: Vec<u64>,
     /// The upstream head the cached versions' lookups are signed in: its size.
     pub upstream_head: Option<u64>,
+    /// Versions `--for` asked for that this shelf does not hold.
+    pub missing: Vec<String>,
+    /// Every version written.
+    pub written: std::collections::BTreeSet<(String, String)>,
+}
+
+/// The versions `--for` files name: `(module, version)`.
+pub type Wanted = std::collections::BTreeSet<(String, String)>;
+
+/// The versions that `files` (go.mod, go.sum, go.work; a go.mod's or a go.work module's
+/// go.sum beside it is read too) need.
+///
+/// # Errors
+/// A file that cannot be read or parsed.
+pub fn wanted(files: &[std::path::PathBuf]) -> anyhow::Result<Wanted> {
+    let mut out = Wanted::new();
+    let read_sum = |path: &Path, out: &mut Wanted| -> anyhow::Result<()> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        for line in text.lines() {
+            let mut fields = line.split_whitespace();
+            if let (Some(m), Some(v)) = (fields.next(), fields.next()) {
+                let v = v.strip_suffix("/go.mod").unwrap_or(v);
+                out.insert((m.to_owned(), v.to_owned()));
+            }
+        }
+        Ok(())
+    };
+    let read_mod = |path: &Path, out: &mut Wanted| -> anyhow::Result<()> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let reqs = crate::gomod::modfile::requirements(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        out.extend(reqs);
+        Ok(())
+    };
+    for file in files {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned());
+        let dir = file.parent().unwrap_or(Path::new("."));
+        match name.as_deref() {
+            Some(n) if n.ends_with(".sum") => read_sum(file, &mut out)?,
+            Some("go.work") => {
+                let bytes =
+                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                out.extend(
+                    crate::gomod::modfile::requirements(&bytes)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+                );
+                for used in crate::gomod::modfile::work_uses(&bytes)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+                {
+                    let module = dir.join(used);
+                    read_mod(&module.join("go.mod"), &mut out)?;
+                    if module.join("go.sum").is_file() {
+                        read_sum(&module.join("go.sum"), &mut out)?;
+                    }
+                }
+                if dir.join("go.work.sum").is_file() {
+                    read_sum(&dir.join("go.work.sum"), &mut out)?;
+                }
+            }
+            _ => {
+                read_mod(file, &mut out)?;
+                if dir.join("go.sum").is_file() {
+                    read_sum(&dir.join("go.sum"), &mut out)?;
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The upstream checksum database of the cached versions: its name, and the database
@@ -91,6 +164,7 @@ pub fn export(
     owner: Option<&str>,
     out: &Path,
     upstream: Option<&UpstreamDb<'_>>,
+    wanted: Option<&Wanted>,
 ) -> anyhow::Result<Exported> {
     let mut done = Exported::default();
     let namespaces = store.list_namespaces()?;
@@ -110,7 +184,12 @@ pub fn export(
     let mut lists: std::collections::BTreeMap<(String, String), Vec<String>> =
         std::collections::BTreeMap::new();
     let mut from: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let is_wanted =
+        |m: &str, v: &str| wanted.is_none_or(|w| w.contains(&(m.to_owned(), v.to_owned())));
     for v in &versions {
+        if !is_wanted(&v.module, &v.version) {
+            continue;
+        }
         // One namespace per module path: the first (by name) that hosts it.
         let first = from
             .entry(v.module.clone())
@@ -143,6 +222,7 @@ pub fn export(
         )?;
         done.bytes += reader.size();
         done.versions += 1;
+        done.written.insert((v.module.clone(), v.version.clone()));
         if !crate::gomod::version::is_pseudo(&v.version) {
             lists
                 .entry((v.owner.clone(), m.clone()))
@@ -167,8 +247,15 @@ pub fn export(
     }
     if owner.is_none() {
         if let Some(up) = upstream {
-            export_cached(store, up, &from, out, &mut done, &mut lists)?;
+            export_cached(store, up, &from, out, &mut done, &mut lists, &is_wanted)?;
         }
+    }
+    if let Some(w) = wanted {
+        done.missing = w
+            .iter()
+            .filter(|p| !done.written.contains(*p))
+            .map(|(m, v)| format!("{m}@{v}"))
+            .collect();
     }
     for ((_, m), mut list) in lists {
         list.sort_by(|a, b| crate::gomod::version::compare(a, b));
@@ -269,6 +356,7 @@ fn export_cached(
     out: &Path,
     done: &mut Exported,
     lists: &mut std::collections::BTreeMap<(String, String), Vec<String>>,
+    is_wanted: &dyn Fn(&str, &str) -> bool,
 ) -> anyhow::Result<()> {
     let name = up.name.as_str();
     let head = store.sumdb_upstream_head(name)?;
@@ -278,7 +366,7 @@ fn export_cached(
         tiles.iter().map(|t| upstream_tile(store, up, t)).collect()
     };
     for (module, version, rec) in store.cached_all()? {
-        if rec.private || hosted.contains_key(&module) {
+        if rec.private || hosted.contains_key(&module) || !is_wanted(&module, &version) {
             continue;
         }
         let what = format!("{module}@{version}");
@@ -298,6 +386,7 @@ fn export_cached(
             done.bytes += reader.size();
         }
         done.cached += 1;
+        done.written.insert((module.clone(), version.clone()));
         let list = lists.entry((String::new(), m.clone())).or_default();
         if !crate::gomod::version::is_pseudo(&version) {
             list.push(version.clone());
@@ -378,7 +467,13 @@ pub fn run(
     owner: Option<&str>,
     out: &Path,
     upstream_sumdb: Option<crate::http::upstream::UpstreamConfig>,
+    for_files: &[std::path::PathBuf],
 ) -> anyhow::Result<()> {
+    let wanted = if for_files.is_empty() {
+        None
+    } else {
+        Some(wanted(for_files)?)
+    };
     let store = super::open_existing(db)?;
     // The log as the file has it: its name, and who reads it (opening it with another
     // `sumdb_readers` would change what it logs).
@@ -420,7 +515,7 @@ pub fn run(
         // The runtime's handle for `Upstream`'s blocking requests (this thread is not one
         // of its workers, so blocking on it here is allowed).
         let _entered = runtime.enter();
-        export(&store, &log_view, owner, out, up.as_ref())?
+        export(&store, &log_view, owner, out, up.as_ref(), wanted.as_ref())?
     };
     println!(
         "exported {} versions ({} bytes of zips), {} lookups and {} tiles of {} to {}",
@@ -447,6 +542,13 @@ pub fn run(
             done.older_heads.join(", ")
         );
     }
+    if !done.missing.is_empty() {
+        println!(
+            "{} versions the --for files need are not on this shelf: {}",
+            done.missing.len(),
+            done.missing.join(", ")
+        );
+    }
     for n in &done.unproven_heads {
         println!(
             "the head of {n} records of an earlier export is not proven consistent with this \
@@ -471,4 +573,52 @@ pub fn run(
         log_view.vkey()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_for_files_name_what_a_go_mod_a_go_sum_and_a_go_work_need() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("app")).unwrap();
+        std::fs::create_dir_all(d.join("lib")).unwrap();
+        std::fs::write(
+            d.join("app/go.mod"),
+            "module example.com/app\n\nrequire a.example/x v1.0.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("app/go.sum"),
+            "a.example/x v1.0.0 h1:x=\nb.example/y v0.1.0/go.mod h1:y=\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("lib/go.mod"),
+            "module example.com/lib\n\nrequire (\n\tc.example/z v2.0.0+incompatible\n)\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("go.work"), "go 1.22\n\nuse (\n\t./app\n\t./lib\n)\n").unwrap();
+        std::fs::write(d.join("go.work.sum"), "d.example/w v1.1.0 h1:w=\n").unwrap();
+        let pair = |m: &str, v: &str| (m.to_owned(), v.to_owned());
+        let all = wanted(&[d.join("go.work")]).unwrap();
+        let expected: Wanted = [
+            pair("a.example/x", "v1.0.0"),
+            pair("b.example/y", "v0.1.0"),
+            pair("c.example/z", "v2.0.0+incompatible"),
+            pair("d.example/w", "v1.1.0"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(all, expected);
+        // A go.mod alone reads its go.sum beside it; a go.sum alone is just its lines.
+        assert_eq!(wanted(&[d.join("app/go.mod")]).unwrap().len(), 2);
+        assert_eq!(
+            wanted(&[d.join("go.work.sum")]).unwrap(),
+            [pair("d.example/w", "v1.1.0")].into_iter().collect()
+        );
+        assert!(wanted(&[d.join("missing/go.mod")]).is_err());
+    }
 }

@@ -34,6 +34,23 @@ pub fn go_version(gomod: &[u8]) -> Option<String> {
     parse_lax(gomod).ok()?.go
 }
 
+/// The `require` directives of a go.mod (or a go.work): module path and canonical version,
+/// in file order (`goshelf export --for`).
+///
+/// # Errors
+/// Any syntax error ParseLax reports.
+pub fn requirements(gomod: &[u8]) -> Result<Vec<(String, String)>, ModFileError> {
+    Ok(parse_lax(gomod)?.requires)
+}
+
+/// The `use` directives of a go.work: the directories of its modules, as written.
+///
+/// # Errors
+/// Any syntax error ParseLax reports.
+pub fn work_uses(gowork: &[u8]) -> Result<Vec<String>, ModFileError> {
+    Ok(parse_lax(gowork)?.uses)
+}
+
 /// A `retract` directive (spec.md §3.6): the versions from `low` to `high` inclusive (equal
 /// for a single version), with the rationale from the comments above it or at its end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +213,10 @@ fn deprecation(text: &str) -> Option<String> {
 struct Summary {
     module: Option<String>,
     go: Option<String>,
+    /// `require` directives: path and canonical version.
+    requires: Vec<(String, String)>,
+    /// `use` directives of a go.work: directories.
+    uses: Vec<String>,
 }
 
 /// One lexical token (read.go `tokenKind`).
@@ -552,6 +573,14 @@ fn apply(
                     path::go_quote(ver.as_bytes())
                 ));
             }
+            summary.requires.push((mod_path, ver));
+        }
+        "use" => {
+            if let [dir] = args {
+                if let Ok(dir) = parse_string(dir) {
+                    summary.uses.push(dir);
+                }
+            }
         }
         _ => {}
     }
@@ -676,6 +705,26 @@ fn number(s: &str, nonzero: bool) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requirements_and_work_uses_are_read_in_order() {
+        let gomod = b"module example.com/m\n\ngo 1.21\n\nrequire a.example/x v1.2.0\nrequire (\n\t\"b.example/y/v2\" v2.0.1 // indirect\n\tc.example/z v0.0.0-20240102030405-abcdefabcdef\n)\nreplace a.example/x => ../x\n";
+        assert_eq!(
+            requirements(gomod).unwrap(),
+            [
+                ("a.example/x".to_owned(), "v1.2.0".to_owned()),
+                ("b.example/y/v2".to_owned(), "v2.0.1".to_owned()),
+                (
+                    "c.example/z".to_owned(),
+                    "v0.0.0-20240102030405-abcdefabcdef".to_owned()
+                ),
+            ]
+        );
+        assert!(requirements(b"module a.b\nrequire x.y latest\n").is_err());
+        let work = b"go 1.22\n\nuse (\n\t./app\n\t\"./lib two\"\n)\nuse ./tool\n";
+        assert_eq!(work_uses(work).unwrap(), ["./app", "./lib two", "./tool"]);
+        assert!(work_uses(b"use (\n").is_err());
+    }
 
     fn path_of(src: &str) -> Result<String, String> {
         module_path(src.as_bytes()).map_err(|e| e.0)
