@@ -7,9 +7,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod accounts;
-mod export;
-mod import;
 
+use crate::bundle::{export, import};
 use crate::config::RawConfig;
 use crate::http::{self, AppState};
 use crate::store::{self, Store};
@@ -69,8 +68,8 @@ pub enum Command {
     /// Write the hosted modules (of every namespace, or of --owner) and the cached public
     /// ones as a GOPROXY tree in the module cache's layout, with the checksum databases'
     /// lookups and tiles to verify them: usable offline as GOPROXY=file:///OUT with
-    /// GOSUMDB=<this shelf's key>, and by `goshelf import` on an offline shelf. Offline, on
-    /// the database file (stop the server first).
+    /// GOSUMDB=<this shelf's key>, and by `goshelf import` on an offline shelf. On a stopped
+    /// server's file (--db), or by a running one (--server, writing OUT on its machine).
     Export {
         /// The directory to write (made when absent; files already there are replaced).
         out: PathBuf,
@@ -85,16 +84,18 @@ pub enum Command {
         /// lacks are named.
         #[arg(long = "for", value_name = "FILE")]
         for_files: Vec<PathBuf>,
+        /// --server: a running shelf writes OUT on its machine (absent or empty; admin token);
+        /// else --db, the stopped server's file.
         #[command(flatten)]
-        db: DbArg,
+        target: TargetArgs,
     },
     /// Import modules carried across an air gap: a module cache made on a connected machine
     /// (`go mod download -json all`; its GOMODCACHE, cache/download or GOPATH) or a tree
     /// written by `goshelf export`. Every version is checked by the upload rules and trusted
     /// only if a bundled lookup of the upstream checksum database (or of --trust-sumdb) or a
     /// --go-sum line vouches for it. Prints a report; exits non-zero when anything was
-    /// refused; a re-run finishes an interrupted import. Offline, on the database file (made
-    /// when absent; stop the server first).
+    /// refused; a re-run finishes an interrupted import. On a stopped server's file (--db,
+    /// made when absent), or by a running one (--server, reading DIR on its machine).
     Import(ImportArgs),
     /// The shelf's checksum database: `key` prints the GOSUMDB value for clients.
     #[command(subcommand)]
@@ -206,8 +207,10 @@ pub struct ImportArgs {
     /// work; 0: after every version).
     #[arg(long, value_name = "SECONDS", default_value_t = 2)]
     pub checkpoint: u64,
+    /// --server: a running shelf reads DIR on its machine and verifies with its own
+    /// upstream_sumdb (admin token); else --db, the stopped server's file (made when absent).
     #[command(flatten)]
-    pub db: DbArg,
+    pub target: TargetArgs,
 }
 
 /// A database file.
@@ -389,15 +392,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             owner,
             upstream_sumdb,
             for_files,
-            db,
-        } => export::run(
-            &db.db,
-            owner.map(|o| o.to_ascii_lowercase()).as_deref(),
-            &out,
-            crate::http::upstream::UpstreamConfig::parse(&upstream_sumdb)
-                .map_err(|e| anyhow::anyhow!("--upstream-sumdb {upstream_sumdb}: {e}"))?,
-            &for_files,
-        ),
+            target,
+        } => export_bundle(&out, owner, &upstream_sumdb, &for_files, &target),
         Command::Import(args) => import_bundle(&args),
         Command::Ca(CaCommand::Export(args)) => ca_export(&args),
         Command::Sumdb(SumdbCommand::Key(args)) => sumdb_key(&args),
@@ -801,7 +797,7 @@ fn ca_export(args: &CaExportArgs) -> anyhow::Result<()> {
 }
 
 /// Opens an existing database file for an offline command.
-fn open_existing(db: &std::path::Path) -> anyhow::Result<Store> {
+pub(crate) fn open_existing(db: &std::path::Path) -> anyhow::Result<Store> {
     if !db.is_file() {
         anyhow::bail!(
             "no database file at {} (set --db or GOSHELF_DB)",
@@ -817,35 +813,127 @@ fn open_existing(db: &std::path::Path) -> anyhow::Result<Store> {
 }
 
 /// Opens the database file, making it when absent (`goshelf import` may fill a new shelf).
-fn open_or_create(db: &std::path::Path) -> anyhow::Result<Store> {
+pub(crate) fn open_or_create(db: &std::path::Path) -> anyhow::Result<Store> {
     if db.is_file() {
         return open_existing(db);
     }
     Store::open(db).with_context(|| format!("creating {}", db.display()))
 }
 
+/// A path as the server will read it: absolute, from this command's directory (the server
+/// reads it on its own machine).
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("{}", path.display()))
+}
+
+/// POSTs `body` to `path` of `server` (admin token) and returns the JSON answer.
+fn post_admin(
+    server: &str,
+    token: Option<&str>,
+    path: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let client = crate::client::Client::new(server, token)?;
+    let (status, text) = client.send("POST", path, Some(body))?;
+    if status != 200 {
+        anyhow::bail!(
+            "{server}: {status}: {}",
+            text.lines().next().unwrap_or("").trim()
+        );
+    }
+    serde_json::from_str(&text).context("reading the server's answer")
+}
+
 fn import_bundle(args: &ImportArgs) -> anyhow::Result<()> {
-    let parse_key = |k: &str| {
-        crate::sumdb::Verifier::parse(k)
-            .map_err(|e| anyhow::anyhow!("{k}: not a verifier key: {e}"))
-    };
-    let upstream_sumdb = crate::http::upstream::UpstreamConfig::parse(&args.upstream_sumdb)
-        .map_err(|e| anyhow::anyhow!("--upstream-sumdb {}: {e}", args.upstream_sumdb))?
-        .map(|u| parse_key(&u.vkey))
-        .transpose()?;
-    let options = import::Options {
-        upstream_sumdb,
-        trust: args
-            .trust_sumdb
-            .iter()
-            .map(|k| parse_key(k))
-            .collect::<anyhow::Result<_>>()?,
+    let request = import::Request {
+        dir: args.dir.clone(),
+        trust_sumdb: args.trust_sumdb.clone(),
         go_sum: args.go_sum.clone(),
         allow_unverified: args.allow_unverified,
-        namespace: args.namespace.as_ref().map(|n| n.to_ascii_lowercase()),
-        checkpoint: std::time::Duration::from_secs(args.checkpoint),
+        namespace: args.namespace.clone(),
+        checkpoint_secs: args.checkpoint,
     };
-    import::run(&args.db.db, &args.dir, &options)
+    if let Some(server) = &args.target.server {
+        // Online: the server reads the directory (and go.sum files) on its machine and
+        // verifies against its own upstream_sumdb.
+        let request = import::Request {
+            dir: absolute(&args.dir)?,
+            go_sum: args
+                .go_sum
+                .iter()
+                .map(|p| absolute(p))
+                .collect::<anyhow::Result<_>>()?,
+            ..request
+        };
+        let answer = post_admin(
+            server,
+            args.target.token.as_deref(),
+            "/api/v1/admin/import",
+            &serde_json::to_value(&request)?,
+        )?;
+        let report: import::Report = serde_json::from_value(answer["report"].clone())
+            .context("reading the server's report")?;
+        print!("{}", import::describe(&report, answer["upstream"].as_str()));
+        if !report.refused.is_empty() {
+            anyhow::bail!("{} entries refused", report.refused.len());
+        }
+        return Ok(());
+    }
+    let upstream_sumdb = crate::http::upstream::UpstreamConfig::parse(&args.upstream_sumdb)
+        .map_err(|e| anyhow::anyhow!("--upstream-sumdb {}: {e}", args.upstream_sumdb))?
+        .map(|u| crate::sumdb::Verifier::parse(&u.vkey))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--upstream-sumdb {}: {e}", args.upstream_sumdb))?;
+    let options = request
+        .options(upstream_sumdb)
+        .map_err(|e| anyhow::anyhow!("--trust-sumdb {e}"))?;
+    import::run(&args.target.db, &args.dir, &options)
+}
+
+fn export_bundle(
+    out: &Path,
+    owner: Option<String>,
+    upstream_sumdb: &str,
+    for_files: &[PathBuf],
+    target: &TargetArgs,
+) -> anyhow::Result<()> {
+    let owner = owner.map(|o| o.to_ascii_lowercase());
+    if let Some(server) = &target.server {
+        let request = export::Request {
+            out: absolute(out)?,
+            owner,
+            for_files: for_files
+                .iter()
+                .map(|p| absolute(p))
+                .collect::<anyhow::Result<_>>()?,
+        };
+        let answer = post_admin(
+            server,
+            target.token.as_deref(),
+            "/api/v1/admin/export",
+            &serde_json::to_value(&request)?,
+        )?;
+        let done: export::Exported = serde_json::from_value(answer["exported"].clone())
+            .context("reading the server's report")?;
+        print!(
+            "{}",
+            export::describe(
+                &done,
+                answer["name"].as_str().unwrap_or(""),
+                answer["vkey"].as_str().unwrap_or(""),
+                &request.out
+            )
+        );
+        return Ok(());
+    }
+    export::run(
+        &target.db,
+        owner.as_deref(),
+        out,
+        crate::http::upstream::UpstreamConfig::parse(upstream_sumdb)
+            .map_err(|e| anyhow::anyhow!("--upstream-sumdb {upstream_sumdb}: {e}"))?,
+        for_files,
+    )
 }
 
 fn backup(args: &BackupArgs) -> anyhow::Result<()> {

@@ -337,6 +337,61 @@ fn an_export_for_a_go_sum_holds_what_the_project_needs() {
     build(&client(go, &gap), "kit", &FIRST[..1]);
 }
 
+/// `--server`: a running offline shelf imports a module cache (no restart: clients build at
+/// once), and exports into an empty directory on its machine; only an admin may ask.
+#[test]
+fn a_running_shelf_imports_and_exports_with_server() {
+    let go = Go::V1_27;
+    let up = Upstream::start();
+    publish_first(&up);
+    let site = connected(&up);
+    let bundle = download(go, &site, FIRST);
+    up.lie(Lie::Down);
+    let gap = offline(&up);
+    let run = |args: &[&str], token: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--server", gap.url()]);
+        crate::support::stress::goshelf(&all, &[("GOSHELF_TOKEN", token)], Duration::from_secs(120))
+    };
+    let cache = bundle.modcache();
+    gap.add_user("dev", "a-long-password-1");
+    let dev = http::api(
+        &gap,
+        &Auth::Basic("dev", "a-long-password-1"),
+        "POST",
+        "/api/v1/tokens",
+        Some(serde_json::json!({"name": "t", "scope": "write"})),
+    );
+    assert_eq!(dev.status, 201, "{}", dev.text());
+    let dev: serde_json::Value = serde_json::from_str(&dev.text()).unwrap();
+    let dev_token = dev["token"].as_str().unwrap().to_owned();
+    let refused = run(&["import", cache.to_str().unwrap()], &dev_token);
+    assert!(!refused.status.success(), "{}", said(&refused));
+    let out = run(&["import", cache.to_str().unwrap()], gap.token());
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(
+        said(&out).starts_with("imported 3 versions (3 into the cache"),
+        "{}",
+        said(&out)
+    );
+    build(&client(go, &gap), "online", FIRST);
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let out = run(&["export", tree.to_str().unwrap()], gap.token());
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(
+        said(&out).contains("3 of them cached public modules"),
+        "{}",
+        said(&out)
+    );
+    assert!(tree
+        .join("public.example/!upper/!kit/@v/v1.2.0.zip")
+        .is_file());
+    let again = run(&["export", tree.to_str().unwrap()], gap.token());
+    assert!(!again.status.success());
+    assert!(said(&again).contains("not empty"), "{}", said(&again));
+}
+
 /// Two deliveries made 1,000 upstream records apart: a client that verified after the first
 /// still verifies after the second (one head at a time, each proven consistent with the one
 /// before); a go-only bundle made later without that proof is refused whole.
@@ -415,7 +470,7 @@ fn later_deliveries_keep_the_clients_timeline() {
 fn a_tampered_bundle_loses_only_its_bad_entries() {
     let up = Upstream::start();
     publish_first(&up);
-    for name in ["a", "b", "c"] {
+    for name in ["a", "b", "c", "d"] {
         up.publish(&module(
             &format!("public.example/{name}"),
             "v1.0.0",
@@ -429,10 +484,15 @@ fn a_tampered_bundle_loses_only_its_bad_entries() {
         ("public.example/a", "v1.0.0", "a"),
         ("public.example/b", "v1.0.0", "b"),
         ("public.example/c", "v1.0.0", "c"),
+        ("public.example/d", "v1.0.0", "d"),
     ]);
     let env = download(Go::V1_27, &site, &requires);
     let root = env.modcache().join("cache/download");
     let v = |m: &str| root.join(m).join("@v");
+    // A graph-only version (as `go mod tidy` leaves some): its .mod and lookup, no zip.
+    for ext in ["zip", "ziphash", "info"] {
+        std::fs::remove_file(v("public.example/d").join(format!("v1.0.0.{ext}"))).unwrap();
+    }
     // A zip byte changed.
     let zip = v("public.example/a").join("v1.0.0.zip");
     let mut bytes = std::fs::read(&zip).unwrap();
@@ -467,7 +527,7 @@ fn a_tampered_bundle_loses_only_its_bad_entries() {
     assert!(!out.status.success(), "{text}");
     assert!(
         text.starts_with(
-            "imported 3 versions (3 into the cache, 0 hosted), 0 already present, 5 refused"
+            "imported 4 versions (4 into the cache, 0 hosted), 0 already present, 5 refused"
         ),
         "{text}"
     );
@@ -503,6 +563,20 @@ fn a_tampered_bundle_loses_only_its_bad_entries() {
         );
         assert_eq!(r.status, 404, "{bad}: {}", r.text());
     }
+    // The graph-only version: .mod and .info served, no zip.
+    let base = format!("{}/go/public.example/d/@v/v1.0.0", gap.url());
+    let d_mod = http::curl(&Auth::None, &[&format!("{base}.mod")]);
+    assert_eq!(d_mod.status, 200, "{}", d_mod.text());
+    assert_eq!(d_mod.text(), "module public.example/d\n\ngo 1.19\n");
+    let d_info = http::curl(&Auth::None, &[&format!("{base}.info")]);
+    assert_eq!(d_info.status, 200, "{}", d_info.text());
+    assert!(
+        d_info.text().contains("\"Version\":\"v1.0.0\""),
+        "{}",
+        d_info.text()
+    );
+    let d_zip = http::curl(&Auth::None, &[&format!("{base}.zip")]);
+    assert_eq!(d_zip.status, 404, "{}", d_zip.text());
     build(&client(Go::V1_27, &gap), "good", FIRST);
     gap.terminate();
     verify_clean(&gap.db_path());

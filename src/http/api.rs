@@ -169,6 +169,127 @@ pub async fn verify(
     Ok(json_response(StatusCode::OK, Some(&body)))
 }
 
+/// One import or export at a time on a running server (each is long, and an import moves
+/// the upstream head it proves against).
+static BUNDLE_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn bundle_turn() -> Result<std::sync::MutexGuard<'static, ()>, ApiError> {
+    match BUNDLE_TURN.try_lock() {
+        Ok(g) => Ok(g),
+        Err(std::sync::TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "an import or export is running on this server; try again when it ends",
+        )),
+    }
+}
+
+/// `POST /api/v1/admin/import` (admin): `goshelf import --server`. The directory is read by
+/// the server, on its machine; the upstream checksum database is the server's setting. The
+/// report as JSON (200 even when entries were refused: the report says which; 400 when the
+/// bundle is refused whole).
+pub async fn import(
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<Peer>,
+    body: BodyStream,
+) -> Result<Response, ApiError> {
+    use crate::bundle::import;
+    require_admin(&state, &headers, peer).await?;
+    let raw = read_small_body(
+        body,
+        MAX_JSON_BODY,
+        state.config.header_timeout,
+        "JSON body",
+    )
+    .await?;
+    let req: import::Request = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::bad_request(format!("not an import request: {e}")))?;
+    let upstream = state
+        .config
+        .upstream_sumdb
+        .as_ref()
+        .and_then(|u| crate::sumdb::Verifier::parse(&u.vkey).ok());
+    let name = upstream.as_ref().map(|v| v.name().to_owned());
+    let options = req.options(upstream).map_err(ApiError::bad_request)?;
+    let store = std::sync::Arc::clone(&state.store);
+    let report = blocking(move || {
+        let _turn = bundle_turn()?;
+        import::import(&store, &req.dir, &options)
+            .map_err(|e| ApiError::bad_request(format!("{e:#}")))
+    })
+    .await?;
+    // The pull-through cache's memory of each module goes with what the file holds now.
+    for name in &report.cached {
+        if let Some((module, _)) = name.rsplit_once('@') {
+            state.pull.forget(module);
+        }
+    }
+    let store = std::sync::Arc::clone(&state.store);
+    let bytes = blocking(move || store.cached_zip_bytes()).await?;
+    state.pull.set_cached_bytes(bytes);
+    state.metrics.set_pull_cached_bytes(bytes);
+    let body = serde_json::json!({ "report": report, "upstream": name });
+    Ok(json_response(StatusCode::OK, Some(&body)))
+}
+
+/// `POST /api/v1/admin/export` (admin): `goshelf export --server`. The server writes the
+/// tree on its machine, into a directory that is absent or empty.
+pub async fn export(
+    state: AppState,
+    headers: HeaderMap,
+    peer: Option<Peer>,
+    body: BodyStream,
+) -> Result<Response, ApiError> {
+    use crate::bundle::export;
+    require_admin(&state, &headers, peer).await?;
+    let raw = read_small_body(
+        body,
+        MAX_JSON_BODY,
+        state.config.header_timeout,
+        "JSON body",
+    )
+    .await?;
+    let req: export::Request = serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::bad_request(format!("not an export request: {e}")))?;
+    let wanted = if req.for_files.is_empty() {
+        None
+    } else {
+        Some(export::wanted(&req.for_files).map_err(|e| ApiError::bad_request(format!("{e:#}")))?)
+    };
+    let st = state.clone();
+    let (done, name, vkey) = blocking(move || {
+        let _turn = bundle_turn()?;
+        let out = &req.out;
+        let busy = std::fs::read_dir(out).map(|mut d| d.next().is_some());
+        if matches!(busy, Ok(true)) {
+            return Err(ApiError::bad_request(format!(
+                "{}: not empty; the server exports into an absent or empty directory",
+                out.display()
+            )));
+        }
+        std::fs::create_dir_all(out)
+            .map_err(|e| ApiError::bad_request(format!("creating {}: {e}", out.display())))?;
+        let up = super::sumdb_proxy::upstream_name(&st.config).map(|name| export::UpstreamDb {
+            name,
+            remote: st.upstream.as_deref(),
+        });
+        let done = export::export(
+            &st.store,
+            &st.sumdb,
+            req.owner.as_deref().map(str::to_ascii_lowercase).as_deref(),
+            out,
+            up.as_ref(),
+            wanted.as_ref(),
+        )
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        Ok::<_, ApiError>((done, st.sumdb.name().to_owned(), st.sumdb.vkey().to_owned()))
+    })
+    .await?;
+    let body = serde_json::json!({ "exported": done, "name": name, "vkey": vkey });
+    Ok(json_response(StatusCode::OK, Some(&body)))
+}
+
 /// A JSON answer (none for 204), never cached.
 fn json_response(status: StatusCode, body: Option<&serde_json::Value>) -> Response {
     let mut resp = match body {

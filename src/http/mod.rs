@@ -323,6 +323,26 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
             |state, headers, peer| async move { answer(api::verify(state, headers, peer).await) },
         );
 
+    let bundle_import = warp::path!("api" / "v1" / "admin" / "import")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .and(peer())
+        .and(body_stream())
+        .then(|state, headers, peer, body| async move {
+            answer(api::import(state, headers, peer, body).await)
+        });
+
+    let bundle_export = warp::path!("api" / "v1" / "admin" / "export")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .and(peer())
+        .and(body_stream())
+        .then(|state, headers, peer, body| async move {
+            answer(api::export(state, headers, peer, body).await)
+        });
+
     // Accounts and owners: one route, parsed by `admin::Op::from_request`.
     let accounts = warp::path!("api" / "v1" / ..)
         .and(warp::path::tail())
@@ -417,6 +437,10 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
         .or(backup.boxed())
         .unify()
         .or(verify.boxed())
+        .unify()
+        .or(bundle_import.boxed())
+        .unify()
+        .or(bundle_export.boxed())
         .unify()
         .or(accounts.boxed())
         .unify()

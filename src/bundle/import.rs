@@ -1,7 +1,7 @@
 //! `goshelf import DIR`: modules carried across an air gap (issue 28), from a module cache
 //! made on a connected machine (`go mod download -json all`: `$GOMODCACHE`, its
 //! `cache/download`, or a `$GOPATH`) or a tree written by `goshelf export`, into the shelf's
-//! file. Offline, on the database file (the server stopped).
+//! file: a stopped server's, or a running server's (`--server`, `http::api::import`).
 //!
 //! Every version (proxy-cache.md §9.3) is checked as an upload is (the zip rules, its path
 //! and version), its h1 recomputed and compared with its `.ziphash`, its `.mod` with the
@@ -75,7 +75,7 @@ pub struct Options {
 }
 
 /// What became of the bundle's versions.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// Into the cache: `module@version`.
     pub cached: Vec<String>,
@@ -1003,53 +1003,107 @@ pub fn import(store: &Store, dir: &Path, options: &Options) -> anyhow::Result<Re
     Ok(run.report)
 }
 
-/// Runs `goshelf import`: the report on standard output; an error (exit 1) when anything
-/// was refused.
-///
-/// # Errors
-/// As [`import`], and any refusal.
-pub fn run(db: &Path, dir: &Path, options: &Options) -> anyhow::Result<()> {
-    let store = super::open_or_create(db)?;
-    let report = import(&store, dir, options)?;
+/// What `goshelf import --server` asks a running shelf (`POST /api/v1/admin/import`): the
+/// directory is read by the server, on its machine; the upstream database is the server's.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Request {
+    pub dir: PathBuf,
+    #[serde(default)]
+    pub trust_sumdb: Vec<String>,
+    #[serde(default)]
+    pub go_sum: Vec<PathBuf>,
+    #[serde(default)]
+    pub allow_unverified: bool,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default = "default_checkpoint")]
+    pub checkpoint_secs: u64,
+}
+
+fn default_checkpoint() -> u64 {
+    2
+}
+
+impl Request {
+    /// The options, with `upstream_sumdb` (the setting's key).
+    ///
+    /// # Errors
+    /// A `trust_sumdb` that is not a verifier key.
+    pub fn options(&self, upstream_sumdb: Option<Verifier>) -> Result<Options, String> {
+        Ok(Options {
+            upstream_sumdb,
+            trust: self
+                .trust_sumdb
+                .iter()
+                .map(|k| Verifier::parse(k).map_err(|e| format!("{k}: not a verifier key: {e}")))
+                .collect::<Result<_, _>>()?,
+            go_sum: self.go_sum.clone(),
+            allow_unverified: self.allow_unverified,
+            namespace: self.namespace.as_ref().map(|n| n.to_ascii_lowercase()),
+            checkpoint: std::time::Duration::from_secs(self.checkpoint_secs),
+        })
+    }
+}
+
+/// The report as the CLI prints it (`upstream`: the upstream database's name).
+#[must_use]
+pub fn describe(report: &Report, upstream: Option<&str>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let imported = report.cached.len() + report.hosted.len();
-    println!(
+    let _ = writeln!(
+        out,
         "imported {imported} versions ({} into the cache, {} hosted), {} already present, {} refused",
         report.cached.len(),
         report.hosted.len(),
         report.present.len(),
         report.refused.len()
     );
-    if let (Some(n), Some(db)) = (report.head, options.upstream_sumdb.as_ref()) {
-        println!(
-            "the bundle's newest head of {} holds {n} records",
-            db.name()
-        );
+    if let (Some(n), Some(name)) = (report.head, upstream) {
+        let _ = writeln!(out, "the bundle's newest head of {name} holds {n} records");
     }
     let mut by_ns: BTreeMap<&str, usize> = BTreeMap::new();
     for (ns, _) in &report.hosted {
         *by_ns.entry(ns).or_default() += 1;
     }
     for (ns, n) in by_ns {
-        println!("hosted in {ns}: {n} versions");
+        let _ = writeln!(out, "hosted in {ns}: {n} versions");
     }
     if !report.unverified.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "unverified (in no checksum database; their clients need GONOSUMDB): {}",
             report.unverified.join(", ")
         );
     }
     if !report.unlogged.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "only a .mod, zip hash unknown, so not logged (their clients need GONOSUMDB): {}",
             report.unlogged.join(", ")
         );
     }
     for (what, why) in &report.refused {
-        println!("refused: {what}: {why}");
+        let _ = writeln!(out, "refused: {what}: {why}");
     }
     for command in &report.commands {
-        println!("to import what was refused, run: {command}");
+        let _ = writeln!(out, "to import what was refused, run: {command}");
     }
+    out
+}
+
+/// Runs `goshelf import` on the database file `db`: the report on standard output; an
+/// error (exit 1) when anything was refused.
+///
+/// # Errors
+/// As [`import`], and any refusal.
+pub fn run(db: &Path, dir: &Path, options: &Options) -> anyhow::Result<()> {
+    let store = crate::cli::open_or_create(db)?;
+    let report = import(&store, dir, options)?;
+    print!(
+        "{}",
+        describe(&report, options.upstream_sumdb.as_ref().map(Verifier::name))
+    );
     if !report.refused.is_empty() {
         anyhow::bail!("{} entries refused", report.refused.len());
     }

@@ -1,7 +1,7 @@
 //! `goshelf export OUT`: the shelf's modules written as a GOPROXY tree in the module cache's
 //! layout (proxy-cache.md §9.1), which the go command reads as `GOPROXY=file:///OUT` on a
-//! machine with no network and `goshelf import` reads on an offline shelf (issue 28).
-//! Offline, on the database file.
+//! machine with no network and `goshelf import` reads on an offline shelf (issue 28). On
+//! a stopped server's file, or by a running server (`--server`, `http::api::export`).
 //!
 //! Per version: `<m>/@v/<v>.info`, `.mod`, `.zip` (streamed piece by piece, never whole in
 //! memory) and `.ziphash`; per module `<m>/@v/list` (releases and prereleases, as the shelf
@@ -26,8 +26,6 @@
 //! `--for FILE` (go.mod, go.sum, go.work; repeatable) exports only the versions those files
 //! need (a go.mod's go.sum beside it counts, a go.work's modules' go.mod and go.sum files
 //! too) and names those this shelf does not hold.
-//!
-//! Not yet (issue 28): `--server`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -39,7 +37,7 @@ use crate::store::{Store, ZipLookup};
 use crate::sumdb::{self as log, Tile};
 
 /// What an export wrote.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Exported {
     pub versions: u64,
     pub bytes: u64,
@@ -61,7 +59,10 @@ pub struct Exported {
     /// Versions `--for` asked for that this shelf does not hold.
     pub missing: Vec<String>,
     /// Every version written.
+    #[serde(skip)]
     pub written: std::collections::BTreeSet<(String, String)>,
+    /// The upstream database's name, when its part was written.
+    pub upstream_name: Option<String>,
 }
 
 /// The versions `--for` files name: `(module, version)`.
@@ -359,6 +360,7 @@ fn export_cached(
     is_wanted: &dyn Fn(&str, &str) -> bool,
 ) -> anyhow::Result<()> {
     let name = up.name.as_str();
+    done.upstream_name = Some(name.to_owned());
     let head = store.sumdb_upstream_head(name)?;
     done.upstream_head = head.as_ref().map(|(t, _)| t.n);
     let mut proofs: std::collections::BTreeMap<String, Vec<u8>> = std::collections::BTreeMap::new();
@@ -474,7 +476,7 @@ pub fn run(
     } else {
         Some(wanted(for_files)?)
     };
-    let store = super::open_existing(db)?;
+    let store = crate::cli::open_existing(db)?;
     // The log as the file has it: its name, and who reads it (opening it with another
     // `sumdb_readers` would change what it logs).
     let readers = store
@@ -517,25 +519,50 @@ pub fn run(
         let _entered = runtime.enter();
         export(&store, &log_view, owner, out, up.as_ref(), wanted.as_ref())?
     };
-    println!(
+    print!(
+        "{}",
+        describe(&done, log_view.name(), log_view.vkey(), out)
+    );
+    Ok(())
+}
+
+/// What `goshelf export --server` asks a running shelf (`POST /api/v1/admin/export`): the
+/// server writes `out` on its machine (absent or an empty directory).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Request {
+    pub out: PathBuf,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub for_files: Vec<PathBuf>,
+}
+
+/// The export's report as the CLI prints it.
+#[must_use]
+pub fn describe(done: &Exported, name: &str, vkey: &str, out: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
         "exported {} versions ({} bytes of zips), {} lookups and {} tiles of {} to {}",
         done.versions + done.cached,
         done.bytes,
         done.lookups,
         done.tiles,
-        log_view.name(),
+        name,
         out.display()
     );
-    if let (Some(up), true) = (&up, done.cached > 0) {
-        println!(
-            "{} of them cached public modules, with their lookups of {} in its head of {} records",
+    if let (Some(up), true) = (&done.upstream_name, done.cached > 0) {
+        let _ = writeln!(
+            s,
+            "{} of them cached public modules, with their lookups of {up} in its head of {} records",
             done.cached,
-            up.name,
             done.upstream_head.unwrap_or(0)
         );
     }
     if !done.older_heads.is_empty() {
-        println!(
+        let _ = writeln!(
+            s,
             "{} lookups stay in an older head (the tiles to prove them in the newest could not \
              be fetched): {}",
             done.older_heads.len(),
@@ -543,36 +570,42 @@ pub fn run(
         );
     }
     if !done.missing.is_empty() {
-        println!(
+        let _ = writeln!(
+            s,
             "{} versions the --for files need are not on this shelf: {}",
             done.missing.len(),
             done.missing.join(", ")
         );
     }
     for n in &done.unproven_heads {
-        println!(
+        let _ = writeln!(
+            s,
             "the head of {n} records of an earlier export is not proven consistent with this \
              one: an offline shelf that imported it will refuse this bundle"
         );
     }
     for (module, skipped, kept) in &done.shadowed {
-        println!("{module} is hosted by {kept} and {skipped}: exported from {kept} only");
+        let _ = writeln!(
+            s,
+            "{module} is hosted by {kept} and {skipped}: exported from {kept} only"
+        );
     }
     if !done.unlogged.is_empty() {
-        println!(
+        let _ = writeln!(
+            s,
             "{} versions are not in the checksum database (their clients need GONOSUMDB): {}",
             done.unlogged.len(),
             done.unlogged.join(", ")
         );
     }
-    println!(
-        "clients: GOPROXY=file://{} GOSUMDB={}",
+    let _ = writeln!(
+        s,
+        "clients: GOPROXY=file://{} GOSUMDB={vkey}",
         std::fs::canonicalize(out)
             .unwrap_or_else(|_| out.to_owned())
             .display(),
-        log_view.vkey()
     );
-    Ok(())
+    s
 }
 
 #[cfg(test)]
