@@ -392,6 +392,83 @@ fn a_running_shelf_imports_and_exports_with_server() {
     assert!(said(&again).contains("not empty"), "{}", said(&again));
 }
 
+/// Writes `zip` as a version of a GOPROXY tree under `root` (`.mod` from its go.mod).
+fn put_version(root: &Path, zip: &ModZip) {
+    let dir = root
+        .join(goshelf::gomod::path::escape_path(zip.path()).unwrap())
+        .join("@v");
+    std::fs::create_dir_all(&dir).unwrap();
+    let v = zip.version();
+    std::fs::write(dir.join(format!("{v}.mod")), zip.content("go.mod").unwrap()).unwrap();
+    std::fs::write(dir.join(format!("{v}.zip")), zip.bytes()).unwrap();
+}
+
+/// A version already present with other hashes is a conflict: reported, never overwritten,
+/// in the cache and in a namespace alike.
+#[test]
+fn a_version_present_with_other_hashes_is_never_overwritten() {
+    let up = Upstream::start();
+    let work = tempfile::tempdir().unwrap();
+    let (first, second) = (work.path().join("first"), work.path().join("second"));
+    let one = module("public.example/twice", "v1.0.0", "one", true);
+    let two = module("public.example/twice", "v1.0.0", "two", true);
+    put_version(&first, &one);
+    put_version(&second, &two);
+    let db = work.path().join("g.redb");
+    for ns in [None, Some("corp")] {
+        let mut extra = vec!["--allow-unverified"];
+        if let Some(ns) = ns {
+            extra.extend(["--namespace", ns]);
+            let ok = crate::support::stress::goshelf(
+                &[
+                    "private",
+                    "add",
+                    "public.example",
+                    "--db",
+                    db.to_str().unwrap(),
+                ],
+                &[],
+                Duration::from_secs(30),
+            );
+            assert!(ok.status.success(), "{}", said(&ok));
+        }
+        let out = import_into(&db, &up, &first, &extra);
+        assert!(out.status.success(), "{ns:?}: {}", said(&out));
+        let out = import_into(&db, &up, &second, &extra);
+        let text = said(&out);
+        assert!(!out.status.success(), "{ns:?}: {text}");
+        assert!(
+            text.contains("refused: public.example/twice@v1.0.0: conflict: ")
+                && text.contains("never overwritten"),
+            "{ns:?}: {text}"
+        );
+        // The first stays: the same bundle again is present, not a conflict.
+        let out = import_into(&db, &up, &first, &extra);
+        assert!(
+            said(&out).contains("1 already present, 0 refused"),
+            "{ns:?}: {}",
+            said(&out)
+        );
+    }
+    let mut server = offline(&up);
+    server.terminate();
+    std::fs::copy(&db, server.db_path()).unwrap();
+    server.restart();
+    // (The path is now hosted in the private namespace corp, which hides the cached copy
+    // from anonymous readers: read corp's as the admin.)
+    let zip = http::curl(
+        &Auth::Bearer(server.token()),
+        &[&format!(
+            "{}/api/packages/corp/go/public.example/twice/@v/v1.0.0.zip",
+            server.url()
+        )],
+    );
+    assert_eq!(zip.status, 200);
+    assert!(zip.body == one.bytes(), "the first zip is served");
+    server.terminate();
+    verify_clean(&server.db_path());
+}
+
 /// Two deliveries made 1,000 upstream records apart: a client that verified after the first
 /// still verifies after the second (one head at a time, each proven consistent with the one
 /// before); a go-only bundle made later without that proof is refused whole.

@@ -519,10 +519,7 @@ pub fn run(
         let _entered = runtime.enter();
         export(&store, &log_view, owner, out, up.as_ref(), wanted.as_ref())?
     };
-    print!(
-        "{}",
-        describe(&done, log_view.name(), log_view.vkey(), out)
-    );
+    print!("{}", describe(&done, log_view.name(), log_view.vkey(), out));
     Ok(())
 }
 
