@@ -397,16 +397,18 @@ settings! {
         name: "upstream_private", flag: Flag::Value("URL"), default: "",
         help: "An https module proxy that needs credentials (such as another goshelf's \
                organisation base): only paths matching upstream_private_paths are asked of it, \
-               and those never of any other upstream or checksum database.",
+               and those never of any other upstream or checksum database. More than one: the \
+               configuration file's `[[upstream_private]]` tables (`url`, `paths`, `token`, \
+               `user`), after this one; a path goes to the first whose paths it matches.",
         secret: false, path: false,
-        show: |c| c.upstream_private.as_ref().map(|p| p.url.clone()).unwrap_or_default(),
+        show: |c| c.upstream_private.iter().map(|p| p.url.as_str()).collect::<Vec<_>>().join(" "),
     }
     UpstreamPrivatePaths {
         name: "upstream_private_paths", flag: Flag::Value("PATTERNS"), default: "",
         help: "Module path patterns (GOPRIVATE syntax) fetched from upstream_private; needed \
                with it. Their hashes are pinned at the first fetch.",
         secret: false, path: false,
-        show: |c| c.upstream_private.as_ref().map(|p| p.paths.clone()).unwrap_or_default(),
+        show: |c| c.upstream_private.iter().map(|p| p.paths.as_str()).collect::<Vec<_>>().join(" "),
     }
     UpstreamPrivateToken {
         name: "upstream_private_token", flag: Flag::None, default: "",
@@ -414,7 +416,7 @@ settings! {
                password with upstream_private_user; https only, never to another host); \
                environment or configuration file only.",
         secret: true, path: false,
-        show: |c| if c.upstream_private.as_ref().is_some_and(|p| !p.token.is_empty()) { "***".into() } else { String::new() },
+        show: |c| if c.upstream_private.iter().any(|p| !p.token.is_empty()) { "***".into() } else { String::new() },
     }
     UpstreamPrivateUser {
         name: "upstream_private_user", flag: Flag::Value("NAME"), default: "",
@@ -422,7 +424,7 @@ settings! {
                credentials for this user (as Gitea, Artifactory and goshelf accept a token), \
                not as a bearer token.",
         secret: false, path: false,
-        show: |c| c.upstream_private.as_ref().and_then(|p| p.user.clone()).unwrap_or_default(),
+        show: |c| c.upstream_private.iter().filter_map(|p| p.user.as_deref()).collect::<Vec<_>>().join(" "),
     }
     UpstreamSumdbToken {
         name: "upstream_sumdb_token", flag: Flag::None, default: "",
@@ -551,6 +553,9 @@ impl std::fmt::Display for Source {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct RawConfig {
     values: BTreeMap<Key, String>,
+    /// The configuration file's `[[upstream_private]]` tables (more than one credentialed
+    /// upstream): url, paths, token, user.
+    more_private: Vec<[String; 4]>,
 }
 
 impl std::fmt::Debug for RawConfig {
@@ -625,6 +630,34 @@ impl RawConfig {
                     known.join(", ")
                 ))
             })?;
+            if let (Key::UpstreamPrivate, toml::Value::Array(tables)) = (key, &value) {
+                for (i, t) in tables.iter().enumerate() {
+                    let at = |what: &str| {
+                        file_error(format!("[[upstream_private]] number {}: {what}", i + 1))
+                    };
+                    let table = t.as_table().ok_or_else(|| at("not a table"))?;
+                    let mut one: [String; 4] = Default::default();
+                    for (field, v) in table {
+                        let slot = match field.as_str() {
+                            "url" => 0,
+                            "paths" => 1,
+                            "token" => 2,
+                            "user" => 3,
+                            other => {
+                                return Err(at(&format!(
+                                    "unknown key `{other}`; the keys are url, paths, token, user"
+                                )))
+                            }
+                        };
+                        one[slot] = v
+                            .as_str()
+                            .ok_or_else(|| at(&format!("`{field}` must be a string")))?
+                            .to_owned();
+                    }
+                    raw.more_private.push(one);
+                }
+                continue;
+            }
             let text = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(n) => n.to_string(),
@@ -671,6 +704,9 @@ impl RawConfig {
                 Source::Default
             };
             sources.push((s.key, source));
+        }
+        if let Some((_, f)) = file {
+            merged.more_private.clone_from(&f.more_private);
         }
         (merged, sources)
     }
@@ -745,8 +781,12 @@ fn check_sumdb_token(config: &Config) -> Result<(), ConfigError> {
             .ok()
             .and_then(|u| u.authority().map(|a| a.as_str().to_ascii_lowercase()))
     };
-    let private = config.upstream_private.as_ref().map(|p| host(&p.url));
-    if private.is_none() || private != Some(host(&sumdb.url)) {
+    let sumdb_host = host(&sumdb.url);
+    if !config
+        .upstream_private
+        .iter()
+        .any(|p| host(&p.url) == sumdb_host)
+    {
         return why(
             "goes only to a checksum database on the server of upstream_private (the \
              credentialed upstream), which is not the case here",
@@ -759,6 +799,40 @@ fn check_sumdb_token(config: &Config) -> Result<(), ConfigError> {
         );
     }
     Ok(())
+}
+
+/// One `[[upstream_private]]` table checked as the flat keys are: https, paths needed and
+/// valid, a user only with a token.
+fn check_private_upstream(
+    url: &str,
+    paths: &str,
+    token: &str,
+    user: Option<&str>,
+) -> Result<PrivateUpstream, String> {
+    if !url.starts_with("https://") || url.contains(['?', '#', ',', '|']) {
+        return Err(
+            "url is not one https:// URL (credentials are never sent over plain HTTP)".into(),
+        );
+    }
+    if paths.is_empty() {
+        return Err("paths is needed: only paths matching it are asked of it".into());
+    }
+    for p in paths.split(',').filter(|p| !p.is_empty()) {
+        crate::gomod::patterns::check_pattern(p).map_err(|e| format!("paths has {e}"))?;
+    }
+    if let Some(u) = user {
+        if token.is_empty() || u.contains(':') || u.chars().any(char::is_control) {
+            return Err(
+                "user needs a token (the password sent with it) and may hold no `:`".into(),
+            );
+        }
+    }
+    Ok(PrivateUpstream {
+        url: url.trim_end_matches('/').to_owned(),
+        paths: paths.to_owned(),
+        token: token.to_owned(),
+        user: user.map(str::to_owned),
+    })
 }
 
 fn invalid(key: Key, value: &str, what: &str) -> ConfigError {
@@ -845,8 +919,10 @@ pub struct Config {
     pub negative_version_ttl: Duration,
     /// Most bytes of cached zips; 0: no cap.
     pub cache_max_bytes: u64,
-    /// The upstream that needs credentials, with its paths and token.
-    pub upstream_private: Option<PrivateUpstream>,
+    /// The upstreams that need credentials, each with its paths and token: the flat
+    /// `upstream_private*` keys first, then the configuration file's `[[upstream_private]]`
+    /// tables. A path goes to the first whose paths it matches, and to no other upstream.
+    pub upstream_private: Vec<PrivateUpstream>,
     /// How often the retention rules run; `None`: never by themselves.
     pub retention_schedule: Option<Duration>,
     /// The read token of the upstream checksum database (`upstream_sumdb_token`): checked
@@ -1252,7 +1328,7 @@ impl RawConfig {
             list_ttl: timeout(Key::ListTtl, Duration::from_secs(60))?,
             negative_ttl: timeout(Key::NegativeTtl, Duration::from_secs(60))?,
             negative_version_ttl: timeout(Key::NegativeVersionTtl, Duration::from_secs(600))?,
-            upstream_private: self.resolve_private_upstream()?,
+            upstream_private: self.resolve_private_upstreams()?,
             retention_schedule: resolve_schedule(self.get(Key::RetentionSchedule))?,
             upstream_sumdb_token: self
                 .get(Key::UpstreamSumdbToken)
@@ -1353,7 +1429,25 @@ impl RawConfig {
         Ok(config)
     }
 
-    /// `upstream_private` with its paths (required) and token; https only.
+    /// `upstream_private` with its paths (required) and token, then the file's
+    /// `[[upstream_private]]` tables; https only.
+    fn resolve_private_upstreams(&self) -> Result<Vec<PrivateUpstream>, ConfigError> {
+        let mut all = Vec::new();
+        if let Some(first) = self.resolve_private_upstream()? {
+            all.push(first);
+        }
+        for [url, paths, token, user] in &self.more_private {
+            let user = Some(user.trim()).filter(|u| !u.is_empty());
+            let one = check_private_upstream(url.trim(), paths.trim(), token.trim(), user)
+                .map_err(|why| {
+                    ConfigError::Invalid(format!("[[upstream_private]] {url:?}: {why}"))
+                })?;
+            all.push(one);
+        }
+        Ok(all)
+    }
+
+    /// The flat `upstream_private*` keys.
     fn resolve_private_upstream(&self) -> Result<Option<PrivateUpstream>, ConfigError> {
         let paths = self.get(Key::UpstreamPrivatePaths).unwrap_or("").trim();
         let token = self.get(Key::UpstreamPrivateToken).unwrap_or("").trim();
@@ -1839,6 +1933,66 @@ mod tests {
         std::fs::write(&p, "listen = 1.5\n").unwrap();
         let err = RawConfig::from_file(&p).unwrap_err().to_string();
         assert!(err.contains("must be a string"), "{err}");
+    }
+
+    #[test]
+    fn the_file_may_list_several_credentialed_upstreams() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("goshelf.toml");
+        let read = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            let file = RawConfig::from_file(&p)?;
+            let (merged, _) = RawConfig::layered(
+                &RawConfig::default(),
+                &RawConfig::default(),
+                Some((&p, &file)),
+            );
+            merged.resolve()
+        };
+        let two = "[[upstream_private]]\nurl = \"https://a.corp/api/packages/a/go/\"\n\
+                   paths = \"a.corp\"\ntoken = \"ta\"\n\n[[upstream_private]]\n\
+                   url = \"https://b.corp:8443/api/packages/b/go\"\npaths = \"b.corp,*.b.lan\"\n\
+                   token = \"tb\"\nuser = \"site\"\n";
+        let config = read(two).unwrap();
+        assert_eq!(config.upstream_private.len(), 2);
+        assert_eq!(
+            config.upstream_private[0].url,
+            "https://a.corp/api/packages/a/go"
+        );
+        assert_eq!(config.upstream_private[1].paths, "b.corp,*.b.lan");
+        assert_eq!(config.upstream_private[1].user.as_deref(), Some("site"));
+        assert!(config.upstream_private[1]
+            .authorization()
+            .unwrap()
+            .starts_with("Basic "));
+        // The second's server may carry the checksum database read with a token.
+        let with_token = format!(
+            "upstream_sumdb = \"{} https://b.corp:8443/sumdb\"\nupstream_sumdb_token = \"t\"\n\
+             sumdb_readers = \"signed-in\"\n{two}",
+            crate::http::upstream::SUM_GOLANG_ORG
+        );
+        if let Err(e) = read(&with_token) {
+            panic!("{e}");
+        }
+        // Each table is checked as the flat keys are.
+        for (bad, why) in [
+            ("url = \"http://a.corp/go\"\npaths = \"a.corp\"\n", "https"),
+            ("url = \"https://a.corp/go\"\n", "paths is needed"),
+            (
+                "url = \"https://a.corp/go\"\npaths = \"a.corp\"\nuser = \"u\"\n",
+                "needs a token",
+            ),
+            (
+                "url = \"https://a.corp/go\"\npaths = \"a.corp\"\nsecret = \"x\"\n",
+                "unknown key `secret`",
+            ),
+            ("url = 1\n", "must be a string"),
+        ] {
+            let err = read(&format!("[[upstream_private]]\n{bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

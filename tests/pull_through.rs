@@ -1414,6 +1414,72 @@ fn a_private_upstream_is_read_with_basic_credentials() {
     );
 }
 
+/// More than one credentialed upstream (the configuration file's `[[upstream_private]]`
+/// tables): each path goes to the first whose `paths` it matches, with that one's
+/// credentials, and to no other upstream; a signed-in viewer gets both, an anonymous one
+/// neither.
+#[test]
+fn two_credentialed_upstreams_each_serve_their_own_paths() {
+    let (central, secret, ca, base) = central_with_secret();
+    let other = TestServer::start_tls(true, &["--tls-self-signed", "localhost,127.0.0.1"], &[]);
+    other.add_org("team", "private");
+    let tool = module("nas.lan/tool", "v1.0.0", "", "tool", true);
+    other.upload("team", &tool);
+    let other_ca = http::get(&format!("{}/ca.pem", other.url())).body;
+    let other_base = format!("{}/api/packages/team/go", other.tls_url());
+    // One CA file for both self-signed servers.
+    let mut cas = std::fs::read(&ca).unwrap();
+    cas.extend_from_slice(&other_ca);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("cas.pem");
+    std::fs::write(&ca_file, cas).unwrap();
+    let toml = dir.path().join("goshelf.toml");
+    let token = crate::support::server::ADMIN_TOKEN;
+    std::fs::write(
+        &toml,
+        format!(
+            "upstream_ca_file = \"{}\"\n\n[[upstream_private]]\nurl = \"{base}\"\n\
+             paths = \"corp.example\"\ntoken = \"{token}\"\n\n[[upstream_private]]\n\
+             url = \"{other_base}\"\npaths = \"nas.lan\"\ntoken = \"{token}\"\nuser = \"admin\"\n",
+            ca_file.display()
+        ),
+    )
+    .unwrap();
+    let site = TestServer::start_with(&["--config", toml.to_str().unwrap()], &[]);
+    site.add_user("alice", "alice password 1");
+    let alice = Auth::Basic("alice", "alice password 1");
+    let zip = |auth: &Auth, path: &str| {
+        http::curl(auth, &[&format!("{}/go/{path}/@v/v1.0.0.zip", site.url())])
+    };
+    for path in ["corp.example/secret", "nas.lan/tool"] {
+        let r = zip(&Auth::None, path);
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+    }
+    let r = zip(&alice, "corp.example/secret");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == secret.bytes());
+    let r = zip(&alice, "nas.lan/tool");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == tool.bytes());
+    for path in ["corp.example/secret", "nas.lan/tool"] {
+        let r = zip(&Auth::None, path);
+        assert_eq!(r.status, 404, "{path} after caching: {}", r.text());
+    }
+    // Each upstream was asked for its own paths only.
+    std::thread::sleep(Duration::from_millis(400));
+    let (a, b) = (central.stderr_log(), other.stderr_log());
+    assert!(
+        a.contains("/api/packages/corp/go/corp.example/secret/@v/v1.0.0.zip 200"),
+        "{a}"
+    );
+    assert!(
+        b.contains("/api/packages/team/go/nas.lan/tool/@v/v1.0.0.zip 200"),
+        "{b}"
+    );
+    assert!(!a.contains("nas.lan"), "{a}");
+    assert!(!b.contains("corp.example"), "{b}");
+}
+
 /// A cold fetch through `/go` appends the version's record to the shelf's log forever, as a
 /// lookup miss does: it is charged to the requester's `sumdb_lookup_budget` (the address
 /// `X-Forwarded-For` names behind a trusted proxy), and past it the answer is `503` saying

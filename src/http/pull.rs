@@ -125,8 +125,8 @@ pub struct PullThrough {
     storing: Mutex<()>,
     /// The name of the upstream checksum database the shelf proxies (`http::sumdb_proxy`).
     pub sumdb_name: Option<String>,
-    /// The upstream that needs credentials (`upstream_private`), unless offline.
-    private: Option<crate::config::PrivateUpstream>,
+    /// The upstreams that need credentials (`upstream_private`), unless offline.
+    private: Vec<crate::config::PrivateUpstream>,
     /// Only admins may read what came from it.
     private_admins: bool,
 }
@@ -258,7 +258,11 @@ impl PullThrough {
             cached_bytes: std::sync::atomic::AtomicU64::new(0),
             storing: Mutex::new(()),
             sumdb_name: super::sumdb_proxy::upstream_name(config),
-            private: config.upstream_private.clone().filter(|_| !config.offline),
+            private: if config.offline {
+                Vec::new()
+            } else {
+                config.upstream_private.clone()
+            },
             private_admins: config.upstream_readers_admins,
         })
     }
@@ -357,14 +361,14 @@ impl PullThrough {
     pub(super) fn is_private(&self, config: &crate::config::Config, module: &str) -> bool {
         config
             .upstream_private
-            .as_ref()
-            .is_some_and(|p| patterns::match_prefix_patterns(&p.paths, module))
+            .iter()
+            .any(|p| patterns::match_prefix_patterns(&p.paths, module))
     }
 
     /// Whether anything is fetched for `module`.
     fn fetches_for(&self, config: &crate::config::Config, module: &str) -> bool {
         if self.is_private(config, module) {
-            self.private.is_some()
+            !self.private.is_empty()
         } else {
             self.fetches()
         }
@@ -593,9 +597,12 @@ impl Sinks for Spools {
 fn route(state: &AppState, module: &str) -> Vec<(Upstream, Option<String>)> {
     let pull = &state.pull;
     if pull.is_private(&state.config, module) {
+        // The first whose paths match, alone.
         return pull
             .private
             .iter()
+            .filter(|p| patterns::match_prefix_patterns(&p.paths, module))
+            .take(1)
             .map(|p| {
                 let up = Upstream {
                     url: p.url.clone(),
