@@ -191,6 +191,21 @@ fn export(server: &mut TestServer, up: &Upstream, out: &Path) -> String {
     said(&ran)
 }
 
+/// GET `path` of `server` without credentials.
+fn anon(server: &TestServer, path: &str) -> http::Response {
+    http::curl(&Auth::None, &[&format!("{}{path}", server.url())])
+}
+
+/// `server`'s checksum database key, and its name.
+fn log_key(server: &TestServer) -> (String, String) {
+    let key = http::get(&format!("{}/sumdb-key", server.url()))
+        .text()
+        .trim()
+        .to_owned();
+    let name = key.split('+').next().unwrap().to_owned();
+    (key, name)
+}
+
 fn verify_clean(db: &Path) {
     let out = crate::support::stress::goshelf(
         &["verify", "--db", db.to_str().unwrap()],
@@ -531,13 +546,7 @@ fn later_deliveries_keep_the_clients_timeline() {
             && text.contains("nothing was imported"),
         "{text}"
     );
-    let r = http::curl(
-        &Auth::None,
-        &[&format!(
-            "{}/go/public.example/third/@v/v1.0.0.info",
-            gap.url()
-        )],
-    );
+    let r = anon(&gap, "/go/public.example/third/@v/v1.0.0.info");
     assert_eq!(r.status, 404, "refused whole: {}", r.text());
 }
 
@@ -631,28 +640,22 @@ fn a_tampered_bundle_loses_only_its_bad_entries() {
         "{text}"
     );
     for bad in ["a", "b", "c"] {
-        let r = http::curl(
-            &Auth::None,
-            &[&format!(
-                "{}/go/public.example/{bad}/@v/v1.0.0.info",
-                gap.url()
-            )],
-        );
+        let r = anon(&gap, &format!("/go/public.example/{bad}/@v/v1.0.0.info"));
         assert_eq!(r.status, 404, "{bad}: {}", r.text());
     }
     // The graph-only version: .mod and .info served, no zip.
-    let base = format!("{}/go/public.example/d/@v/v1.0.0", gap.url());
-    let d_mod = http::curl(&Auth::None, &[&format!("{base}.mod")]);
+    let base = "/go/public.example/d/@v/v1.0.0";
+    let d_mod = anon(&gap, &format!("{base}.mod"));
     assert_eq!(d_mod.status, 200, "{}", d_mod.text());
     assert_eq!(d_mod.text(), "module public.example/d\n\ngo 1.19\n");
-    let d_info = http::curl(&Auth::None, &[&format!("{base}.info")]);
+    let d_info = anon(&gap, &format!("{base}.info"));
     assert_eq!(d_info.status, 200, "{}", d_info.text());
     assert!(
         d_info.text().contains("\"Version\":\"v1.0.0\""),
         "{}",
         d_info.text()
     );
-    let d_zip = http::curl(&Auth::None, &[&format!("{base}.zip")]);
+    let d_zip = anon(&gap, &format!("{base}.zip"));
     assert_eq!(d_zip.status, 404, "{}", d_zip.text());
     build(&client(Go::V1_27, &gap), "good", FIRST);
     gap.terminate();
@@ -812,10 +815,7 @@ fn visibility_travels_with_the_bundle() {
     );
     central.add_org("acme", "public");
     central.upload("acme", &module("open.example/open", "v1.0.0", "open", true));
-    let central_key = http::get(&format!("{}/sumdb-key", central.url()))
-        .text()
-        .trim()
-        .to_owned();
+    let (central_key, central_name) = log_key(&central);
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
     export(&mut central, &up, &bundle);
@@ -837,25 +837,12 @@ fn visibility_travels_with_the_bundle() {
         text.contains("unverified (in no checksum database"),
         "{text}"
     );
-    let open = http::curl(
-        &Auth::None,
-        &[&format!(
-            "{}/go/open.example/open/@v/v1.0.0.info",
-            gap.url()
-        )],
-    );
+    let open = anon(&gap, "/go/open.example/open/@v/v1.0.0.info");
     assert_eq!(open.status, 200, "{}", open.text());
-    let key = http::get(&format!("{}/sumdb-key", gap.url()))
-        .text()
-        .trim()
-        .to_owned();
-    let name = key.split('+').next().unwrap().to_owned();
-    let lookup = http::curl(
-        &Auth::None,
-        &[&format!(
-            "{}/sumdb/{name}/lookup/open.example/open@v1.0.0",
-            gap.url()
-        )],
+    let (_, name) = log_key(&gap);
+    let lookup = anon(
+        &gap,
+        &format!("/sumdb/{name}/lookup/open.example/open@v1.0.0"),
     );
     assert_eq!(
         lookup.status,
@@ -872,14 +859,8 @@ fn visibility_travels_with_the_bundle() {
         "{}",
         said(&out)
     );
-    let anon = http::curl(
-        &Auth::None,
-        &[&format!(
-            "{}/go/corp.example/secret/@v/v1.0.0.info",
-            gap.url()
-        )],
-    );
-    assert_eq!(anon.status, 404, "{}", anon.text());
+    let hidden = anon(&gap, "/go/corp.example/secret/@v/v1.0.0.info");
+    assert_eq!(hidden.status, 404, "{}", hidden.text());
     let admin = http::curl(
         &Auth::Bearer(gap.token()),
         &[&format!(
@@ -889,20 +870,10 @@ fn visibility_travels_with_the_bundle() {
     );
     assert_eq!(admin.status, 200, "{}", admin.text());
     // The log's data tiles, read anonymously, never name the private path.
-    let latest = http::curl(
-        &Auth::None,
-        &[&format!("{}/sumdb/{name}/latest", gap.url())],
-    )
-    .text();
+    let latest = anon(&gap, &format!("/sumdb/{name}/latest")).text();
     let size: u64 = latest.lines().nth(1).unwrap().parse().unwrap();
     if size > 0 {
-        let tile = http::curl(
-            &Auth::None,
-            &[&format!(
-                "{}/sumdb/{name}/tile/8/data/000.p/{size}",
-                gap.url()
-            )],
-        );
+        let tile = anon(&gap, &format!("/sumdb/{name}/tile/8/data/000.p/{size}"));
         assert_eq!(tile.status, 200, "{}", tile.text());
         assert!(!tile.text().contains("corp.example"), "{}", tile.text());
     }
@@ -922,21 +893,13 @@ fn visibility_travels_with_the_bundle() {
         text.contains("unverified (in no checksum database; their clients need GONOSUMDB): corp.example/secret@v1.0.0\n"),
         "{text}"
     );
-    let key = http::get(&format!("{}/sumdb-key", trusting.url()))
-        .text()
-        .trim()
-        .to_owned();
-    let name = key.split('+').next().unwrap().to_owned();
-    let lookup = http::curl(
-        &Auth::None,
-        &[&format!(
-            "{}/sumdb/{name}/lookup/open.example/open@v1.0.0",
-            trusting.url()
-        )],
+    let (_, name) = log_key(&trusting);
+    let lookup = anon(
+        &trusting,
+        &format!("/sumdb/{name}/lookup/open.example/open@v1.0.0"),
     );
     assert_eq!(lookup.status, 200, "{}", lookup.text());
     // A byte of central's lookup changed: that version is refused.
-    let central_name = central_key.split('+').next().unwrap();
     let path = bundle.join(format!(
         "sumdb/{central_name}/lookup/open.example/open@v1.0.0"
     ));

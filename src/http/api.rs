@@ -184,6 +184,26 @@ fn bundle_turn() -> Result<std::sync::MutexGuard<'static, ()>, ApiError> {
     }
 }
 
+/// An admin's JSON request body (`what`: its name in the refusal).
+async fn admin_request<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<Peer>,
+    body: BodyStream,
+    what: &str,
+) -> Result<T, ApiError> {
+    require_admin(state, headers, peer).await?;
+    let raw = read_small_body(
+        body,
+        MAX_JSON_BODY,
+        state.config.header_timeout,
+        "JSON body",
+    )
+    .await?;
+    serde_json::from_slice(&raw)
+        .map_err(|e| ApiError::bad_request(format!("not an {what} request: {e}")))
+}
+
 /// `POST /api/v1/admin/import` (admin): `goshelf import --server`. The directory is read by
 /// the server, on its machine; the upstream checksum database is the server's setting. The
 /// report as JSON (200 even when entries were refused: the report says which; 400 when the
@@ -195,16 +215,7 @@ pub async fn import(
     body: BodyStream,
 ) -> Result<Response, ApiError> {
     use crate::bundle::import;
-    require_admin(&state, &headers, peer).await?;
-    let raw = read_small_body(
-        body,
-        MAX_JSON_BODY,
-        state.config.header_timeout,
-        "JSON body",
-    )
-    .await?;
-    let req: import::Request = serde_json::from_slice(&raw)
-        .map_err(|e| ApiError::bad_request(format!("not an import request: {e}")))?;
+    let req: import::Request = admin_request(&state, &headers, peer, body, "import").await?;
     let upstream = state
         .config
         .upstream_sumdb
@@ -242,16 +253,7 @@ pub async fn export(
     body: BodyStream,
 ) -> Result<Response, ApiError> {
     use crate::bundle::export;
-    require_admin(&state, &headers, peer).await?;
-    let raw = read_small_body(
-        body,
-        MAX_JSON_BODY,
-        state.config.header_timeout,
-        "JSON body",
-    )
-    .await?;
-    let req: export::Request = serde_json::from_slice(&raw)
-        .map_err(|e| ApiError::bad_request(format!("not an export request: {e}")))?;
+    let req: export::Request = admin_request(&state, &headers, peer, body, "export").await?;
     let wanted = if req.for_files.is_empty() {
         None
     } else {
