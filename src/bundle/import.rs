@@ -274,6 +274,8 @@ pub fn parse_go_sum(text: &str, sums: &mut GoSum) -> Result<(), String> {
 struct Provenance {
     modules: HashMap<String, String>,
     not_public: BTreeSet<String>,
+    /// The exporting shelf's `private` patterns.
+    patterns: Vec<String>,
 }
 
 fn provenance(root: &Path) -> anyhow::Result<Provenance> {
@@ -290,6 +292,14 @@ fn provenance(root: &Path) -> anyhow::Result<Provenance> {
                 p.modules.insert(module.clone(), ns.to_ascii_lowercase());
             }
         }
+    }
+    if let Some(text) = v["private_patterns"].as_str() {
+        p.patterns = text
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect();
     }
     for ns in v["namespaces"].as_array().into_iter().flatten() {
         if ns["visibility"].as_str() != Some("public") {
@@ -763,7 +773,15 @@ impl Import<'_> {
                 }
             }
             Err(store::Error::PrivateUncovered { suggestion, .. }) => {
-                let command = format!("goshelf private add {suggestion}");
+                // The exporting shelf's pattern that covers it, if the bundle says.
+                let pattern = self
+                    .provenance
+                    .patterns
+                    .iter()
+                    .find(|p| patterns::match_prefix_patterns(p, &e.module))
+                    .cloned()
+                    .unwrap_or(suggestion);
+                let command = format!("goshelf private add {pattern}");
                 self.report.commands.insert(command.clone());
                 Err(format!(
                     "namespace {ns} is not public and no private pattern covers its path: \
