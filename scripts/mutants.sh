@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Mutation testing of the domain core (issue 25): cargo-mutants over the Go rules in
+# src/gomod/ and the checksum log in src/sumdb/, against the tests that cover them, with a
+# per-file table of what the tests catch.
+#
+#   scripts/mutants.sh [--domain] [--shard K/N] [--jobs J] [FILE...]
+#
+# FILE...     the files to mutate (default: every .rs file of src/gomod and src/sumdb).
+# --domain    run the fast domain integration tests too (tests/gomod_*, hostile_uploads,
+#             the conformance data), not only the unit tests (`cargo test --lib`). Each
+#             mutant then rebuilds the integration test binary: several times slower.
+# --shard K/N run the K-th of N parts of the mutants (cargo-mutants --shard), so the run can
+#             be spread over machines or evenings.
+# --jobs J    mutants built and tested at once (default 1; each needs a build directory).
+#
+# Each mutant gets a timeout of 120 s (the unit tests take a few seconds): a
+# mutant that makes a loop endless is reported as a timeout, and should be caught by a test
+# with a bounded input instead. Not part of the README test command: on 2 cores one mutant
+# costs about 23 s with unit tests only (the build dominates), so the whole set (~1,900
+# mutants) takes hours. Run it before a release note; BENCHMARKS.md keeps the summary.
+#
+# Needs cargo-mutants (`cargo install --locked cargo-mutants@27.1.0`). The output of the
+# last run is in mutants.out/ (missed.txt lists what no test noticed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+domain=false
+shard=""
+jobs=1
+files=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --domain) domain=true ;;
+        --shard) shard="$2"; shift ;;
+        --jobs) jobs="$2"; shift ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        *) files+=("$1") ;;
+    esac
+    shift
+done
+if [ ${#files[@]} -eq 0 ]; then
+    mapfile -t files < <(find src/gomod src/sumdb -name '*.rs' | sort)
+fi
+if ! cargo mutants --version >/dev/null 2>&1; then
+    echo "mutants.sh: cargo-mutants is missing: cargo install --locked cargo-mutants@27.1.0" >&2
+    exit 2
+fi
+
+args=(--no-shuffle -j "$jobs" --timeout 120)
+for f in "${files[@]}"; do
+    args+=(-f "$f")
+done
+if [ -n "$shard" ]; then
+    args+=(--shard "$shard")
+fi
+if $domain; then
+    # Unit tests of the mutated modules and the domain integration tests, by name.
+    test_args=(-- --lib --test tests -- gomod sumdb hostile_uploads)
+else
+    test_args=(-- --lib)
+fi
+
+status=0
+cargo mutants "${args[@]}" "${test_args[@]}" || status=$?
+# 0: all caught; 2: some missed; 3: some timed out; anything else is a failure of the run.
+case "$status" in 0|2|3) ;; *) exit "$status" ;; esac
+
+# The per-file table.
+echo
+echo "| file | mutants | caught | missed | timeout | unviable |"
+echo "|---|---|---|---|---|---|"
+for f in "${files[@]}"; do
+    count() { grep -c "^$f:" "mutants.out/$1.txt" 2>/dev/null || true; }
+    c=$(count caught); m=$(count missed); t=$(count timeout); u=$(count unviable)
+    total=$(( ${c:-0} + ${m:-0} + ${t:-0} + ${u:-0} ))
+    [ "$total" -gt 0 ] && echo "| $f | $total | ${c:-0} | ${m:-0} | ${t:-0} | ${u:-0} |"
+done
+exit 0
