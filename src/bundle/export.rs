@@ -135,6 +135,9 @@ pub fn wanted(files: &[std::path::PathBuf]) -> anyhow::Result<Wanted> {
 pub struct UpstreamDb<'a> {
     pub name: String,
     pub remote: Option<&'a crate::http::upstream::Upstream>,
+    /// Set at the first unreachable answer: the rest of the export asks it nothing more (an
+    /// offline shelf would wait out a connect timeout per missing tile).
+    pub unreachable: std::sync::atomic::AtomicBool,
 }
 
 /// Writes `rel` under `out` (its directories made), atomically (a temporary file renamed).
@@ -330,6 +333,9 @@ fn upstream_tile(store: &Store, up: &UpstreamDb<'_>, t: &Tile) -> Result<Vec<u8>
     }
     let missing = || log::Error::External(format!("{}/{} is not kept", up.name, t.path()));
     let remote = up.remote.ok_or_else(missing)?;
+    if up.unreachable.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(missing());
+    }
     let want = t.w as usize * 32;
     let full = Tile { w: 1 << t.h, ..*t };
     for path in [t.path(), full.path()] {
@@ -339,10 +345,14 @@ fn upstream_tile(store: &Store, up: &UpstreamDb<'_>, t: &Tile) -> Result<Vec<u8>
                 return Ok(data);
             }
             Ok(_) => {}
-            Err(
-                crate::http::upstream::Failure::Unreachable(why)
-                | crate::http::upstream::Failure::Refused(why),
-            ) => return Err(log::Error::External(why)),
+            Err(crate::http::upstream::Failure::Unreachable(why)) => {
+                up.unreachable
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return Err(log::Error::External(why));
+            }
+            Err(crate::http::upstream::Failure::Refused(why)) => {
+                return Err(log::Error::External(why))
+            }
         }
     }
     Err(missing())
@@ -512,6 +522,7 @@ pub fn run(
     let up = remote.as_ref().map(|r| UpstreamDb {
         name: r.name().to_owned(),
         remote: Some(r),
+        unreachable: false.into(),
     });
     let done = {
         // The runtime's handle for `Upstream`'s blocking requests (this thread is not one

@@ -275,6 +275,7 @@ pub async fn export(
         let up = super::sumdb_proxy::upstream_name(&st.config).map(|name| export::UpstreamDb {
             name,
             remote: st.upstream.as_deref(),
+            unreachable: false.into(),
         });
         let done = export::export(
             &st.store,
