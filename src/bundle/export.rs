@@ -297,6 +297,7 @@ pub fn export(
         "goshelf-bundle.json",
         serde_json::to_string_pretty(&bundle)?.as_bytes(),
     )?;
+    flush_tree(out)?;
     Ok(done)
 }
 
@@ -318,10 +319,28 @@ fn write_zip(path: &Path, reader: &crate::store::BlobReader, what: &str) -> anyh
             .with_context(|| format!("writing {}", tmp.display()))?;
         offset += n as u64;
     }
-    file.into_inner()
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?
-        .sync_all()?;
+    let file = file
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", tmp.display()))?;
+    // On Linux the whole tree is flushed once at the end (`flush_tree`); elsewhere each zip.
+    #[cfg(not(target_os = "linux"))]
+    file.sync_all()?;
+    drop(file);
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Makes everything written under `out` durable before the report says it is done: one
+/// `syncfs` of its filesystem (an fsync per file cost more than the writing, measured with
+/// perf/bundle.py). Elsewhere than Linux each zip was synced as it was written.
+fn flush_tree(out: &Path) -> anyhow::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let dir = std::fs::File::open(out).with_context(|| format!("opening {}", out.display()))?;
+        rustix::fs::syncfs(&dir).with_context(|| format!("flushing {}", out.display()))?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = out;
     Ok(())
 }
 
