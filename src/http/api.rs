@@ -204,6 +204,15 @@ async fn admin_request<T: serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::bad_request(format!("not an {what} request: {e}")))
 }
 
+/// A failed import or export: the store's failures as the store's errors map (a full disk is
+/// `507`, ...), the rest (a bundle refused whole, a directory that cannot be read) `400`.
+fn bundle_error(e: anyhow::Error) -> ApiError {
+    match e.downcast::<store::Error>() {
+        Ok(store_error) => store_error.into(),
+        Err(e) => ApiError::bad_request(format!("{e:#}")),
+    }
+}
+
 /// `POST /api/v1/admin/import` (admin): `goshelf import --server`. The directory is read by
 /// the server, on its machine; the upstream checksum database is the server's setting. The
 /// report as JSON (200 even when entries were refused: the report says which; 400 when the
@@ -226,8 +235,7 @@ pub async fn import(
     let store = std::sync::Arc::clone(&state.store);
     let report = blocking(move || {
         let _turn = bundle_turn()?;
-        import::import(&store, &req.dir, &options)
-            .map_err(|e| ApiError::bad_request(format!("{e:#}")))
+        import::import(&store, &req.dir, &options).map_err(bundle_error)
     })
     .await?;
     // The pull-through cache's memory of each module goes with what the file holds now.
@@ -285,7 +293,7 @@ pub async fn export(
             up.as_ref(),
             wanted.as_ref(),
         )
-        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+        .map_err(bundle_error)?;
         Ok::<_, ApiError>((done, st.sumdb.name().to_owned(), st.sumdb.vkey().to_owned()))
     })
     .await?;
