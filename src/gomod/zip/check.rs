@@ -125,7 +125,12 @@ pub(in crate::gomod) fn clean(path: &[u8]) -> Vec<u8> {
         out.push(b'/');
         (r, dotdot) = (1, 1);
     }
-    while r < n {
+    // Every pass consumes at least one byte, so n passes end it: bounded, so that a broken
+    // step ends in a wrong answer a test sees rather than a loop that never ends.
+    for _ in 0..n {
+        if r >= n {
+            break;
+        }
         let at_end = |i: usize| i == n || path[i] == b'/';
         if path[r] == b'/' || (path[r] == b'.' && at_end(r + 1)) {
             r += 1;

@@ -579,6 +579,11 @@ mod tests {
             ("abc//./../def", "def"),
             ("abc/../../././../def", "../../def"),
             ("not/../clean", "clean"),
+            // Names that start with a dot but are not `.` or `..`.
+            (".a", ".a"),
+            ("abc/.d/e", "abc/.d/e"),
+            ("a/..b/c", "a/..b/c"),
+            ("a/.b/../c", "a/c"),
         ];
         for (input, want) in cases {
             let got = finishes(move || clean(input.as_bytes()));
