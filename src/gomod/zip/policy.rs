@@ -145,3 +145,84 @@ fn upload_problem(name: &[u8], e: &Entry) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(path: &str, version: &str) -> String {
+        match check_version(path, version) {
+            Err(ZipError::Invalid(why)) => why,
+            other => panic!("{path}@{version}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn incompatible_needs_a_major_version_above_one_and_a_path_without_suffix() {
+        assert!(check_version("example.com/m", "v2.0.0+incompatible").is_ok());
+        assert!(check_version("example.com/m", "v3.1.0-rc.1+incompatible").is_ok());
+        for v in ["v0.1.0+incompatible", "v1.2.0+incompatible"] {
+            let why = refused("example.com/m", v);
+            assert!(why.contains("major version v"), "{why}");
+            assert!(
+                why.starts_with(&format!("example.com/m@{v}: invalid version")),
+                "{why}"
+            );
+        }
+        let why = refused("example.com/m/v2", "v2.0.0+incompatible");
+        assert!(
+            why.contains("module path has major version suffix \"/v2\""),
+            "{why}"
+        );
+        // Without +incompatible neither rule applies.
+        assert!(check_version("example.com/m", "v1.2.0").is_ok());
+        assert!(check_version("example.com/m/v2", "v2.0.0").is_ok());
+    }
+
+    #[test]
+    fn a_pseudo_version_needs_a_time_a_base_and_a_twelve_character_hex_revision() {
+        let ok = [
+            "v0.0.0-20240102030405-abcdefabcdef",
+            "v1.2.4-0.20240102030405-0123456789ab",
+            "v2.0.1-0.20240102030405-abcdefabcdef+incompatible",
+        ];
+        for v in ok {
+            let got = check_version("example.com/m", v);
+            assert!(got.is_ok(), "{v}: {got:?}");
+        }
+        for (v, says) in [
+            (
+                "v0.0.0-20241302030405-abcdefabcdef",
+                "invalid pseudo-version",
+            ),
+            (
+                "v0.0.0-20240102030405-ABCDEFABCDEF",
+                "revision \"ABCDEFABCDEF\"",
+            ),
+            (
+                "v0.0.0-20240102030405-abcdefabcde",
+                "revision \"abcdefabcde\"",
+            ),
+            (
+                "v0.0.0-20240102030405-abcdefabcdefa",
+                "revision \"abcdefabcdefa\"",
+            ),
+            (
+                "v0.0.0-20240102030405-abcdefabcdeg",
+                "revision \"abcdefabcdeg\"",
+            ),
+            (
+                "v2.0.1-0.20240102030405-abcdefabcde+incompatible",
+                "revision \"abcdefabcde\"",
+            ),
+            (
+                "v2.0.0-20240102030405-abcdefabcdef+incompatible",
+                "lacks base version",
+            ),
+        ] {
+            let why = refused("example.com/m", v);
+            assert!(why.contains(says), "{v}: {why}");
+            assert!(why.contains("invalid pseudo-version"), "{v}: {why}");
+        }
+    }
+}
