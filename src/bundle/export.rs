@@ -344,37 +344,29 @@ fn flush_tree(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A tile of the upstream database: kept, else fetched (that tile, or the full one cut to
-/// width, as the go command does).
+/// A tile of the upstream database: kept, else fetched (`Upstream::tile`), until the database
+/// was found unreachable once.
 fn upstream_tile(store: &Store, up: &UpstreamDb<'_>, t: &Tile) -> Result<Vec<u8>, log::Error> {
-    if let Ok(Some(data)) = store.upstream_sumdb_tile(&up.name, t) {
-        return Ok(data);
-    }
     let missing = || log::Error::External(format!("{}/{} is not kept", up.name, t.path()));
-    let remote = up.remote.ok_or_else(missing)?;
-    if up.unreachable.load(std::sync::atomic::Ordering::Relaxed) {
-        return Err(missing());
-    }
-    let want = t.w as usize * 32;
-    let full = Tile { w: 1 << t.h, ..*t };
-    for path in [t.path(), full.path()] {
-        match remote.get_raw(&path) {
-            Ok(Some(mut data)) if data.len() >= want => {
-                data.truncate(want);
-                return Ok(data);
-            }
-            Ok(_) => {}
-            Err(crate::http::upstream::Failure::Unreachable(why)) => {
-                up.unreachable
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                return Err(log::Error::External(why));
-            }
-            Err(crate::http::upstream::Failure::Refused(why)) => {
-                return Err(log::Error::External(why))
-            }
+    let remote = match up.remote {
+        Some(r) if !up.unreachable.load(std::sync::atomic::Ordering::Relaxed) => r,
+        _ => {
+            return store
+                .upstream_sumdb_tile(&up.name, t)
+                .ok()
+                .flatten()
+                .ok_or_else(missing)
         }
+    };
+    match remote.tile(store, t) {
+        Ok(data) => Ok(data),
+        Err(crate::http::upstream::Failure::Unreachable(why)) => {
+            up.unreachable
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            Err(log::Error::External(why))
+        }
+        Err(crate::http::upstream::Failure::Refused(why)) => Err(log::Error::External(why)),
     }
-    Err(missing())
 }
 
 /// The cached public versions, with the upstream database's lookups and proofs (module

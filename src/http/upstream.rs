@@ -319,9 +319,13 @@ impl Upstream {
         self.get(path)
     }
 
-    /// A hash tile; a partial one that upstream no longer serves is cut from the full tile
-    /// (as the go command does).
-    fn tile(&self, store: &Store, t: &Tile) -> Result<Vec<u8>, Failure> {
+    /// A hash tile: kept, else fetched; a partial one that upstream no longer serves is cut
+    /// from the full tile (as the go command does). Not authenticated here: callers read it
+    /// through `sumdb::TileHashReader`.
+    ///
+    /// # Errors
+    /// `Unreachable` (also for a tile upstream does not have); `Refused`.
+    pub fn tile(&self, store: &Store, t: &Tile) -> Result<Vec<u8>, Failure> {
         // Tiles an earlier verification authenticated are kept (the proxy serves them): a
         // full one, or a wider partial one, also holds every narrower copy of its place.
         if let Ok(Some(data)) = store.upstream_sumdb_tile(self.name(), t) {
