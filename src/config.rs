@@ -801,30 +801,46 @@ fn check_sumdb_token(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// One `[[upstream_private]]` table checked as the flat keys are: https, paths needed and
-/// valid, a user only with a token.
+/// A credentialed upstream checked (the flat keys or one `[[upstream_private]]` table): a user
+/// only with a token, one https URL, paths needed and valid. A refusal names the key it is
+/// about (`UpstreamPrivateUser`, `UpstreamPrivate`, `UpstreamPrivatePaths`), the value, and why.
 fn check_private_upstream(
     url: &str,
     paths: &str,
     token: &str,
     user: Option<&str>,
-) -> Result<PrivateUpstream, String> {
-    if !url.starts_with("https://") || url.contains(['?', '#', ',', '|']) {
-        return Err(
-            "url is not one https:// URL (credentials are never sent over plain HTTP)".into(),
-        );
-    }
-    if paths.is_empty() {
-        return Err("paths is needed: only paths matching it are asked of it".into());
-    }
-    for p in paths.split(',').filter(|p| !p.is_empty()) {
-        crate::gomod::patterns::check_pattern(p).map_err(|e| format!("paths has {e}"))?;
-    }
+) -> Result<PrivateUpstream, (Key, String, String)> {
     if let Some(u) = user {
         if token.is_empty() || u.contains(':') || u.chars().any(char::is_control) {
-            return Err(
-                "user needs a token (the password sent with it) and may hold no `:`".into(),
-            );
+            return Err((
+                Key::UpstreamPrivateUser,
+                u.to_owned(),
+                "needs upstream_private_token (the password sent with it) and may hold no `:`"
+                    .into(),
+            ));
+        }
+    }
+    if !url.starts_with("https://") || url.contains(['?', '#', ',', '|']) {
+        return Err((
+            Key::UpstreamPrivate,
+            url.to_owned(),
+            "is not one https:// URL (credentials are never sent over plain HTTP)".into(),
+        ));
+    }
+    if paths.is_empty() {
+        return Err((
+            Key::UpstreamPrivatePaths,
+            String::new(),
+            "is needed with upstream_private: only paths matching it are asked of it".into(),
+        ));
+    }
+    for p in paths.split(',').filter(|p| !p.is_empty()) {
+        if let Err(e) = crate::gomod::patterns::check_pattern(p) {
+            return Err((
+                Key::UpstreamPrivatePaths,
+                paths.to_owned(),
+                format!("has {e}"),
+            ));
         }
     }
     Ok(PrivateUpstream {
@@ -1439,8 +1455,20 @@ impl RawConfig {
         for [url, paths, token, user] in &self.more_private {
             let user = Some(user.trim()).filter(|u| !u.is_empty());
             let one = check_private_upstream(url.trim(), paths.trim(), token.trim(), user)
-                .map_err(|why| {
-                    ConfigError::Invalid(format!("[[upstream_private]] {url:?}: {why}"))
+                .map_err(|(key, value, why)| {
+                    let field = match key {
+                        Key::UpstreamPrivateUser => "user",
+                        Key::UpstreamPrivatePaths => "paths",
+                        _ => "url",
+                    };
+                    let value = if value.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{value:?} ")
+                    };
+                    ConfigError::Invalid(format!(
+                        "[[upstream_private]] {url:?}: {field} {value}{why}"
+                    ))
                 })?;
             all.push(one);
         }
@@ -1467,40 +1495,9 @@ impl RawConfig {
             }
             return Ok(None);
         };
-        if let Some(u) = user {
-            if token.is_empty() || u.contains(':') || u.chars().any(char::is_control) {
-                return Err(invalid(
-                    Key::UpstreamPrivateUser,
-                    u,
-                    "needs upstream_private_token (the password sent with it) and may hold no \
-                     `:`",
-                ));
-            }
-        }
-        if !url.starts_with("https://") || url.contains(['?', '#', ',', '|']) {
-            return Err(invalid(
-                Key::UpstreamPrivate,
-                url,
-                "is not one https:// URL (credentials are never sent over plain HTTP)",
-            ));
-        }
-        if paths.is_empty() {
-            return Err(invalid(
-                Key::UpstreamPrivatePaths,
-                "",
-                "is needed with upstream_private: only paths matching it are asked of it",
-            ));
-        }
-        for p in paths.split(',').filter(|p| !p.is_empty()) {
-            crate::gomod::patterns::check_pattern(p)
-                .map_err(|e| invalid(Key::UpstreamPrivatePaths, paths, &format!("has {e}")))?;
-        }
-        Ok(Some(PrivateUpstream {
-            url: url.trim_end_matches('/').to_owned(),
-            paths: paths.to_owned(),
-            token: token.to_owned(),
-            user: user.map(str::to_owned),
-        }))
+        check_private_upstream(url, paths, token, user)
+            .map(Some)
+            .map_err(|(key, value, why)| invalid(key, &value, &why))
     }
 
     fn resolve_tls(&self, plain: bool) -> Result<(Option<TlsConfig>, bool), ConfigError> {
@@ -1980,7 +1977,7 @@ mod tests {
             ("url = \"https://a.corp/go\"\n", "paths is needed"),
             (
                 "url = \"https://a.corp/go\"\npaths = \"a.corp\"\nuser = \"u\"\n",
-                "needs a token",
+                "user \"u\" needs upstream_private_token",
             ),
             (
                 "url = \"https://a.corp/go\"\npaths = \"a.corp\"\nsecret = \"x\"\n",
