@@ -129,12 +129,7 @@ impl Store {
     ) -> Result<Option<(CachedRecord, Box<super::BlobReader>)>> {
         self.with_db(|db| {
             let txn = redb::ReadableDatabase::begin_read(db)?;
-            let table = txn.open_table(schema::CACHED)?;
-            let Some(g) = table.get((module, version))? else {
-                return Ok(None);
-            };
-            let rec: CachedRecord = decode("cached version", g.value())?;
-            let Some(blake3) = rec.blake3.clone() else {
+            let Some((rec, blake3)) = with_zip(&txn, module, version)? else {
                 return Ok(None);
             };
             let id = super::parse_blake3(&blake3)?;
@@ -396,12 +391,7 @@ impl Store {
         want: usize,
     ) -> Result<Option<(CachedRecord, bytes::Bytes, BlobSite)>> {
         self.read(|txn| {
-            let table = txn.open_table(schema::CACHED)?;
-            let Some(g) = table.get((module, version))? else {
-                return Ok(None);
-            };
-            let rec: CachedRecord = decode("cached version", g.value())?;
-            let Some(blake3) = rec.blake3.clone() else {
+            let Some((rec, blake3)) = with_zip(txn, module, version)? else {
                 return Ok(None);
             };
             let (bytes, site) = blob_start(
@@ -414,6 +404,20 @@ impl Store {
             Ok(Some((rec, bytes, site)))
         })
     }
+}
+
+/// The cached version `module@version` and its zip's BLAKE3 (hex), when its zip is cached.
+fn with_zip(
+    txn: &redb::ReadTransaction,
+    module: &str,
+    version: &str,
+) -> Result<Option<(CachedRecord, String)>> {
+    let table = txn.open_table(schema::CACHED)?;
+    let Some(g) = table.get((module, version))? else {
+        return Ok(None);
+    };
+    let rec: CachedRecord = decode("cached version", g.value())?;
+    Ok(rec.blake3.clone().map(|b| (rec, b)))
 }
 
 /// Writes authenticated answers of an upstream checksum database (`key`: `<database
