@@ -19,9 +19,8 @@
 //! **Later deliveries.** Before any version, the bundle's newest head of the upstream
 //! database must be proven consistent with the newest one the shelf holds (and so with
 //! every head it has served): a bundle that cannot show it is refused whole, naming both
-//! heads. The tiles it proves with are kept, and the proxy of that database answers each
-//! lookup in the newest head held where the kept tiles prove it
-//! (`http::upstream::in_newest_head`).
+//! heads. The tiles it proves with are kept, and at the end every kept lookup is signed
+//! anew in the newest head held where the kept tiles prove it (`rebase_lookups`).
 //!
 //! **Where a version goes.** Into the pull-through cache, logged in the shelf's own
 //! checksum database (with the upstream's lookup and tiles kept for its proxy), unless it
@@ -941,6 +940,26 @@ impl Import<'_> {
     }
 }
 
+/// Signs every kept lookup of the upstream database `name` anew in the newest head held,
+/// where the kept tiles prove its record there (`http::upstream::in_newest_head`), once per
+/// import rather than per answer: offline clients then meet one head at a time, growing with
+/// each delivery, and a client that remembers the newest never meets an older one whose
+/// consistency with it the shelf could not show.
+fn rebase_lookups(store: &Store, name: &str) -> anyhow::Result<()> {
+    let mut changed = Vec::new();
+    for (key, body) in store.upstream_sumdb_under(&format!("{name}/lookup/"))? {
+        let newest = crate::http::upstream::in_newest_head(store, name, body.clone());
+        if newest != body {
+            changed.push((key, newest));
+        }
+        if changed.len() >= 256 {
+            store.sumdb_keep_upstream(name, None, &std::mem::take(&mut changed))?;
+        }
+    }
+    store.sumdb_keep_upstream(name, None, &changed)?;
+    Ok(())
+}
+
 /// Imports the tree at `dir` into `store`.
 ///
 /// # Errors
@@ -1015,6 +1034,9 @@ pub fn import(store: &Store, dir: &Path, options: &Options) -> anyhow::Result<Re
     }
     if progress {
         eprint!("\r\x1b[K");
+    }
+    if let Some(db) = options.upstream_sumdb.as_ref() {
+        rebase_lookups(store, db.name())?;
     }
     store.make_durable()?;
     store.log_make_durable()?;

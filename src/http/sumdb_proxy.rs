@@ -137,23 +137,6 @@ async fn lookup(state: &AppState, name: &str, target: &str) -> Result<Response, 
             < i64::try_from(state.config.list_ttl.as_secs()).unwrap_or(i64::MAX)
     });
     let serve = |body: Vec<u8>| Ok(answer(state, body, TEXT, "public, max-age=60"));
-    // Every kept body is signed anew in the newest head held, where the kept tiles prove it
-    // (`upstream::in_newest_head`).
-    let newest = |kept: Option<(i64, Vec<u8>)>| {
-        let (s, n) = (Arc::clone(&state.store), name.to_owned());
-        async move {
-            match kept {
-                Some((at, body)) => {
-                    super::blocking(move || {
-                        Ok::<_, ApiError>(Some((at, super::upstream::in_newest_head(&s, &n, body))))
-                    })
-                    .await
-                }
-                None => Ok(None),
-            }
-        }
-    };
-    let kept = newest(kept).await?;
     if fresh || state.upstream.is_none() {
         return match kept {
             Some((_, body)) => serve(body),
@@ -182,7 +165,7 @@ async fn lookup(state: &AppState, name: &str, target: &str) -> Result<Response, 
     match fetched {
         Ok(Some(_)) => {
             let (s, k) = (Arc::clone(&state.store), key.clone());
-            match newest(super::blocking(move || s.upstream_sumdb_kept(&k)).await?).await? {
+            match super::blocking(move || s.upstream_sumdb_kept(&k)).await? {
                 Some((_, body)) => serve(body),
                 None => Err(ApiError::internal(
                     "checksum database proxy",

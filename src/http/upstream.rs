@@ -349,9 +349,9 @@ impl Upstream {
     }
 }
 
-/// A kept lookup of the upstream database `name` as the proxy serves it: signed in the
-/// newest head of `name` the shelf holds when the kept tiles prove its record there, else
-/// as it came. Clients then see one head at a time, growing (an offline shelf after each
+/// A kept lookup of the upstream database `name` signed in the newest head of `name` the
+/// shelf holds when the kept tiles prove its record there, else as it came (an import
+/// rewrites the kept lookups so, `bundle::import`). Clients then see one head at a time, growing (an offline shelf after each
 /// import): one that remembers the newest head never meets an older one whose consistency
 /// with it the shelf could not show (issue 28, later deliveries).
 #[must_use]
