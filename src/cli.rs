@@ -478,7 +478,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     crate::ingest::clean_stale_spools(&config.db);
     let store = Store::open_with_cache(&config.db, config.page_cache_bytes())
-        .with_context(|| format!("opening the database {}", config.db.display()))?;
+        .with_context(|| format!("opening the database {}", config.db.display()))?
+        .with_quick_repair(config.quick_repair);
     tracing::info!("{}", config.memory_summary());
     if let Some(mode) = store::readable_by_others(&config.db) {
         tracing::warn!(

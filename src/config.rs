@@ -274,6 +274,15 @@ settings! {
         secret: false, path: false,
         show: |c| c.compact_on_stop.to_string(),
     }
+    QuickRepair {
+        name: "quick_repair", flag: Flag::Switch, default: "true",
+        help: "Every commit also records redb's allocator state, so that a start after a crash \
+               or power loss is immediate. Off: each commit writes less (the state grows with \
+               the file: about 100 KB per GB, on every upload), but the first start after a \
+               crash reads and checks the whole file. Durability is the same either way.",
+        secret: false, path: false,
+        show: |c| c.quick_repair.to_string(),
+    }
     RetentionSchedule {
         name: "retention_schedule", flag: Flag::Value("INTERVAL"), default: "off",
         help: "How often a running server applies the namespaces' retention rules \
@@ -905,6 +914,8 @@ pub struct Config {
     pub upload_concurrency: usize,
     /// Compact the file at a graceful stop when it is worth it (`store::FileSpace`).
     pub compact_on_stop: bool,
+    /// Commits record redb's allocator state (`Store::with_quick_repair`).
+    pub quick_repair: bool,
     /// Anonymous GOPROXY reads are answered by `http::conn`, not hyper.
     pub fast_path: bool,
     /// The checksum database's name for a log made now; `None`: the default.
@@ -1274,6 +1285,7 @@ impl RawConfig {
                 1024,
             )?,
             compact_on_stop: resolve_bool(Key::CompactOnStop, self.get(Key::CompactOnStop), true)?,
+            quick_repair: resolve_bool(Key::QuickRepair, self.get(Key::QuickRepair), true)?,
             fast_path: resolve_bool(Key::FastPath, self.get(Key::FastPath), true)?,
             sumdb_name: match self.get(Key::SumdbName) {
                 None => None,
@@ -1598,6 +1610,31 @@ mod tests {
             .fold(RawConfig::default(), |r, (k, v)| r.with(*k, *v))
     }
 
+    /// A `goshelf.toml` in a fresh directory, for the tests that read a config file.
+    struct TomlFile {
+        dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl TomlFile {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("goshelf.toml");
+            Self { dir, path }
+        }
+
+        /// Writes `text` to the file and reads it as `goshelf serve --config` does.
+        fn read(&self, text: &str) -> Result<RawConfig, ConfigError> {
+            std::fs::write(&self.path, text).unwrap();
+            RawConfig::from_file(&self.path)
+        }
+
+        /// `path` relative to the file's directory, as a resolved path key reads.
+        fn beside(&self, path: &str) -> String {
+            self.dir.path().join(path).display().to_string()
+        }
+    }
+
     /// README's table of settings is the one the table makes (`goshelf config reference`):
     /// a setting added, renamed or documented anew shows in README or fails here.
     #[test]
@@ -1795,10 +1832,7 @@ mod tests {
              not true or false"
         );
         // The file may say it as a TOML boolean.
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("goshelf.toml");
-        std::fs::write(&p, "compact_on_stop = false\n").unwrap();
-        let raw = RawConfig::from_file(&p).unwrap();
+        let raw = TomlFile::new().read("compact_on_stop = false\n").unwrap();
         assert!(!raw.resolve().unwrap().compact_on_stop);
     }
 
@@ -1854,17 +1888,15 @@ mod tests {
     /// from one of the places, or landing in another key, fails here.
     #[test]
     fn every_key_round_trips_through_flag_env_and_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("goshelf.toml");
+        let file = TomlFile::new();
         for s in SETTINGS {
             let value = format!("value-of-{}", s.name);
             let flags = RawConfig::default().with(s.key, value.clone());
             let env_var = s.env();
             let env = RawConfig::from_env(&|k| (k == env_var).then(|| value.clone()));
-            std::fs::write(&file, format!("{} = \"{value}\"\n", s.name)).unwrap();
-            let from_file = RawConfig::from_file(&file).unwrap();
+            let from_file = file.read(&format!("{} = \"{value}\"\n", s.name)).unwrap();
             let file_value = if s.path {
-                dir.path().join(&value).display().to_string()
+                file.beside(&value)
             } else {
                 value.clone()
             };
@@ -1878,14 +1910,14 @@ mod tests {
                 (
                     (None, None, Some(&from_file)),
                     &file_value,
-                    Source::File(file.clone()),
+                    Source::File(file.path.clone()),
                 ),
             ] {
                 let empty = RawConfig::default();
                 let (merged, sources) = RawConfig::layered(
                     layer.0.unwrap_or(&empty),
                     layer.1.unwrap_or(&empty),
-                    layer.2.map(|f| (file.as_path(), f)),
+                    layer.2.map(|f| (file.path.as_path(), f)),
                 );
                 assert_eq!(merged.get(s.key), Some(want.as_str()), "{}", s.name);
                 for other in SETTINGS.iter().filter(|o| o.key != s.key) {
@@ -1905,44 +1937,27 @@ mod tests {
 
     #[test]
     fn from_file_rejects_unknown_keys_and_resolves_relative_db() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("goshelf.toml");
-        std::fs::write(
-            &p,
-            "db = \"data/g.redb\"\nmax_upload = \"1MiB\"\nauth_failures_per_minute = 20\n",
-        )
-        .unwrap();
-        let raw = RawConfig::from_file(&p).unwrap();
-        assert_eq!(
-            raw.get(Key::Db),
-            Some(
-                dir.path()
-                    .join("data/g.redb")
-                    .display()
-                    .to_string()
-                    .as_str()
-            )
-        );
+        let file = TomlFile::new();
+        let raw = file
+            .read("db = \"data/g.redb\"\nmax_upload = \"1MiB\"\nauth_failures_per_minute = 20\n")
+            .unwrap();
+        assert_eq!(raw.get(Key::Db), Some(file.beside("data/g.redb").as_str()));
         assert_eq!(raw.resolve().unwrap().auth_failures_per_minute, 20);
-        std::fs::write(&p, "listne = \"x\"\n").unwrap();
-        let err = RawConfig::from_file(&p).unwrap_err().to_string();
+        let err = file.read("listne = \"x\"\n").unwrap_err().to_string();
         assert!(err.contains("listne"), "{err}");
-        std::fs::write(&p, "listen = 1.5\n").unwrap();
-        let err = RawConfig::from_file(&p).unwrap_err().to_string();
+        let err = file.read("listen = 1.5\n").unwrap_err().to_string();
         assert!(err.contains("must be a string"), "{err}");
     }
 
     #[test]
     fn the_file_may_list_several_credentialed_upstreams() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("goshelf.toml");
+        let toml = TomlFile::new();
         let read = |text: &str| {
-            std::fs::write(&p, text).unwrap();
-            let file = RawConfig::from_file(&p)?;
+            let file = toml.read(text)?;
             let (merged, _) = RawConfig::layered(
                 &RawConfig::default(),
                 &RawConfig::default(),
-                Some((&p, &file)),
+                Some((&toml.path, &file)),
             );
             merged.resolve()
         };
@@ -2197,17 +2212,13 @@ mod tests {
 
     #[test]
     fn from_file_reads_tls_keys_and_boolean_redirect() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("goshelf.toml");
-        std::fs::write(
-            &p,
-            "tls_cert = \"tls/c.pem\"\ntls_key = \"/k.pem\"\nredirect_http = true\n",
-        )
-        .unwrap();
-        let raw = RawConfig::from_file(&p).unwrap();
+        let file = TomlFile::new();
+        let raw = file
+            .read("tls_cert = \"tls/c.pem\"\ntls_key = \"/k.pem\"\nredirect_http = true\n")
+            .unwrap();
         assert_eq!(
             raw.get(Key::TlsCert),
-            Some(dir.path().join("tls/c.pem").display().to_string().as_str())
+            Some(file.beside("tls/c.pem").as_str())
         );
         assert_eq!(raw.get(Key::TlsKey), Some("/k.pem"));
         assert_eq!(raw.get(Key::RedirectHttp), Some("true"));

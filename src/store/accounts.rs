@@ -252,7 +252,7 @@ impl Store {
     /// Storage errors.
     pub fn bootstrap_admin(&self, token: &str, now: i64) -> Result<bool> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut users = txn.open_table(schema::USERS)?;
                 if users.first()?.is_some() {
@@ -389,7 +389,7 @@ impl Store {
     ) -> Result<UserInfo> {
         let has_password = password.is_some();
         self.with_db_once(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut users = txn.open_table(schema::USERS)?;
                 if users.get(name)?.is_some() {
@@ -485,7 +485,7 @@ impl Store {
 
     fn update_user(&self, name: &str, change: impl FnOnce(&mut UserRecord)) -> Result<()> {
         self.with_db_once(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut users = txn.open_table(schema::USERS)?;
                 let mut rec = read_user(&users, name)?.ok_or_else(|| Error::NoSuchUser {
@@ -509,7 +509,7 @@ impl Store {
             return Err(Error::LastAdmin);
         }
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut users = txn.open_table(schema::USERS)?;
                 if users.remove(name)?.is_none() {
@@ -578,7 +578,7 @@ impl Store {
             last_used: None,
         };
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let users = txn.open_table(schema::USERS)?;
                 if users.get(user)?.is_none() {
@@ -630,7 +630,7 @@ impl Store {
     /// Storage errors, or a damaged record.
     pub fn revoke_token_of(&self, user: Option<&str>, id: &str) -> Result<bool> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             let found = {
                 let mut tokens = txn.open_table(schema::TOKENS)?;
                 let mut found = None;
@@ -702,7 +702,7 @@ impl Store {
     /// `OwnerExists` when the namespace exists, `NameTaken` when a user has the name.
     pub fn create_org(&self, name: &str, visibility: Visibility, now: i64) -> Result<()> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let users = txn.open_table(schema::USERS)?;
                 if users.get(name)?.is_some() {
@@ -731,7 +731,7 @@ impl Store {
     /// `NoSuchOwner`, `NotAnOrg` (a user's namespace), `NoSuchUser`.
     pub fn set_member(&self, org: &str, user: &str, role: Scope, now: i64) -> Result<()> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let namespaces = txn.open_table(schema::NAMESPACES)?;
                 let ns = read_namespace(&namespaces, org)?.ok_or_else(|| Error::NoSuchOwner {
@@ -766,7 +766,7 @@ impl Store {
     /// Storage errors.
     pub fn remove_member(&self, org: &str, user: &str) -> Result<bool> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             let removed = txn
                 .open_table(schema::MEMBERS)?
                 .remove((org, user))?
@@ -782,7 +782,7 @@ impl Store {
     /// `NoSuchOwner`.
     pub fn update_owner(&self, owner: &str, update: &OwnerUpdate) -> Result<()> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut namespaces = txn.open_table(schema::NAMESPACES)?;
                 let mut ns =

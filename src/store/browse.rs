@@ -115,7 +115,7 @@ impl Store {
             return Ok(());
         }
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut table = txn.open_table(schema::DOWNLOADS)?;
                 let mut cached = txn.open_table(schema::CACHED)?;
@@ -168,7 +168,7 @@ impl Store {
     /// Storage errors.
     pub fn put_zip_facts(&self, id: &[u8; 32], bytes: &[u8]) -> Result<bool> {
         self.with_db(|db| {
-            let mut txn = Self::begin_write(db)?;
+            let mut txn = self.begin_write(db)?;
             txn.set_durability(redb::Durability::None)
                 .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
             let stored = txn.open_table(schema::BLOBS)?.get(id)?.is_some();
@@ -186,7 +186,7 @@ impl Store {
     /// Storage errors.
     pub fn forget_zip_facts(&self, id: &[u8; 32]) -> Result<()> {
         self.with_db(|db| {
-            let mut txn = Self::begin_write(db)?;
+            let mut txn = self.begin_write(db)?;
             txn.set_durability(redb::Durability::None)
                 .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
             txn.open_table(schema::ZIP_FACTS)?.remove(id)?;

@@ -27,7 +27,7 @@ impl Store {
     /// Storage errors.
     pub fn make_durable(&self) -> Result<()> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             self.commit_txn_unseen(txn)?;
             Ok(())
         })
@@ -239,7 +239,7 @@ impl Store {
     /// Storage errors, a damaged record.
     pub fn cache_evict_zips(&self, victims: &[(String, String)]) -> Result<u64> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             let mut freed = 0;
             {
                 let mut table = txn.open_table(schema::CACHED)?;
@@ -274,7 +274,7 @@ impl Store {
             None => self.cached_versions(module)?,
         };
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             let mut removed = 0;
             {
                 let mut table = txn.open_table(schema::CACHED)?;
@@ -310,7 +310,7 @@ impl Store {
         go_mod: &[u8],
     ) -> Result<CachedRecord> {
         self.with_db(|db| {
-            let mut txn = Self::begin_write(db)?;
+            let mut txn = self.begin_write(db)?;
             txn.set_durability(redb::Durability::None)
                 .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
             let kept = {
@@ -349,7 +349,7 @@ impl Store {
         zip: &mut dyn Read,
     ) -> Result<CachedRecord> {
         self.with_db_once(|db| {
-            let mut txn = Self::begin_write(db)?;
+            let mut txn = self.begin_write(db)?;
             txn.set_durability(redb::Durability::None)
                 .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
             let rec = {

@@ -95,7 +95,7 @@ impl Store {
                 }
             }
             if g.open.is_none() {
-                let txn = match Self::begin_write(&db) {
+                let txn = match self.begin_write(&db) {
                     Ok(t) => t,
                     Err(e) => {
                         drop(g);

@@ -200,6 +200,8 @@ pub struct Store {
     /// The checksum log's appends committed without `fsync` (upstream records), and how
     /// many of them the last durable commit covers (`sumdb::LogDurability`).
     log_durability: sumdb::LogDurability,
+    /// Whether commits record the allocator state (`with_quick_repair`).
+    quick_repair: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -265,6 +267,7 @@ impl Store {
             group: group::Group::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
             log_durability: sumdb::LogDurability::default(),
+            quick_repair: true,
         };
         store.init_schema()?;
         Ok(store)
@@ -287,6 +290,7 @@ impl Store {
             group: group::Group::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
             log_durability: sumdb::LogDurability::default(),
+            quick_repair: true,
         };
         store.init_schema()?;
         Ok(store)
@@ -334,7 +338,7 @@ impl Store {
 
     fn init_schema(&self) -> Result<()> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut meta = txn.open_table(schema::META)?;
                 let found = match meta.get(schema::META_SCHEMA_VERSION)? {
@@ -509,11 +513,24 @@ impl Store {
         txn.commit()
     }
 
-    /// A write transaction that is durable on commit and recovers quickly after a crash.
-    fn begin_write(db: &redb::Database) -> Result<redb::WriteTransaction> {
+    /// A write transaction that is durable on commit; with `quick_repair` (the default) its
+    /// commit also records redb's allocator state, so that a start after a crash need not read
+    /// the whole file to rebuild it.
+    fn begin_write(&self, db: &redb::Database) -> Result<redb::WriteTransaction> {
         let mut txn = db.begin_write()?;
-        txn.set_quick_repair(true);
+        txn.set_quick_repair(self.quick_repair);
         Ok(txn)
+    }
+
+    /// Sets whether write transactions record redb's allocator state (`quick_repair`, on
+    /// unless turned off): with it, a start after a crash or power loss is immediate; without
+    /// it, that start reads and checks the whole file, and every commit writes less (the state
+    /// of every region of the file, rewritten on each commit: about 16 KB on a 1 MB file and
+    /// 150 KB on a 1.6 GB one, BENCHMARKS.md). Durability is the same either way.
+    #[must_use]
+    pub fn with_quick_repair(mut self, on: bool) -> Self {
+        self.quick_repair = on;
+        self
     }
 }
 

@@ -59,7 +59,7 @@ impl Store {
     ) -> Result<bool> {
         self.with_db(|db| {
             let key = (owner, module, version);
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut versions = txn.open_table(schema::VERSIONS)?;
                 let rec: VersionRecord = match versions.remove(key)? {
@@ -89,7 +89,7 @@ impl Store {
     /// Storage errors.
     pub fn purge_tombstone(&self, owner: &str, module: &str, version: &str) -> Result<bool> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             let removed = txn
                 .open_table(schema::TOMBSTONES)?
                 .remove((owner, module, version))?
@@ -595,7 +595,7 @@ impl Store {
         rules: Option<crate::gomod::retention::Retention>,
     ) -> Result<()> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut namespaces = txn.open_table(schema::NAMESPACES)?;
                 let mut ns: NamespaceRecord = match namespaces.get(owner)? {

@@ -383,7 +383,7 @@ impl Store {
         readers: Readers,
     ) -> Result<LogOpened> {
         self.with_db_once(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             let (identity, created, catch_up) = {
                 let mut meta = txn.open_table(SUMDB_META)?;
                 let stored_name = meta
@@ -510,7 +510,7 @@ impl Store {
     ) -> Result<Logged> {
         let key = format!("upstream_head:{upstream}");
         self.with_db_once(|db| {
-            let mut txn = Self::begin_write(db)?;
+            let mut txn = self.begin_write(db)?;
             super::cached::keep_upstream_answers(&txn, kept, super::now_unix())?;
             let logged = log_record(&txn, module, version, hashes.0, hashes.1)?;
             if matches!(logged, Logged::New(_) | Logged::Same(_)) {
@@ -553,7 +553,7 @@ impl Store {
     ) -> Result<()> {
         let key = format!("upstream_head:{upstream}");
         self.with_db_once(|db| {
-            let mut txn = Self::begin_write(db)?;
+            let mut txn = self.begin_write(db)?;
             super::cached::keep_upstream_answers(&txn, kept, super::now_unix())?;
             if let Some(head) = head {
                 raise_upstream_head(&txn, &key, head)?;
@@ -597,7 +597,7 @@ impl Store {
     pub fn sumdb_add_export_head(&self, name: &str, tree: tlog::Tree) -> Result<()> {
         let key = format!("export_heads:{name}");
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut meta = txn.open_table(SUMDB_META)?;
                 let mut all = meta
@@ -720,7 +720,7 @@ impl Store {
     /// `LogName` when `name` is the current one or there is no log; storage errors.
     pub fn sumdb_rotate(&self, name: &str, seed: [u8; 32]) -> Result<String> {
         self.with_db_once(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             let skey = {
                 let mut meta = txn.open_table(SUMDB_META)?;
                 let current = meta
@@ -753,7 +753,7 @@ impl Store {
         self.with_db_once(|db| {
             // The namespace need not exist yet: an admin may share a path with a namespace
             // before its first upload makes it.
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             txn.open_table(SUMDB_SHARES)?.insert((path, owner), 1)?;
             self.commit_txn(txn)?;
             Ok(())
@@ -769,7 +769,7 @@ impl Store {
     /// Storage errors.
     pub fn sumdb_claim(&self, owner: &str, path: &str) -> Result<()> {
         self.with_db_once(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             txn.open_table(SUMDB_CLAIMS)?.insert((path, owner), 1)?;
             self.commit_txn(txn)?;
             Ok(())
@@ -897,7 +897,7 @@ impl Store {
         entries: &[(String, String, String, String)],
     ) -> Result<u64> {
         self.with_db_once(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             for (m, v, h1, mh1) in entries {
                 log_record(&txn, m, v, h1, mh1)?;
             }
@@ -1229,7 +1229,7 @@ impl Store {
             return Ok(0);
         }
         self.with_db_once(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut table = txn.open_table(PRIVATE_PATTERNS)?;
                 for p in &new {
@@ -1286,7 +1286,7 @@ mod tests {
     fn held_below(store: &Store, module: &str) -> Option<String> {
         store
             .with_db_once(|db| {
-                let txn = Store::begin_write(db)?;
+                let txn = store.begin_write(db)?;
                 upstream_path_at_or_below(&txn, module)
             })
             .unwrap()
@@ -1314,7 +1314,7 @@ mod tests {
         // Back to what the previous release wrote: no index, no flag.
         store
             .with_db_once(|db| {
-                let txn = Store::begin_write(db)?;
+                let txn = store.begin_write(db)?;
                 txn.open_table(SUMDB_UPSTREAM_PATHS)?
                     .remove("golang.org/x/text")?;
                 txn.open_table(SUMDB_META)?

@@ -65,7 +65,7 @@ impl Store {
     /// Storage errors.
     pub fn put_self_signed_tls(&self, m: &SelfSigned) -> Result<()> {
         self.with_db(|db| {
-            let txn = Self::begin_write(db)?;
+            let txn = self.begin_write(db)?;
             {
                 let mut table = txn.open_table(schema::TLS)?;
                 table.insert(CA_CERT, m.ca_cert_pem.as_bytes())?;
