@@ -112,11 +112,48 @@ fn parse_hash_and_key(hash16: &str, key64: &str) -> Option<(u32, Vec<u8>)> {
     (!key.is_empty()).then_some((hash, key))
 }
 
+/// Splits a key `<name>+<hash8>+<base64>` into (name, hash, decoded key bytes), checking
+/// the name; a key that does not parse is the error `malformed`.
+fn parse_key_fields<'k>(key: &'k str, malformed: &Error) -> Result<(&'k str, u32, Vec<u8>), Error> {
+    let (name, rest) = key.split_once('+').unwrap_or((key, ""));
+    let (hash16, key64) = rest.split_once('+').unwrap_or((rest, ""));
+    let (hash, key) = parse_hash_and_key(hash16, key64).ok_or_else(|| malformed.clone())?;
+    check_name(name).map_err(|_| malformed.clone())?;
+    Ok((name, hash, key))
+}
+
+/// The Ed25519 key in decoded key bytes `alg || key`: [`Error::UnknownAlgorithm`] unless
+/// `alg` is Ed25519, the error `malformed` unless the key is 32 bytes.
+fn ed25519_key_bytes(key: &[u8], malformed: &Error) -> Result<[u8; 32], Error> {
+    let (&alg, bytes) = key.split_first().ok_or_else(|| malformed.clone())?;
+    if alg != ALG_ED25519 {
+        return Err(Error::UnknownAlgorithm);
+    }
+    bytes.try_into().map_err(|_| malformed.clone())
+}
+
+/// A key's name and key hash, as a [`Verifier`] and a [`Signer`] both carry them.
+#[derive(Clone, PartialEq, Eq)]
+struct KeyId {
+    name: String,
+    hash: u32,
+}
+
+impl KeyId {
+    /// Checks `name` and computes the key hash of `name` and an Ed25519 public key.
+    fn new(name: &str, public: &[u8; 32]) -> Result<KeyId, Error> {
+        check_name(name)?;
+        Ok(KeyId {
+            name: name.to_string(),
+            hash: key_hash(name, &alg_and_key(public)),
+        })
+    }
+}
+
 /// An Ed25519 note verifier: name, key hash and public key (x/mod `note.NewVerifier`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Verifier {
-    name: String,
-    hash: u32,
+    id: KeyId,
     key: VerifyingKey,
 }
 
@@ -130,47 +167,36 @@ impl Verifier {
     /// Parses a verifier key `name+hash8+base64(0x01 || pub32)`, checking that the hash
     /// matches the name and key (x/mod `note.NewVerifier`).
     pub fn parse(vkey: &str) -> Result<Verifier, Error> {
-        let (name, rest) = vkey.split_once('+').unwrap_or((vkey, ""));
-        let (hash16, key64) = rest.split_once('+').unwrap_or((rest, ""));
-        let (hash, key) = parse_hash_and_key(hash16, key64).ok_or(Error::MalformedVerifierKey)?;
-        check_name(name).map_err(|_| Error::MalformedVerifierKey)?;
+        let malformed = Error::MalformedVerifierKey;
+        let (name, hash, key) = parse_key_fields(vkey, &malformed)?;
         if hash != key_hash(name, &key) {
             return Err(Error::KeyHashMismatch);
         }
-        let (&alg, public) = key.split_first().ok_or(Error::MalformedVerifierKey)?;
-        if alg != ALG_ED25519 {
-            return Err(Error::UnknownAlgorithm);
-        }
-        let public: [u8; 32] = public.try_into().map_err(|_| Error::MalformedVerifierKey)?;
+        let public = ed25519_key_bytes(&key, &malformed)?;
         Self::from_public_key(name, &public)
     }
 
     /// A verifier for an Ed25519 public key (x/mod `note.NewEd25519VerifierKey`).
     pub fn from_public_key(name: &str, public: &[u8; 32]) -> Result<Verifier, Error> {
-        check_name(name)?;
+        let id = KeyId::new(name, public)?;
         let key = VerifyingKey::from_bytes(public).map_err(|_| Error::MalformedVerifierKey)?;
-        let hash = key_hash(name, &alg_and_key(public));
-        Ok(Verifier {
-            name: name.to_string(),
-            hash,
-            key,
-        })
+        Ok(Verifier { id, key })
     }
 
     /// The key name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.id.name
     }
 
     /// The key hash.
     pub fn key_hash(&self) -> u32 {
-        self.hash
+        self.id.hash
     }
 
     /// The verifier key string `name+hash8+base64(0x01 || pub32)`.
     pub fn vkey(&self) -> String {
         let key = B64.encode(alg_and_key(self.key.as_bytes()));
-        format!("{}+{:08x}+{key}", self.name, self.hash)
+        format!("{}+{:08x}+{key}", self.id.name, self.id.hash)
     }
 
     /// Whether `sig` is a valid Ed25519 signature of `msg` by this key.
@@ -194,16 +220,15 @@ fn alg_and_key(key: &[u8; 32]) -> Vec<u8> {
 /// An Ed25519 note signer (x/mod `note.NewSigner`). Its `Debug` form hides the seed.
 #[derive(Clone)]
 pub struct Signer {
-    name: String,
-    hash: u32,
+    id: KeyId,
     key: SigningKey,
 }
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signer")
-            .field("name", &self.name)
-            .field("hash", &format_args!("{:08x}", self.hash))
+            .field("name", &self.id.name)
+            .field("hash", &format_args!("{:08x}", self.id.hash))
             .finish_non_exhaustive()
     }
 }
@@ -212,20 +237,14 @@ impl Signer {
     /// Parses `PRIVATE+KEY+name+hash8+base64(0x01 || seed32)`, checking that the hash
     /// matches the name and the derived public key (x/mod `note.NewSigner`).
     pub fn parse(skey: &str) -> Result<Signer, Error> {
+        let malformed = Error::MalformedSignerKey;
         let rest = skey
             .strip_prefix("PRIVATE+KEY+")
             .ok_or(Error::MalformedSignerKey)?;
-        let (name, rest) = rest.split_once('+').unwrap_or((rest, ""));
-        let (hash16, key64) = rest.split_once('+').unwrap_or((rest, ""));
-        let (hash, key) = parse_hash_and_key(hash16, key64).ok_or(Error::MalformedSignerKey)?;
-        check_name(name).map_err(|_| Error::MalformedSignerKey)?;
-        let (&alg, seed) = key.split_first().ok_or(Error::MalformedSignerKey)?;
-        if alg != ALG_ED25519 {
-            return Err(Error::UnknownAlgorithm);
-        }
-        let seed: [u8; 32] = seed.try_into().map_err(|_| Error::MalformedSignerKey)?;
+        let (name, hash, key) = parse_key_fields(rest, &malformed)?;
+        let seed = ed25519_key_bytes(&key, &malformed)?;
         let signer = Self::from_seed(name, seed)?;
-        if signer.hash != hash {
+        if signer.id.hash != hash {
             return Err(Error::KeyHashMismatch);
         }
         Ok(signer)
@@ -234,30 +253,25 @@ impl Signer {
     /// A signer for the Ed25519 key with this 32-byte seed (RFC 8032 private key).
     /// Key generation is the caller's: pass 32 bytes from a secure random source.
     pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<Signer, Error> {
-        check_name(name)?;
         let key = SigningKey::from_bytes(&seed);
-        let hash = key_hash(name, &alg_and_key(key.verifying_key().as_bytes()));
-        Ok(Signer {
-            name: name.to_string(),
-            hash,
-            key,
-        })
+        let id = KeyId::new(name, key.verifying_key().as_bytes())?;
+        Ok(Signer { id, key })
     }
 
     /// The key name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.id.name
     }
 
     /// The key hash.
     pub fn key_hash(&self) -> u32 {
-        self.hash
+        self.id.hash
     }
 
     /// The secret signer key string `PRIVATE+KEY+name+hash8+base64(0x01 || seed32)`.
     pub fn skey(&self) -> String {
         let key = B64.encode(alg_and_key(self.key.as_bytes()));
-        format!("PRIVATE+KEY+{}+{:08x}+{key}", self.name, self.hash)
+        format!("PRIVATE+KEY+{}+{:08x}+{key}", self.id.name, self.id.hash)
     }
 
     /// The public verifier key string for this signer.
@@ -268,8 +282,7 @@ impl Signer {
     /// The verifier for this signer's public key.
     pub fn verifier(&self) -> Verifier {
         Verifier {
-            name: self.name.clone(),
-            hash: self.hash,
+            id: self.id.clone(),
             key: self.key.verifying_key(),
         }
     }
@@ -425,7 +438,7 @@ fn find_verifier<'v>(
 ) -> Result<Option<&'v Verifier>, Error> {
     let mut found = verifiers
         .iter()
-        .filter(|v| v.name == name && v.hash == hash);
+        .filter(|v| v.id.name == name && v.id.hash == hash);
     let first = found.next().copied();
     if found.next().is_some() {
         return Err(Error::AmbiguousKey {
