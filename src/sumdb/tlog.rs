@@ -267,13 +267,54 @@ fn leaf_proof_index(lo: u64, hi: u64, n: u64, need: &mut Vec<u64>) {
         return;
     }
     let (k, _) = pow2_below(hi - lo);
-    if n < lo + k {
-        leaf_proof_index(lo, lo + k, n, need);
-        push_sub_tree_index(lo + k, hi, need);
+    let mid = lo + k;
+    split_proof_index(lo, mid, hi, n < mid, need, |lo, hi, need| {
+        leaf_proof_index(lo, hi, n, need)
+    });
+}
+
+/// Indexes for one level of a proof over `[lo, hi)` split at `mid`: the sub-proof's in the
+/// left half (`left`) or the right one, and the other half's subtrees, in the order
+/// [`split_proof`] reads them.
+fn split_proof_index(
+    lo: u64,
+    mid: u64,
+    hi: u64,
+    left: bool,
+    need: &mut Vec<u64>,
+    sub_proof_index: impl FnOnce(u64, u64, &mut Vec<u64>),
+) {
+    if left {
+        sub_proof_index(lo, mid, need);
+        push_sub_tree_index(mid, hi, need);
     } else {
-        push_sub_tree_index(lo, lo + k, need);
-        leaf_proof_index(lo + k, hi, n, need);
+        push_sub_tree_index(lo, mid, need);
+        sub_proof_index(mid, hi, need);
     }
+}
+
+/// One level of a proof over `[lo, hi)` split at `mid`: the sub-proof in the left half
+/// (`left`) or the right one, then the hash of the other half. Reads `hashes` in the order
+/// [`split_proof_index`] listed them and returns the unused remainder.
+fn split_proof<'h>(
+    lo: u64,
+    mid: u64,
+    hi: u64,
+    left: bool,
+    hashes: &'h [Hash],
+    sub_proof: impl FnOnce(u64, u64, &'h [Hash]) -> Result<(Vec<Hash>, &'h [Hash]), Error>,
+) -> Result<(Vec<Hash>, &'h [Hash]), Error> {
+    let (mut p, th, rest) = if left {
+        let (p, rest) = sub_proof(lo, mid, hashes)?;
+        let (th, rest) = sub_tree_hash(mid, hi, rest)?;
+        (p, th, rest)
+    } else {
+        let (th, rest) = sub_tree_hash(lo, mid, hashes)?;
+        let (p, rest) = sub_proof(mid, hi, rest)?;
+        (p, th, rest)
+    };
+    p.push(th);
+    Ok((p, rest))
 }
 
 /// Builds the audit path for leaf `n` in `[lo, hi)`, leaf side first (x/mod `leafProof`).
@@ -283,17 +324,10 @@ fn leaf_proof(lo: u64, hi: u64, n: u64, hashes: &[Hash]) -> Result<(Vec<Hash>, &
         return Ok((Vec::new(), hashes));
     }
     let (k, _) = pow2_below(hi - lo);
-    let (mut p, th, rest) = if n < lo + k {
-        let (p, rest) = leaf_proof(lo, lo + k, n, hashes)?;
-        let (th, rest) = sub_tree_hash(lo + k, hi, rest)?;
-        (p, th, rest)
-    } else {
-        let (th, rest) = sub_tree_hash(lo, lo + k, hashes)?;
-        let (p, rest) = leaf_proof(lo + k, hi, n, rest)?;
-        (p, th, rest)
-    };
-    p.push(th);
-    Ok((p, rest))
+    let mid = lo + k;
+    split_proof(lo, mid, hi, n < mid, hashes, |lo, hi, hashes| {
+        leaf_proof(lo, hi, n, hashes)
+    })
 }
 
 /// Checks that `proof` shows the tree of size `t` with hash `th` has record hash `h` at
@@ -355,13 +389,10 @@ fn tree_proof_index(lo: u64, hi: u64, n: u64, need: &mut Vec<u64>) {
         return;
     }
     let (k, _) = pow2_below(hi - lo);
-    if n <= lo + k {
-        tree_proof_index(lo, lo + k, n, need);
-        push_sub_tree_index(lo + k, hi, need);
-    } else {
-        push_sub_tree_index(lo, lo + k, need);
-        tree_proof_index(lo + k, hi, n, need);
-    }
+    let mid = lo + k;
+    split_proof_index(lo, mid, hi, n <= mid, need, |lo, hi, need| {
+        tree_proof_index(lo, hi, n, need)
+    });
 }
 
 /// Builds the consistency sub-proof of `[lo, hi)` (x/mod `treeProof`).
@@ -375,17 +406,10 @@ fn tree_proof(lo: u64, hi: u64, n: u64, hashes: &[Hash]) -> Result<(Vec<Hash>, &
         return Ok((vec![th], rest));
     }
     let (k, _) = pow2_below(hi - lo);
-    let (mut p, th, rest) = if n <= lo + k {
-        let (p, rest) = tree_proof(lo, lo + k, n, hashes)?;
-        let (th, rest) = sub_tree_hash(lo + k, hi, rest)?;
-        (p, th, rest)
-    } else {
-        let (th, rest) = sub_tree_hash(lo, lo + k, hashes)?;
-        let (p, rest) = tree_proof(lo + k, hi, n, rest)?;
-        (p, th, rest)
-    };
-    p.push(th);
-    Ok((p, rest))
+    let mid = lo + k;
+    split_proof(lo, mid, hi, n <= mid, hashes, |lo, hi, hashes| {
+        tree_proof(lo, hi, n, hashes)
+    })
 }
 
 /// Checks that `proof` shows the tree of size `t` with hash `th` contains as a prefix the
