@@ -102,6 +102,15 @@ impl<'f> TileHashReader<'f> {
         &self.tree
     }
 
+    /// Proves that `record_text` is leaf `id` of the tree, with hashes read through this
+    /// reader: [`Error::RecordMismatch`] when the proof does not verify.
+    fn prove_record_text(&mut self, id: u64, record_text: &[u8]) -> Result<(), Error> {
+        let tree = self.tree;
+        let proof = prove_record(tree.n, id, &mut |ix: &[u64]| self.read_hashes(ix))?;
+        check_record(&proof, tree.n, &tree.hash, id, &record_hash(record_text))
+            .map_err(|_| Error::RecordMismatch)
+    }
+
     /// Tiles authenticated so far, in the order first authenticated.
     pub fn authenticated_tiles(&self) -> Vec<AuthenticatedTile> {
         self.authenticated_order
@@ -480,9 +489,7 @@ pub fn verify_lookup_with_height(
     }
     let mut thr = TileHashReader::new(tree, height, fetch);
     let (newer_than_stored, mut tiles) = check_against_stored(stored, note, &mut thr)?;
-    let proof = prove_record(tree.n, id, &mut |ix: &[u64]| thr.read_hashes(ix))?;
-    check_record(&proof, tree.n, &tree.hash, id, &record_hash(text))
-        .map_err(|_| Error::RecordMismatch)?;
+    thr.prove_record_text(id, text)?;
     merge_tiles(&mut tiles, thr.authenticated_tiles());
     Ok(VerifiedLookup {
         id,
@@ -510,9 +517,7 @@ pub fn prove_record_in(
         return Err(Error::RecordNotInTree { id, size: tree.n });
     }
     let mut thr = TileHashReader::new(tree, TILE_HEIGHT, fetch);
-    let proof = prove_record(tree.n, id, &mut |ix: &[u64]| thr.read_hashes(ix))?;
-    check_record(&proof, tree.n, &tree.hash, id, &record_hash(record_text))
-        .map_err(|_| Error::RecordMismatch)?;
+    thr.prove_record_text(id, record_text)?;
     Ok(thr.authenticated_tiles())
 }
 
