@@ -521,26 +521,18 @@ mod tests {
 
     #[test]
     fn tile_parent_rules() {
-        // Tree of 259 records, H = 8.
-        assert_eq!(
-            tile_parent(&tile(8, 0, 1, 1), 0, 259),
-            Some(tile(8, 0, 1, 3))
-        );
-        assert_eq!(
-            tile_parent(&tile(8, 0, 0, 4), 0, 259),
-            Some(tile(8, 0, 0, 256))
-        );
-        assert_eq!(
-            tile_parent(&tile(8, 0, 0, 4), 1, 259),
-            Some(tile(8, 1, 0, 1))
-        );
-        assert_eq!(
-            tile_parent(&tile(8, 0, 1, 3), 1, 259),
-            Some(tile(8, 1, 0, 1))
-        );
-        assert_eq!(tile_parent(&tile(8, 0, 0, 4), 2, 259), None);
-        assert_eq!(tile_parent(&tile(8, 0, 2, 1), 0, 259), None);
-        assert_eq!(tile_parent(&tile(8, 0, 0, 1), 100, 259), None);
+        // Tree of 259 records, H = 8: (tile, levels up, parent).
+        for (t, k, want) in [
+            (tile(8, 0, 1, 1), 0, Some(tile(8, 0, 1, 3))),
+            (tile(8, 0, 0, 4), 0, Some(tile(8, 0, 0, 256))),
+            (tile(8, 0, 0, 4), 1, Some(tile(8, 1, 0, 1))),
+            (tile(8, 0, 1, 3), 1, Some(tile(8, 1, 0, 1))),
+            (tile(8, 0, 0, 4), 2, None),
+            (tile(8, 0, 2, 1), 0, None),
+            (tile(8, 0, 0, 1), 100, None),
+        ] {
+            assert_eq!(tile_parent(&t, k, 259), want, "{t:?} up {k}");
+        }
     }
 
     #[test]
