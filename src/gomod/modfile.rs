@@ -834,29 +834,19 @@ mod tests {
 
     #[test]
     fn go_version_reads_go_directive() {
-        assert_eq!(
-            go_version(b"module m.n\n\ngo 1.24\n").as_deref(),
-            Some("1.24")
-        );
-        assert_eq!(
-            go_version(b"module m.n\ngo 1.21.0\n").as_deref(),
-            Some("1.21.0")
-        );
-        assert_eq!(
-            go_version(b"module m.n\ngo 1.21rc1\n").as_deref(),
-            Some("1.21rc1")
-        );
-        // laxGoVersionRE: accepted by ParseLax.
-        assert_eq!(
-            go_version(b"module m.n\ngo 1.18-beta\n").as_deref(),
-            Some("1.18")
-        );
-        assert_eq!(
-            go_version(b"module m.n\ngo v1.2.3.4\n").as_deref(),
-            Some("1.2")
-        );
-        assert_eq!(go_version(b"module m.n\n"), None);
-        assert_eq!(go_version(b"module m.n\ngo 01.2\n"), None);
+        let cases = [
+            ("module m.n\n\ngo 1.24\n", Some("1.24")),
+            ("module m.n\ngo 1.21.0\n", Some("1.21.0")),
+            ("module m.n\ngo 1.21rc1\n", Some("1.21rc1")),
+            // laxGoVersionRE: accepted by ParseLax.
+            ("module m.n\ngo 1.18-beta\n", Some("1.18")),
+            ("module m.n\ngo v1.2.3.4\n", Some("1.2")),
+            ("module m.n\n", None),
+            ("module m.n\ngo 01.2\n", None),
+        ];
+        for (src, want) in cases {
+            assert_eq!(go_version(src.as_bytes()).as_deref(), want, "{src:?}");
+        }
     }
 
     #[test]
