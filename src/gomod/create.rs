@@ -481,6 +481,14 @@ mod tests {
         paths.iter().map(|p| TreeEntry::file(*p, 1)).collect()
     }
 
+    /// The omitted (path, reason) pairs of `cf`, borrowed for comparing with literals.
+    fn omitted(cf: &CheckedFiles) -> Vec<(&str, &str)> {
+        cf.omitted
+            .iter()
+            .map(|(p, r)| (p.as_str(), r.as_str()))
+            .collect()
+    }
+
     #[test]
     fn go124_rules_follow_go_version_lang() {
         // vendor_test.go's pre124 list, then 1.24 and later.
@@ -579,13 +587,8 @@ mod tests {
         ];
         let cf = check_files(&entries, None);
         assert_eq!(cf.valid, ["sub/a.go"]);
-        let omitted: Vec<(&str, &str)> = cf
-            .omitted
-            .iter()
-            .map(|(p, r)| (p.as_str(), r.as_str()))
-            .collect();
         assert_eq!(
-            omitted,
+            omitted(&cf),
             [
                 ("link.go", SYMLINK),
                 ("fifo", NOT_REGULAR),
@@ -686,13 +689,8 @@ mod tests {
             go_version: None,
         });
         assert_eq!(cf.valid, ["a/a.go"]);
-        let omitted: Vec<(&str, &str)> = cf
-            .omitted
-            .iter()
-            .map(|(p, r)| (p.as_str(), r.as_str()))
-            .collect();
         assert_eq!(
-            omitted,
+            omitted(&cf),
             [
                 (".git", VCS),
                 ("sub", SUBMODULE_DIR),
