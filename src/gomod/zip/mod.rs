@@ -517,6 +517,10 @@ mod tests {
         validate(Cursor::new(zip), zip.len() as u64, path, version)
     }
 
+    fn check_zip_bytes(zip: &[u8], path: &str, version: &str) -> Result<CheckedFiles, ZipError> {
+        check_zip(Cursor::new(zip), zip.len() as u64, path, version)
+    }
+
     /// Runs `f` on another thread and fails if it has not finished within 10 s: a loop that
     /// never ends fails the test instead of hanging it.
     fn finishes<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -608,13 +612,7 @@ mod tests {
         assert_eq!(s.mod_h1, "h1:UWkIka9t4wTRf5TZ+sRdwnADRAp+U7R9A2lAeNEx1cA=");
         assert!(s.has_go_mod);
         assert_eq!(s.files, 3);
-        let cf = check_zip(
-            Cursor::new(&zip),
-            zip.len() as u64,
-            "example.com/m",
-            "v1.0.0",
-        )
-        .unwrap();
+        let cf = check_zip_bytes(&zip, "example.com/m", "v1.0.0").unwrap();
         assert_eq!(
             cf.valid,
             [
@@ -671,24 +669,12 @@ mod tests {
     #[test]
     fn check_zip_rejects_bad_module_version_first() {
         let zip = zip_of(&[]);
-        let err = check_zip(
-            Cursor::new(&zip),
-            zip.len() as u64,
-            "example.com/m",
-            "v1.0.0+bad",
-        )
-        .unwrap_err();
+        let err = check_zip_bytes(&zip, "example.com/m", "v1.0.0+bad").unwrap_err();
         assert_eq!(
             err.message(),
             r#"version "v1.0.0+bad" is not canonical (should be "v1.0.0")"#
         );
-        let err = check_zip(
-            Cursor::new(&zip),
-            zip.len() as u64,
-            "example.com/m",
-            "v2.0.0",
-        )
-        .unwrap_err();
+        let err = check_zip_bytes(&zip, "example.com/m", "v2.0.0").unwrap_err();
         assert_eq!(
             err.message(),
             "example.com/m@v2.0.0: invalid version: should be v0 or v1, not v2"
