@@ -25,6 +25,9 @@ const ALG_ED25519: u8 = 1;
 /// Prefix of every signature line: U+2014 EM DASH and a space.
 const SIG_PREFIX: &str = "\u{2014} ";
 
+/// Prefix of a signer key string.
+const SIGNER_KEY_PREFIX: &str = "PRIVATE+KEY+";
+
 /// Most signature lines [`open`] will parse (x/mod).
 const MAX_SIGNATURES: usize = 100;
 
@@ -148,6 +151,12 @@ impl KeyId {
             hash: key_hash(name, &alg_and_key(public)),
         })
     }
+
+    /// The key string `name+hash8+base64(0x01 || key)`, what [`parse_key_fields`] reads.
+    fn key_string(&self, key: &[u8; 32]) -> String {
+        let key = B64.encode(alg_and_key(key));
+        format!("{}+{:08x}+{key}", self.name, self.hash)
+    }
 }
 
 /// An Ed25519 note verifier: name, key hash and public key (x/mod `note.NewVerifier`).
@@ -195,8 +204,7 @@ impl Verifier {
 
     /// The verifier key string `name+hash8+base64(0x01 || pub32)`.
     pub fn vkey(&self) -> String {
-        let key = B64.encode(alg_and_key(self.key.as_bytes()));
-        format!("{}+{:08x}+{key}", self.id.name, self.id.hash)
+        self.id.key_string(self.key.as_bytes())
     }
 
     /// Whether `sig` is a valid Ed25519 signature of `msg` by this key.
@@ -239,7 +247,7 @@ impl Signer {
     pub fn parse(skey: &str) -> Result<Signer, Error> {
         let malformed = Error::MalformedSignerKey;
         let rest = skey
-            .strip_prefix("PRIVATE+KEY+")
+            .strip_prefix(SIGNER_KEY_PREFIX)
             .ok_or(Error::MalformedSignerKey)?;
         let (name, hash, key) = parse_key_fields(rest, &malformed)?;
         let seed = ed25519_key_bytes(&key, &malformed)?;
@@ -270,8 +278,10 @@ impl Signer {
 
     /// The secret signer key string `PRIVATE+KEY+name+hash8+base64(0x01 || seed32)`.
     pub fn skey(&self) -> String {
-        let key = B64.encode(alg_and_key(self.key.as_bytes()));
-        format!("PRIVATE+KEY+{}+{:08x}+{key}", self.id.name, self.id.hash)
+        format!(
+            "{SIGNER_KEY_PREFIX}{}",
+            self.id.key_string(self.key.as_bytes())
+        )
     }
 
     /// The public verifier key string for this signer.
@@ -523,6 +533,25 @@ pub(crate) mod tests {
         assert_eq!(sign_note(&bad_hash, &[]), Err(Error::MalformedNote));
     }
 
+    /// Asserts that `parse` refuses every proper substring of `key` and every copy of it with
+    /// one byte incremented.
+    fn assert_refuses_mangled<T>(key: &str, parse: impl Fn(&str) -> Result<T, Error>) {
+        let b = key.as_bytes();
+        for i in 0..=b.len() {
+            for j in i + 1..=b.len() {
+                if (i, j) != (0, b.len()) {
+                    let s = String::from_utf8_lossy(&b[i..j]);
+                    assert!(parse(&s).is_err(), "{s}");
+                }
+            }
+        }
+        for i in 0..b.len() {
+            let mut m = b.to_vec();
+            m[i] += 1;
+            assert!(parse(&String::from_utf8_lossy(&m)).is_err());
+        }
+    }
+
     #[test]
     fn v4_verifier_keys() {
         let v = Verifier::parse(PETER_VKEY).unwrap();
@@ -538,21 +567,8 @@ pub(crate) mod tests {
             Verifier::parse("PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
             Err(Error::UnknownAlgorithm)
         );
-        // Every substring and every single-byte change is refused (x/mod TestNewVerifier).
-        let b = PETER_VKEY.as_bytes();
-        for i in 0..=b.len() {
-            for j in i + 1..=b.len() {
-                if (i, j) != (0, b.len()) {
-                    let s = String::from_utf8_lossy(&b[i..j]);
-                    assert!(Verifier::parse(&s).is_err(), "{s}");
-                }
-            }
-        }
-        for i in 0..b.len() {
-            let mut m = b.to_vec();
-            m[i] += 1;
-            assert!(Verifier::parse(&String::from_utf8_lossy(&m)).is_err());
-        }
+        // x/mod TestNewVerifier.
+        assert_refuses_mangled(PETER_VKEY, Verifier::parse);
         assert!(Verifier::parse(
             "PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
         )
@@ -565,20 +581,7 @@ pub(crate) mod tests {
 
     #[test]
     fn v4_signer_keys_refuse_mangling() {
-        let b = PETER_SKEY.as_bytes();
-        for i in 0..=b.len() {
-            for j in i + 1..=b.len() {
-                if (i, j) != (0, b.len()) {
-                    let s = String::from_utf8_lossy(&b[i..j]);
-                    assert!(Signer::parse(&s).is_err(), "{s}");
-                }
-            }
-        }
-        for i in 0..b.len() {
-            let mut m = b.to_vec();
-            m[i] += 1;
-            assert!(Signer::parse(&String::from_utf8_lossy(&m)).is_err());
-        }
+        assert_refuses_mangled(PETER_SKEY, Signer::parse);
     }
 
     #[test]
