@@ -196,6 +196,22 @@ fn read_exact(read: &mut HashReader<'_>, indexes: &[u64]) -> Result<Vec<Hash>, E
     Ok(hashes)
 }
 
+/// Reads the hashes at `indexes` and builds a value from them with `build`, which must use
+/// them all: a remainder is [`Error::Internal`] with `bad_math`.
+fn build_from_hashes<T>(
+    read: &mut HashReader<'_>,
+    indexes: &[u64],
+    bad_math: &'static str,
+    build: impl for<'h> FnOnce(&'h [Hash]) -> Result<(T, &'h [Hash]), Error>,
+) -> Result<T, Error> {
+    let hashes = read_exact(read, indexes)?;
+    let (built, rest) = build(&hashes)?;
+    if !rest.is_empty() {
+        return Err(Error::Internal(bad_math));
+    }
+    Ok(built)
+}
+
 /// Root hash of the tree of `n` records from stored hashes (x/mod `tlog.TreeHash`).
 ///
 /// Reads at most `1 + log2 n` hashes in one call: the roots of the maximal aligned
@@ -205,12 +221,9 @@ pub fn tree_hash(n: u64, read: &mut HashReader<'_>) -> Result<Hash, Error> {
         return Ok(empty_tree_hash());
     }
     let indexes = sub_tree_index(0, n);
-    let hashes = read_exact(read, &indexes)?;
-    let (h, rest) = sub_tree_hash(0, n, &hashes)?;
-    if !rest.is_empty() {
-        return Err(Error::Internal("bad index math in tree_hash"));
-    }
-    Ok(h)
+    build_from_hashes(read, &indexes, "bad index math in tree_hash", |hashes| {
+        sub_tree_hash(0, n, hashes)
+    })
 }
 
 /// Stored indexes of the maximal aligned subtrees covering records `[lo, hi)`
@@ -253,12 +266,9 @@ pub fn prove_record(t: u64, n: u64, read: &mut HashReader<'_>) -> Result<Vec<Has
     }
     let mut indexes = Vec::new();
     leaf_proof_index(0, t, n, &mut indexes);
-    let hashes = read_exact(read, &indexes)?;
-    let (p, rest) = leaf_proof(0, t, n, &hashes)?;
-    if !rest.is_empty() {
-        return Err(Error::Internal("bad index math in prove_record"));
-    }
-    Ok(p)
+    build_from_hashes(read, &indexes, "bad index math in prove_record", |hashes| {
+        leaf_proof(0, t, n, hashes)
+    })
 }
 
 /// Indexes needed to prove leaf `n` is in the subtree `[lo, hi)` (x/mod `leafProofIndex`).
@@ -372,12 +382,9 @@ pub fn prove_tree(t: u64, n: u64, read: &mut HashReader<'_>) -> Result<Vec<Hash>
     }
     let mut indexes = Vec::new();
     tree_proof_index(0, t, n, &mut indexes);
-    let hashes = read_exact(read, &indexes)?;
-    let (p, rest) = tree_proof(0, t, n, &hashes)?;
-    if !rest.is_empty() {
-        return Err(Error::Internal("bad index math in prove_tree"));
-    }
-    Ok(p)
+    build_from_hashes(read, &indexes, "bad index math in prove_tree", |hashes| {
+        tree_proof(0, t, n, hashes)
+    })
 }
 
 /// Indexes needed for the consistency sub-proof of `[lo, hi)` (x/mod `treeProofIndex`).
