@@ -481,6 +481,22 @@ mod tests {
         paths.iter().map(|p| TreeEntry::file(*p, 1)).collect()
     }
 
+    /// [`write_zip`] of `entries` for `example.com/m@version` into memory, every file
+    /// reading `data`.
+    fn write_in_memory(
+        version: &str,
+        entries: &[TreeEntry],
+        data: &'static [u8],
+    ) -> Result<String, ZipError> {
+        write_zip(
+            Cursor::new(Vec::new()),
+            "example.com/m",
+            version,
+            entries,
+            |_| Ok(data),
+        )
+    }
+
     /// The omitted (path, reason) pairs of `cf`, borrowed for comparing with literals.
     fn omitted(cf: &CheckedFiles) -> Vec<(&str, &str)> {
         cf.omitted
@@ -705,13 +721,7 @@ mod tests {
     #[test]
     fn write_zip_checks_declared_sizes() {
         let write = |declared: u64, data: &'static [u8]| {
-            write_zip(
-                Cursor::new(Vec::new()),
-                "example.com/m",
-                "v1.0.0",
-                &[TreeEntry::file("a.go", declared)],
-                |_| Ok(data),
-            )
+            write_in_memory("v1.0.0", &[TreeEntry::file("a.go", declared)], data)
         };
         assert!(write(3, b"abc").is_ok());
         let larger = write(2, b"abc").unwrap_err();
@@ -728,15 +738,7 @@ mod tests {
 
     #[test]
     fn write_zip_refuses_what_would_not_be_a_valid_zip() {
-        let write = |entries: &[TreeEntry]| {
-            write_zip(
-                Cursor::new(Vec::new()),
-                "example.com/m",
-                "v1.0.0",
-                entries,
-                |_| Ok(&b""[..]),
-            )
-        };
+        let write = |entries: &[TreeEntry]| write_in_memory("v1.0.0", entries, b"");
         let err = write(&[TreeEntry::file("sub/go.mod", 0)]).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -755,14 +757,7 @@ mod tests {
             write(&[link]).unwrap_err(),
             ZipError::Invalid("l: not a regular file".to_owned())
         );
-        let err = write_zip(
-            Cursor::new(Vec::new()),
-            "example.com/m",
-            "v2.0.0",
-            &[],
-            |_| Ok(&b""[..]),
-        )
-        .unwrap_err();
+        let err = write_in_memory("v2.0.0", &[], b"").unwrap_err();
         assert!(err.to_string().contains("should be v0 or v1, not v2"));
     }
 
