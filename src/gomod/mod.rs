@@ -4,6 +4,7 @@
 //! The facts come from `../shared/spec/go-module-protocol.md` (spec.md), sections 1.3, 2, 3, 4.
 
 pub mod create;
+pub mod doc;
 pub mod hash;
 pub mod modfile;
 pub mod path;

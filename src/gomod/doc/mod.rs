@@ -1,0 +1,4 @@
+//! Go package documentation (issue 22), pure: doc comments parsed and rendered as `go doc`
+//! and pkg.go.dev render them.
+
+pub mod comment;
