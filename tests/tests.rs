@@ -6,6 +6,7 @@ mod answer_cache;
 mod concurrency;
 mod crash_safety;
 mod disk_full;
+mod doc_api;
 mod e2e_go;
 mod edge_hostile;
 mod export;

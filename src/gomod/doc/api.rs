@@ -1,0 +1,1423 @@
+//! A package's exported API read from its Go files with a real Go parser (tree-sitter-go), the
+//! way `go/doc` reads it: exported constants and variables (a declaration whose specs are
+//! mostly of one exported type is that type's), functions (one returning exactly one of the
+//! package's exported types, or a slice or array of it, is that type's constructor), types
+//! and their methods. Each declaration has its one-line form as `go doc -short` prints it
+//! (`short`) and its doc comment.
+//!
+//! The one-line forms follow `cmd/doc`'s rules: struct and interface bodies become
+//! `{ ... }`, function literals `{ ... }`, composite literals `{ ... }` (or `{}` when every
+//! element was an unexported field), lists longer than 80 bytes end in `...`, a group of
+//! several specs ends in ` ...`, and anything that spans lines becomes `...`. Everything else
+//! is printed as written, which is what `gofmt` prints for gofmt-formatted sources.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tree_sitter::Node;
+
+use super::build::Context;
+
+/// Why a package could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// No file of the package is built in this context.
+    NoFiles,
+    /// The parser could not be set up (a tree-sitter version mismatch).
+    Parser(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::NoFiles => f.write_str("no Go files for linux/amd64"),
+            Error::Parser(e) => write!(f, "Go parser: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A package's exported API as `go doc` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    pub name: String,
+    /// The package comment's text (comment markers removed).
+    pub doc: String,
+    /// Constants no exported type claims, by name (groups first), then those of unexported
+    /// types.
+    pub consts: Vec<Value>,
+    pub vars: Vec<Value>,
+    /// Exported functions that are no exported type's constructor, by name.
+    pub funcs: Vec<Func>,
+    /// Exported types, by name.
+    pub types: Vec<Type>,
+}
+
+/// Where a declaration starts: file name (in the package directory) and 1-based line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pos {
+    pub file: String,
+    pub line: usize,
+}
+
+/// A `const` or `var` declaration (one spec or a group), with its exported names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Value {
+    pub names: Vec<String>,
+    pub doc: String,
+    /// Its one-line form (`""` when no spec's first name is exported).
+    pub line: String,
+    /// The declaration as written.
+    pub source: String,
+    pub pos: Pos,
+    /// The name it sorts by: its one spec's first name, or `""` for a group.
+    #[serde(skip)]
+    sort_name: String,
+    #[serde(skip)]
+    order: usize,
+}
+
+/// A function or method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Func {
+    pub name: String,
+    pub doc: String,
+    /// Its one-line form; for a method promoted from an embedded type, with the receiver
+    /// of the type it is listed under.
+    pub line: String,
+    /// The declaration as written, without its body.
+    pub source: String,
+    pub pos: Pos,
+}
+
+/// An exported type with what belongs to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Type {
+    pub name: String,
+    pub doc: String,
+    pub line: String,
+    /// The declaration as written, unexported fields and methods left out.
+    pub source: String,
+    pub pos: Pos,
+    pub consts: Vec<Value>,
+    pub vars: Vec<Value>,
+    /// Its exported constructors, by name.
+    pub funcs: Vec<Func>,
+    /// Its exported methods (with those promoted from unexported embedded types), by name.
+    pub methods: Vec<Func>,
+}
+
+/// The names Go predeclares as types.
+const PREDECLARED: &[&str] = &[
+    "any",
+    "bool",
+    "byte",
+    "comparable",
+    "complex64",
+    "complex128",
+    "error",
+    "float32",
+    "float64",
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "rune",
+    "string",
+    "uint",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "uintptr",
+];
+
+/// `cmd/doc`'s width for a list before it is cut with `...`.
+const LIST_WIDTH: usize = 80;
+/// How deep `one_line` descends before printing `...`.
+const MAX_DEPTH: usize = 10;
+
+fn exported(name: &str) -> bool {
+    name.chars().next().is_some_and(char::is_uppercase)
+}
+
+/// Reads the package made of `files` (name, source) in `ctx`: the files it builds, in name
+/// order (as `go/build` lists them).
+///
+/// # Errors
+/// `NoFiles` when no file is built in `ctx`; `Parser` if tree-sitter cannot load the grammar.
+pub fn read_package(files: &[(String, String)], ctx: &Context) -> Result<Package, Error> {
+    let mut chosen: Vec<&(String, String)> = files
+        .iter()
+        .filter(|(name, src)| ctx.includes(name, src))
+        .collect();
+    chosen.sort_by(|a, b| a.0.cmp(&b.0));
+    if chosen.is_empty() {
+        return Err(Error::NoFiles);
+    }
+    let mut parser = tree_sitter::Parser::new();
+    parser
+        .set_language(&tree_sitter_go::LANGUAGE.into())
+        .map_err(|e| Error::Parser(e.to_string()))?;
+    let mut r = Reader::default();
+    let mut trees: Vec<(&String, &String, tree_sitter::Tree)> = Vec::new();
+    for (file, src) in chosen {
+        let Some(tree) = parser.parse(src, None) else {
+            continue;
+        };
+        let name = package_name(tree.root_node(), src);
+        match (&r.name, name) {
+            (_, None) => continue,
+            (None, Some(n)) => r.name = Some(n),
+            (Some(have), Some(n)) if *have != n => continue,
+            _ => {}
+        }
+        trees.push((file, src, tree));
+    }
+    // Declarations first, file by file; functions after them all, when every type name the
+    // package uses is known (go/doc's readPackage).
+    for (file, src, tree) in &trees {
+        r.file.clone_from(file);
+        r.read_file(tree.root_node(), src, false);
+    }
+    for (file, src, tree) in &trees {
+        r.file.clone_from(file);
+        r.read_file(tree.root_node(), src, true);
+    }
+    Ok(r.finish())
+}
+
+fn package_name(root: Node<'_>, src: &str) -> Option<String> {
+    let mut c = root.walk();
+    let clause = root
+        .named_children(&mut c)
+        .find(|n| n.kind() == "package_clause")?;
+    let mut c2 = clause.walk();
+    let name = clause.named_children(&mut c2).next()?;
+    Some(text(name, src).to_owned())
+}
+
+fn text<'s>(n: Node<'_>, src: &'s str) -> &'s str {
+    &src[n.byte_range()]
+}
+
+/// A value spec: its names, its type (one-line, and its base type name) and its values
+/// (one-line).
+#[derive(Debug, Clone)]
+struct Spec {
+    names: Vec<String>,
+    typ: Option<TypeRef>,
+    values: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct TypeRef {
+    line: String,
+    /// The base type name, unless it is imported (`pkg.T`) or not a name.
+    base: Option<String>,
+}
+
+/// A method as declared, before it is promoted through embedding.
+#[derive(Debug, Clone)]
+struct Method {
+    func: Func,
+    /// The receiver's name (`r` in `func (r *T) M()`), if it has one.
+    recv_name: Option<String>,
+    /// Whether the receiver is a pointer.
+    recv_ptr: bool,
+    /// The line after the receiver: `M(x int) error`.
+    rest: String,
+}
+
+/// A method set being built: name -> (embedding depth, the method and whether its receiver
+/// is a pointer after promotion), `None` for two at the same depth (or a hidden one).
+type MethodSet = BTreeMap<String, (usize, Option<(Method, bool)>)>;
+
+/// A type declaration with what belongs to it, exported or not (`go/doc` in `AllDecls`
+/// mode, as `cmd/doc` reads a package).
+#[derive(Debug, Default)]
+struct TypeEntry {
+    declared: Option<Declared>,
+    consts: Vec<Value>,
+    vars: Vec<Value>,
+    funcs: Vec<Func>,
+    methods: Vec<Method>,
+    /// Embedded in a struct or interface of the package.
+    is_embedded: bool,
+}
+
+#[derive(Debug)]
+struct Declared {
+    doc: String,
+    line: String,
+    source: String,
+    pos: Pos,
+    /// Embedded types of a struct: base name, and whether embedded as a pointer.
+    embedded: Vec<(String, bool)>,
+    is_struct: bool,
+}
+
+#[derive(Debug, Default)]
+struct Reader {
+    name: Option<String>,
+    doc: String,
+    consts: Vec<Value>,
+    vars: Vec<Value>,
+    funcs: Vec<Func>,
+    types: BTreeMap<String, TypeEntry>,
+    order: usize,
+    file: String,
+    /// Some file has a dot import (`import . "pkg"`).
+    dot_import: bool,
+}
+
+impl Reader {
+    /// Whether `name` is a predeclared type the package has not (yet) used as a type name:
+    /// go/doc records a type for every name it meets as a value's type, an embedded field
+    /// or a declaration, so after `var ErrX error` (or an interface embedding `error`) a
+    /// function returning `(*T, error)` has two result types and is no constructor.
+    fn is_predeclared(&self, name: &str) -> bool {
+        PREDECLARED.contains(&name) && !self.types.contains_key(name)
+    }
+
+    fn pos(&self, n: Node<'_>) -> Pos {
+        Pos {
+            file: self.file.clone(),
+            line: n.start_position().row + 1,
+        }
+    }
+
+    /// Reads a file's declarations, or (`funcs`) its functions and methods.
+    fn read_file(&mut self, root: Node<'_>, src: &str, funcs: bool) {
+        let mut c = root.walk();
+        let decls: Vec<Node<'_>> = root.named_children(&mut c).collect();
+        for (i, decl) in decls.iter().enumerate() {
+            let doc = || doc_comment(&decls[..i], *decl, src);
+            let is_func = matches!(decl.kind(), "function_declaration" | "method_declaration");
+            if is_func != funcs {
+                continue;
+            }
+            match decl.kind() {
+                "package_clause" => {
+                    // Every file's package comment counts, in file order.
+                    let d = doc();
+                    if !d.is_empty() {
+                        if !self.doc.is_empty() {
+                            self.doc.push('\n');
+                        }
+                        self.doc.push_str(&d);
+                    }
+                }
+                "const_declaration" => self.read_value(*decl, src, true, doc()),
+                "var_declaration" => self.read_value(*decl, src, false, doc()),
+                "type_declaration" => self.read_types(*decl, src, &doc()),
+                "function_declaration" | "method_declaration" => {
+                    self.read_func(*decl, src, doc());
+                }
+                "import_declaration" => self.dot_import |= has_dot_import(*decl),
+                _ => {}
+            }
+        }
+    }
+
+    fn read_value(&mut self, decl: Node<'_>, src: &str, is_const: bool, doc: String) {
+        let mut raw: Vec<(Vec<String>, Option<TypeRef>, Vec<Node<'_>>)> = Vec::new();
+        collect_specs(decl, src, &mut raw);
+        if raw.is_empty() {
+            return;
+        }
+        let specs: Vec<Spec> = raw
+            .into_iter()
+            .map(|(names, typ, values)| Spec {
+                names,
+                typ,
+                values: values.iter().map(|v| one_line(*v, src, 2)).collect(),
+            })
+            .collect();
+        // A declaration whose specs are mostly (75 %) of one type declared here belongs to
+        // it; a constant without type and value repeats the previous spec's type.
+        let mut dom: Option<String> = None;
+        let mut freq = 0;
+        let mut prev: Option<String> = None;
+        for s in &specs {
+            let name = match &s.typ {
+                Some(t) => t.base.clone(),
+                None if is_const && s.values.is_empty() => prev.clone(),
+                None => None,
+            };
+            if let Some(n) = &name {
+                if dom.as_ref().is_some_and(|d| d != n) {
+                    dom = None;
+                    break;
+                }
+                dom = Some(n.clone());
+                freq += 1;
+            }
+            prev = name;
+        }
+        let value = Value {
+            names: specs
+                .iter()
+                .flat_map(|s| s.names.iter().filter(|n| exported(n)).cloned())
+                .collect(),
+            doc,
+            line: value_decl_line(if is_const { "const" } else { "var" }, &specs),
+            source: text(decl, src).to_owned(),
+            pos: self.pos(decl),
+            sort_name: if specs.len() == 1 {
+                specs[0].names.first().cloned().unwrap_or_default()
+            } else {
+                String::new()
+            },
+            order: self.order,
+        };
+        self.order += 1;
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        #[allow(clippy::cast_sign_loss)]
+        let threshold = (specs.len() as f64 * 0.75) as usize;
+        let list = match dom {
+            Some(d) if freq >= threshold => {
+                let t = self.types.entry(d).or_default();
+                if is_const {
+                    &mut t.consts
+                } else {
+                    &mut t.vars
+                }
+            }
+            _ if is_const => &mut self.consts,
+            _ => &mut self.vars,
+        };
+        list.push(value);
+    }
+
+    fn read_types(&mut self, decl: Node<'_>, src: &str, doc: &str) {
+        let mut c = decl.walk();
+        let specs: Vec<Node<'_>> = decl
+            .named_children(&mut c)
+            .filter(|n| matches!(n.kind(), "type_spec" | "type_alias"))
+            .collect();
+        let grouped = text(decl, src)
+            .strip_prefix("type")
+            .is_some_and(|rest| rest.trim_start().starts_with('('));
+        for spec in specs {
+            let Some(name) = spec.child_by_field_name("name") else {
+                continue;
+            };
+            let name = text(name, src).to_owned();
+            // In a group, each spec's own comment is its doc, else the group's.
+            let doc = match grouped {
+                true => Some(own_comment(spec, src))
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| doc.to_owned()),
+                false => doc.to_owned(),
+            };
+            let typ = spec.child_by_field_name("type");
+            let is_struct = typ.is_some_and(|t| t.kind() == "struct_type");
+            self.types.entry(name.clone()).or_default();
+            let embedded = typ.map(|t| embedded_types(t, src)).unwrap_or_default();
+            for (e, _) in &embedded {
+                self.types.entry(e.clone()).or_default().is_embedded = true;
+            }
+            let source = format!("type {}", exported_source(spec, src));
+            let declared = Declared {
+                doc,
+                line: type_spec_line(spec, src),
+                source,
+                pos: self.pos(spec),
+                embedded,
+                is_struct,
+            };
+            self.types.entry(name).or_default().declared = Some(declared);
+        }
+    }
+
+    fn read_func(&mut self, decl: Node<'_>, src: &str, doc: String) {
+        let Some(name) = decl.child_by_field_name("name") else {
+            return;
+        };
+        let name = text(name, src).to_owned();
+        let source = match decl.child_by_field_name("body") {
+            Some(body) => src[decl.start_byte()..body.start_byte()].trim_end(),
+            None => text(decl, src),
+        };
+        let f = Func {
+            name,
+            doc,
+            line: func_decl_line(decl, src),
+            source: source.to_owned(),
+            pos: self.pos(decl),
+        };
+        if let Some(recv) = decl.child_by_field_name("receiver") {
+            let mut c = recv.walk();
+            let Some(first) = recv
+                .named_children(&mut c)
+                .find(|n| n.kind() == "parameter_declaration")
+            else {
+                return;
+            };
+            let Some(t) = first.child_by_field_name("type") else {
+                return;
+            };
+            if let Some((base, false)) = base_type_name(t, src) {
+                let recv_name = first
+                    .child_by_field_name("name")
+                    .map(|n| text(n, src).to_owned());
+                let rest = f
+                    .line
+                    .find(") ")
+                    .map(|i| f.line[i + 2..].to_owned())
+                    .unwrap_or_default();
+                let method = Method {
+                    func: f,
+                    recv_name,
+                    recv_ptr: t.kind() == "pointer_type",
+                    rest,
+                };
+                self.types.entry(base).or_default().methods.push(method);
+            }
+            return;
+        }
+        // A constructor returns exactly one of the package's types (not a type parameter, not
+        // a predeclared type), or a slice or array of it, among its result fields.
+        let tparams = type_param_names(decl, src);
+        let mut found: Option<String> = None;
+        let mut count = 0;
+        for t in result_types(decl) {
+            let t = match t.kind() {
+                "slice_type" | "array_type" | "implicit_length_array_type" => {
+                    match t.child_by_field_name("element") {
+                        Some(e) => e,
+                        None => continue,
+                    }
+                }
+                _ => t,
+            };
+            if let Some((n, false)) = base_type_name(t, src) {
+                if tparams.contains(&n) || self.is_predeclared(&n) {
+                    continue;
+                }
+                found = Some(n);
+                count += 1;
+                if count > 1 {
+                    break;
+                }
+            }
+        }
+        match found {
+            Some(t) if count == 1 => self.types.entry(t).or_default().funcs.push(f),
+            _ => self.funcs.push(f),
+        }
+    }
+
+    /// The methods of struct `name`, its own and those promoted from embedded types whose
+    /// original receiver type is unexported (`go/doc`'s method sets: a shallower method hides
+    /// deeper ones, two at the same depth hide each other).
+    fn method_set(&self, name: &str) -> Vec<Func> {
+        let Some(t) = self.types.get(name) else {
+            return Vec::new();
+        };
+        // name -> (level, method, pointer receiver after promotion), None for a conflict.
+        let mut set: MethodSet = BTreeMap::new();
+        for m in &t.methods {
+            set.insert(m.func.name.clone(), (0, Some((m.clone(), m.recv_ptr))));
+        }
+        if t.declared.as_ref().is_some_and(|d| d.is_struct) {
+            let mut visited = vec![name.to_owned()];
+            self.collect_embedded(&mut set, name, false, 1, &mut visited);
+        }
+        let mut out: Vec<Func> = Vec::new();
+        for (level, entry) in set.into_values() {
+            let Some((m, ptr)) = entry else { continue };
+            if level == 0 {
+                out.push(m.func);
+                continue;
+            }
+            let mut f = m.func;
+            let star = if ptr { "*" } else { "" };
+            f.line = match &m.recv_name {
+                Some(r) => format!("func ({r} {star}{name}) {}", m.rest),
+                None => format!("func ({star}{name}) {}", m.rest),
+            };
+            out.push(f);
+        }
+        out
+    }
+
+    fn collect_embedded(
+        &self,
+        set: &mut MethodSet,
+        typ: &str,
+        embedded_ptr: bool,
+        level: usize,
+        visited: &mut Vec<String>,
+    ) {
+        let Some(decl) = self.types.get(typ).and_then(|t| t.declared.as_ref()) else {
+            return;
+        };
+        for (emb, is_ptr) in &decl.embedded {
+            let Some(e) = self.types.get(emb) else {
+                continue;
+            };
+            let this_ptr = embedded_ptr || *is_ptr;
+            if !exported(emb) {
+                for m in &e.methods {
+                    let ptr = !this_ptr && m.recv_ptr;
+                    match set.get(&m.func.name) {
+                        Some((l, _)) if *l < level => {}
+                        Some((l, _)) if *l == level => {
+                            set.insert(m.func.name.clone(), (level, None));
+                        }
+                        _ => {
+                            set.insert(m.func.name.clone(), (level, Some((m.clone(), ptr))));
+                        }
+                    }
+                }
+            } else {
+                // Methods of an exported embedded type are not listed, but still hide
+                // deeper ones of the same name.
+                for m in &e.methods {
+                    match set.get(&m.func.name) {
+                        Some((l, _)) if *l <= level => {
+                            if *l == level {
+                                set.insert(m.func.name.clone(), (level, None));
+                            }
+                        }
+                        _ => {
+                            set.insert(m.func.name.clone(), (level, None));
+                        }
+                    }
+                }
+            }
+            if !visited.contains(emb) {
+                visited.push(emb.clone());
+                self.collect_embedded(set, emb, this_ptr, level + 1, visited);
+                visited.pop();
+            }
+        }
+    }
+
+    fn finish(mut self) -> Package {
+        // What belongs to a type declared nowhere goes back to the package when the type is
+        // predeclared (`const c int = 1`), or embedded somewhere, or when a dot import may
+        // declare it; else it is dropped (go/doc's cleanupTypes).
+        let names: Vec<String> = self.types.keys().cloned().collect();
+        for name in names {
+            let Some(t) = self.types.get(&name) else {
+                continue;
+            };
+            if t.declared.is_some() {
+                continue;
+            }
+            let predeclared = PREDECLARED.contains(&name.as_str());
+            let Some(t) = self.types.remove(&name) else {
+                continue;
+            };
+            if predeclared || t.is_embedded || self.dot_import {
+                self.consts.extend(t.consts);
+                self.vars.extend(t.vars);
+                self.funcs.extend(t.funcs);
+                if !predeclared {
+                    for m in t.methods {
+                        if !self.funcs.iter().any(|f| f.name == m.func.name) {
+                            self.funcs.push(m.func);
+                        }
+                    }
+                }
+            }
+        }
+        let sort_values = |mut v: Vec<Value>| {
+            v.sort_by(|a, b| a.sort_name.cmp(&b.sort_name).then(a.order.cmp(&b.order)));
+            v
+        };
+        let sort_funcs = |mut f: Vec<Func>| {
+            f.sort_by(|a, b| a.name.cmp(&b.name));
+            f
+        };
+        let shown = |v: &Value| !v.line.is_empty();
+        let mut consts = sort_values(std::mem::take(&mut self.consts));
+        let mut vars = sort_values(std::mem::take(&mut self.vars));
+        let mut funcs: Vec<Func> = sort_funcs(std::mem::take(&mut self.funcs));
+        funcs.retain(|f| exported(&f.name));
+        let mut types = Vec::new();
+        for (name, t) in &self.types {
+            let Some(d) = &t.declared else {
+                continue;
+            };
+            if !exported(name) {
+                // cmd/doc lists an unexported type's values and constructors with the
+                // package's, after them.
+                consts.extend(sort_values(t.consts.clone()));
+                vars.extend(sort_values(t.vars.clone()));
+                let own = sort_funcs(t.funcs.clone());
+                funcs.extend(own.into_iter().filter(|f| exported(&f.name)));
+                continue;
+            }
+            let mut methods = self.method_set(name);
+            methods.retain(|m| exported(&m.name));
+            types.push(Type {
+                name: name.clone(),
+                doc: d.doc.clone(),
+                line: d.line.clone(),
+                source: d.source.clone(),
+                pos: d.pos.clone(),
+                consts: sort_values(t.consts.clone())
+                    .into_iter()
+                    .filter(shown)
+                    .collect(),
+                vars: sort_values(t.vars.clone())
+                    .into_iter()
+                    .filter(shown)
+                    .collect(),
+                funcs: sort_funcs(t.funcs.clone())
+                    .into_iter()
+                    .filter(|f| exported(&f.name))
+                    .collect(),
+                methods,
+            });
+        }
+        consts.retain(shown);
+        vars.retain(shown);
+        Package {
+            name: self.name.unwrap_or_default(),
+            doc: self.doc,
+            consts,
+            vars,
+            funcs,
+            types,
+        }
+    }
+}
+
+/// The `go doc -short` listing: constants, variables and functions of the package, then each
+/// type with its constants, variables and constructors indented.
+#[must_use]
+pub fn short(pkg: &Package) -> String {
+    let mut out = String::new();
+    let mut line = |indent: &str, l: &str| {
+        out.push_str(indent);
+        out.push_str(l);
+        out.push('\n');
+    };
+    for v in pkg.consts.iter().chain(&pkg.vars) {
+        line("", &v.line);
+    }
+    for f in &pkg.funcs {
+        line("", &f.line);
+    }
+    for t in &pkg.types {
+        line("", &t.line);
+        for v in t.consts.iter().chain(&t.vars) {
+            line("    ", &v.line);
+        }
+        for f in &t.funcs {
+            line("    ", &f.line);
+        }
+    }
+    out
+}
+
+/// Whether an import declaration has a dot import (`import . "pkg"`).
+fn has_dot_import(decl: Node<'_>) -> bool {
+    let mut c = decl.walk();
+    let found = decl.named_children(&mut c).any(|n| match n.kind() {
+        "import_spec" => n
+            .child_by_field_name("name")
+            .is_some_and(|x| x.kind() == "dot"),
+        "import_spec_list" => has_dot_import(n),
+        _ => false,
+    });
+    found
+}
+
+/// The embedded fields of a struct type, or embedded types of an interface: base name
+/// (unless imported) and pointer-ness.
+fn embedded_types(t: Node<'_>, src: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut c = t.walk();
+    let push = |out: &mut Vec<(String, bool)>, typ: Node<'_>, ptr: bool| {
+        if let Some((name, false)) = base_type_name(typ, src) {
+            out.push((name, ptr));
+        }
+    };
+    match t.kind() {
+        "struct_type" => {
+            for list in t.named_children(&mut c) {
+                let mut c2 = list.walk();
+                for f in list.named_children(&mut c2) {
+                    if f.kind() != "field_declaration" || f.child_by_field_name("name").is_some() {
+                        continue;
+                    }
+                    if let Some(typ) = f.child_by_field_name("type") {
+                        push(&mut out, typ, text(f, src).trim_start().starts_with('*'));
+                    }
+                }
+            }
+        }
+        "interface_type" => {
+            for e in t.named_children(&mut c) {
+                if e.kind() != "type_elem" {
+                    continue;
+                }
+                let mut c2 = e.walk();
+                let parts: Vec<Node<'_>> = e.named_children(&mut c2).collect();
+                if let [one] = parts.as_slice() {
+                    push(&mut out, *one, false);
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// A type spec's source with unexported struct fields and interface methods left out and a
+/// `// Has unexported fields.` (or `methods.`) line in their place, as `go doc` shows it.
+fn exported_source(spec: Node<'_>, src: &str) -> String {
+    let whole = text(spec, src);
+    let Some(t) = spec.child_by_field_name("type") else {
+        return whole.to_owned();
+    };
+    let mut hidden: Vec<Node<'_>> = Vec::new();
+    let mut c = t.walk();
+    let (what, items): (&str, Vec<Node<'_>>) = match t.kind() {
+        "struct_type" => {
+            let lists: Vec<Node<'_>> = t.named_children(&mut c).collect();
+            let mut items = Vec::new();
+            for l in lists {
+                let mut c2 = l.walk();
+                items.extend(
+                    l.named_children(&mut c2)
+                        .filter(|f| f.kind() == "field_declaration"),
+                );
+            }
+            ("fields", items)
+        }
+        "interface_type" => (
+            "methods",
+            t.named_children(&mut c)
+                .filter(|m| m.kind() == "method_elem")
+                .collect(),
+        ),
+        _ => return whole.to_owned(),
+    };
+    for f in items {
+        let mut c3 = f.walk();
+        let names: Vec<String> = f
+            .children_by_field_name("name", &mut c3)
+            .map(|n| text(n, src).to_owned())
+            .collect();
+        let visible = if names.is_empty() {
+            f.child_by_field_name("type")
+                .and_then(|t| base_type_name(t, src))
+                .is_none_or(|(n, _)| exported(&n))
+        } else {
+            names.iter().any(|n| exported(n))
+        };
+        if !visible {
+            hidden.push(f);
+        }
+    }
+    if hidden.is_empty() {
+        return whole.to_owned();
+    }
+    // Drop the lines of the hidden items (and the comment lines right above each).
+    let base = spec.start_position().row;
+    let lines: Vec<&str> = whole.lines().collect();
+    let mut drop = vec![false; lines.len()];
+    for f in &hidden {
+        let (a, b) = (f.start_position().row - base, f.end_position().row - base);
+        if a == 0 || b + 1 >= lines.len() {
+            // A one-line struct: shown as written.
+            return whole.to_owned();
+        }
+        for d in drop.iter_mut().take(b + 1).skip(a) {
+            *d = true;
+        }
+        let mut k = a;
+        while k > 1 && lines[k - 1].trim_start().starts_with("//") {
+            k -= 1;
+            drop[k] = true;
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i + 1 == lines.len() {
+            out.push(format!("\t// Has unexported {what}."));
+        }
+        if !drop[i] {
+            out.push((*l).to_owned());
+        }
+    }
+    out.join("\n")
+}
+
+/// The value specs of a `const` or `var` declaration: names, type and value nodes.
+fn collect_specs<'t>(
+    decl: Node<'t>,
+    src: &str,
+    out: &mut Vec<(Vec<String>, Option<TypeRef>, Vec<Node<'t>>)>,
+) {
+    let mut c = decl.walk();
+    for n in decl.named_children(&mut c) {
+        match n.kind() {
+            "const_spec" | "var_spec" => {
+                let mut c2 = n.walk();
+                let names = n
+                    .children_by_field_name("name", &mut c2)
+                    .map(|x| text(x, src).to_owned())
+                    .collect();
+                let typ = n.child_by_field_name("type").map(|t| TypeRef {
+                    line: one_line(t, src, 1),
+                    base: base_type_name(t, src).and_then(|(b, imp)| (!imp).then_some(b)),
+                });
+                let values = n
+                    .child_by_field_name("value")
+                    .map(|list| {
+                        let mut c3 = list.walk();
+                        list.named_children(&mut c3)
+                            .filter(|x| x.kind() != "comment")
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push((names, typ, values));
+            }
+            "var_spec_list" => collect_specs(n, src, out),
+            _ => {}
+        }
+    }
+}
+
+/// `const A = 1 ...`: the first spec whose first name is exported, with the type carried
+/// over from earlier specs, its value (the one at the spec's own index, as `cmd/doc` picks
+/// it), and ` ...` after a group.
+fn value_decl_line(tok: &str, specs: &[Spec]) -> String {
+    let trailer = if specs.len() > 1 { " ..." } else { "" };
+    let mut typ = String::new();
+    for (i, s) in specs.iter().enumerate() {
+        if let Some(t) = &s.typ {
+            typ = format!(" {}", t.line);
+        } else if !s.values.is_empty() {
+            typ.clear();
+        }
+        let Some(first) = s.names.first().filter(|n| exported(n)) else {
+            continue;
+        };
+        let val = s
+            .values
+            .get(i)
+            .map(|v| format!(" = {v}"))
+            .unwrap_or_default();
+        return format!("{tok} {first}{typ}{val}{trailer}");
+    }
+    String::new()
+}
+
+fn type_spec_line(spec: Node<'_>, src: &str) -> String {
+    let name = spec
+        .child_by_field_name("name")
+        .map(|n| text(n, src))
+        .unwrap_or_default();
+    let sep = if spec.kind() == "type_alias" {
+        " = "
+    } else {
+        " "
+    };
+    let tparams = type_params(spec, src, 1);
+    let typ = spec
+        .child_by_field_name("type")
+        .map(|t| one_line(t, src, 1))
+        .unwrap_or_default();
+    format!("type {name}{tparams}{sep}{typ}")
+}
+
+fn func_decl_line(decl: Node<'_>, src: &str) -> String {
+    let name = decl
+        .child_by_field_name("name")
+        .map(|n| text(n, src))
+        .unwrap_or_default();
+    let recv = decl
+        .child_by_field_name("receiver")
+        .map(|r| field_list(r, src, 1))
+        .filter(|r| !r.is_empty())
+        .map(|r| format!("({r}) "))
+        .unwrap_or_default();
+    let sig = func_type(decl, src, 2);
+    let sig = sig.strip_prefix("func").unwrap_or(&sig);
+    format!("func {recv}{name}{sig}")
+}
+
+/// `go/doc`'s base type name of a type expression, and whether it is imported.
+fn base_type_name(t: Node<'_>, src: &str) -> Option<(String, bool)> {
+    match t.kind() {
+        "type_identifier" | "identifier" => Some((text(t, src).to_owned(), false)),
+        "qualified_type" => t
+            .child_by_field_name("name")
+            .map(|n| (text(n, src).to_owned(), true)),
+        "generic_type" => base_type_name(t.child_by_field_name("type")?, src),
+        "pointer_type" | "parenthesized_type" => {
+            let mut c = t.walk();
+            let inner = t.named_children(&mut c).next()?;
+            base_type_name(inner, src)
+        }
+        _ => None,
+    }
+}
+
+fn type_param_names(decl: Node<'_>, src: &str) -> Vec<String> {
+    let Some(list) = decl.child_by_field_name("type_parameters") else {
+        return Vec::new();
+    };
+    let mut c = list.walk();
+    let mut out = Vec::new();
+    for p in list.named_children(&mut c) {
+        let mut c2 = p.walk();
+        out.extend(
+            p.children_by_field_name("name", &mut c2)
+                .map(|n| text(n, src).to_owned()),
+        );
+    }
+    out
+}
+
+/// The type of each result field of a function.
+fn result_types(decl: Node<'_>) -> Vec<Node<'_>> {
+    let Some(result) = decl.child_by_field_name("result") else {
+        return Vec::new();
+    };
+    if result.kind() != "parameter_list" {
+        return vec![result];
+    }
+    let mut c = result.walk();
+    result
+        .named_children(&mut c)
+        .filter_map(|p| p.child_by_field_name("type"))
+        .collect()
+}
+
+/// `cmd/doc`'s `joinStrings`: comma-separated, cut with `...` past 80 bytes.
+fn join(items: &[String]) -> String {
+    let mut n = 0;
+    let mut out: Vec<&str> = Vec::new();
+    for s in items {
+        n += s.len() + 2;
+        if n > LIST_WIDTH {
+            out.push("...");
+            break;
+        }
+        out.push(s);
+    }
+    out.join(", ")
+}
+
+/// One parameter, result, receiver or type parameter: `names type`, or the type alone.
+fn field(p: Node<'_>, src: &str, depth: usize) -> String {
+    let mut c = p.walk();
+    let names: Vec<String> = p
+        .children_by_field_name("name", &mut c)
+        .map(|n| text(n, src).to_owned())
+        .collect();
+    let typ = match p.child_by_field_name("type") {
+        Some(t) if p.kind() == "variadic_parameter_declaration" => {
+            let s = text(t, src);
+            if s.contains('\n') {
+                "...".to_owned()
+            } else {
+                format!("...{s}")
+            }
+        }
+        Some(t) if t.kind() == "type_constraint" => constraint(t, src, depth),
+        Some(t) => one_line(t, src, depth),
+        None => String::new(),
+    };
+    if names.is_empty() {
+        typ
+    } else {
+        format!("{} {typ}", names.join(", "))
+    }
+}
+
+fn constraint(t: Node<'_>, src: &str, depth: usize) -> String {
+    let mut c = t.walk();
+    let parts: Vec<Node<'_>> = t.named_children(&mut c).collect();
+    match parts.as_slice() {
+        [one] => one_line(*one, src, depth),
+        _ => flat(t, src),
+    }
+}
+
+fn fields(list: Node<'_>, src: &str, depth: usize) -> Vec<String> {
+    let mut c = list.walk();
+    list.named_children(&mut c)
+        .filter(|p| p.kind() != "comment")
+        .map(|p| field(p, src, depth))
+        .collect()
+}
+
+/// A field list as one node (a receiver): empty, its one field, or `...`.
+fn field_list(list: Node<'_>, src: &str, depth: usize) -> String {
+    let f = fields(list, src, depth + 1);
+    match f.len() {
+        0 => String::new(),
+        1 => f.into_iter().next().unwrap_or_default(),
+        _ => "...".to_owned(),
+    }
+}
+
+fn type_params(n: Node<'_>, src: &str, depth: usize) -> String {
+    match n.child_by_field_name("type_parameters") {
+        Some(list) => {
+            let f = fields(list, src, depth);
+            if f.is_empty() {
+                String::new()
+            } else {
+                format!("[{}]", join(&f))
+            }
+        }
+        None => String::new(),
+    }
+}
+
+/// `func[T](params) results` of anything with parameters (a declaration, a function type or
+/// literal, an interface method).
+fn func_type(n: Node<'_>, src: &str, depth: usize) -> String {
+    let params = n
+        .child_by_field_name("parameters")
+        .map(|p| fields(p, src, depth))
+        .unwrap_or_default();
+    let (results, parens) = match n.child_by_field_name("result") {
+        None => (Vec::new(), false),
+        Some(r) if r.kind() == "parameter_list" => {
+            let mut c = r.walk();
+            let named = r
+                .named_children(&mut c)
+                .any(|p| p.child_by_field_name("name").is_some());
+            let f = fields(r, src, depth);
+            let parens = f.len() > 1 || named;
+            (f, parens)
+        }
+        Some(r) => (vec![one_line(r, src, depth)], false),
+    };
+    let tparams = type_params(n, src, depth);
+    let params = join(&params);
+    if results.is_empty() {
+        format!("func{tparams}({params})")
+    } else if parens {
+        format!("func{tparams}({params}) ({})", join(&results))
+    } else {
+        format!("func{tparams}({params}) {}", join(&results))
+    }
+}
+
+/// The node as written, or `...` when it spans lines.
+fn flat(n: Node<'_>, src: &str) -> String {
+    let s = text(n, src);
+    if s.contains('\n') {
+        "...".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// `cmd/doc`'s `oneLineNodeDepth` for a type or expression.
+fn one_line(n: Node<'_>, src: &str, depth: usize) -> String {
+    if depth > MAX_DEPTH {
+        return "...".to_owned();
+    }
+    let depth = depth + 1;
+    let child = |name: &str| {
+        n.child_by_field_name(name)
+            .map(|c| one_line(c, src, depth))
+            .unwrap_or_default()
+    };
+    match n.kind() {
+        "identifier" | "type_identifier" | "field_identifier" | "package_identifier" => {
+            text(n, src).to_owned()
+        }
+        "function_type" => func_type(n, src, depth),
+        "func_literal" => format!("{} {{ ... }}", func_type(n, src, depth)),
+        "struct_type" => {
+            let mut c = n.walk();
+            let has = n.named_children(&mut c).any(|l| {
+                let mut c2 = l.walk();
+                let any = l
+                    .named_children(&mut c2)
+                    .any(|f| f.kind() == "field_declaration");
+                any
+            });
+            if has { "struct{ ... }" } else { "struct{}" }.to_owned()
+        }
+        "interface_type" => {
+            let mut c = n.walk();
+            let has = n.named_children(&mut c).any(|m| m.kind() != "comment");
+            if has {
+                "interface{ ... }"
+            } else {
+                "interface{}"
+            }
+            .to_owned()
+        }
+        "composite_literal" => {
+            let typ = child("type");
+            let empty = n.child_by_field_name("body").is_none_or(|b| {
+                let mut c = b.walk();
+                let none = b.named_children(&mut c).all(|e| e.kind() == "comment");
+                none
+            });
+            if empty {
+                format!("{typ}{{}}")
+            } else {
+                format!("{typ}{{ ... }}")
+            }
+        }
+        "slice_type" => format!("[]{}", child("element")),
+        "array_type" => format!("[{}]{}", child("length"), child("element")),
+        "implicit_length_array_type" => format!("[...]{}", child("element")),
+        "map_type" => format!("map[{}]{}", child("key"), child("value")),
+        "call_expression" => {
+            let fun = match (
+                n.child_by_field_name("function"),
+                n.child_by_field_name("type_arguments"),
+            ) {
+                (Some(f), Some(t)) => flat_range(f.start_byte(), t.end_byte(), src),
+                (Some(f), None) => one_line(f, src, depth),
+                _ => String::new(),
+            };
+            let args: Vec<String> = n
+                .child_by_field_name("arguments")
+                .map(|a| {
+                    let mut c = a.walk();
+                    a.named_children(&mut c)
+                        .filter(|x| x.kind() != "comment")
+                        .map(|x| {
+                            // `f(xs...)`: the go command prints the argument without `...`.
+                            let x = if x.kind() == "variadic_argument" {
+                                let mut c2 = x.walk();
+                                let inner = x.named_children(&mut c2).next();
+                                inner.unwrap_or(x)
+                            } else {
+                                x
+                            };
+                            one_line(x, src, depth)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!("{fun}({})", join(&args))
+        }
+        "unary_expression" => {
+            let op = n
+                .child_by_field_name("operator")
+                .map(|o| text(o, src))
+                .unwrap_or_default();
+            format!("{op}{}", child("operand"))
+        }
+        _ => flat(n, src),
+    }
+}
+
+fn flat_range(start: usize, end: usize, src: &str) -> String {
+    let s = &src[start..end];
+    if s.contains('\n') {
+        "...".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// The comment lines right above `decl` (no blank line between), as text.
+fn doc_comment(before: &[Node<'_>], decl: Node<'_>, src: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    let mut row = decl.start_position().row;
+    for c in before.iter().rev() {
+        if c.kind() != "comment" || c.end_position().row + 1 != row {
+            break;
+        }
+        lines.push(text(*c, src));
+        row = c.start_position().row;
+    }
+    lines.reverse();
+    comment_text(&lines)
+}
+
+/// The comment of a spec inside a group: the comments right above it within the group.
+fn own_comment(spec: Node<'_>, src: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    let mut row = spec.start_position().row;
+    let mut prev = spec.prev_named_sibling();
+    while let Some(c) = prev {
+        if c.kind() != "comment" || c.end_position().row + 1 != row {
+            break;
+        }
+        lines.push(text(c, src));
+        row = c.start_position().row;
+        prev = c.prev_named_sibling();
+    }
+    lines.reverse();
+    comment_text(&lines)
+}
+
+/// Comment text without `//`, `/*`, `*/`, and without `//go:` directives.
+fn comment_text(comments: &[&str]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for c in comments {
+        if let Some(line) = c.strip_prefix("//") {
+            if line.starts_with("go:") || line.starts_with("line ") {
+                continue;
+            }
+            out.push(line.strip_prefix(' ').unwrap_or(line).to_owned());
+        } else if let Some(body) = c.strip_prefix("/*").and_then(|b| b.strip_suffix("*/")) {
+            out.extend(body.lines().map(str::to_owned));
+        }
+    }
+    let mut text = out.join("\n");
+    while text.ends_with('\n') {
+        text.pop();
+    }
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(src: &str) -> Package {
+        read_package(
+            &[("a.go".to_owned(), src.to_owned())],
+            &Context::linux_amd64(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn short_lists_what_go_doc_lists() {
+        let p = pkg(r#"// Package a is a test.
+package a
+
+import "errors"
+
+// Errors.
+var (
+	ErrA = errors.New("a")
+	errb = errors.New("b")
+)
+
+const Big = 1 << 40
+
+const (
+	x = iota
+	Y
+)
+
+type Kind int
+
+const (
+	KindA Kind = iota
+	KindB
+)
+
+// T is a type.
+type T[K comparable, V any] struct {
+	X int
+	y string
+}
+
+type Empty struct{}
+
+type I interface {
+	M(a, b int) (n int, err error)
+}
+
+type Alias = map[string][]int
+
+// New makes a T.
+func New[K comparable, V any](xs ...int) *T[K, V] { return nil }
+
+func NewPair() (*T[int, int], *T[int, int]) { return nil, nil }
+
+func Parse(s string) ([]Kind, error) { return nil, nil }
+
+func (t *T[K, V]) Do(f func(int) bool) error { return nil }
+
+func hidden() {}
+
+var Cfg = Config{name: "x"}
+
+var Ptr = &Config{name: "x"}
+
+type Config struct{ name string }
+"#);
+        assert_eq!(
+            short(&p),
+            // What go 1.27's `go doc -short` prints for this package.
+            "const Y ...\n\
+             const Big = 1 << 40\n\
+             var ErrA = errors.New(\"a\") ...\n\
+             var Cfg = Config{ ... }\n\
+             var Ptr = &Config{ ... }\n\
+             func NewPair() (*T[int, int], *T[int, int])\n\
+             type Alias = map[string][]int\n\
+             type Config struct{ ... }\n\
+             type Empty struct{}\n\
+             type I interface{ ... }\n\
+             type Kind int\n\
+             \x20   const KindA Kind = iota ...\n\
+             \x20   func Parse(s string) ([]Kind, error)\n\
+             type T[K comparable, V any] struct{ ... }\n\
+             \x20   func New[K comparable, V any](xs ...int) *T[K, V]\n"
+        );
+        assert_eq!(p.name, "a");
+        assert_eq!(p.doc, "Package a is a test.\n");
+        let t = p.types.iter().find(|t| t.name == "T").unwrap();
+        assert_eq!(t.doc, "T is a type.\n");
+        assert_eq!(
+            t.methods[0].line,
+            "func (t *T[K, V]) Do(f func(int) bool) error"
+        );
+        assert_eq!(t.funcs[0].doc, "New makes a T.\n");
+    }
+
+    #[test]
+    fn long_lists_are_cut_and_multi_line_values_elided() {
+        let p = pkg("package a\n\nfunc F(aaaaaaaaaa, bbbbbbbbbb, cccccccccc, dddddddddd, eeeeeeeeee, ffffffffff, gggggggggg int) {}\n\nvar V = `x\ny`\n\nvar W = func() int { return 1 }()\n");
+        assert_eq!(
+            short(&p),
+            "var V = ...\n\
+             var W = func() int { ... }()\n\
+             func F(...)\n"
+        );
+    }
+
+    #[test]
+    fn files_for_other_systems_are_left_out() {
+        let files = [
+            ("a.go".to_owned(), "package a\n\nfunc A() {}\n".to_owned()),
+            (
+                "a_windows.go".to_owned(),
+                "package a\n\nfunc W() {}\n".to_owned(),
+            ),
+            (
+                "b.go".to_owned(),
+                "//go:build !linux\n\npackage a\n\nfunc B() {}\n".to_owned(),
+            ),
+            (
+                "a_test.go".to_owned(),
+                "package a\n\nfunc T() {}\n".to_owned(),
+            ),
+            (
+                "gen.go".to_owned(),
+                "//go:build ignore\n\npackage main\n\nfunc G() {}\n".to_owned(),
+            ),
+        ];
+        let p = read_package(&files, &Context::linux_amd64()).unwrap();
+        assert_eq!(short(&p), "func A()\n");
+        assert_eq!(
+            read_package(&files[1..2], &Context::linux_amd64()),
+            Err(Error::NoFiles)
+        );
+    }
+}

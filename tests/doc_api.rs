@@ -1,0 +1,232 @@
+//! Package documentation against the real go command (issue 22): for 20 packages of the Go
+//! standard library shipped with go 1.27, the API `gomod::doc::api` reads from the package's
+//! files equals what `go doc` prints, entry for entry: the `go doc -short` listing line by
+//! line, and each exported type's method set (`go doc -all`, promoted methods included).
+//!
+//! The files are read from `$(go env GOROOT)/src/<package>`, the same files `go doc` reads,
+//! in the same build context (linux/amd64, cgo on).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use goshelf::gomod::doc::api::{read_package, short, Package};
+use goshelf::gomod::doc::build::Context;
+
+use crate::support::go::Go;
+use crate::support::{describe_output, run_with_timeout};
+
+/// The packages compared (the issue's list).
+pub const STD_PACKAGES: &[&str] = &[
+    "strings",
+    "bytes",
+    "io",
+    "bufio",
+    "sort",
+    "errors",
+    "fmt",
+    "strconv",
+    "encoding/json",
+    "encoding/binary",
+    "net/url",
+    "net/http",
+    "context",
+    "sync",
+    "time",
+    "os",
+    "path/filepath",
+    "regexp",
+    "text/template",
+    "archive/zip",
+];
+
+fn go(args: &[&str]) -> String {
+    go_in(args, None)
+}
+
+/// Runs go in `cwd` (else an empty directory), offline, for linux/amd64 with cgo.
+fn go_in(args: &[&str], cwd: Option<&Path>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(Go::V1_27.bin());
+    cmd.args(args)
+        .current_dir(cwd.unwrap_or(dir.path()))
+        .env_clear()
+        .env("HOME", dir.path())
+        .env("PATH", "/usr/bin:/bin")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOOS", "linux")
+        .env("GOARCH", "amd64")
+        .env("CGO_ENABLED", "1")
+        .env("GOFLAGS", "")
+        .env("GO111MODULE", "on")
+        .env("GOPROXY", "off")
+        .env("GOCACHE", dir.path().join("cache"));
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        describe_output(&format!("go {}", args.join(" ")), &out)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub fn goroot() -> PathBuf {
+    PathBuf::from(go(&["env", "GOROOT"]).trim())
+}
+
+/// The `.go` files of one directory (not its subdirectories), as (name, source).
+pub fn go_files(dir: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".go") && e.file_type().unwrap().is_file() {
+            files.push((name, std::fs::read_to_string(e.path()).unwrap()));
+        }
+    }
+    files
+}
+
+fn ours(root: &Path, pkg: &str) -> Package {
+    read_package(
+        &go_files(&root.join("src").join(pkg)),
+        &Context::linux_amd64(),
+    )
+    .unwrap()
+}
+
+/// `(type, method)` for every method `go doc -all` lists (a line `func (r *T) Name(`).
+fn go_doc_methods(all: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for line in all.lines() {
+        let Some(rest) = line.strip_prefix("func (") else {
+            continue;
+        };
+        let Some((recv, tail)) = rest.split_once(") ") else {
+            continue;
+        };
+        // `t *Tree[K, V]`, `Wrapper`, `*Wrapper`
+        let recv = recv.split('[').next().unwrap();
+        let typ = recv.rsplit(' ').next().unwrap().trim_start_matches('*');
+        let name: String = tail
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        out.insert((typ.to_owned(), name));
+    }
+    out
+}
+
+#[test]
+fn short_listing_equals_go_doc_short_for_20_std_packages() {
+    let root = goroot();
+    let mut compared = 0;
+    let mut wrong = Vec::new();
+    for pkg in STD_PACKAGES {
+        let want = go(&["doc", "-short", pkg]);
+        let got = short(&ours(&root, pkg));
+        compared += want.lines().count();
+        if want != got {
+            let want_lines: Vec<&str> = want.lines().collect();
+            let got_lines: Vec<&str> = got.lines().collect();
+            let missing: Vec<&&str> = want_lines
+                .iter()
+                .filter(|l| !got_lines.contains(l))
+                .collect();
+            let extra: Vec<&&str> = got_lines
+                .iter()
+                .filter(|l| !want_lines.contains(l))
+                .collect();
+            wrong.push(format!(
+                "{pkg}: go doc has {} lines, we have {}\n  only in go doc: {missing:#?}\n  only here: {extra:#?}",
+                want_lines.len(),
+                got_lines.len()
+            ));
+        }
+    }
+    println!(
+        "go doc -short: {compared} entries compared in {} packages, {} packages differ",
+        STD_PACKAGES.len(),
+        wrong.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(compared > 600, "only {compared} entries compared");
+}
+
+#[test]
+fn method_sets_equal_go_doc_all_for_20_std_packages() {
+    let root = goroot();
+    let mut compared = 0;
+    let mut wrong = Vec::new();
+    for pkg in STD_PACKAGES {
+        let want = go_doc_methods(&go(&["doc", "-all", pkg]));
+        let p = ours(&root, pkg);
+        let got: BTreeSet<(String, String)> = p
+            .types
+            .iter()
+            .flat_map(|t| t.methods.iter().map(|m| (t.name.clone(), m.name.clone())))
+            .collect();
+        compared += want.len();
+        if want != got {
+            wrong.push(format!(
+                "{pkg}: only in go doc: {:?}; only here: {:?}",
+                want.difference(&got).collect::<Vec<_>>(),
+                got.difference(&want).collect::<Vec<_>>()
+            ));
+        }
+    }
+    println!(
+        "go doc -all: {compared} methods compared in {} packages, {} packages differ",
+        STD_PACKAGES.len(),
+        wrong.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(compared > 500, "only {compared} methods compared");
+}
+
+/// The fixture package `tests/fixtures/docpkg` covers generics (a generic type, its
+/// constructor, a generic function returning it, a constraint interface), embedded types
+/// (an unexported embedded struct whose methods are promoted, with value and pointer
+/// receivers; an embedded imported interface), grouped declarations (a type group with an
+/// unexported member, a var group of mixed types, a const group with unexported names), an
+/// iota block of a named type, a cgo file, and build constraints (`//go:build`, `// +build`,
+/// `_windows.go`, `//go:build ignore`): its listing and method sets equal go doc's.
+#[test]
+fn fixture_package_equals_go_doc() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docpkg");
+    for e in std::fs::read_dir(&fixture).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    let want = go_in(&["doc", "-short", "."], Some(dir.path()));
+    let p = read_package(&go_files(dir.path()), &Context::linux_amd64()).unwrap();
+    assert_eq!(short(&p), want);
+    // The build rules kept what linux/amd64 builds, and left out the rest.
+    for (name, built) in [
+        ("OnLinux", true),
+        ("CgoSize", true),
+        ("OnWindows", false),
+        ("NotLinux", false),
+        ("OldTag", false),
+    ] {
+        assert_eq!(want.contains(&format!("func {name}()")), built, "{name}");
+    }
+    let all = go_in(&["doc", "-all", "."], Some(dir.path()));
+    let want_methods = go_doc_methods(&all);
+    let got: BTreeSet<(String, String)> = p
+        .types
+        .iter()
+        .flat_map(|t| t.methods.iter().map(|m| (t.name.clone(), m.name.clone())))
+        .collect();
+    assert_eq!(got, want_methods);
+    // A promoted method is shown with the receiver of the type it is listed under, as
+    // go doc -all shows it.
+    let wrapper = p.types.iter().find(|t| t.name == "Wrapper").unwrap();
+    for m in &wrapper.methods {
+        assert!(all.contains(&m.line), "{} not in go doc -all", m.line);
+    }
+    assert_eq!(p.name, "docpkg");
+    assert!(p.doc.starts_with("Package docpkg covers"), "{}", p.doc);
+}
