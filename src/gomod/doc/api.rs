@@ -52,6 +52,8 @@ pub struct Package {
     pub funcs: Vec<Func>,
     /// Exported types, by name.
     pub types: Vec<Type>,
+    /// The import paths its files import, sorted (`"C"` left out).
+    pub imports: Vec<String>,
 }
 
 /// Where a declaration starts: file name (in the package directory) and 1-based line.
@@ -271,6 +273,7 @@ struct Reader {
     file: String,
     /// Some file has a dot import (`import . "pkg"`).
     dot_import: bool,
+    imports: std::collections::BTreeSet<String>,
 }
 
 impl Reader {
@@ -316,7 +319,10 @@ impl Reader {
                 "function_declaration" | "method_declaration" => {
                     self.read_func(*decl, src, doc());
                 }
-                "import_declaration" => self.dot_import |= has_dot_import(*decl),
+                "import_declaration" => {
+                    self.dot_import |= has_dot_import(*decl);
+                    import_paths(*decl, src, &mut self.imports);
+                }
                 _ => {}
             }
         }
@@ -686,8 +692,146 @@ impl Reader {
             vars,
             funcs,
             types,
+            imports: self.imports.into_iter().filter(|p| p != "C").collect(),
         }
     }
+}
+
+/// An example function (`func ExampleT_M()` in a test file), as pkg.go.dev shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    /// What follows `Example`: `""` (the package), `F`, `T`, `T_M`, each maybe with a
+    /// `_suffix` starting with a lower-case letter.
+    pub name: String,
+    pub doc: String,
+    /// The body, one level of indentation removed, without the output comment.
+    pub code: String,
+    /// The text after `// Output:` (or `// Unordered output:`), if the example has one.
+    pub output: Option<String>,
+    pub pos: Pos,
+}
+
+impl Example {
+    /// The symbol it documents (`""`, `F`, `T`, `T.M`) and its suffix.
+    #[must_use]
+    pub fn target(&self) -> (String, String) {
+        // A last `_part` starting with a lower-case letter is a suffix.
+        let (base, suffix) = match self.name.rsplit_once('_') {
+            Some((b, s)) if s.starts_with(|c: char| c.is_lowercase()) => (b, s),
+            _ if self.name.starts_with('_') => ("", &self.name[1..]),
+            _ => (self.name.as_str(), ""),
+        };
+        (base.replacen('_', ".", 1), suffix.to_owned())
+    }
+}
+
+/// The examples of a package's test files built in `ctx` (of the package and of its
+/// `_test` package), by name.
+#[must_use]
+pub fn read_examples(files: &[(String, String)], ctx: &Context) -> Vec<Example> {
+    let mut parser = tree_sitter::Parser::new();
+    if parser.set_language(&tree_sitter_go::LANGUAGE.into()).is_err() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (file, src) in files {
+        if !ctx.includes_test(file, src) {
+            continue;
+        }
+        let Some(tree) = parser.parse(src, None) else {
+            continue;
+        };
+        let root = tree.root_node();
+        let mut c = root.walk();
+        let decls: Vec<Node<'_>> = root.named_children(&mut c).collect();
+        for (i, decl) in decls.iter().enumerate() {
+            if decl.kind() != "function_declaration" {
+                continue;
+            }
+            let Some(name) = decl.child_by_field_name("name").map(|n| text(n, src)) else {
+                continue;
+            };
+            let Some(rest) = name.strip_prefix("Example") else {
+                continue;
+            };
+            // `Examplefoo` is no example; an example takes and returns nothing.
+            if rest.starts_with(|c: char| c.is_lowercase())
+                || decl.child_by_field_name("result").is_some()
+                || decl.child_by_field_name("type_parameters").is_some()
+                || decl
+                    .child_by_field_name("parameters")
+                    .is_some_and(|p| p.named_child_count() > 0)
+            {
+                continue;
+            }
+            let Some(body) = decl.child_by_field_name("body") else {
+                continue;
+            };
+            let (code, output) = example_body(body, src);
+            out.push(Example {
+                name: rest.to_owned(),
+                doc: doc_comment(&decls[..i], *decl, src),
+                code,
+                output,
+                pos: Pos {
+                    file: file.clone(),
+                    line: decl.start_position().row + 1,
+                },
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// An example's code (between the braces, one tab of indentation removed) and its output
+/// comment: the last comment group of the body, when it starts with `Output:`.
+fn example_body(body: Node<'_>, src: &str) -> (String, Option<String>) {
+    let mut c = body.walk();
+    let mut last: Vec<Node<'_>> = Vec::new();
+    let children: Vec<Node<'_>> = body.named_children(&mut c).collect();
+    // tree-sitter-go wraps the statements in a statement_list.
+    let items: Vec<Node<'_>> = match children.as_slice() {
+        [list] if list.kind() == "statement_list" => {
+            let mut c2 = list.walk();
+            let mut all: Vec<Node<'_>> = list.named_children(&mut c2).collect();
+            all.extend(children.iter().skip(1).copied());
+            all
+        }
+        _ => children,
+    };
+    for n in items.iter().rev() {
+        if n.kind() != "comment" {
+            break;
+        }
+        if last
+            .last()
+            .is_some_and(|l| n.end_position().row + 1 != l.start_position().row)
+        {
+            break;
+        }
+        last.push(*n);
+    }
+    last.reverse();
+    let comments: Vec<&str> = last.iter().map(|n| text(*n, src)).collect();
+    let joined = comment_text(&comments);
+    let trimmed = joined.trim_start();
+    let output = trimmed
+        .strip_prefix("Output:")
+        .or_else(|| trimmed.strip_prefix("Unordered output:"))
+        .map(|o| o.trim().to_owned());
+    let start = body.start_byte() + 1;
+    let end = match (&output, last.first()) {
+        (Some(_), Some(first)) => first.start_byte(),
+        _ => body.end_byte().saturating_sub(1),
+    };
+    let inner = src.get(start..end.max(start)).unwrap_or_default();
+    let code: Vec<&str> = inner
+        .trim_matches('\n')
+        .lines()
+        .map(|l| l.strip_prefix('\t').unwrap_or(l))
+        .collect();
+    (code.join("\n").trim_end().to_owned(), output)
 }
 
 /// The `go doc -short` listing: constants, variables and functions of the package, then each
@@ -716,6 +860,26 @@ pub fn short(pkg: &Package) -> String {
         }
     }
     out
+}
+
+/// The paths an import declaration imports.
+fn import_paths(decl: Node<'_>, src: &str, out: &mut std::collections::BTreeSet<String>) {
+    let mut c = decl.walk();
+    for n in decl.named_children(&mut c) {
+        match n.kind() {
+            "import_spec" => {
+                if let Some(p) = n.child_by_field_name("path") {
+                    let quoted = text(p, src);
+                    let path = quoted.trim_matches(|c| c == '"' || c == '`');
+                    if !path.is_empty() {
+                        out.insert(path.to_owned());
+                    }
+                }
+            }
+            "import_spec_list" => import_paths(n, src, out),
+            _ => {}
+        }
+    }
 }
 
 /// Whether an import declaration has a dot import (`import . "pkg"`).

@@ -102,13 +102,20 @@ impl Context {
     /// with a build constraint this context satisfies.
     #[must_use]
     pub fn includes(&self, name: &str, src: &str) -> bool {
-        let Some(stem) = name.strip_suffix(".go") else {
-            return false;
-        };
-        if stem.starts_with(['_', '.']) || stem.ends_with("_test") {
-            return false;
-        }
-        self.good_os_arch(stem) && self.constraint_ok(src)
+        name.strip_suffix(".go")
+            .is_some_and(|stem| !stem.ends_with("_test") && self.includes_stem(stem, src))
+    }
+
+    /// Whether the test file `name` (`_test.go`) with content `src` is built in this
+    /// context (examples come from these).
+    #[must_use]
+    pub fn includes_test(&self, name: &str, src: &str) -> bool {
+        name.strip_suffix("_test.go")
+            .is_some_and(|stem| self.includes_stem(stem, src))
+    }
+
+    fn includes_stem(&self, stem: &str, src: &str) -> bool {
+        !stem.starts_with(['_', '.']) && self.good_os_arch(stem) && self.constraint_ok(src)
     }
 
     fn good_os_arch(&self, stem: &str) -> bool {

@@ -4,3 +4,4 @@
 pub mod api;
 pub mod build;
 pub mod comment;
+pub mod module;
