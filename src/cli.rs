@@ -39,6 +39,11 @@ pub enum Command {
     Verify(TargetArgs),
     /// Reclaim free space in a database file (the server must be stopped).
     Compact(DbArg),
+    /// Build what the web UI shows of each hosted version (README, file list, package
+    /// documentation) that the database lacks, e.g. in a file from before package
+    /// documentation existed (the server must be stopped; a running one builds them on
+    /// first view).
+    Reindex(DbArg),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -375,6 +380,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup(&args),
         Command::Verify(args) => verify(&args),
         Command::Compact(args) => compact(&args),
+        Command::Reindex(args) => reindex(&args),
         Command::Config(ConfigCommand::Check(args)) => config_check(&args),
         Command::Config(ConfigCommand::Reference) => {
             print!("{}", crate::config::reference_table());
@@ -1048,6 +1054,26 @@ fn compact(args: &DbArg) -> anyhow::Result<()> {
         before,
         before.saturating_sub(after)
     );
+    Ok(())
+}
+
+fn reindex(args: &DbArg) -> anyhow::Result<()> {
+    let store = open_existing(&args.db)?;
+    let versions = store.list_all_versions(None)?;
+    let mut failed = 0;
+    for v in &versions {
+        if let Err(e) = crate::http::ui::index_version(&store, &v.owner, &v.module, &v.version) {
+            failed += 1;
+            eprintln!(
+                "reindex: {}@{} ({}): {}",
+                v.module, v.version, v.owner, e.message
+            );
+        }
+    }
+    println!("reindex: {} versions, {failed} failed", versions.len());
+    if failed > 0 {
+        anyhow::bail!("{failed} versions could not be indexed");
+    }
     Ok(())
 }
 

@@ -15,6 +15,9 @@ use goshelf::gomod::doc::api::{read_package, short, Package};
 use goshelf::gomod::doc::build::Context;
 
 use crate::support::go::Go;
+use crate::support::http::get;
+use crate::support::modzip::ModZip;
+use crate::support::server::TestServer;
 use crate::support::{describe_output, run_with_timeout};
 
 /// The packages compared (the issue's list).
@@ -229,4 +232,131 @@ fn fixture_package_equals_go_doc() {
     }
     assert_eq!(p.name, "docpkg");
     assert!(p.doc.starts_with("Package docpkg covers"), "{}", p.doc);
+}
+
+/// Undoes the HTML escaping askama applies (named and decimal entities).
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail.find(';').unwrap();
+        let entity = &tail[1..end];
+        out.push(match entity {
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "amp" => '&',
+            "apos" => '\'',
+            num => char::from_u32(num.strip_prefix('#').unwrap().parse().unwrap()).unwrap(),
+        });
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The index of a package page: (nested under a type, one-line form), in order.
+fn page_index(html: &str) -> Vec<(bool, String)> {
+    let start = html
+        .find("<ul class=\"index\">")
+        .expect("the page has an index");
+    let end = start + html[start..].find("</ul>").unwrap();
+    let mut out = Vec::new();
+    for li in html[start..end].split("<li").skip(1) {
+        let nested = li.starts_with(" class=\"nested\"");
+        let code = li
+            .split("<code>")
+            .nth(1)
+            .unwrap()
+            .split("</code>")
+            .next()
+            .unwrap();
+        out.push((nested, unescape(code)));
+    }
+    out
+}
+
+/// The 20 packages packed as one module zip (`example.com/std`, each package in its
+/// directory, with its `example*_test.go` files) and published: each package page's index
+/// lists exactly `go doc -short`'s entries, in its order (nested under their types as go doc
+/// indents them), and the methods `go doc -all` lists for each type; the module page lists
+/// the 20 packages; the symbol search finds `Client.Do` and `NewReader`.
+#[test]
+fn shelf_package_pages_equal_go_doc_for_20_std_packages() {
+    let root = goroot();
+    let server = TestServer::start();
+    let mut zip = ModZip::new("example.com/std", "v1.0.0")
+        .file("go.mod", b"module example.com/std\n\ngo 1.27\n");
+    for pkg in STD_PACKAGES {
+        for (name, src) in go_files(&root.join("src").join(pkg)) {
+            if name.ends_with("_test.go") && !name.starts_with("example") {
+                continue;
+            }
+            zip = zip.file(&format!("{pkg}/{name}"), src.as_bytes());
+        }
+    }
+    server.upload("acme", &zip);
+    let (mut entries, mut methods) = (0, 0);
+    let mut wrong = Vec::new();
+    for pkg in STD_PACKAGES {
+        let url = format!(
+            "{}/ui/acme/example.com/std/@v/v1.0.0/pkg/{pkg}",
+            server.url()
+        );
+        let resp = get(&url);
+        assert_eq!(resp.status, 200, "{url}: {resp:?}");
+        let index = page_index(&resp.text());
+        // Methods are the page's addition to go doc -short: `func (` lines under a type.
+        let (listed_methods, short): (Vec<_>, Vec<_>) = index
+            .into_iter()
+            .partition(|(nested, line)| *nested && line.starts_with("func ("));
+        let got: String = short
+            .iter()
+            .map(|(nested, line)| format!("{}{line}\n", if *nested { "    " } else { "" }))
+            .collect();
+        let want = go(&["doc", "-short", pkg]);
+        entries += want.lines().count();
+        if got != want {
+            wrong.push(format!(
+                "{pkg}: the page's index is not go doc -short:\n{got}---\n{want}"
+            ));
+        }
+        let want_methods = go_doc_methods(&go(&["doc", "-all", pkg]));
+        methods += want_methods.len();
+        if listed_methods.len() != want_methods.len() {
+            wrong.push(format!(
+                "{pkg}: {} methods on the page, go doc -all has {}",
+                listed_methods.len(),
+                want_methods.len()
+            ));
+        }
+    }
+    println!(
+        "shelf pages: {entries} go doc -short entries and {methods} methods compared in {} packages, {} differ",
+        STD_PACKAGES.len(),
+        wrong.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    let module = get(&format!("{}/ui/acme/example.com/std", server.url())).text();
+    for pkg in STD_PACKAGES {
+        assert!(
+            module.contains(&format!("/ui/acme/example.com/std/@v/v1.0.0/pkg/{pkg}\"")),
+            "the module page links {pkg}"
+        );
+    }
+    let search = get(&format!("{}/?q=Client.Do", server.url())).text();
+    assert!(
+        search.contains("/pkg/net/http#Client.Do\""),
+        "the symbol search finds Client.Do"
+    );
+    let search = get(&format!("{}/?q=NewReader", server.url())).text();
+    for pkg in ["strings", "bytes", "bufio", "archive/zip"] {
+        assert!(
+            search.contains(&format!("/pkg/{pkg}#NewReader\"")),
+            "the symbol search finds {pkg}.NewReader"
+        );
+    }
 }

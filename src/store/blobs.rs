@@ -296,6 +296,7 @@ pub(super) fn release(txn: &WriteTransaction, id: &[u8; 32]) -> Result<()> {
         packs::release(txn, pos, layout.packed_len())?;
     }
     txn.open_table(schema::ZIP_FACTS)?.remove(id)?;
+    txn.open_table(schema::DOC_FACTS)?.remove(id)?;
     Ok(())
 }
 

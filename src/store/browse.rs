@@ -147,37 +147,40 @@ impl Store {
     }
 }
 
+/// What the web UI derives from a zip and keeps beside it: derivable, so written without
+/// durability, left out of backups, removed with the blob's last reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derived {
+    /// README and file list (`schema::ZIP_FACTS`).
+    Facts,
+    /// Package documentation (`schema::DOC_FACTS`).
+    Docs,
+}
+
+impl Derived {
+    fn table(self) -> redb::TableDefinition<'static, &'static [u8; 32], &'static [u8]> {
+        match self {
+            Derived::Facts => schema::ZIP_FACTS,
+            Derived::Docs => schema::DOC_FACTS,
+        }
+    }
+}
+
 impl Store {
     /// The stored UI facts of the zip with BLAKE3 `id` (`schema::ZIP_FACTS`), as stored.
     ///
     /// # Errors
     /// Storage errors.
     pub fn get_zip_facts(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>> {
-        self.with_db(|db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(schema::ZIP_FACTS)?;
-            Ok(table.get(id)?.map(|v| v.value().to_vec()))
-        })
+        self.get_derived(Derived::Facts, id)
     }
 
-    /// Stores the UI facts of the zip with BLAKE3 `id`, if that zip is still stored (a zip
-    /// deleted meanwhile gets no orphan entry). Not durable on its own: the facts can be
-    /// computed again, so this costs no `fsync`; the next durable commit makes them durable.
+    /// Stores the UI facts of the zip with BLAKE3 `id` (see `put_derived`).
     ///
     /// # Errors
     /// Storage errors.
     pub fn put_zip_facts(&self, id: &[u8; 32], bytes: &[u8]) -> Result<bool> {
-        self.with_db(|db| {
-            let mut txn = self.begin_write(db)?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
-            let stored = txn.open_table(schema::BLOBS)?.get(id)?.is_some();
-            if stored {
-                txn.open_table(schema::ZIP_FACTS)?.insert(id, bytes)?;
-            }
-            self.commit_txn_unseen(txn)?;
-            Ok(stored)
-        })
+        self.put_derived(Derived::Facts, id, bytes)
     }
 
     /// Removes the stored UI facts of one zip (benchmarks and tests of recomputation).
@@ -185,11 +188,52 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn forget_zip_facts(&self, id: &[u8; 32]) -> Result<()> {
+        self.forget_derived(Derived::Facts, id)
+    }
+
+    /// What is stored of `kind` for the zip with BLAKE3 `id`, as stored.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn get_derived(&self, kind: Derived, id: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        self.with_db(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(kind.table())?;
+            Ok(table.get(id)?.map(|v| v.value().to_vec()))
+        })
+    }
+
+    /// Stores what the UI derived of `kind` from the zip with BLAKE3 `id`, if that zip is
+    /// still stored (a zip deleted meanwhile gets no orphan entry). Not durable on its own:
+    /// it can be computed again, so this costs no `fsync`; the next durable commit makes it
+    /// durable.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn put_derived(&self, kind: Derived, id: &[u8; 32], bytes: &[u8]) -> Result<bool> {
         self.with_db(|db| {
             let mut txn = self.begin_write(db)?;
             txn.set_durability(redb::Durability::None)
                 .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
-            txn.open_table(schema::ZIP_FACTS)?.remove(id)?;
+            let stored = txn.open_table(schema::BLOBS)?.get(id)?.is_some();
+            if stored {
+                txn.open_table(kind.table())?.insert(id, bytes)?;
+            }
+            self.commit_txn_unseen(txn)?;
+            Ok(stored)
+        })
+    }
+
+    /// Removes what is stored of `kind` for one zip.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn forget_derived(&self, kind: Derived, id: &[u8; 32]) -> Result<()> {
+        self.with_db(|db| {
+            let mut txn = self.begin_write(db)?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
+            txn.open_table(kind.table())?.remove(id)?;
             self.commit_txn_unseen(txn)?;
             Ok(())
         })

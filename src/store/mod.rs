@@ -33,7 +33,7 @@ pub use accounts::{
 };
 pub use backup::FileSpace;
 pub use blobs::{BlobReader, BlobSite, Layout, Place, CHUNK_SIZE};
-pub use browse::VersionBrief;
+pub use browse::{Derived, VersionBrief};
 pub use modules::{parse_blake3, NewVersion, Retired, VersionLookup, ZipLookup};
 pub use packs::PACK_DATA;
 pub use records::{

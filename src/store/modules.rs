@@ -216,6 +216,18 @@ impl Store {
         })
     }
 
+    /// The BLAKE3 of a version's zip (the key of what is derived from it), if the version
+    /// is published.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn zip_id(&self, owner: &str, module: &str, version: &str) -> Result<Option<[u8; 32]>> {
+        match self.get_version(owner, module, version)? {
+            VersionLookup::Found(rec) => Ok(Some(parse_blake3(&rec.blake3)?)),
+            _ => Ok(None),
+        }
+    }
+
     /// A version's record and, read in the same short snapshot, a copy of its zip's bytes
     /// `[start, start + want)` (fewer at the zip's end), gathered across stored values. Nothing
     /// of the snapshot outlives the call: a client that reads the answer slowly holds no

@@ -79,6 +79,10 @@ pub const TLS: TableDefinition<&str, &[u8]> = TableDefinition::new("tls");
 /// written without durability, left out of backups and recomputed when absent or of an
 /// older format; removed with the blob's last reference.
 pub const ZIP_FACTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("zip_facts");
+/// BLAKE3 of a zip → its package documentation (`gomod::doc::module::ModuleDocs::encode`),
+/// derived like `ZIP_FACTS` (a table added after schema 1: created on open, nothing to
+/// migrate).
+pub const DOC_FACTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("doc_facts");
 
 // The checksum database (`store::sumdb`).
 
@@ -128,7 +132,7 @@ pub const UPSTREAM_SUMDB: TableDefinition<&str, &[u8]> = TableDefinition::new("u
 /// backup exports and imports from it, so a table cannot be added to one and not the other.
 ///
 /// `DOWNLOADS` is carried (since backup format 1 with id 23): counts are data the UI shows and
-/// would not come back. `ZIP_FACTS` is derived: it is written without durability and rebuilt
+/// would not come back. `ZIP_FACTS` and `DOC_FACTS` are derived: it is written without durability and rebuilt
 /// from the zips when absent.
 macro_rules! for_each_table {
     ($m:ident, $($args:tt)*) => {
@@ -160,6 +164,7 @@ macro_rules! for_each_table {
         $m!(25, $crate::store::schema::CACHED_MODS, $($args)*);
         $m!(26, $crate::store::schema::UPSTREAM_SUMDB, $($args)*);
         $m!(derived, $crate::store::schema::ZIP_FACTS, $($args)*);
+        $m!(derived, $crate::store::schema::DOC_FACTS, $($args)*);
     };
 }
 pub(crate) use for_each_table;

@@ -45,10 +45,13 @@ pub struct ZipFacts {
     pub unpacked_bytes: u64,
 }
 
-impl ZipFacts {
-    /// Approximate memory held, for the cache's budget.
-    #[must_use]
-    pub fn weight(&self) -> usize {
+/// What a [`FactsCache`] entry weighs: approximate memory held, for the cache's budget.
+pub trait Weighed {
+    fn weight(&self) -> usize;
+}
+
+impl Weighed for ZipFacts {
+    fn weight(&self) -> usize {
         let readme = self
             .readme
             .as_ref()
@@ -135,6 +138,12 @@ impl ZipFacts {
 #[error("reading the module zip: {0}")]
 pub struct FactsError(String);
 
+impl FactsError {
+    pub(crate) fn new(e: &dyn std::fmt::Display) -> Self {
+        Self(e.to_string())
+    }
+}
+
 /// README names in order of preference (root of the module only).
 const README_NAMES: [&str; 5] = [
     "readme.md",
@@ -213,36 +222,46 @@ pub fn extract<R: Read + Seek>(mut reader: R, prefix: &str) -> Result<ZipFacts, 
 /// Which version a cache entry belongs to: (owner, module, version).
 pub type FactsKey = (String, String, String);
 
-struct Slot {
-    facts: Arc<ZipFacts>,
+struct Slot<T> {
+    facts: Arc<T>,
     weight: usize,
     used: u64,
 }
 
-#[derive(Default)]
-struct Inner {
-    slots: HashMap<FactsKey, Slot>,
+struct Inner<T> {
+    slots: HashMap<FactsKey, Slot<T>>,
     bytes: usize,
     tick: u64,
 }
 
-/// A cache of `ZipFacts`, at most `budget` bytes; evicts the least recently used entries.
-/// An entry heavier than the whole budget is not kept.
-pub struct FactsCache {
-    inner: Mutex<Inner>,
+impl<T> Default for Inner<T> {
+    fn default() -> Self {
+        Self {
+            slots: HashMap::new(),
+            bytes: 0,
+            tick: 0,
+        }
+    }
+}
+
+/// A cache of what the UI derives from a version's zip (`ZipFacts`, or its package docs), at
+/// most `budget` bytes; evicts the least recently used entries. An entry heavier than the
+/// whole budget is not kept.
+pub struct FactsCache<T = ZipFacts> {
+    inner: Mutex<Inner<T>>,
     budget: usize,
 }
 
 /// The default budget: enough for the READMEs of many versions, small for a Pi.
 pub const DEFAULT_BUDGET: usize = 64 << 20;
 
-impl Default for FactsCache {
+impl<T: Weighed> Default for FactsCache<T> {
     fn default() -> Self {
         Self::new(DEFAULT_BUDGET)
     }
 }
 
-impl FactsCache {
+impl<T: Weighed> FactsCache<T> {
     #[must_use]
     pub fn new(budget: usize) -> Self {
         Self {
@@ -253,7 +272,7 @@ impl FactsCache {
 
     /// The cached facts for `key`, marking them as just used.
     #[must_use]
-    pub fn get(&self, key: &FactsKey) -> Option<Arc<ZipFacts>> {
+    pub fn get(&self, key: &FactsKey) -> Option<Arc<T>> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.tick += 1;
         let tick = inner.tick;
@@ -263,7 +282,7 @@ impl FactsCache {
     }
 
     /// Stores facts, evicting the least recently used entries to stay within budget.
-    pub fn insert(&self, key: FactsKey, facts: Arc<ZipFacts>) {
+    pub fn insert(&self, key: FactsKey, facts: Arc<T>) {
         let weight = facts.weight() + key.0.len() + key.1.len() + key.2.len();
         if weight > self.budget {
             return;

@@ -72,6 +72,8 @@ pub struct HomePage {
     pub recent: Vec<RecentRow>,
     pub searched: bool,
     pub results: Vec<ModuleRow>,
+    /// Exported symbols named by the query (`NewReader`, `Client.Do`, `http.Get`).
+    pub symbols: Vec<SymbolRow>,
     pub storage: StorageView,
 }
 
@@ -146,6 +148,46 @@ pub struct ModulePage {
     pub unpacked: String,
     pub downloads: u64,
     pub versions: Vec<VersionRow>,
+    /// The version's packages (`gomod::doc`), root first.
+    pub packages: Vec<PackageRow>,
+}
+
+/// A package on the module page.
+#[derive(Debug, Clone)]
+pub struct PackageRow {
+    pub import_path: String,
+    pub href: String,
+    pub synopsis: String,
+    pub internal: bool,
+    pub command: bool,
+}
+
+/// A file of a version's zip, its lines anchored `#L{n}`.
+#[derive(Template)]
+#[template(path = "source.html")]
+pub struct SourcePage {
+    pub chrome: Chrome,
+    pub owner: String,
+    pub owner_href: String,
+    pub module: String,
+    pub module_href: String,
+    pub version: String,
+    pub version_href: String,
+    pub path: String,
+    pub size: String,
+    /// False when the file is too large or not UTF-8 text.
+    pub shown: bool,
+    pub lines: Vec<String>,
+}
+
+/// A symbol search result on the home page.
+#[derive(Debug, Clone)]
+pub struct SymbolRow {
+    pub symbol: String,
+    pub import_path: String,
+    pub line: String,
+    pub href: String,
+    pub synopsis: String,
 }
 
 #[derive(Template)]
@@ -269,6 +311,44 @@ pub fn module_href(owner: &str, module: &str) -> String {
 pub fn version_href(owner: &str, module: &str, version: &str) -> String {
     let v = modpath::escape_version(version).unwrap_or_else(|_| version.to_owned());
     format!("{}/@v/{v}", module_href(owner, module))
+}
+
+/// Characters of a package directory or file path kept as they are in a URL path.
+const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'+');
+
+/// A package's documentation page: `/ui/{owner}/{module}/@v/{version}/pkg/{dir}` at a
+/// version, `/ui/{owner}/{module}/@latest/pkg/{dir}` at the latest (`/pkg` alone for the
+/// module's root package).
+#[must_use]
+pub fn package_href(owner: &str, module: &str, version: Option<&str>, dir: &str) -> String {
+    let at = match version {
+        Some(v) => version_href(owner, module, v),
+        None => format!("{}/@latest", module_href(owner, module)),
+    };
+    if dir.is_empty() {
+        format!("{at}/pkg")
+    } else {
+        format!(
+            "{at}/pkg/{}",
+            percent_encoding::utf8_percent_encode(dir, PATH)
+        )
+    }
+}
+
+/// The source view of a file of a version's zip: `/ui/{owner}/{module}/@v/{version}/src/{path}`.
+#[must_use]
+pub fn source_href(owner: &str, module: &str, version: &str, path: &str) -> String {
+    format!(
+        "{}/src/{}",
+        version_href(owner, module, version),
+        percent_encoding::utf8_percent_encode(path, PATH)
+    )
 }
 
 /// Unix seconds as `2006-01-02 15:04 UTC`.

@@ -730,7 +730,10 @@ impl Example {
 #[must_use]
 pub fn read_examples(files: &[(String, String)], ctx: &Context) -> Vec<Example> {
     let mut parser = tree_sitter::Parser::new();
-    if parser.set_language(&tree_sitter_go::LANGUAGE.into()).is_err() {
+    if parser
+        .set_language(&tree_sitter_go::LANGUAGE.into())
+        .is_err()
+    {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -939,6 +942,27 @@ fn embedded_types(t: Node<'_>, src: &str) -> Vec<(String, bool)> {
 /// A type spec's source with unexported struct fields and interface methods left out and a
 /// `// Has unexported fields.` (or `methods.`) line in their place, as `go doc` shows it.
 fn exported_source(spec: Node<'_>, src: &str) -> String {
+    // A spec inside a group is indented: its later lines lose that indentation.
+    let indent = spec.start_position().column;
+    let source = filtered_source(spec, src);
+    if indent == 0 {
+        return source;
+    }
+    let mut lines = source.lines();
+    let mut out: Vec<&str> = lines.next().into_iter().collect();
+    for l in lines {
+        let cut = l
+            .char_indices()
+            .take(indent)
+            .take_while(|(_, c)| *c == '\t' || *c == ' ')
+            .last()
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        out.push(&l[cut..]);
+    }
+    out.join("\n")
+}
+
+fn filtered_source(spec: Node<'_>, src: &str) -> String {
     let whole = text(spec, src);
     let Some(t) = spec.child_by_field_name("type") else {
         return whole.to_owned();

@@ -180,9 +180,18 @@ mod tests {
     fn synopsis_is_the_first_sentence_as_go_doc_takes_it() {
         for (doc, want) in [
             ("Package a does x. And y.\n", "Package a does x."),
-            ("Package a is named after X. Then more.\n", "Package a is named after X. Then more."),
-            ("Package a uses the U.S. spelling. More.\n", "Package a uses the U.S. spelling."),
-            ("Package a\nspans lines.\n\nSecond paragraph.\n", "Package a spans lines."),
+            (
+                "Package a is named after X. Then more.\n",
+                "Package a is named after X. Then more.",
+            ),
+            (
+                "Package a uses the U.S. spelling. More.\n",
+                "Package a uses the U.S. spelling.",
+            ),
+            (
+                "Package a\nspans lines.\n\nSecond paragraph.\n",
+                "Package a spans lines.",
+            ),
             ("Package a has no period\n", "Package a has no period"),
             ("Copyright 2024 Someone.\n", ""),
             ("# Heading\n\nText.\n", ""),
@@ -237,7 +246,10 @@ mod tests {
         assert_eq!(add.output.as_deref(), Some("3"));
         assert_eq!(add.doc, "Adding two numbers.\n");
         assert_eq!(add.target(), ("Add".to_owned(), String::new()));
-        assert_eq!(p.examples[2].target(), ("Add".to_owned(), "second".to_owned()));
+        assert_eq!(
+            p.examples[2].target(),
+            ("Add".to_owned(), "second".to_owned())
+        );
         assert_eq!(p.examples[2].output, None);
         assert_eq!(p.examples[0].output.as_deref(), Some("b\na"));
         assert_eq!(p.examples[0].code, "");

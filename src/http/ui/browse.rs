@@ -48,13 +48,39 @@ fn sort_desc(versions: &mut [(String, store::VersionRecord)]) {
     versions.sort_by(|a, b| semver::compare(&b.0, &a.0).then_with(|| b.0.cmp(&a.0)));
 }
 
-struct ModuleQuery {
-    owner: String,
-    module: String,
-    version: Option<String>,
+pub(super) struct ModuleQuery {
+    pub owner: String,
+    pub module: String,
+    /// `None`: the latest.
+    pub version: Option<String>,
+    pub page: Sub,
 }
 
-/// Parses what follows `/ui/`: `{owner}[/{module}[/@v/{version}]]`, `!`-escaped.
+/// Which page of a module version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Sub {
+    /// The module page.
+    Module,
+    /// A package's documentation: its directory (`""` for the root).
+    Package(String),
+    /// A file of the zip: its path below the module root.
+    Source(String),
+}
+
+/// Parses what follows the version (or `@latest`): nothing, `pkg[/{dir}]` or `src/{path}`.
+fn parse_sub(rest: &str) -> Option<Sub> {
+    match rest.split_once('/') {
+        None if rest.is_empty() => Some(Sub::Module),
+        None if rest == "pkg" => Some(Sub::Package(String::new())),
+        Some(("pkg", dir)) if !dir.is_empty() => Some(Sub::Package(dir.to_owned())),
+        Some(("src", path)) if !path.is_empty() => Some(Sub::Source(path.to_owned())),
+        _ => None,
+    }
+}
+
+/// Parses what follows `/ui/`: `{owner}[/{module}[/@v/{version}[/pkg[/{dir}]|/src/{path}]]]`
+/// or `{owner}/{module}/@latest/pkg[/{dir}]`, module and version `!`-escaped, all of it
+/// percent-decoded. Module paths never hold `@`, so the splits are unambiguous.
 fn parse_ui_path(tail: &str) -> Option<(String, Option<ModuleQuery>)> {
     let decoded = crate::gomod::proxy::percent_decode(tail)?;
     let decoded = decoded.trim_end_matches('/');
@@ -66,9 +92,16 @@ fn parse_ui_path(tail: &str) -> Option<(String, Option<ModuleQuery>)> {
     let Some(rest) = rest else {
         return Some((owner, None));
     };
-    let (escaped_module, version) = match rest.split_once("/@v/") {
-        Some((m, v)) => (m, Some(modpath::unescape_version(v).ok()?)),
-        None => (rest, None),
+    let (escaped_module, version, page) = if let Some((m, at)) = rest.split_once("/@v/") {
+        let (v, sub) = at.split_once('/').unwrap_or((at, ""));
+        (m, Some(modpath::unescape_version(v).ok()?), parse_sub(sub)?)
+    } else if let Some((m, sub)) = rest.split_once("/@latest/") {
+        match parse_sub(sub)? {
+            Sub::Package(dir) => (m, None, Sub::Package(dir)),
+            _ => return None,
+        }
+    } else {
+        (rest, None, Sub::Module)
     };
     let module = modpath::unescape_path(escaped_module)
         .ok()?
@@ -80,6 +113,7 @@ fn parse_ui_path(tail: &str) -> Option<(String, Option<ModuleQuery>)> {
             owner,
             module,
             version,
+            page,
         }),
     ))
 }
@@ -97,7 +131,11 @@ pub(super) async fn ui_page(
     let base = base_url(conn, &headers);
     match query {
         None => namespace_page(state, viewer, owner, base).await,
-        Some(q) => module_page(state, viewer, q, base).await,
+        Some(q) => match q.page.clone() {
+            Sub::Module => module_page(state, viewer, q, base).await,
+            Sub::Package(dir) => super::docs::package_page(state, viewer, q, dir).await,
+            Sub::Source(path) => super::docs::source_page(state, viewer, q, path).await,
+        },
     }
 }
 
@@ -292,7 +330,23 @@ async fn module_page(
             &format!("There is no module {what} in a namespace you can see."),
         ));
     };
-    let page = module_page_data(&q, &data, &base, viewer.as_ref(), state.sumdb.vkey());
+    let shown = q.version.clone().unwrap_or_else(|| data.latest.clone());
+    let docs = super::docs::docs_of(&state, &q.owner, &q.module, &shown).await?;
+    let mut page = module_page_data(&q, &data, &base, viewer.as_ref(), state.sumdb.vkey());
+    page.packages = docs
+        .map(|d| {
+            d.packages
+                .iter()
+                .map(|p| pages::PackageRow {
+                    import_path: p.import_path.clone(),
+                    href: pages::package_href(&q.owner, &q.module, Some(&shown), &p.dir),
+                    synopsis: p.synopsis.clone(),
+                    internal: p.internal,
+                    command: p.is_command(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(html(StatusCode::OK, render(&page)?))
 }
 
@@ -392,6 +446,7 @@ fn module_page_data(
         downloads: data.downloads.get(&shown).copied().unwrap_or(0),
         versions,
         version: shown,
+        packages: Vec::new(),
     }
 }
 
@@ -471,6 +526,21 @@ pub(super) async fn home(
         rows.truncate(MAX_RESULTS);
         rows
     };
+    let symbols = if q.is_empty() {
+        Vec::new()
+    } else {
+        super::docs::symbol_search(&state, viewer.as_ref(), &q)
+            .await?
+            .into_iter()
+            .map(|h| pages::SymbolRow {
+                symbol: h.symbol,
+                import_path: h.import_path,
+                line: h.line,
+                href: h.href,
+                synopsis: h.synopsis,
+            })
+            .collect()
+    };
     let page = pages::HomePage {
         chrome: chrome(
             if q.is_empty() {
@@ -485,6 +555,7 @@ pub(super) async fn home(
         recent,
         searched: !q.is_empty(),
         results,
+        symbols,
         storage: pages::StorageView {
             versions: stats.versions,
             stored: pages::size(stats.blob_bytes),

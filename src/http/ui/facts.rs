@@ -1,17 +1,19 @@
 //! The zip facts of a version (its README, rendered, and its file list) for the module
-//! page: from the memory cache, the database, or the zip itself, read through `BlobCursor`;
-//! and `warm_facts`, which stores them after a publish.
+//! page, and its package documentation: from the memory cache, the database, or the zip
+//! itself, read through `BlobCursor`; and `warm_facts`, which stores them after a publish.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
+use crate::gomod::doc::module::ModuleDocs;
 use crate::http::error::ApiError;
 use crate::http::AppState;
-use crate::store::{BlobReader, Store, ZipLookup};
-use crate::web::facts::{self, FactsCache, ZipFacts};
+use crate::store::{BlobReader, Derived, Store, ZipLookup};
+use crate::web::docs;
+use crate::web::facts::{self, FactsCache, FactsError, Weighed, ZipFacts};
 
 /// A Read + Seek view of a stored blob for the zip reader, keeping the chunk it last read.
-struct BlobCursor {
+pub(super) struct BlobCursor {
     reader: BlobReader,
     pos: u64,
     chunk_start: u64,
@@ -19,7 +21,7 @@ struct BlobCursor {
 }
 
 impl BlobCursor {
-    fn new(reader: BlobReader) -> Self {
+    pub(super) fn new(reader: BlobReader) -> Self {
         Self {
             reader,
             pos: 0,
@@ -67,21 +69,58 @@ impl Seek for BlobCursor {
     }
 }
 
-/// The zip facts of a version: from the memory cache, else as stored in the database
-/// (`ZIP_FACTS`, written at publish by `warm_facts`), else read from the zip once, stored
-/// when they hold a rendered README, and cached.
-pub(super) fn version_facts(
+/// What the UI derives from a version's zip: its README and file list (`ZipFacts`) or its
+/// package documentation (`ModuleDocs`).
+pub(super) trait Derivable: Weighed + Sized + Send + Sync + 'static {
+    const KIND: Derived;
+    fn decode(bytes: &[u8]) -> Option<Self>;
+    /// The stored form, when worth storing.
+    fn stored_form(&self) -> Option<Vec<u8>>;
+    fn compute(cursor: BlobCursor, module: &str, prefix: &str) -> Result<Self, FactsError>;
+}
+
+impl Derivable for ZipFacts {
+    const KIND: Derived = Derived::Facts;
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        ZipFacts::decode(bytes)
+    }
+    fn stored_form(&self) -> Option<Vec<u8>> {
+        self.worth_storing().then(|| self.encode())
+    }
+    fn compute(cursor: BlobCursor, _module: &str, prefix: &str) -> Result<Self, FactsError> {
+        facts::extract(cursor, prefix)
+    }
+}
+
+impl Derivable for ModuleDocs {
+    const KIND: Derived = Derived::Docs;
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        ModuleDocs::decode(bytes)
+    }
+    fn stored_form(&self) -> Option<Vec<u8>> {
+        // Even a module without packages: finding that out again means reading the zip.
+        Some(self.encode())
+    }
+    fn compute(cursor: BlobCursor, module: &str, prefix: &str) -> Result<Self, FactsError> {
+        docs::extract(cursor, module, prefix)
+    }
+}
+
+/// What the UI derives of kind `T` from a version's zip: from the memory cache, else as
+/// stored in the database (written at publish by `warm_facts`), else read from the zip once,
+/// stored, and cached.
+pub(super) fn version_facts<T: Derivable>(
     store: &Store,
-    cache: &FactsCache,
+    cache: &FactsCache<T>,
     owner: &str,
     module: &str,
     version: &str,
-) -> Result<Option<Arc<ZipFacts>>, ApiError> {
+) -> Result<Option<Arc<T>>, ApiError> {
     let key = (owner.to_owned(), module.to_owned(), version.to_owned());
     if let Some(f) = cache.get(&key) {
         return Ok(Some(f));
     }
-    let Some(facts) = stored_or_computed_facts(store, owner, module, version)? else {
+    let Some(facts) = stored_or_computed::<T>(store, owner, module, version)? else {
         return Ok(None);
     };
     let facts = Arc::new(facts);
@@ -89,12 +128,36 @@ pub(super) fn version_facts(
     Ok(Some(facts))
 }
 
-fn stored_or_computed_facts(
+/// What the UI derived of kind `T` from a version's zip if it is in memory or stored, never
+/// computed (searches across the shelf read only what is there).
+pub(super) fn stored_facts<T: Derivable>(
+    store: &Store,
+    cache: &FactsCache<T>,
+    owner: &str,
+    module: &str,
+    version: &str,
+) -> Result<Option<Arc<T>>, ApiError> {
+    let key = (owner.to_owned(), module.to_owned(), version.to_owned());
+    if let Some(f) = cache.get(&key) {
+        return Ok(Some(f));
+    }
+    let Some(id) = store.zip_id(owner, module, version)? else {
+        return Ok(None);
+    };
+    let Some(facts) = store.get_derived(T::KIND, &id)?.and_then(|b| T::decode(&b)) else {
+        return Ok(None);
+    };
+    let facts = Arc::new(facts);
+    cache.insert(key, Arc::clone(&facts));
+    Ok(Some(facts))
+}
+
+fn stored_or_computed<T: Derivable>(
     store: &Store,
     owner: &str,
     module: &str,
     version: &str,
-) -> Result<Option<ZipFacts>, ApiError> {
+) -> Result<Option<T>, ApiError> {
     let ZipLookup::Found(rec, reader) = store.open_zip(owner, module, version)? else {
         return Ok(None);
     };
@@ -103,27 +166,43 @@ fn stored_or_computed_facts(
         .and_then(|b| b.try_into().ok());
     if let Some(id) = &id {
         // An entry of another format, or damaged, is computed again below.
-        if let Some(facts) = store.get_zip_facts(id)?.and_then(|b| ZipFacts::decode(&b)) {
+        if let Some(facts) = store.get_derived(T::KIND, id)?.and_then(|b| T::decode(&b)) {
             return Ok(Some(facts));
         }
     }
     let prefix = format!("{module}@{version}/");
-    let facts = facts::extract(BlobCursor::new(*reader), &prefix)
+    let facts = T::compute(BlobCursor::new(*reader), module, &prefix)
         .map_err(|e| ApiError::internal("zip facts", &e))?;
-    if let (Some(id), true) = (&id, facts.worth_storing()) {
+    if let (Some(id), Some(bytes)) = (&id, facts.stored_form()) {
         // Only a cache: failing to keep it must not fail the page.
-        if let Err(e) = store.put_zip_facts(id, &facts.encode()) {
-            tracing::warn!("storing the README of {module}@{version}: {e}");
+        if let Err(e) = store.put_derived(T::KIND, id, &bytes) {
+            tracing::warn!("storing what the UI shows of {module}@{version}: {e}");
         }
     }
     Ok(Some(facts))
 }
 
-/// After a publish: reads the new version's README and file list and stores them (rendered)
-/// in the database, off the request path, so that even the first page view of the version
-/// does not render a large README. At most one runs at a time; a publish that finds one
-/// running skips it (the page then computes the facts on its first view). The facts are not
-/// put into the memory cache: nobody may look.
+/// Builds and stores the README facts and package docs of one version (`goshelf reindex`
+/// and the publish path); what is already stored is kept.
+///
+/// # Errors
+/// Storage errors, or a zip that cannot be read.
+pub fn index_version(
+    store: &Store,
+    owner: &str,
+    module: &str,
+    version: &str,
+) -> Result<(), ApiError> {
+    stored_or_computed::<ZipFacts>(store, owner, module, version)?;
+    stored_or_computed::<ModuleDocs>(store, owner, module, version)?;
+    Ok(())
+}
+
+/// After a publish: reads the new version's README, file list and package docs and stores
+/// them in the database, off the request path, so that even the first page view of the
+/// version renders nothing large. At most one runs at a time; a publish that finds one
+/// running skips it (the page then computes them on its first view). Nothing is put into
+/// the memory caches: nobody may look.
 pub fn warm_facts(state: &AppState, owner: String, module: String, version: String) {
     use std::sync::atomic::Ordering;
     let ui = Arc::clone(&state.ui);
@@ -136,7 +215,7 @@ pub fn warm_facts(state: &AppState, owner: String, module: String, version: Stri
     }
     let store = Arc::clone(&state.store);
     state.uploads.spawn(move || {
-        if let Err(e) = stored_or_computed_facts(&store, &owner, &module, &version) {
+        if let Err(e) = index_version(&store, &owner, &module, &version) {
             tracing::warn!("reading {module}@{version} for the web UI: {}", e.message);
         }
         ui.warming.store(false, Ordering::Release);

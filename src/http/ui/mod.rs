@@ -27,6 +27,7 @@
 
 mod assets;
 mod browse;
+mod docs;
 mod facts;
 mod settings;
 mod signin;
@@ -47,7 +48,7 @@ use crate::web::pages::{self, Chrome};
 use crate::web::sessions::Sessions;
 
 pub use browse::{can_view, flush_downloads};
-pub use facts::warm_facts;
+pub use facts::{index_version, warm_facts};
 pub use signin::Viewer;
 
 use assets::{asset_url, serve_asset};
@@ -60,6 +61,7 @@ use tokens::{create_token, revoke_token, tokens};
 #[derive(Default)]
 pub struct UiState {
     pub facts: FactsCache,
+    pub docs: FactsCache<crate::gomod::doc::module::ModuleDocs>,
     pub downloads: Downloads,
     pub sessions: Sessions,
     /// Whether a `warm_facts` task is running.

@@ -1,0 +1,357 @@
+//! Package documentation pages (`/ui/{owner}/{module}/@v/{version}/pkg/{dir}`, and at
+//! `@latest`), the source view of a version's files (`.../src/{path}`, lines anchored
+//! `#L{n}`), the symbol search of the home page, and "imported by" across the shelf. Every
+//! page follows the UI's one visibility rule (`can_view`): a namespace the viewer may not
+//! read has no pages, 404, whatever is asked of it.
+
+use std::io::Seek;
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use super::browse::{can_view, ModuleQuery};
+use super::facts::{stored_facts, version_facts, BlobCursor};
+use super::signin::Viewer;
+use super::{chrome, html, not_found_page, render};
+use crate::auth::Principal;
+use crate::gomod::doc::module::ModuleDocs;
+use crate::gomod::proxy::select_latest;
+use crate::http::body::Response;
+use crate::http::error::ApiError;
+use crate::http::{blocking, AppState};
+use crate::store::{Store, ZipLookup};
+use crate::web::docpage::{self, PageInput, Target};
+use crate::web::pages;
+
+/// The largest file the source view shows.
+pub const MAX_SOURCE: u64 = 2 << 20;
+/// Most symbol search results, and most "imported by" rows.
+const MAX_SYMBOLS: usize = 100;
+
+/// The latest version of a module the viewer may see, and the one asked for (the latest
+/// when `want` is `None`), if both exist.
+fn resolve(
+    s: &Store,
+    p: Option<&Principal>,
+    owner: &str,
+    module: &str,
+    want: Option<&str>,
+) -> Result<Option<(String, String)>, ApiError> {
+    if !can_view(s, p, owner)? {
+        return Ok(None);
+    }
+    let Some(versions) = s.list_versions(owner, module)? else {
+        return Ok(None);
+    };
+    let Some(latest) = select_latest(versions.iter().map(|(v, _)| v.as_str())) else {
+        return Ok(None);
+    };
+    let shown = want.unwrap_or(latest);
+    if !versions.iter().any(|(v, _)| v == shown) {
+        return Ok(None);
+    }
+    Ok(Some((latest.to_owned(), shown.to_owned())))
+}
+
+/// The docs of a version: from memory, the database, or (on the upload pool, where reading
+/// zips is bounded) the zip.
+pub(super) async fn docs_of(
+    state: &AppState,
+    owner: &str,
+    module: &str,
+    version: &str,
+) -> Result<Option<Arc<ModuleDocs>>, ApiError> {
+    let s = Arc::clone(&state.store);
+    let ui = Arc::clone(&state.ui);
+    let key = (owner.to_owned(), module.to_owned(), version.to_owned());
+    state
+        .uploads
+        .run(move || {
+            let (owner, module, version) = &key;
+            version_facts(&s, &ui.docs, owner, module, version)
+        })
+        .await
+}
+
+fn not_found(viewer: Option<&Viewer>, q: &ModuleQuery, what: &str) -> Response {
+    let at = match &q.version {
+        Some(v) => format!("{}@{v}", q.module),
+        None => q.module.clone(),
+    };
+    not_found_page(
+        viewer,
+        &format!("There is no {what} in {at} in a namespace you can see."),
+    )
+}
+
+pub(super) async fn package_page(
+    state: AppState,
+    viewer: Option<Viewer>,
+    q: ModuleQuery,
+    dir: String,
+) -> Result<Response, ApiError> {
+    let s = Arc::clone(&state.store);
+    let p = viewer.as_ref().map(|v| v.principal.clone());
+    let (owner, module, want) = (q.owner.clone(), q.module.clone(), q.version.clone());
+    let found = blocking(move || resolve(&s, p.as_ref(), &owner, &module, want.as_deref())).await?;
+    let what = if dir.is_empty() {
+        "root package".to_owned()
+    } else {
+        format!("package {dir}")
+    };
+    let Some((latest, shown)) = found else {
+        return Ok(not_found(viewer.as_ref(), &q, &what));
+    };
+    let Some(docs) = docs_of(&state, &q.owner, &q.module, &shown).await? else {
+        return Ok(not_found(viewer.as_ref(), &q, &what));
+    };
+    let Some(pkg) = docs.package(&dir) else {
+        return Ok(not_found(viewer.as_ref(), &q, &what));
+    };
+    let import_path = pkg.import_path.clone();
+    let imported_by = search(&state, viewer.as_ref(), move |owner, module, version, d| {
+        d.packages
+            .iter()
+            .filter(|p| p.api.imports.contains(&import_path))
+            .map(|p| {
+                (
+                    p.import_path.clone(),
+                    pages::package_href(owner, module, Some(version), &p.dir),
+                )
+            })
+            .collect()
+    })
+    .await?;
+    let page = docpage::package_page(PageInput {
+        chrome: chrome(
+            format!("{} ({})", pkg.import_path, shown),
+            viewer.as_ref(),
+            "",
+        ),
+        docs: &docs,
+        pkg,
+        target: Target {
+            owner: &q.owner,
+            module: &q.module,
+            version: &shown,
+        },
+        latest: &latest,
+        imported_by: imported_by.into_iter().map(|(_, r)| r).collect(),
+    });
+    Ok(html(StatusCode::OK, render(&page)?))
+}
+
+/// Runs `f` over the stored docs of the latest version of every module the viewer may see
+/// (docs not built yet are skipped: they are built at publish, or by `goshelf reindex`),
+/// collecting at most `MAX_SYMBOLS` results, each with the module it came from.
+async fn search<T, F>(
+    state: &AppState,
+    viewer: Option<&Viewer>,
+    f: F,
+) -> Result<Vec<(String, T)>, ApiError>
+where
+    T: Send + 'static,
+    F: Fn(&str, &str, &str, &ModuleDocs) -> Vec<T> + Send + 'static,
+{
+    let s = Arc::clone(&state.store);
+    let ui = Arc::clone(&state.ui);
+    let p = viewer.map(|v| v.principal.clone());
+    blocking(move || -> Result<_, ApiError> {
+        let mut out = Vec::new();
+        for (owner, _) in s.visible_namespaces(p.as_ref())? {
+            let mut by_module: std::collections::BTreeMap<String, Vec<String>> =
+                std::collections::BTreeMap::new();
+            for v in s.list_all_versions(Some(&owner))? {
+                by_module.entry(v.module).or_default().push(v.version);
+            }
+            for (module, versions) in by_module {
+                let Some(latest) = select_latest(versions.iter().map(String::as_str)) else {
+                    continue;
+                };
+                let Some(docs) = stored_facts(&s, &ui.docs, &owner, &module, latest)? else {
+                    continue;
+                };
+                for r in f(&owner, &module, latest, &docs) {
+                    out.push((module.clone(), r));
+                    if out.len() >= MAX_SYMBOLS {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// A symbol search result.
+#[derive(Debug, Clone)]
+pub struct SymbolHit {
+    pub import_path: String,
+    pub symbol: String,
+    pub line: String,
+    pub href: String,
+    pub synopsis: String,
+}
+
+/// What a query asks: `Name`, `Type.Method` or `pkg.Name` (case-insensitive).
+fn symbol_matches(query: &str, pkg_name: &str, recv: &str, name: &str) -> bool {
+    let q = query.to_lowercase();
+    match q.split_once('.') {
+        Some((a, b)) => {
+            b == name.to_lowercase()
+                && (a == recv.to_lowercase() || (recv.is_empty() && a == pkg_name.to_lowercase()))
+        }
+        None => q == name.to_lowercase(),
+    }
+}
+
+/// The home page's symbol search: exported symbols of the latest versions the viewer may
+/// see whose name is the query (`NewReader`, `Client.Do`, `http.Get`).
+pub(super) async fn symbol_search(
+    state: &AppState,
+    viewer: Option<&Viewer>,
+    query: &str,
+) -> Result<Vec<SymbolHit>, ApiError> {
+    let q = query.trim().to_owned();
+    if q.is_empty() || q.contains(char::is_whitespace) || q.matches('.').count() > 1 {
+        return Ok(Vec::new());
+    }
+    let hits = search(state, viewer, move |owner, module, version, docs| {
+        let mut out = Vec::new();
+        for p in &docs.packages {
+            let api = &p.api;
+            let href = |id: &str| {
+                format!(
+                    "{}#{id}",
+                    pages::package_href(owner, module, Some(version), &p.dir)
+                )
+            };
+            let mut hit = |recv: &str, name: &str, line: &str, id: &str| {
+                if symbol_matches(&q, &api.name, recv, name) {
+                    out.push(SymbolHit {
+                        import_path: p.import_path.clone(),
+                        symbol: if recv.is_empty() {
+                            format!("{}.{name}", api.name)
+                        } else {
+                            format!("{}.{recv}.{name}", api.name)
+                        },
+                        line: line.to_owned(),
+                        href: href(id),
+                        synopsis: p.synopsis.clone(),
+                    });
+                }
+            };
+            let values = api.consts.iter().chain(&api.vars);
+            for v in values {
+                for n in &v.names {
+                    hit("", n, &v.line, n);
+                }
+            }
+            for f in &api.funcs {
+                hit("", &f.name, &f.line, &f.name);
+            }
+            for t in &api.types {
+                hit("", &t.name, &t.line, &t.name);
+                for v in t.consts.iter().chain(&t.vars) {
+                    for n in &v.names {
+                        hit("", n, &v.line, n);
+                    }
+                }
+                for f in &t.funcs {
+                    hit("", &f.name, &f.line, &f.name);
+                }
+                for m in &t.methods {
+                    hit(&t.name, &m.name, &m.line, &format!("{}.{}", t.name, m.name));
+                }
+            }
+        }
+        out
+    })
+    .await?;
+    Ok(hits.into_iter().map(|(_, h)| h).collect())
+}
+
+/// One file of a version's zip, read on the upload pool: `None` when absent.
+fn read_source(
+    s: &Store,
+    owner: &str,
+    module: &str,
+    version: &str,
+    path: &str,
+) -> Result<Option<(u64, Option<String>)>, ApiError> {
+    let ZipLookup::Found(_, reader) = s.open_zip(owner, module, version)? else {
+        return Ok(None);
+    };
+    let mut cursor = BlobCursor::new(*reader);
+    let size = cursor
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| ApiError::internal("reading a zip", &e))?;
+    let listing = crate::gomod::zip::Listing::read(&mut cursor, size)
+        .map_err(|e| ApiError::internal("reading a zip", &e))?;
+    let name = format!("{module}@{version}/{path}");
+    let Some(entry) = listing
+        .entries()
+        .find(|e| !e.is_dir && e.name == name.as_bytes())
+    else {
+        return Ok(None);
+    };
+    if entry.size > MAX_SOURCE {
+        return Ok(Some((entry.size, None)));
+    }
+    let (index, size) = (entry.index, entry.size);
+    let bytes = listing
+        .contents(&mut cursor, index)
+        .map_err(|e| ApiError::internal("reading a zip", &e))?;
+    Ok(Some((size, String::from_utf8(bytes).ok())))
+}
+
+pub(super) async fn source_page(
+    state: AppState,
+    viewer: Option<Viewer>,
+    q: ModuleQuery,
+    path: String,
+) -> Result<Response, ApiError> {
+    let s = Arc::clone(&state.store);
+    let p = viewer.as_ref().map(|v| v.principal.clone());
+    let (owner, module, want) = (q.owner.clone(), q.module.clone(), q.version.clone());
+    let found = blocking(move || resolve(&s, p.as_ref(), &owner, &module, want.as_deref())).await?;
+    let what = format!("file {path}");
+    let Some((_, shown)) = found else {
+        return Ok(not_found(viewer.as_ref(), &q, &what));
+    };
+    let s = Arc::clone(&state.store);
+    let (owner, module, version, file) = (
+        q.owner.clone(),
+        q.module.clone(),
+        shown.clone(),
+        path.clone(),
+    );
+    let read = state
+        .uploads
+        .run(move || read_source(&s, &owner, &module, &version, &file))
+        .await?;
+    let Some((size, text)) = read else {
+        return Ok(not_found(viewer.as_ref(), &q, &what));
+    };
+    let page = pages::SourcePage {
+        chrome: chrome(
+            format!("{path} ({}@{shown})", q.module),
+            viewer.as_ref(),
+            "",
+        ),
+        owner_href: pages::namespace_href(&q.owner),
+        module_href: pages::module_href(&q.owner, &q.module),
+        version_href: pages::version_href(&q.owner, &q.module, &shown),
+        owner: q.owner.clone(),
+        module: q.module.clone(),
+        version: shown,
+        size: pages::size(size),
+        shown: text.is_some(),
+        lines: text
+            .map(|t| t.lines().map(str::to_owned).collect())
+            .unwrap_or_default(),
+        path,
+    };
+    Ok(html(StatusCode::OK, render(&page)?))
+}
