@@ -360,3 +360,46 @@ fn shelf_package_pages_equal_go_doc_for_20_std_packages() {
         );
     }
 }
+
+/// `goshelf reindex` builds the docs a database file lacks (a file from before package docs,
+/// here one whose docs were removed), and keeps what is there.
+#[test]
+fn reindex_builds_missing_docs() {
+    use goshelf::store::{Derived, Store};
+    let mut server = TestServer::start();
+    let zip = ModZip::new("example.com/docpkg", "v1.0.0");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docpkg");
+    let zip = go_files(&fixture)
+        .into_iter()
+        .fold(zip, |z, (name, src)| z.file(&name, src.as_bytes()))
+        .file("go.mod", b"module example.com/docpkg\n\ngo 1.22\n");
+    server.upload("acme", &zip);
+    server.terminate();
+    let db = server.db_path();
+    let id = {
+        let store = Store::open(&db).unwrap();
+        let id = store
+            .zip_id("acme", "example.com/docpkg", "v1.0.0")
+            .unwrap()
+            .unwrap();
+        store.forget_derived(Derived::Docs, &id).unwrap();
+        assert!(store.get_derived(Derived::Docs, &id).unwrap().is_none());
+        id
+    };
+    let out = crate::support::stress::goshelf(
+        &["reindex", "--db", db.to_str().unwrap()],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "reindex: 1 versions, 0 failed\n"
+    );
+    let store = Store::open(&db).unwrap();
+    let bytes = store.get_derived(Derived::Docs, &id).unwrap().unwrap();
+    let docs = goshelf::gomod::doc::module::ModuleDocs::decode(&bytes).unwrap();
+    assert_eq!(docs.packages.len(), 1);
+    assert_eq!(docs.packages[0].import_path, "example.com/docpkg");
+    assert_eq!(docs.packages[0].examples.len(), 2);
+}

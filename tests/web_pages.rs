@@ -1261,3 +1261,144 @@ async fn namespace_writers_set_retention_rules_on_its_page() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(rules(), None);
 }
+
+/// Issue 22: a private namespace's package docs, source view, symbols and "imported by" are
+/// invisible (404, no hint) to anonymous viewers and non-members, and there for a member.
+#[tokio::test]
+async fn private_package_docs_are_a_404_until_a_member_signs_in() {
+    let h = Harness::new();
+    accounts(&h);
+    h.upload(
+        "acme",
+        &ModZip::with_files(
+            "example.com/open",
+            "v1.0.0",
+            &[
+                ("go.mod", &gomod("example.com/open", "")),
+                ("open.go", b"// Package open is public.\npackage open\n\n// Shared is used by a secret package.\nfunc Shared() {}\n"),
+            ],
+        ),
+    )
+    .await;
+    h.upload(
+        "secret",
+        &ModZip::with_files(
+            "nas.lan/hidden",
+            "v1.0.0",
+            &[
+                ("go.mod", &gomod("nas.lan/hidden", "")),
+                ("lib.go", b"// Package hidden is secret.\npackage hidden\n\nimport \"example.com/open\"\n\n// HiddenFunc is secret.\nfunc HiddenFunc() { open.Shared() }\n"),
+            ],
+        ),
+    )
+    .await;
+    let secret_paths = [
+        "/ui/secret/nas.lan/hidden/@v/v1.0.0/pkg",
+        "/ui/secret/nas.lan/hidden/@latest/pkg",
+        "/ui/secret/nas.lan/hidden/@v/v1.0.0/src/lib.go",
+    ];
+    for path in secret_paths {
+        let r = h.page(path).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+        // The answer for a namespace that does not exist is the same, word for word.
+        let none = h.page(&path.replace("/secret/", "/nobody/")).await;
+        assert_eq!(text(&r), text(&none), "{path}");
+        assert!(!text(&r).contains("HiddenFunc"));
+    }
+    let search = ok_html(&h.page("/?q=HiddenFunc").await);
+    assert!(!search.contains("nas.lan/hidden"), "{search}");
+    let open = ok_html(&h.page("/ui/acme/example.com/open/@v/v1.0.0/pkg").await);
+    assert!(open.contains("id=\"Shared\""), "{open}");
+    assert!(
+        !open.contains("nas.lan/hidden"),
+        "imported by leaks: {open}"
+    );
+
+    let alice = sign_in(&h, "alice", "correct%20horse").await;
+    for path in secret_paths {
+        let page = ok_html(&page_as(&h, path, &alice).await);
+        assert!(page.contains("HiddenFunc"), "{path}: {page}");
+    }
+    let search = ok_html(&page_as(&h, "/?q=HiddenFunc", &alice).await);
+    assert!(
+        search.contains("/ui/secret/nas.lan/hidden/@v/v1.0.0/pkg#HiddenFunc\""),
+        "{search}"
+    );
+    let open = ok_html(&page_as(&h, "/ui/acme/example.com/open/@v/v1.0.0/pkg", &alice).await);
+    assert!(
+        open.contains("href=\"/ui/secret/nas.lan/hidden/@v/v1.0.0/pkg\""),
+        "a member sees who imports it: {open}"
+    );
+    let bob = sign_in(&h, "bob", "other%20pw").await;
+    for path in secret_paths {
+        assert_eq!(
+            page_as(&h, path, &bob).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}
+
+/// Issue 22: the docs are kept in the database; removed, they are rebuilt from the zip on the
+/// next view; a package page is escaped whatever the comments hold; unknown packages are 404.
+#[tokio::test]
+async fn package_docs_are_stored_rebuilt_and_escaped() {
+    let h = Harness::new();
+    h.upload(
+        "acme",
+        &ModZip::with_files(
+            "example.com/evil",
+            "v1.0.0",
+            &[
+                ("go.mod", &gomod("example.com/evil", "")),
+                ("evil.go", b"// Package evil <script>alert(1)</script> [x]: javascript:alert(2)\npackage evil\n\n// F <img src=x onerror=alert(3)> see [x].\nfunc F() {}\n"),
+                ("sub/sub.go", b"// Package sub is below.\npackage sub\n"),
+                ("testdata/t.go", b"package t\n"),
+            ],
+        ),
+    )
+    .await;
+    let page = ok_html(&h.page("/ui/acme/example.com/evil/@v/v1.0.0/pkg").await);
+    for bad in ["<script>alert", "<img", "javascript:alert(2)\""] {
+        assert!(!page.contains(bad), "{bad} in {page}");
+    }
+    assert!(page.contains("&lt;script&gt;"));
+    let module = ok_html(&h.page("/ui/acme/example.com/evil").await);
+    assert!(module.contains("href=\"/ui/acme/example.com/evil/@v/v1.0.0/pkg/sub\""));
+    assert!(module.contains("Package sub is below."));
+    assert!(!module.contains("/pkg/testdata"), "testdata is no package");
+    for path in [
+        "/ui/acme/example.com/evil/@v/v1.0.0/pkg/testdata",
+        "/ui/acme/example.com/evil/@v/v1.0.0/pkg/nope",
+        "/ui/acme/example.com/evil/@v/v9.0.0/pkg",
+        "/ui/acme/example.com/evil/@v/v1.0.0/src/nope.go",
+        "/ui/acme/example.com/evil/@latest/src/evil.go",
+    ] {
+        assert_eq!(h.page(path).await.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let source = ok_html(
+        &h.page("/ui/acme/example.com/evil/@v/v1.0.0/src/evil.go")
+            .await,
+    );
+    assert!(source.contains("id=\"L4\""), "{source}");
+    assert!(!source.contains("<img"), "{source}");
+
+    let store = &h.state.store;
+    let id = store
+        .zip_id("acme", "example.com/evil", "v1.0.0")
+        .unwrap()
+        .unwrap();
+    use goshelf::store::Derived;
+    assert!(
+        store.get_derived(Derived::Docs, &id).unwrap().is_some(),
+        "built by the views"
+    );
+    store.forget_derived(Derived::Docs, &id).unwrap();
+    h.state.ui.docs.clear();
+    let again = ok_html(&h.page("/ui/acme/example.com/evil/@v/v1.0.0/pkg/sub").await);
+    assert!(again.contains("Package sub is below."));
+    assert!(
+        store.get_derived(Derived::Docs, &id).unwrap().is_some(),
+        "stored again"
+    );
+}

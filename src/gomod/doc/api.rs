@@ -1138,18 +1138,24 @@ fn func_decl_line(decl: Node<'_>, src: &str) -> String {
 
 /// `go/doc`'s base type name of a type expression, and whether it is imported.
 fn base_type_name(t: Node<'_>, src: &str) -> Option<(String, bool)> {
-    match t.kind() {
-        "type_identifier" | "identifier" => Some((text(t, src).to_owned(), false)),
-        "qualified_type" => t
-            .child_by_field_name("name")
-            .map(|n| (text(n, src).to_owned(), true)),
-        "generic_type" => base_type_name(t.child_by_field_name("type")?, src),
-        "pointer_type" | "parenthesized_type" => {
-            let mut c = t.walk();
-            let inner = t.named_children(&mut c).next()?;
-            base_type_name(inner, src)
+    // A loop, not recursion: `type T *****...int` may nest as deep as its author likes.
+    let mut t = t;
+    loop {
+        match t.kind() {
+            "type_identifier" | "identifier" => return Some((text(t, src).to_owned(), false)),
+            "qualified_type" => {
+                return t
+                    .child_by_field_name("name")
+                    .map(|n| (text(n, src).to_owned(), true));
+            }
+            "generic_type" => t = t.child_by_field_name("type")?,
+            "pointer_type" | "parenthesized_type" => {
+                let mut c = t.walk();
+                let inner = t.named_children(&mut c).next()?;
+                t = inner;
+            }
+            _ => return None,
         }
-        _ => None,
     }
 }
 
@@ -1578,6 +1584,40 @@ type Config struct{ name string }
              var W = func() int { ... }()\n\
              func F(...)\n"
         );
+    }
+
+    /// Deep nesting and broken sources: read without a panic or a stack overflow.
+    #[test]
+    fn hostile_sources_are_read_without_panic() {
+        let deep_ptr = format!(
+            "package a\n\ntype T {}int\n\nvar V {}T\n",
+            "*".repeat(50_000),
+            "*".repeat(50_000)
+        );
+        let deep_paren = format!(
+            "package a\n\nvar X = {}1{}\n",
+            "(".repeat(20_000),
+            ")".repeat(20_000)
+        );
+        let deep_func = format!(
+            "package a\n\nfunc F(f {}) {{}}\n",
+            "func(".repeat(5_000) + &")".repeat(5_000)
+        );
+        for src in [
+            deep_ptr.as_str(),
+            deep_paren.as_str(),
+            deep_func.as_str(),
+            "package a\n\nfunc (",
+            "package a\n\ntype ( A struct { B",
+            "package a\n\nconst ( A = iota; B; C = \"\n",
+            "package a\n\nvar , = 1\n",
+            "package\n",
+            "\u{0}\u{1}package a",
+        ] {
+            let files = [("a.go".to_owned(), src.to_owned())];
+            let _ = read_package(&files, &Context::linux_amd64()).map(|p| short(&p));
+            let _ = read_examples(&files, &Context::linux_amd64());
+        }
     }
 
     #[test]
