@@ -1,7 +1,8 @@
 //! The web UI in a real browser (issue 4): Debian's headless chromium, driven by
 //! tests/browser/ui.mjs through playwright-core, against the real binary. Publishes a module,
-//! opens home, navigates to the module, checks the README and the install snippet, uses the
-//! copy button, checks a phone-sized dark view, signs in to see a private namespace, creates
+//! opens home, navigates to the module, checks the README and the install snippet, opens the
+//! package's documentation, follows a doc link and a source link, uses the symbol search,
+//! uses the copy button, checks a phone-sized dark view, signs in to see a private namespace, creates
 //! and revokes a token, and saves screenshots to
 //! `$CARGO_TARGET_TMPDIR/test-output/ui/`.
 //!
@@ -97,7 +98,9 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
                     ("README.md", readme.as_bytes()),
                     (
                         "hello.go",
-                        b"package hello\n\nfunc Hello() string { return \"hi\" }\n",
+                        b"// Package hello greets; see [World] for whom.\npackage hello\n\n\
+                          // World is who is greeted.\ntype World struct{ Name string }\n\n\
+                          // Hello says hi.\nfunc Hello() string { return \"hi\" }\n",
                     ),
                 ],
             ),
@@ -135,6 +138,7 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
         .arg(&out)
         .args(["--owner", "acme", "--module", module, "--version", "v1.1.0"])
         .args(["--readme-text", "The browser test reads this README."])
+        .args(["--doc-symbol", "World"])
         .args(["--user", "alice", "--password", "correct horse battery"])
         .args(["--private-owner", "secret"])
         .args(["--gosumdb", gosumdb.trim()])
@@ -161,6 +165,8 @@ fn browser_finds_module_reads_readme_and_copies_install_snippet() {
     for shot in [
         "home-desktop.png",
         "module-desktop.png",
+        "package-desktop.png",
+        "source-desktop.png",
         "module-phone-dark.png",
         "home-phone-dark.png",
         "private-namespace.png",

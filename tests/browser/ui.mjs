@@ -89,6 +89,43 @@ try {
   check(clip === expected, `clipboard holds the install snippet (got "${clip}")`);
   await page.screenshot({ path: join(args.out, "module-desktop.png"), fullPage: true });
 
+  // Package documentation (issue 22): the module page lists its packages; the package page
+  // shows the index and the docs; a doc link goes to its symbol, a source link to the line,
+  // and the symbol search finds the symbol.
+  if (args["doc-symbol"]) {
+    const sym = args["doc-symbol"];
+    await page.click("#packages a[href$='/pkg']");
+    await page.waitForURL(/\/pkg$/);
+    check((await page.locator("h1").innerText()).startsWith("package "), "package page opens");
+    check(await page.locator(`#index a[href="#${sym}"]`).count() === 1, `index lists ${sym}`);
+    await page.screenshot({ path: join(args.out, "package-desktop.png"), fullPage: true });
+    // The package comment's doc link [Sym] points at the symbol on this page.
+    await page.click(`#overview a[href="#${sym}"]`);
+    await page.waitForURL(new RegExp(`#${sym}$`));
+    check(await page.locator(`[id="${sym}"]`).isVisible(), `doc link goes to ${sym}`);
+    // Its source link opens the file at its line, which is highlighted.
+    await page.click(`[id="${sym}"] .source-link a`);
+    await page.waitForURL(/\/src\/.*#L\d+$/);
+    const line = new URL(page.url()).hash.slice(1);
+    const text = await page.locator(`[id="${line}"]`).innerText();
+    check(text.includes(sym), `source link lands on ${line}: "${text.trim()}"`);
+    const bgLine = await page.locator(`[id="${line}"]`).evaluate((e) => getComputedStyle(e).backgroundColor);
+    check(bgLine !== "rgba(0, 0, 0, 0)", `the target line is highlighted (${bgLine})`);
+    await page.screenshot({ path: join(args.out, "source-desktop.png"), fullPage: false });
+    // The symbol search, with the keyboard only.
+    await page.goto(args.url + "/");
+    await page.focus("input[name=q]");
+    await page.keyboard.type(sym);
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\?q=/);
+    const hit = page.locator(`#symbols a[href$="/pkg#${sym}"]`);
+    check(await hit.count() === 1, `symbol search finds ${sym}`);
+    await hit.click();
+    await page.waitForURL(new RegExp(`/pkg#${sym}$`));
+    check(await page.locator(`[id="${sym}"]`).isVisible(), "search result opens the symbol");
+    await page.goto(args.url + `/ui/${args.owner}/${args.module}`);
+  }
+
   // Phone-sized and dark.
   const phone = await browser.newContext({
     viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
