@@ -89,12 +89,19 @@ export GOSHELF_TEST_GO
 export GOSHELF_TEST_GO119="$GO119"
 echo "run.sh: $(GOTOOLCHAIN=local "$GOSHELF_TEST_GO" version), $(GOTOOLCHAIN=local "$GOSHELF_TEST_GO119" version), $(curl --version | head -n1 | cut -d' ' -f1-2)"
 
-# --- npm package: playwright-core (the browser is Debian's; nothing else is downloaded) ----
-pinned="$(node -p 'require("./tests/browser/package.json").dependencies["playwright-core"]')"
-installed="$(node -p 'try { require("./tests/browser/node_modules/playwright-core/package.json").version } catch (e) { "" }')"
-if [ "$pinned" != "$installed" ]; then
-    echo "run.sh: installing playwright-core@$pinned with npm ci"
-    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
+# --- npm packages: playwright-core and lighthouse (the browser is Debian's; no browser is
+# downloaded) -------------------------------------------------------------------------------
+# package.json pins lighthouse's trace engine's two "latest" dependencies (overrides): with
+# "latest" in the lock, npm ci refuses the lock as soon as the registry moves on.
+npm_current=true
+for pkg in playwright-core lighthouse; do
+    pinned="$(node -p "require('./tests/browser/package.json').dependencies['$pkg']")"
+    installed="$(node -p "try { require('./tests/browser/node_modules/$pkg/package.json').version } catch (e) { '' }")"
+    [ "$pinned" = "$installed" ] || npm_current=false
+done
+if ! $npm_current; then
+    echo "run.sh: installing tests/browser's npm packages with npm ci"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
 fi
 export GOSHELF_TEST_CHROMIUM=/usr/bin/chromium
 

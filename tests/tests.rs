@@ -19,6 +19,7 @@ mod group_commit;
 mod hostile_uploads;
 mod http_cache;
 mod http_routes;
+mod lighthouse;
 mod lan_proxy;
 mod plain_conn;
 mod private_modules;

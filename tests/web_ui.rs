@@ -18,7 +18,7 @@ use crate::support::server::ADMIN_TOKEN;
 use crate::support::stress::goshelf;
 use crate::support::{manifest_dir, ModZip, TestServer};
 
-fn chromium() -> PathBuf {
+pub fn chromium() -> PathBuf {
     let path = std::env::var_os("GOSHELF_TEST_CHROMIUM")
         .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     assert!(
@@ -30,7 +30,7 @@ fn chromium() -> PathBuf {
     path
 }
 
-fn browser_dir() -> PathBuf {
+pub fn browser_dir() -> PathBuf {
     let dir = manifest_dir().join("tests/browser");
     assert!(
         dir.join("node_modules/playwright-core/package.json")
@@ -41,7 +41,7 @@ fn browser_dir() -> PathBuf {
     dir
 }
 
-fn node() -> String {
+pub fn node() -> String {
     let ok = Command::new("node")
         .arg("--version")
         .output()
