@@ -196,7 +196,8 @@ fn net_http_zip() -> Vec<u8> {
         .collect();
     names.sort();
     for n in names {
-        w.start_file(format!("{prefix}/net/http/{n}"), opts).unwrap();
+        w.start_file(format!("{prefix}/net/http/{n}"), opts)
+            .unwrap();
         w.write_all(&std::fs::read(dir.join(&n)).unwrap()).unwrap();
     }
     w.finish().unwrap().into_inner()
@@ -228,7 +229,11 @@ fn package_page(c: &mut Criterion) {
             )
             .unwrap();
             assert_eq!(docs.packages.len(), 1);
-            assert_eq!(docs.packages[0].api.types.len(), 30, "go doc -short lists 30 types");
+            assert_eq!(
+                docs.packages[0].api.types.len(),
+                30,
+                "go doc -short lists 30 types"
+            );
             docs
         });
     });
@@ -240,7 +245,11 @@ fn package_page(c: &mut Criterion) {
             .unwrap();
         let r = rt.block_on(goshelf::http::oneshot(&state, ConnInfo::local(), req));
         assert_eq!(r.status(), 200);
-        assert!(r.body().len() > 200_000, "the whole net/http page: {}", r.body().len());
+        assert!(
+            r.body().len() > 200_000,
+            "the whole net/http page: {}",
+            r.body().len()
+        );
         r.into_body().len()
     };
     // The first view builds and stores the docs; after it, cold views read the database.

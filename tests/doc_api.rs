@@ -403,3 +403,101 @@ fn reindex_builds_missing_docs() {
     assert_eq!(docs.packages[0].import_path, "example.com/docpkg");
     assert_eq!(docs.packages[0].examples.len(), 2);
 }
+
+/// The pull-through cache's versions have docs too (issue 22), on the cache's pages: for an
+/// admin (who alone sees the cache in the UI), linked from `/cache`; a 404 for anyone else.
+#[test]
+fn cached_versions_have_docs_for_admins() {
+    use crate::support::http::{curl, Auth};
+    let up = crate::support::upstream::Upstream::start();
+    up.publish(&ModZip::with_files(
+        "public.example/lib",
+        "v1.2.0",
+        &[
+            ("go.mod", b"module public.example/lib\n"),
+            (
+                "lib.go",
+                b"// Package lib is public.\npackage lib\n\n// Lib does it.\nfunc Lib() int { return 1 }\n",
+            ),
+        ],
+    ));
+    let server = TestServer::start_with(
+        &[],
+        &[
+            ("GOSHELF_UPSTREAM", &up.proxy_url()),
+            ("GOSHELF_UPSTREAM_SUMDB", &up.setting()),
+        ],
+    );
+    let base = server.url();
+    let zip = get(&format!("{base}/go/public.example/lib/@v/v1.2.0.zip"));
+    assert_eq!(zip.status, 200, "{}", zip.text());
+    let o = crate::support::stress::goshelf(
+        &["user", "add", "root", "--admin"],
+        &[
+            ("GOSHELF_SERVER", base),
+            ("GOSHELF_TOKEN", server.token()),
+            ("GOSHELF_PASSWORD", "correct horse battery"),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{o:?}");
+    let signin = curl(
+        &Auth::None,
+        &[
+            "-H",
+            &format!("Origin: {base}"),
+            "--data-urlencode",
+            "user=root",
+            "--data-urlencode",
+            "password=correct horse battery",
+            &format!("{base}/signin"),
+        ],
+    );
+    assert_eq!(signin.status, 303, "{signin:?}");
+    let cookie = signin
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let as_admin = |path: &str| {
+        curl(
+            &Auth::None,
+            &["-H", &format!("Cookie: {cookie}"), &format!("{base}{path}")],
+        )
+    };
+    let cache = as_admin("/cache").text();
+    assert!(
+        cache.contains("href=\"/cache/public.example/lib/@v/v1.2.0/pkg\""),
+        "{cache}"
+    );
+    for path in [
+        "/cache/public.example/lib/@v/v1.2.0/pkg",
+        "/cache/public.example/lib/@latest/pkg",
+    ] {
+        let page = as_admin(path);
+        assert_eq!(page.status, 200, "{path}: {}", page.text());
+        let html = page.text();
+        assert!(html.contains("id=\"Lib\""), "{html}");
+        assert!(
+            html.contains("href=\"/cache/public.example/lib/@v/v1.2.0/src/lib.go#L5\""),
+            "{html}"
+        );
+    }
+    let src = as_admin("/cache/public.example/lib/@v/v1.2.0/src/lib.go");
+    assert_eq!(src.status, 200);
+    assert!(src.text().contains("id=\"L5\""));
+    for path in [
+        "/cache/public.example/lib/@v/v1.2.0/pkg",
+        "/cache/public.example/lib/@v/v1.2.0/src/lib.go",
+        "/cache/public.example/lib/@v/v9.9.9/pkg",
+    ] {
+        let anon = get(&format!("{base}{path}"));
+        assert_eq!(anon.status, 404, "{path}");
+        assert!(!anon.text().contains("Lib does it"), "{path}");
+    }
+    assert_eq!(
+        as_admin("/cache/public.example/lib/@v/v9.9.9/pkg").status,
+        404
+    );
+}

@@ -1107,6 +1107,10 @@ async fn fetch_zip(
         })
         .await
         .map_err(|e| Miss::internal("zip validation", &e.message))?;
+    if checked.is_ok() {
+        // Its package docs, for the cache's pages, off the request path.
+        crate::http::ui::warm_cached_docs(state, module.to_owned(), version.to_owned());
+    }
     checked
 }
 

@@ -11,18 +11,54 @@ use crate::gomod::doc::module::{ModuleDocs, PackageDoc};
 
 use super::pages::{self, Chrome};
 
-/// Where the page's links go: the module version shown.
+/// Where the page's links go: the module version shown, hosted in a namespace or kept by the
+/// pull-through cache.
 pub struct Target<'a> {
-    pub owner: &'a str,
     pub module: &'a str,
     pub version: &'a str,
+    /// The crumb before the module: the namespace, or `cache`.
+    pub owner: &'a str,
+    pub owner_href: String,
+    pub module_href: String,
+    /// `/ui/{owner}/{module}/@v/{version}` or `/cache/{module}/@v/{version}`.
+    pub version_base: String,
+    /// The same at `@latest`.
+    pub latest_base: String,
 }
 
 impl Target<'_> {
+    /// A hosted version's pages.
+    #[must_use]
+    pub fn hosted<'a>(owner: &'a str, module: &'a str, version: &'a str) -> Target<'a> {
+        Target {
+            module,
+            version,
+            owner,
+            owner_href: pages::namespace_href(owner),
+            module_href: pages::module_href(owner, module),
+            version_base: pages::version_href(owner, module, version),
+            latest_base: format!("{}/@latest", pages::module_href(owner, module)),
+        }
+    }
+
+    /// A version of the pull-through cache (no module page: the crumbs go to `/cache`).
+    #[must_use]
+    pub fn cached<'a>(module: &'a str, version: &'a str) -> Target<'a> {
+        Target {
+            module,
+            version,
+            owner: "cache",
+            owner_href: "/cache".to_owned(),
+            module_href: "/cache".to_owned(),
+            version_base: pages::cached_version_href(module, version),
+            latest_base: pages::cached_latest_href(module),
+        }
+    }
+
     /// The page of the package in directory `dir` of this version.
     #[must_use]
     pub fn package(&self, dir: &str) -> String {
-        pages::package_href(self.owner, self.module, Some(self.version), dir)
+        pages::pkg_href_under(&self.version_base, dir)
     }
 
     /// The source view of `file` in directory `dir`, at `line` (0: the top).
@@ -33,7 +69,7 @@ impl Target<'_> {
         } else {
             format!("{dir}/{file}")
         };
-        let href = pages::source_href(self.owner, self.module, self.version, &path);
+        let href = pages::src_href_under(&self.version_base, &path);
         if line == 0 {
             href
         } else {
@@ -346,13 +382,13 @@ pub fn package_page(input: PageInput<'_>) -> PackagePage {
     PackagePage {
         chrome,
         owner: target.owner.to_owned(),
-        owner_href: pages::namespace_href(target.owner),
+        owner_href: target.owner_href.clone(),
         module: target.module.to_owned(),
-        module_href: pages::module_href(target.owner, target.module),
+        module_href: target.module_href.clone(),
         version: target.version.to_owned(),
-        version_href: pages::version_href(target.owner, target.module, target.version),
+        version_href: target.version_base.clone(),
         latest: latest.to_owned(),
-        latest_href: pages::package_href(target.owner, target.module, None, dir),
+        latest_href: pages::pkg_href_under(&target.latest_base, dir),
         is_latest: latest == target.version,
         dir: dir.to_owned(),
         import_path: pkg.import_path.clone(),
@@ -551,11 +587,7 @@ mod tests {
             chrome: Chrome::default(),
             docs: &docs,
             pkg: &pkg,
-            target: Target {
-                owner: "acme",
-                module: "example.com/m",
-                version: "v1.0.0",
-            },
+            target: Target::hosted("acme", "example.com/m", "v1.0.0"),
             latest: "v1.1.0",
             imported_by: vec![],
         })

@@ -240,6 +240,8 @@ pub struct CachedRow {
     /// When it was fetched (RFC 3339).
     pub fetched: String,
     pub downloads: u64,
+    /// Its package docs (`/cache/{module}/@v/{version}/pkg`), when its zip is cached.
+    pub docs_href: Option<String>,
 }
 
 /// The admins' page of the pull-through cache (`/cache`).
@@ -331,24 +333,45 @@ pub fn package_href(owner: &str, module: &str, version: Option<&str>, dir: &str)
         Some(v) => version_href(owner, module, v),
         None => format!("{}/@latest", module_href(owner, module)),
     };
+    pkg_href_under(&at, dir)
+}
+
+/// `{base}/pkg` or `{base}/pkg/{dir}` (percent-encoded) below a version's (or `@latest`'s)
+/// pages.
+#[must_use]
+pub fn pkg_href_under(base: &str, dir: &str) -> String {
     if dir.is_empty() {
-        format!("{at}/pkg")
+        format!("{base}/pkg")
     } else {
         format!(
-            "{at}/pkg/{}",
+            "{base}/pkg/{}",
             percent_encoding::utf8_percent_encode(dir, PATH)
         )
     }
 }
 
-/// The source view of a file of a version's zip: `/ui/{owner}/{module}/@v/{version}/src/{path}`.
+/// The source view of a file of a version's zip: `{base}/src/{path}`.
 #[must_use]
-pub fn source_href(owner: &str, module: &str, version: &str, path: &str) -> String {
+pub fn src_href_under(base: &str, path: &str) -> String {
     format!(
-        "{}/src/{}",
-        version_href(owner, module, version),
+        "{base}/src/{}",
         percent_encoding::utf8_percent_encode(path, PATH)
     )
+}
+
+/// A cached version's pages: `/cache/{module}/@v/{version}` (`!`-escaped).
+#[must_use]
+pub fn cached_version_href(module: &str, version: &str) -> String {
+    let m = modpath::escape_path(module).unwrap_or_else(|_| module.to_owned());
+    let v = modpath::escape_version(version).unwrap_or_else(|_| version.to_owned());
+    format!("/cache/{m}/@v/{v}")
+}
+
+/// A cached module's pages at its latest cached version: `/cache/{module}/@latest`.
+#[must_use]
+pub fn cached_latest_href(module: &str) -> String {
+    let m = modpath::escape_path(module).unwrap_or_else(|_| module.to_owned());
+    format!("/cache/{m}/@latest")
 }
 
 /// Unix seconds as `2006-01-02 15:04 UTC`.

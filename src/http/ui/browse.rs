@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, StatusCode};
 
-use super::facts::version_facts;
+use super::facts::{version_facts, Shelf};
 use super::signin::{viewer, Viewer};
 use super::{base_url, chrome, html, not_found_page, render, request_host};
 use crate::auth::{self, Access, Principal};
@@ -92,6 +92,22 @@ fn parse_ui_path(tail: &str) -> Option<(String, Option<ModuleQuery>)> {
     let Some(rest) = rest else {
         return Some((owner, None));
     };
+    let (module, version, page) = parse_module_path(rest)?;
+    Some((
+        owner.clone(),
+        Some(ModuleQuery {
+            owner,
+            module,
+            version,
+            page,
+        }),
+    ))
+}
+
+/// Parses `{module}[/@v/{version}[/pkg[/{dir}]|/src/{path}]]` or
+/// `{module}/@latest/pkg[/{dir}]` (decoded already): the module path and version
+/// `!`-unescaped, and the page asked.
+pub(super) fn parse_module_path(rest: &str) -> Option<(String, Option<String>, Sub)> {
     let (escaped_module, version, page) = if let Some((m, at)) = rest.split_once("/@v/") {
         let (v, sub) = at.split_once('/').unwrap_or((at, ""));
         (m, Some(modpath::unescape_version(v).ok()?), parse_sub(sub)?)
@@ -107,15 +123,7 @@ fn parse_ui_path(tail: &str) -> Option<(String, Option<ModuleQuery>)> {
         .ok()?
         .as_str()
         .to_owned();
-    Some((
-        owner.clone(),
-        Some(ModuleQuery {
-            owner,
-            module,
-            version,
-            page,
-        }),
-    ))
+    Some((module, version, page))
 }
 
 pub(super) async fn ui_page(
@@ -131,11 +139,14 @@ pub(super) async fn ui_page(
     let base = base_url(conn, &headers);
     match query {
         None => namespace_page(state, viewer, owner, base).await,
-        Some(q) => match q.page.clone() {
-            Sub::Module => module_page(state, viewer, q, base).await,
-            Sub::Package(dir) => super::docs::package_page(state, viewer, q, dir).await,
-            Sub::Source(path) => super::docs::source_page(state, viewer, q, path).await,
-        },
+        Some(q) => {
+            let shelf = Shelf::Hosted(q.owner.clone());
+            match q.page.clone() {
+                Sub::Module => module_page(state, viewer, q, base).await,
+                Sub::Package(dir) => super::docs::package_page(state, viewer, shelf, q, dir).await,
+                Sub::Source(path) => super::docs::source_page(state, viewer, shelf, q, path).await,
+            }
+        }
     }
 }
 
@@ -312,7 +323,8 @@ async fn module_page(
                     .uploads
                     .run(move || {
                         let (owner, module, version) = &key;
-                        version_facts(&s, &ui.facts, owner, module, version)
+                        let shelf = Shelf::Hosted(owner.clone());
+                        version_facts(&s, &ui.facts, &shelf, module, version)
                     })
                     .await?;
             }
@@ -331,7 +343,8 @@ async fn module_page(
         ));
     };
     let shown = q.version.clone().unwrap_or_else(|| data.latest.clone());
-    let docs = super::docs::docs_of(&state, &q.owner, &q.module, &shown).await?;
+    let shelf = Shelf::Hosted(q.owner.clone());
+    let docs = super::docs::docs_of(&state, shelf, &q.module, &shown).await?;
     let mut page = module_page_data(&q, &data, &base, viewer.as_ref(), state.sumdb.vkey());
     page.packages = docs
         .map(|d| {

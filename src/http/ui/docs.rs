@@ -1,17 +1,19 @@
 //! Package documentation pages (`/ui/{owner}/{module}/@v/{version}/pkg/{dir}`, and at
 //! `@latest`), the source view of a version's files (`.../src/{path}`, lines anchored
-//! `#L{n}`), the symbol search of the home page, and "imported by" across the shelf. Every
-//! page follows the UI's one visibility rule (`can_view`): a namespace the viewer may not
-//! read has no pages, 404, whatever is asked of it.
+//! `#L{n}`), the same for the pull-through cache's versions (`/cache/{module}/@v/...`, for
+//! admins, who alone see the cache in the UI), the symbol search of the home page, and
+//! "imported by" across the shelf. Every page follows the UI's one visibility rule
+//! (`can_view`): a namespace the viewer may not read has no pages, 404, whatever is asked of
+//! it.
 
 use std::io::Seek;
 use std::sync::Arc;
 
 use http::StatusCode;
 
-use super::browse::{can_view, ModuleQuery};
-use super::facts::{stored_facts, version_facts, BlobCursor};
-use super::signin::Viewer;
+use super::browse::{can_view, parse_module_path, ModuleQuery, Sub};
+use super::facts::{stored_facts, version_facts, BlobCursor, Shelf};
+use super::signin::{viewer, Viewer};
 use super::{chrome, html, not_found_page, render};
 use crate::auth::Principal;
 use crate::gomod::doc::module::ModuleDocs;
@@ -19,7 +21,7 @@ use crate::gomod::proxy::select_latest;
 use crate::http::body::Response;
 use crate::http::error::ApiError;
 use crate::http::{blocking, AppState};
-use crate::store::{Store, ZipLookup};
+use crate::store::Store;
 use crate::web::docpage::{self, PageInput, Target};
 use crate::web::pages;
 
@@ -29,25 +31,43 @@ pub const MAX_SOURCE: u64 = 2 << 20;
 const MAX_SYMBOLS: usize = 100;
 
 /// The latest version of a module the viewer may see, and the one asked for (the latest
-/// when `want` is `None`), if both exist.
+/// when `want` is `None`), if both exist. The cache's versions are an admin's to see (as its
+/// page is), those whose zip is cached.
 fn resolve(
     s: &Store,
     p: Option<&Principal>,
-    owner: &str,
+    shelf: &Shelf,
     module: &str,
     want: Option<&str>,
 ) -> Result<Option<(String, String)>, ApiError> {
-    if !can_view(s, p, owner)? {
-        return Ok(None);
-    }
-    let Some(versions) = s.list_versions(owner, module)? else {
-        return Ok(None);
+    let versions: Vec<String> = match shelf {
+        Shelf::Hosted(owner) => {
+            if !can_view(s, p, owner)? {
+                return Ok(None);
+            }
+            let Some(versions) = s.list_versions(owner, module)? else {
+                return Ok(None);
+            };
+            versions.into_iter().map(|(v, _)| v).collect()
+        }
+        Shelf::Cached => {
+            if !p.is_some_and(|p| p.is_admin) {
+                return Ok(None);
+            }
+            let mut with_zip = Vec::new();
+            for v in s.cached_versions(module)? {
+                if s.cached(module, &v)?.is_some_and(|r| r.blake3.is_some()) {
+                    with_zip.push(v);
+                }
+            }
+            with_zip
+        }
     };
-    let Some(latest) = select_latest(versions.iter().map(|(v, _)| v.as_str())) else {
+    let Some(latest) = select_latest(versions.iter().map(String::as_str)) else {
         return Ok(None);
     };
     let shown = want.unwrap_or(latest);
-    if !versions.iter().any(|(v, _)| v == shown) {
+    if !versions.iter().any(|v| v == shown) {
         return Ok(None);
     }
     Ok(Some((latest.to_owned(), shown.to_owned())))
@@ -57,20 +77,50 @@ fn resolve(
 /// zips is bounded) the zip.
 pub(super) async fn docs_of(
     state: &AppState,
-    owner: &str,
+    shelf: Shelf,
     module: &str,
     version: &str,
 ) -> Result<Option<Arc<ModuleDocs>>, ApiError> {
     let s = Arc::clone(&state.store);
     let ui = Arc::clone(&state.ui);
-    let key = (owner.to_owned(), module.to_owned(), version.to_owned());
+    let (module, version) = (module.to_owned(), version.to_owned());
     state
         .uploads
-        .run(move || {
-            let (owner, module, version) = &key;
-            version_facts(&s, &ui.docs, owner, module, version)
-        })
+        .run(move || version_facts(&s, &ui.docs, &shelf, &module, &version))
         .await
+}
+
+/// `/cache/{module}/@v/{version}/pkg/{dir}` (or `@latest`, or `/src/{path}`): a cached
+/// version's docs and sources, for admins; a 404 page for anyone else.
+pub(super) async fn cached_page(
+    state: AppState,
+    headers: http::HeaderMap,
+    tail: String,
+) -> Result<Response, ApiError> {
+    let viewer = viewer(&state, &headers).await?;
+    let parsed = crate::gomod::proxy::percent_decode(&tail)
+        .and_then(|d| parse_module_path(d.trim_end_matches('/')));
+    let Some((module, version, page)) = parsed else {
+        return Ok(not_found_page(viewer.as_ref(), "No such page."));
+    };
+    let q = ModuleQuery {
+        owner: String::new(),
+        module,
+        version,
+        page: page.clone(),
+    };
+    match page {
+        Sub::Package(dir) => package_page(state, viewer, Shelf::Cached, q, dir).await,
+        Sub::Source(path) => source_page(state, viewer, Shelf::Cached, q, path).await,
+        Sub::Module => Ok(not_found_page(viewer.as_ref(), "No such page.")),
+    }
+}
+
+fn target<'a>(shelf: &'a Shelf, module: &'a str, version: &'a str) -> Target<'a> {
+    match shelf {
+        Shelf::Hosted(owner) => Target::hosted(owner, module, version),
+        Shelf::Cached => Target::cached(module, version),
+    }
 }
 
 fn not_found(viewer: Option<&Viewer>, q: &ModuleQuery, what: &str) -> Response {
@@ -87,13 +137,14 @@ fn not_found(viewer: Option<&Viewer>, q: &ModuleQuery, what: &str) -> Response {
 pub(super) async fn package_page(
     state: AppState,
     viewer: Option<Viewer>,
+    shelf: Shelf,
     q: ModuleQuery,
     dir: String,
 ) -> Result<Response, ApiError> {
     let s = Arc::clone(&state.store);
     let p = viewer.as_ref().map(|v| v.principal.clone());
-    let (owner, module, want) = (q.owner.clone(), q.module.clone(), q.version.clone());
-    let found = blocking(move || resolve(&s, p.as_ref(), &owner, &module, want.as_deref())).await?;
+    let (sh, module, want) = (shelf.clone(), q.module.clone(), q.version.clone());
+    let found = blocking(move || resolve(&s, p.as_ref(), &sh, &module, want.as_deref())).await?;
     let what = if dir.is_empty() {
         "root package".to_owned()
     } else {
@@ -102,7 +153,7 @@ pub(super) async fn package_page(
     let Some((latest, shown)) = found else {
         return Ok(not_found(viewer.as_ref(), &q, &what));
     };
-    let Some(docs) = docs_of(&state, &q.owner, &q.module, &shown).await? else {
+    let Some(docs) = docs_of(&state, shelf.clone(), &q.module, &shown).await? else {
         return Ok(not_found(viewer.as_ref(), &q, &what));
     };
     let Some(pkg) = docs.package(&dir) else {
@@ -130,11 +181,7 @@ pub(super) async fn package_page(
         ),
         docs: &docs,
         pkg,
-        target: Target {
-            owner: &q.owner,
-            module: &q.module,
-            version: &shown,
-        },
+        target: target(&shelf, &q.module, &shown),
         latest: &latest,
         imported_by: imported_by.into_iter().map(|(_, r)| r).collect(),
     });
@@ -168,7 +215,8 @@ where
                 let Some(latest) = select_latest(versions.iter().map(String::as_str)) else {
                     continue;
                 };
-                let Some(docs) = stored_facts(&s, &ui.docs, &owner, &module, latest)? else {
+                let shelf = Shelf::Hosted(owner.clone());
+                let Some(docs) = stored_facts(&s, &ui.docs, &shelf, &module, latest)? else {
                     continue;
                 };
                 for r in f(&owner, &module, latest, &docs) {
@@ -275,15 +323,15 @@ pub(super) async fn symbol_search(
 /// One file of a version's zip, read on the upload pool: `None` when absent.
 fn read_source(
     s: &Store,
-    owner: &str,
+    shelf: &Shelf,
     module: &str,
     version: &str,
     path: &str,
 ) -> Result<Option<(u64, Option<String>)>, ApiError> {
-    let ZipLookup::Found(_, reader) = s.open_zip(owner, module, version)? else {
+    let Some((_, reader)) = shelf.open(s, module, version)? else {
         return Ok(None);
     };
-    let mut cursor = BlobCursor::new(*reader);
+    let mut cursor = BlobCursor::new(reader);
     let size = cursor
         .seek(std::io::SeekFrom::End(0))
         .map_err(|e| ApiError::internal("reading a zip", &e))?;
@@ -309,41 +357,39 @@ fn read_source(
 pub(super) async fn source_page(
     state: AppState,
     viewer: Option<Viewer>,
+    shelf: Shelf,
     q: ModuleQuery,
     path: String,
 ) -> Result<Response, ApiError> {
     let s = Arc::clone(&state.store);
     let p = viewer.as_ref().map(|v| v.principal.clone());
-    let (owner, module, want) = (q.owner.clone(), q.module.clone(), q.version.clone());
-    let found = blocking(move || resolve(&s, p.as_ref(), &owner, &module, want.as_deref())).await?;
+    let (sh, module, want) = (shelf.clone(), q.module.clone(), q.version.clone());
+    let found = blocking(move || resolve(&s, p.as_ref(), &sh, &module, want.as_deref())).await?;
     let what = format!("file {path}");
     let Some((_, shown)) = found else {
         return Ok(not_found(viewer.as_ref(), &q, &what));
     };
     let s = Arc::clone(&state.store);
-    let (owner, module, version, file) = (
-        q.owner.clone(),
-        q.module.clone(),
-        shown.clone(),
-        path.clone(),
-    );
+    let (sh, module, version, file) =
+        (shelf.clone(), q.module.clone(), shown.clone(), path.clone());
     let read = state
         .uploads
-        .run(move || read_source(&s, &owner, &module, &version, &file))
+        .run(move || read_source(&s, &sh, &module, &version, &file))
         .await?;
     let Some((size, text)) = read else {
         return Ok(not_found(viewer.as_ref(), &q, &what));
     };
+    let t = target(&shelf, &q.module, &shown);
     let page = pages::SourcePage {
         chrome: chrome(
             format!("{path} ({}@{shown})", q.module),
             viewer.as_ref(),
             "",
         ),
-        owner_href: pages::namespace_href(&q.owner),
-        module_href: pages::module_href(&q.owner, &q.module),
-        version_href: pages::version_href(&q.owner, &q.module, &shown),
-        owner: q.owner.clone(),
+        owner_href: t.owner_href.clone(),
+        module_href: t.module_href.clone(),
+        version_href: t.version_base.clone(),
+        owner: t.owner.to_owned(),
         module: q.module.clone(),
         version: shown,
         size: pages::size(size),

@@ -106,21 +106,85 @@ impl Derivable for ModuleDocs {
     }
 }
 
-/// What the UI derives of kind `T` from a version's zip: from the memory cache, else as
+/// A stored zip: its BLAKE3 (when its record names a well-formed one) and a reader.
+pub(super) type OpenZip = (Option<[u8; 32]>, BlobReader);
+
+/// Whose version: a namespace's (hosted) or the pull-through cache's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shelf {
+    Hosted(String),
+    Cached,
+}
+
+impl Shelf {
+    /// The owner part of memory cache keys: the namespace, or the LAN's base for the cache
+    /// (no namespace has its empty name).
+    fn key_owner(&self) -> &str {
+        match self {
+            Shelf::Hosted(owner) => owner,
+            Shelf::Cached => crate::gomod::proxy::LAN,
+        }
+    }
+
+    /// The BLAKE3 of the version's zip and a reader of it, if it is stored.
+    pub(super) fn open(
+        &self,
+        store: &Store,
+        module: &str,
+        version: &str,
+    ) -> Result<Option<OpenZip>, ApiError> {
+        Ok(match self {
+            Shelf::Hosted(owner) => match store.open_zip(owner, module, version)? {
+                ZipLookup::Found(rec, reader) => Some((parse_id(&rec.blake3), *reader)),
+                _ => None,
+            },
+            Shelf::Cached => store
+                .open_cached_zip(module, version)?
+                .map(|(rec, reader)| (rec.blake3.as_deref().and_then(parse_id), *reader)),
+        })
+    }
+
+    /// The BLAKE3 of the version's zip, if it is stored.
+    fn zip_id(
+        &self,
+        store: &Store,
+        module: &str,
+        version: &str,
+    ) -> Result<Option<[u8; 32]>, ApiError> {
+        Ok(match self {
+            Shelf::Hosted(owner) => store.zip_id(owner, module, version)?,
+            Shelf::Cached => store
+                .cached(module, version)?
+                .and_then(|r| r.blake3)
+                .as_deref()
+                .and_then(parse_id),
+        })
+    }
+}
+
+fn parse_id(hex_id: &str) -> Option<[u8; 32]> {
+    hex::decode(hex_id).ok().and_then(|b| b.try_into().ok())
+}
+
+/// What the UI derived of kind `T` from a version's zip: from the memory cache, else as
 /// stored in the database (written at publish by `warm_facts`), else read from the zip once,
 /// stored, and cached.
 pub(super) fn version_facts<T: Derivable>(
     store: &Store,
     cache: &FactsCache<T>,
-    owner: &str,
+    shelf: &Shelf,
     module: &str,
     version: &str,
 ) -> Result<Option<Arc<T>>, ApiError> {
-    let key = (owner.to_owned(), module.to_owned(), version.to_owned());
+    let key = (
+        shelf.key_owner().to_owned(),
+        module.to_owned(),
+        version.to_owned(),
+    );
     if let Some(f) = cache.get(&key) {
         return Ok(Some(f));
     }
-    let Some(facts) = stored_or_computed::<T>(store, owner, module, version)? else {
+    let Some(facts) = stored_or_computed::<T>(store, shelf, module, version)? else {
         return Ok(None);
     };
     let facts = Arc::new(facts);
@@ -133,15 +197,19 @@ pub(super) fn version_facts<T: Derivable>(
 pub(super) fn stored_facts<T: Derivable>(
     store: &Store,
     cache: &FactsCache<T>,
-    owner: &str,
+    shelf: &Shelf,
     module: &str,
     version: &str,
 ) -> Result<Option<Arc<T>>, ApiError> {
-    let key = (owner.to_owned(), module.to_owned(), version.to_owned());
+    let key = (
+        shelf.key_owner().to_owned(),
+        module.to_owned(),
+        version.to_owned(),
+    );
     if let Some(f) = cache.get(&key) {
         return Ok(Some(f));
     }
-    let Some(id) = store.zip_id(owner, module, version)? else {
+    let Some(id) = shelf.zip_id(store, module, version)? else {
         return Ok(None);
     };
     let Some(facts) = store.get_derived(T::KIND, &id)?.and_then(|b| T::decode(&b)) else {
@@ -154,16 +222,13 @@ pub(super) fn stored_facts<T: Derivable>(
 
 fn stored_or_computed<T: Derivable>(
     store: &Store,
-    owner: &str,
+    shelf: &Shelf,
     module: &str,
     version: &str,
 ) -> Result<Option<T>, ApiError> {
-    let ZipLookup::Found(rec, reader) = store.open_zip(owner, module, version)? else {
+    let Some((id, reader)) = shelf.open(store, module, version)? else {
         return Ok(None);
     };
-    let id: Option<[u8; 32]> = hex::decode(&rec.blake3)
-        .ok()
-        .and_then(|b| b.try_into().ok());
     if let Some(id) = &id {
         // An entry of another format, or damaged, is computed again below.
         if let Some(facts) = store.get_derived(T::KIND, id)?.and_then(|b| T::decode(&b)) {
@@ -171,7 +236,7 @@ fn stored_or_computed<T: Derivable>(
         }
     }
     let prefix = format!("{module}@{version}/");
-    let facts = T::compute(BlobCursor::new(*reader), module, &prefix)
+    let facts = T::compute(BlobCursor::new(reader), module, &prefix)
         .map_err(|e| ApiError::internal("zip facts", &e))?;
     if let (Some(id), Some(bytes)) = (&id, facts.stored_form()) {
         // Only a cache: failing to keep it must not fail the page.
@@ -193,9 +258,33 @@ pub fn index_version(
     module: &str,
     version: &str,
 ) -> Result<(), ApiError> {
-    stored_or_computed::<ZipFacts>(store, owner, module, version)?;
-    stored_or_computed::<ModuleDocs>(store, owner, module, version)?;
+    let shelf = Shelf::Hosted(owner.to_owned());
+    stored_or_computed::<ZipFacts>(store, &shelf, module, version)?;
+    stored_or_computed::<ModuleDocs>(store, &shelf, module, version)?;
     Ok(())
+}
+
+/// After the pull-through cache stored a zip: builds and stores its package docs in the
+/// background, as `warm_facts` does for a publish (at most one such task at a time; a
+/// version skipped gets its docs on its first view).
+pub fn warm_cached_docs(state: &AppState, module: String, version: String) {
+    use std::sync::atomic::Ordering;
+    let ui = Arc::clone(&state.ui);
+    if ui
+        .warming
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let store = Arc::clone(&state.store);
+    state.uploads.spawn(move || {
+        let built = stored_or_computed::<ModuleDocs>(&store, &Shelf::Cached, &module, &version);
+        if let Err(e) = built {
+            tracing::warn!("documenting the cached {module}@{version}: {}", e.message);
+        }
+        ui.warming.store(false, Ordering::Release);
+    });
 }
 
 /// After a publish: reads the new version's README, file list and package docs and stores

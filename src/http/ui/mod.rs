@@ -48,7 +48,7 @@ use crate::web::pages::{self, Chrome};
 use crate::web::sessions::Sessions;
 
 pub use browse::{can_view, flush_downloads};
-pub use facts::{index_version, warm_facts};
+pub use facts::{index_version, warm_cached_docs, warm_facts};
 pub use signin::Viewer;
 
 use assets::{asset_url, serve_asset};
@@ -280,6 +280,14 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
         .then(|state, headers| async move { respond(cache(state, headers).await) });
+    let cached_docs = warp::path("cache")
+        .and(warp::path::tail())
+        .and(get_or_head)
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .then(|tail: Tail, state, headers| async move {
+            respond(docs::cached_page(state, headers, tail.as_str().to_owned()).await)
+        });
 
     home.boxed()
         .or(ui.boxed())
@@ -299,6 +307,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
         .or(private_add.boxed())
         .unify()
         .or(cache_page.boxed())
+        .unify()
+        .or(cached_docs.boxed())
         .unify()
         .or(retention.boxed())
         .unify()

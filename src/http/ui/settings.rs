@@ -130,6 +130,9 @@ pub(super) async fn cache(state: AppState, headers: HeaderMap) -> Result<Respons
                 .copied()
                 .unwrap_or(0);
             rows.push(pages::CachedRow {
+                docs_href: r.blake3.is_some().then(|| {
+                    pages::pkg_href_under(&pages::cached_version_href(&module, &version), "")
+                }),
                 zip: r.size.map_or_else(|| "-".to_owned(), pages::size),
                 origin: r.origin,
                 fetched: crate::http::goproxy::rfc3339(r.fetched_at),
