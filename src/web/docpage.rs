@@ -164,6 +164,8 @@ pub struct PackagePage {
     pub imported_by: Vec<LinkRow>,
     pub packages: Vec<LinkRow>,
     pub skipped: Vec<String>,
+    /// Some packages of the version were left out (`ModuleDocs::truncated`).
+    pub truncated: bool,
 }
 
 /// Whether a doc comment has a paragraph starting `Deprecated: ` (go/doc's rule).
@@ -437,6 +439,7 @@ pub fn package_page(input: PageInput<'_>) -> PackagePage {
             })
             .collect(),
         skipped: docs.skipped.clone(),
+        truncated: docs.truncated,
     }
 }
 
@@ -582,6 +585,7 @@ mod tests {
         let docs = ModuleDocs {
             packages: vec![pkg.clone()],
             skipped: vec![],
+            truncated: false,
         };
         package_page(PageInput {
             chrome: Chrome::default(),

@@ -13,6 +13,11 @@ const FORMAT: u8 = 1;
 
 /// The largest `.go` file read for documentation; a bigger one is left out (and named).
 pub const MAX_GO_FILE: u64 = 4 << 20;
+/// The most Go source read for one version's docs (about 4 s of parsing on a small board's
+/// core); the directories past it are left out and the docs say so (`truncated`).
+pub const MAX_GO_SOURCE: u64 = 32 << 20;
+/// The most packages documented for one version.
+pub const MAX_PACKAGES: usize = 2_000;
 
 /// Every package of a module version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +26,10 @@ pub struct ModuleDocs {
     pub packages: Vec<PackageDoc>,
     /// Files left out: too large, or not UTF-8.
     pub skipped: Vec<String>,
+    /// Packages were left out: the version holds more than `MAX_GO_SOURCE` bytes of Go or
+    /// `MAX_PACKAGES` packages (in directory order, the first ones are documented).
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// One package.
@@ -256,6 +265,7 @@ mod tests {
         let docs = ModuleDocs {
             packages: vec![p],
             skipped: vec![],
+            truncated: false,
         };
         assert_eq!(ModuleDocs::decode(&docs.encode()), Some(docs.clone()));
         let mut other = docs.encode();

@@ -58,7 +58,6 @@ use signin::{query_form, signin, signin_form, signout, viewer};
 use tokens::{create_token, revoke_token, tokens};
 
 /// The UI's shared state.
-#[derive(Default)]
 pub struct UiState {
     pub facts: FactsCache,
     pub docs: FactsCache<crate::gomod::doc::module::ModuleDocs>,
@@ -66,6 +65,20 @@ pub struct UiState {
     pub sessions: Sessions,
     /// Whether a `warm_facts` task is running.
     pub warming: std::sync::atomic::AtomicBool,
+}
+
+impl Default for UiState {
+    /// The memory caches share `web::facts::DEFAULT_BUDGET`: half for README facts, half for
+    /// package docs.
+    fn default() -> Self {
+        Self {
+            facts: FactsCache::new(crate::web::facts::DEFAULT_BUDGET / 2),
+            docs: FactsCache::new(crate::web::facts::DEFAULT_BUDGET / 2),
+            downloads: Downloads::default(),
+            sessions: Sessions::default(),
+            warming: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 /// A page: HTML, for this viewer only. Pages show who is signed in and what they may see, so
