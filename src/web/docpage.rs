@@ -352,18 +352,7 @@ pub fn package_page(input: PageInput<'_>) -> PackagePage {
         .chain(&api.vars)
         .map(|v| value_entry(v, false))
         .collect();
-    let mut funcs = Vec::new();
-    for f in &api.funcs {
-        index.push(func_entry(f, &f.name, false));
-        funcs.push(decl(
-            f.name.clone(),
-            format!("func {}", f.name),
-            &f.doc,
-            &f.source,
-            &f.pos,
-            take(&f.name),
-        ));
-    }
+    let funcs = func_views(&api.funcs, false, &mut index, &mut take, &decl);
     let mut types = Vec::new();
     for t in &api.types {
         index.push(IndexEntry {
@@ -463,6 +452,31 @@ fn func_entry(f: &Func, id: &str, nested: bool) -> IndexEntry {
 
 type DeclFn<'a> = dyn Fn(String, String, &str, &str, &Pos, Vec<ExampleView>) -> DeclView + 'a;
 
+/// Functions (a package's, or a type's constructors): their index entries and declarations.
+fn func_views(
+    funcs: &[Func],
+    nested: bool,
+    index: &mut Vec<IndexEntry>,
+    take: &mut dyn FnMut(&str) -> Vec<ExampleView>,
+    decl: &DeclFn<'_>,
+) -> Vec<DeclView> {
+    funcs
+        .iter()
+        .map(|f| {
+            index.push(func_entry(f, &f.name, nested));
+            let title = format!("func {}", f.name);
+            decl(
+                f.name.clone(),
+                title,
+                &f.doc,
+                &f.source,
+                &f.pos,
+                take(&f.name),
+            )
+        })
+        .collect()
+}
+
 fn type_view(
     t: &Type,
     index: &mut Vec<IndexEntry>,
@@ -471,18 +485,7 @@ fn type_view(
     value: &dyn Fn(&Value) -> DeclView,
 ) -> TypeView {
     index.extend(t.consts.iter().chain(&t.vars).map(|v| value_entry(v, true)));
-    let mut funcs = Vec::new();
-    for f in &t.funcs {
-        index.push(func_entry(f, &f.name, true));
-        funcs.push(decl(
-            f.name.clone(),
-            format!("func {}", f.name),
-            &f.doc,
-            &f.source,
-            &f.pos,
-            take(&f.name),
-        ));
-    }
+    let funcs = func_views(&t.funcs, true, index, take, decl);
     let mut methods = Vec::new();
     for m in &t.methods {
         let id = format!("{}.{}", t.name, m.name);

@@ -134,6 +134,19 @@ fn not_found(viewer: Option<&Viewer>, q: &ModuleQuery, what: &str) -> Response {
     )
 }
 
+/// `resolve` for the version a page asks, on the blocking pool.
+async fn resolved(
+    state: &AppState,
+    viewer: Option<&Viewer>,
+    shelf: &Shelf,
+    q: &ModuleQuery,
+) -> Result<Option<(String, String)>, ApiError> {
+    let s = Arc::clone(&state.store);
+    let p = viewer.map(|v| v.principal.clone());
+    let (sh, module, want) = (shelf.clone(), q.module.clone(), q.version.clone());
+    blocking(move || resolve(&s, p.as_ref(), &sh, &module, want.as_deref())).await
+}
+
 pub(super) async fn package_page(
     state: AppState,
     viewer: Option<Viewer>,
@@ -141,10 +154,7 @@ pub(super) async fn package_page(
     q: ModuleQuery,
     dir: String,
 ) -> Result<Response, ApiError> {
-    let s = Arc::clone(&state.store);
-    let p = viewer.as_ref().map(|v| v.principal.clone());
-    let (sh, module, want) = (shelf.clone(), q.module.clone(), q.version.clone());
-    let found = blocking(move || resolve(&s, p.as_ref(), &sh, &module, want.as_deref())).await?;
+    let found = resolved(&state, viewer.as_ref(), &shelf, &q).await?;
     let what = if dir.is_empty() {
         "root package".to_owned()
     } else {
@@ -361,10 +371,7 @@ pub(super) async fn source_page(
     q: ModuleQuery,
     path: String,
 ) -> Result<Response, ApiError> {
-    let s = Arc::clone(&state.store);
-    let p = viewer.as_ref().map(|v| v.principal.clone());
-    let (sh, module, want) = (shelf.clone(), q.module.clone(), q.version.clone());
-    let found = blocking(move || resolve(&s, p.as_ref(), &sh, &module, want.as_deref())).await?;
+    let found = resolved(&state, viewer.as_ref(), &shelf, &q).await?;
     let what = format!("file {path}");
     let Some((_, shown)) = found else {
         return Ok(not_found(viewer.as_ref(), &q, &what));

@@ -176,20 +176,9 @@ pub(super) fn version_facts<T: Derivable>(
     module: &str,
     version: &str,
 ) -> Result<Option<Arc<T>>, ApiError> {
-    let key = (
-        shelf.key_owner().to_owned(),
-        module.to_owned(),
-        version.to_owned(),
-    );
-    if let Some(f) = cache.get(&key) {
-        return Ok(Some(f));
-    }
-    let Some(facts) = stored_or_computed::<T>(store, shelf, module, version)? else {
-        return Ok(None);
-    };
-    let facts = Arc::new(facts);
-    cache.insert(key, Arc::clone(&facts));
-    Ok(Some(facts))
+    through_cache(cache, shelf, module, version, || {
+        stored_or_computed::<T>(store, shelf, module, version)
+    })
 }
 
 /// What the UI derived of kind `T` from a version's zip if it is in memory or stored, never
@@ -201,6 +190,22 @@ pub(super) fn stored_facts<T: Derivable>(
     module: &str,
     version: &str,
 ) -> Result<Option<Arc<T>>, ApiError> {
+    through_cache(cache, shelf, module, version, || {
+        let Some(id) = shelf.zip_id(store, module, version)? else {
+            return Ok(None);
+        };
+        Ok(store.get_derived(T::KIND, &id)?.and_then(|b| T::decode(&b)))
+    })
+}
+
+/// The memory cache's entry for the version, else what `read` gives, then cached.
+fn through_cache<T: Derivable>(
+    cache: &FactsCache<T>,
+    shelf: &Shelf,
+    module: &str,
+    version: &str,
+    read: impl FnOnce() -> Result<Option<T>, ApiError>,
+) -> Result<Option<Arc<T>>, ApiError> {
     let key = (
         shelf.key_owner().to_owned(),
         module.to_owned(),
@@ -209,10 +214,7 @@ pub(super) fn stored_facts<T: Derivable>(
     if let Some(f) = cache.get(&key) {
         return Ok(Some(f));
     }
-    let Some(id) = shelf.zip_id(store, module, version)? else {
-        return Ok(None);
-    };
-    let Some(facts) = store.get_derived(T::KIND, &id)?.and_then(|b| T::decode(&b)) else {
+    let Some(facts) = read()? else {
         return Ok(None);
     };
     let facts = Arc::new(facts);
@@ -264,35 +266,29 @@ pub fn index_version(
     Ok(())
 }
 
-/// After the pull-through cache stored a zip: builds and stores its package docs in the
-/// background, as `warm_facts` does for a publish (at most one such task at a time; a
-/// version skipped gets its docs on its first view).
-pub fn warm_cached_docs(state: &AppState, module: String, version: String) {
-    use std::sync::atomic::Ordering;
-    let ui = Arc::clone(&state.ui);
-    if ui
-        .warming
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
-        return;
-    }
-    let store = Arc::clone(&state.store);
-    state.uploads.spawn(move || {
-        let built = stored_or_computed::<ModuleDocs>(&store, &Shelf::Cached, &module, &version);
-        if let Err(e) = built {
-            tracing::warn!("documenting the cached {module}@{version}: {}", e.message);
-        }
-        ui.warming.store(false, Ordering::Release);
+/// After a publish: reads the new version's README, file list and package docs and stores
+/// them in the database, off the request path, so that even the first page view of the
+/// version renders nothing large. Nothing is put into the memory caches: nobody may look.
+pub fn warm_facts(state: &AppState, owner: String, module: String, version: String) {
+    warm(state, move |store| {
+        index_version(store, &owner, &module, &version)
+            .map_err(|e| format!("reading {module}@{version} for the web UI: {}", e.message))
     });
 }
 
-/// After a publish: reads the new version's README, file list and package docs and stores
-/// them in the database, off the request path, so that even the first page view of the
-/// version renders nothing large. At most one runs at a time; a publish that finds one
-/// running skips it (the page then computes them on its first view). Nothing is put into
-/// the memory caches: nobody may look.
-pub fn warm_facts(state: &AppState, owner: String, module: String, version: String) {
+/// After the pull-through cache stored a zip: builds and stores its package docs in the
+/// background, as `warm_facts` does for a publish.
+pub fn warm_cached_docs(state: &AppState, module: String, version: String) {
+    warm(state, move |store| {
+        stored_or_computed::<ModuleDocs>(store, &Shelf::Cached, &module, &version)
+            .map(|_| ())
+            .map_err(|e| format!("documenting the cached {module}@{version}: {}", e.message))
+    });
+}
+
+/// Runs `job` on the upload pool, where reading zips is bounded. At most one runs at a time;
+/// one asked while another runs is skipped (the page then does the work on its first view).
+fn warm(state: &AppState, job: impl FnOnce(&Store) -> Result<(), String> + Send + 'static) {
     use std::sync::atomic::Ordering;
     let ui = Arc::clone(&state.ui);
     if ui
@@ -304,8 +300,8 @@ pub fn warm_facts(state: &AppState, owner: String, module: String, version: Stri
     }
     let store = Arc::clone(&state.store);
     state.uploads.spawn(move || {
-        if let Err(e) = index_version(&store, &owner, &module, &version) {
-            tracing::warn!("reading {module}@{version} for the web UI: {}", e.message);
+        if let Err(why) = job(&store) {
+            tracing::warn!("{why}");
         }
         ui.warming.store(false, Ordering::Release);
     });
