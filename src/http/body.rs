@@ -94,6 +94,27 @@ impl Body {
     }
 }
 
+/// A `200` of `body` with its `Content-Type` and `Cache-Control`: the one way an answer
+/// with fixed headers is made (callers set another status or add headers after).
+#[must_use]
+pub fn typed_response(
+    body: impl Into<Body>,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response {
+    let mut resp = Response::new(body.into());
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static(cache),
+    );
+    resp
+}
+
 impl From<Bytes> for Body {
     fn from(b: Bytes) -> Self {
         Body::Full(b)

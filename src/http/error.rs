@@ -7,7 +7,7 @@
 
 use http::{header, HeaderValue, StatusCode};
 
-use super::body::Response;
+use super::body::{typed_response, Response};
 
 use crate::{admin, auth, gomod, ingest, store};
 
@@ -62,14 +62,9 @@ impl ApiError {
     pub fn into_response(self) -> Response {
         let mut line = one_line(&self.message);
         line.push('\n');
-        let mut resp = Response::new(line.into());
+        let mut resp = typed_response(line, "text/plain; charset=utf-8", "no-store");
         *resp.status_mut() = self.status;
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         for (name, value) in self.headers {
             h.append(name, value);
         }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
-use super::body::{Body, Response};
+use super::body::{typed_response, Body, Response};
 use super::edge::ConnInfo;
 use super::error::ApiError;
 use super::AppState;
@@ -243,18 +243,6 @@ fn unknown_module(module: &str) -> ApiError {
     ApiError::not_found(format!("unknown module {module}"))
 }
 
-fn text_response(
-    body: impl Into<Body>,
-    content_type: &'static str,
-    cache: &'static str,
-) -> Response {
-    let mut resp = Response::new(body.into());
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    resp
-}
-
 fn missing(lookup: &VersionLookup, module: &str, version: &str) -> ApiError {
     match lookup {
         VersionLookup::Deleted => ApiError::gone(format!("{module}@{version} was deleted")),
@@ -290,7 +278,7 @@ async fn list(
             body.push('\n');
         }
     }
-    let mut resp = text_response(body, "text/plain; charset=utf-8", "no-store");
+    let mut resp = typed_response(body, "text/plain; charset=utf-8", "no-store");
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, changing_cache(&state, public));
     Ok(resp)
@@ -310,7 +298,7 @@ async fn latest(
         .iter()
         .find(|(v, _)| v == chosen)
         .map_or(0, |(_, r)| r.time);
-    let mut resp = text_response(info_json(chosen, time), "application/json", "no-store");
+    let mut resp = typed_response(info_json(chosen, time), "application/json", "no-store");
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, changing_cache(&state, public));
     Ok(resp)
@@ -325,7 +313,7 @@ async fn info(
 ) -> Result<Response, ApiError> {
     let lookup = state.store.get_version(&owner, &module, &version)?;
     match lookup {
-        VersionLookup::Found(rec) => Ok(text_response(
+        VersionLookup::Found(rec) => Ok(typed_response(
             info_json(&version, rec.time),
             "application/json",
             immutable(public),
@@ -343,7 +331,7 @@ async fn go_mod(
 ) -> Result<Response, ApiError> {
     let (lookup, bytes) = state.store.get_go_mod(&owner, &module, &version)?;
     match bytes {
-        Some(bytes) => Ok(text_response(
+        Some(bytes) => Ok(typed_response(
             bytes,
             "text/plain; charset=utf-8",
             immutable(public),
@@ -433,13 +421,13 @@ pub fn make_private(resp: &mut Response) {
 /// The `.info` answer of a cached public module's version: as the upstream sent it.
 #[must_use]
 pub fn cached_info(rec: &store::CachedRecord) -> Response {
-    text_response(rec.info.clone(), "application/json", immutable(true))
+    typed_response(rec.info.clone(), "application/json", immutable(true))
 }
 
 /// The `.mod` answer of a cached public module's version.
 #[must_use]
 pub fn cached_mod(bytes: Vec<u8>) -> Response {
-    text_response(bytes, "text/plain; charset=utf-8", immutable(true))
+    typed_response(bytes, "text/plain; charset=utf-8", immutable(true))
 }
 
 /// The `.zip` answer of a cached public module's version (stored: `http::pull` fetched it).

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::{header, HeaderValue, Request, StatusCode};
 
-use super::body::Response;
+use super::body::{typed_response, Response};
 use super::error::ApiError;
 use super::{blocking, AppState};
 
@@ -84,14 +84,7 @@ pub async fn ca_pem(state: AppState) -> Result<Response, ApiError> {
     let pem = blocking(move || store.tls_ca_pem()).await?.ok_or_else(|| {
         ApiError::not_found("no local CA: this server does not run with --tls-self-signed")
     })?;
-    let mut resp = Response::new(pem.into());
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-pem-file"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(resp)
+    Ok(typed_response(pem, "application/x-pem-file", "no-cache"))
 }
 
 #[cfg(test)]
