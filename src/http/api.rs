@@ -4,7 +4,7 @@
 use futures_util::StreamExt;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
-use super::body::{Body, Response};
+use super::body::{typed_response, Body, Response};
 use super::error::ApiError;
 use super::{authenticate, blocking, AppState, BodyStream, Peer};
 use crate::admin;
@@ -144,14 +144,11 @@ pub async fn backup(
         }
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let mut resp = Response::new(Body::stream(None, stream));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
+    Ok(typed_response(
+        Body::stream(None, stream),
+        "application/octet-stream",
+        "no-store",
+    ))
 }
 
 /// `GET /api/v1/admin/verify` (admin): the verify report as JSON (200 even with problems; the
@@ -193,13 +190,7 @@ async fn admin_request<T: serde::de::DeserializeOwned>(
     what: &str,
 ) -> Result<T, ApiError> {
     require_admin(state, headers, peer).await?;
-    let raw = read_small_body(
-        body,
-        MAX_JSON_BODY,
-        state.config.header_timeout,
-        "JSON body",
-    )
-    .await?;
+    let raw = read_json_body(state, body).await?;
     serde_json::from_slice(&raw)
         .map_err(|e| ApiError::bad_request(format!("not an {what} request: {e}")))
 }
@@ -368,6 +359,17 @@ pub async fn read_small_body(
     }
 }
 
+/// The JSON body of an API request: at most `MAX_JSON_BODY`, within `header_timeout`.
+async fn read_json_body(state: &AppState, body: BodyStream) -> Result<Vec<u8>, ApiError> {
+    read_small_body(
+        body,
+        MAX_JSON_BODY,
+        state.config.header_timeout,
+        "JSON body",
+    )
+    .await
+}
+
 /// Everything else under `/api/v1/`: parses the route into an `admin::Op`, authenticates,
 /// reads the JSON body (at most `MAX_JSON_BODY`, within `header_timeout`), runs the
 /// operation.
@@ -393,13 +395,7 @@ pub async fn accounts(
         return Err(e.into());
     }
     let principal = authenticate(&state, &req.headers, req.peer).await?;
-    let raw = read_small_body(
-        body,
-        MAX_JSON_BODY,
-        state.config.header_timeout,
-        "JSON body",
-    )
-    .await?;
+    let raw = read_json_body(&state, body).await?;
     let op = admin::Op::from_request(req.method.as_str(), &segs, &query, &raw)?;
     // The pull-through cache's memory of a module goes with what the file holds of it.
     let cached_module = match &op {
