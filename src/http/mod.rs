@@ -214,6 +214,16 @@ fn answer(r: Result<Response, ApiError>) -> Answer {
     Answer(into_response(r))
 }
 
+/// A `GET` or a `HEAD`.
+fn get_or_head() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::get().or(warp::head()).unify()
+}
+
+/// The query string, empty when the request has none.
+fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
 fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
@@ -227,6 +237,16 @@ fn conn() -> impl Filter<Extract = (ConnInfo,), Error = Infallible> + Clone {
 /// The client's address.
 fn peer() -> impl Filter<Extract = (Option<Peer>,), Error = Infallible> + Clone {
     warp::ext::optional::<Peer>()
+}
+
+/// What a handler needs to learn who asks: the state, the request's headers (credentials)
+/// and the client's address.
+fn caller(
+    state: AppState,
+) -> impl Filter<Extract = (AppState, HeaderMap, Option<Peer>), Error = Infallible> + Clone {
+    with_state(state)
+        .and(warp::header::headers_cloned())
+        .and(peer())
 }
 
 fn into_response(r: Result<Response, ApiError>) -> Response {
@@ -256,11 +276,42 @@ where
     }))
 }
 
+/// An admin's `GET` (`/api/v1/admin/backup`, `verify`): `handle` answers from who asks
+/// (`caller`). After the path, so an unknown path is 404, not 405.
+fn admin_get<F, Fut>(state: &AppState, handle: F) -> warp::filters::BoxedFilter<(Answer,)>
+where
+    F: Fn(AppState, HeaderMap, Option<Peer>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response, ApiError>> + Send + 'static,
+{
+    warp::get()
+        .and(caller(state.clone()))
+        .then(move |state, headers, peer| {
+            let answered = handle(state, headers, peer);
+            async move { answer(answered.await) }
+        })
+        .boxed()
+}
+
+/// An admin's `POST` with a JSON body (`/api/v1/admin/import`, `export`): `handle` answers
+/// from who asks (`caller`) and the body. After the path, as `admin_get`.
+fn admin_post<F, Fut>(state: &AppState, handle: F) -> warp::filters::BoxedFilter<(Answer,)>
+where
+    F: Fn(AppState, HeaderMap, Option<Peer>, BodyStream) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response, ApiError>> + Send + 'static,
+{
+    warp::post()
+        .and(caller(state.clone()))
+        .and(body_stream())
+        .then(move |state, headers, peer, body| {
+            let answered = handle(state, headers, peer, body);
+            async move { answer(answered.await) }
+        })
+        .boxed()
+}
+
 /// Every route but the GOPROXY reads (which `edge::dispatch` sends to `fast::serve`), with
 /// error mapping. `edge::dispatch` finishes their answers.
 pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
-    let get_or_head = warp::get().or(warp::head()).unify();
-
     // Path first, method second: an unknown path must be 404, not warp's 405 (warp ranks a
     // method mismatch above "not found" when it merges rejections).
     let upload = warp::path::full()
@@ -273,9 +324,7 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
             }
         })
         .and(warp::put())
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(peer())
+        .and(caller(state.clone()))
         .and(body_stream())
         .then(|owner, state, headers, peer, body| async move {
             let mut resp = into_response(upload::handle(state, owner, headers, peer, body).await);
@@ -290,10 +339,8 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
 
     let delete = warp::path!("api" / "v1" / "packages" / String / "go" / String / String)
         .and(warp::delete())
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(peer())
+        .and(raw_query())
+        .and(caller(state.clone()))
         .then(
             |owner, module, version, query: String, state, headers, peer| async move {
                 let purge = query
@@ -305,52 +352,22 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
             },
         );
 
-    let backup = warp::path!("api" / "v1" / "admin" / "backup")
-        .and(warp::get())
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(peer())
-        .then(
-            |state, headers, peer| async move { answer(api::backup(state, headers, peer).await) },
-        );
+    let backup = warp::path!("api" / "v1" / "admin" / "backup").and(admin_get(&state, api::backup));
 
-    let verify = warp::path!("api" / "v1" / "admin" / "verify")
-        .and(warp::get())
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(peer())
-        .then(
-            |state, headers, peer| async move { answer(api::verify(state, headers, peer).await) },
-        );
+    let verify = warp::path!("api" / "v1" / "admin" / "verify").and(admin_get(&state, api::verify));
 
-    let bundle_import = warp::path!("api" / "v1" / "admin" / "import")
-        .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(peer())
-        .and(body_stream())
-        .then(|state, headers, peer, body| async move {
-            answer(api::import(state, headers, peer, body).await)
-        });
+    let bundle_import =
+        warp::path!("api" / "v1" / "admin" / "import").and(admin_post(&state, api::import));
 
-    let bundle_export = warp::path!("api" / "v1" / "admin" / "export")
-        .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(peer())
-        .and(body_stream())
-        .then(|state, headers, peer, body| async move {
-            answer(api::export(state, headers, peer, body).await)
-        });
+    let bundle_export =
+        warp::path!("api" / "v1" / "admin" / "export").and(admin_post(&state, api::export));
 
     // Accounts and owners: one route, parsed by `admin::Op::from_request`.
     let accounts = warp::path!("api" / "v1" / ..)
         .and(warp::path::tail())
         .and(warp::method())
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(peer())
+        .and(raw_query())
+        .and(caller(state.clone()))
         .and(body_stream())
         .then(
             |tail: Tail, method: Method, query: String, state, headers, peer, body| async move {
@@ -367,25 +384,18 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
         );
 
     let metrics = warp::path!("metrics")
-        .and(get_or_head)
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .then(|state: AppState| async move {
             let s = state.clone();
             let text = blocking(move || s.metrics.render(&s.store, &s.answers)).await;
             answer(text.map(|t| {
-                let mut r = Response::new(t.into());
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                r.headers_mut()
-                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                r
+                body::typed_response(t, "text/plain; version=0.0.4; charset=utf-8", "no-store")
             }))
         });
 
     let ca_pem = warp::path!("ca.pem")
-        .and(get_or_head)
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .then(|state| async move { answer(tls::ca_pem(state).await) });
 
@@ -393,10 +403,8 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
     // hold slashes, so the tail is matched by `sumdb::handle`).
     let sumdb_root = warp::path("sumdb")
         .and(warp::path::tail())
-        .and(get_or_head)
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(peer())
+        .and(get_or_head())
+        .and(caller(state.clone()))
         .then(|tail: Tail, state: AppState, headers, peer| async move {
             let rest = tail.as_str().to_owned();
             answer(sumdb_root(state, rest, headers, peer).await)
@@ -404,28 +412,22 @@ pub fn routes(state: AppState) -> warp::filters::BoxedFilter<(Answer,)> {
 
     // The verifier key alone (`goshelf sumdb key --server`): public, like the home page.
     let sumdb_key = warp::path!("sumdb-key")
-        .and(get_or_head)
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .map(|state: AppState| {
-            let mut r = Response::new(format!("{}\n", state.sumdb.vkey()).into());
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            Answer(r)
+            Answer(body::typed_response(
+                format!("{}\n", state.sumdb.vkey()),
+                "text/plain; charset=utf-8",
+                "no-cache",
+            ))
         });
 
-    let healthz = warp::path!("healthz").and(get_or_head).map(|| {
-        let mut r = Response::new("ok\n".into());
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        r.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        Answer(r)
+    let healthz = warp::path!("healthz").and(get_or_head()).map(|| {
+        Answer(body::typed_response(
+            "ok\n",
+            "text/plain; charset=utf-8",
+            "no-store",
+        ))
     });
 
     // Each route is boxed: unboxed, the `or` chain's type is so deep that compiling the

@@ -38,10 +38,10 @@ use warp::filters::BoxedFilter;
 use warp::path::{FullPath, Tail};
 use warp::Filter;
 
-use super::body::{Body, Response};
+use super::body::{typed_response, Body, Response};
 use super::edge::ConnInfo;
 use super::error::ApiError;
-use super::{Answer, AppState};
+use super::{answer, body_stream, get_or_head, raw_query, with_state, Answer, AppState};
 use crate::web::downloads::Downloads;
 use crate::web::facts::FactsCache;
 use crate::web::pages::{self, Chrome};
@@ -85,17 +85,8 @@ impl Default for UiState {
 /// a shared cache must never keep one (`private`); the browser revalidates (`no-cache`).
 /// The security headers (CSP and the rest) are `finish::decorate`'s.
 fn html(status: StatusCode, body: String) -> Response {
-    let mut resp = Response::new(body.into());
+    let mut resp = typed_response(body, "text/html; charset=utf-8", "private, no-cache");
     *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
     resp
 }
 
@@ -160,14 +151,32 @@ fn not_found_page(viewer: Option<&Viewer>, message: &str) -> Response {
     }
 }
 
-fn with_state(
-    state: AppState,
-) -> impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone {
-    warp::any().map(move || state.clone())
+/// Who is looking, and how: the state, the request's headers (the session cookie, the Host)
+/// and the connection it came on.
+fn visitor(
+    state: &AppState,
+) -> impl Filter<Extract = (AppState, HeaderMap, ConnInfo), Error = std::convert::Infallible> + Clone
+{
+    with_state(state.clone())
+        .and(warp::header::headers_cloned())
+        .and(super::conn())
 }
 
-fn respond(r: Result<Response, ApiError>) -> Answer {
-    Answer(r.unwrap_or_else(ApiError::into_response))
+/// A `GET` (or `HEAD`) of a page that needs only who is looking: `handle` answers from the
+/// request's headers.
+fn viewer_page<F, Fut>(state: &AppState, handle: F) -> BoxedFilter<(Answer,)>
+where
+    F: Fn(AppState, HeaderMap) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response, ApiError>> + Send + 'static,
+{
+    get_or_head()
+        .and(with_state(state.clone()))
+        .and(warp::header::headers_cloned())
+        .then(move |state, headers| {
+            let answered = handle(state, headers);
+            async move { answer(answered.await) }
+        })
+        .boxed()
 }
 
 /// A `POST` of a form that changes something for the signed-in user: the body is read under
@@ -180,11 +189,9 @@ where
     Fut: std::future::Future<Output = Result<Response, ApiError>> + Send + 'static,
 {
     warp::post()
-        .and(with_state(state.clone()))
-        .and(super::body_stream())
-        .and(warp::header::headers_cloned())
-        .and(super::conn())
-        .then(move |state: AppState, body, headers: HeaderMap, conn| {
+        .and(body_stream())
+        .and(visitor(state))
+        .then(move |body, state: AppState, headers: HeaderMap, conn| {
             let handle = handle.clone();
             async move {
                 let checked = async {
@@ -193,7 +200,7 @@ where
                     Ok::<_, ApiError>((viewer, form))
                 }
                 .await;
-                respond(match checked {
+                answer(match checked {
                     Ok((viewer, form)) => handle(state, viewer, form, conn).await,
                     Err(e) => Err(e),
                 })
@@ -208,98 +215,73 @@ where
 /// Each route is boxed: a chain of unboxed `or`s makes a type so deep that compiling the
 /// crate took minutes; one dynamic call per route costs nothing next to a page.
 pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
-    let get_or_head = warp::get().or(warp::head()).unify();
-    let raw_query = || warp::query::raw().or(warp::any().map(String::new)).unify();
-    let conn = super::conn;
-    let body = super::body_stream;
-
     let home = warp::path::end()
-        .and(get_or_head)
-        .and(with_state(state.clone()))
+        .and(get_or_head())
         .and(raw_query())
-        .and(warp::header::headers_cloned())
-        .and(conn())
-        .then(|state, query: String, headers, conn| async move {
+        .and(visitor(&state))
+        .then(|query: String, state, headers, conn| async move {
             let query = query_form(&query);
             if query.get("go-get").is_some_and(|v| v == "1") {
-                return respond(go_get(state, String::new(), headers, conn).await);
+                return answer(go_get(state, String::new(), headers, conn).await);
             }
-            respond(home(state, query, headers).await)
+            answer(home(state, query, headers).await)
         });
 
     let ui = warp::path("ui")
         .and(warp::path::tail())
-        .and(get_or_head)
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .and(conn())
+        .and(get_or_head())
+        .and(visitor(&state))
         .then(|tail: Tail, state, headers, conn| async move {
-            respond(ui_page(state, tail.as_str().to_owned(), headers, conn).await)
+            answer(ui_page(state, tail.as_str().to_owned(), headers, conn).await)
         });
 
     let assets = warp::path!("assets" / String / String)
-        .and(get_or_head)
+        .and(get_or_head())
         .and(warp::header::headers_cloned())
         .map(|hash: String, name: String, headers: HeaderMap| {
             Answer(serve_asset(&hash, &name, &headers))
         });
 
     let signin = warp::path!("signin").and(
-        get_or_head
-            .and(with_state(state.clone()))
+        get_or_head()
             .and(raw_query())
-            .and(warp::header::headers_cloned())
-            .and(conn())
-            .then(|state, query, headers, conn| async move {
-                respond(signin_form(state, query, headers, conn).await)
+            .and(visitor(&state))
+            .then(|query, state, headers, conn| async move {
+                answer(signin_form(state, query, headers, conn).await)
             })
-            .or(warp::post()
-                .and(with_state(state.clone()))
-                .and(body())
-                .and(warp::header::headers_cloned())
-                .and(conn())
-                .then(|state, body, headers, conn| async move {
-                    respond(signin(state, body, headers, conn).await)
-                }))
+            .or(warp::post().and(body_stream()).and(visitor(&state)).then(
+                |body, state, headers, conn| async move {
+                    answer(signin(state, body, headers, conn).await)
+                },
+            ))
             .unify(),
     );
 
     let signout = warp::path!("signout").and(signed_in_form(&state, signout));
 
     let tokens_routes = warp::path!("tokens").and(
-        get_or_head
-            .and(with_state(state.clone()))
-            .and(warp::header::headers_cloned())
-            .then(|state, headers| async move { respond(tokens(state, headers).await) })
+        viewer_page(&state, tokens)
             .or(signed_in_form(&state, create_token))
             .unify(),
     );
 
     let revoke = warp::path!("tokens" / "revoke").and(signed_in_form(&state, revoke_token));
 
-    let settings_routes = warp::path!("settings")
-        .and(get_or_head)
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .then(|state, headers| async move { respond(settings(state, headers).await) });
+    let settings_routes = warp::path!("settings").and(viewer_page(&state, settings));
 
     let private_add =
         warp::path!("settings" / "private").and(signed_in_form(&state, add_private_pattern));
 
     let retention = warp::path!("retention").and(signed_in_form(&state, set_retention));
 
-    let cache_page = warp::path!("cache")
-        .and(get_or_head)
-        .and(with_state(state.clone()))
-        .and(warp::header::headers_cloned())
-        .then(|state, headers| async move { respond(cache(state, headers).await) });
+    let cache_page = warp::path!("cache").and(viewer_page(&state, cache));
     let cached_docs = warp::path("cache")
         .and(warp::path::tail())
-        .and(get_or_head)
+        .and(get_or_head())
         .and(with_state(state.clone()))
         .and(warp::header::headers_cloned())
         .then(|tail: Tail, state, headers| async move {
-            respond(docs::cached_page(state, headers, tail.as_str().to_owned()).await)
+            answer(docs::cached_page(state, headers, tail.as_str().to_owned()).await)
         });
 
     home.boxed()
@@ -333,10 +315,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Answer,)> {
 pub fn fallback(state: AppState) -> BoxedFilter<(Answer,)> {
     warp::get()
         .and(warp::path::full())
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .and(with_state(state))
-        .and(warp::header::headers_cloned())
-        .and(super::conn())
+        .and(raw_query())
+        .and(visitor(&state))
         .and_then(
             |path: FullPath, query: String, state: AppState, headers: HeaderMap, conn| async move {
                 let p = path.as_str();
@@ -345,7 +325,7 @@ pub fn fallback(state: AppState) -> BoxedFilter<(Answer,)> {
                 }
                 let go_get_asked = query.split('&').any(|kv| kv == "go-get=1");
                 if go_get_asked {
-                    return Ok(respond(go_get(state, p.to_owned(), headers, conn).await));
+                    return Ok(answer(go_get(state, p.to_owned(), headers, conn).await));
                 }
                 let wants_html = headers
                     .get(header::ACCEPT)
