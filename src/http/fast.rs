@@ -117,13 +117,18 @@ impl Weighed for ZipHead {
     }
 }
 
+/// Counts a download when the answer is a zip's 200 (`download` is its key) served whole (not
+/// to a `HEAD`), as the handler counts the `GET`s it answers.
+fn count_download(download: Option<&Arc<FactsKey>>, head_only: bool, downloads: &Downloads) {
+    if let (Some(key), false) = (download, head_only) {
+        downloads.record(key);
+    }
+}
+
 impl Cached {
-    /// Counts a download when this is a zip's 200 served whole (not to a `HEAD`), as the
-    /// handler counts the `GET`s it answers.
+    /// Counts a download when this is a zip's 200 served whole (`count_download`).
     fn count(&self, head_only: bool, downloads: &Downloads) {
-        if let (Some(key), false) = (&self.download, head_only) {
-            downloads.record(key);
-        }
+        count_download(self.download.as_ref(), head_only, downloads);
     }
 }
 
@@ -563,11 +568,7 @@ impl AnswerCache {
     ) -> Option<Hit> {
         let (head, bytes) = self.head_and_bytes(&state.store, path, generation, head_only)?;
         let body = write_answer(out, &head.lines, date, (!head_only).then_some(bytes));
-        if !head_only {
-            if let Some(key) = &head.download {
-                state.ui.downloads.record(key);
-            }
-        }
+        count_download(head.download.as_ref(), head_only, &state.ui.downloads);
         Some(Hit {
             status: 200,
             len: head.site.size(),
@@ -585,11 +586,7 @@ impl AnswerCache {
         downloads: &Downloads,
     ) -> Option<Response> {
         let (head, bytes) = self.head_and_bytes(store, path, generation, head_only)?;
-        if !head_only {
-            if let Some(key) = &head.download {
-                downloads.record(key);
-            }
-        }
+        count_download(head.download.as_ref(), head_only, downloads);
         let mut resp = Response::new(Body::from(bytes));
         *resp.status_mut() = StatusCode::OK;
         *resp.headers_mut() = headers_of(&head.lines[..head.handler_end]);
