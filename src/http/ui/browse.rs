@@ -166,14 +166,10 @@ async fn namespace_page(
         let Some(ns) = s.get_namespace(&o)? else {
             return Ok(None);
         };
-        // A session reads with a read scope; its forms act with a write one (they carry the
-        // session's token): the form shows to those whose forms would be allowed.
+        // The form shows to those whose forms would be allowed (`signin::form_actor`).
         let can_edit = match &p {
             Some(p) => {
-                let writer = crate::auth::Principal {
-                    scope: crate::auth::Scope::Write,
-                    ..p.clone()
-                };
+                let writer = super::signin::form_actor(p);
                 s.namespace_access(&o, Some(&writer))? >= crate::auth::Access::Write
             }
             None => false,

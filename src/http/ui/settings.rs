@@ -5,15 +5,27 @@ use std::sync::Arc;
 
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use super::signin::{field, viewer, Form, Viewer};
+use super::signin::{field, form_actor, viewer, Form, Viewer};
 use super::{chrome, html, redirect, render};
-use crate::auth::{Principal, Scope};
 use crate::http::body::Response;
 use crate::http::edge::ConnInfo;
 use crate::http::error::ApiError;
 use crate::http::{blocking, AppState};
 use crate::store;
 use crate::web::pages;
+
+/// Runs `op` as `crate::admin::execute` does for the CLI (its checks and its effect at once),
+/// acting as the signed-in viewer of a form (`signin::form_actor`).
+async fn execute_for_form(
+    state: &AppState,
+    viewer: &Viewer,
+    op: crate::admin::Op,
+) -> Result<(), ApiError> {
+    let actor = form_actor(&viewer.principal);
+    let s = Arc::clone(&state.store);
+    blocking(move || crate::admin::execute(&s, &actor, op, store::now_unix())).await?;
+    Ok(())
+}
 
 /// The settings page, for admins; `outcome` is the message or error of a change just made.
 async fn settings_page(
@@ -78,17 +90,10 @@ pub(super) async fn add_private_pattern(
     if let Err(e) = crate::gomod::patterns::check_pattern(&pattern) {
         return settings_page(&state, &viewer, Err(e)).await;
     }
-    // The form came from this origin with the session's token: the signed-in admin acts
-    // with a write credential, as with a password.
-    let actor = Principal {
-        scope: Scope::Write,
-        ..viewer.principal.clone()
-    };
-    let s = Arc::clone(&state.store);
     let op = crate::admin::Op::PrivateAdd {
         pattern: pattern.clone(),
     };
-    blocking(move || crate::admin::execute(&s, &actor, op, store::now_unix())).await?;
+    execute_for_form(&state, &viewer, op).await?;
     tracing::info!(
         "private pattern {pattern} added by {}",
         viewer.principal.user
@@ -202,18 +207,11 @@ pub(super) async fn set_retention(
         keep_pseudo_days: number("keep_pseudo_days")?,
         prerelease_days: number("prerelease_days")?,
     };
-    // The form came from this origin with the session's token: the signed-in user acts with
-    // a write credential, as with a password.
-    let actor = Principal {
-        scope: Scope::Write,
-        ..viewer.principal.clone()
-    };
-    let s = Arc::clone(&state.store);
     let op = crate::admin::Op::OwnerRetention {
         owner: owner.clone(),
         rules: (!rules.is_empty()).then_some(rules),
     };
-    blocking(move || crate::admin::execute(&s, &actor, op, store::now_unix())).await?;
+    execute_for_form(&state, &viewer, op).await?;
     tracing::info!(
         "retention of {owner} set by {}: {}",
         viewer.principal.user,

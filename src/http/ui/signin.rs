@@ -270,6 +270,16 @@ pub(super) async fn form_viewer(
     Ok(viewer)
 }
 
+/// Who a signed-in form acts as: its viewer with a write credential, as with a password. A
+/// session reads with a read scope; a form that passed `form_viewer` came from this origin
+/// with the session's token, so it may write.
+pub(super) fn form_actor(viewer: &Principal) -> Principal {
+    Principal {
+        scope: Scope::Write,
+        ..viewer.clone()
+    }
+}
+
 pub(super) async fn signout(
     state: AppState,
     viewer: Viewer,
