@@ -487,22 +487,22 @@ mod tests {
         let at = |host: &'static str, query: &str| {
             https_signin(&state, plain(), &headers(&[(header::HOST, host)]), query)
         };
-        assert_eq!(
-            at("shelf.example:8080", "").as_deref(),
-            Some("https://shelf.example:8443/signin")
-        );
-        assert_eq!(
-            at("shelf.example", "next=%2Ftokens").as_deref(),
-            Some("https://shelf.example:8443/signin?next=%2Ftokens")
-        );
-        assert_eq!(
-            at("[::1]:8080", "").as_deref(),
-            Some("https://[::1]:8443/signin")
-        );
-        assert_eq!(
-            at("[::1]", "").as_deref(),
-            Some("https://[::1]:8443/signin")
-        );
+        for (host, query, to) in [
+            (
+                "shelf.example:8080",
+                "",
+                "https://shelf.example:8443/signin",
+            ),
+            (
+                "shelf.example",
+                "next=%2Ftokens",
+                "https://shelf.example:8443/signin?next=%2Ftokens",
+            ),
+            ("[::1]:8080", "", "https://[::1]:8443/signin"),
+            ("[::1]", "", "https://[::1]:8443/signin"),
+        ] {
+            assert_eq!(at(host, query).as_deref(), Some(to), "{host:?} {query:?}");
+        }
         assert_eq!(
             https_signin(&state, plain(), &HeaderMap::new(), "").as_deref(),
             Some("https://localhost:8443/signin")
