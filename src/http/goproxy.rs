@@ -254,7 +254,7 @@ fn missing(lookup: &VersionLookup, module: &str, version: &str) -> ApiError {
 /// The `Cache-Control` of a `list` or `@latest` answer: kept by caches for `list_ttl`, then
 /// asked again (an upload shows through a cache in front after at most that long); `private`
 /// unless `public`.
-fn changing_cache(state: &AppState, public: bool) -> HeaderValue {
+pub(super) fn changing_cache(state: &AppState, public: bool) -> HeaderValue {
     let scope = if public { "public" } else { "private" };
     HeaderValue::from_str(&format!(
         "{scope}, max-age={}",

@@ -1242,12 +1242,10 @@ fn changing_answer(state: &AppState, body: Bytes, content_type: &'static str) ->
     let mut resp = Response::new(body.into());
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "public, max-age={}",
-        state.config.list_ttl.as_secs()
-    )) {
-        h.insert(header::CACHE_CONTROL, v);
-    }
+    h.insert(
+        header::CACHE_CONTROL,
+        super::goproxy::changing_cache(state, true),
+    );
     volatile(resp)
 }
 
