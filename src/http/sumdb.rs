@@ -294,25 +294,18 @@ async fn durable(state: &AppState) -> Result<(), ApiError> {
 const TEXT: &str = "text/plain; charset=utf-8";
 const BINARY: &str = "application/octet-stream";
 
+/// An answer of the database: `cache` as it is when `shared` caches may keep it, made
+/// `private` otherwise (`goproxy::make_private`).
 pub(super) fn answer(
     body: Bytes,
     content_type: &'static str,
     cache: &'static str,
     shared: bool,
 ) -> Response {
-    let mut resp = Response::new(body.into());
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    let cache = if shared {
-        HeaderValue::from_static(cache)
-    } else {
-        HeaderValue::from_str(&format!(
-            "private, {}",
-            cache.trim_start_matches("public, ")
-        ))
-        .unwrap_or(HeaderValue::from_static("private"))
-    };
-    h.insert(header::CACHE_CONTROL, cache);
+    let mut resp = super::body::typed_response(body, content_type, cache);
+    if !shared {
+        super::goproxy::make_private(&mut resp);
+    }
     resp
 }
 
