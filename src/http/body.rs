@@ -94,8 +94,8 @@ impl Body {
     }
 }
 
-/// A `200` of `body` with its `Content-Type` and `Cache-Control`: the one way an answer
-/// with fixed headers is made (callers set another status or add headers after).
+/// A `200` of `body` with a fixed `Content-Type` and `Cache-Control` (callers set another
+/// status, or add headers, after).
 #[must_use]
 pub fn typed_response(
     body: impl Into<Body>,
