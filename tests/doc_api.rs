@@ -362,7 +362,8 @@ fn shelf_package_pages_equal_go_doc_for_20_std_packages() {
 }
 
 /// `goshelf reindex` builds the docs a database file lacks (a file from before package docs,
-/// here one whose docs were removed), and keeps what is there.
+/// here one whose docs were removed; the fixture with a generated 40 KiB file, as docs are
+/// stored from 32 KiB of Go), and keeps what is there.
 #[test]
 fn reindex_builds_missing_docs() {
     use goshelf::store::{Derived, Store};
@@ -372,7 +373,8 @@ fn reindex_builds_missing_docs() {
     let zip = go_files(&fixture)
         .into_iter()
         .fold(zip, |z, (name, src)| z.file(&name, src.as_bytes()))
-        .file("go.mod", b"module example.com/docpkg\n\ngo 1.22\n");
+        .file("go.mod", b"module example.com/docpkg\n\ngo 1.22\n")
+        .file("generated.go", generated(40 << 10).as_bytes());
     server.upload("acme", &zip);
     server.terminate();
     let db = server.db_path();
@@ -402,6 +404,20 @@ fn reindex_builds_missing_docs() {
     assert_eq!(docs.packages.len(), 1);
     assert_eq!(docs.packages[0].import_path, "example.com/docpkg");
     assert_eq!(docs.packages[0].examples.len(), 2);
+    assert!(docs.packages[0].api.funcs.iter().any(|f| f.name == "G0"));
+}
+
+/// About `size` bytes of Go in package docpkg: functions `G0`, `G1`, ...
+fn generated(size: usize) -> String {
+    let mut out = String::from("package docpkg\n\n");
+    let mut i = 0;
+    while out.len() < size {
+        out.push_str(&format!(
+            "// G{i} is generated.\nfunc G{i}() int {{ return {i} }}\n\n"
+        ));
+        i += 1;
+    }
+    out
 }
 
 /// The pull-through cache's versions have docs too (issue 22), on the cache's pages: for an

@@ -1339,11 +1339,20 @@ async fn private_package_docs_are_a_404_until_a_member_signs_in() {
     }
 }
 
-/// Issue 22: the docs are kept in the database; removed, they are rebuilt from the zip on the
-/// next view; a package page is escaped whatever the comments hold; unknown packages are 404.
+/// Issue 22: the docs are kept in the database (for modules with 32 KiB of Go or more; smaller
+/// ones are built on each view, no commit per version); removed, they are rebuilt from the zip
+/// on the next view; a package page is escaped whatever the comments hold; unknown packages
+/// are 404.
 #[tokio::test]
 async fn package_docs_are_stored_rebuilt_and_escaped() {
     let h = Harness::new();
+    let mut big = String::from("package sub\n\n");
+    for i in 0..1_000 {
+        big.push_str(&format!(
+            "// F{i} is function {i}.\nfunc F{i}() int {{ return {i} }}\n\n"
+        ));
+    }
+    assert!(big.len() > 32 << 10);
     h.upload(
         "acme",
         &ModZip::with_files(
@@ -1353,6 +1362,7 @@ async fn package_docs_are_stored_rebuilt_and_escaped() {
                 ("go.mod", &gomod("example.com/evil", "")),
                 ("evil.go", b"// Package evil <script>alert(1)</script> [x]: javascript:alert(2)\npackage evil\n\n// F <img src=x onerror=alert(3)> see [x].\nfunc F() {}\n"),
                 ("sub/sub.go", b"// Package sub is below.\npackage sub\n"),
+                ("sub/big.go", big.as_bytes()),
                 ("testdata/t.go", b"package t\n"),
             ],
         ),
@@ -1397,8 +1407,20 @@ async fn package_docs_are_stored_rebuilt_and_escaped() {
     h.state.ui.docs.clear();
     let again = ok_html(&h.page("/ui/acme/example.com/evil/@v/v1.0.0/pkg/sub").await);
     assert!(again.contains("Package sub is below."));
+    assert!(again.contains("id=\"F999\""));
     assert!(
         store.get_derived(Derived::Docs, &id).unwrap().is_some(),
         "stored again"
     );
+
+    // A small module's docs are built on each view and never stored.
+    h.upload("acme", &simple("example.com/small", "v1.0.0"))
+        .await;
+    let page = ok_html(&h.page("/ui/acme/example.com/small/@v/v1.0.0/pkg").await);
+    assert!(page.contains("package lib"), "{page}");
+    let small = store
+        .zip_id("acme", "example.com/small", "v1.0.0")
+        .unwrap()
+        .unwrap();
+    assert!(store.get_derived(Derived::Docs, &small).unwrap().is_none());
 }

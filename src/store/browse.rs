@@ -180,7 +180,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn put_zip_facts(&self, id: &[u8; 32], bytes: &[u8]) -> Result<bool> {
-        self.put_derived(Derived::Facts, id, bytes)
+        self.put_derived(&[(Derived::Facts, id, bytes)])
     }
 
     /// Removes the stored UI facts of one zip (benchmarks and tests of recomputation).
@@ -203,21 +203,24 @@ impl Store {
         })
     }
 
-    /// Stores what the UI derived of `kind` from the zip with BLAKE3 `id`, if that zip is
-    /// still stored (a zip deleted meanwhile gets no orphan entry). Not durable on its own:
-    /// it can be computed again, so this costs no `fsync`; the next durable commit makes it
-    /// durable.
+    /// Stores what the UI derived from zips, `(kind, BLAKE3 of the zip, bytes)`, in one
+    /// commit, for the zips still stored (a zip deleted meanwhile gets no orphan entry); whether
+    /// the last one was stored. Not durable on its own: it can be computed again, so this costs
+    /// no `fsync`; the next durable commit makes it durable.
     ///
     /// # Errors
     /// Storage errors.
-    pub fn put_derived(&self, kind: Derived, id: &[u8; 32], bytes: &[u8]) -> Result<bool> {
+    pub fn put_derived(&self, entries: &[(Derived, &[u8; 32], &[u8])]) -> Result<bool> {
         self.with_db(|db| {
             let mut txn = self.begin_write(db)?;
             txn.set_durability(redb::Durability::None)
                 .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
-            let stored = txn.open_table(schema::BLOBS)?.get(id)?.is_some();
-            if stored {
-                txn.open_table(kind.table())?.insert(id, bytes)?;
+            let mut stored = false;
+            for (kind, id, bytes) in entries {
+                stored = txn.open_table(schema::BLOBS)?.get(*id)?.is_some();
+                if stored {
+                    txn.open_table(kind.table())?.insert(*id, *bytes)?;
+                }
             }
             self.commit_txn_unseen(txn)?;
             Ok(stored)

@@ -589,6 +589,7 @@ mod tests {
             packages: vec![pkg.clone()],
             skipped: vec![],
             truncated: false,
+            source_bytes: 0,
         };
         package_page(PageInput {
             chrome: Chrome::default(),

@@ -75,6 +75,7 @@ fn extract_within<R: Read + Seek>(
             break;
         }
         read += bytes;
+        docs.source_bytes = read;
         let mut files = Vec::with_capacity(entries.len());
         for (file, index, size) in entries {
             let shown = if dir.is_empty() {

@@ -30,6 +30,9 @@ pub struct ModuleDocs {
     /// `MAX_PACKAGES` packages (in directory order, the first ones are documented).
     #[serde(default)]
     pub truncated: bool,
+    /// Bytes of Go read to build them.
+    #[serde(default)]
+    pub source_bytes: u64,
 }
 
 /// One package.
@@ -56,7 +59,18 @@ impl PackageDoc {
     }
 }
 
+/// Below this much Go, docs are built again on a page view rather than stored: that takes a
+/// few milliseconds, and not writing them keeps a small board's SD card from one more commit
+/// per published version.
+pub const STORE_FROM_SOURCE: u64 = 32 << 10;
+
 impl ModuleDocs {
+    /// Whether these docs are worth keeping in the database (`STORE_FROM_SOURCE`).
+    #[must_use]
+    pub fn worth_storing(&self) -> bool {
+        self.source_bytes >= STORE_FROM_SOURCE || self.truncated
+    }
+
     /// A format byte then JSON.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
@@ -266,6 +280,7 @@ mod tests {
             packages: vec![p],
             skipped: vec![],
             truncated: false,
+            source_bytes: 0,
         };
         assert_eq!(ModuleDocs::decode(&docs.encode()), Some(docs.clone()));
         let mut other = docs.encode();

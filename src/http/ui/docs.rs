@@ -12,7 +12,7 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use super::browse::{can_view, parse_module_path, ModuleQuery, Sub};
-use super::facts::{stored_facts, version_facts, BlobCursor, Shelf};
+use super::facts::{version_facts, BlobCursor, Shelf};
 use super::signin::{viewer, Viewer};
 use super::{chrome, html, not_found_page, render};
 use crate::auth::Principal;
@@ -193,19 +193,15 @@ pub(super) async fn package_page(
         pkg,
         target: target(&shelf, &q.module, &shown),
         latest: &latest,
-        imported_by: imported_by.into_iter().map(|(_, r)| r).collect(),
+        imported_by,
     });
     Ok(html(StatusCode::OK, render(&page)?))
 }
 
-/// Runs `f` over the stored docs of the latest version of every module the viewer may see
-/// (docs not built yet are skipped: they are built at publish, or by `goshelf reindex`),
-/// collecting at most `MAX_SYMBOLS` results, each with the module it came from.
-async fn search<T, F>(
-    state: &AppState,
-    viewer: Option<&Viewer>,
-    f: F,
-) -> Result<Vec<(String, T)>, ApiError>
+/// Runs `f` over the docs of the latest version of every module the viewer may see (from
+/// memory, the database, or, for small modules whose docs are not stored, their zip: on the
+/// upload pool, where reading zips is bounded), collecting at most `MAX_SYMBOLS` results.
+async fn search<T, F>(state: &AppState, viewer: Option<&Viewer>, f: F) -> Result<Vec<T>, ApiError>
 where
     T: Send + 'static,
     F: Fn(&str, &str, &str, &ModuleDocs) -> Vec<T> + Send + 'static,
@@ -213,33 +209,34 @@ where
     let s = Arc::clone(&state.store);
     let ui = Arc::clone(&state.ui);
     let p = viewer.map(|v| v.principal.clone());
-    blocking(move || -> Result<_, ApiError> {
-        let mut out = Vec::new();
-        for (owner, _) in s.visible_namespaces(p.as_ref())? {
-            let mut by_module: std::collections::BTreeMap<String, Vec<String>> =
-                std::collections::BTreeMap::new();
-            for v in s.list_all_versions(Some(&owner))? {
-                by_module.entry(v.module).or_default().push(v.version);
-            }
-            for (module, versions) in by_module {
-                let Some(latest) = select_latest(versions.iter().map(String::as_str)) else {
-                    continue;
-                };
-                let shelf = Shelf::Hosted(owner.clone());
-                let Some(docs) = stored_facts(&s, &ui.docs, &shelf, &module, latest)? else {
-                    continue;
-                };
-                for r in f(&owner, &module, latest, &docs) {
-                    out.push((module.clone(), r));
+    state
+        .uploads
+        .run(move || -> Result<_, ApiError> {
+            let mut out = Vec::new();
+            for (owner, _) in s.visible_namespaces(p.as_ref())? {
+                let mut by_module: std::collections::BTreeMap<String, Vec<String>> =
+                    std::collections::BTreeMap::new();
+                for v in s.list_all_versions(Some(&owner))? {
+                    by_module.entry(v.module).or_default().push(v.version);
+                }
+                for (module, versions) in by_module {
+                    let Some(latest) = select_latest(versions.iter().map(String::as_str)) else {
+                        continue;
+                    };
+                    let shelf = Shelf::Hosted(owner.clone());
+                    let Some(docs) = version_facts(&s, &ui.docs, &shelf, &module, latest)? else {
+                        continue;
+                    };
+                    out.extend(f(&owner, &module, latest, &docs));
                     if out.len() >= MAX_SYMBOLS {
+                        out.truncate(MAX_SYMBOLS);
                         return Ok(out);
                     }
                 }
             }
-        }
-        Ok(out)
-    })
-    .await
+            Ok(out)
+        })
+        .await
 }
 
 /// A symbol search result.
@@ -275,7 +272,7 @@ pub(super) async fn symbol_search(
     if q.is_empty() || q.contains(char::is_whitespace) || q.matches('.').count() > 1 {
         return Ok(Vec::new());
     }
-    let hits = search(state, viewer, move |owner, module, version, docs| {
+    search(state, viewer, move |owner, module, version, docs| {
         let mut out = Vec::new();
         for p in &docs.packages {
             let api = &p.api;
@@ -326,8 +323,7 @@ pub(super) async fn symbol_search(
         }
         out
     })
-    .await?;
-    Ok(hits.into_iter().map(|(_, h)| h).collect())
+    .await
 }
 
 /// One file of a version's zip, read on the upload pool: `None` when absent.
@@ -407,4 +403,32 @@ pub(super) async fn source_page(
         path,
     };
     Ok(html(StatusCode::OK, render(&page)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::symbol_matches;
+
+    #[test]
+    fn symbol_queries_name_a_symbol_a_method_or_a_package_symbol() {
+        // (query, package name, receiver, name, matches)
+        for (q, pkg, recv, name, want) in [
+            ("NewReader", "bufio", "", "NewReader", true),
+            ("newreader", "bufio", "", "NewReader", true),
+            ("NewRead", "bufio", "", "NewReader", false),
+            ("Client.Do", "http", "Client", "Do", true),
+            ("client.do", "http", "Client", "Do", true),
+            ("Client.Do", "http", "Request", "Do", false),
+            ("http.Get", "http", "", "Get", true),
+            ("http.Get", "http", "Client", "Get", false),
+            ("url.Get", "http", "", "Get", false),
+            ("Do", "http", "Client", "Do", true),
+        ] {
+            assert_eq!(
+                symbol_matches(q, pkg, recv, name),
+                want,
+                "{q} ~ {pkg}.{recv}.{name}"
+            );
+        }
+    }
 }

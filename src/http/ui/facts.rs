@@ -98,8 +98,7 @@ impl Derivable for ModuleDocs {
         ModuleDocs::decode(bytes)
     }
     fn stored_form(&self) -> Option<Vec<u8>> {
-        // Even a module without packages: finding that out again means reading the zip.
-        Some(self.encode())
+        self.worth_storing().then(|| self.encode())
     }
     fn compute(cursor: BlobCursor, module: &str, prefix: &str) -> Result<Self, FactsError> {
         docs::extract(cursor, module, prefix)
@@ -143,23 +142,6 @@ impl Shelf {
                 .map(|(rec, reader)| (rec.blake3.as_deref().and_then(parse_id), *reader)),
         })
     }
-
-    /// The BLAKE3 of the version's zip, if it is stored.
-    fn zip_id(
-        &self,
-        store: &Store,
-        module: &str,
-        version: &str,
-    ) -> Result<Option<[u8; 32]>, ApiError> {
-        Ok(match self {
-            Shelf::Hosted(owner) => store.zip_id(owner, module, version)?,
-            Shelf::Cached => store
-                .cached(module, version)?
-                .and_then(|r| r.blake3)
-                .as_deref()
-                .and_then(parse_id),
-        })
-    }
 }
 
 fn parse_id(hex_id: &str) -> Option<[u8; 32]> {
@@ -178,23 +160,6 @@ pub(super) fn version_facts<T: Derivable>(
 ) -> Result<Option<Arc<T>>, ApiError> {
     through_cache(cache, shelf, module, version, || {
         stored_or_computed::<T>(store, shelf, module, version)
-    })
-}
-
-/// What the UI derived of kind `T` from a version's zip if it is in memory or stored, never
-/// computed (searches across the shelf read only what is there).
-pub(super) fn stored_facts<T: Derivable>(
-    store: &Store,
-    cache: &FactsCache<T>,
-    shelf: &Shelf,
-    module: &str,
-    version: &str,
-) -> Result<Option<Arc<T>>, ApiError> {
-    through_cache(cache, shelf, module, version, || {
-        let Some(id) = shelf.zip_id(store, module, version)? else {
-            return Ok(None);
-        };
-        Ok(store.get_derived(T::KIND, &id)?.and_then(|b| T::decode(&b)))
     })
 }
 
@@ -228,29 +193,61 @@ fn stored_or_computed<T: Derivable>(
     module: &str,
     version: &str,
 ) -> Result<Option<T>, ApiError> {
+    let Some((id, found)) = stored_or_built::<T>(store, shelf, module, version)? else {
+        return Ok(None);
+    };
+    if let (Some(id), Found::Built(Some(bytes), _)) = (&id, &found) {
+        // Only a cache: failing to keep it must not fail the page.
+        if let Err(e) = store.put_derived(&[(T::KIND, id, bytes.as_slice())]) {
+            tracing::warn!("storing what the UI shows of {module}@{version}: {e}");
+        }
+    }
+    Ok(Some(found.into_value()))
+}
+
+/// The zip's id (when its record names a well-formed one) and what was found for it.
+type Lookup<T> = (Option<[u8; 32]>, Found<T>);
+
+/// What `stored_or_built` found: stored already, or built now (with its stored form when it
+/// is worth storing).
+enum Found<T> {
+    Stored(T),
+    Built(Option<Vec<u8>>, T),
+}
+
+impl<T> Found<T> {
+    fn into_value(self) -> T {
+        match self {
+            Found::Stored(v) | Found::Built(_, v) => v,
+        }
+    }
+}
+
+/// The zip's id and what is stored of kind `T` for it, else `T` built from the zip; `None`
+/// when the version has no zip.
+fn stored_or_built<T: Derivable>(
+    store: &Store,
+    shelf: &Shelf,
+    module: &str,
+    version: &str,
+) -> Result<Option<Lookup<T>>, ApiError> {
     let Some((id, reader)) = shelf.open(store, module, version)? else {
         return Ok(None);
     };
     if let Some(id) = &id {
         // An entry of another format, or damaged, is computed again below.
         if let Some(facts) = store.get_derived(T::KIND, id)?.and_then(|b| T::decode(&b)) {
-            return Ok(Some(facts));
+            return Ok(Some((Some(*id), Found::Stored(facts))));
         }
     }
     let prefix = format!("{module}@{version}/");
     let facts = T::compute(BlobCursor::new(reader), module, &prefix)
         .map_err(|e| ApiError::internal("zip facts", &e))?;
-    if let (Some(id), Some(bytes)) = (&id, facts.stored_form()) {
-        // Only a cache: failing to keep it must not fail the page.
-        if let Err(e) = store.put_derived(T::KIND, id, &bytes) {
-            tracing::warn!("storing what the UI shows of {module}@{version}: {e}");
-        }
-    }
-    Ok(Some(facts))
+    Ok(Some((id, Found::Built(facts.stored_form(), facts))))
 }
 
-/// Builds and stores the README facts and package docs of one version (`goshelf reindex`
-/// and the publish path); what is already stored is kept.
+/// Builds the README facts and package docs of one version (`goshelf reindex` and the
+/// publish path) and stores those worth storing that are not stored yet, in one commit.
 ///
 /// # Errors
 /// Storage errors, or a zip that cannot be read.
@@ -261,8 +258,18 @@ pub fn index_version(
     version: &str,
 ) -> Result<(), ApiError> {
     let shelf = Shelf::Hosted(owner.to_owned());
-    stored_or_computed::<ZipFacts>(store, &shelf, module, version)?;
-    stored_or_computed::<ModuleDocs>(store, &shelf, module, version)?;
+    let facts = stored_or_built::<ZipFacts>(store, &shelf, module, version)?;
+    let docs = stored_or_built::<ModuleDocs>(store, &shelf, module, version)?;
+    let mut puts: Vec<(Derived, &[u8; 32], &[u8])> = Vec::new();
+    if let Some((Some(id), Found::Built(Some(bytes), _))) = &facts {
+        puts.push((Derived::Facts, id, bytes));
+    }
+    if let Some((Some(id), Found::Built(Some(bytes), _))) = &docs {
+        puts.push((Derived::Docs, id, bytes));
+    }
+    if !puts.is_empty() {
+        store.put_derived(&puts)?;
+    }
     Ok(())
 }
 
