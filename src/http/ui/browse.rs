@@ -774,6 +774,57 @@ mod tests {
         }
     }
 
+    /// The package and source links of the doc pages are the paths this parses, hosted and
+    /// cached alike; other words after a version are no page.
+    #[test]
+    fn parse_module_path_reads_back_package_and_source_hrefs() {
+        let m = "github.com/Azure/SDK/v2";
+        for (dir, want) in [("", ""), ("net/http", "net/http"), ("a+b/c~d", "a+b/c~d")] {
+            for href in [
+                pages::package_href("acme", m, Some("v2.0.0-RC1"), dir),
+                pages::pkg_href_under(&pages::cached_version_href(m, "v2.0.0-RC1"), dir),
+            ] {
+                let rest = href.split_once(if href.starts_with("/ui/") {
+                    "/ui/acme/"
+                } else {
+                    "/cache/"
+                });
+                let decoded = crate::gomod::proxy::percent_decode(rest.unwrap().1).unwrap();
+                assert_eq!(
+                    parse_module_path(&decoded),
+                    Some((
+                        m.to_owned(),
+                        Some("v2.0.0-RC1".to_owned()),
+                        Sub::Package(want.to_owned())
+                    )),
+                    "{href}"
+                );
+            }
+        }
+        let latest = pages::package_href("acme", m, None, "x");
+        let rest = latest.strip_prefix("/ui/acme/").unwrap();
+        assert_eq!(
+            parse_module_path(rest),
+            Some((m.to_owned(), None, Sub::Package("x".to_owned())))
+        );
+        let src = pages::src_href_under(&pages::version_href("acme", m, "v2.0.0"), "a/b.go");
+        let rest = src.strip_prefix("/ui/acme/").unwrap();
+        assert_eq!(
+            parse_module_path(rest).map(|p| p.2),
+            Some(Sub::Source("a/b.go".to_owned()))
+        );
+        for bad in [
+            "example.com/m/@v/v1.0.0/pkg/",
+            "example.com/m/@v/v1.0.0/doc/x",
+            "example.com/m/@v/v1.0.0/src",
+            "example.com/m/@latest/src/a.go",
+            "example.com/m/@latest",
+            "example.com/m/@latest/",
+        ] {
+            assert_eq!(parse_module_path(bad), None, "{bad}");
+        }
+    }
+
     fn record(time: i64) -> store::VersionRecord {
         store::VersionRecord {
             blake3: String::new(),
