@@ -29,6 +29,8 @@ use crate::web::pages;
 pub const MAX_SOURCE: u64 = 2 << 20;
 /// Most symbol search results, and most "imported by" rows.
 const MAX_SYMBOLS: usize = 100;
+/// Most modules a symbol search or "imported by" reads: the latest published.
+const MAX_SCANNED: usize = 1_000;
 
 /// The latest version of a module the viewer may see, and the one asked for (the latest
 /// when `want` is `None`), if both exist. The cache's versions are an admin's to see (as its
@@ -201,6 +203,8 @@ pub(super) async fn package_page(
 /// Runs `f` over the docs of the latest version of every module the viewer may see (from
 /// memory, the database, or, for small modules whose docs are not stored, their zip: on the
 /// upload pool, where reading zips is bounded), collecting at most `MAX_SYMBOLS` results.
+/// At most `MAX_SCANNED` modules are read, those published last first, so that no request
+/// holds the pool long whatever the shelf holds.
 async fn search<T, F>(state: &AppState, viewer: Option<&Viewer>, f: F) -> Result<Vec<T>, ApiError>
 where
     T: Send + 'static,
@@ -212,26 +216,31 @@ where
     state
         .uploads
         .run(move || -> Result<_, ApiError> {
-            let mut out = Vec::new();
+            // (owner, module) -> (its newest publish time, its versions)
+            let mut modules: std::collections::HashMap<(String, String), (i64, Vec<String>)> =
+                std::collections::HashMap::new();
             for (owner, _) in s.visible_namespaces(p.as_ref())? {
-                let mut by_module: std::collections::BTreeMap<String, Vec<String>> =
-                    std::collections::BTreeMap::new();
                 for v in s.list_all_versions(Some(&owner))? {
-                    by_module.entry(v.module).or_default().push(v.version);
+                    let e = modules.entry((owner.clone(), v.module)).or_default();
+                    e.0 = e.0.max(v.time);
+                    e.1.push(v.version);
                 }
-                for (module, versions) in by_module {
-                    let Some(latest) = select_latest(versions.iter().map(String::as_str)) else {
-                        continue;
-                    };
-                    let shelf = Shelf::Hosted(owner.clone());
-                    let Some(docs) = version_facts(&s, &ui.docs, &shelf, &module, latest)? else {
-                        continue;
-                    };
-                    out.extend(f(&owner, &module, latest, &docs));
-                    if out.len() >= MAX_SYMBOLS {
-                        out.truncate(MAX_SYMBOLS);
-                        return Ok(out);
-                    }
+            }
+            let mut order: Vec<_> = modules.into_iter().collect();
+            order.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
+            let mut out = Vec::new();
+            for ((owner, module), (_, versions)) in order.into_iter().take(MAX_SCANNED) {
+                let Some(latest) = select_latest(versions.iter().map(String::as_str)) else {
+                    continue;
+                };
+                let shelf = Shelf::Hosted(owner.clone());
+                let Some(docs) = version_facts(&s, &ui.docs, &shelf, &module, latest)? else {
+                    continue;
+                };
+                out.extend(f(&owner, &module, latest, &docs));
+                if out.len() >= MAX_SYMBOLS {
+                    out.truncate(MAX_SYMBOLS);
+                    break;
                 }
             }
             Ok(out)
