@@ -207,7 +207,12 @@ fn tokenize(text: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let b = text.as_bytes();
     let mut i = 0;
-    while i < b.len() {
+    // Every step takes at least one byte: a step past the length is a bug, refused rather
+    // than looped on.
+    for _ in 0..b.len() {
+        if i >= b.len() {
+            break;
+        }
         match b[i] {
             b' ' | b'\t' => i += 1,
             b'(' | b')' | b'!' => {
@@ -233,7 +238,7 @@ fn tokenize(text: &str) -> Option<Vec<String>> {
             }
         }
     }
-    Some(out)
+    (i >= b.len()).then_some(out)
 }
 
 fn parse_or(t: &[String], pos: &mut usize) -> Option<Expr> {
@@ -283,6 +288,10 @@ mod tests {
             ("a_windows.go", false),
             ("a_linux_amd64.go", true),
             ("a_linux_arm64.go", false),
+            ("a_windows_amd64.go", false),
+            ("a_b_c_windows_amd64.go", false),
+            ("a_b_c_linux_amd64.go", true),
+            ("a_linux_b.go", true),
             ("a_arm64.go", false),
             ("a_amd64.go", true),
             ("a_unix.go", true),
@@ -296,6 +305,24 @@ mod tests {
         }
     }
 
+    /// Test files (where examples live) follow the same rules, `_test` aside.
+    #[test]
+    fn test_files_select_os_arch_and_build_lines() {
+        let ctx = Context::linux_amd64();
+        for (name, src, want) in [
+            ("a_test.go", "package a\n", true),
+            ("a_linux_test.go", "package a\n", true),
+            ("a_windows_test.go", "package a\n", false),
+            ("a_linux_arm64_test.go", "package a\n", false),
+            ("_a_test.go", "package a\n", false),
+            ("a.go", "package a\n", false),
+            ("a_test.go", "//go:build ignore\n\npackage a\n", false),
+            ("a_test.go", "//go:build linux\n\npackage a\n", true),
+        ] {
+            assert_eq!(ctx.includes_test(name, src), want, "{name} {src:?}");
+        }
+    }
+
     #[test]
     fn build_lines_are_evaluated() {
         let ctx = Context::linux_amd64();
@@ -304,6 +331,13 @@ mod tests {
             ("//go:build !linux", false),
             ("//go:build unix && !darwin", true),
             ("//go:build (windows || plan9) && amd64", false),
+            ("//go:build linux || windows", true),
+            ("//go:build windows || linux", true),
+            ("//go:build windows || plan9", false),
+            ("//go:build  linux", true),
+            ("//go:build\tlinux", true),
+            ("//go:build (linux)", true),
+            ("//go:build !!linux", true),
             ("//go:build go1.21 && cgo", true),
             ("//go:build go1.99", false),
             ("//go:build ignore", false),
