@@ -228,9 +228,10 @@ fn tokenize(text: &str) -> Option<Vec<String>> {
             }
             _ => {
                 let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b"_.".contains(&b[i])) {
-                    i += 1;
-                }
+                i += b[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || b"_.".contains(c))
+                    .count();
                 if i == start {
                     return None;
                 }
