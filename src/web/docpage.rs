@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::gomod::doc::api::{Example, Func, Package, Pos, Type, Value};
 use crate::gomod::doc::comment::{self, DocLink, HtmlOptions, Parser};
-use crate::gomod::doc::module::{ModuleDocs, PackageDoc};
+use crate::gomod::doc::module::{is_deprecated, ModuleDocs, PackageDoc};
 
 use super::pages::{self, Chrome};
 
@@ -149,7 +149,6 @@ pub struct PackagePage {
     pub name: String,
     pub internal: bool,
     pub command: bool,
-    pub synopsis: String,
     /// The package comment as HTML (`comment::html`: escaped), shown with `|safe`.
     pub doc_html: String,
     pub examples: Vec<ExampleView>,
@@ -166,19 +165,6 @@ pub struct PackagePage {
     pub skipped: Vec<String>,
     /// Some packages of the version were left out (`ModuleDocs::truncated`).
     pub truncated: bool,
-}
-
-/// Whether a doc comment has a paragraph starting `Deprecated: ` (go/doc's rule).
-#[must_use]
-pub fn is_deprecated(doc: &str) -> bool {
-    let mut at_start = true;
-    for line in doc.lines() {
-        if at_start && line.starts_with("Deprecated: ") {
-            return true;
-        }
-        at_start = line.trim().is_empty();
-    }
-    false
 }
 
 /// What the comment renderer needs to resolve doc links within a package.
@@ -386,7 +372,6 @@ pub fn package_page(input: PageInput<'_>) -> PackagePage {
         name: api.name.clone(),
         internal: pkg.internal,
         command: pkg.is_command(),
-        synopsis: pkg.synopsis.clone(),
         doc_html: links.html(&api.doc),
         examples: all_package_examples,
         example_index,
@@ -641,13 +626,5 @@ mod tests {
         let html = page.render().unwrap();
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("id=\"T.Get\""));
-    }
-
-    #[test]
-    fn deprecated_is_a_paragraph_of_its_own() {
-        assert!(is_deprecated("Deprecated: no.\n"));
-        assert!(is_deprecated("F does.\n\nDeprecated: use G.\n"));
-        assert!(!is_deprecated("F is not Deprecated: really.\n"));
-        assert!(!is_deprecated("F does\nDeprecated: within a paragraph.\n"));
     }
 }

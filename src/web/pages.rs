@@ -187,7 +187,6 @@ pub struct SymbolRow {
     pub import_path: String,
     pub line: String,
     pub href: String,
-    pub synopsis: String,
 }
 
 #[derive(Template)]

@@ -144,6 +144,19 @@ pub fn package_doc(module: &str, dir: &str, files: &[(String, String)]) -> Optio
     })
 }
 
+/// Whether a doc comment has a paragraph starting `Deprecated: ` (go/doc's rule).
+#[must_use]
+pub fn is_deprecated(doc: &str) -> bool {
+    let mut at_start = true;
+    for line in doc.lines() {
+        if at_start && line.starts_with("Deprecated: ") {
+            return true;
+        }
+        at_start = line.trim().is_empty();
+    }
+    false
+}
+
 /// go/doc's `Synopsis`: the first sentence of the comment's first paragraph (none when the
 /// comment starts with something else, or with a copyright or author line), whitespace
 /// collapsed.
@@ -223,6 +236,14 @@ mod tests {
         ] {
             assert_eq!(synopsis(doc), want, "{doc:?}");
         }
+    }
+
+    #[test]
+    fn deprecated_is_a_paragraph_of_its_own() {
+        assert!(is_deprecated("Deprecated: no.\n"));
+        assert!(is_deprecated("F does.\n\nDeprecated: use G.\n"));
+        assert!(!is_deprecated("F is not Deprecated: really.\n"));
+        assert!(!is_deprecated("F does\nDeprecated: within a paragraph.\n"));
     }
 
     #[test]

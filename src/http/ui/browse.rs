@@ -538,17 +538,7 @@ pub(super) async fn home(
     let symbols = if q.is_empty() {
         Vec::new()
     } else {
-        super::docs::symbol_search(&state, viewer.as_ref(), &q)
-            .await?
-            .into_iter()
-            .map(|h| pages::SymbolRow {
-                symbol: h.symbol,
-                import_path: h.import_path,
-                line: h.line,
-                href: h.href,
-                synopsis: h.synopsis,
-            })
-            .collect()
+        super::docs::symbol_search(&state, viewer.as_ref(), &q).await?
     };
     let page = pages::HomePage {
         chrome: chrome(

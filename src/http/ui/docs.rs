@@ -248,16 +248,6 @@ where
         .await
 }
 
-/// A symbol search result.
-#[derive(Debug, Clone)]
-pub struct SymbolHit {
-    pub import_path: String,
-    pub symbol: String,
-    pub line: String,
-    pub href: String,
-    pub synopsis: String,
-}
-
 /// What a query asks: `Name`, `Type.Method` or `pkg.Name` (case-insensitive).
 fn symbol_matches(query: &str, pkg_name: &str, recv: &str, name: &str) -> bool {
     let q = query.to_lowercase();
@@ -276,7 +266,7 @@ pub(super) async fn symbol_search(
     state: &AppState,
     viewer: Option<&Viewer>,
     query: &str,
-) -> Result<Vec<SymbolHit>, ApiError> {
+) -> Result<Vec<pages::SymbolRow>, ApiError> {
     let q = query.trim().to_owned();
     if q.is_empty() || q.contains(char::is_whitespace) || q.matches('.').count() > 1 {
         return Ok(Vec::new());
@@ -293,7 +283,7 @@ pub(super) async fn symbol_search(
             };
             let mut hit = |recv: &str, name: &str, line: &str, id: &str| {
                 if symbol_matches(&q, &api.name, recv, name) {
-                    out.push(SymbolHit {
+                    out.push(pages::SymbolRow {
                         import_path: p.import_path.clone(),
                         symbol: if recv.is_empty() {
                             format!("{}.{name}", api.name)
@@ -302,7 +292,6 @@ pub(super) async fn symbol_search(
                         },
                         line: line.to_owned(),
                         href: href(id),
-                        synopsis: p.synopsis.clone(),
                     });
                 }
             };
