@@ -10,9 +10,45 @@ use super::facts::{FactsError, Weighed};
 use crate::gomod::doc::module::{self, ModuleDocs, MAX_GO_FILE, MAX_GO_SOURCE, MAX_PACKAGES};
 
 impl Weighed for ModuleDocs {
+    /// The bytes of its strings and a little for each item: counted, not serialised (a
+    /// cold page view inserts the docs it decoded; encoding them again only to weigh them
+    /// cost as much as decoding).
     fn weight(&self) -> usize {
-        // The stored form's size is close to what the structure holds.
-        self.encode().len() + 128
+        use crate::gomod::doc::api::{Func, Value};
+        const ITEM: usize = 64;
+        let func = |f: &Func| {
+            ITEM + f.name.len() + f.doc.len() + f.line.len() + f.source.len() + f.pos.file.len()
+        };
+        let value = |v: &Value| {
+            ITEM + v.names.iter().map(String::len).sum::<usize>()
+                + v.doc.len()
+                + v.line.len()
+                + v.source.len()
+                + v.pos.file.len()
+        };
+        let mut total = 128 + self.skipped.iter().map(String::len).sum::<usize>();
+        for p in &self.packages {
+            let a = &p.api;
+            total += ITEM + p.dir.len() + p.import_path.len() + p.synopsis.len() + a.doc.len();
+            total += p
+                .files
+                .iter()
+                .chain(&a.imports)
+                .map(|f| ITEM + f.len())
+                .sum::<usize>();
+            total += a.consts.iter().chain(&a.vars).map(value).sum::<usize>();
+            total += a.funcs.iter().map(func).sum::<usize>();
+            for t in &a.types {
+                total += ITEM + t.name.len() + t.doc.len() + t.line.len() + t.source.len();
+                total += t.consts.iter().chain(&t.vars).map(value).sum::<usize>();
+                total += t.funcs.iter().chain(&t.methods).map(func).sum::<usize>();
+            }
+            for e in &p.examples {
+                total += ITEM + e.name.len() + e.doc.len() + e.code.len() + e.pos.file.len();
+                total += e.output.as_ref().map_or(0, String::len);
+            }
+        }
+        total
     }
 }
 
@@ -159,5 +195,30 @@ mod tests {
             "only the root (36 bytes) fits in 50"
         );
         assert!(small.truncated);
+    }
+
+    /// The cache's weight of docs, counted without serialising them, stays near the size of
+    /// their stored form (within half to twice it, on a package with every kind of item).
+    #[test]
+    fn weight_is_near_the_stored_size() {
+        let mut src = String::from("// Package m is weighed.\npackage m\n\n");
+        for i in 0..200 {
+            src.push_str(&format!(
+                "// C{i} is a constant.\nconst C{i} = {i}\n\n// T{i} is a type.\n\
+                 type T{i} struct{{ X int }}\n\n// M does.\nfunc (T{i}) M(x int) error {{ return nil }}\n\n\
+                 // New{i} makes one.\nfunc New{i}() T{i} {{ return T{i}{{}} }}\n\n"
+            ));
+        }
+        let z = zip(&[
+            ("go.mod", b"module example.com/m\n"),
+            ("m.go", src.as_bytes()),
+        ]);
+        let docs = extract(Cursor::new(&z), "example.com/m", "example.com/m@v1.0.0/").unwrap();
+        assert_eq!(docs.packages[0].api.types.len(), 200);
+        let (weight, stored) = (docs.weight(), docs.encode().len());
+        assert!(
+            weight > stored / 2 && weight < stored * 2,
+            "weight {weight}, stored form {stored}"
+        );
     }
 }
