@@ -259,11 +259,21 @@ impl Store {
 
     fn open_unguarded(path: &Path, cache_bytes: usize) -> Result<Self> {
         let db = open_file(path, cache_bytes)?;
+        Self::around(db, path, cache_bytes, true)
+    }
+
+    /// The store around an open database, its tables created when absent.
+    fn around(
+        db: redb::Database,
+        path: &Path,
+        cache_bytes: usize,
+        reopenable: bool,
+    ) -> Result<Self> {
         let store = Self {
             db: RwLock::new(Some(Arc::new(db))),
             path: path.to_owned(),
             cache_bytes,
-            reopenable: true,
+            reopenable,
             group: group::Group::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
             log_durability: sumdb::LogDurability::default(),
@@ -282,18 +292,7 @@ impl Store {
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             .create_with_backend(backend)?;
-        let store = Self {
-            db: RwLock::new(Some(Arc::new(db))),
-            path: label.to_owned(),
-            cache_bytes: CACHE_BYTES,
-            reopenable: false,
-            group: group::Group::default(),
-            generation: std::sync::atomic::AtomicU64::new(0),
-            log_durability: sumdb::LogDurability::default(),
-            quick_repair: true,
-        };
-        store.init_schema()?;
-        Ok(store)
+        Self::around(db, label, CACHE_BYTES, false)
     }
 
     /// Counts of what the file holds, from one snapshot.
