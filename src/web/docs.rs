@@ -197,6 +197,29 @@ mod tests {
         assert!(small.truncated);
     }
 
+    /// A `.go` file of more than 4 MiB is named and not read; one of exactly 4 MiB is read.
+    #[test]
+    fn go_files_over_4_mib_are_named_not_read() {
+        let sized = |size: usize| {
+            let mut src = b"// Package m.\npackage m\n//".to_vec();
+            src.resize(size - 1, b'x');
+            src.push(b'\n');
+            src
+        };
+        let (at, over) = (sized(4 << 20), sized((4 << 20) + 1));
+        let z = zip(&[
+            ("a/a.go", &at),
+            ("b/b.go", &over),
+            ("c/c.go", b"package c\n"),
+        ]);
+        let docs = extract(Cursor::new(&z), "example.com/m", "example.com/m@v1.0.0/").unwrap();
+        let dirs: Vec<&str> = docs.packages.iter().map(|p| p.dir.as_str()).collect();
+        assert_eq!(dirs, ["a", "c"]);
+        assert_eq!(docs.skipped, ["b/b.go"]);
+        assert_eq!(docs.source_bytes, (4 << 20) + 10);
+        assert!(!docs.truncated);
+    }
+
     /// The cache's weight of docs, counted without serialising them, stays near the size of
     /// their stored form (within half to twice it, on a package with every kind of item).
     #[test]

@@ -311,6 +311,54 @@ mod tests {
     }
 
     #[test]
+    fn a_package_main_is_a_command() {
+        let main = package_doc(
+            "example.com/m",
+            "cmd/x",
+            &files(&[("x.go", "package main\n")]),
+        );
+        assert!(main.unwrap().is_command());
+        let lib = package_doc("example.com/m", "", &files(&[("m.go", "package m\n")]));
+        assert!(!lib.unwrap().is_command());
+    }
+
+    /// Docs built from 32 KiB of Go or more are stored; below that they are built again on a
+    /// page view; truncated docs (the most work) are always stored.
+    #[test]
+    fn docs_are_stored_from_32_kib_of_source_or_when_truncated() {
+        let docs = |source_bytes, truncated| ModuleDocs {
+            source_bytes,
+            truncated,
+            ..ModuleDocs::default()
+        };
+        assert!(!docs(0, false).worth_storing());
+        assert!(!docs(32 * 1024 - 1, false).worth_storing());
+        assert!(docs(32 * 1024, false).worth_storing());
+        assert!(docs(0, true).worth_storing());
+    }
+
+    #[test]
+    fn a_package_is_found_by_its_directory() {
+        let package = |dir: &str, name: &str| {
+            package_doc(
+                "example.com/m",
+                dir,
+                &files(&[("a.go", &format!("package {name}\n"))]),
+            )
+            .unwrap()
+        };
+        let docs = ModuleDocs {
+            packages: vec![package("", "m"), package("b", "b"), package("b/c", "c")],
+            ..ModuleDocs::default()
+        };
+        assert_eq!(docs.package("").map(|p| p.api.name.as_str()), Some("m"));
+        assert_eq!(docs.package("b").map(|p| p.api.name.as_str()), Some("b"));
+        assert_eq!(docs.package("b/c").map(|p| p.api.name.as_str()), Some("c"));
+        assert!(docs.package("c").is_none());
+        assert!(docs.package("b/").is_none());
+    }
+
+    #[test]
     fn example_targets_name_symbols_and_methods() {
         let e = |name: &str| Example {
             name: name.to_owned(),
