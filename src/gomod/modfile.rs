@@ -132,12 +132,15 @@ pub fn annotations(gomod: &[u8]) -> Annotations {
 fn split_comment(line: &str) -> (&str, Option<String>) {
     let bytes = line.as_bytes();
     let mut quote: Option<u8> = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    // An iterator, not an index: each step moves forward, whatever the branch.
+    let mut at = bytes.iter().enumerate();
+    while let Some((i, &b)) = at.next() {
         match quote {
             Some(q) if b == q => quote = None,
-            Some(b'"') if b == b'\\' => i += 1,
+            // A backslash in a "string" escapes the next byte (a quote, say).
+            Some(b'"') if b == b'\\' => {
+                at.next();
+            }
             Some(_) => {}
             None if b == b'"' || b == b'`' => quote = Some(b),
             None if b == b'/' && bytes.get(i + 1) == Some(&b'/') => {
@@ -145,7 +148,6 @@ fn split_comment(line: &str) -> (&str, Option<String>) {
             }
             None => {}
         }
-        i += 1;
     }
     (line, None)
 }
@@ -887,6 +889,37 @@ mod tests {
         assert!(a.retractions[1].covers("v1.2.0"));
         assert!(!a.retractions[1].covers("v1.2.1"));
         assert!(!a.retractions[1].covers("v1.10.0"));
+    }
+
+    /// `//` starts a comment only outside quotes; a backslash escapes a quote inside a
+    /// "string" but not inside a `raw string`.
+    #[test]
+    fn comments_start_outside_quoted_and_raw_strings() {
+        for (line, code, comment) in [
+            ("module a // c", "module a ", Some("c")),
+            ("module a", "module a", None),
+            (r#"module "a//b" // c"#, r#"module "a//b" "#, Some("c")),
+            (r#"module "a//b""#, r#"module "a//b""#, None),
+            (r#"x "a\"//b" // c"#, r#"x "a\"//b" "#, Some("c")),
+            (r#"x "a\\" // c"#, r#"x "a\\" "#, Some("c")),
+            ("x `a//b` // c", "x `a//b` ", Some("c")),
+            (r"x `a\` // c", r"x `a\` ", Some("c")),
+            (r#"x `a"//b` // c"#, r#"x `a"//b` "#, Some("c")),
+            (r#"x "a`//b" // c"#, r#"x "a`//b" "#, Some("c")),
+            ("x / y // c", "x / y ", Some("c")),
+            ("x \"unterminated // c", "x \"unterminated // c", None),
+            (r#"x "a\"#, r#"x "a\"#, None),
+        ] {
+            let (got_code, got_comment) = split_comment(line);
+            assert_eq!(
+                (got_code, got_comment.as_deref()),
+                (code, comment),
+                "{line}"
+            );
+        }
+        // As read for a directive: the comment of a retract line with `//` in its strings.
+        let a = annotations(b"module a\nretract \"v1.0.0\" // see \"x//y\"\n");
+        assert_eq!(a.retractions[0].rationale, "see \"x//y\"");
     }
 
     #[test]
