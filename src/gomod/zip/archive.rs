@@ -183,7 +183,12 @@ pub(super) fn read_directory_end<R: Read + Seek>(
     }
     let end_at = size - tail_len + at as u64;
     // goshelf's own check (Go ignores the size): the directory must end before its end record.
-    if cd_size != 0xFFFF_FFFF && end.offset.saturating_add(u64::from(cd_size)) > end_at {
+    // Not when either field is saturated: then the zip64 record holds the real values (a
+    // writer may saturate only the field that overflowed).
+    if cd_size != 0xFFFF_FFFF
+        && end.offset != 0xFFFF_FFFF
+        && end.offset.saturating_add(u64::from(cd_size)) > end_at
+    {
         return Err(ZipError::Invalid(format!(
             "{NOT_A_ZIP} (central directory size runs past its end record)"
         )));
@@ -709,7 +714,450 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, ZipError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::rawzip::{
+        central, deflate_stored, eocd, le16, le32, le64, local, write_zip, zip64_end, RawEntry,
+        Zip, FLAG_DATA_DESCRIPTOR,
+    };
     use super::*;
+    use std::io::Cursor;
+
+    const GO_MOD: &[u8] = b"module example.com/m\n";
+    const M_GO: &[u8] = b"package m\n";
+
+    fn two() -> [RawEntry; 2] {
+        [
+            RawEntry::stored("example.com/m@v1.0.0/go.mod", GO_MOD),
+            RawEntry::deflated("example.com/m@v1.0.0/m.go", M_GO),
+        ]
+    }
+
+    fn read(bytes: &[u8]) -> Result<Directory, ZipError> {
+        read_directory(&mut Cursor::new(bytes), bytes.len() as u64)
+    }
+
+    fn message(r: Result<impl std::fmt::Debug, ZipError>) -> String {
+        match r {
+            Ok(v) => panic!("accepted: {v:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Every entry's data, read through its local header, or the first error.
+    fn contents(bytes: &[u8]) -> Result<Vec<Vec<u8>>, ZipError> {
+        let mut r = Cursor::new(bytes);
+        let dir = read_directory(&mut r, bytes.len() as u64)?;
+        let starts = check_layout(&mut r, &dir)?;
+        let mut reader = DataReader::new();
+        let mut out = Vec::new();
+        for (e, start) in dir.entries.iter().zip(starts) {
+            let mut data = Vec::new();
+            reader.read(&mut r, &dir, e, start, &mut |b| data.extend_from_slice(b))?;
+            out.push(data);
+        }
+        Ok(out)
+    }
+
+    /// `z` with its end record replaced by a zip64 end record (made by `record`, given where
+    /// the directory starts, its length and where the record goes), its locator and an end
+    /// record whose fields are saturated: what writers do past 65,535 entries or 4 GiB.
+    fn as_zip64(z: &Zip, record: impl Fn(u64, u64, u64) -> Vec<u8>) -> Vec<u8> {
+        let mut out = z.bytes[..z.eocd].to_vec();
+        let cd_at = z.entries[0].central as u64;
+        let cd_len = z.eocd as u64 - cd_at;
+        out.extend_from_slice(&record(cd_at, cd_len, out.len() as u64));
+        out
+    }
+
+    fn zip64_field(values: &[u64]) -> Vec<u8> {
+        let mut f = vec![0x01, 0x00];
+        f.extend_from_slice(&le16(u16::try_from(values.len() * 8).unwrap()));
+        for v in values {
+            f.extend_from_slice(&le64(*v));
+        }
+        f
+    }
+
+    #[test]
+    fn a_plain_archive_reads_as_written() {
+        let z = write_zip(&two());
+        let dir = read(&z.bytes).unwrap();
+        assert_eq!(dir.offset, z.entries[0].central as u64);
+        let names: Vec<&[u8]> = dir.entries.iter().map(|e| dir.name(e)).collect();
+        assert_eq!(
+            names,
+            [
+                &b"example.com/m@v1.0.0/go.mod"[..],
+                b"example.com/m@v1.0.0/m.go"
+            ]
+        );
+        let m = dir.entries[1];
+        assert_eq!((m.method, m.uncompressed_size), (8, M_GO.len() as u64));
+        assert_eq!(m.compressed_size, deflate_stored(M_GO).len() as u64);
+        assert_eq!(m.header_offset, z.entries[1].local as u64);
+        assert_eq!(m.version_made_by, 0x031E);
+        assert_eq!(m.external_attrs, 0o100_644 << 16);
+        assert_eq!(contents(&z.bytes).unwrap(), [GO_MOD, M_GO]);
+        let mut r = Cursor::new(&z.bytes);
+        assert_eq!(
+            first_name(&mut r).unwrap().as_deref(),
+            Some(&b"example.com/m@v1.0.0/go.mod"[..])
+        );
+        assert_eq!(
+            first_name(&mut Cursor::new(write_zip(&[]).bytes)).unwrap(),
+            None
+        );
+    }
+
+    /// The zip64 end record's count and directory offset replace the saturated ones.
+    #[test]
+    fn zip64_end_record_offsets() {
+        let z = write_zip(&two());
+        let good = as_zip64(&z, |cd_at, cd_len, at| zip64_end(2, cd_len, cd_at, at));
+        let dir = read(&good).unwrap();
+        assert_eq!(dir.entries.len(), 2);
+        assert_eq!(dir.offset, z.entries[0].central as u64);
+        assert_eq!(contents(&good).unwrap(), [GO_MOD, M_GO]);
+
+        // Only a saturated field sends the reader to the zip64 record: a plain end record
+        // before a zip64 one that lies is read as it stands.
+        let mut plain_first = as_zip64(&z, |cd_at, cd_len, at| zip64_end(9, cd_len, cd_at, at));
+        let end_at = plain_first.len() - EOCD_LEN;
+        plain_first.truncate(end_at);
+        plain_first.extend_from_slice(&z.bytes[z.eocd..]);
+        assert_eq!(read(&plain_first).unwrap().entries.len(), 2);
+
+        // Each saturated field alone is enough.
+        for (field, value) in [
+            (eocd::ENTRIES, &le16(0xFFFF)[..]),
+            (eocd::CD_SIZE, &le32(0xFFFF_FFFF)[..]),
+            (eocd::CD_OFFSET, &le32(0xFFFF_FFFF)[..]),
+        ] {
+            let mut one = as_zip64(&z, |cd_at, cd_len, at| zip64_end(2, cd_len, cd_at, at));
+            let end_at = one.len() - EOCD_LEN;
+            one[end_at..].copy_from_slice(&z.bytes[z.eocd..]);
+            one[end_at + field..end_at + field + value.len()].copy_from_slice(value);
+            let dir = read(&one).unwrap_or_else(|e| panic!("field {field}: {e}"));
+            assert_eq!(dir.entries.len(), 2, "field {field}");
+            assert_eq!(dir.offset, z.entries[0].central as u64, "field {field}");
+        }
+
+        // The zip64 record sits where the plain end record was.
+        let edited = |edit: &dyn Fn(&mut Vec<u8>, usize)| {
+            let mut b = as_zip64(&z, |cd_at, cd_len, at| zip64_end(2, cd_len, cd_at, at));
+            edit(&mut b, z.eocd);
+            b
+        };
+        let lie = |edit: &dyn Fn(&mut Vec<u8>, usize)| message(read(&edited(edit)));
+        let not_zip = "zip: not a valid zip file";
+        // The locator points past the file, or at entry data.
+        let locator = |to: u64| {
+            move |b: &mut Vec<u8>, at: usize| {
+                b[at + 56 + 8..at + 56 + 16].copy_from_slice(&le64(to));
+            }
+        };
+        assert_eq!(lie(&locator(1 << 40)), not_zip);
+        assert_eq!(lie(&locator(40)), not_zip);
+        // The record's signature, or either of its disk numbers.
+        assert_eq!(lie(&|b, at| b[at + 3] = 5), not_zip);
+        assert_eq!(lie(&|b, at| b[at + 16] = 7), not_zip);
+        assert_eq!(lie(&|b, at| b[at + 20] = 7), not_zip);
+        // The count: one short, one over, more than goshelf takes.
+        let count = |n: u64| {
+            move |b: &mut Vec<u8>, at: usize| {
+                b[at + 32..at + 40].copy_from_slice(&le64(n));
+            }
+        };
+        assert_eq!(lie(&count(1)), not_zip);
+        assert_eq!(lie(&count(3)), not_zip);
+        assert_eq!(
+            lie(&count(1 << 62)),
+            format!(
+                "zip has {} entries; goshelf accepts at most {MAX_FILES}",
+                1_u64 << 62
+            )
+        );
+        // The directory's offset: past the end, or one byte off.
+        let offset = |d: u64| {
+            move |b: &mut Vec<u8>, at: usize| {
+                let cd_at = u64::from_le_bytes(b[at + 48..at + 56].try_into().unwrap());
+                b[at + 48..at + 56].copy_from_slice(&le64(cd_at.wrapping_add(d)));
+            }
+        };
+        assert_eq!(lie(&offset(1 << 40)), not_zip);
+        assert_eq!(lie(&offset(1)), not_zip);
+        // The count is read at offset 32 and the offset at 48, not from their neighbours
+        // (the count on this disk, the directory's size), which Go ignores.
+        let neighbours = edited(&|b, at| {
+            b[at + 24..at + 32].copy_from_slice(&le64(7));
+            b[at + 40..at + 48].copy_from_slice(&le64(1 << 40));
+        });
+        assert_eq!(read(&neighbours).unwrap().entries.len(), 2);
+    }
+
+    /// Sizes and offsets saturated in a directory record come from its zip64 extra field, in
+    /// the order uncompressed size, compressed size, offset, each present only when saturated.
+    #[test]
+    fn zip64_extra_fields_give_sizes_and_offsets_in_order() {
+        let entries = two();
+        let csize = deflate_stored(M_GO).len() as u64;
+        let usize_ = M_GO.len() as u64;
+        let offset = write_zip(&entries).entries[1].local as u64;
+        let with = |extra: Vec<u8>, saturated: &[usize]| {
+            let [a, b] = two();
+            let mut z = write_zip(&[a, b.extra(extra)]);
+            for &field in saturated {
+                z.central(1, field, &le32(0xFFFF_FFFF));
+            }
+            z.into_bytes()
+        };
+        // All three, and each alone (the field then holds that one value).
+        let all = with(
+            zip64_field(&[usize_, csize, offset]),
+            &[central::USIZE, central::CSIZE, central::LOCAL_OFFSET],
+        );
+        let e = read(&all).unwrap().entries[1];
+        assert_eq!(
+            (e.uncompressed_size, e.compressed_size, e.header_offset),
+            (usize_, csize, offset)
+        );
+        assert_eq!(contents(&all).unwrap(), [GO_MOD, M_GO]);
+        for (field, value) in [
+            (central::USIZE, usize_),
+            (central::CSIZE, csize),
+            (central::LOCAL_OFFSET, offset),
+        ] {
+            let one = with(zip64_field(&[value]), &[field]);
+            assert_eq!(contents(&one).unwrap(), [GO_MOD, M_GO], "field {field}");
+        }
+        // Compressed size and offset without the uncompressed size: the second and third.
+        let two_of_three = with(
+            zip64_field(&[csize, offset]),
+            &[central::CSIZE, central::LOCAL_OFFSET],
+        );
+        assert_eq!(contents(&two_of_three).unwrap(), [GO_MOD, M_GO]);
+        // Values past 4 GiB are read whole (and then found to lie).
+        let huge = with(zip64_field(&[5 << 30]), &[central::USIZE]);
+        assert_eq!(read(&huge).unwrap().entries[1].uncompressed_size, 5 << 30);
+        let not_zip = "zip: not a valid zip file";
+        // A field too short for what is saturated, or none at all.
+        let short = with(zip64_field(&[usize_]), &[central::USIZE, central::CSIZE]);
+        assert_eq!(message(read(&short)), not_zip);
+        let mut seven = zip64_field(&[usize_]);
+        seven.pop();
+        seven[2] = 7;
+        assert_eq!(message(read(&with(seven, &[central::USIZE]))), not_zip);
+        assert_eq!(message(read(&with(vec![], &[central::CSIZE]))), not_zip);
+        assert_eq!(
+            message(read(&with(vec![], &[central::LOCAL_OFFSET]))),
+            not_zip
+        );
+        // An uncompressed size of exactly 2^32-1 without zip64 is taken as it stands (Go
+        // does: 42.zip); the data then disagrees with it.
+        let exact = with(vec![], &[central::USIZE]);
+        assert_eq!(
+            read(&exact).unwrap().entries[1].uncompressed_size,
+            0xFFFF_FFFF
+        );
+        assert!(message(contents(&exact)).contains("header inconsistency"));
+        // A zip64 field of an entry with nothing saturated changes nothing.
+        let unused = with(zip64_field(&[1, 2, 3]), &[]);
+        assert_eq!(contents(&unused).unwrap(), [GO_MOD, M_GO]);
+    }
+
+    /// A local header whose sizes are saturated takes both from its zip64 field (uncompressed
+    /// first), which must then agree with the directory.
+    #[test]
+    fn local_zip64_sizes_must_agree_with_the_directory() {
+        let csize = deflate_stored(M_GO).len() as u64;
+        let usize_ = M_GO.len() as u64;
+        let with = |values: &[u64], saturated: &[usize]| {
+            let [a, b] = two();
+            let mut z = write_zip(&[a, b.extra(zip64_field(values))]);
+            for &field in saturated {
+                z.local(1, field, &le32(0xFFFF_FFFF));
+            }
+            z.into_bytes()
+        };
+        let both = [local::USIZE, local::CSIZE];
+        assert_eq!(
+            contents(&with(&[usize_, csize], &both)).unwrap(),
+            [GO_MOD, M_GO]
+        );
+        assert_eq!(
+            contents(&with(&[usize_, csize], &[local::USIZE])).unwrap(),
+            [GO_MOD, M_GO]
+        );
+        assert_eq!(
+            contents(&with(&[usize_, csize], &[local::CSIZE])).unwrap(),
+            [GO_MOD, M_GO]
+        );
+        let inconsistent = "the local header's sizes or CRC differ from the directory's";
+        for lie in [[csize, usize_], [usize_, csize + 1], [usize_ + 1, csize]] {
+            let m = message(contents(&with(&lie, &both)));
+            assert!(m.contains(inconsistent), "{lie:?}: {m}");
+        }
+        // A field of one value cannot give both: the saturated sizes stand, and differ.
+        let m = message(contents(&with(&[usize_], &both)));
+        assert!(m.contains(inconsistent), "{m}");
+    }
+
+    #[test]
+    fn the_end_record_is_the_last_within_the_comment_limit() {
+        let z = write_zip(&two());
+        // A comment after the end record, declared: read; declared longer than the file: not.
+        let mut commented = z.bytes.clone();
+        commented[z.eocd + eocd::COMMENT_LEN..z.eocd + eocd::COMMENT_LEN + 2]
+            .copy_from_slice(&le16(5));
+        commented.extend_from_slice(b"hello");
+        assert_eq!(read(&commented).unwrap().entries.len(), 2);
+        let mut over = commented.clone();
+        over[z.eocd + eocd::COMMENT_LEN] = 6;
+        assert_eq!(message(read(&over)), NOT_A_ZIP);
+        // An end record's signature in the comment is the last one, and wins.
+        let mut fake = commented.clone();
+        fake.truncate(fake.len() - 5);
+        fake[z.eocd + eocd::COMMENT_LEN] = 22;
+        fake.extend_from_slice(&z.bytes[z.eocd..]);
+        assert_eq!(read(&fake).unwrap().entries.len(), 2);
+        // Too short to hold an end record, or no signature at all.
+        assert_eq!(message(read(&z.bytes[..21])), NOT_A_ZIP);
+        assert_eq!(message(read(&z.bytes[..z.eocd])), NOT_A_ZIP);
+        assert_eq!(message(read(b"")), NOT_A_ZIP);
+        // An end record alone is an empty archive; 65 KiB of junk before the directory is
+        // not searched (the record is found from the end).
+        let empty = write_zip(&[]).bytes;
+        assert_eq!(read(&empty).unwrap().entries.len(), 0);
+        let mut junk = vec![0_u8; 70 << 10];
+        junk.extend_from_slice(&empty);
+        let dir = read(&junk).unwrap();
+        assert_eq!(dir.entries.len(), 0);
+        // Multi-disk archives.
+        for field in [eocd::DISK, eocd::CD_DISK] {
+            let mut multi = z.bytes.clone();
+            multi[z.eocd + field] = 1;
+            assert_eq!(
+                message(read(&multi)),
+                "zip: not a valid zip file (multi-disk archives are not supported)"
+            );
+        }
+        // The directory's size must end it before the end record: one byte more is refused.
+        let mut long = z.bytes.clone();
+        let cd_len = u32::try_from(z.eocd - z.entries[0].central).unwrap();
+        long[z.eocd + eocd::CD_SIZE..z.eocd + eocd::CD_SIZE + 4].copy_from_slice(&le32(cd_len + 1));
+        assert_eq!(
+            message(read(&long)),
+            "zip: not a valid zip file (central directory size runs past its end record)"
+        );
+        let mut exact = z.bytes.clone();
+        exact[z.eocd + eocd::CD_SIZE..z.eocd + eocd::CD_SIZE + 4].copy_from_slice(&le32(cd_len));
+        assert!(read(&exact).is_ok());
+        // A zip64 offset exactly at the end of the file (a plain one cannot pass the size
+        // check above).
+        let at_end = as_zip64(&z, |_, cd_len, at| {
+            zip64_end(0, cd_len, at + 56 + 20 + EOCD_LEN as u64, at)
+        });
+        assert_eq!(message(read(&at_end)), NOT_A_ZIP);
+        let before_end = as_zip64(&z, |_, cd_len, at| {
+            zip64_end(0, cd_len, at + 56 + 20 + EOCD_LEN as u64 - 1, at)
+        });
+        assert_eq!(read(&before_end).unwrap().entries.len(), 0);
+    }
+
+    #[test]
+    fn the_directory_count_and_size_are_bounded() {
+        let z = write_zip(&two());
+        // The count says one entry more or less than the directory holds.
+        for n in [1_u16, 3] {
+            let mut b = z.bytes.clone();
+            b[z.eocd + eocd::ENTRIES..z.eocd + eocd::ENTRIES + 2].copy_from_slice(&le16(n));
+            assert_eq!(message(read(&b)), NOT_A_ZIP, "{n}");
+        }
+        // A reader whose length is not the zip's size.
+        let b = z.bytes.clone();
+        let m = message(read_directory(&mut Cursor::new(&b), b.len() as u64 + 1));
+        assert!(m.contains("the reader holds"), "{m}");
+        // A record cut short after its signature.
+        let mut cut = z.bytes[..z.entries[1].central + 10].to_vec();
+        cut.extend_from_slice(&z.bytes[z.eocd..]);
+        let cd_at = z.entries[0].central;
+        let eocd_at = cut.len() - EOCD_LEN;
+        let cd_len = u32::try_from(eocd_at - cd_at).unwrap();
+        cut[eocd_at + eocd::CD_SIZE..eocd_at + eocd::CD_SIZE + 4].copy_from_slice(&le32(cd_len));
+        assert_eq!(message(read(&cut)), NOT_A_ZIP);
+        // A name and extra field reaching past the file.
+        let mut long_name = z.bytes.clone();
+        long_name[z.entries[1].central + central::NAME_LEN] = 0xF0;
+        assert!(read(&long_name).is_err());
+    }
+
+    /// An entry with flag bit 3 needs a descriptor after its data (signature optional) whose
+    /// CRC is the directory's.
+    #[test]
+    fn data_descriptors_carry_the_directory_crc() {
+        let crc = |data: &[u8]| super::super::rawzip::crc32(data);
+        // go.mod stored with a descriptor, then `tail` after its data, then m.go.
+        let with = |tail: Vec<u8>, zero_local: bool| {
+            let e = RawEntry::stored("example.com/m@v1.0.0/go.mod", GO_MOD)
+                .flags(FLAG_DATA_DESCRIPTOR)
+                .compressed([GO_MOD, &tail[..]].concat());
+            let [_, m] = two();
+            let mut z = write_zip(&[e, m]);
+            // The directory gives the data's real length; the descriptor is not data.
+            let len = le32(u32::try_from(GO_MOD.len()).unwrap());
+            z.central(0, central::CSIZE, &len);
+            if zero_local {
+                z.local(0, local::CRC, &le32(0));
+                z.local(0, local::CSIZE, &le32(0));
+                z.local(0, local::USIZE, &le32(0));
+            } else {
+                z.local(0, local::CSIZE, &len);
+            }
+            z.into_bytes()
+        };
+        let signed = [&b"PK\x07\x08"[..], &le32(crc(GO_MOD)), &le32(21), &le32(21)].concat();
+        let unsigned = [&le32(crc(GO_MOD))[..], &le32(21), &le32(21)].concat();
+        for zero_local in [false, true] {
+            assert_eq!(
+                contents(&with(signed.clone(), zero_local)).unwrap(),
+                [GO_MOD, M_GO]
+            );
+            assert_eq!(
+                contents(&with(unsigned.clone(), zero_local)).unwrap(),
+                [GO_MOD, M_GO]
+            );
+        }
+        let differs = "zip: checksum error (data descriptor CRC differs from the directory)";
+        let bad_signed = [&b"PK\x07\x08"[..], &le32(crc(GO_MOD) ^ 1)].concat();
+        assert!(message(read(&with(bad_signed, false))).ends_with(differs));
+        assert!(message(read(&with(le32(crc(GO_MOD) ^ 1).to_vec(), false))).ends_with(differs));
+        // The signature then the CRC of the directory is read after the signature.
+        let sig_then_other = [&b"PK\x07\x08"[..], &le32(7)].concat();
+        assert!(message(read(&with(sig_then_other, false))).ends_with(differs));
+    }
+
+    #[test]
+    fn a_descriptor_at_the_very_end_must_fit() {
+        // A lone stored entry with a descriptor whose data ends where the directory starts
+        // reads its descriptor from the directory's first bytes: `PK\x01\x02` is no
+        // descriptor signature and no CRC.
+        let e = RawEntry::stored("example.com/m@v1.0.0/go.mod", GO_MOD).flags(FLAG_DATA_DESCRIPTOR);
+        let z = write_zip(&[e]);
+        let m = message(read(&z.bytes));
+        assert!(
+            m.ends_with("data descriptor CRC differs from the directory)"),
+            "{m}"
+        );
+        // Its data said to run to the file's end: no room for any descriptor.
+        let mut b = z.bytes.clone();
+        let to_end = u32::try_from(b.len() - z.entries[0].data).unwrap();
+        b[z.entries[0].central + central::CSIZE..z.entries[0].central + central::CSIZE + 4]
+            .copy_from_slice(&le32(to_end));
+        assert!(message(read(&b)).ends_with("zip: data descriptor missing (unexpected EOF)"));
+        // Past the file's end.
+        b[z.entries[0].central + central::CSIZE..z.entries[0].central + central::CSIZE + 4]
+            .copy_from_slice(&le32(to_end + 1));
+        assert!(message(read(&b)).ends_with(NOT_A_ZIP));
+    }
 
     #[test]
     fn an_entry_is_48_bytes_and_names_are_stored_once() {

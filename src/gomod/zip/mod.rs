@@ -17,6 +17,8 @@
 mod archive;
 mod check;
 mod policy;
+#[cfg(test)]
+pub(crate) mod rawzip;
 
 use std::io::{Read, Seek, SeekFrom};
 
