@@ -195,19 +195,19 @@ fn apply_annotation(verb: &str, args: &str, comments: &[String], out: &mut Annot
 
 /// rule.go `deprecatedRE`: `(?s)(?:^|\n\n)Deprecated: *(.*?)(?:$|\n\n)`.
 fn deprecation(text: &str) -> Option<String> {
-    let mut start = 0;
-    loop {
-        let at_para = start == 0 || text[..start].ends_with("\n\n");
-        if at_para {
-            if let Some(rest) = text[start..].strip_prefix("Deprecated:") {
-                let rest = rest.trim_start_matches(' ');
-                let end = rest.find("\n\n").unwrap_or(rest.len());
-                return Some(rest[..end].to_owned());
-            }
+    // Where the regexp's `(?:^|\n\n)` may end: the start, and after every `\n\n`, overlapping
+    // ones too (`\n\n\n` ends one at its second and one at its third byte).
+    let bytes = text.as_bytes();
+    let starts = std::iter::once(0)
+        .chain((2..=bytes.len()).filter(|&i| bytes[i - 2] == b'\n' && bytes[i - 1] == b'\n'));
+    for start in starts {
+        if let Some(rest) = text[start..].strip_prefix("Deprecated:") {
+            let rest = rest.trim_start_matches(' ');
+            let end = rest.find("\n\n").unwrap_or(rest.len());
+            return Some(rest[..end].to_owned());
         }
-        let next = text[start..].find("\n\n")?;
-        start += next + 2;
     }
+    None
 }
 
 /// What the lax parse keeps.
@@ -862,6 +862,21 @@ mod tests {
         assert_eq!(a.deprecated.as_deref(), Some("old."));
         let a = annotations(b"// This is not Deprecated: really.\nmodule example.com/a\n");
         assert_eq!(a.deprecated, None);
+        // After two blank comment lines, and with the text running on to a paragraph.
+        let a = annotations(b"// A.\n//\n//\n// Deprecated:   x\n// y\n//\n// z\nmodule a\n");
+        assert_eq!(a.deprecated.as_deref(), Some("x\ny"));
+        for (text, want) in [
+            ("Deprecated: x", Some("x")),
+            ("Deprecated:x\n\ny", Some("x")),
+            ("a\n\nb\n\nDeprecated: x", Some("x")),
+            ("a\n\n\nDeprecated: x", Some("x")),
+            ("a\nDeprecated: x", None),
+            ("a Deprecated: x", None),
+            ("a\n\n", None),
+            ("", None),
+        ] {
+            assert_eq!(deprecation(text).as_deref(), want, "{text:?}");
+        }
         // A blank line detaches a comment from the directive.
         let a = annotations(b"// Deprecated: detached\n\nmodule example.com/a\n");
         assert_eq!(a.deprecated, None);

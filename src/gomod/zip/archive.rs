@@ -138,6 +138,8 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 const EOCD_SIG: [u8; 4] = *b"PK\x05\x06";
 const EOCD_LEN: usize = 22;
+/// How far from the file's end archive/zip looks for the end record.
+const END_SEARCH: u64 = 65 * 1024;
 const LOCATOR_SIG: [u8; 4] = *b"PK\x06\x07";
 const LOCATOR_LEN: u64 = 20;
 const EOCD64_SIG: [u8; 4] = *b"PK\x06\x06";
@@ -157,7 +159,8 @@ pub(super) fn read_directory_end<R: Read + Seek>(
     r: &mut R,
     size: u64,
 ) -> Result<DirectoryEnd, ZipError> {
-    let tail_len = size.min((EOCD_LEN + 65 * 1024) as u64);
+    // archive/zip looks for the record in the last 65 KiB only (the record itself included).
+    let tail_len = size.min(END_SEARCH);
     let mut tail = vec![0_u8; usize::try_from(tail_len).map_err(|_| not_a_zip())?];
     r.seek(SeekFrom::Start(size - tail_len)).map_err(io_error)?;
     r.read_exact(&mut tail).map_err(io_error)?;
@@ -215,7 +218,9 @@ fn read_zip64_end<R: Read + Seek>(
     let mut loc = [0_u8; 20];
     r.seek(SeekFrom::Start(locator_at)).map_err(io_error)?;
     r.read_exact(&mut loc).map_err(io_error)?;
-    if loc[..4] != LOCATOR_SIG {
+    // archive/zip takes a locator only on disk 0 of 1 disk; otherwise the plain record's
+    // (saturated) values stand, as they do without a locator.
+    if loc[..4] != LOCATOR_SIG || u32_at(&loc, 4) != 0 || u32_at(&loc, 16) != 1 {
         return Ok(None);
     }
     let record_at = u64_at(&loc, 8);
@@ -857,6 +862,11 @@ mod tests {
         };
         assert_eq!(lie(&locator(1 << 40)), not_zip);
         assert_eq!(lie(&locator(40)), not_zip);
+        // A locator on another disk, or of another number of disks, is no locator: the
+        // saturated plain values stand, and point nowhere.
+        assert_eq!(lie(&|b, at| b[at + 56 + 4] = 1), not_zip);
+        assert_eq!(lie(&|b, at| b[at + 56 + 16] = 2), not_zip);
+        assert_eq!(lie(&|b, at| b[at + 56 + 16] = 0), not_zip);
         // The record's signature, or either of its disk numbers.
         assert_eq!(lie(&|b, at| b[at + 3] = 5), not_zip);
         assert_eq!(lie(&|b, at| b[at + 16] = 7), not_zip);
@@ -1031,6 +1041,16 @@ mod tests {
         junk.extend_from_slice(&empty);
         let dir = read(&junk).unwrap();
         assert_eq!(dir.entries.len(), 0);
+        // Junk after the record: read when the record starts within the last 65 KiB, as
+        // archive/zip reads it; one byte further is not a zip to Go, nor to goshelf.
+        let junk_after = |n: usize| {
+            let mut b = z.bytes.clone();
+            b.resize(b.len() + n, b'j');
+            read(&b)
+        };
+        assert_eq!(junk_after(2048).unwrap().entries.len(), 2);
+        assert_eq!(junk_after(65 * 1024 - EOCD_LEN).unwrap().entries.len(), 2);
+        assert_eq!(message(junk_after(65 * 1024 - EOCD_LEN + 1)), NOT_A_ZIP);
         // Multi-disk archives.
         for field in [eocd::DISK, eocd::CD_DISK] {
             let mut multi = z.bytes.clone();
