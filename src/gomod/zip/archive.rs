@@ -1179,6 +1179,245 @@ mod tests {
         assert!(message(read(&b)).ends_with(NOT_A_ZIP));
     }
 
+    /// A Unicode path field (version 1, the CRC of the raw name, the UTF-8 name).
+    fn unicode_field(name: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x75, 0x70];
+        f.extend_from_slice(&le16(u16::try_from(5 + name.len()).unwrap()));
+        f.push(1);
+        f.extend_from_slice(&le32(0));
+        f.extend_from_slice(name);
+        f
+    }
+
+    #[test]
+    fn unicode_path_fields_are_compared_with_the_raw_name() {
+        let name = b"example.com/m@v1.0.0/m.go";
+        let with = |field: Vec<u8>| {
+            let [a, b] = two();
+            write_zip(&[a, b.extra(field)]).into_bytes()
+        };
+        let same = read(&with(unicode_field(name))).unwrap();
+        assert!(!same.entries[1].unicode_differs);
+        assert!(!same.entries[0].unicode_differs);
+        let other = read(&with(unicode_field(b"example.com/m@v1.0.0/n.go"))).unwrap();
+        assert!(other.entries[1].unicode_differs);
+        // Malformed: another version, or too short for the CRC.
+        let mut v2 = unicode_field(name);
+        v2[4] = 2;
+        assert!(message(read(&with(v2))).contains("malformed Unicode path extra field"));
+        let short = vec![0x75, 0x70, 4, 0, 1, 0, 0, 0];
+        assert!(message(read(&with(short))).contains("malformed Unicode path extra field"));
+        // Exactly the version and the CRC: an empty name, which differs.
+        let empty = vec![0x75, 0x70, 5, 0, 1, 0, 0, 0, 0];
+        assert!(read(&with(empty)).unwrap().entries[1].unicode_differs);
+    }
+
+    /// Each local header must agree with its directory record; no entry's bytes may overlap
+    /// another's or reach into the directory.
+    #[test]
+    fn local_headers_agree_and_entries_do_not_overlap() {
+        let good = write_zip(&two());
+        let starts = check_layout(&mut Cursor::new(&good.bytes), &read(&good.bytes).unwrap());
+        let data: Vec<u64> = good.entries.iter().map(|e| e.data as u64).collect();
+        assert_eq!(starts.unwrap(), data);
+        let layout = |z: &Zip| message(contents(&z.bytes));
+        let says = |z: Zip, want: &str| {
+            let m = layout(&z);
+            assert!(m.contains(want), "{m} (want {want})");
+        };
+        let edit = |f: &dyn Fn(&mut Zip)| {
+            let mut z = write_zip(&two());
+            f(&mut z);
+            z
+        };
+        says(
+            edit(&|z| {
+                let at = z.entries[1].local + local::NAME;
+                z.bytes[at] = b'E';
+            }),
+            "the local header names another file",
+        );
+        says(
+            edit(&|z| {
+                z.local(1, 6, &le16(FLAG_DATA_DESCRIPTOR));
+            }),
+            "the local header's flags differ",
+        );
+        says(
+            edit(&|z| {
+                z.local(1, 6, &le16(1));
+            }),
+            "the local header's flags differ",
+        );
+        // Other flag bits (here: UTF-8 names, bit 11) need not agree.
+        let utf8 = edit(&|z| {
+            z.local(1, 6, &le16(1 << 11));
+        });
+        assert_eq!(contents(&utf8.bytes).unwrap(), [GO_MOD, M_GO]);
+        says(
+            edit(&|z| {
+                z.local(1, local::METHOD, &le16(0));
+            }),
+            "the local header's method differs",
+        );
+        for field in [local::CRC, local::CSIZE, local::USIZE] {
+            says(
+                edit(&|z| {
+                    let at = z.entries[1].local + field;
+                    z.bytes[at] ^= 1;
+                }),
+                "the local header's sizes or CRC differ",
+            );
+        }
+        says(
+            edit(&|z| {
+                z.local(1, 0, b"PK\x03\x05");
+            }),
+            "no local header where the directory says",
+        );
+        // The directory points past the file, at its last bytes, or at a header whose name
+        // runs past the file.
+        for offset in [1_u32 << 30, 0] {
+            let mut z = write_zip(&two());
+            let end = z.bytes.len() - 10;
+            let to = if offset == 0 { end } else { offset as usize };
+            z.central(1, central::LOCAL_OFFSET, &le32(u32::try_from(to).unwrap()));
+            says(z, "no local header where the directory says");
+        }
+        says(
+            edit(&|z| {
+                z.local(1, 26, &le16(0xFFF0));
+            }),
+            "local header cut short",
+        );
+        // A local Unicode path field naming another file.
+        let [a, b] = two();
+        let mut z = write_zip(&[a, b.extra(unicode_field(b"example.com/m@v1.0.0/m.go"))]);
+        assert!(contents(&z.bytes).is_ok());
+        let at = z.entries[1].local + local::NAME + 25 + 9 + 24;
+        z.bytes[at] = b'x';
+        says(z, "the local Unicode path field names another file");
+
+        // Two entries at one offset, and data running into the directory.
+        let [a, _] = two();
+        let mut same = write_zip(&[a.clone(), a]);
+        same.central(1, central::LOCAL_OFFSET, &le32(0));
+        let m = layout(&same);
+        assert!(m.contains("overlap"), "{m}");
+        assert!(m.contains("\"example.com/m@v1.0.0/go.mod\""), "{m}");
+        let into = edit(&|z| {
+            let csize = u32::try_from(z.entries[1].data_len + 1).unwrap();
+            z.central(1, central::CSIZE, &le32(csize));
+            z.local(1, local::CSIZE, &le32(csize));
+        });
+        says(into, "its data runs into the central directory");
+        // Entries in any order of offsets, as long as they do not overlap.
+        let mut swapped = Vec::new();
+        let [a, b] = two();
+        let z = write_zip(&[b.clone(), a.clone()]);
+        swapped.extend_from_slice(&z.bytes[..z.entries[0].central]);
+        swapped.extend_from_slice(&z.bytes[z.entries[1].central..z.eocd]);
+        swapped.extend_from_slice(&z.bytes[z.entries[0].central..z.entries[1].central]);
+        swapped.extend_from_slice(&z.bytes[z.eocd..]);
+        assert_eq!(contents(&swapped).unwrap(), [GO_MOD, M_GO]);
+    }
+
+    /// Data is read to exactly its declared size and CRC, stored or deflated.
+    #[test]
+    fn entry_data_must_match_its_declared_size_and_crc() {
+        let one = |e: RawEntry, edit: &dyn Fn(&mut Zip)| {
+            let mut z = write_zip(&[e]);
+            edit(&mut z);
+            z.into_bytes()
+        };
+        let name = "example.com/m@v1.0.0/go.mod";
+        let big: Vec<u8> = (0..200_000_u32).map(|i| (i % 251) as u8).collect();
+        for e in [
+            RawEntry::stored(name, &big),
+            RawEntry::deflated(name, &big),
+            RawEntry::stored(name, b""),
+            RawEntry::deflated(name, b""),
+        ] {
+            let data = e.data.clone();
+            assert_eq!(contents(&one(e, &|_| {})).unwrap(), [data]);
+        }
+        let both = |z: &mut Zip, field_c: usize, field_l: usize, v: u32| {
+            z.central(0, field_c, &le32(v));
+            z.local(0, field_l, &le32(v));
+        };
+        // Declared one byte smaller or larger than the data.
+        let n = u32::try_from(GO_MOD.len()).unwrap();
+        let smaller = one(RawEntry::deflated(name, GO_MOD), &|z| {
+            both(z, central::USIZE, local::USIZE, n - 1);
+        });
+        assert_eq!(
+            message(contents(&smaller)),
+            format!(
+                "{name}: uncompressed size is larger than declared size ({} bytes)",
+                n - 1
+            )
+        );
+        let larger = one(RawEntry::deflated(name, GO_MOD), &|z| {
+            both(z, central::USIZE, local::USIZE, n + 1);
+        });
+        assert_eq!(
+            message(contents(&larger)),
+            format!(
+                "{name}: uncompressed size is smaller than declared size ({} bytes)",
+                n + 1
+            )
+        );
+        // A stored entry's data is its compressed size: declared sizes apart, it is read to
+        // its end and no further.
+        let stored_larger = one(RawEntry::stored(name, GO_MOD), &|z| {
+            both(z, central::USIZE, local::USIZE, n + 1);
+        });
+        assert!(message(contents(&stored_larger)).contains("smaller than declared size"));
+        let crc = one(RawEntry::deflated(name, GO_MOD), &|z| {
+            both(z, central::CRC, local::CRC, 7);
+        });
+        assert_eq!(
+            message(contents(&crc)),
+            format!("{name}: zip: checksum error")
+        );
+        // Compressed bytes that end before the stream does, or are not deflate.
+        let cut = one(
+            RawEntry::deflated(name, GO_MOD).compressed(deflate_stored(GO_MOD)[..10].to_vec()),
+            &|_| {},
+        );
+        let m = message(contents(&cut));
+        assert!(m.contains("zip: corrupt entry data"), "{m}");
+        let junk = one(
+            RawEntry::deflated(name, GO_MOD).compressed(vec![0xFF; 21]),
+            &|_| {},
+        );
+        assert!(message(contents(&junk)).contains("zip: corrupt entry data (flate"));
+        // A stored entry whose data reaches past the file.
+        let mut past = write_zip(&[RawEntry::stored(name, GO_MOD)]);
+        let csize = u32::try_from(past.bytes.len()).unwrap();
+        past.central(0, central::CSIZE, &le32(csize));
+        past.central(0, central::USIZE, &le32(csize));
+        let mut r = Cursor::new(&past.bytes);
+        let dir = read(&past.bytes).unwrap();
+        let mut reader = DataReader::new();
+        let e = dir.entries[0];
+        let start = past.entries[0].data as u64;
+        let m = message(reader.read(&mut r, &dir, &e, start, &mut |_| {}));
+        assert!(m.contains("unexpected EOF"), "{m}");
+        // Another method never reaches here, but is refused if it does.
+        let mut other = e;
+        other.method = 12;
+        let m = message(reader.read(&mut r, &dir, &other, start, &mut |_| {}));
+        assert!(m.contains("method 12"), "{m}");
+        // One reader serves many entries: its inflater is reset for each.
+        let z = write_zip(&[
+            RawEntry::deflated("a", &big),
+            RawEntry::deflated("b", GO_MOD),
+            RawEntry::deflated("c", &big),
+        ]);
+        assert_eq!(contents(&z.bytes).unwrap(), [&big[..], GO_MOD, &big]);
+    }
+
     #[test]
     fn an_entry_is_48_bytes_and_names_are_stored_once() {
         assert!(std::mem::size_of::<Entry>() <= 48);
