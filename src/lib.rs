@@ -18,5 +18,7 @@ pub mod publish;
 pub mod pull;
 pub mod store;
 pub mod sumdb;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tls;
 pub mod web;

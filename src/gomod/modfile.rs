@@ -310,12 +310,7 @@ impl Lexer {
                     }
                     return Ok((Token::Newline, line));
                 }
-                Some('/') if self.at(self.pos + 1) == Some('*') => {
-                    return Err(Self::err(
-                        self.line,
-                        "mod files must use // comments (not /* */ comments)",
-                    ));
-                }
+                // `/*` is refused by the word scanner below (read.go checks it in both places).
                 _ => break,
             }
         }
@@ -707,6 +702,34 @@ fn number(s: &str, nonzero: bool) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::within;
+
+    // The parsers as the tests call them: each within a deadline, so that a loop made
+    // endless fails its test instead of hanging the run.
+    fn module_path(src: &[u8]) -> Result<String, ModFileError> {
+        let src = src.to_vec();
+        within(move || super::module_path(&src))
+    }
+
+    fn go_version(src: &[u8]) -> Option<String> {
+        let src = src.to_vec();
+        within(move || super::go_version(&src))
+    }
+
+    fn requirements(src: &[u8]) -> Result<Vec<(String, String)>, ModFileError> {
+        let src = src.to_vec();
+        within(move || super::requirements(&src))
+    }
+
+    fn work_uses(src: &[u8]) -> Result<Vec<String>, ModFileError> {
+        let src = src.to_vec();
+        within(move || super::work_uses(&src))
+    }
+
+    fn annotations(src: &[u8]) -> Annotations {
+        let src = src.to_vec();
+        within(move || super::annotations(&src))
+    }
 
     #[test]
     fn requirements_and_work_uses_are_read_in_order() {
@@ -747,6 +770,8 @@ mod tests {
             ("module example.com/m\nretract [v1.0.0, v1.1.0] // oops\n", "example.com/m"),
             ("module example.com/m\nrequire (\n\tgolang.org/x/text v0.3.0 // indirect\n\texample.com/b/v2 v2.1.0\n)\n", "example.com/m"),
             ("module example.com/m\nrequire ()\n", "example.com/m"),
+            ("module example.com/m\nreplace x.y => /abs/dir\n", "example.com/m"),
+            ("module example.com/m\nreplace x.y => ./a/b // c\n", "example.com/m"),
         ];
         for (src, want) in cases {
             assert_eq!(path_of(src).as_deref(), Ok(want), "{src:?}");
@@ -798,6 +823,14 @@ mod tests {
             ),
             (
                 "module a.b\n/* c */\n",
+                "go.mod:2: mod files must use // comments (not /* */ comments)",
+            ),
+            (
+                "module a.b\n  /*c*/\n",
+                "go.mod:2: mod files must use // comments (not /* */ comments)",
+            ),
+            (
+                "module a.b\nreplace x.y => ./z/*\n",
                 "go.mod:2: mod files must use // comments (not /* */ comments)",
             ),
             (
