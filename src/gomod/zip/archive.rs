@@ -1418,6 +1418,162 @@ mod tests {
         assert_eq!(contents(&z.bytes).unwrap(), [&big[..], GO_MOD, &big]);
     }
 
+    /// At most `MAX_FILES` entries: by the end record's count before anything is read, and
+    /// by the records found when the count says fewer.
+    #[test]
+    fn the_entry_count_is_bounded_before_and_while_reading() {
+        let z = write_zip(&two());
+        let count = |n: u64| {
+            let b = as_zip64(&z, |cd_at, cd_len, at| zip64_end(n, cd_len, cd_at, at));
+            message(read(&b))
+        };
+        // Allowed by the count, then found to disagree with the directory.
+        assert_eq!(count(MAX_FILES as u64), NOT_A_ZIP);
+        assert_eq!(
+            count(MAX_FILES as u64 + 1),
+            format!(
+                "zip has {} entries; goshelf accepts at most {MAX_FILES}",
+                MAX_FILES + 1
+            )
+        );
+        let many = |n: usize| {
+            let entries: Vec<RawEntry> = (0..n)
+                .map(|i| RawEntry::stored(format!("{i:x}"), b""))
+                .collect();
+            write_zip(&entries)
+        };
+        // Exactly the limit (counted in a zip64 record): read. One more, with a plain count
+        // that wrapped at 65,536 (as old writers did): refused while reading.
+        let at_limit = as_zip64(&many(MAX_FILES), |cd_at, cd_len, at| {
+            zip64_end(MAX_FILES as u64, cd_len, cd_at, at)
+        });
+        assert_eq!(read(&at_limit).unwrap().entries.len(), MAX_FILES);
+        assert_eq!(
+            message(read(&many(MAX_FILES + 1).bytes)),
+            format!("zip has more than {MAX_FILES} entries")
+        );
+    }
+
+    /// The central directory may hold at most `MAX_CENTRAL_DIRECTORY` bytes of records
+    /// (46 fixed bytes each, and their names, extra fields and comments).
+    #[test]
+    fn the_directory_is_at_most_16_mib() {
+        let with_directory_of = |bytes: u64| {
+            let mut entries = Vec::new();
+            let mut left = bytes;
+            while left > 0 {
+                let name_len = (left - 46).min(0xFFFF);
+                let name: Vec<u8> = (0..name_len).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut name = name;
+                name.extend_from_slice(format!("{}", entries.len()).as_bytes());
+                name.truncate(usize::try_from(name_len).unwrap());
+                entries.push(RawEntry::stored(name, b""));
+                left -= 46 + name_len;
+            }
+            write_zip(&entries).into_bytes()
+        };
+        assert!(read(&with_directory_of(MAX_CENTRAL_DIRECTORY)).is_ok());
+        let over = message(read(&with_directory_of(MAX_CENTRAL_DIRECTORY + 1)));
+        assert_eq!(
+            over,
+            format!(
+                "zip central directory larger than {MAX_CENTRAL_DIRECTORY} bytes (goshelf's limit)"
+            )
+        );
+        // Extra fields count too.
+        let [a, b] = two();
+        let small = write_zip(&[a, b.extra(vec![0x99, 0x99, 0, 0])]).into_bytes();
+        let dir = read(&small).unwrap();
+        assert_eq!(dir.entries.len(), 2);
+    }
+
+    /// A reader that is interrupted before every other read, as a signal may interrupt one.
+    struct Interrupted<R> {
+        inner: R,
+        calls: u32,
+    }
+
+    impl<R: Read> Read for Interrupted<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if self.calls % 2 == 1 {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            self.inner.read(buf)
+        }
+    }
+
+    impl<R: Seek> Seek for Interrupted<R> {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    /// A reader that fails every read past the first `ok` bytes.
+    struct Failing {
+        inner: Cursor<Vec<u8>>,
+        ok: u64,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.inner.position() >= self.ok {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let room = usize::try_from(self.ok - self.inner.position()).unwrap();
+            let n = buf.len().min(room);
+            self.inner.read(&mut buf[..n])
+        }
+    }
+
+    impl Seek for Failing {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried_and_other_errors_end_the_read() {
+        let z = write_zip(&two());
+        let mut r = Interrupted {
+            inner: Cursor::new(z.bytes.clone()),
+            calls: 0,
+        };
+        let dir = read_directory(&mut r, z.bytes.len() as u64).unwrap();
+        assert_eq!(dir.entries.len(), 2);
+        let e = dir.entries[1];
+        let mut data = Vec::new();
+        DataReader::new()
+            .read(&mut r, &dir, &e, z.entries[1].data as u64, &mut |b| {
+                data.extend_from_slice(b);
+            })
+            .unwrap();
+        assert_eq!(data, M_GO);
+        // A failing disk is an I/O error, not a retry forever nor a bad archive.
+        let bytes = z.bytes.clone();
+        let cd_at = z.entries[0].central as u64;
+        let (directory, data) = crate::testing::within(move || {
+            let dir = read(&bytes).unwrap();
+            let mut failing = Failing {
+                inner: Cursor::new(bytes),
+                ok: cd_at,
+            };
+            let mut seen = Vec::new();
+            failing.seek(SeekFrom::Start(cd_at)).unwrap();
+            let directory = read_header(&mut failing, &mut 0, &mut Directory::default());
+            let e = dir.entries[1];
+            let data = DataReader::new().read(&mut failing, &dir, &e, cd_at, &mut |b| {
+                seen.extend_from_slice(b);
+            });
+            (
+                directory.map_err(|e| e.to_string()),
+                data.map_err(|e| e.to_string()),
+            )
+        });
+        assert!(directory.unwrap_err().contains("disk gone"));
+        assert!(data.unwrap_err().contains("disk gone"));
+    }
+
     #[test]
     fn an_entry_is_48_bytes_and_names_are_stored_once() {
         assert!(std::mem::size_of::<Entry>() <= 48);
