@@ -724,6 +724,7 @@ mod tests {
         Zip, FLAG_DATA_DESCRIPTOR,
     };
     use super::*;
+    use crate::testing::within;
     use std::io::Cursor;
 
     const GO_MOD: &[u8] = b"module example.com/m\n";
@@ -736,8 +737,10 @@ mod tests {
         ]
     }
 
+    /// The directory of `bytes`, read within a deadline (a loop made endless fails).
     fn read(bytes: &[u8]) -> Result<Directory, ZipError> {
-        read_directory(&mut Cursor::new(bytes), bytes.len() as u64)
+        let bytes = bytes.to_vec();
+        within(move || read_directory(&mut Cursor::new(&bytes), bytes.len() as u64))
     }
 
     fn message(r: Result<impl std::fmt::Debug, ZipError>) -> String {
@@ -747,8 +750,14 @@ mod tests {
         }
     }
 
-    /// Every entry's data, read through its local header, or the first error.
+    /// Every entry's data, read through its local header, or the first error (within a
+    /// deadline).
     fn contents(bytes: &[u8]) -> Result<Vec<Vec<u8>>, ZipError> {
+        let bytes = bytes.to_vec();
+        within(move || contents_of(&bytes))
+    }
+
+    fn contents_of(bytes: &[u8]) -> Result<Vec<Vec<u8>>, ZipError> {
         let mut r = Cursor::new(bytes);
         let dir = read_directory(&mut r, bytes.len() as u64)?;
         let starts = check_layout(&mut r, &dir)?;
@@ -1552,7 +1561,7 @@ mod tests {
         // A failing disk is an I/O error, not a retry forever nor a bad archive.
         let bytes = z.bytes.clone();
         let cd_at = z.entries[0].central as u64;
-        let (directory, data) = crate::testing::within(move || {
+        let (directory, data) = within(move || {
             let dir = read(&bytes).unwrap();
             let mut failing = Failing {
                 inner: Cursor::new(bytes),
