@@ -294,26 +294,41 @@ impl Lexer {
         self.chars.get(i).copied()
     }
 
+    /// The next token. Every token but the end consumes input, so the parser's loops end
+    /// with the input whatever the token; checked here, since a lexer that stops consuming
+    /// would have the parser loop forever.
     fn scan(&mut self) -> Result<(Token, usize), ModFileError> {
-        loop {
-            match self.at(self.pos) {
-                Some(' ' | '\t' | '\r') => self.pos += 1,
-                Some('/') if self.at(self.pos + 1) == Some('/') => {
-                    // A comment runs to the end of its line and ends the line.
-                    let line = self.line;
-                    while let Some(c) = self.at(self.pos) {
-                        self.pos += 1;
-                        if c == '\n' {
-                            self.line += 1;
-                            break;
-                        }
-                    }
-                    return Ok((Token::Newline, line));
-                }
-                // `/*` is refused by the word scanner below (read.go checks it in both places).
-                _ => break,
-            }
+        let before = self.pos;
+        let (token, line) = self.scan_token()?;
+        if token != Token::Eof && self.pos == before {
+            return Err(Self::err(
+                line,
+                "internal error: the lexer made no progress",
+            ));
         }
+        Ok((token, line))
+    }
+
+    // Each step below is bounded by the input (no index loop).
+    fn scan_token(&mut self) -> Result<(Token, usize), ModFileError> {
+        let blanks = self.chars[self.pos..]
+            .iter()
+            .take_while(|c| matches!(c, ' ' | '\t' | '\r'))
+            .count();
+        self.pos += blanks;
+        if self.at(self.pos) == Some('/') && self.at(self.pos + 1) == Some('/') {
+            // A comment runs to the end of its line and ends the line.
+            let line = self.line;
+            match self.chars[self.pos..].iter().position(|&c| c == '\n') {
+                Some(n) => {
+                    self.pos += n + 1;
+                    self.line += 1;
+                }
+                None => self.pos = self.chars.len(),
+            }
+            return Ok((Token::Newline, line));
+        }
+        // `/*` is refused by the word scanner below (read.go checks it before words too).
         let line = self.line;
         let Some(c) = self.at(self.pos) else {
             return Ok((Token::Eof, line));
@@ -339,22 +354,22 @@ impl Lexer {
             '"' | '`' => self.scan_string(c, line),
             c if is_ident(c) => {
                 let start = self.pos;
-                while let Some(c) = self.at(self.pos) {
-                    if !is_ident(c) || (c == '/' && self.at(self.pos + 1) == Some('/')) {
+                let mut end = self.chars.len();
+                for (i, &c) in self.chars.iter().enumerate().skip(start) {
+                    let next = self.at(i + 1);
+                    if !is_ident(c) || (c == '/' && next == Some('/')) {
+                        end = i;
                         break;
                     }
-                    if c == '/' && self.at(self.pos + 1) == Some('*') {
+                    if c == '/' && next == Some('*') {
                         return Err(Self::err(
-                            self.line,
+                            line,
                             "mod files must use // comments (not /* */ comments)",
                         ));
                     }
-                    self.pos += 1;
                 }
-                Ok((
-                    Token::Word(self.chars[start..self.pos].iter().collect()),
-                    line,
-                ))
+                self.pos = end;
+                Ok((Token::Word(self.chars[start..end].iter().collect()), line))
             }
             c => Err(Self::err(
                 line,
@@ -363,35 +378,25 @@ impl Lexer {
         }
     }
 
-    /// A quoted string, kept with its quotes; it may not span lines.
+    /// A quoted string, kept with its quotes; it may not span lines. A backslash escapes the
+    /// next character in a "string", not in a `raw string`.
     fn scan_string(&mut self, quote: char, line: usize) -> Result<(Token, usize), ModFileError> {
         let start = self.pos;
-        self.pos += 1;
-        loop {
-            match self.at(self.pos) {
-                None => return Err(Self::err(line, "unexpected EOF in string")),
-                Some('\n') => return Err(Self::err(line, "unexpected newline in string")),
-                Some(c) => {
-                    self.pos += 1;
-                    if c == quote {
-                        break;
-                    }
-                    if c == '\\' && quote != '`' {
-                        match self.at(self.pos) {
-                            None => return Err(Self::err(line, "unexpected EOF in string")),
-                            Some('\n') => {
-                                return Err(Self::err(line, "unexpected newline in string"))
-                            }
-                            Some(_) => self.pos += 1,
-                        }
-                    }
-                }
+        let mut escaped = false;
+        for (i, &c) in self.chars.iter().enumerate().skip(start + 1) {
+            if c == '\n' {
+                return Err(Self::err(line, "unexpected newline in string"));
+            }
+            if escaped {
+                escaped = false;
+            } else if c == quote {
+                self.pos = i + 1;
+                return Ok((Token::Word(self.chars[start..=i].iter().collect()), line));
+            } else if c == '\\' && quote != '`' {
+                escaped = true;
             }
         }
-        Ok((
-            Token::Word(self.chars[start..self.pos].iter().collect()),
-            line,
-        ))
+        Err(Self::err(line, "unexpected EOF in string"))
     }
 }
 
@@ -751,6 +756,59 @@ mod tests {
         assert!(work_uses(b"use (\n").is_err());
     }
 
+    /// The tokens of `src` as `line:text` (`line:` for a line's end), up to the end or the
+    /// first error.
+    fn tokens(src: &'static str) -> Vec<String> {
+        within(move || {
+            let mut lx = Lexer::new(src.as_bytes());
+            let mut out = Vec::new();
+            loop {
+                match lx.lex() {
+                    Ok((Token::Eof, _)) => return out,
+                    Ok((t, line)) => out.push(format!("{line}:{}", t.text())),
+                    Err(e) => {
+                        out.push(e.0);
+                        return out;
+                    }
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn the_lexer_splits_words_strings_and_lines() {
+        let cases: [(&str, &[&str]); 9] = [
+            ("a b\n", &["1:a", "1:b", "1:"]),
+            (" \t\ra(b)c\r\n", &["1:a", "1:(", "1:b", "1:)", "1:c", "1:"]),
+            ("a // c\nb", &["1:a", "1:", "2:b"]),
+            ("// c\n// d\n\nx", &["1:", "2:", "3:", "4:x"]),
+            ("a//c", &["1:a", "1:"]),
+            (
+                "[a,b]{}",
+                &["1:[", "1:a", "1:,", "1:b", "1:]", "1:{", "1:}"],
+            ),
+            (
+                r#""a\"b" `c\` "d""#,
+                &[r#"1:"a\"b""#, r"1:`c\`", r#"1:"d""#],
+            ),
+            (
+                "a/b/*c",
+                &["go.mod:1: mod files must use // comments (not /* */ comments)"],
+            ),
+            (
+                "\n\n/*",
+                &[
+                    "1:",
+                    "2:",
+                    "go.mod:3: mod files must use // comments (not /* */ comments)",
+                ],
+            ),
+        ];
+        for (src, want) in cases {
+            assert_eq!(tokens(src), want, "{src:?}");
+        }
+    }
+
     fn path_of(src: &str) -> Result<String, String> {
         module_path(src.as_bytes()).map_err(|e| e.0)
     }
@@ -771,6 +829,9 @@ mod tests {
             ("module example.com/m\nrequire (\n\tgolang.org/x/text v0.3.0 // indirect\n\texample.com/b/v2 v2.1.0\n)\n", "example.com/m"),
             ("module example.com/m\nrequire ()\n", "example.com/m"),
             ("module example.com/m\nreplace x.y => /abs/dir\n", "example.com/m"),
+            ("module \"example.com/\\\"m\"\n", "example.com/\"m"),
+            ("module example.com/m//c\n", "example.com/m"),
+            ("module example.com/m\n//", "example.com/m"),
             ("module example.com/m\nreplace x.y => ./a/b // c\n", "example.com/m"),
         ];
         for (src, want) in cases {
@@ -820,6 +881,16 @@ mod tests {
             (
                 "module a.b\nrequire (\n\tx.y v1.0.0\n",
                 "go.mod:4: syntax error (unterminated block started at go.mod:2)",
+            ),
+            (
+                "module \"a.b\\\n\"\n",
+                "go.mod:1: unexpected newline in string",
+            ),
+            ("module \"a.b\\", "go.mod:1: unexpected EOF in string"),
+            ("module `a.b\n`\n", "go.mod:1: unexpected newline in string"),
+            (
+                "// one\n\t// two\nmodule a.b // three\n\nmodule c.d\n",
+                "go.mod:5: repeated module statement",
             ),
             (
                 "module a.b\n/* c */\n",
