@@ -284,12 +284,13 @@ pub fn split_path_version(path: &str) -> Option<(&str, &str)> {
         return split_gopkg_in(path);
     }
     let b = path.as_bytes();
-    let mut i = b.len();
-    let mut dot = false;
-    while i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b'.') {
-        dot |= b[i - 1] == b'.';
-        i -= 1;
-    }
+    // The trailing run of digits and dots.
+    let i = b.len()
+        - b.iter()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || **c == b'.')
+            .count();
+    let dot = b[i..].contains(&b'.');
     if i <= 1 || i == b.len() || b[i - 1] != b'v' || b[i - 2] != b'/' {
         return Some((path, ""));
     }
@@ -308,9 +309,11 @@ fn split_gopkg_in(path: &str) -> Option<(&str, &str)> {
     if path.ends_with("-unstable") {
         i -= "-unstable".len();
     }
-    while i > 0 && b[i - 1].is_ascii_digit() {
-        i -= 1;
-    }
+    i -= b[..i]
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
     if i <= 1 || b[i - 1] != b'v' || b[i - 2] != b'.' {
         return None;
     }

@@ -490,11 +490,9 @@ fn pseudo_version_of(major: &str, older: &str, timestamp: &str, rev: &str) -> St
 /// A decimal string plus one (pseudo.go `incDecimal`).
 fn inc_decimal(d: &str) -> String {
     let mut digits = d.as_bytes().to_vec();
-    let mut i = digits.len();
-    while i > 0 && digits[i - 1] == b'9' {
-        digits[i - 1] = b'0';
-        i -= 1;
-    }
+    // The trailing nines become zeros (counted, not stepped over: no index loop).
+    let i = digits.len() - digits.iter().rev().take_while(|&&d| d == b'9').count();
+    digits[i..].fill(b'0');
     if i > 0 {
         digits[i - 1] += 1;
     } else {
@@ -523,11 +521,9 @@ fn format_timestamp(unix_time: i64) -> Option<String> {
 /// A decimal string minus one, or `None` for zero.
 fn dec_decimal(d: &str) -> Option<String> {
     let mut digits = d.as_bytes().to_vec();
-    let mut i = digits.len();
-    while i > 0 && digits[i - 1] == b'0' {
-        digits[i - 1] = b'9';
-        i -= 1;
-    }
+    // The trailing zeros become nines.
+    let i = digits.len() - digits.iter().rev().take_while(|&&d| d == b'0').count();
+    digits[i..].fill(b'9');
     if i == 0 {
         return None;
     }
