@@ -300,7 +300,7 @@ impl Lexer {
     fn scan(&mut self) -> Result<(Token, usize), ModFileError> {
         let before = self.pos;
         let (token, line) = self.scan_token()?;
-        if token != Token::Eof && self.pos == before {
+        if token != Token::Eof && self.pos <= before {
             return Err(Self::err(
                 line,
                 "internal error: the lexer made no progress",
