@@ -283,13 +283,17 @@ pub(super) fn read_directory<R: Read + Seek>(
     {
         let mut buffered = BufReader::with_capacity(READ_BUFFER, &mut *reader);
         let mut directory_bytes = 0_u64;
-        while read_header(&mut buffered, &mut directory_bytes, &mut dir)? {
-            if dir.entries.len() > MAX_FILES {
-                return Err(ZipError::TooLarge(format!(
-                    "zip has more than {MAX_FILES} entries"
-                )));
+        // One record more than the limit at most: each round reads a record or ends.
+        for _ in 0..=MAX_FILES {
+            if !read_header(&mut buffered, &mut directory_bytes, &mut dir)? {
+                break;
             }
         }
+    }
+    if dir.entries.len() > MAX_FILES {
+        return Err(ZipError::TooLarge(format!(
+            "zip has more than {MAX_FILES} entries"
+        )));
     }
     if dir.entries.len() as u64 != end.entries {
         return Err(not_a_zip());
@@ -1463,37 +1467,87 @@ mod tests {
         );
     }
 
+    /// Entries of empty files whose directory records take `total` bytes (46 fixed bytes
+    /// each and their names; `total` at least 94).
+    fn records_of(total: u64) -> Vec<RawEntry> {
+        let mut entries = Vec::new();
+        let mut left = total;
+        let push = |size: u64, entries: &mut Vec<RawEntry>| {
+            let name = format!(
+                "{:0>1$}",
+                entries.len(),
+                usize::try_from(size - 46).unwrap()
+            );
+            entries.push(RawEntry::stored(name, b""));
+        };
+        while left >= 2 * 60_046 {
+            push(60_046, &mut entries);
+            left -= 60_046;
+        }
+        let half = left / 2;
+        push(half, &mut entries);
+        push(left - half, &mut entries);
+        entries
+    }
+
     /// The central directory may hold at most `MAX_CENTRAL_DIRECTORY` bytes of records
     /// (46 fixed bytes each, and their names, extra fields and comments).
     #[test]
     fn the_directory_is_at_most_16_mib() {
-        let with_directory_of = |bytes: u64| {
-            let mut entries = Vec::new();
-            let mut left = bytes;
-            while left > 0 {
-                let name_len = (left - 46).min(0xFFFF);
-                let name: Vec<u8> = (0..name_len).map(|i| b'a' + (i % 26) as u8).collect();
-                let mut name = name;
-                name.extend_from_slice(format!("{}", entries.len()).as_bytes());
-                name.truncate(usize::try_from(name_len).unwrap());
-                entries.push(RawEntry::stored(name, b""));
-                left -= 46 + name_len;
-            }
-            write_zip(&entries).into_bytes()
-        };
-        assert!(read(&with_directory_of(MAX_CENTRAL_DIRECTORY)).is_ok());
-        let over = message(read(&with_directory_of(MAX_CENTRAL_DIRECTORY + 1)));
+        let entries = |n: u64| read(&write_zip(&records_of(n)).bytes).map(|d| d.entries.len());
+        assert!(entries(MAX_CENTRAL_DIRECTORY).is_ok());
         assert_eq!(
-            over,
+            entries(MAX_CENTRAL_DIRECTORY + 1).unwrap_err().to_string(),
             format!(
                 "zip central directory larger than {MAX_CENTRAL_DIRECTORY} bytes (goshelf's limit)"
             )
         );
-        // Extra fields count too.
-        let [a, b] = two();
-        let small = write_zip(&[a, b.extra(vec![0x99, 0x99, 0, 0])]).into_bytes();
-        let dir = read(&small).unwrap();
-        assert_eq!(dir.entries.len(), 2);
+        // Extra fields and comments count too: records 1,000 bytes short of the limit, then
+        // an extra field or a comment of 1,000 bytes (at the limit) or 1,001 (over it).
+        for n in [1000_u16, 1001] {
+            let mut extra = vec![0x99, 0x99];
+            extra.extend_from_slice(&le16(n - 4));
+            extra.resize(usize::from(n), 0);
+            let mut with_extra = records_of(MAX_CENTRAL_DIRECTORY - 1000);
+            let last = with_extra.pop().unwrap();
+            with_extra.push(last.extra(extra));
+            let with_extra = write_zip(&with_extra).into_bytes();
+            let plain = write_zip(&records_of(MAX_CENTRAL_DIRECTORY - 1000)).into_bytes();
+            let commented = with_comment(&plain, 1, &vec![b'c'; usize::from(n)]);
+            for (what, b) in [("extra", with_extra), ("comment", commented)] {
+                let r = read(&b).map(|d| d.entries.len());
+                if n == 1000 {
+                    assert!(r.is_ok(), "{what} {n}: {r:?}");
+                } else {
+                    assert!(matches!(r, Err(ZipError::TooLarge(_))), "{what} {n}: {r:?}");
+                }
+            }
+        }
+    }
+
+    /// `bytes` (a zip written by `write_zip`) with a comment added to its `i`-th directory
+    /// record.
+    fn with_comment(bytes: &[u8], i: usize, comment: &[u8]) -> Vec<u8> {
+        let mut r = Cursor::new(bytes);
+        let end = read_directory_end(&mut r, bytes.len() as u64).unwrap();
+        let mut at = usize::try_from(end.offset).unwrap();
+        for _ in 0..i {
+            let var = usize::from(u16_at(bytes, at + 28))
+                + usize::from(u16_at(bytes, at + 30))
+                + usize::from(u16_at(bytes, at + 32));
+            at += 46 + var;
+        }
+        let record_end =
+            at + 46 + usize::from(u16_at(bytes, at + 28)) + usize::from(u16_at(bytes, at + 30));
+        let mut out = bytes[..record_end].to_vec();
+        out[at + 32..at + 34].copy_from_slice(&le16(u16::try_from(comment.len()).unwrap()));
+        out.extend_from_slice(comment);
+        out.extend_from_slice(&bytes[record_end..]);
+        // The end record's directory size.
+        let eocd = out.len() - EOCD_LEN;
+        let size = u32_at(&out, eocd + 12) + u32::try_from(comment.len()).unwrap();
+        out[eocd + 12..eocd + 16].copy_from_slice(&le32(size));
+        out
     }
 
     /// A reader that is interrupted before every other read, as a signal may interrupt one.
