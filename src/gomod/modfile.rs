@@ -809,6 +809,67 @@ mod tests {
         }
     }
 
+    /// strconv.Unquote's escapes, and what it refuses.
+    #[test]
+    fn unquote_reads_go_escapes() {
+        for (quoted, want) in [
+            (
+                r#""a\ab\bc\fd\ne\rf\tg\vh""#,
+                Some("a\u{7}b\u{8}c\u{c}d\ne\rf\tg\u{b}h"),
+            ),
+            (r#""\\ \" x""#, Some("\\ \" x")),
+            (r#""\101\060""#, Some("A0")),
+            (r#""\x41\x7e""#, Some("A~")),
+            (r#""\u00e9\U0001F600""#, Some("é😀")),
+            (r#""plain é""#, Some("plain é")),
+            (r#""""#, Some("")),
+            // Octal needs three digits and fits a byte; hex its count of hex digits.
+            (r#""\10""#, None),
+            (r#""\18x""#, None),
+            (r#""\400""#, None),
+            (r#""\x4""#, None),
+            (r#""\xZZ""#, None),
+            (r#""\u00e""#, None),
+            (r#""\U0001F60""#, None),
+            // Not a character, or not UTF-8 once unquoted.
+            (r#""\uD800""#, None),
+            (r#""\xff""#, None),
+            // A bare quote or newline inside, an unknown escape, a backslash at the end.
+            (r#""a"b""#, None),
+            ("\"a\nb\"", None),
+            (r#""\q""#, None),
+            (r#""a\""#, None),
+            ("a", None),
+            ("\"a", None),
+        ] {
+            assert_eq!(unquote(quoted).as_deref(), want, "{quoted}");
+        }
+    }
+
+    /// modfile's GoVersionRE: `N.M`, `N.M.P`, then optionally letters and digits.
+    #[test]
+    fn go_versions_follow_the_go_version_regexp() {
+        for (v, ok) in [
+            ("1.21", true),
+            ("1.21.0", true),
+            ("1.21rc1", true),
+            ("1.21.0rc12", true),
+            ("1.0", true),
+            ("1.21rc", false),
+            ("1.21rc1x", false),
+            ("1.21-rc1", false),
+            ("1.21.", false),
+            ("1.21.01", false),
+            ("1.021", false),
+            ("01.21", false),
+            ("1", false),
+            ("1.21RC1", false),
+            ("", false),
+        ] {
+            assert_eq!(is_go_version(v), ok, "{v}");
+        }
+    }
+
     fn path_of(src: &str) -> Result<String, String> {
         module_path(src.as_bytes()).map_err(|e| e.0)
     }
