@@ -673,12 +673,14 @@ fn is_go_version(v: &str) -> bool {
     if rest.is_empty() {
         return true;
     }
+    // Letters then digits, each at least one. `rest` cannot start with a digit (the number
+    // above took them all), so digits right at its start mean no letters came first.
     let letters = rest.bytes().take_while(u8::is_ascii_lowercase).count();
     let digits = rest[letters..]
         .bytes()
         .take_while(u8::is_ascii_digit)
         .count();
-    letters > 0 && digits > 0 && letters + digits == rest.len()
+    digits > 0 && letters + digits == rest.len()
 }
 
 /// modfile `laxGoVersionRE`, `^v?(([1-9][0-9]*)\.(0|[1-9][0-9]*))([^0-9].*)$`: the `N.M`
