@@ -1147,6 +1147,21 @@ mod tests {
             }
             z.into_bytes()
         };
+        // With an extra field in both headers: the data starts after it.
+        let with_extra = |tail: Vec<u8>| {
+            let e = RawEntry::stored("example.com/m@v1.0.0/go.mod", GO_MOD)
+                .flags(FLAG_DATA_DESCRIPTOR)
+                .compressed([GO_MOD, &tail[..]].concat())
+                .extra(vec![0x99, 0x99, 3, 0, 1, 2, 3]);
+            let [_, m] = two();
+            let mut z = write_zip(&[e, m]);
+            let len = le32(u32::try_from(GO_MOD.len()).unwrap());
+            z.central(0, central::CSIZE, &len);
+            z.local(0, local::CSIZE, &len);
+            z.into_bytes()
+        };
+        let crc_only = le32(crc(GO_MOD)).to_vec();
+        assert_eq!(contents(&with_extra(crc_only)).unwrap(), [GO_MOD, M_GO]);
         let signed = [&b"PK\x07\x08"[..], &le32(crc(GO_MOD)), &le32(21), &le32(21)].concat();
         let unsigned = [&le32(crc(GO_MOD))[..], &le32(21), &le32(21)].concat();
         for zero_local in [false, true] {
@@ -1653,7 +1668,17 @@ mod tests {
             0x01, 0x00, 0x00, 0x00, 0x55, 0x54, 0x05, 0x00, 1, 2, 3, 4, 5,
         ];
         assert_eq!(extra_fields(&ok).unwrap().len(), 2);
+        // A field with no data is whole; an extended timestamp needs its flags byte, and
+        // four bytes of time after it only when flag bit 0 (the modification time) is set.
+        assert_eq!(extra_fields(&[0x99, 0x99, 0, 0]).unwrap().len(), 1);
+        for data in [&[0_u8][..], &[2], &[1, 0, 0, 0, 0], &[3, 0, 0, 0, 0, 9]] {
+            let mut field = vec![0x55, 0x54, u8::try_from(data.len()).unwrap(), 0];
+            field.extend_from_slice(data);
+            assert!(extra_fields(&field).is_ok(), "{data:?}");
+        }
         for bad in [
+            &[0x55, 0x54, 0x04, 0x00, 1, 0, 0, 0][..],
+            &[0x55, 0x54, 0x01, 0x00, 3],
             &[0x01, 0x00][..],
             &[0x55, 0x54, 0xFF, 0x00, 1, 2, 3, 4],
             &[0x55, 0x54, 0x01, 0x00, 0x07],
