@@ -393,7 +393,12 @@ const UNICODE_PATH: u16 = 0x7075;
 fn extra_fields(mut block: &[u8]) -> Result<Vec<(u16, &[u8])>, ZipError> {
     let bad = |why: &str| ZipError::Invalid(format!("{NOT_A_ZIP} ({why})"));
     let mut fields = Vec::new();
-    while !block.is_empty() {
+    // Each field takes at least 4 bytes: at most `len / 4` rounds (a bound, not an index
+    // loop, so that no step can loop forever).
+    for _ in 0..=block.len() / 4 {
+        if block.is_empty() {
+            break;
+        }
         if block.len() < 4 {
             return Err(bad("stray bytes after the last extra field"));
         }
