@@ -729,8 +729,8 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, ZipError> {
 #[cfg(test)]
 mod tests {
     use super::super::rawzip::{
-        central, deflate_stored, eocd, le16, le32, le64, local, write_zip, zip64_end, RawEntry,
-        Zip, FLAG_DATA_DESCRIPTOR,
+        central, deflate_stored, eocd, le16, le32, le64, local, write_zip, zip64_end, Failing,
+        RawEntry, Zip, FLAG_DATA_DESCRIPTOR,
     };
     use super::*;
     use crate::testing::within;
@@ -1592,29 +1592,6 @@ mod tests {
         }
     }
 
-    /// A reader that fails every read past the first `ok` bytes.
-    struct Failing {
-        inner: Cursor<Vec<u8>>,
-        ok: u64,
-    }
-
-    impl Read for Failing {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            if self.inner.position() >= self.ok {
-                return Err(std::io::Error::other("disk gone"));
-            }
-            let room = usize::try_from(self.ok - self.inner.position()).unwrap();
-            let n = buf.len().min(room);
-            self.inner.read(&mut buf[..n])
-        }
-    }
-
-    impl Seek for Failing {
-        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-            self.inner.seek(pos)
-        }
-    }
-
     #[test]
     fn interrupted_reads_are_retried_and_other_errors_end_the_read() {
         let z = write_zip(&two());
@@ -1638,8 +1615,8 @@ mod tests {
         let (directory, data) = within(move || {
             let dir = read(&bytes).unwrap();
             let mut failing = Failing {
-                inner: Cursor::new(bytes),
-                ok: cd_at,
+                data: Cursor::new(bytes),
+                fail_at: cd_at,
             };
             let mut seen = Vec::new();
             failing.seek(SeekFrom::Start(cd_at)).unwrap();
@@ -1653,8 +1630,8 @@ mod tests {
                 data.map_err(|e| e.to_string()),
             )
         });
-        assert!(directory.unwrap_err().contains("disk gone"));
-        assert!(data.unwrap_err().contains("disk gone"));
+        assert!(directory.unwrap_err().contains("disk on fire"));
+        assert!(data.unwrap_err().contains("disk on fire"));
     }
 
     #[test]

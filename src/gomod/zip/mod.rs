@@ -498,6 +498,7 @@ fn bounded_capacity(declared: u64) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::rawzip::Failing;
     use super::*;
     use std::io::{Cursor, Write};
     use zip::write::SimpleFileOptions;
@@ -681,29 +682,6 @@ mod tests {
             err.message(),
             "example.com/m@v2.0.0: invalid version: should be v0 or v1, not v2"
         );
-    }
-
-    /// A reader over `data` whose reads fail from byte `fail_at` on, like a disk error.
-    struct Failing {
-        data: Cursor<Vec<u8>>,
-        fail_at: u64,
-    }
-
-    impl Read for Failing {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            if self.data.position() >= self.fail_at {
-                return Err(std::io::Error::other("disk on fire"));
-            }
-            let room = usize::try_from(self.fail_at - self.data.position()).unwrap();
-            let n = buf.len().min(room);
-            self.data.read(&mut buf[..n])
-        }
-    }
-
-    impl Seek for Failing {
-        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-            self.data.seek(pos)
-        }
     }
 
     #[test]

@@ -466,3 +466,27 @@ pub fn bomb_kernel(copies: usize) -> Vec<u8> {
 pub fn bomb_kernel_len(copies: usize) -> usize {
     1 + 258 * copies
 }
+
+/// A reader over `data` whose reads fail from byte `fail_at` on ("disk on fire"), like a disk
+/// error.
+pub struct Failing {
+    pub data: std::io::Cursor<Vec<u8>>,
+    pub fail_at: u64,
+}
+
+impl std::io::Read for Failing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.position() >= self.fail_at {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let room = usize::try_from(self.fail_at - self.data.position()).unwrap();
+        let n = buf.len().min(room);
+        self.data.read(&mut buf[..n])
+    }
+}
+
+impl std::io::Seek for Failing {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.data.seek(pos)
+    }
+}
