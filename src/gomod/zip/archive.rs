@@ -1653,6 +1653,8 @@ mod tests {
         // A field with no data is whole; an extended timestamp needs its flags byte, and
         // four bytes of time after it only when flag bit 0 (the modification time) is set.
         assert_eq!(extra_fields(&[0x99, 0x99, 0, 0]).unwrap().len(), 1);
+        let three_empty = [0x99, 0x99, 0, 0, 0x98, 0x98, 0, 0, 0x97, 0x97, 0, 0];
+        assert_eq!(extra_fields(&three_empty).unwrap().len(), 3);
         for data in [&[0_u8][..], &[2], &[1, 0, 0, 0, 0], &[3, 0, 0, 0, 0, 9]] {
             let mut field = vec![0x55, 0x54, u8::try_from(data.len()).unwrap(), 0];
             field.extend_from_slice(data);
