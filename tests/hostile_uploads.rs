@@ -26,9 +26,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::support::hostile::{
-    bomb_kernel, bomb_kernel_len, central, central_record, crc32, deflate_stored, end_record, eocd,
-    le16, le32, le64, local, memory, reset_peak, server_pid, write_zip, zip64_end, RawEntry, Zip,
-    DEFLATE, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED, FLAG_STRONG_ENCRYPTION,
+    as_zip64, bomb_kernel, bomb_kernel_len, central, central_record, crc32, deflate_stored,
+    end_record, eocd, le16, le32, le64, local, memory, reset_peak, server_pid, write_zip,
+    zip64_end, RawEntry, Zip, DEFLATE, FLAG_DATA_DESCRIPTOR, FLAG_ENCRYPTED,
+    FLAG_STRONG_ENCRYPTION,
 };
 use crate::support::http::{self, Auth, Response};
 use crate::support::{manifest_dir, poll_until, ModZip, TestServer};
@@ -1160,14 +1161,7 @@ fn structure_recipes() -> Vec<Case> {
 fn zip64_recipes() -> Vec<Case> {
     let not_zip = "zip: not a valid zip file";
     // A base archive whose end record defers to a zip64 record placed by `f`.
-    let with_zip64 = |f: &dyn Fn(u64, u64, u64) -> Vec<u8>| {
-        let z = base();
-        let mut out = z.bytes[..z.eocd].to_vec();
-        let cd_at = z.entries[0].central as u64;
-        let cd_len = z.eocd as u64 - cd_at;
-        out.extend_from_slice(&f(cd_at, cd_len, out.len() as u64));
-        out
-    };
+    let with_zip64 = |f: &dyn Fn(u64, u64, u64) -> Vec<u8>| as_zip64(&base(), f);
     let zip64_usize = |usize_: u64| {
         let mut extra = vec![0x01, 0x00, 8, 0];
         extra.extend_from_slice(&le64(usize_));

@@ -729,8 +729,8 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, ZipError> {
 #[cfg(test)]
 mod tests {
     use super::super::rawzip::{
-        central, deflate_stored, eocd, le16, le32, le64, local, write_zip, zip64_end, Failing,
-        RawEntry, Zip, FLAG_DATA_DESCRIPTOR,
+        as_zip64, central, deflate_stored, eocd, le16, le32, le64, local, write_zip, zip64_end,
+        Failing, RawEntry, Zip, FLAG_DATA_DESCRIPTOR,
     };
     use super::*;
     use crate::testing::within;
@@ -778,17 +778,6 @@ mod tests {
             out.push(data);
         }
         Ok(out)
-    }
-
-    /// `z` with its end record replaced by a zip64 end record (made by `record`, given where
-    /// the directory starts, its length and where the record goes), its locator and an end
-    /// record whose fields are saturated: what writers do past 65,535 entries or 4 GiB.
-    fn as_zip64(z: &Zip, record: impl Fn(u64, u64, u64) -> Vec<u8>) -> Vec<u8> {
-        let mut out = z.bytes[..z.eocd].to_vec();
-        let cd_at = z.entries[0].central as u64;
-        let cd_len = z.eocd as u64 - cd_at;
-        out.extend_from_slice(&record(cd_at, cd_len, out.len() as u64));
-        out
     }
 
     fn zip64_field(values: &[u64]) -> Vec<u8> {

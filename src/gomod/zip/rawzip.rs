@@ -318,6 +318,17 @@ pub fn zip64_end(entries: u64, cd_len: u64, cd_at: u64, at: u64) -> Vec<u8> {
     out
 }
 
+/// `z` with its end record replaced by what `record` makes (given where the directory
+/// starts, its length and where the record goes): a zip64 end record, its locator and a
+/// saturated end record ([`zip64_end`]), as writers do past 65,535 entries or 4 GiB.
+pub fn as_zip64(z: &Zip, record: impl Fn(u64, u64, u64) -> Vec<u8>) -> Vec<u8> {
+    let mut out = z.bytes[..z.eocd].to_vec();
+    let cd_at = z.entries[0].central as u64;
+    let cd_len = z.eocd as u64 - cd_at;
+    out.extend_from_slice(&record(cd_at, cd_len, out.len() as u64));
+    out
+}
+
 /// A zip64 end of central directory locator pointing at `record_at`.
 fn zip64_locator(record_at: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(20);
