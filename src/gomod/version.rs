@@ -823,6 +823,24 @@ mod tests {
     }
 
     #[test]
+    fn releases_prereleases_pseudo_and_incompatible_versions_are_told_apart() {
+        // (version, pseudo, prerelease, +incompatible)
+        for (v, pseudo, pre, incompatible) in [
+            ("v1.2.3", false, false, false),
+            ("v1.2.3-rc.1", false, true, false),
+            ("v0.0.0-20060102150405-0123456789ab", true, true, false),
+            ("v1.2.4-0.20060102150405-0123456789ab", true, true, false),
+            ("v2.0.0+incompatible", false, false, true),
+            ("v2.0.1-0.20060102150405-0123456789ab+incompatible", true, true, true),
+        ] {
+            let parsed = Version::parse(v).unwrap();
+            assert_eq!(parsed.is_pseudo(), pseudo, "{v} pseudo");
+            assert_eq!(parsed.is_prerelease(), pre, "{v} prerelease");
+            assert_eq!(parsed.is_incompatible(), incompatible, "{v} incompatible");
+        }
+    }
+
+    #[test]
     fn is_pseudo_matches_spec_vectors() {
         // spec.md §3.5 and x/mod's pseudo_test.go.
         let yes = [
