@@ -107,9 +107,10 @@ fn go_lang(v: &str) -> Option<(&str, &str)> {
         let (_, rest) = cut_int(patch)?;
         return rest.is_empty().then_some((major, minor));
     }
-    // A prerelease: lower-case letters, then an optional number.
+    // A prerelease: lower-case letters, then an optional number. `rest` starts with a
+    // letter or other byte here (cut_int took the digits, '.' is handled above).
     let kind = rest.bytes().take_while(|b| !b.is_ascii_digit()).count();
-    if kind == 0 || !rest[..kind].bytes().all(|b| b.is_ascii_lowercase()) {
+    if !rest[..kind].bytes().all(|b| b.is_ascii_lowercase()) {
         return None;
     }
     let rest = &rest[kind..];
@@ -211,19 +212,9 @@ fn check_files_indexed<'a>(
         }
     }
     let go124 = root_go_mod && has_go124_vendor_rules(go_version);
-    let in_submodule = |p: &str| {
-        let mut p = p;
-        loop {
-            let (dir, _) = split(p);
-            if dir.is_empty() {
-                return false;
-            }
-            if have_go_mod.contains(dir) {
-                return true;
-            }
-            p = &dir[..dir.len() - 1];
-        }
-    };
+    // zip.go's `inSubmodule`: whether any directory above `p` (`a/`, `a/b/`, ...) holds one.
+    let in_submodule =
+        |p: &str| p.match_indices('/').any(|(i, _)| have_go_mod.contains(&p[..=i]));
 
     let mut collisions = Collisions::default();
     let mut valid = Vec::new();
@@ -523,6 +514,12 @@ mod tests {
             Some("1.24.0rc1"),
             Some("1.024"),
             Some("bad"),
+            // A prerelease is lower-case letters, then digits.
+            Some("1.24RC1"),
+            Some("1.24rC1"),
+            Some("1.24rc1x"),
+            Some("1.24rc01"),
+            Some("1.24-rc1"),
         ] {
             assert!(!has_go124_vendor_rules(v), "{v:?}");
         }
@@ -572,6 +569,40 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn check_files_omits_the_files_of_nested_modules() {
+        let cf = check_files(
+            &files(&[
+                "go.mod",
+                "a.go",
+                "sub/go.mod",
+                "sub/b.go",
+                "sub/deep/c.go",
+                "subx/d.go",
+                "x/sub/e.go",
+                "other/GO.MOD",
+                "other/f.go",
+                "x/y/go.mod",
+                "x/y/z/g.go",
+                "x/h.go",
+            ]),
+            None,
+        );
+        assert_eq!(cf.valid, ["go.mod", "a.go", "subx/d.go", "x/sub/e.go", "x/h.go"]);
+        let nested = [
+            "sub/go.mod",
+            "sub/b.go",
+            "sub/deep/c.go",
+            "other/GO.MOD",
+            "other/f.go",
+            "x/y/go.mod",
+            "x/y/z/g.go",
+        ];
+        let want: Vec<(&str, &str)> = nested.iter().map(|p| (*p, SUBMODULE_FILE)).collect();
+        assert_eq!(omitted(&cf), want);
+        assert!(cf.invalid.is_empty(), "{:?}", cf.invalid);
     }
 
     #[test]
