@@ -213,8 +213,10 @@ fn check_files_indexed<'a>(
     }
     let go124 = root_go_mod && has_go124_vendor_rules(go_version);
     // zip.go's `inSubmodule`: whether any directory above `p` (`a/`, `a/b/`, ...) holds one.
-    let in_submodule =
-        |p: &str| p.match_indices('/').any(|(i, _)| have_go_mod.contains(&p[..=i]));
+    let in_submodule = |p: &str| {
+        p.match_indices('/')
+            .any(|(i, _)| have_go_mod.contains(&p[..=i]))
+    };
 
     let mut collisions = Collisions::default();
     let mut valid = Vec::new();
@@ -316,9 +318,6 @@ pub fn check_dir(tree: &Tree) -> CheckedFiles {
     let mut files = Vec::new();
     for e in entries {
         let p = e.path.as_str();
-        if p.is_empty() || p == "." {
-            continue;
-        }
         let under_skipped = p.match_indices('/').any(|(i, _)| skipped.contains(&p[..i]));
         if under_skipped {
             continue;
@@ -465,7 +464,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use std::io::Cursor;
 
     fn files(paths: &[&str]) -> Vec<TreeEntry> {
@@ -590,7 +588,10 @@ mod tests {
             ]),
             None,
         );
-        assert_eq!(cf.valid, ["go.mod", "a.go", "subx/d.go", "x/sub/e.go", "x/h.go"]);
+        assert_eq!(
+            cf.valid,
+            ["go.mod", "a.go", "subx/d.go", "x/sub/e.go", "x/h.go"]
+        );
         let nested = [
             "sub/go.mod",
             "sub/b.go",
@@ -792,28 +793,130 @@ mod tests {
         assert!(err.to_string().contains("should be v0 or v1, not v2"));
     }
 
-    #[test]
-    fn write_zip_output_validates_with_the_same_h1() {
-        let data: [(&str, &[u8]); 3] = [
-            ("go.mod", b"module example.com/m\n\ngo 1.13\n"),
-            ("m.go", b"package m\n\nfunc Foo() int { return 42 }\n"),
-            (
-                "cmd/hello/hello.go",
-                b"package main\n\nimport (\n  \"fmt\"\n  \"example.com/m\"\n)\n\nfunc main() {\n  fmt.Println(m.Foo())\n}\n",
-            ),
-        ];
-        let entries: Vec<TreeEntry> = data
+    /// zip/testdata/create/simple.txt: its files, and the h1 of their zip.
+    const SIMPLE: [(&str, &[u8]); 3] = [
+        ("go.mod", b"module example.com/m\n\ngo 1.13\n"),
+        ("m.go", b"package m\n\nfunc Foo() int { return 42 }\n"),
+        (
+            "cmd/hello/hello.go",
+            b"package main\n\nimport (\n  \"fmt\"\n  \"example.com/m\"\n)\n\nfunc main() {\n  fmt.Println(m.Foo())\n}\n",
+        ),
+    ];
+    const SIMPLE_H1: &str = "h1:tpqYOOmuilagXzyqoJ3roUjp8gneQeTv5YVpL6BG7/k=";
+
+    fn simple_entries() -> Vec<TreeEntry> {
+        SIMPLE
             .iter()
             .map(|(p, d)| TreeEntry::file(*p, d.len() as u64))
-            .collect();
-        let contents: HashMap<&str, &[u8]> = data.iter().copied().collect();
-        let mut out = Cursor::new(Vec::new());
-        let h1 = write_zip(&mut out, "example.com/m", "v1.0.0", &entries, |f| {
-            Ok(contents[f.path.as_str()])
-        })
+            .collect()
+    }
+
+    fn simple_contents(f: &TreeEntry) -> &'static [u8] {
+        SIMPLE
+            .iter()
+            .find(|(p, _)| *p == f.path)
+            .map(|(_, d)| *d)
+            .unwrap()
+    }
+
+    #[test]
+    fn write_zip_retries_interrupted_reads_and_reports_other_errors() {
+        use super::super::zip::rawzip::{Failing, Interrupted};
+        let h1 = write_zip(
+            Cursor::new(Vec::new()),
+            "example.com/m",
+            "v1.0.0",
+            &simple_entries(),
+            |f| Ok(Interrupted::new(simple_contents(f))),
+        )
         .unwrap();
-        // zip/testdata/create/simple.txt.
-        assert_eq!(h1, "h1:tpqYOOmuilagXzyqoJ3roUjp8gneQeTv5YVpL6BG7/k=");
+        assert_eq!(h1, SIMPLE_H1);
+        let err = crate::testing::within(|| {
+            write_zip(
+                Cursor::new(Vec::new()),
+                "example.com/m",
+                "v1.0.0",
+                &simple_entries(),
+                |f| {
+                    Ok(Failing {
+                        data: Cursor::new(simple_contents(f).to_vec()),
+                        fail_at: 5,
+                    })
+                },
+            )
+        })
+        .unwrap_err();
+        assert_eq!(err, ZipError::Io("reading go.mod: disk on fire".to_owned()));
+    }
+
+    #[test]
+    fn create_zips_the_valid_files_and_refuses_invalid_ones() {
+        let mut files = simple_entries();
+        // Left out of the zip as x/mod's Create leaves them: another module's files and
+        // a vendored file (go 1.13 in go.mod: the rules before Go 1.24).
+        files.push(TreeEntry::file("sub/go.mod", 10));
+        files.push(TreeEntry::file("sub/x.go", 10));
+        files.push(TreeEntry::file("vendor/a/b.go", 10));
+        let mut out = Cursor::new(Vec::new());
+        let h1 = create(
+            &mut out,
+            "example.com/m",
+            "v1.0.0",
+            &files,
+            Some("1.13"),
+            |f| Ok(simple_contents(f)),
+        )
+        .unwrap();
+        assert_eq!(h1, SIMPLE_H1);
+        let zip = out.into_inner();
+        let summary = super::super::zip::validate(
+            Cursor::new(&zip),
+            zip.len() as u64,
+            "example.com/m",
+            "v1.0.0",
+        )
+        .unwrap();
+        assert_eq!((summary.h1.as_str(), summary.files), (SIMPLE_H1, 3));
+        // An invalid file fails the whole zip, before anything is opened.
+        files.push(TreeEntry::file("bad'name.go", 1));
+        let err = create(
+            Cursor::new(Vec::new()),
+            "example.com/m",
+            "v1.0.0",
+            &files,
+            Some("1.13"),
+            |f| -> std::io::Result<&[u8]> { panic!("{} opened", f.path) },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ZipError::Invalid(m) if m.contains("bad'name.go")),
+            "{err:?}"
+        );
+        // So does a bad version.
+        let err = create(
+            Cursor::new(Vec::new()),
+            "example.com/m",
+            "v1.0",
+            &simple_entries(),
+            None,
+            |f| Ok(simple_contents(f)),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ZipError::Invalid(_)), "{err:?}");
+    }
+
+    #[test]
+    fn write_zip_output_validates_with_the_same_h1() {
+        let mut out = Cursor::new(Vec::new());
+        let h1 = write_zip(
+            &mut out,
+            "example.com/m",
+            "v1.0.0",
+            &simple_entries(),
+            |f| Ok(simple_contents(f)),
+        )
+        .unwrap();
+        assert_eq!(h1, SIMPLE_H1);
         let zip = out.into_inner();
         let summary = super::super::zip::validate(
             Cursor::new(&zip),

@@ -831,7 +831,12 @@ mod tests {
             ("v0.0.0-20060102150405-0123456789ab", true, true, false),
             ("v1.2.4-0.20060102150405-0123456789ab", true, true, false),
             ("v2.0.0+incompatible", false, false, true),
-            ("v2.0.1-0.20060102150405-0123456789ab+incompatible", true, true, true),
+            (
+                "v2.0.1-0.20060102150405-0123456789ab+incompatible",
+                true,
+                true,
+                true,
+            ),
         ] {
             let parsed = Version::parse(v).unwrap();
             assert_eq!(parsed.is_pseudo(), pseudo, "{v} pseudo");

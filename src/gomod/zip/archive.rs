@@ -730,7 +730,7 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, ZipError> {
 mod tests {
     use super::super::rawzip::{
         as_zip64, central, deflate_stored, eocd, le16, le32, le64, local, write_zip, zip64_end,
-        Failing, RawEntry, Zip, FLAG_DATA_DESCRIPTOR,
+        Failing, Interrupted, RawEntry, Zip, FLAG_DATA_DESCRIPTOR,
     };
     use super::*;
     use crate::testing::within;
@@ -1559,35 +1559,10 @@ mod tests {
         out
     }
 
-    /// A reader that is interrupted before every other read, as a signal may interrupt one.
-    struct Interrupted<R> {
-        inner: R,
-        calls: u32,
-    }
-
-    impl<R: Read> Read for Interrupted<R> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.calls += 1;
-            if self.calls % 2 == 1 {
-                return Err(std::io::ErrorKind::Interrupted.into());
-            }
-            self.inner.read(buf)
-        }
-    }
-
-    impl<R: Seek> Seek for Interrupted<R> {
-        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-            self.inner.seek(pos)
-        }
-    }
-
     #[test]
     fn interrupted_reads_are_retried_and_other_errors_end_the_read() {
         let z = write_zip(&two());
-        let mut r = Interrupted {
-            inner: Cursor::new(z.bytes.clone()),
-            calls: 0,
-        };
+        let mut r = Interrupted::new(Cursor::new(z.bytes.clone()));
         let dir = read_directory(&mut r, z.bytes.len() as u64).unwrap();
         assert_eq!(dir.entries.len(), 2);
         let e = dir.entries[1];

@@ -501,3 +501,31 @@ impl std::io::Seek for Failing {
         self.data.seek(pos)
     }
 }
+
+/// A reader that is interrupted before every other read, as a signal may interrupt one.
+pub struct Interrupted<R> {
+    pub inner: R,
+    pub calls: u32,
+}
+
+impl<R> Interrupted<R> {
+    pub fn new(inner: R) -> Self {
+        Self { inner, calls: 0 }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Interrupted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        if self.calls % 2 == 1 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl<R: std::io::Seek> std::io::Seek for Interrupted<R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
