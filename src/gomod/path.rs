@@ -908,6 +908,10 @@ mod tests {
             ("x.y/z/v3", Some(("x.y/z", "/v3"))),
             ("x.y/z/v10", Some(("x.y/z", "/v10"))),
             ("x.y/v", Some(("x.y/v", ""))),
+            // A major suffix is `/v` and digits: not `v2` without its slash, nor `/w2`.
+            ("x.y/zv2", Some(("x.y/zv2", ""))),
+            ("x.y/z/w2", Some(("x.y/z/w2", ""))),
+            ("x.y/z/2", Some(("x.y/z/2", ""))),
             ("x.y/z/v1", None),
             ("x.y/z/v0", None),
             ("x.y/z/v2.0", None),
@@ -924,6 +928,30 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(split_path_version(path), *want, "{path}");
+        }
+    }
+
+    #[test]
+    fn unicode_ranges_include_both_ends() {
+        // LETTER holds U+00C0..=U+00D6 and U+00D8..=U+00F6 (U+00D7 is '×'); PRINT holds
+        // U+00A1..=U+00AC (U+00A0 is a no-break space, U+00AD a soft hyphen).
+        for (c, letter) in [
+            ('\u{BF}', false),
+            ('\u{C0}', true),
+            ('\u{D6}', true),
+            ('\u{D7}', false),
+            ('\u{D8}', true),
+        ] {
+            assert_eq!(is_letter(c), letter, "{c:?}");
+        }
+        for (c, print) in [
+            ('\u{A0}', false),
+            ('\u{A1}', true),
+            ('\u{AC}', true),
+            ('\u{AD}', false),
+            ('\u{AE}', true),
+        ] {
+            assert_eq!(is_print(c), print, "{c:?}");
         }
     }
 
