@@ -314,7 +314,8 @@ fn split_gopkg_in(path: &str) -> Option<(&str, &str)> {
         .rev()
         .take_while(|c| c.is_ascii_digit())
         .count();
-    if i <= 1 || b[i - 1] != b'v' || b[i - 2] != b'.' {
+    // i >= 9: the digits cannot reach into the `gopkg.in/` the caller saw.
+    if b[i - 1] != b'v' || b[i - 2] != b'.' {
         return None;
     }
     let (prefix, major) = path.split_at(i - 2);
@@ -924,6 +925,10 @@ mod tests {
                 Some(("gopkg.in/yaml", ".v3-unstable")),
             ),
             ("gopkg.in/yaml.v01", None),
+            ("gopkg.in/yaml.x2", None),
+            ("gopkg.in/yaml-v2", None),
+            ("gopkg.in/yaml.w2-unstable", None),
+            ("gopkg.in/2", None),
             ("gopkg.in/yaml", None),
         ];
         for (path, want) in cases {
