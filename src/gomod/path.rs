@@ -522,11 +522,9 @@ fn push_escaped(out: &mut String, c: char, quote: char) {
         '\r' => out.push_str("\\r"),
         '\t' => out.push_str("\\t"),
         '\u{b}' => out.push_str("\\v"),
-        c if u32::from(c) < 0x20 || c == '\u{7f}' => {
-            out.push_str(&format!("\\x{:02x}", u32::from(c)));
-        }
-        c if u32::from(c) < 0x1_0000 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-        c => out.push_str(&format!("\\U{:08x}", u32::from(c))),
+        '\0'..='\u{1f}' | '\u{7f}' => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+        '\0'..='\u{ffff}' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+        _ => out.push_str(&format!("\\U{:08x}", u32::from(c))),
     }
 }
 
@@ -1072,6 +1070,11 @@ mod tests {
             r#""\u00a0\u200b\U0001d173""#
         );
         assert_eq!(go_quote(b"\xf0\x9f"), r#""\xf0\x9f""#);
+        // Each escape at the ends of its range.
+        assert_eq!(
+            go_quote("\u{8}\u{b}\u{c}\r\u{1}\u{1f}\u{7f}\u{80}\u{ffff}\u{e0001}".as_bytes()),
+            r#""\b\v\f\r\x01\x1f\x7f\u0080\uffff\U000e0001""#
+        );
         assert_eq!(go_quote_rune('\''), r"'\''");
         assert_eq!(go_quote_rune('"'), "'\"'");
         assert_eq!(go_quote_rune('\\'), r"'\\'");
@@ -1089,6 +1092,7 @@ mod tests {
             &["θ", "Θ", "ϑ", "ϴ"],
             &["ß", "ẞ"],
             &["\u{390}", "\u{1fd3}"],
+            &["\u{3b0}", "\u{1fe3}"],
             &["\u{fb05}", "\u{fb06}"],
             &["M.GO", "m.go", "M.go"],
         ];
