@@ -69,12 +69,15 @@ fn path_match(pattern: &[u8], name: &[u8]) -> Option<bool> {
     let (mut p, mut n) = (0, 0);
     // Backtracking point for the last `*`: (pattern index after it, name index).
     let mut star: Option<(usize, usize)> = None;
-    loop {
+    // Each round moves on in the pattern, or backtracks with the `*` taking one more byte of
+    // the name, or ends: at most (pattern + 1) x (name + 1) rounds. The bound makes a broken
+    // step a wrong answer (the tests see it) instead of a hang.
+    for _ in 0..=(pattern.len() + 1) * (name.len() + 1) {
         if p < pattern.len() {
             match pattern[p] {
                 b'*' => {
-                    star = Some((p + 1, n));
                     p += 1;
+                    star = Some((p, n));
                     continue;
                 }
                 b'?' if n < name.len() && name[n] != b'/' => {
@@ -126,6 +129,7 @@ fn path_match(pattern: &[u8], name: &[u8]) -> Option<bool> {
             }
         }
     }
+    None
 }
 
 fn char_width(s: &[u8]) -> usize {
@@ -296,6 +300,21 @@ mod tests {
         assert_eq!(path_match(b"a[^x]b", b"a/b"), Some(false));
         assert_eq!(path_match(b"a*", b"abc"), Some(true));
         assert_eq!(path_match(b"a*/c", b"ab/c"), Some(true));
+        // `?` needs a character to match.
+        assert_eq!(path_match(b"a?", b"a"), Some(false));
+        assert_eq!(path_match(b"a?", b"ab"), Some(true));
+        assert_eq!(path_match(b"*?", b""), Some(false));
+        // Backtracking: the first `*` gives back what the rest needs.
+        assert_eq!(path_match(b"*b*c", b"abxbyc"), Some(true));
+        assert_eq!(path_match(b"*b*c", b"abxbyd"), Some(false));
+        // The round bound is never what ends a match, however much backtracking it takes.
+        let a = vec![b'a'; 200];
+        let mut ab = a.clone();
+        ab.push(b'b');
+        assert_eq!(path_match(b"*a*a*a*a*a*b", &a), Some(false));
+        assert_eq!(path_match(b"*a*a*a*a*a*b", &ab), Some(true));
+        assert_eq!(path_match(b"*?*?*?b", &ab), Some(true));
+        assert_eq!(path_match(b"a*", &ab), Some(true));
     }
 
     #[test]
