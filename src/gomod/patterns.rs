@@ -307,6 +307,20 @@ mod tests {
         // Backtracking: the first `*` gives back what the rest needs.
         assert_eq!(path_match(b"*b*c", b"abxbyc"), Some(true));
         assert_eq!(path_match(b"*b*c", b"abxbyd"), Some(false));
+        // An escape matches its character, and needs one.
+        assert_eq!(path_match(b"abc\\*d", b"abc*d"), Some(true));
+        assert_eq!(path_match(b"abc\\*d", b"abcxd"), Some(false));
+        assert_eq!(path_match(b"a\\b", b"a"), Some(false));
+        // `?` and classes take one whole character, however many bytes it has.
+        for name in ["a\u{e9}c", "a\u{263a}c", "a\u{1f600}c"] {
+            assert_eq!(path_match(b"a?c", name.as_bytes()), Some(true), "{name}");
+            assert_eq!(path_match(b"a[^x]c", name.as_bytes()), Some(true), "{name}");
+            assert_eq!(path_match(b"a??c", name.as_bytes()), Some(false), "{name}");
+        }
+        // A negated class holds neither `[` nor `^` unless it says so.
+        assert_eq!(path_match(b"a[^0-9]", b"a^"), Some(true));
+        assert_eq!(path_match(b"a[^0-9]", b"a["), Some(true));
+        assert_eq!(path_match(b"a[^^]", b"a^"), Some(false));
         // The round bound is never what ends a match, however much backtracking it takes.
         let a = vec![b'a'; 200];
         let mut ab = a.clone();
