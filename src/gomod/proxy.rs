@@ -317,6 +317,13 @@ mod tests {
         );
         assert!(parse("example.com/m/@v/v1.0.0-%21r%43.zip").is_err());
         assert_eq!(
+            parse("example.com/m/@v/v1.0.0.mod"),
+            Ok(Request::Mod {
+                module: "example.com/m".into(),
+                version: "v1.0.0".into()
+            })
+        );
+        assert_eq!(
             parse("example.com/m/@latest"),
             Ok(Request::Latest {
                 module: "example.com/m".into()
