@@ -811,6 +811,17 @@ mod tests {
             .collect()
     }
 
+    /// What the upload rules make of a zip of `example.com/m@v1.0.0`.
+    fn validated(zip: &[u8]) -> super::super::zip::ZipSummary {
+        super::super::zip::validate(
+            Cursor::new(zip),
+            zip.len() as u64,
+            "example.com/m",
+            "v1.0.0",
+        )
+        .unwrap()
+    }
+
     fn simple_contents(f: &TreeEntry) -> &'static [u8] {
         SIMPLE
             .iter()
@@ -868,14 +879,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(h1, SIMPLE_H1);
-        let zip = out.into_inner();
-        let summary = super::super::zip::validate(
-            Cursor::new(&zip),
-            zip.len() as u64,
-            "example.com/m",
-            "v1.0.0",
-        )
-        .unwrap();
+        let summary = validated(&out.into_inner());
         assert_eq!((summary.h1.as_str(), summary.files), (SIMPLE_H1, 3));
         // An invalid file fails the whole zip, before anything is opened.
         files.push(TreeEntry::file("bad'name.go", 1));
@@ -918,13 +922,7 @@ mod tests {
         .unwrap();
         assert_eq!(h1, SIMPLE_H1);
         let zip = out.into_inner();
-        let summary = super::super::zip::validate(
-            Cursor::new(&zip),
-            zip.len() as u64,
-            "example.com/m",
-            "v1.0.0",
-        )
-        .unwrap();
+        let summary = validated(&zip);
         assert_eq!(summary.h1, h1);
         assert_eq!(summary.files, 3);
         let checked = super::super::zip::check_zip(
