@@ -655,6 +655,13 @@ mod tests {
         let mut entries = files(&["vendor/modules.txt", "pkg/vendor/vendor.go"]);
         let cf = check_files(&entries, Some("1.24"));
         assert_eq!(cf.valid, ["vendor/modules.txt"]);
+        // A go.mod elsewhere, or one spelled otherwise, is not the root go.mod.
+        for other in ["GO.MOD", "sub/go.mod"] {
+            let mut with_other = entries.clone();
+            with_other.push(TreeEntry::file(other, 10));
+            let cf = check_files(&with_other, Some("1.24"));
+            assert!(cf.valid.iter().any(|v| v == "vendor/modules.txt"), "{other}: {cf:?}");
+        }
         entries.push(TreeEntry::file("go.mod", 10));
         let cf = check_files(&entries, Some("1.24"));
         assert_eq!(cf.valid, ["pkg/vendor/vendor.go", "go.mod"]);
