@@ -320,6 +320,11 @@ mod tests {
             ("*/*/*", "rsc.io/quote/v3", true),
             ("*/*/*/", "rsc.io/quote/v3", true),
             ("*/*/*", "rsc.io/quote", false),
+            // x/mod counts every `/` of the glob, one inside a class too: a path with fewer
+            // elements than that never matches, whatever the class would say.
+            ("x[^/]y", "xby", false),
+            ("x[^/]y", "xby/z", false),
+            ("x[/]y", "x/y", true),
             ("*/*/*/", "rsc.io/quote", false),
             ("*/*/*,,", "rsc.io/quote", false),
             ("*/*/*,,*/quote", "rsc.io/quote", true),
