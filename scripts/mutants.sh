@@ -17,8 +17,9 @@
 # Each mutant gets a timeout of 60 s (the unit tests take a few seconds): a mutant that
 # makes a loop endless is reported as a timeout, and should be caught instead: loops over
 # input are bounded by it (iterators, not index steps), and tests call parsers through
-# `testing::within`, which fails a call that takes longer than 5 s. Not part of the README test command: the whole set (about
-# 2,700 mutants) takes hours on 2 cores. Run it before a release note; BENCHMARKS.md keeps the summary.
+# `testing::within`, which fails a call that takes longer than 5 s. Not part of the README
+# test command: the whole set (about 2,800 mutants, 5.5 a minute with --jobs 2) takes hours
+# on 2 cores. Run it before a release note; BENCHMARKS.md keeps the summary.
 #
 # Needs cargo-mutants (`cargo install --locked cargo-mutants@27.1.0`). The output of the
 # last run is in mutants.out/ (missed.txt lists what no test noticed).
