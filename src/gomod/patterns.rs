@@ -424,6 +424,11 @@ mod tests {
         assert_eq!(path_match(b"a?b", b"a/b"), Some(false));
         assert_eq!(path_match(b"a[^x]b", b"a/b"), Some(true));
         assert_eq!(path_match(b"a*/c", b"ab/c"), Some(true));
+        // Without a star the pattern matches from the name's start; a `*` in a class is a
+        // character, not a star.
+        assert_eq!(path_match(b"bc", b"abc"), Some(false));
+        assert_eq!(path_match(b"a[*]b", b"a*b"), Some(true));
+        assert_eq!(path_match(b"a[*]b", b"axb"), Some(false));
         // `?` needs a character to match.
         assert_eq!(path_match(b"a?", b"a"), Some(false));
         assert_eq!(path_match(b"a?", b"ab"), Some(true));
