@@ -427,6 +427,7 @@ mod tests {
         // Without a star the pattern matches from the name's start; a `*` in a class is a
         // character, not a star.
         assert_eq!(path_match(b"bc", b"abc"), Some(false));
+        assert_eq!(path_match(b"b*", b"ab"), Some(false));
         assert_eq!(path_match(b"a[*]b", b"a*b"), Some(true));
         assert_eq!(path_match(b"a[*]b", b"axb"), Some(false));
         // `?` needs a character to match.
