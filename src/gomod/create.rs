@@ -660,7 +660,10 @@ mod tests {
             let mut with_other = entries.clone();
             with_other.push(TreeEntry::file(other, 10));
             let cf = check_files(&with_other, Some("1.24"));
-            assert!(cf.valid.iter().any(|v| v == "vendor/modules.txt"), "{other}: {cf:?}");
+            assert!(
+                cf.valid.iter().any(|v| v == "vendor/modules.txt"),
+                "{other}: {cf:?}"
+            );
         }
         entries.push(TreeEntry::file("go.mod", 10));
         let cf = check_files(&entries, Some("1.24"));
