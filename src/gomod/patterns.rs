@@ -245,14 +245,11 @@ fn decode_rune(s: &[u8]) -> (u32, usize) {
         0xF0..=0xF4 => 4,
         _ => 0,
     };
+    // An invalid lead byte has width 0: no character, so U+FFFD and 1 as for the others.
+    let invalid = (u32::from(char::REPLACEMENT_CHARACTER), 1);
     match s.get(..width).map(std::str::from_utf8) {
-        Some(Ok(c)) if width > 0 => c
-            .chars()
-            .next()
-            .map_or((u32::from(char::REPLACEMENT_CHARACTER), 1), |c| {
-                (u32::from(c), width)
-            }),
-        _ => (u32::from(char::REPLACEMENT_CHARACTER), 1),
+        Some(Ok(c)) => c.chars().next().map_or(invalid, |c| (u32::from(c), width)),
+        _ => invalid,
     }
 }
 
