@@ -839,6 +839,7 @@ mod tests {
             ),
         ] {
             let parsed = Version::parse(v).unwrap();
+            assert_eq!(parsed.to_string(), v);
             assert_eq!(parsed.is_pseudo(), pseudo, "{v} pseudo");
             assert_eq!(parsed.is_prerelease(), pre, "{v} prerelease");
             assert_eq!(parsed.is_incompatible(), incompatible, "{v} incompatible");
