@@ -24,13 +24,12 @@ pub fn match_prefix_patterns(globs: &str, target: &str) -> bool {
         // A glob with n slashes is matched against the target's first n + 1 elements,
         // which end before its (n + 1)-th slash; a target with fewer elements never matches.
         let n = glob.matches('/').count();
-        let mut slashes = target.match_indices('/').map(|(i, _)| i);
-        let prefix = match slashes.nth(n) {
-            Some(end) => &target[..end],
-            None if target.matches('/').count() == n => target,
-            None => return false,
-        };
-        path_match(glob.as_bytes(), prefix.as_bytes()) == Some(true)
+        let mut ends = target
+            .match_indices('/')
+            .map(|(i, _)| i)
+            .chain(std::iter::once(target.len()));
+        ends.nth(n)
+            .is_some_and(|end| path_match(glob.as_bytes(), &target.as_bytes()[..end]) == Some(true))
     })
 }
 
