@@ -270,12 +270,13 @@ pub fn build(v: &str) -> &str {
     parse(v).map_or("", |p| p.build)
 }
 
-/// `module.IsPseudoVersion`: at least two `-`, valid semver, and the shape of
+/// `module.IsPseudoVersion`: valid semver, and the shape of
 /// `^v[0-9]+\.(0\.0-|\d+\.\d+-([^+]*\.)?0\.)\d{14}-[A-Za-z0-9]+(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`
-/// (spec.md §3.5), matched here by hand.
+/// (spec.md §3.5), matched here by hand. (Go first counts two `-`: a shortcut, as the shape
+/// has two before any `+`; a count here could not change an answer.)
 #[must_use]
 pub fn is_pseudo(v: &str) -> bool {
-    v.bytes().filter(|&b| b == b'-').count() >= 2 && is_valid(v) && pseudo_parts(v).is_some()
+    is_valid(v) && pseudo_parts(v).is_some()
 }
 
 /// Splits a pseudo-version into its 14-digit timestamp and its revision, or `None` when `v`
@@ -883,6 +884,25 @@ mod tests {
     }
 
     #[test]
+    fn pseudo_parts_needs_digits_in_each_number_of_the_base() {
+        // pseudo_parts is only asked about valid semver by is_pseudo and pseudo_time, where
+        // numbers always have digits; its own contract is the regexp's `[0-9]+` and `\d+`.
+        assert_eq!(
+            pseudo_parts("v1.2.4-0.20060102150405-hash"),
+            Some(("20060102150405", "hash"))
+        );
+        for v in [
+            "v.0.0-20060102150405-hash",
+            "v1..4-0.20060102150405-hash",
+            "v1.2.-0.20060102150405-hash",
+        ] {
+            assert_eq!(pseudo_parts(v), None, "{v}");
+        }
+        assert_eq!(skip_digits("12.3"), Some(".3"));
+        assert_eq!(skip_digits(".3"), None);
+    }
+
+    #[test]
     fn pseudo_time_reads_utc_timestamp() {
         assert_eq!(
             pseudo_time("v0.0.0-20060102150405-hash").unwrap(),
@@ -895,6 +915,12 @@ mod tests {
         assert_eq!(
             pseudo_time("v1.2.3").unwrap_err().0,
             r#"pseudo-version "v1.2.3" invalid: syntax error"#
+        );
+        // The shape of a pseudo-version, but not valid semver (a leading zero): Go's
+        // parsePseudoVersion asks IsPseudoVersion, which asks semver.IsValid first.
+        assert_eq!(
+            pseudo_time("v01.0.0-20060102150405-hash").unwrap_err().0,
+            r#"pseudo-version "v01.0.0-20060102150405-hash" invalid: syntax error"#
         );
         assert_eq!(
             pseudo_time("v0.0.0-20061302150405-hash").unwrap_err().0,
