@@ -76,7 +76,96 @@ pub async fn handle(
     // answered from a private organisation listed first): a shared cache must keep it apart
     // from requests with credentials, which `Vary: Authorization` says to any of them.
     let lan_anonymous = owner == proxy::LAN && !headers.contains_key(header::AUTHORIZATION);
-    let mut answered = handle_as(state, owner, tail, method, headers, conn).await;
+    let mut answered: Result<Response, ApiError> = async {
+        let req = proxy::parse(&tail).map_err(ApiError::not_found)?;
+        // Credentials, when sent, must be right (401), whatever the namespace.
+        let viewer = super::authenticate_optional(&state, &headers, conn.map(|c| c.peer)).await?;
+        if let ProxyRequest::Sumdb { rest } = &req {
+            // The upstream database's proxy, at the LAN's base only.
+            if owner == proxy::LAN {
+                if let Some(answer) =
+                    super::sumdb_proxy::route(&state, rest, viewer.is_some()).await
+                {
+                    return answer;
+                }
+            }
+            // One log for the whole shelf: it answers the same under every owner's base,
+            // existing or not, so the probe tells nothing about namespaces.
+            return super::sumdb::handle(
+                &state,
+                rest,
+                viewer.as_ref(),
+                conn.map(|c| c.peer.0),
+                &headers,
+            )
+            .await;
+        }
+        let (owner, public) = if owner == proxy::LAN {
+            match lan_owner(&state, &req, viewer.as_ref())? {
+                Some(found) => found,
+                // Not hosted for this viewer: the pull-through cache's (which keeps the shelf's
+                // own paths from any upstream).
+                None => {
+                    let requester = super::budget::Requester::of(
+                        conn.map(|c| c.peer.0),
+                        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+                        &state.config.trusted_proxies,
+                        viewer.as_ref().map(|v| v.user.as_str()),
+                    );
+                    return Ok(super::pull::answer(
+                        &state,
+                        req,
+                        viewer.as_ref(),
+                        method == Method::HEAD,
+                        &headers,
+                        &requester,
+                    )
+                    .await);
+                }
+            }
+        } else {
+            let Some(owner) = crate::auth::normalize_owner(&owner) else {
+                return Err(hidden(&req));
+            };
+            let (access, public) = state.store.namespace_view(&owner, viewer.as_ref())?;
+            if access == Access::None {
+                return Err(hidden(&req));
+            }
+            (owner, public)
+        };
+        let head = method == Method::HEAD;
+        match req {
+            ProxyRequest::Sumdb { rest } => {
+                super::sumdb::handle(
+                    &state,
+                    &rest,
+                    viewer.as_ref(),
+                    conn.map(|c| c.peer.0),
+                    &headers,
+                )
+                .await
+            }
+            ProxyRequest::List { module } => list(state, owner, module, public).await,
+            ProxyRequest::Latest { module } => latest(state, owner, module, public).await,
+            ProxyRequest::Info { module, version } => {
+                info(state, owner, module, version, public).await
+            }
+            ProxyRequest::Mod { module, version } => {
+                go_mod(state, owner, module, version, public).await
+            }
+            ProxyRequest::Zip { module, version } => {
+                let want = Zip {
+                    owner: Some(owner),
+                    module,
+                    version,
+                    head,
+                    public,
+                };
+                zip(state, want, &headers).await
+            }
+        }
+    }
+    .await;
     if let Ok(resp) = &mut answered {
         let shared = resp
             .headers()
@@ -89,99 +178,6 @@ pub async fn handle(
         }
     }
     answered
-}
-
-async fn handle_as(
-    state: AppState,
-    owner: String,
-    tail: String,
-    method: Method,
-    headers: HeaderMap,
-    conn: Option<ConnInfo>,
-) -> Result<Response, ApiError> {
-    let req = proxy::parse(&tail).map_err(ApiError::not_found)?;
-    // Credentials, when sent, must be right (401), whatever the namespace.
-    let viewer = super::authenticate_optional(&state, &headers, conn.map(|c| c.peer)).await?;
-    if let ProxyRequest::Sumdb { rest } = &req {
-        // The upstream database's proxy, at the LAN's base only.
-        if owner == proxy::LAN {
-            if let Some(answer) = super::sumdb_proxy::route(&state, rest, viewer.is_some()).await {
-                return answer;
-            }
-        }
-        // One log for the whole shelf: it answers the same under every owner's base,
-        // existing or not, so the probe tells nothing about namespaces.
-        return super::sumdb::handle(
-            &state,
-            rest,
-            viewer.as_ref(),
-            conn.map(|c| c.peer.0),
-            &headers,
-        )
-        .await;
-    }
-    let (owner, public) = if owner == proxy::LAN {
-        match lan_owner(&state, &req, viewer.as_ref())? {
-            Some(found) => found,
-            // Not hosted for this viewer: the pull-through cache's (which keeps the shelf's
-            // own paths from any upstream).
-            None => {
-                let requester = super::budget::Requester::of(
-                    conn.map(|c| c.peer.0),
-                    headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
-                    &state.config.trusted_proxies,
-                    viewer.as_ref().map(|v| v.user.as_str()),
-                );
-                return Ok(super::pull::answer(
-                    &state,
-                    req,
-                    viewer.as_ref(),
-                    method == Method::HEAD,
-                    &headers,
-                    &requester,
-                )
-                .await);
-            }
-        }
-    } else {
-        let Some(owner) = crate::auth::normalize_owner(&owner) else {
-            return Err(hidden(&req));
-        };
-        let (access, public) = state.store.namespace_view(&owner, viewer.as_ref())?;
-        if access == Access::None {
-            return Err(hidden(&req));
-        }
-        (owner, public)
-    };
-    let head = method == Method::HEAD;
-    match req {
-        ProxyRequest::Sumdb { rest } => {
-            super::sumdb::handle(
-                &state,
-                &rest,
-                viewer.as_ref(),
-                conn.map(|c| c.peer.0),
-                &headers,
-            )
-            .await
-        }
-        ProxyRequest::List { module } => list(state, owner, module, public).await,
-        ProxyRequest::Latest { module } => latest(state, owner, module, public).await,
-        ProxyRequest::Info { module, version } => info(state, owner, module, version, public).await,
-        ProxyRequest::Mod { module, version } => {
-            go_mod(state, owner, module, version, public).await
-        }
-        ProxyRequest::Zip { module, version } => {
-            let want = Zip {
-                owner: Some(owner),
-                module,
-                version,
-                head,
-                public,
-            };
-            zip(state, want, &headers).await
-        }
-    }
 }
 
 /// Which namespace answers a request at the LAN's one base (`/go/`): the first organisation of

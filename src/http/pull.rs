@@ -414,48 +414,39 @@ pub async fn answer(
     headers: &HeaderMap,
     requester: &Requester,
 ) -> Response {
-    match answer_inner(state, req, viewer, head, headers, requester).await {
-        Ok(resp) => resp,
-        Err(e) => volatile(e.into_response()),
-    }
-}
-
-async fn answer_inner(
-    state: &AppState,
-    req: ProxyRequest,
-    viewer: Option<&Principal>,
-    head: bool,
-    headers: &HeaderMap,
-    requester: &Requester,
-) -> Result<Response, ApiError> {
-    let module = match &req {
-        ProxyRequest::List { module }
-        | ProxyRequest::Latest { module }
-        | ProxyRequest::Info { module, .. }
-        | ProxyRequest::Mod { module, .. }
-        | ProxyRequest::Zip { module, .. } => module.clone(),
-        ProxyRequest::Sumdb { .. } => return Err(ApiError::not_found("not found")),
-    };
-    if modpath::check_path(&module).is_err() {
-        return Err(unknown(state, &module));
-    }
-    // Paths of the upstream that needs credentials: only for the viewers `upstream_readers`
-    // names (anyone else gets the 404 of a path that exists nowhere, and no upstream is
-    // asked), every answer `private`; fetched from that upstream alone.
-    let private = state.pull.is_private(&state.config, &module);
-    if private {
-        if !state.pull.may_read_private(viewer) {
+    let answered: Result<Response, ApiError> = async {
+        let module = match &req {
+            ProxyRequest::List { module }
+            | ProxyRequest::Latest { module }
+            | ProxyRequest::Info { module, .. }
+            | ProxyRequest::Mod { module, .. }
+            | ProxyRequest::Zip { module, .. } => module.clone(),
+            ProxyRequest::Sumdb { .. } => return Err(ApiError::not_found("not found")),
+        };
+        if modpath::check_path(&module).is_err() {
             return Err(unknown(state, &module));
         }
-    } else if protected(state, &module).await? {
-        return Err(unknown(state, &module));
+        // Paths of the upstream that needs credentials: only for the viewers `upstream_readers`
+        // names (anyone else gets the 404 of a path that exists nowhere, and no upstream is
+        // asked), every answer `private`; fetched from that upstream alone.
+        let private = state.pull.is_private(&state.config, &module);
+        if private {
+            if !state.pull.may_read_private(viewer) {
+                return Err(unknown(state, &module));
+            }
+        } else if protected(state, &module).await? {
+            return Err(unknown(state, &module));
+        }
+        let mut resp =
+            answer_files(state, req, module, private, (head, headers), requester).await?;
+        if private {
+            super::goproxy::make_private(&mut resp);
+            resp.extensions_mut().insert(Volatile);
+        }
+        Ok(resp)
     }
-    let mut resp = answer_files(state, req, module, private, (head, headers), requester).await?;
-    if private {
-        super::goproxy::make_private(&mut resp);
-        resp.extensions_mut().insert(Volatile);
-    }
-    Ok(resp)
+    .await;
+    answered.unwrap_or_else(|e| volatile(e.into_response()))
 }
 
 async fn answer_files(
