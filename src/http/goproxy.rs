@@ -134,10 +134,15 @@ pub async fn handle(
             (owner, public)
         };
         let head = method == Method::HEAD;
+        let shelf = Shelf {
+            state,
+            owner,
+            public,
+        };
         match req {
             ProxyRequest::Sumdb { rest } => {
                 super::sumdb::handle(
-                    &state,
+                    &shelf.state,
                     &rest,
                     viewer.as_ref(),
                     conn.map(|c| c.peer.0),
@@ -145,23 +150,19 @@ pub async fn handle(
                 )
                 .await
             }
-            ProxyRequest::List { module } => list(state, owner, module, public).await,
-            ProxyRequest::Latest { module } => latest(state, owner, module, public).await,
-            ProxyRequest::Info { module, version } => {
-                info(state, owner, module, version, public).await
-            }
-            ProxyRequest::Mod { module, version } => {
-                go_mod(state, owner, module, version, public).await
-            }
+            ProxyRequest::List { module } => list(&shelf, &module),
+            ProxyRequest::Latest { module } => latest(&shelf, &module),
+            ProxyRequest::Info { module, version } => info(&shelf, &module, &version),
+            ProxyRequest::Mod { module, version } => go_mod(&shelf, &module, &version),
             ProxyRequest::Zip { module, version } => {
                 let want = Zip {
-                    owner: Some(owner),
+                    owner: Some(shelf.owner),
                     module,
                     version,
                     head,
-                    public,
+                    public: shelf.public,
                 };
-                zip(state, want, &headers).await
+                zip(shelf.state, want, &headers).await
             }
         }
     }
@@ -259,14 +260,17 @@ pub(super) fn changing_cache(state: &AppState, public: bool) -> HeaderValue {
     .unwrap_or(HeaderValue::from_static("no-store"))
 }
 
-async fn list(
+/// The namespace a GOPROXY request is answered from, and whether it is public (which
+/// decides the answers' `Cache-Control`).
+struct Shelf {
     state: AppState,
     owner: String,
-    module: String,
     public: bool,
-) -> Result<Response, ApiError> {
-    let versions = state.store.list_version_names(&owner, &module)?;
-    let versions = versions.ok_or_else(|| unknown_module(&module))?;
+}
+
+fn list(shelf: &Shelf, module: &str) -> Result<Response, ApiError> {
+    let versions = shelf.state.store.list_version_names(&shelf.owner, module)?;
+    let versions = versions.ok_or_else(|| unknown_module(module))?;
     let mut body = String::new();
     for v in &versions {
         if !version::is_pseudo(v) {
@@ -275,19 +279,16 @@ async fn list(
         }
     }
     let mut resp = typed_response(body, "text/plain; charset=utf-8", "no-store");
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, changing_cache(&state, public));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        changing_cache(&shelf.state, shelf.public),
+    );
     Ok(resp)
 }
 
-async fn latest(
-    state: AppState,
-    owner: String,
-    module: String,
-    public: bool,
-) -> Result<Response, ApiError> {
-    let versions = state.store.list_versions(&owner, &module)?;
-    let versions = versions.ok_or_else(|| unknown_module(&module))?;
+fn latest(shelf: &Shelf, module: &str) -> Result<Response, ApiError> {
+    let versions = shelf.state.store.list_versions(&shelf.owner, module)?;
+    let versions = versions.ok_or_else(|| unknown_module(module))?;
     let chosen = select_latest(versions.iter().map(|(v, _)| v.as_str()))
         .ok_or_else(|| ApiError::not_found(format!("no versions of {module}")))?;
     let time = versions
@@ -295,44 +296,40 @@ async fn latest(
         .find(|(v, _)| v == chosen)
         .map_or(0, |(_, r)| r.time);
     let mut resp = typed_response(info_json(chosen, time), "application/json", "no-store");
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, changing_cache(&state, public));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        changing_cache(&shelf.state, shelf.public),
+    );
     Ok(resp)
 }
 
-async fn info(
-    state: AppState,
-    owner: String,
-    module: String,
-    version: String,
-    public: bool,
-) -> Result<Response, ApiError> {
-    let lookup = state.store.get_version(&owner, &module, &version)?;
+fn info(shelf: &Shelf, module: &str, version: &str) -> Result<Response, ApiError> {
+    let lookup = shelf
+        .state
+        .store
+        .get_version(&shelf.owner, module, version)?;
     match lookup {
         VersionLookup::Found(rec) => Ok(typed_response(
-            info_json(&version, rec.time),
+            info_json(version, rec.time),
             "application/json",
-            immutable(public),
+            immutable(shelf.public),
         )),
-        other => Err(missing(&other, &module, &version)),
+        other => Err(missing(&other, module, version)),
     }
 }
 
-async fn go_mod(
-    state: AppState,
-    owner: String,
-    module: String,
-    version: String,
-    public: bool,
-) -> Result<Response, ApiError> {
-    let (lookup, bytes) = state.store.get_go_mod(&owner, &module, &version)?;
+fn go_mod(shelf: &Shelf, module: &str, version: &str) -> Result<Response, ApiError> {
+    let (lookup, bytes) = shelf
+        .state
+        .store
+        .get_go_mod(&shelf.owner, module, version)?;
     match bytes {
         Some(bytes) => Ok(typed_response(
             bytes,
             "text/plain; charset=utf-8",
-            immutable(public),
+            immutable(shelf.public),
         )),
-        None => Err(missing(&lookup, &module, &version)),
+        None => Err(missing(&lookup, module, version)),
     }
 }
 
