@@ -149,6 +149,178 @@ fn upload_problem(name: &[u8], e: &Entry) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gomod::zip::archive::read_directory;
+    use crate::gomod::zip::rawzip::{
+        le16, le32, write_zip, RawEntry, FLAG_ENCRYPTED, FLAG_STRONG_ENCRYPTION,
+    };
+    use std::io::Cursor;
+
+    const M: &str = "example.com/m@v1.0.0/";
+
+    /// `check_entries` over the directory of a zip of `entries` (each name under `M`).
+    fn entries(entries: &[RawEntry]) -> Result<(), String> {
+        let entries: Vec<RawEntry> = entries
+            .iter()
+            .map(|e| RawEntry {
+                name: [M.as_bytes(), &e.name].concat(),
+                ..e.clone()
+            })
+            .collect();
+        let bytes = write_zip(&entries).into_bytes();
+        let dir = read_directory(&mut Cursor::new(&bytes), bytes.len() as u64)
+            .map_err(|e| format!("not read: {e:?}"))?;
+        match check_entries(&dir) {
+            Ok(()) => Ok(()),
+            Err(ZipError::Invalid(why)) => Err(why),
+            Err(other) => Err(format!("not Invalid: {other:?}")),
+        }
+    }
+
+    fn file(name: &str) -> RawEntry {
+        RawEntry::stored(name, b"package m\n")
+    }
+
+    /// `version_made_by` for host system `host`, zip 3.0.
+    fn made_on(mut e: RawEntry, host: u16) -> RawEntry {
+        e.version_made_by = (host << 8) | 30;
+        e
+    }
+
+    #[test]
+    fn regular_files_and_directories_pass() {
+        let ok = [
+            file("go.mod"),
+            RawEntry::deflated("m.go", b"package m\n"),
+            RawEntry::dir("sub/"),
+            file("sub/a.go"),
+            // Mode type 0 (some writers leave it out), and a flag bit that is not encryption
+            // (bit 11: the name is UTF-8).
+            file("b.go").mode(0o644).flags(1 << 11),
+        ];
+        assert_eq!(entries(&ok), Ok(()));
+    }
+
+    #[test]
+    fn each_entry_rule_names_the_entry_and_its_problem() {
+        let cases: Vec<(RawEntry, String)> = vec![
+            (
+                RawEntry::stored(b"\xffm.go".to_vec(), b"x"),
+                format!("{M}\u{fffd}m.go: file name is not valid UTF-8"),
+            ),
+            (
+                file("m.go").flags(FLAG_ENCRYPTED),
+                format!("{M}m.go: encrypted entries are not allowed"),
+            ),
+            (
+                file("m.go").flags(FLAG_STRONG_ENCRYPTION),
+                format!("{M}m.go: encrypted entries are not allowed"),
+            ),
+            (
+                file("m.go").method(12).compressed(b"BZh".to_vec()),
+                format!(
+                    "{M}m.go: unsupported compression method 12 (only 0, store, and 8, deflate, \
+                     are allowed)"
+                ),
+            ),
+            (
+                file("m.go").method(1).compressed(b"x".to_vec()),
+                format!(
+                    "{M}m.go: unsupported compression method 1 (only 0, store, and 8, deflate, \
+                     are allowed)"
+                ),
+            ),
+            (
+                file("link").mode(0o120_777),
+                format!("{M}link: symbolic links are not allowed"),
+            ),
+            (
+                made_on(file("link").mode(0o120_777), HOST_MACOS),
+                format!("{M}link: symbolic links are not allowed"),
+            ),
+            (
+                file("d").mode(0o040_755),
+                format!("{M}d: directory mode on an entry whose name does not end in /"),
+            ),
+            (
+                file("fifo").mode(0o010_644),
+                format!("{M}fifo: not a regular file or directory (mode 0o10644)"),
+            ),
+            (
+                RawEntry::stored("d/", b"x").mode(0o040_755),
+                format!("{M}d/: directory entry has content"),
+            ),
+        ];
+        for (entry, want) in cases {
+            assert_eq!(entries(&[file("go.mod"), entry]), Err(want));
+        }
+    }
+
+    #[test]
+    fn modes_count_only_from_unix_and_macos_hosts() {
+        // MS-DOS (0) and NTFS (10) keep other things in the external attributes.
+        for host in [0, 10] {
+            let e = made_on(file("link").mode(0o120_777), host);
+            assert_eq!(entries(&[e]), Ok(()), "host {host}");
+        }
+    }
+
+    #[test]
+    fn a_directory_listed_twice_is_refused_but_files_are_left_to_checkzip() {
+        let twice = [RawEntry::dir("d/"), file("d/a.go"), RawEntry::dir("d/")];
+        assert_eq!(
+            entries(&twice),
+            Err(format!(
+                "{M}d/: duplicate directory entry (list each directory once)"
+            ))
+        );
+        // Two files of one name are checkZip's to refuse (`multiple entries for file`).
+        assert_eq!(entries(&[file("a.go"), file("a.go")]), Ok(()));
+    }
+
+    #[test]
+    fn at_most_error_lines_problems_are_listed_then_how_many_more() {
+        let bad = |n: usize| -> Vec<RawEntry> {
+            (0..n)
+                .map(|i| file(&format!("l{i}")).mode(0o120_777))
+                .collect()
+        };
+        let why = entries(&bad(ERROR_LINES)).unwrap_err();
+        assert_eq!(why.lines().count(), ERROR_LINES, "{why}");
+        assert!(!why.contains("more invalid entries"), "{why}");
+        let why = entries(&bad(ERROR_LINES + 3)).unwrap_err();
+        let lines: Vec<&str> = why.lines().collect();
+        assert_eq!(lines.len(), ERROR_LINES + 1, "{why}");
+        assert_eq!(lines[0], format!("{M}l0: symbolic links are not allowed"));
+        assert_eq!(lines[ERROR_LINES], "... and 3 more invalid entries");
+    }
+
+    /// An Info-ZIP Unicode path field (version 1, a CRC, the UTF-8 name).
+    fn unicode_field(name: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x75, 0x70];
+        f.extend_from_slice(&le16(u16::try_from(5 + name.len()).unwrap()));
+        f.push(1);
+        f.extend_from_slice(&le32(0));
+        f.extend_from_slice(name);
+        f
+    }
+
+    #[test]
+    fn a_unicode_path_field_may_not_rename_an_entry() {
+        let same = file("m.go").extra(unicode_field(format!("{M}m.go").as_bytes()));
+        assert_eq!(entries(&[same]), Ok(()));
+        let renamed = file("m.go").extra(unicode_field(format!("{M}n.go").as_bytes()));
+        assert_eq!(
+            entries(&[file("go.mod"), renamed.clone()]),
+            Err(format!(
+                "{M}m.go: the Info-ZIP Unicode path field names the entry differently"
+            ))
+        );
+        // The per-entry problems are told first.
+        assert_eq!(
+            entries(&[renamed, file("l").mode(0o120_777)]),
+            Err(format!("{M}l: symbolic links are not allowed"))
+        );
+    }
 
     fn refused(path: &str, version: &str) -> String {
         match check_version(path, version) {
