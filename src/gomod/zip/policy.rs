@@ -204,7 +204,7 @@ mod tests {
     fn each_entry_rule_names_the_entry_and_its_problem() {
         let cases: Vec<(RawEntry, String)> = vec![
             (
-                RawEntry::stored(b"\xffm.go".to_vec(), b"x"),
+                RawEntry::stored(b"\xffm.go", b"x"),
                 format!("{M}\u{fffd}m.go: file name is not valid UTF-8"),
             ),
             (
