@@ -729,8 +729,8 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, ZipError> {
 #[cfg(test)]
 mod tests {
     use super::super::rawzip::{
-        as_zip64, central, deflate_stored, eocd, le16, le32, le64, local, write_zip, zip64_end,
-        Failing, Interrupted, RawEntry, Zip, FLAG_DATA_DESCRIPTOR,
+        as_zip64, central, deflate_stored, eocd, le16, le32, le64, local, unicode_field, write_zip,
+        zip64_end, Failing, Interrupted, RawEntry, Zip, FLAG_DATA_DESCRIPTOR,
     };
     use super::*;
     use crate::testing::within;
@@ -1199,16 +1199,6 @@ mod tests {
         b[z.entries[0].central + central::CSIZE..z.entries[0].central + central::CSIZE + 4]
             .copy_from_slice(&le32(to_end + 1));
         assert!(message(read(&b)).ends_with(NOT_A_ZIP));
-    }
-
-    /// A Unicode path field (version 1, the CRC of the raw name, the UTF-8 name).
-    fn unicode_field(name: &[u8]) -> Vec<u8> {
-        let mut f = vec![0x75, 0x70];
-        f.extend_from_slice(&le16(u16::try_from(5 + name.len()).unwrap()));
-        f.push(1);
-        f.extend_from_slice(&le32(0));
-        f.extend_from_slice(name);
-        f
     }
 
     #[test]

@@ -151,7 +151,7 @@ mod tests {
     use super::*;
     use crate::gomod::zip::archive::read_directory;
     use crate::gomod::zip::rawzip::{
-        le16, le32, write_zip, RawEntry, FLAG_ENCRYPTED, FLAG_STRONG_ENCRYPTION,
+        unicode_field, write_zip, RawEntry, FLAG_ENCRYPTED, FLAG_STRONG_ENCRYPTION,
     };
     use std::io::Cursor;
 
@@ -292,16 +292,6 @@ mod tests {
         assert_eq!(lines.len(), ERROR_LINES + 1, "{why}");
         assert_eq!(lines[0], format!("{M}l0: symbolic links are not allowed"));
         assert_eq!(lines[ERROR_LINES], "... and 3 more invalid entries");
-    }
-
-    /// An Info-ZIP Unicode path field (version 1, a CRC, the UTF-8 name).
-    fn unicode_field(name: &[u8]) -> Vec<u8> {
-        let mut f = vec![0x75, 0x70];
-        f.extend_from_slice(&le16(u16::try_from(5 + name.len()).unwrap()));
-        f.push(1);
-        f.extend_from_slice(&le32(0));
-        f.extend_from_slice(name);
-        f
     }
 
     #[test]

@@ -339,6 +339,17 @@ fn zip64_locator(record_at: u64) -> Vec<u8> {
     out
 }
 
+/// An Info-ZIP Unicode path extra field (0x7075): version 1, the raw name's CRC (written as 0:
+/// goshelf compares the names and does not read it), the UTF-8 name.
+pub fn unicode_field(name: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x75, 0x70];
+    f.extend_from_slice(&le16(u16::try_from(5 + name.len()).unwrap_or(u16::MAX)));
+    f.push(1);
+    f.extend_from_slice(&le32(0));
+    f.extend_from_slice(name);
+    f
+}
+
 /// CRC-32 (IEEE 802.3), table-driven.
 pub fn crc32(data: &[u8]) -> u32 {
     static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
