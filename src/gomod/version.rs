@@ -382,13 +382,14 @@ pub fn pseudo_base(v: &str) -> Result<String, VersionError> {
     let build = build(v);
     let head = &v[..v.len() - build.len()];
     let before_rev = head.rsplit_once('-').map_or(head, |(before, _)| before);
-    // module/pseudo.go parsePseudoVersion: the timestamp follows the last `.` when that comes
-    // after the last `-` (forms 2 and 3), and the last `-` otherwise (form 1).
-    let dash = before_rev.rfind('-').unwrap_or(0);
-    let base = match before_rev.rfind('.') {
-        Some(dot) if dot > dash => &before_rev[..dot],
-        _ => &before_rev[..dash],
-    };
+    // What precedes the 14-digit timestamp and its separator (`-` in form 1, `.` in forms 2
+    // and 3, as module/pseudo.go's parsePseudoVersion splits): `vX.0.0` in form 1, which has
+    // no prerelease; `vX.Y.Z-0` or `vX.Y.Z-pre.0` otherwise, which always have one.
+    let base = before_rev
+        .len()
+        .checked_sub(15)
+        .and_then(|n| before_rev.get(..n))
+        .unwrap_or_default();
     match prerelease(base) {
         "" => {
             if build.is_empty() {
