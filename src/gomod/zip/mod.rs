@@ -471,11 +471,9 @@ impl<R: Read> Read for Watched<R> {
 
 impl<R: Seek> Seek for Watched<R> {
     fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        match self.inner.seek(pos) {
-            // A seek before the start comes from offsets in the archive, not a failing reader.
-            Err(e) if e.kind() != std::io::ErrorKind::InvalidInput => Err(self.note(e)),
-            other => other,
-        }
+        // The archive seeks only to `Start(offset)` and `End(0)`, never before the start: a
+        // failed seek is the reader's.
+        self.inner.seek(pos).map_err(|e| self.note(e))
     }
 }
 
@@ -500,7 +498,7 @@ fn bounded_capacity(declared: u64) -> usize {
 mod tests {
     use super::rawzip::Failing;
     use super::*;
-    use std::io::{Cursor, Write};
+    use std::io::{Cursor, Read, Seek, SeekFrom, Write};
     use zip::write::SimpleFileOptions;
 
     fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -533,6 +531,195 @@ mod tests {
         });
         rx.recv_timeout(std::time::Duration::from_secs(10))
             .expect("did not finish within 10 s: an endless loop")
+    }
+
+    /// A `len`-byte reader: zeros, then `tail` at its end (a zip of that size without
+    /// holding it).
+    struct Padded {
+        len: u64,
+        tail: Vec<u8>,
+        pos: u64,
+    }
+
+    impl Read for Padded {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let tail_at = self.len - self.tail.len() as u64;
+            let n =
+                usize::try_from((self.len - self.pos.min(self.len)).min(buf.len() as u64)).unwrap();
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                let at = self.pos + i as u64;
+                *b = if at < tail_at {
+                    0
+                } else {
+                    self.tail[usize::try_from(at - tail_at).unwrap()]
+                };
+            }
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl Seek for Padded {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.pos = match pos {
+                SeekFrom::Start(at) => at,
+                SeekFrom::End(d) => self.len.checked_add_signed(d).unwrap(),
+                SeekFrom::Current(d) => self.pos.checked_add_signed(d).unwrap(),
+            };
+            Ok(self.pos)
+        }
+    }
+
+    /// An empty archive (an end record alone) ending a file of exactly `len` bytes.
+    fn empty_zip_of_size(len: u64) -> Padded {
+        let cd_at = usize::try_from(len - 22).unwrap();
+        Padded {
+            len,
+            tail: super::rawzip::end_record(0, 0, cd_at),
+            pos: 0,
+        }
+    }
+
+    #[test]
+    fn a_zip_of_exactly_the_size_limit_is_not_too_large() {
+        let (m, v) = ("example.com/m", "v1.0.0");
+        let at_limit = check_zip(empty_zip_of_size(MAX_ZIP_FILE), MAX_ZIP_FILE, m, v).unwrap();
+        assert_eq!(at_limit.error(), None);
+        let over = check_zip(empty_zip_of_size(MAX_ZIP_FILE + 1), MAX_ZIP_FILE + 1, m, v);
+        assert!(over.unwrap().size_error.is_some());
+        let validated = validate(empty_zip_of_size(MAX_ZIP_FILE), MAX_ZIP_FILE, m, v).unwrap();
+        assert_eq!(validated.files, 0);
+        let over = validate(empty_zip_of_size(MAX_ZIP_FILE + 1), MAX_ZIP_FILE + 1, m, v);
+        assert!(matches!(over, Err(ZipError::TooLarge(_))), "{over:?}");
+    }
+
+    #[test]
+    fn at_most_error_lines_invalid_entries_are_listed_then_how_many_more() {
+        let bad = |n: usize| {
+            let names: Vec<String> = (0..n).map(|i| format!("bad{i}\\x")).collect();
+            let cf = check_names(
+                "example.com/m@v1.0.0/",
+                names.iter().map(|n| (n.as_str(), 1)),
+            );
+            cf.error_text().unwrap()
+        };
+        let exactly = bad(ERROR_LINES);
+        assert_eq!(exactly.lines().count(), ERROR_LINES, "{exactly}");
+        assert!(!exactly.contains("more invalid entries"), "{exactly}");
+        let one_more = bad(ERROR_LINES + 1);
+        assert_eq!(one_more.lines().count(), ERROR_LINES + 1, "{one_more}");
+        assert!(
+            one_more.ends_with("\n... and 1 more invalid entries"),
+            "{one_more}"
+        );
+        assert!(bad(ERROR_LINES + 5).ends_with("\n... and 5 more invalid entries"));
+    }
+
+    #[test]
+    fn a_listing_names_each_entry_and_reads_its_checked_bytes() {
+        use super::rawzip::{write_zip, RawEntry};
+        // Stored, so that the test can find an entry's bytes in the archive.
+        let zip = write_zip(&[
+            RawEntry::stored("example.com/m@v1.0.0/go.mod", b"module example.com/m\n"),
+            RawEntry::dir("example.com/m@v1.0.0/sub/"),
+            RawEntry::stored("example.com/m@v1.0.0/sub/a.go", b"package sub\n"),
+        ])
+        .into_bytes();
+        let listing = Listing::read(Cursor::new(&zip), zip.len() as u64).unwrap();
+        let listed: Vec<(usize, &[u8], u64, bool)> = listing
+            .entries()
+            .map(|e| (e.index, e.name, e.size, e.is_dir))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (0, &b"example.com/m@v1.0.0/go.mod"[..], 21, false),
+                (1, &b"example.com/m@v1.0.0/sub/"[..], 0, true),
+                (2, &b"example.com/m@v1.0.0/sub/a.go"[..], 12, false),
+            ]
+        );
+        assert_eq!(
+            listing.contents(Cursor::new(&zip), 0).unwrap(),
+            b"module example.com/m\n"
+        );
+        assert_eq!(
+            listing.contents(Cursor::new(&zip), 2).unwrap(),
+            b"package sub\n"
+        );
+        assert_eq!(listing.contents(Cursor::new(&zip), 1).unwrap(), b"");
+        assert_eq!(
+            listing.contents(Cursor::new(&zip), 3),
+            Err(ZipError::Invalid("no entry 3".to_owned()))
+        );
+        // The bytes are checked against the directory's CRC.
+        let mut corrupt = zip.clone();
+        let at = corrupt
+            .windows(12)
+            .position(|w| w == b"package sub\n")
+            .unwrap();
+        corrupt[at] = b'P';
+        let err = listing.contents(Cursor::new(&corrupt), 2).unwrap_err();
+        assert!(matches!(err, ZipError::Invalid(_)), "{err:?}");
+    }
+
+    /// A reader whose reads fail, with `kind`, while the position is in `bad`.
+    struct FailsIn {
+        data: Cursor<Vec<u8>>,
+        bad: std::ops::Range<u64>,
+        kind: std::io::ErrorKind,
+    }
+
+    impl Read for FailsIn {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.bad.contains(&self.data.position()) {
+                return Err(std::io::Error::new(self.kind, "disk on fire"));
+            }
+            self.data.read(buf)
+        }
+    }
+
+    impl Seek for FailsIn {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.data.seek(pos)
+        }
+    }
+
+    #[test]
+    fn a_failing_reader_is_blamed_even_where_the_archive_reads_a_failure_as_corruption() {
+        // The first local header is read only after the directory (the entry is large enough
+        // that the search for the end record does not reach it), and a read failing there
+        // reads, to the archive code, as a header that is not there.
+        let zip = super::rawzip::write_zip(&[super::rawzip::RawEntry::stored(
+            "example.com/m@v1.0.0/a.go",
+            vec![b'a'; 70 << 10],
+        )])
+        .into_bytes();
+        let size = zip.len() as u64;
+        for kind in [std::io::ErrorKind::Other, std::io::ErrorKind::UnexpectedEof] {
+            let reader = FailsIn {
+                data: Cursor::new(zip.clone()),
+                bad: 0..30,
+                kind,
+            };
+            let err = validate(reader, size, "example.com/m", "v1.0.0").unwrap_err();
+            assert!(
+                matches!(&err, ZipError::Io(m) if m.contains("disk on fire")),
+                "{kind:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_interrupted_read_is_not_a_failure_of_the_reader() {
+        // Interrupted reads are retried; the archive's own fault is still reported as such.
+        let zip = zip_of(&[("example.com/m@v1.0.0/a.go", b"package m\n")]);
+        let size = zip.len() as u64;
+        let reader = super::rawzip::Interrupted::new(Cursor::new(zip.clone()));
+        let ok = validate(reader, size, "example.com/m", "v1.0.0").unwrap();
+        assert_eq!(ok.files, 1);
+        let reader = super::rawzip::Interrupted::new(Cursor::new(zip));
+        let err = validate(reader, size, "example.com/other", "v1.0.0").unwrap_err();
+        assert!(matches!(err, ZipError::Invalid(_)), "{err:?}");
     }
 
     #[test]
