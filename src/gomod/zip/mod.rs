@@ -282,7 +282,7 @@ fn validate_watched<R: Read + Seek>(
         let entry = &dir.entries[i];
         let mut sha = Sha256::new();
         if Some(i) == go_mod_at {
-            let mut keep = Vec::with_capacity(bounded_capacity(entry.uncompressed_size));
+            let mut keep = Vec::new();
             data.read(reader, &dir, entry, starts[i], &mut |b: &[u8]| {
                 sha.update(b);
                 keep.extend_from_slice(b);
@@ -391,7 +391,7 @@ impl Listing {
             .ok_or_else(|| ZipError::Invalid(format!("no entry {index}")))?;
         Watched::run(reader, |r| {
             let start = archive::entry_start(r, &self.dir, e)?;
-            let mut out = Vec::with_capacity(bounded_capacity(e.uncompressed_size));
+            let mut out = Vec::new();
             DataReader::new().read(r, &self.dir, e, start, &mut |b: &[u8]| {
                 out.extend_from_slice(b);
             })?;
@@ -487,11 +487,6 @@ fn prefix_of(path: &str, version: &str) -> String {
 
 fn io_error(e: std::io::Error) -> ZipError {
     ZipError::Io(format!("reading zip: {e}"))
-}
-
-/// Preallocation for go.mod, whose declared size checkZip bounds by `MAX_GO_MOD`.
-fn bounded_capacity(declared: u64) -> usize {
-    usize::try_from(declared.min(MAX_GO_MOD)).unwrap_or(0)
 }
 
 #[cfg(test)]
