@@ -58,7 +58,8 @@ pub fn check_name(name: &str) -> Result<(), Error> {
 /// host whose ASCII bytes are those Go's URL parser allows in hosts, with an optional
 /// numeric `:port` (or a bracketed IPv6 literal); a path whose bytes Go would not
 /// percent-encode (so the URL has no distinct raw path). Go accepts a name ending in a
-/// bare `#`; this check refuses every `#`.
+/// bare `#`, and C1 control characters (U+0080 to U+009F) in the host; this check refuses
+/// every `#` and every control character (names are printed in logs and pages).
 pub fn check_go_sumdb_name(name: &str) -> Result<(), Error> {
     let bad = || Error::InvalidSumdbName(name.to_string());
     check_name(name).map_err(|_| bad())?;
@@ -748,6 +749,9 @@ pub(crate) mod tests {
             "host/é",
             "a+b",
             "host\x01",
+            // A C1 control in the host (its bytes are non-ASCII, which hosts may hold).
+            "ho\u{80}st",
+            "host\u{9f}",
         ] {
             assert!(check_go_sumdb_name(bad).is_err(), "{bad:?}");
         }
