@@ -578,6 +578,17 @@ pub(crate) mod tests {
             "PeterNeumann++74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
         )
         .is_err());
+        // The hash is exactly 8 hex digits: leading zeros that leave its value alone still
+        // make a key Go refuses.
+        for hash in ["0c74f20a3", "00c74f20a3"] {
+            assert_eq!(
+                Verifier::parse(&format!(
+                    "PeterNeumann+{hash}+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+                )),
+                Err(Error::MalformedVerifierKey),
+                "{hash}"
+            );
+        }
     }
 
     #[test]
