@@ -429,7 +429,7 @@ fn parse_signature_line(line: &str) -> Result<(Signature, Vec<u8>), Error> {
     let rest = line.strip_prefix(SIG_PREFIX).ok_or(Error::MalformedNote)?;
     let (name, b64) = rest.split_once(' ').unwrap_or((rest, ""));
     let raw = B64.decode(b64).map_err(|_| Error::MalformedNote)?;
-    if check_name(name).is_err() || b64.is_empty() || raw.len() < 5 {
+    if check_name(name).is_err() || raw.len() < 5 {
         return Err(Error::MalformedNote);
     }
     let hash = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
@@ -532,6 +532,21 @@ pub(crate) mod tests {
             ..old
         };
         assert_eq!(sign_note(&bad_hash, &[]), Err(Error::MalformedNote));
+        // A kept signature needs its 4-byte hash and nothing more (x/mod's `len(sig) < 4`).
+        let four = Note {
+            text: TEXT.into(),
+            sigs: vec![],
+            unverified: vec![sig("Other", 0, "AAAAAA==")],
+        };
+        assert_eq!(
+            sign_note(&four, &[]).unwrap(),
+            format!("{TEXT}\n\u{2014} Other AAAAAA==\n")
+        );
+        let three = Note {
+            unverified: vec![sig("Other", 0, "AAAA")],
+            ..four
+        };
+        assert_eq!(sign_note(&three, &[]), Err(Error::MalformedNote));
     }
 
     /// Asserts that `parse` refuses every proper substring of `key` and every copy of it with
@@ -557,6 +572,7 @@ pub(crate) mod tests {
     fn v4_verifier_keys() {
         let v = Verifier::parse(PETER_VKEY).unwrap();
         assert_eq!((v.name(), v.key_hash()), ("PeterNeumann", 0xc74f20a3));
+        assert_eq!(format!("{v:?}"), format!("Verifier({PETER_VKEY:?})"));
         assert_eq!(v.vkey(), PETER_VKEY);
         assert_eq!(
             Verifier::parse(
@@ -660,9 +676,17 @@ pub(crate) mod tests {
             format!("{TEXT}\n{PETER_SIG}Unexpected line.\n"),
             format!("{TEXT}\n\u{2014} PeterNeumann \n"),
             format!("{TEXT}\n\u{2014} PeterNeumann AAAA\n"),
+            // An invalid name, however good the signature bytes.
+            format!("{TEXT}\n{PETER_SIG}\u{2014} a+b AAAAAAAA\n"),
+            // Four bytes: a hash and no signature.
+            format!("{TEXT}\n{PETER_SIG}\u{2014} Other AAAAAA==\n"),
         ] {
             assert_eq!(open(bad.as_bytes(), &[&pv]), Err(Error::MalformedNote), "{bad}");
         }
+        // Five bytes (a hash and one byte) is the least a signature line holds.
+        let five = format!("{TEXT}\n{PETER_SIG}\u{2014} Other AAAAAAA=\n");
+        let n = open(five.as_bytes(), &[&pv]).unwrap();
+        assert_eq!(n.unverified, vec![sig("Other", 0, "AAAAAAA=")]);
         let mut invalid_utf8 = b"\xff".to_vec();
         invalid_utf8.extend_from_slice(format!("{TEXT}\n{PETER_SIG}").as_bytes());
         assert_eq!(open(&invalid_utf8, &[&pv]), Err(Error::MalformedNote));
