@@ -180,21 +180,21 @@ impl<'f> TileHashReader<'f> {
     /// position.
     fn plan_index(&self, plan: &mut TilePlan, x: u64) -> Result<usize, Error> {
         let tile = tile_for_index(self.height, x);
-        // Walk up until an ancestor (or the tile itself) is already planned.
-        let mut k = 0u32;
-        loop {
+        // Walk up until an ancestor (or the tile itself) is already planned: the tiles of the
+        // tree hash are planned first, and a tree of 2^64 records has at most 65 levels of
+        // tiles (`parent` fails above the top).
+        let mut planned_above = None;
+        for k in 0..=64u32 {
             let p = self.parent(&tile, k)?;
             if let Some(&pos) = plan.position.get(&p) {
                 if k == 0 {
                     return Ok(pos);
                 }
+                planned_above = Some(k);
                 break;
             }
-            k += 1;
-            if k > 64 {
-                return Err(Error::Internal("tile reader lost parent"));
-            }
         }
+        let k = planned_above.ok_or(Error::Internal("tile reader lost parent"))?;
         // Walk back down, adding each missing tile after its parent.
         let mut pos = 0;
         for kk in (0..k).rev() {
@@ -657,6 +657,20 @@ mod tests {
         assert_eq!(got.tree, up.log.tree());
         let paths: Vec<String> = got.tiles.iter().map(|(t, _)| t.path()).collect();
         assert_eq!(paths, ["tile/8/0/000.p/4"]);
+    }
+
+    #[test]
+    fn check_trees_takes_an_older_tree_no_larger_than_the_newer() {
+        let up = v6();
+        let (t3, t4) = (up.log.tree_at(3), up.log.tree_at(4));
+        let (n3, n4) = (up.note(3), up.note(4));
+        let mut fetch = |t: &[Tile]| up.fetch(t);
+        assert!(check_trees(&t3, &n3, &t4, &n4, 8, &mut fetch).is_ok());
+        assert!(check_trees(&t4, &n4, &t4, &n4, 8, &mut fetch).is_ok());
+        assert_eq!(
+            check_trees(&t4, &n4, &t3, &n3, 8, &mut fetch),
+            Err(Error::InvalidInput("check_trees"))
+        );
     }
 
     #[test]
