@@ -660,6 +660,24 @@ mod tests {
     }
 
     #[test]
+    fn prove_record_in_proves_only_leaves_of_the_tree_with_their_text() {
+        let up = v6();
+        let tree = up.log.tree_at(4);
+        let mut fetch = |t: &[Tile]| up.fetch(t);
+        let tiles = prove_record_in(tree, 3, R3.as_bytes(), &mut fetch).unwrap();
+        let paths: Vec<String> = tiles.iter().map(|(t, _)| t.path()).collect();
+        assert_eq!(paths, ["tile/8/0/000.p/4"]);
+        assert_eq!(
+            prove_record_in(tree, 4, R3.as_bytes(), &mut fetch),
+            Err(Error::RecordNotInTree { id: 4, size: 4 })
+        );
+        assert_eq!(
+            prove_record_in(tree, 2, R3.as_bytes(), &mut fetch),
+            Err(Error::RecordMismatch)
+        );
+    }
+
+    #[test]
     fn check_trees_takes_an_older_tree_no_larger_than_the_newer() {
         let up = v6();
         let (t3, t4) = (up.log.tree_at(3), up.log.tree_at(4));
