@@ -102,27 +102,19 @@ pub fn stored_hash_index(level: u32, n: u64) -> u64 {
     for _ in 0..level.min(64) {
         n = n.wrapping_mul(2).wrapping_add(1);
     }
-    let mut i = 0u64;
-    while n > 0 {
-        i = i.wrapping_add(n);
-        n >>= 1;
-    }
+    let i = (0..64).fold(0u64, |i, k| i.wrapping_add(n >> k));
     i.wrapping_add(u64::from(level))
 }
 
 /// Inverse of [`stored_hash_index`]: the (level, n) stored at `index`
 /// (x/mod `tlog.SplitStoredHashIndex`).
 pub fn split_stored_hash_index(index: u64) -> (u32, u64) {
-    // stored_hash_index(0, n) < 2n, so the record that wrote `index` is in
-    // [index/2, index/2 + log2(index)].
+    // stored_hash_index(0, n) = n + n/2 + n/4 + ... < 2n, so for n = index/2 it is at most
+    // `index`, and the record that wrote `index` is in [index/2, index/2 + log2(index)]:
+    // at most 64 steps forward.
     let mut n = index / 2;
     let mut index_n = stored_hash_index(0, n);
-    while index_n > index && n > 0 {
-        // Not reachable by the arithmetic above; kept so no input can misbehave.
-        n -= 1;
-        index_n = stored_hash_index(0, n);
-    }
-    loop {
+    for _ in 0..=64 {
         // Record n+1 starts after record n's 1 + trailing_ones(n) hashes.
         let extra = u64::from(n.trailing_ones());
         match index_n.checked_add(1 + extra) {
@@ -235,7 +227,11 @@ pub(crate) fn sub_tree_index(lo: u64, hi: u64) -> Vec<u64> {
 }
 
 fn push_sub_tree_index(mut lo: u64, hi: u64, need: &mut Vec<u64>) {
-    while lo < hi {
+    // One subtree per set bit of `hi - lo`, the largest first.
+    for _ in 0..64 {
+        if lo >= hi {
+            break;
+        }
         let (k, level) = pow2_at_most(hi - lo);
         need.push(stored_hash_index(level, lo >> level));
         lo += k;
@@ -759,6 +755,13 @@ pub(crate) mod tests {
         for index in 0..5000u64 {
             let (level, n) = split_stored_hash_index(index);
             assert_eq!(stored_hash_index(level, n), index);
+        }
+        // Trees far larger than any test builds (below 2^62 records, where the order is exact).
+        for n in [1 << 40, (1 << 40) + 12_345, (1 << 61) - 1, (1 << 62) - 3] {
+            for level in 0..4 {
+                let index = stored_hash_index(level, n >> level);
+                assert_eq!(split_stored_hash_index(index), (level, n >> level), "{n} {level}");
+            }
         }
         // Extreme inputs do not panic.
         let _ = split_stored_hash_index(u64::MAX);
