@@ -242,10 +242,9 @@ fn push_sub_tree_index(mut lo: u64, hi: u64, need: &mut Vec<u64>) {
 /// unused remainder of `hashes` (x/mod `subTreeHash`).
 fn sub_tree_hash(lo: u64, hi: u64, hashes: &[Hash]) -> Result<(Hash, &[Hash]), Error> {
     let num_tree = sub_tree_index(lo, hi).len();
-    if num_tree == 0 || hashes.len() < num_tree {
-        return Err(Error::Internal("bad index math in sub_tree_hash"));
-    }
-    let (mine, rest) = hashes.split_at(num_tree);
+    let (mine, rest) = hashes
+        .split_at_checked(num_tree)
+        .ok_or(Error::Internal("bad index math in sub_tree_hash"))?;
     let mut iter = mine.iter().rev();
     let mut h = *iter.next().ok_or(Error::Internal("empty subtree"))?;
     for left in iter {
@@ -748,6 +747,23 @@ pub(crate) mod tests {
         assert_eq!(stored_hash_count(8), 15);
         assert_eq!(stored_hash_count(1000), 1994);
         assert_eq!(stored_hash_count(0), 0);
+    }
+
+    #[test]
+    fn sub_tree_hash_needs_one_hash_per_subtree() {
+        let h = |b: u8| [b; 32];
+        // [0, 3): subtrees [0, 2) and [2, 3).
+        let three = [h(1), h(2), h(3)];
+        let (got, rest) = sub_tree_hash(0, 3, &three).unwrap();
+        assert_eq!((got, rest), (node_hash(&h(1), &h(2)), &[h(3)][..]));
+        assert_eq!(
+            sub_tree_hash(0, 3, &[h(1)]),
+            Err(Error::Internal("bad index math in sub_tree_hash"))
+        );
+        assert_eq!(
+            sub_tree_hash(5, 5, &[h(1)]),
+            Err(Error::Internal("empty subtree"))
+        );
     }
 
     #[test]
