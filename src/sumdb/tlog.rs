@@ -480,9 +480,7 @@ pub fn parse_tree(text: &str) -> Result<Tree, Error> {
 
 /// Parses `s` as decimal in `0..=i64::MAX` written exactly as Go's `FormatInt` would.
 fn parse_canonical_decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
+    // `parse` also takes `+5` and `007`; only the canonical text prints back as itself.
     let n: u64 = s.parse().ok()?;
     (n <= i64::MAX as u64 && n.to_string() == s).then_some(n)
 }
@@ -631,6 +629,8 @@ pub(crate) mod tests {
             good.replace("\n123456789012\n", "\n9223372036854775808\n"),
             good.trim_end_matches('\n').to_string(),
             format!("{good}{}", "x".repeat(1_000_000)),
+            format!("{good}{}", "x".repeat(1_000_001 - good.len())),
+            good.replace("\n123456789012\n", "\n\n"),
         ] {
             assert_eq!(parse_tree(&bad), Err(Error::MalformedTree), "{bad:.80?}");
         }
@@ -638,6 +638,9 @@ pub(crate) mod tests {
             let t = parse_tree(&format!("{good}{extra}")).unwrap();
             assert_eq!(t.n, 123456789012);
         }
+        // At most 1e6 bytes in all.
+        let limit = format!("{good}{}", "x".repeat(1_000_000 - good.len()));
+        assert_eq!(parse_tree(&limit).unwrap().n, 123456789012);
         let max = good.replace("\n123456789012\n", "\n9223372036854775807\n");
         assert_eq!(parse_tree(&max).unwrap().n, i64::MAX as u64);
         let zero = good.replace("\n123456789012\n", "\n0\n");
@@ -829,6 +832,24 @@ pub(crate) mod tests {
             let p = prove_tree(t, n, &mut read).unwrap();
             check_tree(&p, t, th, n, &roots[n as usize]).unwrap();
         }
+    }
+
+    #[test]
+    fn a_tree_proof_with_a_hash_too_many_is_refused() {
+        // Tree 4 inside tree 8: the proof is the hash of [4, 8). Prefixed with tree 4's own
+        // hash, the proof still computes both hashes, but x/mod's runTreeProof refuses a
+        // proof left over when it reaches the old tree at its start.
+        let mut log = MemLog::default();
+        for i in 0..8 {
+            log.append(format!("leaf {i}\n").as_bytes());
+        }
+        let (old, new) = (log.tree_at(4).hash, log.tree_at(8).hash);
+        let mut read = slice_reader(&log.hashes);
+        let p = prove_tree(8, 4, &mut read).unwrap();
+        assert_eq!(p.len(), 1);
+        check_tree(&p, 8, &new, 4, &old).unwrap();
+        let padded = [old, p[0]];
+        assert_eq!(check_tree(&padded, 8, &new, 4, &old), Err(Error::ProofFailed));
     }
 
     #[test]
