@@ -508,7 +508,8 @@ pub fn format_record(id: u64, text: &[u8]) -> Result<Vec<u8>, Error> {
 /// Parses a record at the start of a lookup answer, stopping after its terminating blank
 /// line: returns (id, record text, rest) (x/mod `tlog.ParseRecord`).
 ///
-/// The id must be ASCII decimal; the text is everything up to and including the first
+/// The id must be ASCII decimal digits (Go's `ParseInt` also takes a sign, which no log
+/// writes: refused here); the text is everything up to and including the first
 /// `\n` of the first `\n\n`, and must pass [`check_record_text`].
 pub fn parse_record(msg: &[u8]) -> Result<(u64, &[u8], &[u8]), Error> {
     let nl = msg
@@ -516,7 +517,7 @@ pub fn parse_record(msg: &[u8]) -> Result<(u64, &[u8], &[u8]), Error> {
         .position(|&b| b == b'\n')
         .ok_or(Error::MalformedRecord)?;
     let id_text = &msg[..nl];
-    if id_text.is_empty() || !id_text.iter().all(u8::is_ascii_digit) {
+    if !id_text.iter().all(u8::is_ascii_digit) {
         return Err(Error::MalformedRecord);
     }
     let id = std::str::from_utf8(id_text)
@@ -684,7 +685,9 @@ pub(crate) mod tests {
             b"0x123\nhello world\n\n",
             b"\nhello world\n\n",
             b"-1\nhello world\n\n",
+            b"+1\nhello world\n\n",
             b"99999999999999999999\nhello world\n\n",
+            b"9223372036854775808\nhello world\n\n",
         ] {
             assert_eq!(parse_record(bad), Err(Error::MalformedRecord), "{bad:?}");
         }
