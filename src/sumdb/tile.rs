@@ -42,11 +42,15 @@ impl Tile {
     /// element but the last prefixed with `x`; L = −1 is written `data`; `.p/W` is added
     /// when W is not 2^H.
     pub fn path(&self) -> String {
-        let mut n = self.n;
-        let mut n_str = format!("{:03}", n % 1000);
-        while n >= 1000 {
-            n /= 1000;
+        let mut n_str = format!("{:03}", self.n % 1000);
+        let mut n = self.n / 1000;
+        // At most six more groups: a u64 has at most 20 digits.
+        for _ in 0..6 {
+            if n == 0 {
+                break;
+            }
             n_str = format!("x{:03}/{n_str}", n % 1000);
+            n /= 1000;
         }
         let level = if self.l == -1 {
             "data".to_string()
@@ -354,6 +358,13 @@ mod tests {
             assert_eq!(t.path(), path);
             assert_eq!(parse_tile_path(path), Ok(t), "{path}");
         }
+        // Every group of the largest number (18,446,744,073,709,551,615).
+        assert_eq!(
+            tile(8, 0, u64::MAX, 256).path(),
+            "tile/8/0/x018/x446/x744/x073/x709/x551/615"
+        );
+        assert_eq!(tile(8, 0, 1000, 256).path(), "tile/8/0/x001/000");
+        assert_eq!(tile(8, 0, 999, 256).path(), "tile/8/0/999");
     }
 
     #[test]
