@@ -368,6 +368,16 @@ mod tests {
     }
 
     #[test]
+    fn data_tiles_are_level_minus_one_and_hash_levels_multiply() {
+        assert!(tile(8, -1, 0, 256).is_data());
+        assert!(!tile(8, 0, 0, 256).is_data());
+        assert!(!tile(8, 1, 0, 256).is_data());
+        assert_eq!(tile(8, -1, 0, 256).hash_level(), Some(0));
+        assert_eq!(tile(8, 2, 0, 256).hash_level(), Some(16));
+        assert_eq!(tile(1, -2, 0, 2).hash_level(), None);
+    }
+
+    #[test]
     fn v3_invalid_tile_paths() {
         for bad in [
             "tile/3/5/123/456/078",
@@ -388,6 +398,8 @@ mod tests {
             "tile/3/0/x000/001",
             "tile/3/0/",
             "tile/3/0",
+            "tile/3",
+            "tile",
             "tiles/3/0/000",
             "tile/3/data/-01",
             "tile/3/0/000.p",
@@ -517,7 +529,16 @@ mod tests {
         assert!(hash_from_tile(&t, &data[..64], stored_hash_index(0, 4)).is_err());
         assert!(hash_from_tile(&tile(2, 0, 1, 5), &data, 4).is_err());
         assert!(hash_from_tile(&tile(0, 0, 1, 4), &data, 4).is_err());
-        assert!(hash_from_tile(&tile(2, -1, 1, 4), &data, 4).is_err());
+        // Data tiles and levels of 64 and more are no hash tiles at all (x/mod's check,
+        // before any index arithmetic).
+        assert_eq!(
+            hash_from_tile(&tile(2, -1, 1, 4), &data, 4),
+            Err(Error::InvalidTile("invalid tile tile/2/data/001".into()))
+        );
+        assert_eq!(
+            hash_from_tile(&tile(2, 64, 0, 4), &data, 4),
+            Err(Error::InvalidTile("invalid tile tile/2/64/000".into()))
+        );
         assert!(read_tile_data(&tile(2, -1, 1, 4), &mut read).is_err());
         assert_eq!(
             hash_from_tile(&t, &data, stored_hash_index(0, 4)).unwrap(),
