@@ -194,8 +194,8 @@ pub fn hash_from_tile(t: &Tile, data: &[u8], index: u64) -> Result<Hash, Error> 
 /// Root hash of the subtree whose leaves are the 2^k hashes in `data`
 /// (x/mod `tileHash`).
 pub(crate) fn tile_hash(data: &[u8]) -> Result<Hash, Error> {
-    let count = data.len() / HASH_SIZE;
-    if !data.len().is_multiple_of(HASH_SIZE) || !count.is_power_of_two() {
+    // A power-of-two count of 32-byte hashes: a power-of-two length of at least 32 bytes.
+    if data.len() < HASH_SIZE || !data.len().is_power_of_two() {
         return Err(Error::Internal("tile hash over a non-power-of-two width"));
     }
     Ok(tile_hash_pow2(data))
@@ -219,8 +219,11 @@ pub fn new_tiles(h: u32, old_n: u64, new_n: u64) -> Vec<Tile> {
     if full_width(h) == 0 {
         return tiles;
     }
-    let mut level = 0u32;
-    while shr(new_n, h * level) > 0 {
+    // A level per h bits of new_n: at most 64 of them.
+    for level in 0..64u32 {
+        if shr(new_n, h * level) == 0 {
+            break;
+        }
         let old_count = shr(old_n, h * level);
         let new_count = shr(new_n, h * level);
         if old_count != new_count {
@@ -243,7 +246,6 @@ pub fn new_tiles(h: u32, old_n: u64, new_n: u64) -> Vec<Tile> {
                 });
             }
         }
-        level += 1;
     }
     tiles
 }
@@ -441,6 +443,25 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(got[0], "tile/8/0/001");
         assert_eq!(got[271], "tile/8/0/272");
+    }
+
+    #[test]
+    fn tile_hash_takes_a_power_of_two_count_of_hashes() {
+        let h = |b: u8| [b; 32];
+        assert_eq!(tile_hash(&h(7)), Ok(h(7)));
+        assert_eq!(tile_hash(&[h(1), h(2)].concat()), Ok(node_hash(&h(1), &h(2))));
+        let four = [h(1), h(2), h(3), h(4)].concat();
+        assert_eq!(
+            tile_hash(&four),
+            Ok(node_hash(&node_hash(&h(1), &h(2)), &node_hash(&h(3), &h(4))))
+        );
+        for len in [0, 16, 31, 33, 64 + 32, 128 - 1] {
+            assert_eq!(
+                tile_hash(&vec![0; len]),
+                Err(Error::Internal("tile hash over a non-power-of-two width")),
+                "{len}"
+            );
+        }
     }
 
     #[test]
