@@ -583,6 +583,10 @@ mod tests {
             (tile(8, 0, 0, 4), 2, None),
             (tile(8, 0, 2, 1), 0, None),
             (tile(8, 0, 0, 1), 100, None),
+            // Data tiles have no parents among the hash tiles; nor has a tile of height 0.
+            (tile(8, -1, 0, 4), 1, None),
+            (tile(8, -1, 1, 3), 0, None),
+            (tile(0, 0, 0, 1), 0, None),
         ] {
             assert_eq!(tile_parent(&t, k, 259), want, "{t:?} up {k}");
         }
