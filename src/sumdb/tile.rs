@@ -449,11 +449,17 @@ mod tests {
     fn tile_hash_takes_a_power_of_two_count_of_hashes() {
         let h = |b: u8| [b; 32];
         assert_eq!(tile_hash(&h(7)), Ok(h(7)));
-        assert_eq!(tile_hash(&[h(1), h(2)].concat()), Ok(node_hash(&h(1), &h(2))));
+        assert_eq!(
+            tile_hash(&[h(1), h(2)].concat()),
+            Ok(node_hash(&h(1), &h(2)))
+        );
         let four = [h(1), h(2), h(3), h(4)].concat();
         assert_eq!(
             tile_hash(&four),
-            Ok(node_hash(&node_hash(&h(1), &h(2)), &node_hash(&h(3), &h(4))))
+            Ok(node_hash(
+                &node_hash(&h(1), &h(2)),
+                &node_hash(&h(3), &h(4))
+            ))
         );
         for len in [0, 16, 31, 33, 64 + 32, 128 - 1] {
             assert_eq!(

@@ -782,7 +782,11 @@ pub(crate) mod tests {
         for n in [1 << 40, (1 << 40) + 12_345, (1 << 61) - 1, (1 << 62) - 3] {
             for level in 0..4 {
                 let index = stored_hash_index(level, n >> level);
-                assert_eq!(split_stored_hash_index(index), (level, n >> level), "{n} {level}");
+                assert_eq!(
+                    split_stored_hash_index(index),
+                    (level, n >> level),
+                    "{n} {level}"
+                );
             }
         }
         // Extreme inputs do not panic.
@@ -852,7 +856,10 @@ pub(crate) mod tests {
         assert_eq!(p.len(), 1);
         check_tree(&p, 8, &new, 4, &old).unwrap();
         let padded = [old, p[0]];
-        assert_eq!(check_tree(&padded, 8, &new, 4, &old), Err(Error::ProofFailed));
+        assert_eq!(
+            check_tree(&padded, 8, &new, 4, &old),
+            Err(Error::ProofFailed)
+        );
     }
 
     #[test]
