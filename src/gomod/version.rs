@@ -270,18 +270,40 @@ pub fn build(v: &str) -> &str {
     parse(v).map_or("", |p| p.build)
 }
 
-/// `module.IsPseudoVersion`: valid semver, and the shape of
+/// The parts of a pseudo-version, each a slice of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pseudo<'a> {
+    /// What precedes the timestamp and its separator: `vX.0.0` (form 1, no base version),
+    /// `vX.Y.Z-0` (form 3) or `vX.Y.Z-pre.0` (form 2), as module/pseudo.go's
+    /// parsePseudoVersion splits.
+    pub base: &'a str,
+    /// The 14-digit commit time, `yyyymmddhhmmss`.
+    pub timestamp: &'a str,
+    /// The revision after the last `-` (before any build suffix).
+    pub rev: &'a str,
+}
+
+/// `module.IsPseudoVersion`'s test, with the parts: valid semver, and the shape of
 /// `^v[0-9]+\.(0\.0-|\d+\.\d+-([^+]*\.)?0\.)\d{14}-[A-Za-z0-9]+(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`
 /// (spec.md §3.5), matched here by hand. (Go first counts two `-`: a shortcut, as the shape
 /// has two before any `+`; a count here could not change an answer.)
 #[must_use]
-pub fn is_pseudo(v: &str) -> bool {
-    is_valid(v) && pseudo_parts(v).is_some()
+pub fn pseudo(v: &str) -> Option<Pseudo<'_>> {
+    if !is_valid(v) {
+        return None;
+    }
+    pseudo_parts(v)
 }
 
-/// Splits a pseudo-version into its 14-digit timestamp and its revision, or `None` when `v`
-/// does not have the shape of the pseudo-version pattern.
-fn pseudo_parts(v: &str) -> Option<(&str, &str)> {
+/// `module.IsPseudoVersion`.
+#[must_use]
+pub fn is_pseudo(v: &str) -> bool {
+    pseudo(v).is_some()
+}
+
+/// The parts of `v`, or `None` when it does not have the shape of the pseudo-version
+/// pattern (whether it is valid semver is [`pseudo`]'s to ask).
+fn pseudo_parts(v: &str) -> Option<Pseudo<'_>> {
     // Nothing before the build suffix may hold `+`: not `[^+]*`, the digits, nor the revision.
     let (head, build) = match v.split_once('+') {
         Some((head, build)) => (head, Some(build)),
@@ -300,20 +322,25 @@ fn pseudo_parts(v: &str) -> Option<(&str, &str)> {
     if !before_rev.is_char_boundary(split) {
         return None;
     }
-    let (base, timestamp) = before_rev.split_at(split);
+    let (with_separator, timestamp) = before_rev.split_at(split);
     if !timestamp.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    // base is `v<digits>.` followed by `0.0-` (form 1), or by `<digits>.<digits>-`, an optional
-    // `<anything without +>.` and `0.` (forms 2 and 3).
-    let rest = skip_digits(base.strip_prefix('v')?)?.strip_prefix('.')?;
-    if rest == "0.0-" {
-        return Some((timestamp, rev));
-    }
-    let rest = skip_digits(rest)?.strip_prefix('.')?;
-    let rest = skip_digits(rest)?.strip_prefix('-')?;
-    let middle = rest.strip_suffix("0.")?;
-    (middle.is_empty() || middle.ends_with('.')).then_some((timestamp, rev))
+    // `v<digits>.` followed by `0.0-` (form 1), or by `<digits>.<digits>-`, an optional
+    // `<anything without +>.` and `0.` (forms 2 and 3); the separator is its last byte.
+    let rest = skip_digits(with_separator.strip_prefix('v')?)?.strip_prefix('.')?;
+    let shaped = rest == "0.0-" || {
+        let rest = skip_digits(rest)?.strip_prefix('.')?;
+        let rest = skip_digits(rest)?.strip_prefix('-')?;
+        let middle = rest.strip_suffix("0.")?;
+        middle.is_empty() || middle.ends_with('.')
+    };
+    let base = with_separator.get(..with_separator.len() - 1)?;
+    shaped.then_some(Pseudo {
+        base,
+        timestamp,
+        rev,
+    })
 }
 
 fn ascii_digits(s: &str) -> usize {
@@ -333,13 +360,10 @@ fn skip_digits(s: &str) -> Option<&str> {
 /// timestamp is not a real time (`... invalid: malformed time "20061302150405"`).
 pub fn pseudo_time(v: &str) -> Result<i64, VersionError> {
     let quoted = go_quote(v.as_bytes());
-    let timestamp = match pseudo_parts(v) {
-        Some((timestamp, _)) if is_pseudo(v) => timestamp,
-        _ => {
-            return Err(VersionError(format!(
-                "pseudo-version {quoted} invalid: syntax error"
-            )))
-        }
+    let Some(Pseudo { timestamp, .. }) = pseudo(v) else {
+        return Err(VersionError(format!(
+            "pseudo-version {quoted} invalid: syntax error"
+        )));
     };
     parse_timestamp(timestamp).ok_or_else(|| {
         VersionError(format!(
@@ -376,20 +400,11 @@ pub fn pseudo_base(v: &str) -> Result<String, VersionError> {
             go_quote(v.as_bytes())
         ))
     };
-    if !is_pseudo(v) {
+    let Some(Pseudo { base, .. }) = pseudo(v) else {
         return Err(invalid("syntax error".to_owned()));
-    }
+    };
     let build = build(v);
-    let head = &v[..v.len() - build.len()];
-    let before_rev = head.rsplit_once('-').map_or(head, |(before, _)| before);
-    // What precedes the 14-digit timestamp and its separator (`-` in form 1, `.` in forms 2
-    // and 3, as module/pseudo.go's parsePseudoVersion splits): `vX.0.0` in form 1, which has
-    // no prerelease; `vX.Y.Z-0` or `vX.Y.Z-pre.0` otherwise, which always have one.
-    let base = before_rev
-        .len()
-        .checked_sub(15)
-        .and_then(|n| before_rev.get(..n))
-        .unwrap_or_default();
+    // Form 1's base has no prerelease; forms 2 and 3 always have one.
     match prerelease(base) {
         "" => {
             if build.is_empty() {
@@ -890,8 +905,26 @@ mod tests {
         // numbers always have digits; its own contract is the regexp's `[0-9]+` and `\d+`.
         assert_eq!(
             pseudo_parts("v1.2.4-0.20060102150405-hash"),
-            Some(("20060102150405", "hash"))
+            Some(Pseudo {
+                base: "v1.2.4-0",
+                timestamp: "20060102150405",
+                rev: "hash"
+            })
         );
+        assert_eq!(
+            pseudo("v0.0.0-20060102150405-abc+incompatible").map(|p| p.base),
+            Some("v0.0.0")
+        );
+        assert_eq!(
+            pseudo("v1.2.3-pre.x.0.20060102150405-abc").map(|p| (p.base, p.rev)),
+            Some(("v1.2.3-pre.x.0", "abc"))
+        );
+        // The shape, but not valid semver.
+        assert_eq!(
+            pseudo_parts("v01.0.0-20060102150405-hash").map(|p| p.base),
+            Some("v01.0.0")
+        );
+        assert_eq!(pseudo("v01.0.0-20060102150405-hash"), None);
         for v in [
             "v.0.0-20060102150405-hash",
             "v1..4-0.20060102150405-hash",

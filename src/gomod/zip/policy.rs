@@ -35,7 +35,7 @@ pub(super) fn check_version(path: &str, version: &str) -> Result<(), ZipError> {
             );
         }
     }
-    if version::is_pseudo(version) {
+    if let Some(pseudo) = version::pseudo(version) {
         // The errors name the version already; keep only their reasons.
         let reason = |e: VersionError| {
             e.0.split_once(" invalid: ")
@@ -47,8 +47,7 @@ pub(super) fn check_version(path: &str, version: &str) -> Result<(), ZipError> {
         if let Err(e) = version::pseudo_base(version) {
             return invalid("pseudo-version", reason(e));
         }
-        let head = &version[..version.len() - version::build(version).len()];
-        let rev = head.rsplit_once('-').map_or("", |(_, rev)| rev);
+        let rev = pseudo.rev;
         if rev.len() != 12
             || !rev
                 .bytes()
