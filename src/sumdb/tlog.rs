@@ -102,8 +102,11 @@ pub fn stored_hash_index(level: u32, n: u64) -> u64 {
     for _ in 0..level.min(64) {
         n = n.wrapping_mul(2).wrapping_add(1);
     }
-    let i = (0..64).fold(0u64, |i, k| i.wrapping_add(n >> k));
-    i.wrapping_add(u64::from(level))
+    // n + n/2 + n/4 + ... = 2n - popcount(n) (each set bit 2^b adds 2^(b+1) - 1), so no
+    // loop: the same value, modulo 2^64, in constant time.
+    n.wrapping_mul(2)
+        .wrapping_sub(u64::from(n.count_ones()))
+        .wrapping_add(u64::from(level))
 }
 
 /// Inverse of [`stored_hash_index`]: the (level, n) stored at `index`
@@ -748,6 +751,28 @@ pub(crate) mod tests {
         ] {
             assert_eq!(stored_hash_index(level, n), want, "({level},{n})");
             assert_eq!(split_stored_hash_index(want), (level, n));
+        }
+        // The closed form is x/mod's loop (n + n/2 + n/4 + ..., then the level), wrapping.
+        let by_loop = |level: u32, n: u64| {
+            let mut n = n;
+            for _ in 0..level.min(64) {
+                n = n.wrapping_mul(2).wrapping_add(1);
+            }
+            let mut i = 0u64;
+            while n > 0 {
+                i = i.wrapping_add(n);
+                n >>= 1;
+            }
+            i.wrapping_add(u64::from(level))
+        };
+        for n in (0..3000).chain([1 << 40, (1 << 62) - 1, u64::MAX - 1, u64::MAX]) {
+            for level in [0, 1, 2, 7, 63, 64, 70] {
+                assert_eq!(
+                    stored_hash_index(level, n),
+                    by_loop(level, n),
+                    "({level},{n})"
+                );
+            }
         }
         assert_eq!(stored_hash_count(4), 7);
         assert_eq!(stored_hash_count(8), 15);
