@@ -131,25 +131,28 @@ impl CheckedFiles {
         if let Some(size) = &self.size_error {
             return Some(ZipError::TooLarge(size.clone()));
         }
-        if self.invalid.is_empty() {
-            return None;
-        }
-        // At most ERROR_LINES lines: a hostile zip of thousands of bad names must not turn
-        // into an error text many times its size.
-        let mut lines: Vec<String> = self
-            .invalid
-            .iter()
-            .take(ERROR_LINES)
-            .map(|(name, reason)| format!("{name}: {reason}"))
-            .collect();
-        if self.invalid.len() > ERROR_LINES {
-            lines.push(format!(
-                "... and {} more invalid entries",
-                self.invalid.len() - ERROR_LINES
-            ));
-        }
-        Some(ZipError::Invalid(lines.join("\n")))
+        problem_list(self.invalid.iter(), |(name, reason)| {
+            format!("{name}: {reason}")
+        })
+        .map(ZipError::Invalid)
     }
+}
+
+/// The text of a list of invalid entries, one `line` each: at most [`ERROR_LINES`] of them,
+/// then how many more (a hostile zip of thousands of bad names must not turn into an error
+/// text many times its size; the rest are counted, not written). `None` for no problem.
+pub(super) fn problem_list<T>(
+    problems: impl Iterator<Item = T>,
+    line: impl Fn(T) -> String,
+) -> Option<String> {
+    let mut problems = problems.peekable();
+    problems.peek()?;
+    let mut lines: Vec<String> = problems.by_ref().take(ERROR_LINES).map(line).collect();
+    let more = problems.count();
+    if more > 0 {
+        lines.push(format!("... and {more} more invalid entries"));
+    }
+    Some(lines.join("\n"))
 }
 
 /// goshelf's own limit on the central directory (names, extra fields, comments): it bounds

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use super::archive::{Directory, Entry};
-use super::{ZipError, ERROR_LINES};
+use super::{problem_list, ZipError};
 use crate::gomod::path::{self, go_quote};
 use crate::gomod::version::{self, VersionError};
 
@@ -71,27 +71,16 @@ pub(super) fn check_version(path: &str, version: &str) -> Result<(), ZipError> {
 pub(super) fn check_entries(dir: &Directory) -> Result<(), ZipError> {
     // checkZip allows a directory twice; a second copy is one entry too many to verify.
     let mut directories: HashSet<&[u8]> = HashSet::new();
-    let mut lines = Vec::new();
-    let mut more = 0_usize;
-    for e in &dir.entries {
+    let problems = dir.entries.iter().filter_map(|e| {
         let name = dir.name(e);
         let problem = upload_problem(name, e).or_else(|| {
             (name.ends_with(b"/") && !directories.insert(name))
                 .then(|| "duplicate directory entry (list each directory once)".to_owned())
         });
-        if let Some(p) = problem {
-            if lines.len() < ERROR_LINES {
-                lines.push(format!("{}: {p}", dir.display_name(e)));
-            } else {
-                more += 1;
-            }
-        }
-    }
-    if !lines.is_empty() {
-        if more > 0 {
-            lines.push(format!("... and {more} more invalid entries"));
-        }
-        return Err(ZipError::Invalid(lines.join("\n")));
+        problem.map(|p| (e, p))
+    });
+    if let Some(text) = problem_list(problems, |(e, p)| format!("{}: {p}", dir.display_name(e))) {
+        return Err(ZipError::Invalid(text));
     }
     if let Some(e) = dir.entries.iter().find(|e| e.unicode_differs) {
         return Err(ZipError::Invalid(format!(
@@ -152,6 +141,7 @@ mod tests {
     use crate::gomod::zip::rawzip::{
         unicode_field, write_zip, RawEntry, FLAG_ENCRYPTED, FLAG_STRONG_ENCRYPTION,
     };
+    use crate::gomod::zip::ERROR_LINES;
     use std::io::Cursor;
 
     const M: &str = "example.com/m@v1.0.0/";
