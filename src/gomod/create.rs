@@ -858,12 +858,7 @@ mod tests {
                 "example.com/m",
                 "v1.0.0",
                 &simple_entries(),
-                |f| {
-                    Ok(Failing {
-                        data: Cursor::new(simple_contents(f).to_vec()),
-                        fail_at: 5,
-                    })
-                },
+                |f| Ok(Failing::at(simple_contents(f).to_vec(), 5)),
             )
         })
         .unwrap_err();

@@ -1568,10 +1568,7 @@ mod tests {
         let cd_at = z.entries[0].central as u64;
         let (directory, data) = within(move || {
             let dir = read(&bytes).unwrap();
-            let mut failing = Failing {
-                data: Cursor::new(bytes),
-                fail_at: cd_at,
-            };
+            let mut failing = Failing::at(bytes, cd_at);
             let mut seen = Vec::new();
             failing.seek(SeekFrom::Start(cd_at)).unwrap();
             let directory = read_header(&mut failing, &mut 0, &mut Directory::default());

@@ -496,7 +496,7 @@ fn io_error(e: std::io::Error) -> ZipError {
 mod tests {
     use super::rawzip::Failing;
     use super::*;
-    use std::io::{Cursor, Read, Seek, SeekFrom, Write};
+    use std::io::{Cursor, Seek, SeekFrom, Write};
     use zip::write::SimpleFileOptions;
 
     fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -531,51 +531,16 @@ mod tests {
             .expect("did not finish within 10 s: an endless loop")
     }
 
-    /// A `len`-byte reader: zeros, then `tail` at its end (a zip of that size without
-    /// holding it).
-    struct Padded {
-        len: u64,
-        tail: Vec<u8>,
-        pos: u64,
-    }
-
-    impl Read for Padded {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            let tail_at = self.len - self.tail.len() as u64;
-            let n =
-                usize::try_from((self.len - self.pos.min(self.len)).min(buf.len() as u64)).unwrap();
-            for (i, b) in buf[..n].iter_mut().enumerate() {
-                let at = self.pos + i as u64;
-                *b = if at < tail_at {
-                    0
-                } else {
-                    self.tail[usize::try_from(at - tail_at).unwrap()]
-                };
-            }
-            self.pos += n as u64;
-            Ok(n)
-        }
-    }
-
-    impl Seek for Padded {
-        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-            self.pos = match pos {
-                SeekFrom::Start(at) => at,
-                SeekFrom::End(d) => self.len.checked_add_signed(d).unwrap(),
-                SeekFrom::Current(d) => self.pos.checked_add_signed(d).unwrap(),
-            };
-            Ok(self.pos)
-        }
-    }
-
-    /// An empty archive (an end record alone) ending a file of exactly `len` bytes.
-    fn empty_zip_of_size(len: u64) -> Padded {
+    /// An empty archive (an end record alone) ending a file of exactly `len` bytes: a sparse
+    /// temporary file, so nothing of that size is written or held.
+    fn empty_zip_of_size(len: u64) -> std::fs::File {
+        let mut f = tempfile::tempfile().unwrap();
+        f.set_len(len).unwrap();
+        f.seek(SeekFrom::Start(len - 22)).unwrap();
         let cd_at = usize::try_from(len - 22).unwrap();
-        Padded {
-            len,
-            tail: super::rawzip::end_record(0, 0, cd_at),
-            pos: 0,
-        }
+        f.write_all(&super::rawzip::end_record(0, 0, cd_at))
+            .unwrap();
+        f
     }
 
     #[test]
@@ -660,28 +625,6 @@ mod tests {
         assert!(matches!(err, ZipError::Invalid(_)), "{err:?}");
     }
 
-    /// A reader whose reads fail, with `kind`, while the position is in `bad`.
-    struct FailsIn {
-        data: Cursor<Vec<u8>>,
-        bad: std::ops::Range<u64>,
-        kind: std::io::ErrorKind,
-    }
-
-    impl Read for FailsIn {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            if self.bad.contains(&self.data.position()) {
-                return Err(std::io::Error::new(self.kind, "disk on fire"));
-            }
-            self.data.read(buf)
-        }
-    }
-
-    impl Seek for FailsIn {
-        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-            self.data.seek(pos)
-        }
-    }
-
     #[test]
     fn a_failing_reader_is_blamed_even_where_the_archive_reads_a_failure_as_corruption() {
         // The first local header is read only after the directory (the entry is large enough
@@ -694,7 +637,7 @@ mod tests {
         .into_bytes();
         let size = zip.len() as u64;
         for kind in [std::io::ErrorKind::Other, std::io::ErrorKind::UnexpectedEof] {
-            let reader = FailsIn {
+            let reader = Failing {
                 data: Cursor::new(zip.clone()),
                 bad: 0..30,
                 kind,
@@ -887,20 +830,14 @@ mod tests {
         // Every failing position, from the entry data to the central directory, blames the
         // reader; none is reported as a broken archive.
         for fail_at in [0, 10, 40, size / 2, size - 30, size - 1] {
-            let reader = Failing {
-                data: Cursor::new(zip.clone()),
-                fail_at,
-            };
+            let reader = Failing::at(zip.clone(), fail_at);
             let err = validate(reader, size, "example.com/m", "v1.0.0").unwrap_err();
             assert!(
                 matches!(&err, ZipError::Io(m) if m.contains("disk on fire")),
                 "fail_at {fail_at}: {err:?}"
             );
         }
-        let reader = Failing {
-            data: Cursor::new(zip.clone()),
-            fail_at: size - 1,
-        };
+        let reader = Failing::at(zip.clone(), size - 1);
         assert!(matches!(read_prefix(reader), Err(ZipError::Io(_))));
     }
 

@@ -489,20 +489,39 @@ pub fn bomb_kernel_len(copies: usize) -> usize {
     1 + 258 * copies
 }
 
-/// A reader over `data` whose reads fail from byte `fail_at` on ("disk on fire"), like a disk
-/// error.
+/// A reader over `data` whose reads fail ("disk on fire", of `kind`) while its position is
+/// in `bad`, like a disk error: from some byte on ([`Failing::at`]), or only under some bytes.
 pub struct Failing {
     pub data: std::io::Cursor<Vec<u8>>,
-    pub fail_at: u64,
+    pub bad: std::ops::Range<u64>,
+    pub kind: std::io::ErrorKind,
+}
+
+impl Failing {
+    /// Reads of `data` fail from byte `fail_at` on.
+    pub fn at(data: Vec<u8>, fail_at: u64) -> Self {
+        Self {
+            data: std::io::Cursor::new(data),
+            bad: fail_at..u64::MAX,
+            kind: std::io::ErrorKind::Other,
+        }
+    }
 }
 
 impl std::io::Read for Failing {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.data.position() >= self.fail_at {
-            return Err(std::io::Error::other("disk on fire"));
+        let at = self.data.position();
+        if self.bad.contains(&at) {
+            return Err(std::io::Error::new(self.kind, "disk on fire"));
         }
-        let room = usize::try_from(self.fail_at - self.data.position()).unwrap();
-        let n = buf.len().min(room);
+        // A read stops where the bad bytes start.
+        let room = self
+            .bad
+            .start
+            .checked_sub(at)
+            .filter(|&r| r > 0)
+            .unwrap_or(u64::MAX);
+        let n = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         self.data.read(&mut buf[..n])
     }
 }
