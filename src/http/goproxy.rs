@@ -103,7 +103,7 @@ pub async fn handle(
         let (owner, public) = if owner == proxy::LAN {
             match lan_owner(&state, &req, viewer.as_ref())? {
                 Some(found) => found,
-                // Not hosted for this viewer: the pull-through cache's (which keeps the shelf's
+                // Not hosted for this viewer: the pull-through cache's (which keeps the hosted's
                 // own paths from any upstream).
                 None => {
                     let requester = super::budget::Requester::of(
@@ -134,7 +134,7 @@ pub async fn handle(
             (owner, public)
         };
         let head = method == Method::HEAD;
-        let shelf = Shelf {
+        let hosted = Hosted {
             state,
             owner,
             public,
@@ -142,7 +142,7 @@ pub async fn handle(
         match req {
             ProxyRequest::Sumdb { rest } => {
                 super::sumdb::handle(
-                    &shelf.state,
+                    &hosted.state,
                     &rest,
                     viewer.as_ref(),
                     conn.map(|c| c.peer.0),
@@ -150,19 +150,19 @@ pub async fn handle(
                 )
                 .await
             }
-            ProxyRequest::List { module } => list(&shelf, &module),
-            ProxyRequest::Latest { module } => latest(&shelf, &module),
-            ProxyRequest::Info { module, version } => info(&shelf, &module, &version),
-            ProxyRequest::Mod { module, version } => go_mod(&shelf, &module, &version),
+            ProxyRequest::List { module } => list(&hosted, &module),
+            ProxyRequest::Latest { module } => latest(&hosted, &module),
+            ProxyRequest::Info { module, version } => info(&hosted, &module, &version),
+            ProxyRequest::Mod { module, version } => go_mod(&hosted, &module, &version),
             ProxyRequest::Zip { module, version } => {
                 let want = Zip {
-                    owner: Some(shelf.owner),
+                    owner: Some(hosted.owner),
                     module,
                     version,
                     head,
-                    public: shelf.public,
+                    public: hosted.public,
                 };
-                zip(shelf.state, want, &headers).await
+                zip(hosted.state, want, &headers).await
             }
         }
     }
@@ -262,14 +262,17 @@ pub(super) fn changing_cache(state: &AppState, public: bool) -> HeaderValue {
 
 /// The namespace a GOPROXY request is answered from, and whether it is public (which
 /// decides the answers' `Cache-Control`).
-struct Shelf {
+struct Hosted {
     state: AppState,
     owner: String,
     public: bool,
 }
 
-fn list(shelf: &Shelf, module: &str) -> Result<Response, ApiError> {
-    let versions = shelf.state.store.list_version_names(&shelf.owner, module)?;
+fn list(hosted: &Hosted, module: &str) -> Result<Response, ApiError> {
+    let versions = hosted
+        .state
+        .store
+        .list_version_names(&hosted.owner, module)?;
     let versions = versions.ok_or_else(|| unknown_module(module))?;
     let mut body = String::new();
     for v in &versions {
@@ -281,13 +284,13 @@ fn list(shelf: &Shelf, module: &str) -> Result<Response, ApiError> {
     let mut resp = typed_response(body, "text/plain; charset=utf-8", "no-store");
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
-        changing_cache(&shelf.state, shelf.public),
+        changing_cache(&hosted.state, hosted.public),
     );
     Ok(resp)
 }
 
-fn latest(shelf: &Shelf, module: &str) -> Result<Response, ApiError> {
-    let versions = shelf.state.store.list_versions(&shelf.owner, module)?;
+fn latest(hosted: &Hosted, module: &str) -> Result<Response, ApiError> {
+    let versions = hosted.state.store.list_versions(&hosted.owner, module)?;
     let versions = versions.ok_or_else(|| unknown_module(module))?;
     let chosen = select_latest(versions.iter().map(|(v, _)| v.as_str()))
         .ok_or_else(|| ApiError::not_found(format!("no versions of {module}")))?;
@@ -298,36 +301,36 @@ fn latest(shelf: &Shelf, module: &str) -> Result<Response, ApiError> {
     let mut resp = typed_response(info_json(chosen, time), "application/json", "no-store");
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
-        changing_cache(&shelf.state, shelf.public),
+        changing_cache(&hosted.state, hosted.public),
     );
     Ok(resp)
 }
 
-fn info(shelf: &Shelf, module: &str, version: &str) -> Result<Response, ApiError> {
-    let lookup = shelf
+fn info(hosted: &Hosted, module: &str, version: &str) -> Result<Response, ApiError> {
+    let lookup = hosted
         .state
         .store
-        .get_version(&shelf.owner, module, version)?;
+        .get_version(&hosted.owner, module, version)?;
     match lookup {
         VersionLookup::Found(rec) => Ok(typed_response(
             info_json(version, rec.time),
             "application/json",
-            immutable(shelf.public),
+            immutable(hosted.public),
         )),
         other => Err(missing(&other, module, version)),
     }
 }
 
-fn go_mod(shelf: &Shelf, module: &str, version: &str) -> Result<Response, ApiError> {
-    let (lookup, bytes) = shelf
+fn go_mod(hosted: &Hosted, module: &str, version: &str) -> Result<Response, ApiError> {
+    let (lookup, bytes) = hosted
         .state
         .store
-        .get_go_mod(&shelf.owner, module, version)?;
+        .get_go_mod(&hosted.owner, module, version)?;
     match bytes {
         Some(bytes) => Ok(typed_response(
             bytes,
             "text/plain; charset=utf-8",
-            immutable(shelf.public),
+            immutable(hosted.public),
         )),
         None => Err(missing(&lookup, module, version)),
     }
