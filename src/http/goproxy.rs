@@ -103,7 +103,7 @@ pub async fn handle(
         let (owner, public) = if owner == proxy::LAN {
             match lan_owner(&state, &req, viewer.as_ref())? {
                 Some(found) => found,
-                // Not hosted for this viewer: the pull-through cache's (which keeps the hosted's
+                // Not hosted for this viewer: the pull-through cache's (which keeps the shelf's
                 // own paths from any upstream).
                 None => {
                     let requester = super::budget::Requester::of(
