@@ -244,7 +244,12 @@ fn tokenize(text: &str) -> Option<Vec<String>> {
 
 fn parse_or(t: &[String], pos: &mut usize) -> Option<Expr> {
     let mut left = parse_and(t, pos)?;
-    while t.get(*pos).is_some_and(|s| s == "||") {
+    // Each turn takes two tokens at least; bounded by their number all the same, so a step
+    // that went wrong ends in a refused line rather than a loop.
+    for _ in 0..t.len() {
+        if !t.get(*pos).is_some_and(|s| s == "||") {
+            break;
+        }
         *pos += 1;
         left = Expr::Or(Box::new(left), Box::new(parse_and(t, pos)?));
     }
@@ -253,7 +258,12 @@ fn parse_or(t: &[String], pos: &mut usize) -> Option<Expr> {
 
 fn parse_and(t: &[String], pos: &mut usize) -> Option<Expr> {
     let mut left = parse_not(t, pos)?;
-    while t.get(*pos).is_some_and(|s| s == "&&") {
+    // Each turn takes two tokens at least; bounded by their number all the same, so a step
+    // that went wrong ends in a refused line rather than a loop.
+    for _ in 0..t.len() {
+        if !t.get(*pos).is_some_and(|s| s == "&&") {
+            break;
+        }
         *pos += 1;
         left = Expr::And(Box::new(left), Box::new(parse_not(t, pos)?));
     }

@@ -134,14 +134,18 @@ pub fn package_doc(module: &str, dir: &str, files: &[(String, String)]) -> Optio
         dir: dir.to_owned(),
         import_path: import_path(module, dir),
         synopsis: synopsis(&api.doc),
-        internal: dir == "internal"
-            || dir.starts_with("internal/")
-            || dir.ends_with("/internal")
-            || dir.contains("/internal/"),
+        internal: is_internal(dir),
         examples: api::read_examples(files, &ctx),
         api,
         files: used,
     })
+}
+
+/// Whether the package of directory `dir` is internal: a path element is `internal` (the
+/// go command's rule; only the module's own packages may import it).
+#[must_use]
+pub fn is_internal(dir: &str) -> bool {
+    dir.split('/').any(|e| e == "internal")
 }
 
 /// Whether a doc comment has a paragraph starting `Deprecated: ` (go/doc's rule).
@@ -311,6 +315,26 @@ mod tests {
     }
 
     #[test]
+    fn internal_is_a_whole_path_element() {
+        for dir in ["internal", "internal/a", "a/internal", "a/internal/b"] {
+            assert!(is_internal(dir), "{dir}");
+        }
+        for dir in [
+            "",
+            "a",
+            "internals",
+            "a/xinternal",
+            "internal_a/b",
+            "a/b-internal",
+        ] {
+            assert!(!is_internal(dir), "{dir}");
+        }
+        let f = files(&[("a.go", "package a\n")]);
+        assert!(package_doc("m", "a/internal", &f).unwrap().internal);
+        assert!(!package_doc("m", "a/internals", &f).unwrap().internal);
+    }
+
+    #[test]
     fn a_package_main_is_a_command() {
         let main = package_doc(
             "example.com/m",
@@ -320,6 +344,16 @@ mod tests {
         assert!(main.unwrap().is_command());
         let lib = package_doc("example.com/m", "", &files(&[("m.go", "package m\n")]));
         assert!(!lib.unwrap().is_command());
+    }
+
+    /// The limits leave room for what real modules hold: generated tables of a megabyte or
+    /// more in one file (golang.org/x/text's), and a version of many such files.
+    #[test]
+    fn limits_read_a_file_of_a_few_mib_and_a_version_of_several() {
+        const MIB: u64 = 1 << 20;
+        assert!((2 * MIB..=16 * MIB).contains(&MAX_GO_FILE), "{MAX_GO_FILE}");
+        assert!(MAX_GO_SOURCE >= 4 * MAX_GO_FILE, "{MAX_GO_SOURCE}");
+        assert!(MAX_GO_SOURCE <= 64 * MIB, "{MAX_GO_SOURCE}");
     }
 
     /// Docs built from 32 KiB of Go or more are stored; below that they are built again on a
