@@ -193,7 +193,8 @@ fn method_sets_equal_go_doc_all_for_20_std_packages() {
 /// (an unexported embedded struct whose methods are promoted, with value and pointer
 /// receivers; an embedded imported interface), grouped declarations (a type group with an
 /// unexported member, a var group of mixed types, a const group with unexported names), an
-/// iota block of a named type, a cgo file, and build constraints (`//go:build`, `// +build`,
+/// iota block of a named type, value groups that do and do not belong to a type, a cgo
+/// file, and build constraints (`//go:build`, `// +build`,
 /// `_windows.go`, `//go:build ignore`): its listing and method sets equal go doc's.
 #[test]
 fn fixture_package_equals_go_doc() {
@@ -204,6 +205,21 @@ fn fixture_package_equals_go_doc() {
         std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
     }
     let want = go_in(&["doc", "-short", "."], Some(dir.path()));
+    // The unit tests of gomod::doc::api compare with go's output pinned beside the fixture;
+    // the pins are go's output still.
+    let pinned = |name: &str| {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        want,
+        pinned("docpkg.go-doc-short.txt"),
+        "tests/fixtures/docpkg.go-doc-short.txt is not what go doc -short prints"
+    );
     let p = read_package(&go_files(dir.path()), &Context::linux_amd64()).unwrap();
     assert_eq!(short(&p), want);
     // The build rules kept what linux/amd64 builds, and left out the rest.
@@ -217,6 +233,11 @@ fn fixture_package_equals_go_doc() {
         assert_eq!(want.contains(&format!("func {name}()")), built, "{name}");
     }
     let all = go_in(&["doc", "-all", "."], Some(dir.path()));
+    assert_eq!(
+        all,
+        pinned("docpkg.go-doc-all.txt"),
+        "tests/fixtures/docpkg.go-doc-all.txt is not what go doc -all prints"
+    );
     let want_methods = go_doc_methods(&all);
     let got: BTreeSet<(String, String)> = p
         .types

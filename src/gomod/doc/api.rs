@@ -506,9 +506,6 @@ impl Reader {
                 }
                 found = Some(n);
                 count += 1;
-                if count > 1 {
-                    break;
-                }
             }
         }
         match found {
@@ -1485,6 +1482,206 @@ mod tests {
             &Context::linux_amd64(),
         )
         .unwrap()
+    }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    /// The `.go` files of `tests/fixtures/docpkg`, as (name, source).
+    fn docpkg_files() -> Vec<(String, String)> {
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(fixture("docpkg")).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".go") {
+                files.push((name, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+        files
+    }
+
+    /// The declarations `go doc -all` prints, in its order (package constants, variables,
+    /// functions, then each type with its constants, variables, functions and methods): the
+    /// declaration's first line and its doc's first paragraph (`""` when it has none), its
+    /// lines joined by spaces.
+    fn go_doc_all_decls(all: &str) -> Vec<(String, String)> {
+        let lines: Vec<&str> = all.lines().collect();
+        let mut out = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let starts = ["const ", "var ", "func ", "type "];
+            if !starts.iter().any(|s| line.starts_with(s)) {
+                continue;
+            }
+            // The doc is indented by four spaces after the declaration (a group or a body
+            // ends with a line starting `)` or `}`), before a blank line or the next one.
+            let end = match line.ends_with('(') || line.ends_with('{') {
+                true => lines[i..]
+                    .iter()
+                    .position(|l| l.starts_with(')') || l.starts_with('}'))
+                    .map_or(i, |k| i + k),
+                false => i,
+            };
+            let doc: Vec<&str> = lines[end + 1..]
+                .iter()
+                .take_while(|l| !l.is_empty() && !starts.iter().any(|s| l.starts_with(s)))
+                .filter_map(|l| l.strip_prefix("    "))
+                .collect();
+            out.push(((*line).to_owned(), doc.join(" ")));
+        }
+        out
+    }
+
+    /// The same list from what `read_package` read.
+    fn our_decls(p: &Package) -> Vec<(String, String)> {
+        let first = |s: &str| s.lines().next().unwrap_or_default().to_owned();
+        // go doc wraps a doc's first paragraph at 80 columns.
+        let para = |s: &str| {
+            s.split("\n\n")
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let value = |v: &Value| (first(&v.source), para(&v.doc));
+        let func = |f: &Func| (f.line.clone(), para(&f.doc));
+        let mut out: Vec<(String, String)> = p.consts.iter().chain(&p.vars).map(value).collect();
+        out.extend(p.funcs.iter().map(func));
+        for t in &p.types {
+            out.push((first(&t.source), para(&t.doc)));
+            out.extend(t.consts.iter().chain(&t.vars).map(value));
+            out.extend(t.funcs.iter().chain(&t.methods).map(func));
+        }
+        out
+    }
+
+    /// The fixture package `tests/fixtures/docpkg` (generics, embedding, value groups,
+    /// constructors, cgo and build constraints) read as go 1.27's `go doc` reads it: its
+    /// `-short` listing, and every declaration `-all` lists, in its order, with its doc (each
+    /// method under its type, promoted ones with their receivers). go's output is pinned
+    /// beside the fixture (`docpkg.go-doc-short.txt`, `docpkg.go-doc-all.txt`);
+    /// `tests/doc_api.rs` checks the pins against the go command.
+    #[test]
+    fn fixture_package_reads_as_go_doc_reads_it() {
+        let p = read_package(&docpkg_files(), &Context::linux_amd64()).unwrap();
+        let pinned = |name| std::fs::read_to_string(fixture(name)).unwrap();
+        assert_eq!(short(&p), pinned("docpkg.go-doc-short.txt"));
+        let want = go_doc_all_decls(&pinned("docpkg.go-doc-all.txt"));
+        assert_eq!(our_decls(&p), want);
+        assert!(want.len() > 30, "{want:?}");
+    }
+
+    /// A function returning `(*T, error)` is no constructor once the package has used
+    /// `error` as a type (`var ErrBad error`); with a dot import, what belongs to a type
+    /// declared nowhere stays listed. Every file's package comment counts, in file order.
+    #[test]
+    fn used_predeclared_names_and_dot_imports_as_go_doc_has_them() {
+        let files = [
+            (
+                "a.go".to_owned(),
+                "// Package dq has an error variable and a dot import.\npackage dq\n\nimport . \"strings\"\n\n// ErrBad makes error a name the package has used.\nvar ErrBad error\n\n// T is a type.\ntype T struct{}\n\n// Make returns a T and an error: no constructor after ErrBad.\nfunc Make() (*T, error) { return nil, nil }\n\n// NewReader returns a type a dot import may declare.\nfunc NewReader() *Reader { return nil }\n\nfunc Fields2() []string { return Fields(\"\") }\n\nconst (\n\t// Max is typed with a type declared nowhere.\n\tMax Builder = 1\n)\n".to_owned(),
+            ),
+            (
+                "c.go".to_owned(),
+                "// Second file's package comment.\npackage dq\n\nfunc C() {}\n".to_owned(),
+            ),
+        ];
+        let p = read_package(&files, &Context::linux_amd64()).unwrap();
+        assert_eq!(
+            short(&p),
+            // What go 1.27's `go doc -short` prints for this package.
+            "const Max Builder = 1\n\
+             var ErrBad error\n\
+             func C()\n\
+             func Fields2() []string\n\
+             func Make() (*T, error)\n\
+             func NewReader() *Reader\n\
+             type T struct{}\n"
+        );
+        assert_eq!(
+            p.doc,
+            "Package dq has an error variable and a dot import.\n\nSecond file's package comment.\n"
+        );
+        assert_eq!(p.imports, ["strings"]);
+    }
+
+    /// A file of another package, or with no package clause, is left out: go doc refuses a
+    /// directory of two packages; the shelf documents the first one in file-name order.
+    #[test]
+    fn files_of_another_package_or_of_none_are_left_out() {
+        let file = |name: &str, src: &str| (name.to_owned(), src.to_owned());
+        let files = [
+            file("a.go", "package a\n\nfunc A() {}\n"),
+            file("b.go", "package b\n\nfunc B() {}\n"),
+            file("c.go", "package a\n\nfunc C() {}\n"),
+            file("d.go", "func D() {}\n"),
+        ];
+        let p = read_package(&files, &Context::linux_amd64()).unwrap();
+        assert_eq!(p.name, "a");
+        assert_eq!(short(&p), "func A()\nfunc C()\n");
+        assert_eq!(Error::NoFiles.to_string(), "no Go files for linux/amd64");
+        assert_eq!(
+            Error::Parser("version 9".to_owned()).to_string(),
+            "Go parser: version 9"
+        );
+    }
+
+    /// Every declaration's position is the file and line where it starts (a promoted method
+    /// keeps its own).
+    #[test]
+    fn positions_are_the_declarations_lines() {
+        let files = docpkg_files();
+        let p = read_package(&files, &Context::linux_amd64()).unwrap();
+        let line_of = |pos: &Pos| -> String {
+            let (_, src) = files.iter().find(|(n, _)| *n == pos.file).unwrap();
+            src.lines().nth(pos.line - 1).unwrap().to_owned()
+        };
+        let mut checked = 0;
+        let mut check = |pos: &Pos, starts: &str| {
+            let line = line_of(pos);
+            assert!(
+                line.trim_start().starts_with(starts),
+                "{pos:?}: {line:?}, want {starts:?}"
+            );
+            checked += 1;
+        };
+        for v in p.consts.iter().chain(&p.vars) {
+            check(&v.pos, v.line.split(' ').next().unwrap());
+        }
+        for f in &p.funcs {
+            check(&f.pos, &format!("func {}", f.name));
+        }
+        for t in &p.types {
+            // A type in a group starts at its name, else at `type`.
+            let line = line_of(&t.pos);
+            assert!(
+                line.starts_with(&format!("type {}", t.name))
+                    || line.starts_with(&format!("\t{} ", t.name)),
+                "{}: {line:?}",
+                t.name
+            );
+            for f in t.funcs.iter() {
+                check(&f.pos, &format!("func {}", f.name));
+            }
+            for m in &t.methods {
+                let line = line_of(&m.pos);
+                assert!(
+                    line.starts_with("func (") && line.contains(&format!(") {}(", m.name)),
+                    "{line:?}"
+                );
+            }
+        }
+        assert!(checked > 10, "{checked}");
+        let wrapper = p.types.iter().find(|t| t.name == "Wrapper").unwrap();
+        let name = wrapper.methods.iter().find(|m| m.name == "Name").unwrap();
+        assert_eq!(name.pos.file, "doc.go");
+        assert_eq!(
+            line_of(&name.pos),
+            "func (base) Name() string { return \"\" }"
+        );
     }
 
     #[test]

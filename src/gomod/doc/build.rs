@@ -247,7 +247,7 @@ fn parse_or(t: &[String], pos: &mut usize) -> Option<Expr> {
     // Each turn takes two tokens at least; bounded by their number all the same, so a step
     // that went wrong ends in a refused line rather than a loop.
     for _ in 0..t.len() {
-        if !t.get(*pos).is_some_and(|s| s == "||") {
+        if t.get(*pos).is_none_or(|s| s != "||") {
             break;
         }
         *pos += 1;
@@ -261,7 +261,7 @@ fn parse_and(t: &[String], pos: &mut usize) -> Option<Expr> {
     // Each turn takes two tokens at least; bounded by their number all the same, so a step
     // that went wrong ends in a refused line rather than a loop.
     for _ in 0..t.len() {
-        if !t.get(*pos).is_some_and(|s| s == "&&") {
+        if t.get(*pos).is_none_or(|s| s != "&&") {
             break;
         }
         *pos += 1;
