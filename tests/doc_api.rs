@@ -99,10 +99,12 @@ fn ours(root: &Path, pkg: &str) -> Package {
     .unwrap()
 }
 
-/// `(type, method)` for every method `go doc -all` lists (a line `func (r *T) Name(`).
+/// `(type, method)` for every method `go doc -all` lists under a type (a line
+/// `func (r *T) Name(` in its TYPES section; a method of a type declared nowhere is listed
+/// with the functions).
 fn go_doc_methods(all: &str) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
-    for line in all.lines() {
+    for line in all.lines().skip_while(|l| *l != "TYPES") {
         let Some(rest) = line.strip_prefix("func (") else {
             continue;
         };

@@ -939,12 +939,27 @@ fn embedded_types(t: Node<'_>, src: &str) -> Vec<(String, bool)> {
 /// A type spec's source with unexported struct fields and interface methods left out and a
 /// `// Has unexported fields.` (or `methods.`) line in their place, as `go doc` shows it.
 fn exported_source(spec: Node<'_>, src: &str) -> String {
-    // A spec inside a group is indented: its later lines lose that indentation.
-    let indent = spec.start_position().column;
-    let source = filtered_source(spec, src);
-    if indent == 0 {
-        return source;
+    match filtered_source(spec, src) {
+        Filtered::Written(source) => unindent_spec(spec, src, &source),
+        Filtered::Spread(source) => source,
     }
+}
+
+/// A spec's source: as written (maybe with lines left out), or printed anew.
+enum Filtered {
+    Written(String),
+    Spread(String),
+}
+
+/// A spec alone on its first line (inside a group) is indented: its later lines lose that
+/// indentation. A spec after `type ` on its line keeps its lines as they are.
+fn unindent_spec(spec: Node<'_>, src: &str, source: &str) -> String {
+    let line_start = src[..spec.start_byte()].rfind('\n').map_or(0, |i| i + 1);
+    let before = &src[line_start..spec.start_byte()];
+    if !before.chars().all(|c| c == '\t' || c == ' ') {
+        return source.to_owned();
+    }
+    let indent = before.len();
     let mut lines = source.lines();
     let mut out: Vec<&str> = lines.next().into_iter().collect();
     for l in lines {
@@ -959,12 +974,13 @@ fn exported_source(spec: Node<'_>, src: &str) -> String {
     out.join("\n")
 }
 
-fn filtered_source(spec: Node<'_>, src: &str) -> String {
+fn filtered_source(spec: Node<'_>, src: &str) -> Filtered {
     let whole = text(spec, src);
     let Some(t) = spec.child_by_field_name("type") else {
-        return whole.to_owned();
+        return Filtered::Written(whole.to_owned());
     };
     let mut hidden: Vec<Node<'_>> = Vec::new();
+    let mut shown: Vec<Node<'_>> = Vec::new();
     let mut c = t.walk();
     let (what, items): (&str, Vec<Node<'_>>) = match t.kind() {
         "struct_type" => {
@@ -985,7 +1001,7 @@ fn filtered_source(spec: Node<'_>, src: &str) -> String {
                 .filter(|m| m.kind() == "method_elem")
                 .collect(),
         ),
-        _ => return whole.to_owned(),
+        _ => return Filtered::Written(whole.to_owned()),
     };
     for f in items {
         let mut c3 = f.walk();
@@ -1000,12 +1016,17 @@ fn filtered_source(spec: Node<'_>, src: &str) -> String {
         } else {
             names.iter().any(|n| exported(n))
         };
-        if !visible {
+        if visible {
+            shown.push(f);
+        } else {
             hidden.push(f);
         }
     }
     if hidden.is_empty() {
-        return whole.to_owned();
+        return Filtered::Written(whole.to_owned());
+    }
+    if t.start_position().row == t.end_position().row {
+        return Filtered::Spread(spread(spec, t, &shown, what, src));
     }
     // Drop the lines of the hidden items (and the comment lines right above each).
     let base = spec.start_position().row;
@@ -1014,8 +1035,9 @@ fn filtered_source(spec: Node<'_>, src: &str) -> String {
     for f in &hidden {
         let (a, b) = (f.start_position().row - base, f.end_position().row - base);
         if a == 0 || b + 1 >= lines.len() {
-            // A one-line struct: shown as written.
-            return whole.to_owned();
+            // An item on the line of the braces, in a body of several lines: shown as
+            // written (gofmt never leaves one there).
+            return Filtered::Written(whole.to_owned());
         }
         for d in drop.iter_mut().take(b + 1).skip(a) {
             *d = true;
@@ -1035,7 +1057,40 @@ fn filtered_source(spec: Node<'_>, src: &str) -> String {
             out.push((*l).to_owned());
         }
     }
-    out.join("\n")
+    Filtered::Written(out.join("\n"))
+}
+
+/// A one-line struct or interface `t` (of `spec`) with hidden items, as go/printer prints
+/// it filtered: one line for each shown item, then the note, each indented by a tab (field
+/// names padded to one column, as gofmt aligns them).
+fn spread(spec: Node<'_>, t: Node<'_>, shown: &[Node<'_>], what: &str, src: &str) -> String {
+    let keyword = if what == "fields" {
+        "struct"
+    } else {
+        "interface"
+    };
+    let mut out = format!("{}{keyword} {{\n", &src[spec.start_byte()..t.start_byte()]);
+    // A named field's names, and where its type starts.
+    let named = |f: &Node<'_>| -> Option<(&str, usize)> {
+        f.child_by_field_name("name")?;
+        let ty = f.child_by_field_name("type")?;
+        Some((
+            src[f.start_byte()..ty.start_byte()].trim_end(),
+            ty.start_byte(),
+        ))
+    };
+    let width = shown.iter().filter_map(named).map(|(n, _)| n.len()).max();
+    for f in shown {
+        match named(f) {
+            Some((names, at)) => {
+                let width = width.unwrap_or(0);
+                out.push_str(&format!("\t{names:width$} {}\n", &src[at..f.end_byte()]));
+            }
+            None => out.push_str(&format!("\t{}\n", text(*f, src))),
+        }
+    }
+    out.push_str(&format!("\t// Has unexported {what}.\n}}"));
+    out
 }
 
 /// The value specs of a `const` or `var` declaration: names, type and value nodes.
@@ -1505,7 +1560,7 @@ mod tests {
 
     /// The declarations `go doc -all` prints, in its order (package constants, variables,
     /// functions, then each type with its constants, variables, functions and methods): the
-    /// declaration's first line and its doc's first paragraph (`""` when it has none), its
+    /// declaration (a type's whole, else its first line) and its doc's first paragraph (`""` when it has none), its
     /// lines joined by spaces.
     fn go_doc_all_decls(all: &str) -> Vec<(String, String)> {
         let lines: Vec<&str> = all.lines().collect();
@@ -1529,7 +1584,12 @@ mod tests {
                 .take_while(|l| !l.is_empty() && !starts.iter().any(|s| l.starts_with(s)))
                 .filter_map(|l| l.strip_prefix("    "))
                 .collect();
-            out.push(((*line).to_owned(), doc.join(" ")));
+            // A type's whole declaration (unexported items left out), else its first line.
+            let decl = match line.starts_with("type ") {
+                true => lines[i..=end].join("\n"),
+                false => (*line).to_owned(),
+            };
+            out.push((decl, doc.join(" ")));
         }
         out
     }
@@ -1551,7 +1611,7 @@ mod tests {
         let mut out: Vec<(String, String)> = p.consts.iter().chain(&p.vars).map(value).collect();
         out.extend(p.funcs.iter().map(func));
         for t in &p.types {
-            out.push((first(&t.source), para(&t.doc)));
+            out.push((t.source.clone(), para(&t.doc)));
             out.extend(t.consts.iter().chain(&t.vars).map(value));
             out.extend(t.funcs.iter().chain(&t.methods).map(func));
         }
@@ -1652,7 +1712,10 @@ mod tests {
             check(&v.pos, v.line.split(' ').next().unwrap());
         }
         for f in &p.funcs {
-            check(&f.pos, &format!("func {}", f.name));
+            // A method of a type declared nowhere is listed with the functions.
+            let line = line_of(&f.pos);
+            assert!(line.starts_with("func "), "{line:?}");
+            assert!(line.contains(&format!("{}(", f.name)), "{line:?}");
         }
         for t in &p.types {
             // A type in a group starts at its name, else at `type`.
