@@ -581,15 +581,8 @@ impl Reader {
                 // Methods of an exported embedded type are not listed, but still hide
                 // deeper ones of the same name.
                 for m in &e.methods {
-                    match set.get(&m.func.name) {
-                        Some((l, _)) if *l <= level => {
-                            if *l == level {
-                                set.insert(m.func.name.clone(), (level, None));
-                            }
-                        }
-                        _ => {
-                            set.insert(m.func.name.clone(), (level, None));
-                        }
+                    if set.get(&m.func.name).is_none_or(|(l, _)| *l >= level) {
+                        set.insert(m.func.name.clone(), (level, None));
                     }
                 }
             }
