@@ -401,6 +401,9 @@ mod tests {
         assert_eq!(e("T_M").target(), ("T.M".to_owned(), String::new()));
         assert_eq!(e("T_M_x").target(), ("T.M".to_owned(), "x".to_owned()));
         assert_eq!(e("_x").target(), (String::new(), "x".to_owned()));
+        // `Example_X` (a suffix that go vet refuses, and go/doc drops) is shown with the
+        // package's examples, its suffix as written.
+        assert_eq!(e("_X").target(), (String::new(), "X".to_owned()));
         assert_eq!(e("").target(), (String::new(), String::new()));
     }
 }
