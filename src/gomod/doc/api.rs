@@ -1659,6 +1659,20 @@ mod tests {
             "Package dq has an error variable and a dot import.\n\nSecond file's package comment.\n"
         );
         assert_eq!(p.imports, ["strings"]);
+        // A dot import in an import group counts the same.
+        let grouped = [(
+            "a.go".to_owned(),
+            files[0].1.replace(
+                "import . \"strings\"",
+                "import (\n\t\"fmt\"\n\t. \"strings\"\n)",
+            ),
+        )];
+        let g = read_package(&grouped, &Context::linux_amd64()).unwrap();
+        assert!(
+            short(&g).contains("func NewReader() *Reader\n"),
+            "{}",
+            short(&g)
+        );
     }
 
     /// A file of another package, or with no package clause, is left out: go doc refuses a
@@ -1679,6 +1693,35 @@ mod tests {
         assert_eq!(
             Error::Parser("version 9".to_owned()).to_string(),
             "Go parser: version 9"
+        );
+    }
+
+    /// Example functions take and return nothing; the output is the body's last comment,
+    /// on a line of its own or after the last statement (go/doc's rule).
+    #[test]
+    fn examples_are_the_functions_that_take_and_return_nothing() {
+        let files = [(
+            "a_test.go".to_owned(),
+            "package a\n\nfunc ExampleOne() {\n\t// Output: one\n}\n\nfunc ExampleTwo() {\n\ttwo() // Output: two\n}\n\nfunc ExampleResult() int { return 0 }\n\nfunc ExampleGeneric[T any]() {}\n\nfunc ExampleArgs(x int) {}\n".to_owned(),
+        )];
+        let ex = read_examples(&files, &Context::linux_amd64());
+        let got: Vec<(&str, &str, Option<&str>, usize)> = ex
+            .iter()
+            .map(|e| {
+                (
+                    e.name.as_str(),
+                    e.code.as_str(),
+                    e.output.as_deref(),
+                    e.pos.line,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("One", "", Some("one"), 3),
+                ("Two", "two()", Some("two"), 7)
+            ]
         );
     }
 
