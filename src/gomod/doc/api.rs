@@ -1725,6 +1725,22 @@ mod tests {
         );
     }
 
+    /// A type in a group loses the group's indentation, tabs or spaces; one after `type `
+    /// keeps its lines as written.
+    #[test]
+    fn grouped_types_lose_the_groups_indentation() {
+        let p = pkg("package a\n\ntype (\n    S struct {\n        A int\n    }\n\tT struct {\n\t\tB int\n\t}\n)\n\ntype U struct {\n\tC int\n}\n");
+        let sources: Vec<&str> = p.types.iter().map(|t| t.source.as_str()).collect();
+        assert_eq!(
+            sources,
+            [
+                "type S struct {\n    A int\n}",
+                "type T struct {\n\tB int\n}",
+                "type U struct {\n\tC int\n}"
+            ]
+        );
+    }
+
     /// Every declaration's position is the file and line where it starts (a promoted method
     /// keeps its own).
     #[test]
