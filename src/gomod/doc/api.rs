@@ -466,7 +466,7 @@ impl Reader {
             let Some(t) = first.child_by_field_name("type") else {
                 return;
             };
-            if let Some((base, false)) = base_type_name(t, src) {
+            if let Some(base) = base_type_name(t, src) {
                 let recv_name = first
                     .child_by_field_name("name")
                     .map(|n| text(n, src).to_owned());
@@ -500,7 +500,7 @@ impl Reader {
                 }
                 _ => t,
             };
-            if let Some((n, false)) = base_type_name(t, src) {
+            if let Some(n) = base_type_name(t, src) {
                 if tparams.contains(&n) || self.is_predeclared(&n) {
                     continue;
                 }
@@ -894,7 +894,7 @@ fn embedded_types(t: Node<'_>, src: &str) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let mut c = t.walk();
     let push = |out: &mut Vec<(String, bool)>, typ: Node<'_>, ptr: bool| {
-        if let Some((name, false)) = base_type_name(typ, src) {
+        if let Some(name) = base_type_name(typ, src) {
             out.push((name, ptr));
         }
     };
@@ -1005,7 +1005,7 @@ fn filtered_source(spec: Node<'_>, src: &str) -> Filtered {
         let visible = if names.is_empty() {
             f.child_by_field_name("type")
                 .and_then(|t| base_type_name(t, src))
-                .is_none_or(|(n, _)| exported(&n))
+                .is_none_or(|n| exported(&n))
         } else {
             names.iter().any(|n| exported(n))
         };
@@ -1032,13 +1032,14 @@ fn filtered_source(spec: Node<'_>, src: &str) -> Filtered {
             // written (gofmt never leaves one there).
             return Filtered::Written(whole.to_owned());
         }
-        for d in drop.iter_mut().take(b + 1).skip(a) {
+        // The comment lines right above it (never the first line: that is the spec's).
+        let above = lines[1..a]
+            .iter()
+            .rev()
+            .take_while(|l| l.trim_start().starts_with("//"))
+            .count();
+        for d in drop.iter_mut().take(b + 1).skip(a - above) {
             *d = true;
-        }
-        let mut k = a;
-        while k > 1 && lines[k - 1].trim_start().starts_with("//") {
-            k -= 1;
-            drop[k] = true;
         }
     }
     let mut out: Vec<String> = Vec::new();
@@ -1103,7 +1104,7 @@ fn collect_specs<'t>(
                     .collect();
                 let typ = n.child_by_field_name("type").map(|t| TypeRef {
                     line: one_line(t, src, 1),
-                    base: base_type_name(t, src).and_then(|(b, imp)| (!imp).then_some(b)),
+                    base: base_type_name(t, src),
                 });
                 let values = n
                     .child_by_field_name("value")
@@ -1181,18 +1182,15 @@ fn func_decl_line(decl: Node<'_>, src: &str) -> String {
     format!("func {recv}{name}{sig}")
 }
 
-/// `go/doc`'s base type name of a type expression, and whether it is imported.
-fn base_type_name(t: Node<'_>, src: &str) -> Option<(String, bool)> {
+/// `go/doc`'s base type name of a type expression, unless it is imported (`pkg.T`, which
+/// is nobody's here: not a constructor's, not a receiver's, not embedded from here) or not
+/// a name.
+fn base_type_name(t: Node<'_>, src: &str) -> Option<String> {
     // A loop, not recursion: `type T *****...int` may nest as deep as its author likes.
     let mut t = t;
     loop {
         match t.kind() {
-            "type_identifier" | "identifier" => return Some((text(t, src).to_owned(), false)),
-            "qualified_type" => {
-                return t
-                    .child_by_field_name("name")
-                    .map(|n| (text(n, src).to_owned(), true));
-            }
+            "type_identifier" | "identifier" => return Some(text(t, src).to_owned()),
             "generic_type" => t = t.child_by_field_name("type")?,
             "pointer_type" | "parenthesized_type" => {
                 let mut c = t.walk();
@@ -1741,6 +1739,22 @@ mod tests {
         );
     }
 
+    /// An unexported field's lines go with the comment lines right above it; one on the
+    /// line of a brace (which gofmt never leaves) keeps the type as written.
+    #[test]
+    fn unexported_fields_go_with_their_comments() {
+        let p = pkg("package a\n\ntype C struct {\n\t// hidden is not shown,\n\t// nor this.\n\thidden int\n\t// Shown is.\n\tShown int\n\t// other neither.\n\tother int\n}\n\ntype D struct { d int\n\tE int\n}\n\ntype F struct {\n\tG int\n\tf int }\n");
+        let sources: Vec<&str> = p.types.iter().map(|t| t.source.as_str()).collect();
+        assert_eq!(
+            sources,
+            [
+                "type C struct {\n\t// Shown is.\n\tShown int\n\t// Has unexported fields.\n}",
+                "type D struct { d int\n\tE int\n}",
+                "type F struct {\n\tG int\n\tf int }",
+            ]
+        );
+    }
+
     /// Every declaration's position is the file and line where it starts (a promoted method
     /// keeps its own).
     #[test]
@@ -1767,7 +1781,10 @@ mod tests {
             // A method of a type declared nowhere is listed with the functions.
             let line = line_of(&f.pos);
             assert!(line.starts_with("func "), "{line:?}");
-            assert!(line.contains(&format!("{}(", f.name)), "{line:?}");
+            assert!(
+                line.contains(&format!("{}(", f.name)) || line.contains(&format!("{}[", f.name)),
+                "{line:?}"
+            );
         }
         for t in &p.types {
             // A type in a group starts at its name, else at `type`.
