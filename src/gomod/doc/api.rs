@@ -1755,6 +1755,29 @@ mod tests {
         );
     }
 
+    /// Type parameters' constraints are one-line forms like any type.
+    #[test]
+    fn constraints_are_shortened_like_types() {
+        let p = pkg("package dr\n\nfunc G[T interface{ M() }](t T) {}\n\nfunc H[T interface {\n\tM()\n}](t T) {\n}\n\nfunc K[T ~int | ~string](t T) {}\n");
+        assert_eq!(
+            short(&p),
+            // What go 1.27's `go doc -short` prints for this package.
+            "func G[T interface{ ... }](t T)\n\
+             func H[T interface{ ... }](t T)\n\
+             func K[T ~int | ~string](t T)\n"
+        );
+    }
+
+    /// A list is cut with `...` where it would pass 80 bytes, counting `, ` after each item
+    /// (cmd/doc's joinStrings).
+    #[test]
+    fn lists_are_cut_past_80_bytes() {
+        let eight = vec!["abcdefgh".to_owned(); 8];
+        assert_eq!(join(&eight), eight.join(", "));
+        let nine = vec!["abcdefgh".to_owned(); 9];
+        assert_eq!(join(&nine), format!("{}, ...", eight.join(", ")));
+    }
+
     /// Every declaration's position is the file and line where it starts (a promoted method
     /// keeps its own).
     #[test]
