@@ -1173,7 +1173,7 @@ fn func_decl_line(decl: Node<'_>, src: &str) -> String {
         .unwrap_or_default();
     let recv = decl
         .child_by_field_name("receiver")
-        .map(|r| field_list(r, src, 1))
+        .map(|r| receiver(r, src))
         .filter(|r| !r.is_empty())
         .map(|r| format!("({r}) "))
         .unwrap_or_default();
@@ -1293,11 +1293,11 @@ fn fields(list: Node<'_>, src: &str, depth: usize) -> Vec<String> {
 }
 
 /// A field list as one node (a receiver): empty, its one field, or `...`.
-fn field_list(list: Node<'_>, src: &str, depth: usize) -> String {
-    let f = fields(list, src, depth + 1);
-    match f.len() {
-        0 => String::new(),
-        1 => f.into_iter().next().unwrap_or_default(),
+/// A method's receiver: its one field (a list of another length is no receiver, and
+/// `read_func` drops the method).
+fn receiver(list: Node<'_>, src: &str) -> String {
+    match fields(list, src, 2).as_slice() {
+        [one] => one.clone(),
         _ => "...".to_owned(),
     }
 }
