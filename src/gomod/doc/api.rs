@@ -1103,7 +1103,7 @@ fn collect_specs<'t>(
                     .map(|x| text(x, src).to_owned())
                     .collect();
                 let typ = n.child_by_field_name("type").map(|t| TypeRef {
-                    line: one_line(t, src, 1),
+                    line: one_line(t, src, 2),
                     base: base_type_name(t, src),
                 });
                 let values = n
@@ -1161,7 +1161,7 @@ fn type_spec_line(spec: Node<'_>, src: &str) -> String {
     let tparams = type_params(spec, src, 1);
     let typ = spec
         .child_by_field_name("type")
-        .map(|t| one_line(t, src, 1))
+        .map(|t| one_line(t, src, 2))
         .unwrap_or_default();
     format!("type {name}{tparams}{sep}{typ}")
 }
@@ -1177,7 +1177,7 @@ fn func_decl_line(decl: Node<'_>, src: &str) -> String {
         .filter(|r| !r.is_empty())
         .map(|r| format!("({r}) "))
         .unwrap_or_default();
-    let sig = func_type(decl, src, 2);
+    let sig = func_type(decl, src, 3);
     let sig = sig.strip_prefix("func").unwrap_or(&sig);
     format!("func {recv}{name}{sig}")
 }
@@ -1296,7 +1296,7 @@ fn fields(list: Node<'_>, src: &str, depth: usize) -> Vec<String> {
 /// A method's receiver: its one field (a list of another length is no receiver, and
 /// `read_func` drops the method).
 fn receiver(list: Node<'_>, src: &str) -> String {
-    match fields(list, src, 2).as_slice() {
+    match fields(list, src, 3).as_slice() {
         [one] => one.clone(),
         _ => "...".to_owned(),
     }
@@ -1369,9 +1369,6 @@ fn one_line(n: Node<'_>, src: &str, depth: usize) -> String {
             .unwrap_or_default()
     };
     match n.kind() {
-        "identifier" | "type_identifier" | "field_identifier" | "package_identifier" => {
-            text(n, src).to_owned()
-        }
         "function_type" => func_type(n, src, depth),
         "func_literal" => format!("{} {{ ... }}", func_type(n, src, depth)),
         "struct_type" => {
@@ -1408,7 +1405,11 @@ fn one_line(n: Node<'_>, src: &str, depth: usize) -> String {
                 format!("{typ}{{ ... }}")
             }
         }
-        "slice_type" => format!("[]{}", child("element")),
+        // A slice's missing length is printed too, as `...` past the depth limit.
+        "slice_type" => {
+            let len = if depth > MAX_DEPTH { "..." } else { "" };
+            format!("[{len}]{}", child("element"))
+        }
         "array_type" => format!("[{}]{}", child("length"), child("element")),
         "implicit_length_array_type" => format!("[...]{}", child("element")),
         "map_type" => format!("map[{}]{}", child("key"), child("value")),
@@ -1450,6 +1451,7 @@ fn one_line(n: Node<'_>, src: &str, depth: usize) -> String {
                 .unwrap_or_default();
             format!("{op}{}", child("operand"))
         }
+        // Names among them: one line always.
         _ => flat(n, src),
     }
 }
@@ -1776,6 +1778,123 @@ mod tests {
         assert_eq!(join(&eight), eight.join(", "));
         let nine = vec!["abcdefgh".to_owned(); 9];
         assert_eq!(join(&nine), format!("{}, ...", eight.join(", ")));
+    }
+
+    /// Types and values inside composite types are shortened at every level, down to
+    /// cmd/doc's depth limit; a detached comment is no doc; a lone unnamed result has no
+    /// parentheses.
+    #[test]
+    fn nested_types_are_shortened_to_the_depth_limit() {
+        let p = pkg(r#"package dr
+
+// Not a doc: a blank line follows.
+
+// F has a named result of a struct type.
+func F() (s struct{ A int }, err error) { return }
+
+func P() (int) { return 0 }
+
+var Slices []struct{ A int }
+
+var Arrays [2]struct{ A int }
+
+var Dots = [...]struct{ A int }{{1}}
+
+var Maps map[string]struct{ A int }
+
+var Funcs func(struct{ A int })
+
+var Generic = New[int](1)
+
+func New[T any](t T) *T { return &t }
+
+var E5 [][][][][]int
+
+var E6 [][][][][][]int
+
+var E7 [][][][][][][]int
+
+var E8 [][][][][][][][]int
+
+var E9 [][][][][][][][][]int
+
+var E10 [][][][][][][][][][]int
+
+func P7(x [][][][][][][]int) {}
+
+func R7() [][][][][][][]int { return nil }
+
+type T7 [][][][][][][]int
+
+var V7 = [][][][][][][]int{}
+
+func P8(x [][][][][][][][]int) {}
+
+func R8() [][][][][][][][]int { return nil }
+
+type T8 [][][][][][][][]int
+
+var V8 = [][][][][][][][]int{}
+
+func P9(x [][][][][][][][][]int) {}
+
+func R9() [][][][][][][][][]int { return nil }
+
+type T9 [][][][][][][][][]int
+
+var V9 = [][][][][][][][][]int{}
+
+func P10(x [][][][][][][][][][]int) {}
+
+func R10() [][][][][][][][][][]int { return nil }
+
+type T10 [][][][][][][][][][]int
+
+var V10 = [][][][][][][][][][]int{}
+
+var Generic2 = Two[int, string](1, "a")
+
+func Two[A, B any](a A, b B) int { return 0 }
+"#);
+        assert_eq!(
+            short(&p),
+            // What go 1.27's `go doc -short` prints for this package.
+            "var Arrays [2]struct{ ... }\n\
+             var Dots = [...]struct{ ... }{ ... }\n\
+             var E10 [][][][][][][][][...]...\n\
+             var E5 [][][][][]int\n\
+             var E6 [][][][][][]int\n\
+             var E7 [][][][][][][]int\n\
+             var E8 [][][][][][][][]int\n\
+             var E9 [][][][][][][][][...]...\n\
+             var Funcs func(struct{ ... })\n\
+             var Generic = New[int](1)\n\
+             var Generic2 = Two[int, string](1, \"a\")\n\
+             var Maps map[string]struct{ ... }\n\
+             var Slices []struct{ ... }\n\
+             var V10 = [][][][][][][][...]...{}\n\
+             var V7 = [][][][][][][]int{}\n\
+             var V8 = [][][][][][][][...]...{}\n\
+             var V9 = [][][][][][][][...]...{}\n\
+             func F() (s struct{ ... }, err error)\n\
+             func New[T any](t T) *T\n\
+             func P() int\n\
+             func P10(x [][][][][][][][...]...)\n\
+             func P7(x [][][][][][][]int)\n\
+             func P8(x [][][][][][][][...]...)\n\
+             func P9(x [][][][][][][][...]...)\n\
+             func R10() [][][][][][][][...]...\n\
+             func R7() [][][][][][][]int\n\
+             func R8() [][][][][][][][...]...\n\
+             func R9() [][][][][][][][...]...\n\
+             func Two[A, B any](a A, b B) int\n\
+             type T10 [][][][][][][][][...]...\n\
+             type T7 [][][][][][][]int\n\
+             type T8 [][][][][][][][]int\n\
+             type T9 [][][][][][][][][...]...\n"
+        );
+        let f = p.funcs.iter().find(|f| f.name == "F").unwrap();
+        assert_eq!(f.doc, "F has a named result of a struct type.\n");
     }
 
     /// Every declaration's position is the file and line where it starts (a promoted method
