@@ -1497,7 +1497,8 @@ fn own_comment(spec: Node<'_>, src: &str) -> String {
     comment_text(&lines)
 }
 
-/// Comment text without `//`, `/*`, `*/`, and without `//go:` directives.
+/// Comment text without `//`, `/*`, `*/`, without `//go:` and `//line` directives, and
+/// without trailing blanks on each line (go/ast's `CommentGroup.Text`).
 fn comment_text(comments: &[&str]) -> String {
     let mut out: Vec<String> = Vec::new();
     for c in comments {
@@ -1505,9 +1506,9 @@ fn comment_text(comments: &[&str]) -> String {
             if line.starts_with("go:") || line.starts_with("line ") {
                 continue;
             }
-            out.push(line.strip_prefix(' ').unwrap_or(line).to_owned());
+            out.push(line.strip_prefix(' ').unwrap_or(line).trim_end().to_owned());
         } else if let Some(body) = c.strip_prefix("/*").and_then(|b| b.strip_suffix("*/")) {
-            out.extend(body.lines().map(str::to_owned));
+            out.extend(body.lines().map(|l| l.trim_end().to_owned()));
         }
     }
     let mut text = out.join("\n");
@@ -1895,6 +1896,16 @@ func Two[A, B any](a A, b B) int { return 0 }
         );
         let f = p.funcs.iter().find(|f| f.name == "F").unwrap();
         assert_eq!(f.doc, "F has a named result of a struct type.\n");
+    }
+
+    /// Directives (`//go:...`, `//line ...`) are no part of a doc comment; a `/* */`
+    /// comment's lines are.
+    #[test]
+    fn directives_are_left_out_of_docs() {
+        let p = pkg("package a\n\n// F is documented.\n//go:noinline\n//line a.go:10\nfunc F() {}\n\n/* G is\n   documented. */\nfunc G() {}\n");
+        let docs: Vec<&str> = p.funcs.iter().map(|f| f.doc.as_str()).collect();
+        // go/ast's CommentGroup.Text: trailing blanks go, a block's leading ones stay.
+        assert_eq!(docs, ["F is documented.\n", " G is\n   documented.\n"]);
     }
 
     /// Every declaration's position is the file and line where it starts (a promoted method
