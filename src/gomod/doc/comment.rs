@@ -322,7 +322,6 @@ impl Parser<'_> {
     /// Appends `s` as text: URLs linked (when `auto_link`), known words italicised, and
     /// ``` `` ```/`''` as curly quotes (Go's `parseText`).
     fn plain_text(&self, out: &mut Vec<Text>, s: &str, auto_link: bool) {
-        let b = s.as_bytes();
         let mut w = String::new();
         let mut wrote = 0;
         let flush = |w: &mut String, out: &mut Vec<Text>| {
@@ -330,10 +329,11 @@ impl Parser<'_> {
                 out.push(Text::Plain(std::mem::take(w)));
             }
         };
-        let mut i = 0;
-        while i < b.len() {
-            if !s.is_char_boundary(i) {
-                i += 1;
+        // The bytes before `next` are taken; the loop visits each character once, so no step
+        // can send it back or hold it in place.
+        let mut next = 0;
+        for (i, _) in s.char_indices() {
+            if i < next {
                 continue;
             }
             let t = &s[i..];
@@ -346,52 +346,43 @@ impl Parser<'_> {
                         text: vec![Text::Plain(url.to_owned())],
                         url: url.to_owned(),
                     });
-                    i += url.len();
-                    wrote = i;
+                    next = i + url.len();
+                    wrote = next;
                     continue;
                 }
                 if let Some(id) = ident(t) {
-                    match self.words.get(id) {
-                        None => i += id.len(),
-                        Some(url) => {
-                            w.push_str(&s[wrote..i]);
-                            flush(&mut w, out);
-                            let word = Text::Italic(id.to_owned());
-                            out.push(if url.is_empty() {
-                                word
-                            } else {
-                                Text::Link {
-                                    auto: true,
-                                    text: vec![word],
-                                    url: url.clone(),
-                                }
-                            });
-                            i += id.len();
-                            wrote = i;
-                        }
+                    next = i + id.len();
+                    if let Some(url) = self.words.get(id) {
+                        w.push_str(&s[wrote..i]);
+                        flush(&mut w, out);
+                        let word = Text::Italic(id.to_owned());
+                        out.push(if url.is_empty() {
+                            word
+                        } else {
+                            Text::Link {
+                                auto: true,
+                                text: vec![word],
+                                url: url.clone(),
+                            }
+                        });
+                        wrote = next;
                     }
                     continue;
                 }
             }
-            if t.starts_with("``") {
-                if t.as_bytes().get(2) == Some(&b'`') {
-                    i += 3;
-                    while i < b.len() && b[i] == b'`' {
-                        i += 1;
-                    }
-                    continue;
-                }
+            if t.starts_with("```") {
+                // A run of three or more backticks stays as written.
+                next = i + t.bytes().take_while(|&c| c == b'`').count();
+            } else if t.starts_with("``") {
                 w.push_str(&s[wrote..i]);
                 w.push('“');
-                i += 2;
-                wrote = i;
+                next = i + 2;
+                wrote = next;
             } else if t.starts_with("''") {
                 w.push_str(&s[wrote..i]);
                 w.push('”');
-                i += 2;
-                wrote = i;
-            } else {
-                i += 1;
+                next = i + 2;
+                wrote = next;
             }
         }
         w.push_str(&s[wrote..]);
@@ -1030,8 +1021,12 @@ mod tests {
         (comment, files)
     }
 
+    /// Parsed and rendered within 5 s: a step that broke fails the test, not hangs it.
     fn render(text: &str) -> String {
-        html(&Parser::default().parse(text), &HtmlOptions::default())
+        let text = text.to_owned();
+        crate::testing::within(move || {
+            html(&Parser::default().parse(&text), &HtmlOptions::default())
+        })
     }
 
     #[test]
@@ -1108,6 +1103,44 @@ mod tests {
         );
     }
 
+    /// A doc link's brackets stand apart from the words beside them: a space, a tab, a line
+    /// break or punctuation (Go's docLink).
+    #[test]
+    fn doc_links_stand_apart_from_words() {
+        let parser = Parser {
+            words: HashMap::new(),
+            lookup_package: &|_| None,
+            lookup_sym: &|recv, name| recv.is_empty() && name == "New",
+        };
+        let out = |text: &str| {
+            let base = |l: &DocLink| l.default_url("/d");
+            let opts = HtmlOptions {
+                heading_level: 3,
+                doc_link_url: &base,
+            };
+            html(&parser.parse(text), &opts)
+        };
+        let link = "<a href=\"#New\">New</a>";
+        assert_eq!(out("Use\n[New]\nhere."), format!("<p>Use\n{link}\nhere.\n"));
+        assert_eq!(out("Use\t[New]\there."), format!("<p>Use\t{link}\there.\n"));
+        assert_eq!(out("([New])"), format!("<p>({link})\n"));
+        assert_eq!(out("Use [New]x."), "<p>Use [New]x.\n");
+        assert_eq!(out("Use x[New]."), "<p>Use x[New].\n");
+    }
+
+    /// ``` `` ``` and `''` become curly quotes; a run of three or more backticks stays as
+    /// written; other characters, one byte or several, pass through.
+    #[test]
+    fn quotes_become_curly_and_backtick_runs_stay() {
+        assert_eq!(render("a ``q'' b\n"), "<p>a “q” b\n");
+        assert_eq!(render("``q''\n"), "<p>“q”\n");
+        assert_eq!(render("x``y''z\n"), "<p>x“y”z\n");
+        assert_eq!(render("a ```c``` ``d''\n"), "<p>a ```c``` “d”\n");
+        assert_eq!(render("````\n"), "<p>````\n");
+        assert_eq!(render("x—y ``z'' Ünï\n"), "<p>x—y “z” Ünï\n");
+        assert_eq!(render("x—``y''…\n"), "<p>x—“y”…\n");
+    }
+
     #[test]
     fn lists_number_from_their_first_item() {
         assert_eq!(
@@ -1120,6 +1153,11 @@ mod tests {
 
     #[test]
     fn go_testdata_html() {
+        // Within 5 s: a step that broke fails the test, not hangs it.
+        crate::testing::within(go_testdata_html_cases);
+    }
+
+    fn go_testdata_html_cases() {
         let dir =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/go-doc-comment");
         let mut words = HashMap::new();
