@@ -1137,8 +1137,20 @@ mod tests {
         assert_eq!(render("x``y''z\n"), "<p>x“y”z\n");
         assert_eq!(render("a ```c``` ``d''\n"), "<p>a ```c``` “d”\n");
         assert_eq!(render("````\n"), "<p>````\n");
+
         assert_eq!(render("x—y ``z'' Ünï\n"), "<p>x—y “z” Ünï\n");
         assert_eq!(render("x—``y''…\n"), "<p>x—“y”…\n");
+    }
+
+    /// `[text]:` defines a link with a space or a tab before the URL; without, it is text.
+    #[test]
+    fn link_definitions_need_a_blank_before_the_url() {
+        let out = render("[abc]:x  https://example.com/\n");
+        assert!(out.starts_with("<p>[abc]:x  <a href="), "{out}");
+        assert_eq!(
+            render("See [abc].\n\n[abc]:\thttps://example.com/\n"),
+            "<p>See <a href=\"https://example.com/\">abc</a>.\n"
+        );
     }
 
     #[test]
