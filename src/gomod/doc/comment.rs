@@ -1153,6 +1153,17 @@ mod tests {
         );
     }
 
+    /// A list marker (`-`, `*`, `+`, `•`, `1.`, `1)`) is followed by a blank and text.
+    #[test]
+    fn list_markers_are_followed_by_a_blank_and_text() {
+        for line in ["- x", "* x", "+ x", "• x", "12. x", "3) x", "  -\tx"] {
+            assert!(is_list(line), "{line:?}");
+        }
+        for line in ["-x", "1.x", "1) ", "-", "x. y", "1 x", "--"] {
+            assert!(!is_list(line), "{line:?}");
+        }
+    }
+
     #[test]
     fn lists_number_from_their_first_item() {
         assert_eq!(
