@@ -1533,6 +1533,11 @@ mod tests {
         .unwrap()
     }
 
+    /// The declarations of the types of package source `src`, by name.
+    fn type_sources(src: &str) -> Vec<String> {
+        pkg(src).types.into_iter().map(|t| t.source).collect()
+    }
+
     fn fixture(name: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
@@ -1730,10 +1735,8 @@ mod tests {
     /// keeps its lines as written.
     #[test]
     fn grouped_types_lose_the_groups_indentation() {
-        let p = pkg("package a\n\ntype (\n    S struct {\n        A int\n    }\n\tT struct {\n\t\tB int\n\t}\n)\n\ntype U struct {\n\tC int\n}\n");
-        let sources: Vec<&str> = p.types.iter().map(|t| t.source.as_str()).collect();
         assert_eq!(
-            sources,
+            type_sources("package a\n\ntype (\n    S struct {\n        A int\n    }\n\tT struct {\n\t\tB int\n\t}\n)\n\ntype U struct {\n\tC int\n}\n"),
             [
                 "type S struct {\n    A int\n}",
                 "type T struct {\n\tB int\n}",
@@ -1746,10 +1749,8 @@ mod tests {
     /// line of a brace (which gofmt never leaves) keeps the type as written.
     #[test]
     fn unexported_fields_go_with_their_comments() {
-        let p = pkg("package a\n\ntype C struct {\n\t// hidden is not shown,\n\t// nor this.\n\thidden int\n\t// Shown is.\n\tShown int\n\t// other neither.\n\tother int\n}\n\ntype D struct { d int\n\tE int\n}\n\ntype F struct {\n\tG int\n\tf int }\n");
-        let sources: Vec<&str> = p.types.iter().map(|t| t.source.as_str()).collect();
         assert_eq!(
-            sources,
+            type_sources("package a\n\ntype C struct {\n\t// hidden is not shown,\n\t// nor this.\n\thidden int\n\t// Shown is.\n\tShown int\n\t// other neither.\n\tother int\n}\n\ntype D struct { d int\n\tE int\n}\n\ntype F struct {\n\tG int\n\tf int }\n"),
             [
                 "type C struct {\n\t// Shown is.\n\tShown int\n\t// Has unexported fields.\n}",
                 "type D struct { d int\n\tE int\n}",

@@ -1137,7 +1137,6 @@ mod tests {
         assert_eq!(render("x``y''z\n"), "<p>x“y”z\n");
         assert_eq!(render("a ```c``` ``d''\n"), "<p>a ```c``` “d”\n");
         assert_eq!(render("````\n"), "<p>````\n");
-
         assert_eq!(render("x—y ``z'' Ünï\n"), "<p>x—y “z” Ünï\n");
         assert_eq!(render("x—``y''…\n"), "<p>x—“y”…\n");
     }
