@@ -508,87 +508,99 @@ fn indented(line: &str) -> bool {
 }
 
 /// The spans of blocks in unindented `lines` (Go's `parseSpans`).
+///
+/// Every span ends after its first line, so each round moves on. Where Go's loop goes round
+/// again at the same line (unindented lines that an indented section claims), the indented
+/// span is read at once; Go's watchdog has nothing to watch.
 fn parse_spans(lines: &[String]) -> Vec<Span> {
     let mut spans = Vec::new();
-    let mut i = 0;
     let mut force_indent = 0;
-    // Each round either ends a span at or after `i`, or (once per line at most) retries the
-    // same start with that line forced into an indented span; so this is bounded.
-    let mut budget = 2 * lines.len() + 2;
-    loop {
-        while i < lines.len() && lines[i].is_empty() {
-            i += 1;
-        }
-        if i >= lines.len() || budget == 0 {
-            break;
-        }
-        budget -= 1;
-        let start = i;
-        let mut end;
-        let kind;
-        if i < force_indent || indented(&lines[i]) {
-            let mut unindented_list_ok = is_list(&lines[i]) && i < force_indent;
-            i += 1;
-            while i < lines.len()
-                && (lines[i].is_empty()
-                    || i < force_indent
-                    || indented(&lines[i])
-                    || (unindented_list_ok && is_list(&lines[i])))
-            {
-                if lines[i].is_empty() {
-                    unindented_list_ok = false;
-                }
-                i += 1;
-            }
-            end = i;
-            while end > start && lines[end - 1].is_empty() {
-                end -= 1;
-            }
-            // A closing brace on the next, unindented line belongs to the code.
-            if end < lines.len() && lines[end].starts_with('}') {
-                end += 1;
-            }
-            kind = if is_list(&lines[start]) {
-                SpanKind::List
-            } else {
-                SpanKind::Code
-            };
+    let mut next = 0;
+    while let Some(start) = (next..lines.len()).find(|&k| !lines[k].is_empty()) {
+        let span = if start < force_indent || indented(&lines[start]) {
+            indented_span(lines, start, force_indent)
         } else {
-            i += 1;
-            while i < lines.len() && !lines[i].is_empty() && !indented(&lines[i]) {
-                i += 1;
-            }
-            end = i;
-            if i < lines.len() && !lines[i].is_empty() && !is_list(&lines[i]) {
-                if is_list(&lines[i - 1]) {
-                    // Unindented list lines followed by indented text: a list after all.
-                    force_indent = end;
-                    end -= 1;
-                    while end > start && is_list(&lines[end - 1]) {
-                        end -= 1;
-                    }
-                } else if lines[i - 1].ends_with('{') || lines[i - 1].ends_with('\\') {
-                    // Code whose first line was not indented.
-                    force_indent = end;
-                    end -= 1;
-                }
-                if start == end && force_indent > start {
-                    i = start;
-                    continue;
-                }
-            }
-            kind = if end - start == 1 && is_heading(&lines[start]) {
-                SpanKind::Heading
-            } else if end - start == 1 && is_old_heading(&lines[start], lines, start) {
-                SpanKind::OldHeading
-            } else {
-                SpanKind::Para
-            };
-        }
-        spans.push(Span { start, end, kind });
-        i = end;
+            let (span, force) = unindented_span(lines, start);
+            force_indent = force.unwrap_or(force_indent);
+            span.unwrap_or_else(|| indented_span(lines, start, force_indent))
+        };
+        next = span.end;
+        spans.push(span);
     }
     spans
+}
+
+/// The indented (or forced indented) span at `start`: a list or code, to the next unindented
+/// line (blank lines allowed inside, not at its end).
+fn indented_span(lines: &[String], start: usize, force_indent: usize) -> Span {
+    // Unindented list items that an indented line made a list are accepted up to the first
+    // blank line (which keeps the guess to the unformatted part of the comment).
+    let mut unindented_list_ok = is_list(&lines[start]) && start < force_indent;
+    let stop = (start + 1..lines.len())
+        .find(|&k| {
+            let line = &lines[k];
+            if line.is_empty() {
+                unindented_list_ok = false;
+                return false;
+            }
+            !(k < force_indent || indented(line) || (unindented_list_ok && is_list(line)))
+        })
+        .unwrap_or(lines.len());
+    let mut end = (start..stop)
+        .rev()
+        .find(|&k| !lines[k].is_empty())
+        .unwrap_or(start)
+        + 1;
+    // An unindented line starting with `}` right after the code belongs to it (a pasted
+    // function whose closing brace was not indented).
+    if lines.get(end).is_some_and(|l| l.starts_with('}')) {
+        end += 1;
+    }
+    let kind = if is_list(&lines[start]) {
+        SpanKind::List
+    } else {
+        SpanKind::Code
+    };
+    Span { start, end, kind }
+}
+
+/// The unindented span at `start`, to the next blank or indented line, and where a forced
+/// indented section begins if one does: `None` for the span when all its lines go there.
+fn unindented_span(lines: &[String], start: usize) -> (Option<Span>, Option<usize>) {
+    let stop = (start + 1..lines.len())
+        .find(|&k| lines[k].is_empty() || indented(&lines[k]))
+        .unwrap_or(lines.len());
+    let mut end = stop;
+    let mut force = None;
+    // An indented line right after (not a list item) may continue what the last unindented
+    // lines began: list items whose text wraps, or code whose first line was not indented.
+    if lines
+        .get(stop)
+        .is_some_and(|l| !l.is_empty() && !is_list(l))
+    {
+        let last = &lines[stop - 1];
+        if is_list(last) {
+            force = Some(stop);
+            end = (start..stop - 1)
+                .rev()
+                .find(|&k| !is_list(&lines[k]))
+                .map_or(start, |k| k + 1);
+        } else if last.ends_with('{') || last.ends_with('\\') {
+            force = Some(stop);
+            end = stop - 1;
+        }
+    }
+    if end == start {
+        return (None, force);
+    }
+    let kind = if end - start == 1 && is_heading(&lines[start]) {
+        SpanKind::Heading
+    } else if end - start == 1 && is_old_heading(&lines[start], lines, start) {
+        SpanKind::OldHeading
+    } else {
+        SpanKind::Para
+    };
+    (Some(Span { start, end, kind }), force)
 }
 
 /// The lines without their common leading white space, and without blank lines at either
@@ -747,26 +759,21 @@ fn is_path(c: u8) -> bool {
 /// punctuation or unbalanced closing brackets (Go's `autoURL`).
 fn auto_url(s: &str) -> Option<&str> {
     let b = s.as_bytes();
-    if b.len() < 7 {
+    let colon = (3..=6).find(|&k| b.get(k) == Some(&b':'))?;
+    if b.get(colon..colon + 3) != Some(b"://") || !is_scheme(&s[..colon]) {
         return None;
     }
-    let mut i = (3..=6).find(|&k| b[k] == b':')?;
-    if b.get(i..i + 3) != Some(b"://") || !is_scheme(&s[..i]) {
+    // The host: at least one byte, not starting or ending with punctuation.
+    let host = colon + 3;
+    if !b.get(host).is_some_and(|&c| is_host(c) && !is_url_punct(c)) {
         return None;
     }
-    i += 3;
-    if i >= b.len() || !is_host(b[i]) || is_url_punct(b[i]) {
-        return None;
-    }
-    i += 1;
-    let mut end = i;
-    while i < b.len() && is_host(b[i]) {
-        if !is_url_punct(b[i]) {
-            end = i + 1;
-        }
-        i += 1;
-    }
-    i = end;
+    let host_len = b[host..].iter().take_while(|&&c| is_host(c)).count();
+    let last = b[host..host + host_len]
+        .iter()
+        .rposition(|&c| !is_url_punct(c));
+    let mut end = host + last.unwrap_or(0) + 1;
+    let mut i = end;
     let mut open: Vec<u8> = Vec::new();
     while i < b.len() {
         let c = b[i];
@@ -809,18 +816,17 @@ fn is_punct(c: char) -> bool {
     )
 }
 
+/// Go's `validImportPath`: its empty, `//` and trailing-`/` checks are the empty element's.
 fn valid_import_path(path: &str) -> bool {
-    if path.is_empty() || path.starts_with('-') || path.contains("//") || path.ends_with('/') {
-        return false;
-    }
-    path.split('/').all(|elem| {
-        !elem.is_empty()
-            && !elem.starts_with('.')
-            && !elem.ends_with('.')
-            && elem
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"-.~_+".contains(&c))
-    })
+    !path.starts_with('-')
+        && path.split('/').all(|elem| {
+            !elem.is_empty()
+                && !elem.starts_with('.')
+                && !elem.ends_with('.')
+                && elem
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-.~_+".contains(&c))
+        })
 }
 
 /// How `html` renders: the heading level (`<h3>` unless set) and where doc links point.
@@ -1171,6 +1177,39 @@ mod tests {
         );
         assert_eq!(increment("9"), "10");
         assert_eq!(increment("199"), "200");
+    }
+
+    /// Comments of randomly chosen lines (unindented lists and code, braces, blank lines in
+    /// indented spans, headings), with the HTML Go's go/doc/comment makes of each, pinned by
+    /// `tests/fixtures/doc-comment-oracle/main.go` (tests/doc_api.rs checks the pin).
+    #[test]
+    fn go_oracle_cases() {
+        crate::testing::within(go_oracle_cases_run);
+    }
+
+    fn go_oracle_cases_run() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/doc-comment-oracle/cases.txt");
+        let (_, files) = txtar(&std::fs::read_to_string(&path).unwrap());
+        let strip = |s: &str| s.replace("$\n", "\n");
+        let mut failed = Vec::new();
+        for pair in files.chunks(2) {
+            let [(name, input), (_, want)] = pair else {
+                panic!("{}: an input without its html", path.display());
+            };
+            let input = strip(input);
+            let have = html(&Parser::default().parse(&input), &HtmlOptions::default());
+            if have != strip(want) {
+                failed.push(format!("{name}:\n{input}--- want\n{want}--- have\n{have}"));
+            }
+        }
+        assert_eq!(files.len(), 2 * 1300, "{}", path.display());
+        assert!(
+            failed.is_empty(),
+            "{} of 1300 differ:\n{}",
+            failed.len(),
+            failed.join("\n")
+        );
     }
 
     #[test]
