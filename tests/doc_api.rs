@@ -555,3 +555,20 @@ fn doc_comment_oracle_is_go_doc_comment() {
         "tests/fixtures/doc-comment-oracle/cases.txt is not what main.go writes with go 1.27"
     );
 }
+
+/// `src/gomod/doc/unicode.rs` holds Go's unicode tables: its generator, run by this go
+/// command, writes it again.
+#[test]
+fn unicode_tables_are_gos() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let want = go_in(
+        &["run", "main.go"],
+        Some(&root.join("tests/fixtures/go-unicode")),
+    );
+    let committed = std::fs::read_to_string(root.join("src/gomod/doc/unicode.rs")).unwrap();
+    assert!(want.contains("pub(super) const LETTER"), "{want}");
+    assert!(
+        want == committed,
+        "src/gomod/doc/unicode.rs is not what tests/fixtures/go-unicode/main.go writes with go 1.27"
+    );
+}

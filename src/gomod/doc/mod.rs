@@ -5,3 +5,97 @@ pub mod api;
 pub mod build;
 pub mod comment;
 pub mod module;
+mod unicode;
+
+/// Go's `unicode.IsUpper` (category Lu). Rust's `char::is_uppercase` also takes Roman
+/// numerals (Ⅻ) and circled letters (Ⓐ).
+#[must_use]
+pub fn is_upper(c: char) -> bool {
+    in_table(unicode::UPPER, c)
+}
+
+/// Go's `unicode.IsLower` (category Ll). Rust's `char::is_lowercase` also takes modifier
+/// letters (ʰ), ª and º, small Roman numerals and circled letters.
+#[must_use]
+pub fn is_lower(c: char) -> bool {
+    in_table(unicode::LOWER, c)
+}
+
+/// Go's `unicode.IsLetter` (category L). Rust's `char::is_alphabetic` also takes letter
+/// numbers (Ⅻ) and the combining vowel signs of Indic scripts (ी).
+#[must_use]
+pub fn is_letter(c: char) -> bool {
+    in_table(unicode::LETTER, c)
+}
+
+/// Go's `unicode.IsDigit` (category Nd). Rust's `char::is_numeric` also takes ², ½ and ①.
+#[must_use]
+pub fn is_digit(c: char) -> bool {
+    in_table(unicode::DIGIT, c)
+}
+
+/// Go's `unicode.IsPunct` (category P): not `$`, `+`, `<`, `=`, `>`, `^`, `` ` ``, `|`, `~`
+/// (symbols), as Rust's `is_ascii_punctuation` would have it.
+#[must_use]
+pub fn is_punct(c: char) -> bool {
+    in_table(unicode::PUNCT, c)
+}
+
+/// Go's `unicode.Is`: whether `c` is in a range table of (first, last, stride), sorted.
+fn in_table(table: &[(u32, u32, u32)], c: char) -> bool {
+    let c = u32::from(c);
+    // The range that starts last at or before `c`.
+    let after = table.partition_point(|&(first, _, _)| first <= c);
+    after.checked_sub(1).is_some_and(|i| {
+        let (first, last, stride) = table[i];
+        c <= last && (c - first) % stride == 0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unicode_classes_are_gos() {
+        // Each table's ends, a gap between ranges, a stride's step and what it skips.
+        for (c, upper, lower, letter, digit, punct) in [
+            ('\0', false, false, false, false, false),
+            ('@', false, false, false, false, true),
+            ('A', true, false, true, false, false),
+            ('Z', true, false, true, false, false),
+            ('[', false, false, false, false, true),
+            ('a', false, true, true, false, false),
+            ('0', false, false, false, true, false),
+            ('9', false, false, false, true, false),
+            ('$', false, false, false, false, false),
+            ('~', false, false, false, false, false),
+            ('_', false, false, false, false, true),
+            ('ª', false, false, true, false, false),
+            ('Ā', true, false, true, false, false),
+            ('ā', false, true, true, false, false),
+            ('Ǆ', true, false, true, false, false),
+            ('ǅ', false, false, true, false, false),
+            ('Ǉ', true, false, true, false, false),
+            ('ʰ', false, false, true, false, false),
+            ('Ⅻ', false, false, false, false, false),
+            ('ⅻ', false, false, false, false, false),
+            ('Ⓐ', false, false, false, false, false),
+            ('ी', false, false, false, false, false),
+            ('²', false, false, false, false, false),
+            ('½', false, false, false, false, false),
+            ('٣', false, false, false, true, false),
+            ('。', false, false, false, false, true),
+            ('€', false, false, false, false, false),
+            ('例', false, false, true, false, false),
+            ('𝐀', true, false, true, false, false),
+            ('\u{10FFFF}', false, false, false, false, false),
+        ] {
+            assert_eq!(is_upper(c), upper, "is_upper({c:?})");
+            assert_eq!(is_lower(c), lower, "is_lower({c:?})");
+            assert_eq!(is_letter(c), letter, "is_letter({c:?})");
+            assert_eq!(is_digit(c), digit, "is_digit({c:?})");
+            assert_eq!(is_punct(c), punct, "is_punct({c:?})");
+        }
+    }
+}

@@ -202,7 +202,7 @@ fn first_sentence(s: &str) -> &str {
         } else {
             q
         };
-        if q == ' ' && p == '.' && (!pp.is_uppercase() || ppp.is_uppercase()) {
+        if q == ' ' && p == '.' && (!super::is_upper(pp) || super::is_upper(ppp)) {
             return &s[..i];
         }
         if p == '。' || p == '．' {
