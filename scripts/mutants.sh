@@ -6,15 +6,16 @@
 #   scripts/mutants.sh [--domain] [--shard K/N] [--jobs J] [FILE...]
 #
 # FILE...     the files to mutate (default: every .rs file of src/gomod and src/sumdb).
-# --domain    run the fast domain integration tests too (tests/gomod_*, hostile_uploads,
-#             the conformance data), not only the unit tests of src/gomod and src/sumdb
-#             (`cargo test --lib -- gomod:: sumdb::`). Each
-#             mutant then rebuilds the integration test binary: several times slower.
+# --domain    run the domain integration tests too (tests/gomod_*: the conformance data,
+#             go.mod and zip uploads; hostile_uploads; sumdb: the checksum database end to
+#             end), not only the unit tests of src/gomod and src/sumdb (`cargo test --lib --
+#             gomod:: sumdb::`). Each mutant then links the integration test binary again
+#             and runs about 40 s of tests: about 1.5 minutes a mutant.
 # --shard K/N run the K-th of N parts of the mutants (cargo-mutants --shard), so the run can
 #             be spread over machines or evenings.
 # --jobs J    mutants built and tested at once (default 1; each needs a build directory).
 #
-# Each mutant gets a timeout of 60 s (the unit tests take a few seconds): a mutant that
+# Each mutant gets a timeout of 60 s (240 s with --domain): a mutant that
 # makes a loop endless is reported as a timeout, and should be caught instead: loops over
 # input are bounded by it (iterators, not index steps), and tests call parsers through
 # `testing::within`, which fails a call that takes longer than 5 s. Not part of the README
@@ -52,7 +53,13 @@ fi
 # mutation then takes about 5 s instead of about 22 s (the link of the debug info dominated);
 # a failing test still names itself and its assertion.
 export CARGO_PROFILE_DEV_DEBUG=0
-args=(--no-shuffle -j "$jobs" --timeout 60)
+# 60 s per mutant for the unit tests (about 4 s); the domain tests take about 40 s on two
+# busy cores (the checksum database's end-to-end tests start servers and run the go command).
+timeout=60
+if $domain; then
+    timeout=240
+fi
+args=(--no-shuffle -j "$jobs" --timeout "$timeout")
 for f in "${files[@]}"; do
     args+=(-f "$f")
 done

@@ -556,7 +556,7 @@ fn doc_comment_oracle_is_go_doc_comment() {
     );
 }
 
-/// `src/gomod/doc/unicode.rs` holds Go's unicode tables: its generator, run by this go
+/// `src/gomod/unicode_tables.rs` holds Go's unicode tables: its generator, run by this go
 /// command, writes it again.
 #[test]
 fn unicode_tables_are_gos() {
@@ -565,10 +565,10 @@ fn unicode_tables_are_gos() {
         &["run", "main.go"],
         Some(&root.join("tests/fixtures/go-unicode")),
     );
-    let committed = std::fs::read_to_string(root.join("src/gomod/doc/unicode.rs")).unwrap();
+    let committed = std::fs::read_to_string(root.join("src/gomod/unicode_tables.rs")).unwrap();
     assert!(want.contains("pub(super) const LETTER"), "{want}");
     assert!(
         want == committed,
-        "src/gomod/doc/unicode.rs is not what tests/fixtures/go-unicode/main.go writes with go 1.27"
+        "src/gomod/unicode_tables.rs is not what tests/fixtures/go-unicode/main.go writes with go 1.27"
     );
 }

@@ -11,6 +11,7 @@ pub mod path;
 pub mod patterns;
 pub mod proxy;
 pub mod retention;
+pub mod unicode;
 mod unicode_tables;
 pub mod version;
 pub mod zip;

@@ -404,7 +404,7 @@ impl Lexer {
 fn is_ident(c: char) -> bool {
     !matches!(c, ' ' | '(' | ')' | '[' | ']' | '{' | '}' | ',')
         && !c.is_whitespace()
-        && path::is_print(c)
+        && super::unicode::is_print(c)
 }
 
 /// Parses the statement structure and applies the lax rules for the directives kept.

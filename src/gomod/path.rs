@@ -5,7 +5,7 @@
 //! Error texts are the go command's own, byte for byte, because clients and conformance tests
 //! match on them. Pure string rules: no I/O.
 
-use super::unicode_tables::{LETTER, PRINT};
+use super::unicode::{is_letter, is_print};
 use super::version::{self, VersionError};
 
 /// An error from a path rule; `Display` is the go command's own text.
@@ -244,36 +244,6 @@ fn file_name_ok(c: char) -> bool {
     } else {
         is_letter(c)
     }
-}
-
-/// Go's `unicode.IsLetter` for non-ASCII code points (Go's table, not Rust's `is_alphabetic`,
-/// which also admits combining marks and letter numbers).
-fn is_letter(c: char) -> bool {
-    in_table(LETTER, c)
-}
-
-/// Go's `unicode.IsPrint`.
-pub(super) fn is_print(c: char) -> bool {
-    if c.is_ascii() {
-        (' '..='~').contains(&c)
-    } else {
-        in_table(PRINT, c)
-    }
-}
-
-fn in_table(table: &[(u32, u32)], c: char) -> bool {
-    let c = u32::from(c);
-    table
-        .binary_search_by(|&(lo, hi)| {
-            if hi < c {
-                std::cmp::Ordering::Less
-            } else if lo > c {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        })
-        .is_ok()
 }
 
 /// `module.SplitPathVersion`: the path without its major suffix, and the suffix (`/v2`,
@@ -931,30 +901,6 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(split_path_version(path), *want, "{path}");
-        }
-    }
-
-    #[test]
-    fn unicode_ranges_include_both_ends() {
-        // LETTER holds U+00C0..=U+00D6 and U+00D8..=U+00F6 (U+00D7 is '×'); PRINT holds
-        // U+00A1..=U+00AC (U+00A0 is a no-break space, U+00AD a soft hyphen).
-        for (c, letter) in [
-            ('\u{BF}', false),
-            ('\u{C0}', true),
-            ('\u{D6}', true),
-            ('\u{D7}', false),
-            ('\u{D8}', true),
-        ] {
-            assert_eq!(is_letter(c), letter, "{c:?}");
-        }
-        for (c, print) in [
-            ('\u{A0}', false),
-            ('\u{A1}', true),
-            ('\u{AC}', true),
-            ('\u{AD}', false),
-            ('\u{AE}', true),
-        ] {
-            assert_eq!(is_print(c), print, "{c:?}");
         }
     }
 

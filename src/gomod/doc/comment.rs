@@ -15,7 +15,7 @@
 //! ever become links: a `javascript:` URL in a comment stays text. Heading anchors are
 //! `hdr-` and ASCII letters, digits and underscores only.
 //!
-//! Characters are classed by Go's own unicode tables (`super::is_upper` and the rest), not
+//! Characters are classed by Go's own unicode tables (`crate::gomod::unicode::is_upper` and the rest), not
 //! by Rust's properties, which differ beyond ASCII (a line starting `Ⅻ` is no heading for Go).
 //! Checked against go/doc/comment on 1,300 generated comments as well
 //! (tests/fixtures/doc-comment-oracle, the unit test `go_oracle_cases`).
@@ -282,7 +282,9 @@ impl Parser<'_> {
     /// and the brackets stand apart from the words beside them.
     fn doc_link(&self, text: &str, before: &str, after: &str) -> Option<DocLink> {
         let apart = |c: Option<char>| {
-            c.is_none_or(|c| super::is_punct(c) || c == ' ' || c == '\t' || c == '\n')
+            c.is_none_or(|c| {
+                crate::gomod::unicode::is_punct(c) || c == ' ' || c == '\t' || c == '\n'
+            })
         };
         if !apart(before.chars().next_back()) || !apart(after.chars().next()) {
             return None;
@@ -676,13 +678,17 @@ fn is_old_heading(line: &str, all: &[String], off: usize) -> bool {
         return false;
     }
     let line = line.trim();
-    if !line.chars().next().is_some_and(super::is_upper) {
+    if !line
+        .chars()
+        .next()
+        .is_some_and(crate::gomod::unicode::is_upper)
+    {
         return false;
     }
     if !line
         .chars()
         .next_back()
-        .is_some_and(|c| super::is_letter(c) || super::is_digit(c))
+        .is_some_and(|c| crate::gomod::unicode::is_letter(c) || crate::gomod::unicode::is_digit(c))
     {
         return false;
     }
@@ -715,7 +721,10 @@ fn split_doc_name(text: &str) -> (&str, &str, bool) {
 
 /// An exported Go identifier.
 fn is_name(s: &str) -> bool {
-    ident(s) == Some(s) && s.chars().next().is_some_and(super::is_upper)
+    ident(s) == Some(s)
+        && s.chars()
+            .next()
+            .is_some_and(crate::gomod::unicode::is_upper)
 }
 
 /// The identifier at the start of `s`.
@@ -725,7 +734,7 @@ fn ident(s: &str) -> Option<&str> {
         let ok = if c.is_ascii() {
             c.is_ascii_alphanumeric() || c == '_'
         } else {
-            super::is_letter(c)
+            crate::gomod::unicode::is_letter(c)
         };
         if !ok || (n == 0 && c.is_ascii_digit()) {
             break;

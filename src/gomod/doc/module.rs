@@ -202,7 +202,10 @@ fn first_sentence(s: &str) -> &str {
         } else {
             q
         };
-        if q == ' ' && p == '.' && (!super::is_upper(pp) || super::is_upper(ppp)) {
+        if q == ' '
+            && p == '.'
+            && (!crate::gomod::unicode::is_upper(pp) || crate::gomod::unicode::is_upper(ppp))
+        {
             return &s[..i];
         }
         if p == '。' || p == '．' {
