@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
 use super::build::Context;
+use crate::gomod::unicode;
 
 /// Why a package could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,9 +144,7 @@ const MAX_DEPTH: usize = 10;
 
 /// Go's `token.IsExported`: the first letter is upper case (category Lu).
 fn exported(name: &str) -> bool {
-    name.chars()
-        .next()
-        .is_some_and(crate::gomod::unicode::is_upper)
+    name.chars().next().is_some_and(unicode::is_upper)
 }
 
 /// Reads the package made of `files` (name, source) in `ctx`: the files it builds, in name
@@ -710,7 +709,7 @@ impl Example {
     pub fn target(&self) -> (String, String) {
         // A last `_part` starting with a lower-case letter is a suffix.
         let (base, suffix) = match self.name.rsplit_once('_') {
-            Some((b, s)) if s.starts_with(crate::gomod::unicode::is_lower) => (b, s),
+            Some((b, s)) if s.starts_with(unicode::is_lower) => (b, s),
             _ if self.name.starts_with('_') => ("", &self.name[1..]),
             _ => (self.name.as_str(), ""),
         };
@@ -751,7 +750,7 @@ pub fn read_examples(files: &[(String, String)], ctx: &Context) -> Vec<Example> 
                 continue;
             };
             // `Examplefoo` is no example; an example takes and returns nothing.
-            if rest.starts_with(crate::gomod::unicode::is_lower)
+            if rest.starts_with(unicode::is_lower)
                 || decl.child_by_field_name("result").is_some()
                 || decl.child_by_field_name("type_parameters").is_some()
                 || decl

@@ -15,12 +15,14 @@
 //! ever become links: a `javascript:` URL in a comment stays text. Heading anchors are
 //! `hdr-` and ASCII letters, digits and underscores only.
 //!
-//! Characters are classed by Go's own unicode tables (`crate::gomod::unicode::is_upper` and the rest), not
-//! by Rust's properties, which differ beyond ASCII (a line starting `Ⅻ` is no heading for Go).
+//! Characters are classed by Go's own unicode tables (`crate::gomod::unicode`), not by
+//! Rust's properties, which differ beyond ASCII (a line starting `Ⅻ` is no heading for Go).
 //! Checked against go/doc/comment on 1,328 generated comments as well
 //! (tests/fixtures/doc-comment-oracle, the unit test `go_oracle_cases`).
 
 use std::collections::HashMap;
+
+use crate::gomod::unicode;
 
 /// A parsed comment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -282,9 +284,7 @@ impl Parser<'_> {
     /// and the brackets stand apart from the words beside them.
     fn doc_link(&self, text: &str, before: &str, after: &str) -> Option<DocLink> {
         let apart = |c: Option<char>| {
-            c.is_none_or(|c| {
-                crate::gomod::unicode::is_punct(c) || c == ' ' || c == '\t' || c == '\n'
-            })
+            c.is_none_or(|c| unicode::is_punct(c) || c == ' ' || c == '\t' || c == '\n')
         };
         if !apart(before.chars().next_back()) || !apart(after.chars().next()) {
             return None;
@@ -681,17 +681,13 @@ fn is_old_heading(line: &str, all: &[String], off: usize) -> bool {
         return false;
     }
     let line = line.trim();
-    if !line
-        .chars()
-        .next()
-        .is_some_and(crate::gomod::unicode::is_upper)
-    {
+    if !line.chars().next().is_some_and(unicode::is_upper) {
         return false;
     }
     if !line
         .chars()
         .next_back()
-        .is_some_and(|c| crate::gomod::unicode::is_letter(c) || crate::gomod::unicode::is_digit(c))
+        .is_some_and(|c| unicode::is_letter(c) || unicode::is_digit(c))
     {
         return false;
     }
@@ -724,10 +720,7 @@ fn split_doc_name(text: &str) -> (&str, &str, bool) {
 
 /// An exported Go identifier.
 fn is_name(s: &str) -> bool {
-    ident(s) == Some(s)
-        && s.chars()
-            .next()
-            .is_some_and(crate::gomod::unicode::is_upper)
+    ident(s) == Some(s) && s.chars().next().is_some_and(unicode::is_upper)
 }
 
 /// The identifier at the start of `s`.
@@ -737,7 +730,7 @@ fn ident(s: &str) -> Option<&str> {
         let ok = if c.is_ascii() {
             c.is_ascii_alphanumeric() || c == '_'
         } else {
-            crate::gomod::unicode::is_letter(c)
+            unicode::is_letter(c)
         };
         if !ok || (n == 0 && c.is_ascii_digit()) {
             break;
@@ -1179,9 +1172,9 @@ mod tests {
         assert_eq!(increment("199"), "200");
     }
 
-    /// Comments of randomly chosen lines (unindented lists and code, braces, blank lines in
-    /// indented spans, headings), with the HTML Go's go/doc/comment makes of each, pinned by
-    /// `tests/fixtures/doc-comment-oracle/main.go` (tests/doc_api.rs checks the pin).
+    /// Generated comments (random lines that reach the block rules, URL-like and doc-link-like
+    /// words, old-style heading candidates), with the HTML Go's go/doc/comment makes of each,
+    /// pinned by `tests/fixtures/doc-comment-oracle/main.go` (tests/doc_api.rs checks the pin).
     #[test]
     fn go_oracle_cases() {
         crate::testing::within(go_oracle_cases_run);

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{self, Example, Package};
 use super::build::Context;
+use crate::gomod::unicode;
 
 /// The format of [`ModuleDocs::encode`]; a stored entry of another format is built again.
 const FORMAT: u8 = 1;
@@ -202,10 +203,7 @@ fn first_sentence(s: &str) -> &str {
         } else {
             q
         };
-        if q == ' '
-            && p == '.'
-            && (!crate::gomod::unicode::is_upper(pp) || crate::gomod::unicode::is_upper(ppp))
-        {
+        if q == ' ' && p == '.' && (!unicode::is_upper(pp) || unicode::is_upper(ppp)) {
             return &s[..i];
         }
         if p == '。' || p == '．' {
