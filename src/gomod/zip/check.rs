@@ -155,10 +155,10 @@ pub(in crate::gomod) fn clean(path: &[u8]) -> Vec<u8> {
             if (rooted && out.len() != 1) || (!rooted && !out.is_empty()) {
                 out.push(b'/');
             }
-            while r < n && path[r] != b'/' {
-                out.push(path[r]);
-                r += 1;
-            }
+            // The element, to the next slash or the end, copied at once.
+            let len = path[r..].iter().position(|&c| c == b'/').unwrap_or(n - r);
+            out.extend_from_slice(&path[r..r + len]);
+            r += len;
         }
     }
     if out.is_empty() {
