@@ -30,8 +30,8 @@ pub fn is_digit(c: char) -> bool {
     in_table(super::unicode_tables::DIGIT, c)
 }
 
-/// Go's `unicode.IsPunct` (category P): not `$`, `+`, `<`, `=`, `>`, `^`, `` ` ``, `|`, `~`
-/// (symbols), as Rust's `is_ascii_punctuation` would have it.
+/// Go's `unicode.IsPunct` (category P). `$`, `+`, `<`, `=`, `>`, `^`, `` ` ``, `|` and `~`
+/// are symbols for Go; Rust's `is_ascii_punctuation` counts them.
 #[must_use]
 pub fn is_punct(c: char) -> bool {
     in_table(super::unicode_tables::PUNCT, c)
