@@ -45,7 +45,8 @@ fn cgroup_limit(own: &str, read: impl Fn(&str) -> Option<String>) -> Option<u64>
         let mut parts = line.splitn(3, ':');
         let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         let path = path.trim_end_matches('/');
-        if id == "0" && controllers.is_empty() {
+        // Hierarchy 0 is cgroup v2's, the only one with no controllers listed (proc(7)).
+        if id == "0" {
             if let Some(n) = read(&format!("/sys/fs/cgroup{path}/memory.max")).and_then(parse) {
                 return Some(n);
             }
@@ -88,6 +89,15 @@ mod tests {
             4,
             "the least never exceeds the full size"
         );
+    }
+
+    #[test]
+    fn the_machine_s_memory_is_read() {
+        // Linux, where this runs, always has /proc/meminfo; a cgroup limit can only lower it.
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+        let total = mem_total(&meminfo).unwrap();
+        let got = available().unwrap();
+        assert!(got > 0 && got <= total, "{got} of {total}");
     }
 
     #[test]
@@ -144,5 +154,13 @@ mod tests {
             ),
             None
         );
+        // 2^60 and more is no limit; just below it is one.
+        for (value, want) in [
+            ("1152921504606846976", None),
+            ("1152921504606846975", Some((1 << 60) - 1)),
+        ] {
+            let read = files("/sys/fs/cgroup/memory/box/one/memory.limit_in_bytes", value);
+            assert_eq!(cgroup_limit(v1, read), want, "{value}");
+        }
     }
 }

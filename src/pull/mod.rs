@@ -30,14 +30,10 @@ pub struct Upstream {
 /// an `http(s)://` URL; a one-line reason.
 pub fn parse_upstreams(value: &str) -> Result<Vec<Upstream>, String> {
     let mut out = Vec::new();
-    let mut rest = value.trim();
-    while !rest.is_empty() {
-        let (entry, any, next) = match rest.find([',', '|']) {
-            Some(i) => (&rest[..i], rest.as_bytes()[i] == b'|', &rest[i + 1..]),
-            None => (rest, false, ""),
-        };
-        rest = next;
-        let entry = entry.trim();
+    // Each piece ends with the separator that follows its entry (the last with none).
+    for piece in value.trim().split_inclusive([',', '|']) {
+        let any = piece.ends_with('|');
+        let entry = piece.trim_end_matches([',', '|']).trim();
         match entry {
             "" => continue,
             "off" => break,
@@ -133,6 +129,17 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Waits (a bounded number of turns) until a run is under way, and fails if none starts.
+    async fn started(flights: &Flights<usize>) {
+        for _ in 0..10_000 {
+            if flights.len() == 1 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("no run under way: {} runs", flights.len());
+    }
+
     #[test]
     fn the_list_reads_as_goproxy_does() {
         let p = |s| parse_upstreams(s);
@@ -191,9 +198,7 @@ mod tests {
                     .await
             }));
         }
-        while flights.is_empty() {
-            tokio::task::yield_now().await;
-        }
+        started(&flights).await;
         tx.send(true).unwrap();
         for w in waiters {
             assert_eq!(w.await.unwrap(), 7);
@@ -223,9 +228,7 @@ mod tests {
             )
             .await
         });
-        while flights.is_empty() {
-            tokio::task::yield_now().await;
-        }
+        started(&flights).await;
         first.abort();
         let _ = first.await;
         let f = Arc::clone(&flights);
