@@ -161,6 +161,9 @@ mod tests {
             .contains(ip("192.168.1.8")));
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
         assert!(Cidr::parse("fd00::/8").unwrap().contains(ip("fd12::1")));
+        assert!(!Cidr::parse("fd00::/8").unwrap().contains(ip("2001:db8::1")));
+        assert!(!Cidr::parse("fd00::/8").unwrap().contains(ip("10.0.0.1")));
+        assert!(Cidr::parse("::/0").unwrap().contains(ip("2001:db8::1")));
         for bad in ["10.0.0.0/33", "nope", "::/129", "1.2.3.4/x"] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }

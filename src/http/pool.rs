@@ -161,6 +161,18 @@ mod tests {
         results.sort_unstable();
         assert_eq!(results, (0..8).collect::<Vec<_>>());
         assert_eq!(most.load(Ordering::SeqCst), 2);
+        assert_eq!(pool.size(), 2);
+        assert_eq!(format!("{pool:?}"), "WorkPool { size: 2, .. }");
+        assert_eq!(WorkPool::new("test", 0).size(), 1, "at least one thread");
+    }
+
+    #[test]
+    fn spawned_jobs_run_and_a_panic_in_one_spares_the_next() {
+        let pool = WorkPool::new("test", 1);
+        let (tx, rx) = mpsc::channel();
+        pool.spawn(|| panic!("on purpose"));
+        pool.spawn(move || tx.send(7).unwrap());
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(7));
     }
 
     #[tokio::test]

@@ -133,6 +133,7 @@ mod tests {
     async fn started(flights: &Flights<usize>) {
         for _ in 0..10_000 {
             if flights.len() == 1 {
+                assert!(!flights.is_empty());
                 return;
             }
             tokio::task::yield_now().await;
