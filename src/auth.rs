@@ -359,9 +359,9 @@ fn with_argon2_memory<T>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> 
     }
     MEMORY.with(|memory| {
         let mut memory = memory.borrow_mut();
-        if memory.len() < blocks {
-            memory.resize(blocks, argon2::Block::default());
-        }
+        // Grown to the largest check so far, never shrunk.
+        let more = blocks.saturating_sub(memory.len());
+        memory.extend(std::iter::repeat_n(argon2::Block::default(), more));
         f(&mut memory[..blocks])
     })
 }
@@ -389,13 +389,22 @@ mod tests {
         );
         // "admin:s3:cret" — the secret may contain colons.
         let b = base64::engine::general_purpose::STANDARD.encode("admin:s3:cret");
+        let basic = parse_authorization(&format!("Basic {b}")).unwrap();
         assert_eq!(
-            parse_authorization(&format!("Basic {b}")),
-            Ok(Credentials::Basic {
+            basic,
+            Credentials::Basic {
                 user: "admin".into(),
                 secret: "s3:cret".into()
-            })
+            }
         );
+        // What is looked up: the secret of either form, and the name only Basic claims.
+        assert_eq!(
+            (basic.secret(), basic.claimed_user()),
+            ("s3:cret", Some("admin"))
+        );
+        let token = Credentials::Token("abc".into());
+        assert_eq!((token.secret(), token.claimed_user()), ("abc", None));
+        assert_eq!(format!("{} {}", Scope::Read, Scope::Write), "read write");
     }
 
     #[test]
@@ -509,6 +518,13 @@ mod tests {
     }
 
     #[test]
+    fn only_an_admin_with_a_write_credential_is_an_admin_writer() {
+        assert!(who("root", true, Scope::Write).is_admin_writer());
+        assert!(!who("root", true, Scope::Read).is_admin_writer());
+        assert!(!who("bob", false, Scope::Write).is_admin_writer());
+    }
+
+    #[test]
     fn access_missing_namespace_is_writable_only_by_admins() {
         assert_eq!(access(None, None), Access::None);
         assert_eq!(
@@ -540,8 +556,26 @@ mod tests {
         assert!(!verify_password("not a phc string", "correct horse"));
         // Salted: the same password hashes differently each time.
         assert_ne!(phc, hash_password("correct horse").unwrap());
+        // Lengths at their edges: characters below, bytes above.
         assert!(check_new_password("short").is_err());
-        assert!(check_new_password("long enough").is_ok());
+        assert!(check_new_password("seven77").is_err());
+        assert!(check_new_password("eight888").is_ok());
+        assert!(
+            check_new_password("ééééééé").is_err(),
+            "7 characters in 14 bytes"
+        );
+        assert!(check_new_password(&"p".repeat(MAX_PASSWORD_LEN)).is_ok());
+        assert!(check_new_password(&"p".repeat(MAX_PASSWORD_LEN + 1)).is_err());
+        assert!(check_new_password(&"p".repeat(2 * MAX_PASSWORD_LEN)).is_err());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_argon2id_hash() {
+        // A failed sign-in without a user costs one full check against it.
+        let dummy = dummy_password_hash();
+        assert!(dummy.starts_with("$argon2id$"), "{dummy}");
+        assert!(verify_password(dummy, "goshelf dummy password"));
+        assert!(!verify_password(dummy, ""));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!   `Referrer-Policy: same-origin` (STYLE.md §2.7). GOPROXY answers are read by the go
 //!   command, never rendered, and are the hot path: they carry `nosniff` only.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::{header, HeaderMap, HeaderValue, Method};
 
@@ -77,13 +77,12 @@ pub fn record(
         len.unwrap_or(0)
     };
     metrics.record(metrics::route_of(method.as_str(), path), status, sent);
-    crate::logging::request(
-        method.as_str(),
-        path,
-        status,
-        len,
-        start.elapsed().as_secs_f64() * 1000.0,
-    );
+    crate::logging::request(method.as_str(), path, status, len, millis(start.elapsed()));
+}
+
+/// A duration in milliseconds, as the request log gives it.
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// Decorates, counts and logs a computed answer.
@@ -126,5 +125,38 @@ mod tests {
         let before = h.clone();
         decorate("/ui/acme", &mut h);
         assert_eq!(h, before);
+        // The LAN's base is a GOPROXY base too.
+        let mut h = HeaderMap::new();
+        decorate("/go/example.com/x/@v/list", &mut h);
+        assert!(!h.contains_key(header::CONTENT_SECURITY_POLICY));
+        assert!(is_goproxy_path("/go/example.com/x/@v/list"));
+        assert!(!is_goproxy_path("/ui/acme"));
+    }
+
+    #[test]
+    fn an_answer_is_counted_with_its_length_and_a_head_sends_none() {
+        let metrics = Metrics::default();
+        let start = Instant::now();
+        let path = "/api/packages/acme/go/x/@v/list";
+        let route = metrics::route_of("GET", path);
+        let resp = http::Response::builder()
+            .status(201)
+            .body(super::super::body::Body::from("v1.0.0\n"))
+            .unwrap();
+        let resp = finish(&metrics, start, &Method::GET, path, resp);
+        assert_eq!(resp.status(), 201);
+        assert_eq!(resp.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(declared_len(&resp), Some(7), "the body's exact size");
+        assert_eq!(metrics.counted(route, 201), (1, 7));
+        record(&metrics, start, &Method::HEAD, path, 201, Some(7));
+        assert_eq!(metrics.counted(route, 201), (2, 7), "a HEAD sends no bytes");
+        record(&metrics, start, &Method::GET, path, 404, None);
+        assert_eq!(metrics.counted(route, 404), (1, 7));
+
+        let mut told = http::Response::new(super::super::body::Body::empty());
+        told.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from_static("1234"));
+        assert_eq!(declared_len(&told), Some(1234), "the header wins");
+        assert_eq!(millis(Duration::from_micros(1_500)), 1.5);
     }
 }

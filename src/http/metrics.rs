@@ -167,6 +167,16 @@ impl Metrics {
         self.bytes_served.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Requests counted for `route` with `status`, and bytes counted in all (for tests).
+    #[cfg(test)]
+    pub(crate) fn counted(&self, route: &'static str, status: u16) -> (u64, u64) {
+        let requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        (
+            requests.get(&(route, status)).copied().unwrap_or(0),
+            self.bytes_served.load(Ordering::Relaxed),
+        )
+    }
+
     /// Counts one accepted plain-HTTP connection.
     pub fn connection_accepted(&self) {
         self.connections.fetch_add(1, Ordering::Relaxed);
