@@ -29,16 +29,17 @@ pub const HEADER: usize = 4;
 /// order. Pure: where bytes are, without reading them.
 pub fn spans(pos: u64, len: u64) -> impl Iterator<Item = (u64, u64, u64)> {
     let end = pos.saturating_add(len);
-    let mut at = pos;
-    std::iter::from_fn(move || {
-        if at >= end {
-            return None;
-        }
-        let record = at / PACK_DATA;
-        let within = at % PACK_DATA;
-        let n = (PACK_DATA - within).min(end - at);
-        at += n;
-        Some((record, within, n))
+    // The records the range touches, first to last: none when it is empty.
+    let records = if end > pos {
+        pos / PACK_DATA..(end - 1) / PACK_DATA + 1
+    } else {
+        0..0
+    };
+    records.map(move |record| {
+        let first = record.saturating_mul(PACK_DATA);
+        let start = first.max(pos);
+        let stop = first.saturating_add(PACK_DATA).min(end);
+        (record, start - first, stop - start)
     })
 }
 
@@ -141,6 +142,12 @@ mod tests {
     fn spans_cover_the_range_in_record_order() {
         let d = PACK_DATA;
         assert_eq!(spans(0, 0).count(), 0);
+        assert_eq!(spans(d + 5, 0).count(), 0);
+        assert_eq!(
+            spans(u64::MAX - 1, 5).map(|p| p.2).sum::<u64>(),
+            1,
+            "cut at the end"
+        );
         assert_eq!(spans(5, 10).collect::<Vec<_>>(), vec![(0, 5, 10)]);
         assert_eq!(
             spans(d - 3, 10).collect::<Vec<_>>(),
@@ -163,6 +170,96 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The stream's records: (record, live count, data length), in order.
+    fn records(txn: &WriteTransaction) -> Vec<(u64, u32, usize)> {
+        let packs = txn.open_table(schema::PACKS).unwrap();
+        packs
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value(), live(v.value()).unwrap(), data(v.value()).len())
+            })
+            .collect()
+    }
+
+    /// The stream bytes `[pos, pos + len)`, read back record by record.
+    fn read(txn: &WriteTransaction, pos: u64, len: u64) -> Vec<u8> {
+        let packs = txn.open_table(schema::PACKS).unwrap();
+        let mut out = Vec::new();
+        for (record, at, n) in spans(pos, len) {
+            let rec = packs.get(record).unwrap().unwrap();
+            let at = usize::try_from(at).unwrap();
+            out.extend_from_slice(&data(rec.value())[at..at + usize::try_from(n).unwrap()]);
+        }
+        out
+    }
+
+    #[test]
+    fn appended_bytes_keep_their_place_and_released_records_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("p.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        let d = usize::try_from(PACK_DATA).unwrap();
+        let a = vec![1u8; 100];
+        let b: Vec<u8> = (0..=255u8).cycle().take(2 * d + 10).collect();
+        let c = vec![3u8; d - 110];
+        assert_eq!(append(&txn, &a).unwrap(), 0);
+        assert_eq!(append(&txn, &b).unwrap(), 100, "after a");
+        // b ends 110 bytes into record 2; c fills that record to the byte.
+        assert_eq!(append(&txn, &c).unwrap(), 2 * PACK_DATA + 110);
+        let full = (2 * d + 10 + 100) - 2 * d;
+        assert_eq!(
+            records(&txn),
+            vec![
+                (0, u32::try_from(d).unwrap(), d),
+                (1, u32::try_from(d).unwrap(), d),
+                (2, u32::try_from(full + c.len()).unwrap(), d),
+            ]
+        );
+        assert_eq!(read(&txn, 0, 100), a);
+        assert_eq!(read(&txn, 100, b.len() as u64), b);
+        assert_eq!(read(&txn, 2 * PACK_DATA + 110, c.len() as u64), c);
+        // The next bytes open record 3.
+        assert_eq!(append(&txn, b"xyz").unwrap(), 3 * PACK_DATA);
+        assert_eq!(records(&txn).last(), Some(&(3, 3, 3)));
+
+        // b is released: record 1 held only b and goes; 0 and 2 keep their other bytes.
+        release(&txn, 100, b.len() as u64).unwrap();
+        assert_eq!(
+            records(&txn),
+            vec![
+                (0, 100, d),
+                (2, u32::try_from(c.len()).unwrap(), d),
+                (3, 3, 3)
+            ]
+        );
+        assert_eq!(read(&txn, 0, 100), a);
+        // The last record stays, with nothing live, and is appended to again.
+        release(&txn, 3 * PACK_DATA, 3).unwrap();
+        assert_eq!(records(&txn).last(), Some(&(3, 0, 3)));
+        assert_eq!(append(&txn, b"uv").unwrap(), 3 * PACK_DATA + 3);
+        assert_eq!(records(&txn).last(), Some(&(3, 2, 5)));
+        // Releasing more than a record holds is corruption, not an underflow.
+        assert!(matches!(release(&txn, 0, 101), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_full_last_record_nobody_uses_goes_when_the_next_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("p.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        let d = PACK_DATA;
+        assert_eq!(
+            append(&txn, &vec![7u8; usize::try_from(d).unwrap()]).unwrap(),
+            0
+        );
+        release(&txn, 0, d).unwrap();
+        assert_eq!(records(&txn), vec![(0, 0, usize::try_from(d).unwrap())]);
+        assert_eq!(append(&txn, b"n").unwrap(), d);
+        assert_eq!(records(&txn), vec![(1, 1, 1)]);
     }
 
     #[test]
