@@ -88,22 +88,28 @@ pub(super) fn append(txn: &WriteTransaction, bytes: &[u8]) -> Result<u64> {
         used = 0;
     }
     let pos = record * PACK_DATA + used;
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let room = usize::try_from(PACK_DATA - data(&buf).len() as u64).unwrap_or(0);
-        let (now, later) = rest.split_at(room.min(rest.len()));
+    // What fits in this record, then whole records' worth: a bounded walk over the bytes.
+    let full = usize::try_from(PACK_DATA).unwrap_or(usize::MAX);
+    let room = usize::try_from(PACK_DATA - used).unwrap_or(full);
+    if bytes.is_empty() {
+        return Ok(pos);
+    }
+    let (first, others) = bytes.split_at(room.min(bytes.len()));
+    for (n, now) in std::iter::once(first)
+        .chain(others.chunks(full))
+        .enumerate()
+    {
+        if n > 0 {
+            record += 1;
+            buf.truncate(HEADER);
+            buf.fill(0);
+        }
         buf.extend_from_slice(now);
         let count = live(&buf)?
             .checked_add(u32::try_from(now.len()).unwrap_or(u32::MAX))
             .ok_or_else(|| Error::Corrupt(format!("pack record {record} overflows")))?;
         with_live(&mut buf, count);
         packs.insert(record, buf.as_slice())?;
-        rest = later;
-        if !rest.is_empty() {
-            record += 1;
-            buf.truncate(HEADER);
-            buf.fill(0);
-        }
     }
     Ok(pos)
 }
@@ -244,6 +250,27 @@ mod tests {
         assert_eq!(records(&txn).last(), Some(&(3, 2, 5)));
         // Releasing more than a record holds is corruption, not an underflow.
         assert!(matches!(release(&txn, 0, 101), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_malformed_last_record_is_corruption() {
+        for bad in [
+            vec![1u8, 0],
+            vec![0u8; HEADER + usize::try_from(PACK_DATA).unwrap() + 1],
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = redb::Database::create(dir.path().join("p.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(schema::PACKS)
+                .unwrap()
+                .insert(4, bad.as_slice())
+                .unwrap();
+            assert!(
+                matches!(append(&txn, b"x"), Err(Error::Corrupt(m)) if m.contains("malformed")),
+                "{} bytes",
+                bad.len()
+            );
+        }
     }
 
     #[test]
