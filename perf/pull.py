@@ -15,6 +15,7 @@ every module against the same signed tree.
   * warm: the same again against that shelf, now holding everything (fresh module cache).
 
 Each run uses a fresh module cache (in /dev/shm); runs alternate direct/cold/warm; medians.
+Also printed: the bytes the shelf sent to its disk during the cold runs (SD-card wear).
 goshelf and nginx are pinned to core 0, the go command to core 1.
 
     perf/pull.py --bin target/release/goshelf [--quick] [--runs 5]
@@ -89,6 +90,12 @@ def go_download(go, ds, proxy, gosumdb, tmp, tag):
     return dt
 
 
+def written_bytes(pid):
+    """`write_bytes - cancelled_write_bytes` of a process (bytes sent to its disk; 0 on tmpfs)."""
+    fields = dict(line.split(": ") for line in open(f"/proc/{pid}/io").read().splitlines())
+    return int(fields["write_bytes"]) - int(fields["cancelled_write_bytes"])
+
+
 class Shelf(h.Goshelf):
     """A goshelf whose upstream is nginx."""
 
@@ -143,6 +150,7 @@ def main():
     nginx_proxy = f"http://127.0.0.1:{ng.port}{h.BASE}"
     upstream_sumdb = f"{vkey} http://127.0.0.1:{ng.port}{sumdb_base}"
     times = {"direct": [], "cold": [], "warm": []}
+    written = []  # bytes the shelf sent to its disk during each cold run
     shelves = []
     try:
         # One untimed run each way warms the go binary and nginx's files.
@@ -159,6 +167,10 @@ def main():
                 os.sync()
                 if kind == "direct":
                     dt = go_download(go, ds, nginx_proxy, vkey, go_tmp, kind)
+                elif kind == "cold":
+                    before = written_bytes(shelf.pid)
+                    dt = go_download(go, ds, via, own, go_tmp, kind)
+                    written.append(written_bytes(shelf.pid) - before)
                 else:
                     dt = go_download(go, ds, via, own, go_tmp, kind)
                 times[kind].append(dt)
@@ -175,6 +187,10 @@ def main():
     print(f"| direct from the upstream (nginx) | {md['direct']:.2f} s |")
     print(f"| through a cold shelf | {md['cold']:.2f} s = {md['cold'] / md['direct']:.2f}x direct |")
     print(f"| through the warm shelf | {md['warm']:.2f} s = {md['warm'] / md['direct']:.2f}x direct |")
+    w = h.med(written)
+    zips = sum(len(v.zip) for v in ds.graph_latest)
+    print(f"| written to disk by the shelf, cold | {w / 2**20:.1f} MiB, {w / ds.graph_n / 1024:.0f} KiB "
+          f"a module ({zips / 2**20:.1f} MiB of zips fetched: {w / zips:.2f}x) |")
     print("raw:", {k: [round(x, 2) for x in v] for k, v in times.items()})
     if args.keep:
         print("kept:", tmp)

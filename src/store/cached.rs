@@ -420,10 +420,16 @@ fn with_zip(
     Ok(rec.blake3.clone().map(|b| (rec, b)))
 }
 
-/// Writes authenticated answers of an upstream checksum database (`key`: `<database
-/// name>/<path>`, `body`), fetched at `now`, into `txn` (`Store::sumdb_append_upstream`).
+/// Writes authenticated answers of the upstream checksum database `name` (`key`: `<name>/
+/// <path>`, `body`), fetched at `now`, into `txn` (`Store::sumdb_append_upstream`).
+///
+/// A tile kept with the same bytes is not written again: nothing reads a tile's fetch time,
+/// and every verification of a record sends the tiles of its proof, mostly the same full
+/// tiles (8 KiB each) for every record of one upstream tree. A lookup is always written:
+/// its fetch time says how long the proxy may serve it without asking again.
 pub(super) fn keep_upstream_answers(
     txn: &redb::WriteTransaction,
+    name: &str,
     items: &[(String, Vec<u8>)],
     now: i64,
 ) -> Result<()> {
@@ -432,12 +438,27 @@ pub(super) fn keep_upstream_answers(
     }
     let mut table = txn.open_table(schema::UPSTREAM_SUMDB)?;
     for (key, body) in items {
+        if is_tile_key(name, key)
+            && table
+                .get(key.as_str())?
+                .is_some_and(|g| g.value().get(8..) == Some(body.as_slice()))
+        {
+            continue;
+        }
         let mut value = Vec::with_capacity(8 + body.len());
         value.extend_from_slice(&now.to_be_bytes());
         value.extend_from_slice(body);
         table.insert(key.as_str(), value.as_slice())?;
     }
     Ok(())
+}
+
+/// Whether a kept answer's key (`<name>/<path>`) names a tile of the database `name`: its
+/// path starts with `tile/` (a module path may hold `/tile/`, and a name slashes).
+fn is_tile_key(name: &str, key: &str) -> bool {
+    key.strip_prefix(name)
+        .and_then(|path| path.strip_prefix("/tile/"))
+        .is_some()
 }
 
 #[cfg(test)]
@@ -532,5 +553,53 @@ mod tests {
             !report.problems.is_empty(),
             "a wrong recorded hash is found"
         );
+    }
+
+    #[test]
+    fn a_tile_kept_with_the_same_bytes_is_not_written_again_a_lookup_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        let keep = |items: &[(&str, &[u8])], now: i64| {
+            let items: Vec<(String, Vec<u8>)> = items
+                .iter()
+                .map(|(k, b)| ((*k).to_owned(), b.to_vec()))
+                .collect();
+            store
+                .with_db_once(|db| {
+                    let txn = store.begin_write(db)?;
+                    keep_upstream_answers(&txn, "up.example/db", &items, now)?;
+                    Ok(store.commit_txn_unseen(txn)?)
+                })
+                .unwrap();
+        };
+        let at = |key: &str| store.upstream_sumdb_kept(key).unwrap();
+        let tile = "up.example/db/tile/8/0/001";
+        let partial = "up.example/db/tile/8/1/000.p/3";
+        // A lookup of a module whose path holds `/tile/` is a lookup.
+        let lookup = "up.example/db/lookup/example.com/tile/x@v1.0.0";
+        keep(&[(tile, b"t1"), (partial, b"p1"), (lookup, b"l1")], 10);
+        keep(&[(tile, b"t1"), (partial, b"p2"), (lookup, b"l1")], 20);
+        assert_eq!(
+            at(tile),
+            Some((10, b"t1".to_vec())),
+            "same bytes: kept as it was"
+        );
+        assert_eq!(
+            at(partial),
+            Some((20, b"p2".to_vec())),
+            "other bytes: written"
+        );
+        assert_eq!(
+            at(lookup),
+            Some((20, b"l1".to_vec())),
+            "a lookup's time moves on"
+        );
+        // Another database's tile of the same path is its own.
+        assert!(!is_tile_key("up.example/db", "up.example/db2/tile/8/0/001"));
+        assert!(!is_tile_key(
+            "up.example/db",
+            "up.example/db/lookup/a/tile/b@v1"
+        ));
+        assert!(is_tile_key("up.example/db", tile));
     }
 }

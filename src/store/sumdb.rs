@@ -511,7 +511,7 @@ impl Store {
         let key = format!("upstream_head:{upstream}");
         self.with_db_once(|db| {
             let mut txn = self.begin_write(db)?;
-            super::cached::keep_upstream_answers(&txn, kept, super::now_unix())?;
+            super::cached::keep_upstream_answers(&txn, upstream, kept, super::now_unix())?;
             let logged = log_record(&txn, module, version, hashes.0, hashes.1)?;
             if matches!(logged, Logged::New(_) | Logged::Same(_)) {
                 txn.open_table(SUMDB_UPSTREAM_PATHS)?.insert(module, 1)?;
@@ -554,7 +554,7 @@ impl Store {
         let key = format!("upstream_head:{upstream}");
         self.with_db_once(|db| {
             let mut txn = self.begin_write(db)?;
-            super::cached::keep_upstream_answers(&txn, kept, super::now_unix())?;
+            super::cached::keep_upstream_answers(&txn, upstream, kept, super::now_unix())?;
             if let Some(head) = head {
                 raise_upstream_head(&txn, &key, head)?;
             }
