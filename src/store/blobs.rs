@@ -687,4 +687,158 @@ mod tests {
             CHUNK_SIZE | SPLIT_TAIL | PACKED_TAIL
         );
     }
+
+    #[test]
+    fn the_tail_pieces_are_the_format_of_schema_3() {
+        // Worked by hand from the rule (each piece the largest power-of-two pages less 128
+        // that fits what is left, the rest under a page packed): a reader of older files
+        // computes the same cut from the size alone, so it may never change.
+        let c = u64::from(CHUNK_SIZE);
+        for (size, pieces, packed) in [
+            (2000, vec![], 2000),
+            (8100, vec![8064], 36),
+            (12_365, vec![8064, 3968], 333),
+            (70_000, vec![65_408, 3968], 624),
+            (2 * c + 17, vec![c, c], 17),
+        ] {
+            let layout = Layout::new(size);
+            assert_eq!(layout.pieces().collect::<Vec<_>>(), pieces, "size {size}");
+            assert_eq!(layout.packed_len(), packed, "size {size}");
+        }
+    }
+
+    /// A fresh store's tables in one file.
+    fn fresh_db() -> (tempfile::TempDir, redb::Database) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("b.redb")).unwrap();
+        (dir, db)
+    }
+
+    fn content(size: u64) -> Vec<u8> {
+        (0..size).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    /// The blob `id` as stored: its reference count, `chunks` values and packed position.
+    fn stored(txn: &WriteTransaction, id: &[u8; 32]) -> (Option<u64>, usize, Option<u64>) {
+        let refs = txn
+            .open_table(schema::BLOBS)
+            .unwrap()
+            .get(id)
+            .unwrap()
+            .map(|g| g.value().1);
+        let chunks = txn
+            .open_table(schema::CHUNKS)
+            .unwrap()
+            .range((id, 0)..=(id, u32::MAX))
+            .unwrap()
+            .count();
+        let packed = txn
+            .open_table(schema::PACKED)
+            .unwrap()
+            .get(id)
+            .unwrap()
+            .map(|g| g.value());
+        (refs, chunks, packed)
+    }
+
+    #[test]
+    fn a_blob_stays_until_its_last_reference_goes() {
+        let c = u64::from(CHUNK_SIZE);
+        for size in [2000, 8192 - 128, 70_000, 2 * c + 17] {
+            let (_dir, db) = fresh_db();
+            let bytes = content(size);
+            let id = *blake3::hash(&bytes).as_bytes();
+            let layout = Layout::new(size);
+            let txn = db.begin_write().unwrap();
+            // Another blob first, so that packed bytes do not start the pack stream.
+            let other = vec![9u8; 1000];
+            add_ref(
+                &txn,
+                blake3::hash(&other).as_bytes(),
+                1000,
+                &mut other.as_slice(),
+            )
+            .unwrap();
+            // Read through a reader that is interrupted before every other read.
+            for _ in 0..3 {
+                let mut slow = crate::gomod::zip::rawzip::Interrupted::new(bytes.as_slice());
+                add_ref(&txn, &id, size, &mut slow).unwrap();
+            }
+            let (refs, chunks, packed) = stored(&txn, &id);
+            assert_eq!(refs, Some(3), "size {size}");
+            assert_eq!(chunks as u32, layout.count(), "size {size}");
+            assert_eq!(packed.is_some(), layout.packed_len() > 0, "size {size}");
+            txn.commit().unwrap();
+            for left in [2, 1] {
+                let txn = db.begin_write().unwrap();
+                release(&txn, &id).unwrap();
+                assert_eq!(stored(&txn, &id).0, Some(left), "size {size}");
+                txn.commit().unwrap();
+                let read = redb::ReadableDatabase::begin_read(&db).unwrap();
+                let reader = BlobReader::open(&read, &id).unwrap().unwrap();
+                assert_eq!(reader.site().size(), size);
+                let mut got = Vec::new();
+                while reader.read_at(got.len() as u64, 1 << 20, &mut got).unwrap() > 0 {}
+                assert!(got == bytes, "size {size}: the bytes read back differ");
+            }
+            let txn = db.begin_write().unwrap();
+            release(&txn, &id).unwrap();
+            assert_eq!(
+                stored(&txn, &id),
+                (None, 0, None),
+                "size {size}: all of it goes"
+            );
+            assert!(
+                matches!(release(&txn, &id), Err(Error::Corrupt(_))),
+                "a missing blob cannot be released"
+            );
+        }
+    }
+
+    #[test]
+    fn content_that_is_not_the_announced_blob_is_refused() {
+        let c = u64::from(CHUNK_SIZE);
+        for size in [2000, 8192 - 128, 70_000, 2 * c + 17] {
+            let bytes = content(size);
+            let id = *blake3::hash(&bytes).as_bytes();
+            let n = bytes.len();
+            let mut flipped = bytes.clone();
+            flipped[n / 2] ^= 1;
+            let mut longer = bytes.clone();
+            longer.push(0);
+            for (what, wrong) in [
+                ("one byte short", &bytes[..n - 1]),
+                ("half of it", &bytes[..n / 2]),
+                ("one byte more", &longer[..]),
+                ("one byte changed", &flipped[..]),
+            ] {
+                let (_dir, db) = fresh_db();
+                let txn = db.begin_write().unwrap();
+                assert!(
+                    matches!(
+                        add_ref(&txn, &id, size, &mut &wrong[..]),
+                        Err(Error::Corrupt(_))
+                    ),
+                    "size {size}, {what}: accepted"
+                );
+            }
+            // A read error is the reader's, not corruption.
+            let (_dir, db) = fresh_db();
+            let txn = db.begin_write().unwrap();
+            let mut failing = crate::gomod::zip::rawzip::Failing::at(bytes.clone(), (n / 2) as u64);
+            assert!(matches!(
+                add_ref(&txn, &id, size, &mut failing),
+                Err(Error::Io(e)) if e.to_string() == "disk on fire"
+            ));
+            // A second reference must announce the stored size.
+            let (_dir, db) = fresh_db();
+            let txn = db.begin_write().unwrap();
+            add_ref(&txn, &id, size, &mut bytes.as_slice()).unwrap();
+            assert!(matches!(
+                add_ref(&txn, &id, size + 1, &mut bytes.as_slice()),
+                Err(Error::Corrupt(_))
+            ));
+            assert_eq!(stored(&txn, &id).0, Some(1));
+        }
+    }
 }
