@@ -750,7 +750,7 @@ mod tests {
             let id = *blake3::hash(&bytes).as_bytes();
             let layout = Layout::new(size);
             let txn = db.begin_write().unwrap();
-            // Another blob first, so that packed bytes do not start the pack stream.
+            // Another blob first, so that its packed bytes do not start the pack stream.
             let other = vec![9u8; 1000];
             add_ref(
                 &txn,
@@ -764,6 +764,15 @@ mod tests {
                 let mut slow = crate::gomod::zip::rawzip::Interrupted::new(bytes.as_slice());
                 add_ref(&txn, &id, size, &mut slow).unwrap();
             }
+            // And one after, so that its packed bytes do not end the stream either.
+            let after = vec![8u8; 500];
+            add_ref(
+                &txn,
+                blake3::hash(&after).as_bytes(),
+                500,
+                &mut after.as_slice(),
+            )
+            .unwrap();
             let (refs, chunks, packed) = stored(&txn, &id);
             assert_eq!(refs, Some(3), "size {size}");
             assert_eq!(chunks as u32, layout.count(), "size {size}");
