@@ -707,7 +707,7 @@ mod tests {
         }
     }
 
-    /// A fresh store's tables in one file.
+    /// A fresh redb file of its own.
     fn fresh_db() -> (tempfile::TempDir, redb::Database) {
         let dir = tempfile::tempdir().unwrap();
         let db = redb::Database::create(dir.path().join("b.redb")).unwrap();
