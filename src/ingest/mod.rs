@@ -297,6 +297,7 @@ mod tests {
         ));
         spool.append(b"de").unwrap();
         assert_eq!(spool.size(), 5);
+        assert_eq!(spool.max(), 5);
         assert_eq!(
             spool.hasher.finalize(),
             blake3::hash(b"abcde"),
@@ -355,5 +356,18 @@ mod tests {
         assert!(matches!(validate(&mut junk), Err(Error::Zip(_))));
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
         assert!(existing(&store, &mut junk, "acme").unwrap().is_none());
+    }
+
+    /// A full disk is told apart (507, nothing stored) whether the spool or the store met it.
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_failures() {
+        use std::io::ErrorKind;
+        let io = |kind: ErrorKind| std::io::Error::from(kind);
+        assert!(Error::Io(io(ErrorKind::StorageFull)).is_disk_full());
+        assert!(!Error::Io(io(ErrorKind::PermissionDenied)).is_disk_full());
+        assert!(Error::Store(store::Error::Io(io(ErrorKind::StorageFull))).is_disk_full());
+        assert!(!Error::Store(store::Error::Io(io(ErrorKind::NotFound))).is_disk_full());
+        assert!(!Error::TooLarge { max: 1 }.is_disk_full());
+        assert!(!Error::Empty.is_disk_full());
     }
 }

@@ -257,7 +257,7 @@ fn truncated(e: &std::io::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::{for_each_table, FileSpace, Store, COMPACT_MIN_HOLES};
+    use super::{for_each_table, read_item, FileSpace, Store, COMPACT_MIN_HOLES, MAX_ITEM};
     use redb::TableHandle;
 
     /// The one list of tables (`schema::for_each_table`) names every table defined anywhere in
@@ -359,5 +359,50 @@ mod tests {
         assert!(!worth(gib, gib));
         assert!(!worth(gib, gib + (1 << 20)));
         assert!(!worth(0, 0));
+    }
+
+    /// An item of the stream may be `MAX_ITEM` bytes long, not one more: the length alone is
+    /// refused before anything is allocated for it.
+    #[test]
+    fn a_stream_item_is_at_most_max_item_bytes() {
+        let item = |len: u32, body: &[u8]| [&len.to_be_bytes()[..], body].concat();
+        let mut buf = Vec::new();
+        read_item(&mut item(3, b"abc").as_slice(), &mut buf).unwrap();
+        assert_eq!(buf, b"abc");
+        for (len, refused_for_size) in [(MAX_ITEM, false), (MAX_ITEM + 1, true)] {
+            // The body is missing: a length that is allowed fails for that instead.
+            let err = read_item(&mut item(len, b"").as_slice(), &mut buf).unwrap_err();
+            let text = err.to_string();
+            assert_eq!(
+                text.contains(&format!("item of {len} bytes")),
+                refused_for_size,
+                "{len}: {text}"
+            );
+            assert_eq!(
+                text.contains("truncated"),
+                !refused_for_size,
+                "{len}: {text}"
+            );
+        }
+    }
+
+    /// `compact` says whether it moved anything: after a large version is deleted, it does;
+    /// right after, there is nothing left to move.
+    #[test]
+    fn compact_says_whether_it_moved_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.redb");
+        let store = Store::open(&path).unwrap();
+        let big: Vec<u8> = (0..(4u32 << 20)).map(|i| (i ^ (i >> 9)) as u8).collect();
+        crate::store::put_test_version(&store, &big);
+        store
+            .delete_version("acme", "example.com/m", "v1.0.0", 1_700_000_001)
+            .unwrap();
+        let small: Vec<u8> = (0..5000u32).map(|i| (i * 3) as u8).collect();
+        crate::store::put_test_version(&store, &small);
+        drop(store);
+        let mut store = Store::open(&path).unwrap();
+        assert!(store.compact().unwrap(), "the deleted zip's pages are free");
+        assert!(!store.compact().unwrap(), "nothing is left to move");
     }
 }
