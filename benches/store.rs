@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on any failure
 
+mod common;
+
 use std::io::{Cursor, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,19 +36,6 @@ fn bench_dir() -> PathBuf {
     std::env::var_os("BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from)
 }
 
-/// Pseudo-random bytes that do not compress, so zips have their nominal size.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn module_zip(path: &str, version: &str, payload: usize, seed: u64) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default()
@@ -57,7 +46,8 @@ fn module_zip(path: &str, version: &str, payload: usize, seed: u64) -> Vec<u8> {
         .unwrap();
     w.start_file(format!("{path}@{version}/data.bin"), opts)
         .unwrap();
-    w.write_all(&noise(payload, seed)).unwrap();
+    // Bytes that do not compress, so zips have their nominal size.
+    w.write_all(&common::noise(payload, seed)).unwrap();
     w.finish().unwrap().into_inner()
 }
 

@@ -13,6 +13,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on any failure
 
+mod common;
+
 use std::path::Path;
 
 use redb::{Database, ReadableTable, TableDefinition as T};
@@ -28,22 +30,9 @@ fn written() -> u64 {
     field("write_bytes:").saturating_sub(field("cancelled_write_bytes:"))
 }
 
-/// Bytes that do not compress or repeat.
-fn noise(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn hash32(seed: u64) -> [u8; 32] {
     let mut h = [0u8; 32];
-    h.copy_from_slice(&noise(seed, 32));
+    h.copy_from_slice(&common::noise(32, seed));
     h
 }
 
@@ -121,7 +110,7 @@ fn upload(db: &Database, layout: Layout, i: u64, quick_repair: bool) {
     let key = ("acme", module.as_str(), version.as_str());
     let record = vec![b'r'; 250];
     let go_mod = format!("module {module}\n");
-    let zip = noise(i, 2000);
+    let zip = common::noise(2000, i);
     let blob = hash32(i);
     let log_text = vec![b'l'; 150];
     // x/mod's stored hashes for record i: one leaf and one per trailing 1 bit.
@@ -233,7 +222,7 @@ fn floor(dir: &Path, quick_repair: bool) -> u64 {
         txn.set_quick_repair(quick_repair);
         txn.open_table(table)
             .expect("open_table")
-            .insert(k, noise(k, 2048).as_slice())
+            .insert(k, common::noise(2048, k).as_slice())
             .expect("insert");
         txn.commit().expect("commit");
     };
