@@ -152,3 +152,58 @@ impl StorageBackend for Backend {
         self.inner.query_lock_range(start, end)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Error, Store};
+
+    /// redb locks the file through this backend: a second open is refused while the first
+    /// holds it, and succeeds once it is closed.
+    #[test]
+    fn a_second_open_of_the_file_waits_for_the_first_to_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.redb");
+        let first = Store::open(&path).unwrap();
+        assert!(matches!(Store::open(&path), Err(Error::Locked { .. })));
+        drop(first);
+        Store::open(&path).unwrap();
+    }
+
+    /// Every `STEP` bytes written wake the writeback thread; the count starts again after a
+    /// wake-up and after each `sync_data`.
+    #[test]
+    fn the_writeback_count_starts_again_every_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Backend::open(&dir.path().join("w.bin")).unwrap();
+        let pending = || backend.pending.load(Ordering::Relaxed);
+        let block = vec![5u8; 1 << 20];
+        let blocks = STEP / (1 << 20);
+        for k in 0..blocks - 1 {
+            backend.write(k << 20, &block).unwrap();
+        }
+        assert_eq!(pending(), STEP - (1 << 20));
+        backend.write((blocks - 1) << 20, &block).unwrap();
+        assert_eq!(pending(), 0, "a step's worth woke the thread");
+        backend.write(STEP, &block[..100]).unwrap();
+        assert_eq!(pending(), 100);
+        backend.sync_data().unwrap();
+        assert_eq!(pending(), 0);
+        assert_eq!(backend.len().unwrap(), STEP + 100);
+    }
+
+    /// An error of the early writeback fails the next `sync_data` (a commit), once.
+    #[test]
+    fn an_early_writeback_error_fails_the_next_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Backend::open(&dir.path().join("w.bin")).unwrap();
+        backend.write(0, b"abc").unwrap();
+        *backend.failed.lock().unwrap() = Some(std::io::Error::other("disk on fire"));
+        let err = backend.sync_data().unwrap_err();
+        assert_eq!(err.to_string(), "disk on fire");
+        backend.sync_data().unwrap();
+        let mut back = [0u8; 3];
+        backend.read(0, &mut back).unwrap();
+        assert_eq!(&back, b"abc");
+    }
+}
