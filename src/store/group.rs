@@ -204,3 +204,26 @@ fn share(e: &Error) -> Error {
         other => Error::Commit(other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A group's outcome is kept until each of its members has read it, then dropped; a group
+    /// that ended with no member keeps nothing (the map would only grow).
+    #[test]
+    fn an_outcome_goes_when_its_last_member_has_read_it() {
+        let mut g = GroupState::default();
+        g.finish(7, 3, Outcome::Committed);
+        g.finish(8, 0, Outcome::Aborted);
+        assert_eq!(g.outcomes.len(), 1, "a group of no member keeps nothing");
+        for left in [2, 1] {
+            assert!(matches!(g.take_outcome(7), Some(Outcome::Committed)));
+            assert_eq!(g.outcomes.get(&7).map(|(_, n)| *n), Some(left));
+        }
+        assert!(matches!(g.take_outcome(7), Some(Outcome::Committed)));
+        assert!(g.outcomes.is_empty(), "read by all three: dropped");
+        assert!(g.take_outcome(7).is_none());
+        assert!(g.take_outcome(8).is_none());
+    }
+}
