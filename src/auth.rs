@@ -360,8 +360,8 @@ fn with_argon2_memory<T>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> 
     MEMORY.with(|memory| {
         let mut memory = memory.borrow_mut();
         // Grown to the largest check so far, never shrunk.
-        let more = blocks.saturating_sub(memory.len());
-        memory.extend(std::iter::repeat_n(argon2::Block::default(), more));
+        let len = memory.len().max(blocks);
+        memory.resize(len, argon2::Block::default());
         f(&mut memory[..blocks])
     })
 }
