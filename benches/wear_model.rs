@@ -192,9 +192,8 @@ fn upload(db: &Database, layout: Layout, i: u64, quick_repair: bool) {
     txn.commit().expect("commit");
 }
 
-/// Bytes per upload of `layout` over `n` uploads (after 20) in a fresh file in `dir`, and the
-/// file's size after.
-fn per_upload(dir: &Path, layout: Layout, quick_repair: bool, n: u64) -> (u64, u64) {
+/// Bytes per upload of `layout` over `n` uploads (after 20) in a fresh file in `dir`.
+fn per_upload(dir: &Path, layout: Layout, quick_repair: bool, n: u64) -> u64 {
     let path = dir.join("model.redb");
     let _ = std::fs::remove_file(&path);
     let db = Database::create(&path).expect("create");
@@ -207,9 +206,8 @@ fn per_upload(dir: &Path, layout: Layout, quick_repair: bool, n: u64) -> (u64, u
     }
     let bytes = (written() - before) / n;
     drop(db);
-    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     let _ = std::fs::remove_file(&path);
-    (bytes, size)
+    bytes
 }
 
 /// Bytes per durable commit of one 2 KB value into one table of a fresh file in `dir`.
@@ -267,8 +265,8 @@ fn main() {
         floors[0], floors[1]
     );
     for layout in LAYOUTS {
-        let (off, _) = per_upload(dir.path(), layout, false, 200);
-        let (on, _) = per_upload(dir.path(), layout, true, 200);
+        let off = per_upload(dir.path(), layout, false, 200);
+        let on = per_upload(dir.path(), layout, true, 200);
         println!(
             "| {} | {off} | {:.2}x | {on} | {:.2}x |",
             layout.name,
