@@ -602,4 +602,43 @@ mod tests {
         ));
         assert!(is_tile_key("up.example/db", tile));
     }
+
+    /// A narrower copy of a tile's place is cut from a kept full tile (or a wider partial).
+    #[test]
+    fn a_partial_tile_is_cut_from_the_kept_full_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        let full = crate::sumdb::Tile {
+            h: 2,
+            l: 0,
+            n: 1,
+            w: 4,
+        };
+        let bytes: Vec<u8> = (0..128u8).collect();
+        store
+            .with_db_once(|db| {
+                let txn = store.begin_write(db)?;
+                let key = format!("up.example/db/{}", full.path());
+                keep_upstream_answers(&txn, "up.example/db", &[(key, bytes.clone())], 1)?;
+                Ok(store.commit_txn_unseen(txn)?)
+            })
+            .unwrap();
+        let partial = crate::sumdb::Tile { w: 3, ..full };
+        let got = store
+            .upstream_sumdb_tile("up.example/db", &partial)
+            .unwrap();
+        assert_eq!(got.as_deref(), Some(&bytes[..96]));
+        assert_eq!(
+            store
+                .upstream_sumdb_tile("up.example/db", &full)
+                .unwrap()
+                .as_deref(),
+            Some(&bytes[..])
+        );
+        let elsewhere = crate::sumdb::Tile { n: 2, w: 3, ..full };
+        assert!(store
+            .upstream_sumdb_tile("up.example/db", &elsewhere)
+            .unwrap()
+            .is_none());
+    }
 }
