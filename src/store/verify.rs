@@ -387,3 +387,454 @@ fn hash_blob(reader: &BlobReader) -> Result<[u8; 32]> {
     }
     Ok(*hasher.finalize().as_bytes())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::io::Write;
+
+    use redb::ReadableTable;
+
+    use super::*;
+    use crate::ingest;
+    use crate::store::CachedRecord;
+
+    /// A module zip of `path@version`: its go.mod and, when `pad` > 0, a stored file of `pad`
+    /// bytes of noise (so the zip is as long as that, or longer).
+    fn module_zip(path: &str, version: &str, pad: usize) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = ::zip::ZipWriter::new(&mut out);
+        let stored = ::zip::write::SimpleFileOptions::default()
+            .compression_method(::zip::CompressionMethod::Stored);
+        w.start_file(format!("{path}@{version}/go.mod"), stored)
+            .unwrap();
+        w.write_all(format!("module {path}\n").as_bytes()).unwrap();
+        if pad > 0 {
+            w.start_file(format!("{path}@{version}/data.bin"), stored)
+                .unwrap();
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            let noise: Vec<u8> = (0..pad)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            w.write_all(&noise).unwrap();
+        }
+        w.finish().unwrap();
+        out.into_inner()
+    }
+
+    /// Publishes `bytes` in namespace `owner` as an upload does (spool, zip checks, store).
+    fn publish(store: &Store, dir: &std::path::Path, owner: &str, bytes: &[u8]) {
+        let mut spool = ingest::Spool::create(&dir.join("v.redb"), 1 << 30).unwrap();
+        spool.append(bytes).unwrap();
+        let summary = ingest::validate(&mut spool).unwrap();
+        ingest::publish(store, &mut spool, &summary, owner, "t").unwrap();
+    }
+
+    /// A store holding `acme example.com/small@v1.0.0` (a zip under one page: packed),
+    /// `acme example.com/big@v1.0.0` (two full chunks and a tail) and the small one's bytes
+    /// again as `zeta example.com/small@v1.0.0` (one blob, two references).
+    fn fixture() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.redb")).unwrap();
+        let small = module_zip("example.com/small", "v1.0.0", 0);
+        let big = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize + 3000);
+        publish(&store, dir.path(), "acme", &small);
+        publish(&store, dir.path(), "acme", &big);
+        publish(&store, dir.path(), "zeta", &small);
+        (dir, store)
+    }
+
+    const CHUNK: u32 = super::super::CHUNK_SIZE;
+
+    /// Writes to the store's tables directly, past every rule (damage).
+    fn damage(store: &Store, f: impl Fn(&redb::WriteTransaction)) {
+        store
+            .with_db(|db| {
+                let txn = db.begin_write()?;
+                f(&txn);
+                txn.commit()?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn whats(report: &VerifyReport) -> Vec<String> {
+        report.problems.iter().map(|p| p.what.clone()).collect()
+    }
+
+    /// The problem whose text contains `part`, and the versions it names.
+    fn found<'r>(report: &'r VerifyReport, part: &str) -> &'r Problem {
+        report
+            .problems
+            .iter()
+            .find(|p| p.what.contains(part))
+            .unwrap_or_else(|| panic!("no problem with {part:?} in {:?}", whats(report)))
+    }
+
+    /// The id of the blob of `owner module@v1.0.0`.
+    fn blob_of(store: &Store, owner: &str, module: &str) -> [u8; 32] {
+        let txn = store.begin_read().unwrap();
+        let versions = txn.open_table(schema::VERSIONS).unwrap();
+        let g = versions.get((owner, module, "v1.0.0")).unwrap().unwrap();
+        let rec: VersionRecord = decode("version", g.value()).unwrap();
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(rec.blake3, &mut id).unwrap();
+        id
+    }
+
+    /// Rewrites the version record of `owner module@v1.0.0` with `f`.
+    fn edit_version(store: &Store, owner: &str, module: &str, f: fn(&mut VersionRecord)) {
+        damage(store, |txn| {
+            let mut t = txn.open_table(schema::VERSIONS).unwrap();
+            let key = (owner, module, "v1.0.0");
+            let mut rec: VersionRecord = decode("version", t.get(key).unwrap().unwrap().value())
+                .unwrap();
+            f(&mut rec);
+            t.insert(key, super::super::encode(&rec).unwrap().as_slice())
+                .unwrap();
+        });
+    }
+
+    #[test]
+    fn a_sound_store_is_clean_and_counted() {
+        let (_dir, store) = fixture();
+        let report = store.verify().unwrap();
+        assert!(report.is_clean(), "{:?}", whats(&report));
+        assert_eq!(report.versions, 3);
+        assert_eq!(report.blobs, 2, "the small zip is stored once");
+        assert_eq!(report.chunks, 2, "the big zip's two full chunks");
+        assert!(report.pack_records >= 1);
+        let small = module_zip("example.com/small", "v1.0.0", 0).len() as u64;
+        let big = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize + 3000).len();
+        assert_eq!(report.bytes, small + big as u64);
+        assert_eq!(report.log_records, 0, "no namespace is logged");
+        assert!(report.notes.is_empty());
+    }
+
+    #[test]
+    fn damaged_version_records_and_mods_are_named() {
+        let (_dir, store) = fixture();
+        damage(&store, |txn| {
+            txn.open_table(schema::VERSIONS)
+                .unwrap()
+                .insert(("zeta", "example.com/small", "v1.0.0"), b"{".as_slice())
+                .unwrap();
+            let mut mods = txn.open_table(schema::GO_MODS).unwrap();
+            mods.remove(("acme", "example.com/big", "v1.0.0")).unwrap();
+            mods.insert(("acme", "example.com/gone", "v9.0.0"), b"module x\n".as_slice())
+                .unwrap();
+        });
+        let report = store.verify().unwrap();
+        let unreadable = found(&report, "unreadable version record");
+        assert_eq!(unreadable.versions, ["zeta example.com/small@v1.0.0"]);
+        assert_eq!(
+            found(&report, "no .mod stored").versions,
+            ["acme example.com/big@v1.0.0"]
+        );
+        assert_eq!(
+            found(&report, ".mod stored for a version that does not exist").versions,
+            ["acme example.com/gone@v9.0.0"]
+        );
+        // The unreadable record no longer counts as a user of its blob.
+        assert!(
+            found(&report, "has reference count 2 but 1 versions use it")
+                .versions
+                .contains(&"acme example.com/small@v1.0.0".to_owned())
+        );
+        assert_eq!(report.versions, 3, "an unreadable version is still counted");
+        assert_eq!(report.problems.len(), 4, "{:?}", whats(&report));
+    }
+
+    #[test]
+    fn recorded_hashes_sizes_and_mods_are_checked_against_the_zip() {
+        let (_dir, store) = fixture();
+        edit_version(&store, "acme", "example.com/small", |r| r.h1 = "h1:other".into());
+        edit_version(&store, "acme", "example.com/big", |r| r.size += 1);
+        damage(&store, |txn| {
+            txn.open_table(schema::GO_MODS)
+                .unwrap()
+                .insert(
+                    ("zeta", "example.com/small", "v1.0.0"),
+                    b"module example.com/other\n".as_slice(),
+                )
+                .unwrap();
+        });
+        let report = store.verify().unwrap();
+        let hashes = found(&report, "but h1:other / ");
+        assert!(hashes.what.starts_with("zip hashes to h1:"), "{}", hashes.what);
+        assert_eq!(hashes.versions, ["acme example.com/small@v1.0.0"]);
+        let big = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize + 3000).len();
+        assert_eq!(
+            found(&report, "version records size").what,
+            format!("version records size {} but blob has {big}", big + 1)
+        );
+        assert_eq!(
+            found(&report, "stored .mod differs").versions,
+            ["zeta example.com/small@v1.0.0"]
+        );
+        assert_eq!(report.problems.len(), 3, "{:?}", whats(&report));
+    }
+
+    #[test]
+    fn a_mod_hash_alone_that_differs_is_found() {
+        let (_dir, store) = fixture();
+        edit_version(&store, "acme", "example.com/big", |r| {
+            r.mod_h1 = "h1:othermod".into();
+        });
+        let report = store.verify().unwrap();
+        assert_eq!(
+            found(&report, "/ h1:othermod was recorded").versions,
+            ["acme example.com/big@v1.0.0"]
+        );
+        assert_eq!(report.problems.len(), 1, "{:?}", whats(&report));
+    }
+
+    #[test]
+    fn a_changed_chunk_a_lost_chunk_and_a_stray_one_are_found() {
+        let (_dir, store) = fixture();
+        let big = blob_of(&store, "acme", "example.com/big");
+        damage(&store, |txn| {
+            let mut chunks = txn.open_table(schema::CHUNKS).unwrap();
+            let mut bytes = chunks.get((&big, 1)).unwrap().unwrap().value().to_vec();
+            bytes[100] ^= 1;
+            chunks.insert((&big, 1), bytes.as_slice()).unwrap();
+            // A chunk past the blob's last, and one of no blob.
+            chunks.insert((&big, 2), b"x".as_slice()).unwrap();
+            chunks.insert((&[9u8; 32], 0), b"y".as_slice()).unwrap();
+        });
+        let report = store.verify().unwrap();
+        assert_eq!(
+            found(&report, "content does not match its BLAKE3").versions,
+            ["acme example.com/big@v1.0.0"]
+        );
+        assert_eq!(found(&report, "orphan chunks").what, "2 orphan chunks (belonging to no blob)");
+        assert_eq!(report.chunks, 4);
+
+        damage(&store, |txn| {
+            txn.open_table(schema::CHUNKS)
+                .unwrap()
+                .remove((&big, 0))
+                .unwrap();
+        });
+        let report = store.verify().unwrap();
+        let lost = found(&report, &format!("blob {}: ", hex::encode(big)));
+        assert_eq!(lost.versions, ["acme example.com/big@v1.0.0"]);
+        assert!(
+            !whats(&report).iter().any(|w| w.contains("does not match")),
+            "a blob that cannot be read is not hashed: {:?}",
+            whats(&report)
+        );
+    }
+
+    #[test]
+    fn a_missing_blob_names_every_version_that_used_it() {
+        let (_dir, store) = fixture();
+        let small = blob_of(&store, "acme", "example.com/small");
+        damage(&store, |txn| {
+            txn.open_table(schema::BLOBS).unwrap().remove(&small).unwrap();
+        });
+        let report = store.verify().unwrap();
+        let missing = found(&report, &format!("blob {} is missing", hex::encode(small)));
+        assert_eq!(
+            missing.versions,
+            [
+                "acme example.com/small@v1.0.0",
+                "zeta example.com/small@v1.0.0"
+            ]
+        );
+        assert_eq!(report.blobs, 1);
+        // Its packed bytes are now nobody's, and its position points at no blob.
+        assert!(whats(&report)
+            .iter()
+            .any(|w| w.starts_with("packed position for blob")));
+    }
+
+    #[test]
+    fn a_version_naming_no_valid_blob_id_is_a_missing_blob() {
+        let (_dir, store) = fixture();
+        edit_version(&store, "acme", "example.com/big", |r| r.blake3 = "zz".into());
+        let report = store.verify().unwrap();
+        assert_eq!(
+            found(&report, "blob zz is missing").versions,
+            ["acme example.com/big@v1.0.0"]
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_no_module_zip_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.redb")).unwrap();
+        super::super::put_test_version(&store, b"not a zip at all");
+        let report = store.verify().unwrap();
+        let invalid = found(&report, "zip no longer valid: ");
+        assert_eq!(invalid.versions, ["acme example.com/m@v1.0.0"]);
+        assert_eq!(report.problems.len(), 1, "{:?}", whats(&report));
+    }
+
+    #[test]
+    fn cached_versions_hold_references_too() {
+        let (dir, store) = fixture();
+        let bytes = module_zip("example.com/small", "v1.0.0", 0);
+        let summary = gomod::zip::validate(
+            std::io::Cursor::new(&bytes),
+            bytes.len() as u64,
+            "example.com/small",
+            "v1.0.0",
+        )
+        .unwrap();
+        let rec = CachedRecord {
+            info: r#"{"Version":"v1.0.0"}"#.into(),
+            time: 0,
+            mod_h1: summary.mod_h1.clone(),
+            h1: None,
+            blake3: None,
+            size: None,
+            fetched_at: 0,
+            origin: "https://up.example".into(),
+            last_used: None,
+            private: false,
+        };
+        store
+            .cache_put_meta("example.com/small", "v1.0.0", &rec, &summary.mod_bytes)
+            .unwrap();
+        // Its .info and .mod alone use no blob.
+        let report = store.verify().unwrap();
+        assert!(report.is_clean(), "{:?}", whats(&report));
+        assert_eq!(report.versions, 4);
+        let id = *blake3::hash(&bytes).as_bytes();
+        store
+            .cache_put_zip(
+                "example.com/small",
+                "v1.0.0",
+                (id, bytes.len() as u64, &summary.h1),
+                &mut std::io::Cursor::new(&bytes),
+            )
+            .unwrap();
+        let report = store.verify().unwrap();
+        assert!(report.is_clean(), "{:?}", whats(&report));
+        assert_eq!(report.blobs, 2, "deduplicated with the hosted zip");
+
+        damage(&store, |txn| {
+            txn.open_table(schema::CACHED)
+                .unwrap()
+                .insert(("example.com/small", "v1.0.0"), b"[]".as_slice())
+                .unwrap();
+        });
+        let report = store.verify().unwrap();
+        assert_eq!(
+            found(&report, "unreadable cached version record").versions,
+            ["(cache) example.com/small@v1.0.0"]
+        );
+        assert!(
+            found(&report, "has reference count 3 but 2 versions use it")
+                .versions
+                .len()
+                == 2
+        );
+        drop(dir);
+    }
+
+    /// The live count of pack record `record`.
+    fn live_count(store: &Store, record: u64) -> u32 {
+        let txn = store.begin_read().unwrap();
+        let packs = txn.open_table(schema::PACKS).unwrap();
+        let g = packs.get(record).unwrap().unwrap();
+        packs::live(g.value()).unwrap()
+    }
+
+    #[test]
+    fn the_pack_stream_is_checked_against_its_blobs() {
+        let (_dir, store) = fixture();
+        let small = blob_of(&store, "acme", "example.com/small");
+        let live = live_count(&store, 0);
+        assert!(live > 0);
+        // A wrong live count; a record after it with none (not the last: its bytes are
+        // nobody's); a last record with none (where the next packed bytes will go); a record
+        // too short for its header.
+        damage(&store, |txn| {
+            let mut packs = txn.open_table(schema::PACKS).unwrap();
+            let mut rec = packs.get(0).unwrap().unwrap().value().to_vec();
+            rec[..4].copy_from_slice(&(live + 7).to_le_bytes());
+            packs.insert(0, rec.as_slice()).unwrap();
+            packs.insert(5, [0u8, 0, 0, 0, 1, 2].as_slice()).unwrap();
+            packs.insert(6, [1u8, 0].as_slice()).unwrap();
+            packs.insert(9, [0u8; 4].as_slice()).unwrap();
+        });
+        let report = store.verify().unwrap();
+        assert_eq!(report.pack_records, 4);
+        assert_eq!(
+            found(&report, "pack record 0 counts").what,
+            format!("pack record 0 counts {} live bytes, blobs hold {live}", live + 7)
+        );
+        assert_eq!(
+            found(&report, "pack record 5").what,
+            "pack record 5 holds bytes of no blob"
+        );
+        assert!(found(&report, "pack record 6: ").what.contains("without its header"));
+        assert!(
+            !whats(&report).iter().any(|w| w.contains("pack record 9")),
+            "the last record may be empty: {:?}",
+            whats(&report)
+        );
+
+        // A packed blob that lost its position: counted, and unreadable.
+        damage(&store, |txn| {
+            txn.open_table(schema::PACKED).unwrap().remove(&small).unwrap();
+            // A position for a blob that has no packed bytes.
+            txn.open_table(schema::PACKED).unwrap().insert(&[3u8; 32], 0).unwrap();
+        });
+        let report = store.verify().unwrap();
+        assert!(whats(&report)
+            .iter()
+            .any(|w| w == "1 blobs lack the position of their packed bytes"));
+        assert_eq!(
+            found(&report, &format!("packed position for blob {}", hex::encode([3u8; 32])))
+                .what,
+            format!(
+                "packed position for blob {}, which has no packed bytes",
+                hex::encode([3u8; 32])
+            )
+        );
+        assert_eq!(
+            found(&report, &format!("blob {}: ", hex::encode(small))).versions,
+            [
+                "acme example.com/small@v1.0.0",
+                "zeta example.com/small@v1.0.0"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_blob_cursor_reads_and_seeks_like_a_file() {
+        let (_dir, store) = fixture();
+        let big = blob_of(&store, "acme", "example.com/big");
+        let want = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize + 3000);
+        let txn = store.begin_read().unwrap();
+        let reader = BlobReader::open(&txn, &big).unwrap().unwrap();
+        let mut cursor = BlobCursor {
+            reader: &reader,
+            pos: 0,
+        };
+        let mut all = Vec::new();
+        cursor.read_to_end(&mut all).unwrap();
+        assert!(all == want, "the whole blob, in reads of at most 64 KiB");
+        let size = want.len() as u64;
+        assert_eq!(cursor.seek(SeekFrom::End(-10)).unwrap(), size - 10);
+        let mut tail = Vec::new();
+        cursor.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, want[want.len() - 10..]);
+        assert_eq!(cursor.seek(SeekFrom::Current(-4)).unwrap(), size - 4);
+        assert_eq!(cursor.seek(SeekFrom::Start(3)).unwrap(), 3);
+        let mut three = [0u8; 3];
+        cursor.read_exact(&mut three).unwrap();
+        assert_eq!(three, want[3..6]);
+        assert!(cursor.seek(SeekFrom::Current(-7)).is_err(), "before the start");
+        assert!(cursor.seek(SeekFrom::End(-(size as i64) - 1)).is_err());
+        assert_eq!(hash_blob(&reader).unwrap(), big);
+    }
+}
