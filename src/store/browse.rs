@@ -242,3 +242,261 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::auth::Visibility;
+    use crate::store::CachedRecord;
+    use crate::web::downloads::Pending;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("d.redb")).unwrap();
+        (dir, store)
+    }
+
+    /// Writes a version record of `owner module@version` directly (listings read only it).
+    fn version(store: &Store, owner: &str, module: &str, v: &str, time: i64) {
+        let rec = VersionRecord {
+            blake3: "00".repeat(32),
+            size: time as u64 * 10,
+            h1: "h1:x".into(),
+            mod_h1: "h1:y".into(),
+            time,
+            uploader: "t".into(),
+        };
+        store
+            .with_db(|db| {
+                let txn = db.begin_write()?;
+                txn.open_table(schema::VERSIONS)?
+                    .insert((owner, module, v), super::super::encode(&rec)?.as_slice())?;
+                txn.commit()?;
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    fn key(o: &str, m: &str, v: &str) -> (String, String, String) {
+        (o.into(), m.into(), v.into())
+    }
+
+    #[test]
+    fn versions_are_listed_for_one_namespace_or_all() {
+        let (_dir, store) = store();
+        // Namespaces whose names are prefixes of each other, or sort around "acme".
+        version(&store, "acm", "example.com/a", "v1.0.0", 1);
+        version(&store, "acme", "example.com/b", "v1.0.0", 2);
+        version(&store, "acme", "example.com/b", "v1.1.0", 3);
+        version(&store, "acme", "example.com/c", "v0.1.0", 4);
+        version(&store, "acmez", "example.com/d", "v1.0.0", 5);
+        let names = |list: Vec<VersionBrief>| -> Vec<String> {
+            list.iter()
+                .map(|b| {
+                    format!(
+                        "{} {}@{} {} {}",
+                        b.owner, b.module, b.version, b.time, b.size
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            names(store.list_all_versions(Some("acme")).unwrap()),
+            [
+                "acme example.com/b@v1.0.0 2 20",
+                "acme example.com/b@v1.1.0 3 30",
+                "acme example.com/c@v0.1.0 4 40"
+            ]
+        );
+        assert_eq!(store.list_all_versions(None).unwrap().len(), 5);
+        assert_eq!(
+            names(store.list_all_versions(Some("acmez")).unwrap()),
+            ["acmez example.com/d@v1.0.0 5 50"]
+        );
+        assert!(store.list_all_versions(Some("ac")).unwrap().is_empty());
+        assert!(store.list_all_versions(Some("zzz")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn namespaces_are_read_back() {
+        let (_dir, store) = store();
+        assert!(store.get_namespace("acme").unwrap().is_none());
+        store.create_org("acme", Visibility::Private, 7).unwrap();
+        store.create_org("beta", Visibility::Public, 8).unwrap();
+        let acme = store.get_namespace("acme").unwrap().unwrap();
+        assert_eq!(
+            (acme.created_at, acme.visibility()),
+            (7, Visibility::Private)
+        );
+        let all = store.list_namespaces().unwrap();
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["acme", "beta"]);
+        assert_eq!(all[1].1.visibility(), Visibility::Public);
+    }
+
+    #[test]
+    fn downloads_add_up_per_version_and_mark_cached_versions_used() {
+        let (_dir, store) = store();
+        let cached = CachedRecord {
+            info: r#"{"Version":"v1.0.0"}"#.into(),
+            time: 0,
+            mod_h1: "h1:y".into(),
+            h1: None,
+            blake3: None,
+            size: None,
+            fetched_at: 0,
+            origin: "https://up.example".into(),
+            last_used: None,
+            private: false,
+        };
+        store
+            .cache_put_meta(
+                "example.com/pub",
+                "v1.0.0",
+                &cached,
+                b"module example.com/pub\n",
+            )
+            .unwrap();
+        let lan = crate::gomod::proxy::LAN;
+        store.add_downloads(&[]).unwrap();
+        store
+            .add_downloads(&[
+                (
+                    key("acme", "example.com/m", "v1.0.0"),
+                    Pending {
+                        count: 2,
+                        last: 100,
+                    },
+                ),
+                (
+                    key("acme", "example.com/m", "v1.1.0"),
+                    Pending {
+                        count: 1,
+                        last: 100,
+                    },
+                ),
+                (
+                    key("acme", "example.com/other", "v1.0.0"),
+                    Pending {
+                        count: 9,
+                        last: 100,
+                    },
+                ),
+                (
+                    key(lan, "example.com/pub", "v1.0.0"),
+                    Pending {
+                        count: 1,
+                        last: 500,
+                    },
+                ),
+                // A cached version that is not stored gets no record.
+                (
+                    key(lan, "example.com/gone", "v1.0.0"),
+                    Pending {
+                        count: 1,
+                        last: 500,
+                    },
+                ),
+            ])
+            .unwrap();
+        store
+            .add_downloads(&[
+                (
+                    key("acme", "example.com/m", "v1.0.0"),
+                    Pending {
+                        count: 3,
+                        last: 200,
+                    },
+                ),
+                (
+                    key(lan, "example.com/pub", "v1.0.0"),
+                    Pending {
+                        count: 1,
+                        last: 400,
+                    },
+                ),
+            ])
+            .unwrap();
+        let counts = store.download_counts("acme", "example.com/m").unwrap();
+        assert_eq!(counts.len(), 2);
+        assert_eq!((counts["v1.0.0"], counts["v1.1.0"]), (5, 1));
+        assert_eq!(
+            store.download_counts(lan, "example.com/pub").unwrap()["v1.0.0"],
+            2
+        );
+        assert!(store
+            .download_counts("acme", "example.com")
+            .unwrap()
+            .is_empty());
+        // The latest use is kept, whatever order the batches came in.
+        let txn = store.begin_read().unwrap();
+        let table = txn.open_table(schema::CACHED).unwrap();
+        let rec: CachedRecord = decode(
+            "cached",
+            table
+                .get(("example.com/pub", "v1.0.0"))
+                .unwrap()
+                .unwrap()
+                .value(),
+        )
+        .unwrap();
+        assert_eq!(rec.last_used, Some(500));
+        assert!(table.get(("example.com/gone", "v1.0.0")).unwrap().is_none());
+        drop((table, txn));
+        // Counts saturate instead of wrapping.
+        store
+            .add_downloads(&[(
+                key("acme", "example.com/m", "v1.1.0"),
+                Pending {
+                    count: u64::MAX,
+                    last: 300,
+                },
+            )])
+            .unwrap();
+        assert_eq!(
+            store.download_counts("acme", "example.com/m").unwrap()["v1.1.0"],
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn derived_data_is_kept_only_for_stored_zips() {
+        let (_dir, store) = store();
+        let zip = b"not a zip, stored as one";
+        super::super::put_test_version(&store, zip);
+        let id = *blake3::hash(zip).as_bytes();
+        let gone = [5u8; 32];
+        assert!(store.get_zip_facts(&id).unwrap().is_none());
+        assert!(store.put_zip_facts(&id, b"facts").unwrap());
+        assert!(
+            !store.put_zip_facts(&gone, b"orphan").unwrap(),
+            "no such zip"
+        );
+        assert!(store.get_zip_facts(&gone).unwrap().is_none());
+        // One commit for several entries: the answer says whether the last was stored.
+        assert!(!store
+            .put_derived(&[(Derived::Docs, &id, b"docs"), (Derived::Docs, &gone, b"x")])
+            .unwrap());
+        assert!(store
+            .put_derived(&[
+                (Derived::Facts, &gone, b"x"),
+                (Derived::Docs, &id, b"docs2")
+            ])
+            .unwrap());
+        assert_eq!(store.get_zip_facts(&id).unwrap().unwrap(), b"facts");
+        assert_eq!(
+            store.get_derived(Derived::Docs, &id).unwrap().unwrap(),
+            b"docs2"
+        );
+        assert!(store.get_derived(Derived::Docs, &gone).unwrap().is_none());
+        store.forget_zip_facts(&id).unwrap();
+        assert!(store.get_zip_facts(&id).unwrap().is_none());
+        assert!(
+            store.get_derived(Derived::Docs, &id).unwrap().is_some(),
+            "kept"
+        );
+        store.forget_derived(Derived::Docs, &id).unwrap();
+        assert!(store.get_derived(Derived::Docs, &id).unwrap().is_none());
+    }
+}

@@ -492,8 +492,8 @@ mod tests {
         damage(store, |txn| {
             let mut t = txn.open_table(schema::VERSIONS).unwrap();
             let key = (owner, module, "v1.0.0");
-            let mut rec: VersionRecord = decode("version", t.get(key).unwrap().unwrap().value())
-                .unwrap();
+            let mut rec: VersionRecord =
+                decode("version", t.get(key).unwrap().unwrap().value()).unwrap();
             f(&mut rec);
             t.insert(key, super::super::encode(&rec).unwrap().as_slice())
                 .unwrap();
@@ -526,8 +526,11 @@ mod tests {
                 .unwrap();
             let mut mods = txn.open_table(schema::GO_MODS).unwrap();
             mods.remove(("acme", "example.com/big", "v1.0.0")).unwrap();
-            mods.insert(("acme", "example.com/gone", "v9.0.0"), b"module x\n".as_slice())
-                .unwrap();
+            mods.insert(
+                ("acme", "example.com/gone", "v9.0.0"),
+                b"module x\n".as_slice(),
+            )
+            .unwrap();
         });
         let report = store.verify().unwrap();
         let unreadable = found(&report, "unreadable version record");
@@ -553,7 +556,9 @@ mod tests {
     #[test]
     fn recorded_hashes_sizes_and_mods_are_checked_against_the_zip() {
         let (_dir, store) = fixture();
-        edit_version(&store, "acme", "example.com/small", |r| r.h1 = "h1:other".into());
+        edit_version(&store, "acme", "example.com/small", |r| {
+            r.h1 = "h1:other".into()
+        });
         edit_version(&store, "acme", "example.com/big", |r| r.size += 1);
         damage(&store, |txn| {
             txn.open_table(schema::GO_MODS)
@@ -566,7 +571,11 @@ mod tests {
         });
         let report = store.verify().unwrap();
         let hashes = found(&report, "but h1:other / ");
-        assert!(hashes.what.starts_with("zip hashes to h1:"), "{}", hashes.what);
+        assert!(
+            hashes.what.starts_with("zip hashes to h1:"),
+            "{}",
+            hashes.what
+        );
         assert_eq!(hashes.versions, ["acme example.com/small@v1.0.0"]);
         let big = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize + 3000).len();
         assert_eq!(
@@ -612,7 +621,10 @@ mod tests {
             found(&report, "content does not match its BLAKE3").versions,
             ["acme example.com/big@v1.0.0"]
         );
-        assert_eq!(found(&report, "orphan chunks").what, "2 orphan chunks (belonging to no blob)");
+        assert_eq!(
+            found(&report, "orphan chunks").what,
+            "2 orphan chunks (belonging to no blob)"
+        );
         assert_eq!(report.chunks, 4);
 
         damage(&store, |txn| {
@@ -636,7 +648,10 @@ mod tests {
         let (_dir, store) = fixture();
         let small = blob_of(&store, "acme", "example.com/small");
         damage(&store, |txn| {
-            txn.open_table(schema::BLOBS).unwrap().remove(&small).unwrap();
+            txn.open_table(schema::BLOBS)
+                .unwrap()
+                .remove(&small)
+                .unwrap();
         });
         let report = store.verify().unwrap();
         let missing = found(&report, &format!("blob {} is missing", hex::encode(small)));
@@ -657,7 +672,9 @@ mod tests {
     #[test]
     fn a_version_naming_no_valid_blob_id_is_a_missing_blob() {
         let (_dir, store) = fixture();
-        edit_version(&store, "acme", "example.com/big", |r| r.blake3 = "zz".into());
+        edit_version(&store, "acme", "example.com/big", |r| {
+            r.blake3 = "zz".into()
+        });
         let report = store.verify().unwrap();
         assert_eq!(
             found(&report, "blob zz is missing").versions,
@@ -769,13 +786,18 @@ mod tests {
         assert_eq!(report.pack_records, 4);
         assert_eq!(
             found(&report, "pack record 0 counts").what,
-            format!("pack record 0 counts {} live bytes, blobs hold {live}", live + 7)
+            format!(
+                "pack record 0 counts {} live bytes, blobs hold {live}",
+                live + 7
+            )
         );
         assert_eq!(
             found(&report, "pack record 5").what,
             "pack record 5 holds bytes of no blob"
         );
-        assert!(found(&report, "pack record 6: ").what.contains("without its header"));
+        assert!(found(&report, "pack record 6: ")
+            .what
+            .contains("without its header"));
         assert!(
             !whats(&report).iter().any(|w| w.contains("pack record 9")),
             "the last record may be empty: {:?}",
@@ -784,17 +806,26 @@ mod tests {
 
         // A packed blob that lost its position: counted, and unreadable.
         damage(&store, |txn| {
-            txn.open_table(schema::PACKED).unwrap().remove(&small).unwrap();
+            txn.open_table(schema::PACKED)
+                .unwrap()
+                .remove(&small)
+                .unwrap();
             // A position for a blob that has no packed bytes.
-            txn.open_table(schema::PACKED).unwrap().insert(&[3u8; 32], 0).unwrap();
+            txn.open_table(schema::PACKED)
+                .unwrap()
+                .insert(&[3u8; 32], 0)
+                .unwrap();
         });
         let report = store.verify().unwrap();
         assert!(whats(&report)
             .iter()
             .any(|w| w == "1 blobs lack the position of their packed bytes"));
         assert_eq!(
-            found(&report, &format!("packed position for blob {}", hex::encode([3u8; 32])))
-                .what,
+            found(
+                &report,
+                &format!("packed position for blob {}", hex::encode([3u8; 32]))
+            )
+            .what,
             format!(
                 "packed position for blob {}, which has no packed bytes",
                 hex::encode([3u8; 32])
@@ -833,7 +864,10 @@ mod tests {
         let mut three = [0u8; 3];
         cursor.read_exact(&mut three).unwrap();
         assert_eq!(three, want[3..6]);
-        assert!(cursor.seek(SeekFrom::Current(-7)).is_err(), "before the start");
+        assert!(
+            cursor.seek(SeekFrom::Current(-7)).is_err(),
+            "before the start"
+        );
         assert!(cursor.seek(SeekFrom::End(-(size as i64) - 1)).is_err());
         assert_eq!(hash_blob(&reader).unwrap(), big);
     }
