@@ -1292,6 +1292,218 @@ mod tests {
             .unwrap()
     }
 
+    /// A log of six records: `acme example.com/m@v1.0.0` (hosted in a public organisation,
+    /// record 0) and `golang.org/x/m0..m4@v1.0.0` from an upstream (records 1 to 5).
+    fn logged() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        store
+            .sumdb_open(None, "shelf.test/sumdb", [7; 32], Readers::Anyone)
+            .unwrap();
+        store
+            .create_org("acme", crate::auth::Visibility::Public, 0)
+            .unwrap();
+        store
+            .create_org("hidden", crate::auth::Visibility::Private, 0)
+            .unwrap();
+        super::super::put_test_version(&store, b"zip bytes");
+        for i in 0..5 {
+            let module = format!("golang.org/x/m{i}");
+            store
+                .sumdb_append_upstream(&module, "v1.0.0", (H1, H1), "up", None, &[])
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    fn check(store: &Store) -> super::super::VerifyReport {
+        let txn = store.begin_read().unwrap();
+        let mut report = super::super::VerifyReport::default();
+        check_log(&txn, &mut report).unwrap();
+        report
+    }
+
+    fn problems(report: &super::super::VerifyReport) -> Vec<String> {
+        report.problems.iter().map(|p| p.what.clone()).collect()
+    }
+
+    fn damage(store: &Store, f: impl Fn(&redb::WriteTransaction) -> Result<()>) {
+        store
+            .with_db_once(|db| {
+                let txn = db.begin_write()?;
+                f(&txn)?;
+                Ok(txn.commit()?)
+            })
+            .unwrap();
+    }
+
+    /// A version record written directly (no log record made for it).
+    fn served(store: &Store, owner: &str, module: &str, h1: &str) {
+        let rec = VersionRecord {
+            blake3: "00".repeat(32),
+            size: 1,
+            h1: h1.into(),
+            mod_h1: H1.into(),
+            time: 0,
+            uploader: "t".into(),
+        };
+        damage(store, |txn| {
+            txn.open_table(schema::VERSIONS)?.insert(
+                (owner, module, "v1.0.0"),
+                super::super::encode(&rec)?.as_slice(),
+            )?;
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_sound_log_checks_clean() {
+        let (_dir, store) = logged();
+        let report = check(&store);
+        assert_eq!(report.log_records, 6);
+        assert!(report.is_clean(), "{:?}", problems(&report));
+        assert!(report.notes.is_empty());
+    }
+
+    #[test]
+    fn a_changed_record_is_found_by_its_hashes() {
+        let (_dir, store) = logged();
+        damage(&store, |txn| {
+            let text = record_text("golang.org/x/m1", "v1.0.0", "h1:other=", H1);
+            txn.open_table(SUMDB_RECORDS)?.insert(2, text.as_bytes())?;
+            Ok(())
+        });
+        let report = check(&store);
+        assert_eq!(
+            problems(&report),
+            [format!(
+                "checksum database: stored hash {} does not match record 2 (a record or a hash \
+                 was changed)",
+                tlog::stored_hash_index(0, 2)
+            )]
+        );
+        assert_eq!(report.problems[0].versions, ["golang.org/x/m1@v1.0.0"]);
+    }
+
+    #[test]
+    fn a_changed_higher_hash_is_found() {
+        let (_dir, store) = logged();
+        // Record 3 completes a subtree: its stored hashes are its leaf and the level-1 and
+        // level-2 hashes above it; the last one changed.
+        let at = tlog::stored_hash_index(2, 0);
+        damage(&store, |txn| {
+            txn.open_table(SUMDB_HASHES)?.insert(at, &[1u8; 32])?;
+            Ok(())
+        });
+        let report = check(&store);
+        assert_eq!(report.problems.len(), 1, "{:?}", problems(&report));
+        assert!(problems(&report)[0].contains(&format!("stored hash {at} does not match record 3")));
+    }
+
+    #[test]
+    fn records_missing_unindexed_malformed_or_past_the_size_are_found() {
+        let (_dir, store) = logged();
+        damage(&store, |txn| {
+            txn.open_table(SUMDB_INDEX)?
+                .remove("golang.org/x/m2@v1.0.0")?;
+            txn.open_table(SUMDB_RECORDS)?
+                .insert(6, b"one too many".as_slice())?;
+            Ok(())
+        });
+        let report = check(&store);
+        assert_eq!(
+            problems(&report),
+            [
+                "checksum database record 3 is not indexed as golang.org/x/m2@v1.0.0",
+                "checksum database holds records or hashes past its size 6"
+            ]
+        );
+
+        // A record that is no go.sum lines: named, and the records after it still checked.
+        damage(&store, |txn| {
+            txn.open_table(SUMDB_RECORDS)?.remove(6)?;
+            txn.open_table(SUMDB_INDEX)?
+                .insert("golang.org/x/m2@v1.0.0", 3)?;
+            txn.open_table(SUMDB_RECORDS)?
+                .insert(4, b"not a go.sum line\n".as_slice())?;
+            txn.open_table(SUMDB_RECORDS)?.insert(5, b"x".as_slice())?;
+            Ok(())
+        });
+        let report = check(&store);
+        assert_eq!(
+            problems(&report),
+            ["checksum database records that are not go.sum lines"]
+        );
+        assert_eq!(report.problems[0].versions, ["record 4", "record 5"]);
+
+        damage(&store, |txn| {
+            txn.open_table(SUMDB_RECORDS)?.remove(1)?;
+            Ok(())
+        });
+        assert_eq!(
+            problems(&check(&store)),
+            ["checksum database record 1 is missing"]
+        );
+    }
+
+    #[test]
+    fn a_hash_past_the_size_is_found() {
+        let (_dir, store) = logged();
+        damage(&store, |txn| {
+            txn.open_table(SUMDB_HASHES)?
+                .insert(tlog::stored_hash_index(0, 6), &[2u8; 32])?;
+            Ok(())
+        });
+        assert_eq!(
+            problems(&check(&store)),
+            ["checksum database holds records or hashes past its size 6"]
+        );
+    }
+
+    #[test]
+    fn a_key_that_cannot_sign_is_found() {
+        let (_dir, store) = logged();
+        damage(&store, |txn| {
+            txn.open_table(SUMDB_META)?
+                .insert(META_SKEY, b"PRIVATE+KEY+broken".as_slice())?;
+            Ok(())
+        });
+        let report = check(&store);
+        assert_eq!(report.problems.len(), 1, "{:?}", problems(&report));
+        assert!(report.problems[0]
+            .what
+            .starts_with("checksum database head cannot be signed and checked: "));
+    }
+
+    #[test]
+    fn logged_namespaces_versions_need_their_record() {
+        let (_dir, store) = logged();
+        // Not logged: a public organisation's version (a problem), a private one's and one
+        // of a namespace that does not exist (neither is logged with readers = anyone).
+        served(&store, "acme", "example.com/new", H1);
+        served(&store, "hidden", "example.com/secret", H1);
+        served(&store, "nobody", "example.com/stray", H1);
+        // Served with other hashes than the log holds for its path@version: a note.
+        served(&store, "acme", "golang.org/x/m0", "h1:mine=");
+        // Served with the hashes the log holds: nothing to say.
+        served(&store, "acme", "golang.org/x/m1", H1);
+        let report = check(&store);
+        assert_eq!(
+            problems(&report),
+            ["versions of a logged namespace without a checksum database record"]
+        );
+        assert_eq!(report.problems[0].versions, ["acme example.com/new@v1.0.0"]);
+        assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+        assert_eq!(report.notes[0].versions, ["acme golang.org/x/m0@v1.0.0"]);
+        assert_eq!(
+            report.notes[0].what,
+            format!(
+                "served but not logged: the checksum database holds {H1} for it (record 1); \
+                 clients verifying with it need GONOSUMDB=golang.org/x/m0"
+            )
+        );
+    }
+
     /// A log made before the upstream paths table existed gets it filled at the next open,
     /// from the logged paths no namespace holds.
     #[test]
