@@ -263,8 +263,15 @@ pub fn cache(
 /// A module zip holding only `go.mod` (`module <path>`), for the unit tests of the store and
 /// the ingest pipeline.
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 pub(crate) fn zip_bytes(path: &str, version: &str) -> Vec<u8> {
+    padded_zip_bytes(path, version, 0)
+}
+
+/// `zip_bytes` with, when `pad` > 0, a stored file of `pad` bytes of noise beside the go.mod
+/// (so the zip is at least that long and spans chunks when `pad` is large).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn padded_zip_bytes(path: &str, version: &str, pad: usize) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     let mut w = ::zip::ZipWriter::new(&mut out);
     let opts = ::zip::write::SimpleFileOptions::default()
@@ -272,6 +279,20 @@ pub(crate) fn zip_bytes(path: &str, version: &str) -> Vec<u8> {
     w.start_file(format!("{path}@{version}/go.mod"), opts)
         .unwrap();
     w.write_all(format!("module {path}\n").as_bytes()).unwrap();
+    if pad > 0 {
+        w.start_file(format!("{path}@{version}/data.bin"), opts)
+            .unwrap();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..pad)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[0]
+            })
+            .collect();
+        w.write_all(&noise).unwrap();
+    }
     w.finish().unwrap();
     out.into_inner()
 }

@@ -278,8 +278,14 @@ mod tests {
             .unwrap();
     }
 
-    fn key(o: &str, m: &str, v: &str) -> (String, String, String) {
-        (o.into(), m.into(), v.into())
+    /// Download counts as the web UI flushes them: `(owner, module, version, count, last)`.
+    fn batch(entries: &[(&str, &str, &str, u64, i64)]) -> Vec<((String, String, String), Pending)> {
+        entries
+            .iter()
+            .map(|&(o, m, v, count, last)| {
+                ((o.into(), m.into(), v.into()), Pending { count, last })
+            })
+            .collect()
     }
 
     #[test]
@@ -338,18 +344,7 @@ mod tests {
     #[test]
     fn downloads_add_up_per_version_and_mark_cached_versions_used() {
         let (_dir, store) = store();
-        let cached = CachedRecord {
-            info: r#"{"Version":"v1.0.0"}"#.into(),
-            time: 0,
-            mod_h1: "h1:y".into(),
-            h1: None,
-            blake3: None,
-            size: None,
-            fetched_at: 0,
-            origin: "https://up.example".into(),
-            last_used: None,
-            private: false,
-        };
+        let cached = CachedRecord::fetched("v1.0.0", "h1:y");
         store
             .cache_put_meta(
                 "example.com/pub",
@@ -361,62 +356,20 @@ mod tests {
         let lan = crate::gomod::proxy::LAN;
         store.add_downloads(&[]).unwrap();
         store
-            .add_downloads(&[
-                (
-                    key("acme", "example.com/m", "v1.0.0"),
-                    Pending {
-                        count: 2,
-                        last: 100,
-                    },
-                ),
-                (
-                    key("acme", "example.com/m", "v1.1.0"),
-                    Pending {
-                        count: 1,
-                        last: 100,
-                    },
-                ),
-                (
-                    key("acme", "example.com/other", "v1.0.0"),
-                    Pending {
-                        count: 9,
-                        last: 100,
-                    },
-                ),
-                (
-                    key(lan, "example.com/pub", "v1.0.0"),
-                    Pending {
-                        count: 1,
-                        last: 500,
-                    },
-                ),
+            .add_downloads(&batch(&[
+                ("acme", "example.com/m", "v1.0.0", 2, 100),
+                ("acme", "example.com/m", "v1.1.0", 1, 100),
+                ("acme", "example.com/other", "v1.0.0", 9, 100),
+                (lan, "example.com/pub", "v1.0.0", 1, 500),
                 // A cached version that is not stored gets no record.
-                (
-                    key(lan, "example.com/gone", "v1.0.0"),
-                    Pending {
-                        count: 1,
-                        last: 500,
-                    },
-                ),
-            ])
+                (lan, "example.com/gone", "v1.0.0", 1, 500),
+            ]))
             .unwrap();
         store
-            .add_downloads(&[
-                (
-                    key("acme", "example.com/m", "v1.0.0"),
-                    Pending {
-                        count: 3,
-                        last: 200,
-                    },
-                ),
-                (
-                    key(lan, "example.com/pub", "v1.0.0"),
-                    Pending {
-                        count: 1,
-                        last: 400,
-                    },
-                ),
-            ])
+            .add_downloads(&batch(&[
+                ("acme", "example.com/m", "v1.0.0", 3, 200),
+                (lan, "example.com/pub", "v1.0.0", 1, 400),
+            ]))
             .unwrap();
         let counts = store.download_counts("acme", "example.com/m").unwrap();
         assert_eq!(counts.len(), 2);
@@ -446,13 +399,13 @@ mod tests {
         drop((table, txn));
         // Counts saturate instead of wrapping.
         store
-            .add_downloads(&[(
-                key("acme", "example.com/m", "v1.1.0"),
-                Pending {
-                    count: u64::MAX,
-                    last: 300,
-                },
-            )])
+            .add_downloads(&batch(&[(
+                "acme",
+                "example.com/m",
+                "v1.1.0",
+                u64::MAX,
+                300,
+            )]))
             .unwrap();
         assert_eq!(
             store.download_counts("acme", "example.com/m").unwrap()["v1.1.0"],

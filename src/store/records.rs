@@ -170,3 +170,22 @@ pub struct CachedRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub private: bool,
 }
+
+#[cfg(test)]
+impl CachedRecord {
+    /// A record of `version` as a `.mod` miss stores it (no zip yet), for unit tests.
+    pub(crate) fn fetched(version: &str, mod_h1: &str) -> Self {
+        Self {
+            info: format!(r#"{{"Version":"{version}"}}"#),
+            time: 0,
+            mod_h1: mod_h1.to_owned(),
+            h1: None,
+            blake3: None,
+            size: None,
+            fetched_at: 0,
+            origin: "https://up.example".into(),
+            last_used: None,
+            private: false,
+        }
+    }
+}

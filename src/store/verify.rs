@@ -391,40 +391,14 @@ fn hash_blob(reader: &BlobReader) -> Result<[u8; 32]> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::io::Write;
-
     use redb::ReadableTable;
 
     use super::*;
     use crate::ingest;
     use crate::store::CachedRecord;
 
-    /// A module zip of `path@version`: its go.mod and, when `pad` > 0, a stored file of `pad`
-    /// bytes of noise (so the zip is as long as that, or longer).
     fn module_zip(path: &str, version: &str, pad: usize) -> Vec<u8> {
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut w = ::zip::ZipWriter::new(&mut out);
-        let stored = ::zip::write::SimpleFileOptions::default()
-            .compression_method(::zip::CompressionMethod::Stored);
-        w.start_file(format!("{path}@{version}/go.mod"), stored)
-            .unwrap();
-        w.write_all(format!("module {path}\n").as_bytes()).unwrap();
-        if pad > 0 {
-            w.start_file(format!("{path}@{version}/data.bin"), stored)
-                .unwrap();
-            let mut x = 0x9E37_79B9_7F4A_7C15u64;
-            let noise: Vec<u8> = (0..pad)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            w.write_all(&noise).unwrap();
-        }
-        w.finish().unwrap();
-        out.into_inner()
+        ingest::padded_zip_bytes(path, version, pad)
     }
 
     /// Publishes `bytes` in namespace `owner` as an upload does (spool, zip checks, store).
@@ -710,18 +684,7 @@ mod tests {
             "v1.0.0",
         )
         .unwrap();
-        let rec = CachedRecord {
-            info: r#"{"Version":"v1.0.0"}"#.into(),
-            time: 0,
-            mod_h1: summary.mod_h1.clone(),
-            h1: None,
-            blake3: None,
-            size: None,
-            fetched_at: 0,
-            origin: "https://up.example".into(),
-            last_used: None,
-            private: false,
-        };
+        let rec = CachedRecord::fetched("v1.0.0", &summary.mod_h1);
         store
             .cache_put_meta("example.com/small", "v1.0.0", &rec, &summary.mod_bytes)
             .unwrap();
