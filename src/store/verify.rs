@@ -401,6 +401,14 @@ mod tests {
         ingest::padded_zip_bytes(path, version, pad)
     }
 
+    /// `example.com/big@v1.0.0`, exactly two chunks long: a blob with no packed bytes.
+    fn big_zip() -> Vec<u8> {
+        let overhead = module_zip("example.com/big", "v1.0.0", 1).len() - 1;
+        let zip = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize - overhead);
+        assert_eq!(zip.len(), 2 * CHUNK as usize);
+        zip
+    }
+
     /// Publishes `bytes` in namespace `owner` as an upload does (spool, zip checks, store).
     fn publish(store: &Store, dir: &std::path::Path, owner: &str, bytes: &[u8]) {
         let mut spool = ingest::Spool::create(&dir.join("v.redb"), 1 << 30).unwrap();
@@ -410,13 +418,13 @@ mod tests {
     }
 
     /// A store holding `acme example.com/small@v1.0.0` (a zip under one page: packed),
-    /// `acme example.com/big@v1.0.0` (two full chunks and a tail) and the small one's bytes
+    /// `acme example.com/big@v1.0.0` (two full chunks, nothing packed) and the small one's bytes
     /// again as `zeta example.com/small@v1.0.0` (one blob, two references).
     fn fixture() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("d.redb")).unwrap();
         let small = module_zip("example.com/small", "v1.0.0", 0);
-        let big = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize + 3000);
+        let big = big_zip();
         publish(&store, dir.path(), "acme", &small);
         publish(&store, dir.path(), "acme", &big);
         publish(&store, dir.path(), "zeta", &small);
@@ -490,7 +498,7 @@ mod tests {
         assert_eq!(report.chunks, 2, "the big zip's two full chunks");
         assert!(report.pack_records >= 1);
         let small = module_zip("example.com/small", "v1.0.0", 0).len() as u64;
-        let big = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize + 3000).len();
+        let big = big_zip().len();
         assert_eq!(report.bytes, small + big as u64);
         assert_eq!(report.log_records, 0, "no namespace is logged");
         assert!(report.notes.is_empty());
@@ -557,7 +565,7 @@ mod tests {
             hashes.what
         );
         assert_eq!(hashes.versions, ["acme example.com/small@v1.0.0"]);
-        let big = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize + 3000).len();
+        let big = big_zip().len();
         assert_eq!(
             found(&report, "version records size").what,
             format!("version records size {} but blob has {big}", big + 1)
@@ -813,7 +821,7 @@ mod tests {
     fn a_blob_cursor_reads_and_seeks_like_a_file() {
         let (_dir, store) = fixture();
         let big = blob_of(&store, "acme", "example.com/big");
-        let want = module_zip("example.com/big", "v1.0.0", 2 * CHUNK as usize + 3000);
+        let want = big_zip();
         let txn = store.begin_read().unwrap();
         let reader = BlobReader::open(&txn, &big).unwrap().unwrap();
         let mut cursor = BlobCursor {
