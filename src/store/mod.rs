@@ -649,28 +649,40 @@ pub fn now_unix() -> i64 {
 /// `acme`, as a publish stores a zip (no zip checks: the bytes need not be a zip).
 #[cfg(test)]
 pub(crate) fn put_test_version(store: &Store, bytes: &[u8]) {
+    put_test_module(store, "acme", "example.com/m", "v1.0.0", "h1:zip", bytes).unwrap();
+}
+
+/// `put_test_version` of any `owner module@version` with zip hash `h1` (its go.mod hash is
+/// `h1:mod`), giving the store's answer: refusals are for the test to check.
+#[cfg(test)]
+pub(crate) fn put_test_module(
+    store: &Store,
+    owner: &str,
+    module: &str,
+    version: &str,
+    h1: &str,
+    bytes: &[u8],
+) -> Result<()> {
     use crate::gomod::zip::ZipSummary;
     use crate::gomod::{ModulePath, Version};
     let summary = ZipSummary {
-        path: ModulePath::from_store_unchecked("example.com/m".into()),
-        version: Version::from_store_unchecked("v1.0.0".into()),
-        h1: "h1:zip".into(),
-        mod_bytes: b"module example.com/m\n".to_vec(),
+        path: ModulePath::from_store_unchecked(module.into()),
+        version: Version::from_store_unchecked(version.into()),
+        h1: h1.into(),
+        mod_bytes: format!("module {module}\n").into_bytes(),
         mod_h1: "h1:mod".into(),
         has_go_mod: true,
         files: 1,
     };
     let new = NewVersion {
-        owner: "acme",
+        owner,
         summary: &summary,
         blake3: *blake3::hash(bytes).as_bytes(),
         size: bytes.len() as u64,
         uploader: "test",
         time: 1_700_000_000,
     };
-    store
-        .put_version(&new, &mut std::io::Cursor::new(bytes))
-        .unwrap();
+    store.put_version(&new, &mut std::io::Cursor::new(bytes))
 }
 
 #[cfg(test)]

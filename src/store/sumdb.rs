@@ -1504,6 +1504,521 @@ mod tests {
         );
     }
 
+    /// A shelf with a log read by `readers`, public organisations `acme` and `beta`, and a
+    /// private organisation `hidden`.
+    fn shelf(readers: Readers) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        store
+            .sumdb_open(None, "shelf.test/sumdb", [7; 32], readers)
+            .unwrap();
+        for (org, vis) in [
+            ("acme", crate::auth::Visibility::Public),
+            ("beta", crate::auth::Visibility::Public),
+            ("hidden", crate::auth::Visibility::Private),
+        ] {
+            store.create_org(org, vis, 0).unwrap();
+        }
+        (dir, store)
+    }
+
+    /// Publishes `owner module@version` with zip hash `h1` (bytes of its own).
+    fn put(store: &Store, owner: &str, module: &str, version: &str, h1: &str) -> Result<()> {
+        let bytes = format!("{owner} {module} {version} {h1}");
+        super::super::put_test_module(store, owner, module, version, h1, bytes.as_bytes())
+    }
+
+    #[test]
+    fn a_path_belongs_to_the_first_logged_namespace_until_it_is_shared() {
+        let (_dir, store) = shelf(Readers::Anyone);
+        put(&store, "acme", "example.com/lib", "v1.0.0", "h1:a=").unwrap();
+        put(&store, "acme", "example.com/lib", "v1.1.0", "h1:b=").unwrap();
+        match put(&store, "beta", "example.com/lib", "v1.2.0", "h1:c=") {
+            Err(Error::PathTaken { module, owner }) => {
+                assert_eq!(
+                    (module.as_str(), owner.as_str()),
+                    ("example.com/lib", "beta")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Paths are owned one by one: a path below another is a path of its own.
+        put(&store, "beta", "example.com/lib/sub", "v1.0.0", "h1:d=").unwrap();
+        assert_eq!(store.sumdb_size().unwrap(), 3, "the refusal logged nothing");
+        // A share of a prefix covers the paths below it, for that namespace only.
+        store.sumdb_share("beta", "example.com").unwrap();
+        put(&store, "beta", "example.com/lib", "v1.2.0", "h1:c=").unwrap();
+        assert_eq!(store.sumdb_size().unwrap(), 4);
+        store
+            .create_org("gamma", crate::auth::Visibility::Public, 0)
+            .unwrap();
+        assert!(matches!(
+            put(&store, "gamma", "example.com/lib", "v1.3.0", "h1:e="),
+            Err(Error::PathTaken { .. })
+        ));
+        // A share of another path covers nothing here; nor does a share's suffix.
+        store.sumdb_share("gamma", "example.com/li").unwrap();
+        store.sumdb_share("gamma", "example.com/lib/sub").unwrap();
+        assert!(matches!(
+            put(&store, "gamma", "example.com/lib", "v1.3.0", "h1:e="),
+            Err(Error::PathTaken { .. })
+        ));
+        // An admin's claim lets a namespace publish a held path too.
+        store.sumdb_claim("gamma", "example.com/lib").unwrap();
+        put(&store, "gamma", "example.com/lib", "v1.3.0", "h1:e=").unwrap();
+        assert_eq!(
+            store.sumdb_claims().unwrap(),
+            [("example.com/lib".to_owned(), "gamma".to_owned())]
+        );
+        // A private namespace is not logged when anyone reads the log: nothing is owned.
+        store.private_add(["example.com"]).unwrap();
+        put(&store, "hidden", "example.com/lib", "v9.0.0", "h1:f=").unwrap();
+        assert_eq!(store.sumdb_size().unwrap(), 5);
+    }
+
+    #[test]
+    fn a_version_is_logged_once_and_other_content_is_refused() {
+        let (_dir, store) = shelf(Readers::Anyone);
+        store.sumdb_share("beta", "example.com/lib").unwrap();
+        put(&store, "acme", "example.com/lib", "v1.0.0", "h1:a=").unwrap();
+        // The same content in a namespace that shares the path: the record is reused.
+        put(&store, "beta", "example.com/lib", "v1.0.0", "h1:a=").unwrap();
+        assert_eq!(store.sumdb_size().unwrap(), 1);
+        // Other content for a logged path@version: refused, and the conflict is found before
+        // whether the namespace may publish the path at all.
+        store
+            .create_org("gamma", crate::auth::Visibility::Public, 0)
+            .unwrap();
+        match put(&store, "gamma", "example.com/lib", "v1.0.0", "h1:other=") {
+            Err(Error::LogConflict {
+                module,
+                version,
+                h1,
+            }) => {
+                assert_eq!(
+                    (module.as_str(), version.as_str(), h1.as_str()),
+                    ("example.com/lib", "v1.0.0", "h1:a=")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let (size, rec) = store.sumdb_lookup("example.com/lib", "v1.0.0").unwrap();
+        assert_eq!(size, 1);
+        let (id, text) = rec.unwrap();
+        assert_eq!(id, 0);
+        assert_eq!(
+            text,
+            record_text("example.com/lib", "v1.0.0", "h1:a=", "h1:mod").into_bytes()
+        );
+        assert_eq!(
+            store.sumdb_record("example.com/lib", "v1.0.0").unwrap(),
+            Some((
+                0,
+                record_text("example.com/lib", "v1.0.0", "h1:a=", "h1:mod")
+            ))
+        );
+        assert_eq!(
+            store.sumdb_lookup("example.com/lib", "v2.0.0").unwrap(),
+            (1, None)
+        );
+        assert_eq!(
+            store.sumdb_record("example.com/lib", "v2.0.0").unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_organisation_needs_a_claim_for_paths_held_from_upstream() {
+        let (_dir, store) = shelf(Readers::Anyone);
+        store
+            .sumdb_append_upstream("golang.org/x/text", "v0.3.0", (H1, H1), "up", None, &[])
+            .unwrap();
+        assert_eq!(store.sumdb_upstream_records().unwrap(), 1);
+        for module in ["golang.org/x/text", "golang.org/x"] {
+            match put(&store, "acme", module, "v9.0.0", "h1:a=") {
+                Err(Error::NeedsClaim {
+                    module: m,
+                    owner,
+                    held,
+                }) => {
+                    assert_eq!(
+                        (m.as_str(), owner.as_str(), held.as_str()),
+                        (module, "acme", "golang.org/x/text")
+                    );
+                }
+                other => panic!("{module}: {other:?}"),
+            }
+        }
+        // Neither a path above it in name only nor one below it is held.
+        put(&store, "acme", "golang.org/xy", "v1.0.0", "h1:b=").unwrap();
+        put(&store, "acme", "golang.org/x/text/v2", "v2.0.0", "h1:c=").unwrap();
+        // A personal namespace needs no claim (it hosts only for its own URL).
+        store.create_user("alice", None, false, 0).unwrap();
+        put(&store, "alice", "golang.org/x/text", "v9.0.0", "h1:d=").unwrap();
+        // A claim of a prefix lets the organisation host what lies below it.
+        store.sumdb_claim("acme", "golang.org/x").unwrap();
+        put(&store, "acme", "golang.org/x", "v9.0.0", "h1:a=").unwrap();
+        put(&store, "acme", "golang.org/x/text", "v9.1.0", "h1:e=").unwrap();
+        assert_eq!(
+            store.sumdb_upstream_records().unwrap(),
+            1,
+            "upstream records only"
+        );
+        assert_eq!(store.sumdb_size().unwrap(), 6);
+    }
+
+    #[test]
+    fn a_private_namespace_needs_a_pattern_while_anyone_reads_the_log() {
+        let (_dir, store) = shelf(Readers::Anyone);
+        match put(
+            &store,
+            "hidden",
+            "corp.example/secret/lib",
+            "v1.0.0",
+            "h1:a=",
+        ) {
+            Err(Error::PrivateUncovered { module, suggestion }) => {
+                assert_eq!(
+                    (module.as_str(), suggestion.as_str()),
+                    ("corp.example/secret/lib", "corp.example")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            store
+                .private_add(["*.internal", "corp.example/secret"])
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store.private_add(["corp.example/secret"]).unwrap(),
+            0,
+            "kept once"
+        );
+        assert_eq!(
+            store.private_add(["corp.example/secret", "x.y"]).unwrap(),
+            1
+        );
+        assert_eq!(
+            store.private_patterns().unwrap(),
+            "*.internal,corp.example/secret,x.y"
+        );
+        put(
+            &store,
+            "hidden",
+            "corp.example/secret/lib",
+            "v1.0.0",
+            "h1:a=",
+        )
+        .unwrap();
+        // Public namespaces need none.
+        put(&store, "acme", "corp.example/open", "v1.0.0", "h1:b=").unwrap();
+        assert!(store.private_uncovered().unwrap().is_empty());
+        // A module from before the rule (hosted privately, no pattern): listed.
+        store
+            .with_db_once(|db| {
+                let txn = db.begin_write()?;
+                txn.open_table(schema::MODULES)?
+                    .insert(("hidden", "old.example/tool"), b"{}".as_slice())?;
+                txn.open_table(schema::MODULES)?
+                    .insert(("acme", "old.example/free"), b"{}".as_slice())?;
+                Ok(txn.commit()?)
+            })
+            .unwrap();
+        assert_eq!(store.private_uncovered().unwrap(), ["old.example/tool"]);
+        assert_eq!(suggested_pattern("old.example/tool/v2"), "old.example");
+        assert_eq!(suggested_pattern("single"), "single");
+    }
+
+    #[test]
+    fn with_signed_in_readers_private_namespaces_are_logged_and_need_no_pattern() {
+        let (_dir, store) = shelf(Readers::SignedIn);
+        put(&store, "hidden", "corp.example/lib", "v1.0.0", "h1:a=").unwrap();
+        assert_eq!(store.sumdb_size().unwrap(), 1);
+        assert_eq!(
+            store.sumdb_stored_readers().unwrap(),
+            Some(Readers::SignedIn)
+        );
+        assert!(matches!(
+            put(&store, "acme", "corp.example/lib", "v1.1.0", "h1:b="),
+            Err(Error::PathTaken { .. })
+        ));
+    }
+
+    #[test]
+    fn opening_keeps_the_identity_and_logs_what_wider_readers_take() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        assert!(store.sumdb_identity().unwrap().is_none());
+        assert_eq!(store.sumdb_stored_readers().unwrap(), None);
+        // Versions published before the log exists.
+        store
+            .create_org("acme", crate::auth::Visibility::Public, 0)
+            .unwrap();
+        store
+            .create_org("hidden", crate::auth::Visibility::Private, 0)
+            .unwrap();
+        put(&store, "acme", "example.com/a", "v1.0.0", "h1:a=").unwrap();
+        put(&store, "hidden", "corp.example/b", "v1.0.0", "h1:b=").unwrap();
+        let first = store
+            .sumdb_open(None, "shelf.test/sumdb", [7; 32], Readers::Anyone)
+            .unwrap();
+        assert!(first.created);
+        assert_eq!((first.appended, first.size), (1, 1), "the public version");
+        assert_eq!(first.identity.name, "shelf.test/sumdb");
+        let again = store
+            .sumdb_open(
+                Some("shelf.test/sumdb"),
+                "other.test",
+                [8; 32],
+                Readers::Anyone,
+            )
+            .unwrap();
+        assert!(!again.created);
+        assert_eq!(again.appended, 0);
+        assert_eq!(again.identity.skey, first.identity.skey, "the key is kept");
+        let stored = store.sumdb_identity().unwrap().unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.skey.as_str(), stored.readers),
+            (
+                "shelf.test/sumdb",
+                first.identity.skey.as_str(),
+                Readers::Anyone
+            )
+        );
+        match store.sumdb_open(Some("renamed.test"), "x", [7; 32], Readers::Anyone) {
+            Err(Error::LogName { stored, configured }) => {
+                assert_eq!(
+                    (stored.as_str(), configured.as_str()),
+                    ("shelf.test/sumdb", "renamed.test")
+                );
+            }
+            other => panic!("{:?}", other.map(|o| o.size)),
+        }
+        // Widening the readers logs the private namespace's version, once.
+        let wider = store
+            .sumdb_open(None, "x", [7; 32], Readers::SignedIn)
+            .unwrap();
+        assert_eq!((wider.appended, wider.size), (1, 2));
+        assert_eq!(
+            store.sumdb_stored_readers().unwrap(),
+            Some(Readers::SignedIn)
+        );
+        let same = store
+            .sumdb_open(None, "x", [7; 32], Readers::SignedIn)
+            .unwrap();
+        assert_eq!((same.appended, same.size), (0, 2));
+        // Narrowing keeps every record.
+        let narrow = store
+            .sumdb_open(None, "x", [7; 32], Readers::Anyone)
+            .unwrap();
+        assert_eq!((narrow.appended, narrow.size), (0, 2));
+        // A rotation gives a new name and key, never the current name.
+        assert!(matches!(
+            store.sumdb_rotate("shelf.test/sumdb", [9; 32]),
+            Err(Error::LogName { .. })
+        ));
+        let skey = store.sumdb_rotate("shelf.test/sumdb2", [9; 32]).unwrap();
+        assert_ne!(skey, first.identity.skey);
+        let rotated = store.sumdb_identity().unwrap().unwrap();
+        assert_eq!(
+            (rotated.name.as_str(), rotated.skey),
+            ("shelf.test/sumdb2", skey)
+        );
+        assert_eq!(store.sumdb_size().unwrap(), 2, "records stay");
+    }
+
+    #[test]
+    fn the_logs_hashes_and_records_read_back_as_a_tree() {
+        let (_dir, logged_store) = logged();
+        let texts = logged_store.sumdb_records(0, 100).unwrap();
+        assert_eq!(texts.len(), 6);
+        assert_eq!(logged_store.sumdb_records(4, 1).unwrap(), texts[4..5]);
+        assert_eq!(logged_store.sumdb_records(5, 10).unwrap(), texts[5..]);
+        assert!(logged_store.sumdb_records(6, 10).unwrap().is_empty());
+        // The same records in a log kept in memory give the same stored hashes and tree.
+        let mut mem: Vec<Hash> = Vec::new();
+        for (n, text) in texts.iter().enumerate() {
+            let leaf = tlog::record_hash(text);
+            let new = tlog::stored_hashes_for_record_hash(n as u64, leaf, &mut |idx: &[u64]| {
+                Ok(idx.iter().map(|&i| mem[i as usize]).collect())
+            })
+            .unwrap();
+            mem.extend(new);
+        }
+        let all: Vec<u64> = (0..mem.len() as u64).collect();
+        assert_eq!(logged_store.sumdb_hashes(&all).unwrap(), mem);
+        assert!(matches!(
+            logged_store.sumdb_hashes(&[mem.len() as u64]),
+            Err(Error::Corrupt(_))
+        ));
+        for n in 1..=6u64 {
+            let want = tlog::tree_hash(n, &mut |idx: &[u64]| {
+                Ok(idx.iter().map(|&i| mem[i as usize]).collect())
+            })
+            .unwrap();
+            assert_eq!(
+                logged_store.sumdb_tree_hash(n).unwrap(),
+                want,
+                "tree of {n}"
+            );
+        }
+        assert_ne!(
+            logged_store.sumdb_tree_hash(5).unwrap(),
+            logged_store.sumdb_tree_hash(6).unwrap()
+        );
+    }
+
+    #[test]
+    fn upstream_heads_only_move_forward() {
+        let (_dir, store) = logged();
+        assert_eq!(store.sumdb_upstream_head("up").unwrap(), None);
+        let note = |n: u64| {
+            let tree = tlog::format_tree(&tlog::Tree {
+                n,
+                hash: [n as u8; 32],
+            });
+            format!("{tree}\n— up signature\n").into_bytes()
+        };
+        store
+            .sumdb_append_upstream(
+                "golang.org/y",
+                "v1.0.0",
+                (H1, H1),
+                "up",
+                Some((10, &note(10))),
+                &[],
+            )
+            .unwrap();
+        let (tree, stored) = store.sumdb_upstream_head("up").unwrap().unwrap();
+        assert_eq!((tree.n, tree.hash, stored), (10, [10; 32], note(10)));
+        store
+            .sumdb_keep_upstream("up", Some((7, &note(7))), &[])
+            .unwrap();
+        store
+            .sumdb_keep_upstream("up", Some((10, &note(10))), &[])
+            .unwrap();
+        assert_eq!(
+            store.sumdb_upstream_head("up").unwrap().unwrap().0.n,
+            10,
+            "never back"
+        );
+        store
+            .sumdb_keep_upstream("up", Some((12, &note(12))), &[])
+            .unwrap();
+        assert_eq!(store.sumdb_upstream_head("up").unwrap().unwrap().0.n, 12);
+        assert_eq!(
+            store.sumdb_upstream_head("other").unwrap(),
+            None,
+            "per database"
+        );
+        // An append with a record already logged changes neither the log nor the count.
+        let before = store.sumdb_upstream_records().unwrap();
+        assert!(matches!(
+            store
+                .sumdb_append_upstream("golang.org/y", "v1.0.0", (H1, H1), "up", None, &[])
+                .unwrap(),
+            Logged::Same(6)
+        ));
+        assert_eq!(store.sumdb_upstream_records().unwrap(), before);
+    }
+
+    #[test]
+    fn export_heads_are_kept_once_each_and_the_last_64() {
+        let (_dir, store) = logged();
+        assert!(store.sumdb_export_heads("up").unwrap().is_empty());
+        let tree = |n: u64| tlog::Tree {
+            n,
+            hash: [(n % 251) as u8; 32],
+        };
+        store.sumdb_add_export_head("up", tree(3)).unwrap();
+        store.sumdb_add_export_head("up", tree(3)).unwrap();
+        store.sumdb_add_export_head("up", tree(5)).unwrap();
+        assert_eq!(store.sumdb_export_heads("up").unwrap(), [tree(3), tree(5)]);
+        assert!(store.sumdb_export_heads("other").unwrap().is_empty());
+        for n in 6..80 {
+            store.sumdb_add_export_head("up", tree(n)).unwrap();
+        }
+        let kept = store.sumdb_export_heads("up").unwrap();
+        assert_eq!(kept.len(), 64);
+        assert_eq!((kept[0], kept[63]), (tree(16), tree(79)));
+    }
+
+    #[test]
+    fn appends_are_pending_until_made_durable() {
+        let (_dir, store) = logged();
+        // `logged` appended five upstream records without fsync.
+        assert!(store.log_pending());
+        store.log_make_durable().unwrap();
+        assert!(!store.log_pending());
+        store.log_make_durable().unwrap();
+        store
+            .sumdb_append_upstream("golang.org/z", "v1.0.0", (H1, H1), "up", None, &[])
+            .unwrap();
+        assert!(store.log_pending());
+        // The same record again is no new append.
+        store.log_make_durable().unwrap();
+        store
+            .sumdb_append_upstream("golang.org/z", "v1.0.0", (H1, H1), "up", None, &[])
+            .unwrap();
+        assert!(!store.log_pending());
+    }
+
+    #[test]
+    fn protected_roots_are_the_paths_hosted_claimed_or_shared_here() {
+        let (_dir, store) = shelf(Readers::Anyone);
+        store.private_add(["corp.example"]).unwrap();
+        put(&store, "acme", "example.com/org/lib", "v1.0.0", "h1:a=").unwrap();
+        put(&store, "hidden", "corp.example/x", "v1.0.0", "h1:b=").unwrap();
+        store.create_user("alice", None, false, 0).unwrap();
+        put(&store, "alice", "github.com/alice/tool", "v1.0.0", "h1:c=").unwrap();
+        store.sumdb_claim("acme", "claimed.example").unwrap();
+        store.sumdb_share("beta", "example.com/org/lib").unwrap();
+        assert_eq!(
+            store.protected_roots().unwrap(),
+            ["claimed.example", "corp.example/x", "example.com/org/lib"],
+            "a public personal namespace protects nothing; each root once"
+        );
+        for (path, here) in [
+            ("example.com/org/lib", true),
+            ("example.com/org/lib/v2", true),
+            ("example.com/org", false),
+            ("example.com/org/libx", false),
+            ("claimed.example/any/thing", true),
+            ("corp.example/x/y", true),
+            ("corp.example/y", false),
+            ("github.com/alice/tool", false),
+        ] {
+            assert_eq!(store.sumdb_hosted_here(path).unwrap(), here, "{path}");
+        }
+    }
+
+    #[test]
+    fn record_keys_need_two_well_formed_go_sum_lines() {
+        let good = record_text("example.com/m", "v1.0.0", "h1:a=", "h1:b=");
+        assert_eq!(
+            record_key(good.as_bytes()).as_deref(),
+            Some("example.com/m@v1.0.0")
+        );
+        for bad in [
+            String::new(),
+            "example.com/m v1.0.0 h1:a=\n".to_owned(),
+            format!("{good}example.com/m v1.0.0 h1:c=\n"),
+            "example.com/m v1.0.0 h1:a= x\nexample.com/m v1.0.0/go.mod h1:b=\n".to_owned(),
+            "example.com/m v1.0.0 h1:a=\nexample.com/m v1.0.0/go.mod h1:b= x\n".to_owned(),
+            "example.com/m v1.0.0 h1:a=\nexample.com/n v1.0.0/go.mod h1:b=\n".to_owned(),
+            "example.com/m v1.0.0 h1:a=\nexample.com/m v1.0.1/go.mod h1:b=\n".to_owned(),
+            "example.com/m v1.0.0 h1:a=\nexample.com/m v1.0.0 h1:b=\n".to_owned(),
+            "example.com/m v1.0.0 h2:a=\nexample.com/m v1.0.0/go.mod h1:b=\n".to_owned(),
+            "example.com/m v1.0.0 h1:a=\nexample.com/m v1.0.0/go.mod h2:b=\n".to_owned(),
+        ] {
+            assert_eq!(record_key(bad.as_bytes()), None, "{bad:?}");
+        }
+        assert_eq!(record_zip_h1(&good), "h1:a=");
+        assert_eq!(record_zip_h1(""), "");
+    }
+
     /// A log made before the upstream paths table existed gets it filled at the next open,
     /// from the logged paths no namespace holds.
     #[test]

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""What forwarding alone costs the cold pull-through path (issue 27): the go command through a
+plain nginx reverse proxy in front of the upstream, against the upstream directly.
+
+The same graph, upstream and checksum database as perf/pull.py; the proxy (nginx, pinned to
+the server core like goshelf, keep-alive to the upstream, its request log buffered as the
+upstream's) forwards every request, sumdb included, and keeps nothing. A cold shelf forwards
+too, and on top fetches, verifies, stores and logs each module before it answers; so this
+ratio is what no design that answers a miss from the upstream's bytes can go under, and what
+is left of issue 27's 1.3x after it is the budget for all of the shelf's own work.
+
+    perf/pull_floor.py --bin target/release/goshelf [--runs 5] [--quick]
+
+(`--bin` makes the checksum database of the graph, as in perf/pull.py.)
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import pull  # noqa: E402
+
+
+class Proxy(h.Nginx):
+    """nginx forwarding everything to 127.0.0.1:`upstream_port`, storing nothing."""
+
+    def __init__(self, upstream_port, workdir):
+        super().__init__(None, workdir)
+        self.upstream_port = upstream_port
+
+    def start(self):
+        w = self.workdir
+        conf = os.path.join(w, "proxy.conf")
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        with open(conf, "w") as f:
+            f.write(f"""{user}worker_processes 1;
+daemon off;
+pid {w}/proxy.pid;
+error_log {w}/proxy-error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {w}/proxy-access.log combined buffer=32k flush=200ms;
+    tcp_nodelay on;
+    keepalive_timeout 65;
+    client_body_temp_path {w}/p-body;
+    proxy_temp_path {w}/p-proxy;
+    fastcgi_temp_path {w}/p-fastcgi;
+    uwsgi_temp_path {w}/p-uwsgi;
+    scgi_temp_path {w}/p-scgi;
+    upstream up {{ server 127.0.0.1:{self.upstream_port}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        location / {{
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffers 64 64k;
+        }}
+    }}
+}}
+""")
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", h.SERVER_CPU, "nginx", "-c", conf, "-e", f"{w}/proxy-error.log"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(w, "proxy-stderr.log"), "ab"))
+        h.wait_http(self.port, "/", ok=(200, 403, 404))
+        return self
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--quick", action="store_true", help="30 modules instead of 300")
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    go = h.find_go()
+    tmp = tempfile.mkdtemp(prefix="goshelf-floor-")
+    go_tmp = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tmp
+    ds = h.Dataset(args.quick)
+    ds.materialize(ds.graph)
+    root = os.path.join(tmp, "root")
+    h.write_layout(root, ds.graph)
+    src_dir = os.path.join(tmp, "source")
+    os.makedirs(src_dir)
+    source = h.Goshelf(args.bin, src_dir).start()
+    h.upload_all(source.port, ds.graph)
+    vkey, sumdb_base = pull.sumdb_files(source.port, root, ds.graph)
+    source.stop()
+    ng = h.Nginx(root, tmp).start()
+    proxy_dir = os.path.join(tmp, "proxy")
+    os.makedirs(proxy_dir)
+    px = Proxy(ng.port, proxy_dir).start()
+    sides = {
+        "direct": (f"http://127.0.0.1:{ng.port}", ng.port),
+        "proxied": (f"http://127.0.0.1:{px.port}", px.port),
+    }
+    times = {k: [] for k in sides}
+    try:
+        for kind, (base, _) in sides.items():  # untimed: warm the go binary, nginx's files
+            pull.go_download(go, ds, base + h.BASE, f"{vkey} {base}{sumdb_base}", go_tmp, kind)
+        for r in range(args.runs):
+            for kind in (["direct", "proxied"] if r % 2 == 0 else ["proxied", "direct"]):
+                base, _ = sides[kind]
+                dt = pull.go_download(go, ds, base + h.BASE, f"{vkey} {base}{sumdb_base}",
+                                      go_tmp, kind)
+                times[kind].append(dt)
+                h.log(f"  run {r}: {kind}: {dt:.2f}s")
+    finally:
+        px.stop()
+        ng.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    d, p = h.med(times["direct"]), h.med(times["proxied"])
+    print(f"\n| go mod download all, {ds.graph_n} modules | median of {args.runs} |")
+    print("|---|---|")
+    print(f"| direct from the upstream (nginx) | {d:.2f} s |")
+    print(f"| through an nginx proxy that keeps nothing | {p:.2f} s = {p / d:.2f}x direct |")
+    print("raw:", {k: [round(x, 2) for x in v] for k, v in times.items()})
+
+
+if __name__ == "__main__":
+    main()
