@@ -1829,9 +1829,65 @@ mod tests {
         assert_eq!(store.sumdb_size().unwrap(), 2, "records stay");
     }
 
+    /// Versions published before the log existed: at its first open, a path hosted by
+    /// several logged namespaces belongs to the first that published it and is shared with
+    /// the others; a second content for a logged path@version is a conflict, not a record.
+    #[test]
+    fn the_first_open_shares_paths_hosted_by_several_namespaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.redb")).unwrap();
+        for org in ["acme", "beta", "gamma"] {
+            store
+                .create_org(org, crate::auth::Visibility::Public, 0)
+                .unwrap();
+        }
+        put(&store, "acme", "example.com/lib", "v1.0.0", "h1:a=").unwrap();
+        put(&store, "acme", "example.com/lib", "v1.1.0", "h1:b=").unwrap();
+        put(&store, "beta", "example.com/lib", "v1.0.0", "h1:other=").unwrap();
+        put(&store, "beta", "example.com/lib", "v1.2.0", "h1:c=").unwrap();
+        let opened = store
+            .sumdb_open(None, "shelf.test/sumdb", [7; 32], Readers::Anyone)
+            .unwrap();
+        assert_eq!((opened.appended, opened.size), (3, 3));
+        assert_eq!(
+            opened.conflicts,
+            [(
+                "beta".to_owned(),
+                "example.com/lib".to_owned(),
+                "v1.0.0".to_owned(),
+                "h1:a=".to_owned()
+            )]
+        );
+        let txn = store.begin_read().unwrap();
+        let holder = txn.open_table(SUMDB_PATHS).unwrap();
+        assert_eq!(
+            holder.get("example.com/lib").unwrap().unwrap().value(),
+            "acme"
+        );
+        let shares: Vec<(String, String)> = txn
+            .open_table(SUMDB_SHARES)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, _) = e.unwrap();
+                let (p, o) = k.value();
+                (p.to_owned(), o.to_owned())
+            })
+            .collect();
+        assert_eq!(shares, [("example.com/lib".to_owned(), "beta".to_owned())]);
+        drop((holder, txn));
+        put(&store, "beta", "example.com/lib", "v1.3.0", "h1:d=").unwrap();
+        assert!(matches!(
+            put(&store, "gamma", "example.com/lib", "v1.4.0", "h1:e="),
+            Err(Error::PathTaken { .. })
+        ));
+    }
+
     #[test]
     fn the_logs_hashes_and_records_read_back_as_a_tree() {
         let (_dir, logged_store) = logged();
+        assert_eq!(logged_store.sumdb_upstream_records().unwrap(), 5);
         let texts = logged_store.sumdb_records(0, 100).unwrap();
         assert_eq!(texts.len(), 6);
         assert_eq!(logged_store.sumdb_records(4, 1).unwrap(), texts[4..5]);
@@ -1868,6 +1924,21 @@ mod tests {
             logged_store.sumdb_tree_hash(5).unwrap(),
             logged_store.sumdb_tree_hash(6).unwrap()
         );
+        // The tests' bulk append answers the new size (and appends a record once).
+        let entry = |m: &str| {
+            (
+                m.to_owned(),
+                "v1.0.0".to_owned(),
+                H1.to_owned(),
+                H1.to_owned(),
+            )
+        };
+        let bulk = [
+            entry("example.com/p"),
+            entry("example.com/q"),
+            entry("example.com/p"),
+        ];
+        assert_eq!(logged_store.sumdb_append_for_test(&bulk).unwrap(), 8);
     }
 
     #[test]
@@ -1896,13 +1967,22 @@ mod tests {
         store
             .sumdb_keep_upstream("up", Some((7, &note(7))), &[])
             .unwrap();
+        // A note of the same size signed otherwise (another cosigner): the first is kept.
+        let mut resigned = note(10);
+        resigned.extend_from_slice("— another signature\n".as_bytes());
         store
-            .sumdb_keep_upstream("up", Some((10, &note(10))), &[])
+            .sumdb_keep_upstream("up", Some((10, &resigned)), &[])
             .unwrap();
         assert_eq!(
-            store.sumdb_upstream_head("up").unwrap().unwrap().0.n,
-            10,
-            "never back"
+            store.sumdb_upstream_head("up").unwrap().unwrap(),
+            (
+                tlog::Tree {
+                    n: 10,
+                    hash: [10; 32]
+                },
+                note(10)
+            ),
+            "never back, nor sideways"
         );
         store
             .sumdb_keep_upstream("up", Some((12, &note(12))), &[])
@@ -1974,12 +2054,24 @@ mod tests {
         store.create_user("alice", None, false, 0).unwrap();
         put(&store, "alice", "github.com/alice/tool", "v1.0.0", "h1:c=").unwrap();
         store.sumdb_claim("acme", "claimed.example").unwrap();
+        store.sumdb_share("beta", "shared.example/lib").unwrap();
         store.sumdb_share("beta", "example.com/org/lib").unwrap();
         assert_eq!(
             store.protected_roots().unwrap(),
-            ["claimed.example", "corp.example/x", "example.com/org/lib"],
+            [
+                "claimed.example",
+                "corp.example/x",
+                "example.com/org/lib",
+                "shared.example/lib"
+            ],
             "a public personal namespace protects nothing; each root once"
         );
+        // A public organisation's path is a root by itself, not only through a share.
+        put(&store, "acme", "example.com/solo", "v1.0.0", "h1:d=").unwrap();
+        assert!(store
+            .protected_roots()
+            .unwrap()
+            .contains(&"example.com/solo".to_owned()));
         for (path, here) in [
             ("example.com/org/lib", true),
             ("example.com/org/lib/v2", true),
