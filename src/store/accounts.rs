@@ -1046,4 +1046,277 @@ mod tests {
         let bob = owners.iter().find(|o| o.name == "bob").unwrap();
         assert_eq!(bob.kind, Kind::Org);
     }
+
+    /// Publishes `bytes` as `owner example.com/q@version`.
+    fn put(s: &Store, owner: &str, version: &str, bytes: &[u8]) -> Result<()> {
+        super::super::put_test_module(s, owner, "example.com/q", version, "h1:z=", bytes)
+    }
+
+    fn usage(s: &Store, owner: &str) -> (u64, u64) {
+        let o = s.list_owners().unwrap();
+        let o = o.iter().find(|o| o.name == owner).unwrap();
+        (o.versions, o.bytes)
+    }
+
+    #[test]
+    fn quotas_count_the_namespaces_own_versions_and_bytes() {
+        let (_d, s) = store();
+        s.create_org("acm", Visibility::Public, 1).unwrap();
+        s.create_org("acme", Visibility::Public, 1).unwrap();
+        s.create_org("acmez", Visibility::Public, 1).unwrap();
+        // Neighbours in key order count nothing towards acme's usage.
+        put(&s, "acm", "v0.0.1", &[1; 50]).unwrap();
+        put(&s, "acmez", "v0.0.1", &[2; 70]).unwrap();
+        let limit = |bytes: i64, versions: i64| OwnerUpdate {
+            visibility: None,
+            quota_bytes: Some(bytes),
+            quota_versions: Some(versions),
+        };
+        s.update_owner("acme", &limit(100, 2)).unwrap();
+        put(&s, "acme", "v1.0.0", &[3; 60]).unwrap();
+        assert_eq!(usage(&s, "acme"), (1, 60));
+        // 60 + 41 > 100: refused; 60 + 40 = 100: taken.
+        match put(&s, "acme", "v1.1.0", &[4; 41]) {
+            Err(Error::QuotaExceeded { quota, message }) => {
+                assert_eq!(quota, Quota::Bytes);
+                assert_eq!(
+                    message,
+                    "quota exceeded: acme holds 60 bytes; this 41-byte zip would pass its limit \
+                     of 100 bytes"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        put(&s, "acme", "v1.1.0", &[5; 40]).unwrap();
+        assert_eq!(usage(&s, "acme"), (2, 100));
+        // A third version passes the version quota of 2, whatever its size.
+        s.update_owner("acme", &limit(-1, 2)).unwrap();
+        match put(&s, "acme", "v1.2.0", &[6; 1]) {
+            Err(Error::QuotaExceeded { quota, message }) => {
+                assert_eq!(quota, Quota::Versions);
+                assert_eq!(
+                    message,
+                    "quota exceeded: acme holds 2 versions and may hold at most 2"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let owners = s.list_owners().unwrap();
+        let acme = owners.iter().find(|o| o.name == "acme").unwrap();
+        assert_eq!(
+            (acme.quota_bytes, acme.quota_versions),
+            (None, Some(2)),
+            "-1 removes"
+        );
+        s.update_owner("acme", &limit(0, 3)).unwrap();
+        assert!(matches!(
+            put(&s, "acme", "v1.2.0", &[6; 1]),
+            Err(Error::QuotaExceeded {
+                quota: Quota::Bytes,
+                ..
+            })
+        ));
+        s.update_owner("acme", &limit(-1, -1)).unwrap();
+        put(&s, "acme", "v1.2.0", &[6; 1]).unwrap();
+        assert_eq!(usage(&s, "acme"), (3, 101));
+        assert_eq!(usage(&s, "acm"), (1, 50));
+        assert_eq!(usage(&s, "acmez"), (1, 70));
+        assert!(matches!(
+            s.update_owner("nobody", &limit(1, 1)),
+            Err(Error::NoSuchOwner { .. })
+        ));
+    }
+
+    #[test]
+    fn users_are_created_read_and_changed() {
+        let (_d, s) = store();
+        assert!(!s.has_users().unwrap());
+        // A namespace made by an admin's upload, without members, becomes the user's.
+        put(&s, "carol", "v1.0.0", b"x").unwrap();
+        assert_eq!(
+            s.list_owners()
+                .unwrap()
+                .iter()
+                .find(|o| o.name == "carol")
+                .unwrap()
+                .kind,
+            Kind::Org
+        );
+        let phc = auth::hash_password("hunter2 is long").unwrap();
+        let info = s.create_user("carol", Some(phc), false, 5).unwrap();
+        assert!(info.has_password && !info.is_admin);
+        assert!(s.has_users().unwrap());
+        assert_eq!(
+            s.list_owners()
+                .unwrap()
+                .iter()
+                .find(|o| o.name == "carol")
+                .unwrap()
+                .kind,
+            Kind::User
+        );
+        assert!(matches!(
+            s.create_user("carol", None, false, 5),
+            Err(Error::UserExists { .. })
+        ));
+        let rec = s.get_user("carol").unwrap().unwrap();
+        assert_eq!((rec.name.as_str(), rec.created_at), ("carol", 5));
+        assert!(s.get_user("nobody").unwrap().is_none());
+        assert!(s
+            .verify_password("carol", "hunter2 is long")
+            .unwrap()
+            .is_some());
+        assert!(s.verify_password("carol", "wrong").unwrap().is_none());
+        assert!(s
+            .verify_password("nobody", "hunter2 is long")
+            .unwrap()
+            .is_none());
+        s.set_password("carol", auth::hash_password("another one").unwrap())
+            .unwrap();
+        assert!(s
+            .verify_password("carol", "hunter2 is long")
+            .unwrap()
+            .is_none());
+        assert!(s.verify_password("carol", "another one").unwrap().is_some());
+        assert!(matches!(
+            s.set_password("nobody", String::new()),
+            Err(Error::NoSuchUser { .. })
+        ));
+        assert_eq!(s.lookup_budget("carol").unwrap(), None);
+        s.set_lookup_budget("carol", Some(7)).unwrap();
+        assert_eq!(s.lookup_budget("carol").unwrap(), Some(7));
+        s.set_lookup_budget("carol", None).unwrap();
+        assert_eq!(s.lookup_budget("carol").unwrap(), None);
+        // Admin rights: granted, and withdrawn while another admin remains.
+        s.create_user("root", None, true, 5).unwrap();
+        s.set_admin("carol", true).unwrap();
+        assert!(s.get_user("carol").unwrap().unwrap().is_admin);
+        s.set_admin("root", false).unwrap();
+        assert!(!s.get_user("root").unwrap().unwrap().is_admin);
+        assert!(matches!(s.set_admin("carol", false), Err(Error::LastAdmin)));
+        // Withdrawing rights from a user who has none changes nothing.
+        s.set_admin("root", false).unwrap();
+        assert!(matches!(
+            s.delete_user("nobody"),
+            Err(Error::NoSuchUser { .. })
+        ));
+        s.delete_user("root").unwrap();
+        assert!(s.get_user("root").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_token_names_its_user_by_a_public_id() {
+        let (_d, s) = store();
+        s.create_user("bob", None, false, 1).unwrap();
+        let (secret, info) = s
+            .create_token("bob", "ci", Scope::Write, Some(10), 1)
+            .unwrap();
+        let hash = token_hash(&secret);
+        assert_eq!(info.id, hex::encode(&hash[..8]));
+        assert_eq!(token_id(&hash), info.id);
+        assert_eq!(token_id(&[0xab; 32]), "abababababababab");
+        // Expiry is not asked here.
+        let (user, token) = s.user_for_token(&secret).unwrap().unwrap();
+        assert_eq!((user.name.as_str(), token.name.as_str()), ("bob", "ci"));
+        assert!(s.user_for_token("gs_unknown").unwrap().is_none());
+    }
+
+    #[test]
+    fn memberships_token_uses_and_views_stay_with_their_own_names() {
+        let (_d, s) = store();
+        for u in ["bob", "rita"] {
+            s.create_user(u, None, false, 1).unwrap();
+        }
+        assert_eq!(s.user_count().unwrap(), 2);
+        s.create_org("acme", Visibility::Public, 1).unwrap();
+        s.create_org("acmez", Visibility::Private, 1).unwrap();
+        s.set_member("acme", "bob", Scope::Write, 1).unwrap();
+        s.set_member("acmez", "rita", Scope::Read, 1).unwrap();
+        s.set_member("acme", "rita", Scope::Read, 1).unwrap();
+        let members = |org: &str| -> Vec<String> {
+            let o = s.list_owners().unwrap();
+            let o = o.iter().find(|o| o.name == org).unwrap();
+            o.members.iter().map(|m| m.user.clone()).collect()
+        };
+        assert_eq!(members("acme"), ["bob", "rita"]);
+        assert_eq!(members("acmez"), ["rita"]);
+        assert!(s.remove_member("acme", "rita").unwrap());
+        assert!(
+            !s.remove_member("acme", "rita").unwrap(),
+            "not a member any more"
+        );
+        assert_eq!(members("acme"), ["bob"]);
+        // Deleting a user takes only that user's memberships and tokens.
+        let (bobs, _) = s.create_token("bob", "b", Scope::Write, None, 1).unwrap();
+        let (secret, _) = s.create_token("rita", "t", Scope::Read, None, 1).unwrap();
+        s.delete_user("bob").unwrap();
+        assert!(members("acme").is_empty());
+        assert_eq!(members("acmez"), ["rita"]);
+        assert_eq!(s.check_token(&bobs, 1).unwrap(), TokenCheck::Unknown);
+        assert!(matches!(
+            s.check_token(&secret, 1).unwrap(),
+            TokenCheck::Valid { .. }
+        ));
+        // Public or not, as seen by anyone.
+        assert_eq!(
+            s.namespace_view("acme", None).unwrap(),
+            (Access::Read, true)
+        );
+        assert_eq!(
+            s.namespace_view("acmez", None).unwrap(),
+            (Access::None, false)
+        );
+        assert_eq!(s.namespace_view("nobody", None).unwrap().1, false);
+        // A token's last use only moves forward.
+        let hash = token_hash(&secret);
+        let last = || s.list_tokens("rita").unwrap()[0].last_used;
+        s.record_token_use(&[]).unwrap();
+        assert_eq!(last(), None);
+        s.record_token_use(&[(hash, 50), ([9; 32], 60)]).unwrap();
+        assert_eq!(last(), Some(50));
+        s.record_token_use(&[(hash, 40)]).unwrap();
+        assert_eq!(last(), Some(50));
+        s.record_token_use(&[(hash, 70)]).unwrap();
+        assert_eq!(last(), Some(70));
+    }
+
+    #[test]
+    fn making_a_namespace_private_asks_only_for_its_own_paths() {
+        let (_d, s) = store();
+        s.sumdb_open(
+            None,
+            "shelf.test/sumdb",
+            [7; 32],
+            super::super::sumdb::Readers::Anyone,
+        )
+        .unwrap();
+        s.create_org("acme", Visibility::Public, 1).unwrap();
+        s.create_org("acmez", Visibility::Public, 1).unwrap();
+        super::super::put_test_module(&s, "acmez", "other.example/x", "v1.0.0", "h1:o=", b"o")
+            .unwrap();
+        super::super::put_test_module(&s, "acme", "corp.example/y", "v1.0.0", "h1:c=", b"c")
+            .unwrap();
+        s.private_add(["corp.example"]).unwrap();
+        let private = OwnerUpdate {
+            visibility: Some(Visibility::Private),
+            quota_bytes: None,
+            quota_versions: None,
+        };
+        // acmez's path is no concern of acme's.
+        s.update_owner("acme", &private).unwrap();
+        match s.update_owner("acmez", &private) {
+            Err(Error::PrivateUncovered { module, suggestion }) => {
+                assert_eq!(
+                    (module.as_str(), suggestion.as_str()),
+                    ("other.example/x", "other.example")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            s.namespace_view("acmez", None).unwrap(),
+            (Access::Read, true),
+            "unchanged"
+        );
+    }
 }
