@@ -689,3 +689,245 @@ impl Store {
         Ok(done)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::put_test_module;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("m.redb")).unwrap();
+        (dir, store)
+    }
+
+    /// `len` bytes of a pattern that does not repeat within a page.
+    fn bytes(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
+            .collect()
+    }
+
+    fn put(s: &Store, owner: &str, module: &str, version: &str, zip: &[u8]) -> Result<()> {
+        put_test_module(
+            s,
+            owner,
+            module,
+            version,
+            &format!("h1:{}=", zip.len()),
+            zip,
+        )
+    }
+
+    fn state(s: &Store, owner: &str, module: &str, version: &str) -> &'static str {
+        match s.get_version(owner, module, version).unwrap() {
+            VersionLookup::Found(_) => "found",
+            VersionLookup::Deleted => "deleted",
+            VersionLookup::Missing => "missing",
+            VersionLookup::NoModule => "no module",
+        }
+    }
+
+    #[test]
+    fn versions_are_found_listed_and_kept_apart_by_module_and_namespace() {
+        let (_d, s) = store();
+        put(&s, "acme", "example.com/m", "v1.1.0", &bytes(10, 1)).unwrap();
+        put(&s, "acme", "example.com/m", "v1.0.0", &bytes(20, 2)).unwrap();
+        // Neighbours in key order: a longer path, a path below it, another namespace.
+        put(&s, "acme", "example.com/mx", "v9.0.0", &bytes(30, 3)).unwrap();
+        put(&s, "acme", "example.com/m/v2", "v2.0.0", &bytes(40, 4)).unwrap();
+        put(&s, "acmez", "example.com/m", "v7.0.0", &bytes(50, 5)).unwrap();
+        assert_eq!(
+            s.list_version_names("acme", "example.com/m")
+                .unwrap()
+                .unwrap(),
+            ["v1.0.0", "v1.1.0"]
+        );
+        let listed = s.list_versions("acme", "example.com/m").unwrap().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!((listed[0].1.size, listed[1].1.size), (20, 10));
+        assert_eq!(listed[0].1.h1, "h1:20=");
+        assert_eq!(s.list_version_names("acme", "example.com/n").unwrap(), None);
+        assert_eq!(s.list_versions("acmez", "example.com/mx").unwrap(), None);
+        assert!(s.module_exists("acme", "example.com/m/v2").unwrap());
+        assert!(!s.module_exists("acmez", "example.com/mx").unwrap());
+        assert_eq!(state(&s, "acme", "example.com/m", "v1.0.0"), "found");
+        assert_eq!(state(&s, "acme", "example.com/m", "v1.2.0"), "missing");
+        assert_eq!(state(&s, "acme", "example.com/q", "v1.0.0"), "no module");
+        assert_eq!(state(&s, "zeta", "example.com/m", "v1.0.0"), "no module");
+        let (found, go_mod) = s.get_go_mod("acme", "example.com/m/v2", "v2.0.0").unwrap();
+        assert!(matches!(found, VersionLookup::Found(_)));
+        assert_eq!(go_mod.unwrap(), b"module example.com/m/v2\n");
+        let (found, go_mod) = s.get_go_mod("acme", "example.com/m", "v3.0.0").unwrap();
+        assert!(matches!(found, VersionLookup::Missing) && go_mod.is_none());
+        // Hosts and the first hosted path, in the order asked.
+        let hosts: Vec<String> = s
+            .hosts_of("example.com/m")
+            .unwrap()
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        assert_eq!(hosts, ["acme", "acmez"]);
+        assert!(s.hosts_of("example.com/none").unwrap().is_empty());
+        assert_eq!(
+            s.first_hosted(
+                &["example.com/none", "example.com/m"],
+                &["zeta", "acmez", "acme"]
+            )
+            .unwrap(),
+            Some(("example.com/m".to_owned(), "acmez".to_owned()))
+        );
+        assert_eq!(
+            s.first_hosted(&["example.com/mx", "example.com/m"], &["acme"])
+                .unwrap(),
+            Some(("example.com/mx".to_owned(), "acme".to_owned()))
+        );
+        assert_eq!(s.first_hosted(&["example.com/m"], &["zeta"]).unwrap(), None);
+        assert!(matches!(
+            put(&s, "acme", "example.com/m", "v1.0.0", b"again"),
+            Err(Error::VersionExists { .. })
+        ));
+    }
+
+    #[test]
+    fn a_zip_is_read_whole_or_by_range() {
+        let (_d, s) = store();
+        // Two full chunks and a packed tail.
+        let zip = bytes(2 * crate::store::CHUNK_SIZE as usize + 777, 9);
+        put(&s, "acme", "example.com/big", "v1.0.0", &zip).unwrap();
+        let id = s
+            .zip_id("acme", "example.com/big", "v1.0.0")
+            .unwrap()
+            .unwrap();
+        assert_eq!(id, *blake3::hash(&zip).as_bytes());
+        assert_eq!(s.zip_id("acme", "example.com/big", "v2.0.0").unwrap(), None);
+        match s.open_zip("acme", "example.com/big", "v1.0.0").unwrap() {
+            ZipLookup::Found(rec, reader) => {
+                assert_eq!(
+                    (rec.size, reader.size()),
+                    (zip.len() as u64, zip.len() as u64)
+                );
+            }
+            _ => panic!("not found"),
+        }
+        assert!(matches!(
+            s.open_zip("acme", "example.com/big", "v0.1.0").unwrap(),
+            ZipLookup::Missing
+        ));
+        assert!(matches!(
+            s.open_zip("zeta", "example.com/big", "v1.0.0").unwrap(),
+            ZipLookup::NoModule
+        ));
+        let (found, first, site) = s
+            .zip_start("acme", "example.com/big", "v1.0.0", 100, 1000)
+            .unwrap();
+        assert!(matches!(found, VersionLookup::Found(_)));
+        assert_eq!(first, zip[100..1100]);
+        let site = site.unwrap();
+        assert_eq!(
+            s.site_bytes(site).unwrap().unwrap(),
+            zip,
+            "every stored value, in order"
+        );
+        // A range across the last chunk into the packed tail, and one past the end.
+        let at = 2 * u64::from(crate::store::CHUNK_SIZE) - 10;
+        let (_, across, _) = s
+            .zip_start("acme", "example.com/big", "v1.0.0", at, 100)
+            .unwrap();
+        assert_eq!(
+            across,
+            zip[at as usize..at as usize + 100],
+            "gathered across values"
+        );
+        let piece = s.blob_piece(&id, at + 10, 5000).unwrap().unwrap();
+        assert_eq!(piece, zip[at as usize + 10..]);
+        assert!(s.blob_piece(&[7; 32], 0, 10).unwrap().is_none());
+        let (missing, empty, none) = s
+            .zip_start("acme", "example.com/big", "v9.0.0", 0, 10)
+            .unwrap();
+        assert!(matches!(missing, VersionLookup::Missing) && empty.is_empty() && none.is_none());
+        // Once deleted, the site's bytes are gone.
+        assert!(s
+            .delete_version("acme", "example.com/big", "v1.0.0", 5)
+            .unwrap());
+        assert!(s.site_bytes(site).unwrap().is_none());
+        assert!(s.blob_piece(&id, 0, 10).unwrap().is_none());
+        assert!(matches!(
+            s.open_zip("acme", "example.com/big", "v1.0.0").unwrap(),
+            ZipLookup::Deleted
+        ));
+    }
+
+    #[test]
+    fn a_deleted_version_keeps_its_hashes_until_purged() {
+        let (_d, s) = store();
+        let zip = bytes(300, 1);
+        put(&s, "acme", "example.com/m", "v1.0.0", &zip).unwrap();
+        put(&s, "acme", "example.com/m", "v1.1.0", &zip).unwrap();
+        assert!(s
+            .delete_version("acme", "example.com/m", "v1.0.0", 5)
+            .unwrap());
+        assert!(!s
+            .delete_version("acme", "example.com/m", "v1.0.0", 5)
+            .unwrap());
+        assert!(!s
+            .delete_version("acme", "example.com/m", "v8.0.0", 5)
+            .unwrap());
+        assert_eq!(state(&s, "acme", "example.com/m", "v1.0.0"), "deleted");
+        assert_eq!(
+            s.list_version_names("acme", "example.com/m")
+                .unwrap()
+                .unwrap(),
+            ["v1.1.0"]
+        );
+        // The shared blob stays for the other version.
+        let id = s
+            .zip_id("acme", "example.com/m", "v1.1.0")
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.blob_piece(&id, 0, 1000).unwrap().unwrap(), zip);
+        // Other content for the deleted version: refused; the same content: taken back.
+        match put(&s, "acme", "example.com/m", "v1.0.0", &bytes(301, 1)) {
+            Err(Error::TombstoneMismatch {
+                module,
+                version,
+                h1,
+            }) => {
+                assert_eq!(
+                    (module.as_str(), version.as_str(), h1.as_str()),
+                    ("example.com/m", "v1.0.0", "h1:300=")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        put(&s, "acme", "example.com/m", "v1.0.0", &zip).unwrap();
+        assert_eq!(state(&s, "acme", "example.com/m", "v1.0.0"), "found");
+        // Purged, any content may come.
+        assert!(s
+            .delete_version("acme", "example.com/m", "v1.0.0", 6)
+            .unwrap());
+        assert!(s
+            .purge_tombstone("acme", "example.com/m", "v1.0.0")
+            .unwrap());
+        assert!(!s
+            .purge_tombstone("acme", "example.com/m", "v1.0.0")
+            .unwrap());
+        assert_eq!(state(&s, "acme", "example.com/m", "v1.0.0"), "missing");
+        put(&s, "acme", "example.com/m", "v1.0.0", &bytes(301, 1)).unwrap();
+        // The last reference gone, the blob goes.
+        for v in ["v1.0.0", "v1.1.0"] {
+            s.delete_version("acme", "example.com/m", v, 7).unwrap();
+        }
+        assert!(s.blob_piece(&id, 0, 10).unwrap().is_none());
+    }
+
+    #[test]
+    fn blob_ids_are_64_hex_digits() {
+        let id = [0xa5; 32];
+        assert_eq!(parse_blake3(&hex::encode(id)).unwrap(), id);
+        for bad in ["", "a5", &"g".repeat(64), &"a5".repeat(33)] {
+            assert!(matches!(parse_blake3(bad), Err(Error::Corrupt(_))), "{bad}");
+        }
+    }
+}
