@@ -96,6 +96,25 @@ def written_bytes(pid):
     return int(fields["write_bytes"]) - int(fields["cancelled_write_bytes"])
 
 
+def upstream_tree(binary, quick, tmp):
+    """The upstream's files under `tmp`/root: the graph in the GOPROXY layout and the
+    checksum database of it (made by a goshelf `binary` that logs the graph, then stopped).
+    Returns (dataset, root, the database's verifier key, its URL path under root)."""
+    ds = h.Dataset(quick)
+    ds.materialize(ds.graph)
+    h.log(f"graph: {ds.graph_n} modules, {len(ds.graph)} versions, "
+          f"{sum(len(v.zip) for v in ds.graph) >> 20} MiB of zips")
+    root = os.path.join(tmp, "root")
+    h.write_layout(root, ds.graph)
+    src_dir = os.path.join(tmp, "source")
+    os.makedirs(src_dir)
+    source = h.Goshelf(binary, src_dir).start()
+    h.upload_all(source.port, ds.graph)
+    vkey, sumdb_base = sumdb_files(source.port, root, ds.graph)
+    source.stop()
+    return ds, root, vkey, sumdb_base
+
+
 class Shelf(h.Goshelf):
     """A goshelf whose upstream is nginx."""
 
@@ -134,18 +153,7 @@ def main():
     go = h.find_go()
     tmp = tempfile.mkdtemp(prefix="goshelf-pull-")
     go_tmp = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tmp
-    ds = h.Dataset(args.quick)
-    ds.materialize(ds.graph)
-    h.log(f"graph: {ds.graph_n} modules, {len(ds.graph)} versions, "
-          f"{sum(len(v.zip) for v in ds.graph) >> 20} MiB of zips")
-    root = os.path.join(tmp, "root")
-    h.write_layout(root, ds.graph)
-    src_dir = os.path.join(tmp, "source")
-    os.makedirs(src_dir)
-    source = h.Goshelf(args.bin, src_dir).start()
-    h.upload_all(source.port, ds.graph)
-    vkey, sumdb_base = sumdb_files(source.port, root, ds.graph)
-    source.stop()
+    ds, root, vkey, sumdb_base = upstream_tree(args.bin, args.quick, tmp)
     ng = h.Nginx(root, tmp).start()
     nginx_proxy = f"http://127.0.0.1:{ng.port}{h.BASE}"
     upstream_sumdb = f"{vkey} http://127.0.0.1:{ng.port}{sumdb_base}"

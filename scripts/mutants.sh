@@ -5,7 +5,8 @@
 #
 #   scripts/mutants.sh [--domain] [--shard K/N] [--jobs J] [FILE...]
 #
-# FILE...     the files to mutate (default: every .rs file of src/gomod and src/sumdb).
+# FILE...     the files to mutate (default: every .rs file of src/gomod and src/sumdb; files
+#             of src/store are tested against the store's unit tests too).
 # --domain    run the domain integration tests too (tests/gomod_*: the conformance data,
 #             go.mod and zip uploads; hostile_uploads; sumdb: the checksum database end to
 #             end), not only the unit tests of src/gomod and src/sumdb (`cargo test --lib --
@@ -76,8 +77,13 @@ if $domain; then
     test_args=(-C --lib -C --test -C tests -- -- gomod sumdb hostile_uploads)
 else
     # The unit tests of src/gomod and src/sumdb (184 tests, about 4 s): the rest of the
-    # library's unit tests take four times as long and are not about these rules.
-    test_args=(-C --lib -- -- gomod:: sumdb::)
+    # library's unit tests take four times as long and are not about these rules. Files of
+    # src/store bring the store's unit tests (a real redb file each, about 1 s).
+    filters=(gomod:: sumdb::)
+    for f in "${files[@]}"; do
+        case "$f" in src/store/*) filters+=(store::); break ;; esac
+    done
+    test_args=(-C --lib -- -- "${filters[@]}")
 fi
 
 status=0
