@@ -1052,9 +1052,17 @@ mod tests {
         super::super::put_test_module(s, owner, "example.com/q", version, "h1:z=", bytes)
     }
 
-    fn usage(s: &Store, owner: &str) -> (u64, u64) {
-        let o = s.list_owners().unwrap();
-        let o = o.iter().find(|o| o.name == owner).unwrap();
+    /// `owner` as `list_owners` lists it.
+    fn owner(s: &Store, name: &str) -> OwnerInfo {
+        s.list_owners()
+            .unwrap()
+            .into_iter()
+            .find(|o| o.name == name)
+            .unwrap()
+    }
+
+    fn usage(s: &Store, name: &str) -> (u64, u64) {
+        let o = owner(s, name);
         (o.versions, o.bytes)
     }
 
@@ -1101,8 +1109,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let owners = s.list_owners().unwrap();
-        let acme = owners.iter().find(|o| o.name == "acme").unwrap();
+        let acme = owner(&s, "acme");
         assert_eq!(
             (acme.quota_bytes, acme.quota_versions),
             (None, Some(2)),
@@ -1133,28 +1140,12 @@ mod tests {
         assert!(!s.has_users().unwrap());
         // A namespace made by an admin's upload, without members, becomes the user's.
         put(&s, "carol", "v1.0.0", b"x").unwrap();
-        assert_eq!(
-            s.list_owners()
-                .unwrap()
-                .iter()
-                .find(|o| o.name == "carol")
-                .unwrap()
-                .kind,
-            Kind::Org
-        );
+        assert_eq!(owner(&s, "carol").kind, Kind::Org);
         let phc = auth::hash_password("hunter2 is long").unwrap();
         let info = s.create_user("carol", Some(phc), false, 5).unwrap();
         assert!(info.has_password && !info.is_admin);
         assert!(s.has_users().unwrap());
-        assert_eq!(
-            s.list_owners()
-                .unwrap()
-                .iter()
-                .find(|o| o.name == "carol")
-                .unwrap()
-                .kind,
-            Kind::User
-        );
+        assert_eq!(owner(&s, "carol").kind, Kind::User);
         assert!(matches!(
             s.create_user("carol", None, false, 5),
             Err(Error::UserExists { .. })
@@ -1234,9 +1225,7 @@ mod tests {
         s.set_member("acmez", "rita", Scope::Read, 1).unwrap();
         s.set_member("acme", "rita", Scope::Read, 1).unwrap();
         let members = |org: &str| -> Vec<String> {
-            let o = s.list_owners().unwrap();
-            let o = o.iter().find(|o| o.name == org).unwrap();
-            o.members.iter().map(|m| m.user.clone()).collect()
+            owner(&s, org).members.into_iter().map(|m| m.user).collect()
         };
         assert_eq!(members("acme"), ["bob", "rita"]);
         assert_eq!(members("acmez"), ["rita"]);

@@ -267,15 +267,11 @@ mod tests {
             time,
             uploader: "t".into(),
         };
-        store
-            .with_db(|db| {
-                let txn = db.begin_write()?;
-                txn.open_table(schema::VERSIONS)?
-                    .insert((owner, module, v), super::super::encode(&rec)?.as_slice())?;
-                txn.commit()?;
-                Ok(())
-            })
-            .unwrap();
+        super::super::write_raw(store, |txn| {
+            txn.open_table(schema::VERSIONS)?
+                .insert((owner, module, v), super::super::encode(&rec)?.as_slice())?;
+            Ok(())
+        });
     }
 
     /// Download counts as the web UI flushes them: `(owner, module, version, count, last)`.

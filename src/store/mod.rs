@@ -652,6 +652,19 @@ pub(crate) fn put_test_version(store: &Store, bytes: &[u8]) {
     put_test_module(store, "acme", "example.com/m", "v1.0.0", "h1:zip", bytes).unwrap();
 }
 
+/// Unit tests' way past every rule: `f` writes the store's tables directly, in one commit
+/// (damage, or what an older release wrote).
+#[cfg(test)]
+pub(crate) fn write_raw(store: &Store, f: impl Fn(&redb::WriteTransaction) -> Result<()>) {
+    store
+        .with_db_once(|db| {
+            let txn = db.begin_write()?;
+            f(&txn)?;
+            Ok(txn.commit()?)
+        })
+        .unwrap();
+}
+
 /// `put_test_version` of any `owner module@version` with zip hash `h1` (its go.mod hash is
 /// `h1:mod`), giving the store's answer: refusals are for the test to check.
 #[cfg(test)]

@@ -1279,6 +1279,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::write_raw as damage;
     use super::*;
 
     const H1: &str = "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
@@ -1325,16 +1326,6 @@ mod tests {
 
     fn problems(report: &super::super::VerifyReport) -> Vec<String> {
         report.problems.iter().map(|p| p.what.clone()).collect()
-    }
-
-    fn damage(store: &Store, f: impl Fn(&redb::WriteTransaction) -> Result<()>) {
-        store
-            .with_db_once(|db| {
-                let txn = db.begin_write()?;
-                f(&txn)?;
-                Ok(txn.commit()?)
-            })
-            .unwrap();
     }
 
     /// A version record written directly (no log record made for it).
@@ -1716,16 +1707,13 @@ mod tests {
         put(&store, "acme", "corp.example/open", "v1.0.0", "h1:b=").unwrap();
         assert!(store.private_uncovered().unwrap().is_empty());
         // A module from before the rule (hosted privately, no pattern): listed.
-        store
-            .with_db_once(|db| {
-                let txn = db.begin_write()?;
-                txn.open_table(schema::MODULES)?
-                    .insert(("hidden", "old.example/tool"), b"{}".as_slice())?;
-                txn.open_table(schema::MODULES)?
-                    .insert(("acme", "old.example/free"), b"{}".as_slice())?;
-                Ok(txn.commit()?)
-            })
-            .unwrap();
+        damage(&store, |txn| {
+            txn.open_table(schema::MODULES)?
+                .insert(("hidden", "old.example/tool"), b"{}".as_slice())?;
+            txn.open_table(schema::MODULES)?
+                .insert(("acme", "old.example/free"), b"{}".as_slice())?;
+            Ok(())
+        });
         assert_eq!(store.private_uncovered().unwrap(), ["old.example/tool"]);
         assert_eq!(suggested_pattern("old.example/tool/v2"), "old.example");
         assert_eq!(suggested_pattern("single"), "single");

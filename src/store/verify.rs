@@ -435,14 +435,10 @@ mod tests {
 
     /// Writes to the store's tables directly, past every rule (damage).
     fn damage(store: &Store, f: impl Fn(&redb::WriteTransaction)) {
-        store
-            .with_db(|db| {
-                let txn = db.begin_write()?;
-                f(&txn);
-                txn.commit()?;
-                Ok(())
-            })
-            .unwrap();
+        super::super::write_raw(store, |txn| {
+            f(txn);
+            Ok(())
+        });
     }
 
     fn whats(report: &VerifyReport) -> Vec<String> {
