@@ -255,8 +255,10 @@ class Goshelf:
 class Nginx:
     name = "nginx"
 
-    def __init__(self, root, workdir, logs="buffered"):
+    def __init__(self, root, workdir, logs="buffered", http="", server=None):
         self.root, self.workdir = root, workdir
+        # What the http block adds, and the server block's body (default: serve `root`).
+        self.http, self.server = http, server or f"root {root};"
         self.proc = None
         self.port = free_port()
         # goshelf buffers its request log (32 KiB or 200 ms); by default nginx is given the
@@ -296,9 +298,10 @@ http {{
     scgi_temp_path {w}/ngx-scgi;
     types {{ application/json info; text/plain mod; application/zip zip; }}
     default_type text/plain;
+    {self.http}
     server {{
         listen 127.0.0.1:{self.port};
-        root {self.root};
+        {self.server}
     }}
 }}
 """)

@@ -142,12 +142,18 @@ class Shelf(h.Goshelf):
         return self
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__,
+def arguments(doc):
+    """The options of the pull-through scripts: --bin, --quick, --runs."""
+    ap = argparse.ArgumentParser(description=doc,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", required=True)
     ap.add_argument("--quick", action="store_true", help="30 modules instead of 300")
     ap.add_argument("--runs", type=int, default=5)
+    return ap
+
+
+def main():
+    ap = arguments(__doc__)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = ap.parse_args()
     go = h.find_go()

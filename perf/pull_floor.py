@@ -14,10 +14,8 @@ is left of issue 27's 1.3x after it is the budget for all of the shelf's own wor
 (`--bin` makes the checksum database of the graph, as in perf/pull.py.)
 """
 
-import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -26,58 +24,22 @@ import harness as h  # noqa: E402
 import pull  # noqa: E402
 
 
-class Proxy(h.Nginx):
-    """nginx forwarding everything to 127.0.0.1:`upstream_port`, storing nothing."""
-
-    def __init__(self, upstream_port, workdir):
-        super().__init__(None, workdir)
-        self.upstream_port = upstream_port
-
-    def start(self):
-        w = self.workdir
-        conf = os.path.join(w, "proxy.conf")
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        with open(conf, "w") as f:
-            f.write(f"""{user}worker_processes 1;
-daemon off;
-pid {w}/proxy.pid;
-error_log {w}/proxy-error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log {w}/proxy-access.log combined buffer=32k flush=200ms;
-    tcp_nodelay on;
-    keepalive_timeout 65;
-    client_body_temp_path {w}/p-body;
-    proxy_temp_path {w}/p-proxy;
-    fastcgi_temp_path {w}/p-fastcgi;
-    uwsgi_temp_path {w}/p-uwsgi;
-    scgi_temp_path {w}/p-scgi;
-    upstream up {{ server 127.0.0.1:{self.upstream_port}; keepalive 16; }}
-    server {{
-        listen 127.0.0.1:{self.port};
-        location / {{
+def proxy(upstream_port, workdir):
+    """nginx forwarding everything to 127.0.0.1:`upstream_port` (keep-alive), storing
+    nothing; otherwise configured as the upstream is (`harness.Nginx`)."""
+    return h.Nginx(
+        None, workdir,
+        http=f"upstream up {{ server 127.0.0.1:{upstream_port}; keepalive 16; }}",
+        server="""location / {
             proxy_pass http://up;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_buffers 64 64k;
-        }}
-    }}
-}}
-""")
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", h.SERVER_CPU, "nginx", "-c", conf, "-e", f"{w}/proxy-error.log"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(w, "proxy-stderr.log"), "ab"))
-        h.wait_http(self.port, "/", ok=(200, 403, 404))
-        return self
+        }""")
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--quick", action="store_true", help="30 modules instead of 300")
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
+    args = pull.arguments(__doc__).parse_args()
     go = h.find_go()
     tmp = tempfile.mkdtemp(prefix="goshelf-floor-")
     go_tmp = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tmp
@@ -85,7 +47,7 @@ def main():
     ng = h.Nginx(root, tmp).start()
     proxy_dir = os.path.join(tmp, "proxy")
     os.makedirs(proxy_dir)
-    px = Proxy(ng.port, proxy_dir).start()
+    px = proxy(ng.port, proxy_dir).start()
     sides = {
         "direct": (f"http://127.0.0.1:{ng.port}", ng.port),
         "proxied": (f"http://127.0.0.1:{px.port}", px.port),
