@@ -160,6 +160,20 @@ impl Outcome {
             body: None,
         }
     }
+
+    /// The body's field `key`, if it has one.
+    #[must_use]
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        self.body.as_ref().and_then(|b| b.get(key))
+    }
+
+    /// The body's list `key`; empty when it has none.
+    #[must_use]
+    pub fn list(&self, key: &str) -> &[Value] {
+        self.field(key)
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Why an operation was refused.
@@ -913,6 +927,7 @@ fn new_password_hash(password: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gomod::retention::Retention;
 
     fn split(path: &str) -> (Vec<String>, Vec<(String, String)>) {
         let (p, q) = path.split_once('?').unwrap_or((path, ""));
@@ -1116,6 +1131,352 @@ mod tests {
         assert!(!store.sumdb_hosted_here("example.com/a").unwrap());
     }
 
+    /// A file with an admin (`root`), three users, a private organisation `acme` with
+    /// `alice` writing and `bob` reading, and a read token of bob's; its id.
+    fn world() -> (tempfile::TempDir, Store, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.redb")).unwrap();
+        store.create_user("root", None, true, 0).unwrap();
+        for name in ["alice", "bob", "carol"] {
+            store.create_user(name, None, false, 0).unwrap();
+        }
+        store.create_org("acme", Visibility::Private, 0).unwrap();
+        store.set_member("acme", "alice", Scope::Write, 0).unwrap();
+        store.set_member("acme", "bob", Scope::Read, 0).unwrap();
+        let (_, token) = store
+            .create_token("bob", "ci", Scope::Read, None, 0)
+            .unwrap();
+        (dir, store, token.id)
+    }
+
+    /// What the operations can change, as one comparable text.
+    fn snapshot(store: &Store) -> String {
+        format!(
+            "{:?}",
+            (
+                store.list_users().unwrap(),
+                store.list_tokens_of(None).unwrap(),
+                store.list_owners().unwrap(),
+                store.private_patterns().unwrap(),
+                store.sumdb_claims().unwrap(),
+                store.sumdb_hosted_here("example.com/a").unwrap(),
+            )
+        )
+    }
+
+    /// Every operation against every kind of caller, each on a fresh file: `Y` done, `n`
+    /// refused (`Forbidden`), `N` answered as if the thing did not exist (`NotFound`). A
+    /// refusal changes nothing; an operation marked as changing the file changes it.
+    /// Callers: root writing, root with a read token, alice (acme's writer) writing, alice
+    /// with a read token, bob (acme's reader) writing, carol (no member) writing.
+    #[test]
+    #[allow(clippy::too_many_lines)]
+    fn who_may_do_what() {
+        let callers = [
+            ("root", true, Scope::Write),
+            ("root", true, Scope::Read),
+            ("alice", false, Scope::Write),
+            ("alice", false, Scope::Read),
+            ("bob", false, Scope::Write),
+            ("carol", false, Scope::Write),
+        ]
+        .map(|(user, is_admin, scope)| Principal {
+            user: user.into(),
+            is_admin,
+            scope,
+        });
+        let rules = Retention {
+            keep_pseudo: Some(3),
+            ..Retention::default()
+        };
+        let visibility = OwnerUpdate {
+            visibility: Some(Visibility::Public),
+            ..OwnerUpdate::default()
+        };
+        let quota = OwnerUpdate {
+            quota_bytes: Some(1 << 20),
+            ..OwnerUpdate::default()
+        };
+        // (operation, whether it changes the file when done, what each caller gets); the
+        // token revoked is the world's own token of bob's.
+        let table: Vec<(Op, bool, &str)> = vec![
+            (Op::Whoami, false, "YYYYYY"),
+            (Op::UserList, false, "YYnnnn"),
+            (
+                Op::UserAdd {
+                    name: "dave".into(),
+                    password: None,
+                    admin: false,
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (
+                Op::UserPasswd {
+                    name: "alice".into(),
+                    password: "a long enough passphrase".into(),
+                },
+                true,
+                "YnYnnn",
+            ),
+            (
+                Op::UserSetAdmin {
+                    name: "carol".into(),
+                    admin: true,
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (
+                Op::UserRm {
+                    name: "carol".into(),
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (
+                Op::UserSetBudget {
+                    name: "carol".into(),
+                    budget: Some(5),
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (Op::TokenList { user: None }, false, "YYYYYY"),
+            (
+                Op::TokenList {
+                    user: Some("bob".into()),
+                },
+                false,
+                "YYnnYn",
+            ),
+            (
+                Op::TokenList {
+                    user: Some("*".into()),
+                },
+                false,
+                "YYnnnn",
+            ),
+            (
+                Op::TokenCreate {
+                    user: None,
+                    name: "t".into(),
+                    scope: Scope::Read,
+                    expires_at: None,
+                },
+                true,
+                "YnYnYY",
+            ),
+            (
+                Op::TokenCreate {
+                    user: Some("bob".into()),
+                    name: "t".into(),
+                    scope: Scope::Write,
+                    expires_at: None,
+                },
+                true,
+                "YnnnYn",
+            ),
+            // Someone else's token is no token at all to a non-admin.
+            (Op::TokenRevoke { id: "bob's".into() }, true, "YnNnYN"),
+            (
+                Op::OrgAdd {
+                    name: "beta".into(),
+                    visibility: Visibility::Public,
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (
+                Op::MemberSet {
+                    org: "acme".into(),
+                    user: "carol".into(),
+                    role: Scope::Read,
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (
+                Op::MemberRm {
+                    org: "acme".into(),
+                    user: "bob".into(),
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (Op::OwnerList, false, "YYnnnn"),
+            (
+                Op::OwnerUpdate {
+                    owner: "acme".into(),
+                    update: visibility.clone(),
+                },
+                true,
+                "YnYnnn",
+            ),
+            (
+                Op::OwnerUpdate {
+                    owner: "acme".into(),
+                    update: quota,
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (
+                Op::PrivateAdd {
+                    pattern: "*.corp.example".into(),
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (Op::PrivateList, false, "Ynnnnn"),
+            (
+                Op::OwnerShare {
+                    owner: "acme".into(),
+                    path: "example.com/a".into(),
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (
+                Op::OwnerClaim {
+                    owner: "acme".into(),
+                    path: "golang.org/x".into(),
+                },
+                true,
+                "Ynnnnn",
+            ),
+            (Op::CacheList, false, "YYnnnn"),
+            (
+                Op::CacheEvict {
+                    module: "golang.org/x/text".into(),
+                    version: None,
+                },
+                false,
+                "Nnnnnn",
+            ),
+            (
+                Op::CacheRefresh {
+                    module: "golang.org/x/text".into(),
+                },
+                false,
+                "Ynnnnn",
+            ),
+            (
+                Op::OwnerRetention {
+                    owner: "acme".into(),
+                    rules: Some(rules),
+                },
+                true,
+                "YnYnnn",
+            ),
+            (
+                Op::RetentionRun {
+                    owner: Some("acme".into()),
+                    dry_run: true,
+                },
+                false,
+                "YnYnnn",
+            ),
+            (
+                Op::RetentionRun {
+                    owner: Some("acme".into()),
+                    dry_run: false,
+                },
+                false,
+                "Ynnnnn",
+            ),
+            (
+                Op::RetentionRun {
+                    owner: None,
+                    dry_run: true,
+                },
+                false,
+                "Ynnnnn",
+            ),
+        ];
+        // One world, copied for each case (its commits wait for the disk).
+        let (world_dir, world_store, bobs_token) = world();
+        drop(world_store);
+        let template = world_dir.path().join("w.redb");
+        for (op, changes, want) in table {
+            for (caller, want) in callers.iter().zip(want.chars()) {
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::copy(&template, dir.path().join("w.redb")).unwrap();
+                let store = Store::open(&dir.path().join("w.redb")).unwrap();
+                let op = match &op {
+                    Op::TokenRevoke { .. } => Op::TokenRevoke {
+                        id: bobs_token.clone(),
+                    },
+                    op => op.clone(),
+                };
+                let before = snapshot(&store);
+                let got = execute(&store, caller, op.clone(), 1);
+                let what = format!("{op:?} by {} ({:?}): {got:?}", caller.user, caller.scope);
+                match want {
+                    'Y' => {
+                        assert!(got.is_ok(), "{what}");
+                        assert_eq!(snapshot(&store) != before, changes, "{what}");
+                    }
+                    'n' => {
+                        assert!(matches!(got, Err(Error::Forbidden(_))), "{what}");
+                        assert_eq!(snapshot(&store), before, "{what}");
+                    }
+                    _ => {
+                        assert!(matches!(got, Err(Error::NotFound(_))), "{what}");
+                        assert_eq!(snapshot(&store), before, "{what}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A private organisation is refused to a stranger in the same words as one that does
+    /// not exist: the refusal is no hint that it does.
+    #[test]
+    fn a_private_namespace_is_refused_like_a_missing_one() {
+        let (_dir, store, _) = world();
+        let carol = Principal {
+            user: "carol".into(),
+            is_admin: false,
+            scope: Scope::Write,
+        };
+        let refusal = |owner: &str| {
+            let ops = [
+                Op::OwnerUpdate {
+                    owner: owner.into(),
+                    update: OwnerUpdate {
+                        visibility: Some(Visibility::Public),
+                        ..OwnerUpdate::default()
+                    },
+                },
+                Op::OwnerRetention {
+                    owner: owner.into(),
+                    rules: None,
+                },
+                Op::RetentionRun {
+                    owner: Some(owner.into()),
+                    dry_run: true,
+                },
+            ];
+            ops.map(|op| match execute(&store, &carol, op, 1) {
+                Err(Error::Forbidden(m)) => m.replace(owner, "OWNER"),
+                other => panic!("{owner}: {other:?}"),
+            })
+        };
+        assert_eq!(refusal("acme"), refusal("nosuch"));
+    }
+
+    #[test]
+    fn an_answer_reads_its_fields_and_lists() {
+        let out = Outcome::ok(json!({"evicted": 2, "versions": [1, 2, 3], "name": "x"}));
+        assert_eq!(out.field("evicted").and_then(Value::as_u64), Some(2));
+        assert_eq!(out.list("versions").len(), 3);
+        assert!(out.list("name").is_empty(), "not a list");
+        assert!(out.list("missing").is_empty());
+        assert!(Outcome::done().list("versions").is_empty());
+        assert_eq!(Outcome::done().field("evicted"), None);
+    }
+
     #[test]
     fn parse_expiry_takes_durations_and_dates() {
         assert_eq!(parse_expiry("90d", 1000), Ok(1000 + 90 * 86_400));
@@ -1125,6 +1486,54 @@ mod tests {
         assert_eq!(parse_expiry("2027-01-31T12:00:00Z", 0), Ok(1_801_396_800));
         for bad in ["", "d", "-5d", "0d", "5w", "2027-13-01", "soon"] {
             assert!(parse_expiry(bad, 0).is_err(), "{bad}");
+        }
+    }
+
+    /// Every route answers the methods it does not take with "method not allowed" (a 405
+    /// naming the path), and the ones it takes with anything else.
+    #[test]
+    fn every_route_refuses_the_methods_it_does_not_take() {
+        let routes: &[(&[&str], &[&str])] = &[
+            (&["user"], &["GET"]),
+            (&["users"], &["GET", "POST"]),
+            (&["users", "alice"], &["PATCH", "DELETE"]),
+            (&["users", "alice", "password"], &["PUT"]),
+            (&["users", "alice", "lookup-budget"], &["PUT", "DELETE"]),
+            (&["tokens"], &["GET", "POST"]),
+            (&["tokens", "abc"], &["DELETE"]),
+            (&["orgs"], &["POST"]),
+            (&["orgs", "acme", "members", "bob"], &["PUT", "DELETE"]),
+            (&["owners"], &["GET"]),
+            (&["owners", "acme"], &["PATCH"]),
+            (&["owners", "acme", "shares", "example.com"], &["PUT"]),
+            (&["owners", "acme", "claims", "example.com"], &["PUT"]),
+            (&["owners", "acme", "retention"], &["PUT", "DELETE"]),
+            (&["retention", "run"], &["POST"]),
+            (&["private"], &["GET"]),
+            (&["private", "*.corp.example"], &["PUT"]),
+            (&["cache"], &["GET"]),
+            (&["cache", "golang.org"], &["DELETE"]),
+            (&["cache", "golang.org", "refresh"], &["POST", "DELETE"]),
+            (&["cache", "golang.org", "v1.0.0"], &["POST", "DELETE"]),
+        ];
+        for (segs, allowed) in routes {
+            let path = segs.join("/");
+            for method in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] {
+                let got = Op::from_request(method, segs, &[], b"");
+                if allowed.contains(&method) {
+                    assert!(
+                        !matches!(got, Err(Error::NoRoute(_, true))),
+                        "{method} {path}: {got:?}"
+                    );
+                } else {
+                    match got {
+                        Err(Error::NoRoute(m, true)) => {
+                            assert_eq!(m, format!("method {method} not allowed on /api/v1/{path}"));
+                        }
+                        other => panic!("{method} {path}: {other:?}"),
+                    }
+                }
+            }
         }
     }
 

@@ -242,12 +242,8 @@ pub fn retention(cmd: RetentionCommand) -> anyhow::Result<()> {
             dry_run,
         },
     )?;
-    let list = out
-        .body
-        .as_ref()
-        .and_then(|b| b["removed"].as_array().cloned())
-        .unwrap_or_default();
-    for r in &list {
+    let list = out.list("removed");
+    for r in list {
         println!(
             "{}\t{}@{}\t{}",
             r["owner"].as_str().unwrap_or(""),
@@ -298,10 +294,8 @@ pub fn private(cmd: PrivateCommand) -> anyhow::Result<()> {
         }
         PrivateCommand::List { target } => {
             let out = run(&target, Op::PrivateList)?;
-            if let Some(list) = out.body.as_ref().and_then(|b| b["patterns"].as_array()) {
-                for p in list {
-                    println!("{}", p.as_str().unwrap_or(""));
-                }
+            for p in out.list("patterns") {
+                println!("{}", p.as_str().unwrap_or(""));
             }
         }
     }
@@ -340,12 +334,8 @@ pub fn cache(cmd: CacheCommand) -> anyhow::Result<()> {
     match cmd {
         CacheCommand::List { target } => {
             let out = run(&target, Op::CacheList)?;
-            let list = out
-                .body
-                .as_ref()
-                .and_then(|b| b["versions"].as_array().cloned())
-                .unwrap_or_default();
-            for v in &list {
+            let list = out.list("versions");
+            for v in list {
                 let zip = v["zip_bytes"]
                     .as_u64()
                     .map_or_else(|| "-".to_owned(), |n| n.to_string());
@@ -368,11 +358,7 @@ pub fn cache(cmd: CacheCommand) -> anyhow::Result<()> {
                 None => (target_version.clone(), None),
             };
             let out = run(&target, Op::CacheEvict { module, version })?;
-            let n = out
-                .body
-                .as_ref()
-                .and_then(|b| b["evicted"].as_u64())
-                .unwrap_or(0);
+            let n = out.field("evicted").and_then(Value::as_u64).unwrap_or(0);
             println!("evicted {n} cached versions of {target_version}");
         }
         CacheCommand::Refresh { module, target } => {

@@ -307,31 +307,22 @@ impl Client {
     /// A new connection to `origin` (TCP within the connect timeout, then TLS for https).
     async fn connect(&self, origin: &Origin, url: &str) -> Result<Conn, Failure> {
         let limits = self.limits;
-        let tcp = tokio::time::timeout(
+        let tcp = within(
             limits.connect,
+            (url, "connection", ""),
             tokio::net::TcpStream::connect((origin.host.as_str(), origin.port)),
         )
-        .await
-        .map_err(|_| {
-            Failure::timed_out(format!(
-                "{url}: no connection within {} s",
-                limits.connect.as_secs()
-            ))
-        })?
-        .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
+        .await?;
         let _ = tcp.set_nodelay(true);
         if origin.https {
             let name = rustls::pki_types::ServerName::try_from(origin.host.clone())
                 .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
-            let tls = tokio::time::timeout(limits.idle, self.tls.connect(name, tcp))
-                .await
-                .map_err(|_| {
-                    Failure::timed_out(format!(
-                        "{url}: no TLS handshake within {} s",
-                        limits.idle.as_secs()
-                    ))
-                })?
-                .map_err(|e| Failure::failed(format!("{url}: TLS: {e}")))?;
+            let tls = within(
+                limits.idle,
+                (url, "TLS handshake", "TLS: "),
+                self.tls.connect(name, tcp),
+            )
+            .await?;
             handshake(TokioIo::new(tls), limits.idle, url).await
         } else {
             handshake(TokioIo::new(tcp), limits.idle, url).await
@@ -424,10 +415,12 @@ async fn handshake<T>(io: TokioIo<T>, idle: Duration, url: &str) -> Result<Conn,
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, conn) = tokio::time::timeout(idle, hyper::client::conn::http1::handshake(io))
-        .await
-        .map_err(|_| Failure::timed_out(format!("{url}: no answer within {} s", idle.as_secs())))?
-        .map_err(|e| Failure::failed(format!("{url}: {e}")))?;
+    let (sender, conn) = within(
+        idle,
+        (url, "answer", ""),
+        hyper::client::conn::http1::handshake(io),
+    )
+    .await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -441,10 +434,20 @@ async fn send(
     idle: Duration,
     url: &str,
 ) -> Result<http::Response<hyper::body::Incoming>, Failure> {
-    tokio::time::timeout(idle, sender.send_request(req))
+    within(idle, (url, "answer", ""), sender.send_request(req)).await
+}
+
+/// `step` within `limit`. `(url, what, context)` name the failures: past the limit, a timeout
+/// "`url`: no `what` within N s"; the step's own error `e`, "`url`: `context``e`".
+async fn within<T, E: std::fmt::Display>(
+    limit: Duration,
+    (url, what, context): (&str, &str, &str),
+    step: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, Failure> {
+    tokio::time::timeout(limit, step)
         .await
-        .map_err(|_| Failure::timed_out(format!("{url}: no answer within {} s", idle.as_secs())))?
-        .map_err(|e| Failure::failed(format!("{url}: {e}")))
+        .map_err(|_| Failure::timed_out(format!("{url}: no {what} within {} s", limit.as_secs())))?
+        .map_err(|e| Failure::failed(format!("{url}: {context}{e}")))
 }
 
 /// Whether `bytes` after `elapsed` is below `min_rate` bytes per second, counted only after
@@ -475,6 +478,32 @@ fn resolve(base: &Uri, location: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_step_past_its_limit_or_failing_says_which() {
+        let limit = Duration::from_secs(30);
+        let never = std::future::pending::<Result<(), String>>();
+        let err = within(
+            limit,
+            ("https://u.example/m", "TLS handshake", "TLS: "),
+            never,
+        )
+        .await;
+        assert_eq!(
+            err,
+            Err(Failure::timed_out(
+                "https://u.example/m: no TLS handshake within 30 s"
+            ))
+        );
+        let refused = async { Err::<(), _>("refused") };
+        let err = within(limit, ("https://u.example/m", "answer", "TLS: "), refused).await;
+        assert_eq!(
+            err,
+            Err(Failure::failed("https://u.example/m: TLS: refused"))
+        );
+        let ok = within(limit, ("u", "answer", ""), async { Ok::<_, String>(7) }).await;
+        assert_eq!(ok, Ok(7));
+    }
 
     #[test]
     fn the_rate_applies_after_the_grace_only() {

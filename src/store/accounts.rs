@@ -673,9 +673,7 @@ impl Store {
             return Ok(());
         }
         self.with_db(|db| {
-            let mut txn = db.begin_write()?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
+            let txn = self.begin_write_lazy(db)?;
             {
                 let mut tokens = txn.open_table(schema::TOKENS)?;
                 for (hash, at) in uses {

@@ -212,9 +212,7 @@ impl Store {
     /// Storage errors.
     pub fn put_derived(&self, entries: &[(Derived, &[u8; 32], &[u8])]) -> Result<bool> {
         self.with_db(|db| {
-            let mut txn = self.begin_write(db)?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
+            let txn = self.begin_write_lazy(db)?;
             let mut stored = false;
             for (kind, id, bytes) in entries {
                 stored = txn.open_table(schema::BLOBS)?.get(*id)?.is_some();
@@ -233,9 +231,7 @@ impl Store {
     /// Storage errors.
     pub fn forget_derived(&self, kind: Derived, id: &[u8; 32]) -> Result<()> {
         self.with_db(|db| {
-            let mut txn = self.begin_write(db)?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| super::Error::Corrupt(format!("setting durability: {e}")))?;
+            let txn = self.begin_write_lazy(db)?;
             txn.open_table(kind.table())?.remove(id)?;
             self.commit_txn_unseen(txn)?;
             Ok(())

@@ -310,9 +310,7 @@ impl Store {
         go_mod: &[u8],
     ) -> Result<CachedRecord> {
         self.with_db(|db| {
-            let mut txn = self.begin_write(db)?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
+            let txn = self.begin_write_lazy(db)?;
             let kept = {
                 let mut table = txn.open_table(schema::CACHED)?;
                 let existing: Option<CachedRecord> = match table.get((module, version))? {
@@ -349,9 +347,7 @@ impl Store {
         zip: &mut dyn Read,
     ) -> Result<CachedRecord> {
         self.with_db_once(|db| {
-            let mut txn = self.begin_write(db)?;
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| Error::Corrupt(format!("setting durability: {e}")))?;
+            let txn = self.begin_write_lazy(db)?;
             let rec = {
                 let mut table = txn.open_table(schema::CACHED)?;
                 let mut rec: CachedRecord = match table.get((module, version))? {

@@ -521,6 +521,17 @@ impl Store {
         Ok(txn)
     }
 
+    /// A write transaction whose commit is not made durable by itself (no `fsync`): the next
+    /// durable commit carries it to the disk. For what a crash may lose but never tear:
+    /// derived data, cache bookkeeping, last-used times, and the checksum log's appends,
+    /// which nothing publishes before `log_make_durable`.
+    fn begin_write_lazy(&self, db: &redb::Database) -> Result<redb::WriteTransaction> {
+        let mut txn = self.begin_write(db)?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(|e| Error::Corrupt(format!("a write without fsync: {e}")))?;
+        Ok(txn)
+    }
+
     /// Sets whether write transactions record redb's allocator state (`quick_repair`, on
     /// unless turned off): with it, a start after a crash or power loss is immediate; without
     /// it, that start reads and checks the whole file, and every commit writes less (the state

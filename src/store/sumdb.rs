@@ -510,7 +510,10 @@ impl Store {
     ) -> Result<Logged> {
         let key = format!("upstream_head:{upstream}");
         self.with_db_once(|db| {
-            let mut txn = self.begin_write(db)?;
+            // Without `fsync`: nothing of the log is published before `log_make_durable`
+            // (every signed tree head, lookup and tile waits for it), so a crash can lose
+            // this record only while no client can have seen it.
+            let txn = self.begin_write_lazy(db)?;
             super::cached::keep_upstream_answers(&txn, upstream, kept, super::now_unix())?;
             let logged = log_record(&txn, module, version, hashes.0, hashes.1)?;
             if matches!(logged, Logged::New(_) | Logged::Same(_)) {
@@ -524,15 +527,11 @@ impl Store {
             if let Some(head) = head {
                 raise_upstream_head(&txn, &key, head)?;
             }
-            // Without `fsync`: nothing of the log is published before `log_make_durable`
-            // (every signed tree head, lookup and tile waits for it), so a crash can lose
-            // this record only while no client can have seen it. Counted before the commit,
-            // so that a reader who sees the record also sees it pending.
+            // Counted before the commit, so that a reader who sees the record also sees it
+            // pending.
             if matches!(logged, Logged::New(_)) {
                 self.log_durability.appended();
             }
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| Error::Corrupt(format!("checksum log append: {e}")))?;
             self.commit_txn(txn)?;
             Ok(logged)
         })
@@ -553,13 +552,11 @@ impl Store {
     ) -> Result<()> {
         let key = format!("upstream_head:{upstream}");
         self.with_db_once(|db| {
-            let mut txn = self.begin_write(db)?;
+            let txn = self.begin_write_lazy(db)?;
             super::cached::keep_upstream_answers(&txn, upstream, kept, super::now_unix())?;
             if let Some(head) = head {
                 raise_upstream_head(&txn, &key, head)?;
             }
-            txn.set_durability(redb::Durability::None)
-                .map_err(|e| Error::Corrupt(format!("upstream head: {e}")))?;
             self.commit_txn_unseen(txn)?;
             Ok(())
         })
