@@ -1005,23 +1005,82 @@ fn private_and_hosted_paths_never_leave_and_their_misses_look_alike() {
             "{lie:?}"
         );
         assert_eq!(without_date(&hosted), without_date(&unknown), "{lie:?}");
-        // An organisation's hosted path, another version: answered here only.
+        // An organisation's hosted path, another version, and the path above it (the go
+        // command asks for every prefix of an import path): answered here only.
         assert_eq!(
             lookup_status(&server, &name, "example.com/tool@v9.9.9").status,
             404
         );
+        let above = lookup_status(&server, &name, "example.com@v0.0.1");
+        assert_eq!(above.status, 404, "{lie:?}");
+        assert_eq!(
+            above.text().replace("example.com", "P"),
+            unknown.text().replace("corp.example/nothin", "P"),
+            "{lie:?}"
+        );
     }
     let asked = up.requests();
     assert!(
-        !asked
-            .iter()
-            .any(|r| r.contains("corp.example") || r.contains("example.com/tool")),
+        !asked.iter().any(|r| r.contains("corp.example")
+            || r.contains("example.com/tool")
+            || r.contains("example.com@")),
         "{asked:?}"
     );
     assert!(
         asked.iter().any(|r| r.contains("public.example/none")),
         "{asked:?}"
     );
+}
+
+/// A requester past its lookup budget is refused every miss alike: a path that matches
+/// `private`, one hosted here (another version, the path above it) and a public one all get
+/// the same 503, so the refusal tells nothing of which paths are private (a 404 for private
+/// paths alone would test paths against the patterns, which only admins may read).
+#[test]
+fn a_requester_past_its_budget_is_refused_alike_for_every_path() {
+    let up = upstream_db::Upstream::start();
+    up.publish(&dep("public.example/b0"));
+    let server = shelf_with(
+        &up,
+        &["--private", "corp.example", "--sumdb-lookup-budget", "1"],
+    );
+    let name = log_name(&vkey(&server));
+    server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    let lookup = |target: &str| {
+        get_from(
+            &server,
+            "127.0.0.2",
+            &format!("/sumdb/{name}/lookup/{target}"),
+        )
+    };
+    assert_eq!(lookup("public.example/b0@v1.0.0").status, 200);
+    let answers: Vec<(u16, String, Option<String>)> = [
+        "public.example/none@v1.0.0",
+        "corp.example/x@v1.0.0",
+        "example.com/tool@v9.9.9",
+        "example.com@v0.0.1",
+    ]
+    .iter()
+    .map(|target| {
+        let r = lookup(target);
+        let retry = r.header("retry-after").map(str::to_owned);
+        (r.status, r.text(), retry)
+    })
+    .collect();
+    assert_eq!(answers[0].0, 503, "{answers:?}");
+    assert!(answers[0].1.contains("sumdb_lookup_budget"), "{answers:?}");
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    // Records in the log are still answered, and another address is not refused.
+    assert_eq!(lookup("public.example/b0@v1.0.0").status, 200);
+    let other = get_from(
+        &server,
+        "127.0.0.3",
+        &format!("/sumdb/{name}/lookup/corp.example/x@v1.0.0"),
+    );
+    assert_eq!(other.status, 404, "{other:?}");
 }
 
 /// Issue 26, "Paths": modules of famous paths uploaded to a personal namespace change nothing

@@ -351,30 +351,11 @@ fn not_logged(state: &AppState, path: &str) -> ApiError {
 }
 
 /// Whether a lookup miss of `path` may be asked of the upstream: never for a path that
-/// matches `private` or is hosted here (checksum-db.md §8: private paths never leave).
+/// `pull::protected` keeps here (a `private` path, a path at, below or above one hosted here
+/// or placed here; checksum-db.md §8: private paths never leave), the same rule the module
+/// proxy and the checksum database proxy follow.
 async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError> {
-    if state.upstream.is_none()
-        || state.pull.is_private(&state.config, path)
-        || state
-            .sumdb
-            .uncovered()
-            .iter()
-            .any(|m| crate::gomod::patterns::at_or_below(path, m))
-    {
-        return Ok(false);
-    }
-    // The patterns first: they answer most private paths without the scan of hosted modules.
-    let store = Arc::clone(&state.store);
-    let p = path.to_owned();
-    let local = super::blocking(move || {
-        let patterns = store.private_patterns()?;
-        Ok::<_, store::Error>(
-            crate::gomod::patterns::match_prefix_patterns(&patterns, &p)
-                || store.sumdb_hosted_here(&p)?,
-        )
-    })
-    .await?;
-    Ok(!local)
+    Ok(state.upstream.is_some() && !super::pull::protected(state, path).await?)
 }
 
 /// Why `requester` may not make the shelf fetch and log one more upstream record in `hour`
@@ -445,13 +426,17 @@ async fn lookup(
     let version = modpath::unescape_version(escaped_version)
         .map_err(|e| ApiError::bad_request(format!("malformed lookup: {e}")))?;
     let (mut size, mut found) = state.store.sumdb_lookup(path.as_str(), &version)?;
+    let hour = this_hour();
+    // A requester past its budget is refused every miss, also those of paths that would never
+    // be asked upstream: a refusal for some paths only would tell which paths are private.
+    if found.is_none() && state.upstream.is_some() {
+        if let Some(why) = refused_record(state, requester, hour)? {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why)
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600")));
+        }
+    }
     if found.is_none() && may_ask_upstream(state, path.as_str()).await? {
         if let Some(upstream) = state.upstream.clone() {
-            let hour = this_hour();
-            if let Some(why) = refused_record(state, requester, hour)? {
-                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why)
-                    .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600")));
-            }
             let Some(turn) = state.upstream_turn().await else {
                 return Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
