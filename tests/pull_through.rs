@@ -912,6 +912,87 @@ fn a_private_upstream_is_read_with_credentials_and_served_to_signed_in_viewers_o
     assert_eq!(lookup.status, 404, "{}", lookup.text());
 }
 
+/// A version fetched with credentials stays private when the settings change: after a
+/// restart without the credentialed upstream (its paths now those of the public one), its
+/// list, `@latest`, version files and the paths below it are the 404 of a path that exists
+/// nowhere, to a signed-in viewer too, and the public upstream is never asked for them (its
+/// proxy nor its checksum database). Found by a review: the list and `@latest` served the
+/// cached private version to anyone, and the list was asked of the public upstream.
+#[test]
+fn versions_fetched_with_credentials_stay_private_when_the_settings_change() {
+    let (central, _secret, ca, base) = central_with_secret();
+    let public = Upstream::start();
+    // No `private` pattern covers the credentialed paths (the tests' default does).
+    let public_env = [
+        ("GOSHELF_PRIVATE", "nas.lan".to_owned()),
+        ("GOSHELF_UPSTREAM", public.proxy_url()),
+        ("GOSHELF_UPSTREAM_SUMDB", public.setting()),
+        ("GOSHELF_UPSTREAM_TIMEOUT", "5".to_owned()),
+    ];
+    let mut env: Vec<(&str, &str)> = public_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let public_only = env.clone();
+    env.extend([
+        ("GOSHELF_UPSTREAM_PRIVATE", base.as_str()),
+        ("GOSHELF_UPSTREAM_PRIVATE_PATHS", "corp.example"),
+        (
+            "GOSHELF_UPSTREAM_PRIVATE_TOKEN",
+            crate::support::server::ADMIN_TOKEN,
+        ),
+        ("GOSHELF_UPSTREAM_CA_FILE", ca.to_str().unwrap()),
+    ]);
+    let mut site = TestServer::start_with(&[], &env);
+    site.add_user("alice", "alice password 1");
+    let alice = Auth::Basic("alice", "alice password 1");
+    let tails = [
+        "@v/list",
+        "@latest",
+        "@v/v1.0.0.info",
+        "@v/v1.0.0.mod",
+        "@v/v1.0.0.zip",
+    ];
+    let at = |site: &TestServer, auth: &Auth, path: &str, tail: &str| {
+        http::curl(auth, &[&format!("{}/go/{path}/{tail}", site.url())])
+    };
+    for tail in tails {
+        let r = at(&site, &alice, "corp.example/secret", tail);
+        assert_eq!(r.status, 200, "{tail}: {}", r.text());
+    }
+    drop(central);
+
+    site.set_env(&public_only);
+    site.restart();
+    let nowhere = get(&site, "/go/corp.example/nowhere/@v/v1.0.0.info");
+    assert_eq!(nowhere.status, 404, "{}", nowhere.text());
+    let before = public.requests().len();
+    for (who, auth) in [("anonymous", &Auth::None), ("alice", &alice)] {
+        for (path, tails) in [
+            ("corp.example/secret", &tails[..]),
+            ("corp.example/secret/sub", &tails[..1]),
+        ] {
+            for tail in tails {
+                let r = at(&site, auth, path, tail);
+                assert_eq!(r.status, 404, "{path}/{tail} ({who}): {}", r.text());
+                assert_eq!(
+                    r.text(),
+                    nowhere.text().replace("corp.example/nowhere", path),
+                    "{path}/{tail} ({who})"
+                );
+                assert_eq!(r.header("cache-control"), Some("no-store"), "{path}/{tail}");
+            }
+        }
+    }
+    let lookup = get(
+        &site,
+        "/go/sumdb/sum.golang.org/lookup/corp.example/secret@v1.0.0",
+    );
+    assert_eq!(lookup.status, 404, "{}", lookup.text());
+    let asked = public.requests();
+    assert!(
+        asked[before..].iter().all(|r| !r.contains("secret")),
+        "{asked:?}"
+    );
+}
+
 /// A transfer slower on average than `upstream_min_rate` after its first minute is cut, and
 /// every client waiting for it is answered; one that is slow but above it is kept. (Each
 /// takes a little over a minute: the rule's grace.)

@@ -2,10 +2,11 @@
 //! verified, kept, and served (proxy-cache.md; the client's side in its §1).
 //!
 //! - **Never upstream**: a path that is the shelf's (`Store::protected_roots`: hosted in an
-//!   organisation or a non-public namespace, claimed, shared), lies below one or above one
-//!   (a proper prefix of a hosted path, such as `corp.example` for `corp.example/lib`: asking
-//!   for it would name the private domain), or matches `private`, is answered from local data
-//!   only, with the 404 a path that exists nowhere gets, word for word.
+//!   organisation or a non-public namespace, claimed, shared; or cached with credentials,
+//!   whatever the settings say now), lies below one or above one (a proper prefix of a hosted
+//!   path, such as `corp.example` for `corp.example/lib`: asking for it would name the
+//!   private domain), or matches `private`, is answered from local data only, with the 404 a
+//!   path that exists nowhere gets, word for word.
 //! - **Only what was asked**: an `.info` or `.mod` miss fetches that version's `.info` and
 //!   `.mod`; the `.mod` is verified against the version's record in the checksum database
 //!   (fetched and verified from `upstream_sumdb` and appended to the shelf's own log, where it
@@ -118,6 +119,11 @@ pub struct PullThrough {
     changing: Flights<Result<Bytes, Miss>>,
     remembered: Mutex<Remembered>,
     protected: Mutex<Option<(u64, Arc<Protected>)>>,
+    /// The modules with a version fetched with credentials, read once: each stays private
+    /// whatever the settings say now, so it is protected like a hosted root (the paths
+    /// cached with credentials later are private by this process's settings anyway; one
+    /// evicted stays protected until the next start).
+    held_private: std::sync::OnceLock<Arc<Vec<String>>>,
     /// `cache_max_bytes` (0: no cap), and the bytes of cached zips (set at start).
     cap: u64,
     cached_bytes: std::sync::atomic::AtomicU64,
@@ -254,6 +260,7 @@ impl PullThrough {
             changing: Flights::default(),
             remembered: Mutex::new(Remembered::default()),
             protected: Mutex::new(None),
+            held_private: std::sync::OnceLock::new(),
             cap: config.cache_max_bytes,
             cached_bytes: std::sync::atomic::AtomicU64::new(0),
             storing: Mutex::new(()),
@@ -524,13 +531,24 @@ pub(super) async fn protected(state: &AppState, module: &str) -> Result<bool, Ap
         Some(p) => p,
         None => {
             let store = Arc::clone(&state.store);
-            let p = super::blocking(move || {
-                Ok::<_, store::Error>(Arc::new(Protected {
-                    roots: store.protected_roots()?,
+            let held = pull.held_private.get().cloned();
+            let (p, held) = super::blocking(move || {
+                let held = match held {
+                    Some(h) => h,
+                    None => Arc::new(store.cached_private_modules()?),
+                };
+                let mut roots = store.protected_roots()?;
+                roots.extend(held.iter().cloned());
+                roots.sort();
+                roots.dedup();
+                let p = Protected {
+                    roots,
                     patterns: store.private_patterns()?,
-                }))
+                };
+                Ok::<_, store::Error>((Arc::new(p), held))
             })
             .await?;
+            let _ = pull.held_private.set(held);
             *pull
                 .protected
                 .lock()

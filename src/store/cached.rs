@@ -219,6 +219,30 @@ impl Store {
         })
     }
 
+    /// The module paths with a version fetched with credentials (`CachedRecord::private`),
+    /// sorted, once each.
+    ///
+    /// # Errors
+    /// Storage errors, a damaged record.
+    pub fn cached_private_modules(&self) -> Result<Vec<String>> {
+        self.read(|txn| {
+            let table = txn.open_table(schema::CACHED)?;
+            let mut out: Vec<String> = Vec::new();
+            for item in table.iter()? {
+                let (k, v) = item?;
+                let module = k.value().0;
+                if out.last().is_some_and(|m| m == module) {
+                    continue;
+                }
+                let rec: CachedRecord = decode("cached version", v.value())?;
+                if rec.private {
+                    out.push(module.to_owned());
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// The bytes of every cached zip (counted per version, before deduplication).
     ///
     /// # Errors
@@ -474,6 +498,31 @@ mod tests {
             private: false,
             last_used: None,
         }
+    }
+
+    #[test]
+    fn the_modules_fetched_with_credentials_are_listed_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.redb")).unwrap();
+        assert!(store.cached_private_modules().unwrap().is_empty());
+        let secret = CachedRecord {
+            private: true,
+            ..rec("s")
+        };
+        for (module, version, rec) in [
+            ("corp.example/a", "v1.0.0", &secret),
+            ("corp.example/a", "v1.1.0", &secret),
+            ("corp.example/a/v2", "v2.0.0", &rec("p")),
+            ("corp.example/b", "v0.1.0", &rec("p")),
+            ("corp.example/b", "v0.2.0", &secret),
+            ("golang.org/x/text", "v0.3.0", &rec("p")),
+        ] {
+            store.cache_put_meta(module, version, rec, b"m").unwrap();
+        }
+        assert_eq!(
+            store.cached_private_modules().unwrap(),
+            ["corp.example/a", "corp.example/b"]
+        );
     }
 
     #[test]

@@ -234,6 +234,14 @@ impl TestServer {
         self.args = args.iter().map(|s| s.to_string()).collect();
     }
 
+    /// Replaces the extra environment for the next [`TestServer::restart`].
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+
     /// The GOPROXY base of `owner`: `$url/api/packages/{owner}/go`.
     pub fn base(&self, owner: &str) -> String {
         format!("{}/api/packages/{owner}/go", self.url)
