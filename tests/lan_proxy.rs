@@ -152,6 +152,48 @@ fn the_lan_url_serves_organisations_only_each_viewer_what_it_may_read() {
     assert_eq!(stored.status, 404, "{stored:?}");
 }
 
+/// A deleted user's namespace stays, for admins to manage, but still counts as personal:
+/// its famous path is not served at the LAN's URL (an earlier build made it an organisation
+/// like any other, which the default `lan_namespaces` then served to the whole LAN), unless
+/// `lan_namespaces` names it.
+#[test]
+fn a_deleted_users_namespace_is_still_not_the_lans() {
+    let mut server = shelf(&[]);
+    http::admin(&server, "DELETE", "/api/v1/users/bob", None, 204);
+    let owners = http::admin(&server, "GET", "/api/v1/owners", None, 200);
+    let bob = owners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "bob")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (bob["kind"].as_str(), bob["former_user"].as_bool()),
+        (Some("org"), Some(true))
+    );
+    let nothing = get(&server, &Auth::None, "/go/example.com/none/@v/list");
+    for auth in [Auth::None, Auth::Bearer(ADMIN_TOKEN)] {
+        let gin = get(&server, &auth, "/go/github.com/gin-gonic/gin/@v/list");
+        assert_eq!(gin.status, 404, "{gin:?}");
+        assert_eq!(
+            gin.text().replace("github.com/gin-gonic/gin", "X"),
+            nothing.text().replace("example.com/none", "X")
+        );
+    }
+    // Its own base still serves it, and an admin may put it on the LAN by name.
+    let own = get(
+        &server,
+        &Auth::None,
+        "/api/packages/bob/go/github.com/gin-gonic/gin/@v/list",
+    );
+    assert_eq!((own.status, own.text()), (200, "v1.99.0\n".into()));
+    server.set_args(&["--lan-namespaces", "acme,bob"]);
+    server.restart();
+    let gin = get(&server, &Auth::None, "/go/github.com/gin-gonic/gin/@v/list");
+    assert_eq!((gin.status, gin.text()), (200, "v1.99.0\n".into()));
+}
+
 #[test]
 fn lan_namespaces_chooses_and_orders_the_organisations() {
     let server = shelf(&["--lan-namespaces", "beta,acme"]);

@@ -200,15 +200,19 @@ fn lan_owner(
         | ProxyRequest::Zip { module, .. } => module,
         ProxyRequest::Sumdb { .. } => return Ok(None),
     };
-    // The organisations hosting the module (usually none or one), in the LAN's order.
+    // The organisations hosting the module (usually none or one), in the LAN's order; a
+    // deleted user's namespace only when `lan_namespaces` names it.
+    let listed = state.config.lan_namespaces.as_ref();
     let mut hosts: Vec<(String, bool)> = state
         .store
         .hosts_of(module)?
         .into_iter()
-        .filter(|(_, ns)| ns.kind == crate::auth::Kind::Org)
+        .filter(|(_, ns)| {
+            ns.kind == crate::auth::Kind::Org && (!ns.former_user || listed.is_some())
+        })
         .map(|(owner, ns)| (owner, ns.visibility() == crate::auth::Visibility::Public))
         .collect();
-    if let Some(listed) = &state.config.lan_namespaces {
+    if let Some(listed) = listed {
         hosts.retain(|(o, _)| listed.contains(o));
         hosts.sort_by_key(|(o, _)| listed.iter().position(|l| l == o));
     }

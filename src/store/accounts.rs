@@ -77,6 +77,9 @@ pub struct OwnerInfo {
     /// Its retention rules, when it has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<crate::gomod::retention::Retention>,
+    /// A deleted user's namespace (`NamespaceRecord::former_user`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub former_user: bool,
 }
 
 /// A member of an organisation.
@@ -413,6 +416,7 @@ impl Store {
                         }
                         NamespaceRecord {
                             kind: Kind::User,
+                            former_user: false,
                             ..ns
                         }
                     }
@@ -500,7 +504,8 @@ impl Store {
     }
 
     /// Deletes a user, their tokens and memberships. Their namespace and its modules stay
-    /// (builds depend on them): it becomes an organisation without members, managed by admins.
+    /// (builds depend on them): it becomes an organisation without members, managed by admins,
+    /// that still counts as personal for the LAN (`NamespaceRecord::former_user`).
     ///
     /// # Errors
     /// `NoSuchUser`; `LastAdmin` for the only admin.
@@ -545,6 +550,7 @@ impl Store {
                 if let Some(ns) = read_namespace(&namespaces, name)? {
                     let ns = NamespaceRecord {
                         kind: Kind::Org,
+                        former_user: ns.kind == Kind::User || ns.former_user,
                         ..ns
                     };
                     namespaces.insert(name, encode(&ns)?.as_slice())?;
@@ -862,6 +868,7 @@ impl Store {
                     bytes,
                     members: list,
                     retention: ns.retention,
+                    former_user: ns.former_user,
                 });
             }
             Ok(out)
@@ -1043,6 +1050,20 @@ mod tests {
         assert!(acme.members.is_empty());
         let bob = owners.iter().find(|o| o.name == "bob").unwrap();
         assert_eq!(bob.kind, Kind::Org);
+        // Still personal for the LAN: a user's uploads never shadow a public module.
+        assert!(bob.former_user && !acme.former_user);
+        let ns = |name: &str| {
+            s.read(|txn| read_namespace(&txn.open_table(schema::NAMESPACES)?, name))
+                .unwrap()
+                .unwrap()
+        };
+        assert!(ns("bob").personal() && !ns("acme").personal());
+        // A user made again with that name takes it back as their own.
+        s.create_user("bob", None, false, 2).unwrap();
+        let again = ns("bob");
+        assert!(again.kind == Kind::User && !again.former_user && again.personal());
+        s.delete_user("bob").unwrap();
+        assert!(ns("bob").former_user);
     }
 
     /// Publishes `bytes` as `owner example.com/q@version`.

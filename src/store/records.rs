@@ -27,6 +27,13 @@ pub struct NamespaceRecord {
     /// Its retention rules (`goshelf owner set-retention`); none: nothing is ever removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<crate::gomod::retention::Retention>,
+    /// A personal namespace whose user was deleted: an organisation, for admins to manage,
+    /// that still counts as personal for the LAN (not served at `/go` unless
+    /// `lan_namespaces` names it; when public, its paths not kept from upstreams), so that
+    /// what a user uploaded never shadows a public module for the whole LAN, not even once
+    /// the user is gone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub former_user: bool,
 }
 
 fn public() -> String {
@@ -48,7 +55,14 @@ impl NamespaceRecord {
             quota_bytes: None,
             quota_versions: None,
             retention: None,
+            former_user: false,
         }
+    }
+
+    /// Whether it counts as personal for the LAN: a user's, or one whose user was deleted.
+    #[must_use]
+    pub fn personal(&self) -> bool {
+        self.kind == Kind::User || self.former_user
     }
 
     /// The visibility, failing closed.

@@ -669,8 +669,9 @@ impl Store {
 
     /// The module paths that are this shelf's, whose paths (and those below them) are never
     /// asked of an upstream: those hosted in an organisation or in any namespace that is not
-    /// public (a public personal namespace does not count: anyone may make one), and those
-    /// an admin placed here (claims and shares) before their first upload. Sorted, once each.
+    /// public (a public personal namespace does not count: anyone may make one; nor does a
+    /// deleted user's, `NamespaceRecord::personal`), and those an admin placed here (claims
+    /// and shares) before their first upload. Sorted, once each.
     ///
     /// # Errors
     /// Storage errors.
@@ -694,8 +695,7 @@ impl Store {
                 let personal_public = match namespaces.get(owner)? {
                     Some(ns) => {
                         let ns: NamespaceRecord = decode("namespace", ns.value())?;
-                        ns.kind == crate::auth::Kind::User
-                            && ns.visibility() == crate::auth::Visibility::Public
+                        ns.personal() && ns.visibility() == crate::auth::Visibility::Public
                     }
                     None => false,
                 };
@@ -2041,6 +2041,17 @@ mod tests {
         store.sumdb_claim("acme", "claimed.example").unwrap();
         store.sumdb_share("beta", "shared.example/lib").unwrap();
         store.sumdb_share("beta", "example.com/org/lib").unwrap();
+        // A deleted user's public namespace is an organisation that still protects nothing.
+        store.create_user("bob", None, false, 0).unwrap();
+        put(
+            &store,
+            "bob",
+            "github.com/gin-gonic/gin",
+            "v1.99.0",
+            "h1:g=",
+        )
+        .unwrap();
+        store.delete_user("bob").unwrap();
         assert_eq!(
             store.protected_roots().unwrap(),
             [
