@@ -811,6 +811,66 @@ fn signed_in_readers_need_a_token_and_verify_private_modules_over_https(go: Go) 
 
 for_each_go!(signed_in_readers_need_a_token_and_verify_private_modules_over_https);
 
+/// A log read by signed-in clients only holds the private namespaces' records, and records
+/// are forever: the server refuses to start on it with `sumdb_readers = anyone` (which would
+/// publish them to anyone), saying so in one line, and starts again as it was.
+#[test]
+fn a_log_read_with_tokens_is_never_opened_to_anyone() {
+    use crate::private_modules::private_with;
+    let mut p = private_with(&["--sumdb-readers", "signed-in"]);
+    assert!(p.server.terminate().success());
+    let db = p.server.db_path();
+    let out = crate::support::stress::goshelf(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+            "--sumdb-readers",
+            "anyone",
+        ],
+        &[("RUST_BACKTRACE", "0")],
+        std::time::Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("sumdb_readers = anyone would publish")
+            && last.contains("example.com/tool@v1.0.0"),
+        "{stderr}"
+    );
+    p.server.restart();
+    let key = http::curl(
+        &Auth::None,
+        &[
+            "--cacert",
+            p.ca.to_str().unwrap(),
+            &format!("{}/sumdb-key", p.server.tls_url()),
+        ],
+    )
+    .text()
+    .trim()
+    .to_owned();
+    let lookup = http::curl(
+        &Auth::None,
+        &[
+            "--cacert",
+            p.ca.to_str().unwrap(),
+            &format!(
+                "{}/sumdb/{}/lookup/example.com/tool@v1.0.0",
+                p.server.tls_url(),
+                log_name(&key)
+            ),
+        ],
+    );
+    assert_eq!(
+        lookup.status, 401,
+        "still for signed-in readers only: {lookup:?}"
+    );
+}
+
 // ---- The upstream checksum database (a server of the test's own) ----
 
 use crate::support::upstream::{self as upstream_db, Lie};

@@ -102,6 +102,13 @@ pub enum Error {
          its name (clients remember its key); set sumdb_name = \"{stored}\" or remove the setting"
     )]
     LogName { stored: String, configured: String },
+    /// `sumdb_readers` would open to anyone a log that holds records only signed-in readers
+    /// may see.
+    #[error(
+        "sumdb_readers = anyone would publish records this checksum database holds for \
+         signed-in readers only ({record}: a private module); keep sumdb_readers = signed-in"
+    )]
+    LogReaders { record: String },
     /// A user of that name exists.
     #[error("user {name} already exists")]
     UserExists { name: String },

@@ -342,6 +342,60 @@ fn upstream_path_at_or_below(txn: &redb::WriteTransaction, module: &str) -> Resu
     Ok(below.map(|(k, _)| k.value().to_owned()))
 }
 
+/// A record of the log (`path@version`) that only signed-in readers may see, if any: of a
+/// version published in a namespace that is not public, of a path such a namespace holds in
+/// the log (a version since purged included), or of a version fetched with credentials.
+fn private_record(txn: &redb::WriteTransaction) -> Result<Option<String>> {
+    let index = txn.open_table(SUMDB_INDEX)?;
+    let logged = |module: &str, version: &str| -> Result<Option<String>> {
+        let key = format!("{module}@{version}");
+        Ok(index.get(key.as_str())?.map(|_| key))
+    };
+    let namespaces = txn.open_table(schema::NAMESPACES)?;
+    let mut private = std::collections::BTreeSet::new();
+    for item in namespaces.iter()? {
+        let (k, v) = item?;
+        let ns: NamespaceRecord = decode("namespace", v.value())?;
+        if ns.visibility() != crate::auth::Visibility::Public {
+            private.insert(k.value().to_owned());
+        }
+    }
+    let versions = txn.open_table(schema::VERSIONS)?;
+    for owner in &private {
+        for item in versions.range((owner.as_str(), "", "")..)? {
+            let (k, _) = item?;
+            let (o, module, version) = k.value();
+            if o != owner {
+                break;
+            }
+            if let Some(record) = logged(module, version)? {
+                return Ok(Some(record));
+            }
+        }
+    }
+    for item in txn.open_table(SUMDB_PATHS)?.iter()? {
+        let (k, v) = item?;
+        if private.contains(v.value()) {
+            // Versions contain no `~`, which sorts after every character they may hold.
+            let (lo, hi) = (format!("{}@", k.value()), format!("{}@~", k.value()));
+            if let Some(item) = index.range(lo.as_str()..hi.as_str())?.next() {
+                return Ok(Some(item?.0.value().to_owned()));
+            }
+        }
+    }
+    for item in txn.open_table(schema::CACHED)?.iter()? {
+        let (k, v) = item?;
+        let rec: super::records::CachedRecord = decode("cached version", v.value())?;
+        let (module, version) = k.value();
+        if rec.private {
+            if let Some(record) = logged(module, version)? {
+                return Ok(Some(record));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Which namespaces the log takes, read in a write transaction (`None`: no log yet).
 pub(super) fn readers_in(txn: &redb::WriteTransaction) -> Result<Option<Readers>> {
     readers_of(&txn.open_table(SUMDB_META)?)
@@ -417,7 +471,13 @@ impl Store {
                     }
                 };
                 // Widening (anyone -> signed-in) logs more namespaces; narrowing keeps every
-                // record (records are forever) and logs fewer from now on.
+                // record (records are forever) and logs fewer from now on, so it is refused
+                // while the log holds a record of a private module.
+                if stored_readers == Some(Readers::SignedIn) && readers == Readers::Anyone {
+                    if let Some(record) = private_record(&txn)? {
+                        return Err(Error::LogReaders { record });
+                    }
+                }
                 let catch_up = created || stored_readers != Some(readers);
                 if stored_readers != Some(readers) {
                     meta.insert(META_READERS, readers.as_str().as_bytes())?;
@@ -1794,7 +1854,26 @@ mod tests {
             .sumdb_open(None, "x", [7; 32], Readers::SignedIn)
             .unwrap();
         assert_eq!((same.appended, same.size), (0, 2));
-        // Narrowing keeps every record.
+        // Narrowing is refused while the log holds a private namespace's record (anyone
+        // could then read it), and changes nothing.
+        match store.sumdb_open(None, "x", [7; 32], Readers::Anyone) {
+            Err(Error::LogReaders { record }) => assert_eq!(record, "corp.example/b@v1.0.0"),
+            other => panic!("{:?}", other.map(|o| o.size)),
+        }
+        assert_eq!(
+            store.sumdb_stored_readers().unwrap(),
+            Some(Readers::SignedIn)
+        );
+        // Once that namespace is public, narrowing keeps every record.
+        store
+            .update_owner(
+                "hidden",
+                &crate::store::OwnerUpdate {
+                    visibility: Some(crate::auth::Visibility::Public),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         let narrow = store
             .sumdb_open(None, "x", [7; 32], Readers::Anyone)
             .unwrap();
@@ -1867,6 +1946,48 @@ mod tests {
             put(&store, "gamma", "example.com/lib", "v1.4.0", "h1:e="),
             Err(Error::PathTaken { .. })
         ));
+    }
+
+    /// Each way a record only signed-in readers may see can be in the log keeps it from
+    /// being opened to anyone: a version of a private namespace since deleted and purged (its
+    /// path still held there), and a version fetched with credentials.
+    #[test]
+    fn a_log_with_private_records_is_not_opened_to_anyone() {
+        let narrow = |store: &Store| store.sumdb_open(None, "x", [7; 32], Readers::Anyone);
+        // Public versions only: opened to anyone.
+        let (_d, store) = shelf(Readers::SignedIn);
+        put(&store, "acme", "example.com/a", "v1.0.0", "h1:a=").unwrap();
+        assert_eq!(narrow(&store).unwrap().size, 1);
+
+        let (_d, store) = shelf(Readers::SignedIn);
+        put(&store, "acme", "example.com/a", "v1.0.0", "h1:a=").unwrap();
+        put(&store, "hidden", "corp.example/b", "v1.0.0", "h1:b=").unwrap();
+        assert!(store
+            .delete_version("hidden", "corp.example/b", "v1.0.0", 1)
+            .unwrap());
+        assert!(store
+            .purge_tombstone("hidden", "corp.example/b", "v1.0.0")
+            .unwrap());
+        match narrow(&store) {
+            Err(Error::LogReaders { record }) => assert_eq!(record, "corp.example/b@v1.0.0"),
+            other => panic!("{:?}", other.map(|o| o.size)),
+        }
+
+        let (_d, store) = shelf(Readers::SignedIn);
+        let fetched = super::super::records::CachedRecord {
+            private: true,
+            ..super::super::records::CachedRecord::fetched("v0.1.0", H1)
+        };
+        store
+            .cache_put_meta("central.example/lib", "v0.1.0", &fetched, b"m")
+            .unwrap();
+        store
+            .sumdb_append_upstream("central.example/lib", "v0.1.0", (H1, H1), "up", None, &[])
+            .unwrap();
+        match narrow(&store) {
+            Err(Error::LogReaders { record }) => assert_eq!(record, "central.example/lib@v0.1.0"),
+            other => panic!("{:?}", other.map(|o| o.size)),
+        }
     }
 
     #[test]
