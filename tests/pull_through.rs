@@ -912,6 +912,38 @@ fn a_private_upstream_is_read_with_credentials_and_served_to_signed_in_viewers_o
     assert_eq!(lookup.status, 404, "{}", lookup.text());
 }
 
+/// Every answer to a signed-in viewer at `/go` is `private`, the cached public modules' too
+/// (the README's promise for shared caches in front of the shelf); an anonymous one stays
+/// `public`, with `Vary: Authorization`. (Found by a review: a signed-in viewer's cached
+/// public module was `public`.)
+#[test]
+fn answers_to_a_signed_in_viewer_are_never_for_shared_caches() {
+    let up = Upstream::start();
+    publish_public(&up);
+    let server = shelf(&up, &[], &[]);
+    server.add_user("alice", "alice password 1");
+    let alice = Auth::Basic("alice", "alice password 1");
+    for tail in [
+        "@v/list",
+        "@latest",
+        "@v/v1.0.0.info",
+        "@v/v1.0.0.mod",
+        "@v/v1.0.0.zip",
+    ] {
+        let url = format!("{}/go/public.example/deep/{tail}", server.url());
+        let signed_in = http::curl(&alice, &[&url]);
+        assert_eq!(signed_in.status, 200, "{tail}: {signed_in:?}");
+        let cc = signed_in.header("cache-control").unwrap_or("");
+        assert!(cc.starts_with("private, max-age="), "{tail}: {cc}");
+        let anonymous = http::curl(&Auth::None, &[&url]);
+        assert_eq!(anonymous.status, 200, "{tail}");
+        assert_eq!(anonymous.body, signed_in.body, "{tail}");
+        let cc = anonymous.header("cache-control").unwrap_or("");
+        assert!(cc.starts_with("public, max-age="), "{tail}: {cc}");
+        assert_eq!(anonymous.header("vary"), Some("Authorization"), "{tail}");
+    }
+}
+
 /// A version fetched with credentials stays private when the settings change: after a
 /// restart without the credentialed upstream (its paths now those of the public one), its
 /// list, `@latest`, version files and the paths below it are the 404 of a path that exists

@@ -449,6 +449,10 @@ pub async fn answer(
         if private {
             super::goproxy::make_private(&mut resp);
             resp.extensions_mut().insert(Volatile);
+        } else if viewer.is_some() {
+            // Every answer to a signed-in viewer at `/go` is `private`, as a hosted one is
+            // (the same URL may answer another viewer from a private organisation).
+            super::goproxy::make_private(&mut resp);
         }
         Ok(resp)
     }
