@@ -912,6 +912,82 @@ fn a_private_upstream_is_read_with_credentials_and_served_to_signed_in_viewers_o
     assert_eq!(lookup.status, 404, "{}", lookup.text());
 }
 
+/// While the public upstream fails, a path kept from it (hosted in a private organisation,
+/// matching `private`, above a hosted path) is answered exactly as a never-seen path that
+/// exists nowhere: the same status, text and headers, for every kind of request, for an
+/// upstream answering 503 and for one that refuses connections. (Found by a review: they were
+/// the 404 "unknown module" while the others said the upstream was unavailable, which told
+/// anyone which paths are private.)
+#[test]
+fn an_outage_does_not_tell_protected_paths_from_the_rest() {
+    let up = Upstream::start();
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/proxy", l.local_addr().unwrap())
+    };
+    let answering = shelf(&up, &[], &[]);
+    let closed = shelf(&up, &[], &[("GOSHELF_UPSTREAM", &refused)]);
+    for server in [&answering, &closed] {
+        http::admin(
+            server,
+            "POST",
+            "/api/v1/orgs",
+            Some(json!({"name": "corp", "visibility": "private"})),
+            201,
+        );
+        server.upload(
+            "corp",
+            &module("corp.example.com/secret", "v1.0.0", "", "s", true),
+        );
+    }
+    let seen = |r: &http::Response, path: &str| {
+        let headers: Vec<(String, String)> = r
+            .headers
+            .iter()
+            // The date moves, the length follows the path's.
+            .filter(|(k, _)| !["date", "content-length"].contains(&k.to_ascii_lowercase().as_str()))
+            .cloned()
+            .collect();
+        (r.status, r.text().replace(path, "P"), headers)
+    };
+    let mut n = 0;
+    for (server, lie) in [
+        (&answering, Lie::None),
+        (&answering, Lie::Down),
+        (&closed, Lie::None),
+    ] {
+        up.lie(lie);
+        for tail in [
+            "@v/list",
+            "@latest",
+            "@v/v1.0.0.info",
+            "@v/master.info",
+            "@v/v1.0.0.mod",
+            "@v/v1.0.0.zip",
+        ] {
+            n += 1;
+            // A fresh path each time: nothing remembered of it.
+            let nowhere = format!("public.example/none{n}");
+            let want = seen(&get(server, &format!("/go/{nowhere}/{tail}")), &nowhere);
+            assert!(matches!(want.0, 404 | 502), "{lie:?} {tail}: {want:?}");
+            for path in [
+                "corp.example.com/secret",
+                "corp.example/anything",
+                "corp.example.com",
+            ] {
+                let got = seen(&get(server, &format!("/go/{path}/{tail}")), path);
+                assert_eq!(got, want, "{lie:?} {tail} {path}");
+            }
+        }
+    }
+    up.lie(Lie::None);
+    assert!(
+        up.requests().iter().all(|r| !r.contains("corp.example")),
+        "{:?}",
+        up.requests()
+    );
+}
+
 /// Every answer to a signed-in viewer at `/go` is `private`, the cached public modules' too
 /// (the README's promise for shared caches in front of the shelf); an anonymous one stays
 /// `public`, with `Vary: Authorization`. (Found by a review: a signed-in viewer's cached

@@ -5,8 +5,9 @@
 //!   organisation or a non-public namespace, claimed, shared; or cached with credentials,
 //!   whatever the settings say now), lies below one or above one (a proper prefix of a hosted
 //!   path, such as `corp.example` for `corp.example/lib`: asking for it would name the
-//!   private domain), or matches `private`, is answered from local data only, with the 404 a
-//!   path that exists nowhere gets, word for word.
+//!   private domain), or matches `private`, is answered from local data only, as a
+//!   never-seen path that exists nowhere is answered at that moment, word for word (the 404;
+//!   while the upstream fails, the same failure: `hidden`).
 //! - **Only what was asked**: an `.info` or `.mod` miss fetches that version's `.info` and
 //!   `.mod`; the `.mod` is verified against the version's record in the checksum database
 //!   (fetched and verified from `upstream_sumdb` and appended to the shelf's own log, where it
@@ -124,6 +125,9 @@ pub struct PullThrough {
     /// cached with credentials later are private by this process's settings anyway; one
     /// evicted stays protected until the next start).
     held_private: std::sync::OnceLock<Arc<Vec<String>>>,
+    /// How the last walk of a public path over the public upstreams failed, if it did
+    /// (`hidden` answers alike while it is recent).
+    outage: Mutex<Option<Outage>>,
     /// `cache_max_bytes` (0: no cap), and the bytes of cached zips (set at start).
     cap: u64,
     cached_bytes: std::sync::atomic::AtomicU64,
@@ -143,6 +147,16 @@ impl std::fmt::Debug for PullThrough {
             .field("upstreams", &self.upstreams)
             .finish_non_exhaustive()
     }
+}
+
+/// A failure of the public upstreams: when, which upstream, what followed its request URL
+/// in the reason (`<url>: <cause>`), and whether it was a timeout.
+#[derive(Debug, Clone)]
+struct Outage {
+    at: Instant,
+    upstream: String,
+    cause: String,
+    timeout: bool,
 }
 
 /// The paths that never go upstream, as of one store generation.
@@ -261,6 +275,7 @@ impl PullThrough {
             remembered: Mutex::new(Remembered::default()),
             protected: Mutex::new(None),
             held_private: std::sync::OnceLock::new(),
+            outage: Mutex::new(None),
             cap: config.cache_max_bytes,
             cached_bytes: std::sync::atomic::AtomicU64::new(0),
             storing: Mutex::new(()),
@@ -406,6 +421,46 @@ fn unknown(state: &AppState, module: &str) -> ApiError {
     ApiError::not_found(format!("unknown module {module}{why}"))
 }
 
+/// The answer to a path nothing may be learnt of (kept from the upstreams, or fetched with
+/// credentials for other viewers): what a never-seen path that exists nowhere gets now. That
+/// is `unknown`'s 404, unless the last walk of a public path failed (within `negative_ttl`):
+/// then the failure a never-seen path would get, its URL made for this request (a list's
+/// for `list` and `@latest`, the `.info`'s for a version), so that an outage does not tell
+/// these paths from the rest.
+fn hidden(state: &AppState, req: &ProxyRequest, module: &str) -> ApiError {
+    let outage = state
+        .pull
+        .outage
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .filter(|o| o.at.elapsed() < state.config.negative_ttl);
+    let (Some(outage), Ok(m)) = (outage, modpath::escape_path(module)) else {
+        return unknown(state, module);
+    };
+    let info = |v: &str| modpath::escape_version(v).map(|v| format!("{m}/@v/{v}.info"));
+    let (tail, as_not_found) = match req {
+        ProxyRequest::List { .. } | ProxyRequest::Latest { .. } => {
+            (Ok(format!("{m}/@v/list")), true)
+        }
+        ProxyRequest::Info { version, .. } => (info(version), true),
+        ProxyRequest::Mod { version, .. } | ProxyRequest::Zip { version, .. }
+            if canonical(module, version) =>
+        {
+            (info(version), false)
+        }
+        _ => return unknown(state, module),
+    };
+    let Ok(tail) = tail else {
+        return unknown(state, module);
+    };
+    let miss = Miss::Unavailable {
+        reason: format!("{}/{tail}: {}", outage.upstream, outage.cause).into(),
+        timeout: outage.timeout,
+    };
+    failed(state, module, &miss, as_not_found)
+}
+
 fn volatile(mut resp: Response) -> Response {
     resp.extensions_mut().insert(Volatile);
     resp
@@ -439,10 +494,10 @@ pub async fn answer(
         let private = state.pull.is_private(&state.config, &module);
         if private {
             if !state.pull.may_read_private(viewer) {
-                return Err(unknown(state, &module));
+                return Err(hidden(state, &req, &module));
             }
         } else if protected(state, &module).await? {
-            return Err(unknown(state, &module));
+            return Err(hidden(state, &req, &module));
         }
         let mut resp =
             answer_files(state, req, module, private, (head, headers), requester).await?;
@@ -637,6 +692,7 @@ async fn walk(
 ) -> Result<String, Miss> {
     let pull = &state.pull;
     let mut failure = None;
+    let mut outage = None;
     for (up, token) in route(state, module) {
         let url = format!("{}/{tail}", up.url);
         let Some(turn) = state.upstream_turn().await else {
@@ -651,17 +707,36 @@ async fn walk(
         match got {
             Ok(n) => {
                 state.metrics.pull_bytes(n);
+                if !pull.is_private(&state.config, module) {
+                    *pull.outage.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                }
                 return Ok(up.url);
             }
             Err(Failure::NotFound) => continue,
             Err(f) => {
                 tracing::warn!("upstream: {f:?}");
-                failure = Some(Miss::from(f));
+                let miss = Miss::from(f);
+                outage = match &miss {
+                    Miss::Unavailable { reason, timeout } => reason
+                        .strip_prefix(url.as_str())
+                        .and_then(|r| r.strip_prefix(": "))
+                        .map(|cause| Outage {
+                            at: Instant::now(),
+                            upstream: up.url.clone(),
+                            cause: cause.to_owned(),
+                            timeout: *timeout,
+                        }),
+                    _ => None,
+                };
+                failure = Some(miss);
                 if !up.on_any_error {
                     break;
                 }
             }
         }
+    }
+    if !pull.is_private(&state.config, module) {
+        *pull.outage.lock().unwrap_or_else(PoisonError::into_inner) = outage;
     }
     // As the go command ranks them: a failure above a not-found.
     Err(failure.unwrap_or(Miss::NotFound))
