@@ -72,6 +72,16 @@ fn get(server: &TestServer, path: &str) -> http::Response {
 
 const PSEUDO: &str = "v0.0.0-20240102030405-abcdefabcdef";
 
+/// What the go command asks of a module at `/go`: its `list` and `@latest`, and v1.0.0's
+/// `.info`, `.mod` and `.zip`.
+const TAILS: [&str; 5] = [
+    "@v/list",
+    "@latest",
+    "@v/v1.0.0.info",
+    "@v/v1.0.0.mod",
+    "@v/v1.0.0.zip",
+];
+
 /// The upstream modules of the build: an uppercase path, a `+incompatible` version (no
 /// go.mod), one with only a pseudo-version, and one whose package is two directories below
 /// its root.
@@ -875,13 +885,7 @@ fn a_private_upstream_is_read_with_credentials_and_served_to_signed_in_viewers_o
         );
         assert_eq!(r.header("cache-control"), Some("no-store"), "{tail}");
     };
-    let tails = [
-        "@v/list",
-        "@latest",
-        "@v/v1.0.0.info",
-        "@v/v1.0.0.mod",
-        "@v/v1.0.0.zip",
-    ];
+    let tails = TAILS;
     // Anonymous, before anything is cached: the local 404, and no upstream is asked.
     for tail in tails {
         hidden(&at(&Auth::None, tail), tail);
@@ -999,13 +1003,7 @@ fn answers_to_a_signed_in_viewer_are_never_for_shared_caches() {
     let server = shelf(&up, &[], &[]);
     server.add_user("alice", "alice password 1");
     let alice = Auth::Basic("alice", "alice password 1");
-    for tail in [
-        "@v/list",
-        "@latest",
-        "@v/v1.0.0.info",
-        "@v/v1.0.0.mod",
-        "@v/v1.0.0.zip",
-    ] {
+    for tail in TAILS {
         let url = format!("{}/go/public.example/deep/{tail}", server.url());
         let signed_in = http::curl(&alice, &[&url]);
         assert_eq!(signed_in.status, 200, "{tail}: {signed_in:?}");
@@ -1051,13 +1049,7 @@ fn versions_fetched_with_credentials_stay_private_when_the_settings_change() {
     let mut site = TestServer::start_with(&[], &env);
     site.add_user("alice", "alice password 1");
     let alice = Auth::Basic("alice", "alice password 1");
-    let tails = [
-        "@v/list",
-        "@latest",
-        "@v/v1.0.0.info",
-        "@v/v1.0.0.mod",
-        "@v/v1.0.0.zip",
-    ];
+    let tails = TAILS;
     let at = |site: &TestServer, auth: &Auth, path: &str, tail: &str| {
         http::curl(auth, &[&format!("{}/go/{path}/{tail}", site.url())])
     };
