@@ -828,6 +828,66 @@ fn the_upstream_checksum_database_is_proxied_without_private_paths() {
     );
 }
 
+/// The proxy of the upstream checksum database appends what it fetches to the shelf's own
+/// log, so it is bounded like a lookup miss of that log: a requester past its
+/// `sumdb_lookup_budget` gets 503 (a copy already kept is still served), and tiles of any
+/// height but 8 are refused without asking the upstream. (Found by a review: any anonymous
+/// client could make the log grow without bound through the proxy.)
+#[test]
+fn the_checksum_database_proxy_is_charged_to_the_lookup_budget() {
+    let up = Upstream::start();
+    for i in 0..4 {
+        up.publish(&module(
+            &format!("public.example/b{i}"),
+            "v1.0.0",
+            "",
+            "x",
+            true,
+        ));
+    }
+    let name = "localhost.localdev/sumdb";
+    let server = shelf(&up, &["--sumdb-lookup-budget", "2"], &[]);
+    let from = |addr: &str, what: &str| {
+        http::curl(
+            &Auth::None,
+            &[
+                "--interface",
+                addr,
+                &format!("{}/go/sumdb/{name}/{what}", server.url()),
+            ],
+        )
+    };
+    let statuses: Vec<u16> = (0..4)
+        .map(|i| from("127.0.0.2", &format!("lookup/public.example/b{i}@v1.0.0")).status)
+        .collect();
+    assert_eq!(statuses, [200, 200, 503, 503]);
+    let refused = from("127.0.0.2", "lookup/public.example/b3@v1.0.0");
+    assert!(
+        refused.text().contains("sumdb_lookup_budget"),
+        "{refused:?}"
+    );
+    assert_eq!(refused.header("retry-after"), Some("3600"));
+    // What was kept is still answered; another address has its own budget.
+    assert_eq!(
+        from("127.0.0.2", "lookup/public.example/b0@v1.0.0").status,
+        200
+    );
+    assert_eq!(
+        from("127.0.0.3", "lookup/public.example/b3@v1.0.0").status,
+        200
+    );
+    let asked = up.requests().len();
+    for what in [
+        "tile/30/0/000.p/5",
+        "tile/9/0/000.p/5",
+        "tile/30/data/000.p/5",
+    ] {
+        let r = from("127.0.0.4", what);
+        assert_eq!(r.status, 404, "{what}: {r:?}");
+    }
+    assert_eq!(up.requests().len(), asked, "{:?}", up.requests());
+}
+
 /// A central shelf on HTTPS (and plain HTTP) with its own CA, whose private organisation
 /// `corp` holds `corp.example/secret`: (the server, the module, its CA file, corp's base).
 fn central_with_secret() -> (TestServer, ModZip, std::path::PathBuf, String) {

@@ -1092,6 +1092,33 @@ fn private_and_hosted_paths_never_leave_and_their_misses_look_alike() {
     );
 }
 
+/// Tiles are served at height 8 only, the go command's: a taller one would make one request
+/// read up to 2^30 records (found by a review: `tile/30/data/000.p/<size>` read the whole
+/// log into memory for any anonymous client).
+#[test]
+fn only_tiles_of_height_8_are_served() {
+    let server = TestServer::start();
+    server.upload(
+        OWNER,
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.0.0"),
+    );
+    let name = log_name(&vkey(&server));
+    let size = log_size(&server, &name);
+    assert!(size >= 1);
+    let ok = get(&server, &format!("/sumdb/{name}/tile/8/data/000.p/{size}"));
+    assert_eq!(ok.status, 200, "{ok:?}");
+    for what in [
+        format!("tile/30/data/000.p/{size}"),
+        format!("tile/30/0/000.p/{size}"),
+        format!("tile/1/0/000.p/1"),
+        format!("tile/9/data/000.p/{size}"),
+    ] {
+        let r = get(&server, &format!("/sumdb/{name}/{what}"));
+        assert_eq!(r.status, 404, "{what}: {r:?}");
+        assert!(r.text().contains("tiles of height 8 only"), "{what}: {r:?}");
+    }
+}
+
 /// A requester past its lookup budget is refused every miss alike: a path that matches
 /// `private`, one hosted here (another version, the path above it) and a public one all get
 /// the same 503, so the refusal tells nothing of which paths are private (a 404 for private

@@ -80,11 +80,18 @@ pub async fn handle(
         let req = proxy::parse(&tail).map_err(ApiError::not_found)?;
         // Credentials, when sent, must be right (401), whatever the namespace.
         let viewer = super::authenticate_optional(&state, &headers, conn.map(|c| c.peer)).await?;
+        // Who a fetch from an upstream is charged to (`sumdb_lookup_budget`).
+        let requester = super::budget::Requester::of(
+            conn.map(|c| c.peer.0),
+            headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+            &state.config.trusted_proxies,
+            viewer.as_ref().map(|v| v.user.as_str()),
+        );
         if let ProxyRequest::Sumdb { rest } = &req {
             // The upstream database's proxy, at the LAN's base only.
             if owner == proxy::LAN {
                 if let Some(answer) =
-                    super::sumdb_proxy::route(&state, rest, viewer.is_some()).await
+                    super::sumdb_proxy::route(&state, rest, viewer.is_some(), &requester).await
                 {
                     return answer;
                 }
@@ -106,12 +113,6 @@ pub async fn handle(
                 // Not hosted for this viewer: the pull-through cache's (which keeps the shelf's
                 // own paths from any upstream).
                 None => {
-                    let requester = super::budget::Requester::of(
-                        conn.map(|c| c.peer.0),
-                        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
-                        &state.config.trusted_proxies,
-                        viewer.as_ref().map(|v| v.user.as_str()),
-                    );
                     return Ok(super::pull::answer(
                         &state,
                         req,

@@ -204,7 +204,13 @@ async fn sumdb_root(
     let viewer = authenticate_optional(&state, &headers, peer).await?;
     let rest = crate::gomod::proxy::percent_decode(&rest)
         .ok_or_else(|| ApiError::bad_request("malformed percent-encoding in path"))?;
-    if let Some(answer) = sumdb_proxy::route(&state, &rest, viewer.is_some()).await {
+    let requester = budget::Requester::of(
+        peer.map(|p| p.0),
+        headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        &state.config.trusted_proxies,
+        viewer.as_ref().map(|v| v.user.as_str()),
+    );
+    if let Some(answer) = sumdb_proxy::route(&state, &rest, viewer.is_some(), &requester).await {
         return answer;
     }
     sumdb::handle(&state, &rest, viewer.as_ref(), peer.map(|p| p.0), &headers).await

@@ -438,16 +438,7 @@ async fn lookup(
     if found.is_none() && may_ask_upstream(state, path.as_str()).await? {
         if let Some(upstream) = state.upstream.clone() {
             let Some(turn) = state.upstream_turn().await else {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!(
-                        "the upstream checksum database is busy: {} lookups are under way and \
-                         this one waited {} s for its turn; try again",
-                        state.config.upstream_concurrency,
-                        state.config.upstream_queue_timeout.as_secs()
-                    ),
-                )
-                .with_header(header::RETRY_AFTER, HeaderValue::from_static("5")));
+                return Err(upstream_busy(state));
             };
             let store = Arc::clone(&state.store);
             let (p, v) = (path.as_str().to_owned(), version.clone());
@@ -482,9 +473,40 @@ async fn lookup(
     ))
 }
 
-fn tile(state: &AppState, path: &str, size: u64, shared: bool) -> Result<Response, ApiError> {
+/// A tile path the go command asks for: of height 8 (`TILE_HEIGHT`), the only height this
+/// shelf serves and proxies (a taller one would read up to 2^30 records for one request).
+///
+/// # Errors
+/// 400 for a malformed path, 404 for another height.
+pub(super) fn parse_tile(path: &str) -> Result<Tile, ApiError> {
     let t: Tile = log::parse_tile_path(path)
         .map_err(|e| ApiError::bad_request(format!("malformed tile path: {e}")))?;
+    if t.h != crate::sumdb::verify::TILE_HEIGHT {
+        return Err(ApiError::not_found(format!(
+            "{path}: this checksum database serves tiles of height {} only",
+            crate::sumdb::verify::TILE_HEIGHT
+        )));
+    }
+    Ok(t)
+}
+
+/// The 503 of an upstream checksum database with no turn free within
+/// `upstream_queue_timeout`.
+pub(super) fn upstream_busy(state: &AppState) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "the upstream checksum database is busy: {} lookups are under way and this one \
+             waited {} s for its turn; try again",
+            state.config.upstream_concurrency,
+            state.config.upstream_queue_timeout.as_secs()
+        ),
+    )
+    .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"))
+}
+
+fn tile(state: &AppState, path: &str, size: u64, shared: bool) -> Result<Response, ApiError> {
+    let t = parse_tile(path)?;
     if !log::tile_exists(&t, size) {
         return Err(ApiError::not_found(format!(
             "{path}: no such tile in a log of {size} records"

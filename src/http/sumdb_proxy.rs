@@ -20,11 +20,12 @@ use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 
 use super::body::Response;
+use super::budget::Requester;
 use super::error::ApiError;
 use super::upstream::Failure;
 use super::AppState;
 use crate::gomod::path as modpath;
-use crate::sumdb::{self as log, Verifier};
+use crate::sumdb::Verifier;
 
 /// The name of the upstream checksum database of `config`, when one is set.
 #[must_use]
@@ -42,6 +43,7 @@ pub async fn route(
     state: &AppState,
     rest: &str,
     signed_in: bool,
+    requester: &Requester,
 ) -> Option<Result<Response, ApiError>> {
     let name = state.pull.sumdb_name.as_deref()?;
     let what = rest.strip_prefix(name)?.strip_prefix('/')?;
@@ -55,7 +57,7 @@ pub async fn route(
             HeaderValue::from_static("Basic realm=\"goshelf\""),
         )));
     }
-    Some(handle(state, name, what).await)
+    Some(handle(state, name, what, requester).await)
 }
 
 /// An answer as the shelf's own log gives one (`sumdb::answer`): for shared caches unless
@@ -76,7 +78,12 @@ const TEXT: &str = "text/plain; charset=utf-8";
 ///
 /// # Errors
 /// The one-line answers.
-pub async fn handle(state: &AppState, name: &str, what: &str) -> Result<Response, ApiError> {
+pub async fn handle(
+    state: &AppState,
+    name: &str,
+    what: &str,
+    requester: &Requester,
+) -> Result<Response, ApiError> {
     let store = &state.store;
     if what == "supported" {
         let holds = {
@@ -91,7 +98,7 @@ pub async fn handle(state: &AppState, name: &str, what: &str) -> Result<Response
         return Ok(answer(state, Vec::new(), TEXT, "public, max-age=86400"));
     }
     if let Some(target) = what.strip_prefix("lookup/") {
-        return lookup(state, name, target).await;
+        return lookup(state, name, target, requester).await;
     }
     if what.starts_with("tile/") {
         return tile(state, name, what).await;
@@ -100,7 +107,12 @@ pub async fn handle(state: &AppState, name: &str, what: &str) -> Result<Response
         let Some(up) = state.upstream.clone() else {
             return Err(ApiError::not_found(format!("offline: {name}/latest")));
         };
-        let got = super::blocking(move || Ok::<_, ApiError>(up.get_raw("latest"))).await?;
+        let turn = turn(state).await?;
+        let got = super::blocking(move || {
+            let _turn = turn;
+            Ok::<_, ApiError>(up.get_raw("latest"))
+        })
+        .await?;
         return match got {
             Ok(Some(body)) => {
                 let mut resp = answer(state, body, TEXT, "no-cache");
@@ -118,7 +130,20 @@ pub async fn handle(state: &AppState, name: &str, what: &str) -> Result<Response
     )))
 }
 
-async fn lookup(state: &AppState, name: &str, target: &str) -> Result<Response, ApiError> {
+/// A turn at the upstream (`upstream_concurrency`), or the 503 of a busy upstream.
+async fn turn(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state
+        .upstream_turn()
+        .await
+        .ok_or_else(|| super::sumdb::upstream_busy(state))
+}
+
+async fn lookup(
+    state: &AppState,
+    name: &str,
+    target: &str,
+    requester: &Requester,
+) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found(format!("not found: {target}"));
     let (path, version) = target.rsplit_once('@').ok_or_else(not_found)?;
     let path = modpath::unescape_path(path).map_err(|_| not_found())?;
@@ -146,13 +171,20 @@ async fn lookup(state: &AppState, name: &str, target: &str) -> Result<Response, 
     let Some(up) = state.upstream.clone() else {
         return Err(not_found());
     };
+    // A record fetched here is appended to the shelf's own log, as a lookup miss of that log
+    // is: charged to the requester's budget, and within `sumdb_upstream_max_records`.
+    let hour = super::sumdb::this_hour();
+    if let Some(why) = super::sumdb::refused_record(state, requester, hour)? {
+        return match kept {
+            Some((_, body)) => serve(body),
+            None => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why)
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("3600"))),
+        };
+    }
     let Some(turn) = state.upstream_turn().await else {
         return match kept {
             Some((_, body)) => serve(body),
-            None => Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the upstream checksum database is busy; try again",
-            )),
+            None => Err(super::sumdb::upstream_busy(state)),
         };
     };
     let store = Arc::clone(&state.store);
@@ -163,7 +195,10 @@ async fn lookup(state: &AppState, name: &str, target: &str) -> Result<Response, 
     })
     .await?;
     match fetched {
-        Ok(Some(_)) => {
+        Ok(Some(logged)) => {
+            if matches!(logged, crate::store::sumdb::Logged::New(_)) {
+                state.budgets.charge(&requester.who, hour);
+            }
             let (s, k) = (Arc::clone(&state.store), key.clone());
             match super::blocking(move || s.upstream_sumdb_kept(&k)).await? {
                 Some((_, body)) => serve(body),
@@ -193,8 +228,7 @@ async fn lookup(state: &AppState, name: &str, target: &str) -> Result<Response, 
 }
 
 async fn tile(state: &AppState, name: &str, what: &str) -> Result<Response, ApiError> {
-    let t = log::parse_tile_path(what)
-        .map_err(|e| ApiError::bad_request(format!("malformed tile path: {e}")))?;
+    let t = super::sumdb::parse_tile(what)?;
     if t.is_data() {
         return Err(ApiError::not_found(format!(
             "{what}: data tiles are not proxied"
@@ -218,7 +252,12 @@ async fn tile(state: &AppState, name: &str, what: &str) -> Result<Response, ApiE
         return Err(ApiError::not_found(format!("not found: {what}")));
     };
     let path = t.path();
-    let got = super::blocking(move || Ok::<_, ApiError>(up.get_raw(&path))).await?;
+    let turn = turn(state).await?;
+    let got = super::blocking(move || {
+        let _turn = turn;
+        Ok::<_, ApiError>(up.get_raw(&path))
+    })
+    .await?;
     match got {
         Ok(Some(body)) if body.len() as u64 == u64::from(t.w) * 32 => Ok(answer(
             state,
