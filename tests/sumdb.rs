@@ -1110,7 +1110,7 @@ fn only_tiles_of_height_8_are_served() {
     for what in [
         format!("tile/30/data/000.p/{size}"),
         format!("tile/30/0/000.p/{size}"),
-        format!("tile/1/0/000.p/1"),
+        "tile/1/0/000.p/1".to_owned(),
         format!("tile/9/data/000.p/{size}"),
     ] {
         let r = get(&server, &format!("/sumdb/{name}/{what}"));
