@@ -936,3 +936,49 @@ fn the_listener_asks_for_the_longest_accept_queue_the_system_allows() {
         .collect();
     assert_eq!(send_q, [want], "{text}");
 }
+
+/// A review of 2026-12-06 (read as an attacker with a write token would): the zip rules'
+/// case-collision check kept every parent directory of every file as a path of its own, so
+/// 16 names 32,000 directories deep, each under a top directory of its own (a 2 MiB upload),
+/// asked for about 16 GiB. Now refused with a one-line reason, in bounded memory (on the old
+/// code this test is killed for lack of memory, or fails on its bound).
+#[test]
+fn review_deep_paths_in_directories_of_their_own_are_refused_in_bounded_memory() {
+    let server = TestServer::start();
+    let pid = server_pid(&server);
+    let chain = "a/".repeat(32_000);
+    let mut zip = crate::support::ModZip::new("example.com/deep", "v1.0.0")
+        .file("go.mod", b"module example.com/deep\n");
+    for top in 0..16 {
+        zip = zip.file(&format!("t{top}/{chain}x.go"), b"package x\n");
+    }
+    let bytes = zip.bytes();
+    assert!(bytes.len() < 4 << 20, "{} bytes", bytes.len());
+    assert!(
+        reset_peak(pid),
+        "cannot reset the peak RSS: the test would prove nothing"
+    );
+    let before = memory(pid).rss_kib;
+    let started = Instant::now();
+    let r = server.upload_bytes("acme", &bytes);
+    let peak = memory(pid).hwm_kib;
+    eprintln!(
+        "deep paths: {} in {:?}, peak RSS {} MiB (from {} MiB)",
+        r.status,
+        started.elapsed(),
+        peak / MIB,
+        before / MIB
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.text().contains("too deeply nested"), "{r:?}");
+    assert!(
+        peak < before + 512 * MIB,
+        "peak {peak} KiB from {before} KiB"
+    );
+    // The shelf goes on.
+    server.upload(
+        "acme",
+        &crate::support::ModZip::new("example.com/after", "v1.0.0")
+            .file("go.mod", b"module example.com/after\n"),
+    );
+}

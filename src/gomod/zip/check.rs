@@ -192,6 +192,13 @@ struct Slot {
 
 const NONE: u32 = u32::MAX;
 
+/// Most bytes of paths (each file and each directory once, a directory's being its whole
+/// path) one zip may make `Collisions` keep. Far above any real module, whose names fit the
+/// 16 MiB central directory; the bound of a zip of deep paths each in directories of their
+/// own, where every level is a path of its own (a 64 KiB name 32,000 levels deep would keep
+/// 1 GiB): past it the zip is refused, as x/mod would take minutes and gigabytes over it.
+pub(in crate::gomod) const MAX_SPELLINGS: usize = 64 << 20;
+
 impl Collisions {
     fn fold_hash(&self, path: &str) -> u64 {
         let mut h = self.keys.build_hasher();
@@ -245,8 +252,18 @@ impl Collisions {
                             go_quote(path.as_bytes())
                         ));
                     }
+                    // A directory seen before, spelled the same: its parents were recorded
+                    // with it, spelled as here, so x/mod's walk on up finds nothing more.
+                    return Ok(());
                 }
                 None => {
+                    if self.spellings.len() + path.len() > MAX_SPELLINGS {
+                        return Err(format!(
+                            "its file paths are too long and too deeply nested: more than {} \
+                             MiB of file and directory paths",
+                            MAX_SPELLINGS >> 20
+                        ));
+                    }
                     let slot = Slot {
                         at: u32::try_from(self.spellings.len()).unwrap_or(u32::MAX),
                         len: u32::try_from(path.len()).unwrap_or(u32::MAX),
@@ -312,5 +329,64 @@ mod tests {
         assert_eq!(c.slots.len(), 20_100);
         assert_eq!(c.heads.len(), 20_100);
         assert!(c.spellings.len() < 20_100 * 11);
+    }
+
+    /// A directory seen before ends the walk: a file in a deep directory costs its own path
+    /// and none of its parents'.
+    #[test]
+    fn a_known_directory_ends_the_walk() {
+        let mut c = Collisions::default();
+        let deep = "d/".repeat(1000);
+        c.check(&format!("{deep}a.go"), false).unwrap();
+        let kept = c.spellings.len();
+        c.check(&format!("{deep}b.go"), false).unwrap();
+        assert_eq!(
+            c.spellings.len(),
+            kept + deep.len() + 4,
+            "b.go's path alone"
+        );
+        assert_eq!(
+            c.check(&format!("{deep}A.go"), false),
+            Err(format!(
+                "case-insensitive file name collision: \"{deep}a.go\" and \"{deep}A.go\""
+            ))
+        );
+        // A parent spelled otherwise is still found, as x/mod finds it: its deepest
+        // directory first.
+        let mut c = Collisions::default();
+        c.check("d/d/d/a.go", false).unwrap();
+        assert_eq!(
+            c.check("D/d/d/x.go", false),
+            Err(r#"case-insensitive file name collision: "d/d/d" and "D/d/d""#.to_owned())
+        );
+        assert_eq!(
+            c.check("d/D/x.go", false),
+            Err(r#"case-insensitive file name collision: "d/d" and "d/D""#.to_owned())
+        );
+    }
+
+    /// Deep paths each under a directory of its own keep every level as a path: bounded, and
+    /// refused past the bound (an upload of 1 MiB of such names asked for about 16 GiB).
+    #[test]
+    fn deep_paths_in_directories_of_their_own_are_refused_past_the_bound() {
+        let mut c = Collisions::default();
+        let chain = "a/".repeat(32_000);
+        let start = std::time::Instant::now();
+        let mut refused = None;
+        for top in 0..64 {
+            if let Err(e) = c.check(&format!("t{top}/{chain}x.go"), false) {
+                refused = Some(e);
+                break;
+            }
+        }
+        let e = refused.expect("refused");
+        assert!(e.contains("too deeply nested"), "{e}");
+        assert!(c.spellings.len() <= MAX_SPELLINGS);
+        assert!(c.spellings.capacity() <= 2 * MAX_SPELLINGS);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
