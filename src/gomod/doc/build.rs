@@ -185,9 +185,18 @@ enum Expr {
     Or(Box<Expr>, Box<Expr>),
 }
 
+/// Most tokens of one `//go:build` expression.
+const MAX_TOKENS: usize = 1000;
+
 impl Expr {
     fn parse(text: &str) -> Option<Expr> {
         let tokens = tokenize(text)?;
+        // The parser, `eval` and the drop of the tree recurse once per level, and a level
+        // takes a token at least: a line longer than this (go/build/constraint refuses one
+        // past its own size limit too) is refused rather than let overflow a thread's stack.
+        if tokens.len() > MAX_TOKENS {
+            return None;
+        }
         let mut pos = 0;
         let e = parse_or(&tokens, &mut pos)?;
         (pos == tokens.len()).then_some(e)
@@ -366,5 +375,30 @@ mod tests {
         }
         // After the package clause a build line is only a comment.
         assert!(ctx.includes("a.go", "package a\n\n//go:build ignore\n"));
+    }
+
+    /// An expression of more than `MAX_TOKENS` tokens is refused (its file left out), so no
+    /// line can make the parser, `eval` or the tree's drop recurse past a thread's stack: a
+    /// review found `!` repeated 100,000 times before `linux` aborting the process.
+    #[test]
+    fn long_build_lines_are_refused_not_recursed_into() {
+        let ctx = Context::linux_amd64();
+        let line = |expr: String| format!("//go:build {expr}\n\npackage a\n");
+        let nots = |n: usize| format!("{}linux", "!".repeat(n));
+        // 998 `!` and the tag: 999 tokens, true; 1,000 `!` and the tag would be true too,
+        // but are 1,001 tokens: refused.
+        assert!(ctx.includes("a.go", &line(nots(998))));
+        assert!(!ctx.includes("a.go", &line(nots(1000))));
+        // Deep, nested and long, far past the limit.
+        for expr in [
+            nots(100_000),
+            format!("{}linux{}", "(".repeat(100_000), ")".repeat(100_000)),
+            vec!["linux"; 100_000].join(" || "),
+        ] {
+            let started = std::time::Instant::now();
+            assert!(!ctx.includes("a.go", &line(expr)));
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        }
+        assert!(ctx.includes("a.go", &line(vec!["linux"; 400].join(" || "))));
     }
 }
