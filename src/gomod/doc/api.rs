@@ -141,6 +141,10 @@ const PREDECLARED: &[&str] = &[
 const LIST_WIDTH: usize = 80;
 /// How deep `one_line` descends before printing `...`.
 const MAX_DEPTH: usize = 10;
+/// Most steps of one type's walk of its embedded types (`collect_embedded`).
+const MAX_EMBED_STEPS: usize = 4096;
+/// Deepest level of embedded types that one type's method set takes methods from.
+const MAX_EMBED_DEPTH: usize = 64;
 
 /// Go's `token.IsExported`: the first letter is upper case (category Lu).
 fn exported(name: &str) -> bool {
@@ -530,7 +534,8 @@ impl Reader {
         }
         if t.declared.as_ref().is_some_and(|d| d.is_struct) {
             let mut visited = vec![name.to_owned()];
-            self.collect_embedded(&mut set, name, false, 1, &mut visited);
+            let mut steps = MAX_EMBED_STEPS;
+            self.collect_embedded(&mut set, name, false, 1, &mut visited, &mut steps);
         }
         let mut out: Vec<Func> = Vec::new();
         for (level, entry) in set.into_values() {
@@ -550,6 +555,11 @@ impl Reader {
         out
     }
 
+    /// go/doc's walk of embedded types: every path, a type left only while on the path, so
+    /// embedding can make it exponential in the types (60 lines of `type aN struct{ aN+1;
+    /// *aN+1 }` ask for 2^60 steps) and as deep as the types: it takes `steps` (one each) and
+    /// goes `MAX_EMBED_DEPTH` levels at most, and what lies past either is left out of the
+    /// method set (no real type comes near them).
     fn collect_embedded(
         &self,
         set: &mut MethodSet,
@@ -557,7 +567,12 @@ impl Reader {
         embedded_ptr: bool,
         level: usize,
         visited: &mut Vec<String>,
+        steps: &mut usize,
     ) {
+        if *steps == 0 || level > MAX_EMBED_DEPTH {
+            return;
+        }
+        *steps -= 1;
         let Some(decl) = self.types.get(typ).and_then(|t| t.declared.as_ref()) else {
             return;
         };
@@ -590,7 +605,7 @@ impl Reader {
             }
             if !visited.contains(emb) {
                 visited.push(emb.clone());
-                self.collect_embedded(set, emb, this_ptr, level + 1, visited);
+                self.collect_embedded(set, emb, this_ptr, level + 1, visited, steps);
                 visited.pop();
             }
         }
@@ -1758,6 +1773,45 @@ mod tests {
                 "type D struct { d int\n\tE int\n}",
                 "type F struct {\n\tG int\n\tf int }",
             ]
+        );
+    }
+
+    /// The walk of embedded types is bounded: 60 unexported types each embedding the next
+    /// twice (2^60 paths: endless on the old walk) and a chain 20,000 types deep (a stack
+    /// overflow on the old walk, which aborted the process) end at once; what the walk
+    /// reaches within its bounds is still promoted, as go/doc promotes it. (Found by a review.)
+    #[test]
+    fn the_walk_of_embedded_types_is_bounded() {
+        let mut wide = String::from("package w\n\ntype T struct {\n\ta1\n\t*a1\n}\n\n");
+        for i in 1..60 {
+            wide.push_str(&format!(
+                "type a{i} struct {{\n\ta{n}\n\t*a{n}\n}}\n\n",
+                n = i + 1
+            ));
+        }
+        wide.push_str("type a60 struct{}\n\nfunc (a60) M() {}\n\nfunc (a1) Top() {}\n");
+        let started = std::time::Instant::now();
+        let p = pkg(&wide);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let t = p.types.iter().find(|t| t.name == "T").unwrap();
+        let names: Vec<&str> = t.methods.iter().map(|m| m.name.as_str()).collect();
+        // `a1` is embedded twice at level 1: go/doc's conflict hides its method.
+        assert!(!names.contains(&"Top"), "{names:?}");
+
+        let mut deep = String::from("package d\n\ntype T struct{ b0 }\n\n");
+        for i in 0..20_000 {
+            deep.push_str(&format!("type b{i} struct{{ b{} }}\n", i + 1));
+        }
+        deep.push_str("type b20000 struct{}\n\nfunc (b20000) Far() {}\nfunc (b3) Near() {}\n");
+        let started = std::time::Instant::now();
+        let p = pkg(&deep);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let t = p.types.iter().find(|t| t.name == "T").unwrap();
+        let names: Vec<&str> = t.methods.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Near"],
+            "within the bounds promoted, past them left out"
         );
     }
 
