@@ -1,6 +1,8 @@
 //! A fixed pool of threads for expensive work: validating and storing uploads, checking
 //! passwords. Its size is the bound on how much of that work runs at once; jobs beyond it wait
-//! in line (a waiting job holds its closure, nothing else).
+//! in line (a waiting job holds its closure, nothing else). A job whose caller went away
+//! before it started (a client that hung up) never runs, and its closure, with what it holds
+//! (an upload's spool file), is dropped at once rather than when its turn comes.
 //!
 //! Why threads of its own rather than tokio's blocking pool: the blocking pool grows to
 //! hundreds of threads, and glibc's malloc gives threads arenas of their own and keeps what an
@@ -15,6 +17,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::error::ApiError;
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// The closure of a job not begun, dropped with the future that waits for it (on the blocking
+/// pool: what it holds may be slow to drop, a large spool file's unlink).
+struct Unwanted<F: Send + 'static>(Arc<Mutex<Option<F>>>);
+
+impl<F: Send + 'static> Drop for Unwanted<F> {
+    fn drop(&mut self) {
+        let Some(f) = self.0.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || drop(f))),
+            Err(_) => drop(f),
+        }
+    }
+}
 
 /// A pool of `size` named threads.
 pub struct WorkPool {
@@ -87,10 +105,17 @@ impl WorkPool {
             return super::blocking(f).await;
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let waiting = Arc::new(Mutex::new(Some(f)));
+        let slot = Arc::clone(&waiting);
         let job: Job = Box::new(move || {
+            let Some(f) = slot.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+                return;
+            };
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             let _ = tx.send(r);
         });
+        // Dropped with this future: takes the closure out unless the job has begun.
+        let _unwanted = Unwanted(waiting);
         let sent = jobs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -173,6 +198,60 @@ mod tests {
         pool.spawn(|| panic!("on purpose"));
         pool.spawn(move || tx.send(7).unwrap());
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(7));
+    }
+
+    /// A job whose waiter is dropped before it begins never runs, and what its closure holds
+    /// is dropped then, not when its turn comes (a review found the uploads of clients that
+    /// hung up validated one by one, each holding its spool file until then).
+    #[tokio::test]
+    async fn a_job_nobody_waits_for_is_dropped_before_it_runs() {
+        struct Held(Arc<AtomicUsize>);
+        impl Drop for Held {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let pool = Arc::new(WorkPool::new("test", 1));
+        let (release, blocked) = mpsc::channel::<()>();
+        let busy = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                pool.run(move || {
+                    blocked.recv_timeout(Duration::from_secs(30)).ok();
+                    Ok::<_, ApiError>(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (dropped, ran) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let held = Held(Arc::clone(&dropped));
+        let ran_in = Arc::clone(&ran);
+        let waiting = pool.run(move || {
+            let _held = held;
+            ran_in.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ApiError>(())
+        });
+        // The caller gives up while the only thread is busy.
+        assert!(tokio::time::timeout(Duration::from_millis(50), waiting)
+            .await
+            .is_err());
+        for _ in 0..100 {
+            if dropped.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "dropped while the pool is busy"
+        );
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        // The pool goes on, and the abandoned job never ran.
+        assert_eq!(pool.run(|| Ok::<_, ApiError>(7)).await.unwrap(), 7);
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
