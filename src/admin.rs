@@ -1430,6 +1430,117 @@ mod tests {
         }
     }
 
+    /// What the operations check of their arguments: token names (1 to 64 printable
+    /// characters, trimmed), expiry times (after now), quotas (-1 or more), whose tokens an
+    /// admin lists (`*`: everyone's), and that a password is stored as a hash it verifies.
+    #[test]
+    fn operations_check_their_arguments() {
+        let (_dir, store, _) = world();
+        let alice = Principal {
+            user: "alice".into(),
+            is_admin: false,
+            scope: Scope::Write,
+        };
+        let root = Principal {
+            user: "root".into(),
+            is_admin: true,
+            scope: Scope::Write,
+        };
+        let create = |name: &str, expires_at: Option<i64>| {
+            execute(
+                &store,
+                &alice,
+                Op::TokenCreate {
+                    user: None,
+                    name: name.into(),
+                    scope: Scope::Read,
+                    expires_at,
+                },
+                100,
+            )
+        };
+        for bad in ["", "   ", &"x".repeat(65), "tab\there"] {
+            assert!(
+                matches!(create(bad, None), Err(Error::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+        for bad in [Some(100), Some(99)] {
+            assert!(
+                matches!(create("t", bad), Err(Error::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+        let made = create(&format!(" {} ", "é".repeat(64)), Some(101)).unwrap();
+        assert_eq!(made.status, 201);
+        assert_eq!(made.field("name"), Some(&json!("é".repeat(64))));
+        assert!(made.field("token").and_then(Value::as_str).is_some());
+
+        let tokens = |user: &str| {
+            execute(
+                &store,
+                &root,
+                Op::TokenList {
+                    user: Some(user.into()),
+                },
+                100,
+            )
+            .unwrap()
+            .body
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["user"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(tokens("bob"), ["bob"]);
+        let mut all = tokens("*");
+        all.sort();
+        assert_eq!(all, ["alice", "bob"]);
+
+        let quota = |q: i64| OwnerUpdate {
+            quota_bytes: Some(q),
+            ..OwnerUpdate::default()
+        };
+        let update = |q: i64| {
+            execute(
+                &store,
+                &root,
+                Op::OwnerUpdate {
+                    owner: "acme".into(),
+                    update: quota(q),
+                },
+                100,
+            )
+        };
+        assert!(matches!(update(-2), Err(Error::Invalid(_))));
+        assert_eq!(update(-1).unwrap().status, 204);
+        assert_eq!(update(0).unwrap().status, 204);
+
+        let password = "a long enough passphrase";
+        execute(
+            &store,
+            &alice,
+            Op::UserPasswd {
+                name: "alice".into(),
+                password: password.into(),
+            },
+            100,
+        )
+        .unwrap();
+        assert!(store.verify_password("alice", password).unwrap().is_some());
+        assert!(store.verify_password("alice", "xyzzy").unwrap().is_none());
+        let short = Op::UserPasswd {
+            name: "alice".into(),
+            password: "short".into(),
+        };
+        assert!(matches!(
+            execute(&store, &alice, short, 100),
+            Err(Error::Invalid(_))
+        ));
+    }
+
     /// A private organisation is refused to a stranger in the same words as one that does
     /// not exist: the refusal is no hint that it does.
     #[test]
