@@ -104,6 +104,7 @@ impl Limiter {
 
     /// How long `ip` must wait before it may be charged again, if at all.
     fn blocked_for(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let ip = super::budget::network_of(ip);
         if self.burst == 0 {
             return None;
         }
@@ -120,6 +121,7 @@ impl Limiter {
 
     /// Charges `ip` one unit, unless it must wait first (then how long, and nothing charged).
     fn charge(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let ip = super::budget::network_of(ip);
         if self.burst == 0 {
             return Ok(());
         }
@@ -149,6 +151,7 @@ impl Limiter {
 
     /// Gives back one charge (the password was right after all).
     fn refund(&self, ip: IpAddr, now: Instant) {
+        let ip = super::budget::network_of(ip);
         if self.burst == 0 {
             return;
         }
@@ -162,6 +165,7 @@ impl Limiter {
     /// Records one failure after the fact (a cheap check that failed): like `charge`, but
     /// never refused.
     fn record(&self, ip: IpAddr, now: Instant) {
+        let ip = super::budget::network_of(ip);
         if self.burst == 0 {
             return;
         }
@@ -586,6 +590,26 @@ mod tests {
             off.record(ip, t0);
         }
         assert_eq!(off.blocked_for(ip, t0), None);
+    }
+
+    /// Failures from anywhere in one IPv6 /64 count together (a host may pick any address of
+    /// its /64 for each guess); another /64 is another address.
+    #[test]
+    fn an_ipv6_slash_64_is_one_address_for_the_limiter() {
+        let a = Limiter::new(10);
+        let t0 = Instant::now();
+        for i in 0..10u16 {
+            let ip: IpAddr = format!("2001:db8:7:7::{i:x}").parse().unwrap();
+            a.record(ip, t0);
+        }
+        let elsewhere_in_it: IpAddr = "2001:db8:7:7:dead:beef::1".parse().unwrap();
+        assert!(a.blocked_for(elsewhere_in_it, t0).is_some());
+        assert!(a.charge(elsewhere_in_it, t0).is_err());
+        let next_net: IpAddr = "2001:db8:7:8::1".parse().unwrap();
+        assert_eq!(a.blocked_for(next_net, t0), None);
+        // A refund from any address of the /64 gives its one charge back to all of it.
+        a.refund(elsewhere_in_it, t0);
+        assert_eq!(a.blocked_for("2001:db8:7:7::1".parse().unwrap(), t0), None);
     }
 
     #[test]

@@ -100,16 +100,25 @@ pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Cidr
     peer
 }
 
+/// The network one client holds, counted as one address by every per-address bound (lookup
+/// budgets, the connection cap, the failed-authentication limiter): an IPv4 address itself,
+/// an IPv6 address's /64 (one host is commonly given a whole /64, and may pick any address
+/// in it).
+#[must_use]
+pub fn network_of(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(a) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(a) & (u128::MAX << 64))),
+    }
+}
+
 /// The key a requester's budget is kept under.
 #[must_use]
 pub fn requester(user: Option<&str>, client: IpAddr) -> String {
-    match (user, client) {
+    match (user, network_of(client)) {
         (Some(u), _) => format!("user {u}"),
         (None, IpAddr::V4(a)) => format!("address {a}"),
-        (None, IpAddr::V6(a)) => {
-            let net = u128::from(a) & (u128::MAX << 64);
-            format!("address {}/64", std::net::Ipv6Addr::from(net))
-        }
+        (None, IpAddr::V6(net)) => format!("address {net}/64"),
     }
 }
 

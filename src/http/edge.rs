@@ -454,6 +454,8 @@ impl Conns {
     /// Takes a place for a connection from `ip`; `None` when that address holds its cap and
     /// none of its connections is idle.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<Admitted> {
+        // An IPv6 /64 counts as one address.
+        let ip = super::budget::network_of(ip);
         let mut t = self.lock();
         let held = t.by_ip.get(&ip).copied().unwrap_or(0);
         if held >= self.per_ip && !self.evict_one(t.live.values().filter(|s| s.ip == ip)) {
@@ -853,6 +855,21 @@ mod tests {
         assert_eq!(conns.counts(), (1, 1));
         drop((a, b, c));
         assert!(conns.is_empty());
+    }
+
+    /// An IPv6 /64 is one address for the cap: a host may pick any address in its /64.
+    #[tokio::test]
+    async fn an_ipv6_slash_64_shares_one_cap() {
+        let conns = Arc::new(Conns::new(100, 2));
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let a = conns.admit(v6("2001:db8:1:2::1")).unwrap();
+        let b = conns.admit(v6("2001:db8:1:2:ffff::9")).unwrap();
+        let _busy = (a.slot.busy(), b.slot.busy());
+        assert!(
+            conns.admit(v6("2001:db8:1:2:abcd::7")).is_none(),
+            "same /64"
+        );
+        assert!(conns.admit(v6("2001:db8:1:3::1")).is_some(), "another /64");
     }
 
     #[tokio::test]
