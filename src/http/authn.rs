@@ -469,22 +469,22 @@ async fn check_password(
             .unwrap_or_else(PoisonError::into_inner);
         Arc::clone(inflight.entry(key).or_default())
     };
-    let mut led = false;
+    // Whoever runs the check removes the entry when it ends, also when its request is dropped
+    // mid-check (a client that hung up), so that no entry outlives its check.
+    let leader = Leader {
+        state,
+        key,
+        led: std::sync::atomic::AtomicBool::new(false),
+    };
     let checked = cell
         .get_or_init(|| {
-            led = true;
+            leader.led.store(true, std::sync::atomic::Ordering::Relaxed);
             run_check(state, user, password, ip, now)
         })
         .await
         .clone();
-    if led {
-        state
-            .auth
-            .inflight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key);
-    }
+    let led = leader.led.load(std::sync::atomic::Ordering::Relaxed);
+    drop(leader);
     match checked {
         Ok(Some(rec)) => {
             if let Some(phc) = &rec.password {
@@ -553,6 +553,26 @@ async fn run_check(
     }
 }
 
+/// Removes a shared password check's entry once the request that ran it is done with it.
+struct Leader<'a> {
+    state: &'a AppState,
+    key: [u8; 32],
+    led: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        if self.led.load(std::sync::atomic::Ordering::Relaxed) {
+            self.state
+                .auth
+                .inflight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&self.key);
+        }
+    }
+}
+
 fn principal(rec: UserRecord) -> Principal {
     Principal {
         user: rec.name,
@@ -564,6 +584,42 @@ fn principal(rec: UserRecord) -> Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A password check whose request is dropped mid-check leaves no entry behind (a review
+    /// found the entry of a dropped leader kept until the same credentials came again).
+    #[tokio::test]
+    async fn a_dropped_check_leaves_no_entry_behind() {
+        use crate::config::{Key, RawConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let config = RawConfig::default()
+            .with(Key::Listen, "127.0.0.1:0")
+            .with_path(Key::Db, &dir.path().join("goshelf.redb"))
+            .with(Key::UpstreamSumdb, "off")
+            .with(Key::Upstream, "off")
+            .resolve()
+            .unwrap();
+        let store = crate::store::Store::open(&config.db).unwrap();
+        let state = AppState::new(store, config).unwrap();
+        let check = check_password(
+            &state,
+            "nobody".into(),
+            "a guess of a password".into(),
+            None,
+        );
+        // The check begins (its entry made, the argon2 work queued), then the client leaves.
+        assert!(tokio::time::timeout(Duration::from_millis(1), check)
+            .await
+            .is_err());
+        assert!(state.auth.inflight.lock().unwrap().is_empty());
+        // A check run to its end leaves none either.
+        let done = check_password(&state, "nobody".into(), "another guess".into(), None).await;
+        assert!(
+            matches!(done, Err(Denied::Credentials(..))),
+            "{:?}",
+            done.is_ok()
+        );
+        assert!(state.auth.inflight.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn failures_block_an_address_after_the_burst_and_leak_away() {
