@@ -167,8 +167,9 @@ settings! {
     }
     AuthFailuresPerMinute {
         name: "auth_failures_per_minute", flag: Flag::Value("N"), default: "10",
-        help: "Failed authentications (and web sign-ins) one address may make per minute before \
-               it is answered 429 with Retry-After; 0 turns the limit off.",
+        help: "Failed authentications (and web sign-ins) one address (an IPv6 /64 counting as \
+               one) may make per minute before it is answered 429 with Retry-After; 0 turns the \
+               limit off.",
         secret: false, path: false,
         show: |c| c.auth_failures_per_minute.to_string(),
     }
@@ -204,8 +205,8 @@ settings! {
     }
     MaxConnectionsPerIp {
         name: "max_connections_per_ip", flag: Flag::Value("N"), default: "256",
-        help: "Connections one client address may hold at once; past it its idle ones are \
-               closed, else the new one is answered 503.",
+        help: "Connections one client address (an IPv6 /64 counting as one) may hold at once; \
+               past it its idle ones are closed, else the new one is answered 503.",
         secret: false, path: false,
         show: |c| c.max_connections_per_ip.to_string(),
     }
@@ -493,7 +494,8 @@ settings! {
     LanNamespaces {
         name: "lan_namespaces", flag: Flag::Value("ORGS"), default: "",
         help: "The organisations (comma-separated, in order) whose modules the LAN's one URL \
-               (`/go`) serves; empty: every organisation, by name. Personal namespaces never.",
+               (`/go`) serves; empty: every organisation, by name, but a deleted user's. \
+               Personal namespaces never.",
         secret: false, path: false,
         show: |c| c.lan_namespaces.as_ref().map(|l| l.join(",")).unwrap_or_default(),
     }
