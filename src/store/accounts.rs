@@ -82,6 +82,59 @@ pub struct OwnerInfo {
     pub former_user: bool,
 }
 
+/// Logs every version of namespace `owner` (its record `ns`) that the log takes and does not
+/// hold yet, in publish order, as an upload would: a path another namespace holds, one held
+/// from upstream without a claim, or a `path@version` logged with other content refuses the
+/// whole change (nothing is written).
+fn log_namespace(txn: &redb::WriteTransaction, owner: &str, ns: &NamespaceRecord) -> Result<()> {
+    let readers = super::sumdb::readers_in(txn)?;
+    let mut all = Vec::new();
+    for item in txn.open_table(schema::VERSIONS)?.range((owner, "", "")..)? {
+        let (k, v) = item?;
+        let (o, module, version) = k.value();
+        if o != owner {
+            break;
+        }
+        let rec: super::records::VersionRecord = decode("version", v.value())?;
+        all.push((
+            rec.time,
+            module.to_owned(),
+            version.to_owned(),
+            rec.h1,
+            rec.mod_h1,
+        ));
+    }
+    all.sort();
+    for (_, module, version, h1, mod_h1) in all {
+        use super::sumdb::Logged;
+        match super::sumdb::log_version(txn, readers, owner, ns, &module, &version, (&h1, &mod_h1))?
+        {
+            Some(Logged::NeedsClaim(held)) => {
+                return Err(Error::NeedsClaim {
+                    module,
+                    owner: owner.to_owned(),
+                    held,
+                });
+            }
+            Some(Logged::NotOwner) => {
+                return Err(Error::PathTaken {
+                    module,
+                    owner: owner.to_owned(),
+                });
+            }
+            Some(Logged::Conflict(text)) => {
+                return Err(Error::LogConflict {
+                    module,
+                    version,
+                    h1: super::sumdb::record_zip_h1(&text).to_owned(),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A member of an organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberInfo {
@@ -793,6 +846,8 @@ impl Store {
                     read_namespace(&namespaces, owner)?.ok_or_else(|| Error::NoSuchOwner {
                         name: owner.to_owned(),
                     })?;
+                let readers = super::sumdb::readers_in(&txn)?;
+                let was_logged = readers.is_some_and(|r| r.logs(&ns));
                 if let Some(v) = update.visibility {
                     v.as_str().clone_into(&mut ns.visibility);
                     // Made private: every path it hosts must be covered by `private`.
@@ -824,6 +879,11 @@ impl Store {
                     ns.quota_versions = quota_value(q);
                 }
                 namespaces.insert(owner, encode(&ns)?.as_slice())?;
+                // Logged from now on (made public, the log read by anyone): its versions are
+                // logged in the same transaction, under the rules of an upload.
+                if !was_logged && readers.is_some_and(|r| r.logs(&ns)) {
+                    log_namespace(&txn, owner, &ns)?;
+                }
             }
             self.commit_txn(txn)?;
             Ok(())

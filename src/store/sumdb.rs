@@ -1948,6 +1948,60 @@ mod tests {
         ));
     }
 
+    /// A namespace made public, the log read by anyone, has its versions logged in the same
+    /// transaction (a review found them left out: verify flagged them for ever and verifying
+    /// clients got 404 for their lookups), under the rules of an upload: a path another
+    /// namespace holds refuses the change, and nothing is written.
+    #[test]
+    fn a_namespace_made_public_has_its_versions_logged() {
+        let (_dir, store) = shelf(Readers::Anyone);
+        store.private_add(["corp.example", "example.com"]).unwrap();
+        put(&store, "hidden", "corp.example/b", "v1.0.0", "h1:b=").unwrap();
+        put(&store, "hidden", "corp.example/b", "v1.1.0", "h1:c=").unwrap();
+        let logged = |m: &str, v: &str| store.sumdb_lookup(m, v).unwrap().1.is_some();
+        assert!(!logged("corp.example/b", "v1.0.0"));
+        let public = crate::store::OwnerUpdate {
+            visibility: Some(crate::auth::Visibility::Public),
+            ..Default::default()
+        };
+        // Quotas alone change nothing in the log.
+        store
+            .update_owner(
+                "hidden",
+                &crate::store::OwnerUpdate {
+                    quota_versions: Some(10),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(store.sumdb_size().unwrap(), 0);
+        store.update_owner("hidden", &public).unwrap();
+        assert!(logged("corp.example/b", "v1.0.0") && logged("corp.example/b", "v1.1.0"));
+        assert_eq!(store.sumdb_size().unwrap(), 2);
+        assert_eq!(problems(&check(&store)), Vec::<String>::new());
+
+        // A path another namespace holds: refused, nothing written, still private.
+        let (_dir, store) = shelf(Readers::Anyone);
+        store.private_add(["example.com"]).unwrap();
+        put(&store, "acme", "example.com/lib", "v1.0.0", "h1:a=").unwrap();
+        put(&store, "hidden", "example.com/lib", "v2.0.0", "h1:x=").unwrap();
+        let size = store.sumdb_size().unwrap();
+        match store.update_owner("hidden", &public) {
+            Err(Error::PathTaken { module, owner }) => {
+                assert_eq!(
+                    (module.as_str(), owner.as_str()),
+                    ("example.com/lib", "hidden")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.sumdb_size().unwrap(), size);
+        assert_eq!(
+            store.namespace_view("hidden", None).unwrap(),
+            (crate::auth::Access::None, false)
+        );
+    }
+
     /// Each way a record only signed-in readers may see can be in the log keeps it from
     /// being opened to anyone: a version of a private namespace since deleted and purged (its
     /// path still held there), and a version fetched with credentials.
