@@ -90,8 +90,13 @@ pub async fn handle(
         if let ProxyRequest::Sumdb { rest } = &req {
             // The upstream database's proxy, at the LAN's base only.
             if owner == proxy::LAN {
-                if let Some(answer) =
-                    super::sumdb_proxy::route(&state, rest, viewer.is_some(), &requester).await
+                if let Some(answer) = Box::pin(super::sumdb_proxy::route(
+                    &state,
+                    rest,
+                    viewer.is_some(),
+                    &requester,
+                ))
+                .await
                 {
                     return answer;
                 }
@@ -113,14 +118,17 @@ pub async fn handle(
                 // Not hosted for this viewer: the pull-through cache's (which keeps the shelf's
                 // own paths from any upstream).
                 None => {
-                    return Ok(super::pull::answer(
+                    // Boxed: the pull-through cache's future (upstream fetches, verification)
+                    // is the largest of any route's, and would otherwise size every request's
+                    // future on the stack of the thread that polls it.
+                    return Ok(Box::pin(super::pull::answer(
                         &state,
                         req,
                         viewer.as_ref(),
                         method == Method::HEAD,
                         &headers,
                         &requester,
-                    )
+                    ))
                     .await);
                 }
             }

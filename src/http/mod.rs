@@ -210,7 +210,14 @@ async fn sumdb_root(
         &state.config.trusted_proxies,
         viewer.as_ref().map(|v| v.user.as_str()),
     );
-    if let Some(answer) = sumdb_proxy::route(&state, &rest, viewer.is_some(), &requester).await {
+    if let Some(answer) = Box::pin(sumdb_proxy::route(
+        &state,
+        &rest,
+        viewer.is_some(),
+        &requester,
+    ))
+    .await
+    {
         return answer;
     }
     sumdb::handle(&state, &rest, viewer.as_ref(), peer.map(|p| p.0), &headers).await

@@ -444,7 +444,9 @@ async fn within<T, E: std::fmt::Display>(
     (url, what, context): (&str, &str, &str),
     step: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, Failure> {
-    tokio::time::timeout(limit, step)
+    // Boxed: the step's future lives on the heap, so that every caller's future (and each
+    // request's, up to the service's) stays small on the stack of the thread polling it.
+    tokio::time::timeout(limit, Box::pin(step))
         .await
         .map_err(|_| Failure::timed_out(format!("{url}: no {what} within {} s", limit.as_secs())))?
         .map_err(|e| Failure::failed(format!("{url}: {context}{e}")))
