@@ -982,3 +982,42 @@ fn review_deep_paths_in_directories_of_their_own_are_refused_in_bounded_memory()
             .file("go.mod", b"module example.com/after\n"),
     );
 }
+
+/// A review of 2026-12-06: the JSON API took a `POST` from another site's page, whose body a
+/// `text/plain` form can shape into JSON, with whatever Basic credentials the browser holds
+/// for the shelf (typed once at its `401` prompt): an admin visiting a hostile page could
+/// have an admin user made. A `POST` under `/api/` whose `Origin` is not the shelf's is now
+/// refused (403) and changes nothing; one without `Origin` (curl, the CLI) or from the
+/// shelf's own origin goes on.
+#[test]
+fn review_an_api_post_from_another_sites_page_is_refused() {
+    let server = TestServer::start();
+    let url = format!("{}/api/v1/users", server.url());
+    let body = r#"{"name":"mallory","password":"a long password 123","admin":true,"z":"="}"#;
+    let post = |origin: Option<&str>| {
+        let mut args = vec![
+            "-X".to_owned(),
+            "POST".to_owned(),
+            "-H".to_owned(),
+            "Content-Type: text/plain".to_owned(),
+            "--data-binary".to_owned(),
+            body.to_owned(),
+        ];
+        if let Some(o) = origin {
+            args.extend(["-H".to_owned(), format!("Origin: {o}")]);
+        }
+        args.push(url.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        http::curl(&Auth::Bearer(ADMIN_TOKEN), &args)
+    };
+    let users = || admin(&server, "GET", "/api/v1/users", None, 200).to_string();
+    for evil in ["http://evil.example", "null"] {
+        let r = post(Some(evil));
+        assert_eq!(r.status, 403, "{r:?}");
+        assert!(r.text().contains("another site"), "{r:?}");
+        assert!(!users().contains("mallory"));
+    }
+    let own = server.url().to_owned();
+    assert_eq!(post(Some(&own)).status, 201);
+    assert!(users().contains("mallory"));
+}

@@ -187,6 +187,29 @@ impl Shared {
 
 /// Answers one request: GOPROXY reads through `fast::serve` (the answer cache), the rest
 /// through the warp routes, every answer through `finish`.
+/// Whether a `POST` to the API comes from another site's page: the only kind of request to
+/// it a browser sends across sites without asking first (a cross-site `PUT`, `PATCH` or
+/// `DELETE` needs a preflight the server never grants), with credentials it may hold for this
+/// server (Basic ones typed at a prompt). Browsers name the page's origin in `Origin`;
+/// clients that are not browsers (curl, the go command, the CLI) send none.
+fn cross_site_api_post(method: &Method, path: &str, headers: &http::HeaderMap) -> bool {
+    if method != Method::POST || !path.starts_with("/api/") {
+        return false;
+    }
+    let Some(origin) = headers.get(http::header::ORIGIN) else {
+        return false;
+    };
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    !matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
 pub async fn dispatch(
     shared: &Shared,
     conn: ConnInfo,
@@ -216,6 +239,15 @@ pub async fn dispatch(
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    if cross_site_api_post(&method, &path, req.headers()) {
+        let resp = super::error::ApiError::new(
+            http::StatusCode::FORBIDDEN,
+            "a POST to the API from another site's page is refused (its Origin is not this \
+             server's)",
+        )
+        .into_response();
+        return finish::finish(&state.metrics, start, &method, &path, resp).map(Either::Left);
+    }
     let mut req = req.map(|b| Timed::new(b, state.config.upload_idle_timeout));
     req.extensions_mut().insert(conn);
     req.extensions_mut().insert(conn.peer);
@@ -832,6 +864,69 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([192, 0, 2, last])
+    }
+
+    #[test]
+    fn an_api_post_from_another_sites_page_is_told_apart() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = http::HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, http::HeaderValue::from_static(v));
+            }
+            m
+        };
+        let host = ("host", "nas:8080");
+        for (method, path, headers, cross) in [
+            (
+                Method::POST,
+                "/api/v1/users",
+                h(&[host, ("origin", "http://evil.example")]),
+                true,
+            ),
+            (
+                Method::POST,
+                "/api/v1/users",
+                h(&[host, ("origin", "null")]),
+                true,
+            ),
+            (
+                Method::POST,
+                "/api/v1/users",
+                h(&[("origin", "http://nas:8080")]),
+                true,
+            ),
+            (
+                Method::POST,
+                "/api/v1/users",
+                h(&[host, ("origin", "http://nas:8080")]),
+                false,
+            ),
+            (
+                Method::POST,
+                "/api/v1/users",
+                h(&[host, ("origin", "https://NAS:8080")]),
+                false,
+            ),
+            (Method::POST, "/api/v1/users", h(&[host]), false),
+            (
+                Method::PUT,
+                "/api/v1/users/x/password",
+                h(&[host, ("origin", "http://e")]),
+                false,
+            ),
+            (
+                Method::POST,
+                "/signin",
+                h(&[host, ("origin", "http://evil.example")]),
+                false,
+            ),
+        ] {
+            assert_eq!(
+                cross_site_api_post(&method, path, &headers),
+                cross,
+                "{method} {path} {headers:?}"
+            );
+        }
     }
 
     #[tokio::test]

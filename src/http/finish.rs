@@ -38,7 +38,13 @@ pub fn decorate(path: &str, h: &mut HeaderMap) {
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if !is_goproxy_path(path) {
+    // A GOPROXY answer is data, but a page is a page wherever it is served (the go-get page
+    // and the UI's 404 under `/go/...?go-get=1`).
+    let html = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    if html || !is_goproxy_path(path) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -131,6 +137,15 @@ mod tests {
         assert!(!h.contains_key(header::CONTENT_SECURITY_POLICY));
         assert!(is_goproxy_path("/go/example.com/x/@v/list"));
         assert!(!is_goproxy_path("/ui/acme"));
+        // A page under a GOPROXY base (the go-get page, the UI's 404) gets the set too.
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        decorate("/go/nas.lan/tool", &mut h);
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP);
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
     }
 
     #[test]
