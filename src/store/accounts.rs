@@ -82,6 +82,20 @@ pub struct OwnerInfo {
     pub former_user: bool,
 }
 
+/// `LastAdmin` unless `users` (in the write transaction that takes an admin's rights away)
+/// still holds an admin: checked there, so that two admins taking each other's rights at
+/// once cannot both succeed.
+fn an_admin_is_left(users: &redb::Table<&str, &[u8]>) -> Result<()> {
+    for item in users.iter()? {
+        let (_, v) = item?;
+        let rec: UserRecord = decode("user", v.value())?;
+        if rec.is_admin {
+            return Ok(());
+        }
+    }
+    Err(Error::LastAdmin)
+}
+
 /// Logs every version of namespace `owner` (its record `ns`) that the log takes and does not
 /// hold yet, in publish order, as an upload would: a path another namespace holds, one held
 /// from upstream without a claim, or a `path@version` logged with other content refuses the
@@ -509,9 +523,6 @@ impl Store {
     /// # Errors
     /// `NoSuchUser`; `LastAdmin` when it would leave no admin.
     pub fn set_admin(&self, name: &str, is_admin: bool) -> Result<()> {
-        if !is_admin && self.is_last_admin(name)? {
-            return Err(Error::LastAdmin);
-        }
         self.update_user(name, |u| u.is_admin = is_admin)
     }
 
@@ -534,12 +545,6 @@ impl Store {
         })
     }
 
-    fn is_last_admin(&self, name: &str) -> Result<bool> {
-        let users = self.list_users()?;
-        let admins: Vec<&UserInfo> = users.iter().filter(|u| u.is_admin).collect();
-        Ok(admins.len() == 1 && admins[0].name == name)
-    }
-
     fn update_user(&self, name: &str, change: impl FnOnce(&mut UserRecord)) -> Result<()> {
         self.with_db_once(|db| {
             let txn = self.begin_write(db)?;
@@ -548,8 +553,12 @@ impl Store {
                 let mut rec = read_user(&users, name)?.ok_or_else(|| Error::NoSuchUser {
                     name: name.to_owned(),
                 })?;
+                let was_admin = rec.is_admin;
                 change(&mut rec);
                 users.insert(name, encode(&rec)?.as_slice())?;
+                if was_admin && !rec.is_admin {
+                    an_admin_is_left(&users)?;
+                }
             }
             self.commit_txn(txn)?;
             Ok(())
@@ -563,17 +572,21 @@ impl Store {
     /// # Errors
     /// `NoSuchUser`; `LastAdmin` for the only admin.
     pub fn delete_user(&self, name: &str) -> Result<()> {
-        if self.is_last_admin(name)? {
-            return Err(Error::LastAdmin);
-        }
         self.with_db(|db| {
             let txn = self.begin_write(db)?;
             {
                 let mut users = txn.open_table(schema::USERS)?;
-                if users.remove(name)?.is_none() {
+                let gone: Option<UserRecord> = match users.remove(name)? {
+                    Some(v) => Some(decode("user", v.value())?),
+                    None => None,
+                };
+                let Some(gone) = gone else {
                     return Err(Error::NoSuchUser {
                         name: name.to_owned(),
                     });
+                };
+                if gone.is_admin {
+                    an_admin_is_left(&users)?;
                 }
                 let mut tokens = txn.open_table(schema::TOKENS)?;
                 let mut doomed = Vec::new();
@@ -1094,6 +1107,49 @@ mod tests {
         s.create_user("root2", None, true, 1).unwrap();
         s.delete_user("admin").unwrap();
         assert_eq!(s.user_count().unwrap(), 1);
+    }
+
+    /// Two admins taking each other's rights (or removing each other) at once: one of them
+    /// is refused, every time, so an admin is always left (a review found the check made on
+    /// a snapshot before the write, where both could pass).
+    #[test]
+    fn two_admins_removing_each_other_at_once_leave_one() {
+        let (_d, s) = store();
+        let s = std::sync::Arc::new(s);
+        for round in 0..40 {
+            for name in ["ann", "ben"] {
+                if s.get_user(name).unwrap().is_none() {
+                    s.create_user(name, None, true, 1).unwrap();
+                }
+                s.set_admin(name, true).unwrap();
+            }
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let go = |other: &'static str| {
+                let (s, barrier) = (std::sync::Arc::clone(&s), std::sync::Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    if round % 2 == 0 {
+                        s.set_admin(other, false)
+                    } else {
+                        s.delete_user(other)
+                    }
+                })
+            };
+            let (a, b) = (go("ben"), go("ann"));
+            let results = [a.join().unwrap(), b.join().unwrap()];
+            assert_eq!(
+                results
+                    .iter()
+                    .filter(|r| matches!(r, Err(Error::LastAdmin)))
+                    .count(),
+                1,
+                "round {round}: {results:?}"
+            );
+            assert!(
+                s.list_users().unwrap().iter().any(|u| u.is_admin),
+                "round {round}"
+            );
+        }
     }
 
     #[test]
