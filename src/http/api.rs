@@ -57,11 +57,9 @@ pub async fn delete_version(
     gomod::path::check_path(&module).map_err(|e| ApiError::not_found(e.to_string()))?;
     let (m, v) = (module.clone(), version.clone());
     let deleted = blocking(move || {
-        let deleted = state
+        state
             .store
-            .delete_version(&owner, &m, &v, store::now_unix())?;
-        let purged = purge && state.store.purge_tombstone(&owner, &m, &v)?;
-        Ok::<_, store::Error>(deleted || purged)
+            .remove_version(&owner, &m, &v, store::now_unix(), purge)
     })
     .await?;
     if !deleted {

@@ -57,24 +57,50 @@ impl Store {
         version: &str,
         now: i64,
     ) -> Result<bool> {
+        self.remove_version(owner, module, version, now, false)
+    }
+
+    /// Deletes a version as `delete_version` does and, with `purge`, removes its tombstone
+    /// too (or the tombstone of a version deleted before), in one transaction: a failure
+    /// leaves both as they were. Returns whether there was a version or a tombstone to remove.
+    ///
+    /// # Errors
+    /// Storage errors, or a damaged record.
+    pub fn remove_version(
+        &self,
+        owner: &str,
+        module: &str,
+        version: &str,
+        now: i64,
+        purge: bool,
+    ) -> Result<bool> {
         self.with_db(|db| {
             let key = (owner, module, version);
             let txn = self.begin_write(db)?;
-            {
+            let removed = {
                 let mut versions = txn.open_table(schema::VERSIONS)?;
-                let rec: VersionRecord = match versions.remove(key)? {
-                    Some(g) => decode("version", g.value())?,
-                    None => return Ok(false),
+                let rec: Option<VersionRecord> = match versions.remove(key)? {
+                    Some(g) => Some(decode("version", g.value())?),
+                    None => None,
                 };
-                txn.open_table(schema::GO_MODS)?.remove(key)?;
-                let tomb = TombstoneRecord {
-                    h1: rec.h1.clone(),
-                    mod_h1: rec.mod_h1,
-                    deleted_at: now,
-                };
-                txn.open_table(schema::TOMBSTONES)?
-                    .insert(key, encode(&tomb)?.as_slice())?;
-                blobs::release(&txn, &parse_blake3(&rec.blake3)?)?;
+                let mut tombstones = txn.open_table(schema::TOMBSTONES)?;
+                if let Some(rec) = &rec {
+                    txn.open_table(schema::GO_MODS)?.remove(key)?;
+                    if !purge {
+                        let tomb = TombstoneRecord {
+                            h1: rec.h1.clone(),
+                            mod_h1: rec.mod_h1.clone(),
+                            deleted_at: now,
+                        };
+                        tombstones.insert(key, encode(&tomb)?.as_slice())?;
+                    }
+                    blobs::release(&txn, &parse_blake3(&rec.blake3)?)?;
+                }
+                let purged = purge && tombstones.remove(key)?.is_some();
+                rec.is_some() || purged
+            };
+            if !removed {
+                return Ok(false);
             }
             self.commit_txn(txn)?;
             Ok(true)
@@ -920,6 +946,46 @@ mod tests {
             s.delete_version("acme", "example.com/m", v, 7).unwrap();
         }
         assert!(s.blob_piece(&id, 0, 10).unwrap().is_none());
+    }
+
+    /// A delete with a purge is one transaction: the version and its tombstone go together
+    /// (a review found them in two commits, so that a failed purge answered an error after
+    /// the delete had happened); a purge alone takes a tombstone left before.
+    #[test]
+    fn a_delete_with_a_purge_leaves_no_tombstone() {
+        let (_d, s) = store();
+        put(&s, "acme", "example.com/m", "v1.0.0", &bytes(10, 1)).unwrap();
+        put(&s, "acme", "example.com/m", "v1.1.0", &bytes(20, 2)).unwrap();
+        let id = s
+            .zip_id("acme", "example.com/m", "v1.0.0")
+            .unwrap()
+            .unwrap();
+        assert!(s
+            .remove_version("acme", "example.com/m", "v1.0.0", 5, true)
+            .unwrap());
+        assert_eq!(state(&s, "acme", "example.com/m", "v1.0.0"), "missing");
+        assert!(
+            s.blob_piece(&id, 0, 10).unwrap().is_none(),
+            "its blob freed"
+        );
+        assert!(!s
+            .remove_version("acme", "example.com/m", "v1.0.0", 5, true)
+            .unwrap());
+        // Deleted first, purged later.
+        assert!(s
+            .remove_version("acme", "example.com/m", "v1.1.0", 5, false)
+            .unwrap());
+        assert_eq!(state(&s, "acme", "example.com/m", "v1.1.0"), "deleted");
+        assert!(!s
+            .remove_version("acme", "example.com/m", "v1.1.0", 6, false)
+            .unwrap());
+        assert!(s
+            .remove_version("acme", "example.com/m", "v1.1.0", 6, true)
+            .unwrap());
+        assert_eq!(state(&s, "acme", "example.com/m", "v1.1.0"), "missing");
+        // Any content may come back now.
+        put(&s, "acme", "example.com/m", "v1.0.0", &bytes(30, 3)).unwrap();
+        assert_eq!(state(&s, "acme", "example.com/m", "v1.0.0"), "found");
     }
 
     #[test]
