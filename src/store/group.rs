@@ -116,7 +116,20 @@ impl Store {
             };
             zip.seek(SeekFrom::Start(start))?;
             let gen = open.gen;
-            match apply_version(&open.txn, new, zip) {
+            // A panic while writing (redb panics on some damage) must not leave its partial
+            // writes in the open transaction for the next member to commit: it fails the
+            // group as an error would.
+            let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                apply_version(&open.txn, new, zip)
+            }))
+            .unwrap_or_else(|_| {
+                Err(ApplyError::Failed(Error::Corrupt(
+                    "storing the version failed unexpectedly (a panic, logged); nothing was \
+                     stored"
+                        .into(),
+                )))
+            });
+            match applied {
                 Ok(()) => open.members += 1,
                 Err(ApplyError::Refused(e)) => {
                     // Nothing was written. An open transaction nobody else joined would hold
@@ -150,7 +163,17 @@ impl Store {
                     if let Some(open) = g.open.take() {
                         g.committing = true;
                         drop(g);
-                        let outcome = self.commit(open.txn, open.db);
+                        // A panic in the commit must not leave `committing` set for ever
+                        // (every later upload would wait on it).
+                        let outcome =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                self.commit(open.txn, open.db)
+                            }))
+                            .unwrap_or_else(|_| {
+                                Outcome::Failed(Arc::new(Error::Commit(
+                                    "the commit failed unexpectedly (a panic, logged)".into(),
+                                )))
+                            });
                         g = self.group.lock();
                         g.committing = false;
                         g.finish(open.gen, open.members, outcome);
@@ -225,5 +248,78 @@ mod tests {
         assert!(g.outcomes.is_empty(), "read by all three: dropped");
         assert!(g.take_outcome(7).is_none());
         assert!(g.take_outcome(8).is_none());
+    }
+
+    /// A panic while a version is written into the group's transaction fails that upload
+    /// with an error, leaves none of its writes to be committed by the next one, and leaves
+    /// the group usable (a review found the partial writes joined by the next upload).
+    #[test]
+    fn a_panic_while_writing_fails_that_upload_and_nothing_of_it_is_kept() {
+        use crate::gomod::zip::ZipSummary;
+        use crate::gomod::{ModulePath, Version};
+        /// Reads half its bytes, then panics.
+        struct Breaks(std::io::Cursor<Vec<u8>>);
+        impl Read for Breaks {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.position() * 2 >= self.0.get_ref().len() as u64 {
+                    panic!("on purpose, half-way");
+                }
+                let n = buf.len().min(64);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        impl Seek for Breaks {
+            fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+                self.0.seek(to)
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("p.redb")).unwrap();
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let summary = ZipSummary {
+            path: ModulePath::from_store_unchecked("example.com/p".into()),
+            version: Version::from_store_unchecked("v1.0.0".into()),
+            h1: "h1:p=".into(),
+            mod_bytes: b"module example.com/p\n".to_vec(),
+            mod_h1: "h1:mod".into(),
+            has_go_mod: true,
+            files: 1,
+        };
+        let new = NewVersion {
+            owner: "acme",
+            summary: &summary,
+            blake3: *blake3::hash(&bytes).as_bytes(),
+            size: bytes.len() as u64,
+            uploader: "test",
+            time: 1_700_000_000,
+        };
+        let got = store.put_version(&new, &mut Breaks(std::io::Cursor::new(bytes.clone())));
+        assert!(
+            matches!(&got, Err(Error::Corrupt(m)) if m.contains("panic")),
+            "{got:?}"
+        );
+        // The next upload commits alone: nothing of the broken one comes with it.
+        super::super::put_test_module(&store, "acme", "example.com/q", "v1.0.0", "h1:q=", b"q")
+            .unwrap();
+        assert!(matches!(
+            store
+                .get_version("acme", "example.com/p", "v1.0.0")
+                .unwrap(),
+            crate::store::VersionLookup::Missing | crate::store::VersionLookup::NoModule
+        ));
+        // Nothing orphaned or miscounted (the test zips are not zips: that finding only).
+        let report = store.verify().unwrap();
+        assert!(
+            report
+                .problems
+                .iter()
+                .all(|p| p.what.starts_with("zip no longer valid")),
+            "{:?}",
+            report.problems
+        );
+        // And the same version, whole this time, is taken.
+        store
+            .put_version(&new, &mut std::io::Cursor::new(bytes))
+            .unwrap();
     }
 }
