@@ -589,17 +589,8 @@ mod tests {
     /// found the entry of a dropped leader kept until the same credentials came again).
     #[tokio::test]
     async fn a_dropped_check_leaves_no_entry_behind() {
-        use crate::config::{Key, RawConfig};
         let dir = tempfile::tempdir().unwrap();
-        let config = RawConfig::default()
-            .with(Key::Listen, "127.0.0.1:0")
-            .with_path(Key::Db, &dir.path().join("goshelf.redb"))
-            .with(Key::UpstreamSumdb, "off")
-            .with(Key::Upstream, "off")
-            .resolve()
-            .unwrap();
-        let store = crate::store::Store::open(&config.db).unwrap();
-        let state = AppState::new(store, config).unwrap();
+        let state = AppState::for_test(dir.path(), |_| {});
         let check = check_password(
             &state,
             "nobody".into(),

@@ -82,6 +82,24 @@ impl AppState {
         Ok(Self::with_log(store, config)?.0)
     }
 
+    /// A state on a fresh file in `dir`, with no upstream (for unit tests); `adjust` may
+    /// change the configuration first.
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    pub(crate) fn for_test(dir: &std::path::Path, adjust: impl FnOnce(&mut Config)) -> Self {
+        use crate::config::{Key, RawConfig};
+        let mut config = RawConfig::default()
+            .with(Key::Listen, "127.0.0.1:0")
+            .with_path(Key::Db, &dir.join("goshelf.redb"))
+            .with(Key::UpstreamSumdb, "off")
+            .with(Key::Upstream, "off")
+            .resolve()
+            .unwrap();
+        adjust(&mut config);
+        let store = crate::store::Store::open(&config.db).unwrap();
+        Self::new(store, config).unwrap()
+    }
+
     /// `new`, also returning what opening the log did (for the start-up banner).
     ///
     /// # Errors

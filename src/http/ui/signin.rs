@@ -296,7 +296,6 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
-    use crate::config::{Key, RawConfig};
 
     fn headers(pairs: &[(HeaderName, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -464,16 +463,7 @@ mod tests {
         https_port: Option<u16>,
     ) -> (tempfile::TempDir, AppState) {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = RawConfig::default()
-            .with(Key::Listen, "127.0.0.1:0")
-            .with_path(Key::Db, &dir.path().join("goshelf.redb"))
-            .with(Key::UpstreamSumdb, "off")
-            .with(Key::Upstream, "off")
-            .resolve()
-            .unwrap();
-        config.plain_http_signin = plain_http_signin;
-        let store = crate::store::Store::open(&config.db).unwrap();
-        let state = AppState::new(store, config).unwrap();
+        let state = AppState::for_test(dir.path(), |c| c.plain_http_signin = plain_http_signin);
         if let Some(port) = https_port {
             state.https_port.set(port).unwrap();
         }
