@@ -150,6 +150,11 @@ enum Answer {
     NotOurs,
 }
 
+/// Whether `buf` holds the end of a request head (the empty line after the headers).
+fn head_ends(buf: &[u8]) -> bool {
+    buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n")
+}
+
 /// The answer to the request at the start of `buf`: written into `out` when cached, or the
 /// request to compute.
 fn answer(state: &AppState, buf: &[u8], out: &mut Vec<u8>) -> Answer {
@@ -301,6 +306,9 @@ where
                 // hyper reads it on with a header timeout of its own: only if it arrived
                 // quickly, so that a slow head gets at most one and a half timeouts in all.
                 Answer::TooLong if since.elapsed() >= timeout / 2 => return,
+                // The same for a head that is not ours and not yet whole: hyper would wait for
+                // the rest with a header timeout of its own, up to two in all.
+                Answer::NotOurs if since.elapsed() >= timeout / 2 && !head_ends(&buf) => return,
                 Answer::NotOurs | Answer::TooLong => {
                     let pre = buf.split().freeze();
                     edge::serve_hyper(shared, Rewind::new(pre, io), conn, slot).await;
