@@ -794,6 +794,7 @@ async fn version_files(
             &key,
             async move { counted(&s, fetch_version(&s, &m, &v, info, &r).await) },
             || Miss::Internal.into_err(),
+            || Miss::Busy.into_err(),
         )
         .await;
     match got {
@@ -1101,6 +1102,7 @@ async fn zip_files(
             &format!("{module}@{version}"),
             async move { counted(&s, fetch_zip(&s, &m, &v, rec).await) },
             || Miss::Internal.into_err(),
+            || Miss::Busy.into_err(),
         )
         .await;
     got.map_err(|miss| failed(state, module, &miss, false))
@@ -1279,6 +1281,7 @@ async fn changing(
                     .ok_or_else(|| Miss::unavailable("the upstream's answer is malformed"))
             },
             || Miss::Internal.into_err(),
+            || Miss::Busy.into_err(),
         )
         .await;
     match got {

@@ -62,7 +62,9 @@ pub fn parse_upstreams(value: &str) -> Result<Vec<Upstream>, String> {
 /// Concurrent requests for one key share one run of the work: the first starts it as a task
 /// of its own (so a client that goes away does not cancel it for the others), the rest await
 /// the same outcome. The task forgets its key when it ends, so a later request starts afresh
-/// (and finds what the first one stored).
+/// (and finds what the first one stored). At most `MAX_FLIGHTS` keys run at once: a task
+/// outlives its client, so without a bound a client that asks for ever new keys and hangs up
+/// would leave ever more tasks waiting for an upstream turn.
 pub struct Flights<T: Clone + Send + Sync + 'static> {
     running: Arc<Mutex<HashMap<String, Shared<BoxFuture<'static, T>>>>>,
 }
@@ -75,10 +77,15 @@ impl<T: Clone + Send + Sync + 'static> Default for Flights<T> {
     }
 }
 
+/// Most runs of one `Flights` under way at once (far more than `upstream_concurrency` lets
+/// run; the rest wait for a turn).
+pub const MAX_FLIGHTS: usize = 4096;
+
 impl<T: Clone + Send + Sync + 'static> Flights<T> {
     /// The outcome of the run of `key` under way, or of `work` started now. `failed` makes
-    /// the outcome of a task that panicked.
-    pub async fn run<F>(&self, key: &str, work: F, failed: fn() -> T) -> T
+    /// the outcome of a task that panicked, `busy` the answer when `MAX_FLIGHTS` other keys
+    /// are running (nothing is started).
+    pub async fn run<F>(&self, key: &str, work: F, failed: fn() -> T, busy: fn() -> T) -> T
     where
         F: Future<Output = T> + Send + 'static,
     {
@@ -86,6 +93,8 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
             let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(s) = running.get(key) {
                 s.clone()
+            } else if running.len() >= MAX_FLIGHTS {
+                return busy();
             } else {
                 let map = Arc::clone(&self.running);
                 let k = key.to_owned();
@@ -195,6 +204,7 @@ mod tests {
                             n * 7
                         },
                         || 0,
+                        || 0,
                     )
                     .await
             }));
@@ -207,7 +217,70 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         assert!(flights.is_empty(), "the finished run forgot its key");
         // A later request runs again.
-        assert_eq!(flights.run("k", async { 9 }, || 0).await, 9);
+        assert_eq!(flights.run("k", async { 9 }, || 0, || 0).await, 9);
+    }
+
+    /// Past `MAX_FLIGHTS` runs under way, a new key is answered `busy` and nothing starts;
+    /// a key under way is still joined, and room comes back as runs end.
+    #[tokio::test]
+    async fn runs_under_way_are_bounded() {
+        let flights: Arc<Flights<usize>> = Arc::new(Flights::default());
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut waiters = Vec::new();
+        for i in 0..MAX_FLIGHTS {
+            let (f, mut rx) = (Arc::clone(&flights), rx.clone());
+            waiters.push(tokio::spawn(async move {
+                f.run(
+                    &format!("k{i}"),
+                    async move {
+                        let _ = rx.wait_for(|go| *go).await;
+                        i
+                    },
+                    || usize::MAX,
+                    || usize::MAX - 1,
+                )
+                .await
+            }));
+        }
+        for _ in 0..100_000 {
+            if flights.len() == MAX_FLIGHTS {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(flights.len(), MAX_FLIGHTS);
+        let started = Arc::new(AtomicUsize::new(0));
+        let s = Arc::clone(&started);
+        let refused = flights
+            .run(
+                "new",
+                async move {
+                    s.fetch_add(1, Ordering::SeqCst);
+                    1
+                },
+                || usize::MAX,
+                || usize::MAX - 1,
+            )
+            .await;
+        assert_eq!(refused, usize::MAX - 1);
+        assert_eq!(started.load(Ordering::SeqCst), 0, "nothing started");
+        // A key under way is joined.
+        let joined = {
+            let f = Arc::clone(&flights);
+            tokio::spawn(async move { f.run("k7", async { 0 }, || 0, || 0).await })
+        };
+        // Let it reach the run it joins before the runs end (one runtime thread: a yield
+        // runs it until it waits).
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        tx.send(true).unwrap();
+        assert_eq!(joined.await.unwrap(), 7);
+        for (i, w) in waiters.into_iter().enumerate() {
+            assert_eq!(w.await.unwrap(), i);
+        }
+        assert!(flights.is_empty());
+        assert_eq!(flights.run("new", async { 3 }, || 0, || 0).await, 3);
     }
 
     #[tokio::test]
@@ -226,6 +299,7 @@ mod tests {
                     5
                 },
                 || 0,
+                || 0,
             )
             .await
         });
@@ -233,7 +307,7 @@ mod tests {
         first.abort();
         let _ = first.await;
         let f = Arc::clone(&flights);
-        let second = tokio::spawn(async move { f.run("k", async { 6 }, || 0).await });
+        let second = tokio::spawn(async move { f.run("k", async { 6 }, || 0, || 0).await });
         tx.send(()).unwrap();
         assert_eq!(
             second.await.unwrap(),
