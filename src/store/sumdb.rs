@@ -1980,6 +1980,32 @@ mod tests {
         assert_eq!(store.sumdb_size().unwrap(), 2);
         assert_eq!(problems(&check(&store)), Vec::<String>::new());
 
+        // A namespace logged already is not logged again by a change of quotas: its version
+        // that was served but not logged at the first open (another content held the
+        // `path@version`) does not refuse the change.
+        let dir2 = tempfile::tempdir().unwrap();
+        let store2 = Store::open(&dir2.path().join("c.redb")).unwrap();
+        for org in ["acme", "beta"] {
+            store2
+                .create_org(org, crate::auth::Visibility::Public, 0)
+                .unwrap();
+        }
+        put(&store2, "acme", "example.com/lib", "v1.0.0", "h1:a=").unwrap();
+        put(&store2, "beta", "example.com/lib", "v1.0.0", "h1:other=").unwrap();
+        let opened = store2
+            .sumdb_open(None, "shelf.test/sumdb", [7; 32], Readers::Anyone)
+            .unwrap();
+        assert_eq!(opened.conflicts.len(), 1);
+        store2
+            .update_owner(
+                "beta",
+                &crate::store::OwnerUpdate {
+                    quota_versions: Some(10),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+
         // A path another namespace holds: refused, nothing written, still private.
         let (_dir, store) = shelf(Readers::Anyone);
         store.private_add(["example.com"]).unwrap();

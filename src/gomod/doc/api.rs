@@ -1813,6 +1813,17 @@ mod tests {
             ["Near"],
             "within the bounds promoted, past them left out"
         );
+
+        // The depth bound, exactly: `b{i}` is embedded at level i + 1.
+        let mut edge = String::from("package e\n\ntype T struct{ b0 }\n\n");
+        for i in 0..70 {
+            edge.push_str(&format!("type b{i} struct{{ b{} }}\n", i + 1));
+        }
+        edge.push_str("type b70 struct{}\n\nfunc (b63) AtLimit() {}\nfunc (b64) Past() {}\n");
+        let p = pkg(&edge);
+        let t = p.types.iter().find(|t| t.name == "T").unwrap();
+        let names: Vec<&str> = t.methods.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["AtLimit"]);
     }
 
     /// Type parameters' constraints are one-line forms like any type.
