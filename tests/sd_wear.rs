@@ -138,6 +138,12 @@ fn bytes_written_per_small_version_against_one_durable_commit() {
     let fresh_size = std::fs::metadata(server.db_path()).unwrap().len();
     // The same on the same file, eight clients at once.
     let concurrent_on = per_version_concurrent(&server, 20_000..20_000 + VERSIONS, CLIENTS);
+    // The issue's own comparison: the server with redb's default commit, like the floor.
+    server.set_args(&["--quick-repair", "false"]);
+    server.restart();
+    let fresh_off = per_version(&server, 30_000..30_000 + VERSIONS);
+    server.set_args(&[]);
+    server.restart();
 
     // Grow the file as a shelf's zips do: four versions of 64 MiB.
     for k in 0..4 {
@@ -178,6 +184,12 @@ fn bytes_written_per_small_version_against_one_durable_commit() {
         (
             "fresh file, quick_repair on",
             fresh_on,
+            fresh_size,
+            fresh_floor,
+        ),
+        (
+            "fresh file, quick_repair off",
+            fresh_off,
             fresh_size,
             fresh_floor,
         ),

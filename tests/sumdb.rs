@@ -625,6 +625,90 @@ fn upgrade_logs_existing_versions_and_reports_the_conflict(go: Go) {
 
 for_each_go!(upgrade_logs_existing_versions_and_reports_the_conflict);
 
+/// A file written by the last release of schema 3 (acae4ee), frozen, with what that release
+/// served from it: `tests/fixtures/db/schema3/make.sh` made it with that release's binary
+/// (acme published example.com/tool v1.0.0 to v1.2.0, example.com/Upper/Lib v1.0.0,
+/// example.com/big v1.0.0 and v1.1.0 (300,000 random bytes each: whole chunks, tail pieces
+/// and packed bytes), example.com/tool/v2 v2.0.0; then deleted tool v1.2.0; then compacted).
+/// Never rewritten.
+const SCHEMA3_FIXTURE: &str = "tests/fixtures/db/schema3";
+
+/// Issue 24's schema 4 moves the `.mod` bytes, the blob records and the whole checksum log
+/// into new trees when a schema-3 file is first opened. The migrated log must be the same
+/// log: the same signed head and lookup bytes the old release served, a client holding that
+/// head verifies every version and a version published after the migration, and `verify` is
+/// clean.
+fn a_schema3_file_is_migrated_and_serves_the_same_log(go: Go) {
+    go.bin();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA3_FIXTURE);
+    let read = |name: &str| std::fs::read(fixture.join(name)).unwrap();
+    let mut server = TestServer::start();
+    assert!(server.terminate().success());
+    std::fs::copy(fixture.join("schema3.redb"), server.db_path()).unwrap();
+    server.restart();
+    let key = String::from_utf8(read("vkey")).unwrap().trim().to_owned();
+    assert_eq!(vkey(&server), key, "the log keeps its name and key");
+    let name = log_name(&key);
+    let latest = get(&server, &format!("/sumdb/{name}/latest"));
+    assert_eq!(latest.status, 200, "{latest:?}");
+    assert!(
+        latest.body == read("latest"),
+        "the signed head differs from the old release's:\n{}",
+        latest.text()
+    );
+    let lookup = get(
+        &server,
+        &format!("/sumdb/{name}/lookup/example.com/tool@v1.1.0"),
+    );
+    assert!(
+        lookup.body == read("lookup-tool-v1.1.0"),
+        "the lookup differs from the old release's:\n{}",
+        lookup.text()
+    );
+    // A client that kept the old release's head verifies every version against it.
+    let env = verifying_env(go, &server, &format!("{key} {}/sumdb/{name}", server.url()));
+    let kept = env.gopath().join("pkg/sumdb").join(&name).join("latest");
+    std::fs::create_dir_all(kept.parent().unwrap()).unwrap();
+    std::fs::write(&kept, read("latest")).unwrap();
+    let mut env = env;
+    env.set_env("GOPROXY", &server.base("acme"));
+    for query in [
+        "example.com/tool@v1.0.0",
+        "example.com/tool@v1.1.0",
+        "example.com/Upper/Lib@v1.0.0",
+        "example.com/big@v1.0.0",
+        "example.com/big@v1.1.0",
+        "example.com/tool/v2@v2.0.0",
+    ] {
+        let json = download_json(&env, query);
+        assert!(json["Sum"].as_str().unwrap().starts_with("h1:"), "{json}");
+    }
+    // The deleted version stays deleted.
+    let gone = get(
+        &server,
+        "/api/packages/acme/go/example.com/tool/@v/v1.2.0.info",
+    );
+    assert_eq!(gone.status, 410, "{gone:?}");
+    // Appends go on from the migrated log: record 7, proven against the old head.
+    let next = server.upload(
+        "acme",
+        &ModZip::from_fixture("tool", "example.com/tool", "v1.3.0"),
+    );
+    assert_sums(&download_json(&env, "example.com/tool@v1.3.0"), &next);
+    let head = get(&server, &format!("/sumdb/{name}/latest")).text();
+    assert_eq!(head.lines().nth(1), Some("8"), "{head}");
+    assert!(server.terminate().success());
+    let report = verify_db(&server);
+    let stdout = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.status.success(),
+        "verify after the migration:\n{stdout}"
+    );
+    assert!(stdout.contains("checksum database: 8 records"), "{stdout}");
+}
+
+for_each_go!(a_schema3_file_is_migrated_and_serves_the_same_log);
+
 /// Issue 26, crash safety: SIGKILL while four clients publish. After the restart every
 /// version answered `201` has its record, the log is dense and verifies clean, and a client
 /// that kept a tree head from before the crash verifies a version published after it.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::records::{MemberRecord, NamespaceRecord, TokenRecord, UserRecord, VersionRecord};
-use super::{decode, encode, schema, Error, Result, Store};
+use super::{decode, encode, schema, version_record, Error, Result, Store};
 use crate::auth::{self, Access, Kind, NamespaceFacts, Principal, Scope, Visibility};
 
 /// SHA-256 of a token's secret: the key under which it is stored.
@@ -109,7 +109,7 @@ fn log_namespace(txn: &redb::WriteTransaction, owner: &str, ns: &NamespaceRecord
         if o != owner {
             break;
         }
-        let rec: super::records::VersionRecord = decode("version", v.value())?;
+        let rec = version_record(v.value())?;
         all.push((
             rec.time,
             module.to_owned(),
@@ -256,7 +256,7 @@ pub(super) fn namespace_usage(
         if k.value().0 != owner {
             break;
         }
-        let rec: VersionRecord = decode("version", v.value())?;
+        let rec: VersionRecord = version_record(v.value())?;
         count += 1;
         bytes = bytes.saturating_add(rec.size);
     }

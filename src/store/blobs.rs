@@ -19,7 +19,7 @@ pub const CHUNK_SIZE: u32 = 255 * 1024;
 const SPLIT_TAIL: u32 = 1 << 31;
 
 /// Flag in a blob's `chunk` field: what is left after the tail's page-sized pieces (under one
-/// page) is in the pack stream (`packs`), at the position `PACKED` records, not a value of its
+/// page) is in the pack stream (`packs`), at the position its record holds, not a value of its
 /// own. Set on blobs written since schema 3.
 const PACKED_TAIL: u32 = 1 << 30;
 
@@ -196,16 +196,16 @@ pub(super) fn add_ref(
     size: u64,
     content: &mut dyn Read,
 ) -> Result<()> {
-    let mut blobs = txn.open_table(schema::BLOBS)?;
+    let mut blobs = txn.open_table(schema::BLOB_RECORDS)?;
     let existing = blobs.get(id)?.map(|g| g.value());
-    if let Some((stored_size, refs, chunk)) = existing {
+    if let Some((stored_size, refs, chunk, packed_at)) = existing {
         if stored_size != size {
             return Err(Error::Corrupt(format!(
                 "blob {} has size {stored_size}, expected {size}",
                 hex::encode(id)
             )));
         }
-        blobs.insert(id, (stored_size, refs + 1, chunk))?;
+        blobs.insert(id, (stored_size, refs + 1, chunk, packed_at))?;
         return Ok(());
     }
     let mut chunks = txn.open_table(schema::CHUNKS)?;
@@ -215,6 +215,7 @@ pub(super) fn add_ref(
     let mut written: u64 = 0;
     let mut index: u32 = 0;
     let mut short = false;
+    let mut packed_at = 0;
     // Chunk values are read from the spool straight into the space redb reserves for them.
     // redb fills a reservation from a zeroed vector of its own, so it is not copy-free, but
     // the zeroes come from fresh pages, which is cheaper than copying our buffer's bytes
@@ -238,8 +239,7 @@ pub(super) fn add_ref(
             .map_err(|_| Error::Corrupt(format!("{packed_len} bytes to pack")))?;
         let mut packed = vec![0u8; len];
         if fill(content, &mut packed, &mut hasher, &mut written)? == packed.len() {
-            let pos = packs::append(txn, &packed)?;
-            txn.open_table(schema::PACKED)?.insert(id, pos)?;
+            packed_at = packs::append(txn, &packed)?;
         }
     }
     // Nothing may follow the declared size.
@@ -250,7 +250,40 @@ pub(super) fn add_ref(
             hex::encode(id)
         )));
     }
-    blobs.insert(id, (size, 1, layout.field()))?;
+    blobs.insert(id, (size, 1, layout.field(), packed_at))?;
+    Ok(())
+}
+
+/// The position a migrated blob gets when its packed bytes' position was lost (a damaged
+/// older file): reading the blob fails (`lacks_packed`) instead of reading another blob's
+/// bytes, and releasing it releases nothing in the pack stream.
+pub(super) const LOST: u64 = u64::MAX;
+
+/// A blob whose layout packs bytes has lost their position (`LOST`).
+fn lacks_packed(id: &[u8; 32]) -> Error {
+    Error::Corrupt(format!("blob {} lacks its packed bytes", hex::encode(id)))
+}
+
+/// Moves the blob records of schema 3 or older (`BLOBS`, and `PACKED` for the position of
+/// packed bytes) into `BLOB_RECORDS`, and removes the old tables. Part of the transaction
+/// that marks the file schema 4 (`Store::open`).
+pub(super) fn migrate(txn: &WriteTransaction) -> Result<()> {
+    {
+        let mut records = txn.open_table(schema::BLOB_RECORDS)?;
+        let packed = txn.open_table(schema::PACKED)?;
+        for item in txn.open_table(schema::BLOBS)?.iter()? {
+            let (k, v) = item?;
+            let (size, refs, chunk) = v.value();
+            let at = if Layout::from_field(size, chunk).packed_len() > 0 {
+                packed.get(k.value())?.map_or(LOST, |g| g.value())
+            } else {
+                0
+            };
+            records.insert(k.value(), (size, refs, chunk, at))?;
+        }
+    }
+    txn.delete_table(schema::BLOBS)?;
+    txn.delete_table(schema::PACKED)?;
     Ok(())
 }
 
@@ -270,15 +303,15 @@ fn fill(
 
 /// Drops one reference to blob `id`; frees its chunks when none is left.
 pub(super) fn release(txn: &WriteTransaction, id: &[u8; 32]) -> Result<()> {
-    let mut blobs = txn.open_table(schema::BLOBS)?;
-    let Some((size, refs, chunk)) = blobs.get(id)?.map(|g| g.value()) else {
+    let mut blobs = txn.open_table(schema::BLOB_RECORDS)?;
+    let Some((size, refs, chunk, packed_at)) = blobs.get(id)?.map(|g| g.value()) else {
         return Err(Error::Corrupt(format!(
             "blob {} is missing",
             hex::encode(id)
         )));
     };
     if refs > 1 {
-        blobs.insert(id, (size, refs - 1, chunk))?;
+        blobs.insert(id, (size, refs - 1, chunk, packed_at))?;
         return Ok(());
     }
     blobs.remove(id)?;
@@ -287,22 +320,12 @@ pub(super) fn release(txn: &WriteTransaction, id: &[u8; 32]) -> Result<()> {
     for index in 0..layout.count() {
         chunks.remove((id, index))?;
     }
-    if layout.packed_len() > 0 {
-        let pos = txn
-            .open_table(schema::PACKED)?
-            .remove(id)?
-            .ok_or_else(|| lacks_packed(id))?
-            .value();
-        packs::release(txn, pos, layout.packed_len())?;
+    if layout.packed_len() > 0 && packed_at != LOST {
+        packs::release(txn, packed_at, layout.packed_len())?;
     }
     txn.open_table(schema::ZIP_FACTS)?.remove(id)?;
     txn.open_table(schema::DOC_FACTS)?.remove(id)?;
     Ok(())
-}
-
-/// A blob whose layout packs bytes has no position for them in `PACKED`.
-fn lacks_packed(id: &[u8; 32]) -> Error {
-    Error::Corrupt(format!("blob {} lacks its packed bytes", hex::encode(id)))
 }
 
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -371,19 +394,14 @@ impl BlobSite {
 
 impl BlobReader {
     pub(super) fn open(txn: &redb::ReadTransaction, id: &[u8; 32]) -> Result<Option<Self>> {
-        let blobs = txn.open_table(schema::BLOBS)?;
-        let Some((size, _refs, chunk)) = blobs.get(id)?.map(|g| g.value()) else {
+        let blobs = txn.open_table(schema::BLOB_RECORDS)?;
+        let Some((size, _refs, chunk, packed_at)) = blobs.get(id)?.map(|g| g.value()) else {
             return Ok(None);
         };
         let layout = Layout::from_field(size, chunk);
-        let packed_at = if layout.packed_len() > 0 {
-            txn.open_table(schema::PACKED)?
-                .get(id)?
-                .ok_or_else(|| lacks_packed(id))?
-                .value()
-        } else {
-            0
-        };
+        if layout.packed_len() > 0 && packed_at == LOST {
+            return Err(lacks_packed(id));
+        }
         Self::at_site(
             txn,
             BlobSite {
@@ -720,25 +738,19 @@ mod tests {
 
     /// The blob `id` as stored: its reference count, `chunks` values and packed position.
     fn stored(txn: &WriteTransaction, id: &[u8; 32]) -> (Option<u64>, usize, Option<u64>) {
-        let refs = txn
-            .open_table(schema::BLOBS)
+        let record = txn
+            .open_table(schema::BLOB_RECORDS)
             .unwrap()
             .get(id)
             .unwrap()
-            .map(|g| g.value().1);
+            .map(|g| g.value());
         let chunks = txn
             .open_table(schema::CHUNKS)
             .unwrap()
             .range((id, 0)..=(id, u32::MAX))
             .unwrap()
             .count();
-        let packed = txn
-            .open_table(schema::PACKED)
-            .unwrap()
-            .get(id)
-            .unwrap()
-            .map(|g| g.value());
-        (refs, chunks, packed)
+        (record.map(|r| r.1), chunks, record.map(|r| r.3))
     }
 
     #[test]
@@ -776,7 +788,12 @@ mod tests {
             let (refs, chunks, packed) = stored(&txn, &id);
             assert_eq!(refs, Some(3), "size {size}");
             assert_eq!(chunks as u32, layout.count(), "size {size}");
-            assert_eq!(packed.is_some(), layout.packed_len() > 0, "size {size}");
+            // Another blob's bytes start the stream: a packed blob's position is past them.
+            assert_eq!(
+                packed.is_some_and(|at| at > 0),
+                layout.packed_len() > 0,
+                "size {size}"
+            );
             txn.commit().unwrap();
             for left in [2, 1] {
                 let txn = db.begin_write().unwrap();

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::records::NamespaceRecord;
-use super::{decode, schema, Result, Store, VersionRecord};
+use super::{decode, schema, version_record, Result, Store, VersionRecord};
 
 /// One published version, as listings show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl Store {
                 if owner.is_some_and(|want| want != o) {
                     break;
                 }
-                let rec: VersionRecord = decode("version", v.value())?;
+                let rec: VersionRecord = version_record(v.value())?;
                 out.push(VersionBrief {
                     owner: o.to_owned(),
                     module: m.to_owned(),
@@ -215,7 +215,7 @@ impl Store {
             let txn = self.begin_write_lazy(db)?;
             let mut stored = false;
             for (kind, id, bytes) in entries {
-                stored = txn.open_table(schema::BLOBS)?.get(*id)?.is_some();
+                stored = txn.open_table(schema::BLOB_RECORDS)?.get(*id)?.is_some();
                 if stored {
                     txn.open_table(kind.table())?.insert(*id, *bytes)?;
                 }
@@ -264,8 +264,10 @@ mod tests {
             uploader: "t".into(),
         };
         super::super::write_raw(store, |txn| {
-            txn.open_table(schema::VERSIONS)?
-                .insert((owner, module, v), super::super::encode(&rec)?.as_slice())?;
+            txn.open_table(schema::VERSIONS)?.insert(
+                (owner, module, v),
+                super::super::version_value(&rec, b"")?.as_slice(),
+            )?;
             Ok(())
         });
     }

@@ -319,9 +319,9 @@ impl Store {
                 blob_bytes: 0,
                 referenced_bytes: 0,
             };
-            for item in txn.open_table(schema::BLOBS)?.iter()? {
+            for item in txn.open_table(schema::BLOB_RECORDS)?.iter()? {
                 let (_, v) = item?;
-                let (size, refs, _) = v.value();
+                let (size, refs, _, _) = v.value();
                 stats.blobs += 1;
                 stats.blob_bytes += size;
                 stats.referenced_bytes += size.saturating_mul(refs);
@@ -362,6 +362,11 @@ impl Store {
                     Some(found) if found == schema::SCHEMA_VERSION => {}
                     // New, or an older schema this binary reads: from now on it is this one.
                     _ => {
+                        if found.is_some_and(|f| f < 4) {
+                            modules::migrate_go_mods(&txn)?;
+                            blobs::migrate(&txn)?;
+                            sumdb::migrate_log(&txn)?;
+                        }
                         meta.insert(
                             schema::META_SCHEMA_VERSION,
                             schema::SCHEMA_VERSION.to_be_bytes().as_slice(),
@@ -377,6 +382,7 @@ impl Store {
                 drop(meta);
                 // Create every table, so read transactions never meet a missing one.
                 macro_rules! create {
+                    (legacy $id:tt, $def:expr, $txn:expr) => {};
                     ($id:tt, $def:expr, $txn:expr) => {
                         $txn.open_table($def)?;
                     };
@@ -623,6 +629,40 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Corrupt(format!("encoding a record: {e}")))
 }
 
+/// A `VERSIONS` value (schema 4): the record's JSON length (u32 little-endian), the JSON,
+/// then the version's `.mod` bytes.
+fn version_value(rec: &VersionRecord, go_mod: &[u8]) -> Result<Vec<u8>> {
+    let json = encode(rec)?;
+    let len = u32::try_from(json.len())
+        .map_err(|_| Error::Corrupt(format!("a version record of {} bytes", json.len())))?;
+    let mut value = Vec::with_capacity(4 + json.len() + go_mod.len());
+    value.extend_from_slice(&len.to_le_bytes());
+    value.extend_from_slice(&json);
+    value.extend_from_slice(go_mod);
+    Ok(value)
+}
+
+/// The JSON and the `.mod` bytes of a `VERSIONS` value.
+fn version_parts(value: &[u8]) -> Result<(&[u8], &[u8])> {
+    let short = || Error::Corrupt(format!("a version value of {} bytes", value.len()));
+    let (len, rest) = value.split_first_chunk::<4>().ok_or_else(short)?;
+    let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| short())?;
+    if rest.len() < len {
+        return Err(short());
+    }
+    Ok(rest.split_at(len))
+}
+
+/// The record of a `VERSIONS` value.
+fn version_record(value: &[u8]) -> Result<VersionRecord> {
+    decode("version", version_parts(value)?.0)
+}
+
+/// The `.mod` bytes of a `VERSIONS` value.
+fn version_go_mod(value: &[u8]) -> Result<&[u8]> {
+    Ok(version_parts(value)?.1)
+}
+
 /// Options that create a file only its owner may read and write (mode 0600, whatever the
 /// umask): the database, backups and upload spools hold password and token hashes and the
 /// local CA's private key.
@@ -719,6 +759,149 @@ pub(crate) fn put_test_module(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(i: usize) -> VersionRecord {
+        VersionRecord {
+            blake3: hex::encode([7u8; 32]),
+            size: 2000,
+            h1: format!("h1:{i}"),
+            mod_h1: "h1:m".into(),
+            time: i as i64,
+            uploader: "t".into(),
+        }
+    }
+
+    #[test]
+    fn a_version_value_holds_its_record_and_its_mod_bytes() {
+        for go_mod in [&b""[..], b"module m\n", &[0u8, 255, 10][..]] {
+            let value = version_value(&record(3), go_mod).unwrap();
+            assert_eq!(version_record(&value).unwrap(), record(3));
+            assert_eq!(version_go_mod(&value).unwrap(), go_mod);
+        }
+        let value = version_value(&record(3), b"module m\n").unwrap();
+        // Too short for the length, or for the record the length announces.
+        for cut in [0, 3, 4, value.len() - 10] {
+            assert!(
+                matches!(version_parts(&value[..cut]), Err(Error::Corrupt(m)) if m == format!("a version value of {cut} bytes")),
+                "{cut}"
+            );
+        }
+        // The record alone is not a version value.
+        assert!(version_record(&encode(&record(3)).unwrap()).is_err());
+    }
+
+    /// A schema-3 file made by hand: versions (more than one batch of the migration) whose
+    /// `.mod` bytes are in `GO_MODS`, one without them (a damaged file); a packed blob whose
+    /// position is in `PACKED`, one whose position was lost, one with none packed. Opened, it
+    /// is schema 4 with everything moved and the old tables gone.
+    #[test]
+    fn a_schema3_file_is_migrated_when_opened() {
+        use redb::TableHandle;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.redb");
+        const N: usize = 2500;
+        let packed_layout = blobs::Layout::new(2000);
+        assert!(packed_layout.packed_len() > 0);
+        let whole = blobs::Layout::new(u64::from(CHUNK_SIZE));
+        assert_eq!(whole.packed_len(), 0);
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut meta = txn.open_table(schema::META).unwrap();
+                meta.insert(schema::META_SCHEMA_VERSION, 3u32.to_be_bytes().as_slice())
+                    .unwrap();
+                txn.open_table(schema::MODULES)
+                    .unwrap()
+                    .insert(("acme", "example.com/m"), b"{\"created_at\":0}".as_slice())
+                    .unwrap();
+                let mut versions = txn.open_table(schema::VERSIONS).unwrap();
+                let mut mods = txn.open_table(schema::GO_MODS).unwrap();
+                for i in 0..N {
+                    let v = format!("v1.0.{i}");
+                    let key = ("acme", "example.com/m", v.as_str());
+                    versions
+                        .insert(key, encode(&record(i)).unwrap().as_slice())
+                        .unwrap();
+                    if i != 1234 {
+                        mods.insert(key, format!("module m{i}\n").as_bytes())
+                            .unwrap();
+                    }
+                }
+                let mut blobs = txn.open_table(schema::BLOBS).unwrap();
+                blobs
+                    .insert(&[1u8; 32], (2000, 2, packed_layout.field()))
+                    .unwrap();
+                blobs
+                    .insert(&[2u8; 32], (2000, 1, packed_layout.field()))
+                    .unwrap();
+                blobs
+                    .insert(&[3u8; 32], (u64::from(CHUNK_SIZE), 1, whole.field()))
+                    .unwrap();
+                txn.open_table(schema::PACKED)
+                    .unwrap()
+                    .insert(&[1u8; 32], 4321)
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), schema::SCHEMA_VERSION);
+        for i in [0, 1023, 1024, 1025, 2048, N - 1] {
+            let (_, go_mod) = store
+                .get_go_mod("acme", "example.com/m", &format!("v1.0.{i}"))
+                .unwrap();
+            assert_eq!(go_mod.unwrap(), format!("module m{i}\n").as_bytes(), "{i}");
+        }
+        let (_, lost) = store
+            .get_go_mod("acme", "example.com/m", "v1.0.1234")
+            .unwrap();
+        assert_eq!(lost.unwrap(), b"");
+        let listed = store
+            .list_versions("acme", "example.com/m")
+            .unwrap()
+            .unwrap();
+        assert_eq!(listed.len(), N);
+        assert!(listed
+            .iter()
+            .all(|(v, r)| *r == record(v[5..].parse().unwrap())));
+        store
+            .read(|txn| {
+                let blobs = txn.open_table(schema::BLOB_RECORDS)?;
+                let get = |id: u8| blobs.get(&[id; 32]).unwrap().unwrap().value();
+                assert_eq!(get(1), (2000, 2, packed_layout.field(), 4321));
+                assert_eq!(get(2), (2000, 1, packed_layout.field(), blobs::LOST));
+                assert_eq!(get(3), (u64::from(CHUNK_SIZE), 1, whole.field(), 0));
+                assert!(matches!(
+                    BlobReader::open(txn, &[2u8; 32]),
+                    Err(Error::Corrupt(m)) if m.contains("lacks its packed bytes")
+                ));
+                let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_owned()).collect();
+                for gone in [
+                    "go_mods",
+                    "blobs",
+                    "packed",
+                    "sumdb_records",
+                    "sumdb_index",
+                    "sumdb_hashes",
+                ] {
+                    assert!(
+                        !names.iter().any(|n| n == gone),
+                        "{gone} is left: {names:?}"
+                    );
+                }
+                Ok(())
+            })
+            .unwrap();
+        // A blob whose position was lost is still released (nothing of the pack stream).
+        store
+            .with_db_once(|db| {
+                let txn = db.begin_write()?;
+                blobs::release(&txn, &[2u8; 32])?;
+                Ok(txn.commit()?)
+            })
+            .unwrap();
+    }
 
     #[test]
     fn a_panic_inside_the_guard_is_a_corrupt_error() {

@@ -5,7 +5,10 @@ use std::io::Read;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::records::{ModuleRecord, NamespaceRecord, TombstoneRecord, VersionRecord};
-use super::{blobs, decode, encode, schema, BlobReader, BlobSite, Error, Result, Store};
+use super::{
+    blobs, decode, encode, schema, version_go_mod, version_record, version_value, BlobReader,
+    BlobSite, Error, Result, Store,
+};
 use crate::gomod::zip::ZipSummary;
 
 /// A version about to be published: the validated zip and where its bytes are.
@@ -80,12 +83,11 @@ impl Store {
             let removed = {
                 let mut versions = txn.open_table(schema::VERSIONS)?;
                 let rec: Option<VersionRecord> = match versions.remove(key)? {
-                    Some(g) => Some(decode("version", g.value())?),
+                    Some(g) => Some(version_record(g.value())?),
                     None => None,
                 };
                 let mut tombstones = txn.open_table(schema::TOMBSTONES)?;
                 if let Some(rec) = &rec {
-                    txn.open_table(schema::GO_MODS)?.remove(key)?;
                     if !purge {
                         let tomb = TombstoneRecord {
                             h1: rec.h1.clone(),
@@ -210,12 +212,11 @@ impl Store {
             if !matches!(found, VersionLookup::Found(_)) {
                 return Ok((found, None));
             }
-            let mods = txn.open_table(schema::GO_MODS)?;
-            let bytes = mods
+            let versions = txn.open_table(schema::VERSIONS)?;
+            let bytes = versions
                 .get((owner, module, version))?
-                .ok_or_else(|| Error::Corrupt(format!("{module}@{version} has no .mod")))?
-                .value()
-                .to_vec();
+                .ok_or_else(|| Error::Corrupt(format!("{module}@{version} has no .mod")))
+                .and_then(|v| version_go_mod(v.value()).map(<[u8]>::to_vec))?;
             Ok((found, Some(bytes)))
         })
     }
@@ -349,7 +350,7 @@ impl Store {
         module: &str,
     ) -> Result<Option<Vec<(String, VersionRecord)>>> {
         self.module_versions(owner, module, |ver, v| {
-            Ok((ver.to_owned(), decode("version", v.value())?))
+            Ok((ver.to_owned(), version_record(v.value())?))
         })
     }
 
@@ -525,12 +526,55 @@ pub(super) fn apply_version(
             time: new.time,
             uploader: new.uploader.to_owned(),
         };
-        versions.insert(key, encode(&rec)?.as_slice())?;
-        let mut mods = txn.open_table(schema::GO_MODS)?;
-        mods.insert(key, new.summary.mod_bytes.as_slice())?;
+        versions.insert(key, version_value(&rec, &new.summary.mod_bytes)?.as_slice())?;
         Ok(())
     })()
     .map_err(failed)
+}
+
+/// Moves the `.mod` bytes of schema 3 or older (`GO_MODS`) into the `VERSIONS` values and
+/// removes the old table. Part of the transaction that marks the file schema 4
+/// (`Store::open`). A version whose `.mod` is missing (a damaged file) gets none, which
+/// `verify` reports as differing from its zip's. Rewritten a batch of keys at a time: a
+/// table cannot be written while it is iterated.
+pub(super) fn migrate_go_mods(txn: &redb::WriteTransaction) -> Result<()> {
+    const BATCH: usize = 1024;
+    let mut versions = txn.open_table(schema::VERSIONS)?;
+    let mods = txn.open_table(schema::GO_MODS)?;
+    let mut after: Option<(String, String, String)> = None;
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        {
+            let range = match &after {
+                None => versions.range::<(&str, &str, &str)>(..)?,
+                Some((o, m, v)) => versions.range((
+                    std::ops::Bound::Excluded((o.as_str(), m.as_str(), v.as_str())),
+                    std::ops::Bound::Unbounded,
+                ))?,
+            };
+            for item in range.take(BATCH) {
+                let (k, v) = item?;
+                let (o, m, ver) = k.value();
+                let rec: VersionRecord = decode("version", v.value())?;
+                batch.push(((o.to_owned(), m.to_owned(), ver.to_owned()), rec));
+            }
+        }
+        let Some((last, _)) = batch.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        for ((o, m, v), rec) in &batch {
+            let key = (o.as_str(), m.as_str(), v.as_str());
+            let go_mod = mods
+                .get(key)?
+                .map(|g| g.value().to_vec())
+                .unwrap_or_default();
+            versions.insert(key, version_value(rec, &go_mod)?.as_slice())?;
+        }
+    }
+    drop(mods);
+    txn.delete_table(schema::GO_MODS)?;
+    Ok(())
 }
 
 fn lookup(
@@ -541,7 +585,7 @@ fn lookup(
 ) -> Result<VersionLookup> {
     let versions = txn.open_table(schema::VERSIONS)?;
     if let Some(g) = versions.get((owner, module, version))? {
-        return Ok(VersionLookup::Found(decode("version", g.value())?));
+        return Ok(VersionLookup::Found(version_record(g.value())?));
     }
     let modules = txn.open_table(schema::MODULES)?;
     if modules.get((owner, module))?.is_none() {
@@ -681,7 +725,7 @@ impl Store {
                     }
                     let mut held = Vec::new();
                     for_module(&versions, name, module, |ver, rec| {
-                        let rec: VersionRecord = decode("version", rec.value())?;
+                        let rec: VersionRecord = version_record(rec.value())?;
                         held.push((ver.to_owned(), rec.time));
                         Ok(())
                     })?;

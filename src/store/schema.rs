@@ -15,7 +15,13 @@ use redb::TableDefinition;
 /// - 3: a blob's last bytes under one page may live in the pack stream (`PACKS`, `PACKED`)
 ///   instead of a value of their own, which a schema-2 binary would misread. Older files are
 ///   marked 3 when opened; their blobs keep their layout.
-pub const SCHEMA_VERSION: u32 = 3;
+/// - 4: fewer trees per upload, for SD cards (issue 24: redb rewrites the path to the root of
+///   every tree a commit touches): a version's `.mod` bytes inside its `VERSIONS` value, the
+///   packed bytes' position inside the blob's record (`BLOB_RECORDS`), and the checksum log
+///   in one tree (`SUMDB_LOG`) whose records carry their stored hashes, the log's size being
+///   its last record's id plus one. Older files are migrated when opened (`migrate`), in the
+///   transaction that marks them 4; backups of older files are migrated when restored.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// `"schema_version"` → u32 big-endian; `"created_at"` → i64 big-endian Unix seconds.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -26,18 +32,27 @@ pub const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("names
 /// (owner, module path) → `ModuleRecord`.
 pub const MODULES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("modules");
 
-/// (owner, module path, version) → `VersionRecord`.
+/// (owner, module path, version) → the `VersionRecord` and the version's `.mod` bytes, in one
+/// value (`records::version_value`): one tree per upload instead of two. Readers of the
+/// record alone decode its JSON prefix (`records::version_record`).
 pub const VERSIONS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("versions");
 
-/// (owner, module path, version) → the `.mod` bytes, kept apart so version lookups stay small.
+/// Before schema 4: (owner, module path, version) → the `.mod` bytes. Read only to migrate
+/// an older file or backup into `VERSIONS`, then removed.
 pub const GO_MODS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("go_mods");
 
 /// (owner, module path, version) → `TombstoneRecord` of a deleted version (its h1 stays pinned).
 pub const TOMBSTONES: TableDefinition<(&str, &str, &str), &[u8]> =
     TableDefinition::new("tombstones");
 
-/// BLAKE3 of a zip → (size in bytes, reference count, chunk size used).
+/// Before schema 4: BLAKE3 of a zip → (size in bytes, reference count, chunk field). Read
+/// only to migrate into `BLOB_RECORDS`, then removed.
 pub const BLOBS: TableDefinition<&[u8; 32], (u64, u64, u32)> = TableDefinition::new("blobs");
+
+/// BLAKE3 of a zip → (size in bytes, reference count, chunk field (`blobs::Layout`), position
+/// of its packed bytes in the pack stream, 0 when none are packed).
+pub const BLOB_RECORDS: TableDefinition<&[u8; 32], (u64, u64, u32, u64)> =
+    TableDefinition::new("blob_records");
 
 /// (BLAKE3 of a zip, chunk index) → chunk bytes; every chunk but the last is full.
 pub const CHUNKS: TableDefinition<(&[u8; 32], u32), &[u8]> = TableDefinition::new("chunks");
@@ -49,7 +64,8 @@ pub const CHUNKS: TableDefinition<(&[u8; 32], u32), &[u8]> = TableDefinition::ne
 /// record whose bytes are all released is removed, unless it is the last one.
 pub const PACKS: TableDefinition<u64, &[u8]> = TableDefinition::new("packs");
 
-/// BLAKE3 of a zip whose last bytes are packed → their position in the pack stream.
+/// Before schema 4: BLAKE3 of a zip whose last bytes are packed → their position in the pack
+/// stream. Read only to migrate into `BLOB_RECORDS`, then removed.
 pub const PACKED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("packed");
 
 /// User name → `UserRecord`.
@@ -86,11 +102,17 @@ pub const DOC_FACTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("d
 
 // The checksum database (`store::sumdb`).
 
-/// Record id → record text (the go.sum lines of one module version).
+/// The log, one tree (`store::sumdb::LogKey`): `r` + record id (u64 big-endian) → the record
+/// text (the go.sum lines of one module version) followed by the 32-byte stored hashes its
+/// append made (x/mod's `StoredHashIndex` order: the leaf, then one per level its id ends
+/// in 1 bits); `i` + `path@version` → record id (u64 big-endian). The log's size is its last
+/// record's id plus one.
+pub const SUMDB_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sumdb_log");
+/// Before schema 4: record id → record text. Read only to migrate into `SUMDB_LOG`.
 pub const SUMDB_RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("sumdb_records");
-/// `path@version` → record id.
+/// Before schema 4: `path@version` → record id. Read only to migrate into `SUMDB_LOG`.
 pub const SUMDB_INDEX: TableDefinition<&str, u64> = TableDefinition::new("sumdb_index");
-/// Stored hash index (x/mod `StoredHashIndex`) → hash.
+/// Before schema 4: stored hash index → hash. Read only to migrate into `SUMDB_LOG`.
 pub const SUMDB_HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("sumdb_hashes");
 /// Module path → the logged namespace it belongs to (the first that published it).
 pub const SUMDB_PATHS: TableDefinition<&str, &str> = TableDefinition::new("sumdb_paths");
@@ -108,8 +130,8 @@ pub const SUMDB_UPSTREAM_PATHS: TableDefinition<&str, u8> =
 /// GOPRIVATE-syntax pattern → 1: module paths never asked of an upstream, which every path
 /// of a non-public namespace must match (`goshelf private add`, setting `private`).
 pub const PRIVATE_PATTERNS: TableDefinition<&str, u8> = TableDefinition::new("private_patterns");
-/// `name`, `skey` (the signer key, secret), `readers` (`anyone` or `signed-in`), `size`
-/// (u64 big-endian: records in the log).
+/// `name`, `skey` (the signer key, secret), `readers` (`anyone` or `signed-in`); before
+/// schema 4 also `size` (u64 big-endian: records in the log), removed by the migration.
 pub const SUMDB_META: TableDefinition<&str, &[u8]> = TableDefinition::new("sumdb_meta");
 
 /// Versions of public modules fetched from an upstream (the pull-through cache), by module
@@ -126,10 +148,13 @@ pub const CACHED_MODS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::n
 pub const UPSTREAM_SUMDB: TableDefinition<&str, &[u8]> = TableDefinition::new("upstream_sumdb");
 
 /// Every table, once: `$m!(id, TABLE, args...)` for each table a backup carries, `id` being
-/// its number in the backup frame format (`store::backup`; never reused), and
+/// its number in the backup frame format (`store::backup`; never reused),
 /// `$m!(derived, TABLE, args...)` for one a backup leaves out because it is recomputed from
-/// the others. Opening a store creates every table from this list (`Store::open`), and
-/// backup exports and imports from it, so a table cannot be added to one and not the other.
+/// the others, and `$m!(legacy id, TABLE, args...)` for a table of an older schema: a backup
+/// of an older file may hold it, so a restore writes it and the migration then empties and
+/// removes it; it is neither created nor exported. Opening a store creates every current table
+/// from this list (`Store::open`), and backup exports and imports from it, so a table cannot
+/// be added to one and not the other.
 ///
 /// `DOWNLOADS` is carried (since backup format 1 with id 23): counts are data the UI shows and
 /// would not come back. `ZIP_FACTS` and `DOC_FACTS` are derived: it is written without durability and rebuilt
@@ -140,19 +165,19 @@ macro_rules! for_each_table {
         $m!(1, $crate::store::schema::NAMESPACES, $($args)*);
         $m!(2, $crate::store::schema::MODULES, $($args)*);
         $m!(3, $crate::store::schema::VERSIONS, $($args)*);
-        $m!(4, $crate::store::schema::GO_MODS, $($args)*);
+        $m!(legacy 4, $crate::store::schema::GO_MODS, $($args)*);
         $m!(5, $crate::store::schema::TOMBSTONES, $($args)*);
-        $m!(6, $crate::store::schema::BLOBS, $($args)*);
+        $m!(legacy 6, $crate::store::schema::BLOBS, $($args)*);
         $m!(7, $crate::store::schema::CHUNKS, $($args)*);
         $m!(8, $crate::store::schema::USERS, $($args)*);
         $m!(9, $crate::store::schema::TOKENS, $($args)*);
         $m!(10, $crate::store::schema::MEMBERS, $($args)*);
         $m!(11, $crate::store::schema::TLS, $($args)*);
         $m!(12, $crate::store::schema::PACKS, $($args)*);
-        $m!(13, $crate::store::schema::PACKED, $($args)*);
-        $m!(14, $crate::store::schema::SUMDB_RECORDS, $($args)*);
-        $m!(15, $crate::store::schema::SUMDB_INDEX, $($args)*);
-        $m!(16, $crate::store::schema::SUMDB_HASHES, $($args)*);
+        $m!(legacy 13, $crate::store::schema::PACKED, $($args)*);
+        $m!(legacy 14, $crate::store::schema::SUMDB_RECORDS, $($args)*);
+        $m!(legacy 15, $crate::store::schema::SUMDB_INDEX, $($args)*);
+        $m!(legacy 16, $crate::store::schema::SUMDB_HASHES, $($args)*);
         $m!(17, $crate::store::schema::SUMDB_META, $($args)*);
         $m!(18, $crate::store::schema::SUMDB_PATHS, $($args)*);
         $m!(19, $crate::store::schema::SUMDB_SHARES, $($args)*);
@@ -163,6 +188,8 @@ macro_rules! for_each_table {
         $m!(24, $crate::store::schema::CACHED, $($args)*);
         $m!(25, $crate::store::schema::CACHED_MODS, $($args)*);
         $m!(26, $crate::store::schema::UPSTREAM_SUMDB, $($args)*);
+        $m!(27, $crate::store::schema::BLOB_RECORDS, $($args)*);
+        $m!(28, $crate::store::schema::SUMDB_LOG, $($args)*);
         $m!(derived, $crate::store::schema::ZIP_FACTS, $($args)*);
         $m!(derived, $crate::store::schema::DOC_FACTS, $($args)*);
     };

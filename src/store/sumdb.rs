@@ -1,29 +1,31 @@
-//! The checksum database's log in the file: records, the index by `path@version`, the
-//! stored hashes of the tree, and the log's name and signing key (`crate::sumdb` is the pure
-//! algorithm; this is only where its bytes live).
+//! The checksum database's log in the file: records with their stored hashes, the index by
+//! `path@version` (both in one tree, `SUMDB_LOG`, so that an append touches one tree: issue
+//! 24), and the log's name and signing key (`crate::sumdb` is the pure algorithm; this is only
+//! where its bytes live).
 //!
 //! A record is appended in the same write transaction as the version it logs
 //! (`apply_version`), so a `201` means stored and logged, and a crash leaves both or neither.
-//! Nothing here ever removes or rewrites a record, a hash or the size: the log only grows.
+//! Nothing here ever removes or rewrites a record or a hash: the log only grows.
 //! Tree notes are not stored: Ed25519 is deterministic, so the note of a size is signed again
 //! from the stored hashes whenever it is needed, always the same bytes.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::records::{NamespaceRecord, VersionRecord};
-use super::{decode, schema, Error, Result, Store};
+use super::{decode, schema, version_record, Error, Result, Store};
 use crate::sumdb::tlog::{self, Hash};
 use crate::sumdb::Error as SumdbError;
 
 pub use super::schema::{
-    PRIVATE_PATTERNS, SUMDB_CLAIMS, SUMDB_HASHES, SUMDB_INDEX, SUMDB_META, SUMDB_PATHS,
-    SUMDB_RECORDS, SUMDB_SHARES, SUMDB_UPSTREAM_PATHS,
+    PRIVATE_PATTERNS, SUMDB_CLAIMS, SUMDB_LOG, SUMDB_META, SUMDB_PATHS, SUMDB_SHARES,
+    SUMDB_UPSTREAM_PATHS,
 };
 
 const META_NAME: &str = "name";
 const META_SKEY: &str = "skey";
 const META_READERS: &str = "readers";
+/// Before schema 4, the log's size (u64 big-endian); removed by the migration.
 const META_SIZE: &str = "size";
 /// Records appended from the upstream database, u64 big-endian (`sumdb_upstream_max_records`).
 const META_UPSTREAM_RECORDS: &str = "upstream_records";
@@ -179,17 +181,98 @@ pub fn record_zip_h1(text: &str) -> &str {
         .unwrap_or("")
 }
 
-fn size_of(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
-    match meta.get(META_SIZE)? {
-        None => Ok(0),
-        Some(v) => {
-            let b: [u8; 8] = v
-                .value()
-                .try_into()
-                .map_err(|_| Error::Corrupt("sumdb size is not 8 bytes".into()))?;
-            Ok(u64::from_be_bytes(b))
-        }
+/// The tag of a record's key in `SUMDB_LOG` (then its id, u64 big-endian).
+const RECORD: u8 = b'r';
+/// The tag of an index entry's key in `SUMDB_LOG` (then `path@version`).
+const INDEX: u8 = b'i';
+
+/// The key of record `id` in `SUMDB_LOG`.
+fn record_at(id: u64) -> [u8; 9] {
+    let mut key = [RECORD; 9];
+    key[1..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// The key of the index entry of `path@version` in `SUMDB_LOG`.
+fn index_at(key: &str) -> Vec<u8> {
+    [&[INDEX][..], key.as_bytes()].concat()
+}
+
+/// The id of a record's key.
+fn id_of_record_key(key: &[u8]) -> Result<u64> {
+    match key {
+        [RECORD, id @ ..] => <[u8; 8]>::try_from(id).map(u64::from_be_bytes).ok(),
+        _ => None,
     }
+    .ok_or_else(|| Error::Corrupt(format!("checksum log key {key:?}")))
+}
+
+/// Stored hashes the append of record `id` made: its leaf and one per level its id ends in 1
+/// bits (x/mod's `StoredHashIndex` order).
+fn hashes_made_by(id: u64) -> usize {
+    1 + id.trailing_ones() as usize
+}
+
+/// The text and the stored hashes of record `id`'s value in `SUMDB_LOG`.
+fn split_record(id: u64, value: &[u8]) -> Result<(&[u8], &[u8])> {
+    value
+        .len()
+        .checked_sub(32 * hashes_made_by(id))
+        .map(|at| value.split_at(at))
+        .ok_or_else(|| Error::Corrupt(format!("sumdb record {id} lacks its stored hashes")))
+}
+
+/// Records in the log: its last record's id plus one.
+fn size_of(log: &impl ReadableTable<&'static [u8], &'static [u8]>) -> Result<u64> {
+    let (lo, hi) = (record_at(0), record_at(u64::MAX));
+    match log.range(lo.as_slice()..=hi.as_slice())?.next_back() {
+        None => Ok(0),
+        Some(item) => Ok(id_of_record_key(item?.0.value())? + 1),
+    }
+}
+
+/// The text of record `id`, if the log holds it.
+fn text_at(
+    log: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    id: u64,
+) -> Result<Option<Vec<u8>>> {
+    match log.get(record_at(id).as_slice())? {
+        None => Ok(None),
+        Some(v) => Ok(Some(split_record(id, v.value())?.0.to_vec())),
+    }
+}
+
+/// The record id the index gives `path@version`, if any.
+fn indexed(
+    log: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &str,
+) -> Result<Option<u64>> {
+    match log.get(index_at(key).as_slice())? {
+        None => Ok(None),
+        Some(v) => <[u8; 8]>::try_from(v.value())
+            .map(|b| Some(u64::from_be_bytes(b)))
+            .map_err(|_| Error::Corrupt(format!("sumdb index entry of {key} is not 8 bytes"))),
+    }
+}
+
+/// The stored hash at x/mod's index `at`: the hash at level `l`, position `n` of the tree is
+/// made by the append of record `((n + 1) << l) - 1`, the last it covers, and is the `l`-th
+/// of that record's hashes.
+fn stored_hash(log: &impl ReadableTable<&'static [u8], &'static [u8]>, at: u64) -> Result<Hash> {
+    let missing = || Error::Corrupt(format!("stored hash {at} missing"));
+    let (level, n) = tlog::split_stored_hash_index(at);
+    let id = n
+        .checked_add(1)
+        .filter(|m| level < 64 && m.leading_zeros() >= level)
+        .map(|m| (m << level) - 1)
+        .ok_or_else(missing)?;
+    let value = log.get(record_at(id).as_slice())?.ok_or_else(missing)?;
+    let (_, hashes) = split_record(id, value.value())?;
+    let from = 32 * level as usize;
+    hashes
+        .get(from..from + 32)
+        .and_then(|h| Hash::try_from(h).ok())
+        .ok_or_else(missing)
 }
 
 fn readers_of(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Option<Readers>> {
@@ -231,13 +314,12 @@ pub(super) fn log_record(
 /// What the log holds for `key` (`path@version`) against the record `text`: `Same`,
 /// `Conflict`, or `None` when it holds nothing.
 fn existing(txn: &redb::WriteTransaction, key: &str, text: &str) -> Result<Option<Logged>> {
-    let Some(id) = txn.open_table(SUMDB_INDEX)?.get(key)?.map(|v| v.value()) else {
+    let log = txn.open_table(SUMDB_LOG)?;
+    let Some(id) = indexed(&log, key)? else {
         return Ok(None);
     };
-    let stored = txn
-        .open_table(SUMDB_RECORDS)?
-        .get(id)?
-        .map(|v| String::from_utf8_lossy(v.value()).into_owned())
+    let stored = text_at(&log, id)?
+        .map(|t| String::from_utf8_lossy(&t).into_owned())
         .ok_or_else(|| Error::Corrupt(format!("sumdb record {id} missing")))?;
     Ok(Some(if stored == text {
         Logged::Same(id)
@@ -246,22 +328,25 @@ fn existing(txn: &redb::WriteTransaction, key: &str, text: &str) -> Result<Optio
     }))
 }
 
-/// Appends record `text` under `key`, which the log does not hold: its leaf and interior
-/// hashes, the record, the index entry and the new size. Returns its id.
+/// Appends record `text` under `key`, which the log does not hold: the record with its leaf
+/// and interior hashes, and the index entry. Returns its id.
 fn append(txn: &redb::WriteTransaction, key: &str, text: &str) -> Result<u64> {
-    let mut meta = txn.open_table(SUMDB_META)?;
-    let n = size_of(&meta)?;
-    let mut hashes = txn.open_table(SUMDB_HASHES)?;
+    let mut log = txn.open_table(SUMDB_LOG)?;
+    let n = size_of(&log)?;
     let leaf = tlog::record_hash(text.as_bytes());
-    let new = tlog::stored_hashes_for_record_hash(n, leaf, &mut reader(&hashes))
+    let new = tlog::stored_hashes_for_record_hash(n, leaf, &mut reader(&log))
         .map_err(|e| tlog_err(&e))?;
-    let first = tlog::stored_hash_index(0, n);
-    for (k, h) in new.iter().enumerate() {
-        hashes.insert(first + k as u64, h)?;
+    if new.len() != hashes_made_by(n) {
+        return Err(Error::Corrupt(format!(
+            "record {n} makes {} stored hashes",
+            new.len()
+        )));
     }
-    txn.open_table(SUMDB_RECORDS)?.insert(n, text.as_bytes())?;
-    txn.open_table(SUMDB_INDEX)?.insert(key, n)?;
-    meta.insert(META_SIZE, (n + 1).to_be_bytes().as_slice())?;
+    let mut value = Vec::with_capacity(text.len() + 32 * new.len());
+    value.extend_from_slice(text.as_bytes());
+    new.iter().for_each(|h| value.extend_from_slice(h));
+    log.insert(record_at(n).as_slice(), value.as_slice())?;
+    log.insert(index_at(key).as_slice(), n.to_be_bytes().as_slice())?;
     Ok(n)
 }
 
@@ -346,10 +431,10 @@ fn upstream_path_at_or_below(txn: &redb::WriteTransaction, module: &str) -> Resu
 /// version published in a namespace that is not public, of a path such a namespace holds in
 /// the log (a version since purged included), or of a version fetched with credentials.
 fn private_record(txn: &redb::WriteTransaction) -> Result<Option<String>> {
-    let index = txn.open_table(SUMDB_INDEX)?;
+    let log = txn.open_table(SUMDB_LOG)?;
     let logged = |module: &str, version: &str| -> Result<Option<String>> {
         let key = format!("{module}@{version}");
-        Ok(index.get(key.as_str())?.map(|_| key))
+        Ok(indexed(&log, &key)?.map(|_| key))
     };
     let namespaces = txn.open_table(schema::NAMESPACES)?;
     let mut private = std::collections::BTreeSet::new();
@@ -377,9 +462,13 @@ fn private_record(txn: &redb::WriteTransaction) -> Result<Option<String>> {
         let (k, v) = item?;
         if private.contains(v.value()) {
             // Versions contain no `~`, which sorts after every character they may hold.
-            let (lo, hi) = (format!("{}@", k.value()), format!("{}@~", k.value()));
-            if let Some(item) = index.range(lo.as_str()..hi.as_str())?.next() {
-                return Ok(Some(item?.0.value().to_owned()));
+            let (lo, hi) = (
+                index_at(&format!("{}@", k.value())),
+                index_at(&format!("{}@~", k.value())),
+            );
+            if let Some(item) = log.range(lo.as_slice()..hi.as_slice())?.next() {
+                let key = item?.0.value()[1..].to_vec();
+                return Ok(Some(String::from_utf8_lossy(&key).into_owned()));
             }
         }
     }
@@ -401,18 +490,14 @@ pub(super) fn readers_in(txn: &redb::WriteTransaction) -> Result<Option<Readers>
     readers_of(&txn.open_table(SUMDB_META)?)
 }
 
-/// Reads stored hashes for `tlog` from the hashes table (of a snapshot, or of the write
-/// transaction appending to it).
+/// Reads stored hashes for `tlog` from the log (of a snapshot, or of the write transaction
+/// appending to it).
 fn reader<'t>(
-    table: &'t impl ReadableTable<u64, &'static [u8; 32]>,
+    log: &'t impl ReadableTable<&'static [u8], &'static [u8]>,
 ) -> impl FnMut(&[u64]) -> std::result::Result<Vec<Hash>, SumdbError> + 't {
     move |idx: &[u64]| {
         idx.iter()
-            .map(|&i| match table.get(i) {
-                Ok(Some(h)) => Ok(*h.value()),
-                Ok(None) => Err(SumdbError::External(format!("stored hash {i} missing"))),
-                Err(e) => Err(SumdbError::External(e.to_string())),
-            })
+            .map(|&i| stored_hash(log, i).map_err(|e| SumdbError::External(e.to_string())))
             .collect()
     }
 }
@@ -466,7 +551,6 @@ impl Store {
                         let k = signer.skey();
                         meta.insert(META_NAME, n.as_bytes())?;
                         meta.insert(META_SKEY, k.as_bytes())?;
-                        meta.insert(META_SIZE, 0u64.to_be_bytes().as_slice())?;
                         (n, k, true)
                     }
                 };
@@ -498,7 +582,7 @@ impl Store {
                 (0, Vec::new())
             };
             index_upstream_paths(&txn)?;
-            let size = size_of(&txn.open_table(SUMDB_META)?)?;
+            let size = size_of(&txn.open_table(SUMDB_LOG)?)?;
             self.commit_txn(txn)?;
             Ok(LogOpened {
                 identity,
@@ -856,18 +940,12 @@ impl Store {
     pub fn sumdb_lookup(&self, module: &str, version: &str) -> Result<(u64, Option<LogRecord>)> {
         let key = format!("{module}@{version}");
         self.read(|txn| {
-            let size = size_of(&txn.open_table(SUMDB_META)?)?;
-            let Some(id) = txn
-                .open_table(SUMDB_INDEX)?
-                .get(key.as_str())?
-                .map(|v| v.value())
-            else {
+            let log = txn.open_table(SUMDB_LOG)?;
+            let size = size_of(&log)?;
+            let Some(id) = indexed(&log, &key)? else {
                 return Ok((size, None));
             };
-            let text = txn
-                .open_table(SUMDB_RECORDS)?
-                .get(id)?
-                .map(|v| v.value().to_vec())
+            let text = text_at(&log, id)?
                 .ok_or_else(|| Error::Corrupt(format!("sumdb record {id} missing")))?;
             Ok((size, Some((id, text))))
         })
@@ -886,7 +964,7 @@ impl Store {
     /// # Errors
     /// Storage errors.
     pub fn sumdb_size(&self) -> Result<u64> {
-        self.read(|txn| size_of(&txn.open_table(SUMDB_META)?))
+        self.read(|txn| size_of(&txn.open_table(SUMDB_LOG)?))
     }
 
     /// The tree hash of the first `n` records (`n` at most the log's size).
@@ -895,7 +973,7 @@ impl Store {
     /// Storage errors; `Corrupt` when a stored hash is missing.
     pub fn sumdb_tree_hash(&self, n: u64) -> Result<Hash> {
         self.read(|txn| {
-            let table = txn.open_table(SUMDB_HASHES)?;
+            let table = txn.open_table(SUMDB_LOG)?;
             let mut read = reader(&table);
             let hash = tlog::tree_hash(n, &mut read).map_err(|e| tlog_err(&e));
             drop(read);
@@ -909,7 +987,7 @@ impl Store {
     /// Storage errors.
     pub fn sumdb_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>> {
         self.read(|txn| {
-            let table = txn.open_table(SUMDB_HASHES)?;
+            let table = txn.open_table(SUMDB_LOG)?;
             let mut read = reader(&table);
             let hashes = read(indexes).map_err(|e| tlog_err(&e));
             drop(read);
@@ -923,10 +1001,13 @@ impl Store {
     /// Storage errors.
     pub fn sumdb_records(&self, from: u64, count: u64) -> Result<Vec<Vec<u8>>> {
         self.read(|txn| {
-            let table = txn.open_table(SUMDB_RECORDS)?;
+            let table = txn.open_table(SUMDB_LOG)?;
+            let (lo, hi) = (record_at(from), record_at(from.saturating_add(count)));
             let mut out = Vec::new();
-            for item in table.range(from..from.saturating_add(count))? {
-                out.push(item?.1.value().to_vec());
+            for item in table.range(lo.as_slice()..hi.as_slice())? {
+                let (k, v) = item?;
+                let id = id_of_record_key(k.value())?;
+                out.push(split_record(id, v.value())?.0.to_vec());
             }
             Ok(out)
         })
@@ -958,7 +1039,7 @@ impl Store {
             for (m, v, h1, mh1) in entries {
                 log_record(&txn, m, v, h1, mh1)?;
             }
-            let size = size_of(&txn.open_table(SUMDB_META)?)?;
+            let size = size_of(&txn.open_table(SUMDB_LOG)?)?;
             self.commit_txn(txn)?;
             Ok(size)
         })
@@ -989,7 +1070,7 @@ fn catch_up_versions(txn: &redb::WriteTransaction, readers: Readers) -> Result<(
             if !logged_ns.contains(owner) {
                 continue;
             }
-            let rec: VersionRecord = decode("version", v.value())?;
+            let rec: VersionRecord = version_record(v.value())?;
             all.push((
                 rec.time,
                 owner.to_owned(),
@@ -1040,12 +1121,14 @@ fn index_upstream_paths(txn: &redb::WriteTransaction) -> Result<()> {
         return Ok(());
     }
     if upstream_records_of(&meta)? > 0 {
-        let index = txn.open_table(SUMDB_INDEX)?;
+        let log = txn.open_table(SUMDB_LOG)?;
         let paths = txn.open_table(SUMDB_PATHS)?;
         let mut upstream = txn.open_table(SUMDB_UPSTREAM_PATHS)?;
-        for item in index.iter()? {
+        let (lo, hi) = ([INDEX], [INDEX + 1]);
+        for item in log.range(lo.as_slice()..hi.as_slice())? {
             let (k, _) = item?;
-            let Some((module, _)) = k.value().rsplit_once('@') else {
+            let key = String::from_utf8_lossy(&k.value()[1..]).into_owned();
+            let Some((module, _)) = key.rsplit_once('@') else {
                 continue;
             };
             if paths.get(module)?.is_none() {
@@ -1054,6 +1137,45 @@ fn index_upstream_paths(txn: &redb::WriteTransaction) -> Result<()> {
         }
     }
     meta.insert(META_UPSTREAM_PATHS_INDEXED, [1u8].as_slice())?;
+    Ok(())
+}
+
+/// Moves a log of schema 3 or older (`SUMDB_RECORDS`, `SUMDB_HASHES`, `SUMDB_INDEX` and the
+/// size in `SUMDB_META`) into `SUMDB_LOG`, and removes the old tables and the size. Part of the
+/// transaction that marks the file schema 4 (`Store::open`).
+///
+/// # Errors
+/// Storage errors; `Corrupt` when a record's stored hashes are missing.
+pub(super) fn migrate_log(txn: &redb::WriteTransaction) -> Result<()> {
+    let mut log = txn.open_table(SUMDB_LOG)?;
+    {
+        let records = txn.open_table(schema::SUMDB_RECORDS)?;
+        let hashes = txn.open_table(schema::SUMDB_HASHES)?;
+        for item in records.iter()? {
+            let (k, v) = item?;
+            let id = k.value();
+            let first = tlog::stored_hash_index(0, id);
+            let mut value = v.value().to_vec();
+            for k in 0..hashes_made_by(id) as u64 {
+                let hash = hashes.get(first + k)?.ok_or_else(|| {
+                    Error::Corrupt(format!("stored hash {} of record {id} missing", first + k))
+                })?;
+                value.extend_from_slice(hash.value());
+            }
+            log.insert(record_at(id).as_slice(), value.as_slice())?;
+        }
+        for item in txn.open_table(schema::SUMDB_INDEX)?.iter()? {
+            let (k, v) = item?;
+            log.insert(
+                index_at(k.value()).as_slice(),
+                v.value().to_be_bytes().as_slice(),
+            )?;
+        }
+    }
+    txn.open_table(SUMDB_META)?.remove(META_SIZE)?;
+    txn.delete_table(schema::SUMDB_RECORDS)?;
+    txn.delete_table(schema::SUMDB_HASHES)?;
+    txn.delete_table(schema::SUMDB_INDEX)?;
     Ok(())
 }
 
@@ -1067,34 +1189,38 @@ pub(super) fn check_log(
     report: &mut super::VerifyReport,
 ) -> Result<()> {
     let meta = txn.open_table(SUMDB_META)?;
-    let size = size_of(&meta)?;
+    let log = txn.open_table(SUMDB_LOG)?;
+    let size = size_of(&log)?;
     let readers = readers_of(&meta)?;
     report.log_records = size;
-    let records = txn.open_table(SUMDB_RECORDS)?;
-    let index = txn.open_table(SUMDB_INDEX)?;
-    let hashes = txn.open_table(SUMDB_HASHES)?;
     let mut bad = Vec::new();
     for id in 0..size {
-        let Some(text) = records.get(id)? else {
+        let Some(value) = log.get(record_at(id).as_slice())? else {
             report.problem(
                 format!("checksum database record {id} is missing"),
                 Vec::new(),
             );
             return Ok(());
         };
-        let text = text.value();
+        let (text, stored) = match split_record(id, value.value()) {
+            Ok(parts) => parts,
+            Err(e) => {
+                report.problem(format!("checksum database: {e}"), Vec::new());
+                return Ok(());
+            }
+        };
         let Some(key) = record_key(text) else {
             bad.push(format!("record {id}"));
             continue;
         };
-        if index.get(key.as_str())?.map(|v| v.value()) != Some(id) {
+        if indexed(&log, &key)? != Some(id) {
             report.problem(
                 format!("checksum database record {id} is not indexed as {key}"),
                 Vec::new(),
             );
         }
         let leaf = tlog::record_hash(text);
-        let mut read = reader(&hashes);
+        let mut read = reader(&log);
         let want = match tlog::stored_hashes_for_record_hash(id, leaf, &mut read) {
             Ok(w) => w,
             Err(e) => {
@@ -1107,8 +1233,8 @@ pub(super) fn check_log(
         };
         let first = tlog::stored_hash_index(0, id);
         for (k, h) in want.iter().enumerate() {
-            let at = first + k as u64;
-            if hashes.get(at)?.map(|v| *v.value()) != Some(*h) {
+            if stored.get(32 * k..32 * k + 32) != Some(h.as_slice()) {
+                let at = first + k as u64;
                 report.problem(
                     format!(
                         "checksum database: stored hash {at} does not match record {id} \
@@ -1120,22 +1246,49 @@ pub(super) fn check_log(
             }
         }
     }
+    let unindexable = bad.len() as u64;
     if !bad.is_empty() {
         report.problem(
             "checksum database records that are not go.sum lines".into(),
             bad,
         );
     }
-    if records.get(size)?.is_some() || hashes.get(tlog::stored_hash_index(0, size))?.is_some() {
+    // Every index entry names a record that names it back (the records were checked above).
+    let (lo, hi) = ([INDEX], [INDEX + 1]);
+    let mut entries = 0u64;
+    for item in log.range(lo.as_slice()..hi.as_slice())? {
+        let (k, v) = item?;
+        entries += 1;
+        let key = String::from_utf8_lossy(&k.value()[1..]).into_owned();
+        let id = <[u8; 8]>::try_from(v.value()).map(u64::from_be_bytes).ok();
+        let named = match id.filter(|&id| id < size) {
+            Some(id) => text_at(&log, id)?.and_then(|t| record_key(&t)) == Some(key.clone()),
+            None => false,
+        };
+        if !named {
+            report.problem(
+                format!("checksum database index entry {key} names no record of it"),
+                Vec::new(),
+            );
+        }
+    }
+    if entries + unindexable < size {
         report.problem(
-            format!("checksum database holds records or hashes past its size {size}"),
+            format!("checksum database index has {entries} entries for {size} records"),
+            Vec::new(),
+        );
+    }
+    let others = log.len()?.saturating_sub(entries + size);
+    if others > 0 {
+        report.problem(
+            format!("checksum database log holds {others} keys that are neither records nor index entries"),
             Vec::new(),
         );
     }
     if let Some(skey) = meta.get(META_SKEY)? {
         let skey = String::from_utf8_lossy(skey.value()).into_owned();
         let signed = crate::sumdb::note::Signer::parse(&skey).and_then(|signer| {
-            let mut read = reader(&hashes);
+            let mut read = reader(&log);
             let hash = tlog::tree_hash(size, &mut read)?;
             let text = tlog::format_tree(&tlog::Tree { n: size, hash });
             let note = crate::sumdb::sign(&text, &[&signer])?;
@@ -1165,17 +1318,13 @@ pub(super) fn check_log(
         if !readers.logs(&ns) {
             continue;
         }
-        let rec: VersionRecord = decode("version", v.value())?;
+        let rec: VersionRecord = version_record(v.value())?;
         let name = format!("{owner} {module}@{version}");
         let want = record_text(module, version, &rec.h1, &rec.mod_h1);
-        match index.get(format!("{module}@{version}").as_str())? {
+        match indexed(&log, &format!("{module}@{version}"))? {
             None => missing.push(name),
             Some(id) => {
-                let id = id.value();
-                let text = records
-                    .get(id)?
-                    .map(|t| t.value().to_vec())
-                    .unwrap_or_default();
+                let text = text_at(&log, id)?.unwrap_or_default();
                 if text != want.as_bytes() {
                     report.note(
                         format!(
@@ -1398,10 +1547,25 @@ mod tests {
         damage(store, |txn| {
             txn.open_table(schema::VERSIONS)?.insert(
                 (owner, module, "v1.0.0"),
-                super::super::encode(&rec)?.as_slice(),
+                super::super::version_value(&rec, b"module m\n")?.as_slice(),
             )?;
             Ok(())
         });
+    }
+
+    /// Rewrites record `id`'s value in `SUMDB_LOG` with `edit`, given its text and hashes.
+    fn edit_record(
+        txn: &redb::WriteTransaction,
+        id: u64,
+        edit: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>),
+    ) -> Result<()> {
+        let mut log = txn.open_table(SUMDB_LOG)?;
+        let value = log.get(record_at(id).as_slice())?.unwrap().value().to_vec();
+        let (text, hashes) = split_record(id, &value)?;
+        let (mut text, mut hashes) = (text.to_vec(), hashes.to_vec());
+        edit(&mut text, &mut hashes);
+        log.insert(record_at(id).as_slice(), [text, hashes].concat().as_slice())?;
+        Ok(())
     }
 
     #[test]
@@ -1417,9 +1581,8 @@ mod tests {
     fn a_changed_record_is_found_by_its_hashes() {
         let (_dir, store) = logged();
         damage(&store, |txn| {
-            let text = record_text("golang.org/x/m1", "v1.0.0", "h1:other=", H1);
-            txn.open_table(SUMDB_RECORDS)?.insert(2, text.as_bytes())?;
-            Ok(())
+            let other = record_text("golang.org/x/m1", "v1.0.0", "h1:other=", H1);
+            edit_record(txn, 2, |text, _| *text = other.into_bytes())
         });
         let report = check(&store);
         assert_eq!(
@@ -1440,8 +1603,9 @@ mod tests {
         // level-2 hashes above it; the last one changed.
         let at = tlog::stored_hash_index(2, 0);
         damage(&store, |txn| {
-            txn.open_table(SUMDB_HASHES)?.insert(at, &[1u8; 32])?;
-            Ok(())
+            edit_record(txn, 3, |_, hashes| {
+                hashes[64..96].copy_from_slice(&[1u8; 32])
+            })
         });
         let report = check(&store);
         assert_eq!(report.problems.len(), 1, "{:?}", problems(&report));
@@ -1449,13 +1613,11 @@ mod tests {
     }
 
     #[test]
-    fn records_missing_unindexed_malformed_or_past_the_size_are_found() {
+    fn records_missing_unindexed_malformed_or_short_are_found() {
         let (_dir, store) = logged();
         damage(&store, |txn| {
-            txn.open_table(SUMDB_INDEX)?
-                .remove("golang.org/x/m2@v1.0.0")?;
-            txn.open_table(SUMDB_RECORDS)?
-                .insert(6, b"one too many".as_slice())?;
+            txn.open_table(SUMDB_LOG)?
+                .remove(index_at("golang.org/x/m2@v1.0.0").as_slice())?;
             Ok(())
         });
         let report = check(&store);
@@ -1463,29 +1625,47 @@ mod tests {
             problems(&report),
             [
                 "checksum database record 3 is not indexed as golang.org/x/m2@v1.0.0",
-                "checksum database holds records or hashes past its size 6"
+                "checksum database index has 5 entries for 6 records"
             ]
         );
 
         // A record that is no go.sum lines: named, and the records after it still checked.
         damage(&store, |txn| {
-            txn.open_table(SUMDB_RECORDS)?.remove(6)?;
-            txn.open_table(SUMDB_INDEX)?
-                .insert("golang.org/x/m2@v1.0.0", 3)?;
-            txn.open_table(SUMDB_RECORDS)?
-                .insert(4, b"not a go.sum line\n".as_slice())?;
-            txn.open_table(SUMDB_RECORDS)?.insert(5, b"x".as_slice())?;
-            Ok(())
+            txn.open_table(SUMDB_LOG)?.insert(
+                index_at("golang.org/x/m2@v1.0.0").as_slice(),
+                3u64.to_be_bytes().as_slice(),
+            )?;
+            edit_record(txn, 4, |text, _| *text = b"not a go.sum line\n".to_vec())?;
+            edit_record(txn, 5, |text, _| *text = b"x".to_vec())
         });
         let report = check(&store);
         assert_eq!(
-            problems(&report),
-            ["checksum database records that are not go.sum lines"]
+            problems(&report)[0],
+            "checksum database records that are not go.sum lines"
         );
         assert_eq!(report.problems[0].versions, ["record 4", "record 5"]);
+        // Their index entries now name records of no such path.
+        assert_eq!(
+            problems(&report)[1..],
+            [
+                "checksum database index entry golang.org/x/m3@v1.0.0 names no record of it",
+                "checksum database index entry golang.org/x/m4@v1.0.0 names no record of it"
+            ]
+        );
+
+        // A record too short for the hashes its id says it made.
+        damage(&store, |txn| {
+            txn.open_table(SUMDB_LOG)?
+                .insert(record_at(3).as_slice(), [0u8; 95].as_slice())?;
+            Ok(())
+        });
+        assert_eq!(
+            problems(&check(&store)),
+            ["checksum database: the database is damaged: sumdb record 3 lacks its stored hashes"]
+        );
 
         damage(&store, |txn| {
-            txn.open_table(SUMDB_RECORDS)?.remove(1)?;
+            txn.open_table(SUMDB_LOG)?.remove(record_at(1).as_slice())?;
             Ok(())
         });
         assert_eq!(
@@ -1495,16 +1675,23 @@ mod tests {
     }
 
     #[test]
-    fn a_hash_past_the_size_is_found() {
+    fn index_entries_without_their_record_and_stray_keys_are_found() {
         let (_dir, store) = logged();
         damage(&store, |txn| {
-            txn.open_table(SUMDB_HASHES)?
-                .insert(tlog::stored_hash_index(0, 6), &[2u8; 32])?;
+            let mut log = txn.open_table(SUMDB_LOG)?;
+            log.insert(
+                index_at("golang.org/x/gone@v1.0.0").as_slice(),
+                9u64.to_be_bytes().as_slice(),
+            )?;
+            log.insert(b"zzz".as_slice(), b"?".as_slice())?;
             Ok(())
         });
         assert_eq!(
             problems(&check(&store)),
-            ["checksum database holds records or hashes past its size 6"]
+            [
+                "checksum database index entry golang.org/x/gone@v1.0.0 names no record of it",
+                "checksum database log holds 1 keys that are neither records nor index entries"
+            ]
         );
     }
 
@@ -2067,6 +2254,53 @@ mod tests {
         match narrow(&store) {
             Err(Error::LogReaders { record }) => assert_eq!(record, "central.example/lib@v0.1.0"),
             other => panic!("{:?}", other.map(|o| o.size)),
+        }
+    }
+
+    /// Stored hashes live in the value of the record whose append made them (schema 4): with
+    /// 600 records (hashes up to level 9), every stored hash index reads back the hash a log
+    /// kept in memory computes, and an index past the log, or one whose record id would
+    /// overflow, is an error, not a panic.
+    #[test]
+    fn every_stored_hash_is_found_in_the_record_that_made_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("h.redb")).unwrap();
+        let entries: Vec<_> = (0..600)
+            .map(|i| {
+                (
+                    format!("example.com/m{i}"),
+                    "v1.0.0".to_owned(),
+                    H1.to_owned(),
+                    H1.to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(store.sumdb_append_for_test(&entries).unwrap(), 600);
+        let mut mem: Vec<Hash> = Vec::new();
+        for (m, v, h1, mh1) in &entries {
+            let text = record_text(m, v, h1, mh1);
+            let id = store.sumdb_record(m, v).unwrap().unwrap().0;
+            let new = tlog::stored_hashes_for_record_hash(
+                id,
+                tlog::record_hash(text.as_bytes()),
+                &mut |idx: &[u64]| Ok(idx.iter().map(|&i| mem[i as usize]).collect()),
+            )
+            .unwrap();
+            mem.extend(new);
+        }
+        assert_eq!(mem.len() as u64, tlog::stored_hash_count(600));
+        let all: Vec<u64> = (0..mem.len() as u64).collect();
+        assert_eq!(store.sumdb_hashes(&all).unwrap(), mem);
+        for past in [
+            mem.len() as u64,
+            tlog::stored_hash_index(9, 2),
+            tlog::stored_hash_index(62, 5),
+            u64::MAX,
+        ] {
+            assert!(
+                matches!(store.sumdb_hashes(&[past]), Err(Error::Corrupt(_))),
+                "{past}"
+            );
         }
     }
 

@@ -11,7 +11,9 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use super::records::VersionRecord;
-use super::{blobs::BlobReader, decode, packs, schema, Result, Store};
+use super::{
+    blobs::BlobReader, decode, packs, schema, version_go_mod, version_record, Result, Store,
+};
 use crate::gomod;
 
 /// What `verify` found.
@@ -113,26 +115,19 @@ impl Store {
             let mut users: BTreeMap<String, Vec<(String, String, String, VersionRecord)>> =
                 BTreeMap::new();
             let versions = txn.open_table(schema::VERSIONS)?;
-            let mods = txn.open_table(schema::GO_MODS)?;
             for item in versions.iter()? {
                 let (k, v) = item?;
                 let (owner, module, version) = k.value();
                 report.versions += 1;
                 let name = format!("{owner} {module}@{version}");
-                match decode::<VersionRecord>("version", v.value()) {
+                match version_record(v.value()) {
                     Ok(rec) => users.entry(rec.blake3.clone()).or_default().push((
                         owner.to_owned(),
                         module.to_owned(),
                         version.to_owned(),
                         rec,
                     )),
-                    Err(e) => report.problem(
-                        format!("unreadable version record: {e}"),
-                        vec![name.clone()],
-                    ),
-                }
-                if mods.get((owner, module, version))?.is_none() {
-                    report.problem("no .mod stored".into(), vec![name]);
+                    Err(e) => report.problem(format!("unreadable version record: {e}"), vec![name]),
                 }
             }
             // Cached versions use blobs as hosted ones do, once their zip was fetched.
@@ -164,25 +159,14 @@ impl Store {
                     }
                 }
             }
-            for item in mods.iter()? {
-                let (k, _) = item?;
-                let (owner, module, version) = k.value();
-                if versions.get((owner, module, version))?.is_none() {
-                    report.problem(
-                        ".mod stored for a version that does not exist".into(),
-                        vec![format!("{owner} {module}@{version}")],
-                    );
-                }
-            }
-
             // Blobs: presence, reference counts, chunk sizes, content hash.
-            let blobs = txn.open_table(schema::BLOBS)?;
+            let blobs = txn.open_table(schema::BLOB_RECORDS)?;
             let mut expected_chunks: BTreeMap<[u8; 32], u32> = BTreeMap::new();
-            let mut expected_packed: BTreeMap<[u8; 32], u64> = BTreeMap::new();
+            let mut expected_packed: Vec<(u64, u64)> = Vec::new();
             for item in blobs.iter()? {
                 let (k, v) = item?;
                 let id = *k.value();
-                let (size, refs, chunk) = v.value();
+                let (size, refs, chunk, packed_at) = v.value();
                 report.blobs += 1;
                 report.bytes += size;
                 let hex_id = hex::encode(id);
@@ -205,8 +189,8 @@ impl Store {
                 }
                 let layout = super::blobs::Layout::from_field(size, chunk);
                 expected_chunks.insert(id, layout.count());
-                if layout.packed_len() > 0 {
-                    expected_packed.insert(id, layout.packed_len());
+                if layout.packed_len() > 0 && packed_at != super::blobs::LOST {
+                    expected_packed.push((packed_at, layout.packed_len()));
                 }
                 let reader = match BlobReader::open(&txn, &id) {
                     Ok(Some(reader)) => reader,
@@ -254,9 +238,21 @@ impl Store {
                                     vec![name.clone()],
                                 );
                             }
-                            let stored =
-                                mods.get((owner.as_str(), module.as_str(), version.as_str()))?;
-                            if stored.is_some_and(|m| m.value() != summary.mod_bytes.as_slice()) {
+                            let stored = (owner != CACHE_OWNER)
+                                .then(|| {
+                                    versions.get((
+                                        owner.as_str(),
+                                        module.as_str(),
+                                        version.as_str(),
+                                    ))
+                                })
+                                .transpose()?
+                                .flatten();
+                            let differs = stored.is_some_and(|v| {
+                                version_go_mod(v.value())
+                                    .is_ok_and(|m| m != summary.mod_bytes.as_slice())
+                            });
+                            if differs {
                                 report.problem(
                                     "stored .mod differs from the zip's go.mod".into(),
                                     vec![name.clone()],
@@ -312,40 +308,19 @@ impl Store {
     }
 }
 
-/// The pack stream against the blobs that use it: every packed blob has a position, every
-/// position a blob, each record's live count is what those blobs hold in it, and no record but
+/// The pack stream against the blobs that use it: each record's live count is what the
+/// packed blobs (their position and packed length, `expected`) hold in it, and no record but
 /// the last is left with none. (Whether the bytes are there and right, `hash_blob` saw.)
 fn check_packs(
     txn: &redb::ReadTransaction,
-    expected: &BTreeMap<[u8; 32], u64>,
+    expected: &[(u64, u64)],
     report: &mut VerifyReport,
 ) -> Result<()> {
     let mut live: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut positioned = 0usize;
-    for item in txn.open_table(schema::PACKED)?.iter()? {
-        let (k, v) = item?;
-        let hex_id = hex::encode(k.value());
-        match expected.get(k.value()) {
-            Some(&len) => {
-                positioned += 1;
-                for (record, _, n) in packs::spans(v.value(), len) {
-                    *live.entry(record).or_default() += n;
-                }
-            }
-            None => report.problem(
-                format!("packed position for blob {hex_id}, which has no packed bytes"),
-                Vec::new(),
-            ),
+    for &(at, len) in expected {
+        for (record, _, n) in packs::spans(at, len) {
+            *live.entry(record).or_default() += n;
         }
-    }
-    if positioned != expected.len() {
-        report.problem(
-            format!(
-                "{} blobs lack the position of their packed bytes",
-                expected.len() - positioned
-            ),
-            Vec::new(),
-        );
     }
     let table = txn.open_table(schema::PACKS)?;
     let last = table.last()?.map(|(k, _)| k.value());
@@ -465,7 +440,7 @@ mod tests {
         let txn = store.begin_read().unwrap();
         let versions = txn.open_table(schema::VERSIONS).unwrap();
         let g = versions.get((owner, module, "v1.0.0")).unwrap().unwrap();
-        let rec: VersionRecord = decode("version", g.value()).unwrap();
+        let rec: VersionRecord = version_record(g.value()).unwrap();
         let mut id = [0u8; 32];
         hex::decode_to_slice(rec.blake3, &mut id).unwrap();
         id
@@ -476,11 +451,17 @@ mod tests {
         damage(store, |txn| {
             let mut t = txn.open_table(schema::VERSIONS).unwrap();
             let key = (owner, module, "v1.0.0");
-            let mut rec: VersionRecord =
-                decode("version", t.get(key).unwrap().unwrap().value()).unwrap();
+            let value = t.get(key).unwrap().unwrap().value().to_vec();
+            let mut rec: VersionRecord = version_record(&value).unwrap();
+            let go_mod = version_go_mod(&value).unwrap();
             f(&mut rec);
-            t.insert(key, super::super::encode(&rec).unwrap().as_slice())
-                .unwrap();
+            t.insert(
+                key,
+                super::super::version_value(&rec, go_mod)
+                    .unwrap()
+                    .as_slice(),
+            )
+            .unwrap();
         });
     }
 
@@ -501,38 +482,42 @@ mod tests {
     }
 
     #[test]
-    fn damaged_version_records_and_mods_are_named() {
+    fn damaged_version_records_are_named() {
         let (_dir, store) = fixture();
         damage(&store, |txn| {
-            txn.open_table(schema::VERSIONS)
-                .unwrap()
+            let mut versions = txn.open_table(schema::VERSIONS).unwrap();
+            // Too short for its record's length; a length past the value's end.
+            versions
                 .insert(("zeta", "example.com/small", "v1.0.0"), b"{".as_slice())
                 .unwrap();
-            let mut mods = txn.open_table(schema::GO_MODS).unwrap();
-            mods.remove(("acme", "example.com/big", "v1.0.0")).unwrap();
-            mods.insert(
-                ("acme", "example.com/gone", "v9.0.0"),
-                b"module x\n".as_slice(),
-            )
-            .unwrap();
+            versions
+                .insert(
+                    ("acme", "example.com/big", "v1.0.0"),
+                    [&9u32.to_le_bytes()[..], b"{}"].concat().as_slice(),
+                )
+                .unwrap();
         });
         let report = store.verify().unwrap();
-        let unreadable = damaged(&report, "unreadable version record");
+        let unreadable = damaged(
+            &report,
+            "unreadable version record: the database is damaged: a version value of 1 bytes",
+        );
         assert_eq!(unreadable.versions, ["zeta example.com/small@v1.0.0"]);
         assert_eq!(
-            found(&report, "no .mod stored").versions,
+            found(
+                &report,
+                "unreadable version record: the database is damaged: a version value of 6 bytes"
+            )
+            .versions,
             ["acme example.com/big@v1.0.0"]
         );
-        assert_eq!(
-            found(&report, ".mod stored for a version that does not exist").versions,
-            ["acme example.com/gone@v9.0.0"]
-        );
-        // The unreadable record no longer counts as a user of its blob.
+        // The unreadable records no longer count as users of their blobs.
         assert!(
             found(&report, "has reference count 2 but 1 versions use it")
                 .versions
                 .contains(&"acme example.com/small@v1.0.0".to_owned())
         );
+        found(&report, "has reference count 1 but 0 versions use it");
         assert_eq!(report.versions, 3, "an unreadable version is still counted");
         assert_eq!(report.problems.len(), 4, "{:?}", whats(&report));
     }
@@ -545,13 +530,12 @@ mod tests {
         });
         edit_version(&store, "acme", "example.com/big", |r| r.size += 1);
         damage(&store, |txn| {
-            txn.open_table(schema::GO_MODS)
-                .unwrap()
-                .insert(
-                    ("zeta", "example.com/small", "v1.0.0"),
-                    b"module example.com/other\n".as_slice(),
-                )
-                .unwrap();
+            let mut versions = txn.open_table(schema::VERSIONS).unwrap();
+            let key = ("zeta", "example.com/small", "v1.0.0");
+            let value = versions.get(key).unwrap().unwrap().value().to_vec();
+            let rec = version_record(&value).unwrap();
+            let other = super::super::version_value(&rec, b"module example.com/other\n").unwrap();
+            versions.insert(key, other.as_slice()).unwrap();
         });
         let report = store.verify().unwrap();
         let hashes = found(&report, "but h1:other / ");
@@ -632,7 +616,7 @@ mod tests {
         let (_dir, store) = fixture();
         let small = blob_of(&store, "acme", "example.com/small");
         damage(&store, |txn| {
-            txn.open_table(schema::BLOBS)
+            txn.open_table(schema::BLOB_RECORDS)
                 .unwrap()
                 .remove(&small)
                 .unwrap();
@@ -647,10 +631,14 @@ mod tests {
             ]
         );
         assert_eq!(report.blobs, 1);
-        // Its packed bytes are now nobody's, and its position points at no blob.
-        assert!(whats(&report)
-            .iter()
-            .any(|w| w.starts_with("packed position for blob")));
+        // Its packed bytes are now nobody's: the pack record counts more than blobs hold.
+        assert!(
+            whats(&report)
+                .iter()
+                .any(|w| w.starts_with("pack record 0 counts") && w.ends_with("blobs hold 0")),
+            "{:?}",
+            whats(&report)
+        );
     }
 
     #[test]
@@ -777,33 +765,15 @@ mod tests {
             whats(&report)
         );
 
-        // A packed blob that lost its position: counted, and unreadable.
+        // A packed blob that lost its position (as the migration of a damaged older file
+        // leaves it): counted, and unreadable.
         damage(&store, |txn| {
-            txn.open_table(schema::PACKED)
-                .unwrap()
-                .remove(&small)
-                .unwrap();
-            // A position for a blob that has no packed bytes.
-            txn.open_table(schema::PACKED)
-                .unwrap()
-                .insert(&[3u8; 32], 0)
-                .unwrap();
+            let mut blobs = txn.open_table(schema::BLOB_RECORDS).unwrap();
+            let (size, refs, chunk, _) = blobs.get(&small).unwrap().unwrap().value();
+            blobs.insert(&small, (size, refs, chunk, u64::MAX)).unwrap();
         });
         let report = store.verify().unwrap();
-        assert!(whats(&report)
-            .iter()
-            .any(|w| w == "1 blobs lack the position of their packed bytes"));
-        assert_eq!(
-            found(
-                &report,
-                &format!("packed position for blob {}", hex::encode([3u8; 32]))
-            )
-            .what,
-            format!(
-                "packed position for blob {}, which has no packed bytes",
-                hex::encode([3u8; 32])
-            )
-        );
+        assert_eq!(report.blobs, 2);
         assert_eq!(
             found(&report, &format!("blob {}: ", hex::encode(small))).versions,
             [
