@@ -64,15 +64,19 @@ struct Layout {
     hashes_with_record: bool,
     /// The packed bytes' position inside the blob's record, not a table of its own.
     packed_in_blob: bool,
+    /// The file also holds the server's other tables (empty), as a shelf's file does: their
+    /// definitions share redb's table tree with the ones an upload writes.
+    other_tables: bool,
 }
 
-const LAYOUTS: [Layout; 5] = [
+const LAYOUTS: [Layout; 6] = [
     Layout {
         name: "today's tables",
         mod_in_version: false,
         one_log_tree: false,
         hashes_with_record: false,
         packed_in_blob: false,
+        other_tables: false,
     },
     Layout {
         name: "go.mod inside the version's value",
@@ -80,6 +84,7 @@ const LAYOUTS: [Layout; 5] = [
         one_log_tree: false,
         hashes_with_record: false,
         packed_in_blob: false,
+        other_tables: false,
     },
     Layout {
         name: "that, and the log's four tables as one tree",
@@ -87,6 +92,7 @@ const LAYOUTS: [Layout; 5] = [
         one_log_tree: true,
         hashes_with_record: false,
         packed_in_blob: false,
+        other_tables: false,
     },
     Layout {
         name: "that, hashes inside their record's value, no size kept",
@@ -94,6 +100,7 @@ const LAYOUTS: [Layout; 5] = [
         one_log_tree: true,
         hashes_with_record: true,
         packed_in_blob: false,
+        other_tables: false,
     },
     Layout {
         name: "that, the packed position inside the blob's record",
@@ -101,6 +108,15 @@ const LAYOUTS: [Layout; 5] = [
         one_log_tree: true,
         hashes_with_record: true,
         packed_in_blob: true,
+        other_tables: false,
+    },
+    Layout {
+        name: "that, in a file with the server's 19 other tables",
+        mod_in_version: true,
+        one_log_tree: true,
+        hashes_with_record: true,
+        packed_in_blob: true,
+        other_tables: true,
     },
 ];
 
@@ -192,11 +208,44 @@ fn upload(db: &Database, layout: Layout, i: u64, quick_repair: bool) {
     txn.commit().expect("commit");
 }
 
+/// Creates the tables of a shelf's file that a small upload does not write (schema 4's
+/// names and types), empty.
+fn other_tables(db: &Database) {
+    let txn = db.begin_write().expect("begin_write");
+    (|| -> Result<(), redb::Error> {
+        txn.open_table(T::<&str, &[u8]>::new("meta"))?;
+        txn.open_table(T::<&str, &[u8]>::new("namespaces"))?;
+        txn.open_table(T::<(&str, &str, &str), &[u8]>::new("tombstones"))?;
+        txn.open_table(T::<(&[u8; 32], u32), &[u8]>::new("chunks"))?;
+        txn.open_table(T::<&str, &[u8]>::new("users"))?;
+        txn.open_table(T::<&[u8; 32], &[u8]>::new("tokens"))?;
+        txn.open_table(T::<(&str, &str), &[u8]>::new("members"))?;
+        txn.open_table(T::<&str, &[u8]>::new("tls"))?;
+        txn.open_table(T::<&str, &[u8]>::new("sumdb_meta"))?;
+        txn.open_table(T::<(&str, &str), u8>::new("sumdb_shares"))?;
+        txn.open_table(T::<&str, u8>::new("private_patterns"))?;
+        txn.open_table(T::<(&str, &str), u8>::new("sumdb_claims"))?;
+        txn.open_table(T::<&str, u8>::new("sumdb_upstream_paths"))?;
+        txn.open_table(T::<(&str, &str, &str), u64>::new("downloads"))?;
+        txn.open_table(T::<(&str, &str), &[u8]>::new("cached"))?;
+        txn.open_table(T::<(&str, &str), &[u8]>::new("cached_mods"))?;
+        txn.open_table(T::<&str, &[u8]>::new("upstream_sumdb"))?;
+        txn.open_table(T::<&[u8; 32], &[u8]>::new("zip_facts"))?;
+        txn.open_table(T::<&[u8; 32], &[u8]>::new("doc_facts"))?;
+        Ok(())
+    })()
+    .expect("the other tables");
+    txn.commit().expect("commit");
+}
+
 /// Bytes per upload of `layout` over `n` uploads (after 20) in a fresh file in `dir`.
 fn per_upload(dir: &Path, layout: Layout, quick_repair: bool, n: u64) -> u64 {
     let path = dir.join("model.redb");
     let _ = std::fs::remove_file(&path);
     let db = Database::create(&path).expect("create");
+    if layout.other_tables {
+        other_tables(&db);
+    }
     for i in 10_000..10_020 {
         upload(&db, layout, i, quick_repair);
     }
