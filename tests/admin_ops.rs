@@ -214,8 +214,8 @@ fn corrupt_first_byte(db: &Path) {
     let raw = redb::Database::create(db).unwrap();
     let txn = raw.begin_write().unwrap();
     {
-        let blobs = txn.open_table(store::schema::BLOBS).unwrap();
-        let (id, (size, _, field)) = {
+        let blobs = txn.open_table(store::schema::BLOB_RECORDS).unwrap();
+        let (id, (size, _, field, pos)) = {
             let mut it = blobs.iter().unwrap();
             let (k, v) = it.next().unwrap().unwrap();
             (*k.value(), v.value())
@@ -228,13 +228,6 @@ fn corrupt_first_byte(db: &Path) {
                 chunks.insert((&id, index), bad.as_slice()).unwrap();
             }
             store::Place::Packed { .. } => {
-                let pos = txn
-                    .open_table(store::schema::PACKED)
-                    .unwrap()
-                    .get(&id)
-                    .unwrap()
-                    .unwrap()
-                    .value();
                 let mut packs = txn.open_table(store::schema::PACKS).unwrap();
                 let record = pos / store::PACK_DATA;
                 let mut bad = packs.get(record).unwrap().unwrap().value().to_vec();
@@ -297,13 +290,13 @@ fn verify_reports_reference_count_and_orphan_chunk_damage() {
         let raw = redb::Database::create(&db).unwrap();
         let txn = raw.begin_write().unwrap();
         {
-            let mut blobs = txn.open_table(store::schema::BLOBS).unwrap();
-            let (id, (size, _, chunk)) = {
+            let mut blobs = txn.open_table(store::schema::BLOB_RECORDS).unwrap();
+            let (id, (size, _, chunk, pos)) = {
                 let mut it = blobs.iter().unwrap();
                 let (k, v) = it.next().unwrap().unwrap();
                 (*k.value(), v.value())
             };
-            blobs.insert(&id, (size, 5, chunk)).unwrap();
+            blobs.insert(&id, (size, 5, chunk, pos)).unwrap();
             let mut chunks = txn.open_table(store::schema::CHUNKS).unwrap();
             chunks
                 .insert((&[7u8; 32], 0u32), b"stray".as_slice())

@@ -39,7 +39,8 @@ pub const VERSIONS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition
 
 /// Before schema 4: (owner, module path, version) → the `.mod` bytes. Read only to migrate
 /// an older file or backup into `VERSIONS`, then removed.
-pub const GO_MODS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("go_mods");
+pub(crate) const GO_MODS: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("go_mods");
 
 /// (owner, module path, version) → `TombstoneRecord` of a deleted version (its h1 stays pinned).
 pub const TOMBSTONES: TableDefinition<(&str, &str, &str), &[u8]> =
@@ -47,7 +48,7 @@ pub const TOMBSTONES: TableDefinition<(&str, &str, &str), &[u8]> =
 
 /// Before schema 4: BLAKE3 of a zip → (size in bytes, reference count, chunk field). Read
 /// only to migrate into `BLOB_RECORDS`, then removed.
-pub const BLOBS: TableDefinition<&[u8; 32], (u64, u64, u32)> = TableDefinition::new("blobs");
+pub(crate) const BLOBS: TableDefinition<&[u8; 32], (u64, u64, u32)> = TableDefinition::new("blobs");
 
 /// BLAKE3 of a zip → (size in bytes, reference count, chunk field (`blobs::Layout`), position
 /// of its packed bytes in the pack stream, 0 when none are packed).
@@ -66,7 +67,7 @@ pub const PACKS: TableDefinition<u64, &[u8]> = TableDefinition::new("packs");
 
 /// Before schema 4: BLAKE3 of a zip whose last bytes are packed → their position in the pack
 /// stream. Read only to migrate into `BLOB_RECORDS`, then removed.
-pub const PACKED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("packed");
+pub(crate) const PACKED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("packed");
 
 /// User name → `UserRecord`.
 pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
@@ -109,11 +110,12 @@ pub const DOC_FACTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("d
 /// record's id plus one.
 pub const SUMDB_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sumdb_log");
 /// Before schema 4: record id → record text. Read only to migrate into `SUMDB_LOG`.
-pub const SUMDB_RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("sumdb_records");
+pub(crate) const SUMDB_RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("sumdb_records");
 /// Before schema 4: `path@version` → record id. Read only to migrate into `SUMDB_LOG`.
-pub const SUMDB_INDEX: TableDefinition<&str, u64> = TableDefinition::new("sumdb_index");
+pub(crate) const SUMDB_INDEX: TableDefinition<&str, u64> = TableDefinition::new("sumdb_index");
 /// Before schema 4: stored hash index → hash. Read only to migrate into `SUMDB_LOG`.
-pub const SUMDB_HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("sumdb_hashes");
+pub(crate) const SUMDB_HASHES: TableDefinition<u64, &[u8; 32]> =
+    TableDefinition::new("sumdb_hashes");
 /// Module path → the logged namespace it belongs to (the first that published it).
 pub const SUMDB_PATHS: TableDefinition<&str, &str> = TableDefinition::new("sumdb_paths");
 /// (module path, namespace) → 1: another logged namespace may publish that path too
