@@ -842,6 +842,11 @@ mod tests {
                     .unwrap()
                     .insert(&[1u8; 32], 4321)
                     .unwrap();
+                // An empty log of schema 3: its size was kept in the meta table.
+                txn.open_table(schema::SUMDB_META)
+                    .unwrap()
+                    .insert("size", 0u64.to_be_bytes().as_slice())
+                    .unwrap();
             }
             txn.commit().unwrap();
         }
@@ -876,6 +881,10 @@ mod tests {
                     BlobReader::open(txn, &[2u8; 32]),
                     Err(Error::Corrupt(m)) if m.contains("lacks its packed bytes")
                 ));
+                assert!(
+                    txn.open_table(schema::SUMDB_META)?.get("size")?.is_none(),
+                    "the log's size is its last record's id now"
+                );
                 let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_owned()).collect();
                 for gone in [
                     "go_mods",
