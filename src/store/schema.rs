@@ -103,11 +103,11 @@ pub const DOC_FACTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("d
 
 // The checksum database (`store::sumdb`).
 
-/// The log, one tree (`store::sumdb::LogKey`): `r` + record id (u64 big-endian) → the record
-/// text (the go.sum lines of one module version) followed by the 32-byte stored hashes its
-/// append made (x/mod's `StoredHashIndex` order: the leaf, then one per level its id ends
-/// in 1 bits); `i` + `path@version` → record id (u64 big-endian). The log's size is its last
-/// record's id plus one.
+/// The log, one tree (keys made by `store::sumdb`'s `record_at` and `index_at`): `r` + record
+/// id (u64 big-endian) → the record text (the go.sum lines of one module version) followed by
+/// the 32-byte stored hashes its append made (x/mod's `StoredHashIndex` order: the leaf, then
+/// one per level its id ends in 1 bits); `i` + `path@version` → record id (u64 big-endian).
+/// The log's size is its last record's id plus one.
 pub const SUMDB_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sumdb_log");
 /// Before schema 4: record id → record text. Read only to migrate into `SUMDB_LOG`.
 pub(crate) const SUMDB_RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("sumdb_records");
