@@ -33,7 +33,9 @@ token=arm-check-admin-token-0123456789abcdef
 pid=
 fail() { echo "arm-check FAILED ($t): $*" >&2; [ -f "$work/server.log" ] && tail -20 "$work/server.log" >&2; exit 1; }
 # The emulated server never outlives the check, whatever ends it.
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; true' EXIT
+# (Under `set -e` a failing `kill` in an `&&` list would end the trap, and the script,
+# with status 1 after every check passed: the server is usually gone by then.)
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi' EXIT
 
 for t in "${targets[@]}"; do
     case "$t" in
@@ -131,6 +133,7 @@ PY
     GOSHELF_TOKEN=$token "$host" verify --server "$url" >/dev/null || fail "verify --server"
     "$host" verify --db "$work/backup.redb" >/dev/null || fail "verify of the backup"
     kill -TERM "$pid"; wait "$pid" || true
+    pid=
     rm -rf "$work"
     echo "arm-check: $t ($triple) passed in $(( $(date +%s) - start )) s"
 done
