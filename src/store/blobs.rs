@@ -256,7 +256,8 @@ pub(super) fn add_ref(
 
 /// The position a migrated blob gets when its packed bytes' position was lost (a damaged
 /// older file): reading the blob fails (`lacks_packed`) instead of reading another blob's
-/// bytes, and releasing it releases nothing in the pack stream.
+/// bytes, and releasing it releases nothing in the pack stream (its bytes there stay counted
+/// as live, which `verify` keeps reporting for that pack record).
 pub(super) const LOST: u64 = u64::MAX;
 
 /// A blob whose layout packs bytes has lost their position (`LOST`).

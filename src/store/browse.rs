@@ -266,7 +266,7 @@ mod tests {
         super::super::write_raw(store, |txn| {
             txn.open_table(schema::VERSIONS)?.insert(
                 (owner, module, v),
-                super::super::version_value(&rec, b"")?.as_slice(),
+                super::super::version_value(&rec, Some(b""))?.as_slice(),
             )?;
             Ok(())
         });

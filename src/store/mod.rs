@@ -629,28 +629,61 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Corrupt(format!("encoding a record: {e}")))
 }
 
-/// A `VERSIONS` value (schema 4): the record's JSON length (u32 little-endian), the JSON,
-/// then the version's `.mod` bytes.
-fn version_value(rec: &VersionRecord, go_mod: &[u8]) -> Result<Vec<u8>> {
-    let json = encode(rec)?;
+/// `.mod` bytes up to this size live inside their version's `VERSIONS` value; longer ones
+/// (up to `MAX_GO_MOD`, 16 MiB) are kept apart in `GO_MODS`, so that reading a version's
+/// record (every `.info`, `list` and `@latest`) never reads more than this of `.mod` bytes.
+/// Most go.mod files are well under it.
+pub const INLINE_MOD_MAX: usize = 4096;
+
+/// Flag in a `VERSIONS` value's length word: the version's `.mod` bytes are not inline but in
+/// `GO_MODS` (too long, or, after the migration of a damaged file, missing: then reading them
+/// fails as it did before).
+const MOD_APART: u32 = 1 << 31;
+
+/// A `VERSIONS` value (schema 4): the record's JSON length (u32 little-endian, with
+/// `MOD_APART` when the `.mod` bytes are in `GO_MODS`), the JSON, then the version's `.mod`
+/// bytes unless they are apart (`None`).
+fn version_value(rec: &VersionRecord, go_mod: Option<&[u8]>) -> Result<Vec<u8>> {
+    version_value_raw(&encode(rec)?, go_mod)
+}
+
+/// `version_value` of a record's JSON as stored (the migration copies it unread, so that a
+/// damaged record stays what `verify` reports, not a reason the file cannot open).
+fn version_value_raw(json: &[u8], go_mod: Option<&[u8]>) -> Result<Vec<u8>> {
     let len = u32::try_from(json.len())
-        .map_err(|_| Error::Corrupt(format!("a version record of {} bytes", json.len())))?;
+        .ok()
+        .filter(|&n| n < MOD_APART)
+        .ok_or_else(|| Error::Corrupt(format!("a version record of {} bytes", json.len())))?;
+    let word = if go_mod.is_some() {
+        len
+    } else {
+        len | MOD_APART
+    };
+    let go_mod = go_mod.unwrap_or_default();
     let mut value = Vec::with_capacity(4 + json.len() + go_mod.len());
-    value.extend_from_slice(&len.to_le_bytes());
-    value.extend_from_slice(&json);
+    value.extend_from_slice(&word.to_le_bytes());
+    value.extend_from_slice(json);
     value.extend_from_slice(go_mod);
     Ok(value)
 }
 
-/// The JSON and the `.mod` bytes of a `VERSIONS` value.
-fn version_parts(value: &[u8]) -> Result<(&[u8], &[u8])> {
+/// The JSON and the inline `.mod` bytes of a `VERSIONS` value (`None`: in `GO_MODS`).
+fn version_parts(value: &[u8]) -> Result<(&[u8], Option<&[u8]>)> {
     let short = || Error::Corrupt(format!("a version value of {} bytes", value.len()));
-    let (len, rest) = value.split_first_chunk::<4>().ok_or_else(short)?;
-    let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| short())?;
+    let (word, rest) = value.split_first_chunk::<4>().ok_or_else(short)?;
+    let word = u32::from_le_bytes(*word);
+    let len = usize::try_from(word & !MOD_APART).map_err(|_| short())?;
     if rest.len() < len {
         return Err(short());
     }
-    Ok(rest.split_at(len))
+    let (json, go_mod) = rest.split_at(len);
+    if word & MOD_APART != 0 {
+        if !go_mod.is_empty() {
+            return Err(short());
+        }
+        return Ok((json, None));
+    }
+    Ok((json, Some(go_mod)))
 }
 
 /// The record of a `VERSIONS` value.
@@ -658,9 +691,38 @@ fn version_record(value: &[u8]) -> Result<VersionRecord> {
     decode("version", version_parts(value)?.0)
 }
 
-/// The `.mod` bytes of a `VERSIONS` value.
-fn version_go_mod(value: &[u8]) -> Result<&[u8]> {
-    Ok(version_parts(value)?.1)
+/// The `.mod` bytes of version `key` whose `VERSIONS` value is `value`: inline, or from
+/// `GO_MODS`.
+fn version_go_mod(txn: &impl GoMods, key: (&str, &str, &str), value: &[u8]) -> Result<Vec<u8>> {
+    match version_parts(value)?.1 {
+        Some(inline) => Ok(inline.to_vec()),
+        None => txn
+            .go_mod_apart(key)?
+            .ok_or_else(|| Error::Corrupt(format!("{}@{} has no .mod stored", key.1, key.2))),
+    }
+}
+
+/// Where the `.mod` bytes kept apart are read from: a read or a write transaction.
+trait GoMods {
+    fn go_mod_apart(&self, key: (&str, &str, &str)) -> Result<Option<Vec<u8>>>;
+}
+
+impl GoMods for redb::ReadTransaction {
+    fn go_mod_apart(&self, key: (&str, &str, &str)) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .open_table(schema::GO_MODS)?
+            .get(key)?
+            .map(|v| v.value().to_vec()))
+    }
+}
+
+impl GoMods for redb::WriteTransaction {
+    fn go_mod_apart(&self, key: (&str, &str, &str)) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .open_table(schema::GO_MODS)?
+            .get(key)?
+            .map(|v| v.value().to_vec()))
+    }
 }
 
 /// Options that create a file only its owner may read and write (mode 0600, whatever the
@@ -773,12 +835,21 @@ mod tests {
 
     #[test]
     fn a_version_value_holds_its_record_and_its_mod_bytes() {
-        for go_mod in [&b""[..], b"module m\n", &[0u8, 255, 10][..]] {
+        for go_mod in [
+            Some(&b""[..]),
+            Some(b"module m\n"),
+            Some(&[0u8, 255, 10][..]),
+            None,
+        ] {
             let value = version_value(&record(3), go_mod).unwrap();
             assert_eq!(version_record(&value).unwrap(), record(3));
-            assert_eq!(version_go_mod(&value).unwrap(), go_mod);
+            assert_eq!(version_parts(&value).unwrap().1, go_mod);
         }
-        let value = version_value(&record(3), b"module m\n").unwrap();
+        // Kept apart, with bytes after the record: damaged.
+        let mut apart = version_value(&record(3), None).unwrap();
+        apart.push(b'm');
+        assert!(matches!(version_parts(&apart), Err(Error::Corrupt(_))));
+        let value = version_value(&record(3), Some(b"module m\n")).unwrap();
         // Too short for the length, or for the record the length announces.
         for cut in [0, 3, 4, value.len() - 10] {
             assert!(
@@ -791,15 +862,18 @@ mod tests {
     }
 
     /// A schema-3 file made by hand: versions (more than one batch of the migration) whose
-    /// `.mod` bytes are in `GO_MODS`, one without them (a damaged file); a packed blob whose
-    /// position is in `PACKED`, one whose position was lost, one with none packed. Opened, it
-    /// is schema 4 with everything moved and the old tables gone.
+    /// `.mod` bytes are in `GO_MODS`, one without them and one with an unreadable record (a
+    /// damaged file), one with a `.mod` too long to move; a packed blob whose position is in
+    /// `PACKED`, one whose position was lost, one with none packed; an empty log. Opened, it is
+    /// schema 4 with everything moved, the damage left for `verify` to name, and the old
+    /// tables gone.
     #[test]
     fn a_schema3_file_is_migrated_when_opened() {
         use redb::TableHandle;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.redb");
         const N: usize = 2500;
+        let long_mod = format!("module m\n\n// {}\n", "x".repeat(INLINE_MOD_MAX));
         let packed_layout = blobs::Layout::new(2000);
         assert!(packed_layout.packed_len() > 0);
         let whole = blobs::Layout::new(u64::from(CHUNK_SIZE));
@@ -820,12 +894,21 @@ mod tests {
                 for i in 0..N {
                     let v = format!("v1.0.{i}");
                     let key = ("acme", "example.com/m", v.as_str());
-                    versions
-                        .insert(key, encode(&record(i)).unwrap().as_slice())
-                        .unwrap();
-                    if i != 1234 {
-                        mods.insert(key, format!("module m{i}\n").as_bytes())
-                            .unwrap();
+                    let json = if i == 99 {
+                        b"{".to_vec()
+                    } else {
+                        encode(&record(i)).unwrap()
+                    };
+                    versions.insert(key, json.as_slice()).unwrap();
+                    match i {
+                        1234 => {}
+                        2000 => {
+                            mods.insert(key, long_mod.as_bytes()).unwrap();
+                        }
+                        _ => {
+                            mods.insert(key, format!("module m{i}\n").as_bytes())
+                                .unwrap();
+                        }
                     }
                 }
                 let mut blobs = txn.open_table(schema::BLOBS).unwrap();
@@ -858,18 +941,53 @@ mod tests {
                 .unwrap();
             assert_eq!(go_mod.unwrap(), format!("module m{i}\n").as_bytes(), "{i}");
         }
-        let (_, lost) = store
-            .get_go_mod("acme", "example.com/m", "v1.0.1234")
+        // The long `.mod` stays apart and reads back; the missing one still fails to read.
+        let (_, go_mod) = store
+            .get_go_mod("acme", "example.com/m", "v1.0.2000")
             .unwrap();
-        assert_eq!(lost.unwrap(), b"");
-        let listed = store
-            .list_versions("acme", "example.com/m")
-            .unwrap()
+        assert_eq!(go_mod.unwrap(), long_mod.as_bytes());
+        assert!(matches!(
+            store.get_go_mod("acme", "example.com/m", "v1.0.1234"),
+            Err(Error::Corrupt(m)) if m.contains("has no .mod stored")
+        ));
+        store
+            .read(|txn| {
+                let versions = txn.open_table(schema::VERSIONS)?;
+                let value = |v: &str| {
+                    versions
+                        .get(("acme", "example.com/m", v))
+                        .unwrap()
+                        .unwrap()
+                        .value()
+                        .to_vec()
+                };
+                for i in (0..N).filter(|&i| ![99, 1234].contains(&i)) {
+                    let v = value(&format!("v1.0.{i}"));
+                    assert_eq!(version_record(&v).unwrap(), record(i), "{i}");
+                }
+                // The unreadable record is carried as it was.
+                assert_eq!(version_parts(&value("v1.0.99")).unwrap().0, b"{");
+                let mods = txn.open_table(schema::GO_MODS)?;
+                assert_eq!(mods.len()?, 1, "only the long .mod is left apart");
+                Ok(())
+            })
             .unwrap();
-        assert_eq!(listed.len(), N);
-        assert!(listed
-            .iter()
-            .all(|(v, r)| *r == record(v[5..].parse().unwrap())));
+        let report = store.verify().unwrap();
+        let named = |what: &str| {
+            report
+                .problems
+                .iter()
+                .find(|p| p.what.starts_with(what))
+                .map(|p| p.versions.clone())
+        };
+        assert_eq!(
+            named("no .mod stored"),
+            Some(vec!["acme example.com/m@v1.0.1234".to_owned()])
+        );
+        assert_eq!(
+            named("unreadable version record"),
+            Some(vec!["acme example.com/m@v1.0.99".to_owned()])
+        );
         store
             .read(|txn| {
                 let blobs = txn.open_table(schema::BLOB_RECORDS)?;
@@ -887,7 +1005,6 @@ mod tests {
                 );
                 let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_owned()).collect();
                 for gone in [
-                    "go_mods",
                     "blobs",
                     "packed",
                     "sumdb_records",
@@ -910,6 +1027,148 @@ mod tests {
                 Ok(txn.commit()?)
             })
             .unwrap();
+    }
+
+    /// A `.mod` longer than `INLINE_MOD_MAX` is kept apart from its version's record (so that
+    /// a list or `.info` never reads it), one at the limit inline: both read back, `verify` is
+    /// clean of `.mod` problems, and deleting the versions leaves nothing of them behind.
+    #[test]
+    fn long_mod_files_are_kept_apart_and_go_with_their_version() {
+        use crate::gomod::{ModulePath, Version};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("long.redb")).unwrap();
+        let at_limit = "m".repeat(INLINE_MOD_MAX).into_bytes();
+        let over = "m".repeat(INLINE_MOD_MAX + 1).into_bytes();
+        let zip = b"zip bytes".to_vec();
+        for (version, go_mod) in [("v1.0.0", &at_limit), ("v1.1.0", &over)] {
+            let summary = crate::gomod::zip::ZipSummary {
+                path: ModulePath::from_store_unchecked("example.com/long".to_owned()),
+                version: Version::from_store_unchecked(version.to_owned()),
+                h1: "h1:zip".into(),
+                mod_bytes: go_mod.clone(),
+                mod_h1: "h1:mod".into(),
+                has_go_mod: true,
+                files: 1,
+            };
+            let new = NewVersion {
+                owner: "acme",
+                summary: &summary,
+                blake3: *blake3::hash(&zip).as_bytes(),
+                size: zip.len() as u64,
+                uploader: "t",
+                time: 0,
+            };
+            store
+                .put_version(&new, &mut std::io::Cursor::new(&zip))
+                .unwrap();
+            let (_, got) = store
+                .get_go_mod("acme", "example.com/long", version)
+                .unwrap();
+            assert!(got.unwrap() == *go_mod, "{version}");
+        }
+        let apart = || {
+            store
+                .read(|txn| Ok(txn.open_table(schema::GO_MODS)?.len()?))
+                .unwrap()
+        };
+        assert_eq!(apart(), 1, "only the longer one is apart");
+        let mod_problems = || -> Vec<String> {
+            store
+                .verify()
+                .unwrap()
+                .problems
+                .into_iter()
+                .map(|p| p.what)
+                .filter(|w| w.contains(".mod"))
+                .collect()
+        };
+        assert_eq!(mod_problems(), Vec::<String>::new());
+        // A `.mod` apart for a version that keeps its own inline, or for none: named.
+        write_raw(&store, |txn| {
+            let mut mods = txn.open_table(schema::GO_MODS)?;
+            mods.insert(("acme", "example.com/long", "v1.0.0"), b"x".as_slice())?;
+            mods.insert(("acme", "example.com/long", "v9.0.0"), b"x".as_slice())?;
+            Ok(())
+        });
+        let report = store.verify().unwrap();
+        let stray: Vec<&str> = report
+            .problems
+            .iter()
+            .filter(|p| p.what.starts_with(".mod stored apart for a version"))
+            .flat_map(|p| p.versions.iter().map(String::as_str))
+            .collect();
+        assert_eq!(
+            stray,
+            [
+                "acme example.com/long@v1.0.0",
+                "acme example.com/long@v9.0.0"
+            ]
+        );
+        write_raw(&store, |txn| {
+            let mut mods = txn.open_table(schema::GO_MODS)?;
+            mods.remove(("acme", "example.com/long", "v1.0.0"))?;
+            mods.remove(("acme", "example.com/long", "v9.0.0"))?;
+            Ok(())
+        });
+        for version in ["v1.0.0", "v1.1.0"] {
+            assert!(store
+                .delete_version("acme", "example.com/long", version, 0)
+                .unwrap());
+        }
+        assert_eq!(apart(), 0);
+        assert_eq!(mod_problems(), Vec::<String>::new());
+    }
+
+    /// A schema-3 log whose records do not match its size, or lack a stored hash, is refused,
+    /// and the file is left as it was (still schema 3).
+    #[test]
+    fn a_damaged_schema3_log_is_refused_and_left_as_it_was() {
+        for (what, size, ids, hashes) in [
+            ("a record missing", 3u64, vec![0u64, 2], true),
+            ("records past the size", 1, vec![0, 1], true),
+            ("records missing at the end", 3, vec![0, 1], true),
+            ("a stored hash missing", 2, vec![0, 1], false),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("old.redb");
+            {
+                let db = redb::Database::create(&path).unwrap();
+                let txn = db.begin_write().unwrap();
+                {
+                    txn.open_table(schema::META)
+                        .unwrap()
+                        .insert(schema::META_SCHEMA_VERSION, 3u32.to_be_bytes().as_slice())
+                        .unwrap();
+                    txn.open_table(schema::SUMDB_META)
+                        .unwrap()
+                        .insert("size", size.to_be_bytes().as_slice())
+                        .unwrap();
+                    let mut records = txn.open_table(schema::SUMDB_RECORDS).unwrap();
+                    let mut stored = txn.open_table(schema::SUMDB_HASHES).unwrap();
+                    for &id in &ids {
+                        records.insert(id, b"x".as_slice()).unwrap();
+                        let first = crate::sumdb::tlog::stored_hash_index(0, id);
+                        let count = if hashes { 1 + id.trailing_ones() } else { 0 };
+                        for k in 0..u64::from(count) {
+                            stored.insert(first + k, &[7u8; 32]).unwrap();
+                        }
+                    }
+                }
+                txn.commit().unwrap();
+            }
+            match Store::open(&path) {
+                Err(Error::Corrupt(m)) => assert!(
+                    m.contains("checksum database of this file") && m.contains("was not upgraded"),
+                    "{what}: {m}"
+                ),
+                other => panic!("{what}: {other:?}"),
+            }
+            let db = redb::Database::create(&path).unwrap();
+            let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+            let meta = txn.open_table(schema::META).unwrap();
+            let found = meta.get(schema::META_SCHEMA_VERSION).unwrap().unwrap();
+            assert_eq!(found.value(), 3u32.to_be_bytes(), "{what}");
+        }
     }
 
     #[test]

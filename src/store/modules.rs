@@ -6,8 +6,8 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::records::{ModuleRecord, NamespaceRecord, TombstoneRecord, VersionRecord};
 use super::{
-    blobs, decode, encode, schema, version_go_mod, version_record, version_value, BlobReader,
-    BlobSite, Error, Result, Store,
+    blobs, decode, encode, schema, version_go_mod, version_parts, version_record, version_value,
+    version_value_raw, BlobReader, BlobSite, Error, Result, Store, INLINE_MOD_MAX,
 };
 use crate::gomod::zip::ZipSummary;
 
@@ -82,10 +82,16 @@ impl Store {
             let txn = self.begin_write(db)?;
             let removed = {
                 let mut versions = txn.open_table(schema::VERSIONS)?;
-                let rec: Option<VersionRecord> = match versions.remove(key)? {
-                    Some(g) => Some(version_record(g.value())?),
-                    None => None,
+                let (rec, apart) = match versions.remove(key)? {
+                    Some(g) => (
+                        Some(version_record(g.value())?),
+                        version_parts(g.value())?.1.is_none(),
+                    ),
+                    None => (None, false),
                 };
+                if apart {
+                    txn.open_table(schema::GO_MODS)?.remove(key)?;
+                }
                 let mut tombstones = txn.open_table(schema::TOMBSTONES)?;
                 if let Some(rec) = &rec {
                     if !purge {
@@ -212,12 +218,13 @@ impl Store {
             if !matches!(found, VersionLookup::Found(_)) {
                 return Ok((found, None));
             }
-            let versions = txn.open_table(schema::VERSIONS)?;
-            let bytes = versions
-                .get((owner, module, version))?
-                .ok_or_else(|| Error::Corrupt(format!("{module}@{version} has no .mod")))
-                .and_then(|v| version_go_mod(v.value()).map(<[u8]>::to_vec))?;
-            Ok((found, Some(bytes)))
+            let key = (owner, module, version);
+            let value = txn
+                .open_table(schema::VERSIONS)?
+                .get(key)?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| Error::Corrupt(format!("{module}@{version} has no .mod")))?;
+            Ok((found, Some(version_go_mod(&txn, key, &value)?)))
         })
     }
 
@@ -526,21 +533,28 @@ pub(super) fn apply_version(
             time: new.time,
             uploader: new.uploader.to_owned(),
         };
-        versions.insert(key, version_value(&rec, &new.summary.mod_bytes)?.as_slice())?;
+        let go_mod = new.summary.mod_bytes.as_slice();
+        if go_mod.len() <= INLINE_MOD_MAX {
+            versions.insert(key, version_value(&rec, Some(go_mod))?.as_slice())?;
+        } else {
+            versions.insert(key, version_value(&rec, None)?.as_slice())?;
+            txn.open_table(schema::GO_MODS)?.insert(key, go_mod)?;
+        }
         Ok(())
     })()
     .map_err(failed)
 }
 
-/// Moves the `.mod` bytes of schema 3 or older (`GO_MODS`) into the `VERSIONS` values and
-/// removes the old table. Part of the transaction that marks the file schema 4
-/// (`Store::open`). A version whose `.mod` is missing (a damaged file) gets none, which
-/// `verify` reports as differing from its zip's. Rewritten a batch of keys at a time: a
-/// table cannot be written while it is iterated.
+/// Moves the `.mod` bytes of schema 3 or older (`GO_MODS`) up to `INLINE_MOD_MAX` into the
+/// `VERSIONS` values; longer ones stay in `GO_MODS`, and so does the lack of one (a damaged
+/// file: reading it fails as before, and `verify` names it). Records are copied unread, so a
+/// damaged one is reported by `verify`, not a reason the file cannot open. Part of the
+/// transaction that marks the file schema 4 (`Store::open`); rewritten a batch of keys at a
+/// time, as a table cannot be written while it is iterated.
 pub(super) fn migrate_go_mods(txn: &redb::WriteTransaction) -> Result<()> {
     const BATCH: usize = 1024;
     let mut versions = txn.open_table(schema::VERSIONS)?;
-    let mods = txn.open_table(schema::GO_MODS)?;
+    let mut mods = txn.open_table(schema::GO_MODS)?;
     let mut after: Option<(String, String, String)> = None;
     loop {
         let mut batch = Vec::with_capacity(BATCH);
@@ -555,25 +569,29 @@ pub(super) fn migrate_go_mods(txn: &redb::WriteTransaction) -> Result<()> {
             for item in range.take(BATCH) {
                 let (k, v) = item?;
                 let (o, m, ver) = k.value();
-                let rec: VersionRecord = decode("version", v.value())?;
-                batch.push(((o.to_owned(), m.to_owned(), ver.to_owned()), rec));
+                batch.push((
+                    (o.to_owned(), m.to_owned(), ver.to_owned()),
+                    v.value().to_vec(),
+                ));
             }
         }
         let Some((last, _)) = batch.last() else {
             break;
         };
         after = Some(last.clone());
-        for ((o, m, v), rec) in &batch {
+        for ((o, m, v), json) in &batch {
             let key = (o.as_str(), m.as_str(), v.as_str());
-            let go_mod = mods
-                .get(key)?
-                .map(|g| g.value().to_vec())
-                .unwrap_or_default();
-            versions.insert(key, version_value(rec, &go_mod)?.as_slice())?;
+            let go_mod = mods.get(key)?.map(|g| g.value().to_vec());
+            let value = match go_mod {
+                Some(go_mod) if go_mod.len() <= INLINE_MOD_MAX => {
+                    mods.remove(key)?;
+                    version_value_raw(json, Some(&go_mod))?
+                }
+                _ => version_value_raw(json, None)?,
+            };
+            versions.insert(key, value.as_slice())?;
         }
     }
-    drop(mods);
-    txn.delete_table(schema::GO_MODS)?;
     Ok(())
 }
 

@@ -16,7 +16,8 @@ use redb::TableDefinition;
 ///   instead of a value of their own, which a schema-2 binary would misread. Older files are
 ///   marked 3 when opened; their blobs keep their layout.
 /// - 4: fewer trees per upload, for SD cards (issue 24: redb rewrites the path to the root of
-///   every tree a commit touches): a version's `.mod` bytes inside its `VERSIONS` value, the
+///   every tree a commit touches): a version's `.mod` bytes inside its `VERSIONS` value (up
+///   to `INLINE_MOD_MAX`; longer ones stay in `GO_MODS`), the
 ///   packed bytes' position inside the blob's record (`BLOB_RECORDS`), and the checksum log
 ///   in one tree (`SUMDB_LOG`) whose records carry their stored hashes, the log's size being
 ///   its last record's id plus one. Older files are migrated when opened (`migrate`), in the
@@ -33,14 +34,14 @@ pub const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("names
 pub const MODULES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("modules");
 
 /// (owner, module path, version) → the `VersionRecord` and the version's `.mod` bytes, in one
-/// value (`records::version_value`): one tree per upload instead of two. Readers of the
-/// record alone decode its JSON prefix (`records::version_record`).
+/// value (`store::version_value`): one tree per upload instead of two. Readers of the record
+/// alone decode its JSON prefix (`store::version_record`). `.mod` bytes over
+/// `INLINE_MOD_MAX` are kept apart in `GO_MODS`, so that a record's value stays small.
 pub const VERSIONS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("versions");
 
-/// Before schema 4: (owner, module path, version) → the `.mod` bytes. Read only to migrate
-/// an older file or backup into `VERSIONS`, then removed.
-pub(crate) const GO_MODS: TableDefinition<(&str, &str, &str), &[u8]> =
-    TableDefinition::new("go_mods");
+/// (owner, module path, version) → the `.mod` bytes of a version whose `VERSIONS` value says
+/// they are kept apart (over `INLINE_MOD_MAX`). Before schema 4 every version's were here.
+pub const GO_MODS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("go_mods");
 
 /// (owner, module path, version) → `TombstoneRecord` of a deleted version (its h1 stays pinned).
 pub const TOMBSTONES: TableDefinition<(&str, &str, &str), &[u8]> =
@@ -51,7 +52,8 @@ pub const TOMBSTONES: TableDefinition<(&str, &str, &str), &[u8]> =
 pub(crate) const BLOBS: TableDefinition<&[u8; 32], (u64, u64, u32)> = TableDefinition::new("blobs");
 
 /// BLAKE3 of a zip → (size in bytes, reference count, chunk field (`blobs::Layout`), position
-/// of its packed bytes in the pack stream, 0 when none are packed).
+/// of its packed bytes in the pack stream: 0 when none are packed, `u64::MAX` when a damaged
+/// older file had lost it (`blobs::LOST`)).
 pub const BLOB_RECORDS: TableDefinition<&[u8; 32], (u64, u64, u32, u64)> =
     TableDefinition::new("blob_records");
 
@@ -167,7 +169,7 @@ macro_rules! for_each_table {
         $m!(1, $crate::store::schema::NAMESPACES, $($args)*);
         $m!(2, $crate::store::schema::MODULES, $($args)*);
         $m!(3, $crate::store::schema::VERSIONS, $($args)*);
-        $m!(legacy 4, $crate::store::schema::GO_MODS, $($args)*);
+        $m!(4, $crate::store::schema::GO_MODS, $($args)*);
         $m!(5, $crate::store::schema::TOMBSTONES, $($args)*);
         $m!(legacy 6, $crate::store::schema::BLOBS, $($args)*);
         $m!(7, $crate::store::schema::CHUNKS, $($args)*);

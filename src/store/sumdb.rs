@@ -1144,25 +1144,55 @@ fn index_upstream_paths(txn: &redb::WriteTransaction) -> Result<()> {
 /// size in `SUMDB_META`) into `SUMDB_LOG`, and removes the old tables and the size. Part of the
 /// transaction that marks the file schema 4 (`Store::open`).
 ///
+/// The new log's size is its last record's id plus one, so a damaged old log (a record or a
+/// stored hash missing, records past its size) is refused rather than migrated: the tree the
+/// shelf signs would no longer be the one its clients hold. The file is left as it was.
+///
 /// # Errors
-/// Storage errors; `Corrupt` when a record's stored hashes are missing.
+/// Storage errors; `Corrupt` naming the damage.
 pub(super) fn migrate_log(txn: &redb::WriteTransaction) -> Result<()> {
+    let damaged = |what: String| {
+        Error::Corrupt(format!(
+            "the checksum database of this file (schema 3 or older) is damaged, {what}; it \
+             was not upgraded: restore a backup, or run `goshelf verify` with the release that \
+             wrote it"
+        ))
+    };
+    let size = match txn.open_table(SUMDB_META)?.get(META_SIZE)? {
+        None => 0,
+        Some(v) => <[u8; 8]>::try_from(v.value())
+            .map(u64::from_be_bytes)
+            .map_err(|_| damaged("its size is not 8 bytes".into()))?,
+    };
     let mut log = txn.open_table(SUMDB_LOG)?;
     {
         let records = txn.open_table(schema::SUMDB_RECORDS)?;
         let hashes = txn.open_table(schema::SUMDB_HASHES)?;
+        let mut next = 0u64;
         for item in records.iter()? {
             let (k, v) = item?;
             let id = k.value();
+            if id != next || id >= size {
+                return Err(damaged(format!(
+                    "record {next} of {size} is missing or record {id} is past them"
+                )));
+            }
+            next += 1;
             let first = tlog::stored_hash_index(0, id);
             let mut value = v.value().to_vec();
             for k in 0..hashes_made_by(id) as u64 {
                 let hash = hashes.get(first + k)?.ok_or_else(|| {
-                    Error::Corrupt(format!("stored hash {} of record {id} missing", first + k))
+                    damaged(format!(
+                        "stored hash {} of record {id} is missing",
+                        first + k
+                    ))
                 })?;
                 value.extend_from_slice(hash.value());
             }
             log.insert(record_at(id).as_slice(), value.as_slice())?;
+        }
+        if next != size {
+            return Err(damaged(format!("it holds {next} of its {size} records")));
         }
         for item in txn.open_table(schema::SUMDB_INDEX)?.iter()? {
             let (k, v) = item?;
@@ -1547,7 +1577,7 @@ mod tests {
         damage(store, |txn| {
             txn.open_table(schema::VERSIONS)?.insert(
                 (owner, module, "v1.0.0"),
-                super::super::version_value(&rec, b"module m\n")?.as_slice(),
+                super::super::version_value(&rec, Some(b"module m\n"))?.as_slice(),
             )?;
             Ok(())
         });

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::records::VersionRecord;
 use super::{
-    blobs::BlobReader, decode, packs, schema, version_go_mod, version_record, Result, Store,
+    blobs::BlobReader, decode, packs, schema, version_go_mod, version_parts, version_record,
+    Result, Store,
 };
 use crate::gomod;
 
@@ -115,11 +116,16 @@ impl Store {
             let mut users: BTreeMap<String, Vec<(String, String, String, VersionRecord)>> =
                 BTreeMap::new();
             let versions = txn.open_table(schema::VERSIONS)?;
+            let mods = txn.open_table(schema::GO_MODS)?;
             for item in versions.iter()? {
                 let (k, v) = item?;
                 let (owner, module, version) = k.value();
                 report.versions += 1;
                 let name = format!("{owner} {module}@{version}");
+                let apart = version_parts(v.value()).is_ok_and(|(_, inline)| inline.is_none());
+                if apart && mods.get((owner, module, version))?.is_none() {
+                    report.problem("no .mod stored".into(), vec![name.clone()]);
+                }
                 match version_record(v.value()) {
                     Ok(rec) => users.entry(rec.blake3.clone()).or_default().push((
                         owner.to_owned(),
@@ -128,6 +134,21 @@ impl Store {
                         rec,
                     )),
                     Err(e) => report.problem(format!("unreadable version record: {e}"), vec![name]),
+                }
+            }
+            // `.mod` bytes kept apart belong to a version that says so.
+            for item in mods.iter()? {
+                let (k, _) = item?;
+                let (owner, module, version) = k.value();
+                let apart = versions
+                    .get((owner, module, version))?
+                    .is_some_and(|v| version_parts(v.value()).is_ok_and(|(_, m)| m.is_none()));
+                if !apart {
+                    report.problem(
+                        ".mod stored apart for a version that does not exist or keeps its own"
+                            .into(),
+                        vec![format!("{owner} {module}@{version}")],
+                    );
                 }
             }
             // Cached versions use blobs as hosted ones do, once their zip was fetched.
@@ -238,18 +259,14 @@ impl Store {
                                     vec![name.clone()],
                                 );
                             }
+                            let key = (owner.as_str(), module.as_str(), version.as_str());
                             let stored = (owner != CACHE_OWNER)
-                                .then(|| {
-                                    versions.get((
-                                        owner.as_str(),
-                                        module.as_str(),
-                                        version.as_str(),
-                                    ))
-                                })
+                                .then(|| versions.get(key))
                                 .transpose()?
-                                .flatten();
+                                .flatten()
+                                .map(|v| v.value().to_vec());
                             let differs = stored.is_some_and(|v| {
-                                version_go_mod(v.value())
+                                version_go_mod(&txn, key, &v)
                                     .is_ok_and(|m| m != summary.mod_bytes.as_slice())
                             });
                             if differs {
@@ -453,7 +470,7 @@ mod tests {
             let key = (owner, module, "v1.0.0");
             let value = t.get(key).unwrap().unwrap().value().to_vec();
             let mut rec: VersionRecord = version_record(&value).unwrap();
-            let go_mod = version_go_mod(&value).unwrap();
+            let go_mod = version_parts(&value).unwrap().1;
             f(&mut rec);
             t.insert(
                 key,
@@ -534,7 +551,8 @@ mod tests {
             let key = ("zeta", "example.com/small", "v1.0.0");
             let value = versions.get(key).unwrap().unwrap().value().to_vec();
             let rec = version_record(&value).unwrap();
-            let other = super::super::version_value(&rec, b"module example.com/other\n").unwrap();
+            let other =
+                super::super::version_value(&rec, Some(b"module example.com/other\n")).unwrap();
             versions.insert(key, other.as_slice()).unwrap();
         });
         let report = store.verify().unwrap();
