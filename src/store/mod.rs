@@ -1125,6 +1125,12 @@ mod tests {
     fn a_damaged_schema3_log_is_refused_and_left_as_it_was() {
         for (what, size, ids, hashes) in [
             ("a record missing", 3u64, vec![0u64, 2], true),
+            (
+                "a record missing, one past the size",
+                3,
+                vec![0, 2, 3],
+                true,
+            ),
             ("records past the size", 1, vec![0, 1], true),
             ("records missing at the end", 3, vec![0, 1], true),
             ("a stored hash missing", 2, vec![0, 1], false),

@@ -1172,10 +1172,8 @@ pub(super) fn migrate_log(txn: &redb::WriteTransaction) -> Result<()> {
         for item in records.iter()? {
             let (k, v) = item?;
             let id = k.value();
-            if id != next || id >= size {
-                return Err(damaged(format!(
-                    "record {next} of {size} is missing or record {id} is past them"
-                )));
+            if id != next {
+                return Err(damaged(format!("record {next} of {size} is missing")));
             }
             next += 1;
             let first = tlog::stored_hash_index(0, id);
@@ -1192,7 +1190,9 @@ pub(super) fn migrate_log(txn: &redb::WriteTransaction) -> Result<()> {
             log.insert(record_at(id).as_slice(), value.as_slice())?;
         }
         if next != size {
-            return Err(damaged(format!("it holds {next} of its {size} records")));
+            return Err(damaged(format!(
+                "it holds {next} records where its size says {size}"
+            )));
         }
         for item in txn.open_table(schema::SUMDB_INDEX)?.iter()? {
             let (k, v) = item?;
