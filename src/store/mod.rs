@@ -796,13 +796,26 @@ pub(crate) fn put_test_module(
     h1: &str,
     bytes: &[u8],
 ) -> Result<()> {
+    let go_mod = format!("module {module}\n").into_bytes();
+    put_test_module_with_mod(store, (owner, module, version), h1, bytes, go_mod)
+}
+
+/// `put_test_module` with the given `.mod` bytes.
+#[cfg(test)]
+pub(crate) fn put_test_module_with_mod(
+    store: &Store,
+    (owner, module, version): (&str, &str, &str),
+    h1: &str,
+    bytes: &[u8],
+    go_mod: Vec<u8>,
+) -> Result<()> {
     use crate::gomod::zip::ZipSummary;
     use crate::gomod::{ModulePath, Version};
     let summary = ZipSummary {
         path: ModulePath::from_store_unchecked(module.into()),
         version: Version::from_store_unchecked(version.into()),
         h1: h1.into(),
-        mod_bytes: format!("module {module}\n").into_bytes(),
+        mod_bytes: go_mod,
         mod_h1: "h1:mod".into(),
         has_go_mod: true,
         files: 1,
@@ -1034,33 +1047,14 @@ mod tests {
     /// clean of `.mod` problems, and deleting the versions leaves nothing of them behind.
     #[test]
     fn long_mod_files_are_kept_apart_and_go_with_their_version() {
-        use crate::gomod::{ModulePath, Version};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("long.redb")).unwrap();
         let at_limit = "m".repeat(INLINE_MOD_MAX).into_bytes();
         let over = "m".repeat(INLINE_MOD_MAX + 1).into_bytes();
         let zip = b"zip bytes".to_vec();
         for (version, go_mod) in [("v1.0.0", &at_limit), ("v1.1.0", &over)] {
-            let summary = crate::gomod::zip::ZipSummary {
-                path: ModulePath::from_store_unchecked("example.com/long".to_owned()),
-                version: Version::from_store_unchecked(version.to_owned()),
-                h1: "h1:zip".into(),
-                mod_bytes: go_mod.clone(),
-                mod_h1: "h1:mod".into(),
-                has_go_mod: true,
-                files: 1,
-            };
-            let new = NewVersion {
-                owner: "acme",
-                summary: &summary,
-                blake3: *blake3::hash(&zip).as_bytes(),
-                size: zip.len() as u64,
-                uploader: "t",
-                time: 0,
-            };
-            store
-                .put_version(&new, &mut std::io::Cursor::new(&zip))
-                .unwrap();
+            let key = ("acme", "example.com/long", version);
+            put_test_module_with_mod(&store, key, "h1:zip", &zip, go_mod.clone()).unwrap();
             let (_, got) = store
                 .get_go_mod("acme", "example.com/long", version)
                 .unwrap();
