@@ -691,37 +691,17 @@ fn version_record(value: &[u8]) -> Result<VersionRecord> {
     decode("version", version_parts(value)?.0)
 }
 
-/// The `.mod` bytes of version `key` whose `VERSIONS` value is `value`: inline, or from
-/// `GO_MODS`.
-fn version_go_mod(txn: &impl GoMods, key: (&str, &str, &str), value: &[u8]) -> Result<Vec<u8>> {
+/// The `.mod` bytes of version `key` whose `VERSIONS` value is `value`: inline, or those
+/// kept apart, which `apart` reads from `GO_MODS` (of whichever transaction the caller holds).
+fn version_go_mod(
+    key: (&str, &str, &str),
+    value: &[u8],
+    apart: impl FnOnce() -> Result<Option<Vec<u8>>>,
+) -> Result<Vec<u8>> {
     match version_parts(value)?.1 {
         Some(inline) => Ok(inline.to_vec()),
-        None => txn
-            .go_mod_apart(key)?
+        None => apart()?
             .ok_or_else(|| Error::Corrupt(format!("{}@{} has no .mod stored", key.1, key.2))),
-    }
-}
-
-/// Where the `.mod` bytes kept apart are read from: a read or a write transaction.
-trait GoMods {
-    fn go_mod_apart(&self, key: (&str, &str, &str)) -> Result<Option<Vec<u8>>>;
-}
-
-impl GoMods for redb::ReadTransaction {
-    fn go_mod_apart(&self, key: (&str, &str, &str)) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .open_table(schema::GO_MODS)?
-            .get(key)?
-            .map(|v| v.value().to_vec()))
-    }
-}
-
-impl GoMods for redb::WriteTransaction {
-    fn go_mod_apart(&self, key: (&str, &str, &str)) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .open_table(schema::GO_MODS)?
-            .get(key)?
-            .map(|v| v.value().to_vec()))
     }
 }
 

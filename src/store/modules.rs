@@ -214,17 +214,22 @@ impl Store {
     ) -> Result<(VersionLookup, Option<Vec<u8>>)> {
         self.with_db(|db| {
             let txn = db.begin_read()?;
-            let found = lookup(&txn, owner, module, version)?;
-            if !matches!(found, VersionLookup::Found(_)) {
-                return Ok((found, None));
-            }
             let key = (owner, module, version);
+            // One read of the version's value gives its record and (most often) its `.mod`.
             let value = txn
                 .open_table(schema::VERSIONS)?
                 .get(key)?
-                .map(|v| v.value().to_vec())
-                .ok_or_else(|| Error::Corrupt(format!("{module}@{version} has no .mod")))?;
-            Ok((found, Some(version_go_mod(&txn, key, &value)?)))
+                .map(|v| v.value().to_vec());
+            let Some(value) = value else {
+                return Ok((lookup(&txn, owner, module, version)?, None));
+            };
+            let go_mod = version_go_mod(key, &value, || {
+                Ok(txn
+                    .open_table(schema::GO_MODS)?
+                    .get(key)?
+                    .map(|v| v.value().to_vec()))
+            })?;
+            Ok((VersionLookup::Found(version_record(&value)?), Some(go_mod)))
         })
     }
 

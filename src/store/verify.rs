@@ -266,8 +266,10 @@ impl Store {
                                 .flatten()
                                 .map(|v| v.value().to_vec());
                             let differs = stored.is_some_and(|v| {
-                                version_go_mod(&txn, key, &v)
-                                    .is_ok_and(|m| m != summary.mod_bytes.as_slice())
+                                version_go_mod(key, &v, || {
+                                    Ok(mods.get(key)?.map(|m| m.value().to_vec()))
+                                })
+                                .is_ok_and(|m| m != summary.mod_bytes.as_slice())
                             });
                             if differs {
                                 report.problem(
