@@ -51,6 +51,9 @@ const PATHS: T<&str, &str> = T::new("sumdb_paths");
 const BLOB_RECORDS: T<&[u8; 32], &[u8]> = T::new("blob_records");
 /// One tree for the log: keys tagged `r` (record), `i` (index), `h` (hash), `m` (size).
 const LOG: T<&[u8], &[u8]> = T::new("log");
+/// One tree for the blob records (`b` + id) and the pack stream (`p` + record number, u64
+/// big-endian), as schema 5 has it.
+const BLOB_STORE: T<&[u8], &[u8]> = T::new("blob_store");
 
 #[derive(Clone, Copy)]
 struct Layout {
@@ -64,18 +67,21 @@ struct Layout {
     hashes_with_record: bool,
     /// The packed bytes' position inside the blob's record, not a table of its own.
     packed_in_blob: bool,
+    /// With `packed_in_blob`: the blob records and the pack stream in one tree.
+    blob_store: bool,
     /// The file also holds the server's other tables (empty), as a shelf's file does: their
     /// definitions share redb's table tree with the ones an upload writes.
     other_tables: bool,
 }
 
-const LAYOUTS: [Layout; 6] = [
+const LAYOUTS: [Layout; 7] = [
     Layout {
         name: "today's tables",
         mod_in_version: false,
         one_log_tree: false,
         hashes_with_record: false,
         packed_in_blob: false,
+        blob_store: false,
         other_tables: false,
     },
     Layout {
@@ -84,6 +90,7 @@ const LAYOUTS: [Layout; 6] = [
         one_log_tree: false,
         hashes_with_record: false,
         packed_in_blob: false,
+        blob_store: false,
         other_tables: false,
     },
     Layout {
@@ -92,6 +99,7 @@ const LAYOUTS: [Layout; 6] = [
         one_log_tree: true,
         hashes_with_record: false,
         packed_in_blob: false,
+        blob_store: false,
         other_tables: false,
     },
     Layout {
@@ -100,6 +108,7 @@ const LAYOUTS: [Layout; 6] = [
         one_log_tree: true,
         hashes_with_record: true,
         packed_in_blob: false,
+        blob_store: false,
         other_tables: false,
     },
     Layout {
@@ -108,6 +117,7 @@ const LAYOUTS: [Layout; 6] = [
         one_log_tree: true,
         hashes_with_record: true,
         packed_in_blob: true,
+        blob_store: false,
         other_tables: false,
     },
     Layout {
@@ -116,6 +126,16 @@ const LAYOUTS: [Layout; 6] = [
         one_log_tree: true,
         hashes_with_record: true,
         packed_in_blob: true,
+        blob_store: false,
+        other_tables: true,
+    },
+    Layout {
+        name: "that, the blob records and the pack stream as one tree (schema 5)",
+        mod_in_version: true,
+        one_log_tree: true,
+        hashes_with_record: true,
+        packed_in_blob: true,
+        blob_store: true,
         other_tables: true,
     },
 ];
@@ -150,7 +170,28 @@ fn upload(db: &Database, layout: Layout, i: u64, quick_repair: bool) {
             txn.open_table(PATHS)?.insert(module.as_str(), "acme")?;
         }
         // The pack stream: records of up to 4,000 bytes, the zip appended to the last.
-        {
+        if layout.blob_store {
+            let mut store = txn.open_table(BLOB_STORE)?;
+            let pack_key = |r: u64| [&b"p"[..], &r.to_be_bytes()].concat();
+            let last = store
+                .range(&b"p"[..]..&b"q"[..])?
+                .next_back()
+                .transpose()?
+                .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()));
+            let (key, mut bytes) = last.unwrap_or((pack_key(0), Vec::new()));
+            let at = u64::from_be_bytes(key[1..].try_into().expect("a record key"));
+            if bytes.len() + zip.len() > 4000 {
+                store.insert(pack_key(at + 1).as_slice(), zip.as_slice())?;
+            } else {
+                bytes.extend_from_slice(&zip);
+                store.insert(pack_key(at).as_slice(), bytes.as_slice())?;
+            }
+            let value = [2000u64, 1, 1 << 30, i * 2000]
+                .map(u64::to_le_bytes)
+                .concat();
+            let blob_key = [&b"b"[..], &blob[..]].concat();
+            store.insert(blob_key.as_slice(), value.as_slice())?;
+        } else {
             let mut packs = txn.open_table(PACKS)?;
             let last = packs.last()?.map(|(k, v)| (k.value(), v.value().to_vec()));
             let (at, mut bytes) = last.unwrap_or((0, Vec::new()));
@@ -161,7 +202,9 @@ fn upload(db: &Database, layout: Layout, i: u64, quick_repair: bool) {
                 packs.insert(at, bytes.as_slice())?;
             }
         }
-        if layout.packed_in_blob {
+        if layout.blob_store {
+            // Written above, with the pack stream.
+        } else if layout.packed_in_blob {
             let value = [2000u64, 1, 1 << 30, i * 2000]
                 .map(u64::to_le_bytes)
                 .concat();

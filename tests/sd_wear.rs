@@ -130,7 +130,7 @@ fn floor(dir: &Path, size: u64, quick_repair: bool) -> u64 {
 
 #[test]
 fn bytes_written_per_small_version_against_one_durable_commit() {
-    let mut server = TestServer::start();
+    let server = TestServer::start();
     // Warm up: the file has grown and the log has a tree before measuring.
     for i in 0..20 {
         server.upload("acme", &small(10_000 + i));
@@ -149,22 +149,30 @@ fn bytes_written_per_small_version_against_one_durable_commit() {
         per_version(&other, 0..VERSIONS)
     };
 
-    // Grow the file as a shelf's zips do: four versions of 64 MiB.
+    // A grown file, on a server of its own: four versions of 64 MiB, as a shelf's zips grow
+    // it, then small ones. (Grown after the fresh runs on their server, the file's size
+    // depended on their history: redb doubles a file until it holds one full region, so a
+    // fresh file of 1.1 MB grew to 285 MB and one of 0.84 MB to 542 MB, and the cost per
+    // version with it; from an empty file it is always the same.)
+    let mut grown = TestServer::start();
     for k in 0..4 {
         let body = crate::support::incompressible(&format!("big{k}"), 64 << 20);
         let zip = ModZip::new("example.com/wear/big", &format!("v1.0.{k}"))
             .file("go.mod", b"module example.com/wear/big\n")
             .file("data.bin", &body);
-        server.upload("acme", &zip);
+        grown.upload("acme", &zip);
+    }
+    for i in 0..20 {
+        grown.upload("acme", &small(10_000 + i));
     }
     // Both grown-file runs follow a restart, so that they differ only in `quick_repair` (a
     // restart alone moved the figure with it off: 96 KB before, 109 KB after, one run).
-    server.restart();
-    let grown_on = per_version(&server, VERSIONS..VERSIONS + LATER);
-    server.set_args(&["--quick-repair", "false"]);
-    server.restart();
-    let grown_off = per_version(&server, VERSIONS + LATER..VERSIONS + 2 * LATER);
-    let grown_size = std::fs::metadata(server.db_path()).unwrap().len();
+    grown.restart();
+    let grown_on = per_version(&grown, VERSIONS..VERSIONS + LATER);
+    grown.set_args(&["--quick-repair", "false"]);
+    grown.restart();
+    let grown_off = per_version(&grown, VERSIONS + LATER..VERSIONS + 2 * LATER);
+    let grown_size = std::fs::metadata(grown.db_path()).unwrap().len();
     assert!(
         grown_size > 256 << 20,
         "the file did not grow: {grown_size}"
@@ -227,19 +235,22 @@ fn bytes_written_per_small_version_against_one_durable_commit() {
         grown_off + 16_000 < grown_on,
         "quick_repair off saved less than 16 KB per version ({grown_on} -> {grown_off})"
     );
-    // Schema 4 (four trees per small upload) took these from 3.6x and 3.1x to 2.7x and 2.1x
-    // (2026-12-06); the bounds catch a layout that writes a tree or two more per upload.
+    // Schema 4 (four trees per small upload) took these from 3.6x and 3.1x to 2.7x and 2.1x,
+    // schema 5 (three trees, and small bytes kept to one pack record) to 2.5x and 1.93x
+    // (2026-12-06). The issue's target is 2x with redb's default commit; the bound leaves
+    // 2.5 % above it for the noise between runs (1 % seen), and catches a layout that writes
+    // one page more per upload (3.5 %).
     let fresh = ratio(fresh_on, fresh_floor);
     assert!(
-        fresh < 3.2,
+        fresh < 2.8,
         "a small version costs {fresh:.2}x one durable commit on a fresh file \
-         ({fresh_on} against {fresh_floor} bytes; 2.66x on 2026-12-06)"
+         ({fresh_on} against {fresh_floor} bytes; 2.51x on 2026-12-06)"
     );
     let fresh_default = ratio(fresh_off, fresh_floor);
     assert!(
-        fresh_default < 2.5,
+        fresh_default < 2.05,
         "with redb's default commit, like the floor, a small version costs \
-         {fresh_default:.2}x it ({fresh_off} against {fresh_floor} bytes; 2.08x on 2026-12-06)"
+         {fresh_default:.2}x it ({fresh_off} against {fresh_floor} bytes; 1.93x on 2026-12-06)"
     );
     // Group commit shares a commit's fixed cost and the tables' root paths between the
     // versions of a group (69 KB against 104 KB on 2026-12-06; how many share one depends on
@@ -249,10 +260,11 @@ fn bytes_written_per_small_version_against_one_durable_commit() {
         "{CLIENTS} clients at once wrote {concurrent_on} bytes per version, one client \
          {fresh_on}"
     );
-    // With quick_repair off the figure still moves between runs of the same code: 3.8x in
-    // release runs on a 285 MB file, 4.9x once in the debug build under the whole suite, where
-    // the four large uploads left a 542 MB file (not explained; BENCHMARKS.md). The bound
-    // catches a layout that writes much more, not that noise.
+    // With quick_repair off the figure moved between runs of the same code: 3.8x in release
+    // runs on a 285 MB file, 4.9x once in the debug build under the whole suite, where the
+    // four large uploads left a 542 MB file (the fresh runs' history, above; the grown file
+    // now has a server of its own). The bound catches a layout that writes much more, not
+    // that noise.
     let off = ratio(grown_off, grown_floor);
     assert!(
         off < 6.0,

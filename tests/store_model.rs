@@ -596,25 +596,44 @@ fn packed_tails_fill_their_pages() {
     }
     let db = redb::Database::open(&path).unwrap();
     let txn = db.begin_read().unwrap();
-    let packs = txn.open_table(store::schema::PACKS).unwrap();
-    let stats = packs.stats().unwrap();
-    let bytes = 400 * 2_147u64;
-    let records = bytes.div_ceil(store::PACK_DATA);
-    assert_eq!(packs.len().unwrap(), records);
-    assert_eq!(
-        stats.leaf_pages(),
-        records,
-        "one page per record: {stats:?}"
-    );
-    // The leaf pages hold the zips' bytes, each record's key and count, and 8 bytes of
-    // leaf header each; nothing else but the last record's free room, and never a page per
-    // zip.
-    let stored = stats.stored_bytes();
-    assert_eq!(stored, bytes + records * (8 + 4), "{stats:?}");
+    let table = txn.open_table(store::schema::BLOB_STORE).unwrap();
+    let stats = table.stats().unwrap();
+    let zips = 400 * 2_147u64;
+    // The pack records: every key one, and the bytes they hold (the zips', and the room that
+    // a record left when the next zip started a record of its own: under a quarter each).
+    let (mut records, mut held) = (0u64, 0u64);
+    for item in table.range(&b"p"[..]..&b"q"[..]).unwrap() {
+        let (k, v) = item.unwrap();
+        assert_eq!(
+            k.value(),
+            store::pack_key(records).as_slice(),
+            "records in order"
+        );
+        records += 1;
+        held += v.value().len() as u64 - 4;
+    }
     assert!(
-        stats.leaf_pages() * 4096 - stored < 4096 + 8 * records,
+        held >= zips && held - zips < records * store::PACK_DATA / 4,
+        "{held}"
+    );
+    assert!(records >= zips.div_ceil(store::PACK_DATA), "{records}");
+    // Keys and values: the pack records (9-byte key, 4-byte count) and the 400 blob records
+    // (33-byte key, 28-byte value).
+    assert_eq!(
+        stats.stored_bytes(),
+        held + records * (9 + 4) + 400 * (33 + 28),
         "{stats:?}"
     );
+    // Every page of the tree is one 4 KiB page (a record one byte too long for its page would
+    // be given two), and the records take one leaf each: the other leaves hold the 400 blob
+    // records (69 bytes each with their offsets: 7 leaves full, 14 half full).
+    assert_eq!(
+        stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes(),
+        (stats.leaf_pages() + stats.branch_pages()) * 4096,
+        "{stats:?}"
+    );
+    let blob_leaves = stats.leaf_pages() - records;
+    assert!((7..=14).contains(&blob_leaves), "{blob_leaves}: {stats:?}");
 }
 
 /// A packed remainder may span two records; a record goes once no blob uses it, except the
@@ -624,7 +643,7 @@ fn packed_bytes_span_records_and_records_go_when_unused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("span.redb");
     // 3,000 bytes each: blob i at [3000 i, 3000 (i + 1)) of the stream, so most span two of
-    // its 4,076-byte records.
+    // its 4,071-byte records (a record's room is never under a quarter when the next starts).
     let contents = distinct_bytes(11, 3_000);
     let name = |i: usize| format!("example.com/s{i}");
     {
@@ -695,28 +714,40 @@ fn verify_reports_pack_stream_damage() {
         let db = redb::Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
         {
-            let mut packs = txn.open_table(store::schema::PACKS).unwrap();
-            let mut first = packs.get(0).unwrap().unwrap().value().to_vec();
+            let mut table = txn.open_table(store::schema::BLOB_STORE).unwrap();
+            let key = store::pack_key;
+            let mut first = table
+                .get(key(0).as_slice())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
             first[..4].copy_from_slice(&7u32.to_le_bytes());
-            packs.insert(0, first.as_slice()).unwrap();
+            table.insert(key(0).as_slice(), first.as_slice()).unwrap();
             // A record past the end, then a real last one: the stray is used by nobody.
             let mut stray = 0u32.to_le_bytes().to_vec();
             stray.extend_from_slice(b"stray");
-            packs.insert(40, stray.as_slice()).unwrap();
-            packs.insert(41, stray.as_slice()).unwrap();
+            table.insert(key(40).as_slice(), stray.as_slice()).unwrap();
+            table.insert(key(41).as_slice(), stray.as_slice()).unwrap();
             // A packed blob whose position was lost, as the migration of a damaged older file
             // leaves it (past every record).
-            let mut blobs = txn.open_table(store::schema::BLOB_RECORDS).unwrap();
-            let (lost, (size, refs, chunk, _)) = blobs
-                .iter()
+            let (lost, rec) = table
+                .range(&b"b"[..]..&b"c"[..])
                 .unwrap()
                 .map(|item| {
                     let (k, v) = item.unwrap();
-                    (*k.value(), v.value())
+                    let id: [u8; 32] = k.value()[1..].try_into().unwrap();
+                    (id, store::BlobRecord::decode(v.value()).unwrap())
                 })
-                .find(|(_, (_, _, _, at))| *at > 0)
+                .find(|(_, rec)| rec.packed_at > 0)
                 .unwrap();
-            blobs.insert(&lost, (size, refs, chunk, u64::MAX)).unwrap();
+            let gone = store::BlobRecord {
+                packed_at: u64::MAX,
+                ..rec
+            };
+            table
+                .insert(store::blob_key(&lost).as_slice(), gone.encode().as_slice())
+                .unwrap();
             id = lost;
         }
         txn.commit().unwrap();
@@ -795,24 +826,57 @@ fn a_blob_site_reads_its_bytes_until_the_blob_goes() {
     }
 }
 
-/// The schema-3 fixture (`tests/fixtures/db/schema3`, made by the last schema-3 release) as a
-/// file and as that release's backup stream (`GET /api/v1/admin/backup`), whose frames use
-/// the tables schema 4 replaced: both become the same schema-4 store, with every version's
-/// `.mod` and zip, the blobs' layouts and the same log, and both verify clean (real module
-/// zips: every zip is validated again).
+/// The schema-3 and schema-4 fixtures (`tests/fixtures/db/schema3`, `schema4`, each made by
+/// the last binary of its schema) as a file and as that binary's backup stream (`GET
+/// /api/v1/admin/backup`), whose frames use the tables later schemas replaced: both become
+/// the same current store, with every version's `.mod` and zip, the blobs' layouts and the
+/// same log, and both verify clean (real module zips: every zip is validated again).
 #[test]
 fn a_schema3_file_and_a_schema3_backup_stream_both_migrate() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/db/schema3");
+    older_file_and_backup_stream_migrate("schema3");
+}
+
+#[test]
+fn a_schema4_file_and_a_schema4_backup_stream_both_migrate() {
+    older_file_and_backup_stream_migrate("schema4");
+}
+
+fn older_file_and_backup_stream_migrate(schema: &str) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/db")
+        .join(schema);
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("file.redb");
-    std::fs::copy(fixture.join("schema3.redb"), &copy).unwrap();
+    std::fs::copy(fixture.join(format!("{schema}.redb")), &copy).unwrap();
+    let old = redb::Database::open(&copy).unwrap();
+    let found = {
+        use redb::ReadableDatabase;
+        let txn = old.begin_read().unwrap();
+        let meta = txn.open_table(store::schema::META).unwrap();
+        let v = meta
+            .get(store::schema::META_SCHEMA_VERSION)
+            .unwrap()
+            .unwrap();
+        format!(
+            "schema{}",
+            u32::from_be_bytes(v.value().try_into().unwrap())
+        )
+    };
+    drop(old);
+    assert_eq!(
+        found, schema,
+        "the fixture is of the schema it is named after"
+    );
     let restored = dir.path().join("restored.redb");
     let stream = std::fs::read(fixture.join("backup")).unwrap();
     Store::import(&restored, &mut stream.as_slice()).unwrap();
     let mut seen = Vec::new();
     for path in [&copy, &restored] {
         let store = Store::open(path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 4);
+        assert_eq!(
+            store.schema_version().unwrap(),
+            store::schema::SCHEMA_VERSION
+        );
         let report = store.verify().unwrap();
         assert!(report.is_clean(), "{}: {report:?}", path.display());
         assert_eq!((report.versions, report.log_records), (6, 7), "{report:?}");

@@ -625,26 +625,41 @@ fn upgrade_logs_existing_versions_and_reports_the_conflict(go: Go) {
 
 for_each_go!(upgrade_logs_existing_versions_and_reports_the_conflict);
 
-/// A file written by the last release of schema 3 (acae4ee), frozen, with what that release
-/// served from it: `tests/fixtures/db/schema3/make.sh` made it with that release's binary
-/// (acme published example.com/tool v1.0.0 to v1.2.0, example.com/Upper/Lib v1.0.0,
-/// example.com/big v1.0.0 and v1.1.0 (300,000 random bytes each: whole chunks, tail pieces
-/// and packed bytes), example.com/tool/v2 v2.0.0; then deleted tool v1.2.0; then compacted).
-/// Never rewritten.
-const SCHEMA3_FIXTURE: &str = "tests/fixtures/db/schema3";
+/// Files written by the last binaries of schemas 3 (acae4ee) and 4 (007aba3), frozen, with
+/// what they served from them: `tests/fixtures/db/schema3/make.sh` (and `schema4/make.sh`)
+/// made each with its binary (acme published example.com/tool v1.0.0 to v1.2.0,
+/// example.com/Upper/Lib v1.0.0, example.com/big v1.0.0 and v1.1.0 (300,000 random bytes
+/// each: whole chunks, tail pieces and packed bytes), example.com/tool/v2 v2.0.0; then
+/// deleted tool v1.2.0; then compacted). Never rewritten.
+const FIXTURES: &str = "tests/fixtures/db";
 
 /// Issue 24's schema 4 moves the `.mod` bytes, the blob records and the whole checksum log
-/// into new trees when a schema-3 file is first opened. The migrated log must be the same
-/// log: the same signed head and lookup bytes the old release served, a client holding that
-/// head verifies every version and a version published after the migration, and `verify` is
+/// into new trees when a schema-3 file is first opened, and schema 5 the blob records and
+/// packed bytes into one tree. The migrated log must be the same log: the same signed head
+/// and lookup bytes the old release served, a client holding that head verifies every
+/// version (and so every zip) and a version published after the migration, and `verify` is
 /// clean.
 fn a_schema3_file_is_migrated_and_serves_the_same_log(go: Go) {
+    an_older_file_is_migrated_and_serves_the_same_log(go, "schema3");
+}
+
+for_each_go!(a_schema3_file_is_migrated_and_serves_the_same_log);
+
+fn a_schema4_file_is_migrated_and_serves_the_same_log(go: Go) {
+    an_older_file_is_migrated_and_serves_the_same_log(go, "schema4");
+}
+
+for_each_go!(a_schema4_file_is_migrated_and_serves_the_same_log);
+
+fn an_older_file_is_migrated_and_serves_the_same_log(go: Go, schema: &str) {
     go.bin();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA3_FIXTURE);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(FIXTURES)
+        .join(schema);
     let read = |name: &str| std::fs::read(fixture.join(name)).unwrap();
     let mut server = TestServer::start();
     assert!(server.terminate().success());
-    std::fs::copy(fixture.join("schema3.redb"), server.db_path()).unwrap();
+    std::fs::copy(fixture.join(format!("{schema}.redb")), server.db_path()).unwrap();
     server.restart();
     let key = String::from_utf8(read("vkey")).unwrap().trim().to_owned();
     assert_eq!(vkey(&server), key, "the log keeps its name and key");
@@ -706,8 +721,6 @@ fn a_schema3_file_is_migrated_and_serves_the_same_log(go: Go) {
     );
     assert!(stdout.contains("checksum database: 8 records"), "{stdout}");
 }
-
-for_each_go!(a_schema3_file_is_migrated_and_serves_the_same_log);
 
 /// Issue 26, crash safety: SIGKILL while four clients publish. After the restart every
 /// version answered `201` has its record, the log is dense and verifies clean, and a client

@@ -186,6 +186,103 @@ impl Layout {
     }
 }
 
+/// A blob's record in the blob store (`schema::BLOB_STORE`, key `blob_key`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobRecord {
+    /// The zip's size in bytes.
+    pub size: u64,
+    /// Versions (and cached versions) that hold it.
+    pub refs: u64,
+    /// The chunk field (`Layout::field`).
+    pub chunk: u32,
+    /// Where its packed bytes are in the pack stream: 0 when none are, `LOST` when a damaged
+    /// older file had lost it.
+    pub packed_at: u64,
+}
+
+/// Bytes of an encoded `BlobRecord`.
+const RECORD_LEN: usize = 28;
+
+impl BlobRecord {
+    /// Size, references and packed position as u64, the chunk field as u32, little-endian.
+    #[must_use]
+    pub fn encode(&self) -> [u8; RECORD_LEN] {
+        let mut out = [0u8; RECORD_LEN];
+        out[..8].copy_from_slice(&self.size.to_le_bytes());
+        out[8..16].copy_from_slice(&self.refs.to_le_bytes());
+        out[16..20].copy_from_slice(&self.chunk.to_le_bytes());
+        out[20..].copy_from_slice(&self.packed_at.to_le_bytes());
+        out
+    }
+
+    /// The record `encode` wrote.
+    ///
+    /// # Errors
+    /// A value of another length is `Error::Corrupt`.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let fixed: &[u8; RECORD_LEN] = bytes
+            .try_into()
+            .map_err(|_| Error::Corrupt(format!("a blob record of {} bytes", bytes.len())))?;
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&fixed[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let mut chunk = [0u8; 4];
+        chunk.copy_from_slice(&fixed[16..20]);
+        Ok(Self {
+            size: u64_at(0),
+            refs: u64_at(8),
+            chunk: u32::from_le_bytes(chunk),
+            packed_at: u64_at(20),
+        })
+    }
+
+    fn layout(&self) -> Layout {
+        Layout::from_field(self.size, self.chunk)
+    }
+}
+
+/// The tag of blob records' keys in the blob store.
+const TAG: u8 = b'b';
+
+/// The blob store's key of blob `id`'s record.
+#[must_use]
+pub fn blob_key(id: &[u8; 32]) -> [u8; 33] {
+    let mut key = [TAG; 33];
+    key[1..].copy_from_slice(id);
+    key
+}
+
+/// The blob id of a blob store key, if it is a blob record's.
+#[must_use]
+pub fn id_of(key: &[u8]) -> Option<[u8; 32]> {
+    match key {
+        [TAG, rest @ ..] => rest.try_into().ok(),
+        _ => None,
+    }
+}
+
+/// Every blob record of the blob store, in id order (`range` bounds).
+#[must_use]
+pub fn all_keys() -> std::ops::Range<&'static [u8]> {
+    &[TAG][..]..&[TAG + 1][..]
+}
+
+/// Blob `id`'s record in the blob store `store`.
+///
+/// # Errors
+/// Storage errors, or a malformed record.
+pub fn record<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    store: &T,
+    id: &[u8; 32],
+) -> Result<Option<BlobRecord>> {
+    match store.get(blob_key(id).as_slice())? {
+        Some(g) => BlobRecord::decode(g.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Adds one reference to blob `id`, writing it from `content` when it is new.
 ///
 /// `content` must yield exactly `size` bytes whose BLAKE3 is `id`; anything else aborts the
@@ -196,16 +293,21 @@ pub(super) fn add_ref(
     size: u64,
     content: &mut dyn Read,
 ) -> Result<()> {
-    let mut blobs = txn.open_table(schema::BLOB_RECORDS)?;
-    let existing = blobs.get(id)?.map(|g| g.value());
-    if let Some((stored_size, refs, chunk, packed_at)) = existing {
-        if stored_size != size {
+    let mut store = txn.open_table(schema::BLOB_STORE)?;
+    let key = blob_key(id);
+    if let Some(rec) = record(&store, id)? {
+        if rec.size != size {
             return Err(Error::Corrupt(format!(
-                "blob {} has size {stored_size}, expected {size}",
-                hex::encode(id)
+                "blob {} has size {}, expected {size}",
+                hex::encode(id),
+                rec.size
             )));
         }
-        blobs.insert(id, (stored_size, refs + 1, chunk, packed_at))?;
+        let rec = BlobRecord {
+            refs: rec.refs + 1,
+            ..rec
+        };
+        store.insert(key.as_slice(), rec.encode().as_slice())?;
         return Ok(());
     }
     let mut chunks = txn.open_table(schema::CHUNKS)?;
@@ -239,7 +341,7 @@ pub(super) fn add_ref(
             .map_err(|_| Error::Corrupt(format!("{packed_len} bytes to pack")))?;
         let mut packed = vec![0u8; len];
         if fill(content, &mut packed, &mut hasher, &mut written)? == packed.len() {
-            packed_at = packs::append(txn, &packed)?;
+            packed_at = packs::append(&mut store, &packed)?;
         }
     }
     // Nothing may follow the declared size.
@@ -250,7 +352,13 @@ pub(super) fn add_ref(
             hex::encode(id)
         )));
     }
-    blobs.insert(id, (size, 1, layout.field(), packed_at))?;
+    let rec = BlobRecord {
+        size,
+        refs: 1,
+        chunk: layout.field(),
+        packed_at,
+    };
+    store.insert(key.as_slice(), rec.encode().as_slice())?;
     Ok(())
 }
 
@@ -266,8 +374,8 @@ fn lacks_packed(id: &[u8; 32]) -> Error {
 }
 
 /// Moves the blob records of schema 3 or older (`BLOBS`, and `PACKED` for the position of
-/// packed bytes) into `BLOB_RECORDS`, and removes the old tables. Part of the transaction
-/// that marks the file schema 4 (`Store::open`).
+/// packed bytes) into `BLOB_RECORDS` (schema 4's), and removes the old tables. Part of the
+/// transaction that marks the file current (`Store::open`), before `migrate_store`.
 pub(super) fn migrate(txn: &WriteTransaction) -> Result<()> {
     {
         let mut records = txn.open_table(schema::BLOB_RECORDS)?;
@@ -288,6 +396,58 @@ pub(super) fn migrate(txn: &WriteTransaction) -> Result<()> {
     Ok(())
 }
 
+/// Moves schema 4's blob records (`BLOB_RECORDS`) and pack stream (`PACKS`, records of
+/// `PACK_DATA_V4` bytes) into the blob store (schema 5), and removes the old tables. Each
+/// blob's packed bytes are appended to the new stream (records of `PACK_DATA`, whose keys are
+/// longer) and get a new position; the live counts follow from the appends, and what no blob
+/// held is left behind. A blob whose position was lost keeps `LOST`, and so does one whose
+/// packed bytes are missing or short (a damaged file): reading it fails as it did, `verify`
+/// names it, and the file still opens. Part of the transaction that marks the file 5
+/// (`Store::open`).
+pub(super) fn migrate_store(txn: &WriteTransaction) -> Result<()> {
+    {
+        let mut store = txn.open_table(schema::BLOB_STORE)?;
+        let old_packs = txn.open_table(schema::PACKS)?;
+        for item in txn.open_table(schema::BLOB_RECORDS)?.iter()? {
+            let (k, v) = item?;
+            let id = k.value();
+            let (size, refs, chunk, old_at) = v.value();
+            let len = Layout::from_field(size, chunk).packed_len();
+            let packed_at = if len == 0 || old_at == LOST {
+                old_at
+            } else {
+                let mut bytes = Vec::new();
+                for (r, at, n) in packs::spans_in(packs::PACK_DATA_V4, old_at, len) {
+                    let Some(g) = old_packs.get(r)? else { break };
+                    let part = usize::try_from(at)
+                        .ok()
+                        .zip(usize::try_from(at + n).ok())
+                        .and_then(|(a, b)| packs::data(g.value()).get(a..b));
+                    match part {
+                        Some(part) => bytes.extend_from_slice(part),
+                        None => break,
+                    }
+                }
+                if bytes.len() as u64 == len {
+                    packs::append(&mut store, &bytes)?
+                } else {
+                    LOST
+                }
+            };
+            let rec = BlobRecord {
+                size,
+                refs,
+                chunk,
+                packed_at,
+            };
+            store.insert(blob_key(id).as_slice(), rec.encode().as_slice())?;
+        }
+    }
+    txn.delete_table(schema::BLOB_RECORDS)?;
+    txn.delete_table(schema::PACKS)?;
+    Ok(())
+}
+
 /// Fills `dest` from `content`, hashing and counting the bytes; returns how many were read,
 /// fewer than `dest.len()` only at the content's end.
 fn fill(
@@ -304,25 +464,30 @@ fn fill(
 
 /// Drops one reference to blob `id`; frees its chunks when none is left.
 pub(super) fn release(txn: &WriteTransaction, id: &[u8; 32]) -> Result<()> {
-    let mut blobs = txn.open_table(schema::BLOB_RECORDS)?;
-    let Some((size, refs, chunk, packed_at)) = blobs.get(id)?.map(|g| g.value()) else {
+    let mut store = txn.open_table(schema::BLOB_STORE)?;
+    let key = blob_key(id);
+    let Some(rec) = record(&store, id)? else {
         return Err(Error::Corrupt(format!(
             "blob {} is missing",
             hex::encode(id)
         )));
     };
-    if refs > 1 {
-        blobs.insert(id, (size, refs - 1, chunk, packed_at))?;
+    if rec.refs > 1 {
+        let rec = BlobRecord {
+            refs: rec.refs - 1,
+            ..rec
+        };
+        store.insert(key.as_slice(), rec.encode().as_slice())?;
         return Ok(());
     }
-    blobs.remove(id)?;
+    store.remove(key.as_slice())?;
     let mut chunks = txn.open_table(schema::CHUNKS)?;
-    let layout = Layout::from_field(size, chunk);
+    let layout = rec.layout();
     for index in 0..layout.count() {
         chunks.remove((id, index))?;
     }
-    if layout.packed_len() > 0 && packed_at != LOST {
-        packs::release(txn, packed_at, layout.packed_len())?;
+    if layout.packed_len() > 0 && rec.packed_at != LOST {
+        packs::release(&mut store, rec.packed_at, layout.packed_len())?;
     }
     txn.open_table(schema::ZIP_FACTS)?.remove(id)?;
     txn.open_table(schema::DOC_FACTS)?.remove(id)?;
@@ -347,8 +512,9 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
 pub struct BlobReader {
     /// `None` when the blob has no `chunks` values (all of it is packed).
     chunks: Option<Arc<ChunkTable>>,
-    /// The pack stream and the packed bytes' position in it, when some are packed.
-    packed: Option<(Arc<PackTable>, u64)>,
+    /// The blob store (for its pack stream) and the packed bytes' position in it, when some
+    /// are packed.
+    packed: Option<(Arc<StoreTable>, u64)>,
     id: [u8; 32],
     layout: Layout,
 }
@@ -395,8 +561,14 @@ impl BlobSite {
 
 impl BlobReader {
     pub(super) fn open(txn: &redb::ReadTransaction, id: &[u8; 32]) -> Result<Option<Self>> {
-        let blobs = txn.open_table(schema::BLOB_RECORDS)?;
-        let Some((size, _refs, chunk, packed_at)) = blobs.get(id)?.map(|g| g.value()) else {
+        let store = txn.open_table(schema::BLOB_STORE)?;
+        let Some(BlobRecord {
+            size,
+            chunk,
+            packed_at,
+            ..
+        }) = record(&store, id)?
+        else {
             return Ok(None);
         };
         let layout = Layout::from_field(size, chunk);
@@ -429,7 +601,7 @@ impl BlobReader {
             None
         };
         let packed = if layout.packed_len() > 0 {
-            Some((Arc::new(txn.open_table(schema::PACKS)?), packed_at))
+            Some((Arc::new(txn.open_table(schema::BLOB_STORE)?), packed_at))
         } else {
             None
         };
@@ -498,7 +670,7 @@ impl BlobReader {
                 slice(guard, chunks, within, end)
             }
             Some(Place::Packed { within }) => {
-                let (packs, pos) = self.packed.as_ref().ok_or_else(|| self.lacks("packs"))?;
+                let (store, pos) = self.packed.as_ref().ok_or_else(|| self.lacks("packs"))?;
                 let left = self.layout.packed_len() - within;
                 let at = pos
                     .checked_add(within)
@@ -506,14 +678,14 @@ impl BlobReader {
                 let Some((record, at, n)) = packs::spans(at, left).next() else {
                     return Ok(bytes::Bytes::new());
                 };
-                let guard = packs
-                    .get(record)?
+                let guard = store
+                    .get(packs::pack_key(record).as_slice())?
                     .ok_or_else(|| self.lacks(&format!("pack record {record}")))?;
                 if (packs::data(guard.value()).len() as u64) < at + n {
                     return Err(self.lacks(&format!("the end of pack record {record}")));
                 }
                 let start = packs::HEADER as u64 + at;
-                slice(guard, packs, start, start + n.min(max))
+                slice(guard, store, start, start + n.min(max))
             }
         }
     }
@@ -540,7 +712,7 @@ fn slice<T: Send + Sync + 'static>(
 }
 
 type ChunkTable = ReadOnlyTable<(&'static [u8; 32], u32), &'static [u8]>;
-type PackTable = ReadOnlyTable<u64, &'static [u8]>;
+type StoreTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 
 /// A chunk or pack record as read from the database, owned: it holds the page the bytes are
 /// on, and the read snapshot that page belongs to. The snapshot matters: redb reuses a freed
@@ -726,6 +898,45 @@ mod tests {
         }
     }
 
+    /// The blob store's two kinds of keys: blob records first, in id order, then the pack
+    /// records in number order; each key reads back as what it was made from, and a record's
+    /// value as the record.
+    #[test]
+    fn blob_and_pack_keys_keep_apart_and_in_order() {
+        let ids = [[0u8; 32], [1u8; 32], [0xFF; 32]];
+        let mut keys: Vec<Vec<u8>> = ids.iter().map(|id| blob_key(id).to_vec()).collect();
+        keys.extend([0u64, 1, 255, 256, u64::MAX].map(|r| packs::pack_key(r).to_vec()));
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, keys, "blobs by id, then packs by number");
+        for id in ids {
+            let key = blob_key(&id);
+            assert_eq!(id_of(&key), Some(id));
+            assert_eq!(packs::record_of(&key), None);
+            assert!(all_keys().contains(&&key[..]));
+            assert!(!packs::all_keys().contains(&&key[..]));
+        }
+        for r in [0u64, 7, u64::MAX] {
+            let key = packs::pack_key(r);
+            assert_eq!(packs::record_of(&key), Some(r));
+            assert_eq!(id_of(&key), None);
+            assert!(packs::all_keys().contains(&&key[..]));
+            assert!(!all_keys().contains(&&key[..]));
+        }
+        assert_eq!(id_of(&blob_key(&[3; 32])[..32]), None, "too short");
+        assert_eq!(packs::record_of(b"p1234567"), None, "too short");
+        let rec = BlobRecord {
+            size: 1 << 40,
+            refs: 3,
+            chunk: SPLIT_TAIL | PACKED_TAIL | 17,
+            packed_at: LOST,
+        };
+        assert_eq!(BlobRecord::decode(&rec.encode()).unwrap(), rec);
+        for bad in [&rec.encode()[..27], &[0u8; 29][..], &[][..]] {
+            assert!(matches!(BlobRecord::decode(bad), Err(Error::Corrupt(_))));
+        }
+    }
+
     /// A fresh redb file of its own.
     fn fresh_db() -> (tempfile::TempDir, redb::Database) {
         let dir = tempfile::tempdir().unwrap();
@@ -739,12 +950,9 @@ mod tests {
 
     /// The blob `id` as stored: its reference count, `chunks` values and packed position.
     fn stored(txn: &WriteTransaction, id: &[u8; 32]) -> (Option<u64>, usize, Option<u64>) {
-        let record = txn
-            .open_table(schema::BLOB_RECORDS)
+        let record = record(&txn.open_table(schema::BLOB_STORE).unwrap(), id)
             .unwrap()
-            .get(id)
-            .unwrap()
-            .map(|g| g.value());
+            .map(|r| (r.size, r.refs, r.chunk, r.packed_at));
         let chunks = txn
             .open_table(schema::CHUNKS)
             .unwrap()

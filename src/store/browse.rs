@@ -215,7 +215,10 @@ impl Store {
             let txn = self.begin_write_lazy(db)?;
             let mut stored = false;
             for (kind, id, bytes) in entries {
-                stored = txn.open_table(schema::BLOB_RECORDS)?.get(*id)?.is_some();
+                stored = txn
+                    .open_table(schema::BLOB_STORE)?
+                    .get(super::blobs::blob_key(id).as_slice())?
+                    .is_some();
                 if stored {
                     txn.open_table(kind.table())?.insert(*id, *bytes)?;
                 }

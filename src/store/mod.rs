@@ -32,10 +32,10 @@ pub use accounts::{
     token_hash, MemberInfo, OwnerInfo, OwnerUpdate, Quota, TokenCheck, TokenInfo, UserInfo,
 };
 pub use backup::FileSpace;
-pub use blobs::{BlobReader, BlobSite, Layout, Place, CHUNK_SIZE};
+pub use blobs::{blob_key, BlobReader, BlobRecord, BlobSite, Layout, Place, CHUNK_SIZE};
 pub use browse::{Derived, VersionBrief};
 pub use modules::{parse_blake3, NewVersion, Retired, VersionLookup, ZipLookup};
-pub use packs::PACK_DATA;
+pub use packs::{pack_key, PACK_DATA};
 pub use records::{
     CachedRecord, MemberRecord, ModuleRecord, NamespaceRecord, TokenRecord, UserRecord,
     VersionRecord,
@@ -319,12 +319,15 @@ impl Store {
                 blob_bytes: 0,
                 referenced_bytes: 0,
             };
-            for item in txn.open_table(schema::BLOB_RECORDS)?.iter()? {
+            for item in txn
+                .open_table(schema::BLOB_STORE)?
+                .range(blobs::all_keys())?
+            {
                 let (_, v) = item?;
-                let (size, refs, _, _) = v.value();
+                let rec = blobs::BlobRecord::decode(v.value())?;
                 stats.blobs += 1;
-                stats.blob_bytes += size;
-                stats.referenced_bytes += size.saturating_mul(refs);
+                stats.blob_bytes += rec.size;
+                stats.referenced_bytes += rec.size.saturating_mul(rec.refs);
             }
             Ok(stats)
         })
@@ -366,6 +369,9 @@ impl Store {
                             modules::migrate_go_mods(&txn)?;
                             blobs::migrate(&txn)?;
                             sumdb::migrate_log(&txn)?;
+                        }
+                        if found.is_some_and(|f| f < 5) {
+                            blobs::migrate_store(&txn)?;
                         }
                         meta.insert(
                             schema::META_SCHEMA_VERSION,
@@ -856,10 +862,16 @@ mod tests {
 
     /// A schema-3 file made by hand: versions (more than one batch of the migration) whose
     /// `.mod` bytes are in `GO_MODS`, one without them and one with an unreadable record (a
-    /// damaged file), one with a `.mod` too long to move; a packed blob whose position is in
-    /// `PACKED`, one whose position was lost, one with none packed; an empty log. Opened, it is
-    /// schema 4 with everything moved, the damage left for `verify` to name, and the old
-    /// tables gone.
+    /// damaged file), one with a `.mod` too long to move; packed blobs whose position is in
+    /// `PACKED` (within one pack record, across two, and past the stream's end), one whose
+    /// position was lost, one with none packed; an empty log. Opened, it is the current schema
+    /// with everything moved (through schema 4's tables to schema 5's blob store), the damage
+    /// left for `verify` to name, and the old tables gone.
+    /// The packed bytes of blob `id` in `a_schema3_file_is_migrated_when_opened`.
+    fn old_packed(id: u8) -> Vec<u8> {
+        (0..2000u32).map(|i| (i % 251) as u8 ^ id).collect()
+    }
+
     #[test]
     fn a_schema3_file_is_migrated_when_opened() {
         use redb::TableHandle;
@@ -914,9 +926,36 @@ mod tests {
                 blobs
                     .insert(&[3u8; 32], (u64::from(CHUNK_SIZE), 1, whole.field()))
                     .unwrap();
-                txn.open_table(schema::PACKED)
-                    .unwrap()
-                    .insert(&[1u8; 32], 4321)
+                blobs
+                    .insert(&[4u8; 32], (2000, 1, packed_layout.field()))
+                    .unwrap();
+                blobs
+                    .insert(&[5u8; 32], (2000, 1, packed_layout.field()))
+                    .unwrap();
+                let mut packed = txn.open_table(schema::PACKED).unwrap();
+                packed.insert(&[1u8; 32], 4321).unwrap();
+                // Blob 4's packed bytes are not in the stream (a damaged file); blob 5's
+                // straddle two of its records.
+                packed.insert(&[4u8; 32], 9 * packs::PACK_DATA_V4).unwrap();
+                packed
+                    .insert(&[5u8; 32], 3 * packs::PACK_DATA_V4 - 1000)
+                    .unwrap();
+                let mut stream = txn.open_table(schema::PACKS).unwrap();
+                let record = |live: u32, skip: usize, bytes: &[u8]| {
+                    let mut r = live.to_le_bytes().to_vec();
+                    r.resize(4 + skip, 0);
+                    r.extend_from_slice(bytes);
+                    r
+                };
+                let d = usize::try_from(packs::PACK_DATA_V4).unwrap();
+                stream
+                    .insert(1, record(2000, 4321 - d, &old_packed(1)).as_slice())
+                    .unwrap();
+                stream
+                    .insert(2, record(1000, d - 1000, &old_packed(5)[..1000]).as_slice())
+                    .unwrap();
+                stream
+                    .insert(3, record(1000, 0, &old_packed(5)[1000..]).as_slice())
                     .unwrap();
                 // An empty log of schema 3: its size was kept in the meta table.
                 txn.open_table(schema::SUMDB_META)
@@ -983,15 +1022,40 @@ mod tests {
         );
         store
             .read(|txn| {
-                let blobs = txn.open_table(schema::BLOB_RECORDS)?;
-                let get = |id: u8| blobs.get(&[id; 32]).unwrap().unwrap().value();
-                assert_eq!(get(1), (2000, 2, packed_layout.field(), 4321));
-                assert_eq!(get(2), (2000, 1, packed_layout.field(), blobs::LOST));
-                assert_eq!(get(3), (u64::from(CHUNK_SIZE), 1, whole.field(), 0));
-                assert!(matches!(
-                    BlobReader::open(txn, &[2u8; 32]),
-                    Err(Error::Corrupt(m)) if m.contains("lacks its packed bytes")
-                ));
+                let table = txn.open_table(schema::BLOB_STORE)?;
+                let get = |id: u8| blobs::record(&table, &[id; 32]).unwrap().unwrap();
+                let (size, field) = (2000, packed_layout.field());
+                let rec = |refs, packed_at| blobs::BlobRecord {
+                    size,
+                    refs,
+                    chunk: field,
+                    packed_at,
+                };
+                // Packed bytes were appended again to the new stream, in id order.
+                assert_eq!(get(1), rec(2, 0));
+                assert_eq!(get(2), rec(1, blobs::LOST));
+                let whole_rec = blobs::BlobRecord {
+                    size: u64::from(CHUNK_SIZE),
+                    refs: 1,
+                    chunk: whole.field(),
+                    packed_at: 0,
+                };
+                assert_eq!(get(3), whole_rec);
+                assert_eq!(get(4), rec(1, blobs::LOST), "its bytes were missing");
+                assert_eq!(get(5), rec(1, 2000));
+                for (id, lost) in [(2u8, true), (4, true), (1, false), (5, false)] {
+                    match BlobReader::open(txn, &[id; 32]) {
+                        Err(Error::Corrupt(m)) if lost => {
+                            assert!(m.contains("lacks its packed bytes"), "{m}");
+                        }
+                        Ok(Some(reader)) if !lost => {
+                            let mut bytes = Vec::new();
+                            while reader.read_at(bytes.len() as u64, 4096, &mut bytes)? > 0 {}
+                            assert_eq!(bytes, old_packed(id), "blob {id}");
+                        }
+                        other => panic!("blob {id}: {other:?}"),
+                    }
+                }
                 assert!(
                     txn.open_table(schema::SUMDB_META)?.get("size")?.is_none(),
                     "the log's size is its last record's id now"
@@ -1000,6 +1064,8 @@ mod tests {
                 for gone in [
                     "blobs",
                     "packed",
+                    "blob_records",
+                    "packs",
                     "sumdb_records",
                     "sumdb_index",
                     "sumdb_hashes",

@@ -11,34 +11,95 @@
 //! Each record counts its bytes still in use; a record with none is removed, except the
 //! last, which new bytes are appended to. A record with some bytes still in use keeps its
 //! released ones (at most one page per live blob, what each took before packing).
+//!
+//! Since schema 5 the records live in the blob store's tree (`schema::BLOB_STORE`), under keys
+//! `p` + record number, after the blob records (`b` + id): an upload that writes a blob record
+//! and packed bytes then rewrites one tree's root, not two.
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, Table};
 
-use super::{schema, Error, Result};
+use super::{Error, Result};
 
 /// Stream bytes per record. A record is a u32 count of live bytes and up to this many bytes of
-/// the stream; alone in a leaf it takes exactly one page: 4 bytes of page header, 4 of value
-/// length, 8 of key, 4 of count and 4,076 of data make 4,096. (Checked against redb's own
-/// statistics by `store_model::packed_tails_fill_their_pages`.)
-pub const PACK_DATA: u64 = 4076;
+/// the stream; alone in a leaf it takes exactly one page: 4 bytes of page header, 4 of key
+/// length, 4 of value length, 9 of key, 4 of count and 4,071 of data make 4,096. (Checked
+/// against redb's own statistics by `store_model::packed_tails_fill_their_pages`.)
+pub const PACK_DATA: u64 = 4071;
+
+/// Stream bytes per record of schemas 3 and 4 (`schema::PACKS`, whose keys were 8 bytes
+/// without a length), read only to migrate.
+pub(super) const PACK_DATA_V4: u64 = 4076;
 
 /// Bytes before the data in a record: the live count.
 pub const HEADER: usize = 4;
 
+/// The tag of pack records' keys in the blob store.
+const TAG: u8 = b'p';
+
+/// The blob store's key of pack record `record`.
+#[must_use]
+pub fn pack_key(record: u64) -> [u8; 9] {
+    let mut key = [TAG; 9];
+    key[1..].copy_from_slice(&record.to_be_bytes());
+    key
+}
+
+/// The record number of a blob store key, if it is a pack record's.
+#[must_use]
+pub fn record_of(key: &[u8]) -> Option<u64> {
+    match key {
+        [TAG, rest @ ..] => rest.try_into().ok().map(u64::from_be_bytes),
+        _ => None,
+    }
+}
+
+/// Every pack record of the blob store, in order (`range` bounds).
+#[must_use]
+pub fn all_keys() -> std::ops::Range<&'static [u8]> {
+    &[TAG][..]..&[TAG + 1][..]
+}
+
+/// The last pack record: its number and bytes.
+///
+/// # Errors
+/// Storage errors; a key under the pack tag that is no record number is `Error::Corrupt`.
+pub fn last<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    store: &T,
+) -> Result<Option<(u64, Vec<u8>)>> {
+    match store.range(all_keys())?.next_back() {
+        None => Ok(None),
+        Some(item) => {
+            let (k, v) = item?;
+            let record = record_of(k.value())
+                .ok_or_else(|| Error::Corrupt("a pack record key without its number".into()))?;
+            Ok(Some((record, v.value().to_vec())))
+        }
+    }
+}
+
 /// The parts of the stream range `[pos, pos + len)`: `(record, offset in its data, bytes)`, in
 /// order. Pure: where bytes are, without reading them.
 pub fn spans(pos: u64, len: u64) -> impl Iterator<Item = (u64, u64, u64)> {
+    spans_in(PACK_DATA, pos, len)
+}
+
+/// `spans` for a stream of `per_record` bytes per record (`PACK_DATA_V4` for older files).
+pub(super) fn spans_in(
+    per_record: u64,
+    pos: u64,
+    len: u64,
+) -> impl Iterator<Item = (u64, u64, u64)> {
     let end = pos.saturating_add(len);
     // The records the range touches, first to last: none when it is empty.
     let records = if end > pos {
-        pos / PACK_DATA..(end - 1) / PACK_DATA + 1
+        pos / per_record..(end - 1) / per_record + 1
     } else {
         0..0
     };
     records.map(move |record| {
-        let first = record.saturating_mul(PACK_DATA);
+        let first = record.saturating_mul(per_record);
         let start = first.max(pos);
-        let stop = first.saturating_add(PACK_DATA).min(end);
+        let stop = first.saturating_add(per_record).min(end);
         (record, start - first, stop - start)
     })
 }
@@ -77,13 +138,12 @@ pub fn starts_a_record(used: u64, len: u64) -> bool {
     len > room && len <= PACK_DATA && room < PACK_DATA / 4
 }
 
-/// Appends `bytes` to the stream; returns their position.
-pub(super) fn append(txn: &WriteTransaction, bytes: &[u8]) -> Result<u64> {
-    let mut packs = txn.open_table(schema::PACKS)?;
-    let (mut record, mut buf) = match packs.last()? {
-        Some((k, v)) => (k.value(), v.value().to_vec()),
-        None => (0, vec![0u8; HEADER]),
-    };
+/// The blob store's table, as written.
+pub(super) type Store<'t> = Table<'t, &'static [u8], &'static [u8]>;
+
+/// Appends `bytes` to the stream in `store` (the blob store); returns their position.
+pub(super) fn append(store: &mut Store<'_>, bytes: &[u8]) -> Result<u64> {
+    let (mut record, mut buf) = last(store)?.unwrap_or((0, vec![0u8; HEADER]));
     let mut used = data(&buf).len() as u64;
     if used > PACK_DATA || buf.len() < HEADER {
         return Err(Error::Corrupt(format!("pack record {record} is malformed")));
@@ -92,7 +152,7 @@ pub(super) fn append(txn: &WriteTransaction, bytes: &[u8]) -> Result<u64> {
         // Full, or left with too little room to be worth a second record written for these
         // bytes: a last record nobody uses any more goes now, as any other would have.
         if live(&buf)? == 0 {
-            packs.remove(record)?;
+            store.remove(pack_key(record).as_slice())?;
         }
         record += 1;
         buf.truncate(HEADER);
@@ -121,19 +181,22 @@ pub(super) fn append(txn: &WriteTransaction, bytes: &[u8]) -> Result<u64> {
             .checked_add(u32::try_from(now.len()).unwrap_or(u32::MAX))
             .ok_or_else(|| Error::Corrupt(format!("pack record {record} overflows")))?;
         with_live(&mut buf, count);
-        packs.insert(record, buf.as_slice())?;
+        store.insert(pack_key(record).as_slice(), buf.as_slice())?;
     }
     Ok(pos)
 }
 
-/// Releases `[pos, pos + len)` of the stream: its records' live counts go down, and a record
-/// left with none is removed unless it is the last.
-pub(super) fn release(txn: &WriteTransaction, pos: u64, len: u64) -> Result<()> {
-    let mut packs = txn.open_table(schema::PACKS)?;
-    let last = packs.last()?.map(|(k, _)| k.value());
+/// Releases `[pos, pos + len)` of the stream in `store`: its records' live counts go down, and
+/// a record left with none is removed unless it is the last.
+pub(super) fn release(store: &mut Store<'_>, pos: u64, len: u64) -> Result<()> {
+    let last = match store.range(all_keys())?.next_back() {
+        Some(item) => record_of(item?.0.value()),
+        None => None,
+    };
     for (record, _, n) in spans(pos, len) {
-        let mut buf = packs
-            .get(record)?
+        let key = pack_key(record);
+        let mut buf = store
+            .get(key.as_slice())?
             .ok_or_else(|| Error::Corrupt(format!("pack record {record} is missing")))?
             .value()
             .to_vec();
@@ -143,10 +206,10 @@ pub(super) fn release(txn: &WriteTransaction, pos: u64, len: u64) -> Result<()> 
                 Error::Corrupt(format!("pack record {record} releases more than it holds"))
             })?;
         if count == 0 && Some(record) != last {
-            packs.remove(record)?;
+            store.remove(key.as_slice())?;
         } else {
             with_live(&mut buf, count);
-            packs.insert(record, buf.as_slice())?;
+            store.insert(key.as_slice(), buf.as_slice())?;
         }
     }
     Ok(())
@@ -155,6 +218,16 @@ pub(super) fn release(txn: &WriteTransaction, pos: u64, len: u64) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::schema;
+    use redb::WriteTransaction;
+
+    fn append(txn: &WriteTransaction, bytes: &[u8]) -> Result<u64> {
+        super::append(&mut txn.open_table(schema::BLOB_STORE)?, bytes)
+    }
+
+    fn release(txn: &WriteTransaction, pos: u64, len: u64) -> Result<()> {
+        super::release(&mut txn.open_table(schema::BLOB_STORE)?, pos, len)
+    }
 
     #[test]
     fn spans_cover_the_range_in_record_order() {
@@ -192,23 +265,25 @@ mod tests {
 
     /// The stream's records: (record, live count, data length), in order.
     fn records(txn: &WriteTransaction) -> Vec<(u64, u32, usize)> {
-        let packs = txn.open_table(schema::PACKS).unwrap();
-        packs
-            .iter()
+        let store = txn.open_table(schema::BLOB_STORE).unwrap();
+        let records = store
+            .range(all_keys())
             .unwrap()
             .map(|e| {
                 let (k, v) = e.unwrap();
-                (k.value(), live(v.value()).unwrap(), data(v.value()).len())
+                let record = record_of(k.value()).unwrap();
+                (record, live(v.value()).unwrap(), data(v.value()).len())
             })
-            .collect()
+            .collect();
+        records
     }
 
     /// The stream bytes `[pos, pos + len)`, read back record by record.
     fn read(txn: &WriteTransaction, pos: u64, len: u64) -> Vec<u8> {
-        let packs = txn.open_table(schema::PACKS).unwrap();
+        let store = txn.open_table(schema::BLOB_STORE).unwrap();
         let mut out = Vec::new();
         for (record, at, n) in spans(pos, len) {
-            let rec = packs.get(record).unwrap().unwrap();
+            let rec = store.get(pack_key(record).as_slice()).unwrap().unwrap();
             let at = usize::try_from(at).unwrap();
             out.extend_from_slice(&data(rec.value())[at..at + usize::try_from(n).unwrap()]);
         }
@@ -273,9 +348,9 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let db = redb::Database::create(dir.path().join("p.redb")).unwrap();
             let txn = db.begin_write().unwrap();
-            txn.open_table(schema::PACKS)
+            txn.open_table(schema::BLOB_STORE)
                 .unwrap()
-                .insert(4, bad.as_slice())
+                .insert(pack_key(4).as_slice(), bad.as_slice())
                 .unwrap();
             assert!(
                 matches!(append(&txn, b"x"), Err(Error::Corrupt(m)) if m.contains("malformed")),
@@ -336,16 +411,16 @@ mod tests {
         let db = redb::Database::create(dir.path().join("p.redb")).unwrap();
         let txn = db.begin_write().unwrap();
         let size = |n: u64| vec![5u8; usize::try_from(n).unwrap()];
-        // Two 1,850-byte tails leave 376 bytes: the third opens record 1, whole.
+        // Two 1,850-byte tails leave under a quarter of a record: the third opens record 1, whole.
         assert_eq!(append(&txn, &size(1850)).unwrap(), 0);
         assert_eq!(append(&txn, &size(1850)).unwrap(), 1850);
         assert_eq!(append(&txn, &size(1850)).unwrap(), d);
         assert_eq!(records(&txn), vec![(0, 3700, 3700), (1, 1850, 1850)]);
         assert_eq!(read(&txn, d, 1850), size(1850));
-        // With more room than a quarter, bytes still straddle: 1,850 + 1,100 leave 1,126.
+        // With more room than a quarter, bytes still straddle: 1,850 + 1,100 leave over 1,100.
         assert_eq!(append(&txn, &size(1100)).unwrap(), d + 1850);
         assert_eq!(append(&txn, &size(2000)).unwrap(), d + 2950);
-        // Record 1 holds 1,850 + 1,100 and the first 1,126 of the 2,000; record 2 the rest.
+        // Record 1 holds 1,850 + 1,100 and the start of the 2,000; record 2 the rest.
         let full = usize::try_from(d).unwrap();
         let rest = 2950 + 2000 - d;
         let n = |v: u64| (u32::try_from(v).unwrap(), usize::try_from(v).unwrap());
@@ -354,7 +429,7 @@ mod tests {
             vec![
                 (0, 3700, 3700),
                 (1, u32::try_from(d).unwrap(), full),
-                (2, 874, 874)
+                (2, n(rest).0, n(rest).1)
             ]
         );
         assert_eq!(read(&txn, d + 2950, 2000), size(2000));

@@ -22,7 +22,11 @@ use redb::TableDefinition;
 ///   in one tree (`SUMDB_LOG`) whose records carry their stored hashes, the log's size being
 ///   its last record's id plus one. Older files are migrated when opened (`migrate`), in the
 ///   transaction that marks them 4; backups of older files are migrated when restored.
-pub const SCHEMA_VERSION: u32 = 4;
+/// - 5: the blob records and the pack stream in one tree (`BLOB_STORE`), so that a small
+///   upload writes three trees and not four (issue 24 again: one root page less per commit).
+///   Older files' blob records move over and their packed bytes are appended again to a new
+///   stream cut for the tree's longer keys, when opened, in the transaction that marks them 5.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// `"schema_version"` → u32 big-endian; `"created_at"` → i64 big-endian Unix seconds.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -51,21 +55,29 @@ pub const TOMBSTONES: TableDefinition<(&str, &str, &str), &[u8]> =
 /// only to migrate into `BLOB_RECORDS`, then removed.
 pub(crate) const BLOBS: TableDefinition<&[u8; 32], (u64, u64, u32)> = TableDefinition::new("blobs");
 
-/// BLAKE3 of a zip → (size in bytes, reference count, chunk field (`blobs::Layout`), position
-/// of its packed bytes in the pack stream: 0 when none are packed, `u64::MAX` when a damaged
-/// older file had lost it (`blobs::LOST`)).
-pub const BLOB_RECORDS: TableDefinition<&[u8; 32], (u64, u64, u32, u64)> =
+/// Schema 4: BLAKE3 of a zip → (size in bytes, reference count, chunk field, position of its
+/// packed bytes in the schema-4 pack stream). Read only to migrate into `BLOB_STORE`.
+pub(crate) const BLOB_RECORDS: TableDefinition<&[u8; 32], (u64, u64, u32, u64)> =
     TableDefinition::new("blob_records");
+
+/// The blob store, one tree (schema 5), keys made by `blobs::blob_key` and `packs::pack_key`:
+/// - `b` + BLAKE3 of a zip → its record (`blobs::BlobRecord`: size in bytes, reference count,
+///   chunk field (`blobs::Layout`), position of its packed bytes in the pack stream: 0 when
+///   none are packed, `u64::MAX` when a damaged older file had lost it (`blobs::LOST`));
+/// - `p` + record number (u64 big-endian) → a record of the pack stream: a u32
+///   (little-endian) count of its bytes still in use, then the stream's bytes
+///   `[r * PACK_DATA, r * PACK_DATA + len)` (`packs::PACK_DATA`). A blob's last bytes under one
+///   page are appended there, so that many small remainders share a page instead of each
+///   taking one of their own. A record alone fills one 4 KiB leaf. A record whose bytes are
+///   all released is removed, unless it is the last one.
+pub const BLOB_STORE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blob_store");
 
 /// (BLAKE3 of a zip, chunk index) → chunk bytes; every chunk but the last is full.
 pub const CHUNKS: TableDefinition<(&[u8; 32], u32), &[u8]> = TableDefinition::new("chunks");
 
-/// The pack stream, in records: record `r` → a u32 (little-endian) count of its bytes still in
-/// use, then the stream's bytes `[r * PACK_DATA, r * PACK_DATA + len)` (`packs::PACK_DATA`).
-/// A blob's last bytes under one page are appended here, so that many small remainders share
-/// a page instead of each taking one of their own. A record alone fills one 4 KiB leaf. A
-/// record whose bytes are all released is removed, unless it is the last one.
-pub const PACKS: TableDefinition<u64, &[u8]> = TableDefinition::new("packs");
+/// Schemas 3 and 4: the pack stream, records of `packs::PACK_DATA_V4` bytes (record `r` → live
+/// count, then bytes). Read only to migrate into `BLOB_STORE`.
+pub(crate) const PACKS: TableDefinition<u64, &[u8]> = TableDefinition::new("packs");
 
 /// Before schema 4: BLAKE3 of a zip whose last bytes are packed → their position in the pack
 /// stream. Read only to migrate into `BLOB_RECORDS`, then removed.
@@ -177,7 +189,7 @@ macro_rules! for_each_table {
         $m!(9, $crate::store::schema::TOKENS, $($args)*);
         $m!(10, $crate::store::schema::MEMBERS, $($args)*);
         $m!(11, $crate::store::schema::TLS, $($args)*);
-        $m!(12, $crate::store::schema::PACKS, $($args)*);
+        $m!(legacy 12, $crate::store::schema::PACKS, $($args)*);
         $m!(legacy 13, $crate::store::schema::PACKED, $($args)*);
         $m!(legacy 14, $crate::store::schema::SUMDB_RECORDS, $($args)*);
         $m!(legacy 15, $crate::store::schema::SUMDB_INDEX, $($args)*);
@@ -192,8 +204,9 @@ macro_rules! for_each_table {
         $m!(24, $crate::store::schema::CACHED, $($args)*);
         $m!(25, $crate::store::schema::CACHED_MODS, $($args)*);
         $m!(26, $crate::store::schema::UPSTREAM_SUMDB, $($args)*);
-        $m!(27, $crate::store::schema::BLOB_RECORDS, $($args)*);
+        $m!(legacy 27, $crate::store::schema::BLOB_RECORDS, $($args)*);
         $m!(28, $crate::store::schema::SUMDB_LOG, $($args)*);
+        $m!(29, $crate::store::schema::BLOB_STORE, $($args)*);
         $m!(derived, $crate::store::schema::ZIP_FACTS, $($args)*);
         $m!(derived, $crate::store::schema::DOC_FACTS, $($args)*);
     };

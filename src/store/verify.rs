@@ -181,13 +181,26 @@ impl Store {
                 }
             }
             // Blobs: presence, reference counts, chunk sizes, content hash.
-            let blobs = txn.open_table(schema::BLOB_RECORDS)?;
+            let store = txn.open_table(schema::BLOB_STORE)?;
             let mut expected_chunks: BTreeMap<[u8; 32], u32> = BTreeMap::new();
             let mut expected_packed: Vec<(u64, u64)> = Vec::new();
-            for item in blobs.iter()? {
+            for item in store.range(super::blobs::all_keys())? {
                 let (k, v) = item?;
-                let id = *k.value();
-                let (size, refs, chunk, packed_at) = v.value();
+                let Some(id) = super::blobs::id_of(k.value()) else {
+                    report.problem(
+                        format!("a blob record key of {} bytes", k.value().len()),
+                        Vec::new(),
+                    );
+                    continue;
+                };
+                let (size, refs, chunk, packed_at) =
+                    match super::blobs::BlobRecord::decode(v.value()) {
+                        Ok(r) => (r.size, r.refs, r.chunk, r.packed_at),
+                        Err(e) => {
+                            report.problem(format!("blob {}: {e}", hex::encode(id)), Vec::new());
+                            continue;
+                        }
+                    };
                 report.blobs += 1;
                 report.bytes += size;
                 let hex_id = hex::encode(id);
@@ -341,11 +354,17 @@ fn check_packs(
             *live.entry(record).or_default() += n;
         }
     }
-    let table = txn.open_table(schema::PACKS)?;
-    let last = table.last()?.map(|(k, _)| k.value());
-    for item in table.iter()? {
+    let table = txn.open_table(schema::BLOB_STORE)?;
+    let last = packs::last(&table)?.map(|(k, _)| k);
+    for item in table.range(packs::all_keys())? {
         let (k, v) = item?;
-        let record = k.value();
+        let Some(record) = packs::record_of(k.value()) else {
+            report.problem(
+                format!("a pack record key of {} bytes", k.value().len()),
+                Vec::new(),
+            );
+            continue;
+        };
         report.pack_records += 1;
         let want = live.get(&record).copied().unwrap_or(0);
         match packs::live(v.value()) {
@@ -389,6 +408,7 @@ mod tests {
 
     use super::*;
     use crate::ingest;
+    use crate::store::blobs;
     use crate::store::CachedRecord;
 
     fn module_zip(path: &str, version: &str, pad: usize) -> Vec<u8> {
@@ -636,9 +656,9 @@ mod tests {
         let (_dir, store) = fixture();
         let small = blob_of(&store, "acme", "example.com/small");
         damage(&store, |txn| {
-            txn.open_table(schema::BLOB_RECORDS)
+            txn.open_table(schema::BLOB_STORE)
                 .unwrap()
-                .remove(&small)
+                .remove(blobs::blob_key(&small).as_slice())
                 .unwrap();
         });
         let report = store.verify().unwrap();
@@ -740,8 +760,11 @@ mod tests {
     /// The live count of pack record `record`.
     fn live_count(store: &Store, record: u64) -> u32 {
         let txn = store.begin_read().unwrap();
-        let packs = txn.open_table(schema::PACKS).unwrap();
-        let g = packs.get(record).unwrap().unwrap();
+        let table = txn.open_table(schema::BLOB_STORE).unwrap();
+        let g = table
+            .get(packs::pack_key(record).as_slice())
+            .unwrap()
+            .unwrap();
         packs::live(g.value()).unwrap()
     }
 
@@ -755,13 +778,25 @@ mod tests {
         // nobody's); a last record with none (where the next packed bytes will go); a record
         // too short for its header.
         damage(&store, |txn| {
-            let mut packs = txn.open_table(schema::PACKS).unwrap();
-            let mut rec = packs.get(0).unwrap().unwrap().value().to_vec();
+            let mut table = txn.open_table(schema::BLOB_STORE).unwrap();
+            let key = |r: u64| packs::pack_key(r);
+            let mut rec = table
+                .get(key(0).as_slice())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec();
             rec[..4].copy_from_slice(&(live + 7).to_le_bytes());
-            packs.insert(0, rec.as_slice()).unwrap();
-            packs.insert(5, [0u8, 0, 0, 0, 1, 2].as_slice()).unwrap();
-            packs.insert(6, [1u8, 0].as_slice()).unwrap();
-            packs.insert(9, [0u8; 4].as_slice()).unwrap();
+            table.insert(key(0).as_slice(), rec.as_slice()).unwrap();
+            table
+                .insert(key(5).as_slice(), [0u8, 0, 0, 0, 1, 2].as_slice())
+                .unwrap();
+            table
+                .insert(key(6).as_slice(), [1u8, 0].as_slice())
+                .unwrap();
+            table
+                .insert(key(9).as_slice(), [0u8; 4].as_slice())
+                .unwrap();
         });
         let report = store.verify().unwrap();
         assert_eq!(report.pack_records, 4);
@@ -788,9 +823,16 @@ mod tests {
         // A packed blob that lost its position (as the migration of a damaged older file
         // leaves it): counted, and unreadable.
         damage(&store, |txn| {
-            let mut blobs = txn.open_table(schema::BLOB_RECORDS).unwrap();
-            let (size, refs, chunk, _) = blobs.get(&small).unwrap().unwrap().value();
-            blobs.insert(&small, (size, refs, chunk, u64::MAX)).unwrap();
+            let mut table = txn.open_table(schema::BLOB_STORE).unwrap();
+            let key = blobs::blob_key(&small);
+            let rec = blobs::record(&table, &small).unwrap().unwrap();
+            let lost = blobs::BlobRecord {
+                packed_at: u64::MAX,
+                ..rec
+            };
+            table
+                .insert(key.as_slice(), lost.encode().as_slice())
+                .unwrap();
         });
         let report = store.verify().unwrap();
         assert_eq!(report.blobs, 2);
