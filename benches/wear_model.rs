@@ -76,7 +76,7 @@ struct Layout {
 
 const LAYOUTS: [Layout; 7] = [
     Layout {
-        name: "today's tables",
+        name: "schema 3's tables",
         mod_in_version: false,
         one_log_tree: false,
         hashes_with_record: false,
