@@ -415,6 +415,10 @@ pub(super) fn migrate_store(txn: &WriteTransaction) -> Result<()> {
             let len = Layout::from_field(size, chunk).packed_len();
             let packed_at = if len == 0 || old_at == LOST {
                 old_at
+            } else if len >= PAGE {
+                // Packed bytes are under one page; more is a damaged chunk field, not bytes
+                // to gather from the old stream.
+                LOST
             } else {
                 let mut bytes = Vec::new();
                 for (r, at, n) in packs::spans_in(packs::PACK_DATA_V4, old_at, len) {

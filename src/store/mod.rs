@@ -860,6 +860,11 @@ mod tests {
         assert!(version_record(&encode(&record(3)).unwrap()).is_err());
     }
 
+    /// The packed bytes of blob `id` in `a_schema3_file_is_migrated_when_opened`.
+    fn old_packed(id: u8) -> Vec<u8> {
+        (0..2000u32).map(|i| (i % 251) as u8 ^ id).collect()
+    }
+
     /// A schema-3 file made by hand: versions (more than one batch of the migration) whose
     /// `.mod` bytes are in `GO_MODS`, one without them and one with an unreadable record (a
     /// damaged file), one with a `.mod` too long to move; packed blobs whose position is in
@@ -867,11 +872,6 @@ mod tests {
     /// position was lost, one with none packed; an empty log. Opened, it is the current schema
     /// with everything moved (through schema 4's tables to schema 5's blob store), the damage
     /// left for `verify` to name, and the old tables gone.
-    /// The packed bytes of blob `id` in `a_schema3_file_is_migrated_when_opened`.
-    fn old_packed(id: u8) -> Vec<u8> {
-        (0..2000u32).map(|i| (i % 251) as u8 ^ id).collect()
-    }
-
     #[test]
     fn a_schema3_file_is_migrated_when_opened() {
         use redb::TableHandle;
@@ -1086,6 +1086,94 @@ mod tests {
                 Ok(txn.commit()?)
             })
             .unwrap();
+    }
+
+    /// A schema-4 file made by hand: 300 blobs whose packed bytes (1 to 3,967 bytes) lie end to
+    /// end in the old stream of 4,076-byte records, many across two. Opened, each blob reads
+    /// back byte for byte from the new stream, whose live counts `verify` finds right, and the
+    /// old tables are gone; a damaged blob claiming more packed bytes than a page is `LOST`.
+    #[test]
+    fn a_schema4_pack_stream_is_appended_again_when_opened() {
+        use redb::TableHandle;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s4.redb");
+        let lens = [1u64, 1850, 3967, 1100, 2000, 3600, 500, 3967, 3967, 7, 1234];
+        let mut blobs_in = Vec::new();
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut meta = txn.open_table(schema::META).unwrap();
+                meta.insert(schema::META_SCHEMA_VERSION, 4u32.to_be_bytes().as_slice())
+                    .unwrap();
+                let mut records = txn.open_table(schema::BLOB_RECORDS).unwrap();
+                let mut stream: Vec<u8> = Vec::new();
+                for (i, &len) in lens.iter().cycle().take(300).enumerate() {
+                    let mut id = [0u8; 32];
+                    id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                    let bytes: Vec<u8> = (0..len).map(|j| (j as u8) ^ (i as u8)).collect();
+                    let layout = blobs::Layout::new(len);
+                    assert_eq!(layout.packed_len(), len);
+                    records
+                        .insert(&id, (len, 1, layout.field(), stream.len() as u64))
+                        .unwrap();
+                    stream.extend_from_slice(&bytes);
+                    blobs_in.push((id, bytes));
+                }
+                // A damaged chunk field: packed bytes without split pieces would be all of a
+                // 100,000-byte tail, never gathered from the old stream.
+                let damaged = (1u32 << 30) | CHUNK_SIZE;
+                let size = 3 * u64::from(CHUNK_SIZE) + 100_000;
+                assert_eq!(
+                    blobs::Layout::from_field(size, damaged).packed_len(),
+                    100_000
+                );
+                records.insert(&[0xEE; 32], (size, 1, damaged, 0)).unwrap();
+                let mut old = txn.open_table(schema::PACKS).unwrap();
+                let d = usize::try_from(packs::PACK_DATA_V4).unwrap();
+                for (r, part) in stream.chunks(d).enumerate() {
+                    let mut v = u32::try_from(part.len()).unwrap().to_le_bytes().to_vec();
+                    v.extend_from_slice(part);
+                    old.insert(r as u64, v.as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), schema::SCHEMA_VERSION);
+        store
+            .read(|txn| {
+                for (id, bytes) in &blobs_in {
+                    let reader = BlobReader::open(txn, id)?.unwrap();
+                    let mut got = Vec::new();
+                    while reader.read_at(got.len() as u64, 4096, &mut got)? > 0 {}
+                    assert_eq!(&got, bytes);
+                }
+                assert!(matches!(
+                    BlobReader::open(txn, &[0xEE; 32]),
+                    Err(Error::Corrupt(m)) if m.contains("lacks its packed bytes")
+                ));
+                let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_owned()).collect();
+                assert!(
+                    !names.iter().any(|n| n == "packs" || n == "blob_records"),
+                    "{names:?}"
+                );
+                Ok(())
+            })
+            .unwrap();
+        let report = store.verify().unwrap();
+        assert_eq!(report.blobs, 301);
+        let packs: Vec<_> = report
+            .problems
+            .iter()
+            .filter(|p| p.what.contains("pack record"))
+            .collect();
+        assert!(packs.is_empty(), "{packs:?}");
+        assert!(report
+            .problems
+            .iter()
+            .any(|p| p.what.ends_with("lacks its packed bytes")));
+        assert!(report.pack_records > 100, "{}", report.pack_records);
     }
 
     /// A `.mod` longer than `INLINE_MOD_MAX` is kept apart from its version's record (so that

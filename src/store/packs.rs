@@ -77,6 +77,20 @@ pub fn last<T: ReadableTable<&'static [u8], &'static [u8]>>(
     }
 }
 
+/// The number of the last pack record, without reading it.
+///
+/// # Errors
+/// Storage errors; a key under the pack tag that is no record number is `Error::Corrupt` (a
+/// damaged file: which record is last is then unknown, and no record is removed).
+fn last_number(store: &Store<'_>) -> Result<Option<u64>> {
+    match store.range(all_keys())?.next_back() {
+        None => Ok(None),
+        Some(item) => record_of(item?.0.value())
+            .map(Some)
+            .ok_or_else(|| Error::Corrupt("a pack record key without its number".into())),
+    }
+}
+
 /// The parts of the stream range `[pos, pos + len)`: `(record, offset in its data, bytes)`, in
 /// order. Pure: where bytes are, without reading them.
 pub fn spans(pos: u64, len: u64) -> impl Iterator<Item = (u64, u64, u64)> {
@@ -144,11 +158,16 @@ pub fn starts_a_record(used: u64, len: u64) -> bool {
 pub(super) type Store<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
 /// Appends `bytes` to the stream in `store` (the blob store); returns their position.
+/// Nothing is written for no bytes (their position is where the next would go), and no record
+/// is removed: the stream never goes back to a position it gave.
 pub(super) fn append(store: &mut Store<'_>, bytes: &[u8]) -> Result<u64> {
     let (mut record, mut buf) = last(store)?.unwrap_or((0, vec![0u8; HEADER]));
     let mut used = data(&buf).len() as u64;
     if used > PACK_DATA || buf.len() < HEADER {
         return Err(Error::Corrupt(format!("pack record {record} is malformed")));
+    }
+    if bytes.is_empty() {
+        return Ok(record * PACK_DATA + used);
     }
     if used == PACK_DATA || starts_a_record(used, bytes.len() as u64) {
         // Full, or left with too little room to be worth a second record written for these
@@ -165,9 +184,6 @@ pub(super) fn append(store: &mut Store<'_>, bytes: &[u8]) -> Result<u64> {
     // What fits in this record, then whole records' worth: a bounded walk over the bytes.
     let full = usize::try_from(PACK_DATA).unwrap_or(usize::MAX);
     let room = usize::try_from(PACK_DATA - used).unwrap_or(full);
-    if bytes.is_empty() {
-        return Ok(pos);
-    }
     let (first, others) = bytes.split_at(room.min(bytes.len()));
     for (n, now) in std::iter::once(first)
         .chain(others.chunks(full))
@@ -191,10 +207,7 @@ pub(super) fn append(store: &mut Store<'_>, bytes: &[u8]) -> Result<u64> {
 /// Releases `[pos, pos + len)` of the stream in `store`: its records' live counts go down, and
 /// a record left with none is removed unless it is the last.
 pub(super) fn release(store: &mut Store<'_>, pos: u64, len: u64) -> Result<()> {
-    let last = match store.range(all_keys())?.next_back() {
-        Some(item) => record_of(item?.0.value()),
-        None => None,
-    };
+    let last = last_number(store)?;
     for (record, _, n) in spans(pos, len) {
         let key = pack_key(record);
         let mut buf = store
@@ -445,6 +458,55 @@ mod tests {
             records(&txn),
             vec![(0, 3700, 3700), (1, 2950, full), (3, 1000, 1000)]
         );
+    }
+
+    /// No bytes write nothing and remove nothing, even where the next bytes would open a new
+    /// record past a full one nobody uses: their position is never given twice.
+    #[test]
+    fn no_bytes_move_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("p.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        let d = PACK_DATA;
+        assert_eq!(append(&txn, b"").unwrap(), 0, "an empty stream");
+        assert_eq!(records(&txn), vec![]);
+        assert_eq!(append(&txn, &vec![1u8; 3700]).unwrap(), 0);
+        assert_eq!(
+            append(&txn, &vec![2u8; usize::try_from(d).unwrap()]).unwrap(),
+            d
+        );
+        release(&txn, d, d).unwrap();
+        let before = records(&txn);
+        assert_eq!(before.last(), Some(&(1, 0, usize::try_from(d).unwrap())));
+        assert_eq!(append(&txn, b"").unwrap(), 2 * d);
+        assert_eq!(records(&txn), before, "nothing removed");
+        // The next bytes go past it, as they would have.
+        assert_eq!(append(&txn, b"abc").unwrap(), 2 * d);
+        assert_eq!(records(&txn).last(), Some(&(2, 3, 3)));
+    }
+
+    /// A pack key that is no record number (a damaged file) is an error for whoever needs the
+    /// last record, never a reason to take another record for the last.
+    #[test]
+    fn a_malformed_last_key_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("p.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        assert_eq!(append(&txn, b"abc").unwrap(), 0);
+        txn.open_table(schema::BLOB_STORE)
+            .unwrap()
+            .insert(b"pxyz".as_slice(), [0u8; 4].as_slice())
+            .unwrap();
+        assert!(matches!(append(&txn, b"x"), Err(Error::Corrupt(_))));
+        assert!(matches!(release(&txn, 0, 3), Err(Error::Corrupt(_))));
+        assert_eq!(records_raw(&txn), 2, "nothing removed");
+    }
+
+    /// How many keys the pack tag holds, well formed or not.
+    fn records_raw(txn: &WriteTransaction) -> usize {
+        let store = txn.open_table(schema::BLOB_STORE).unwrap();
+        let n = store.range(all_keys()).unwrap().count();
+        n
     }
 
     #[test]

@@ -355,7 +355,11 @@ fn check_packs(
         }
     }
     let table = txn.open_table(schema::BLOB_STORE)?;
-    let last = packs::last(&table)?.map(|(k, _)| k);
+    // The last well-formed record (a malformed key is reported below, not an error here).
+    let last = table
+        .range(packs::all_keys())?
+        .rev()
+        .find_map(|item| item.ok().and_then(|(k, _)| packs::record_of(k.value())));
     for item in table.range(packs::all_keys())? {
         let (k, v) = item?;
         let Some(record) = packs::record_of(k.value()) else {
@@ -797,9 +801,16 @@ mod tests {
             table
                 .insert(key(9).as_slice(), [0u8; 4].as_slice())
                 .unwrap();
+            // A key under the pack tag that is no record number, after all the others.
+            table
+                .insert(b"pxyz".as_slice(), [0u8; 4].as_slice())
+                .unwrap();
         });
         let report = store.verify().unwrap();
         assert_eq!(report.pack_records, 4);
+        assert!(found(&report, "a pack record key of 4 bytes")
+            .versions
+            .is_empty());
         assert_eq!(
             found(&report, "pack record 0 counts").what,
             format!(
