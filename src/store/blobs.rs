@@ -966,6 +966,17 @@ mod tests {
         (record.map(|r| r.1), chunks, record.map(|r| r.3))
     }
 
+    /// The live bytes the pack stream's records count, in all.
+    fn live_packed(txn: &WriteTransaction) -> u64 {
+        let store = txn.open_table(schema::BLOB_STORE).unwrap();
+        let live = store
+            .range(packs::all_keys())
+            .unwrap()
+            .map(|e| u64::from(packs::live(e.unwrap().1.value()).unwrap()))
+            .sum();
+        live
+    }
+
     #[test]
     fn a_blob_stays_until_its_last_reference_goes() {
         let c = u64::from(CHUNK_SIZE);
@@ -1021,11 +1032,18 @@ mod tests {
                 assert!(got == bytes, "size {size}: the bytes read back differ");
             }
             let txn = db.begin_write().unwrap();
+            // The pack stream counts the three blobs' packed bytes live, then the two others'.
+            assert_eq!(live_packed(&txn), 1500 + layout.packed_len(), "size {size}");
             release(&txn, &id).unwrap();
             assert_eq!(
                 stored(&txn, &id),
                 (None, 0, None),
                 "size {size}: all of it goes"
+            );
+            assert_eq!(
+                live_packed(&txn),
+                1500,
+                "size {size}: its packed bytes are released"
             );
             assert!(
                 matches!(release(&txn, &id), Err(Error::Corrupt(_))),
