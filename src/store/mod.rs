@@ -152,6 +152,18 @@ pub enum Error {
         found: u32,
         supported: u32,
     },
+    /// Upgrading the file would not fit its disk (`room_to_upgrade`).
+    #[error(
+        "upgrading the database {} to schema 5 writes its small zips' packed bytes again, \
+         about {need_mib} MiB, and its disk has {free_mib} MiB free: free some space and start \
+         again (the file is unchanged)",
+        path.display()
+    )]
+    NoRoomToUpgrade {
+        path: PathBuf,
+        need_mib: u64,
+        free_mib: u64,
+    },
     /// A record or blob is not what it must be.
     #[error("the database is damaged: {0}")]
     Corrupt(String),
@@ -371,6 +383,9 @@ impl Store {
                             sumdb::migrate_log(&txn)?;
                         }
                         if found.is_some_and(|f| f < 5) {
+                            if self.reopenable {
+                                self.room_to_upgrade(&txn)?;
+                            }
                             blobs::migrate_store(&txn)?;
                         }
                         meta.insert(
@@ -398,6 +413,23 @@ impl Store {
             self.commit_txn(txn)?;
             Ok(())
         })
+    }
+
+    /// Refuses to start the upgrade to schema 5 when the file's disk lacks the room it writes
+    /// (`upgrade_bytes`): a full disk in the middle would fail the open with a bare I/O error.
+    /// A disk whose free space cannot be read is not checked.
+    fn room_to_upgrade(&self, txn: &redb::WriteTransaction) -> Result<()> {
+        let pack_records = txn.open_table(schema::PACKS)?.len()?;
+        let blob_records = txn.open_table(schema::BLOB_RECORDS)?.len()?;
+        let need = upgrade_bytes(pack_records, blob_records);
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        match rustix::fs::statvfs(dir) {
+            Ok(fs) => room_for(&self.path, need, fs.f_bavail.saturating_mul(fs.f_frsize)),
+            Err(_) => Ok(()),
+        }
     }
 
     /// The schema version recorded in the file.
@@ -618,6 +650,30 @@ impl Error {
             std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
         )
     }
+}
+
+/// What the upgrade to schema 5 writes, at most, for a file of `pack_records` records of the
+/// old pack stream and `blob_records` blobs: every record again (a page each), each blob's
+/// record (under 128 bytes with its share of a leaf), and 8 MiB for the trees' other pages
+/// and redb's own.
+#[must_use]
+pub fn upgrade_bytes(pack_records: u64, blob_records: u64) -> u64 {
+    pack_records
+        .saturating_mul(4096)
+        .saturating_add(blob_records.saturating_mul(128))
+        .saturating_add(8 << 20)
+}
+
+/// `NoRoomToUpgrade` for the file at `path` when `free` bytes are fewer than `need`.
+fn room_for(path: &Path, need: u64, free: u64) -> Result<()> {
+    if free < need {
+        return Err(Error::NoRoomToUpgrade {
+            path: path.to_owned(),
+            need_mib: need.div_ceil(1 << 20),
+            free_mib: free >> 20,
+        });
+    }
+    Ok(())
 }
 
 fn decode_u32(bytes: &[u8]) -> Result<u32> {
@@ -1086,6 +1142,27 @@ mod tests {
                 Ok(txn.commit()?)
             })
             .unwrap();
+    }
+
+    /// The upgrade to schema 5 asks for a page per old pack record and a little per blob, and
+    /// is refused, with what it needs and what is free, when the disk has less.
+    #[test]
+    fn the_upgrade_is_refused_when_its_disk_lacks_the_room() {
+        assert_eq!(upgrade_bytes(0, 0), 8 << 20);
+        assert_eq!(upgrade_bytes(1000, 10), 1000 * 4096 + 10 * 128 + (8 << 20));
+        assert_eq!(upgrade_bytes(u64::MAX, 1), u64::MAX);
+        let path = Path::new("/srv/goshelf.redb");
+        let need = upgrade_bytes(100_000, 100_000);
+        assert!(room_for(path, need, need).is_ok());
+        let Err(e) = room_for(path, need, need - 1) else {
+            panic!("one byte short fits?");
+        };
+        assert_eq!(
+            e.to_string(),
+            "upgrading the database /srv/goshelf.redb to schema 5 writes its small zips' packed \
+             bytes again, about 411 MiB, and its disk has 410 MiB free: free some space and \
+             start again (the file is unchanged)"
+        );
     }
 
     /// A schema-4 file made by hand: 300 blobs whose packed bytes (1 to 3,967 bytes) lie end to
