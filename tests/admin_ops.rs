@@ -317,7 +317,7 @@ fn verify_reports_reference_count_and_orphan_chunk_damage() {
         txn.commit().unwrap();
     }
     let report = Store::open(&db).unwrap().verify().unwrap();
-    let whats: Vec<&str> = report.problems.iter().map(|p| p.what.as_str()).collect();
+    let whats = report.whats();
     assert!(
         whats
             .iter()

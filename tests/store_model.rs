@@ -394,13 +394,12 @@ fn schema1_fixture_opens_and_serves_its_versions() {
 /// What `verify` finds wrong with blobs and chunks. The fixture's contents are not zips (the
 /// store does not care), so the problems about zip validity are left out.
 fn storage_problems(store: &Store) -> Vec<String> {
-    store
-        .verify()
-        .unwrap()
-        .problems
+    let report = store.verify().unwrap();
+    let whats = report.whats();
+    whats
         .into_iter()
-        .map(|p| p.what)
         .filter(|what| !what.starts_with("zip no longer valid"))
+        .map(str::to_owned)
         .collect()
 }
 

@@ -1278,13 +1278,12 @@ mod tests {
         };
         assert_eq!(apart(), 1, "only the longer one is apart");
         let mod_problems = || -> Vec<String> {
-            store
-                .verify()
-                .unwrap()
-                .problems
+            let report = store.verify().unwrap();
+            let whats = report.whats();
+            whats
                 .into_iter()
-                .map(|p| p.what)
                 .filter(|w| w.contains(".mod"))
+                .map(str::to_owned)
                 .collect()
         };
         assert_eq!(mod_problems(), Vec::<String>::new());

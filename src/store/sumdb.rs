@@ -1560,10 +1560,6 @@ mod tests {
         report
     }
 
-    fn problems(report: &super::super::VerifyReport) -> Vec<String> {
-        report.problems.iter().map(|p| p.what.clone()).collect()
-    }
-
     /// A version record written directly (no log record made for it).
     fn served(store: &Store, owner: &str, module: &str, h1: &str) {
         let rec = VersionRecord {
@@ -1603,7 +1599,7 @@ mod tests {
         let (_dir, store) = logged();
         let report = check(&store);
         assert_eq!(report.log_records, 6);
-        assert!(report.is_clean(), "{:?}", problems(&report));
+        assert!(report.is_clean(), "{:?}", report.whats());
         assert!(report.notes.is_empty());
     }
 
@@ -1616,7 +1612,7 @@ mod tests {
         });
         let report = check(&store);
         assert_eq!(
-            problems(&report),
+            report.whats(),
             [format!(
                 "checksum database: stored hash {} does not match record 2 (a record or a hash \
                  was changed)",
@@ -1638,8 +1634,8 @@ mod tests {
             })
         });
         let report = check(&store);
-        assert_eq!(report.problems.len(), 1, "{:?}", problems(&report));
-        assert!(problems(&report)[0].contains(&format!("stored hash {at} does not match record 3")));
+        assert_eq!(report.problems.len(), 1, "{:?}", report.whats());
+        assert!(report.whats()[0].contains(&format!("stored hash {at} does not match record 3")));
     }
 
     #[test]
@@ -1652,7 +1648,7 @@ mod tests {
         });
         let report = check(&store);
         assert_eq!(
-            problems(&report),
+            report.whats(),
             [
                 "checksum database record 3 is not indexed as golang.org/x/m2@v1.0.0",
                 "checksum database index has 5 entries for 6 records"
@@ -1670,13 +1666,13 @@ mod tests {
         });
         let report = check(&store);
         assert_eq!(
-            problems(&report)[0],
+            report.whats()[0],
             "checksum database records that are not go.sum lines"
         );
         assert_eq!(report.problems[0].versions, ["record 4", "record 5"]);
         // Their index entries now name records of no such path.
         assert_eq!(
-            problems(&report)[1..],
+            report.whats()[1..],
             [
                 "checksum database index entry golang.org/x/m3@v1.0.0 names no record of it",
                 "checksum database index entry golang.org/x/m4@v1.0.0 names no record of it"
@@ -1690,7 +1686,7 @@ mod tests {
             Ok(())
         });
         assert_eq!(
-            problems(&check(&store)),
+            check(&store).whats(),
             ["checksum database: the database is damaged: sumdb record 3 lacks its stored hashes"]
         );
 
@@ -1699,7 +1695,7 @@ mod tests {
             Ok(())
         });
         assert_eq!(
-            problems(&check(&store)),
+            check(&store).whats(),
             ["checksum database record 1 is missing"]
         );
     }
@@ -1717,7 +1713,7 @@ mod tests {
             Ok(())
         });
         assert_eq!(
-            problems(&check(&store)),
+            check(&store).whats(),
             [
                 "checksum database index entry golang.org/x/gone@v1.0.0 names no record of it",
                 "checksum database log holds 1 keys that are neither records nor index entries"
@@ -1734,7 +1730,7 @@ mod tests {
             Ok(())
         });
         let report = check(&store);
-        assert_eq!(report.problems.len(), 1, "{:?}", problems(&report));
+        assert_eq!(report.problems.len(), 1, "{:?}", report.whats());
         assert!(report.problems[0]
             .what
             .starts_with("checksum database head cannot be signed and checked: "));
@@ -1754,7 +1750,7 @@ mod tests {
         served(&store, "acme", "golang.org/x/m1", H1);
         let report = check(&store);
         assert_eq!(
-            problems(&report),
+            report.whats(),
             ["versions of a logged namespace without a checksum database record"]
         );
         assert_eq!(report.problems[0].versions, ["acme example.com/new@v1.0.0"]);
@@ -2195,7 +2191,7 @@ mod tests {
         store.update_owner("hidden", &public).unwrap();
         assert!(logged("corp.example/b", "v1.0.0") && logged("corp.example/b", "v1.1.0"));
         assert_eq!(store.sumdb_size().unwrap(), 2);
-        assert_eq!(problems(&check(&store)), Vec::<String>::new());
+        assert_eq!(check(&store).whats(), Vec::<String>::new());
 
         // A namespace logged already is not logged again by a change of quotas: its version
         // that was served but not logged at the first open (another content held the

@@ -51,6 +51,12 @@ impl VerifyReport {
         self.problems.is_empty()
     }
 
+    /// What each problem says, in order.
+    #[must_use]
+    pub fn whats(&self) -> Vec<&str> {
+        self.problems.iter().map(|p| p.what.as_str()).collect()
+    }
+
     pub(super) fn problem(&mut self, what: String, versions: Vec<String>) {
         self.problems.push(Problem { what, versions });
     }
@@ -459,17 +465,13 @@ mod tests {
         });
     }
 
-    fn whats(report: &VerifyReport) -> Vec<String> {
-        report.problems.iter().map(|p| p.what.clone()).collect()
-    }
-
     /// The problem whose text contains `part`, and the versions it names.
     fn found<'r>(report: &'r VerifyReport, part: &str) -> &'r Problem {
         report
             .problems
             .iter()
             .find(|p| p.what.contains(part))
-            .unwrap_or_else(|| panic!("no problem with {part:?} in {:?}", whats(report)))
+            .unwrap_or_else(|| panic!("no problem with {part:?} in {:?}", report.whats()))
     }
 
     /// `found`, in a report that is not clean.
@@ -512,7 +514,7 @@ mod tests {
     fn a_sound_store_is_clean_and_counted() {
         let (_dir, store) = fixture();
         let report = store.verify().unwrap();
-        assert!(report.is_clean(), "{:?}", whats(&report));
+        assert!(report.is_clean(), "{:?}", report.whats());
         assert_eq!(report.versions, 3);
         assert_eq!(report.blobs, 2, "the small zip is stored once");
         assert_eq!(report.chunks, 2, "the big zip's two full chunks");
@@ -562,7 +564,7 @@ mod tests {
         );
         found(&report, "has reference count 1 but 0 versions use it");
         assert_eq!(report.versions, 3, "an unreadable version is still counted");
-        assert_eq!(report.problems.len(), 4, "{:?}", whats(&report));
+        assert_eq!(report.problems.len(), 4, "{:?}", report.whats());
     }
 
     #[test]
@@ -598,7 +600,7 @@ mod tests {
             found(&report, "stored .mod differs").versions,
             ["zeta example.com/small@v1.0.0"]
         );
-        assert_eq!(report.problems.len(), 3, "{:?}", whats(&report));
+        assert_eq!(report.problems.len(), 3, "{:?}", report.whats());
     }
 
     #[test]
@@ -612,7 +614,7 @@ mod tests {
             found(&report, "/ h1:othermod was recorded").versions,
             ["acme example.com/big@v1.0.0"]
         );
-        assert_eq!(report.problems.len(), 1, "{:?}", whats(&report));
+        assert_eq!(report.problems.len(), 1, "{:?}", report.whats());
     }
 
     #[test]
@@ -649,9 +651,9 @@ mod tests {
         let lost = found(&report, &format!("blob {}: ", hex::encode(big)));
         assert_eq!(lost.versions, ["acme example.com/big@v1.0.0"]);
         assert!(
-            !whats(&report).iter().any(|w| w.contains("does not match")),
+            !report.whats().iter().any(|w| w.contains("does not match")),
             "a blob that cannot be read is not hashed: {:?}",
-            whats(&report)
+            report.whats()
         );
     }
 
@@ -677,11 +679,12 @@ mod tests {
         assert_eq!(report.blobs, 1);
         // Its packed bytes are now nobody's: the pack record counts more than blobs hold.
         assert!(
-            whats(&report)
+            report
+                .whats()
                 .iter()
                 .any(|w| w.starts_with("pack record 0 counts") && w.ends_with("blobs hold 0")),
             "{:?}",
-            whats(&report)
+            report.whats()
         );
     }
 
@@ -706,7 +709,7 @@ mod tests {
         let report = store.verify().unwrap();
         let invalid = found(&report, "zip no longer valid: ");
         assert_eq!(invalid.versions, ["acme example.com/m@v1.0.0"]);
-        assert_eq!(report.problems.len(), 1, "{:?}", whats(&report));
+        assert_eq!(report.problems.len(), 1, "{:?}", report.whats());
     }
 
     #[test]
@@ -726,7 +729,7 @@ mod tests {
             .unwrap();
         // Its .info and .mod alone use no blob.
         let report = store.verify().unwrap();
-        assert!(report.is_clean(), "{:?}", whats(&report));
+        assert!(report.is_clean(), "{:?}", report.whats());
         assert_eq!(report.versions, 4);
         let id = *blake3::hash(&bytes).as_bytes();
         store
@@ -738,7 +741,7 @@ mod tests {
             )
             .unwrap();
         let report = store.verify().unwrap();
-        assert!(report.is_clean(), "{:?}", whats(&report));
+        assert!(report.is_clean(), "{:?}", report.whats());
         assert_eq!(report.blobs, 2, "deduplicated with the hosted zip");
 
         damage(&store, |txn| {
@@ -826,9 +829,9 @@ mod tests {
             .what
             .contains("without its header"));
         assert!(
-            !whats(&report).iter().any(|w| w.contains("pack record 9")),
+            !report.whats().iter().any(|w| w.contains("pack record 9")),
             "the last record may be empty: {:?}",
-            whats(&report)
+            report.whats()
         );
 
         // A packed blob that lost its position (as the migration of a damaged older file
