@@ -27,7 +27,7 @@ const PACKED_TAIL: u32 = 1 << 30;
 /// key (36 bytes) and offsets. A leaf holding one large value is allocated a power-of-two
 /// number of pages, so a 40 KB value took 64 KiB and a 70 KB one 128 KiB (measured: 1.64x
 /// and 1.87x the stored bytes); pieces sized to fill their allocation waste almost nothing.
-const PAGE: u64 = 4096;
+pub(super) const PAGE: u64 = 4096;
 const PIECE_OVERHEAD: u64 = 128;
 
 /// How a blob of `size` bytes is cut into values of the `chunks` table: whole chunks of

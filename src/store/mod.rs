@@ -656,10 +656,9 @@ impl Error {
 /// old pack stream and `blob_records` blobs: every record again (a page each), each blob's
 /// record (under 128 bytes with its share of a leaf), and 8 MiB for the trees' other pages
 /// and redb's own.
-#[must_use]
-pub fn upgrade_bytes(pack_records: u64, blob_records: u64) -> u64 {
+fn upgrade_bytes(pack_records: u64, blob_records: u64) -> u64 {
     pack_records
-        .saturating_mul(4096)
+        .saturating_mul(blobs::PAGE)
         .saturating_add(blob_records.saturating_mul(128))
         .saturating_add(8 << 20)
 }
