@@ -565,6 +565,7 @@ fn an_upgrade_that_would_not_fit_its_disk_is_refused_and_changes_nothing() {
 /// with redb alone (those tables are the store's no longer).
 fn schema4_contents(path: &Path) -> (u32, u64, u64) {
     use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+    let version = crate::support::schema_of(path);
     let records: TableDefinition<&[u8; 32], (u64, u64, u32, u64)> =
         TableDefinition::new("blob_records");
     let packs: TableDefinition<u64, &[u8]> = TableDefinition::new("packs");
@@ -572,12 +573,6 @@ fn schema4_contents(path: &Path) -> (u32, u64, u64) {
     std::fs::copy(path, copy.path()).unwrap();
     let db = redb::Database::open(copy.path()).unwrap();
     let txn = db.begin_read().unwrap();
-    let meta = txn.open_table(store::schema::META).unwrap();
-    let version = meta
-        .get(store::schema::META_SCHEMA_VERSION)
-        .unwrap()
-        .unwrap();
-    let version = u32::from_be_bytes(version.value().try_into().unwrap());
     let records = txn.open_table(records).unwrap().len().unwrap();
     let packs = txn.open_table(packs).unwrap().len().unwrap();
     (version, records, packs)

@@ -848,21 +848,7 @@ fn older_file_and_backup_stream_migrate(schema: &str) {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("file.redb");
     std::fs::copy(fixture.join(format!("{schema}.redb")), &copy).unwrap();
-    let old = redb::Database::open(&copy).unwrap();
-    let found = {
-        use redb::ReadableDatabase;
-        let txn = old.begin_read().unwrap();
-        let meta = txn.open_table(store::schema::META).unwrap();
-        let v = meta
-            .get(store::schema::META_SCHEMA_VERSION)
-            .unwrap()
-            .unwrap();
-        format!(
-            "schema{}",
-            u32::from_be_bytes(v.value().try_into().unwrap())
-        )
-    };
-    drop(old);
+    let found = format!("schema{}", crate::support::schema_of(&copy));
     assert_eq!(
         found, schema,
         "the fixture is of the schema it is named after"

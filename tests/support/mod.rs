@@ -72,6 +72,22 @@ macro_rules! for_each_go {
 pub(crate) use for_each_go;
 
 /// The root of the source tree, for fixtures (STYLE.md §3: never `../../tests` paths).
+/// The schema version a database file records, read with redb alone from a copy (the file
+/// is left as it is: opening a file through the store would upgrade it).
+pub fn schema_of(path: &Path) -> u32 {
+    use redb::ReadableDatabase;
+    let copy = tempfile::NamedTempFile::new().unwrap();
+    std::fs::copy(path, copy.path()).unwrap();
+    let db = redb::Database::open(copy.path()).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(goshelf::store::schema::META).unwrap();
+    let v = meta
+        .get(goshelf::store::schema::META_SCHEMA_VERSION)
+        .unwrap()
+        .unwrap();
+    u32::from_be_bytes(v.value().try_into().unwrap())
+}
+
 pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
