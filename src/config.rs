@@ -1042,11 +1042,12 @@ impl Config {
             .memory
             .map_or_else(|| "unknown".to_owned(), |m| format!("{} MiB", m >> 20));
         format!(
-            "memory available: {mem}; page cache {}, answer cache {}, upload_concurrency {}, \
-             upstream_concurrency {} (below 1 GiB, caches and default pools shrink in \
-             proportion)",
+            "memory available: {mem}; page cache {}, answer cache {}, small zips held in \
+             memory {}, upload_concurrency {}, upstream_concurrency {} (below 1 GiB, caches \
+             and default pools shrink in proportion)",
             mib(self.page_cache_bytes()),
             mib(crate::http::fast::answer_budget(self.memory)),
+            mib(crate::ingest::SpoolBudget::bytes_for(self.memory)),
             self.upload_concurrency,
             self.upstream_concurrency
         )

@@ -28,11 +28,12 @@ fn caches_and_default_pools_shrink_inside_a_small_memory_cgroup() {
         .lines()
         .find(|l| l.starts_with("memory available:"))
         .unwrap_or_else(|| panic!("no memory line: {text}"));
-    // A quarter of the full sizes (16 MiB page cache, 22 MiB answer cache, 16 upstream
-    // lookups); one upload validated at a time.
+    // A quarter of the full sizes (16 MiB page cache, 22 MiB answer cache, 8 MiB of small
+    // zips in memory, 16 upstream lookups); one upload validated at a time.
     assert!(line.starts_with("memory available: 256 MiB; "), "{line}");
     assert!(line.contains("page cache 4 MiB"), "{line}");
     assert!(line.contains("answer cache 5 MiB"), "{line}");
+    assert!(line.contains("small zips held in memory 2 MiB"), "{line}");
     assert!(line.contains("upload_concurrency 1,"), "{line}");
     assert!(line.contains("upstream_concurrency 4 "), "{line}");
     assert!(text.contains("upload_concurrency = 1  (default)"), "{text}");
@@ -60,7 +61,7 @@ fn caches_and_default_pools_shrink_inside_a_small_memory_cgroup() {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("page cache 16 MiB, answer cache 22 MiB"),
+        text.contains("page cache 16 MiB, answer cache 22 MiB, small zips held in memory 8 MiB"),
         "{text}"
     );
 }

@@ -70,6 +70,8 @@ pub struct AppState {
     pub upstream_turns: Arc<tokio::sync::Semaphore>,
     /// The pull-through cache of public modules at `/go`.
     pub pull: Arc<pull::PullThrough>,
+    /// The memory small zips on their way in may hold at once (`ingest::SpoolBudget`).
+    pub spools: Arc<crate::ingest::SpoolBudget>,
 }
 
 impl AppState {
@@ -146,6 +148,7 @@ impl AppState {
                 budgets: Arc::new(budget::Budgets::default()),
                 upstream_turns: Arc::new(tokio::sync::Semaphore::new(config.upstream_concurrency)),
                 pull,
+                spools: crate::ingest::SpoolBudget::for_memory(config.memory),
                 store: Arc::new(store),
                 config: Arc::new(config),
                 metrics: Arc::new(metrics),

@@ -59,8 +59,13 @@ pub async fn handle(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let db_path = state.config.db.clone();
-    let spool = blocking(move || Ok::<_, ingest::Error>(Spool::create(&db_path, max)?)).await?;
+    // A small zip stays in memory (`ingest::SMALL_SPOOL`): a multipart body's length is
+    // that of the form, close enough.
+    let (db_path, budget) = (state.config.db.clone(), Arc::clone(&state.spools));
+    let expected = content_length(&headers);
+    let spool =
+        blocking(move || Ok::<_, ingest::Error>(Spool::start(&db_path, max, expected, &budget)?))
+            .await?;
     let mut spool = if content_type.starts_with("multipart/form-data") {
         let boundary = multer::parse_boundary(content_type)
             .map_err(|e| ApiError::bad_request(format!("bad multipart body: {e}")))?;

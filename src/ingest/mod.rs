@@ -1,8 +1,9 @@
 //! Ingest: a module zip from wherever it comes (an upload, the pull-through cache; `goshelf
 //! import` next) into the store, with no HTTP in it.
 //!
-//! 1. **Spool**: the bytes go to a file beside the database ([`Spool`]), never to memory,
-//!    hashed with BLAKE3 and capped as they are appended.
+//! 1. **Spool**: the bytes go to a file beside the database ([`Spool`]), or stay in memory
+//!    when the zip is small (`SMALL_SPOOL`, within a `SpoolBudget`), hashed with BLAKE3 and
+//!    capped as they are appended.
 //! 2. **Early refusal**: a version the namespace holds already is refused from the zip's first
 //!    entry ([`existing`]), before the rest of it is read.
 //! 3. **Validation**: the go command's rules and the registry's policy ([`validate`]); costly
@@ -10,11 +11,11 @@
 //! 4. **Publish**: one durable transaction ([`publish`]); storing reads the zip again from
 //!    the spool, 64 KiB at a time.
 //!
-//! The spool file is removed when the [`Spool`] is dropped, and leftovers of a crash at the
+//! A spool file is removed when the [`Spool`] is dropped, and leftovers of a crash at the
 //! next start ([`clean_stale_spools`]). Every refusal is an [`Error`] with a domain name;
 //! `http::error` alone turns it into a status and a text.
 
-use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::gomod::zip::{self, ZipError, ZipSummary};
@@ -62,23 +63,108 @@ impl From<ZipError> for Error {
     }
 }
 
-/// A zip on its way in: a file beside the database, removed when dropped, with the size and
-/// BLAKE3 of what was appended.
+/// The largest zip a spool holds in memory. Most modules' zips are a few KiB: kept in memory,
+/// their upload writes nothing but the database's own commit (no spool file made, written and
+/// unlinked: on an SD card, a file's creation and removal cost journal blocks of their own).
+/// The bytes of an upload are gathered in memory up to `http::upload`'s step of 256 KiB
+/// anyway; what this changes is that a small one stays there until it is stored.
+pub const SMALL_SPOOL: usize = 64 << 10;
+
+/// The memory all in-memory spools may hold at once, in shares of `SMALL_SPOOL`: past it, a
+/// small zip goes to a file like a large one (uploads waiting for a validation turn keep
+/// their bytes, so their number alone does not bound this memory).
+#[derive(Debug)]
+pub struct SpoolBudget {
+    shares: std::sync::atomic::AtomicUsize,
+    total: usize,
+}
+
+impl SpoolBudget {
+    /// A budget of `bytes` (whole shares of `SMALL_SPOOL`; fewer than one: none in memory).
+    #[must_use]
+    pub fn new(bytes: usize) -> std::sync::Arc<Self> {
+        let total = bytes / SMALL_SPOOL;
+        std::sync::Arc::new(Self {
+            shares: std::sync::atomic::AtomicUsize::new(total),
+            total,
+        })
+    }
+
+    /// The budget for the memory the process may use: 8 MiB (128 small zips at once) from
+    /// 1 GiB up, less in proportion below, 1 MiB at least.
+    #[must_use]
+    pub fn for_memory(memory: Option<u64>) -> std::sync::Arc<Self> {
+        Self::new(Self::bytes_for(memory))
+    }
+
+    /// The bytes `for_memory` gives.
+    #[must_use]
+    pub fn bytes_for(memory: Option<u64>) -> usize {
+        crate::memory::scaled(8 << 20, 1 << 20, memory)
+    }
+
+    /// Shares not taken.
+    #[must_use]
+    pub fn free(&self) -> usize {
+        self.shares.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Shares in all.
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    fn take(self: &std::sync::Arc<Self>) -> Option<Share> {
+        use std::sync::atomic::Ordering;
+        self.shares
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| Share(std::sync::Arc::clone(self)))
+    }
+}
+
+/// One share of a `SpoolBudget`, given back when dropped.
+#[derive(Debug)]
+struct Share(std::sync::Arc<SpoolBudget>);
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.0
+            .shares
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// A zip on its way in, with the size and BLAKE3 of what was appended: in memory while it is
+/// small (`Spool::start`), else a file beside the database, removed when dropped.
 pub struct Spool {
-    path: PathBuf,
-    file: std::fs::File,
+    place: Place,
+    /// Where a file for it goes: beside this database file.
+    db: PathBuf,
     size: u64,
     max: u64,
     hasher: blake3::Hasher,
 }
 
-impl Spool {
-    /// Creates `<db file>.upload-<random>` beside the database (private to the server's
-    /// user), taking at most `max` bytes.
-    ///
-    /// # Errors
-    /// I/O errors creating the file.
-    pub fn create(db: &Path, max: u64) -> std::io::Result<Self> {
+enum Place {
+    /// At most `SMALL_SPOOL` bytes, holding one share of the budget until it is dropped.
+    Memory {
+        held: Vec<u8>,
+        _share: Share,
+    },
+    File(SpoolFile),
+}
+
+/// A spool file, removed when dropped.
+struct SpoolFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl SpoolFile {
+    /// Creates `<db file>.upload-<random>` beside the database (private to the server's user).
+    fn create(db: &Path) -> std::io::Result<Self> {
         let mut name = db.file_name().unwrap_or_default().to_os_string();
         name.push(SPOOL_INFIX);
         name.push(hex::encode(rand::random::<[u8; 8]>()));
@@ -88,16 +174,68 @@ impl Spool {
             .write(true)
             .create_new(true)
             .open(&path)?;
-        Ok(Self {
-            path,
-            file,
+        Ok(Self { path, file })
+    }
+}
+
+impl Drop for SpoolFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            tracing::warn!("removing spool file {}: {e}", self.path.display());
+        }
+    }
+}
+
+impl Spool {
+    /// A spool file `<db file>.upload-<random>` beside the database, taking at most `max`
+    /// bytes.
+    ///
+    /// # Errors
+    /// I/O errors creating the file.
+    pub fn create(db: &Path, max: u64) -> std::io::Result<Self> {
+        let file = SpoolFile::create(db)?;
+        Ok(Self::with(Place::File(file), db, max))
+    }
+
+    /// A spool taking at most `max` bytes that starts in memory, with a share of `budget`,
+    /// when `expected` (the body's announced length, if any) is at most `SMALL_SPOOL` and a
+    /// share is free; it moves to a file (`create`) when it grows past `SMALL_SPOOL`, and
+    /// otherwise starts there.
+    ///
+    /// # Errors
+    /// I/O errors creating the file.
+    pub fn start(
+        db: &Path,
+        max: u64,
+        expected: Option<u64>,
+        budget: &std::sync::Arc<SpoolBudget>,
+    ) -> std::io::Result<Self> {
+        let small = expected.is_none_or(|n| n <= SMALL_SPOOL as u64);
+        match budget.take().filter(|_| small) {
+            Some(share) => Ok(Self::with(
+                Place::Memory {
+                    held: Vec::new(),
+                    _share: share,
+                },
+                db,
+                max,
+            )),
+            None => Self::create(db, max),
+        }
+    }
+
+    fn with(place: Place, db: &Path, max: u64) -> Self {
+        Self {
+            place,
+            db: db.to_path_buf(),
             size: 0,
             max,
             hasher: blake3::Hasher::new(),
-        })
+        }
     }
 
-    /// Appends `bytes` (one write; callers gather small pieces first).
+    /// Appends `bytes` (one write; callers gather small pieces first). A spool in memory
+    /// that would pass `SMALL_SPOOL` moves to a file first, giving its share back.
     ///
     /// # Errors
     /// `TooLarge` past the limit (nothing of `bytes` is written then); I/O errors.
@@ -106,7 +244,17 @@ impl Spool {
         if size > self.max {
             return Err(Error::TooLarge { max: self.max });
         }
-        self.file.write_all(bytes)?;
+        if matches!(&self.place, Place::Memory { .. }) && size > SMALL_SPOOL as u64 {
+            let mut file = SpoolFile::create(&self.db)?;
+            if let Place::Memory { held, .. } = &self.place {
+                file.file.write_all(held)?;
+            }
+            self.place = Place::File(file);
+        }
+        match &mut self.place {
+            Place::Memory { held, .. } => held.extend_from_slice(bytes),
+            Place::File(f) => f.file.write_all(bytes)?,
+        }
         self.hasher.update(bytes);
         self.size = size;
         Ok(())
@@ -124,17 +272,49 @@ impl Spool {
         self.max
     }
 
-    /// The spool from its start, buffered with `capacity` bytes.
-    fn reader(&mut self, capacity: usize) -> std::io::Result<BufReader<&mut std::fs::File>> {
-        self.file.seek(SeekFrom::Start(0))?;
-        Ok(BufReader::with_capacity(capacity, &mut self.file))
+    /// The file holding its bytes; `None` while they are in memory.
+    #[cfg(test)]
+    fn file(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Memory { .. } => None,
+            Place::File(f) => Some(&f.path),
+        }
+    }
+
+    /// The spool from its start; a file's is buffered with `capacity` bytes.
+    fn reader(&mut self, capacity: usize) -> std::io::Result<SpoolReader<'_>> {
+        Ok(match &mut self.place {
+            Place::Memory { held, .. } => {
+                SpoolReader::Memory(std::io::Cursor::new(held.as_slice()))
+            }
+            Place::File(f) => {
+                f.file.seek(SeekFrom::Start(0))?;
+                SpoolReader::File(BufReader::with_capacity(capacity, &mut f.file))
+            }
+        })
     }
 }
 
-impl Drop for Spool {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_file(&self.path) {
-            tracing::warn!("removing spool file {}: {e}", self.path.display());
+/// A spool read from its start.
+enum SpoolReader<'a> {
+    Memory(std::io::Cursor<&'a [u8]>),
+    File(BufReader<&'a mut std::fs::File>),
+}
+
+impl Read for SpoolReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Memory(c) => c.read(buf),
+            Self::File(f) => f.read(buf),
+        }
+    }
+}
+
+impl Seek for SpoolReader<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            Self::Memory(c) => c.seek(pos),
+            Self::File(f) => f.seek(pos),
         }
     }
 }
@@ -324,10 +504,116 @@ mod tests {
             blake3::hash(b"abcde"),
             "the refused piece is not hashed"
         );
-        let path = spool.path.clone();
+        let path = spool.file().unwrap().to_path_buf();
         assert_eq!(std::fs::read(&path).unwrap(), b"abcde");
         drop(spool);
         assert!(!path.exists());
+    }
+
+    /// The files in `dir` whose names mark them as spools.
+    fn spool_files(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains(SPOOL_INFIX))
+            .collect()
+    }
+
+    #[test]
+    fn a_small_zip_stays_in_memory_and_a_growing_one_moves_to_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("g.redb");
+        let budget = SpoolBudget::new(2 * SMALL_SPOOL);
+        assert_eq!((budget.total(), budget.free()), (2, 2));
+        let mut small = Spool::start(&db, 1 << 20, Some(100), &budget).unwrap();
+        small.append(&[1; 100]).unwrap();
+        assert!(small.file().is_none());
+        assert_eq!(budget.free(), 1, "a spool in memory holds a share");
+        assert!(
+            spool_files(dir.path()).is_empty(),
+            "no file for a small zip"
+        );
+        // Up to SMALL_SPOOL in all it stays; one byte more moves it, bytes and all.
+        small.append(&vec![2; SMALL_SPOOL - 100]).unwrap();
+        assert!(small.file().is_none());
+        small.append(&[3]).unwrap();
+        let path = small.file().unwrap().to_path_buf();
+        assert_eq!(
+            budget.free(),
+            2,
+            "the share is given back when the bytes move"
+        );
+        let mut want = vec![1; 100];
+        want.extend(vec![2; SMALL_SPOOL - 100]);
+        want.push(3);
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+        assert_eq!(small.size(), want.len() as u64);
+        assert_eq!(small.hasher.finalize(), blake3::hash(&want));
+        let mut read = Vec::new();
+        small.reader(4096).unwrap().read_to_end(&mut read).unwrap();
+        assert_eq!(read, want);
+        drop(small);
+        assert!(!path.exists());
+        // An announced length over the limit, or no share left: a file from the start.
+        let big = Spool::start(&db, 1 << 20, Some(SMALL_SPOOL as u64 + 1), &budget).unwrap();
+        assert!(big.file().is_some());
+        assert_eq!(budget.free(), 2);
+        let held: Vec<Spool> = (0..2)
+            .map(|_| Spool::start(&db, 1 << 20, None, &budget).unwrap())
+            .collect();
+        assert!(held.iter().all(|s| s.file().is_none()));
+        let third = Spool::start(&db, 1 << 20, Some(10), &budget).unwrap();
+        assert!(third.file().is_some(), "the budget is spent");
+        drop(held);
+        assert_eq!(budget.free(), 2, "dropped spools give their shares back");
+        // The limit holds in memory too.
+        let mut capped = Spool::start(&db, 5, Some(5), &budget).unwrap();
+        capped.append(b"abc").unwrap();
+        assert!(matches!(
+            capped.append(b"def"),
+            Err(Error::TooLarge { max: 5 })
+        ));
+        assert_eq!(capped.size(), 3);
+    }
+
+    #[test]
+    fn the_budget_follows_the_memory_the_process_may_use() {
+        assert_eq!(SpoolBudget::bytes_for(None), 8 << 20);
+        assert_eq!(SpoolBudget::bytes_for(Some(256 << 20)), 2 << 20);
+        assert_eq!(SpoolBudget::bytes_for(Some(16 << 20)), 1 << 20);
+        assert_eq!(SpoolBudget::for_memory(Some(256 << 20)).total(), 32);
+        assert_eq!(SpoolBudget::new(SMALL_SPOOL - 1).total(), 0);
+    }
+
+    #[test]
+    fn a_zip_held_in_memory_is_validated_and_published_like_a_spooled_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("g.redb");
+        let store = Store::open(&db).unwrap();
+        let bytes = zip_bytes("example.com/m", "v1.0.0");
+        let budget = SpoolBudget::new(SMALL_SPOOL);
+        let mut spool = Spool::start(&db, 1 << 20, None, &budget).unwrap();
+        spool.append(&bytes).unwrap();
+        assert!(spool.file().is_none());
+        assert!(existing(&store, &mut spool, "acme").unwrap().is_none());
+        let summary = validate(&mut spool).unwrap();
+        let published = publish(&store, &mut spool, &summary, "acme", "admin").unwrap();
+        assert_eq!(published.size, bytes.len() as u64);
+        assert!(spool_files(dir.path()).is_empty());
+        let mut again = Spool::start(&db, 1 << 20, None, &budget).unwrap();
+        again.append(&bytes).unwrap();
+        assert!(matches!(
+            existing(&store, &mut again, "acme").unwrap(),
+            Some(Error::Store(store::Error::VersionExists { .. }))
+        ));
+        let store::ZipLookup::Found(_, zip) =
+            store.open_zip("acme", "example.com/m", "v1.0.0").unwrap()
+        else {
+            panic!("the version was just published");
+        };
+        let mut stored = Vec::new();
+        zip.read_at(0, bytes.len() + 1, &mut stored).unwrap();
+        assert_eq!(stored, bytes);
     }
 
     #[test]
