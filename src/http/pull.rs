@@ -644,20 +644,20 @@ impl Sinks for Vec<u8> {
     }
 }
 
-/// A new spool for each attempt (the previous one is removed); in memory while the zip is
-/// small (`ingest::SMALL_SPOOL`).
+/// A new spool file for each attempt (the previous one is removed). Always a file, also for
+/// a small zip (unlike an upload's, `ingest::SMALL_SPOOL`): what an upstream sends is streamed
+/// to disk, never held in memory (issue 27's rule).
 struct Spools {
     db: std::path::PathBuf,
     max: u64,
-    budget: Arc<ingest::SpoolBudget>,
     spool: Option<Spool>,
 }
 
 impl Sinks for Spools {
     fn fresh(&mut self) -> Result<&mut (dyn Sink + Send), Miss> {
         self.spool = None;
-        let fresh = Spool::start(&self.db, self.max, None, &self.budget)
-            .map_err(|e| Miss::internal("zip spool", &e))?;
+        let fresh =
+            Spool::create(&self.db, self.max).map_err(|e| Miss::internal("zip spool", &e))?;
         Ok(self.spool.insert(fresh))
     }
 }
@@ -1120,7 +1120,6 @@ async fn fetch_zip(
     let mut spools = Spools {
         db: state.config.db.clone(),
         max: state.config.max_upload,
-        budget: Arc::clone(&state.spools),
         spool: None,
     };
     walk(
