@@ -7,8 +7,9 @@
 //! body's preamble, part headers and fields before the file take at most
 //! `MULTIPART_HEAD_LIMIT` bytes; a version that exists already is refused (409) from the
 //! zip's first entry, before the whole zip is read; and at most `upload_concurrency` uploads
-//! are validated at once (the others wait with their bytes on disk). The spool file is
-//! removed in every case (after a success, once the answer is on its way).
+//! are validated at once (the others wait with their bytes on disk, or in memory for a zip of
+//! at most `ingest::SMALL_SPOOL` within `AppState::spools`). A spool file is removed in every
+//! case (after a success, once the answer is on its way).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
