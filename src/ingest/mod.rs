@@ -70,12 +70,13 @@ impl From<ZipError> for Error {
 /// anyway; what this changes is that a small one stays there until it is stored.
 pub const SMALL_SPOOL: usize = 64 << 10;
 
-/// The memory all in-memory spools may hold at once, in shares of `SMALL_SPOOL`: past it, a
-/// small zip goes to a file like a large one (uploads waiting for a validation turn keep
-/// their bytes, so their number alone does not bound this memory).
+/// The memory all in-memory spools may hold at once, in shares of `SMALL_SPOOL` (a
+/// semaphore's permits, taken without waiting): past it, a small zip goes to a file like a
+/// large one (uploads waiting for a validation turn keep their bytes, so their number alone
+/// does not bound this memory).
 #[derive(Debug)]
 pub struct SpoolBudget {
-    shares: std::sync::atomic::AtomicUsize,
+    shares: std::sync::Arc<tokio::sync::Semaphore>,
     total: usize,
 }
 
@@ -85,7 +86,7 @@ impl SpoolBudget {
     pub fn new(bytes: usize) -> std::sync::Arc<Self> {
         let total = bytes / SMALL_SPOOL;
         std::sync::Arc::new(Self {
-            shares: std::sync::atomic::AtomicUsize::new(total),
+            shares: std::sync::Arc::new(tokio::sync::Semaphore::new(total)),
             total,
         })
     }
@@ -106,7 +107,7 @@ impl SpoolBudget {
     /// Shares not taken.
     #[must_use]
     pub fn free(&self) -> usize {
-        self.shares.load(std::sync::atomic::Ordering::Acquire)
+        self.shares.available_permits()
     }
 
     /// Shares in all.
@@ -115,24 +116,9 @@ impl SpoolBudget {
         self.total
     }
 
-    fn take(self: &std::sync::Arc<Self>) -> Option<Share> {
-        use std::sync::atomic::Ordering;
-        self.shares
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .ok()
-            .map(|_| Share(std::sync::Arc::clone(self)))
-    }
-}
-
-/// One share of a `SpoolBudget`, given back when dropped.
-#[derive(Debug)]
-struct Share(std::sync::Arc<SpoolBudget>);
-
-impl Drop for Share {
-    fn drop(&mut self) {
-        self.0
-            .shares
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    /// A share, given back when dropped; `None` when all are taken.
+    fn take(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        std::sync::Arc::clone(&self.shares).try_acquire_owned().ok()
     }
 }
 
@@ -151,7 +137,7 @@ enum Place {
     /// At most `SMALL_SPOOL` bytes, holding one share of the budget until it is dropped.
     Memory {
         held: Vec<u8>,
-        _share: Share,
+        _share: tokio::sync::OwnedSemaphorePermit,
     },
     File(SpoolFile),
 }
@@ -208,7 +194,7 @@ impl Spool {
         db: &Path,
         max: u64,
         expected: Option<u64>,
-        budget: &std::sync::Arc<SpoolBudget>,
+        budget: &SpoolBudget,
     ) -> std::io::Result<Self> {
         let small = expected.is_none_or(|n| n <= SMALL_SPOOL as u64);
         match budget.take().filter(|_| small) {
