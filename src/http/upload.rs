@@ -51,10 +51,9 @@ pub async fn handle(
         .into());
     }
     let max = state.config.max_upload;
-    if let Some(len) = content_length(&headers) {
-        if len > max {
-            return Err(ingest::Error::TooLarge { max }.into());
-        }
+    let announced = content_length(&headers);
+    if announced.is_some_and(|len| len > max) {
+        return Err(ingest::Error::TooLarge { max }.into());
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -63,9 +62,8 @@ pub async fn handle(
     // A small zip stays in memory (`ingest::SMALL_SPOOL`): a multipart body's length is
     // that of the form, close enough.
     let (db_path, budget) = (state.config.db.clone(), Arc::clone(&state.spools));
-    let expected = content_length(&headers);
     let spool =
-        blocking(move || Ok::<_, ingest::Error>(Spool::start(&db_path, max, expected, &budget)?))
+        blocking(move || Ok::<_, ingest::Error>(Spool::start(&db_path, max, announced, &budget)?))
             .await?;
     let mut spool = if content_type.starts_with("multipart/form-data") {
         let boundary = multer::parse_boundary(content_type)
