@@ -16,7 +16,7 @@
 //! `p` + record number, after the blob records (`b` + id): an upload that writes a blob record
 //! and packed bytes then rewrites one tree's root, not two.
 
-use redb::{ReadableTable, Table};
+use redb::{AccessGuard, ReadableTable, Table};
 
 use super::{Error, Result};
 
@@ -66,29 +66,32 @@ pub fn all_keys() -> std::ops::Range<&'static [u8]> {
 pub fn last<T: ReadableTable<&'static [u8], &'static [u8]>>(
     store: &T,
 ) -> Result<Option<(u64, Vec<u8>)>> {
-    match store.range(all_keys())?.next_back() {
-        None => Ok(None),
-        Some(item) => {
-            let (k, v) = item?;
-            let record = record_of(k.value())
-                .ok_or_else(|| Error::Corrupt("a pack record key without its number".into()))?;
-            Ok(Some((record, v.value().to_vec())))
-        }
-    }
+    Ok(last_entry(store)?.map(|(record, v)| (record, v.value().to_vec())))
 }
 
-/// The number of the last pack record, without reading it.
+/// The number of the last pack record, without copying it.
 ///
 /// # Errors
-/// Storage errors; a key under the pack tag that is no record number is `Error::Corrupt` (a
-/// damaged file: which record is last is then unknown, and no record is removed).
+/// As `last` (a damaged file: which record is last is then unknown, and no record is
+/// removed).
 fn last_number(store: &Store<'_>) -> Result<Option<u64>> {
-    match store.range(all_keys())?.next_back() {
-        None => Ok(None),
-        Some(item) => record_of(item?.0.value())
-            .map(Some)
-            .ok_or_else(|| Error::Corrupt("a pack record key without its number".into())),
-    }
+    Ok(last_entry(store)?.map(|(record, _)| record))
+}
+
+/// A pack record's number and its value as stored.
+type Entry<'a> = (u64, AccessGuard<'a, &'static [u8]>);
+
+/// The last pack record.
+fn last_entry<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    store: &T,
+) -> Result<Option<Entry<'_>>> {
+    let Some(item) = store.range(all_keys())?.next_back() else {
+        return Ok(None);
+    };
+    let (k, v) = item?;
+    let record = record_of(k.value())
+        .ok_or_else(|| Error::Corrupt("a pack record key without its number".into()))?;
+    Ok(Some((record, v)))
 }
 
 /// The parts of the stream range `[pos, pos + len)`: `(record, offset in its data, bytes)`, in
