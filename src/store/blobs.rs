@@ -238,7 +238,8 @@ impl BlobRecord {
         })
     }
 
-    fn layout(&self) -> Layout {
+    /// How its bytes are cut (`Layout::from_field`).
+    pub(super) fn layout(&self) -> Layout {
         Layout::from_field(self.size, self.chunk)
     }
 }
@@ -566,16 +567,10 @@ impl BlobSite {
 impl BlobReader {
     pub(super) fn open(txn: &redb::ReadTransaction, id: &[u8; 32]) -> Result<Option<Self>> {
         let store = txn.open_table(schema::BLOB_STORE)?;
-        let Some(BlobRecord {
-            size,
-            chunk,
-            packed_at,
-            ..
-        }) = record(&store, id)?
-        else {
+        let Some(rec) = record(&store, id)? else {
             return Ok(None);
         };
-        let layout = Layout::from_field(size, chunk);
+        let (layout, packed_at) = (rec.layout(), rec.packed_at);
         if layout.packed_len() > 0 && packed_at == LOST {
             return Err(lacks_packed(id));
         }
@@ -954,16 +949,14 @@ mod tests {
 
     /// The blob `id` as stored: its reference count, `chunks` values and packed position.
     fn stored(txn: &WriteTransaction, id: &[u8; 32]) -> (Option<u64>, usize, Option<u64>) {
-        let record = record(&txn.open_table(schema::BLOB_STORE).unwrap(), id)
-            .unwrap()
-            .map(|r| (r.size, r.refs, r.chunk, r.packed_at));
+        let record = record(&txn.open_table(schema::BLOB_STORE).unwrap(), id).unwrap();
         let chunks = txn
             .open_table(schema::CHUNKS)
             .unwrap()
             .range((id, 0)..=(id, u32::MAX))
             .unwrap()
             .count();
-        (record.map(|r| r.1), chunks, record.map(|r| r.3))
+        (record.map(|r| r.refs), chunks, record.map(|r| r.packed_at))
     }
 
     /// The live bytes the pack stream's records count, in all.

@@ -199,16 +199,15 @@ impl Store {
                     );
                     continue;
                 };
-                let (size, refs, chunk, packed_at) =
-                    match super::blobs::BlobRecord::decode(v.value()) {
-                        Ok(r) => (r.size, r.refs, r.chunk, r.packed_at),
-                        Err(e) => {
-                            report.problem(format!("blob {}: {e}", hex::encode(id)), Vec::new());
-                            continue;
-                        }
-                    };
+                let blob = match super::blobs::BlobRecord::decode(v.value()) {
+                    Ok(blob) => blob,
+                    Err(e) => {
+                        report.problem(format!("blob {}: {e}", hex::encode(id)), Vec::new());
+                        continue;
+                    }
+                };
                 report.blobs += 1;
-                report.bytes += size;
+                report.bytes += blob.size;
                 let hex_id = hex::encode(id);
                 let names: Vec<String> = users
                     .get(&hex_id)
@@ -218,19 +217,20 @@ impl Store {
                             .collect()
                     })
                     .unwrap_or_default();
-                if refs != names.len() as u64 {
+                if blob.refs != names.len() as u64 {
                     report.problem(
                         format!(
-                            "blob {hex_id} has reference count {refs} but {} versions use it",
+                            "blob {hex_id} has reference count {} but {} versions use it",
+                            blob.refs,
                             names.len()
                         ),
                         names.clone(),
                     );
                 }
-                let layout = super::blobs::Layout::from_field(size, chunk);
+                let layout = blob.layout();
                 expected_chunks.insert(id, layout.count());
-                if layout.packed_len() > 0 && packed_at != super::blobs::LOST {
-                    expected_packed.push((packed_at, layout.packed_len()));
+                if layout.packed_len() > 0 && blob.packed_at != super::blobs::LOST {
+                    expected_packed.push((blob.packed_at, layout.packed_len()));
                 }
                 let reader = match BlobReader::open(&txn, &id) {
                     Ok(Some(reader)) => reader,
@@ -260,7 +260,7 @@ impl Store {
                                     reader: &reader,
                                     pos: 0,
                                 },
-                                size,
+                                blob.size,
                                 module,
                                 version,
                             )
@@ -301,9 +301,12 @@ impl Store {
                             report.problem(format!("zip no longer valid: {e}"), vec![name.clone()])
                         }
                     }
-                    if rec.size != size {
+                    if rec.size != blob.size {
                         report.problem(
-                            format!("version records size {} but blob has {size}", rec.size),
+                            format!(
+                                "version records size {} but blob has {}",
+                                rec.size, blob.size
+                            ),
                             vec![name],
                         );
                     }
