@@ -972,21 +972,17 @@ mod tests {
                     }
                 }
                 let mut blobs = txn.open_table(schema::BLOBS).unwrap();
-                blobs
-                    .insert(&[1u8; 32], (2000, 2, packed_layout.field()))
-                    .unwrap();
-                blobs
-                    .insert(&[2u8; 32], (2000, 1, packed_layout.field()))
-                    .unwrap();
-                blobs
-                    .insert(&[3u8; 32], (u64::from(CHUNK_SIZE), 1, whole.field()))
-                    .unwrap();
-                blobs
-                    .insert(&[4u8; 32], (2000, 1, packed_layout.field()))
-                    .unwrap();
-                blobs
-                    .insert(&[5u8; 32], (2000, 1, packed_layout.field()))
-                    .unwrap();
+                let packed_blob = (2000, packed_layout.field());
+                let whole_blob = (u64::from(CHUNK_SIZE), whole.field());
+                for (id, (size, field), refs) in [
+                    (1u8, packed_blob, 2),
+                    (2, packed_blob, 1),
+                    (3, whole_blob, 1),
+                    (4, packed_blob, 1),
+                    (5, packed_blob, 1),
+                ] {
+                    blobs.insert(&[id; 32], (size, refs, field)).unwrap();
+                }
                 let mut packed = txn.open_table(schema::PACKED).unwrap();
                 packed.insert(&[1u8; 32], 4321).unwrap();
                 // Blob 4's packed bytes are not in the stream (a damaged file); blob 5's
