@@ -171,14 +171,15 @@ fn upload(db: &Database, layout: Layout, i: u64, quick_repair: bool) {
         }
         // The pack stream: records of up to 4,000 bytes, the zip appended to the last.
         if layout.blob_store {
+            // The store's own keys and record encoding (`goshelf::store`).
+            use goshelf::store::{blob_key, pack_key, BlobRecord};
             let mut store = txn.open_table(BLOB_STORE)?;
-            let pack_key = |r: u64| [&b"p"[..], &r.to_be_bytes()].concat();
             let last = store
                 .range(&b"p"[..]..&b"q"[..])?
                 .next_back()
                 .transpose()?
                 .map(|(k, v)| (k.value().to_vec(), v.value().to_vec()));
-            let (key, mut bytes) = last.unwrap_or((pack_key(0), Vec::new()));
+            let (key, mut bytes) = last.unwrap_or((pack_key(0).to_vec(), Vec::new()));
             let at = u64::from_be_bytes(key[1..].try_into().expect("a record key"));
             if bytes.len() + zip.len() > 4000 {
                 store.insert(pack_key(at + 1).as_slice(), zip.as_slice())?;
@@ -186,11 +187,13 @@ fn upload(db: &Database, layout: Layout, i: u64, quick_repair: bool) {
                 bytes.extend_from_slice(&zip);
                 store.insert(pack_key(at).as_slice(), bytes.as_slice())?;
             }
-            let value = [2000u64, 1, 1 << 30, i * 2000]
-                .map(u64::to_le_bytes)
-                .concat();
-            let blob_key = [&b"b"[..], &blob[..]].concat();
-            store.insert(blob_key.as_slice(), value.as_slice())?;
+            let record = BlobRecord {
+                size: 2000,
+                refs: 1,
+                chunk: 1 << 30,
+                packed_at: i * 2000,
+            };
+            store.insert(blob_key(&blob).as_slice(), record.encode().as_slice())?;
         } else {
             let mut packs = txn.open_table(PACKS)?;
             let last = packs.last()?.map(|(k, v)| (k.value(), v.value().to_vec()));
