@@ -83,6 +83,10 @@ pub enum Failure {
     Refused(String),
 }
 
+/// A record fetched, verified and appended: what the log did with it, and its zip and
+/// go.mod hashes (`h1:`).
+pub type Fetched = (Logged, (String, String));
+
 /// The upstream database as the server uses it.
 pub struct Upstream {
     config: UpstreamConfig,
@@ -93,8 +97,9 @@ pub struct Upstream {
     /// `Authorization: Bearer <upstream_sumdb_token>`: sent to this database's own host, over
     /// https only.
     authorization: Option<String>,
-    /// One verification at a time.
-    turn: Mutex<()>,
+    /// One verification at a time, with what the earlier ones established about the newest
+    /// signed tree (`sumdb::HeldTree`).
+    turn: Mutex<log::HeldTree>,
     /// The last failure: when, and why.
     last_failure: Mutex<Option<(SystemTime, String)>>,
 }
@@ -123,7 +128,7 @@ impl Upstream {
             verifier,
             client,
             authorization: token.map(|t| format!("Bearer {t}")),
-            turn: Mutex::new(()),
+            turn: Mutex::new(log::HeldTree::default()),
             last_failure: Mutex::new(None),
         })
     }
@@ -203,6 +208,22 @@ impl Upstream {
         module: &str,
         version: &str,
     ) -> Result<Option<Logged>, Failure> {
+        Ok(self
+            .fetch_record(store, module, version)?
+            .map(|(logged, _)| logged))
+    }
+
+    /// [`Upstream::fetch`], also giving the record's zip and go.mod hashes (`h1:`), as
+    /// verified.
+    ///
+    /// # Errors
+    /// As `fetch`.
+    pub fn fetch_record(
+        &self,
+        store: &Store,
+        module: &str,
+        version: &str,
+    ) -> Result<Option<Fetched>, Failure> {
         let result = self.fetch_unrecorded(store, module, version);
         match &result {
             Ok(_) => self.succeeded(),
@@ -227,7 +248,7 @@ impl Upstream {
         store: &Store,
         module: &str,
         version: &str,
-    ) -> Result<Option<Logged>, Failure> {
+    ) -> Result<Option<Fetched>, Failure> {
         let escaped = crate::gomod::path::escape_path(module)
             .map_err(|e| Failure::Refused(format!("unescapable path: {e}")))?;
         let escaped_version = crate::gomod::path::escape_version(version)
@@ -235,7 +256,7 @@ impl Upstream {
         let Some(body) = self.get(&format!("lookup/{escaped}@{escaped_version}"))? else {
             return Ok(None);
         };
-        let _turn = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
         let stored = store
             .sumdb_upstream_head(self.name())
             .map_err(|e| Failure::Unreachable(format!("reading the stored head: {e}")))?;
@@ -254,11 +275,12 @@ impl Upstream {
             }
             Ok(out)
         };
-        let verified = log::verify_lookup(
+        let verified = log::verify_lookup_held(
             &self.verifier,
             stored.as_ref().map(|(t, n)| (*t, n.as_slice())),
             &body,
             &mut fetch,
+            &mut held,
         );
         let verified = match verified {
             Ok(v) => v,
@@ -306,7 +328,7 @@ impl Upstream {
         );
         store
             .sumdb_append_upstream(module, version, (&h1, &mod_h1), name, head, &kept)
-            .map(Some)
+            .map(|logged| Some((logged, (h1, mod_h1))))
             .map_err(|e| Failure::Unreachable(format!("storing the record: {e}")))
     }
 

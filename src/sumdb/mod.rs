@@ -42,9 +42,9 @@ pub use tlog::{
     stored_hashes_for_record_hash, tree_hash, Hash, HashReader, Tree,
 };
 pub use verify::{
-    check_trees, lookup_lines, open_tree_note, prove_record_in, verify_lookup,
-    verify_lookup_with_height, verify_tree_note, AuthenticatedTile, TileFetcher, TileHashReader,
-    VerifiedLookup, VerifiedTree, TILE_HEIGHT,
+    check_trees, lookup_lines, open_tree_note, prove_record_in, verify_lookup, verify_lookup_held,
+    verify_lookup_with_height, verify_tree_note, AuthenticatedTile, HeldTree, TileFetcher,
+    TileHashReader, VerifiedLookup, VerifiedTree, MAX_HELD_TILES, TILE_HEIGHT,
 };
 
 /// Evidence that a database signed two trees that cannot both be prefixes of one log.

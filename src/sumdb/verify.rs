@@ -41,13 +41,19 @@ pub type AuthenticatedTile = (Tile, Vec<u8>);
 /// Reads stored hashes of a signed tree from fetched tiles, authenticating every tile
 /// against the tree hash before returning any hash (x/mod `tlog.TileHashReader`).
 ///
-/// Tiles authenticated by earlier calls are reused instead of fetched again.
+/// Tiles authenticated by earlier calls are reused instead of fetched again, and neither
+/// fetched nor authenticated again: a tile is authenticated once per tree. So are tiles
+/// given as `trusted` (authenticated against this same tree by an earlier reader,
+/// [`HeldTree`]).
 pub struct TileHashReader<'f> {
     tree: Tree,
     height: u32,
     fetch: &'f mut TileFetcher<'f>,
     authenticated: HashMap<Tile, Vec<u8>>,
     authenticated_order: Vec<Tile>,
+    /// Tiles an earlier reader authenticated against this same tree; one that a proof uses
+    /// joins `authenticated` (so `authenticated_tiles` lists every tile a proof used).
+    trusted: HashMap<Tile, Vec<u8>>,
     /// Test-only switch reproducing x/mod's pre-v0.40.0 loop bound (CVE-2026-56865).
     #[cfg(test)]
     emulate_unfixed_loop: bool,
@@ -92,9 +98,23 @@ impl<'f> TileHashReader<'f> {
             fetch,
             authenticated: HashMap::new(),
             authenticated_order: Vec::new(),
+            trusted: HashMap::new(),
             #[cfg(test)]
             emulate_unfixed_loop: false,
         }
+    }
+
+    /// Whether `tile` is authenticated against this reader's tree: by this reader, or
+    /// trusted as such.
+    fn known(&self, tile: &Tile) -> bool {
+        self.authenticated.contains_key(tile) || self.trusted.contains_key(tile)
+    }
+
+    /// The data of a known tile (`known`).
+    fn known_data(&self, tile: &Tile) -> Option<&Vec<u8>> {
+        self.authenticated
+            .get(tile)
+            .or_else(|| self.trusted.get(tile))
     }
 
     /// The tree whose hashes this reader returns.
@@ -135,6 +155,7 @@ impl<'f> TileHashReader<'f> {
             .collect::<Result<Vec<Hash>, Error>>()?;
         for (tile, data) in plan.tiles.into_iter().zip(data) {
             if !self.authenticated.contains_key(&tile) {
+                self.trusted.remove(&tile);
                 self.authenticated_order.push(tile);
                 self.authenticated.insert(tile, data);
             }
@@ -215,11 +236,7 @@ impl<'f> TileHashReader<'f> {
     /// Data for `tiles`: authenticated copies where held, the rest from the fetcher, with
     /// counts and lengths checked.
     fn fetch_tiles(&mut self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, Error> {
-        let missing: Vec<Tile> = tiles
-            .iter()
-            .filter(|t| !self.authenticated.contains_key(t))
-            .copied()
-            .collect();
+        let missing: Vec<Tile> = tiles.iter().filter(|t| !self.known(t)).copied().collect();
         let fetched = if missing.is_empty() {
             Vec::new()
         } else {
@@ -235,7 +252,7 @@ impl<'f> TileHashReader<'f> {
         let mut fetched = fetched.into_iter();
         let mut data = Vec::with_capacity(tiles.len());
         for t in tiles {
-            let d = match self.authenticated.get(t) {
+            let d = match self.known_data(t) {
                 Some(d) => d.clone(),
                 None => fetched.next().ok_or(Error::Internal("tile count"))?,
             };
@@ -253,21 +270,18 @@ impl<'f> TileHashReader<'f> {
     }
 
     /// Authenticates the stx tiles against the tree hash, then every other tile against
-    /// its (earlier, already authenticated) parent tile.
+    /// its (earlier, already authenticated) parent tile. Tiles already known to be
+    /// authenticated against this tree (`known`) are not checked again: the stx tiles when
+    /// every one of them is known, any other tile when it is.
     fn authenticate(&self, plan: &TilePlan, data: &[Vec<u8>]) -> Result<(), Error> {
-        let mut th: Option<Hash> = None;
-        for (&x, &j) in plan.stx.iter().zip(&plan.stx_position).rev() {
-            let h = hash_from_tile(&plan.tiles[j], &data[j], x)?;
-            th = Some(match th {
-                None => h,
-                Some(right) => node_hash(&h, &right),
-            });
-        }
-        if th != Some(self.tree.hash) {
-            return Err(Error::InconsistentTile);
+        if !plan.tiles[..plan.stx_tiles].iter().all(|t| self.known(t)) {
+            self.authenticate_stx(plan, data)?;
         }
         for i in self.first_non_stx_tile(plan)..plan.tiles.len() {
             let tile = &plan.tiles[i];
+            if self.known(tile) {
+                continue;
+            }
             let parent = self.parent(tile, 1)?;
             let j = *plan
                 .position
@@ -281,6 +295,22 @@ impl<'f> TileHashReader<'f> {
             if want != tile_hash(&data[i])? {
                 return Err(Error::InconsistentTile);
             }
+        }
+        Ok(())
+    }
+
+    /// Checks that the stx tiles' hashes fold into the tree hash.
+    fn authenticate_stx(&self, plan: &TilePlan, data: &[Vec<u8>]) -> Result<(), Error> {
+        let mut th: Option<Hash> = None;
+        for (&x, &j) in plan.stx.iter().zip(&plan.stx_position).rev() {
+            let h = hash_from_tile(&plan.tiles[j], &data[j], x)?;
+            th = Some(match th {
+                None => h,
+                Some(right) => node_hash(&h, &right),
+            });
+        }
+        if th != Some(self.tree.hash) {
+            return Err(Error::InconsistentTile);
         }
         Ok(())
     }
@@ -471,26 +501,106 @@ pub fn verify_lookup(
     body: &[u8],
     fetch: &mut TileFetcher<'_>,
 ) -> Result<VerifiedLookup, Error> {
-    verify_lookup_with_height(verifier, stored, body, TILE_HEIGHT, fetch)
+    verify_lookup_with_height(
+        verifier,
+        stored,
+        body,
+        TILE_HEIGHT,
+        fetch,
+        &mut HeldTree::default(),
+    )
 }
 
-/// [`verify_lookup`] with a chosen tile height.
+/// [`verify_lookup`] reusing what earlier verifications of lookups signed with the same note
+/// established (`held`: the note's signature, the tiles authenticated against its tree),
+/// and adding to it what this one establishes.
+pub fn verify_lookup_held(
+    verifier: &Verifier,
+    stored: Option<(Tree, &[u8])>,
+    body: &[u8],
+    fetch: &mut TileFetcher<'_>,
+    held: &mut HeldTree,
+) -> Result<VerifiedLookup, Error> {
+    verify_lookup_with_height(verifier, stored, body, TILE_HEIGHT, fetch, held)
+}
+
+/// The newest signed tree an upstream's lookups were verified in, with the tiles
+/// authenticated against it: a lookup signed with the same note, byte for byte, needs
+/// neither the signature checked again nor those tiles fetched and authenticated again
+/// (during a cold build every lookup of a burst is signed with the same note). A lookup
+/// signed with another note replaces it. At most `MAX_HELD_TILES` tiles (8 KiB each).
+#[derive(Debug, Default)]
+pub struct HeldTree {
+    note: Vec<u8>,
+    tree: Option<Tree>,
+    tiles: HashMap<Tile, Vec<u8>>,
+}
+
+/// Most tiles a [`HeldTree`] keeps (2 MiB of full tiles).
+pub const MAX_HELD_TILES: usize = 256;
+
+impl HeldTree {
+    /// The tree of `note` when it is the held one.
+    fn tree_of(&self, note: &[u8]) -> Option<Tree> {
+        self.tree.filter(|_| self.note == note)
+    }
+
+    /// Holds `tiles`, authenticated against `tree`, signed in `note` (verified).
+    fn hold(&mut self, tree: Tree, note: &[u8], tiles: &[AuthenticatedTile]) {
+        if self.tree_of(note).is_none() {
+            self.note = note.to_vec();
+            self.tree = Some(tree);
+            self.tiles.clear();
+        }
+        for (t, d) in tiles {
+            if self.tiles.len() >= MAX_HELD_TILES {
+                break;
+            }
+            self.tiles.entry(*t).or_insert_with(|| d.clone());
+        }
+    }
+
+    /// Tiles held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.tiles.len()
+    }
+
+    /// Whether no tile is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.tiles.is_empty()
+    }
+}
+
+/// [`verify_lookup_held`] with a chosen tile height.
 pub fn verify_lookup_with_height(
     verifier: &Verifier,
     stored: Option<(Tree, &[u8])>,
     body: &[u8],
     height: u32,
     fetch: &mut TileFetcher<'_>,
+    held: &mut HeldTree,
 ) -> Result<VerifiedLookup, Error> {
     let (id, text, note) = parse_record(body)?;
-    let (tree, _) = open_tree_note(verifier, note)?;
+    // The held note's signature was checked when it was first held.
+    let known = held.tree_of(note);
+    let tree = match known {
+        Some(tree) => tree,
+        None => open_tree_note(verifier, note)?.0,
+    };
     if id >= tree.n {
         return Err(Error::RecordNotInTree { id, size: tree.n });
     }
     let mut thr = TileHashReader::new(tree, height, fetch);
+    if known.is_some() {
+        thr.trusted = held.tiles.clone();
+    }
     let (newer_than_stored, mut tiles) = check_against_stored(stored, note, &mut thr)?;
     thr.prove_record_text(id, text)?;
-    merge_tiles(&mut tiles, thr.authenticated_tiles());
+    let own = thr.authenticated_tiles();
+    held.hold(tree, note, &own);
+    merge_tiles(&mut tiles, own);
     Ok(VerifiedLookup {
         id,
         record_text: text.to_vec(),
@@ -1217,5 +1327,162 @@ mod tests {
             &mut |t: &[Tile]| b.fetch(t),
         );
         assert!(matches!(err, Err(Error::Fork(_))));
+    }
+
+    /// A log of `n` records, `m/x<i> v1.0.0 h1:...`.
+    fn long_log(n: usize) -> Upstream {
+        let records: Vec<String> = (0..n)
+            .map(|i| format!("m/x{i} v1.0.0 h1:{i}=\nm/x{i} v1.0.0/go.mod h1:{i}=\n"))
+            .collect();
+        let refs: Vec<&str> = records.iter().map(String::as_str).collect();
+        Upstream::new(&refs)
+    }
+
+    /// `up.fetch`, counting the tiles asked for.
+    fn counting(
+        up: &Upstream,
+        asked: &std::cell::Cell<usize>,
+        tiles: &[Tile],
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        asked.set(asked.get() + tiles.len());
+        up.fetch(tiles)
+    }
+
+    #[test]
+    fn a_held_tree_spares_the_signature_and_the_tiles_already_authenticated() {
+        let up = long_log(600);
+        let n = 600;
+        let asked = std::cell::Cell::new(0);
+        let mut held = HeldTree::default();
+        let verify = |id: u64, held: &mut HeldTree| {
+            asked.set(0);
+            let got = verify_lookup_held(
+                &verifier(),
+                None,
+                &up.body(id, n),
+                &mut |t: &[Tile]| counting(&up, &asked, t),
+                held,
+            )
+            .unwrap();
+            // The same answer as a verification from nothing.
+            let fresh = verify_lookup(&verifier(), None, &up.body(id, n), &mut |t: &[Tile]| {
+                up.fetch(t)
+            })
+            .unwrap();
+            assert_eq!(got, fresh, "record {id}");
+            asked.get()
+        };
+        // Record 5: the tiles of the tree hash (level 1's partial tile, level 0's last)
+        // and its own full tile.
+        assert_eq!(verify(5, &mut held), 3);
+        assert_eq!(held.len(), 3);
+        // Another record of that tile: nothing fetched.
+        assert_eq!(verify(7, &mut held), 0);
+        // A record of another full tile: that tile alone.
+        assert_eq!(verify(300, &mut held), 1);
+        assert_eq!(held.len(), 4);
+        // Without the held tree, all three again.
+        assert_eq!(verify(300, &mut HeldTree::default()), 3);
+    }
+
+    #[test]
+    fn a_held_tree_still_proves_every_record_and_checks_every_new_tile() {
+        let up = long_log(600);
+        let mut held = HeldTree::default();
+        let mut fetch = |t: &[Tile]| up.fetch(t);
+        verify_lookup_held(&verifier(), None, &up.body(5, 600), &mut fetch, &mut held).unwrap();
+        // A record text that is not leaf 7, signed with the held note.
+        let mut forged = format_record(7, up.log.records[8].as_slice()).unwrap();
+        forged.extend(up.note(600));
+        let err = verify_lookup_held(&verifier(), None, &forged, &mut fetch, &mut held);
+        assert_eq!(err, Err(Error::RecordMismatch));
+        // A tile not held yet, altered by the upstream: refused.
+        let mut bad_tile = |tiles: &[Tile]| {
+            let mut data = up.fetch(tiles)?;
+            for d in &mut data {
+                d[0] ^= 1;
+            }
+            Ok(data)
+        };
+        let err = verify_lookup_held(
+            &verifier(),
+            None,
+            &up.body(300, 600),
+            &mut bad_tile,
+            &mut held,
+        );
+        assert_eq!(err, Err(Error::InconsistentTile));
+        // A note that differs from the held one in a byte of its signature: checked, refused.
+        let mut body = up.body(7, 600);
+        let at = body.len() - 20;
+        body[at] ^= 1;
+        let err = verify_lookup_held(&verifier(), None, &body, &mut fetch, &mut held);
+        assert!(err.is_err(), "{err:?}");
+        assert_eq!(held.len(), 3, "nothing held from failed verifications");
+    }
+
+    #[test]
+    fn a_lookup_signed_with_another_note_replaces_the_held_tree() {
+        let mut up = long_log(600);
+        let asked = std::cell::Cell::new(0);
+        let mut held = HeldTree::default();
+        let before = up.clone();
+        verify_lookup_held(
+            &verifier(),
+            None,
+            &before.body(5, 600),
+            &mut |t: &[Tile]| counting(&before, &asked, t),
+            &mut held,
+        )
+        .unwrap();
+        up.log
+            .append(b"m/y v1.0.0 h1:y=\nm/y v1.0.0/go.mod h1:y=\n");
+        let (old, old_note) = before.stored(600);
+        asked.set(0);
+        let got = verify_lookup_held(
+            &verifier(),
+            Some((old, &old_note)),
+            &up.body(5, 601),
+            &mut |t: &[Tile]| counting(&up, &asked, t),
+            &mut held,
+        )
+        .unwrap();
+        assert!(got.newer_than_stored);
+        assert!(
+            asked.get() >= 2,
+            "the new tree's tiles are fetched: {}",
+            asked.get()
+        );
+        // The old tree's tiles are gone with it: record 5 again in the new tree costs nothing.
+        asked.set(0);
+        verify_lookup_held(
+            &verifier(),
+            Some((old, &old_note)),
+            &up.body(6, 601),
+            &mut |t: &[Tile]| counting(&up, &asked, t),
+            &mut held,
+        )
+        .unwrap();
+        assert_eq!(asked.get(), 0);
+    }
+
+    #[test]
+    fn a_held_tree_keeps_at_most_its_share_of_tiles() {
+        // Tiles of height 2 (four hashes): 1,100 records make 275 tiles at level 0.
+        let up = long_log(1100);
+        let mut held = HeldTree::default();
+        for id in (0..1100).step_by(4) {
+            verify_lookup_with_height(
+                &verifier(),
+                None,
+                &up.body(id, 1100),
+                2,
+                &mut |t: &[Tile]| up.fetch(t),
+                &mut held,
+            )
+            .unwrap();
+        }
+        assert_eq!(held.len(), MAX_HELD_TILES);
+        assert!(!held.is_empty());
     }
 }
