@@ -527,6 +527,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 http::ui::flush_downloads(&background).await;
             }
         });
+        // What was written without `fsync` becomes durable within SETTLE_INTERVAL.
+        let settling = Arc::clone(&state.store);
+        let settler = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(http::SETTLE_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let s = Arc::clone(&settling);
+                match tokio::task::spawn_blocking(move || s.settle()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!("making the cache durable: {e}"),
+                    Err(e) => tracing::warn!("making the cache durable: {e}"),
+                }
+            }
+        });
         let retention = config.retention_schedule.map(|every| {
             let s = Arc::clone(&state.store);
             tokio::spawn(async move {
@@ -566,6 +581,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .await?;
         flusher.abort();
+        settler.abort();
         if let Some(r) = retention {
             r.abort();
         }

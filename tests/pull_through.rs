@@ -1605,6 +1605,36 @@ fn a_published_upstream_record_survives_kill_9() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// What the cache fetches is written without `fsync`, and made durable within the settle
+/// interval (`http::SETTLE_INTERVAL`, one second): a `kill -9` after it loses none of it.
+#[test]
+fn a_cached_version_survives_kill_9_once_settled() {
+    let up = Upstream::start();
+    let zip = module("public.example/settled", "v1.0.0", "", "settled", true);
+    up.publish(&zip);
+    let mut server = shelf(&up, &[], &[]);
+    let base = "/go/public.example/settled/@v";
+    let r = get(&server, &format!("{base}/v1.0.0.zip"));
+    assert_eq!(
+        (r.status, r.body == zip.bytes()),
+        (200, true),
+        "{}",
+        r.text()
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    server.kill9();
+    // Offline: what is served now comes from the file alone.
+    server.set_args(&["--offline"]);
+    server.restart();
+    let r = get(&server, &format!("{base}/v1.0.0.zip"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, zip.bytes());
+    let r = get(&server, &format!("{base}/v1.0.0.mod"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = get(&server, &format!("{base}/list"));
+    assert_eq!((r.status, r.text()), (200, "v1.0.0\n".into()));
+}
+
 /// `upstream_private_user`: the token goes as the password of Basic credentials for that
 /// user (as Gitea and goshelf accept), checked by the central server with the user's name.
 #[test]

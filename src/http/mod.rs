@@ -40,6 +40,11 @@ use error::ApiError;
 /// How often batched bookkeeping (tokens' last use) is written to the store.
 pub const BACKGROUND_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How soon what the server writes without `fsync` (the pull-through cache's versions and
+/// zips, the checksum log's upstream records) is made durable (`Store::settle`): at most
+/// this much of it is lost to a crash or power loss.
+pub const SETTLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {

@@ -44,6 +44,7 @@ use crate::gomod::{hash, path as modpath, patterns, version};
 use crate::ingest::{self, Spool};
 use crate::pull::fetch::{self, Client, Failure, Sink};
 use crate::pull::{Flights, Upstream};
+use crate::store::sumdb::Logged;
 use crate::store::{self, CachedRecord};
 
 /// The most bytes of an upstream `.info` (and `@latest`, and a query).
@@ -1023,24 +1024,23 @@ async fn record(
     let up = Arc::clone(&upstream);
     let fetched = tokio::task::spawn_blocking(move || {
         let _turn = turn;
-        up.fetch(&store, &m, &v)
+        up.fetch_record(&store, &m, &v)
     })
     .await
     .map_err(|e| Miss::internal("checksum database lookup", &e))?;
+    // The record is appended without `fsync`: it becomes durable before anything of the log
+    // is served (a lookup of it waits for that), or within `Store::settle`'s delay. The
+    // `.mod` answer does not wait for it.
     match fetched {
-        Ok(Some(logged)) => {
-            // The record is appended without `fsync`; the client's lookup of it comes next
-            // and must wait until it is durable: begin that now, while this answer travels.
-            if matches!(logged, crate::store::sumdb::Logged::New(_)) {
+        Ok(Some((logged, hashes))) => match logged {
+            Logged::New(_) => {
                 state.budgets.charge(&requester.who, hour);
-                let store = Arc::clone(&state.store);
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = store.log_make_durable() {
-                        tracing::warn!("making the checksum log durable: {e}");
-                    }
-                });
+                return Ok(hashes);
             }
-        }
+            Logged::Same(_) => return Ok(hashes),
+            // What the log holds decides (below).
+            Logged::Conflict(_) | Logged::NotOwner | Logged::NeedsClaim(_) => {}
+        },
         Ok(None) => {
             return Err(Miss::Refused(
                 format!(

@@ -219,6 +219,8 @@ pub struct Store {
     /// The checksum log's appends committed without `fsync` (upstream records), and how
     /// many of them the last durable commit covers (`sumdb::LogDurability`).
     log_durability: sumdb::LogDurability,
+    /// Whether a write without `fsync` began since the last `settle` (`begin_write_lazy`).
+    unsettled: std::sync::atomic::AtomicBool,
     /// Whether commits record the allocator state (`with_quick_repair`).
     quick_repair: bool,
 }
@@ -296,6 +298,7 @@ impl Store {
             group: group::Group::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
             log_durability: sumdb::LogDurability::default(),
+            unsettled: std::sync::atomic::AtomicBool::new(false),
             quick_repair: true,
         };
         store.init_schema()?;
@@ -577,6 +580,8 @@ impl Store {
     /// derived data, cache bookkeeping, last-used times, and the checksum log's appends,
     /// which nothing publishes before `log_make_durable`.
     fn begin_write_lazy(&self, db: &redb::Database) -> Result<redb::WriteTransaction> {
+        self.unsettled
+            .store(true, std::sync::atomic::Ordering::Release);
         let mut txn = self.begin_write(db)?;
         txn.set_durability(redb::Durability::None)
             .map_err(|e| Error::Corrupt(format!("a write without fsync: {e}")))?;

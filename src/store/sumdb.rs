@@ -799,6 +799,29 @@ impl Store {
         Ok(())
     }
 
+    /// Makes every write made without `fsync` so far durable (the pull-through cache's
+    /// versions, the log's upstream records, last-used times), in one durable commit, if any
+    /// was made since the last call: the server calls it every `SETTLE_INTERVAL`, so a crash
+    /// or power loss loses at most that much of them. Returns whether it committed.
+    ///
+    /// # Errors
+    /// Storage errors (what was pending stays pending).
+    pub fn settle(&self) -> Result<bool> {
+        if !self.unsettled.swap(false, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        // Appends counted now have committed or are committing; the durable commit below
+        // begins after them (redb's writes are serial), so it covers them.
+        let d = &self.log_durability;
+        let covered = d.appends.load(Ordering::Acquire);
+        if let Err(e) = self.make_durable() {
+            self.unsettled.store(true, Ordering::Release);
+            return Err(e);
+        }
+        d.durable.fetch_max(covered, Ordering::AcqRel);
+        Ok(true)
+    }
+
     /// Whether `path` equals or lies below a module path hosted here in a namespace whose
     /// paths must never be asked of an upstream (`protected_roots`).
     ///
@@ -2488,6 +2511,39 @@ mod tests {
         store
             .sumdb_append_upstream("golang.org/z", "v1.0.0", (H1, H1), "up", None, &[])
             .unwrap();
+        assert!(!store.log_pending());
+    }
+
+    #[test]
+    fn settling_makes_every_write_without_fsync_durable_once() {
+        let (_dir, store) = logged();
+        assert!(store.log_pending());
+        assert!(store.settle().unwrap(), "the appends were pending");
+        assert!(!store.log_pending(), "settled appends are durable");
+        assert!(!store.settle().unwrap(), "nothing written since");
+        // A write without fsync that is not the log's (a cached version).
+        let rec = crate::store::CachedRecord {
+            info: "{}".into(),
+            time: 0,
+            mod_h1: H1.into(),
+            h1: None,
+            blake3: None,
+            size: None,
+            fetched_at: 1,
+            origin: "http://up".into(),
+            private: false,
+            last_used: None,
+        };
+        store
+            .cache_put_meta("golang.org/c", "v1.0.0", &rec, b"module golang.org/c\n")
+            .unwrap();
+        assert!(!store.log_pending());
+        assert!(store.settle().unwrap());
+        assert!(!store.settle().unwrap());
+        store
+            .sumdb_append_upstream("golang.org/z", "v1.0.0", (H1, H1), "up", None, &[])
+            .unwrap();
+        assert!(store.settle().unwrap());
         assert!(!store.log_pending());
     }
 
