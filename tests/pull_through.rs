@@ -1605,6 +1605,63 @@ fn a_published_upstream_record_survives_kill_9() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// A cold zip is answered from its spool as soon as it is verified, while it is being
+/// stored: the answer is the stored one's, byte for byte and header for header, ranges and
+/// HEAD included.
+#[test]
+fn a_cold_zip_is_answered_before_it_is_stored_exactly_as_after() {
+    let up = Upstream::start();
+    let zips = publish_blobs(&up, "s", 3, 600 << 10);
+    let server = shelf(&up, &[], &[]);
+    let url = |i: usize| format!("{}/go/public.example/s{i}/@v/v1.0.0.zip", server.url());
+    let range = |i: usize| http::curl(&Auth::None, &["-H", "Range: bytes=300000-300099", &url(i)]);
+    let same = [
+        "etag",
+        "content-type",
+        "cache-control",
+        "last-modified",
+        "accept-ranges",
+    ];
+    // A range of a cold zip (its pieces read from the spool: 600 KiB is three of them).
+    let cold = range(0);
+    assert_eq!(cold.status, 206, "{}", cold.text());
+    assert_eq!(cold.body, zips[0].bytes()[300_000..300_100]);
+    assert_eq!(
+        cold.header("content-range"),
+        Some(format!("bytes 300000-300099/{}", zips[0].bytes().len()).as_str())
+    );
+    // A whole cold zip, then HEAD of a cold one.
+    let whole = get(&server, "/go/public.example/s1/@v/v1.0.0.zip");
+    assert_eq!((whole.status, whole.body == zips[1].bytes()), (200, true));
+    // (`-I`: curl writes the headers where the body would go.)
+    let head = http::curl(&Auth::None, &["-I", &url(2)]);
+    assert_eq!(head.status, 200, "{}", head.text());
+    assert_eq!(
+        head.header("content-length"),
+        Some(zips[2].bytes().len().to_string().as_str())
+    );
+    // Once stored, from the store: the same answers.
+    std::thread::sleep(Duration::from_millis(500));
+    let stored = range(0);
+    assert_eq!((stored.status, &stored.body), (206, &cold.body));
+    for (first, again) in [
+        (&cold, stored),
+        (&whole, get(&server, "/go/public.example/s1/@v/v1.0.0.zip")),
+        (&head, http::curl(&Auth::None, &["-I", &url(2)])),
+    ] {
+        if !std::ptr::eq(first, &head) {
+            assert_eq!(first.body, again.body);
+        }
+        for h in same.iter().chain(&["content-length", "content-range"]) {
+            assert_eq!(first.header(h), again.header(h), "{h}");
+        }
+    }
+    assert_eq!(
+        up.requests().iter().filter(|r| r.ends_with(".zip")).count(),
+        3
+    );
+}
+
 /// What the cache fetches is written without `fsync`, and made durable within the settle
 /// interval (`http::SETTLE_INTERVAL`, one second): a `kill -9` after it loses none of it.
 #[test]

@@ -460,6 +460,72 @@ pub async fn cached_zip(
     zip(state.clone(), want, headers).await
 }
 
+/// Bytes of a zip by position, from elsewhere than the store: the spool of a zip the
+/// pull-through cache verified and is storing (`http::pull`).
+pub trait Pieces: Send + Sync {
+    /// Up to `want` bytes from `offset` (fewer only at the end).
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn piece(&self, offset: u64, want: usize) -> std::io::Result<Bytes>;
+}
+
+/// A cached version's zip answered from a spool (`Pieces`) before it is stored: `rec` is the
+/// cached version as it is once stored.
+pub struct Spooled<'a> {
+    pub rec: &'a store::CachedRecord,
+    pub spool: Arc<dyn Pieces>,
+}
+
+/// The answer to a cached version's zip whose bytes are still in its spool: the same status,
+/// headers and bytes as the stored zip's (`cached_zip`), ranges included.
+///
+/// # Errors
+/// Range errors, as `cached_zip`.
+pub fn spooled_zip(
+    state: &AppState,
+    module: String,
+    version: String,
+    zip: Spooled<'_>,
+    head: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let want = Zip {
+        owner: None,
+        module,
+        version,
+        head,
+        public: true,
+    };
+    let rec = cached_version_record(zip.rec.clone());
+    zip_answer(state, want, headers, rec, ZipBytes::Spool(zip.spool))
+}
+
+/// A cached version's record as a hosted version's, for the zip's answer.
+fn cached_version_record(c: store::CachedRecord) -> store::VersionRecord {
+    store::VersionRecord {
+        blake3: c.blake3.unwrap_or_default(),
+        size: c.size.unwrap_or(0),
+        h1: c.h1.unwrap_or_default(),
+        mod_h1: c.mod_h1,
+        time: c.time,
+        uploader: c.origin,
+    }
+}
+
+/// Where a zip's answer reads its bytes.
+enum ZipBytes {
+    /// From the store: `piece`, the bytes from `range_start` read with the record (one
+    /// snapshot), then the blob; `site`, where its stored bytes are (for the answer cache).
+    Store {
+        piece: Bytes,
+        range_start: u64,
+        site: Option<store::BlobSite>,
+    },
+    /// From a spool.
+    Spool(Arc<dyn Pieces>),
+}
+
 /// A zip asked for: of a namespace's version, or of a cached one (`owner` none).
 struct Zip {
     owner: Option<String>,
@@ -502,17 +568,40 @@ async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response
                 .store
                 .cached_zip_start(&module, &version, range_start, first)?
                 .ok_or_else(|| unknown_module(&module))?;
-            let rec = store::VersionRecord {
-                blake3: c.blake3.unwrap_or_default(),
-                size: c.size.unwrap_or(0),
-                h1: c.h1.unwrap_or_default(),
-                mod_h1: c.mod_h1,
-                time: c.time,
-                uploader: c.origin,
-            };
-            (rec, piece, Some(site))
+            (cached_version_record(c), piece, Some(site))
         }
     };
+    let want = Zip {
+        owner,
+        module,
+        version,
+        head,
+        public,
+    };
+    let bytes = ZipBytes::Store {
+        piece,
+        range_start,
+        site,
+    };
+    zip_answer(&state, want, headers, rec, bytes)
+}
+
+/// The answer to `want`, a zip whose record is `rec` and bytes are read from `bytes`.
+fn zip_answer(
+    state: &AppState,
+    want: Zip,
+    headers: &HeaderMap,
+    rec: store::VersionRecord,
+    bytes: ZipBytes,
+) -> Result<Response, ApiError> {
+    let Zip {
+        owner,
+        module,
+        version,
+        head,
+        public,
+    } = want;
+    let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let size = rec.size;
     let etag = format!("\"{}\"", rec.blake3);
     let last_modified = httpdate::fmt_http_date(
@@ -589,27 +678,35 @@ async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response
     if let Some(key) = &download {
         state.ui.downloads.record(key);
     }
-    let body = if head || start == end {
-        Body::empty()
-    } else {
-        // The piece read with the record starts at `range_start`, which is `start` unless the
-        // range was not honoured (If-Range) or not satisfiable as written.
-        let piece = if range_start == start {
-            piece
-        } else {
-            Bytes::new()
-        };
-        let piece = piece.slice(..piece.len().min(usize::try_from(end - start).unwrap_or(0)));
-        if piece.len() as u64 == end - start {
-            Body::from(piece)
-        } else {
-            let id = store::parse_blake3(&rec.blake3)?;
-            let len = end - start;
-            Body::stream(
-                Some(len),
-                zip_stream(Arc::clone(&state.store), id, piece, start, end),
-            )
+    let mut blob = None;
+    let body = match bytes {
+        _ if head || start == end => Body::empty(),
+        ZipBytes::Store {
+            piece,
+            range_start,
+            site,
+        } => {
+            blob = site.filter(|s| status == StatusCode::OK && s.size() == size);
+            // The piece read with the record starts at `range_start`, which is `start` unless
+            // the range was not honoured (If-Range) or not satisfiable as written.
+            let piece = if range_start == start {
+                piece
+            } else {
+                Bytes::new()
+            };
+            let piece = piece.slice(..piece.len().min(usize::try_from(end - start).unwrap_or(0)));
+            if piece.len() as u64 == end - start {
+                Body::from(piece)
+            } else {
+                let id = store::parse_blake3(&rec.blake3)?;
+                let len = end - start;
+                Body::stream(
+                    Some(len),
+                    zip_stream(Arc::clone(&state.store), id, piece, start, end),
+                )
+            }
         }
+        ZipBytes::Spool(spool) => Body::stream(Some(end - start), spool_stream(spool, start, end)),
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
@@ -617,10 +714,36 @@ async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response
     if let Some(key) = download {
         resp.extensions_mut().insert(Download(key));
     }
-    if let Some(site) = site.filter(|s| status == StatusCode::OK && s.size() == size) {
+    if let Some(site) = blob {
         resp.extensions_mut().insert(ZipBlob(site));
     }
     Ok(resp)
+}
+
+/// Streams `[start, end)` of a spool, one `STREAM_STEP` at a time.
+fn spool_stream(
+    spool: Arc<dyn Pieces>,
+    start: u64,
+    end: u64,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static {
+    futures_util::stream::try_unfold(start, move |offset: u64| {
+        let spool = Arc::clone(&spool);
+        async move {
+            if offset >= end {
+                return Ok(None);
+            }
+            let want = usize::try_from(end - offset)
+                .unwrap_or(usize::MAX)
+                .min(STREAM_STEP);
+            let piece = spool.piece(offset, want)?;
+            if piece.is_empty() {
+                tracing::error!("a spooled zip ended early at {offset}");
+                return Err(std::io::Error::other("spool ended early"));
+            }
+            let next = offset + piece.len() as u64;
+            Ok(Some((piece, next)))
+        }
+    })
 }
 
 /// Where the stored bytes a zip's whole answer (200) sends are: attached to the answer for

@@ -117,7 +117,10 @@ pub struct PullThrough {
     client: Client,
     upstreams: Vec<Upstream>,
     versions: Flights<Result<CachedRecord, Miss>>,
-    zips: Flights<Result<CachedRecord, Miss>>,
+    zips: Flights<Result<Zipped, Miss>>,
+    /// Zips verified and being stored, by `module@version`: served from their spools until
+    /// their store commits (an entry goes after that).
+    pending: Mutex<HashMap<String, Arc<Pending>>>,
     changing: Flights<Result<Bytes, Miss>>,
     remembered: Mutex<Remembered>,
     protected: Mutex<Option<(u64, Arc<Protected>)>>,
@@ -132,7 +135,8 @@ pub struct PullThrough {
     /// `cache_max_bytes` (0: no cap), and the bytes of cached zips (set at start).
     cap: u64,
     cached_bytes: std::sync::atomic::AtomicU64,
-    /// One zip stored (and room made for it) at a time.
+    /// Room is made for one zip at a time (its bytes counted in `cached_bytes` before it is
+    /// stored).
     storing: Mutex<()>,
     /// The name of the upstream checksum database the shelf proxies (`http::sumdb_proxy`).
     pub sumdb_name: Option<String>,
@@ -140,6 +144,35 @@ pub struct PullThrough {
     private: Vec<crate::config::PrivateUpstream>,
     /// Only admins may read what came from it.
     private_admins: bool,
+}
+
+/// A zip fetched and verified, on its way into the store: its spool, and the cached version
+/// as it is once stored (its zip's BLAKE3, size and `h1` set).
+pub struct Pending {
+    spool: Spool,
+    rec: CachedRecord,
+}
+
+impl super::goproxy::Pieces for Pending {
+    fn piece(&self, offset: u64, want: usize) -> std::io::Result<Bytes> {
+        self.spool.piece(offset, want)
+    }
+}
+
+/// A cached version's zip to serve: stored, or verified and being stored.
+#[derive(Clone)]
+enum Zipped {
+    Stored(CachedRecord),
+    Pending(Arc<Pending>),
+}
+
+impl Zipped {
+    fn rec(&self) -> &CachedRecord {
+        match self {
+            Zipped::Stored(rec) => rec,
+            Zipped::Pending(p) => &p.rec,
+        }
+    }
 }
 
 impl std::fmt::Debug for PullThrough {
@@ -272,6 +305,7 @@ impl PullThrough {
             },
             versions: Flights::default(),
             zips: Flights::default(),
+            pending: Mutex::new(HashMap::new()),
             changing: Flights::default(),
             remembered: Mutex::new(Remembered::default()),
             protected: Mutex::new(None),
@@ -371,6 +405,15 @@ impl PullThrough {
             victims.len()
         );
         Ok(victims.len() as u64)
+    }
+
+    /// The zip of `key` (`module@version`) verified and being stored, if it is.
+    fn pending_zip(&self, key: &str) -> Option<Arc<Pending>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
     }
 
     /// Whether anything is fetched from the public upstreams.
@@ -555,12 +598,23 @@ async fn answer_files(
             if !canonical(&module, &version) {
                 return Err(unknown(state, &module));
             }
-            let rec = zip_files(state, &module, &version, requester).await?;
+            let zipped = zip_files(state, &module, &version, requester).await?;
             // A version fetched with credentials stays private, whatever the patterns say now.
-            if rec.private && !private {
+            if zipped.rec().private && !private {
                 return Err(unknown(state, &module));
             }
-            super::goproxy::cached_zip(state, module, version, head, headers).await
+            match zipped {
+                Zipped::Stored(_) => {
+                    super::goproxy::cached_zip(state, module, version, head, headers).await
+                }
+                Zipped::Pending(p) => {
+                    let zip = super::goproxy::Spooled {
+                        rec: &p.rec,
+                        spool: Arc::clone(&p) as Arc<dyn super::goproxy::Pieces>,
+                    };
+                    super::goproxy::spooled_zip(state, module, version, zip, head, headers)
+                }
+            }
         }
         ProxyRequest::Sumdb { .. } => Err(ApiError::not_found("not found")),
     }
@@ -815,7 +869,7 @@ async fn version_files(
 }
 
 /// `result`, counting a refusal once per fetch (not once per waiter).
-fn counted(state: &AppState, result: Result<CachedRecord, Miss>) -> Result<CachedRecord, Miss> {
+fn counted<T>(state: &AppState, result: Result<T, Miss>) -> Result<T, Miss> {
     if matches!(result, Err(Miss::Refused(_))) {
         state.metrics.pull(Pull::Refused);
     }
@@ -1086,11 +1140,17 @@ async fn zip_files(
     module: &str,
     version: &str,
     requester: &Requester,
-) -> Result<CachedRecord, ApiError> {
+) -> Result<Zipped, ApiError> {
+    let key = format!("{module}@{version}");
+    // Before the store: a pending entry goes only after its store commits.
+    if let Some(p) = state.pull.pending_zip(&key) {
+        state.metrics.pull(Pull::Hit);
+        return Ok(Zipped::Pending(p));
+    }
     let rec = version_files(state, module, version, (false, false), requester).await?;
     if rec.blake3.is_some() {
         state.metrics.pull(Pull::Hit);
-        return Ok(rec);
+        return Ok(Zipped::Stored(rec));
     }
     state.metrics.pull(Pull::Miss);
     let pull = &state.pull;
@@ -1101,8 +1161,22 @@ async fn zip_files(
     let got = pull
         .zips
         .run(
-            &format!("{module}@{version}"),
-            async move { counted(&s, fetch_zip(&s, &m, &v, rec).await) },
+            &key,
+            async move {
+                // A flight just ended may have left it pending, or stored.
+                let key = format!("{m}@{v}");
+                if let Some(p) = s.pull.pending_zip(&key) {
+                    return Ok(Zipped::Pending(p));
+                }
+                match s.store.cached(&m, &v) {
+                    Ok(Some(stored)) if stored.blake3.is_some() => {
+                        return Ok(Zipped::Stored(stored))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                counted(&s, fetch_zip(&s, &m, &v, rec).await)
+            },
             || Miss::Internal.into_err(),
             || Miss::Busy.into_err(),
         )
@@ -1110,12 +1184,17 @@ async fn zip_files(
     got.map_err(|miss| failed(state, module, &miss, false))
 }
 
+/// Fetches, checks and verifies the zip of `module@version` (whose `.info` and `.mod` are
+/// `rec`), makes room for it, and leaves it pending: served from its spool at once, stored
+/// by a job of the upload pool meanwhile (`store_pending`). The client's answer does not
+/// wait for the store: for a large zip that is half the shelf's work, done while the client
+/// reads and checks the bytes.
 async fn fetch_zip(
     state: &AppState,
     module: &str,
     version: &str,
     rec: CachedRecord,
-) -> Result<CachedRecord, Miss> {
+) -> Result<Zipped, Miss> {
     let (m, v) = escaped(module, Some(version)).map_err(|_| Miss::NotFound)?;
     let mut spools = Spools {
         db: state.config.db.clone(),
@@ -1139,7 +1218,7 @@ async fn fetch_zip(
     let (mo, ve) = (module.to_owned(), version.to_owned());
     let checked = state
         .uploads
-        .run(move || -> Result<Result<CachedRecord, Miss>, ApiError> {
+        .run(move || -> Result<Result<Pending, Miss>, ApiError> {
             let summary = match ingest::validate(&mut spool) {
                 Ok(s) => s,
                 Err(ingest::Error::Zip(e)) => {
@@ -1179,31 +1258,78 @@ async fn fetch_zip(
                     ),
                 )));
             }
-            let _storing = pull.storing.lock().unwrap_or_else(PoisonError::into_inner);
-            match pull.make_room(&store, spool.size()) {
-                Ok(evicted) => {
-                    for _ in 0..evicted {
-                        metrics.pull(Pull::Evicted);
+            {
+                let _storing = pull.storing.lock().unwrap_or_else(PoisonError::into_inner);
+                match pull.make_room(&store, spool.size()) {
+                    Ok(evicted) => {
+                        for _ in 0..evicted {
+                            metrics.pull(Pull::Evicted);
+                        }
                     }
+                    Err(why) => return Ok(Err(Miss::unavailable(why))),
                 }
-                Err(why) => return Ok(Err(Miss::unavailable(why))),
+                // Counted now, so that the next zip's room is made with this one in.
+                pull.cached_bytes
+                    .fetch_add(spool.size(), std::sync::atomic::Ordering::Relaxed);
             }
-            let stored = match ingest::cache(&store, &mut spool, &mo, &ve, &want) {
-                Ok(s) => s,
-                Err(e) => return Ok(Err(Miss::internal("storing a cached zip", &e))),
-            };
-            pull.cached_bytes
-                .fetch_add(spool.size(), std::sync::atomic::Ordering::Relaxed);
             metrics.set_pull_cached_bytes(pull.cached_bytes());
-            Ok(Ok(stored))
+            let rec = CachedRecord {
+                blake3: Some(hex::encode(spool.id())),
+                size: Some(spool.size()),
+                h1: Some(want),
+                ..rec
+            };
+            Ok(Ok(Pending { spool, rec }))
         })
         .await
         .map_err(|e| Miss::internal("zip validation", &e.message))?;
-    if checked.is_ok() {
+    let pending = Arc::new(checked?);
+    let key = format!("{module}@{version}");
+    state
+        .pull
+        .pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key.clone(), Arc::clone(&pending));
+    let (s, p) = (state.clone(), Arc::clone(&pending));
+    let (m, v) = (module.to_owned(), version.to_owned());
+    tokio::spawn(async move { store_pending(&s, &key, &m, &v, p).await });
+    Ok(Zipped::Pending(pending))
+}
+
+/// Stores a pending zip (`fetch_zip`) on the upload pool; then it is served from the store
+/// and its entry goes. A failure is logged, its bytes uncounted: the next request fetches
+/// it again.
+async fn store_pending(state: &AppState, key: &str, module: &str, version: &str, p: Arc<Pending>) {
+    let store = Arc::clone(&state.store);
+    let (mo, ve, job) = (module.to_owned(), version.to_owned(), Arc::clone(&p));
+    let stored = state
+        .uploads
+        .run(move || {
+            let h1 = job.rec.h1.as_deref().unwrap_or_default();
+            ingest::cache(&store, &job.spool, &mo, &ve, h1)
+                .map_err(|e| ApiError::internal("storing a cached zip", &e))
+        })
+        .await;
+    match stored {
         // Its package docs, for the cache's pages, off the request path.
-        crate::http::ui::warm_cached_docs(state, module.to_owned(), version.to_owned());
+        Ok(_) => crate::http::ui::warm_cached_docs(state, module.to_owned(), version.to_owned()),
+        Err(e) => {
+            tracing::warn!("{key}: the verified zip was not stored: {}", e.message);
+            let pull = &state.pull;
+            pull.cached_bytes.fetch_sub(
+                p.spool.size().min(pull.cached_bytes()),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            state.metrics.set_pull_cached_bytes(pull.cached_bytes());
+        }
     }
-    checked
+    state
+        .pull
+        .pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(key);
 }
 
 /// Checks an upstream answer of a module and gives the bytes to serve.

@@ -164,6 +164,27 @@ impl SpoolFile {
     }
 }
 
+impl SpoolFile {
+    /// Up to `want` bytes from `offset`, by position (no handle's offset moves).
+    fn piece(&self, offset: u64, want: usize) -> std::io::Result<bytes::Bytes> {
+        let mut buf = vec![0; want];
+        let mut got = 0;
+        while got < want {
+            let at = offset + got as u64;
+            #[cfg(unix)]
+            let n = std::os::unix::fs::FileExt::read_at(&self.file, &mut buf[got..], at)?;
+            #[cfg(windows)]
+            let n = std::os::windows::fs::FileExt::seek_read(&self.file, &mut buf[got..], at)?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        buf.truncate(got);
+        Ok(buf.into())
+    }
+}
+
 impl Drop for SpoolFile {
     fn drop(&mut self) {
         if let Err(e) = std::fs::remove_file(&self.path) {
@@ -267,6 +288,44 @@ impl Spool {
         }
     }
 
+    /// The BLAKE3 of what was appended.
+    #[must_use]
+    pub fn id(&self) -> [u8; 32] {
+        *self.hasher.finalize().as_bytes()
+    }
+
+    /// Up to `want` bytes from `offset` (fewer only at the end), read without moving any
+    /// reader: one spool may be served and stored at once (the pull-through cache answers a
+    /// verified zip from its spool while storing it).
+    ///
+    /// # Errors
+    /// I/O errors reading the file.
+    pub fn piece(&self, offset: u64, want: usize) -> std::io::Result<bytes::Bytes> {
+        let held = match &self.place {
+            Place::Memory { held, .. } => held,
+            Place::File(f) => return f.piece(offset, want),
+        };
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(held.len());
+        let end = start.saturating_add(want).min(held.len());
+        Ok(bytes::Bytes::copy_from_slice(&held[start..end]))
+    }
+
+    /// The spool from its start, through a reader of its own (a file's own handle, buffered
+    /// with `capacity` bytes), so that other readers may read it at the same time (`piece`).
+    fn own_reader(&self, capacity: usize) -> std::io::Result<SpoolReader<'_>> {
+        Ok(match &self.place {
+            Place::Memory { held, .. } => {
+                SpoolReader::Memory(std::io::Cursor::new(held.as_slice()))
+            }
+            Place::File(f) => SpoolReader::Own(BufReader::with_capacity(
+                capacity,
+                std::fs::File::open(&f.path)?,
+            )),
+        })
+    }
+
     /// The spool from its start; a file's is buffered with `capacity` bytes.
     fn reader(&mut self, capacity: usize) -> std::io::Result<SpoolReader<'_>> {
         Ok(match &mut self.place {
@@ -285,6 +344,8 @@ impl Spool {
 enum SpoolReader<'a> {
     Memory(std::io::Cursor<&'a [u8]>),
     File(BufReader<&'a mut std::fs::File>),
+    /// Through a handle of its own (`Spool::own_reader`).
+    Own(BufReader<std::fs::File>),
 }
 
 impl Read for SpoolReader<'_> {
@@ -292,6 +353,7 @@ impl Read for SpoolReader<'_> {
         match self {
             Self::Memory(c) => c.read(buf),
             Self::File(f) => f.read(buf),
+            Self::Own(f) => f.read(buf),
         }
     }
 }
@@ -301,6 +363,7 @@ impl Seek for SpoolReader<'_> {
         match self {
             Self::Memory(c) => c.seek(pos),
             Self::File(f) => f.seek(pos),
+            Self::Own(f) => f.seek(pos),
         }
     }
 }
@@ -415,14 +478,14 @@ pub fn publish(
 /// The store's failures; I/O errors reading the spool.
 pub fn cache(
     store: &Store,
-    spool: &mut Spool,
+    spool: &Spool,
     module: &str,
     version: &str,
     h1: &str,
 ) -> Result<store::CachedRecord, Error> {
-    let id = *spool.hasher.finalize().as_bytes();
+    let id = spool.id();
     let size = spool.size;
-    let mut reader = spool.reader(1 << 16)?;
+    let mut reader = spool.own_reader(1 << 16)?;
     Ok(store.cache_put_zip(module, version, (id, size, h1), &mut reader)?)
 }
 
@@ -569,6 +632,43 @@ mod tests {
         assert_eq!(SpoolBudget::bytes_for(Some(16 << 20)), 1 << 20);
         assert_eq!(SpoolBudget::for_memory(Some(256 << 20)).total(), 32);
         assert_eq!(SpoolBudget::new(SMALL_SPOOL - 1).total(), 0);
+    }
+
+    #[test]
+    fn a_spool_is_read_by_position_while_a_reader_of_its_own_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("g.redb");
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let budget = SpoolBudget::new(SMALL_SPOOL);
+        let mut small = Spool::start(&db, 1 << 20, None, &budget).unwrap();
+        small.append(&bytes[..1000]).unwrap();
+        assert!(small.file().is_none());
+        let big = spooled(dir.path(), &bytes, 1 << 20);
+        assert!(big.file().is_some());
+        for (spool, want) in [(&small, &bytes[..1000]), (&big, &bytes[..])] {
+            let n = want.len();
+            assert_eq!(spool.id(), *blake3::hash(want).as_bytes());
+            let mut reader = spool.own_reader(64).unwrap();
+            let mut read = Vec::new();
+            let mut buf = [0u8; 700];
+            loop {
+                // A positional read between every read of the reader moves nothing.
+                assert_eq!(spool.piece(7, 3).unwrap().as_ref(), &want[7..10]);
+                let got = reader.read(&mut buf).unwrap();
+                if got == 0 {
+                    break;
+                }
+                read.extend_from_slice(&buf[..got]);
+            }
+            assert_eq!(read, want);
+            assert_eq!(spool.piece(0, n + 10).unwrap().as_ref(), want);
+            assert_eq!(
+                spool.piece(n as u64 - 5, 100).unwrap().as_ref(),
+                &want[n - 5..]
+            );
+            assert!(spool.piece(n as u64, 10).unwrap().is_empty());
+            assert!(spool.piece(n as u64 + 100, 10).unwrap().is_empty());
+        }
     }
 
     #[test]
