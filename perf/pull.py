@@ -11,14 +11,20 @@ every module against the same signed tree.
     command verifies through nginx's sumdb files);
   * cold: a fresh goshelf (new database each run) with upstream=<nginx> and
     upstream_sumdb=<the source's key and nginx's URL>; the go command with GOPROXY=<shelf>/go
-    and GOSUMDB=<the shelf's own key>: the shelf fetches, verifies and keeps every module;
+    and GOSUMDB either the shelf's own key ("shelf": README's two client lines) or the
+    source's key ("upstream": a client that keeps its GOSUMDB, verifying through the
+    shelf's proxy of that database): the shelf fetches, verifies and keeps every module;
   * warm: the same again against that shelf, now holding everything (fresh module cache).
 
+Each is run for every client setting: `--procs 1,4` runs the go command with GOMAXPROCS 1
+(one request at a time: every cold miss's latency adds up) and 4 (the go command's
+concurrency on a 4-core machine: it fetches 4 modules at once), both pinned to one core.
 Each run uses a fresh module cache (in /dev/shm); runs alternate direct/cold/warm; medians.
 Also printed: the bytes the shelf sent to its disk during the cold runs (SD-card wear).
 goshelf and nginx are pinned to core 0, the go command to core 1.
 
-    perf/pull.py --bin target/release/goshelf [--quick] [--runs 5]
+    perf/pull.py --bin target/release/goshelf [--quick] [--runs 5] [--procs 1,4]
+        [--sumdb shelf,upstream]
 """
 
 import argparse
@@ -70,7 +76,7 @@ def sumdb_files(port, root, versions):
     return vkey, base
 
 
-def go_download(go, ds, proxy, gosumdb, tmp, tag):
+def go_download(go, ds, proxy, gosumdb, tmp, tag, procs=1):
     d = tempfile.mkdtemp(prefix=f"pull-{tag}-", dir=tmp)
     main = os.path.join(d, "main")
     os.makedirs(main)
@@ -79,7 +85,8 @@ def go_download(go, ds, proxy, gosumdb, tmp, tag):
     env = dict(os.environ, GOPROXY=proxy, GOSUMDB=gosumdb, GONOSUMDB="", GOPRIVATE="",
                GOFLAGS="-mod=mod -modcacherw", GOTOOLCHAIN="local",
                GOPATH=os.path.join(d, "gopath"), GOMODCACHE=os.path.join(d, "modcache"),
-               GOCACHE=os.path.join(d, "gocache"), HOME=d, GOTELEMETRY="off")
+               GOCACHE=os.path.join(d, "gocache"), HOME=d, GOTELEMETRY="off",
+               GOMAXPROCS=str(procs))
     t0 = time.monotonic()
     r = subprocess.run(["taskset", "-c", h.CLIENT_CPU, go, "mod", "download", "all"], cwd=main,
                        env=env, capture_output=True, text=True)
@@ -155,7 +162,12 @@ def arguments(doc):
 def main():
     ap = arguments(__doc__)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    ap.add_argument("--procs", default="1,4", help="the go command's GOMAXPROCS values")
+    ap.add_argument("--sumdb", default="shelf,upstream",
+                    help="the cold client's GOSUMDB: the shelf's own key, the upstream's")
     args = ap.parse_args()
+    procs = [int(p) for p in args.procs.split(",")]
+    sumdbs = args.sumdb.split(",")
     go = h.find_go()
     tmp = tempfile.mkdtemp(prefix="goshelf-pull-")
     go_tmp = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tmp
@@ -163,49 +175,55 @@ def main():
     ng = h.Nginx(root, tmp).start()
     nginx_proxy = f"http://127.0.0.1:{ng.port}{h.BASE}"
     upstream_sumdb = f"{vkey} http://127.0.0.1:{ng.port}{sumdb_base}"
-    times = {"direct": [], "cold": [], "warm": []}
-    written = []  # bytes the shelf sent to its disk during each cold run
+    configs = [(p, sd) for p in procs for sd in sumdbs]
+    times = {c: {"direct": [], "cold": [], "warm": []} for c in configs}
+    written = {c: [] for c in configs}  # bytes the shelf sent to its disk during each cold run
     shelves = []
     try:
         # One untimed run each way warms the go binary and nginx's files.
         go_download(go, ds, nginx_proxy, vkey, go_tmp, "warmup")
         for r in range(args.runs):
-            d = os.path.join(tmp, f"shelf{r}")
-            os.makedirs(d)
-            shelf = Shelf(args.bin, d, nginx_proxy, upstream_sumdb).start()
-            shelves.append(shelf)
-            own = fetch(shelf.port, "/sumdb-key").decode().strip()
-            via = f"http://127.0.0.1:{shelf.port}/go"
-            order = ["direct", "cold", "warm"] if r % 2 == 0 else ["cold", "warm", "direct"]
-            for kind in order:
-                os.sync()
-                if kind == "direct":
-                    dt = go_download(go, ds, nginx_proxy, vkey, go_tmp, kind)
-                elif kind == "cold":
-                    before = written_bytes(shelf.pid)
-                    dt = go_download(go, ds, via, own, go_tmp, kind)
-                    written.append(written_bytes(shelf.pid) - before)
-                else:
-                    dt = go_download(go, ds, via, own, go_tmp, kind)
-                times[kind].append(dt)
-                h.log(f"  run {r}: {kind}: {dt:.2f}s")
-            h.log(f"  shelf peak RSS {h.rss_kib(shelf.pid, 'VmHWM') / 1024:.1f} MiB")
-            shelf.stop()
+            for c in configs:
+                p, sd = c
+                d = os.path.join(tmp, f"shelf{r}-{p}-{sd}")
+                os.makedirs(d)
+                shelf = Shelf(args.bin, d, nginx_proxy, upstream_sumdb).start()
+                shelves.append(shelf)
+                key = vkey if sd == "upstream" else fetch(shelf.port, "/sumdb-key").decode().strip()
+                via = f"http://127.0.0.1:{shelf.port}/go"
+                order = ["direct", "cold", "warm"] if r % 2 == 0 else ["cold", "warm", "direct"]
+                for kind in order:
+                    os.sync()
+                    if kind == "direct":
+                        dt = go_download(go, ds, nginx_proxy, vkey, go_tmp, kind, p)
+                    elif kind == "cold":
+                        before = written_bytes(shelf.pid)
+                        dt = go_download(go, ds, via, key, go_tmp, kind, p)
+                        written[c].append(written_bytes(shelf.pid) - before)
+                    else:
+                        dt = go_download(go, ds, via, key, go_tmp, kind, p)
+                    times[c][kind].append(dt)
+                    h.log(f"  run {r}, GOMAXPROCS {p}, GOSUMDB {sd}: {kind}: {dt:.2f}s")
+                h.log(f"  shelf peak RSS {h.rss_kib(shelf.pid, 'VmHWM') / 1024:.1f} MiB")
+                shelf.stop()
     finally:
         for s in shelves:
             s.stop()
         ng.stop()
-    md = {k: h.med(v) for k, v in times.items()}
-    print(f"\n| go mod download all, {ds.graph_n} modules ({len(ds.graph)} versions) | median of {args.runs} |")
-    print("|---|---|")
-    print(f"| direct from the upstream (nginx) | {md['direct']:.2f} s |")
-    print(f"| through a cold shelf | {md['cold']:.2f} s = {md['cold'] / md['direct']:.2f}x direct |")
-    print(f"| through the warm shelf | {md['warm']:.2f} s = {md['warm'] / md['direct']:.2f}x direct |")
-    w = h.med(written)
     zips = sum(len(v.zip) for v in ds.graph_latest)
-    print(f"| written to disk by the shelf, cold | {w / 2**20:.1f} MiB, {w / ds.graph_n / 1024:.0f} KiB "
-          f"a module ({zips / 2**20:.1f} MiB of zips fetched: {w / zips:.2f}x) |")
-    print("raw:", {k: [round(x, 2) for x in v] for k, v in times.items()})
+    print(f"\n`go mod download all`, {ds.graph_n} modules ({len(ds.graph)} versions, "
+          f"{zips / 2**20:.1f} MiB of zips fetched), medians of {args.runs}:\n")
+    print("| GOMAXPROCS | cold client's GOSUMDB | direct | cold | cold / direct | warm | "
+          "warm / direct | written by the shelf, cold |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in configs:
+        md = {k: h.med(v) for k, v in times[c].items()}
+        w = h.med(written[c])
+        print(f"| {c[0]} | {c[1]} | {md['direct']:.2f} s | {md['cold']:.2f} s | "
+              f"{md['cold'] / md['direct']:.2f}x | {md['warm']:.2f} s | "
+              f"{md['warm'] / md['direct']:.2f}x | {w / 2**20:.1f} MiB ({w / zips:.2f}x) |")
+    for c in configs:
+        print(f"raw {c}:", {k: [round(x, 2) for x in v] for k, v in times[c].items()})
     if args.keep:
         print("kept:", tmp)
     else:
