@@ -450,14 +450,7 @@ pub async fn cached_zip(
     head: bool,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let want = Zip {
-        owner: None,
-        module,
-        version,
-        head,
-        public: true,
-    };
-    zip(state.clone(), want, headers).await
+    zip(state.clone(), Zip::cached(module, version, head), headers).await
 }
 
 /// Bytes of a zip by position, from elsewhere than the store: the spool of a zip the
@@ -490,14 +483,8 @@ pub fn spooled_zip(
     head: bool,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let want = Zip {
-        owner: None,
-        module,
-        version,
-        head,
-        public: true,
-    };
     let rec = cached_version_record(zip.rec.clone());
+    let want = Zip::cached(module, version, head);
     zip_answer(state, want, headers, rec, ZipBytes::Spool(zip.spool))
 }
 
@@ -535,48 +522,48 @@ struct Zip {
     public: bool,
 }
 
+impl Zip {
+    /// A cached version's zip (public: what `/go` caches is the LAN's).
+    fn cached(module: String, version: String, head: bool) -> Self {
+        Zip {
+            owner: None,
+            module,
+            version,
+            head,
+            public: true,
+        }
+    }
+}
+
 async fn zip(state: AppState, want: Zip, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let Zip {
-        owner,
-        module,
-        version,
-        head,
-        public,
-    } = want;
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     // The first piece is read with the record (one snapshot, copied out); what a range or a
     // large zip needs beyond it, piece by piece below. A HEAD needs no bytes.
-    let first = if head { 0 } else { STREAM_STEP };
+    let first = if want.head { 0 } else { STREAM_STEP };
     let range_start = header_str(header::RANGE)
         .and_then(|r| r.trim().strip_prefix("bytes="))
         .and_then(|r| r.split_once('-'))
         .and_then(|(a, _)| a.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    let (rec, piece, site) = match &owner {
+    let (module, version) = (&want.module, &want.version);
+    let (rec, piece, site) = match &want.owner {
         Some(owner) => {
             let (lookup, piece, site) =
                 state
                     .store
-                    .zip_start(owner, &module, &version, range_start, first)?;
+                    .zip_start(owner, module, version, range_start, first)?;
             match lookup {
                 VersionLookup::Found(rec) => (rec, piece, site),
-                other => return Err(missing(&other, &module, &version)),
+                other => return Err(missing(&other, module, version)),
             }
         }
         None => {
             let (c, piece, site) = state
                 .store
-                .cached_zip_start(&module, &version, range_start, first)?
-                .ok_or_else(|| unknown_module(&module))?;
+                .cached_zip_start(module, version, range_start, first)?
+                .ok_or_else(|| unknown_module(module))?;
             (cached_version_record(c), piece, Some(site))
         }
-    };
-    let want = Zip {
-        owner,
-        module,
-        version,
-        head,
-        public,
     };
     let bytes = ZipBytes::Store {
         piece,

@@ -482,10 +482,11 @@ fn is_tile_key(name: &str, key: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn rec(info: &str) -> CachedRecord {
+    /// A cached version's record with `info`, nothing else of note.
+    pub(crate) fn rec(info: &str) -> CachedRecord {
         CachedRecord {
             info: info.to_owned(),
             time: 0,

@@ -2522,18 +2522,7 @@ mod tests {
         assert!(!store.log_pending(), "settled appends are durable");
         assert!(!store.settle().unwrap(), "nothing written since");
         // A write without fsync that is not the log's (a cached version).
-        let rec = crate::store::CachedRecord {
-            info: "{}".into(),
-            time: 0,
-            mod_h1: H1.into(),
-            h1: None,
-            blake3: None,
-            size: None,
-            fetched_at: 1,
-            origin: "http://up".into(),
-            private: false,
-            last_used: None,
-        };
+        let rec = super::super::cached::tests::rec("{}");
         store
             .cache_put_meta("golang.org/c", "v1.0.0", &rec, b"module golang.org/c\n")
             .unwrap();
