@@ -575,7 +575,8 @@ fn fifty_clients_asking_for_one_uncached_zip_make_one_fetch() {
     assert!(m["goshelf_pull_upstream_bytes_total"] > 20 << 20, "{m:?}");
     // The peak over the idle server's own size: a release build idles at 12 MiB (a debug
     // build, which tests run, at 27), so the release server stays under 64 MiB in all
-    // (measured: 41 MiB peak, answered from the spool while it is stored; 51 MiB before; README "Limits").
+    // (measured: 41 MiB peak, answered from the spool while it is stored; 51 MiB when the
+    // clients waited for the store; README "Limits").
     let hwm_kib = rss("VmHWM:");
     eprintln!("idle {idle_kib} KiB, peak {hwm_kib} KiB");
     assert!(
