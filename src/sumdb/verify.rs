@@ -1471,6 +1471,7 @@ mod tests {
         // Tiles of height 2 (four hashes): 1,100 records make 275 tiles at level 0.
         let up = long_log(1100);
         let mut held = HeldTree::default();
+        assert!(held.is_empty());
         for id in (0..1100).step_by(4) {
             verify_lookup_with_height(
                 &verifier(),
