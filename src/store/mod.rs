@@ -580,9 +580,13 @@ impl Store {
     /// derived data, cache bookkeeping, last-used times, and the checksum log's appends,
     /// which nothing publishes before `log_make_durable`.
     fn begin_write_lazy(&self, db: &redb::Database) -> Result<redb::WriteTransaction> {
+        let mut txn = self.begin_write(db)?;
+        // Marked once this transaction holds redb's one writer, for `settle`: one that clears
+        // the mark after this begins its durable commit after this transaction ends, so it
+        // covers it; one that cleared it before committed before this began, or waits for
+        // this too, and the mark stays for the next.
         self.unsettled
             .store(true, std::sync::atomic::Ordering::Release);
-        let mut txn = self.begin_write(db)?;
         txn.set_durability(redb::Durability::None)
             .map_err(|e| Error::Corrupt(format!("a write without fsync: {e}")))?;
         Ok(txn)

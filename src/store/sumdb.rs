@@ -807,6 +807,8 @@ impl Store {
     /// # Errors
     /// Storage errors (what was pending stays pending).
     pub fn settle(&self) -> Result<bool> {
+        // Every write that marked itself holds or has released redb's writer; the durable
+        // commit below begins after it (`begin_write_lazy`).
         if !self.unsettled.swap(false, Ordering::AcqRel) {
             return Ok(false);
         }
