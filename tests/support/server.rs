@@ -120,6 +120,9 @@ impl TestServer {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
                 c.args(rest).arg(Self::binary());
+                // A group of its own: the wrapper (strace) is the child, the server its child,
+                // which a kill of the wrapper alone would leave running (`kill9`).
+                std::os::unix::process::CommandExt::process_group(&mut c, 0);
                 c
             }
             None => Command::new(Self::binary()),
@@ -318,6 +321,12 @@ impl TestServer {
     /// SIGKILL: no chance to clean up, as after a power cut.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
+            if !self.wrapper.is_empty() {
+                // The wrapper's whole group, the server in it.
+                if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
+                    rustix::process::kill_process_group(group, rustix::process::Signal::KILL).ok();
+                }
+            }
             child.kill().ok();
             child.wait().unwrap();
         }
