@@ -791,8 +791,14 @@ impl Store {
         if d.durable.load(Ordering::Acquire) >= target {
             return Ok(());
         }
-        // Every append counted so far has committed or is committing; the durable commit
-        // below begins after it (redb's writes are serial), so it covers it.
+        self.durable_commit_covering_log()
+    }
+
+    /// One durable commit (`make_durable`), counted as covering every append of the log
+    /// counted before it began: those have committed or are committing, and the durable
+    /// commit begins after them (redb's writes are serial).
+    fn durable_commit_covering_log(&self) -> Result<()> {
+        let d = &self.log_durability;
         let covered = d.appends.load(Ordering::Acquire);
         self.make_durable()?;
         d.durable.fetch_max(covered, Ordering::AcqRel);
@@ -812,15 +818,10 @@ impl Store {
         if !self.unsettled.swap(false, Ordering::AcqRel) {
             return Ok(false);
         }
-        // Appends counted now have committed or are committing; the durable commit below
-        // begins after them (redb's writes are serial), so it covers them.
-        let d = &self.log_durability;
-        let covered = d.appends.load(Ordering::Acquire);
-        if let Err(e) = self.make_durable() {
+        if let Err(e) = self.durable_commit_covering_log() {
             self.unsettled.store(true, Ordering::Release);
             return Err(e);
         }
-        d.durable.fetch_max(covered, Ordering::AcqRel);
         Ok(true)
     }
 
