@@ -162,9 +162,7 @@ impl SpoolFile {
             .open(&path)?;
         Ok(Self { path, file })
     }
-}
 
-impl SpoolFile {
     /// Up to `want` bytes from `offset`, by position (no handle's offset moves).
     fn piece(&self, offset: u64, want: usize) -> std::io::Result<bytes::Bytes> {
         let mut buf = vec![0; want];
@@ -453,7 +451,7 @@ pub fn publish(
     let new = NewVersion {
         owner,
         summary,
-        blake3: *spool.hasher.finalize().as_bytes(),
+        blake3: spool.id(),
         size: spool.size,
         uploader,
         time: store::now_unix(),
