@@ -1157,15 +1157,19 @@ async fn zip_files(
     if !pull.fetches_for(&state.config, module) {
         return Err(unknown(state, module));
     }
-    let (s, m, v) = (state.clone(), module.to_owned(), version.to_owned());
+    let (s, m, v, k) = (
+        state.clone(),
+        module.to_owned(),
+        version.to_owned(),
+        key.clone(),
+    );
     let got = pull
         .zips
         .run(
             &key,
             async move {
                 // A flight just ended may have left it pending, or stored.
-                let key = format!("{m}@{v}");
-                if let Some(p) = s.pull.pending_zip(&key) {
+                if let Some(p) = s.pull.pending_zip(&k) {
                     return Ok(Zipped::Pending(p));
                 }
                 match s.store.cached(&m, &v) {
@@ -1175,7 +1179,7 @@ async fn zip_files(
                     Ok(_) => {}
                     Err(e) => return Err(e.into()),
                 }
-                counted(&s, fetch_zip(&s, &m, &v, rec).await)
+                counted(&s, fetch_zip(&s, (&m, &v, k), rec).await)
             },
             || Miss::Internal.into_err(),
             || Miss::Busy.into_err(),
@@ -1184,15 +1188,14 @@ async fn zip_files(
     got.map_err(|miss| failed(state, module, &miss, false))
 }
 
-/// Fetches, checks and verifies the zip of `module@version` (whose `.info` and `.mod` are
+/// Fetches, checks and verifies the zip of `module@version` (`key`; its `.info` and `.mod` are
 /// `rec`), makes room for it, and leaves it pending: served from its spool at once, stored
 /// by a job of the upload pool meanwhile (`store_pending`). The client's answer does not
 /// wait for the store: for a large zip that is half the shelf's work, done while the client
 /// reads and checks the bytes.
 async fn fetch_zip(
     state: &AppState,
-    module: &str,
-    version: &str,
+    (module, version, key): (&str, &str, String),
     rec: CachedRecord,
 ) -> Result<Zipped, Miss> {
     let (m, v) = escaped(module, Some(version)).map_err(|_| Miss::NotFound)?;
@@ -1284,7 +1287,6 @@ async fn fetch_zip(
         .await
         .map_err(|e| Miss::internal("zip validation", &e.message))?;
     let pending = Arc::new(checked?);
-    let key = format!("{module}@{version}");
     state
         .pull
         .pending
