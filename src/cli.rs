@@ -528,14 +528,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
         // What was written without `fsync` becomes durable within SETTLE_INTERVAL.
+        // So does the largest size of the checksum log published, in its sidecar.
         let settling = Arc::clone(&state.store);
+        let log = Arc::clone(&state.sumdb);
         let settler = tokio::spawn(async move {
             let mut tick = tokio::time::interval(http::SETTLE_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 let s = Arc::clone(&settling);
-                match tokio::task::spawn_blocking(move || s.settle()).await {
+                let log = Arc::clone(&log);
+                let settled = tokio::task::spawn_blocking(move || {
+                    log.write_sidecar(true);
+                    s.settle()
+                });
+                match settled.await {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::warn!("making the cache durable: {e}"),
                     Err(e) => tracing::warn!("making the cache durable: {e}"),
@@ -591,6 +598,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if let Err(e) = last.store.make_durable() {
             tracing::warn!("making the cache durable at stop: {e}");
         }
+        last.sumdb.write_sidecar(true);
         drop(last);
         Ok::<_, anyhow::Error>(store)
     })?;

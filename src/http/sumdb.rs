@@ -36,8 +36,10 @@ pub struct SumdbLog {
     /// `<db>.sumdb-head`: the largest size ever published under this name, kept beside the
     /// database so that a restored older file is noticed (`None` for a store without a file).
     sidecar: Option<std::path::PathBuf>,
-    /// The size recorded there.
+    /// The largest size published (recorded there now or at the next `flush_sidecar`).
     published: std::sync::atomic::AtomicU64,
+    /// The size last written there, and when.
+    sidecar_written: Mutex<(u64, Option<std::time::Instant>)>,
     /// Set when the log is shorter than what was published: (records, published).
     rolled_back: Option<(u64, u64)>,
     /// Module paths of non-public namespaces no `private` pattern covered at start (older
@@ -112,10 +114,39 @@ impl SumdbLog {
             note: Mutex::new(None),
             sidecar,
             published: std::sync::atomic::AtomicU64::new(published),
+            sidecar_written: Mutex::new((published, None)),
             rolled_back,
             uncovered,
         };
         Ok((log, opened))
+    }
+
+    /// Records the largest size published in the sidecar, if it grew since the last write:
+    /// at once when `now` or when the last write is `SIDECAR_INTERVAL` old, else left for the
+    /// next call. A cold pull-through with the shelf's own `GOSUMDB` publishes a new size per
+    /// version; a file written and renamed for each cost a fifth of a millisecond of its
+    /// lookup (perf, BENCHMARKS.md). The server calls this with `now` every `SETTLE_INTERVAL`
+    /// and at stop, so the sidecar lags what was published by at most that long: a backup
+    /// restored is older than that.
+    pub fn write_sidecar(&self, now: bool) {
+        let Some(path) = &self.sidecar else {
+            return;
+        };
+        let mut last = self
+            .sidecar_written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let size = self.published.load(std::sync::atomic::Ordering::Acquire);
+        if size <= last.0 {
+            return;
+        }
+        let due = last
+            .1
+            .is_none_or(|at| at.elapsed() >= super::SIDECAR_INTERVAL);
+        if now || due {
+            write_sidecar(path, &self.name, size);
+            *last = (size, Some(std::time::Instant::now()));
+        }
     }
 
     /// Module paths of non-public namespaces that no `private` pattern covered at start.
@@ -170,13 +201,11 @@ impl SumdbLog {
         let signed = log::sign(&text, &[&self.signer])
             .map_err(|e| ApiError::internal("signing the checksum database tree", &e))?;
         let note = Bytes::from(signed);
-        if let Some(path) = &self.sidecar {
-            let before = self
-                .published
-                .fetch_max(size, std::sync::atomic::Ordering::AcqRel);
-            if before < size {
-                write_sidecar(path, &self.name, size);
-            }
+        let before = self
+            .published
+            .fetch_max(size, std::sync::atomic::Ordering::AcqRel);
+        if before < size {
+            self.write_sidecar(false);
         }
         let mut slot = self.note.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.as_ref().is_none_or(|(n, _)| *n < size) {
@@ -575,5 +604,53 @@ mod tests {
         assert!(a.contains("/sumdb/"), "{a}");
         log::check_go_sumdb_name(&a).unwrap();
         log::check_go_sumdb_name(&b).unwrap();
+    }
+
+    /// The sidecar records the first size published at once, a larger one within
+    /// `SIDECAR_INTERVAL` of that only when the server flushes it (its settle tick or stop),
+    /// and never a smaller one; a log opened on a file behind it is rolled back.
+    #[test]
+    fn the_sidecar_is_written_at_once_then_at_most_once_an_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path).unwrap();
+        let (log, _) = SumdbLog::open(&store, None, Readers::Anyone).unwrap();
+        let entry = |v: &str| {
+            (
+                "example.com/m".to_owned(),
+                v.to_owned(),
+                format!("h1:{}=", "A".repeat(43)),
+                format!("h1:{}=", "B".repeat(43)),
+            )
+        };
+        store.sumdb_append_for_test(&[entry("v1.0.0")]).unwrap();
+        let side = sidecar_path(&path);
+        assert_eq!(read_sidecar(&side), None);
+        log.note(&store, 1).unwrap();
+        assert_eq!(read_sidecar(&side), Some((log.name().to_owned(), 1)));
+        store
+            .sumdb_append_for_test(&[entry("v1.1.0"), entry("v1.2.0")])
+            .unwrap();
+        log.note(&store, 3).unwrap();
+        assert_eq!(
+            read_sidecar(&side).unwrap().1,
+            1,
+            "written again within the interval"
+        );
+        log.note(&store, 2).unwrap();
+        log.write_sidecar(true);
+        assert_eq!(read_sidecar(&side).unwrap().1, 3);
+        log.note(&store, 2).unwrap();
+        log.write_sidecar(true);
+        assert_eq!(
+            read_sidecar(&side).unwrap().1,
+            3,
+            "a smaller size published"
+        );
+        drop(log);
+        // A sidecar ahead of the file, as after an older copy of it is restored, is noticed.
+        std::fs::write(&side, format!("{} 4\n", read_sidecar(&side).unwrap().0)).unwrap();
+        let (again, _) = SumdbLog::open(&store, None, Readers::Anyone).unwrap();
+        assert_eq!(again.rolled_back(), Some((3, 4)));
     }
 }
