@@ -1313,18 +1313,16 @@ async fn store_pending(state: &AppState, key: &str, module: &str, version: &str,
                 .map_err(|e| ApiError::internal("storing a cached zip", &e))
         })
         .await;
-    match stored {
-        // Its package docs, for the cache's pages, off the request path.
-        Ok(_) => crate::http::ui::warm_cached_docs(state, module.to_owned(), version.to_owned()),
-        Err(e) => {
-            tracing::warn!("{key}: the verified zip was not stored: {}", e.message);
-            let pull = &state.pull;
-            pull.cached_bytes.fetch_sub(
-                p.spool.size().min(pull.cached_bytes()),
-                std::sync::atomic::Ordering::Relaxed,
-            );
-            state.metrics.set_pull_cached_bytes(pull.cached_bytes());
-        }
+    // Its package docs are built on the first view of its page, not here: most cached
+    // versions are never looked at, and this runs beside a cold build's next misses.
+    if let Err(e) = stored {
+        tracing::warn!("{key}: the verified zip was not stored: {}", e.message);
+        let pull = &state.pull;
+        pull.cached_bytes.fetch_sub(
+            p.spool.size().min(pull.cached_bytes()),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        state.metrics.set_pull_cached_bytes(pull.cached_bytes());
     }
     state
         .pull

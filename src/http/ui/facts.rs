@@ -283,16 +283,6 @@ pub fn warm_facts(state: &AppState, owner: String, module: String, version: Stri
     });
 }
 
-/// After the pull-through cache stored a zip: builds and stores its package docs in the
-/// background, as `warm_facts` does for a publish.
-pub fn warm_cached_docs(state: &AppState, module: String, version: String) {
-    warm(state, move |store| {
-        stored_or_computed::<ModuleDocs>(store, &Shelf::Cached, &module, &version)
-            .map(|_| ())
-            .map_err(|e| format!("documenting the cached {module}@{version}: {}", e.message))
-    });
-}
-
 /// Runs `job` on the upload pool, where reading zips is bounded. At most one runs at a time;
 /// one asked while another runs is skipped (the page then does the work on its first view).
 fn warm(state: &AppState, job: impl FnOnce(&Store) -> Result<(), String> + Send + 'static) {

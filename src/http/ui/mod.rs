@@ -48,7 +48,7 @@ use crate::web::pages::{self, Chrome};
 use crate::web::sessions::Sessions;
 
 pub use browse::{can_view, flush_downloads};
-pub use facts::{index_version, warm_cached_docs, warm_facts};
+pub use facts::{index_version, warm_facts};
 pub use signin::Viewer;
 
 use assets::{asset_url, serve_asset};
