@@ -20,7 +20,8 @@ Each is run for every client setting: `--procs 1,4` runs the go command with GOM
 (one request at a time: every cold miss's latency adds up) and 4 (the go command's
 concurrency on a 4-core machine: it fetches 4 modules at once), both pinned to one core.
 Each run uses a fresh module cache (in /dev/shm); runs alternate direct/cold/warm; medians.
-Also printed: the bytes the shelf sent to its disk during the cold runs (SD-card wear).
+Also printed: the shelf's CPU time during the cold runs (user and system, all threads: steadier
+than wall times on a noisy machine) and the bytes it sent to its disk (SD-card wear).
 goshelf and nginx are pinned to core 0, the go command to core 1.
 
     perf/pull.py --bin target/release/goshelf [--quick] [--runs 5] [--procs 1,4]
@@ -95,6 +96,12 @@ def go_download(go, ds, proxy, gosumdb, tmp, tag, procs=1):
         raise RuntimeError(f"go mod download ({tag}) failed: {r.stderr[-3000:]}")
     shutil.rmtree(d)
     return dt
+
+
+def cpu_seconds(pid):
+    """User and system CPU time of a process so far (all its threads), in seconds."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def written_bytes(pid):
@@ -178,6 +185,7 @@ def main():
     configs = [(p, sd) for p in procs for sd in sumdbs]
     times = {c: {"direct": [], "cold": [], "warm": []} for c in configs}
     written = {c: [] for c in configs}  # bytes the shelf sent to its disk during each cold run
+    cpu = {c: [] for c in configs}  # the shelf's CPU time during each cold run
     shelves = []
     try:
         # One untimed run each way warms the go binary and nginx's files.
@@ -197,9 +205,10 @@ def main():
                     if kind == "direct":
                         dt = go_download(go, ds, nginx_proxy, vkey, go_tmp, kind, p)
                     elif kind == "cold":
-                        before = written_bytes(shelf.pid)
+                        before, cpu0 = written_bytes(shelf.pid), cpu_seconds(shelf.pid)
                         dt = go_download(go, ds, via, key, go_tmp, kind, p)
                         written[c].append(written_bytes(shelf.pid) - before)
+                        cpu[c].append(cpu_seconds(shelf.pid) - cpu0)
                     else:
                         dt = go_download(go, ds, via, key, go_tmp, kind, p)
                     times[c][kind].append(dt)
@@ -214,16 +223,18 @@ def main():
     print(f"\n`go mod download all`, {ds.graph_n} modules ({len(ds.graph)} versions, "
           f"{zips / 2**20:.1f} MiB of zips fetched), medians of {args.runs}:\n")
     print("| GOMAXPROCS | cold client's GOSUMDB | direct | cold | cold / direct | warm | "
-          "warm / direct | written by the shelf, cold |")
-    print("|---|---|---|---|---|---|---|---|")
+          "warm / direct | the shelf's CPU, cold | written by the shelf, cold |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for c in configs:
         md = {k: h.med(v) for k, v in times[c].items()}
         w = h.med(written[c])
         print(f"| {c[0]} | {c[1]} | {md['direct']:.2f} s | {md['cold']:.2f} s | "
               f"{md['cold'] / md['direct']:.2f}x | {md['warm']:.2f} s | "
-              f"{md['warm'] / md['direct']:.2f}x | {w / 2**20:.1f} MiB ({w / zips:.2f}x) |")
+              f"{md['warm'] / md['direct']:.2f}x | {h.med(cpu[c]):.2f} s | "
+              f"{w / 2**20:.1f} MiB ({w / zips:.2f}x) |")
     for c in configs:
-        print(f"raw {c}:", {k: [round(x, 2) for x in v] for k, v in times[c].items()})
+        print(f"raw {c}:", {k: [round(x, 2) for x in v] for k, v in times[c].items()},
+              "cold CPU:", [round(x, 2) for x in cpu[c]])
     if args.keep:
         print("kept:", tmp)
     else:
