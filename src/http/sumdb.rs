@@ -201,12 +201,9 @@ impl SumdbLog {
         let signed = log::sign(&text, &[&self.signer])
             .map_err(|e| ApiError::internal("signing the checksum database tree", &e))?;
         let note = Bytes::from(signed);
-        let before = self
-            .published
+        self.published
             .fetch_max(size, std::sync::atomic::Ordering::AcqRel);
-        if before < size {
-            self.write_sidecar(false);
-        }
+        self.write_sidecar(false);
         let mut slot = self.note.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.as_ref().is_none_or(|(n, _)| *n < size) {
             *slot = Some((size, note.clone()));
