@@ -36,7 +36,7 @@ pub struct SumdbLog {
     /// `<db>.sumdb-head`: the largest size ever published under this name, kept beside the
     /// database so that a restored older file is noticed (`None` for a store without a file).
     sidecar: Option<std::path::PathBuf>,
-    /// The largest size published (recorded there now or at the next `flush_sidecar`).
+    /// The largest size published (recorded there at once or by a later `write_sidecar`).
     published: std::sync::atomic::AtomicU64,
     /// The size last written there, and when.
     sidecar_written: Mutex<(u64, Option<std::time::Instant>)>,
