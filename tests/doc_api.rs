@@ -443,22 +443,19 @@ fn generated(size: usize) -> String {
     out
 }
 
-/// The pull-through cache's versions have docs too (issue 22), on the cache's pages: for an
-/// admin (who alone sees the cache in the UI), linked from `/cache`; a 404 for anyone else.
-#[test]
-fn cached_versions_have_docs_for_admins() {
-    use crate::support::http::{curl, Auth};
+/// An upstream holding `module@version` (its go.mod and one Go file, `source`) and a shelf
+/// in front of it that has fetched its zip through `/go` (so it is cached).
+fn cached_through_a_shelf(
+    module: &str,
+    version: &str,
+    source: &[u8],
+) -> (crate::support::upstream::Upstream, TestServer) {
     let up = crate::support::upstream::Upstream::start();
+    let go_mod = format!("module {module}\n");
     up.publish(&ModZip::with_files(
-        "public.example/lib",
-        "v1.2.0",
-        &[
-            ("go.mod", b"module public.example/lib\n"),
-            (
-                "lib.go",
-                b"// Package lib is public.\npackage lib\n\n// Lib does it.\nfunc Lib() int { return 1 }\n",
-            ),
-        ],
+        module,
+        version,
+        &[("go.mod", go_mod.as_bytes()), ("lib.go", source)],
     ));
     let server = TestServer::start_with(
         &[],
@@ -467,9 +464,22 @@ fn cached_versions_have_docs_for_admins() {
             ("GOSHELF_UPSTREAM_SUMDB", &up.setting()),
         ],
     );
-    let base = server.url();
-    let zip = get(&format!("{base}/go/public.example/lib/@v/v1.2.0.zip"));
+    let zip = get(&format!("{}/go/{module}/@v/{version}.zip", server.url()));
     assert_eq!(zip.status, 200, "{}", zip.text());
+    (up, server)
+}
+
+/// The pull-through cache's versions have docs too (issue 22), on the cache's pages: for an
+/// admin (who alone sees the cache in the UI), linked from `/cache`; a 404 for anyone else.
+#[test]
+fn cached_versions_have_docs_for_admins() {
+    use crate::support::http::{curl, Auth};
+    let (_up, server) = cached_through_a_shelf(
+        "public.example/lib",
+        "v1.2.0",
+        b"// Package lib is public.\npackage lib\n\n// Lib does it.\nfunc Lib() int { return 1 }\n",
+    );
+    let base = server.url();
     let cookie = admin_cookie(base, server.token());
     let as_admin = |path: &str| {
         curl(
@@ -557,32 +567,13 @@ fn admin_cookie(base: &str, token: &str) -> String {
 fn cached_docs_are_built_on_first_view_not_at_fetch() {
     use crate::support::http::{curl, Auth};
     use goshelf::store::{parse_blake3, Derived, Store};
-    let up = crate::support::upstream::Upstream::start();
-    up.publish(&ModZip::with_files(
+    let (_up, mut server) = cached_through_a_shelf(
         "public.example/big",
         "v1.0.0",
-        &[
-            ("go.mod", b"module public.example/big\n"),
-            (
-                "gen.go",
-                generated(40 << 10)
-                    .replace("package docpkg", "package big")
-                    .as_bytes(),
-            ),
-        ],
-    ));
-    let mut server = TestServer::start_with(
-        &[],
-        &[
-            ("GOSHELF_UPSTREAM", &up.proxy_url()),
-            ("GOSHELF_UPSTREAM_SUMDB", &up.setting()),
-        ],
+        generated(40 << 10)
+            .replace("package docpkg", "package big")
+            .as_bytes(),
     );
-    let zip = get(&format!(
-        "{}/go/public.example/big/@v/v1.0.0.zip",
-        server.url()
-    ));
-    assert_eq!(zip.status, 200, "{}", zip.text());
     let docs_stored = |server: &mut TestServer| {
         // Answered before it is stored: given time to be stored (and, before this issue,
         // documented) in the background; then stopped, so the file can be opened.

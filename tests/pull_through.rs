@@ -1864,3 +1864,112 @@ fn cold_fetches_are_charged_to_the_requesters_lookup_budget() {
     assert_eq!(other.status, 200, "{}", other.text());
     assert_eq!(from("10.0.0.1", 3).status, 200, "now kept");
 }
+
+/// `upstream_nosumdb` (issue 27: content no checksum database covers, pinned on first
+/// fetch): its paths are never sent to a checksum database (not for its `.mod`, not for a
+/// lookup of the shelf's own log, not through the proxy of the upstream's); its zip is
+/// checked by what it holds (the module and version, its go.mod against the `.mod`); its hash
+/// is pinned at the first fetch, so the same version evicted (`cache_max_bytes`) and changed
+/// upstream is refused; and it is not appended to the shelf's log.
+#[test]
+fn pinned_modules_are_never_looked_up_and_keep_their_first_hash() {
+    let up = Upstream::start();
+    let blob = |path: &str, version: &str, tag: &str| {
+        module(path, version, "", tag, true)
+            .stored()
+            .file("blob.bin", &crate::support::incompressible(tag, 1 << 20))
+    };
+    let first = blob("pinned.example/m", "v1.0.0", "one");
+    // Logged upstream too: the shelf must not ask whether they are.
+    up.publish(&first);
+    up.publish(&module("pinned.example/m", "v1.1.0", "", "two", true));
+    up.publish(&module("pinned.example/m", "v1.2.0", "", "three", true));
+    up.publish(&blob("pinned.example/n", "v1.0.0", "other"));
+    // v1.1.0's zip is v1.0.0's; v1.2.0's .mod is not the go.mod in its zip.
+    up.set_file("pinned.example/m/@v/v1.1.0.zip", first.bytes());
+    up.set_file(
+        "pinned.example/m/@v/v1.2.0.mod",
+        b"module pinned.example/m\n\ngo 1.21\n".to_vec(),
+    );
+    let server = shelf(
+        &up,
+        &["--cache-max-bytes", "1536KiB"],
+        &[("GOSHELF_UPSTREAM_NOSUMDB", "pinned.example")],
+    );
+    let zip = get(&server, "/go/pinned.example/m/@v/v1.0.0.zip");
+    assert_eq!(zip.status, 200, "{}", zip.text());
+    assert!(zip.body == first.bytes());
+    let other = get(&server, "/go/pinned.example/m/@v/v1.1.0.zip");
+    assert_eq!(other.status, 502, "{}", other.text());
+    assert!(
+        other
+            .text()
+            .contains("its zip holds pinned.example/m@v1.0.0"),
+        "{}",
+        other.text()
+    );
+    let go_mod = get(&server, "/go/pinned.example/m/@v/v1.2.0.zip");
+    assert_eq!(go_mod.status, 502, "{}", go_mod.text());
+    assert!(
+        go_mod.text().contains("the go.mod in its zip hashes to"),
+        "{}",
+        go_mod.text()
+    );
+    // Not in the shelf's log, and not fetched into it; not asked through the proxy.
+    let name = vkey(&server).split('+').next().unwrap().to_owned();
+    let own = get(
+        &server,
+        &format!("/sumdb/{name}/lookup/pinned.example/m@v1.0.0"),
+    );
+    assert_eq!(own.status, 404, "{}", own.text());
+    let proxied = get(
+        &server,
+        "/go/sumdb/localhost.localdev/sumdb/lookup/pinned.example/m@v1.0.0",
+    );
+    assert_eq!(proxied.status, 404, "{}", proxied.text());
+    let asked: Vec<String> = up
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("lookup/pinned.example"))
+        .collect();
+    assert!(asked.is_empty(), "{asked:?}");
+    // Pinned: evicted by the cap (another module's zip), then changed upstream, it is
+    // refused; as it was, it is served again.
+    let n = get(&server, "/go/pinned.example/n/@v/v1.0.0.zip");
+    assert_eq!(n.status, 200, "{}", n.text());
+    let changed = blob("pinned.example/m", "v1.0.0", "changed");
+    up.set_file("pinned.example/m/@v/v1.0.0.zip", changed.bytes());
+    let refused = get(&server, "/go/pinned.example/m/@v/v1.0.0.zip");
+    assert_eq!(refused.status, 502, "{}", refused.text());
+    assert!(
+        refused
+            .text()
+            .contains("it was pinned at its first fetch as h1:"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(up.count("m/@v/v1.0.0.zip"), 2, "fetched again once evicted");
+    up.set_file("pinned.example/m/@v/v1.0.0.zip", first.bytes());
+    let back = get(&server, "/go/pinned.example/m/@v/v1.0.0.zip");
+    assert_eq!(back.status, 200, "{}", back.text());
+    assert!(back.body == first.bytes());
+}
+
+/// A zip answered before it is stored is served from its spool to the next request while it
+/// is being stored, not fetched from upstream again. 20 MiB (storing it takes the debug
+/// build long enough): a range of it, then at once the same range again and the whole of it.
+#[test]
+fn a_zip_being_stored_is_served_from_its_spool_not_fetched_again() {
+    let up = Upstream::start();
+    let zips = publish_blobs(&up, "w", 1, 20 << 20);
+    let server = shelf(&up, &[], &[]);
+    let url = format!("{}/go/public.example/w0/@v/v1.0.0.zip", server.url());
+    let range = || http::curl(&Auth::None, &["-H", "Range: bytes=1000-1099", &url]);
+    let first = range();
+    assert_eq!(first.status, 206, "{}", first.text());
+    let again = range();
+    assert_eq!((again.status, &again.body), (206, &first.body));
+    let whole = get(&server, "/go/public.example/w0/@v/v1.0.0.zip");
+    assert_eq!((whole.status, whole.body == zips[0].bytes()), (200, true));
+    assert_eq!(up.count("w0/@v/v1.0.0.zip"), 1, "{:?}", up.requests());
+}

@@ -941,13 +941,8 @@ async fn fetch_version(
     requester: &Requester,
 ) -> Result<CachedRecord, Miss> {
     let (m, v) = escaped(module, Some(version)).map_err(|_| Miss::NotFound)?;
-    // Content of the upstream that needs credentials is pinned too (its paths are never
-    // asked of a checksum database), unless that upstream's own log is read with
-    // `upstream_sumdb_token` (the chain case: a central goshelf with sumdb_readers =
-    // signed-in logs its private modules): then it is verified there like any other.
     let private = state.pull.is_private(&state.config, module);
-    let pinned = (private && state.config.upstream_sumdb_token.is_none())
-        || patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module);
+    let pinned = pinned(state, module);
     let info_tail = format!("{m}/@v/{v}.info");
     let mod_tail = format!("{m}/@v/{v}.mod");
     let logged = async {
@@ -1010,6 +1005,28 @@ async fn fetch_version(
     super::blocking(move || store.cache_put_meta(&mo, &ve, &rec, &go_mod))
         .await
         .map_err(|e| Miss::internal("storing a cached version", &e.message))
+}
+
+/// Whether `module`'s content is pinned at its first fetch instead of verified against a
+/// checksum database: it matches `upstream_nosumdb`, or it is a credentialed upstream's
+/// (whose paths are never asked of a checksum database) and that upstream's own log is not
+/// read with `upstream_sumdb_token` (the chain case: a central goshelf with sumdb_readers =
+/// signed-in logs its private modules, which are then verified there like any other).
+fn pinned(state: &AppState, module: &str) -> bool {
+    patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module)
+        || (state.pull.is_private(&state.config, module)
+            && state.config.upstream_sumdb_token.is_none())
+}
+
+/// Whether no checksum database may be asked about `module` (a lookup of the shelf's own log
+/// that misses, the proxy of the upstream's): the paths `protected` keeps here, and content
+/// no checksum database covers (`upstream_nosumdb`: like the go command's `GONOSUMDB`, it
+/// keeps the paths from being sent to one).
+pub(super) async fn never_looked_up(state: &AppState, module: &str) -> Result<bool, ApiError> {
+    Ok(
+        patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module)
+            || protected(state, module).await?,
+    )
 }
 
 /// An upstream `.info` for `version`: a JSON object whose `Version` is it; returns its
@@ -1219,6 +1236,11 @@ async fn fetch_zip(
     let pull = Arc::clone(&state.pull);
     let metrics = Arc::clone(&state.metrics);
     let (mo, ve) = (module.to_owned(), version.to_owned());
+    let source = if pinned(state, module) {
+        "it was pinned at its first fetch as"
+    } else {
+        "the checksum database says"
+    };
     let checked = state
         .uploads
         .run(move || -> Result<Result<Pending, Miss>, ApiError> {
@@ -1245,10 +1267,7 @@ async fn fetch_zip(
                 return Ok(Err(refused(
                     &mo,
                     &ve,
-                    format!(
-                        "its zip hashes to {}, the checksum database says {want}",
-                        summary.h1
-                    ),
+                    format!("its zip hashes to {}, {source} {want}", summary.h1),
                 )));
             }
             if summary.mod_h1 != rec.mod_h1 {

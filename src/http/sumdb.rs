@@ -379,9 +379,10 @@ fn not_logged(state: &AppState, path: &str) -> ApiError {
 /// Whether a lookup miss of `path` may be asked of the upstream: never for a path that
 /// `pull::protected` keeps here (a `private` path, a path at, below or above one hosted here
 /// or placed here; checksum-db.md §8: private paths never leave), the same rule the module
-/// proxy and the checksum database proxy follow.
+/// proxy and the checksum database proxy follow, nor for content no checksum database covers
+/// (`upstream_nosumdb`; `pull::never_looked_up`).
 async fn may_ask_upstream(state: &AppState, path: &str) -> Result<bool, ApiError> {
-    Ok(state.upstream.is_some() && !super::pull::protected(state, path).await?)
+    Ok(state.upstream.is_some() && !super::pull::never_looked_up(state, path).await?)
 }
 
 /// Why `requester` may not make the shelf fetch and log one more upstream record in `hour`

@@ -149,7 +149,7 @@ async fn lookup(
     let path = modpath::unescape_path(path).map_err(|_| not_found())?;
     let version = modpath::unescape_version(version).map_err(|_| not_found())?;
     let path = path.as_str().to_owned();
-    if super::pull::protected(state, &path).await? {
+    if super::pull::never_looked_up(state, &path).await? {
         return Err(not_found());
     }
     let key = format!("{name}/lookup/{target}");
