@@ -1954,22 +1954,3 @@ fn pinned_modules_are_never_looked_up_and_keep_their_first_hash() {
     assert_eq!(back.status, 200, "{}", back.text());
     assert!(back.body == first.bytes());
 }
-
-/// A zip answered before it is stored is served from its spool to the next request while it
-/// is being stored, not fetched from upstream again. 20 MiB (storing it takes the debug
-/// build long enough): a range of it, then at once the same range again and the whole of it.
-#[test]
-fn a_zip_being_stored_is_served_from_its_spool_not_fetched_again() {
-    let up = Upstream::start();
-    let zips = publish_blobs(&up, "w", 1, 20 << 20);
-    let server = shelf(&up, &[], &[]);
-    let url = format!("{}/go/public.example/w0/@v/v1.0.0.zip", server.url());
-    let range = || http::curl(&Auth::None, &["-H", "Range: bytes=1000-1099", &url]);
-    let first = range();
-    assert_eq!(first.status, 206, "{}", first.text());
-    let again = range();
-    assert_eq!((again.status, &again.body), (206, &first.body));
-    let whole = get(&server, "/go/public.example/w0/@v/v1.0.0.zip");
-    assert_eq!((whole.status, whole.body == zips[0].bytes()), (200, true));
-    assert_eq!(up.count("w0/@v/v1.0.0.zip"), 1, "{:?}", up.requests());
-}
