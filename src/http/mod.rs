@@ -45,10 +45,6 @@ pub const BACKGROUND_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::
 /// this much of it is lost to a crash or power loss.
 pub const SETTLE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How often the largest published size of the log may be written to its sidecar
-/// (`SumdbLog::write_sidecar`); the settle task writes what is left every `SETTLE_INTERVAL`.
-pub const SIDECAR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {

@@ -1013,7 +1013,7 @@ async fn fetch_version(
 /// read with `upstream_sumdb_token` (the chain case: a central goshelf with sumdb_readers =
 /// signed-in logs its private modules, which are then verified there like any other).
 fn pinned(state: &AppState, module: &str) -> bool {
-    patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module)
+    nosumdb(state, module)
         || (state.pull.is_private(&state.config, module)
             && state.config.upstream_sumdb_token.is_none())
 }
@@ -1023,10 +1023,12 @@ fn pinned(state: &AppState, module: &str) -> bool {
 /// no checksum database covers (`upstream_nosumdb`: like the go command's `GONOSUMDB`, it
 /// keeps the paths from being sent to one).
 pub(super) async fn never_looked_up(state: &AppState, module: &str) -> Result<bool, ApiError> {
-    Ok(
-        patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module)
-            || protected(state, module).await?,
-    )
+    Ok(nosumdb(state, module) || protected(state, module).await?)
+}
+
+/// Whether `module` matches `upstream_nosumdb`: content no checksum database covers.
+fn nosumdb(state: &AppState, module: &str) -> bool {
+    patterns::match_prefix_patterns(&state.config.upstream_nosumdb, module)
 }
 
 /// An upstream `.info` for `version`: a JSON object whose `Version` is it; returns its

@@ -122,8 +122,8 @@ impl SumdbLog {
     }
 
     /// Records the largest size published in the sidecar, if it grew since the last write:
-    /// at once when `now` or when the last write is `SIDECAR_INTERVAL` old, else left for the
-    /// next call. A cold pull-through with the shelf's own `GOSUMDB` publishes a new size per
+    /// at once when `now` or when the last write is `SETTLE_INTERVAL` old, else left for the
+    /// next call (the settle task's, at the latest). A cold pull-through with the shelf's own `GOSUMDB` publishes a new size per
     /// version; a file written and renamed for each cost a fifth of a millisecond of its
     /// lookup (perf, BENCHMARKS.md). The server calls this with `now` every `SETTLE_INTERVAL`
     /// and at stop, so the sidecar lags what was published by at most that long: a backup
@@ -142,7 +142,7 @@ impl SumdbLog {
         }
         let due = last
             .1
-            .is_none_or(|at| at.elapsed() >= super::SIDECAR_INTERVAL);
+            .is_none_or(|at| at.elapsed() >= super::SETTLE_INTERVAL);
         if now || due {
             write_sidecar(path, &self.name, size);
             *last = (size, Some(std::time::Instant::now()));
@@ -605,7 +605,7 @@ mod tests {
     }
 
     /// The sidecar records the first size published at once, a larger one within
-    /// `SIDECAR_INTERVAL` of that only when the server flushes it (its settle tick or stop),
+    /// `SETTLE_INTERVAL` of that only when the server flushes it (its settle tick or stop),
     /// and never a smaller one; a log opened on a file behind it is rolled back.
     #[test]
     fn the_sidecar_is_written_at_once_then_at_most_once_an_interval() {
