@@ -4,9 +4,13 @@
 //! tiles, and consistency with the newest upstream head this server stored, which never goes
 //! backwards), appended to the shelf's own log and answered from there.
 //!
-//! Verifications run one at a time (each one may move the stored upstream head, and the next
-//! must be checked against it); the HTTP requests of one are bounded by the connect and idle
-//! timeouts. A failed fetch is remembered, so that every miss can say the upstream is
+//! Verifications run at once, each against the head stored when it began, fetching the
+//! tiles it lacks together (one round trip to a distant upstream, not one per tile); each
+//! appends only if the stored head is still the one it was checked against, else it is
+//! checked again against the new one (`Store::sumdb_append_upstream_if_head`). Until
+//! 2026-12-07 they ran one at a time, tiles one after another: a cold build's misses waited
+//! a round trip to the upstream for every tile of every other miss before theirs. The HTTP
+//! requests of one are bounded by the connect and idle timeouts. A failed fetch is remembered, so that every miss can say the upstream is
 //! unreachable instead of telling the user to switch verification off.
 
 use std::sync::{Mutex, PoisonError};
@@ -22,6 +26,14 @@ pub const SUM_GOLANG_ORG: &str =
 
 /// The most bytes read from one upstream answer (a lookup or a tile is a few KiB).
 const MAX_ANSWER: u64 = 1 << 20;
+
+/// Most tiles one verification fetches at once (a proof in sum.golang.org's tree needs a
+/// tile of each of four or five levels, and as many for the tree's own hash).
+const MAX_TILE_FETCHES: usize = 8;
+
+/// Most times a lookup is verified again because other verifications kept moving the stored
+/// head under it (each retry reuses the tiles they authenticated).
+const MAX_VERIFICATIONS: usize = 16;
 
 /// Where the upstream database is and how it signs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,9 +109,9 @@ pub struct Upstream {
     /// `Authorization: Bearer <upstream_sumdb_token>`: sent to this database's own host, over
     /// https only.
     authorization: Option<String>,
-    /// One verification at a time, with what the earlier ones established about the newest
-    /// signed tree (`sumdb::HeldTree`).
-    turn: Mutex<log::HeldTree>,
+    /// What earlier verifications established about the newest signed tree
+    /// (`sumdb::HeldTree`): each verification starts from a copy and gives back its own.
+    held: Mutex<log::HeldTree>,
     /// The last failure: when, and why.
     last_failure: Mutex<Option<(SystemTime, String)>>,
 }
@@ -128,7 +140,7 @@ impl Upstream {
             verifier,
             client,
             authorization: token.map(|t| format!("Bearer {t}")),
-            turn: Mutex::new(log::HeldTree::default()),
+            held: Mutex::new(log::HeldTree::default()),
             last_failure: Mutex::new(None),
         })
     }
@@ -178,17 +190,20 @@ impl Upstream {
     /// GETs `path` of the database. Blocking (every caller runs on tokio's blocking pool,
     /// where the runtime's handle drives the async client).
     fn get(&self, path: &str) -> Result<Option<Vec<u8>>, Failure> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|e| Failure::Unreachable(format!("{}/{path}: {e}", self.config.url)))?;
+        handle.block_on(self.get_async(path))
+    }
+
+    /// [`Upstream::get`], awaited.
+    async fn get_async(&self, path: &str) -> Result<Option<Vec<u8>>, Failure> {
         use crate::pull::fetch::Failure as Get;
         let url = format!("{}/{path}", self.config.url);
-        let handle = tokio::runtime::Handle::try_current()
-            .map_err(|e| Failure::Unreachable(format!("{url}: {e}")))?;
         let mut body = Vec::new();
-        let got = handle.block_on(self.client.get(
-            &url,
-            MAX_ANSWER,
-            &mut body,
-            self.authorization.as_deref(),
-        ));
+        let got = self
+            .client
+            .get(&url, MAX_ANSWER, &mut body, self.authorization.as_deref())
+            .await;
         match got {
             Ok(_) => Ok(Some(body)),
             Err(Get::NotFound) => Ok(None),
@@ -256,15 +271,60 @@ impl Upstream {
         let Some(body) = self.get(&format!("lookup/{escaped}@{escaped_version}"))? else {
             return Ok(None);
         };
-        let mut held = self.turn.lock().unwrap_or_else(PoisonError::into_inner);
-        let stored = store
-            .sumdb_upstream_head(self.name())
-            .map_err(|e| Failure::Unreachable(format!("reading the stored head: {e}")))?;
+        let mut mine = log::HeldTree::default();
+        for _ in 0..MAX_VERIFICATIONS {
+            // Verified against a copy of what is held (with what an earlier attempt of this
+            // one established) and the head stored now, without waiting for other
+            // verifications (each may wait for the upstream for long); the append below goes
+            // ahead only if no other one moved the stored head meanwhile.
+            let mut held = self
+                .held
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            held.absorb(mine);
+            let stored = store
+                .sumdb_upstream_head(self.name())
+                .map_err(|e| Failure::Unreachable(format!("reading the stored head: {e}")))?;
+            let verified = self.verify(store, &body, stored.as_ref(), &mut held)?;
+            let appended = self.append(
+                store,
+                (module, version),
+                (&escaped, &escaped_version),
+                &body,
+                &verified,
+                stored.as_ref(),
+            )?;
+            if let Some(fetched) = appended {
+                self.held
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .absorb(held);
+                return Ok(Some(fetched));
+            }
+            mine = held;
+        }
+        Err(Failure::Unreachable(format!(
+            "the newest signed tree of {} moved during {MAX_VERIFICATIONS} verifications of \
+             {module}@{version} in a row",
+            self.name()
+        )))
+    }
+
+    /// Verifies a lookup `body` against the `stored` head, fetching the tiles it needs (at
+    /// once, [`Upstream::tiles`]) and reusing and adding to `held`.
+    fn verify(
+        &self,
+        store: &Store,
+        body: &[u8],
+        stored: Option<&(log::Tree, Vec<u8>)>,
+        held: &mut log::HeldTree,
+    ) -> Result<log::VerifiedLookup, Failure> {
         let mut unreachable = None;
         let mut fetch = |tiles: &[Tile]| -> Result<Vec<Vec<u8>>, log::Error> {
             let mut out = Vec::with_capacity(tiles.len());
-            for t in tiles {
-                match self.tile(store, t) {
+            for got in self.tiles(store, tiles) {
+                match got {
                     Ok(data) => out.push(data),
                     Err(Failure::Unreachable(why)) => {
                         unreachable = Some(why.clone());
@@ -277,20 +337,28 @@ impl Upstream {
         };
         let verified = log::verify_lookup_held(
             &self.verifier,
-            stored.as_ref().map(|(t, n)| (*t, n.as_slice())),
-            &body,
+            stored.map(|(t, n)| (*t, n.as_slice())),
+            body,
             &mut fetch,
-            &mut held,
+            held,
         );
-        let verified = match verified {
-            Ok(v) => v,
-            Err(e) => {
-                return Err(match unreachable {
-                    Some(why) => Failure::Unreachable(why),
-                    None => Failure::Refused(e.to_string()),
-                })
-            }
-        };
+        verified.map_err(|e| match unreachable {
+            Some(why) => Failure::Unreachable(why),
+            None => Failure::Refused(e.to_string()),
+        })
+    }
+
+    /// Appends a verified record if the stored head is still `stored`: `Ok(None)` if another
+    /// verification moved it.
+    fn append(
+        &self,
+        store: &Store,
+        (module, version): (&str, &str),
+        (escaped, escaped_version): (&str, &str),
+        body: &[u8],
+        verified: &log::VerifiedLookup,
+        stored: Option<&(log::Tree, Vec<u8>)>,
+    ) -> Result<Option<Fetched>, Failure> {
         // Only the authenticated record's lines count (CVE-2026-56864).
         let zip = log::lookup_lines(&verified.record_text, module, version);
         let gomod = log::lookup_lines(&verified.record_text, module, &format!("{version}/go.mod"));
@@ -318,7 +386,7 @@ impl Upstream {
         let name = self.name();
         let mut kept = vec![(
             format!("{name}/lookup/{escaped}@{escaped_version}"),
-            body.clone(),
+            body.to_vec(),
         )];
         kept.extend(
             verified
@@ -327,9 +395,58 @@ impl Upstream {
                 .map(|(t, data)| (format!("{name}/{}", t.path()), data.clone())),
         );
         store
-            .sumdb_append_upstream(module, version, (&h1, &mod_h1), name, head, &kept)
-            .map(|logged| Some((logged, (h1, mod_h1))))
+            .sumdb_append_upstream_if_head(
+                module,
+                version,
+                (&h1, &mod_h1),
+                name,
+                head,
+                &kept,
+                stored.map(|(_, note)| note.as_slice()),
+            )
+            .map(|logged| logged.map(|logged| (logged, (h1, mod_h1))))
             .map_err(|e| Failure::Unreachable(format!("storing the record: {e}")))
+    }
+
+    /// The data of `tiles`, each kept or else fetched ([`Upstream::tile`]); those not kept
+    /// are fetched at once, at most `MAX_TILE_FETCHES` at a time (a proof in a large tree
+    /// needs a tile of each level: one round trip, not one per level). Blocking.
+    fn tiles(&self, store: &Store, tiles: &[Tile]) -> Vec<Result<Vec<u8>, Failure>> {
+        let mut out: Vec<Option<Result<Vec<u8>, Failure>>> = tiles
+            .iter()
+            .map(|t| match store.upstream_sumdb_tile(self.name(), t) {
+                Ok(Some(data)) => Some(Ok(data)),
+                _ => None,
+            })
+            .collect();
+        let missing: Vec<usize> = (0..tiles.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    for group in missing.chunks(MAX_TILE_FETCHES) {
+                        let got = handle.block_on(futures_util::future::join_all(
+                            group.iter().map(|&i| self.fetch_tile(&tiles[i])),
+                        ));
+                        for (&i, got) in group.iter().zip(got) {
+                            out[i] = Some(got);
+                        }
+                    }
+                }
+                Err(e) => {
+                    for &i in &missing {
+                        out[i] = Some(Err(Failure::Unreachable(format!(
+                            "{}: {e}",
+                            tiles[i].path()
+                        ))));
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .map(|got| {
+                got.unwrap_or_else(|| Err(Failure::Unreachable("a tile was not fetched".into())))
+            })
+            .collect()
     }
 
     /// GETs `path` of the upstream database (a tile, `latest`), at most `cap` bytes;
@@ -350,15 +467,20 @@ impl Upstream {
     pub fn tile(&self, store: &Store, t: &Tile) -> Result<Vec<u8>, Failure> {
         // Tiles an earlier verification authenticated are kept (the proxy serves them): a
         // full one, or a wider partial one, also holds every narrower copy of its place.
-        if let Ok(Some(data)) = store.upstream_sumdb_tile(self.name(), t) {
-            return Ok(data);
-        }
+        self.tiles(store, std::slice::from_ref(t))
+            .pop()
+            .unwrap_or_else(|| Err(Failure::Unreachable(format!("{}: not fetched", t.path()))))
+    }
+
+    /// Fetches a hash tile from upstream; a partial one that upstream no longer serves is cut
+    /// from the full tile (as the go command does).
+    async fn fetch_tile(&self, t: &Tile) -> Result<Vec<u8>, Failure> {
         let full = Tile { w: 1 << t.h, ..*t };
-        if let Some(data) = self.get(&t.path())? {
+        if let Some(data) = self.get_async(&t.path()).await? {
             return Ok(data);
         }
         let want = t.w as usize * 32;
-        match self.get(&full.path())? {
+        match self.get_async(&full.path()).await? {
             Some(mut data) if data.len() >= want => {
                 data.truncate(want);
                 Ok(data)

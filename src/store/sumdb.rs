@@ -652,12 +652,56 @@ impl Store {
         head: Option<(u64, &[u8])>,
         kept: &[(String, Vec<u8>)],
     ) -> Result<Logged> {
+        self.append_upstream(module, version, hashes, upstream, head, kept, None)?
+            .ok_or_else(|| Error::Corrupt("an unchecked append was refused".into()))
+    }
+
+    /// [`Store::sumdb_append_upstream`] if the stored head of `upstream` is still `stored`
+    /// (the note the record was verified against, `None` for none), in the same
+    /// transaction; `Ok(None)`, with nothing written, when another verification moved it
+    /// meanwhile (then verify again against the new head). Verifications run at once, each
+    /// against the head it read, and append one at a time this way.
+    ///
+    /// # Errors
+    /// Storage errors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sumdb_append_upstream_if_head(
+        &self,
+        module: &str,
+        version: &str,
+        hashes: (&str, &str),
+        upstream: &str,
+        head: Option<(u64, &[u8])>,
+        kept: &[(String, Vec<u8>)],
+        stored: Option<&[u8]>,
+    ) -> Result<Option<Logged>> {
+        self.append_upstream(module, version, hashes, upstream, head, kept, Some(stored))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn append_upstream(
+        &self,
+        module: &str,
+        version: &str,
+        hashes: (&str, &str),
+        upstream: &str,
+        head: Option<(u64, &[u8])>,
+        kept: &[(String, Vec<u8>)],
+        stored: Option<Option<&[u8]>>,
+    ) -> Result<Option<Logged>> {
         let key = format!("upstream_head:{upstream}");
         self.with_db_once(|db| {
             // Without `fsync`: nothing of the log is published before `log_make_durable`
             // (every signed tree head, lookup and tile waits for it), so a crash can lose
             // this record only while no client can have seen it.
             let txn = self.begin_write_lazy(db)?;
+            if let Some(stored) = stored {
+                let meta = txn.open_table(SUMDB_META)?;
+                let now = meta.get(key.as_str())?;
+                if now.as_ref().map(|v| v.value()) != stored {
+                    return Ok(None);
+                }
+            }
             super::cached::keep_upstream_answers(&txn, upstream, kept, super::now_unix())?;
             let logged = log_record(&txn, module, version, hashes.0, hashes.1)?;
             if matches!(logged, Logged::New(_) | Logged::Same(_)) {
@@ -677,7 +721,7 @@ impl Store {
                 self.log_durability.appended();
             }
             self.commit_txn(txn)?;
-            Ok(logged)
+            Ok(Some(logged))
         })
     }
 
@@ -2411,6 +2455,66 @@ mod tests {
             entry("example.com/p"),
         ];
         assert_eq!(logged_store.sumdb_append_for_test(&bulk).unwrap(), 8);
+    }
+
+    #[test]
+    fn an_append_checked_against_a_head_that_moved_writes_nothing() {
+        let (_dir, store) = logged();
+        let note = |n: u64| {
+            let tree = tlog::format_tree(&tlog::Tree {
+                n,
+                hash: [n as u8; 32],
+            });
+            format!("{tree}\n— up signature\n").into_bytes()
+        };
+        let append = |module: &str, head: u64, stored: Option<&[u8]>| {
+            store
+                .sumdb_append_upstream_if_head(
+                    module,
+                    "v1.0.0",
+                    (H1, H1),
+                    "up",
+                    Some((head, &note(head))),
+                    &[(format!("up/lookup/{module}@v1.0.0"), b"body".to_vec())],
+                    stored,
+                )
+                .unwrap()
+        };
+        // Verified against no head, none stored: appended, its head stored.
+        assert!(matches!(
+            append("golang.org/a", 10, None),
+            Some(Logged::New(_))
+        ));
+        let size = store.sumdb_size().unwrap();
+        assert!(store
+            .upstream_sumdb_kept("up/lookup/golang.org/a@v1.0.0")
+            .unwrap()
+            .is_some());
+        // Another verified against no head too, while the first stored one: refused whole.
+        assert_eq!(append("golang.org/b", 12, None), None);
+        assert_eq!(append("golang.org/b", 12, Some(&note(9))), None);
+        assert_eq!(store.sumdb_size().unwrap(), size, "no record");
+        assert_eq!(store.sumdb_record("golang.org/b", "v1.0.0").unwrap(), None);
+        assert_eq!(
+            store.sumdb_upstream_head("up").unwrap().unwrap().1,
+            note(10)
+        );
+        assert_eq!(
+            store
+                .upstream_sumdb_kept("up/lookup/golang.org/b@v1.0.0")
+                .unwrap(),
+            None,
+            "nothing kept"
+        );
+        // Verified again against the head stored now: appended.
+        assert!(matches!(
+            append("golang.org/b", 12, Some(&note(10))),
+            Some(Logged::New(_))
+        ));
+        assert_eq!(
+            store.sumdb_upstream_head("up").unwrap().unwrap().1,
+            note(12)
+        );
     }
 
     #[test]

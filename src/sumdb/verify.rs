@@ -15,6 +15,7 @@
 //!   tiles rather than the (possibly larger) number of tree-hash subtrees.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::note::{open, Note, Verifier};
 use super::tile::{hash_from_tile, tile_for_index, tile_hash, tile_parent, Tile};
@@ -53,7 +54,7 @@ pub struct TileHashReader<'f> {
     authenticated_order: Vec<Tile>,
     /// Tiles an earlier reader authenticated against this same tree; one that a proof uses
     /// joins `authenticated` (so `authenticated_tiles` lists every tile a proof used).
-    trusted: HashMap<Tile, Vec<u8>>,
+    trusted: HashMap<Tile, Arc<[u8]>>,
     /// Test-only switch reproducing x/mod's pre-v0.40.0 loop bound (CVE-2026-56865).
     #[cfg(test)]
     emulate_unfixed_loop: bool,
@@ -111,10 +112,11 @@ impl<'f> TileHashReader<'f> {
     }
 
     /// The data of a known tile (`known`).
-    fn known_data(&self, tile: &Tile) -> Option<&Vec<u8>> {
+    fn known_data(&self, tile: &Tile) -> Option<&[u8]> {
         self.authenticated
             .get(tile)
-            .or_else(|| self.trusted.get(tile))
+            .map(Vec::as_slice)
+            .or_else(|| self.trusted.get(tile).map(|d| &**d))
     }
 
     /// The tree whose hashes this reader returns.
@@ -253,7 +255,7 @@ impl<'f> TileHashReader<'f> {
         let mut data = Vec::with_capacity(tiles.len());
         for t in tiles {
             let d = match self.known_data(t) {
-                Some(d) => d.clone(),
+                Some(d) => d.to_vec(),
                 None => fetched.next().ok_or(Error::Internal("tile count"))?,
             };
             let want = t.w as usize * HASH_SIZE;
@@ -529,11 +531,15 @@ pub fn verify_lookup_held(
 /// neither the signature checked again nor those tiles fetched and authenticated again
 /// (during a cold build every lookup of a burst is signed with the same note). A lookup
 /// signed with another note replaces it. At most `MAX_HELD_TILES` tiles (8 KiB each).
-#[derive(Debug, Default)]
+///
+/// Cloning one is cheap (the tiles' bytes are shared): a verification works on its own
+/// copy, taken without waiting for the others, and gives back what it established with
+/// [`HeldTree::absorb`].
+#[derive(Debug, Default, Clone)]
 pub struct HeldTree {
     note: Vec<u8>,
     tree: Option<Tree>,
-    tiles: HashMap<Tile, Vec<u8>>,
+    tiles: HashMap<Tile, Arc<[u8]>>,
 }
 
 /// Most tiles a [`HeldTree`] keeps (2 MiB of full tiles).
@@ -547,16 +553,42 @@ impl HeldTree {
 
     /// Holds `tiles`, authenticated against `tree`, signed in `note` (verified).
     fn hold(&mut self, tree: Tree, note: &[u8], tiles: &[AuthenticatedTile]) {
+        self.switch_to(tree, note);
+        for (t, d) in tiles {
+            if self.tiles.len() >= MAX_HELD_TILES {
+                break;
+            }
+            self.tiles
+                .entry(*t)
+                .or_insert_with(|| Arc::from(d.as_slice()));
+        }
+    }
+
+    /// Holds `tree` (signed in `note`), dropping tiles of any other tree.
+    fn switch_to(&mut self, tree: Tree, note: &[u8]) {
         if self.tree_of(note).is_none() {
             self.note = note.to_vec();
             self.tree = Some(tree);
             self.tiles.clear();
         }
-        for (t, d) in tiles {
+    }
+
+    /// Takes in what a copy of this one (`clone`) established since: its tiles when it
+    /// holds the same note; its note and tiles when it holds a larger tree (the newer
+    /// one wins; an older copy changes nothing).
+    pub fn absorb(&mut self, other: HeldTree) {
+        let Some(tree) = other.tree else {
+            return;
+        };
+        if self.tree_of(&other.note).is_none() && self.tree.is_some_and(|t| t.n > tree.n) {
+            return;
+        }
+        self.switch_to(tree, &other.note);
+        for (t, d) in other.tiles {
             if self.tiles.len() >= MAX_HELD_TILES {
                 break;
             }
-            self.tiles.entry(*t).or_insert_with(|| d.clone());
+            self.tiles.entry(t).or_insert(d);
         }
     }
 
@@ -1451,6 +1483,60 @@ mod tests {
         // Now the new tree is held: record 6, of the same tiles, costs nothing.
         let (_, asked) = verify(&up, &up.body(6, 601), Some((old, &old_note)));
         assert_eq!(asked, 0);
+    }
+
+    #[test]
+    fn copies_of_a_held_tree_give_back_what_they_established() {
+        let before = long_log(600);
+        let mut grown = before.clone();
+        grown
+            .log
+            .append(b"m/y v1.0.0 h1:y=\nm/y v1.0.0/go.mod h1:y=\n");
+        let verify = |up: &Upstream, id: u64, n: u64, held: &mut HeldTree| {
+            let asked = std::cell::Cell::new(0);
+            verify_lookup_held(
+                &verifier(),
+                None,
+                &up.body(id, n),
+                &mut |t: &[Tile]| counting(up, &asked, t),
+                held,
+            )
+            .unwrap();
+            asked.get()
+        };
+        let mut shared = HeldTree::default();
+        // Two copies verify records of different full tiles of the same note at once.
+        let (mut a, mut b) = (shared.clone(), shared.clone());
+        assert_eq!(verify(&before, 5, 600, &mut a), 3);
+        assert_eq!(verify(&before, 300, 600, &mut b), 3);
+        shared.absorb(a);
+        shared.absorb(b);
+        assert_eq!(shared.len(), 4, "both copies' tiles, the shared ones once");
+        let mut c = shared.clone();
+        assert_eq!(
+            verify(&before, 301, 600, &mut c),
+            0,
+            "nothing left to fetch"
+        );
+        // A copy that moved to a larger tree replaces the older one's tiles...
+        let mut newer = shared.clone();
+        assert_eq!(verify(&grown, 5, 601, &mut newer), 3);
+        shared.absorb(newer);
+        assert_eq!(shared.len(), 3);
+        let mut d = shared.clone();
+        assert_eq!(verify(&grown, 6, 601, &mut d), 0);
+        // ... and a copy still at the older tree changes nothing, nor does an empty one.
+        let mut stale = HeldTree::default();
+        assert_eq!(verify(&before, 300, 600, &mut stale), 3);
+        shared.absorb(stale);
+        shared.absorb(HeldTree::default());
+        let mut e = shared.clone();
+        assert_eq!(
+            verify(&grown, 6, 601, &mut e),
+            0,
+            "the larger tree is still held"
+        );
+        assert_eq!(shared.len(), 3);
     }
 
     #[test]

@@ -79,6 +79,8 @@ struct State {
     requests: Vec<String>,
     /// Zips are sent at this many bytes per second (in pieces of a tenth of it).
     zip_rate: Option<usize>,
+    /// Tiles are answered after this long (an upstream across the internet).
+    tile_delay: Option<std::time::Duration>,
 }
 
 /// The running upstream; stops when dropped (its thread ends with the process).
@@ -99,6 +101,7 @@ impl Upstream {
             lie: Lie::None,
             requests: Vec::new(),
             zip_rate: None,
+            tile_delay: None,
         }));
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -208,6 +211,12 @@ impl Upstream {
         self.state.lock().unwrap().zip_rate = Some(bytes_per_second);
     }
 
+    /// Answers every tile `delay` late from now on, as a checksum database across the
+    /// internet does.
+    pub fn delay_tiles(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().tile_delay = Some(delay);
+    }
+
     pub fn lie(&self, lie: Lie) {
         self.state.lock().unwrap().lie = lie;
     }
@@ -256,7 +265,13 @@ fn serve(conn: TcpStream, shared: &Mutex<State>) {
 }
 
 fn answer(shared: &Mutex<State>, path: &str) -> (u16, Vec<u8>) {
-    let lie = shared.lock().unwrap().lie;
+    let (lie, tile_delay) = {
+        let s = shared.lock().unwrap();
+        (s.lie, s.tile_delay)
+    };
+    if let Some(delay) = tile_delay.filter(|_| path.contains("/tile/")) {
+        std::thread::sleep(delay);
+    }
     if lie == Lie::Slow {
         std::thread::sleep(std::time::Duration::from_millis(1500));
     }
