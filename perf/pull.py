@@ -24,8 +24,16 @@ Also printed: the shelf's CPU time during the cold runs (user and system, all th
 than wall times on a noisy machine) and the bytes it sent to its disk (SD-card wear).
 goshelf and nginx are pinned to core 0, the go command to core 1.
 
+Two settings bring the upstream closer to the internet's: `--log-size N` makes its checksum
+database N records (as sum.golang.org's tens of millions, the graph's records far apart:
+each lookup needs tiles of its own; `big_log`, with its own key; needs Python's
+`cryptography`), and `--rtt MS` puts perf/delay.py between everyone and nginx (a round trip
+per request and per new connection, for the direct runs and the shelf alike; unpinned). The
+tree does not grow during a run (sum.golang.org's does, which makes every verification fetch
+the tiles of the tree's right edge again).
+
     perf/pull.py --bin target/release/goshelf [--quick] [--runs 5] [--procs 1,4]
-        [--sumdb shelf,upstream]
+        [--sumdb shelf,upstream] [--log-size 1000000] [--rtt 10]
 """
 
 import argparse
@@ -77,6 +85,88 @@ def sumdb_files(port, root, versions):
     return vkey, base
 
 
+def big_log(port, root, versions, size, seed=27):
+    """Writes under root + BASE/sumdb/<name>/ a checksum database of `size` records (at
+    least the graph's) signed with a key of its own: the graph's records (as the source
+    logged them, fetched from `port`) at random places among fillers, as in sum.golang.org's
+    tree, where a build's modules lie far apart (each lookup then needs tiles of its own).
+    Fillers are random leaf hashes (nobody looks them up). Returns (verifier key, URL path).
+    """
+    import base64
+    import hashlib
+    import random
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    rng = random.Random(seed)
+    texts = []
+    src = fetch(port, "/sumdb-key").decode().strip().split("+")[0]
+    for v in versions:
+        body = fetch(port, f"{h.BASE}/sumdb/{src}/lookup/{h.escape(v.module)}@{h.escape(v.version)}")
+        texts.append(body.split(b"\n", 1)[1].split(b"\n\n", 1)[0] + b"\n")
+    n = max(size, len(texts))
+    places = rng.sample(range(n), len(texts))
+    at = dict(zip(places, range(len(texts))))
+    sha = hashlib.sha256
+    leaves = [sha(b"\x00" + texts[at[i]]).digest() if i in at else rng.randbytes(32)
+              for i in range(n)]
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        below = levels[-1]
+        levels.append([sha(b"\x01" + below[2 * i] + below[2 * i + 1]).digest()
+                       for i in range(len(below) // 2)])
+    # The tree hash: the complete subtrees of n from the left, folded from the right.
+    parts, start = [], 0
+    for k in range(len(levels) - 1, -1, -1):
+        if n - start >= 1 << k:
+            parts.append(levels[k][start >> k])
+            start += 1 << k
+    th = parts[-1]
+    for part in reversed(parts[:-1]):
+        th = sha(b"\x01" + part + th).digest()
+
+    key = Ed25519PrivateKey.from_private_bytes(rng.randbytes(32))
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    name = "perf.example/sumdb"
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    keyhash = sha(name.encode() + b"\n\x01" + pub).digest()[:4]
+    alg_pub = b"\x01" + pub
+    vkey = f"{name}+{keyhash.hex()}+{b64(alg_pub)}"
+    text = f"go.sum database tree\n{n}\n{b64(th)}\n"
+    note = (text + f"\n\u2014 {name} {b64(keyhash + key.sign(text.encode()))}\n").encode()
+
+    base = f"{h.BASE}/sumdb/{name}"
+
+    def write(path, data):
+        dest = os.path.join(root, path.lstrip("/"))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(data)
+
+    for place, i in at.items():
+        v = versions[i]
+        write(f"{base}/lookup/{h.escape(v.module)}@{h.escape(v.version)}",
+              f"{place}\n".encode() + texts[i] + b"\n" + note)
+    level = 0
+    while 8 * level < len(levels) and levels[8 * level]:
+        hashes = levels[8 * level]
+        full, part = divmod(len(hashes), 256)
+        for t in range(full + (1 if part else 0)):
+            k, elems = t, [f"{t % 1000:03d}"]
+            while k >= 1000:
+                k //= 1000
+                elems.insert(0, f"x{k % 1000:03d}")
+            p = f"{base}/tile/8/{level}/" + "/".join(elems)
+            width = 256 if t < full else part
+            if t == full:
+                p += f".p/{part}"
+            write(p, b"".join(hashes[t * 256:t * 256 + width]))
+        level += 1
+    write(f"{base}/supported", b"")
+    h.log(f"checksum database: {n} records, the graph's {len(texts)} among them")
+    return vkey, base
+
+
 def go_download(go, ds, proxy, gosumdb, tmp, tag, procs=1):
     d = tempfile.mkdtemp(prefix=f"pull-{tag}-", dir=tmp)
     main = os.path.join(d, "main")
@@ -110,10 +200,11 @@ def written_bytes(pid):
     return int(fields["write_bytes"]) - int(fields["cancelled_write_bytes"])
 
 
-def upstream_tree(binary, quick, tmp):
+def upstream_tree(binary, quick, tmp, log_size=0):
     """The upstream's files under `tmp`/root: the graph in the GOPROXY layout and the
-    checksum database of it (made by a goshelf `binary` that logs the graph, then stopped).
-    Returns (dataset, root, the database's verifier key, its URL path under root)."""
+    checksum database of it (made by a goshelf `binary` that logs the graph, then stopped;
+    with `log_size`, that many records, `big_log`). Returns (dataset, root, the database's
+    verifier key, its URL path under root)."""
     ds = h.Dataset(quick)
     ds.materialize(ds.graph)
     h.log(f"graph: {ds.graph_n} modules, {len(ds.graph)} versions, "
@@ -124,7 +215,10 @@ def upstream_tree(binary, quick, tmp):
     os.makedirs(src_dir)
     source = h.Goshelf(binary, src_dir).start()
     h.upload_all(source.port, ds.graph)
-    vkey, sumdb_base = sumdb_files(source.port, root, ds.graph)
+    if log_size:
+        vkey, sumdb_base = big_log(source.port, root, ds.graph, log_size)
+    else:
+        vkey, sumdb_base = sumdb_files(source.port, root, ds.graph)
     source.stop()
     return ds, root, vkey, sumdb_base
 
@@ -172,16 +266,29 @@ def main():
     ap.add_argument("--procs", default="1,4", help="the go command's GOMAXPROCS values")
     ap.add_argument("--sumdb", default="shelf,upstream",
                     help="the cold client's GOSUMDB: the shelf's own key, the upstream's")
+    ap.add_argument("--rtt", type=float, default=0,
+                    help="milliseconds of round trip between everyone and the upstream "
+                         "(perf/delay.py, unpinned; 0: none)")
+    ap.add_argument("--log-size", type=int, default=0,
+                    help="records in the upstream checksum database, the graph's spread "
+                         "among them (default: the graph's alone)")
     args = ap.parse_args()
     procs = [int(p) for p in args.procs.split(",")]
     sumdbs = args.sumdb.split(",")
     go = h.find_go()
     tmp = tempfile.mkdtemp(prefix="goshelf-pull-")
     go_tmp = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tmp
-    ds, root, vkey, sumdb_base = upstream_tree(args.bin, args.quick, tmp)
+    ds, root, vkey, sumdb_base = upstream_tree(args.bin, args.quick, tmp, args.log_size)
     ng = h.Nginx(root, tmp).start()
-    nginx_proxy = f"http://127.0.0.1:{ng.port}{h.BASE}"
-    upstream_sumdb = f"{vkey} http://127.0.0.1:{ng.port}{sumdb_base}"
+    up_port, relay = ng.port, None
+    if args.rtt:
+        relay = subprocess.Popen(
+            [sys.executable, os.path.join(h.HERE, "delay.py"), str(ng.port), str(args.rtt)],
+            stdout=subprocess.PIPE, text=True)
+        up_port = int(relay.stdout.readline().split()[-1])
+        h.log(f"upstream behind a round trip of {args.rtt:g} ms")
+    nginx_proxy = f"http://127.0.0.1:{up_port}{h.BASE}"
+    upstream_sumdb = f"{vkey} http://127.0.0.1:{up_port}{sumdb_base}"
     configs = [(p, sd) for p in procs for sd in sumdbs]
     times = {c: {"direct": [], "cold": [], "warm": []} for c in configs}
     written = {c: [] for c in configs}  # bytes the shelf sent to its disk during each cold run
@@ -219,9 +326,14 @@ def main():
         for s in shelves:
             s.stop()
         ng.stop()
+        if relay:
+            relay.kill()
     zips = sum(len(v.zip) for v in ds.graph_latest)
+    where = (f", the upstream {args.rtt:g} ms away" if args.rtt else "") + (
+        f", its checksum database {max(args.log_size, len(ds.graph))} records"
+        if args.log_size else "")
     print(f"\n`go mod download all`, {ds.graph_n} modules ({len(ds.graph)} versions, "
-          f"{zips / 2**20:.1f} MiB of zips fetched), medians of {args.runs}:\n")
+          f"{zips / 2**20:.1f} MiB of zips fetched{where}), medians of {args.runs}:\n")
     print("| GOMAXPROCS | cold client's GOSUMDB | direct | cold | cold / direct | warm | "
           "warm / direct | the shelf's CPU, cold | written by the shelf, cold |")
     print("|---|---|---|---|---|---|---|---|---|")

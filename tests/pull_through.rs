@@ -604,7 +604,9 @@ fn lookups_of_a_distant_checksum_database_fetch_their_tiles_at_once() {
             m
         })
         .collect();
-    let server = shelf(&up, &[], &[]);
+    // Turns enough for every request of the six at once (each miss asks three answers
+    // and its tiles): the round trips measured are the verifications', not a queue's.
+    let server = shelf(&up, &[], &[("GOSHELF_UPSTREAM_CONCURRENCY", "48")]);
     up.delay_tiles(DELAY);
     let start = Instant::now();
     let answers: Vec<(u16, Vec<u8>)> = std::thread::scope(|s| {
@@ -658,6 +660,35 @@ fn lookups_of_a_distant_checksum_database_fetch_their_tiles_at_once() {
             .text()
             .contains(&format!("{} v1.0.0/go.mod h1:", m.path())));
     }
+}
+
+/// Tiles fetched at once take turns of `upstream_concurrency` like every other upstream
+/// request: with two turns, six cold misses whose tiles the upstream answers late never have
+/// more than two requests at the upstream, and all are answered.
+#[test]
+fn tiles_fetched_at_once_stay_within_upstream_concurrency() {
+    let up = Upstream::start();
+    let modules: Vec<ModZip> = (0..6)
+        .map(|i| {
+            up.grow(300, &format!("gap{i}"));
+            let m = module(&format!("public.example/turn{i}"), "v1.0.0", "", "t", true);
+            up.publish(&m);
+            m
+        })
+        .collect();
+    let server = shelf(&up, &[], &[("GOSHELF_UPSTREAM_CONCURRENCY", "2")]);
+    up.delay_tiles(Duration::from_millis(200));
+    std::thread::scope(|s| {
+        for m in &modules {
+            let server = &server;
+            s.spawn(move || {
+                let r = get(server, &format!("/go/{}/@v/v1.0.0.mod", m.path()));
+                assert_eq!(r.status, 200, "{}: {}", m.path(), r.text());
+            });
+        }
+    });
+    assert!(up.count("/tile/") >= 6, "{:?}", up.requests());
+    assert_eq!(up.max_in_flight(), 2, "at most two at once, and two were");
 }
 
 #[test]

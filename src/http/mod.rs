@@ -129,6 +129,7 @@ impl AppState {
             pull::PullThrough::new(&config)
                 .map_err(|e| crate::store::Error::Corrupt(format!("upstream: {e}")))?,
         );
+        let upstream_turns = Arc::new(tokio::sync::Semaphore::new(config.upstream_concurrency));
         let upstream = match (&config.upstream_sumdb, config.offline) {
             (Some(u), false) => Some(Arc::new(
                 upstream::Upstream::new(
@@ -136,7 +137,8 @@ impl AppState {
                     pull.client().clone(),
                     config.upstream_sumdb_token.clone(),
                 )
-                .map_err(|e| crate::store::Error::Corrupt(format!("upstream_sumdb: {e}")))?,
+                .map_err(|e| crate::store::Error::Corrupt(format!("upstream_sumdb: {e}")))?
+                .with_turns(Arc::clone(&upstream_turns)),
             )),
             _ => None,
         };
@@ -151,7 +153,7 @@ impl AppState {
             Self {
                 upstream,
                 budgets: Arc::new(budget::Budgets::default()),
-                upstream_turns: Arc::new(tokio::sync::Semaphore::new(config.upstream_concurrency)),
+                upstream_turns,
                 pull,
                 spools: crate::ingest::SpoolBudget::for_memory(config.memory),
                 store: Arc::new(store),

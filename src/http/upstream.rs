@@ -13,12 +13,13 @@
 //! requests of one are bounded by the connect and idle timeouts. A failed fetch is remembered, so that every miss can say the upstream is
 //! unreachable instead of telling the user to switch verification off.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use crate::store::sumdb::Logged;
 use crate::store::Store;
 use crate::sumdb::{self as log, Tile, Verifier};
+use tokio::sync::Semaphore;
 
 /// The built-in key of sum.golang.org (cmd/go, checksum-db.md §6).
 pub const SUM_GOLANG_ORG: &str =
@@ -114,6 +115,9 @@ pub struct Upstream {
     held: Mutex<log::HeldTree>,
     /// The last failure: when, and why.
     last_failure: Mutex<Option<(SystemTime, String)>>,
+    /// The server's upstream turns (`upstream_concurrency`), of which every caller holds
+    /// one: each further tile fetched at once takes another while one is free.
+    turns: Option<Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -142,7 +146,16 @@ impl Upstream {
             authorization: token.map(|t| format!("Bearer {t}")),
             held: Mutex::new(log::HeldTree::default()),
             last_failure: Mutex::new(None),
+            turns: None,
         })
+    }
+
+    /// This upstream, fetching tiles at once only with turns free in `turns` (the server's
+    /// `upstream_concurrency`): without it, up to `MAX_TILE_FETCHES` at once.
+    #[must_use]
+    pub fn with_turns(mut self, turns: Arc<Semaphore>) -> Self {
+        self.turns = Some(turns);
+        self
     }
 
     /// The upstream database's name.
@@ -409,8 +422,9 @@ impl Upstream {
     }
 
     /// The data of `tiles`, each kept or else fetched ([`Upstream::tile`]); those not kept
-    /// are fetched at once, at most `MAX_TILE_FETCHES` at a time (a proof in a large tree
-    /// needs a tile of each level: one round trip, not one per level). Blocking.
+    /// are fetched at once (a proof in a large tree needs a tile of each level: one round
+    /// trip, not one per level), as many as the caller's turn and the turns free allow, at
+    /// most `MAX_TILE_FETCHES`. Blocking.
     fn tiles(&self, store: &Store, tiles: &[Tile]) -> Vec<Result<Vec<u8>, Failure>> {
         let mut out: Vec<Option<Result<Vec<u8>, Failure>>> = tiles
             .iter()
@@ -423,7 +437,19 @@ impl Upstream {
         if !missing.is_empty() {
             match tokio::runtime::Handle::try_current() {
                 Ok(handle) => {
-                    for group in missing.chunks(MAX_TILE_FETCHES) {
+                    let want = missing.len().min(MAX_TILE_FETCHES);
+                    let extra: Vec<_> = match &self.turns {
+                        Some(turns) => (1..want)
+                            .map_while(|_| Arc::clone(turns).try_acquire_owned().ok())
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    let width = if self.turns.is_some() {
+                        1 + extra.len()
+                    } else {
+                        want
+                    };
+                    for group in missing.chunks(width) {
                         let got = handle.block_on(futures_util::future::join_all(
                             group.iter().map(|&i| self.fetch_tile(&tiles[i])),
                         ));

@@ -81,6 +81,9 @@ struct State {
     zip_rate: Option<usize>,
     /// Tiles are answered after this long (an upstream across the internet).
     tile_delay: Option<std::time::Duration>,
+    /// Requests read and not yet answered, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// The running upstream; stops when dropped (its thread ends with the process).
@@ -102,6 +105,8 @@ impl Upstream {
             requests: Vec::new(),
             zip_rate: None,
             tile_delay: None,
+            in_flight: 0,
+            max_in_flight: 0,
         }));
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -217,6 +222,12 @@ impl Upstream {
         self.state.lock().unwrap().tile_delay = Some(delay);
     }
 
+    /// The most requests it was answering at once (from reading one to writing its
+    /// answer).
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().max_in_flight
+    }
+
     pub fn lie(&self, lie: Lie) {
         self.state.lock().unwrap().lie = lie;
     }
@@ -240,7 +251,15 @@ fn serve(conn: TcpStream, shared: &Mutex<State>) {
         }
     }
     let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+    {
+        let mut s = shared.lock().unwrap();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+    }
     let (status, body) = answer(shared, &path);
+    // Counted out before the answer is written: the client holds its turn until it has read
+    // it, so what is counted here never exceeds what the client has at once.
+    shared.lock().unwrap().in_flight -= 1;
     let mut conn = conn;
     let head = format!(
         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
