@@ -102,7 +102,8 @@ def big_log(port, root, versions, size, seed=27):
     texts = []
     src = fetch(port, "/sumdb-key").decode().strip().split("+")[0]
     for v in versions:
-        body = fetch(port, f"{h.BASE}/sumdb/{src}/lookup/{h.escape(v.module)}@{h.escape(v.version)}")
+        path = f"{h.BASE}/sumdb/{src}/lookup/{h.escape(v.module)}@{h.escape(v.version)}"
+        body = fetch(port, path)
         texts.append(body.split(b"\n", 1)[1].split(b"\n\n", 1)[0] + b"\n")
     n = max(size, len(texts))
     places = rng.sample(range(n), len(texts))

@@ -10,8 +10,9 @@
 //! checked again against the new one (`Store::sumdb_append_upstream_if_head`). Until
 //! 2026-12-07 they ran one at a time, tiles one after another: a cold build's misses waited
 //! a round trip to the upstream for every tile of every other miss before theirs. The HTTP
-//! requests of one are bounded by the connect and idle timeouts. A failed fetch is remembered, so that every miss can say the upstream is
-//! unreachable instead of telling the user to switch verification off.
+//! requests of one are bounded by the connect and idle timeouts. A failed fetch is
+//! remembered, so that every miss can say the upstream is unreachable instead of telling the
+//! user to switch verification off.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
