@@ -1537,6 +1537,31 @@ mod tests {
             "the larger tree is still held"
         );
         assert_eq!(shared.len(), 3);
+        // A copy that verified the same tree signed otherwise (one more signature line, of
+        // a key nobody checks) is as new: its note is the one held from then on.
+        let mut cosigned = grown.note(601);
+        cosigned.extend_from_slice(
+            format!("\u{2014} other.example/witness {}\n", "A".repeat(92)).as_bytes(),
+        );
+        let verify_cosigned = |id: u64, held: &mut HeldTree| {
+            let mut body = format_record(id, &grown.log.records[id as usize]).unwrap();
+            body.extend_from_slice(&cosigned);
+            let asked = std::cell::Cell::new(0);
+            verify_lookup_held(
+                &verifier(),
+                None,
+                &body,
+                &mut |t: &[Tile]| counting(&grown, &asked, t),
+                held,
+            )
+            .unwrap();
+            asked.get()
+        };
+        let mut f = HeldTree::default();
+        assert_eq!(verify_cosigned(5, &mut f), 3);
+        shared.absorb(f);
+        let mut g = shared.clone();
+        assert_eq!(verify_cosigned(6, &mut g), 0, "the cosigned note is held");
     }
 
     #[test]
