@@ -54,6 +54,17 @@ def fetch(port, path):
         return r.read()
 
 
+def tile_path(base, level, n, partial=0):
+    """The URL path of hash tile n at `level` (height 8) under `base`; `partial`: its width
+    when it is not full (x/mod's tile path: groups of three digits, `x` before all but the
+    last)."""
+    k, elems = n, [f"{n % 1000:03d}"]
+    while k >= 1000:
+        k //= 1000
+        elems.insert(0, f"x{k % 1000:03d}")
+    return f"{base}/tile/8/{level}/" + "/".join(elems) + (f".p/{partial}" if partial else "")
+
+
 def sumdb_files(port, root, versions):
     """Writes the source's sumdb answers under root + BASE/sumdb/<name>/: supported, a lookup
     per version, and every hash tile of the final tree (complete and partial). Returns the
@@ -67,14 +78,7 @@ def sumdb_files(port, root, versions):
     while width > 0:
         full, part = divmod(width, 256)
         for n in range(full + (1 if part else 0)):
-            k, elems = n, [f"{n % 1000:03d}"]
-            while k >= 1000:
-                k //= 1000
-                elems.insert(0, f"x{k % 1000:03d}")
-            p = f"{base}/tile/8/{level}/" + "/".join(elems)
-            if n == full:
-                p += f".p/{part}"
-            paths.append(p)
+            paths.append(tile_path(base, level, n, part if n == full else 0))
         level, width = level + 1, full
     for p in paths:
         dest = os.path.join(root, p.lstrip("/"))
@@ -153,15 +157,9 @@ def big_log(port, root, versions, size, seed=27):
         hashes = levels[8 * level]
         full, part = divmod(len(hashes), 256)
         for t in range(full + (1 if part else 0)):
-            k, elems = t, [f"{t % 1000:03d}"]
-            while k >= 1000:
-                k //= 1000
-                elems.insert(0, f"x{k % 1000:03d}")
-            p = f"{base}/tile/8/{level}/" + "/".join(elems)
             width = 256 if t < full else part
-            if t == full:
-                p += f".p/{part}"
-            write(p, b"".join(hashes[t * 256:t * 256 + width]))
+            write(tile_path(base, level, t, part if t == full else 0),
+                  b"".join(hashes[t * 256:t * 256 + width]))
         level += 1
     write(f"{base}/supported", b"")
     h.log(f"checksum database: {n} records, the graph's {len(texts)} among them")

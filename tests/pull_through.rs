@@ -585,6 +585,19 @@ fn fifty_clients_asking_for_one_uncached_zip_make_one_fetch() {
     );
 }
 
+/// Six modules `public.example/<tag>N` published with 300 records between two: each
+/// record in its own level-0 tile, as a build's modules lie in sum.golang.org's tree.
+fn far_apart(up: &Upstream, tag: &str) -> Vec<ModZip> {
+    (0..6)
+        .map(|i| {
+            up.grow(300, &format!("{tag}-gap{i}"));
+            let m = module(&format!("public.example/{tag}{i}"), "v1.0.0", "", tag, true);
+            up.publish(&m);
+            m
+        })
+        .collect()
+}
+
 /// A checksum database across the internet answers each tile a round trip late. Cold
 /// `.mod` misses of modules whose records lie in different tiles verify at once, each
 /// fetching the tiles it lacks together: the misses take about one round trip of tiles, not
@@ -595,15 +608,7 @@ fn fifty_clients_asking_for_one_uncached_zip_make_one_fetch() {
 fn lookups_of_a_distant_checksum_database_fetch_their_tiles_at_once() {
     const DELAY: Duration = Duration::from_millis(500);
     let up = Upstream::start();
-    let modules: Vec<ModZip> = (0..6)
-        .map(|i| {
-            // 300 records between two modules: each record in its own level-0 tile.
-            up.grow(300, &format!("gap{i}"));
-            let m = module(&format!("public.example/far{i}"), "v1.0.0", "", "far", true);
-            up.publish(&m);
-            m
-        })
-        .collect();
+    let modules = far_apart(&up, "far");
     // Turns enough for every request of the six at once (each miss asks three answers
     // and its tiles): the round trips measured are the verifications', not a queue's.
     let server = shelf(&up, &[], &[("GOSHELF_UPSTREAM_CONCURRENCY", "48")]);
@@ -668,14 +673,7 @@ fn lookups_of_a_distant_checksum_database_fetch_their_tiles_at_once() {
 #[test]
 fn tiles_fetched_at_once_stay_within_upstream_concurrency() {
     let up = Upstream::start();
-    let modules: Vec<ModZip> = (0..6)
-        .map(|i| {
-            up.grow(300, &format!("gap{i}"));
-            let m = module(&format!("public.example/turn{i}"), "v1.0.0", "", "t", true);
-            up.publish(&m);
-            m
-        })
-        .collect();
+    let modules = far_apart(&up, "turn");
     let server = shelf(&up, &[], &[("GOSHELF_UPSTREAM_CONCURRENCY", "2")]);
     up.delay_tiles(Duration::from_millis(200));
     std::thread::scope(|s| {
