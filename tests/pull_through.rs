@@ -689,6 +689,41 @@ fn tiles_fetched_at_once_stay_within_upstream_concurrency() {
     assert_eq!(up.max_in_flight(), 2, "at most two at once, and two were");
 }
 
+/// Tiles a verification authenticated are kept in the file: after a restart (nothing held in
+/// memory) a miss whose proof needs the same tiles fetches none of them again.
+#[test]
+fn kept_tiles_are_not_fetched_again_after_a_restart() {
+    let up = Upstream::start();
+    up.grow(40, "before");
+    let (a, b) = (
+        module("public.example/kept/a", "v1.0.0", "", "a", true),
+        module("public.example/kept/b", "v1.0.0", "", "b", true),
+    );
+    up.publish(&a);
+    up.publish(&b);
+    up.grow(10, "after");
+    let mut server = shelf(&up, &[], &[]);
+    let first = get(&server, "/go/public.example/kept/a/@v/v1.0.0.mod");
+    assert_eq!(first.status, 200, "{}", first.text());
+    let tiles = up.count("/tile/");
+    assert!(tiles > 0, "{:?}", up.requests());
+    server.restart();
+    // b's record shares a's tiles, and the tree is the same.
+    let second = get(&server, "/go/public.example/kept/b/@v/v1.0.0.mod");
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(
+        up.count("lookup/public.example/kept/b@"),
+        1,
+        "b was looked up"
+    );
+    assert_eq!(
+        up.count("/tile/"),
+        tiles,
+        "no tile fetched again: {:?}",
+        up.requests()
+    );
+}
+
 #[test]
 fn an_offline_shelf_serves_what_it_cached() {
     let up = Upstream::start();
