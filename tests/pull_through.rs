@@ -724,6 +724,37 @@ fn kept_tiles_are_not_fetched_again_after_a_restart() {
     );
 }
 
+/// A lookup signed with an older tree than the one the shelf holds (a stale cache in front
+/// of the checksum database) is proven in that older tree, whose partial tiles the upstream
+/// no longer serves: the shelf cuts them from the full tiles, as the go command does.
+#[test]
+fn partial_tiles_the_upstream_no_longer_serves_are_cut_from_full_ones() {
+    let up = Upstream::start();
+    up.grow(20, "before");
+    let old = module("public.example/cut/old", "v1.0.0", "", "old", true);
+    up.publish(&old);
+    up.grow(779, "middle");
+    let new = module("public.example/cut/new", "v1.0.0", "", "new", true);
+    up.publish(&new);
+    up.grow(500, "after");
+    let server = shelf(&up, &[], &[]);
+    // The newest tree (1,301 records) is stored with the first record fetched, whose own
+    // tile is the fourth (the tiles kept hold nothing of the third).
+    let first = get(&server, "/go/public.example/cut/new/@v/v1.0.0.mod");
+    assert_eq!(first.status, 200, "{}", first.text());
+    // The old module's lookup comes signed with the tree of its first 600 records: its
+    // right edge is partial tile 2 (88 hashes), which only exists full upstream now.
+    up.stale_lookups_without_partial_tiles(600);
+    let second = get(&server, "/go/public.example/cut/old/@v/v1.0.0.mod");
+    assert_eq!(second.status, 200, "{}", second.text());
+    let requests = up.requests();
+    assert!(
+        requests.iter().any(|r| r == "/tile/8/0/002.p/88")
+            && requests.iter().any(|r| r == "/tile/8/0/002"),
+        "the partial tile asked, then the full one: {requests:?}"
+    );
+}
+
 #[test]
 fn an_offline_shelf_serves_what_it_cached() {
     let up = Upstream::start();

@@ -60,7 +60,11 @@ impl Log {
     }
 
     fn tree(&self) -> log::Tree {
-        let n = self.records.len() as u64;
+        self.tree_at(self.records.len() as u64)
+    }
+
+    /// The tree of its first `n` records.
+    fn tree_at(&self, n: u64) -> log::Tree {
         let mut read = log::tlog::slice_reader(&self.hashes);
         log::Tree {
             n,
@@ -81,6 +85,10 @@ struct State {
     zip_rate: Option<usize>,
     /// Tiles are answered after this long (an upstream across the internet).
     tile_delay: Option<std::time::Duration>,
+    /// Lookups are signed with the tree of this many records (a stale cache in front), and
+    /// partial tiles are not served (as sum.golang.org once a tile is full).
+    stale_at: Option<u64>,
+    no_partial_tiles: bool,
     /// Requests read and not yet answered, and the most there ever were at once.
     in_flight: usize,
     max_in_flight: usize,
@@ -105,6 +113,8 @@ impl Upstream {
             requests: Vec::new(),
             zip_rate: None,
             tile_delay: None,
+            stale_at: None,
+            no_partial_tiles: false,
             in_flight: 0,
             max_in_flight: 0,
         }));
@@ -222,6 +232,15 @@ impl Upstream {
         self.state.lock().unwrap().tile_delay = Some(delay);
     }
 
+    /// Signs lookups with the tree of its first `n` records from now on (a stale cache in
+    /// front of it), and serves no partial tile: the go command's client (and the shelf)
+    /// then cut the full tile (x/mod `tileReader`).
+    pub fn stale_lookups_without_partial_tiles(&self, n: u64) {
+        let mut s = self.state.lock().unwrap();
+        s.stale_at = Some(n);
+        s.no_partial_tiles = true;
+    }
+
     /// The most requests it was answering at once (from reading one to writing its
     /// answer).
     pub fn max_in_flight(&self) -> usize {
@@ -320,7 +339,10 @@ fn answer(shared: &Mutex<State>, path: &str) -> (u16, Vec<u8>) {
         let Some(&id) = log.index.get(&format!("{}@{v}", p.as_str())) else {
             return (404, b"not found\n".to_vec());
         };
-        let tree = log.tree();
+        let tree = match s.stale_at {
+            Some(n) if id < n => log.tree_at(n),
+            _ => log.tree(),
+        };
         let record = log.records[id as usize].clone();
         let mut head = log::format_tree(&tree);
         if s.lie == Lie::LineInNote {
@@ -342,7 +364,10 @@ fn answer(shared: &Mutex<State>, path: &str) -> (u16, Vec<u8>) {
     }
     if let Some(tile) = path.strip_prefix('/') {
         if let Ok(t) = log::parse_tile_path(tile) {
-            if !log::tile_exists(&t, log.records.len() as u64) || t.is_data() {
+            if !log::tile_exists(&t, log.records.len() as u64)
+                || t.is_data()
+                || (s.no_partial_tiles && tile.contains(".p/"))
+            {
                 return (404, Vec::new());
             }
             let mut read = log::tlog::slice_reader(&log.hashes);
