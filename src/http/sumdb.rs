@@ -123,9 +123,9 @@ impl SumdbLog {
 
     /// Records the largest size published in the sidecar, if it grew since the last write:
     /// at once when `now` or when the last write is `SETTLE_INTERVAL` old, else left for the
-    /// next call (the settle task's, at the latest). A cold pull-through with the shelf's own `GOSUMDB` publishes a new size per
-    /// version; a file written and renamed for each cost a fifth of a millisecond of its
-    /// lookup (perf, BENCHMARKS.md). The server calls this with `now` every `SETTLE_INTERVAL`
+    /// next call (the settle task's, at the latest). A cold pull-through with the shelf's own
+    /// `GOSUMDB` publishes a new size per version; a file written and renamed for each cost a
+    /// fifth of a millisecond of its lookup (perf, BENCHMARKS.md). The server calls this with `now` every `SETTLE_INTERVAL`
     /// and at stop, so the sidecar lags what was published by at most that long: a backup
     /// restored is older than that.
     pub fn write_sidecar(&self, now: bool) {

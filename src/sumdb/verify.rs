@@ -555,13 +555,20 @@ impl HeldTree {
     fn hold(&mut self, tree: Tree, note: &[u8], tiles: &[AuthenticatedTile]) {
         self.switch_to(tree, note);
         for (t, d) in tiles {
-            if self.tiles.len() >= MAX_HELD_TILES {
+            if !self.add(*t, || Arc::from(d.as_slice())) {
                 break;
             }
-            self.tiles
-                .entry(*t)
-                .or_insert_with(|| Arc::from(d.as_slice()));
         }
+    }
+
+    /// Holds tile `t` (its data made only when it is not held yet), unless `MAX_HELD_TILES`
+    /// are: returns whether there was room.
+    fn add(&mut self, t: Tile, data: impl FnOnce() -> Arc<[u8]>) -> bool {
+        if self.tiles.len() >= MAX_HELD_TILES {
+            return false;
+        }
+        self.tiles.entry(t).or_insert_with(data);
+        true
     }
 
     /// Holds `tree` (signed in `note`), dropping tiles of any other tree.
@@ -585,10 +592,9 @@ impl HeldTree {
         }
         self.switch_to(tree, &other.note);
         for (t, d) in other.tiles {
-            if self.tiles.len() >= MAX_HELD_TILES {
+            if !self.add(t, || d) {
                 break;
             }
-            self.tiles.entry(t).or_insert(d);
         }
     }
 
